@@ -1,0 +1,225 @@
+/**
+ * The one error class of the toolkit and its stable codes.
+ *
+ * A code, once released, is never renamed or reused: callers switch on `code`, never on the
+ * message text. `test/error-codes.test.ts` compares the list with a committed snapshot.
+ * @module
+ */
+
+/**
+ * Every error and finding code of the toolkit, with a one-line meaning.
+ *
+ * Codes are grouped by prefix: `ERR_EUI64_`, `ERR_BYTES_`, `ERR_DER_` (primitives),
+ * `ERR_PEM_`, `ERR_CERT_`, `ERR_CSR_`, `ERR_CRL_` (parsing), `ERR_ISSUE_` (a CA refusing a
+ * request), `ERR_PROFILE_` (SMKI/GBCS profile rules, SPEC §2), `ERR_CHAIN_` (RFC 5280 §6.1 path
+ * validation), `ERR_REVOKED`/`ERR_CRL_` (revocation), `ERR_TRUST_STORE_`.
+ */
+export const SMKI_ERROR_CODES = {
+  // ---- primitives (core)
+  ERR_INVALID_ARGUMENT: 'An argument has the wrong type, shape or range',
+  ERR_EUI64_INVALID: 'Not an EUI-64 in an accepted spelling',
+  ERR_HEX_INVALID: 'Not an even-length hexadecimal string',
+  ERR_BASE64_INVALID: 'Not a base64 string',
+  ERR_ROLE_UNKNOWN: 'Not a known Remote Party Role code',
+  ERR_BYTES_TRUNCATED: 'Input ends before a field that must be there',
+  ERR_DER_INVALID: 'Not valid DER (tag, length or nesting)',
+  ERR_DER_DEPTH_EXCEEDED: 'DER nesting deeper than the parser allows',
+  ERR_DER_TRAILING_DATA: 'Bytes after the end of a DER object',
+  ERR_KEY_INVALID: 'Not a usable key for this operation',
+  ERR_KEY_CURVE_UNSUPPORTED: 'Key is not on NIST P-256',
+  ERR_SIGNATURE_ENCODING: 'A signature is not 64 bytes r||s or valid DER ECDSA-Sig-Value',
+  // ---- parsing (pki)
+  ERR_PEM_INVALID: 'PEM armour is missing, mismatched or has junk inside',
+  ERR_CERT_MALFORMED: 'Bytes do not decode as an X.509 certificate',
+  ERR_CSR_MALFORMED: 'Bytes do not decode as a PKCS#10 certification request',
+  ERR_CSR_SIGNATURE_INVALID: 'The CSR proof-of-possession signature does not verify',
+  ERR_CRL_MALFORMED: 'Bytes do not decode as an X.509 CRL',
+  // ---- issuance (pki CA API)
+  ERR_ISSUE_INVALID_REQUEST: 'An issuance request is incomplete or out of range',
+  ERR_ISSUE_CSR_KEY_USAGE: 'The CSR asks for key usages the profile does not give',
+  ERR_ISSUE_CSR_CA_REQUESTED: 'The CSR asks for a CA certificate',
+  ERR_ISSUE_CSR_ENTITY_MISMATCH: 'The CSR names another entity (EUI-64) than the request',
+  ERR_ISSUE_CSR_ROLE_MISMATCH: 'The CSR names another Remote Party Role than the request',
+  ERR_ISSUE_CSR_EXTENSION_REFUSED: 'The CSR asks for an extension or attribute the profile does not allow',
+  ERR_ISSUE_CSR_SUBJECT_MISMATCH: 'The CSR subject asks for a common name or attribute the request does not give',
+  ERR_ISSUE_ISSUER_NOT_CA: 'The issuing certificate is not a CA that may sign this kind',
+  ERR_ISSUE_ISSUER_KEY_MISMATCH: "The signer's public key is not the issuing certificate's",
+  // ---- profile rules (SPEC §2, RFC 5280 §4)
+  ERR_PROFILE_VERSION: 'Certificate is not X.509 v3',
+  ERR_PROFILE_KEY_ALGORITHM: 'Subject public key is not id-ecPublicKey',
+  ERR_PROFILE_KEY_CURVE: 'Subject public key is not on NIST P-256',
+  ERR_PROFILE_KEY_POINT: 'Subject public key is not a valid uncompressed P-256 point',
+  ERR_PROFILE_SIGNATURE_ALGORITHM: 'Signature algorithm is not ecdsa-with-SHA256',
+  ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS: 'ecdsa-with-SHA256 carries parameters (an explicit NULL)',
+  ERR_PROFILE_SIGNATURE_ALGORITHM_MISMATCH: 'tbsCertificate.signature differs from signatureAlgorithm',
+  ERR_PROFILE_SERIAL_LENGTH: 'Serial number is not 16 octets',
+  ERR_PROFILE_SERIAL_NOT_POSITIVE: 'Serial number is zero or negative',
+  ERR_PROFILE_VALIDITY_ORDER: 'notBefore is after notAfter',
+  ERR_PROFILE_VALIDITY_ENCODING: 'A date before 2050 is not UTCTime, or one from 2050 is not GeneralizedTime',
+  ERR_PROFILE_EXTENSION_DUPLICATE: 'An extension appears more than once',
+  ERR_PROFILE_EXTENSION_FORBIDDEN: 'An extension the profile forbids here is present',
+  ERR_PROFILE_EXTENSION_UNKNOWN_CRITICAL: 'A critical extension is not one the profile knows',
+  ERR_PROFILE_EXTENSION_MALFORMED: 'A known extension does not decode as its ASN.1 type',
+  ERR_PROFILE_POLICY_DUPLICATE: 'A policy OID appears more than once in certificatePolicies',
+  ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CA: 'basicConstraints of a CA certificate does not assert cA TRUE',
+  ERR_PROFILE_KEY_USAGE_MISSING: 'keyUsage is absent',
+  ERR_PROFILE_KEY_USAGE_NOT_CRITICAL: 'keyUsage is not critical',
+  ERR_PROFILE_KEY_USAGE_INVALID: 'keyUsage bits are not those of this certificate kind',
+  ERR_PROFILE_KEY_USAGE_NOT_SINGLE: 'An end-entity certificate does not have exactly one of digitalSignature and keyAgreement',
+  ERR_PROFILE_POLICIES_MISSING: 'certificatePolicies is absent or empty',
+  ERR_PROFILE_POLICIES_NOT_CRITICAL: 'certificatePolicies is not critical',
+  ERR_PROFILE_POLICY_NOT_ALLOWED: 'A policy OID is not one the environment allows for this kind',
+  ERR_PROFILE_POLICY_COUNT: 'A device certificate does not carry exactly one policy OID',
+  ERR_PROFILE_SKI_MISSING: 'subjectKeyIdentifier is absent',
+  ERR_PROFILE_SKI_CRITICAL: 'subjectKeyIdentifier is critical',
+  ERR_PROFILE_SKI_LENGTH: 'subjectKeyIdentifier is not 8 octets',
+  ERR_PROFILE_SKI_METHOD: 'subjectKeyIdentifier is not RFC 5280 4.2.1.2 method 2 of the key',
+  ERR_PROFILE_AKI_MISSING: 'authorityKeyIdentifier is absent on a certificate that is not self-signed',
+  ERR_PROFILE_AKI_CRITICAL: 'authorityKeyIdentifier is critical',
+  ERR_PROFILE_AKI_FORM: 'authorityKeyIdentifier is not [0] keyIdentifier only',
+  ERR_PROFILE_AKI_ON_ROOT: 'The self-signed root carries an authorityKeyIdentifier',
+  ERR_PROFILE_BASIC_CONSTRAINTS_MISSING: 'A CA certificate has no basicConstraints',
+  ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CRITICAL: 'basicConstraints of a CA is not critical',
+  ERR_PROFILE_BASIC_CONSTRAINTS_PATH_LENGTH: 'An issuing CA does not have pathLenConstraint 0',
+  ERR_PROFILE_END_ENTITY_IS_CA: 'An end-entity certificate asserts cA TRUE',
+  ERR_PROFILE_UNKNOWN_KIND: 'The certificate matches no SMKI certificate kind',
+  ERR_PROFILE_ROOT_NOT_SELF_SIGNED: 'The root is not self-issued and self-signed',
+  ERR_PROFILE_ROOT_ROLE: 'The root subject OU is not 00',
+  ERR_PROFILE_OCA_ROLE: 'The organisation CA subject OU is not 07',
+  ERR_PROFILE_ORG_ROLE_MISSING: 'The organisation subject has no OU (Remote Party Role)',
+  ERR_PROFILE_ORG_ROLE_FORMAT: 'The organisation OU is not exactly two upper-case hex digits',
+  ERR_PROFILE_ORG_ROLE_UNKNOWN: 'The organisation OU is not a known Remote Party Role',
+  ERR_PROFILE_ORG_ENTITY_ID_MISSING: 'The organisation subject has no x500UniqueIdentifier',
+  ERR_PROFILE_ORG_ENTITY_ID_FORMAT: 'x500UniqueIdentifier is not a BIT STRING of exactly 64 bits',
+  ERR_PROFILE_ORG_CN_ENCODING: 'The organisation CN is not a UTF8String',
+  ERR_PROFILE_ORG_SUBJECT_ATTRIBUTE: 'The organisation subject has an attribute the profile does not allow',
+  ERR_PROFILE_DEVICE_SUBJECT_NOT_EMPTY: 'A device certificate subject is not empty',
+  ERR_PROFILE_DEVICE_NOT_AFTER: 'A device certificate notAfter is not GeneralizedTime 99991231235959Z',
+  ERR_PROFILE_DEVICE_SAN_MISSING: 'A device certificate has no subjectAltName',
+  ERR_PROFILE_DEVICE_SAN_NOT_CRITICAL: 'A device certificate subjectAltName is not critical',
+  ERR_PROFILE_DEVICE_SAN_FORM: 'subjectAltName is not exactly one otherName hardwareModuleName',
+  ERR_PROFILE_DEVICE_HW_SERIAL: 'hwSerialNum is not an 8-octet EUI-64',
+  ERR_PROFILE_DEVICE_HW_TYPE: 'hwType is not an OID the environment allows',
+  // ---- path validation (RFC 5280 §6.1 and SMKI rules)
+  ERR_CHAIN_NO_ANCHORS: 'No trust anchor was given',
+  ERR_CHAIN_ISSUER_NOT_FOUND: 'No candidate issuer leads to a trust anchor',
+  ERR_CHAIN_TOO_LONG: 'The path is longer than the SMKI hierarchy allows',
+  ERR_CHAIN_SIGNATURE_INVALID: "A certificate's signature does not verify under its issuer's key",
+  ERR_CHAIN_NOT_YET_VALID: 'A certificate is not yet valid at the validation time',
+  ERR_CHAIN_EXPIRED: 'A certificate has expired at the validation time',
+  ERR_CHAIN_NAME_MISMATCH: 'Issuer name does not equal the issuer certificate subject (DER)',
+  ERR_CHAIN_KEY_ID_MISMATCH: 'authorityKeyIdentifier does not equal the issuer subjectKeyIdentifier',
+  ERR_CHAIN_ISSUER_NOT_CA: 'An issuer in the path is not a CA (basicConstraints cA)',
+  ERR_CHAIN_PATH_LENGTH_EXCEEDED: 'A pathLenConstraint is exceeded',
+  ERR_CHAIN_ISSUER_KEY_USAGE: 'An issuer in the path lacks keyCertSign',
+  ERR_CHAIN_UNKNOWN_CRITICAL_EXTENSION: 'A certificate in the path has an unknown critical extension',
+  ERR_CHAIN_POLICY_NOT_ALLOWED: 'A certificate in the path carries no policy allowed for the environment',
+  ERR_CHAIN_PROFILE_VIOLATION: 'A certificate in the path breaks the profile of its level',
+  ERR_CHAIN_PKI_MISMATCH: 'An organisation CA issued a device certificate or a device CA an organisation one',
+  // ---- revocation
+  ERR_REVOKED: 'A certificate in the path is revoked',
+  ERR_CRL_MISSING: 'Revocation was required and no usable CRL covers a certificate',
+  ERR_CRL_EXPIRED: 'A CRL is past its nextUpdate (plus grace)',
+  ERR_CRL_NOT_YET_VALID: 'A CRL thisUpdate is after the validation time',
+  ERR_CRL_SIGNATURE_INVALID: "A CRL signature does not verify under the certificate issuer's key",
+  ERR_CRL_ISSUER_MISMATCH: "A CRL is not issued by the certificate's issuer",
+  ERR_CRL_UNKNOWN_CRITICAL_EXTENSION: 'A CRL or CRL entry has an unknown critical extension',
+  ERR_CRL_ISSUER_KEY_USAGE: "The CRL issuer's certificate lacks cRLSign",
+  // ---- trust store
+  ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',
+  ERR_TRUST_STORE_SERIAL_CONFLICT: 'A different certificate with the same issuer and serial number is already in the trust store',
+} as const satisfies Record<string, string>;
+
+/** A stable error or finding code. */
+export type SmkiErrorCode = keyof typeof SMKI_ERROR_CODES;
+
+/** Context carried by most codes: where in the input or the path the problem is. */
+export interface LocationContext {
+  /** Byte offset in the input where the problem was found. */
+  readonly offset?: number;
+  /** Index of the certificate in the path (0 = leaf) or in the input list. */
+  readonly certificateIndex?: number;
+  /** Extra detail, never secret material. */
+  readonly detail?: string;
+}
+
+/** Codes whose context has a more specific shape than {@link LocationContext}. */
+export interface SpecificErrorContexts {
+  ERR_EUI64_INVALID: { readonly input: string };
+  ERR_ROLE_UNKNOWN: { readonly role: number | string };
+  ERR_BYTES_TRUNCATED: { readonly offset: number; readonly needed: number; readonly available: number };
+  ERR_DER_INVALID: { readonly offset: number; readonly detail?: string };
+  ERR_DER_DEPTH_EXCEEDED: { readonly offset: number; readonly maxDepth: number };
+  ERR_DER_TRAILING_DATA: { readonly offset: number };
+  ERR_REVOKED: {
+    readonly certificateIndex: number;
+    readonly serialNumber: string;
+    readonly revocationDate: Date;
+    readonly reason?: string;
+  };
+  ERR_TRUST_STORE_LOAD: { readonly path: string; readonly detail?: string };
+}
+
+/** The context type of a code. */
+export type SmkiErrorContext<C extends SmkiErrorCode> = C extends keyof SpecificErrorContexts
+  ? SpecificErrorContexts[C]
+  : LocationContext;
+
+/**
+ * The toolkit's error. Every failure the toolkit reports is one of these, with a stable `code`.
+ *
+ * @example
+ * ```ts
+ * import { parseEui64, isSmkiError } from '@smki/core';
+ * try {
+ *   parseEui64('not an eui');
+ * } catch (e) {
+ *   if (isSmkiError(e, 'ERR_EUI64_INVALID')) console.log(e.context.input);
+ * }
+ * ```
+ */
+export class SmkiError<C extends SmkiErrorCode = SmkiErrorCode> extends Error {
+  /** The stable code. */
+  readonly code: C;
+  /** Structured detail for this code; never holds key material. */
+  readonly context: SmkiErrorContext<C>;
+
+  /**
+   * @param code - the stable code
+   * @param message - a human-readable message (may change between releases)
+   * @param context - structured detail (never key material)
+   * @param options - `cause`, the underlying error where there is one
+   */
+  constructor(code: C, message: string, context: SmkiErrorContext<C>, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SmkiError';
+    this.code = code;
+    this.context = context;
+  }
+}
+
+/**
+ * Whether `e` is a {@link SmkiError}, optionally with a given code. Narrows the type.
+ */
+export function isSmkiError<C extends SmkiErrorCode>(e: unknown, code?: C): e is SmkiError<C> {
+  return e instanceof SmkiError && (code === undefined || e.code === code);
+}
+
+/** A problem found by a linter or validator; the caller decides at the boundary. */
+export interface Finding {
+  /** The stable code. */
+  readonly code: SmkiErrorCode;
+  /** A human-readable explanation. */
+  readonly message: string;
+  /** `error` breaks the profile; `warning` is a tolerated quirk of real certificates. */
+  readonly severity: 'error' | 'warning';
+  /** Index of the certificate in the path (0 = leaf), where that applies. */
+  readonly certificateIndex?: number;
+  /** Byte offset in the input, where that applies. */
+  readonly offset?: number;
+}
+
+/** The fixed message for a code. */
+export function describeCode(code: SmkiErrorCode): string {
+  return SMKI_ERROR_CODES[code];
+}

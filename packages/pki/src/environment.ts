@@ -1,0 +1,114 @@
+/**
+ * Per-environment configuration: the policy OIDs, names and limits that differ between the DCC's
+ * test PKI and production. Production values are not public (SPEC.md §2), so nothing here is
+ * hard-coded into the rules: every rule reads its environment.
+ * @module
+ */
+
+/** Object identifiers used by the SMKI profiles. */
+export const OID = {
+  /** id-ecPublicKey (RFC 5480). */
+  ecPublicKey: '1.2.840.10045.2.1',
+  /** prime256v1 / secp256r1 / NIST P-256 (RFC 5480). */
+  p256: '1.2.840.10045.3.1.7',
+  /** ecdsa-with-SHA256 (RFC 5758). */
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  /** id-on-hardwareModuleName (RFC 4108). */
+  hardwareModuleName: '1.3.6.1.5.5.7.8.4',
+  /** x500UniqueIdentifier attribute (X.520). */
+  x500UniqueIdentifier: '2.5.4.45',
+  /** commonName attribute. */
+  commonName: '2.5.4.3',
+  /** organizationalUnitName attribute. */
+  organizationalUnitName: '2.5.4.11',
+  /** subjectKeyIdentifier extension. */
+  subjectKeyIdentifier: '2.5.29.14',
+  /** keyUsage extension. */
+  keyUsage: '2.5.29.15',
+  /** subjectAltName extension. */
+  subjectAltName: '2.5.29.17',
+  /** basicConstraints extension. */
+  basicConstraints: '2.5.29.19',
+  /** cRLNumber CRL extension. */
+  cRLNumber: '2.5.29.20',
+  /** reasonCode CRL entry extension. */
+  reasonCode: '2.5.29.21',
+  /** issuingDistributionPoint CRL extension. */
+  issuingDistributionPoint: '2.5.29.28',
+  /** cRLDistributionPoints extension. */
+  cRLDistributionPoints: '2.5.29.31',
+  /** certificatePolicies extension. */
+  certificatePolicies: '2.5.29.32',
+  /** authorityKeyIdentifier extension. */
+  authorityKeyIdentifier: '2.5.29.35',
+  /** extKeyUsage extension. */
+  extKeyUsage: '2.5.29.37',
+  /** authorityInfoAccess extension. */
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+} as const;
+
+/** The naming and lifetime of one CA level (root, organisation CA or device CA). */
+export interface CaProfile {
+  /** Subject attributes in order, e.g. `[{ type: 'OU', value: '00' }, { type: 'CN', value: 'ZA' }]`. */
+  readonly subject: readonly { readonly type: 'OU' | 'CN'; readonly value: string }[];
+  /** How the subject strings are encoded (the test PKI uses PrintableString). */
+  readonly stringEncoding: 'printable' | 'utf8';
+  /** Validity in whole years from `notBefore`. */
+  readonly validityYears: number;
+}
+
+/**
+ * Everything that differs between SMKI environments. Build one with {@link defineEnvironment};
+ * {@link TEST_ENVIRONMENT} carries the test PKI's values from SPEC.md §2.
+ */
+export interface SmkiEnvironment {
+  /** A name shown in findings and logs, e.g. `'test'`. */
+  readonly name: string;
+  /** Policy OIDs allowed on organisation certificates and organisation CAs. */
+  readonly organisationPolicies: readonly string[];
+  /** Policy OIDs allowed on device certificates and device CAs. */
+  readonly devicePolicies: readonly string[];
+  /** Policy OIDs allowed on the root (empty: any of the above). */
+  readonly rootPolicies: readonly string[];
+  /** hwType OIDs allowed in device certificates (empty: any OID). */
+  readonly deviceHwTypes: readonly string[];
+  /** The default hwType for issued device certificates. */
+  readonly defaultHwType: string;
+  /** Root CA profile. */
+  readonly root: CaProfile;
+  /** Organisation CA profile. */
+  readonly organisationCa: CaProfile;
+  /** Device CA profile. */
+  readonly deviceCa: CaProfile;
+  /** Validity of organisation certificates in whole years. */
+  readonly organisationValidityYears: number;
+  /** How long after nextUpdate a CRL is still accepted, in seconds (0: none). */
+  readonly crlGraceSeconds: number;
+}
+
+/** The DCC test PKI values (SPEC.md §2). */
+export const TEST_ENVIRONMENT: SmkiEnvironment = Object.freeze({
+  name: 'test',
+  organisationPolicies: Object.freeze(['1.2.826.0.1.8641679.1.2.1.4']),
+  devicePolicies: Object.freeze(['1.2.826.0.1.1800000.1.2.1.4']),
+  rootPolicies: Object.freeze([]),
+  deviceHwTypes: Object.freeze(['1.2.826.0.1.8641679.1.2.2.1']),
+  defaultHwType: '1.2.826.0.1.8641679.1.2.2.1',
+  root: Object.freeze({ subject: Object.freeze([{ type: 'OU', value: '00' }, { type: 'CN', value: 'ZA' }] as const), stringEncoding: 'printable', validityYears: 30 }),
+  organisationCa: Object.freeze({ subject: Object.freeze([{ type: 'OU', value: '07' }, { type: 'CN', value: 'Z1' }] as const), stringEncoding: 'printable', validityYears: 20 }),
+  deviceCa: Object.freeze({ subject: Object.freeze([{ type: 'CN', value: 'E357' }] as const), stringEncoding: 'printable', validityYears: 20 }),
+  organisationValidityYears: 10,
+  crlGraceSeconds: 0,
+}) as SmkiEnvironment;
+
+/**
+ * An environment from the test defaults and the given overrides (e.g. production policy OIDs).
+ * @example
+ * ```ts
+ * import { defineEnvironment } from '@smki/pki';
+ * const prod = defineEnvironment({ name: 'production', organisationPolicies: ['1.2.3.4'], devicePolicies: ['1.2.3.5'] });
+ * ```
+ */
+export function defineEnvironment(overrides: Partial<SmkiEnvironment> & { readonly name: string }): SmkiEnvironment {
+  return Object.freeze({ ...TEST_ENVIRONMENT, ...overrides });
+}

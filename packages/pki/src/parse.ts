@@ -1,0 +1,423 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  AuthorityKeyIdentifier,
+  BasicConstraints as AsnBasicConstraints,
+  CertificatePolicies,
+  KeyUsage as AsnKeyUsage,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+} from '@peculiar/asn1-x509';
+import {
+  ByteReader,
+  checkDerStructure,
+  eui64FromBytes,
+  isSmkiError,
+  KEY_USAGE_NAMES,
+  parseRoleLenient,
+  publicKeyFromRaw,
+  readTlv,
+  SmkiError,
+  tlvReader,
+  toHex,
+  type Eui64,
+  type KeyUsageName,
+  type RemotePartyRoleCode,
+} from '@smki/core';
+import { OID } from './environment.js';
+import { HardwareModuleNameAsn } from './internal/asn1.js';
+import { decodeTime, readAlgorithmId, readBitString, readBoolean, readIntegerBytes, readOid, readSmallInteger } from './internal/der-read.js';
+import { derToPem, pemBlocks, pemToDer } from './internal/pem.js';
+import type {
+  BasicConstraints,
+  CertificateDetails,
+  CertificateInput,
+  CertificateKind,
+  DistinguishedName,
+  HardwareModuleName,
+  NameAttribute,
+  RawExtension,
+  SmkiCertificate,
+} from './types.js';
+
+/** Largest certificate accepted, in bytes (SMKI certificates are under 1 KiB). */
+export const MAX_CERTIFICATE_BYTES = 32 * 1024;
+
+const parsedCertificates = new WeakSet<object>();
+
+const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.5': 'serialNumber',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.45': 'x500UniqueIdentifier',
+};
+
+const STRING_TAGS = new Set([0x0c, 0x13, 0x14, 0x16, 0x1a, 0x1e, 0x1c]);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeString(tag: number, v: Uint8Array): string {
+  if (tag === 0x0c) return utf8.decode(v);
+  if (tag === 0x1e) {
+    let s = '';
+    for (let i = 0; i + 1 < v.length; i += 2) s += String.fromCharCode(((v[i] as number) << 8) | (v[i + 1] as number));
+    return s;
+  }
+  return Buffer.from(v).toString('latin1');
+}
+
+function parseName(bytes: Uint8Array, reader: ByteReader): DistinguishedName {
+  const seq = readTlv(reader, 0x30);
+  const r = tlvReader(bytes, seq);
+  const attributes: NameAttribute[] = [];
+  while (!r.done) {
+    const set = readTlv(r, 0x31);
+    const sr = tlvReader(bytes, set);
+    if (sr.done) throw new SmkiError('ERR_DER_INVALID', 'empty RDN', { offset: set.start });
+    while (!sr.done) {
+      const atv = readTlv(sr, 0x30);
+      const ar = tlvReader(bytes, atv);
+      const oid = readOid(ar);
+      const val = readTlv(ar);
+      if (!ar.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in AttributeTypeAndValue', { offset: ar.offset });
+      const content = bytes.subarray(val.valueStart, val.end);
+      const type = ATTRIBUTE_NAMES[oid] ?? oid;
+      if (val.tag === 0x03) {
+        const bs = readBitString(new ByteReader(bytes, val.start, val.end));
+        attributes.push({ oid, type, tag: 3, value: toHex(bs.data), bitLength: bs.data.length * 8 - bs.unusedBits });
+      } else if (STRING_TAGS.has(val.tag)) {
+        attributes.push({ oid, type, tag: val.tag, value: decodeString(val.tag, content) });
+      } else {
+        attributes.push({ oid, type, tag: val.tag, value: toHex(content) });
+      }
+    }
+  }
+  const text = attributes.map((a) => `${a.type}=${a.tag === 3 ? `#${a.value}` : a.value}`).join(', ');
+  return { attributes, text, der: bytes.subarray(seq.start, seq.end) };
+}
+
+function buf(v: Uint8Array): ArrayBuffer {
+  return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
+}
+
+interface DecodedExtensions {
+  keyUsage: KeyUsageName[];
+  basicConstraints?: BasicConstraints;
+  policies: string[];
+  subjectKeyId?: string;
+  authorityKeyId?: string;
+  akiFields?: { keyIdentifier: boolean; issuer: boolean; serial: boolean };
+  hardwareModuleName?: HardwareModuleName;
+  san?: { names: number; hardwareModuleNames: number };
+  errors: { oid: string; detail: string }[];
+}
+
+function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtensions {
+  const out: DecodedExtensions = { keyUsage: [], policies: [], errors: [] };
+  const seen = new Set<string>();
+  for (const ext of extensions) {
+    if (seen.has(ext.oid)) {
+      out.errors.push({ oid: ext.oid, detail: 'duplicate extension' });
+      continue;
+    }
+    seen.add(ext.oid);
+    try {
+      switch (ext.oid) {
+        case OID.keyUsage: {
+          const ku = AsnConvert.parse(buf(ext.value), AsnKeyUsage);
+          const bits = ku.toNumber();
+          out.keyUsage = KEY_USAGE_NAMES.filter((_, i) => (bits >> i) & 1);
+          break;
+        }
+        case OID.basicConstraints: {
+          const bc = AsnConvert.parse(buf(ext.value), AsnBasicConstraints);
+          out.basicConstraints = bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLength: bc.pathLenConstraint };
+          break;
+        }
+        case OID.certificatePolicies: {
+          const cp = AsnConvert.parse(buf(ext.value), CertificatePolicies);
+          out.policies = Array.from(cp, (p) => p.policyIdentifier);
+          break;
+        }
+        case OID.subjectKeyIdentifier: {
+          const ski = AsnConvert.parse(buf(ext.value), SubjectKeyIdentifier);
+          out.subjectKeyId = toHex(new Uint8Array(ski.buffer));
+          break;
+        }
+        case OID.authorityKeyIdentifier: {
+          const aki = AsnConvert.parse(buf(ext.value), AuthorityKeyIdentifier);
+          if (aki.keyIdentifier) out.authorityKeyId = toHex(new Uint8Array(aki.keyIdentifier.buffer));
+          out.akiFields = {
+            keyIdentifier: aki.keyIdentifier !== undefined,
+            issuer: aki.authorityCertIssuer !== undefined,
+            serial: aki.authorityCertSerialNumber !== undefined,
+          };
+          break;
+        }
+        case OID.subjectAltName: {
+          const san = AsnConvert.parse(buf(ext.value), SubjectAlternativeName);
+          let hmn = 0;
+          for (const gn of san) {
+            if (gn.otherName?.typeId === OID.hardwareModuleName) {
+              hmn++;
+              const h = AsnConvert.parse(gn.otherName.value, HardwareModuleNameAsn);
+              out.hardwareModuleName ??= { hwType: h.hwType, hwSerialNum: toHex(new Uint8Array(h.hwSerialNum)) };
+            }
+          }
+          out.san = { names: san.length, hardwareModuleNames: hmn };
+          break;
+        }
+        default:
+          break;
+      }
+    } catch (e) {
+      out.errors.push({ oid: ext.oid, detail: e instanceof Error ? e.message.slice(0, 200) : 'undecodable' });
+    }
+  }
+  return out;
+}
+
+function classify(
+  subject: DistinguishedName,
+  issuer: DistinguishedName,
+  bc: BasicConstraints | undefined,
+  keyUsage: readonly KeyUsageName[],
+  hmn: HardwareModuleName | undefined,
+): CertificateKind {
+  if (bc?.ca) {
+    return Buffer.compare(subject.der, issuer.der) === 0 ? 'root' : 'issuingCa';
+  }
+  if (keyUsage.includes('keyCertSign')) return 'unknown';
+  if (hmn !== undefined || subject.attributes.length === 0) return 'device';
+  if (subject.attributes.some((a) => a.oid === OID.x500UniqueIdentifier || a.oid === OID.organizationalUnitName)) {
+    return 'organisation';
+  }
+  return 'unknown';
+}
+
+function parseDer(der: Uint8Array): SmkiCertificate {
+  if (der.length > MAX_CERTIFICATE_BYTES) {
+    throw new SmkiError('ERR_CERT_MALFORMED', `certificate over ${MAX_CERTIFICATE_BYTES} bytes`, { detail: `${der.length} bytes` });
+  }
+  // Structure first: bounded depth, no trailing bytes, every length consistent.
+  const outer = checkDerStructure(der);
+  if (outer.tag !== 0x30) throw new SmkiError('ERR_DER_INVALID', 'certificate is not a SEQUENCE', { offset: 0 });
+  const cr = tlvReader(der, outer);
+  const tbs = readTlv(cr, 0x30);
+  const outerAlg = readAlgorithmId(cr);
+  const sig = readBitString(cr);
+  if (!cr.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields after signatureValue', { offset: cr.offset });
+  if (sig.unusedBits !== 0) throw new SmkiError('ERR_DER_INVALID', 'signature BIT STRING has unused bits', { offset: sig.tlv.start });
+
+  const r = tlvReader(der, tbs);
+  let version = 0;
+  if (r.peekU8() === 0xa0) {
+    const v = readTlv(r, 0xa0);
+    const vr = tlvReader(der, v);
+    version = readSmallInteger(vr);
+    if (!vr.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in version', { offset: vr.offset });
+  }
+  const serial = readIntegerBytes(r);
+  const tbsAlg = readAlgorithmId(r);
+  const issuer = parseName(der, r);
+  const validity = readTlv(r, 0x30);
+  const vr = tlvReader(der, validity);
+  const nbT = readTlv(vr);
+  const naT = readTlv(vr);
+  if (!vr.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in validity', { offset: vr.offset });
+  const notBefore = decodeTime(der, nbT);
+  const notAfter = decodeTime(der, naT);
+  const subject = parseName(der, r);
+  const spki = readTlv(r, 0x30);
+  const sr = tlvReader(der, spki);
+  const keyAlg = readAlgorithmId(sr);
+  const keyBits = readBitString(sr);
+  if (!sr.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in subjectPublicKeyInfo', { offset: sr.offset });
+
+  const extensions: RawExtension[] = [];
+  while (!r.done) {
+    const t = readTlv(r);
+    if (t.tag === 0x81 || t.tag === 0x82 || t.tag === 0xa1 || t.tag === 0xa2) continue; // unique identifiers (lint: v3 SMKI never has them)
+    if (t.tag !== 0xa3) throw new SmkiError('ERR_DER_INVALID', `unexpected field tag 0x${t.tag.toString(16)} in tbsCertificate`, { offset: t.start });
+    const er = tlvReader(der, t);
+    const list = readTlv(er, 0x30);
+    if (!er.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields after extensions', { offset: er.offset });
+    const lr = tlvReader(der, list);
+    while (!lr.done) {
+      const e = readTlv(lr, 0x30);
+      const xr = tlvReader(der, e);
+      const oid = readOid(xr);
+      let critical = false;
+      if (xr.peekU8() === 0x01) {
+        critical = readBoolean(xr);
+        if (!critical) throw new SmkiError('ERR_DER_INVALID', 'critical FALSE must be omitted in DER', { offset: e.start });
+      }
+      const value = readTlv(xr, 0x04);
+      if (!xr.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in Extension', { offset: xr.offset });
+      extensions.push({ oid, critical, value: der.subarray(value.valueStart, value.end) });
+    }
+    if (!r.done) throw new SmkiError('ERR_DER_INVALID', 'fields after extensions', { offset: r.offset });
+  }
+
+  const dec = decodeExtensions(extensions);
+  let publicKey: KeyObject | undefined;
+  if (keyAlg.oid === OID.ecPublicKey && keyAlg.namedCurve === OID.p256 && keyBits.unusedBits === 0 && keyBits.data.length === 65 && keyBits.data[0] === 4) {
+    try {
+      publicKey = publicKeyFromRaw(keyBits.data);
+    } catch {
+      publicKey = undefined;
+    }
+  }
+  const kind = classify(subject, issuer, dec.basicConstraints, dec.keyUsage, dec.hardwareModuleName);
+
+  const ouAttr = subject.attributes.find((a) => a.oid === OID.organizationalUnitName);
+  const roleRead = ouAttr !== undefined ? parseRoleLenient(ouAttr.value) : undefined;
+  let entityId: Eui64 | undefined;
+  if (kind === 'device' && dec.hardwareModuleName && dec.hardwareModuleName.hwSerialNum.length === 16) {
+    entityId = dec.hardwareModuleName.hwSerialNum as Eui64;
+  } else {
+    const uid = subject.attributes.find((a) => a.oid === OID.x500UniqueIdentifier);
+    if (uid?.tag === 3 && uid.bitLength === 64) entityId = eui64FromBytes(Buffer.from(uid.value, 'hex'));
+  }
+  const cn = subject.attributes.find((a) => a.oid === OID.commonName);
+  const role: RemotePartyRoleCode | undefined = roleRead?.role;
+
+  const details: CertificateDetails = {
+    version,
+    tbsSignatureAlgorithm: tbsAlg.oid,
+    signatureAlgorithmParams: outerAlg.params,
+    signatureAlgorithmsMatch: tbsAlg.oid === outerAlg.oid && Buffer.compare(tbsAlg.paramsDer, outerAlg.paramsDer) === 0,
+    publicKeyAlgorithm: keyAlg.oid,
+    ...(keyAlg.namedCurve !== undefined ? { publicKeyCurve: keyAlg.namedCurve } : {}),
+    spkiDer: der.subarray(spki.start, spki.end),
+    serialBytes: serial.bytes,
+    notBeforeTag: nbT.tag,
+    notAfterTag: naT.tag,
+    notAfterText: notAfter.text,
+    ...(dec.akiFields ? { authorityKeyIdFields: dec.akiFields } : {}),
+    ...(dec.san ? { subjectAltName: dec.san } : {}),
+    ...(ouAttr !== undefined ? { ou: ouAttr.value, roleSpelling: roleRead === undefined ? 'invalid' : roleRead.canonical ? 'canonical' : 'lenient' } : {}),
+    extensionErrors: dec.errors,
+  } as CertificateDetails;
+
+  const cert: SmkiCertificate = {
+    kind,
+    ...(role !== undefined ? { role } : {}),
+    ...(entityId !== undefined ? { entityId } : {}),
+    keyUsage: dec.keyUsage,
+    serialNumber: toHex(serial.bytes),
+    ...(dec.subjectKeyId !== undefined ? { subjectKeyId: dec.subjectKeyId } : {}),
+    ...(dec.authorityKeyId !== undefined ? { authorityKeyId: dec.authorityKeyId } : {}),
+    notBefore: notBefore.date,
+    notAfter: notAfter.date,
+    policies: dec.policies,
+    issuer,
+    subject,
+    ...(cn !== undefined ? { commonName: cn.value } : {}),
+    ...(dec.basicConstraints !== undefined ? { basicConstraints: dec.basicConstraints } : {}),
+    ...(dec.hardwareModuleName !== undefined ? { hardwareModuleName: dec.hardwareModuleName } : {}),
+    publicKeyBytes: keyBits.data,
+    publicKey,
+    extensions,
+    der,
+    tbsDer: der.subarray(tbs.start, tbs.end),
+    signatureAlgorithm: outerAlg.oid,
+    signature: sig.data,
+    fingerprint: createHash('sha256').update(der).digest('hex').toUpperCase(),
+    details,
+  } as SmkiCertificate;
+  deepFreeze(cert);
+  parsedCertificates.add(cert);
+  return cert;
+}
+
+function deepFreeze(o: object): void {
+  Object.freeze(o);
+  for (const v of Object.values(o)) {
+    if (v && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date) && !Object.isFrozen(v) && !isKeyObject(v)) {
+      deepFreeze(v);
+    }
+  }
+}
+
+function isKeyObject(v: object): boolean {
+  return typeof (v as { asymmetricKeyType?: unknown }).asymmetricKeyType !== 'undefined' || v.constructor?.name?.endsWith('KeyObject') === true;
+}
+
+/**
+ * Parse an X.509 certificate, PEM (`CERTIFICATE`) or DER, once, into the toolkit's typed view
+ * with its public key ready as a `KeyObject`. Parsing checks structure only: a certificate that
+ * breaks the SMKI profile still parses (real certificates have quirks: an explicit NULL in the
+ * signature algorithm, no SKI, a decimal role) and {@link lintCertificate} reports them.
+ *
+ * Bounded: inputs over {@link MAX_CERTIFICATE_BYTES} are refused, DER nesting is limited, and no
+ * read goes past the end. Every failure is a `SmkiError` `ERR_CERT_MALFORMED` (or
+ * `ERR_PEM_INVALID` for bad armour) whose context carries the byte offset.
+ *
+ * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
+ * @see RFC 5280 §4.1; SPEC.md §2
+ * @example
+ * ```ts
+ * import { createHierarchy, parseCertificate } from '@smki/pki';
+ * const { root } = await createHierarchy();
+ * const again = parseCertificate(root.certificate.der);
+ * console.log(again.kind, again.subject.text); // 'root' 'OU=00, CN=ZA'
+ * ```
+ */
+export function parseCertificate(input: string | Uint8Array): SmkiCertificate {
+  let der: Uint8Array;
+  if (typeof input === 'string') {
+    der = pemToDer(input, ['CERTIFICATE']).der;
+  } else if (input instanceof Uint8Array) {
+    der = input;
+  } else {
+    throw new SmkiError('ERR_CERT_MALFORMED', 'certificate must be PEM text or DER bytes', { detail: typeof input });
+  }
+  // Own the bytes: the caller may reuse its buffer.
+  const copy = new Uint8Array(der);
+  try {
+    return parseDer(copy);
+  } catch (e) {
+    if (isSmkiError(e, 'ERR_CERT_MALFORMED')) throw e;
+    const offset = isSmkiError(e) && typeof (e.context as { offset?: unknown }).offset === 'number' ? (e.context as { offset: number }).offset : undefined;
+    throw new SmkiError(
+      'ERR_CERT_MALFORMED',
+      `not a certificate: ${e instanceof Error ? e.message : 'undecodable'}`,
+      offset !== undefined ? { offset } : {},
+      { cause: e },
+    );
+  }
+}
+
+/** Whether `value` is a certificate view made by {@link parseCertificate} (not a look-alike object). */
+export function isParsedCertificate(value: unknown): value is SmkiCertificate {
+  return typeof value === 'object' && value !== null && parsedCertificates.has(value);
+}
+
+/**
+ * A parsed certificate from any accepted input: a view made by {@link parseCertificate} is
+ * returned as it is (no second parse); PEM or DER is parsed. A look-alike object that
+ * {@link parseCertificate} did not make is refused, so a forged `publicKey` cannot be slipped in.
+ * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`, `ERR_INVALID_ARGUMENT`
+ */
+export function toCertificate(input: CertificateInput): SmkiCertificate {
+  if (typeof input === 'string' || input instanceof Uint8Array) return parseCertificate(input);
+  if (isParsedCertificate(input)) return input;
+  throw new SmkiError('ERR_INVALID_ARGUMENT', 'expected PEM, DER or a certificate from parseCertificate', { detail: typeof input });
+}
+
+/**
+ * Every certificate in a PEM bundle (several `CERTIFICATE` blocks), in order.
+ * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
+ */
+export function parseCertificateBundle(pem: string): SmkiCertificate[] {
+  return pemBlocks(pem, ['CERTIFICATE']).map((b) => parseCertificate(b.der));
+}
+
+/** PEM text of a certificate. */
+export function certificateToPem(cert: SmkiCertificate): string {
+  return derToPem(cert.der, 'CERTIFICATE');
+}
