@@ -198,7 +198,12 @@ export interface RevokedCertificateInput {
 /** What {@link issueCrl} needs. */
 export interface IssueCrlOptions {
   /** The issuing CA: its certificate and a signer over its private key. */
-  readonly issuer: { readonly certificate: CertificateInput; readonly signer: Signer };
+  readonly issuer: {
+    /** The CA certificate (PEM, DER or parsed); must be a CA with cRLSign. */
+    readonly certificate: CertificateInput;
+    /** Signs with the private key of `certificate` (in memory or an HSM). */
+    readonly signer: Signer;
+  };
   /** The certificates to list (default none). */
   readonly revoked?: readonly RevokedCertificateInput[];
   /** thisUpdate (default `now()`), truncated to whole seconds. */
@@ -687,7 +692,6 @@ function bigintContent(n: bigint): Uint8Array {
  * @example
  * ```ts
  * import { createHierarchy, issueCrl, issueOrganisationCertificate } from '@smki/pki';
- * import { createKeySigner } from '@smki/core';
  * import { generateKeyPairSync } from 'node:crypto';
  * const { root, organisationCa } = await createHierarchy();
  * const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -702,7 +706,6 @@ function bigintContent(n: bigint): Uint8Array {
  * });
  * const arl = await issueCrl({ issuer: root, crlNumber: 1n, kind: 'arl' });
  * console.log(crl.revoked.has(supplier.serialNumber), arl.scope); // true 'caCertificates'
- * void createKeySigner;
  * ```
  */
 export async function issueCrl(options: IssueCrlOptions): Promise<SmkiCrl> {

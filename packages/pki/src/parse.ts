@@ -14,6 +14,7 @@ import {
   eui64FromBytes,
   isSmkiError,
   KEY_USAGE_NAMES,
+  MAX_DER_DEPTH,
   parseRoleLenient,
   publicKeyFromRaw,
   readTlv,
@@ -89,7 +90,14 @@ function parseName(bytes: Uint8Array, reader: ByteReader): DistinguishedName {
         const bs = readBitString(new ByteReader(bytes, val.start, val.end));
         attributes.push({ oid, type, tag: 3, value: toHex(bs.data), bitLength: bs.data.length * 8 - bs.unusedBits });
       } else if (STRING_TAGS.has(val.tag)) {
-        attributes.push({ oid, type, tag: val.tag, value: decodeString(val.tag, content) });
+        let value: string;
+        try {
+          value = decodeString(val.tag, content);
+        } catch {
+          // TextDecoder's TypeError would otherwise surface as the cause; the cause is the bytes.
+          throw new SmkiError('ERR_DER_INVALID', 'UTF8String is not valid UTF-8', { offset: val.start });
+        }
+        attributes.push({ oid, type, tag: val.tag, value });
       } else {
         attributes.push({ oid, type, tag: val.tag, value: toHex(content) });
       }
@@ -115,6 +123,34 @@ interface DecodedExtensions {
   errors: { oid: string; detail: string }[];
 }
 
+/**
+ * Most DER elements in one extension value handed to the asn1-schema decoders (SMKI extensions
+ * hold a handful). Those decoders take tens of microseconds per element, so without this bound a
+ * 32 KiB certificate with thousands of policies or names would take over 50 ms to parse.
+ */
+const MAX_EXTENSION_TLVS = 256;
+
+/** Whether `value` holds more than {@link MAX_EXTENSION_TLVS} TLVs (iterative; stops at the bound). */
+function tooManyTlvs(value: Uint8Array): boolean {
+  let count = 0;
+  const stack: ByteReader[] = [new ByteReader(value)];
+  try {
+    while (stack.length > 0) {
+      const r = stack[stack.length - 1] as ByteReader;
+      if (r.done) {
+        stack.pop();
+        continue;
+      }
+      const t = readTlv(r);
+      if (++count > MAX_EXTENSION_TLVS) return true;
+      if (t.tag & 0x20 && stack.length < MAX_DER_DEPTH) stack.push(tlvReader(value, t));
+    }
+  } catch {
+    return false; // not DER: the decoder reports it
+  }
+  return false;
+}
+
 function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtensions {
   const out: DecodedExtensions = { keyUsage: [], policies: [], errors: [] };
   const seen = new Set<string>();
@@ -125,6 +161,7 @@ function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtension
     }
     seen.add(ext.oid);
     try {
+      if (tooManyTlvs(ext.value)) throw new Error(`more than ${MAX_EXTENSION_TLVS} DER elements: not decoded`);
       switch (ext.oid) {
         case OID.keyUsage: {
           const ku = AsnConvert.parse(buf(ext.value), AsnKeyUsage);

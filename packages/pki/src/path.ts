@@ -613,7 +613,7 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
 
   const problems: CrlProblem[] = [];
   const otherKey: SmkiCrl[] = [];
-  const outOfScope: string[] = [];
+  const outOfScope: (() => string)[] = [];
   let covered = false;
   let newestAuthentic: SmkiCrl | undefined;
   let revokedBy: { crl: SmkiCrl; serialNumber: string; revocationDate: Date; reason?: string } | undefined;
@@ -621,7 +621,7 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
   const t = ctx.at.getTime();
 
   for (const crl of candidates) {
-    const label = `CRL #${crl.crlNumber ?? '?'} from ${crl.issuer.text} (thisUpdate ${fmt(crl.thisUpdate)})`;
+    const label = (): string => `CRL #${crl.crlNumber ?? '?'} from ${crl.issuer.text} (thisUpdate ${fmt(crl.thisUpdate)})`;
     // A CRL naming another key of the same-named CA is not this issuer's (RFC 5280 5.2.1).
     if (crl.authorityKeyId !== undefined && issuer.subjectKeyId !== undefined && crl.authorityKeyId !== issuer.subjectKeyId) {
       otherKey.push(crl);
@@ -629,26 +629,26 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
     }
     // RFC 5280 6.3.3 (f), (g): the issuer may sign CRLs and the signature verifies.
     if (!issuer.keyUsage.includes('cRLSign')) {
-      problems.push({ code: 'ERR_CRL_ISSUER_KEY_USAGE', message: `${label}: certificate ${j} (${issuer.subject.text}) lacks cRLSign` });
+      problems.push({ code: 'ERR_CRL_ISSUER_KEY_USAGE', message: `${label()}: certificate ${j} (${issuer.subject.text}) lacks cRLSign` });
       continue;
     }
     if (!crlSignatureValid(crl, issuer)) {
-      problems.push({ code: 'ERR_CRL_SIGNATURE_INVALID', message: `${label}: signature does not verify under the key of certificate ${j}` });
+      problems.push({ code: 'ERR_CRL_SIGNATURE_INVALID', message: `${label()}: signature does not verify under the key of certificate ${j}` });
       continue;
     }
     // RFC 5280 5.2, 5.3: a critical extension not processed makes the CRL unusable.
     if (crl.unknownCriticalExtensions.length > 0) {
       const list = crl.unknownCriticalExtensions.map((u) => (u.serialNumber ? `${u.oid} (entry ${u.serialNumber})` : u.oid)).join(', ');
-      problems.push({ code: 'ERR_CRL_UNKNOWN_CRITICAL_EXTENSION', message: `${label}: unprocessed critical extension(s) ${list}` });
+      problems.push({ code: 'ERR_CRL_UNKNOWN_CRITICAL_EXTENSION', message: `${label()}: unprocessed critical extension(s) ${list}` });
       continue;
     }
     // RFC 5280 6.3.3 (b)(2): scope from issuingDistributionPoint.
     if (crl.scope === 'unsupported') {
-      outOfScope.push(`${label} is partitioned, indirect or a delta CRL`);
+      outOfScope.push(() => `${label()} is partitioned, indirect or a delta CRL`);
       continue;
     }
     if ((crl.scope === 'userCertificates' && isCa) || (crl.scope === 'caCertificates' && !isCa)) {
-      outOfScope.push(`${label} covers only ${crl.scope === 'userCertificates' ? 'end-entity' : 'CA'} certificates`);
+      outOfScope.push(() => `${label()} covers only ${crl.scope === 'userCertificates' ? 'end-entity' : 'CA'} certificates`);
       continue;
     }
     // Authentic and in scope: an entry revokes, whatever the CRL's dates (fail closed). A
@@ -663,17 +663,17 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
     }
     // RFC 5280 6.3.3 (a): currency.
     if (crl.thisUpdate.getTime() > t) {
-      problems.push({ code: 'ERR_CRL_NOT_YET_VALID', message: `${label}: not valid before its thisUpdate; validation time ${fmt(ctx.at)}` });
+      problems.push({ code: 'ERR_CRL_NOT_YET_VALID', message: `${label()}: not valid before its thisUpdate; validation time ${fmt(ctx.at)}` });
       continue;
     }
     if (crl.nextUpdate === undefined) {
-      problems.push({ code: 'ERR_CRL_EXPIRED', message: `${label}: has no nextUpdate, so its currency cannot be judged` });
+      problems.push({ code: 'ERR_CRL_EXPIRED', message: `${label()}: has no nextUpdate, so its currency cannot be judged` });
       continue;
     }
     if (t > crl.nextUpdate.getTime() + ctx.graceMs) {
       problems.push({
         code: 'ERR_CRL_EXPIRED',
-        message: `${label}: past its nextUpdate ${fmt(crl.nextUpdate)}${ctx.graceMs > 0 ? ` + ${ctx.graceMs / 1000} s grace` : ''}; validation time ${fmt(ctx.at)}`,
+        message: `${label()}: past its nextUpdate ${fmt(crl.nextUpdate)}${ctx.graceMs > 0 ? ` + ${ctx.graceMs / 1000} s grace` : ''}; validation time ${fmt(ctx.at)}`,
       });
       continue;
     }
@@ -705,7 +705,7 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
       );
     }
     if (ctx.requireRevocation) {
-      const why = problems.length > 0 ? 'no CRL from its issuer is usable' : outOfScope.length > 0 ? outOfScope.join('; ') : 'no CRL from its issuer was given';
+      const why = problems.length > 0 ? 'no CRL from its issuer is usable' : outOfScope.length > 0 ? outOfScope.map((m) => m()).join('; ') : 'no CRL from its issuer was given';
       f.add('ERR_CRL_MISSING', `certificate ${i} (serial ${cert.serialNumber}) is not covered by a usable CRL: ${why}`, i);
     }
   }
@@ -933,7 +933,7 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
  *   revoked: [{ serialNumber: leaf, revocationDate: new Date(), reason: 'keyCompromise' }],
  * });
  * const r = validatePath(leaf, { anchors: [root.certificate], intermediates: [organisationCa.certificate], crls: [crl] });
- * console.log(r.valid, r.findings.map((f) => f.code)); // false [ 'ERR_REVOKED' ]
+ * console.log(r.valid, r.findings.filter((f) => f.severity === 'error').map((f) => f.code)); // false [ 'ERR_REVOKED' ]
  * ```
  */
 export function validatePath(leaf: CertificateInput, options: PathValidationOptions): PathValidationResult {

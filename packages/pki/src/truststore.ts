@@ -4,7 +4,7 @@
  * subject name.
  * @module
  */
-import type { Dirent } from 'node:fs';
+import { constants, type Dirent } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import {
@@ -51,7 +51,10 @@ export interface TrustStoreLoadOptions {
 export interface TrustStoreLoadError {
   /** The file's path. */
   readonly path: string;
-  /** `ERR_TRUST_STORE_LOAD` (or `ERR_TRUST_STORE_SERIAL_CONFLICT`), with the underlying error as `cause`. */
+  /**
+   * `ERR_TRUST_STORE_LOAD` (context `{ path, detail }`), with the underlying error as `cause`:
+   * the parse error, a read error, or `ERR_TRUST_STORE_SERIAL_CONFLICT`.
+   */
   readonly error: SmkiError;
 }
 
@@ -130,22 +133,38 @@ function describe(e: unknown): string {
   return 'unreadable';
 }
 
+/** The (issuer name DER, serial) key RFC 5280 §4.1.2.2 makes unique. */
+function issuerSerialKey(cert: SmkiCertificate): string {
+  return `${toHex(cert.issuer.der)}|${cert.serialNumber}`;
+}
+
+/** Certificates checked and waiting to be added (see `TrustStore#stage`). */
+interface Staging {
+  readonly byFingerprint: Map<string, SmkiCertificate>;
+  readonly bySerial: Map<string, SmkiCertificate>;
+}
+
+function newStaging(): Staging {
+  return { byFingerprint: new Map(), bySerial: new Map() };
+}
+
 /** Read at most `max` bytes of a file; a file over `max` bytes is refused without reading it all. */
 async function readBounded(path: string, max: number): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
+  // O_NONBLOCK: a FIFO swapped in after listing must not hang the load (it is refused below).
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw loadError(path, 'not a regular file');
     if (info.size > max) throw loadError(path, `file of ${info.size} bytes is over the ${max}-byte limit`);
-    // Read one byte more than allowed, in case the file grew after stat().
-    const buffer = new Uint8Array(max + 1);
+    // Room for one byte more than stat() reported, to notice a file that grew since.
+    const buffer = new Uint8Array(info.size + 1);
     let n = 0;
-    for (;;) {
+    while (n < buffer.length) {
       const { bytesRead } = await handle.read(buffer, n, buffer.length - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;
-      if (n > max) throw loadError(path, `file is over the ${max}-byte limit`);
     }
+    if (n > info.size) throw loadError(path, 'file changed while it was read');
     return buffer.subarray(0, n);
   } finally {
     await handle.close();
@@ -212,7 +231,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
   /**
    * Read every `.pem`, `.crt`, `.cer` and `.der` file of `dir` into a new store. See
    * {@link TrustStore#loadDirectory} for the rules.
-   * @throws SmkiError `ERR_TRUST_STORE_LOAD`, `ERR_TRUST_STORE_SERIAL_CONFLICT`
+   * @throws SmkiError `ERR_TRUST_STORE_LOAD`, `ERR_INVALID_ARGUMENT`
    * @example
    * ```ts
    * import { TrustStore } from '@smki/pki';
@@ -221,7 +240,15 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * console.log(store.anchors().length);
    * ```
    */
-  static async loadDirectory(dir: string, options?: TrustStoreLoadOptions): Promise<TrustStoreLoadResult & { readonly store: TrustStore }> {
+  static async loadDirectory(
+    dir: string,
+    options?: TrustStoreLoadOptions,
+  ): Promise<
+    TrustStoreLoadResult & {
+      /** The new store, holding every certificate read. */
+      readonly store: TrustStore;
+    }
+  > {
     const store = new TrustStore();
     const result = await store.loadDirectory(dir, options);
     return Object.freeze({ ...result, store });
@@ -250,11 +277,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    */
   add(certificate: CertificateInput): SmkiCertificate {
     const cert = toCertificate(certificate);
-    const existing = this.#byFingerprint.get(cert.fingerprint);
-    if (existing) return existing;
-    this.#checkConflict(cert, undefined);
-    this.#insert(cert);
-    return cert;
+    return this.#commit([cert])[0] as SmkiCertificate;
   }
 
   /**
@@ -291,9 +314,12 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * `ERR_TRUST_STORE_LOAD` and nothing from the directory is added. With `'collect'` bad files are
    * skipped and listed in `errors`, and the rest is added.
    *
+   * A file whose certificate has the issuer and serial of a different certificate (in the store
+   * or an earlier file) is a bad file too; its error's `cause` is `ERR_TRUST_STORE_SERIAL_CONFLICT`.
+   *
    * @throws SmkiError `ERR_TRUST_STORE_LOAD` (context `{ path, detail }`, the underlying error as
-   *   `cause`; also when `dir` itself cannot be read or holds more than `maxFiles` files),
-   *   `ERR_TRUST_STORE_SERIAL_CONFLICT` (throw mode), `ERR_INVALID_ARGUMENT`
+   *   `cause`; in either mode when `dir` itself cannot be read or holds more than `maxFiles`
+   *   files), `ERR_INVALID_ARGUMENT`
    * @example
    * ```ts
    * import { TrustStore } from '@smki/pki';
@@ -313,37 +339,34 @@ export class TrustStore implements Iterable<SmkiCertificate> {
 
     const paths = await this.#listFiles(dir, options.recursive === true, maxFiles);
     const errors: TrustStoreLoadError[] = [];
-    const files: string[] = [];
-    const perFile: SmkiCertificate[][] = [];
+    const read: { path: string; certs: SmkiCertificate[] }[] = [];
     for (const path of paths) {
       try {
-        const bytes = await readBounded(path, maxFileBytes);
-        perFile.push(parseFile(path, bytes));
-        files.push(path);
+        read.push({ path, certs: parseFile(path, await readBounded(path, maxFileBytes)) });
       } catch (e) {
         const error = isSmkiError(e, 'ERR_TRUST_STORE_LOAD') ? e : loadError(path, describe(e), e);
         if (onError === 'throw') throw error;
         errors.push(Object.freeze({ path, error }));
       }
     }
-
-    if (onError === 'throw') {
-      const certificates = this.#commit(perFile.flat());
-      return Object.freeze({ certificates, files: Object.freeze(files), errors: EMPTY_ERRORS });
-    }
-    // Collect mode: a file whose certificates conflict with the store (or an earlier file) is skipped whole.
+    // Stage file by file: a file whose certificates conflict with the store or an earlier file
+    // (same issuer and serial, another certificate) is an error for that file. Nothing is added
+    // before every file has been staged, so throw mode adds all or nothing.
+    const staging = newStaging();
     const certificates: SmkiCertificate[] = [];
-    const okFiles: string[] = [];
-    for (let i = 0; i < perFile.length; i++) {
-      const path = files[i] as string;
+    const files: string[] = [];
+    for (const { path, certs } of read) {
       try {
-        certificates.push(...this.#commit(perFile[i] as SmkiCertificate[]));
-        okFiles.push(path);
+        certificates.push(...this.#stage(certs, staging));
+        files.push(path);
       } catch (e) {
-        errors.push(Object.freeze({ path, error: isSmkiError(e) ? e : loadError(path, describe(e), e) }));
+        const error = loadError(path, describe(e), e);
+        if (onError === 'throw') throw error;
+        errors.push(Object.freeze({ path, error }));
       }
     }
-    return Object.freeze({ certificates: Object.freeze(certificates), files: Object.freeze(okFiles), errors: Object.freeze(errors) });
+    for (const cert of staging.byFingerprint.values()) this.#insert(cert);
+    return Object.freeze({ certificates: Object.freeze(certificates), files: Object.freeze(files), errors: Object.freeze(errors) });
   }
 
   /**
@@ -503,45 +526,49 @@ export class TrustStore implements Iterable<SmkiCertificate> {
     return this.#byFingerprint.values();
   }
 
-  /** Parse-checked certificates added all or none; duplicates (by fingerprint) are skipped. */
+  /** Parsed certificates added all or none; duplicates (by fingerprint) are skipped. */
   #commit(certs: readonly SmkiCertificate[]): readonly SmkiCertificate[] {
-    const pending = new Map<string, SmkiCertificate>();
+    const staging = newStaging();
+    const out = this.#stage(certs, staging);
+    for (const cert of staging.byFingerprint.values()) this.#insert(cert);
+    return out;
+  }
+
+  /**
+   * Check `certs` against the store and what is staged, then stage the new ones (all of them, or
+   * none when one conflicts). Returns the stored or staged view of each, in order.
+   */
+  #stage(certs: readonly SmkiCertificate[], staging: Staging): readonly SmkiCertificate[] {
     const fresh = new Map<string, SmkiCertificate>();
+    const freshSerials = new Map<string, SmkiCertificate>();
     const out: SmkiCertificate[] = [];
     for (const cert of certs) {
-      const stored = this.#byFingerprint.get(cert.fingerprint) ?? fresh.get(cert.fingerprint);
-      if (stored) {
-        out.push(stored);
+      const known = this.#byFingerprint.get(cert.fingerprint) ?? staging.byFingerprint.get(cert.fingerprint) ?? fresh.get(cert.fingerprint);
+      if (known) {
+        out.push(known);
         continue;
       }
-      this.#checkConflict(cert, pending);
-      pending.set(this.#issuerSerialKey(cert), cert);
+      const key = issuerSerialKey(cert);
+      const other = this.#byIssuerSerial.get(key) ?? staging.bySerial.get(key) ?? freshSerials.get(key);
+      if (other) {
+        throw new SmkiError(
+          'ERR_TRUST_STORE_SERIAL_CONFLICT',
+          `certificate ${cert.fingerprint} has the issuer and serial ${cert.serialNumber} of certificate ${other.fingerprint}`,
+          { detail: `issuer ${cert.issuer.text}, serial ${cert.serialNumber}` },
+        );
+      }
       fresh.set(cert.fingerprint, cert);
+      freshSerials.set(key, cert);
       out.push(cert);
     }
-    for (const cert of fresh.values()) this.#insert(cert);
+    for (const [k, v] of fresh) staging.byFingerprint.set(k, v);
+    for (const [k, v] of freshSerials) staging.bySerial.set(k, v);
     return Object.freeze(out);
-  }
-
-  #issuerSerialKey(cert: SmkiCertificate): string {
-    return `${toHex(cert.issuer.der)}|${cert.serialNumber}`;
-  }
-
-  #checkConflict(cert: SmkiCertificate, pending: Map<string, SmkiCertificate> | undefined): void {
-    const key = this.#issuerSerialKey(cert);
-    const other = this.#byIssuerSerial.get(key) ?? pending?.get(key);
-    if (other && other.fingerprint !== cert.fingerprint) {
-      throw new SmkiError(
-        'ERR_TRUST_STORE_SERIAL_CONFLICT',
-        `certificate ${cert.fingerprint} has the issuer and serial ${cert.serialNumber} of stored certificate ${other.fingerprint}`,
-        { detail: `issuer ${cert.issuer.text}, serial ${cert.serialNumber}` },
-      );
-    }
   }
 
   #insert(cert: SmkiCertificate): void {
     this.#byFingerprint.set(cert.fingerprint, cert);
-    this.#byIssuerSerial.set(this.#issuerSerialKey(cert), cert);
+    this.#byIssuerSerial.set(issuerSerialKey(cert), cert);
     appendFrozen(this.#bySubject, toHex(cert.subject.der), cert);
     if (cert.subjectKeyId !== undefined) appendFrozen(this.#bySki, cert.subjectKeyId, cert);
     if (cert.entityId !== undefined) {
@@ -605,4 +632,3 @@ export class TrustStore implements Iterable<SmkiCertificate> {
   }
 }
 
-const EMPTY_ERRORS: readonly TrustStoreLoadError[] = Object.freeze([]);

@@ -178,16 +178,21 @@ describe.each(samples)('parseCertificate on a %s, damaged', (_label, der) => {
   it('every byte changed to a few values → parses or ERR_CERT_MALFORMED', () => {
     let parsed = 0;
     let failed = 0;
+    const original = parseCertificate(der).fingerprint;
+    // Tag and length octets get more values (constructed bit, high bit, long forms, 0x30).
+    const header = new Set<number>();
+    for (const t of walk(der)) for (let i = t.start; i < t.valueStart; i++) header.add(i);
     for (let i = 0; i < der.length; i++) {
       const b = der[i] as number;
-      for (const v of new Set([b ^ 0x01, b ^ 0x80, b ^ 0x20, b ^ 0xff, 0x00, 0xff, 0x80, 0x30])) {
+      const values = header.has(i) ? [b ^ 0x01, b ^ 0x80, b ^ 0x20, b ^ 0x40, 0x00, 0xff, 0x80, 0x30] : [b ^ 0x01, b ^ 0x80, 0x00];
+      for (const v of new Set(values)) {
         if (v === b) continue;
         const m = new Uint8Array(der);
         m[i] = v;
         const o = certOutcome(m);
         if (o.ok) {
           parsed++;
-          expect((o.value as SmkiCertificate).fingerprint).not.toBe(parseCertificate(der).fingerprint);
+          expect((o.value as SmkiCertificate).fingerprint).not.toBe(original);
         } else failed++;
       }
     }
@@ -313,10 +318,10 @@ describe('parseCertificate on deep nesting and 64 KiB inputs (≤ 50 ms each)', 
     });
   };
   const manyPolicies = Array.from({ length: 3000 }, (_, i) => `1.2.3.${i}`);
-  const manyOtherNames = seq(...Array.from({ length: 1200 }, (_, i) => ctx(0, false, oid(OIDS.hmn), ctx(0, false, seq(oid(OIDS.hwType), octets(new Uint8Array(8).fill(i & 0xff)))))));
+  const manyOtherNames = seq(...Array.from({ length: 700 }, (_, i) => ctx(0, false, oid(OIDS.hmn), ctx(0, false, seq(oid(OIDS.hwType), octets(new Uint8Array(8).fill(i & 0xff)))))));
   const big: [string, () => Uint8Array][] = [
     ['3000 certificate policies', () => bigCert([kuExt(['digitalSignature']), policiesExt(manyPolicies)])],
-    ['1200 hardwareModuleNames in the SAN', () => bigCert([extension(OIDS.san, true, manyOtherNames), kuExt(['keyAgreement'])], seq())],
+    ['700 hardwareModuleNames in the SAN', () => bigCert([extension(OIDS.san, true, manyOtherNames), kuExt(['keyAgreement'])], seq())],
     ['1500 RDNs in the subject', () => bigCert([kuExt(['digitalSignature'])], name(Array.from({ length: 1500 }, (_, i) => ({ type: 'OU' as const, value: String(i % 100) }))))],
     ['1000 unknown extensions', () => bigCert(Array.from({ length: 1000 }, (_, i) => extension(`1.3.6.1.4.1.99999.${i}`, false, octets(new Uint8Array(4)))))],
     ['1000 duplicate keyUsage extensions', () => bigCert(Array.from({ length: 1000 }, () => kuExt(['digitalSignature'])))],
@@ -453,7 +458,7 @@ describe('parseCrl on hostile input (RFC 5280 §5.1)', () => {
         reason: i % 2 ? ('keyCompromise' as const) : ('superseded' as const),
       }));
     crlDer = (await issueCrl({ issuer: organisationCa, crlNumber: 7n, kind: 'crl', revoked: revoked(3), now: () => new Date(Date.UTC(2025, 0, 3)) })).der;
-    bigCrlDer = (await issueCrl({ issuer: organisationCa, crlNumber: 8n, revoked: revoked(1500), now: () => new Date(Date.UTC(2025, 0, 3)) })).der;
+    bigCrlDer = (await issueCrl({ issuer: organisationCa, crlNumber: 8n, revoked: revoked(1250), now: () => new Date(Date.UTC(2025, 0, 3)) })).der;
     for (let i = 0; i < 5; i++) {
       parseCrl(crlDer);
       parseCrl(bigCrlDer);
@@ -464,7 +469,7 @@ describe('parseCrl on hostile input (RFC 5280 §5.1)', () => {
     expect(crlOutcome(crlDer).ok).toBe(true);
   });
 
-  it('a 64 KiB CRL with 1500 entries parses in ≤ 50 ms', () => {
+  it('a 60 KiB CRL with 1250 entries parses in ≤ 50 ms', () => {
     expect(bigCrlDer.length).toBeGreaterThan(48 * KiB);
     expect(bigCrlDer.length).toBeLessThanOrEqual(64 * KiB);
     expect(crlOutcome(bigCrlDer).ok).toBe(true);

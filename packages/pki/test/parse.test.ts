@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeySigner, SmkiError, type SmkiErrorCode } from '@smki/core';
+import { SmkiError, type SmkiErrorCode } from '@smki/core';
 import { createHierarchy, issueDeviceCertificate, issueOrganisationCertificate } from '../src/issue.js';
 import { certificateToPem, isParsedCertificate, parseCertificate, parseCertificateBundle, toCertificate } from '../src/parse.js';
 import type { DistinguishedName, SmkiCertificate } from '../src/types.js';
@@ -22,10 +22,13 @@ import {
   keyId,
   kuExt,
   name,
+  oid,
   newKeyPair,
   OIDS,
   policiesExt,
-  skiExt,
+  seq,
+  set,
+  tlv,
 } from './_x509-builder.js';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -504,7 +507,43 @@ describe('quirks of real certificates still parse (SPEC.md §2)', () => {
     expect(c.keyUsage).toEqual(['digitalSignature', 'keyAgreement']);
     expect(c.basicConstraints).toEqual({ ca: false });
     expect(c.policies).toEqual([]);
-    expect(skiExt).toBeTypeOf('function');
+    expect(c.subjectKeyId).toBeUndefined();
+  });
+});
+
+describe('bounded decoding of names and extensions (CONVENTIONS.md "Inputs")', () => {
+  const pki = buildHierarchy();
+  const withSubject = (subject: Uint8Array, extensions: Uint8Array[] = []): Uint8Array => {
+    const key = newKeyPair();
+    return buildCertificate({
+      issuer: pki.oca.name,
+      subject,
+      notBefore: new Date(Date.UTC(2023, 0, 1)),
+      notAfter: new Date(Date.UTC(2033, 0, 1)),
+      publicKey: key.publicKey,
+      signingKey: pki.oca.key.privateKey,
+      extensions,
+    });
+  };
+
+  it('a UTF8String that is not UTF-8 → ERR_CERT_MALFORMED at its offset, with no TypeError inside', () => {
+    const bad = seq(set(seq(oid(OIDS.cn), tlv(0x0c, new Uint8Array([0x41, 0xff, 0x42])))));
+    const der = withSubject(bad);
+    const e = expectCode(thrown(() => parseCertificate(der)), 'ERR_CERT_MALFORMED');
+    const offset = (e.context as { offset?: number }).offset as number;
+    expect(der[offset]).toBe(0x0c);
+    expect(e.cause).toBeInstanceOf(SmkiError);
+    expect((e.cause as SmkiError).cause).toBeUndefined();
+  });
+
+  it('an extension with more than 256 DER elements is not decoded: an extension error, not a slow parse', () => {
+    const many = Array.from({ length: 200 }, (_, i) => `1.2.3.${i}`);
+    const c = parseCertificate(withSubject(name([{ type: 'OU', value: '02' }]), [kuExt(['digitalSignature']), policiesExt(many)]));
+    expect(c.policies).toEqual([]);
+    expect(c.details.extensionErrors).toEqual([{ oid: OIDS.policies, detail: expect.stringMatching(/more than 256 DER elements/) as string }]);
+    expect(c.keyUsage).toEqual(['digitalSignature']);
+    const some = Array.from({ length: 100 }, (_, i) => `1.2.3.${i}`);
+    expect(parseCertificate(withSubject(name([{ type: 'OU', value: '02' }]), [policiesExt(some)])).policies).toEqual(some);
   });
 });
 

@@ -2,6 +2,7 @@
 // generation), by key identifier and by subject name (RFC 5280 §4.2.1.1, §4.2.1.2, §6.1 path
 // building), by issuer and serial (RFC 5280 §4.1.2.2, §5.3); directory loading that fails closed
 // (CONVENTIONS.md "Errors", "Inputs").
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -486,10 +487,41 @@ describe('TrustStore.loadDirectory (CONVENTIONS.md "Inputs": bounded; "Errors": 
     const store = new TrustStore([root]);
     const r = await store.loadDirectory(d, { onError: 'collect' });
     expect(store.size).toBe(2);
-    expect(r.errors.map((x) => [x.path.slice(d.length + 1), x.error.code])).toEqual([['b.der', 'ERR_TRUST_STORE_SERIAL_CONFLICT']]);
+    expect(r.errors.map((x) => [x.path.slice(d.length + 1), x.error.code, (x.error.cause as SmkiError).code])).toEqual([
+      ['b.der', 'ERR_TRUST_STORE_LOAD', 'ERR_TRUST_STORE_SERIAL_CONFLICT'],
+    ]);
+    expect(r.files.map((f) => f.slice(d.length + 1))).toEqual(['a.der', 'c.pem']);
     expect(r.certificates.map((c) => c.fingerprint)).toEqual([parseCertificate(first).fingerprint, root.fingerprint]);
+    expect(r.certificates[1]).toBe(store.get(root.fingerprint));
     const again = new TrustStore();
-    expectCode(await rejected(again.loadDirectory(d)), 'ERR_TRUST_STORE_SERIAL_CONFLICT');
+    const e = expectCode(await rejected(again.loadDirectory(d)), 'ERR_TRUST_STORE_LOAD');
+    expect((e.context as { path: string }).path).toBe(join(d, 'b.der'));
+    expect((e.cause as SmkiError).code).toBe('ERR_TRUST_STORE_SERIAL_CONFLICT');
     expect(again.size).toBe(0);
+    // A conflict with a certificate already in the store counts too.
+    const d2 = fixture('conflict-with-store', { 'twin.der': twin });
+    const holder = new TrustStore([first]);
+    expectCode(await rejected(holder.loadDirectory(d2)), 'ERR_TRUST_STORE_LOAD');
+    expect((await holder.loadDirectory(d2, { onError: 'collect' })).errors).toHaveLength(1);
+    expect(holder.size).toBe(1);
+  });
+
+  it('reports a dangling symbolic link as a bad file', async () => {
+    const d = fixture('dangling', { 'root.pem': pem(root) });
+    symlinkSync(join(d, 'missing.pem'), join(d, 'dangling.pem'));
+    expectCode(await rejected(TrustStore.loadDirectory(d)), 'ERR_TRUST_STORE_LOAD');
+    const { store, errors } = await TrustStore.loadDirectory(d, { onError: 'collect' });
+    expect(errors.map((x) => x.path)).toEqual([join(d, 'dangling.pem')]);
+    expect(store.size).toBe(1);
+  });
+
+  it('skips special files (a FIFO named .pem) instead of blocking on them', async () => {
+    const d = fixture('fifo', { 'root.pem': pem(root) });
+    execFileSync('mkfifo', [join(d, 'pipe.pem')]);
+    symlinkSync(join(d, 'pipe.pem'), join(d, 'link-to-pipe.pem'));
+    const { store, errors, files } = await TrustStore.loadDirectory(d);
+    expect(errors).toEqual([]);
+    expect(files.map((f) => f.slice(d.length + 1))).toEqual(['root.pem']);
+    expect(store.size).toBe(1);
   });
 });

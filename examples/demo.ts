@@ -1,0 +1,99 @@
+/**
+ * The toolkit's end-to-end demo on the embedded (test) defaults. Today it shows the PKI:
+ * create a hierarchy, issue organisation and device certificates, lint and validate them, look
+ * them up in a trust store, revoke one and show the rejection. Later issues grow it into the
+ * whole flow (segregated keys, signed critical commands, the ACB MAC).
+ *
+ *   bash scripts/demo.sh
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { createKeySigner, isSmkiError, roleName } from '@smki/core';
+import {
+  createCsr,
+  createHierarchy,
+  issueCrl,
+  issueDeviceCertificate,
+  issueOrganisationCertificate,
+  lintCertificate,
+  TrustStore,
+  validatePath,
+  type SmkiCertificate,
+} from '@smki/pki';
+
+const SUPPLIER = '90-B3-D5-1F-30-01-00-00';
+const ACB = '90B3D51F30000004';
+const METER = '00 DB 12 34 56 78 90 A0';
+
+const line = (s = '') => console.log(s);
+const ok = (s: string) => console.log(`  ✔ ${s}`);
+const no = (s: string) => console.log(`  ✘ ${s}`);
+const show = (c: SmkiCertificate) =>
+  `${c.kind.padEnd(12)} ${(c.subject.text || '(empty subject)').padEnd(44)} ${c.keyUsage.join('|').padEnd(24)} serial ${c.serialNumber}`;
+const newKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+line('SMKI toolkit demo: certificate hierarchy (test environment)\n');
+
+line('1. Create the hierarchy: root (OU=00), organisation CA (OU=07), device CA');
+const { root, organisationCa, deviceCa } = await createHierarchy();
+for (const ca of [root, organisationCa, deviceCa]) line(`  ${show(ca.certificate)}`);
+
+line('\n2. Issue organisation certificates');
+const supplierKey = newKey();
+const csr = await createCsr({ signer: createKeySigner(supplierKey.privateKey), subject: { role: 2, entityId: SUPPLIER, commonName: 'Supplier A' }, keyUsage: 'digitalSignature' });
+const supplierDs = await issueOrganisationCertificate({ issuer: organisationCa, role: 2, entityId: SUPPLIER, commonName: 'Supplier A', keyUsage: 'digitalSignature', csr });
+ok(`supplier DS from a PKCS#10 request (proof of possession checked): entity ${supplierDs.entityId}, role ${supplierDs.role} (${roleName(supplierDs.role ?? -1)})`);
+const acbKa = await issueOrganisationCertificate({ issuer: organisationCa, role: 4, entityId: ACB, keyUsage: 'keyAgreement', publicKey: newKey().publicKey });
+ok(`access control broker KA from a public key: entity ${acbKa.entityId}`);
+try {
+  const greedy = await createCsr({ signer: createKeySigner(newKey().privateKey), subject: { role: 2, entityId: '90B3D51F30019999' } });
+  await issueOrganisationCertificate({ issuer: organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: greedy });
+  no('a request naming another entity was accepted');
+} catch (e) {
+  if (!isSmkiError(e)) throw e;
+  ok(`a request naming another entity is refused: ${e.code}`);
+}
+
+line('\n3. Issue device certificates for meter ' + METER);
+const meterKa = await issueDeviceCertificate({ issuer: deviceCa, entityId: METER, keyUsage: 'keyAgreement', publicKey: newKey().publicKey });
+const meterDs = await issueDeviceCertificate({ issuer: deviceCa, entityId: METER, keyUsage: 'digitalSignature', publicKey: newKey().publicKey });
+line('  issued so far:');
+for (const c of [supplierDs, acbKa, meterKa, meterDs]) line(`  ${show(c)}`);
+ok(`device notAfter ${meterKa.details.notAfterText}, hwSerialNum ${meterKa.hardwareModuleName?.hwSerialNum}, hwType ${meterKa.hardwareModuleName?.hwType}`);
+
+line('\n4. Lint every certificate against the SMKI profile');
+for (const c of [root.certificate, organisationCa.certificate, deviceCa.certificate, supplierDs, acbKa, meterKa, meterDs]) {
+  const findings = lintCertificate(c);
+  if (findings.length === 0) ok(`${c.kind.padEnd(12)} ${c.subject.text || c.entityId}: conformant`);
+  else no(`${c.subject.text}: ${findings.map((f) => f.code).join(', ')}`);
+}
+
+line('\n5. Trust store look-ups (each one hash-map look-up)');
+const store = new TrustStore();
+store.addAll([root.certificate, organisationCa.certificate, deviceCa.certificate, supplierDs, acbKa, meterKa, meterDs]);
+const found = store.findByEntity(SUPPLIER, 2, 'digitalSignature');
+ok(`by (entity, role, key usage): ${found.length} certificate(s), serial ${found[0]?.serialNumber}`);
+ok(`by SKI ${supplierDs.subjectKeyId}: ${store.findBySubjectKeyId(supplierDs.subjectKeyId ?? '').length} certificate(s)`);
+
+line('\n6. Validate paths (RFC 5280 §6.1 and the SMKI rules)');
+const anchors = [root.certificate];
+for (const [leaf, ca] of [[supplierDs, organisationCa], [meterKa, deviceCa]] as const) {
+  const r = validatePath(leaf, { intermediates: [ca.certificate], anchors });
+  (r.valid ? ok : no)(`${leaf.kind} ${leaf.entityId}: valid=${r.valid}, path of ${r.path.length}, revocationChecked=${r.revocationChecked}`);
+}
+
+line('\n7. Revoke the supplier DS certificate and validate again, revocation required');
+const crl = await issueCrl({ issuer: organisationCa, crlNumber: 1n, kind: 'crl', revoked: [{ serialNumber: supplierDs, revocationDate: new Date(), reason: 'keyCompromise' }] });
+const arl = await issueCrl({ issuer: root, crlNumber: 1n, kind: 'arl' });
+ok(`organisation CRL #1 lists ${crl.revoked.size} certificate(s); authority revocation list #1 lists ${arl.revoked.size}`);
+const before = validatePath(meterKa, { intermediates: [deviceCa.certificate], anchors, crls: [crl, arl], requireRevocation: false });
+ok(`meter KA still valid: valid=${before.valid}`);
+const after = validatePath(supplierDs, { intermediates: [organisationCa.certificate], anchors, crls: [crl, arl], requireRevocation: true });
+if (after.valid) {
+  no('revoked certificate accepted');
+  process.exitCode = 1;
+} else {
+  for (const f of after.findings.filter((x) => x.severity === 'error')) ok(`rejected: ${f.code} (certificate ${f.certificateIndex}): ${f.message}`);
+}
+const nocrl = validatePath(acbKa, { intermediates: [organisationCa.certificate], anchors, requireRevocation: true });
+ok(`ACB KA with revocation required and no CRL: valid=${nocrl.valid} (${nocrl.findings.map((f) => f.code).join(', ')})`);
+line('\nDone.');
