@@ -26,23 +26,33 @@ const env = (o?: EnvOverride): SmkiEnvironment => (o ? defineEnvironment({ ...TE
 const errorCodes = (fs: readonly { code: string; severity: string }[]) => [...new Set(fs.filter((f) => f.severity === 'error').map((f) => f.code))].sort();
 const warningCodes = (fs: readonly { code: string; severity: string }[]) => [...new Set(fs.filter((f) => f.severity === 'warning').map((f) => f.code))].sort();
 
-const certificates = load('certificates.json');
-const paths = load('paths.json');
+interface CertVector {
+  id: string;
+  input: { certificate: string; expectedKind?: CertificateKind; environment?: EnvOverride };
+  result: 'valid' | 'invalid';
+  errorCode?: string;
+  warnings?: string[];
+}
+interface PathVector {
+  id: string;
+  input: { leaf: string; intermediates: string[]; anchors: string[]; crls?: string[]; at: string; requireRevocation?: boolean; environment?: EnvOverride };
+  result: 'valid' | 'invalid';
+  errorCode?: string;
+  alsoReported?: string[];
+  revocationChecked?: boolean;
+}
+const certificates = load('certificates.json') as { source: string; generator: string; cases: CertVector[] };
+const paths = load('paths.json') as { source: string; generator: string; cases: PathVector[] };
 
 describe('test-vectors/pki/certificates.json (lintCertificate)', () => {
   it('has the fields CONVENTIONS.md asks of a vector file, and negatives outnumber positives', () => {
     expect(certificates.source).toBeTypeOf('string');
     expect(certificates.generator).toBe('scripts/generate-vectors.ts');
-    const neg = certificates.cases.filter((c: { result: string }) => c.result === 'invalid').length;
+    const neg = certificates.cases.filter((c) => c.result === 'invalid').length;
     expect(neg).toBeGreaterThan(certificates.cases.length - neg);
   });
 
-  it.each(certificates.cases.map((c: { id: string }) => [c.id, c]))('%s', (_id, c: {
-    input: { certificate: string; expectedKind?: CertificateKind; environment?: EnvOverride };
-    result: 'valid' | 'invalid';
-    errorCode?: string;
-    warnings?: string[];
-  }) => {
+  it.each(certificates.cases.map((c) => [c.id, c] as const))('%s', (_id, c) => {
     const cert = parseCertificate(c.input.certificate);
     const findings = lintCertificate(cert, { environment: env(c.input.environment), ...(c.input.expectedKind ? { expectedKind: c.input.expectedKind } : {}) });
     expect(errorCodes(findings)).toEqual(c.result === 'valid' ? [] : [c.errorCode]);
@@ -51,21 +61,15 @@ describe('test-vectors/pki/certificates.json (lintCertificate)', () => {
 
   it('covers every ERR_PROFILE_ code that a certificate can break with a negative case', async () => {
     const { SMKI_ERROR_CODES } = await import('@smki/core');
-    const covered = new Set(certificates.cases.map((c: { errorCode?: string }) => c.errorCode));
-    for (const w of certificates.cases.flatMap((c: { warnings?: string[] }) => c.warnings ?? [])) covered.add(w);
+    const covered = new Set<string | undefined>(certificates.cases.map((c) => c.errorCode));
+    for (const w of certificates.cases.flatMap((c) => c.warnings ?? [])) covered.add(w);
     const missing = Object.keys(SMKI_ERROR_CODES).filter((k) => k.startsWith('ERR_PROFILE_') && !covered.has(k));
     expect(missing).toEqual([]);
   });
 });
 
 describe('test-vectors/pki/paths.json (validatePath)', () => {
-  it.each(paths.cases.map((c: { id: string }) => [c.id, c]))('%s', (_id, c: {
-    input: { leaf: string; intermediates: string[]; anchors: string[]; crls?: string[]; at: string; requireRevocation?: boolean; environment?: EnvOverride };
-    result: 'valid' | 'invalid';
-    errorCode?: string;
-    alsoReported?: string[];
-    revocationChecked?: boolean;
-  }) => {
+  it.each(paths.cases.map((c) => [c.id, c] as const))('%s', (_id, c) => {
     const r = validatePath(c.input.leaf, {
       intermediates: c.input.intermediates,
       anchors: c.input.anchors,

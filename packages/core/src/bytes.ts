@@ -31,7 +31,9 @@ export function toBase64(bytes: Uint8Array): string {
 export function fromBase64(b64: string): Uint8Array {
   if (typeof b64 !== 'string') throw new SmkiError('ERR_BASE64_INVALID', 'expected a string', { detail: typeof b64 });
   const compact = b64.replace(/[\s]/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) {
+  const data = compact.replace(/=+$/, '');
+  const padded = data.length !== compact.length;
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || data.length % 4 === 1 || (padded && (data.length === 0 || compact.length % 4 !== 0))) {
     throw new SmkiError('ERR_BASE64_INVALID', 'not standard base64', {});
   }
   return new Uint8Array(Buffer.from(compact, 'base64'));
@@ -81,10 +83,11 @@ export class ByteReader {
    * @param start - first offset to read (default 0)
    * @param end - offset to stop at (default `bytes.length`)
    */
-  constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
+  constructor(bytes: Uint8Array, start = 0, end?: number) {
     if (!(bytes instanceof Uint8Array)) {
-      throw new SmkiError('ERR_INVALID_ARGUMENT', 'expected a Uint8Array', { detail: typeof bytes });
+      throw new SmkiError('ERR_INVALID_ARGUMENT', 'expected a Uint8Array', { detail: bytes === null ? 'null' : typeof bytes });
     }
+    end ??= bytes.length;
     if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > bytes.length || start > end) {
       throw new SmkiError('ERR_INVALID_ARGUMENT', 'reader bounds out of range', { detail: `${start}..${end}/${bytes.length}` });
     }
@@ -149,6 +152,7 @@ export class ByteReader {
 
   /** A big-endian unsigned 64-bit integer as a bigint. @throws SmkiError `ERR_BYTES_TRUNCATED` */
   u64(what?: string): bigint {
+    this.require(8, what);
     const hi = this.u32(what);
     const lo = this.u32(what);
     return (BigInt(hi) << 32n) | BigInt(lo);

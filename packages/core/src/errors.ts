@@ -16,117 +16,223 @@
  */
 export const SMKI_ERROR_CODES = {
   // ---- primitives (core)
+  /** An argument has the wrong type, shape or range. */
   ERR_INVALID_ARGUMENT: 'An argument has the wrong type, shape or range',
+  /** Not an EUI-64 in an accepted spelling. */
   ERR_EUI64_INVALID: 'Not an EUI-64 in an accepted spelling',
+  /** Not an even-length hexadecimal string. */
   ERR_HEX_INVALID: 'Not an even-length hexadecimal string',
+  /** Not a base64 string. */
   ERR_BASE64_INVALID: 'Not a base64 string',
+  /** Not a known Remote Party Role code. */
   ERR_ROLE_UNKNOWN: 'Not a known Remote Party Role code',
+  /** Input ends before a field that must be there. */
   ERR_BYTES_TRUNCATED: 'Input ends before a field that must be there',
+  /** Not valid DER (tag, length or nesting). */
   ERR_DER_INVALID: 'Not valid DER (tag, length or nesting)',
+  /** DER nesting deeper than the parser allows. */
   ERR_DER_DEPTH_EXCEEDED: 'DER nesting deeper than the parser allows',
+  /** Bytes after the end of a DER object. */
   ERR_DER_TRAILING_DATA: 'Bytes after the end of a DER object',
+  /** Not a usable key for this operation. */
   ERR_KEY_INVALID: 'Not a usable key for this operation',
+  /** Key is not on NIST P-256. */
   ERR_KEY_CURVE_UNSUPPORTED: 'Key is not on NIST P-256',
+  /** A signature is not 64 bytes r||s or valid DER ECDSA-Sig-Value. */
   ERR_SIGNATURE_ENCODING: 'A signature is not 64 bytes r||s or valid DER ECDSA-Sig-Value',
   // ---- parsing (pki)
+  /** PEM armour is missing, mismatched or has junk inside. */
   ERR_PEM_INVALID: 'PEM armour is missing, mismatched or has junk inside',
+  /** Bytes do not decode as an X.509 certificate. */
   ERR_CERT_MALFORMED: 'Bytes do not decode as an X.509 certificate',
+  /** Bytes do not decode as a PKCS#10 certification request. */
   ERR_CSR_MALFORMED: 'Bytes do not decode as a PKCS#10 certification request',
+  /** The CSR proof-of-possession signature does not verify. */
   ERR_CSR_SIGNATURE_INVALID: 'The CSR proof-of-possession signature does not verify',
+  /** Bytes do not decode as an X.509 CRL. */
   ERR_CRL_MALFORMED: 'Bytes do not decode as an X.509 CRL',
   // ---- issuance (pki CA API)
+  /** An issuance request is incomplete or out of range. */
   ERR_ISSUE_INVALID_REQUEST: 'An issuance request is incomplete or out of range',
+  /** The CSR asks for key usages the profile does not give. */
   ERR_ISSUE_CSR_KEY_USAGE: 'The CSR asks for key usages the profile does not give',
+  /** The CSR asks for a CA certificate. */
   ERR_ISSUE_CSR_CA_REQUESTED: 'The CSR asks for a CA certificate',
+  /** The CSR names another entity (EUI-64) than the request. */
   ERR_ISSUE_CSR_ENTITY_MISMATCH: 'The CSR names another entity (EUI-64) than the request',
+  /** The CSR names another Remote Party Role than the request. */
   ERR_ISSUE_CSR_ROLE_MISMATCH: 'The CSR names another Remote Party Role than the request',
+  /** The CSR asks for an extension or attribute the profile does not allow. */
   ERR_ISSUE_CSR_EXTENSION_REFUSED: 'The CSR asks for an extension or attribute the profile does not allow',
+  /** The CSR subject asks for a common name or attribute the request does not give. */
   ERR_ISSUE_CSR_SUBJECT_MISMATCH: 'The CSR subject asks for a common name or attribute the request does not give',
+  /** The issuing certificate is not a CA that may sign this kind. */
   ERR_ISSUE_ISSUER_NOT_CA: 'The issuing certificate is not a CA that may sign this kind',
+  /** The signer's public key is not the issuing certificate's. */
   ERR_ISSUE_ISSUER_KEY_MISMATCH: "The signer's public key is not the issuing certificate's",
   // ---- profile rules (SPEC §2, RFC 5280 §4)
+  /** Certificate is not X.509 v3. */
   ERR_PROFILE_VERSION: 'Certificate is not X.509 v3',
+  /** Subject public key is not id-ecPublicKey. */
   ERR_PROFILE_KEY_ALGORITHM: 'Subject public key is not id-ecPublicKey',
+  /** Subject public key is not on NIST P-256. */
   ERR_PROFILE_KEY_CURVE: 'Subject public key is not on NIST P-256',
+  /** Subject public key is not a valid uncompressed P-256 point. */
   ERR_PROFILE_KEY_POINT: 'Subject public key is not a valid uncompressed P-256 point',
+  /** Signature algorithm is not ecdsa-with-SHA256. */
   ERR_PROFILE_SIGNATURE_ALGORITHM: 'Signature algorithm is not ecdsa-with-SHA256',
+  /** ecdsa-with-SHA256 carries parameters (an explicit NULL). */
   ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS: 'ecdsa-with-SHA256 carries parameters (an explicit NULL)',
+  /** tbsCertificate.signature differs from signatureAlgorithm. */
   ERR_PROFILE_SIGNATURE_ALGORITHM_MISMATCH: 'tbsCertificate.signature differs from signatureAlgorithm',
+  /** Serial number is not 16 octets. */
   ERR_PROFILE_SERIAL_LENGTH: 'Serial number is not 16 octets',
+  /** Serial number is zero or negative. */
   ERR_PROFILE_SERIAL_NOT_POSITIVE: 'Serial number is zero or negative',
+  /** notBefore is after notAfter. */
   ERR_PROFILE_VALIDITY_ORDER: 'notBefore is after notAfter',
+  /** A date before 2050 is not UTCTime, or one from 2050 is not GeneralizedTime. */
   ERR_PROFILE_VALIDITY_ENCODING: 'A date before 2050 is not UTCTime, or one from 2050 is not GeneralizedTime',
+  /** An extension appears more than once. */
   ERR_PROFILE_EXTENSION_DUPLICATE: 'An extension appears more than once',
+  /** An extension the profile forbids here is present. */
   ERR_PROFILE_EXTENSION_FORBIDDEN: 'An extension the profile forbids here is present',
+  /** A critical extension is not one the profile knows. */
   ERR_PROFILE_EXTENSION_UNKNOWN_CRITICAL: 'A critical extension is not one the profile knows',
+  /** A known extension does not decode as its ASN.1 type. */
   ERR_PROFILE_EXTENSION_MALFORMED: 'A known extension does not decode as its ASN.1 type',
+  /** A policy OID appears more than once in certificatePolicies. */
   ERR_PROFILE_POLICY_DUPLICATE: 'A policy OID appears more than once in certificatePolicies',
+  /** basicConstraints of a CA certificate does not assert cA TRUE. */
   ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CA: 'basicConstraints of a CA certificate does not assert cA TRUE',
+  /** keyUsage is absent. */
   ERR_PROFILE_KEY_USAGE_MISSING: 'keyUsage is absent',
+  /** keyUsage is not critical. */
   ERR_PROFILE_KEY_USAGE_NOT_CRITICAL: 'keyUsage is not critical',
+  /** keyUsage bits are not those of this certificate kind. */
   ERR_PROFILE_KEY_USAGE_INVALID: 'keyUsage bits are not those of this certificate kind',
+  /** An end-entity certificate does not have exactly one of digitalSignature and keyAgreement. */
   ERR_PROFILE_KEY_USAGE_NOT_SINGLE: 'An end-entity certificate does not have exactly one of digitalSignature and keyAgreement',
+  /** certificatePolicies is absent or empty. */
   ERR_PROFILE_POLICIES_MISSING: 'certificatePolicies is absent or empty',
+  /** certificatePolicies is not critical. */
   ERR_PROFILE_POLICIES_NOT_CRITICAL: 'certificatePolicies is not critical',
+  /** A policy OID is not one the environment allows for this kind. */
   ERR_PROFILE_POLICY_NOT_ALLOWED: 'A policy OID is not one the environment allows for this kind',
+  /** A device certificate does not carry exactly one policy OID. */
   ERR_PROFILE_POLICY_COUNT: 'A device certificate does not carry exactly one policy OID',
+  /** subjectKeyIdentifier is absent. */
   ERR_PROFILE_SKI_MISSING: 'subjectKeyIdentifier is absent',
+  /** subjectKeyIdentifier is critical. */
   ERR_PROFILE_SKI_CRITICAL: 'subjectKeyIdentifier is critical',
+  /** subjectKeyIdentifier is not 8 octets. */
   ERR_PROFILE_SKI_LENGTH: 'subjectKeyIdentifier is not 8 octets',
+  /** subjectKeyIdentifier is not RFC 5280 4.2.1.2 method 2 of the key. */
   ERR_PROFILE_SKI_METHOD: 'subjectKeyIdentifier is not RFC 5280 4.2.1.2 method 2 of the key',
+  /** authorityKeyIdentifier is absent on a certificate that is not self-signed. */
   ERR_PROFILE_AKI_MISSING: 'authorityKeyIdentifier is absent on a certificate that is not self-signed',
+  /** authorityKeyIdentifier is critical. */
   ERR_PROFILE_AKI_CRITICAL: 'authorityKeyIdentifier is critical',
+  /** authorityKeyIdentifier is not [0] keyIdentifier only. */
   ERR_PROFILE_AKI_FORM: 'authorityKeyIdentifier is not [0] keyIdentifier only',
+  /** The self-signed root carries an authorityKeyIdentifier. */
   ERR_PROFILE_AKI_ON_ROOT: 'The self-signed root carries an authorityKeyIdentifier',
+  /** A CA certificate has no basicConstraints. */
   ERR_PROFILE_BASIC_CONSTRAINTS_MISSING: 'A CA certificate has no basicConstraints',
+  /** basicConstraints of a CA is not critical. */
   ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CRITICAL: 'basicConstraints of a CA is not critical',
+  /** An issuing CA does not have pathLenConstraint 0. */
   ERR_PROFILE_BASIC_CONSTRAINTS_PATH_LENGTH: 'An issuing CA does not have pathLenConstraint 0',
+  /** An end-entity certificate asserts cA TRUE. */
   ERR_PROFILE_END_ENTITY_IS_CA: 'An end-entity certificate asserts cA TRUE',
+  /** The certificate matches no SMKI certificate kind. */
   ERR_PROFILE_UNKNOWN_KIND: 'The certificate matches no SMKI certificate kind',
+  /** The root is not self-issued and self-signed. */
   ERR_PROFILE_ROOT_NOT_SELF_SIGNED: 'The root is not self-issued and self-signed',
+  /** The root subject OU is not 00. */
   ERR_PROFILE_ROOT_ROLE: 'The root subject OU is not 00',
+  /** The organisation CA subject OU is not 07. */
   ERR_PROFILE_OCA_ROLE: 'The organisation CA subject OU is not 07',
+  /** The organisation subject has no OU (Remote Party Role). */
   ERR_PROFILE_ORG_ROLE_MISSING: 'The organisation subject has no OU (Remote Party Role)',
+  /** The organisation OU is not exactly two upper-case hex digits. */
   ERR_PROFILE_ORG_ROLE_FORMAT: 'The organisation OU is not exactly two upper-case hex digits',
+  /** The organisation OU is not a known Remote Party Role. */
   ERR_PROFILE_ORG_ROLE_UNKNOWN: 'The organisation OU is not a known Remote Party Role',
+  /** The organisation subject has no x500UniqueIdentifier. */
   ERR_PROFILE_ORG_ENTITY_ID_MISSING: 'The organisation subject has no x500UniqueIdentifier',
+  /** x500UniqueIdentifier is not a BIT STRING of exactly 64 bits. */
   ERR_PROFILE_ORG_ENTITY_ID_FORMAT: 'x500UniqueIdentifier is not a BIT STRING of exactly 64 bits',
+  /** The organisation CN is not a UTF8String. */
   ERR_PROFILE_ORG_CN_ENCODING: 'The organisation CN is not a UTF8String',
+  /** The organisation subject has an attribute the profile does not allow. */
   ERR_PROFILE_ORG_SUBJECT_ATTRIBUTE: 'The organisation subject has an attribute the profile does not allow',
+  /** A device certificate subject is not empty. */
   ERR_PROFILE_DEVICE_SUBJECT_NOT_EMPTY: 'A device certificate subject is not empty',
+  /** A device certificate notAfter is not GeneralizedTime 99991231235959Z. */
   ERR_PROFILE_DEVICE_NOT_AFTER: 'A device certificate notAfter is not GeneralizedTime 99991231235959Z',
+  /** A device certificate has no subjectAltName. */
   ERR_PROFILE_DEVICE_SAN_MISSING: 'A device certificate has no subjectAltName',
+  /** A device certificate subjectAltName is not critical. */
   ERR_PROFILE_DEVICE_SAN_NOT_CRITICAL: 'A device certificate subjectAltName is not critical',
+  /** subjectAltName is not exactly one otherName hardwareModuleName. */
   ERR_PROFILE_DEVICE_SAN_FORM: 'subjectAltName is not exactly one otherName hardwareModuleName',
+  /** hwSerialNum is not an 8-octet EUI-64. */
   ERR_PROFILE_DEVICE_HW_SERIAL: 'hwSerialNum is not an 8-octet EUI-64',
+  /** hwType is not an OID the environment allows. */
   ERR_PROFILE_DEVICE_HW_TYPE: 'hwType is not an OID the environment allows',
   // ---- path validation (RFC 5280 §6.1 and SMKI rules)
+  /** No trust anchor was given. */
   ERR_CHAIN_NO_ANCHORS: 'No trust anchor was given',
+  /** No candidate issuer leads to a trust anchor. */
   ERR_CHAIN_ISSUER_NOT_FOUND: 'No candidate issuer leads to a trust anchor',
+  /** The path is longer than the SMKI hierarchy allows. */
   ERR_CHAIN_TOO_LONG: 'The path is longer than the SMKI hierarchy allows',
+  /** A certificate's signature does not verify under its issuer's key. */
   ERR_CHAIN_SIGNATURE_INVALID: "A certificate's signature does not verify under its issuer's key",
+  /** A certificate is not yet valid at the validation time. */
   ERR_CHAIN_NOT_YET_VALID: 'A certificate is not yet valid at the validation time',
+  /** A certificate has expired at the validation time. */
   ERR_CHAIN_EXPIRED: 'A certificate has expired at the validation time',
+  /** Issuer name does not equal the issuer certificate subject (DER). */
   ERR_CHAIN_NAME_MISMATCH: 'Issuer name does not equal the issuer certificate subject (DER)',
+  /** authorityKeyIdentifier does not equal the issuer subjectKeyIdentifier. */
   ERR_CHAIN_KEY_ID_MISMATCH: 'authorityKeyIdentifier does not equal the issuer subjectKeyIdentifier',
+  /** An issuer in the path is not a CA (basicConstraints cA). */
   ERR_CHAIN_ISSUER_NOT_CA: 'An issuer in the path is not a CA (basicConstraints cA)',
+  /** A pathLenConstraint is exceeded. */
   ERR_CHAIN_PATH_LENGTH_EXCEEDED: 'A pathLenConstraint is exceeded',
+  /** An issuer in the path lacks keyCertSign. */
   ERR_CHAIN_ISSUER_KEY_USAGE: 'An issuer in the path lacks keyCertSign',
+  /** A certificate in the path has an unknown critical extension. */
   ERR_CHAIN_UNKNOWN_CRITICAL_EXTENSION: 'A certificate in the path has an unknown critical extension',
+  /** A certificate in the path carries no policy allowed for the environment. */
   ERR_CHAIN_POLICY_NOT_ALLOWED: 'A certificate in the path carries no policy allowed for the environment',
+  /** A certificate in the path breaks the profile of its level. */
   ERR_CHAIN_PROFILE_VIOLATION: 'A certificate in the path breaks the profile of its level',
+  /** An organisation CA issued a device certificate or a device CA an organisation one. */
   ERR_CHAIN_PKI_MISMATCH: 'An organisation CA issued a device certificate or a device CA an organisation one',
   // ---- revocation
+  /** A certificate in the path is revoked. */
   ERR_REVOKED: 'A certificate in the path is revoked',
+  /** Revocation was required and no usable CRL covers a certificate. */
   ERR_CRL_MISSING: 'Revocation was required and no usable CRL covers a certificate',
+  /** A CRL is past its nextUpdate (plus grace). */
   ERR_CRL_EXPIRED: 'A CRL is past its nextUpdate (plus grace)',
+  /** A CRL thisUpdate is after the validation time. */
   ERR_CRL_NOT_YET_VALID: 'A CRL thisUpdate is after the validation time',
+  /** A CRL signature does not verify under the certificate issuer's key. */
   ERR_CRL_SIGNATURE_INVALID: "A CRL signature does not verify under the certificate issuer's key",
+  /** A CRL is not issued by the certificate's issuer. */
   ERR_CRL_ISSUER_MISMATCH: "A CRL is not issued by the certificate's issuer",
+  /** A CRL or CRL entry has an unknown critical extension. */
   ERR_CRL_UNKNOWN_CRITICAL_EXTENSION: 'A CRL or CRL entry has an unknown critical extension',
+  /** The CRL issuer's certificate lacks cRLSign. */
   ERR_CRL_ISSUER_KEY_USAGE: "The CRL issuer's certificate lacks cRLSign",
   // ---- trust store
+  /** A trust store file could not be read or parsed. */
   ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',
+  /** A different certificate with the same issuer and serial number is already in the trust store. */
   ERR_TRUST_STORE_SERIAL_CONFLICT: 'A different certificate with the same issuer and serial number is already in the trust store',
 } as const satisfies Record<string, string>;
 
@@ -145,19 +251,62 @@ export interface LocationContext {
 
 /** Codes whose context has a more specific shape than {@link LocationContext}. */
 export interface SpecificErrorContexts {
-  ERR_EUI64_INVALID: { readonly input: string };
-  ERR_ROLE_UNKNOWN: { readonly role: number | string };
-  ERR_BYTES_TRUNCATED: { readonly offset: number; readonly needed: number; readonly available: number };
-  ERR_DER_INVALID: { readonly offset: number; readonly detail?: string };
-  ERR_DER_DEPTH_EXCEEDED: { readonly offset: number; readonly maxDepth: number };
-  ERR_DER_TRAILING_DATA: { readonly offset: number };
+  /** The rejected spelling. */
+  ERR_EUI64_INVALID: {
+    /** The rejected text (at most 64 characters), or its type. */
+    readonly input: string;
+  };
+  /** The rejected role. */
+  ERR_ROLE_UNKNOWN: {
+    /** The rejected code or spelling. */
+    readonly role: number | string;
+  };
+  /** Where a read ran out of input. */
+  ERR_BYTES_TRUNCATED: {
+    /** Offset at which the read started. */
+    readonly offset: number;
+    /** Bytes the read needed. */
+    readonly needed: number;
+    /** Bytes that were left. */
+    readonly available: number;
+  };
+  /** Where the DER is wrong. */
+  ERR_DER_INVALID: {
+    /** Offset of the offending TLV. */
+    readonly offset: number;
+    /** What is wrong. */
+    readonly detail?: string;
+  };
+  /** Where the DER nests too deep. */
+  ERR_DER_DEPTH_EXCEEDED: {
+    /** Offset of the TLV that went too deep. */
+    readonly offset: number;
+    /** The nesting limit. */
+    readonly maxDepth: number;
+  };
+  /** Where trailing bytes start. */
+  ERR_DER_TRAILING_DATA: {
+    /** Offset of the first byte after the DER object. */
+    readonly offset: number;
+  };
+  /** Which certificate is revoked, and the CRL entry. */
   ERR_REVOKED: {
+    /** Index of the revoked certificate in the path (0 = leaf). */
     readonly certificateIndex: number;
+    /** Its serial number (upper-case hex). */
     readonly serialNumber: string;
+    /** The CRL entry's revocationDate. */
     readonly revocationDate: Date;
+    /** The CRL entry's reasonCode, if any. */
     readonly reason?: string;
   };
-  ERR_TRUST_STORE_LOAD: { readonly path: string; readonly detail?: string };
+  /** The trust store file that failed. */
+  ERR_TRUST_STORE_LOAD: {
+    /** The file's path. */
+    readonly path: string;
+    /** Why it failed. */
+    readonly detail?: string;
+  };
 }
 
 /** The context type of a code. */

@@ -6,7 +6,10 @@ declare const eui64Brand: unique symbol;
  * A canonical EUI-64: 16 upper-case hexadecimal characters, e.g. `00DB1234567890A0`.
  * Only {@link parseEui64} and {@link eui64FromBytes} make one.
  */
-export type Eui64 = string & { readonly [eui64Brand]: true };
+export type Eui64 = string & {
+  /** Type-level brand: a plain string is not an `Eui64`. */
+  readonly [eui64Brand]: true;
+};
 
 const COMPACT = /^[0-9A-Fa-f]{16}$/;
 const SEPARATED = /^[0-9A-Fa-f]{2}([- :])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6}$/;

@@ -20,7 +20,7 @@ export {
   parseRoleLenient,
   KEY_USAGE_NAMES,
 } from './roles.js';
-export type { RemotePartyRoleCode, KeyUsageName, EndEntityKeyUsage } from './roles.js';
+export type { RemotePartyRoleCode, KeyUsageName, EndEntityKeyUsage, LenientRole } from './roles.js';
 export { toHex, fromHex, toBase64, fromBase64, concatBytes, equalBytes, constantTimeEqual, ByteReader } from './bytes.js';
 export { readTlv, tlvReader, tlvBytes, tlvValue, checkDerStructure, MAX_DER_DEPTH } from './der.js';
 export type { Tlv } from './der.js';

@@ -85,12 +85,20 @@ export function roleFromOu(ou: string): RemotePartyRoleCode {
   return code;
 }
 
+/** A role read by {@link parseRoleLenient}. */
+export interface LenientRole {
+  /** The role code. */
+  readonly role: RemotePartyRoleCode;
+  /** Whether the OU used the profile's spelling (two upper-case hex digits). */
+  readonly canonical: boolean;
+}
+
 /**
  * Read a role from an OU as real certificates write it: the profile's two hex digits, or a
  * decimal number of one to three digits (a quirk seen in the wild). Returns `undefined` when
  * neither reading gives a known role. Lint reports which spelling was used.
  */
-export function parseRoleLenient(ou: string): { role: RemotePartyRoleCode; canonical: boolean } | undefined {
+export function parseRoleLenient(ou: string): LenientRole | undefined {
   if (/^[0-9A-F]{2}$/.test(ou)) {
     const code = parseInt(ou, 16);
     if (isRemotePartyRole(code)) return { role: code, canonical: true };

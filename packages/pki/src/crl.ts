@@ -683,7 +683,8 @@ function bigintContent(n: bigint): Uint8Array {
  * signing, the signature is verified with the issuer certificate's key, so a faulty signer
  * (an HSM with the wrong key) cannot produce an unusable CRL unnoticed.
  *
- * @throws SmkiError `ERR_ISSUE_INVALID_REQUEST` (bad times, numbers, serials or entries),
+ * @throws SmkiError `ERR_ISSUE_INVALID_REQUEST` (bad times, numbers, serials or entries, or a CRL
+ *   over {@link MAX_CRL_BYTES}),
  *   `ERR_ISSUE_ISSUER_NOT_CA` (the issuer is not a CA with cRLSign),
  *   `ERR_ISSUE_ISSUER_KEY_MISMATCH` (the signer's key is not the issuer certificate's),
  *   `ERR_SIGNATURE_ENCODING` (the signer did not return 64 bytes), parse errors of PEM/DER input
@@ -795,6 +796,8 @@ export async function issueCrl(options: IssueCrlOptions): Promise<SmkiCrl> {
     ...(entries.length > 0 ? [derSequence(...entries)] : []),
     derTlv(0xa0, derSequence(...crlExtensions.map(encodeExtension))),
   );
+  // Leave room for the signature (at most 80 bytes with its envelope): parseCrl must accept the result.
+  if (tbs.length + 128 > MAX_CRL_BYTES) throw invalidRequest(`the CRL would exceed ${MAX_CRL_BYTES} bytes`, `${entries.length} entries`);
   const signature = p1363ToDer(await issuer.signer.sign(tbs));
   if (!verifyDer(ca.publicKey, tbs, signature)) {
     throw new SmkiError('ERR_ISSUE_ISSUER_KEY_MISMATCH', "the signer's signature does not verify with the issuer certificate's key", {

@@ -47,10 +47,18 @@ export const OID = {
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
 } as const;
 
+/** One attribute of a CA's subject name. */
+export interface CaNameAttribute {
+  /** `OU` (organizationalUnitName) or `CN` (commonName). */
+  readonly type: 'OU' | 'CN';
+  /** The value. */
+  readonly value: string;
+}
+
 /** The naming and lifetime of one CA level (root, organisation CA or device CA). */
 export interface CaProfile {
   /** Subject attributes in order, e.g. `[{ type: 'OU', value: '00' }, { type: 'CN', value: 'ZA' }]`. */
-  readonly subject: readonly { readonly type: 'OU' | 'CN'; readonly value: string }[];
+  readonly subject: readonly CaNameAttribute[];
   /** How the subject strings are encoded (the test PKI uses PrintableString). */
   readonly stringEncoding: 'printable' | 'utf8';
   /** Validity in whole years from `notBefore`. */

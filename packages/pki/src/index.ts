@@ -10,10 +10,13 @@
  * @packageDocumentation
  */
 export { OID, TEST_ENVIRONMENT, defineEnvironment } from './environment.js';
-export type { CaProfile, SmkiEnvironment } from './environment.js';
+export type { CaNameAttribute, CaProfile, SmkiEnvironment } from './environment.js';
 export type {
+  AuthorityKeyIdFields,
   BasicConstraints,
   CertificateDetails,
+  ExtensionError,
+  SubjectAltNameSummary,
   CertificateInput,
   CertificateKind,
   DistinguishedName,

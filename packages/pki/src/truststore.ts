@@ -117,10 +117,40 @@ function newestFirst(a: SmkiCertificate, b: SmkiCertificate): number {
   return a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0;
 }
 
-function appendFrozen(map: Map<string, readonly SmkiCertificate[]>, key: string, cert: SmkiCertificate, sort?: (a: SmkiCertificate, b: SmkiCertificate) => number): void {
-  const next = [...(map.get(key) ?? EMPTY), cert];
-  if (sort) next.sort(sort);
-  map.set(key, Object.freeze(next));
+/**
+ * The certificates under one key. Adding is amortised O(1) (or a binary-search insert when
+ * sorted); readers get a frozen snapshot, made once per change, that later additions never alter.
+ * (Every device certificate has the same empty subject, so a bucket may grow large.)
+ */
+class Bucket {
+  readonly #items: SmkiCertificate[] = [];
+  #view: readonly SmkiCertificate[] | undefined;
+
+  add(cert: SmkiCertificate, order?: (a: SmkiCertificate, b: SmkiCertificate) => number): void {
+    if (order) {
+      let lo = 0;
+      let hi = this.#items.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (order(this.#items[mid] as SmkiCertificate, cert) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      this.#items.splice(lo, 0, cert);
+    } else {
+      this.#items.push(cert);
+    }
+    this.#view = undefined;
+  }
+
+  view(): readonly SmkiCertificate[] {
+    return (this.#view ??= Object.freeze(this.#items.slice()));
+  }
+}
+
+function addTo(map: Map<string, Bucket>, key: string, cert: SmkiCertificate, order?: (a: SmkiCertificate, b: SmkiCertificate) => number): void {
+  let bucket = map.get(key);
+  if (!bucket) map.set(key, (bucket = new Bucket()));
+  bucket.add(cert, order);
 }
 
 function loadError(path: string, detail: string, cause?: unknown): SmkiError {
@@ -213,12 +243,12 @@ function parseFile(path: string, bytes: Uint8Array): SmkiCertificate[] {
  */
 export class TrustStore implements Iterable<SmkiCertificate> {
   readonly #byFingerprint = new Map<string, SmkiCertificate>();
-  readonly #byEntity = new Map<string, readonly SmkiCertificate[]>();
-  readonly #bySki = new Map<string, readonly SmkiCertificate[]>();
-  readonly #bySubject = new Map<string, readonly SmkiCertificate[]>();
+  readonly #byEntity = new Map<string, Bucket>();
+  readonly #bySki = new Map<string, Bucket>();
+  readonly #bySubject = new Map<string, Bucket>();
   readonly #byIssuerSerial = new Map<string, SmkiCertificate>();
-  #anchors: readonly SmkiCertificate[] = EMPTY;
-  #intermediates: readonly SmkiCertificate[] = EMPTY;
+  readonly #anchors = new Bucket();
+  readonly #intermediates = new Bucket();
 
   /**
    * A store holding `certificates` (PEM, DER or parsed views).
@@ -408,7 +438,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
   findByEntity(entityId: string, role: number, keyUsage: EndEntityKeyUsage): readonly SmkiCertificate[] {
     const eui = parseEui64(entityId);
     if (!Number.isInteger(role)) throw invalid('role must be an integer Remote Party Role code', String(role));
-    return this.#byEntity.get(entityKey(eui, role, checkKeyUsage(keyUsage))) ?? EMPTY;
+    return this.#byEntity.get(entityKey(eui, role, checkKeyUsage(keyUsage)))?.view() ?? EMPTY;
   }
 
   /**
@@ -426,7 +456,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    */
   findByDevice(deviceId: string, keyUsage: EndEntityKeyUsage): readonly SmkiCertificate[] {
     const eui = parseEui64(deviceId);
-    return this.#byEntity.get(entityKey(eui, 'device', checkKeyUsage(keyUsage))) ?? EMPTY;
+    return this.#byEntity.get(entityKey(eui, 'device', checkKeyUsage(keyUsage)))?.view() ?? EMPTY;
   }
 
   /**
@@ -444,7 +474,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * ```
    */
   findBySubjectKeyId(ski: string): readonly SmkiCertificate[] {
-    return this.#bySki.get(canonicalHex(ski, 'subject key identifier')) ?? EMPTY;
+    return this.#bySki.get(canonicalHex(ski, 'subject key identifier'))?.view() ?? EMPTY;
   }
 
   /**
@@ -485,7 +515,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * ```
    */
   findBySubjectName(name: Uint8Array | string | DistinguishedName): readonly SmkiCertificate[] {
-    return this.#bySubject.get(nameKey(name)) ?? EMPTY;
+    return this.#bySubject.get(nameKey(name))?.view() ?? EMPTY;
   }
 
   /**
@@ -499,7 +529,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * ```
    */
   anchors(): readonly SmkiCertificate[] {
-    return this.#anchors;
+    return this.#anchors.view();
   }
 
   /**
@@ -513,7 +543,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * ```
    */
   intermediates(): readonly SmkiCertificate[] {
-    return this.#intermediates;
+    return this.#intermediates.view();
   }
 
   /** Every stored certificate, in the order added. */
@@ -569,18 +599,18 @@ export class TrustStore implements Iterable<SmkiCertificate> {
   #insert(cert: SmkiCertificate): void {
     this.#byFingerprint.set(cert.fingerprint, cert);
     this.#byIssuerSerial.set(issuerSerialKey(cert), cert);
-    appendFrozen(this.#bySubject, toHex(cert.subject.der), cert);
-    if (cert.subjectKeyId !== undefined) appendFrozen(this.#bySki, cert.subjectKeyId, cert);
+    addTo(this.#bySubject, toHex(cert.subject.der), cert);
+    if (cert.subjectKeyId !== undefined) addTo(this.#bySki, cert.subjectKeyId, cert);
     if (cert.entityId !== undefined) {
       const who: number | 'device' | undefined = cert.kind === 'device' ? 'device' : cert.role;
       if (who !== undefined) {
         for (const ku of ['digitalSignature', 'keyAgreement'] as const) {
-          if (cert.keyUsage.includes(ku)) appendFrozen(this.#byEntity, entityKey(cert.entityId, who, ku), cert, newestFirst);
+          if (cert.keyUsage.includes(ku)) addTo(this.#byEntity, entityKey(cert.entityId, who, ku), cert, newestFirst);
         }
       }
     }
-    if (cert.kind === 'root') this.#anchors = Object.freeze([...this.#anchors, cert]);
-    else if (cert.kind === 'issuingCa') this.#intermediates = Object.freeze([...this.#intermediates, cert]);
+    if (cert.kind === 'root') this.#anchors.add(cert);
+    else if (cert.kind === 'issuingCa') this.#intermediates.add(cert);
   }
 
   async #listFiles(dir: string, recursive: boolean, maxFiles: number): Promise<string[]> {

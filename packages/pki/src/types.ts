@@ -133,16 +133,42 @@ export interface CertificateDetails {
   readonly notAfterTag: number;
   /** notAfter exactly as encoded (e.g. `99991231235959Z`). */
   readonly notAfterText: string;
-  /** AKI fields present: keyIdentifier, authorityCertIssuer, authorityCertSerialNumber. */
-  readonly authorityKeyIdFields?: { readonly keyIdentifier: boolean; readonly issuer: boolean; readonly serial: boolean };
-  /** Raw subjectAltName general names count and how many are hardwareModuleName otherNames. */
-  readonly subjectAltName?: { readonly names: number; readonly hardwareModuleNames: number };
+  /** Which authorityKeyIdentifier fields are present. */
+  readonly authorityKeyIdFields?: AuthorityKeyIdFields;
+  /** How many general names subjectAltName holds, and how many are hardwareModuleNames. */
+  readonly subjectAltName?: SubjectAltNameSummary;
   /** Whether the subject OU used a non-canonical spelling of the role (e.g. decimal). */
   readonly roleSpelling?: 'canonical' | 'lenient' | 'invalid';
   /** The raw OU string, if present. */
   readonly ou?: string;
   /** Errors met while decoding individual extensions (the certificate still parses). */
-  readonly extensionErrors: readonly { readonly oid: string; readonly detail: string }[];
+  readonly extensionErrors: readonly ExtensionError[];
+}
+
+/** Which fields an authorityKeyIdentifier carries (SMKI: keyIdentifier only). */
+export interface AuthorityKeyIdFields {
+  /** `[0] keyIdentifier` is present. */
+  readonly keyIdentifier: boolean;
+  /** `[1] authorityCertIssuer` is present. */
+  readonly issuer: boolean;
+  /** `[2] authorityCertSerialNumber` is present. */
+  readonly serial: boolean;
+}
+
+/** A summary of a subjectAltName. */
+export interface SubjectAltNameSummary {
+  /** Number of general names. */
+  readonly names: number;
+  /** Number of otherName id-on-hardwareModuleName entries. */
+  readonly hardwareModuleNames: number;
+}
+
+/** An extension that could not be decoded, or appeared twice. */
+export interface ExtensionError {
+  /** The extension's OID. */
+  readonly oid: string;
+  /** What went wrong (`duplicate extension`, or the decoder's message). */
+  readonly detail: string;
 }
 
 /** A certificate as accepted by toolkit functions: PEM text, DER bytes, or already parsed. */

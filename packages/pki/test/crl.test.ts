@@ -228,6 +228,20 @@ describe('issueCrl (RFC 5280 §5.1, §5.2)', () => {
     await expectCodeAsync(issueCrl({ ...base, crlNumber: 1n, revoked: [{ serialNumber: { ...leaf }, revocationDate: THIS_UPDATE }] }), 'ERR_ISSUE_INVALID_REQUEST');
   });
 
+  it('holds thousands of entries with O(1) lookup, and refuses a CRL over MAX_CRL_BYTES', async () => {
+    const serialOf = (i: number): string => (0x10000000000000000000000000000000n + BigInt(i)).toString(16).toUpperCase();
+    const many = Array.from({ length: 1500 }, (_, i) => ({ serialNumber: serialOf(i), revocationDate: THIS_UPDATE, reason: 'superseded' as const }));
+    const big = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: many });
+    expect(big.der.length).toBeGreaterThan(64 * 1024);
+    const start = performance.now();
+    const again = parseCrl(big.der.slice());
+    console.log(`parseCrl: ${big.der.length} bytes, ${again.revoked.size} entries in ${(performance.now() - start).toFixed(1)} ms`);
+    expect(again.revoked.size).toBe(1500);
+    expect(again.revoked.get(serialOf(1234))?.reason).toBe('superseded');
+    const tooMany = Array.from({ length: 33_000 }, (_, i) => ({ serialNumber: serialOf(i), revocationDate: THIS_UPDATE }));
+    await expectCodeAsync(issueCrl({ issuer: h.organisationCa, crlNumber: 2n, thisUpdate: THIS_UPDATE, revoked: tooMany }), 'ERR_ISSUE_INVALID_REQUEST');
+  });
+
   it('refuses an issuer that is not a CA with cRLSign, and a signer that does not hold its key', async () => {
     const s = newKey();
     await expectCodeAsync(issueCrl({ issuer: { certificate: leaf, signer: s }, crlNumber: 1n }), 'ERR_ISSUE_ISSUER_NOT_CA');
