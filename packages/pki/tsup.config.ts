@@ -1,5 +1,10 @@
 import { defineConfig } from 'tsup';
 
+// The @peculiar/asn1-* schemas and their helpers are bundled (their ES2015 builds, with tslib's
+// ESM build) rather than imported at run time: loaded through Node's CommonJS path, tslib's
+// CommonJS build assigns its helpers (`__extends`, `__decorate`, …) to globalThis, so importing
+// @smki/pki would change the global object. Bundled, nothing outside the module changes
+// (test/packaging.test.ts checks). They are MIT-licensed; esbuild keeps their legal comments.
 export default defineConfig({
   entry: ['src/index.ts'],
   format: ['esm', 'cjs'],
@@ -8,4 +13,10 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   treeshake: false,
+  noExternal: [/^@peculiar\//, 'asn1js', 'pvtsutils', 'pvutils', 'tslib'],
+  esbuildOptions(options) {
+    options.mainFields = ['module', 'main'];
+    options.conditions = ['module'];
+    options.legalComments = 'eof';
+  },
 });
