@@ -1,19 +1,11 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  AuthorityKeyIdentifier,
-  BasicConstraints as AsnBasicConstraints,
-  CertificatePolicies,
-  KeyUsage as AsnKeyUsage,
-  SubjectAlternativeName,
-  SubjectKeyIdentifier,
-} from '@peculiar/asn1-x509';
+import { SubjectAlternativeName } from '@peculiar/asn1-x509';
 import {
   ByteReader,
   checkDerStructure,
   eui64FromBytes,
   isSmkiError,
-  KEY_USAGE_NAMES,
   MAX_DER_DEPTH,
   parseRoleLenient,
   publicKeyFromRaw,
@@ -28,6 +20,14 @@ import {
 import { OID } from './environment.js';
 import { HardwareModuleNameAsn } from './internal/asn1.js';
 import { decodeTime, readAlgorithmId, readBitString, readBoolean, readIntegerBytes, readOid, readSmallInteger } from './internal/der-read.js';
+import { readName } from './internal/name.js';
+import {
+  decodeAuthorityKeyIdentifier,
+  decodeBasicConstraints,
+  decodeCertificatePolicies,
+  decodeKeyUsage,
+  decodeSubjectKeyIdentifier,
+} from './internal/extensions.js';
 import { derToPem, pemBlocks, pemToDer } from './internal/pem.js';
 import type {
   BasicConstraints,
@@ -36,7 +36,6 @@ import type {
   CertificateKind,
   DistinguishedName,
   HardwareModuleName,
-  NameAttribute,
   RawExtension,
   SmkiCertificate,
 } from './types.js';
@@ -45,67 +44,6 @@ import type {
 export const MAX_CERTIFICATE_BYTES = 32 * 1024;
 
 const parsedCertificates = new WeakSet<object>();
-
-const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.5': 'serialNumber',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.45': 'x500UniqueIdentifier',
-};
-
-const STRING_TAGS = new Set([0x0c, 0x13, 0x14, 0x16, 0x1a, 0x1e, 0x1c]);
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function decodeString(tag: number, v: Uint8Array): string {
-  if (tag === 0x0c) return utf8.decode(v);
-  if (tag === 0x1e) {
-    let s = '';
-    for (let i = 0; i + 1 < v.length; i += 2) s += String.fromCharCode(((v[i] as number) << 8) | (v[i + 1] as number));
-    return s;
-  }
-  return Buffer.from(v).toString('latin1');
-}
-
-function parseName(bytes: Uint8Array, reader: ByteReader): DistinguishedName {
-  const seq = readTlv(reader, 0x30);
-  const r = tlvReader(bytes, seq);
-  const attributes: NameAttribute[] = [];
-  while (!r.done) {
-    const set = readTlv(r, 0x31);
-    const sr = tlvReader(bytes, set);
-    if (sr.done) throw new SmkiError('ERR_DER_INVALID', 'empty RDN', { offset: set.start });
-    while (!sr.done) {
-      const atv = readTlv(sr, 0x30);
-      const ar = tlvReader(bytes, atv);
-      const oid = readOid(ar);
-      const val = readTlv(ar);
-      if (!ar.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in AttributeTypeAndValue', { offset: ar.offset });
-      const content = bytes.subarray(val.valueStart, val.end);
-      const type = ATTRIBUTE_NAMES[oid] ?? oid;
-      if (val.tag === 0x03) {
-        const bs = readBitString(new ByteReader(bytes, val.start, val.end));
-        attributes.push({ oid, type, tag: 3, value: toHex(bs.data), bitLength: bs.data.length * 8 - bs.unusedBits });
-      } else if (STRING_TAGS.has(val.tag)) {
-        let value: string;
-        try {
-          value = decodeString(val.tag, content);
-        } catch {
-          // TextDecoder's TypeError would otherwise surface as the cause; the cause is the bytes.
-          throw new SmkiError('ERR_DER_INVALID', 'UTF8String is not valid UTF-8', { offset: val.start });
-        }
-        attributes.push({ oid, type, tag: val.tag, value });
-      } else {
-        attributes.push({ oid, type, tag: val.tag, value: toHex(content) });
-      }
-    }
-  }
-  const text = attributes.map((a) => `${a.type}=${a.tag === 3 ? `#${a.value}` : a.value}`).join(', ');
-  return { attributes, text, der: bytes.subarray(seq.start, seq.end) };
-}
 
 function buf(v: Uint8Array): ArrayBuffer {
   return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
@@ -124,8 +62,8 @@ interface DecodedExtensions {
 }
 
 /**
- * Most DER elements in one extension value handed to the asn1-schema decoders (SMKI extensions
- * hold a handful). Those decoders take tens of microseconds per element, so without this bound a
+ * Most DER elements in a subjectAltName handed to the asn1-schema decoders (SMKI ones hold one
+ * name). Those decoders take tens of microseconds per element, so without this bound a
  * 32 KiB certificate with thousands of policies or names would take over 50 ms to parse.
  */
 const MAX_EXTENSION_TLVS = 256;
@@ -161,40 +99,27 @@ function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtension
     }
     seen.add(ext.oid);
     try {
-      if (tooManyTlvs(ext.value)) throw new Error(`more than ${MAX_EXTENSION_TLVS} DER elements: not decoded`);
       switch (ext.oid) {
-        case OID.keyUsage: {
-          const ku = AsnConvert.parse(buf(ext.value), AsnKeyUsage);
-          const bits = ku.toNumber();
-          out.keyUsage = KEY_USAGE_NAMES.filter((_, i) => (bits >> i) & 1);
+        case OID.keyUsage:
+          out.keyUsage = decodeKeyUsage(ext.value);
           break;
-        }
-        case OID.basicConstraints: {
-          const bc = AsnConvert.parse(buf(ext.value), AsnBasicConstraints);
-          out.basicConstraints = bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLength: bc.pathLenConstraint };
+        case OID.basicConstraints:
+          out.basicConstraints = decodeBasicConstraints(ext.value);
           break;
-        }
-        case OID.certificatePolicies: {
-          const cp = AsnConvert.parse(buf(ext.value), CertificatePolicies);
-          out.policies = Array.from(cp, (p) => p.policyIdentifier);
+        case OID.certificatePolicies:
+          out.policies = decodeCertificatePolicies(ext.value);
           break;
-        }
-        case OID.subjectKeyIdentifier: {
-          const ski = AsnConvert.parse(buf(ext.value), SubjectKeyIdentifier);
-          out.subjectKeyId = toHex(new Uint8Array(ski.buffer));
+        case OID.subjectKeyIdentifier:
+          out.subjectKeyId = decodeSubjectKeyIdentifier(ext.value);
           break;
-        }
         case OID.authorityKeyIdentifier: {
-          const aki = AsnConvert.parse(buf(ext.value), AuthorityKeyIdentifier);
-          if (aki.keyIdentifier) out.authorityKeyId = toHex(new Uint8Array(aki.keyIdentifier.buffer));
-          out.akiFields = {
-            keyIdentifier: aki.keyIdentifier !== undefined,
-            issuer: aki.authorityCertIssuer !== undefined,
-            serial: aki.authorityCertSerialNumber !== undefined,
-          };
+          const aki = decodeAuthorityKeyIdentifier(ext.value);
+          if (aki.keyId !== undefined) out.authorityKeyId = aki.keyId;
+          out.akiFields = aki.fields;
           break;
         }
         case OID.subjectAltName: {
+          if (tooManyTlvs(ext.value)) throw new Error(`more than ${MAX_EXTENSION_TLVS} DER elements: not decoded`);
           const san = AsnConvert.parse(buf(ext.value), SubjectAlternativeName);
           let hmn = 0;
           for (const gn of san) {
@@ -259,7 +184,7 @@ function parseDer(der: Uint8Array): SmkiCertificate {
   }
   const serial = readIntegerBytes(r);
   const tbsAlg = readAlgorithmId(r);
-  const issuer = parseName(der, r);
+  const issuer = readName(r);
   const validity = readTlv(r, 0x30);
   const vr = tlvReader(der, validity);
   const nbT = readTlv(vr);
@@ -267,7 +192,7 @@ function parseDer(der: Uint8Array): SmkiCertificate {
   if (!vr.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in validity', { offset: vr.offset });
   const notBefore = decodeTime(der, nbT);
   const notAfter = decodeTime(der, naT);
-  const subject = parseName(der, r);
+  const subject = readName(r);
   const spki = readTlv(r, 0x30);
   const sr = tlvReader(der, spki);
   const keyAlg = readAlgorithmId(sr);
@@ -300,14 +225,21 @@ function parseDer(der: Uint8Array): SmkiCertificate {
   }
 
   const dec = decodeExtensions(extensions);
-  let publicKey: KeyObject | undefined;
-  if (keyAlg.oid === OID.ecPublicKey && keyAlg.namedCurve === OID.p256 && keyBits.unusedBits === 0 && keyBits.data.length === 65 && keyBits.data[0] === 4) {
-    try {
-      publicKey = publicKeyFromRaw(keyBits.data);
-    } catch {
-      publicKey = undefined;
+  // The KeyObject is made on first use and kept (node's key import is most of a parse's cost, and
+  // a trust store holds many certificates whose keys are never used).
+  const keyUsable =
+    keyAlg.oid === OID.ecPublicKey && keyAlg.namedCurve === OID.p256 && keyBits.unusedBits === 0 && keyBits.data.length === 65 && keyBits.data[0] === 4;
+  let publicKey: KeyObject | undefined | null = keyUsable ? null : undefined;
+  const getPublicKey = (): KeyObject | undefined => {
+    if (publicKey === null) {
+      try {
+        publicKey = publicKeyFromRaw(keyBits.data);
+      } catch {
+        publicKey = undefined;
+      }
     }
-  }
+    return publicKey;
+  };
   const kind = classify(subject, issuer, dec.basicConstraints, dec.keyUsage, dec.hardwareModuleName);
 
   const ouAttr = subject.attributes.find((a) => a.oid === OID.organizationalUnitName);
@@ -348,8 +280,6 @@ function parseDer(der: Uint8Array): SmkiCertificate {
     serialNumber: toHex(serial.bytes),
     ...(dec.subjectKeyId !== undefined ? { subjectKeyId: dec.subjectKeyId } : {}),
     ...(dec.authorityKeyId !== undefined ? { authorityKeyId: dec.authorityKeyId } : {}),
-    notBefore: notBefore.date,
-    notAfter: notAfter.date,
     policies: dec.policies,
     issuer,
     subject,
@@ -357,7 +287,6 @@ function parseDer(der: Uint8Array): SmkiCertificate {
     ...(dec.basicConstraints !== undefined ? { basicConstraints: dec.basicConstraints } : {}),
     ...(dec.hardwareModuleName !== undefined ? { hardwareModuleName: dec.hardwareModuleName } : {}),
     publicKeyBytes: keyBits.data,
-    publicKey,
     extensions,
     der,
     tbsDer: der.subarray(tbs.start, tbs.end),
@@ -365,7 +294,16 @@ function parseDer(der: Uint8Array): SmkiCertificate {
     signature: sig.data,
     fingerprint: createHash('sha256').update(der).digest('hex').toUpperCase(),
     details,
-  } as SmkiCertificate;
+  } as unknown as SmkiCertificate;
+  // Accessors: the key is made on first use; the dates are handed out as copies, because a Date
+  // cannot be frozen and a caller changing one would change the validity every holder sees.
+  const notBeforeMs = notBefore.date.getTime();
+  const notAfterMs = notAfter.date.getTime();
+  Object.defineProperties(cert, {
+    publicKey: { enumerable: true, get: getPublicKey },
+    notBefore: { enumerable: true, get: () => new Date(notBeforeMs) },
+    notAfter: { enumerable: true, get: () => new Date(notAfterMs) },
+  });
   deepFreeze(cert);
   parsedCertificates.add(cert);
   return cert;
@@ -373,7 +311,8 @@ function parseDer(der: Uint8Array): SmkiCertificate {
 
 function deepFreeze(o: object): void {
   Object.freeze(o);
-  for (const v of Object.values(o)) {
+  for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) {
+    const v: unknown = d.value; // accessors are skipped: they make their values on demand
     if (v && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date) && !Object.isFrozen(v) && !isKeyObject(v)) {
       deepFreeze(v);
     }

@@ -27,6 +27,7 @@ import {
   OIDS,
   policiesExt,
   seq,
+  extension,
   set,
   tlv,
 } from './_x509-builder.js';
@@ -536,14 +537,21 @@ describe('bounded decoding of names and extensions (CONVENTIONS.md "Inputs")', (
     expect((e.cause as SmkiError).cause).toBeUndefined();
   });
 
-  it('an extension with more than 256 DER elements is not decoded: an extension error, not a slow parse', () => {
-    const many = Array.from({ length: 200 }, (_, i) => `1.2.3.${i}`);
+  it('policies are decoded by the bounded reader: 2,000 of them parse quickly and completely', () => {
+    const many = Array.from({ length: 2000 }, (_, i) => `1.2.3.${i}`);
+    const t0 = performance.now();
     const c = parseCertificate(withSubject(name([{ type: 'OU', value: '02' }]), [kuExt(['digitalSignature']), policiesExt(many)]));
-    expect(c.policies).toEqual([]);
-    expect(c.details.extensionErrors).toEqual([{ oid: OIDS.policies, detail: expect.stringMatching(/more than 256 DER elements/) as string }]);
-    expect(c.keyUsage).toEqual(['digitalSignature']);
-    const some = Array.from({ length: 100 }, (_, i) => `1.2.3.${i}`);
-    expect(parseCertificate(withSubject(name([{ type: 'OU', value: '02' }]), [policiesExt(some)])).policies).toEqual(some);
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(c.policies).toEqual(many);
+    expect(c.details.extensionErrors).toEqual([]);
+  });
+
+  it('a subjectAltName with more than 256 DER elements is not decoded: an extension error, not a slow parse', () => {
+    const names = Array.from({ length: 300 }, (_, i) => tlv(0x82, Buffer.from(`m${i}.invalid`)));
+    const c = parseCertificate(withSubject(name([]), [kuExt(['keyAgreement']), extension(OIDS.san, true, seq(...names))]));
+    expect(c.hardwareModuleName).toBeUndefined();
+    expect(c.details.extensionErrors).toEqual([{ oid: OIDS.san, detail: expect.stringMatching(/more than 256 DER elements/) as string }]);
+    expect(c.keyUsage).toEqual(['keyAgreement']);
   });
 });
 
@@ -563,6 +571,22 @@ describe('the parsed view is immutable and owned, and toCertificate refuses look
     }).toThrow(TypeError);
     expect(() => (c.keyUsage as string[]).push('keyCertSign')).toThrow(TypeError);
     expect(c.kind).toBe('issuingCa');
+  });
+
+  it('hands out copies of its dates: changing one changes nothing the next holder sees', () => {
+    const c = parseCertificate(pki.oca.der);
+    const year = c.notAfter.getUTCFullYear();
+    c.notAfter.setUTCFullYear(1990);
+    c.notBefore.setUTCFullYear(2999);
+    expect(c.notAfter.getUTCFullYear()).toBe(year);
+    expect(c.notBefore.getTime()).toBeLessThan(c.notAfter.getTime());
+  });
+
+  it('makes its KeyObject once, on first use, and keeps it', () => {
+    const c = parseCertificate(pki.oca.der);
+    const k = c.publicKey;
+    expect(k?.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(c.publicKey).toBe(k);
   });
 
   it('copies its input: reusing the caller buffer does not change the certificate', () => {

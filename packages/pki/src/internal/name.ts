@@ -250,8 +250,9 @@ export function readName(reader: ByteReader): DistinguishedName {
       let text: string | undefined;
       try {
         text = decodeString(val.tag, content);
-      } catch (cause) {
-        throw new SmkiError('ERR_DER_INVALID', 'attribute string is not valid UTF-8', { offset: val.start }, { cause });
+      } catch {
+        // The decoder's TypeError says nothing the offset does not; keep the chain all SmkiError.
+        throw new SmkiError('ERR_DER_INVALID', 'attribute string is not valid UTF-8', { offset: val.start });
       }
       attributes.push({ oid, type, tag: val.tag, value: text ?? toHex(content) });
     }
