@@ -75,16 +75,18 @@ export function tlvValue(bytes: Uint8Array, tlv: Tlv): Uint8Array {
 
 /**
  * Check that `bytes` is exactly one well-formed DER TLV tree: every constructed value parses as
- * a sequence of TLVs to its end, nesting at most `maxDepth`, and nothing follows the outer TLV.
- * Iterative (no recursion on the input).
- * @throws SmkiError `ERR_DER_INVALID`, `ERR_DER_DEPTH_EXCEEDED`, `ERR_DER_TRAILING_DATA`, `ERR_BYTES_TRUNCATED`
+ * a sequence of TLVs to its end, nesting at most `maxDepth`, at most `maxElements` TLVs in all,
+ * and nothing follows the outer TLV. Iterative (no recursion on the input).
+ * @throws SmkiError `ERR_DER_INVALID` (also for more than `maxElements` TLVs),
+ *   `ERR_DER_DEPTH_EXCEEDED`, `ERR_DER_TRAILING_DATA`, `ERR_BYTES_TRUNCATED`
  */
-export function checkDerStructure(bytes: Uint8Array, maxDepth = MAX_DER_DEPTH): Tlv {
+export function checkDerStructure(bytes: Uint8Array, maxDepth = MAX_DER_DEPTH, maxElements = Number.POSITIVE_INFINITY): Tlv {
   const top = new ByteReader(bytes);
   const outer = readTlv(top);
   if (!top.done) throw new SmkiError('ERR_DER_TRAILING_DATA', `${top.remaining} bytes after the DER object`, { offset: top.offset });
   const stack: ByteReader[] = [];
   if (outer.tag & 0x20) stack.push(tlvReader(bytes, outer));
+  let elements = 1;
   while (stack.length > 0) {
     const r = stack[stack.length - 1] as ByteReader;
     if (r.done) {
@@ -92,6 +94,9 @@ export function checkDerStructure(bytes: Uint8Array, maxDepth = MAX_DER_DEPTH): 
       continue;
     }
     const t = readTlv(r);
+    if (++elements > maxElements) {
+      throw new SmkiError('ERR_DER_INVALID', `more than ${maxElements} DER elements`, { offset: t.start, detail: 'too many elements' });
+    }
     if (t.tag & 0x20) {
       if (stack.length >= maxDepth) {
         throw new SmkiError('ERR_DER_DEPTH_EXCEEDED', `DER nested deeper than ${maxDepth}`, { offset: t.start, maxDepth });

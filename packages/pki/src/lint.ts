@@ -14,6 +14,7 @@
  */
 import { equalBytes, isRemotePartyRole, toHex, verifyDer, type Finding, type KeyUsageName, type SmkiErrorCode } from '@smki/core';
 import { OID, TEST_ENVIRONMENT, type SmkiEnvironment } from './environment.js';
+import { KNOWN_EXTENSIONS } from './internal/extensions.js';
 import { keyIdMethod2 } from './internal/keyid.js';
 import { toCertificate } from './parse.js';
 import type { CertificateInput, CertificateKind, RawExtension, SmkiCertificate } from './types.js';
@@ -46,15 +47,6 @@ export interface LintOptions {
  */
 export type SmkiProfile = 'root' | 'organisationCa' | 'deviceCa' | 'issuingCa' | 'organisation' | 'device' | 'unknown';
 
-/** Extensions the SMKI profile knows (and so a relying party processes when critical). */
-const KNOWN_EXTENSIONS: ReadonlySet<string> = new Set([
-  OID.keyUsage,
-  OID.basicConstraints,
-  OID.certificatePolicies,
-  OID.subjectKeyIdentifier,
-  OID.authorityKeyIdentifier,
-  OID.subjectAltName,
-]);
 
 /** Extensions an end-entity certificate must not carry (SPEC §2). */
 const FORBIDDEN_ON_END_ENTITY: Readonly<Record<string, string>> = {

@@ -2,7 +2,6 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectAlternativeName } from '@peculiar/asn1-x509';
 import {
-  ByteReader,
   checkDerStructure,
   eui64FromBytes,
   isSmkiError,
@@ -68,27 +67,6 @@ interface DecodedExtensions {
  */
 const MAX_EXTENSION_TLVS = 256;
 
-/** Whether `value` holds more than {@link MAX_EXTENSION_TLVS} TLVs (iterative; stops at the bound). */
-function tooManyTlvs(value: Uint8Array): boolean {
-  let count = 0;
-  const stack: ByteReader[] = [new ByteReader(value)];
-  try {
-    while (stack.length > 0) {
-      const r = stack[stack.length - 1] as ByteReader;
-      if (r.done) {
-        stack.pop();
-        continue;
-      }
-      const t = readTlv(r);
-      if (++count > MAX_EXTENSION_TLVS) return true;
-      if (t.tag & 0x20 && stack.length < MAX_DER_DEPTH) stack.push(tlvReader(value, t));
-    }
-  } catch {
-    return false; // not DER: the decoder reports it
-  }
-  return false;
-}
-
 function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtensions {
   const out: DecodedExtensions = { keyUsage: [], policies: [], errors: [] };
   const seen = new Set<string>();
@@ -119,7 +97,7 @@ function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtension
           break;
         }
         case OID.subjectAltName: {
-          if (tooManyTlvs(ext.value)) throw new Error(`more than ${MAX_EXTENSION_TLVS} DER elements: not decoded`);
+          checkDerStructure(ext.value, MAX_DER_DEPTH, MAX_EXTENSION_TLVS); // bounds the asn1-schema decoder's work
           const san = AsnConvert.parse(buf(ext.value), SubjectAlternativeName);
           let hmn = 0;
           for (const gn of san) {

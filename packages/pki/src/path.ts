@@ -23,6 +23,7 @@ import {
 } from '@smki/core';
 import { parseCrl, type CrlInput, type SmkiCrl } from './crl.js';
 import { OID, TEST_ENVIRONMENT, type SmkiEnvironment } from './environment.js';
+import { KNOWN_EXTENSIONS } from './internal/extensions.js';
 import { certificateProfile, lintCertificate } from './lint.js';
 import { toCertificate } from './parse.js';
 import type { CertificateInput, CertificateKind, SmkiCertificate } from './types.js';
@@ -40,15 +41,6 @@ const MAX_CANDIDATE_PATHS = 64;
 /** Most search steps for one leaf. */
 const MAX_SEARCH_STEPS = 4096;
 
-/** Extensions path validation processes (RFC 5280 §6.1.4 (o): any other critical one fails). */
-const PROCESSED_EXTENSIONS: ReadonlySet<string> = new Set([
-  OID.keyUsage,
-  OID.basicConstraints,
-  OID.certificatePolicies,
-  OID.subjectKeyIdentifier,
-  OID.authorityKeyIdentifier,
-  OID.subjectAltName,
-]);
 
 /** Options of {@link buildPaths}. */
 export interface PathBuildOptions {
@@ -65,7 +57,7 @@ export interface PathBuildOptions {
   readonly at?: Date;
 }
 
-/** A finding of path validation: a {@link Finding} with the code's context where there is one. */
+/** A finding of path validation: a `Finding` (from `@smki/core`) with the code's context where there is one. */
 export interface PathFinding extends Finding {
   /** Structured detail: for `ERR_REVOKED` the serial number, revocation date and reason. */
   readonly context?: SmkiErrorContext<SmkiErrorCode>;
@@ -498,7 +490,7 @@ function checkCertificateLevel(f: Findings, cert: SmkiCertificate, i: number, ct
   // RFC 5280 6.1.4 (o) / 6.1.5 (f): an unrecognised critical extension fails the path.
   f.guard('ERR_CHAIN_UNKNOWN_CRITICAL_EXTENSION', i, 'extensions', () => {
     for (const e of cert.extensions) {
-      if (e.critical && !PROCESSED_EXTENSIONS.has(e.oid)) {
+      if (e.critical && !KNOWN_EXTENSIONS.has(e.oid)) {
         f.add('ERR_CHAIN_UNKNOWN_CRITICAL_EXTENSION', `certificate ${i} has critical extension ${e.oid}, which path validation does not process`, i);
       }
     }

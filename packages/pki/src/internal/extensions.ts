@@ -1,4 +1,5 @@
 import { ByteReader, KEY_USAGE_NAMES, readTlv, SmkiError, tlvReader, toHex, type KeyUsageName } from '@smki/core';
+import { OID } from '../environment.js';
 import type { AuthorityKeyIdFields, BasicConstraints } from '../types.js';
 import { readBitString, readBoolean, readOid, readSmallInteger } from './der-read.js';
 
@@ -87,3 +88,16 @@ export function decodeAuthorityKeyIdentifier(value: Uint8Array): { keyId?: strin
   done(r, 'authorityKeyIdentifier');
   return { ...(keyId !== undefined ? { keyId } : {}), fields: { keyIdentifier: keyId !== undefined, issuer, serial } };
 }
+
+/**
+ * The extensions the SMKI profile knows and a relying party processes; any other critical one
+ * makes a certificate unacceptable (RFC 5280 §4.2, §6.1.4 (o)).
+ */
+export const KNOWN_EXTENSIONS: ReadonlySet<string> = new Set([
+  OID.keyUsage,
+  OID.basicConstraints,
+  OID.certificatePolicies,
+  OID.subjectKeyIdentifier,
+  OID.authorityKeyIdentifier,
+  OID.subjectAltName,
+]);
