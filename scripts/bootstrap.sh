@@ -92,6 +92,17 @@ ensure_openssl() {
   command -v openssl >/dev/null 2>&1 || die "openssl still missing after apt-get install"
 }
 
+# SoftHSM2: the PKCS#11 token the HSM key backend's tests run against (packages/keystore). The
+# tests create their own private token (SOFTHSM2_CONF in a temporary directory), so nothing is
+# configured here beyond the package.
+SMKI_SOFTHSM_MODULE="${SMKI_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
+export SMKI_SOFTHSM_MODULE
+ensure_softhsm() {
+  [ -f "$SMKI_SOFTHSM_MODULE" ] && command -v softhsm2-util >/dev/null 2>&1 && return 0
+  apt_install softhsm2 || return 1
+  [ -f "$SMKI_SOFTHSM_MODULE" ] || die "softhsm2 installed but $SMKI_SOFTHSM_MODULE is missing"
+}
+
 ensure_node_modules() {
   if [ -f "$SMKI_ROOT/pnpm-lock.yaml" ]; then
     (cd "$SMKI_ROOT" && quietly pnpm install --frozen-lockfile --config.confirmModulesPurge=false)
@@ -105,6 +116,7 @@ smki_bootstrap() {
   ensure_node &&
     ensure_pnpm &&
     ensure_openssl &&
+    ensure_softhsm &&
     ensure_node_modules
 }
 

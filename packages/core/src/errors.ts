@@ -229,6 +229,71 @@ export const SMKI_ERROR_CODES = {
   ERR_CRL_UNKNOWN_CRITICAL_EXTENSION: 'A CRL or CRL entry has an unknown critical extension',
   /** The CRL issuer's certificate lacks cRLSign. */
   ERR_CRL_ISSUER_KEY_USAGE: "The CRL issuer's certificate lacks cRLSign",
+  // ---- key store (keystore)
+  /** The key store is open in another process. */
+  ERR_KEYSTORE_LOCKED: 'The key store is open in another process',
+  /** The passphrase does not open this store (metadata MAC or key decryption fails). */
+  ERR_KEYSTORE_WRONG_PASSPHRASE: 'The passphrase does not open this store (metadata MAC or key decryption fails)',
+  /** Store metadata is damaged or its MAC does not verify. */
+  ERR_KEYSTORE_CORRUPT: 'Store metadata is damaged or its MAC does not verify',
+  /** The key store has been closed. */
+  ERR_KEYSTORE_CLOSED: 'The key store has been closed',
+  /** A key file is damaged; only that key is affected. */
+  ERR_KEY_FILE_CORRUPT: 'A key file is damaged; only that key is affected',
+  /** No key with this id. */
+  ERR_KEY_NOT_FOUND: 'No key with this id',
+  /** The key is pending: it has no certificate attached yet. */
+  ERR_KEY_NOT_ACTIVE: 'The key is pending: it has no certificate attached yet',
+  /** The key is retired. */
+  ERR_KEY_RETIRED: 'The key is retired',
+  /** The key is revoked. */
+  ERR_KEY_REVOKED: 'The key is revoked',
+  /** A key-agreement key was asked to sign (only its own CSR may be signed). */
+  ERR_KEY_NOT_FOR_SIGNING: 'A key-agreement key was asked to sign (only its own CSR may be signed)',
+  /** A signing key was asked for key agreement. */
+  ERR_KEY_NOT_FOR_KEY_AGREEMENT: 'A signing key was asked for key agreement',
+  /** The key belongs to another portfolio than the device's. */
+  ERR_KEY_PORTFOLIO_MISMATCH: "The key belongs to another portfolio than the device's",
+  /** The key lifecycle does not allow this change. */
+  ERR_KEY_STATE_TRANSITION: 'The key lifecycle does not allow this change',
+  /** No organisation with this entity id. */
+  ERR_ORGANISATION_NOT_FOUND: 'No organisation with this entity id',
+  /** An organisation with this entity id exists. */
+  ERR_ORGANISATION_EXISTS: 'An organisation with this entity id exists',
+  /** No portfolio with this id. */
+  ERR_PORTFOLIO_NOT_FOUND: 'No portfolio with this id',
+  /** A portfolio with this id exists. */
+  ERR_PORTFOLIO_EXISTS: 'A portfolio with this id exists',
+  /** Assigning the device would put more devices behind one key than the cap allows. */
+  ERR_PORTFOLIO_DEVICE_CAP: 'Assigning the device would put more devices behind one key than the cap allows',
+  /** The device is in no portfolio of this organisation. */
+  ERR_DEVICE_UNKNOWN: 'The device is in no portfolio of this organisation',
+  /** The device already belongs to a portfolio of this organisation. */
+  ERR_DEVICE_ALREADY_ASSIGNED: 'The device already belongs to a portfolio of this organisation',
+  /** The store does not know which certificate this device trusts for this purpose. */
+  ERR_DEVICE_NO_INSTALLED_CERTIFICATE: 'The store does not know which certificate this device trusts for this purpose',
+  /** The certificate's public key is not the key's. */
+  ERR_CERTIFICATE_KEY_MISMATCH: "The certificate's public key is not the key's",
+  /** The certificate's entity id is not the organisation's. */
+  ERR_CERTIFICATE_ENTITY_MISMATCH: "The certificate's entity id is not the organisation's",
+  /** The certificate's role is not the organisation's. */
+  ERR_CERTIFICATE_ROLE_MISMATCH: "The certificate's role is not the organisation's",
+  /** The certificate's key usage does not match the key's purpose. */
+  ERR_CERTIFICATE_PURPOSE_MISMATCH: "The certificate's key usage does not match the key's purpose",
+  /** The audit log has an edited, inserted, deleted or reordered record. */
+  ERR_AUDIT_TAMPERED: 'The audit log has an edited, inserted, deleted or reordered record',
+  /** The audit log ends before the authenticated head says it does. */
+  ERR_AUDIT_TRUNCATED: 'The audit log ends before the authenticated head says it does',
+  /** Writing or syncing the audit log failed; it accepts no further records until reopened. */
+  ERR_AUDIT_WRITE_FAILED: 'Writing or syncing the audit log failed; it accepts no further records until reopened',
+  /** The PKCS#11 module or token cannot be reached. */
+  ERR_HSM_UNAVAILABLE: 'The PKCS#11 module or token cannot be reached',
+  /** The PKCS#11 token refused or failed an operation. */
+  ERR_HSM_OPERATION_FAILED: 'The PKCS#11 token refused or failed an operation',
+  /** The PKCS#11 token refused the user PIN (wrong, locked or expired). */
+  ERR_HSM_LOGIN_FAILED: 'The PKCS#11 token refused the user PIN (wrong, locked or expired)',
+  /** The PKCS#11 token already holds a key object with this CKA_ID. */
+  ERR_HSM_KEY_EXISTS: 'The PKCS#11 token already holds a key object with this CKA_ID',
   // ---- trust store
   /** A trust store file could not be read or parsed. */
   ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',

@@ -1,0 +1,1173 @@
+/**
+ * The key store's audit trail: an append-only, hash-chained, HMAC-authenticated log of every
+ * lifecycle change and every use of a key (keystore issue 3, "Audit trail").
+ *
+ * File format: `<dir>/audit.log`, one JSON object per line (JSONL, UTF-8, `\n` after every
+ * record). Each record is, in this exact key order and with no white space:
+ *
+ * ```text
+ * {"seq":N,"at":"<ISO time>","type":"<event type>",<event fields in schema order>,"prev":"<64 hex>","mac":"<64 hex>"}
+ * ```
+ *
+ * - `seq` numbers the records from 1; in an intact log, record `seq` is on line `seq`.
+ * - `prev` is SHA-256 of the previous record's line bytes (without its `\n`), upper-case hex;
+ *   64 zeros for the first record.
+ * - `mac` is HMAC-SHA256, under the audit key, of the record's canonical bytes: the line up to
+ *   (not including) `,"mac":`, followed by `}`. It therefore covers `seq`, `at`, `type`, every
+ *   event field and `prev`. A record must be in exactly this canonical form (the verifier
+ *   re-serialises it and compares), so the bytes on disk are determined by what the MAC covers.
+ * - `bigint` counters are written as decimal strings; every other field is an id, an EUI-64, a
+ *   serial or fingerprint in upper-case hex, a purpose, a role code or a count.
+ *
+ * The authenticated head ({@link AuditHead}: record count, hash of the last line, byte length)
+ * is kept by the store inside its HMAC-authenticated metadata, so cutting records off the end is
+ * detected as well as editing, deleting, inserting or reordering them.
+ * @module
+ */
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isRemotePartyRole, SmkiError, type Eui64, type RemotePartyRoleCode } from '@smki/core';
+import { fsyncDirectory } from './internal/fsutil.js';
+import type { KeyPurpose } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/**
+ * One audited event: a lifecycle change of the store or a use of a key. A discriminated union on
+ * `type`; each member carries identifiers, EUI-64s, serials, fingerprints, purposes and counts
+ * only.
+ *
+ * Security: audit records never carry key material. This is enforced by construction (these
+ * types) and at run time: {@link AuditLog.append} refuses an event with a field its type does not
+ * list (e.g. `privateKey`), an identifier outside `[A-Za-z0-9._:@/+-]{1,128}`, or text over 128
+ * characters.
+ */
+export type AuditEvent =
+  | {
+      /** An organisation was added to the store. */
+      readonly type: 'organisation.created';
+      /** Its EUI-64 entity id. */
+      readonly entityId: Eui64;
+      /** Its Remote Party Role code. */
+      readonly role: RemotePartyRoleCode;
+    }
+  | {
+      /** A portfolio was created. */
+      readonly type: 'portfolio.created';
+      /** The owning organisation. */
+      readonly organisation: Eui64;
+      /** The portfolio id. */
+      readonly portfolioId: string;
+      /** Its display name (at most 128 characters). */
+      readonly name: string;
+      /** Purposes for which its key serves the whole estate. */
+      readonly wholeEstate: readonly KeyPurpose[];
+    }
+  | {
+      /** A key pair was generated. */
+      readonly type: 'key.generated';
+      /** The key id. */
+      readonly keyId: string;
+      /** The owning organisation. */
+      readonly organisation: Eui64;
+      /** Its portfolio. */
+      readonly portfolioId: string;
+      /** Its purpose. */
+      readonly purpose: KeyPurpose;
+      /** Generation within (portfolio, purpose), from 1. */
+      readonly generation: number;
+      /** The backend kind holding it (`memory`, `file`, `pkcs11`). */
+      readonly backend: string;
+    }
+  | {
+      /** A certification request was made (signed) for a key. */
+      readonly type: 'key.csr';
+      /** The key id. */
+      readonly keyId: string;
+    }
+  | {
+      /** A certificate was attached to a key (it became active). */
+      readonly type: 'certificate.attached';
+      /** The key id. */
+      readonly keyId: string;
+      /** The certificate's serial number, upper-case hex. */
+      readonly serialNumber: string;
+      /** The certificate's fingerprint (SHA-256 of its DER), upper-case hex. */
+      readonly fingerprint: string;
+    }
+  | {
+      /** A portfolio's current key for a purpose was replaced. */
+      readonly type: 'key.rotated';
+      /** The owning organisation (portfolio ids are unique per organisation only). */
+      readonly organisation: Eui64;
+      /** The portfolio. */
+      readonly portfolioId: string;
+      /** The purpose. */
+      readonly purpose: KeyPurpose;
+      /** The key that was current, if there was one. */
+      readonly fromKeyId?: string;
+      /** The key that is current now. */
+      readonly toKeyId: string;
+      /** How many devices' credentials must be updated to the new key. */
+      readonly devicesToUpdate: number;
+    }
+  | {
+      /** A key was retired. */
+      readonly type: 'key.retired';
+      /** The key id. */
+      readonly keyId: string;
+    }
+  | {
+      /** A key was revoked. */
+      readonly type: 'key.revoked';
+      /** The key id. */
+      readonly keyId: string;
+      /** Why (at most 128 characters), e.g. `keyCompromise`. */
+      readonly reason?: string;
+    }
+  | {
+      /** A device was assigned to a portfolio. */
+      readonly type: 'device.assigned';
+      /** The owning organisation. */
+      readonly organisation: Eui64;
+      /** The device. */
+      readonly device: Eui64;
+      /** The portfolio. */
+      readonly portfolioId: string;
+    }
+  | {
+      /** A device was moved between two portfolios of one organisation. */
+      readonly type: 'device.moved';
+      /** The owning organisation (portfolio ids are unique per organisation only). */
+      readonly organisation: Eui64;
+      /** The device. */
+      readonly device: Eui64;
+      /** The portfolio it left. */
+      readonly fromPortfolioId: string;
+      /** The portfolio it joined. */
+      readonly toPortfolioId: string;
+    }
+  | {
+      /** A device's trust anchor for a purpose now is a key's certificate. */
+      readonly type: 'device.credentials-updated';
+      /** The device. */
+      readonly device: Eui64;
+      /** The purpose. */
+      readonly purpose: KeyPurpose;
+      /** The key whose certificate the device trusts now. */
+      readonly keyId: string;
+    }
+  | {
+      /** A key was used (a signature or a key agreement). */
+      readonly type: 'key.used';
+      /** Which operation. */
+      readonly operation: 'sign' | 'keyAgreement';
+      /** The key id. */
+      readonly keyId: string;
+      /** The key's portfolio. */
+      readonly portfolioId: string;
+      /** The device the operation was for. */
+      readonly device: Eui64;
+      /** GBCS message code (0..0xFFFF), where known. */
+      readonly messageCode?: number;
+      /** Originator counter of the command (0 ≤ counter < 2^64), written as a decimal string. */
+      readonly counter?: bigint;
+    }
+  | {
+      /** The store was opened. */
+      readonly type: 'store.opened';
+      /** Records found beyond the stored head and adopted by the crash-recovery rule. */
+      readonly recoveredRecords?: number;
+      /** Bytes of a torn final line removed by the crash-recovery rule. */
+      readonly tornBytesRemoved?: number;
+    };
+
+/** The `type` of an {@link AuditEvent}. */
+export type AuditEventType = AuditEvent['type'];
+
+/**
+ * A record as stored: the event plus its place in the chain. Every field is covered by `mac`.
+ */
+export type AuditRecord = AuditEvent & {
+  /** Record number, from 1. */
+  readonly seq: number;
+  /** When it was appended (ISO 8601, UTC, milliseconds). */
+  readonly at: string;
+  /** SHA-256 of the previous record's line (upper-case hex; 64 zeros for the first). */
+  readonly prev: string;
+  /** HMAC-SHA256 of the canonical bytes under the audit key (upper-case hex). */
+  readonly mac: string;
+};
+
+/**
+ * The authenticated head of the log: what the store keeps in its HMAC-authenticated metadata
+ * (a plain JSON-serialisable object). With it, {@link AuditLog.open} and {@link verifyAuditLog}
+ * detect records cut off the end, and a log replaced by another one.
+ */
+export interface AuditHead {
+  /** Number of records (the `seq` of the last one; 0 for an empty log). */
+  readonly count: number;
+  /** SHA-256 of the last record's line, upper-case hex (64 zeros for an empty log). */
+  readonly lastHash: string;
+  /** Byte length of the log up to and including the last record's `\n`. */
+  readonly bytes: number;
+}
+
+/** One problem {@link verifyAuditLog} found, and where. */
+export interface AuditFinding {
+  /** `ERR_AUDIT_TAMPERED` (edited, forged, deleted, reordered, replaced) or `ERR_AUDIT_TRUNCATED` (cut off, torn). */
+  readonly code: 'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED';
+  /** What is wrong. */
+  readonly message: string;
+  /** Line number (from 1) where it was found, where there is one. */
+  readonly line?: number;
+  /** The record's `seq` (as claimed by the line, if it could be read). */
+  readonly seq?: number;
+  /** Byte offset of the line in the file. */
+  readonly offset?: number;
+}
+
+/** The result of {@link verifyAuditLog}. */
+export interface AuditVerification {
+  /** Whether the log verifies: no findings. */
+  readonly ok: boolean;
+  /** Number of complete (newline-terminated) lines read. */
+  readonly count: number;
+  /** The head of the log as verified (present only when `ok`). */
+  readonly head?: AuditHead;
+  /** What is wrong, in file order; the first one is where the log stops verifying. */
+  readonly findings: readonly AuditFinding[];
+  /** Findings left out after the first {@link MAX_FINDINGS} (a log of garbage has one per line). */
+  readonly omittedFindings: number;
+}
+
+/** What {@link AuditLog.open} repaired or adopted under the crash-recovery rule. */
+export interface AuditRecovery {
+  /** Bytes of a torn (not newline-terminated) final line that were removed; 0 if none. */
+  readonly tornBytesRemoved: number;
+  /** Complete, valid records found beyond the given head and adopted. */
+  readonly recordsBeyondHead: number;
+  /**
+   * The lifecycle records (every type but `key.used`) among them, at most 1000, for the store to
+   * reconcile its metadata with: their events may or may not have taken effect.
+   */
+  readonly lifecycleBeyondHead: readonly AuditRecord[];
+}
+
+/** Options of {@link AuditLog.open}. */
+export interface AuditLogOptions {
+  /** The 32-byte audit key; derive it from the store secret with {@link deriveAuditKey}. */
+  readonly key: Uint8Array;
+  /**
+   * The authenticated head the store kept in its metadata. Absent only for a store that has
+   * never written one: then any well-formed chain is accepted and truncation cannot be detected.
+   */
+  readonly head?: AuditHead;
+  /** How long use (non-durable) records may wait in memory before they are written and synced, in ms (default 50, 0..10000). */
+  readonly groupCommitMs?: number;
+  /**
+   * `full` (default): verify every record on open. `tail`: check the record the head names and
+   * verify only the records after it, in time independent of the log's length; edits before the
+   * head are then found only by {@link verifyAuditLog}.
+   */
+  readonly verifyOnOpen?: 'full' | 'tail';
+  /** Fault-injection hook (tests only): called at `audit:before-write`, `audit:partial-write`, `audit:after-write`, `audit:after-fsync`, `audit:recover-before-truncate`, `audit:recover-after-truncate`. */
+  readonly fault?: (point: string) => void;
+  /** Clock (default `() => new Date()`). */
+  readonly now?: () => Date;
+}
+
+/** File name of the log inside the store directory. */
+export const AUDIT_LOG_FILE = 'audit.log';
+
+/** Longest line the verifier reads (64 KiB); a longer one is a finding, never a big allocation. */
+export const MAX_AUDIT_LINE_BYTES = 64 * 1024;
+
+/** Most findings {@link verifyAuditLog} reports; the rest are counted in `omittedFindings`. */
+export const MAX_FINDINGS = 1000;
+
+const ZERO_HASH = '0'.repeat(64);
+const HKDF_INFO = 'smki-keystore audit v1';
+/** `,"mac":"` + 64 hex + `"}` */
+const MAC_TAIL_BYTES = 74;
+const MAX_PENDING_BYTES = 1 << 20;
+const MAX_LIFECYCLE_BEYOND_HEAD = 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Key derivation
+
+/**
+ * Derive the audit log's HMAC key from the store's secret: HKDF-SHA256 (RFC 5869), empty salt,
+ * info `smki-keystore audit v1`, 32 bytes. The store and any verifier derive it the same way; it
+ * is independent of every other key derived from the secret (different info).
+ *
+ * Security: anyone holding this key (or the store secret) can write records that verify,
+ * including rewriting the whole log; give auditors the key only where that is acceptable.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` if `secret` is not a Uint8Array of at least 32 bytes
+ * @see RFC 5869
+ */
+export function deriveAuditKey(secret: Uint8Array): Uint8Array {
+  if (!(secret instanceof Uint8Array) || secret.length < 32) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'the store secret must be at least 32 bytes', {});
+  }
+  return new Uint8Array(hkdfSync('sha256', secret, new Uint8Array(0), HKDF_INFO, 32));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema and canonical serialisation
+
+type Kind = 'eui64' | 'role' | 'id' | 'text' | 'purpose' | 'purposes' | 'uint' | 'hex' | 'operation' | 'messageCode' | 'counter';
+
+interface FieldSpec {
+  readonly name: string;
+  readonly kind: Kind;
+  readonly optional?: true;
+}
+
+const f = (name: string, kind: Kind, optional?: true): FieldSpec => (optional ? { name, kind, optional } : { name, kind });
+
+/** Field lists per type, in canonical order. */
+const SCHEMA: { readonly [T in AuditEventType]: readonly FieldSpec[] } = {
+  'organisation.created': [f('entityId', 'eui64'), f('role', 'role')],
+  'portfolio.created': [f('organisation', 'eui64'), f('portfolioId', 'id'), f('name', 'text'), f('wholeEstate', 'purposes')],
+  'key.generated': [
+    f('keyId', 'id'),
+    f('organisation', 'eui64'),
+    f('portfolioId', 'id'),
+    f('purpose', 'purpose'),
+    f('generation', 'uint'),
+    f('backend', 'id'),
+  ],
+  'key.csr': [f('keyId', 'id')],
+  'certificate.attached': [f('keyId', 'id'), f('serialNumber', 'hex'), f('fingerprint', 'hex')],
+  'key.rotated': [
+    f('organisation', 'eui64'),
+    f('portfolioId', 'id'),
+    f('purpose', 'purpose'),
+    f('fromKeyId', 'id', true),
+    f('toKeyId', 'id'),
+    f('devicesToUpdate', 'uint'),
+  ],
+  'key.retired': [f('keyId', 'id')],
+  'key.revoked': [f('keyId', 'id'), f('reason', 'text', true)],
+  'device.assigned': [f('organisation', 'eui64'), f('device', 'eui64'), f('portfolioId', 'id')],
+  'device.moved': [f('organisation', 'eui64'), f('device', 'eui64'), f('fromPortfolioId', 'id'), f('toPortfolioId', 'id')],
+  'device.credentials-updated': [f('device', 'eui64'), f('purpose', 'purpose'), f('keyId', 'id')],
+  'key.used': [
+    f('operation', 'operation'),
+    f('keyId', 'id'),
+    f('portfolioId', 'id'),
+    f('device', 'eui64'),
+    f('messageCode', 'messageCode', true),
+    f('counter', 'counter', true),
+  ],
+  'store.opened': [f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true)],
+};
+
+const PURPOSES: readonly KeyPurpose[] = ['signing', 'keyAgreement', 'prepaymentKeyAgreement'];
+const ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
+const EUI64 = /^[0-9A-F]{16}$/;
+const HEX = /^[0-9A-F]{1,128}$/;
+const HASH = /^[0-9A-F]{64}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
+const TWO_64 = 1n << 64n;
+
+function invalid(message: string, detail: string): SmkiError<'ERR_INVALID_ARGUMENT'> {
+  return new SmkiError('ERR_INVALID_ARGUMENT', message, { detail });
+}
+
+function badField(type: string, spec: FieldSpec, why: string): never {
+  throw invalid(`audit event ${type}: field ${spec.name} ${why}`, `${type}.${spec.name}`);
+}
+
+/** The JSON text of one field value, after checking it against its kind. Never echoes the value. */
+function encodeValue(type: string, spec: FieldSpec, v: unknown): string {
+  switch (spec.kind) {
+    case 'eui64':
+      if (typeof v !== 'string' || !EUI64.test(v)) badField(type, spec, 'is not a canonical EUI-64 (16 upper-case hex digits)');
+      return `"${v as string}"`;
+    case 'role':
+      if (!isRemotePartyRole(v)) badField(type, spec, 'is not a Remote Party Role code');
+      return String(v);
+    case 'id':
+      if (typeof v !== 'string' || !ID.test(v)) badField(type, spec, 'is not an identifier ([A-Za-z0-9._:@/+-], 1 to 128 characters)');
+      return `"${v as string}"`;
+    case 'text':
+      if (typeof v !== 'string' || v.length > 128 || CONTROL.test(v)) badField(type, spec, 'is not text of at most 128 characters without control characters');
+      return JSON.stringify(v);
+    case 'purpose':
+      if (!PURPOSES.includes(v as KeyPurpose)) badField(type, spec, 'is not a key purpose');
+      return `"${v as string}"`;
+    case 'purposes': {
+      if (!Array.isArray(v) || v.length > PURPOSES.length) badField(type, spec, 'is not a list of key purposes');
+      const a = v as unknown[];
+      for (let i = 0; i < a.length; i++) {
+        if (!PURPOSES.includes(a[i] as KeyPurpose) || a.indexOf(a[i]) !== i) badField(type, spec, 'is not a list of distinct key purposes');
+      }
+      return JSON.stringify(a);
+    }
+    case 'uint':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) badField(type, spec, 'is not a non-negative integer');
+      return String(v);
+    case 'hex':
+      if (typeof v !== 'string' || !HEX.test(v)) badField(type, spec, 'is not upper-case hex (1 to 128 digits)');
+      return `"${v as string}"`;
+    case 'operation':
+      if (v !== 'sign' && v !== 'keyAgreement') badField(type, spec, "is not 'sign' or 'keyAgreement'");
+      return `"${v as string}"`;
+    case 'messageCode':
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff) badField(type, spec, 'is not a message code (0..0xFFFF)');
+      return String(v);
+    case 'counter':
+      if (typeof v !== 'bigint' || v < 0n || v >= TWO_64) badField(type, spec, 'is not a bigint counter (0 <= counter < 2^64)');
+      return `"${(v as bigint).toString()}"`;
+  }
+}
+
+/**
+ * The canonical JSON of a record without its closing brace and mac: `{"seq":..,..,"prev":".."`.
+ * Checks the event's shape: its type, every required field, no field its type does not list.
+ */
+function encodePrefix(seq: number, at: string, event: AuditEvent, prev: string): string {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    throw invalid('an audit event must be an object', typeof event);
+  }
+  const type = (event as { type?: unknown }).type;
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMA, type)) {
+    throw invalid('unknown audit event type', typeof type === 'string' ? type.slice(0, 64) : typeof type);
+  }
+  const schema = SCHEMA[type as AuditEventType];
+  const fields = event as unknown as Record<string, unknown>;
+  for (const k of Object.keys(fields)) {
+    if (k !== 'type' && !schema.some((s) => s.name === k)) {
+      // The name only, never the value: this is where key material would be refused.
+      throw invalid(`audit event ${type}: unexpected field ${JSON.stringify(k.slice(0, 64))} (audit records carry ids and counts only, never key material)`, `${type}.${k.slice(0, 64)}`);
+    }
+  }
+  let s = `{"seq":${seq},"at":"${at}","type":"${type}"`;
+  for (const spec of schema) {
+    const v = fields[spec.name];
+    if (v === undefined) {
+      if (spec.optional) continue;
+      throw invalid(`audit event ${type}: field ${spec.name} is missing`, `${type}.${spec.name}`);
+    }
+    s += `,"${spec.name}":${encodeValue(type, spec, v)}`;
+  }
+  return `${s},"prev":"${prev}"`;
+}
+
+/** The event (with `bigint` counter) from a parsed record; throws on a wrong shape. */
+function eventFromJson(obj: Record<string, unknown>): AuditEvent {
+  const type = obj['type'];
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMA, type)) throw new Error('unknown record type');
+  const ev: Record<string, unknown> = { type };
+  for (const spec of SCHEMA[type as AuditEventType]) {
+    let v = obj[spec.name];
+    if (v === undefined) continue; // a missing required field fails in encodePrefix
+    if (spec.kind === 'counter') {
+      if (typeof v !== 'string' || !DECIMAL.test(v)) throw new Error('counter is not a decimal string');
+      v = BigInt(v);
+    }
+    ev[spec.name] = v;
+  }
+  return ev as unknown as AuditEvent;
+}
+
+function sha256Hex(...parts: (Uint8Array | string)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex').toUpperCase();
+}
+
+function checkKey(key: unknown): Buffer {
+  if (!(key instanceof Uint8Array) || key.length !== 32) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'the audit key must be a 32-byte Uint8Array (see deriveAuditKey)', {});
+  }
+  return Buffer.from(key); // a private copy
+}
+
+function checkHead(head: unknown): AuditHead {
+  const h = head as AuditHead;
+  const ok =
+    typeof h === 'object' &&
+    h !== null &&
+    Number.isSafeInteger(h.count) &&
+    h.count >= 0 &&
+    typeof h.lastHash === 'string' &&
+    HASH.test(h.lastHash) &&
+    Number.isSafeInteger(h.bytes) &&
+    h.bytes >= 0 &&
+    (h.count === 0) === (h.bytes === 0) &&
+    (h.count > 0 || h.lastHash === ZERO_HASH);
+  if (!ok) throw new SmkiError('ERR_INVALID_ARGUMENT', 'not an audit head { count, lastHash, bytes }', {});
+  return { count: h.count, lastHash: h.lastHash, bytes: h.bytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+type LineCheck =
+  | { readonly ok: true; readonly seq: number; readonly prev: string; readonly hash: string; readonly record: AuditRecord }
+  | { readonly ok: false; readonly seq?: number | undefined; readonly hash: string; readonly message: string };
+
+/** Verify one line on its own: structure, MAC, canonical form. Never throws. */
+function checkLine(raw: Buffer, key: Buffer): LineCheck {
+  const hash = sha256Hex(raw);
+  const n = raw.length;
+  const tail = n - MAC_TAIL_BYTES;
+  if (tail < 2 || raw.toString('latin1', tail, tail + 8) !== ',"mac":"' || raw[n - 2] !== 0x22 || raw[n - 1] !== 0x7d) {
+    return { ok: false, hash, message: 'not an audit record (no mac field at its end)' };
+  }
+  const mac = raw.toString('latin1', tail + 8, n - 2);
+  let obj: unknown;
+  const text = raw.toString('utf8');
+  try {
+    obj = JSON.parse(text);
+  } catch {
+    return { ok: false, hash, message: 'not an audit record (not JSON)' };
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return { ok: false, hash, message: 'not an audit record (not an object)' };
+  const o = obj as Record<string, unknown>;
+  const seq = typeof o['seq'] === 'number' && Number.isSafeInteger(o['seq']) && o['seq'] >= 1 ? o['seq'] : undefined;
+  if (!HASH.test(mac)) return { ok: false, hash, seq, message: 'the mac field is not 64 upper-case hex digits' };
+  const expected = createHmac('sha256', key).update(raw.subarray(0, tail)).update('}').digest();
+  if (!timingSafeEqual(expected, Buffer.from(mac, 'hex'))) {
+    return { ok: false, hash, seq, message: 'the MAC does not verify: the record was edited, or written without the audit key' };
+  }
+  // Authentic bytes; now check they are the canonical form of what they say (defence in depth:
+  // only a holder of the key, or a bug in the writer, could get here with a non-canonical record).
+  const at = o['at'];
+  const prev = o['prev'];
+  if (seq === undefined || typeof at !== 'string' || !ISO.test(at) || typeof prev !== 'string' || !HASH.test(prev)) {
+    return { ok: false, hash, seq, message: 'malformed record (seq, at or prev)' };
+  }
+  let event: AuditEvent;
+  try {
+    event = eventFromJson(o);
+    if (`${encodePrefix(seq, at, event, prev)},"mac":"${mac}"}` !== text) {
+      return { ok: false, hash, seq, message: 'the record is not in canonical form' };
+    }
+  } catch (e) {
+    return { ok: false, hash, seq, message: `malformed record: ${(e as Error).message}` };
+  }
+  return { ok: true, seq, prev, hash, record: { ...event, seq, at, prev, mac } as AuditRecord };
+}
+
+interface VerifierStart {
+  /** Line number of the first line fed, minus one. */
+  readonly line: number;
+  /** The last verified record before the first line fed. */
+  readonly lastGood: { readonly seq: number; readonly hash: string };
+  /** Byte offset of the first line fed. */
+  readonly offset: number;
+}
+
+/** The chain check over a sequence of lines; shared by {@link verifyAuditLog} and {@link AuditLog.open}. */
+class ChainVerifier {
+  readonly findings: AuditFinding[] = [];
+  omitted = 0;
+  /** Complete lines seen (including those before the start). */
+  count: number;
+  line: number;
+  /** Byte offset just after the last complete line. */
+  end: number;
+  lastGood: { seq: number; hash: string };
+  badSince = 0;
+  /** A torn final line the recovery rule may remove (not newline-terminated, within the limit). */
+  torn: { offset: number; length: number; finding: AuditFinding } | undefined;
+  atHead: { hash: string; end: number } | undefined;
+  readonly beyondHead: AuditRecord[] = [];
+  beyondHeadCount = 0;
+
+  constructor(
+    private readonly key: Buffer,
+    private readonly head: AuditHead | undefined,
+    start: VerifierStart = { line: 0, lastGood: { seq: 0, hash: ZERO_HASH }, offset: 0 },
+  ) {
+    this.count = start.line;
+    this.line = start.line;
+    this.end = start.offset;
+    this.lastGood = { ...start.lastGood };
+    if (head && start.lastGood.seq === head.count) this.atHead = { hash: start.lastGood.hash, end: start.offset };
+  }
+
+  add(finding: AuditFinding): void {
+    if (this.findings.length < MAX_FINDINGS) this.findings.push(finding);
+    else this.omitted++;
+  }
+
+  /** A complete line (`raw` null when it is over the limit). */
+  onLine(raw: Buffer | null, offset: number, length: number): void {
+    this.line++;
+    this.count++;
+    this.end = offset + length + 1;
+    const where = { line: this.line, offset };
+    if (raw === null || length === 0) {
+      this.add({ code: 'ERR_AUDIT_TAMPERED', message: raw === null ? `line is over ${MAX_AUDIT_LINE_BYTES} bytes` : 'empty line', ...where });
+      this.badSince++;
+      return;
+    }
+    const c = checkLine(raw, this.key);
+    if (!c.ok) {
+      this.add({ code: 'ERR_AUDIT_TAMPERED', message: c.message, ...where, ...(c.seq === undefined ? {} : { seq: c.seq }) });
+      this.badSince++;
+      return;
+    }
+    const expected = this.lastGood.seq + 1;
+    let problem: string | undefined;
+    if (this.badSince === 0) {
+      if (c.seq > expected) {
+        problem = `expected seq ${expected}, found ${c.seq}: ${c.seq - expected} record(s) deleted before this line, or records reordered`;
+      } else if (c.seq < expected) {
+        problem = `seq ${c.seq} after seq ${this.lastGood.seq}: records reordered, or a record repeated`;
+      } else if (c.prev !== this.lastGood.hash) {
+        problem = 'prev is not the hash of the record before it: a record was replaced or spliced in';
+      }
+    } else {
+      // The bad lines before this one are already reported. They were inserted (this record follows
+      // the last good one) or replaced records (this record's seq skips exactly over them).
+      const inserted = c.seq === expected && c.prev === this.lastGood.hash;
+      const replaced = c.seq === expected + this.badSince;
+      if (!inserted && !replaced) problem = `after ${this.badSince} bad line(s), expected seq ${expected} or ${expected + this.badSince}, found ${c.seq}`;
+    }
+    if (problem !== undefined) this.add({ code: 'ERR_AUDIT_TAMPERED', message: problem, ...where, seq: c.seq });
+    this.badSince = 0;
+    // Never move backwards: after a record that is out of order, the chain continues from the highest.
+    if (c.seq > this.lastGood.seq) this.lastGood = { seq: c.seq, hash: c.hash };
+    if (this.head) {
+      if (c.seq === this.head.count) this.atHead = { hash: c.hash, end: this.end };
+      else if (c.seq > this.head.count) {
+        this.beyondHeadCount++;
+        if (c.record.type !== 'key.used' && this.beyondHead.length < MAX_LIFECYCLE_BEYOND_HEAD) this.beyondHead.push(c.record);
+      }
+    }
+  }
+
+  /** Bytes after the last `\n`. */
+  onTail(raw: Buffer | null, offset: number, length: number): void {
+    const line = this.line + 1;
+    if (raw === null) {
+      this.add({ code: 'ERR_AUDIT_TAMPERED', message: `unterminated final line over ${MAX_AUDIT_LINE_BYTES} bytes`, line, offset });
+    } else {
+      const finding: AuditFinding = {
+        code: 'ERR_AUDIT_TRUNCATED',
+        message: `the final line (${length} bytes) is not newline-terminated: a torn write or a cut`,
+        line,
+        offset,
+      };
+      this.add(finding);
+      this.torn = { offset, length, finding };
+    }
+  }
+
+  finish(): AuditVerification {
+    const h = this.head;
+    if (h && h.count > 0) {
+      if (this.lastGood.seq < h.count) {
+        this.add({
+          code: 'ERR_AUDIT_TRUNCATED',
+          message: `the log ends at record ${this.lastGood.seq}; the authenticated head says ${h.count}: records were cut off the end`,
+          line: this.count + 1,
+        });
+      } else if (!this.atHead || this.atHead.hash !== h.lastHash) {
+        this.add({
+          code: 'ERR_AUDIT_TAMPERED',
+          message: `record ${h.count} is not the one the authenticated head names: the log was rewritten or replaced`,
+          seq: h.count,
+        });
+      } else if (this.atHead.end !== h.bytes) {
+        this.add({
+          code: 'ERR_AUDIT_TAMPERED',
+          message: `record ${h.count} ends at byte ${this.atHead.end}, the authenticated head says ${h.bytes}: lines were deleted or inserted before it`,
+          seq: h.count,
+        });
+      }
+    }
+    const ok = this.findings.length === 0 && this.omitted === 0;
+    return {
+      ok,
+      count: this.count,
+      ...(ok ? { head: { count: this.lastGood.seq, lastHash: this.lastGood.hash, bytes: this.end } } : {}),
+      findings: this.findings,
+      omittedFindings: this.omitted,
+    };
+  }
+}
+
+/**
+ * Read a file from `start` line by line in 1 MiB chunks, never holding more than one line of
+ * at most {@link MAX_AUDIT_LINE_BYTES} (a longer one is reported as `null`). `onLine` gets a view
+ * that is only valid during the call.
+ */
+async function scanLines(
+  fh: FileHandle,
+  start: number,
+  onLine: (raw: Buffer | null, offset: number, length: number) => void,
+  onTail: (raw: Buffer | null, offset: number, length: number) => void,
+): Promise<void> {
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let pos = start;
+  let lineStart = start;
+  let carry: Buffer[] = [];
+  let carryLen = 0;
+  let overlong = false;
+  for (;;) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
+    if (bytesRead === 0) break;
+    pos += bytesRead;
+    const data = chunk.subarray(0, bytesRead);
+    let i = 0;
+    for (;;) {
+      const nl = data.indexOf(0x0a, i);
+      if (nl === -1) {
+        const rest = bytesRead - i;
+        if (!overlong && carryLen + rest > MAX_AUDIT_LINE_BYTES) {
+          overlong = true;
+          carry = [];
+        }
+        if (!overlong && rest > 0) carry.push(Buffer.from(data.subarray(i))); // copied: the chunk is reused
+        carryLen += rest;
+        break;
+      }
+      const total = carryLen + (nl - i);
+      let raw: Buffer | null;
+      if (overlong || total > MAX_AUDIT_LINE_BYTES) raw = null;
+      else if (carryLen === 0) raw = data.subarray(i, nl);
+      else raw = Buffer.concat([...carry, data.subarray(i, nl)]);
+      onLine(raw, lineStart, total);
+      lineStart += total + 1;
+      carry = [];
+      carryLen = 0;
+      overlong = false;
+      i = nl + 1;
+    }
+  }
+  if (carryLen > 0) onTail(overlong ? null : Buffer.concat(carry), lineStart, carryLen);
+}
+
+/**
+ * Verify an audit log, streaming it line by line (a log of any size in bounded memory).
+ *
+ * Detects, and says where (line number, claimed `seq`, byte offset):
+ * - an edited or forged record (its MAC fails) — `ERR_AUDIT_TAMPERED` at that line;
+ * - a deleted record (a gap in `seq`), records reordered or repeated, a record spliced in from
+ *   elsewhere (its `prev` is not the hash of the line before) — `ERR_AUDIT_TAMPERED`;
+ * - a line over 64 KiB, an empty line, a line that is not a record — `ERR_AUDIT_TAMPERED`;
+ * - a torn final line (no `\n`) — `ERR_AUDIT_TRUNCATED` ({@link AuditLog.open} removes it);
+ * - with `head`: records cut off the end (`ERR_AUDIT_TRUNCATED`), or a log rewritten or replaced
+ *   so that record `head.count` is not the one the head names (`ERR_AUDIT_TAMPERED`).
+ *
+ * Findings after the first may be consequences of it. Records beyond the head are not a finding
+ * (use records are written after the store last saved its head).
+ *
+ * Security: the MAC and chain show that the log was written by a holder of the audit key and
+ * not changed since; they do not stop a holder of the key (or the store secret) from rewriting
+ * the log. Without `head` a cut at a record boundary cannot be detected; the head itself is only
+ * as good as the metadata that carries it (a rollback of the metadata and the log together to an
+ * older consistent state is not detected without an anchor outside the store).
+ *
+ * @param source - the log's path, or its lines (each without its `\n`)
+ * @param options - the audit key and, if the store has one, its authenticated head
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` for a bad key or head; the fs error if the file cannot be read
+ * @see keystore issue 3 (audit trail)
+ */
+export async function verifyAuditLog(
+  source: string | readonly string[],
+  options: { readonly key: Uint8Array; readonly head?: AuditHead },
+): Promise<AuditVerification> {
+  const key = checkKey(options.key);
+  const head = options.head === undefined ? undefined : checkHead(options.head);
+  const v = new ChainVerifier(key, head);
+  if (typeof source === 'string') {
+    let fh: FileHandle;
+    try {
+      fh = await openFile(source, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return v.finish(); // no log: an empty one (a finding only if the head says otherwise)
+    }
+    try {
+      await scanLines(
+        fh,
+        0,
+        (raw, offset, length) => v.onLine(raw, offset, length),
+        (raw, offset, length) => v.onTail(raw, offset, length),
+      );
+    } finally {
+      await fh.close();
+    }
+  } else {
+    let offset = 0;
+    for (const l of source) {
+      const raw = Buffer.from(l, 'utf8');
+      v.onLine(raw.length > MAX_AUDIT_LINE_BYTES ? null : raw, offset, raw.length);
+      offset += raw.length + 1;
+    }
+  }
+  return v.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer
+
+function tamperError(f: AuditFinding): SmkiError<'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED'> {
+  const where = [f.line === undefined ? '' : `line ${f.line}`, f.seq === undefined ? '' : `seq ${f.seq}`].filter(Boolean).join(', ');
+  const message = `audit log: ${where ? `${where}: ` : ''}${f.message}`;
+  return new SmkiError(f.code, message, { ...(f.offset === undefined ? {} : { offset: f.offset }), detail: message.slice(0, 300) });
+}
+
+/**
+ * The store's audit log: appends hash-chained, MAC'd records to `<dir>/audit.log`.
+ *
+ * - **Total order.** Each {@link AuditLog.append} assigns `seq`, `prev` and `mac` synchronously
+ *   when it is called, so concurrent async callers get the order of their calls, and a single
+ *   writer (a promise chain) appends whole lines with `O_APPEND`: no interleaved partial lines.
+ * - **Durability.** A durable append (lifecycle events) resolves only after its line, and every
+ *   line before it, is written and `fdatasync`ed. Non-durable appends (uses of keys) are
+ *   group-committed: held in memory for at most `groupCommitMs` (default 50 ms; sooner when 1 MiB
+ *   is waiting, a durable append comes, or {@link AuditLog.flush} / {@link AuditLog.close} is
+ *   called), then written and synced in one go, in order. A crash loses at most the use records of
+ *   that window (plus the time of one write and sync); lifecycle records are never lost once
+ *   acknowledged.
+ * - **Head.** {@link AuditLog.head} is the head of what is on disk. The store saves it in its
+ *   authenticated metadata after each durable append (and may after a flush); records written
+ *   after the last saved head can be cut off undetected, so save it often enough for your needs.
+ * - **Failure.** If a write or sync fails, the log truncates itself back to the last synced record
+ *   (best effort) and refuses every further append with `ERR_AUDIT_WRITE_FAILED`: the store then
+ *   fails closed instead of using keys without an audit trail. Reopen to recover.
+ *
+ * **Crash recovery** (on {@link AuditLog.open}, for a process killed at any point):
+ * 1. A torn final line (bytes after the last `\n`, at most 64 KiB) is removed: it was never
+ *    acknowledged (appends resolve only after the whole line and its `\n` are synced). The file is
+ *    truncated and synced; {@link AuditLog.recovery} says how many bytes.
+ * 2. Complete, valid records beyond the given head are kept and the head advances over them: they
+ *    were synced, but the store died before saving the new head. Their events may or may not have
+ *    taken effect; the store reconciles using {@link AuditRecovery.lifecycleBeyondHead}.
+ * 3. Anything else refuses to open and changes nothing: fewer records than the head
+ *    (`ERR_AUDIT_TRUNCATED`), a record that fails its MAC or chain anywhere, also beyond the head,
+ *    or record `head.count` not the one the head names (`ERR_AUDIT_TAMPERED`). A torn line is not
+ *    removed in that case.
+ *
+ * Only one `AuditLog` may be open on a directory at a time (the store's directory lock).
+ *
+ * @example
+ * ```ts
+ * import { AuditLog, deriveAuditKey, verifyAuditLog } from '@smki/keystore';
+ * import { parseEui64 } from '@smki/core';
+ * const key = deriveAuditKey(new Uint8Array(32).fill(1));
+ * const log = await AuditLog.open('/var/lib/smki/store', { key });
+ * await log.append({ type: 'key.retired', keyId: 'K1' }, { durable: true });
+ * await log.append(
+ *   { type: 'key.used', operation: 'sign', keyId: 'K2', portfolioId: 'north', device: parseEui64('00DB1234567890A0'), counter: 42n },
+ *   { durable: false },
+ * );
+ * const head = await log.flush(); // save in the store's authenticated metadata
+ * await log.close();
+ * const result = await verifyAuditLog(log.path, { key, head });
+ * console.log(result.ok, result.findings);
+ * ```
+ */
+export class AuditLog {
+  /** The log file's path. */
+  readonly path: string;
+  /** What opening repaired or adopted under the crash-recovery rule. */
+  readonly recovery: AuditRecovery;
+
+  readonly #key: Buffer;
+  readonly #fh: FileHandle;
+  readonly #groupCommitMs: number;
+  readonly #fault: ((point: string) => void) | undefined;
+  readonly #now: () => Date;
+  /** Chain state including records not yet on disk. */
+  #count: number;
+  #lastHash: string;
+  #bytes: number;
+  /** Head of what is synced. */
+  #durable: AuditHead;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #failed: SmkiError | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(path: string, fh: FileHandle, key: Buffer, head: AuditHead, recovery: AuditRecovery, options: AuditLogOptions) {
+    this.path = path;
+    this.#fh = fh;
+    this.#key = key;
+    this.#count = head.count;
+    this.#lastHash = head.lastHash;
+    this.#bytes = head.bytes;
+    this.#durable = head;
+    this.recovery = recovery;
+    this.#groupCommitMs = options.groupCommitMs ?? 50;
+    this.#fault = options.fault;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Open (or create, mode 0600) `<dir>/audit.log`, verify it against `head`, apply the
+   * crash-recovery rule (see {@link AuditLog}) and get ready to append.
+   *
+   * @param dir - the store directory (must exist)
+   * @param options - audit key, authenticated head, group-commit window, verification mode
+   * @throws SmkiError `ERR_AUDIT_TAMPERED` or `ERR_AUDIT_TRUNCATED` (with the line and byte offset)
+   *   if the log does not verify; `ERR_INVALID_ARGUMENT` for a bad key, head or option
+   * @see keystore issue 3 (audit trail); "a process killed at any point leaves the store in the old state or the new one"
+   */
+  static async open(dir: string, options: AuditLogOptions): Promise<AuditLog> {
+    const key = checkKey(options.key);
+    const head = options.head === undefined ? undefined : checkHead(options.head);
+    const ms = options.groupCommitMs ?? 50;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 10_000) {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', 'groupCommitMs must be between 0 and 10000', {});
+    }
+    const mode = options.verifyOnOpen ?? 'full';
+    if (mode !== 'full' && mode !== 'tail') throw new SmkiError('ERR_INVALID_ARGUMENT', "verifyOnOpen must be 'full' or 'tail'", {});
+    const path = join(dir, AUDIT_LOG_FILE);
+
+    let existed = true;
+    try {
+      await stat(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      existed = false;
+    }
+    if (!existed && head && head.count > 0) {
+      // Refuse before creating anything.
+      throw tamperError({ code: 'ERR_AUDIT_TRUNCATED', message: `the log is missing; the authenticated head says it has ${head.count} record(s)` });
+    }
+    // Opened for appending (O_APPEND): every write goes to the end, whatever else happens.
+    const fh = await openFile(path, 'a+', 0o600);
+    try {
+      if (!existed) fsyncDirectory(dir);
+      const v = await AuditLog.#verifyForOpen(fh, key, head, mode);
+      const result = v.finish();
+      // The recovery rule: the only finding repaired is a torn final line of at most 64 KiB, and
+      // only when nothing else is wrong (records beyond the head are adopted, not a finding).
+      const torn = v.torn;
+      const blocking = result.findings.filter((x) => x !== torn?.finding);
+      if (blocking.length > 0 || result.omittedFindings > 0) throw tamperError(blocking[0] ?? result.findings[0]!);
+      let tornBytesRemoved = 0;
+      if (torn) {
+        options.fault?.('audit:recover-before-truncate');
+        await fh.truncate(torn.offset);
+        await fh.datasync();
+        options.fault?.('audit:recover-after-truncate');
+        tornBytesRemoved = torn.length;
+      }
+      const now: AuditHead = { count: v.lastGood.seq, lastHash: v.lastGood.hash, bytes: v.end };
+      const recovery: AuditRecovery = {
+        tornBytesRemoved,
+        recordsBeyondHead: head ? v.beyondHeadCount : 0,
+        lifecycleBeyondHead: head ? v.beyondHead : [],
+      };
+      return new AuditLog(path, fh, key, now, recovery, { ...options, groupCommitMs: ms });
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  static async #verifyForOpen(fh: FileHandle, key: Buffer, head: AuditHead | undefined, mode: 'full' | 'tail'): Promise<ChainVerifier> {
+    const onLine = (v: ChainVerifier) => (raw: Buffer | null, offset: number, length: number) => v.onLine(raw, offset, length);
+    const onTail = (v: ChainVerifier) => (raw: Buffer | null, offset: number, length: number) => v.onTail(raw, offset, length);
+    if (mode === 'tail' && head && head.count > 0) {
+      const size = (await fh.stat()).size;
+      const v = new ChainVerifier(key, head, { line: head.count, lastGood: { seq: head.count, hash: head.lastHash }, offset: head.bytes });
+      if (size < head.bytes) {
+        v.count = 0;
+        v.add({ code: 'ERR_AUDIT_TRUNCATED', message: `the log has ${size} bytes; the authenticated head says ${head.bytes}: records were cut off the end` });
+        return v;
+      }
+      // The line that ends at head.bytes must be record head.count, with hash head.lastHash.
+      const from = Math.max(0, head.bytes - MAX_AUDIT_LINE_BYTES - 1);
+      const win = Buffer.alloc(head.bytes - from);
+      await fh.read(win, 0, win.length, from);
+      const nl = win.lastIndexOf(0x0a, win.length - 2);
+      const line = win.subarray(nl + 1, win.length - 1);
+      const c = win[win.length - 1] === 0x0a && (nl !== -1 || from === 0) ? checkLine(line, key) : undefined;
+      if (!c || !c.ok || c.seq !== head.count || c.hash !== head.lastHash) {
+        v.add({ code: 'ERR_AUDIT_TAMPERED', message: `record ${head.count} is not the one the authenticated head names: the log was rewritten or replaced`, seq: head.count, offset: from + nl + 1 });
+        return v;
+      }
+      await scanLines(fh, head.bytes, onLine(v), onTail(v));
+      return v;
+    }
+    const v = new ChainVerifier(key, head);
+    await scanLines(fh, 0, onLine(v), onTail(v));
+    return v;
+  }
+
+  /**
+   * Append an event. Its `seq`, time, `prev` and `mac` are fixed when this is called, so the order
+   * of records is the order of calls, whatever the interleaving of async callers.
+   *
+   * `durable: true` (every lifecycle event): resolves once the record, and every record before it,
+   * is written and synced; the store then saves {@link AuditLog.head} in its metadata.
+   * `durable: false` (uses of keys): resolves at once; the record is group-committed within
+   * `groupCommitMs` (see {@link AuditLog}).
+   *
+   * @returns the record as written
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` for an event of the wrong shape (a field its type
+   *   does not list, e.g. `privateKey`; a missing field; a value out of range) — nothing is
+   *   written; `ERR_AUDIT_WRITE_FAILED` if this or an earlier write failed; `ERR_KEYSTORE_CLOSED`
+   *   after {@link AuditLog.close}
+   */
+  async append(event: AuditEvent, options: { readonly durable: boolean }): Promise<AuditRecord> {
+    if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the audit log is closed', {});
+    if (this.#failed) throw this.#failed;
+    const seq = this.#count + 1;
+    const at = this.#now().toISOString();
+    if (!ISO.test(at)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the clock gave a time outside 0000..9999', { detail: at });
+    const prefix = encodePrefix(seq, at, event, this.#lastHash);
+    const prefixBytes = Buffer.from(prefix, 'utf8');
+    const mac = createHmac('sha256', this.#key).update(prefixBytes).update('}').digest('hex').toUpperCase();
+    const tail = Buffer.from(`,"mac":"${mac}"}\n`, 'latin1');
+    if (prefixBytes.length + tail.length - 1 > MAX_AUDIT_LINE_BYTES) {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', 'audit record over 64 KiB', {});
+    }
+    const prev = this.#lastHash;
+    this.#lastHash = sha256Hex(prefixBytes, tail.subarray(0, tail.length - 1));
+    this.#count = seq;
+    this.#bytes += prefixBytes.length + tail.length;
+    this.#pending.push(prefixBytes, tail);
+    this.#pendingBytes += prefixBytes.length + tail.length;
+    const record = { ...eventFromRecordFields(event), seq, at, prev, mac } as AuditRecord;
+    if (options?.durable === true) {
+      this.#cancelTimer();
+      await this.#flushChain();
+    } else if (this.#pendingBytes >= MAX_PENDING_BYTES) {
+      this.#cancelTimer();
+      this.#flushChain().catch(() => undefined); // the failure is kept in #failed
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#flushChain().catch(() => undefined);
+      }, this.#groupCommitMs);
+    }
+    return record;
+  }
+
+  /**
+   * Write and sync every record appended so far (ending the group-commit window early).
+   * @returns the head of the log on disk, to save in the store's metadata
+   * @throws SmkiError `ERR_AUDIT_WRITE_FAILED` if a write or sync failed
+   */
+  async flush(): Promise<AuditHead> {
+    this.#cancelTimer();
+    await this.#flushChain();
+    return this.head();
+  }
+
+  /**
+   * The head of the log as synced to disk: records still in the group-commit window are not in
+   * it (saving them in the metadata before they are on disk would make a crash look like
+   * truncation).
+   */
+  head(): AuditHead {
+    return { ...this.#durable };
+  }
+
+  /**
+   * Flush and close. Appends after this call are refused; appends made before it are written.
+   * Idempotent.
+   * @throws SmkiError `ERR_AUDIT_WRITE_FAILED` if the final write or sync failed (the file is closed anyway)
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#cancelTimer();
+    this.#closing = (async () => {
+      try {
+        if (!this.#failed) await this.#flushChain();
+      } finally {
+        await this.#fh.close();
+      }
+    })();
+    return this.#closing;
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Queue a write of everything pending; resolves when it (and all before it) is synced. */
+  #flushChain(): Promise<void> {
+    const p = this.#chain.then(() => this.#writePending());
+    this.#chain = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    return p;
+  }
+
+  async #writePending(): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (this.#pending.length === 0) return;
+    const buf = Buffer.concat(this.#pending, this.#pendingBytes);
+    const end: AuditHead = { count: this.#count, lastHash: this.#lastHash, bytes: this.#bytes };
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const fault = this.#fault;
+    try {
+      fault?.('audit:before-write');
+      if (fault && buf.length > 1) {
+        // Tests only: two writes, so a kill between them leaves a torn line.
+        const half = buf.length >> 1;
+        await this.#writeAll(buf.subarray(0, half));
+        fault('audit:partial-write');
+        await this.#writeAll(buf.subarray(half));
+      } else {
+        await this.#writeAll(buf);
+      }
+      fault?.('audit:after-write');
+      await this.#fh.datasync();
+      fault?.('audit:after-fsync');
+    } catch (e) {
+      this.#failed = new SmkiError(
+        'ERR_AUDIT_WRITE_FAILED',
+        'writing the audit log failed; it accepts no further records until reopened',
+        { detail: (e as Error)?.message?.slice(0, 200) ?? String(e) },
+        { cause: e },
+      );
+      this.#pending = [];
+      try {
+        // Best effort: remove whatever part of the batch reached the file.
+        await this.#fh.truncate(this.#durable.bytes);
+        await this.#fh.datasync();
+      } catch {
+        /* reopening applies the recovery rule */
+      }
+      throw this.#failed;
+    }
+    this.#durable = end;
+  }
+
+  async #writeAll(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.#fh.write(buf, off, buf.length - off, null);
+      off += bytesWritten;
+    }
+  }
+}
+
+/** A shallow copy of the event's schema fields (so the returned record does not alias the caller's object). */
+function eventFromRecordFields(event: AuditEvent): AuditEvent {
+  const out: Record<string, unknown> = { type: event.type };
+  for (const s of SCHEMA[event.type]) {
+    const v = (event as unknown as Record<string, unknown>)[s.name];
+    if (v !== undefined) out[s.name] = Array.isArray(v) ? [...(v as unknown[])] : v;
+  }
+  return out as unknown as AuditEvent;
+}

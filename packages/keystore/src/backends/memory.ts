@@ -1,0 +1,64 @@
+import { diffieHellman, generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { publicKeyFromRaw, publicKeyToRaw, SmkiError } from '@smki/core';
+import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
+
+/**
+ * Keys held in this process's memory only: for tests and short-lived tools. Nothing is written
+ * anywhere; the keys are gone when the process ends (a store reopened over a new memory backend
+ * finds its keys missing and refuses to use them).
+ */
+export class MemoryKeyBackend implements KeyBackend {
+  /** `memory`. */
+  readonly kind = 'memory';
+  readonly #keys = new Map<string, { privateKey: KeyObject; publicKey: Uint8Array }>();
+  #closed = false;
+
+  #get(handle: string): KeyObject {
+    if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the memory backend is closed', {});
+    const k = this.#keys.get(handle);
+    if (!k) throw new SmkiError('ERR_KEY_NOT_FOUND', `no key ${handle} in the memory backend`, { detail: handle });
+    return k.privateKey;
+  }
+
+  /** Generate a P-256 key in memory. */
+  async generateKey(spec: KeySpec): Promise<GeneratedKey> {
+    if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the memory backend is closed', {});
+    const handle = `${spec.keyId}.${randomBytes(4).toString('hex')}`;
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = publicKeyToRaw(privateKey);
+    this.#keys.set(handle, { privateKey, publicKey });
+    return { handle, publicKey };
+  }
+
+  /** ECDSA P-256/SHA-256, 64-byte r‖s. */
+  async sign(handle: string, message: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(nodeSign('sha256', message, { key: this.#get(handle), dsaEncoding: 'ieee-p1363' }));
+  }
+
+  /** ECDH: the 32-byte x-coordinate. */
+  async deriveSharedSecret(handle: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(diffieHellman({ privateKey: this.#get(handle), publicKey: publicKeyFromRaw(peerPublicKey) }));
+  }
+
+  /** The 65-byte public point. */
+  async publicKey(handle: string): Promise<Uint8Array> {
+    this.#get(handle);
+    return (this.#keys.get(handle) as { publicKey: Uint8Array }).publicKey;
+  }
+
+  /** Every handle held. */
+  async listHandles(): Promise<string[]> {
+    return [...this.#keys.keys()];
+  }
+
+  /** Forget a key. */
+  async destroyKey(handle: string): Promise<void> {
+    this.#keys.delete(handle);
+  }
+
+  /** Forget every key. */
+  async close(): Promise<void> {
+    this.#keys.clear();
+    this.#closed = true;
+  }
+}

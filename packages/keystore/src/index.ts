@@ -1,0 +1,44 @@
+/**
+ * SMKI private keys segregated per device portfolio. A supplier splits its meters into
+ * portfolios, each with its own signing and key-agreement keys, so that one stolen key endangers
+ * one portfolio only (SPEC.md §1, §2: a meter trusts exactly one supplier DS certificate). Keys
+ * live in an encrypted file store, an HSM (PKCS#11) or memory, behind one {@link KeyBackend}
+ * interface; every lifecycle change and every use is recorded in a tamper-evident audit trail.
+ *
+ * Security posture: signing for a meter uses only the key that meter trusts; every refusal has
+ * its own code; lifecycle changes are durable before they return and a crash leaves the old state
+ * or the new one; no private key is ever written unencrypted, logged, or put in an error.
+ * @packageDocumentation
+ */
+export type { KeyBackend, GeneratedKey, KeySpec } from './backend.js';
+export { MemoryKeyBackend } from './backends/memory.js';
+export { KeyStore } from './store.js';
+export type { KeyStoreOptions, OrganisationOptions, PortfolioOptions } from './store.js';
+export { KEY_PURPOSES } from './types.js';
+export type {
+  KeyPurpose,
+  KeyAgreementPurpose,
+  KeyState,
+  KeyHandle,
+  SigningKeyHandle,
+  KeyAgreementKeyHandle,
+  OrganisationInfo,
+  PortfolioInfo,
+  KeyInfo,
+  DeviceInfo,
+  CredentialUpdate,
+  Exposure,
+  UseContext,
+} from './types.js';
+export type { FaultHook } from './internal/fsutil.js';
+export { AuditLog, verifyAuditLog, deriveAuditKey, AUDIT_LOG_FILE, MAX_AUDIT_LINE_BYTES, MAX_FINDINGS } from './audit.js';
+export type {
+  AuditEvent,
+  AuditEventType,
+  AuditRecord,
+  AuditHead,
+  AuditFinding,
+  AuditVerification,
+  AuditRecovery,
+  AuditLogOptions,
+} from './audit.js';

@@ -1,0 +1,860 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import {
+  isRemotePartyRole,
+  parseEui64,
+  publicKeyToRaw,
+  SmkiError,
+  toHex,
+  toPublicKey,
+  type Eui64,
+  type KeyAgreement,
+  type RemotePartyRoleCode,
+  type Signer,
+  type SmkiErrorCode,
+} from '@smki/core';
+import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
+import type { KeyObject } from 'node:crypto';
+import type { KeyBackend } from './backend.js';
+import { AuditLog, deriveAuditKey, type AuditEvent, type AuditHead } from './audit.js';
+import { lockDirectory, removeStaleTemporaries, type DirectoryLock, type FaultHook } from './internal/fsutil.js';
+import { MetadataFileStore } from './internal/metadata.js';
+import {
+  KEY_PURPOSES,
+  type CredentialUpdate,
+  type DeviceInfo,
+  type Exposure,
+  type KeyAgreementKeyHandle,
+  type KeyAgreementPurpose,
+  type KeyHandle,
+  type KeyInfo,
+  type KeyPurpose,
+  type KeyState,
+  type OrganisationInfo,
+  type PortfolioInfo,
+  type SigningKeyHandle,
+  type UseContext,
+} from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// State (what the metadata file holds)
+
+interface OrganisationState {
+  entityId: Eui64;
+  role: RemotePartyRoleCode;
+  maxDevicesPerKey?: number;
+}
+interface PortfolioState {
+  organisation: Eui64;
+  id: string;
+  name: string;
+  wholeEstate: KeyPurpose[];
+  current: Partial<Record<KeyPurpose, string>>;
+}
+interface KeyState_ {
+  keyId: string;
+  organisation: Eui64;
+  portfolioId: string;
+  purpose: KeyPurpose;
+  generation: number;
+  state: KeyState;
+  backend: string;
+  handle: string;
+  publicKey: string;
+  certificate?: string;
+  serialNumber?: string;
+  createdAt: string;
+  revokedAt?: string;
+}
+interface DeviceState {
+  device: Eui64;
+  organisation: Eui64;
+  portfolioId: string;
+  installed: Partial<Record<KeyPurpose, string>>;
+}
+interface State {
+  organisations: Record<string, OrganisationState>;
+  /** key: `${organisation}/${portfolioId}` */
+  portfolios: Record<string, PortfolioState>;
+  keys: Record<string, KeyState_>;
+  /** key: `${organisation}/${device}` */
+  devices: Record<string, DeviceState>;
+  auditHead?: AuditHead;
+}
+
+const emptyState = (): State => ({ organisations: {}, portfolios: {}, keys: {}, devices: {} });
+const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreement'>> = {
+  signing: 'digitalSignature',
+  keyAgreement: 'keyAgreement',
+  prepaymentKeyAgreement: 'keyAgreement',
+};
+const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP' };
+
+function fail(code: SmkiErrorCode, message: string, detail?: string): never {
+  throw new SmkiError(code, message, detail === undefined ? {} : { detail });
+}
+
+function checkPurpose(p: unknown): KeyPurpose {
+  if (!KEY_PURPOSES.includes(p as KeyPurpose)) fail('ERR_INVALID_ARGUMENT', `not a key purpose: ${String(p)}`);
+  return p as KeyPurpose;
+}
+
+function handleOf<P extends KeyPurpose>(k: KeyState_): KeyHandle<P> {
+  return Object.freeze({ keyId: k.keyId, purpose: k.purpose }) as unknown as KeyHandle<P>;
+}
+
+function keyInfo(k: KeyState_): KeyInfo {
+  return Object.freeze({ ...k });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/** Options of {@link KeyStore.open}. */
+export interface KeyStoreOptions {
+  /** The store directory (created mode 0700): metadata, audit log and lock. */
+  readonly directory: string;
+  /** Where the private keys live. */
+  readonly backend: KeyBackend;
+  /**
+   * The store passphrase (authenticates the metadata and keys the audit MACs). Default: the
+   * environment variable `SMKI_KEYSTORE_PASSPHRASE`. Never logged.
+   */
+  readonly passphrase?: string;
+  /** Clock (default `() => new Date()`). */
+  readonly now?: () => Date;
+  /** How long use records (sign, key agreement) may wait before they are on disk, in ms (default 50). */
+  readonly auditGroupCommitMs?: number;
+  /** scrypt cost for a new store's secret (default 2^15; at least 2^15). */
+  readonly scryptN?: number;
+  /** Fault-injection hook for crash tests. Never set in production. */
+  readonly fault?: FaultHook;
+}
+
+/** Options of {@link KeyStore.addOrganisation}. */
+export interface OrganisationOptions {
+  /** EUI-64 entity id, any accepted spelling. */
+  readonly entityId: string;
+  /** Remote Party Role (2 supplier, 3 network operator, 4 ACB, …). */
+  readonly role: number;
+  /** Most devices one key may be trusted by; enforced when devices are assigned. */
+  readonly maxDevicesPerKey?: number;
+}
+
+/** Options of {@link KeyStore.createPortfolio}. */
+export interface PortfolioOptions {
+  /** Portfolio id: 1–64 of `A–Z a–z 0–9 _ -`. */
+  readonly id: string;
+  /** A display name. */
+  readonly name?: string;
+  /**
+   * Purposes for which this portfolio's key serves every device of the organisation (one
+   * portfolio per purpose at most). An explicit setting for a party whose one key covers the
+   * estate, such as the Access Control Broker's key-agreement key; never a default.
+   */
+  readonly wholeEstate?: readonly KeyPurpose[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+/**
+ * Private keys segregated per device portfolio. An organisation splits its meters into
+ * portfolios; each portfolio has its own signing and key-agreement keys, so a stolen key
+ * endangers the meters of one portfolio only. Signing for a meter always uses the key whose
+ * certificate that meter has installed (which after a rotation or a move may be an older
+ * generation, until the meter's credentials are updated).
+ *
+ * Durability: every lifecycle change (organisation, portfolio, key generation, certificate,
+ * assignment, move, rotation, retirement, revocation) is written to the audit log and the
+ * authenticated metadata before its promise resolves; a crash at any point leaves the old state
+ * or the new one. Use records (sign, key agreement) are group-committed: they reach the disk
+ * within `auditGroupCommitMs` (default 50 ms), or at the next lifecycle change or `close()`.
+ *
+ * Concurrency: one process per store directory (a lock file; a second process gets
+ * `ERR_KEYSTORE_LOCKED`). Inside the process, lifecycle changes run one at a time in call order,
+ * and each takes effect only after it is durable; signing reads the state committed when it is
+ * called.
+ *
+ * @example
+ * ```ts
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * import { KeyStore, MemoryKeyBackend } from '@smki/keystore';
+ * const store = await KeyStore.open({ directory: mkdtempSync(join(tmpdir(), 'ks-')), backend: new MemoryKeyBackend(), passphrase: 'correct horse battery staple' });
+ * await store.addOrganisation({ entityId: '90B3D51F30010000', role: 2 });
+ * await store.createPortfolio('90B3D51F30010000', { id: 'north' });
+ * const ds = await store.generateKey('90B3D51F30010000', 'north', 'signing');
+ * console.log(ds.keyId, store.key(ds.keyId).state); // '…' 'pending'
+ * await store.close();
+ * ```
+ */
+export class KeyStore {
+  readonly #backend: KeyBackend;
+  readonly #metadata: MetadataFileStore;
+  readonly #audit: AuditLog;
+  readonly #lock: DirectoryLock;
+  readonly #now: () => Date;
+  readonly #fault: FaultHook | undefined;
+  #state: State;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  readonly #orphans: readonly string[];
+
+  private constructor(init: {
+    backend: KeyBackend;
+    metadata: MetadataFileStore;
+    audit: AuditLog;
+    lock: DirectoryLock;
+    now: () => Date;
+    fault: FaultHook | undefined;
+    state: State;
+    orphans: readonly string[];
+  }) {
+    this.#backend = init.backend;
+    this.#metadata = init.metadata;
+    this.#audit = init.audit;
+    this.#lock = init.lock;
+    this.#now = init.now;
+    this.#fault = init.fault;
+    this.#state = init.state;
+    this.#orphans = init.orphans;
+  }
+
+  /**
+   * Open (or create) a store. Takes the directory's lock, verifies the metadata's MAC and the
+   * audit log against the head the metadata records, and lists backend keys the metadata does
+   * not know (left by a crash between key generation and the metadata write: see
+   * {@link KeyStore.orphanHandles}).
+   * @throws SmkiError `ERR_KEYSTORE_LOCKED`, `ERR_KEYSTORE_WRONG_PASSPHRASE`, `ERR_KEYSTORE_CORRUPT`,
+   *   `ERR_AUDIT_TAMPERED`, `ERR_AUDIT_TRUNCATED`, `ERR_INVALID_ARGUMENT` (no passphrase)
+   */
+  static async open(options: KeyStoreOptions): Promise<KeyStore> {
+    const passphrase = options.passphrase ?? process.env.SMKI_KEYSTORE_PASSPHRASE;
+    if (typeof passphrase !== 'string' || passphrase.length === 0) {
+      fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase (option or SMKI_KEYSTORE_PASSPHRASE)');
+    }
+    mkdirSync(options.directory, { recursive: true, mode: 0o700 });
+    const lock = lockDirectory(options.directory);
+    try {
+      removeStaleTemporaries(options.directory, readdirSync(options.directory));
+      const { store: metadata, payload } = await MetadataFileStore.open(options.directory, passphrase, {
+        ...(options.scryptN !== undefined ? { scryptN: options.scryptN } : {}),
+        ...(options.fault ? { fault: options.fault } : {}),
+      });
+      let state: State;
+      try {
+        state = payload === undefined ? emptyState() : (JSON.parse(payload) as State);
+      } catch {
+        fail('ERR_KEYSTORE_CORRUPT', 'metadata payload is not JSON');
+      }
+      const now = options.now ?? (() => new Date());
+      const audit = await AuditLog.open(options.directory, {
+        key: deriveAuditKey(metadata.secrets.auditSecret),
+        ...(state.auditHead ? { head: state.auditHead } : {}),
+        ...(options.auditGroupCommitMs !== undefined ? { groupCommitMs: options.auditGroupCommitMs } : {}),
+        ...(options.fault ? { fault: options.fault } : {}),
+        now,
+      });
+      const known = new Set(Object.values(state.keys).map((k) => k.handle));
+      const orphans = (await options.backend.listHandles()).filter((h) => !known.has(h));
+      const store = new KeyStore({ backend: options.backend, metadata, audit, lock, now, fault: options.fault, state, orphans });
+      // Records beyond the committed head describe changes whose metadata write a crash
+      // prevented: they did not take effect (the metadata is the state). Say so in the trail.
+      const r = audit.recovery;
+      await audit.append(
+        {
+          type: 'store.opened',
+          ...(r.recordsBeyondHead > 0 ? { recoveredRecords: r.recordsBeyondHead } : {}),
+          ...(r.tornBytesRemoved > 0 ? { tornBytesRemoved: r.tornBytesRemoved } : {}),
+        },
+        { durable: true },
+      );
+      store.#persist(state);
+      return store;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // internals
+
+  #assertOpen(): void {
+    if (this.#closed) fail('ERR_KEYSTORE_CLOSED', 'the key store is closed');
+  }
+
+  #persist(state: State): void {
+    state.auditHead = this.#audit.head();
+    this.#metadata.write(JSON.stringify(state));
+  }
+
+  /** Run a lifecycle change: serialised, audited, durable, then applied. Throws change nothing. */
+  #mutate<T>(change: (draft: State) => Promise<{ result: T; events: AuditEvent[] }> | { result: T; events: AuditEvent[] }): Promise<T> {
+    this.#assertOpen();
+    const run = async (): Promise<T> => {
+      this.#assertOpen();
+      const draft = structuredClone(this.#state);
+      const { result, events } = await change(draft);
+      for (const e of events) await this.#audit.append(e, { durable: true });
+      this.#fault?.('store:after-audit');
+      this.#persist(draft);
+      this.#fault?.('store:after-metadata');
+      this.#state = draft;
+      return result;
+    };
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  #org(state: State, entityId: string): OrganisationState {
+    const eui = parseEui64(entityId);
+    const o = state.organisations[eui];
+    if (!o) fail('ERR_ORGANISATION_NOT_FOUND', `no organisation ${eui}`, eui);
+    return o;
+  }
+
+  #portfolio(state: State, org: Eui64, id: string): PortfolioState {
+    const p = state.portfolios[`${org}/${id}`];
+    if (!p) fail('ERR_PORTFOLIO_NOT_FOUND', `no portfolio ${id} in ${org}`, id);
+    return p;
+  }
+
+  #key(state: State, keyId: string): KeyState_ {
+    const k = typeof keyId === 'string' ? state.keys[keyId] : undefined;
+    if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${String(keyId)}`, String(keyId));
+    return k;
+  }
+
+  #devicesOf(state: State, org: Eui64, portfolioId?: string): DeviceState[] {
+    return Object.values(state.devices).filter((d) => d.organisation === org && (portfolioId === undefined || d.portfolioId === portfolioId));
+  }
+
+  #wholeEstatePortfolio(state: State, org: Eui64, purpose: KeyPurpose): PortfolioState | undefined {
+    return Object.values(state.portfolios).find((p) => p.organisation === org && p.wholeEstate.includes(purpose));
+  }
+
+  /** The only organisation, when `organisation` is not given. */
+  #orgFor(state: State, organisation: string | undefined): OrganisationState {
+    if (organisation !== undefined) return this.#org(state, organisation);
+    const all = Object.values(state.organisations);
+    if (all.length !== 1) fail('ERR_INVALID_ARGUMENT', 'name the organisation: the store holds more than one (or none)');
+    return all[0] as OrganisationState;
+  }
+
+  /** How many devices trust `keyId` now. */
+  #exposureCount(state: State, k: KeyState_): number {
+    let n = 0;
+    for (const d of Object.values(state.devices)) if (d.organisation === k.organisation && d.installed[k.purpose] === k.keyId) n++;
+    return n;
+  }
+
+  #checkCap(state: State, org: OrganisationState, k: KeyState_, adding: number): void {
+    if (org.maxDevicesPerKey === undefined) return;
+    const n = this.#exposureCount(state, k) + adding;
+    if (n > org.maxDevicesPerKey) {
+      fail('ERR_PORTFOLIO_DEVICE_CAP', `key ${k.keyId} would be trusted by ${n} devices; the cap is ${org.maxDevicesPerKey}`, k.keyId);
+    }
+  }
+
+  /**
+   * The key a device trusts for `purpose`, checked for use. Fails closed with a distinct code for
+   * each reason.
+   */
+  #resolve(state: State, organisation: string | undefined, device: string, purpose: KeyPurpose): { key: KeyState_; dev: DeviceState | undefined } {
+    const org = this.#orgFor(state, organisation);
+    const eui = parseEui64(device);
+    const dev = state.devices[`${org.entityId}/${eui}`];
+    let keyId: string | undefined;
+    const estate = this.#wholeEstatePortfolio(state, org.entityId, purpose);
+    if (estate) {
+      keyId = estate.current[purpose];
+      if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the whole-estate portfolio ${estate.id} has no current ${purpose} key`, eui);
+    } else {
+      if (!dev) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
+      keyId = dev.installed[purpose];
+      if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the store does not know which ${purpose} certificate device ${eui} trusts`, eui);
+    }
+    const key = this.#key(state, keyId);
+    if (key.state === 'revoked') fail('ERR_KEY_REVOKED', `key ${key.keyId} is revoked`, key.keyId);
+    if (key.state === 'retired') fail('ERR_KEY_RETIRED', `key ${key.keyId} is retired`, key.keyId);
+    if (key.state !== 'active') fail('ERR_KEY_NOT_ACTIVE', `key ${key.keyId} is ${key.state}`, key.keyId);
+    if (key.purpose !== purpose || key.organisation !== org.entityId) fail('ERR_KEYSTORE_CORRUPT', `device ${eui} points at a key of another purpose or organisation`);
+    return { key, dev };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // organisations and portfolios
+
+  /**
+   * Add an organisation (a User): its entity id and role, and optionally the cap on devices per key.
+   * @throws SmkiError `ERR_ORGANISATION_EXISTS`, `ERR_EUI64_INVALID`, `ERR_ROLE_UNKNOWN`, `ERR_INVALID_ARGUMENT`
+   */
+  addOrganisation(options: OrganisationOptions): Promise<OrganisationInfo> {
+    return this.#mutate((s) => {
+      const entityId = parseEui64(options.entityId);
+      if (!isRemotePartyRole(options.role)) throw new SmkiError('ERR_ROLE_UNKNOWN', `unknown Remote Party Role ${String(options.role)}`, { role: String(options.role) });
+      const cap = options.maxDevicesPerKey;
+      if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < 1)) fail('ERR_INVALID_ARGUMENT', 'maxDevicesPerKey must be a positive integer');
+      if (s.organisations[entityId]) fail('ERR_ORGANISATION_EXISTS', `organisation ${entityId} exists`, entityId);
+      const o: OrganisationState = { entityId, role: options.role, ...(cap !== undefined ? { maxDevicesPerKey: cap } : {}) };
+      s.organisations[entityId] = o;
+      return { result: Object.freeze({ ...o }), events: [{ type: 'organisation.created', entityId, role: options.role }] };
+    });
+  }
+
+  /**
+   * Create a portfolio in an organisation.
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_EXISTS`, `ERR_INVALID_ARGUMENT`
+   */
+  createPortfolio(organisation: string, options: PortfolioOptions): Promise<PortfolioInfo> {
+    return this.#mutate((s) => {
+      const org = this.#org(s, organisation);
+      if (typeof options.id !== 'string' || !PORTFOLIO_ID.test(options.id)) fail('ERR_INVALID_ARGUMENT', 'portfolio id must be 1–64 of A–Z a–z 0–9 _ -');
+      if (s.portfolios[`${org.entityId}/${options.id}`]) fail('ERR_PORTFOLIO_EXISTS', `portfolio ${options.id} exists`, options.id);
+      const wholeEstate = [...new Set((options.wholeEstate ?? []).map(checkPurpose))];
+      for (const p of wholeEstate) {
+        const other = this.#wholeEstatePortfolio(s, org.entityId, p);
+        if (other) fail('ERR_INVALID_ARGUMENT', `portfolio ${other.id} already serves the whole estate for ${p}`);
+      }
+      const p: PortfolioState = { organisation: org.entityId, id: options.id, name: options.name ?? options.id, wholeEstate, current: {} };
+      s.portfolios[`${org.entityId}/${options.id}`] = p;
+      return {
+        result: this.#portfolioInfo(s, p),
+        events: [{ type: 'portfolio.created', organisation: org.entityId, portfolioId: p.id, name: p.name, wholeEstate }],
+      };
+    });
+  }
+
+  #portfolioInfo(s: State, p: PortfolioState): PortfolioInfo {
+    return Object.freeze({
+      ...p,
+      wholeEstate: Object.freeze([...p.wholeEstate]),
+      current: Object.freeze({ ...p.current }),
+      devices: Object.freeze(this.#devicesOf(s, p.organisation, p.id).map((d) => d.device)),
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // keys
+
+  /**
+   * Generate a key inside the backend for a portfolio and purpose. The key starts `pending`; it
+   * becomes usable when its certificate is attached ({@link KeyStore.attachCertificate}) and, if the
+   * portfolio already has a current key for the purpose, when it is rotated in.
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`
+   */
+  generateKey(organisation: string, portfolioId: string, purpose: 'signing'): Promise<SigningKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyAgreementPurpose): Promise<KeyAgreementKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
+    return this.#mutate(async (s) => {
+      const org = this.#org(s, organisation);
+      const p = this.#portfolio(s, org.entityId, portfolioId);
+      checkPurpose(purpose);
+      const generation = 1 + Math.max(0, ...Object.values(s.keys).filter((k) => k.organisation === org.entityId && k.portfolioId === p.id && k.purpose === purpose).map((k) => k.generation));
+      const keyId = `${org.entityId}.${p.id}.${PURPOSE_SHORT[purpose]}.g${generation}`;
+      if (s.keys[keyId]) fail('ERR_KEYSTORE_CORRUPT', `key id ${keyId} exists`);
+      const label = `${org.entityId}/${p.id}/${PURPOSE_SHORT[purpose]}/g${generation}`;
+      const generated = await this.#backend.generateKey({ keyId, label });
+      this.#fault?.('store:after-backend-generate');
+      const k: KeyState_ = {
+        keyId,
+        organisation: org.entityId,
+        portfolioId: p.id,
+        purpose,
+        generation,
+        state: 'pending',
+        backend: this.#backend.kind,
+        handle: generated.handle,
+        publicKey: toHex(generated.publicKey),
+        createdAt: this.#now().toISOString(),
+      };
+      s.keys[keyId] = k;
+      return {
+        result: handleOf(k),
+        events: [{ type: 'key.generated', keyId, organisation: org.entityId, portfolioId: p.id, purpose, generation, backend: this.#backend.kind }],
+      };
+    });
+  }
+
+  /**
+   * A PKCS#10 request for a pending key, signed by that key as proof of possession. This is the
+   * one signature a key-agreement key ever makes; the store refuses every other.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` (not pending)
+   */
+  async createCsr(keyId: string, options: { commonName?: string } = {}): Promise<Uint8Array> {
+    this.#assertOpen();
+    const k = this.#key(this.#state, keyId);
+    if (k.state !== 'pending') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}: a CSR is made only for a pending key`, keyId);
+    const org = this.#org(this.#state, k.organisation);
+    const backend = this.#backend;
+    const pop: Signer = { publicKey: Buffer.from(k.publicKey, 'hex'), sign: (m) => backend.sign(k.handle, m) };
+    const csr = await createCsr({
+      signer: pop,
+      subject: { role: org.role, entityId: org.entityId, ...(options.commonName !== undefined ? { commonName: options.commonName } : {}) },
+      keyUsage: PURPOSE_USAGE[k.purpose],
+    });
+    await this.#audit.append({ type: 'key.csr', keyId }, { durable: true });
+    return csr;
+  }
+
+  /**
+   * Attach the issued certificate to a pending key. Refused unless the certificate is an
+   * organisation certificate for exactly this key, the organisation's entity id and role, and
+   * the key's purpose (its one key usage). The first key of a (portfolio, purpose) becomes active
+   * and current at once; a later one waits for {@link KeyStore.rotate}.
+   * @throws SmkiError `ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`,
+   *   `ERR_CERTIFICATE_ROLE_MISMATCH`, `ERR_CERTIFICATE_PURPOSE_MISMATCH`, `ERR_KEY_STATE_TRANSITION`,
+   *   `ERR_KEY_NOT_FOUND`, `ERR_CERT_MALFORMED`
+   */
+  attachCertificate(keyId: string, certificate: CertificateInput): Promise<KeyInfo> {
+    return this.#mutate((s) => {
+      const k = this.#key(s, keyId);
+      const cert = toCertificate(certificate);
+      if (k.state !== 'pending' || k.certificate !== undefined) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}${k.certificate ? ' and has a certificate' : ''}`, keyId);
+      if (toHex(cert.publicKeyBytes) !== k.publicKey) fail('ERR_CERTIFICATE_KEY_MISMATCH', `the certificate's key is not key ${keyId}'s`, keyId);
+      const org = this.#org(s, k.organisation);
+      if (cert.kind !== 'organisation' || cert.entityId !== org.entityId) {
+        fail('ERR_CERTIFICATE_ENTITY_MISMATCH', `the certificate names entity ${cert.entityId ?? '(none)'}, not ${org.entityId}`, keyId);
+      }
+      if (cert.role !== org.role) fail('ERR_CERTIFICATE_ROLE_MISMATCH', `the certificate's role is ${cert.role ?? '(none)'}, not ${org.role}`, keyId);
+      if (cert.keyUsage.length !== 1 || cert.keyUsage[0] !== PURPOSE_USAGE[k.purpose]) {
+        fail('ERR_CERTIFICATE_PURPOSE_MISMATCH', `key ${keyId} is for ${k.purpose}; the certificate allows ${cert.keyUsage.join('+') || 'nothing'}`, keyId);
+      }
+      k.certificate = certificateToPem(cert);
+      k.serialNumber = cert.serialNumber;
+      const p = this.#portfolio(s, k.organisation, k.portfolioId);
+      if (p.current[k.purpose] === undefined) {
+        k.state = 'active';
+        p.current[k.purpose] = k.keyId;
+      }
+      return { result: keyInfo(k), events: [{ type: 'certificate.attached', keyId, serialNumber: cert.serialNumber, fingerprint: cert.fingerprint }] };
+    });
+  }
+
+  /**
+   * Make a pending key with a certificate the current key of its portfolio and purpose. The old
+   * current key stays active for the meters that still trust it, until it is retired. Returns the
+   * meters whose credentials must now be updated (sign each update with `fromKeyId`).
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION`
+   */
+  rotate(keyId: string): Promise<CredentialUpdate[]> {
+    return this.#mutate((s) => {
+      const k = this.#key(s, keyId);
+      if (k.state !== 'pending' || k.certificate === undefined) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} must be pending with a certificate to rotate in`, keyId);
+      const p = this.#portfolio(s, k.organisation, k.portfolioId);
+      const from = p.current[k.purpose];
+      k.state = 'active';
+      p.current[k.purpose] = k.keyId;
+      const updates = this.#devicesOf(s, k.organisation, p.id)
+        .filter((d) => d.installed[k.purpose] !== k.keyId)
+        .map((d) => Object.freeze({ device: d.device, purpose: k.purpose, fromKeyId: d.installed[k.purpose], toKeyId: k.keyId }));
+      return {
+        result: updates,
+        events: [{ type: 'key.rotated', organisation: k.organisation, portfolioId: p.id, purpose: k.purpose, ...(from !== undefined ? { fromKeyId: from } : {}), toKeyId: k.keyId, devicesToUpdate: updates.length }],
+      };
+    });
+  }
+
+  /**
+   * Retire a key that no meter trusts any more and that is not current.
+   * @throws SmkiError `ERR_KEY_STATE_TRANSITION` (current, still trusted by meters, or revoked), `ERR_KEY_NOT_FOUND`
+   */
+  retire(keyId: string): Promise<KeyInfo> {
+    return this.#mutate((s) => {
+      const k = this.#key(s, keyId);
+      if (k.state === 'revoked' || k.state === 'retired') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}`, keyId);
+      const p = this.#portfolio(s, k.organisation, k.portfolioId);
+      if (p.current[k.purpose] === keyId) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is current: rotate another key in first`, keyId);
+      const trusting = this.#exposureCount(s, k);
+      if (trusting > 0) fail('ERR_KEY_STATE_TRANSITION', `${trusting} meter(s) still trust key ${keyId}: update their credentials first`, keyId);
+      k.state = 'retired';
+      return { result: keyInfo(k), events: [{ type: 'key.retired', keyId }] };
+    });
+  }
+
+  /**
+   * Revoke a key (compromise): it is never used again, whatever its state. Meters that still
+   * trust it cannot be signed for until their credentials are replaced by other means.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` (already revoked)
+   */
+  revoke(keyId: string, reason?: string): Promise<KeyInfo> {
+    return this.#mutate((s) => {
+      const k = this.#key(s, keyId);
+      if (k.state === 'revoked') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is already revoked`, keyId);
+      k.state = 'revoked';
+      k.revokedAt = this.#now().toISOString();
+      const p = this.#portfolio(s, k.organisation, k.portfolioId);
+      if (p.current[k.purpose] === keyId) delete p.current[k.purpose];
+      return { result: keyInfo(k), events: [{ type: 'key.revoked', keyId, ...(reason !== undefined ? { reason: String(reason).slice(0, 200) } : {}) }] };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // devices
+
+  /**
+   * Assign a device to a portfolio. The device must be in no other portfolio of the
+   * organisation. Unless told otherwise, the store records that the meter trusts the portfolio's
+   * current key for each purpose (it was commissioned with those certificates).
+   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_EUI64_INVALID`
+   */
+  assignDevice(organisation: string, device: string, portfolioId: string, options: { installed?: Partial<Record<KeyPurpose, string>> } = {}): Promise<DeviceInfo> {
+    return this.#mutate((s) => {
+      const org = this.#org(s, organisation);
+      const eui = parseEui64(device);
+      const p = this.#portfolio(s, org.entityId, portfolioId);
+      const existing = s.devices[`${org.entityId}/${eui}`];
+      if (existing) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${eui} is in portfolio ${existing.portfolioId}`, eui);
+      const installed: Partial<Record<KeyPurpose, string>> = {};
+      for (const purpose of KEY_PURPOSES) {
+        if (p.wholeEstate.includes(purpose)) continue;
+        const keyId = options.installed?.[purpose] ?? p.current[purpose];
+        if (keyId === undefined) continue;
+        const k = this.#key(s, keyId);
+        if (k.organisation !== org.entityId || k.purpose !== purpose) fail('ERR_INVALID_ARGUMENT', `key ${keyId} is not a ${purpose} key of ${org.entityId}`);
+        this.#checkCap(s, org, k, 1);
+        installed[purpose] = keyId;
+      }
+      const d: DeviceState = { device: eui, organisation: org.entityId, portfolioId: p.id, installed };
+      s.devices[`${org.entityId}/${eui}`] = d;
+      return { result: deviceInfo(d), events: [{ type: 'device.assigned', organisation: org.entityId, device: eui, portfolioId: p.id }] };
+    });
+  }
+
+  /**
+   * Move a device to another portfolio. The meter keeps trusting its installed certificates until
+   * its credentials are updated; the result lists those updates.
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_PORTFOLIO_DEVICE_CAP`
+   */
+  moveDevice(organisation: string, device: string, toPortfolioId: string): Promise<CredentialUpdate[]> {
+    return this.#mutate((s) => {
+      const org = this.#org(s, organisation);
+      const eui = parseEui64(device);
+      const d = s.devices[`${org.entityId}/${eui}`];
+      if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
+      const to = this.#portfolio(s, org.entityId, toPortfolioId);
+      if (d.portfolioId === to.id) fail('ERR_INVALID_ARGUMENT', `device ${eui} is already in ${to.id}`);
+      const from = d.portfolioId;
+      d.portfolioId = to.id;
+      const updates: CredentialUpdate[] = [];
+      for (const purpose of KEY_PURPOSES) {
+        const target = to.current[purpose];
+        if (to.wholeEstate.includes(purpose) || target === undefined || d.installed[purpose] === target) continue;
+        if (org.maxDevicesPerKey !== undefined && this.#devicesOf(s, org.entityId, to.id).length > org.maxDevicesPerKey) {
+          fail('ERR_PORTFOLIO_DEVICE_CAP', `portfolio ${to.id} would hold more than ${org.maxDevicesPerKey} devices`, to.id);
+        }
+        updates.push(Object.freeze({ device: eui, purpose, fromKeyId: d.installed[purpose], toKeyId: target }));
+      }
+      return { result: updates, events: [{ type: 'device.moved', organisation: org.entityId, device: eui, fromPortfolioId: from, toPortfolioId: to.id }] };
+    });
+  }
+
+  /**
+   * Record that a meter's credentials were updated: it now trusts its portfolio's current key for
+   * `purpose`.
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE` (no current key), `ERR_PORTFOLIO_DEVICE_CAP`
+   */
+  markCredentialsUpdated(organisation: string, device: string, purpose: KeyPurpose): Promise<DeviceInfo> {
+    return this.#mutate((s) => {
+      const org = this.#org(s, organisation);
+      const eui = parseEui64(device);
+      checkPurpose(purpose);
+      const d = s.devices[`${org.entityId}/${eui}`];
+      if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
+      const p = this.#portfolio(s, org.entityId, d.portfolioId);
+      const keyId = p.current[purpose];
+      if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `portfolio ${p.id} has no current ${purpose} key`, eui);
+      if (d.installed[purpose] !== keyId) this.#checkCap(s, org, this.#key(s, keyId), 1);
+      d.installed[purpose] = keyId;
+      return { result: deviceInfo(d), events: [{ type: 'device.credentials-updated', device: eui, purpose, keyId }] };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // use
+
+  /**
+   * Sign `data` for a device with the digital-signing key whose certificate that meter has
+   * installed: ECDSA P-256/SHA-256, 64-byte `r ‖ s`. Each use is audited (group-committed).
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_KEY_NOT_ACTIVE`,
+   *   `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CLOSED`
+   */
+  async signFor(device: string, data: Uint8Array, use: UseContext & { organisation?: string } = {}): Promise<Uint8Array> {
+    this.#assertOpen();
+    const { key } = this.#resolve(this.#state, use.organisation, device, 'signing');
+    return this.#signWithKey(key, device, data, use);
+  }
+
+  /**
+   * Sign for a device with a given signing key, refused unless it is the key that meter trusts.
+   * @throws SmkiError `ERR_KEY_PORTFOLIO_MISMATCH` (a key of another portfolio), `ERR_KEY_NOT_FOR_SIGNING`
+   *   (a key-agreement key), `ERR_KEY_STATE_TRANSITION` (a key of the same portfolio the meter does
+   *   not trust), and every code of {@link KeyStore.signFor}
+   */
+  async signWith(handle: SigningKeyHandle, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
+    this.#assertOpen();
+    const s = this.#state;
+    const given = this.#key(s, handle?.keyId);
+    if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is a ${given.purpose} key: it never signs (but its own CSR)`, given.keyId);
+    const { key, dev } = this.#resolve(s, given.organisation, device, 'signing');
+    if (key.keyId !== given.keyId) {
+      const devPortfolio = dev?.portfolioId ?? key.portfolioId;
+      if (given.portfolioId !== devPortfolio && given.portfolioId !== key.portfolioId) {
+        fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}; device ${device} is in ${devPortfolio}`, given.keyId);
+      }
+      fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.keyId}, not ${given.keyId}`, given.keyId);
+    }
+    return this.#signWithKey(key, device, data, use);
+  }
+
+  async #signWithKey(key: KeyState_, device: string, data: Uint8Array, use: UseContext): Promise<Uint8Array> {
+    if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
+    const signature = await this.#backend.sign(key.handle, data);
+    await this.#audit.append(useEvent('sign', key, device, use), { durable: false });
+    return signature;
+  }
+
+  /**
+   * A `KeyAgreement` for a device: the key-agreement key whose certificate that meter has
+   * installed (or the whole-estate key, where the organisation declared one). The checks run again
+   * at each derivation, so a key revoked meanwhile is refused.
+   * @throws SmkiError as {@link KeyStore.signFor}
+   */
+  keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): KeyAgreement {
+    this.#assertOpen();
+    const purpose = options.purpose ?? 'keyAgreement';
+    if (purpose === ('signing' as KeyPurpose)) fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', 'a signing key is never used for key agreement');
+    const { key } = this.#resolve(this.#state, options.organisation, device, purpose);
+    const publicKey = Buffer.from(key.publicKey, 'hex');
+    return {
+      publicKey,
+      deriveSharedSecret: async (peer: Uint8Array | KeyObject): Promise<Uint8Array> => {
+        this.#assertOpen();
+        const now = this.#resolve(this.#state, options.organisation, device, purpose).key;
+        if (now.keyId !== key.keyId) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.keyId}`, key.keyId);
+        const point = peer instanceof Uint8Array ? publicKeyToRaw(toPublicKey(peer)) : publicKeyToRaw(peer);
+        const z = await this.#backend.deriveSharedSecret(key.handle, point);
+        await this.#audit.append(useEvent('keyAgreement', key, device, options), { durable: false });
+        return z;
+      },
+    };
+  }
+
+  /**
+   * Key agreement with a given key-agreement key, refused unless the device trusts it.
+   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a signing key), `ERR_KEY_PORTFOLIO_MISMATCH`, and as {@link KeyStore.keyAgreementFor}
+   */
+  keyAgreementWith(handle: KeyAgreementKeyHandle, device: string, use: UseContext = {}): KeyAgreement {
+    this.#assertOpen();
+    const given = this.#key(this.#state, handle?.keyId);
+    if (given.purpose === 'signing') fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `key ${given.keyId} is a signing key`, given.keyId);
+    const { key } = this.#resolve(this.#state, given.organisation, device, given.purpose);
+    if (key.keyId !== given.keyId) {
+      if (key.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}`, given.keyId);
+      fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.keyId}, not ${given.keyId}`, given.keyId);
+    }
+    return this.keyAgreementFor(device, { purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation, ...use });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reading
+
+  /** One key. @throws SmkiError `ERR_KEY_NOT_FOUND` */
+  key(keyId: string): KeyInfo {
+    return keyInfo(this.#key(this.#state, keyId));
+  }
+
+  /** Every key, optionally of one organisation. */
+  keys(organisation?: string): KeyInfo[] {
+    const org = organisation === undefined ? undefined : parseEui64(organisation);
+    return Object.values(this.#state.keys).filter((k) => org === undefined || k.organisation === org).map(keyInfo);
+  }
+
+  /** One portfolio. @throws SmkiError `ERR_PORTFOLIO_NOT_FOUND`, `ERR_ORGANISATION_NOT_FOUND` */
+  portfolio(organisation: string, id: string): PortfolioInfo {
+    const org = this.#org(this.#state, organisation);
+    return this.#portfolioInfo(this.#state, this.#portfolio(this.#state, org.entityId, id));
+  }
+
+  /** One device. @throws SmkiError `ERR_DEVICE_UNKNOWN` */
+  device(organisation: string, device: string): DeviceInfo {
+    const org = this.#org(this.#state, organisation);
+    const eui = parseEui64(device);
+    const d = this.#state.devices[`${org.entityId}/${eui}`];
+    if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
+    return deviceInfo(d);
+  }
+
+  /**
+   * Which devices a key endangers: the meters that trust it now (its certificate is installed),
+   * or every device of the organisation for a whole-estate key.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`
+   */
+  devicesExposedBy(keyId: string): Exposure {
+    const s = this.#state;
+    const k = this.#key(s, keyId);
+    const p = this.#portfolio(s, k.organisation, k.portfolioId);
+    const wholeEstate = p.wholeEstate.includes(k.purpose) && p.current[k.purpose] === k.keyId;
+    const devices = Object.values(s.devices)
+      .filter((d) => d.organisation === k.organisation && (wholeEstate || d.installed[k.purpose] === k.keyId))
+      .map((d) => d.device)
+      .sort();
+    return Object.freeze({ keyId: k.keyId, portfolioId: k.portfolioId, purpose: k.purpose, wholeEstate, devices: Object.freeze(devices) });
+  }
+
+  /** The exposure of every key that is not revoked or retired, largest first. */
+  exposureReport(organisation?: string): Exposure[] {
+    return this.keys(organisation)
+      .filter((k) => k.state === 'active' || k.state === 'pending')
+      .map((k) => this.devicesExposedBy(k.keyId))
+      .sort((a, b) => b.devices.length - a.devices.length || a.keyId.localeCompare(b.keyId));
+  }
+
+  /**
+   * Backend keys the metadata does not reference: left by a crash between generating a key and
+   * recording it (never acknowledged to a caller). Never used; never destroyed automatically.
+   */
+  orphanHandles(): readonly string[] {
+    return this.#orphans;
+  }
+
+  /** Flush use records to disk now. */
+  async flush(): Promise<void> {
+    await this.#audit.flush();
+  }
+
+  /** Wait for pending changes, flush the audit trail, release the lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#queue;
+    this.#closed = true;
+    try {
+      await this.#audit.flush();
+      this.#persist(this.#state); // the head now covers every use record too
+      await this.#audit.close();
+    } finally {
+      this.#lock.release();
+    }
+  }
+}
+
+function deviceInfo(d: DeviceState): DeviceInfo {
+  return Object.freeze({ ...d, installed: Object.freeze({ ...d.installed }) });
+}
+
+function useEvent(operation: 'sign' | 'keyAgreement', key: KeyState_, device: string, use: UseContext): AuditEvent {
+  return {
+    type: 'key.used',
+    operation,
+    keyId: key.keyId,
+    portfolioId: key.portfolioId,
+    device: parseEui64(device),
+    ...(use.messageCode !== undefined ? { messageCode: use.messageCode } : {}),
+    ...(use.counter !== undefined ? { counter: use.counter } : {}),
+  } as AuditEvent;
+}
