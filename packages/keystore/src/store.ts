@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   isRemotePartyRole,
   parseEui64,
@@ -15,7 +16,7 @@ import {
 import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
 import type { KeyObject } from 'node:crypto';
 import type { KeyBackend } from './backend.js';
-import { AuditLog, deriveAuditKey, type AuditEvent, type AuditHead } from './audit.js';
+import { AUDIT_LOG_FILE, AuditLog, deriveAuditKey, verifyAuditLog, type AuditEvent, type AuditHead, type AuditVerification } from './audit.js';
 import { lockDirectory, removeStaleTemporaries, type DirectoryLock, type FaultHook } from './internal/fsutil.js';
 import { MetadataFileStore } from './internal/metadata.js';
 import {
@@ -277,6 +278,27 @@ export class KeyStore {
       lock.release();
       throw e;
     }
+  }
+
+  /**
+   * Verify a store's audit trail as an auditor would: derive the audit key from the passphrase,
+   * read the head from the authenticated metadata, and check every record (chain, MACs, order,
+   * count). Read-only: takes no lock and changes nothing.
+   * @throws SmkiError `ERR_KEYSTORE_WRONG_PASSPHRASE`, `ERR_KEYSTORE_CORRUPT`
+   */
+  static async verifyAuditTrail(directory: string, passphrase: string): Promise<AuditVerification> {
+    const { store: metadata, payload } = await MetadataFileStore.open(directory, passphrase);
+    if (payload === undefined) fail('ERR_KEYSTORE_CORRUPT', `no key store metadata in ${directory}`);
+    let state: State;
+    try {
+      state = JSON.parse(payload) as State;
+    } catch {
+      fail('ERR_KEYSTORE_CORRUPT', 'metadata payload is not JSON');
+    }
+    return verifyAuditLog(join(directory, AUDIT_LOG_FILE), {
+      key: deriveAuditKey(metadata.secrets.auditSecret),
+      ...(state.auditHead ? { head: state.auditHead } : {}),
+    });
   }
 
   // -------------------------------------------------------------------------------------------

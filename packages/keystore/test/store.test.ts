@@ -284,6 +284,17 @@ describe('durability and authentication of the store', () => {
     const types = lines.map((l) => l.type);
     for (const t of ['organisation.created', 'portfolio.created', 'key.generated', 'key.csr', 'certificate.attached', 'device.assigned', 'key.used']) expect(types).toContain(t);
     expect(JSON.stringify(lines)).not.toMatch(/PRIVATE|privateKey|"d":/);
+    const verdict = await KeyStore.verifyAuditTrail(dir, PASS);
+    expect(verdict).toMatchObject({ ok: true, count: lines.length, findings: [] });
+    // one edited record is found, at its line
+    const text = readFileSync(join(dir, 'audit.log'), 'utf8').split('\n');
+    const at = text.findIndex((l) => l.includes('"portfolioId":"north"'));
+    expect(at).toBeGreaterThan(0);
+    text[at] = text[at]!.replace('"portfolioId":"north"', '"portfolioId":"south"');
+    writeFileSync(join(dir, 'audit.log'), text.join('\n'));
+    const tampered = await KeyStore.verifyAuditTrail(dir, PASS);
+    expect(tampered.ok).toBe(false);
+    expect(tampered.findings[0]).toMatchObject({ code: 'ERR_AUDIT_TAMPERED', line: at + 1 });
     const used = lines.find((l) => l.type === 'key.used') as unknown as Record<string, unknown>;
     expect(used).toMatchObject({ operation: 'sign', device: M1, portfolioId: 'north', messageCode: 0x0050 });
     expect(String(used.counter)).toBe('1000');
