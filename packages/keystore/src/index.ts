@@ -12,6 +12,8 @@
  */
 export type { KeyBackend, GeneratedKey, KeySpec } from './backend.js';
 export { MemoryKeyBackend } from './backends/memory.js';
+export { Pkcs11KeyBackend } from './backends/pkcs11.js';
+export type { Pkcs11BackendOptions } from './backends/pkcs11.js';
 export { KeyStore } from './store.js';
 export type { KeyStoreOptions, OrganisationOptions, PortfolioOptions } from './store.js';
 export { KEY_PURPOSES } from './types.js';

@@ -138,10 +138,15 @@ describe('FileKeyBackend: files (issue 3: encrypted files, mode 0600, atomic)', 
     });
     await expect(b.generateKey({ keyId: 'K1', label: 'x' })).rejects.toThrow('simulated crash');
     expect(existsSync(keyFile(dir, 'K1'))).toBe(false);
-    // A real crash (kill -9) would leave the temporary behind: make one as atomicWriteFile names it.
+    // A real crash (kill -9) leaves the temporary behind: make some as atomicWriteFile names them.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number; // a process that has exited
     writeFileSync(join(dir, 'keys', `.K1.p8.${process.pid}.0123456789ab.tmp`), 'partial');
+    writeFileSync(join(dir, 'keys', `.K2.p8.${dead}.0123456789ab.tmp`), 'partial');
+    // One of a live process (it may be writing, and then holds the store's lock) is left alone.
+    const live = `.K3.p8.${process.ppid}.0123456789ab.tmp`;
+    writeFileSync(join(dir, 'keys', live), 'partial');
     const b2 = await open(dir);
-    expect(readdirSync(join(dir, 'keys'))).toEqual([]);
+    expect(readdirSync(join(dir, 'keys'))).toEqual([live]);
     expect(await b2.listHandles()).toEqual([]);
   });
 });
@@ -198,17 +203,21 @@ describe('FileKeyBackend: keys (ECDSA P-256, ECDH)', () => {
     const b = await open(dir);
     await b.sign(handle, MSG);
     const raw = await decryptPrivateKey(fromEncryptedPem(readFileSync(keyFile(dir, handle))), PASS);
-    const n = 2000;
-    const time = async (f: () => unknown) => {
+    // Interleaved rounds, best of each: other test files share the CPU.
+    const n = 300;
+    const rate = async (f: () => unknown) => {
       const t = performance.now();
       for (let i = 0; i < n; i++) await f();
-      return performance.now() - t;
+      return (n / (performance.now() - t)) * 1000;
     };
-    await time(() => nodeSign('sha256', MSG, { key: raw, dsaEncoding: 'ieee-p1363' })); // warm-up
-    const tRaw = await time(() => nodeSign('sha256', MSG, { key: raw, dsaEncoding: 'ieee-p1363' }));
-    const tBackend = await time(() => b.sign(handle, MSG));
-    console.log(`file backend sign: ${Math.round((n / tBackend) * 1000)}/s; raw node:crypto: ${Math.round((n / tRaw) * 1000)}/s; ratio ${(tRaw / tBackend).toFixed(3)}`);
-    expect(tBackend).toBeGreaterThan(0);
+    let bestRaw = 0;
+    let bestBackend = 0;
+    for (let round = 0; round < 8; round++) {
+      bestRaw = Math.max(bestRaw, await rate(() => nodeSign('sha256', MSG, { key: raw, dsaEncoding: 'ieee-p1363' })));
+      bestBackend = Math.max(bestBackend, await rate(() => b.sign(handle, MSG)));
+    }
+    console.log(`file backend sign: ${Math.round(bestBackend)}/s; raw node:crypto: ${Math.round(bestRaw)}/s; ratio ${(bestBackend / bestRaw).toFixed(3)}`);
+    expect(bestBackend).toBeGreaterThan(0);
   });
 
   it('destroyKey unlinks the file and forgets the key; a second destroy is ERR_KEY_NOT_FOUND', async () => {

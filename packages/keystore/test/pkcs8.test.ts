@@ -119,7 +119,7 @@ const scryptKdf = (N: number | bigint, r = 8, p = 1, extra: Uint8Array[] = []) =
 const pbkdf2Kdf = (iterations: number | bigint, prf: Uint8Array | null = seq(oid(PKCS8_OID.hmacWithSHA256), nul()), extra: Uint8Array[] = []) =>
   seq(oid(PKCS8_OID.pbkdf2), seq(oct(SALT), int(iterations), ...extra, ...(prf ? [prf] : [])));
 const aesCbc = (iv: Uint8Array = IV) => seq(oid(PKCS8_OID.aes256Cbc), oct(iv));
-const epki = (kdf: Uint8Array, enc: Uint8Array = aesCbc(), ct: Uint8Array = CT, alg = PKCS8_OID.pbes2) => seq(seq(oid(alg), seq(kdf, enc)), oct(ct));
+const epki = (kdf: Uint8Array, enc: Uint8Array = aesCbc(), ct: Uint8Array = CT, alg: string = PKCS8_OID.pbes2) => seq(seq(oid(alg), seq(kdf, enc)), oct(ct));
 
 describe('encryptPrivateKey / decryptPrivateKey (RFC 8018 6.2)', () => {
   it('round-trips with scrypt and with PBKDF2-HMAC-SHA256', async () => {
@@ -371,7 +371,8 @@ describe('damaged files (issue 3: a corrupted key file gives a clear error)', ()
     expect(pkcs8.subarray(34, 36).toString('hex')).toBe('0420');
     const { ciphertext } = parseEncryptedPrivateKeyInfo(scryptDer);
     const m = Uint8Array.from(scryptDer);
-    m[ciphertext.byteOffset - scryptDer.byteOffset + 48] ^= 0x01;
+    const at = ciphertext.byteOffset - scryptDer.byteOffset + 48;
+    m[at] = (m[at] as number) ^ 0x01;
     const e = await failure(decryptPrivateKey(m, PASS), ['ERR_KEY_FILE_CORRUPT']);
     expect(e.message).toMatch(/does not match its public key/);
     // The same, made directly: a consistent-looking PKCS#8 whose scalar was changed.

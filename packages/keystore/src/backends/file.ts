@@ -208,7 +208,8 @@ export class FileKeyBackend implements KeyBackend {
 
   /**
    * Open (or create) a file backend: create `directory` and `directory/keys` mode 0700 if
-   * missing, remove temporary files a crash left in them, and verify the passphrase (see the
+   * missing, remove the temporary files a crashed write left in them (those of processes no
+   * longer running), and verify the passphrase (see the
    * class notes: the canary `passphrase-check.p8`, written at the first open).
    *
    * @throws SmkiError `ERR_INVALID_ARGUMENT` (no or empty passphrase, bad options),
@@ -221,8 +222,8 @@ export class FileKeyBackend implements KeyBackend {
     mkdirOwnerOnly(directory);
     const keysDir = join(directory, 'keys');
     mkdirOwnerOnly(keysDir);
-    removeStaleTemporaries(keysDir, readdirSync(keysDir).filter((n) => n.includes(`${KEY_FILE_SUFFIX}.`)));
-    removeStaleTemporaries(directory, readdirSync(directory).filter((n) => n.startsWith(`.${PASSPHRASE_CHECK_FILE}.`)));
+    removeStaleTemporaries(keysDir, staleTemporaries(readdirSync(keysDir), (n) => n.includes(`${KEY_FILE_SUFFIX}.`)));
+    removeStaleTemporaries(directory, staleTemporaries(readdirSync(directory), (n) => n.startsWith(`.${PASSPHRASE_CHECK_FILE}.`)));
     const backend = new FileKeyBackend(directory, passphrase, encrypt, options.fault);
     await backend.#verifyPassphrase(true);
     return backend;
@@ -541,6 +542,28 @@ function resolveOptions(options: Partial<FileKeyBackendOptions>): { directory: s
   };
   checkEncryptOptions(encrypt);
   return { directory: resolve(options.directory), passphrase, encrypt };
+}
+
+/**
+ * The temporary files (`.<name>.<pid>.<rand>.tmp`, as atomicWriteFile names them) among `names`
+ * that are ours to remove: those of this process (atomicWriteFile is synchronous, so none of ours
+ * is in flight while open runs) and those of processes no longer running. A backend is opened
+ * before the {@link KeyStore} takes the directory lock, so a temporary of a live process (one
+ * still writing, which then holds the lock) is left alone.
+ */
+function staleTemporaries(names: readonly string[], ours: (name: string) => boolean): string[] {
+  return names.filter((n) => {
+    const m = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(n);
+    if (!m || !ours(n)) return false;
+    const pid = Number(m[1]);
+    if (pid === process.pid) return true;
+    try {
+      process.kill(pid, 0);
+      return false; // alive
+    } catch (e) {
+      return !isErrno(e, 'EPERM'); // EPERM: alive, another user's
+    }
+  });
 }
 
 /** mkdir mode 0700 (whatever the umask) and make the new entry durable; an existing directory is left as it is. */

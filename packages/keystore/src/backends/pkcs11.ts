@@ -347,7 +347,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
       try {
         shared.module.initialize({ flags: CKF_OS_LOCKING_OK });
       } catch (cause) {
-        throw hsmError('C_Initialize', cause, 'ERR_HSM_UNAVAILABLE');
+        throw hsmError(`initialisation of ${modulePath}`, cause, 'ERR_HSM_UNAVAILABLE');
       }
       shared.tokens = new Map();
       shared.epoch++;

@@ -1,0 +1,126 @@
+// Issue 3, "Durability and faults": a process killed at any point while generating, rotating,
+// moving or revoking leaves the store in the old state or the new one, never half-way. A child
+// process is killed (SIGKILL) after every write, fsync and rename of the key file, the audit log
+// and the metadata, and between them; the parent then reopens the store and checks it.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileKeyBackend } from '../src/backends/file.js';
+import { KeyStore } from '../src/store.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const CHILD = join(import.meta.dirname, '_crash-child.ts');
+const PASS = 'crash-test passphrase';
+const SUPPLIER = '90B3D51F30010000';
+const M1 = '00DB1234567890A1';
+const M2 = '00DB1234567890A2';
+const work = mkdtempSync(join(tmpdir(), 'smki-crash-'));
+const base = join(work, 'base');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function child(dir: string, phase: string, op: string, point: string, nth = 1): { status: number | null; signal: NodeJS.Signals | null; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir, phase, op, point, String(nth)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, signal: r.signal, stderr: r.stderr };
+}
+
+/** The fault points one operation passes, in order, with their occurrence numbers. */
+function pointsOf(op: string): [string, number][] {
+  const dir = join(work, `record-${op}`);
+  cpSync(base, dir, { recursive: true });
+  const r = child(dir, 'op', op, 'record');
+  expect(r.status, r.stderr).toBe(0);
+  const seen = new Map<string, number>();
+  return (JSON.parse(readFileSync(join(dir, 'points.json'), 'utf8')) as string[]).map((p) => {
+    const n = (seen.get(p) ?? 0) + 1;
+    seen.set(p, n);
+    return [p, n];
+  });
+}
+
+beforeAll(() => {
+  const r = child(base, 'setup', '-', '-');
+  expect(r.status, r.stderr).toBe(0);
+}, 180_000);
+
+async function reopen(dir: string) {
+  const backend = await FileKeyBackend.open({ directory: dir, passphrase: PASS });
+  const store = await KeyStore.open({ directory: dir, backend, passphrase: PASS });
+  return { backend, store };
+}
+
+type Check = (store: KeyStore, backend: FileKeyBackend) => Promise<'old' | 'new'>;
+
+const CHECKS: Record<string, Check> = {
+  async generate(store, backend) {
+    const keys = store.keys(SUPPLIER).filter((k) => k.portfolioId === 'south' && k.purpose === 'keyAgreement');
+    if (keys.length === 0) {
+      // old state: at most an orphan key file the metadata never referenced
+      expect(store.orphanHandles().length).toBeLessThanOrEqual(1);
+      return 'old';
+    }
+    expect(keys).toHaveLength(1);
+    expect(keys[0]!.state).toBe('pending');
+    expect(Buffer.from(await backend.publicKey(keys[0]!.handle)).toString('hex').toUpperCase()).toBe(keys[0]!.publicKey);
+    expect(store.orphanHandles()).toEqual([]);
+    return 'new';
+  },
+  async rotate(store) {
+    const current = store.portfolio(SUPPLIER, 'north').current.signing;
+    const g2 = store.key(`${SUPPLIER}.north.DS.g2`);
+    if (current === `${SUPPLIER}.north.DS.g1`) {
+      expect(g2.state).toBe('pending');
+      return 'old';
+    }
+    expect(current).toBe(g2.keyId);
+    expect(g2.state).toBe('active');
+    return 'new';
+  },
+  async move(store) {
+    const p = store.device(SUPPLIER, M2).portfolioId;
+    expect(['north', 'south']).toContain(p);
+    expect((store.portfolio(SUPPLIER, 'north').devices as readonly string[]).includes(M2)).toBe(p === 'north');
+    return p === 'north' ? 'old' : 'new';
+  },
+  async revoke(store) {
+    const k = store.key(`${SUPPLIER}.south.DS.g1`);
+    const current = store.portfolio(SUPPLIER, 'south').current.signing;
+    if (k.state === 'active') {
+      expect(current).toBe(k.keyId);
+      return 'old';
+    }
+    expect(k.state).toBe('revoked');
+    expect(current).toBeUndefined();
+    return 'new';
+  },
+};
+
+describe.each(Object.keys(CHECKS))('killed during %s', (op) => {
+  it('leaves the old state or the new one at every fault point, and the store keeps working', async () => {
+    const points = pointsOf(op);
+    expect(points.length).toBeGreaterThanOrEqual(6); // audit, metadata (and key file) write/fsync/rename points
+    const outcomes: string[] = [];
+    for (const [point, nth] of points) {
+      const dir = join(work, `${op}-${point.replace(/[^a-z0-9-]/gi, '_')}-${nth}`);
+      cpSync(base, dir, { recursive: true });
+      const r = child(dir, 'op', op, point, nth);
+      expect(r.signal, `${point}#${nth}: ${r.stderr}`).toBe('SIGKILL');
+      const { backend, store } = await reopen(dir);
+      try {
+        outcomes.push(`${point}#${nth}:${await CHECKS[op]!(store, backend)}`);
+        // still usable: M1 is signed for, and the trail verifies
+        expect(await store.signFor(M1, new Uint8Array([1, 2, 3]))).toHaveLength(64);
+      } finally {
+        await store.close();
+        await backend.close();
+      }
+      const verdict = await KeyStore.verifyAuditTrail(dir, PASS);
+      expect(verdict.findings, `${point}#${nth}`).toEqual([]);
+      expect(verdict.ok).toBe(true);
+    }
+    // the kill points cover both sides: some crashes leave the old state, the last ones the new
+    expect(outcomes.some((o) => o.endsWith(':old'))).toBe(true);
+    expect(outcomes.some((o) => o.endsWith(':new'))).toBe(true);
+  }, 600_000);
+});
