@@ -12,6 +12,8 @@
  */
 export type { KeyBackend, GeneratedKey, KeySpec } from './backend.js';
 export { MemoryKeyBackend } from './backends/memory.js';
+export { FileKeyBackend, KEYSTORE_PASSPHRASE_ENV, PASSPHRASE_CHECK_FILE, FILE_HANDLE_PATTERN } from './backends/file.js';
+export type { FileKeyBackendOptions } from './backends/file.js';
 export { Pkcs11KeyBackend } from './backends/pkcs11.js';
 export type { Pkcs11BackendOptions } from './backends/pkcs11.js';
 export { KeyStore } from './store.js';

@@ -157,11 +157,13 @@ describe('FileKeyBackend: keys (ECDSA P-256, ECDH)', () => {
     const { handle, publicKey } = await b.generateKey({ keyId: 'K1', label: 'x' });
     const sig = await b.sign(handle, MSG);
     expect(sig).toBeInstanceOf(Uint8Array);
+    expect(sig.buffer.byteLength).toBe(64); // its own buffer, never a view of a shared pool
     expect(verifies(publicKey, MSG, sig)).toBe(true);
     expect(verifies(publicKey, new TextEncoder().encode('other'), sig)).toBe(false);
     const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const z = await b.deriveSharedSecret(handle, publicKeyToRaw(peer));
     expect(z.length).toBe(32);
+    expect(z.buffer.byteLength).toBe(32);
     expect(Buffer.from(z).equals(diffieHellman({ privateKey: peer, publicKey: publicKeyFromRaw(publicKey) }))).toBe(true);
     expect(Buffer.from(await b.publicKey(handle)).equals(Buffer.from(publicKey))).toBe(true);
     await failure(b.deriveSharedSecret(handle, new Uint8Array(65)), ['ERR_KEY_INVALID']);

@@ -16,7 +16,7 @@
  * - A hostile key file cannot make the backend hang or exhaust memory: KDF parameters are
  *   bounded before the KDF runs (see `parseEncryptedPrivateKeyInfo`).
  *
- * Concurrency: one process at a time (the {@link KeyStore} holds the directory lock; this backend
+ * Concurrency: one process at a time (the `KeyStore` holds the directory lock; this backend
  * takes none). Within a process several backends may share a directory: writes are synchronous
  * between their checks and their rename, so they do not interleave.
  *
@@ -95,6 +95,15 @@ function checkHandle(handle: unknown): string {
     fail('ERR_INVALID_ARGUMENT', 'a file key handle is 1 to 128 of A-Z a-z 0-9 . _ - and does not start with a dot', typeof handle === 'string' ? handle.slice(0, 64) : typeof handle);
   }
   return handle;
+}
+
+/**
+ * A `Buffer` node returned, as a plain `Uint8Array`: a view when the Buffer owns its whole
+ * ArrayBuffer (no copy; what `crypto.sign` and `crypto.diffieHellman` return today), a copy when
+ * it is a slice of a shared pool (whose `.buffer` would expose other data).
+ */
+function plainBytes(b: Buffer): Uint8Array {
+  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
 }
 
 function isErrno(e: unknown, code: string): boolean {
@@ -189,7 +198,7 @@ export class FileKeyBackend implements KeyBackend {
   readonly #passphrase: string;
   readonly #encrypt: Pkcs8EncryptOptions;
   readonly #fault: FaultHook | undefined;
-  /** Decrypted keys, by handle (only handles that passed {@link checkHandle}). */
+  /** Decrypted keys, by handle (only handles that passed `checkHandle`). */
   readonly #keys = new Map<string, KeyObject>();
   readonly #publicKeys = new Map<string, Uint8Array>();
   /** First uses in flight: concurrent callers share one decryption. */
@@ -297,8 +306,7 @@ export class FileKeyBackend implements KeyBackend {
     if (this.#closed) this.#assertOpen();
     if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'the message must be a Uint8Array', typeof message);
     const key = this.#keys.get(handle) ?? (await this.#key(handle));
-    const sig = nodeSign('sha256', message, { key, dsaEncoding: 'ieee-p1363' });
-    return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
+    return plainBytes(nodeSign('sha256', message, { key, dsaEncoding: 'ieee-p1363' }));
   }
 
   /**
@@ -313,8 +321,7 @@ export class FileKeyBackend implements KeyBackend {
     this.#assertOpen();
     const peer = publicKeyFromRaw(peerPublicKey);
     const key = this.#keys.get(handle) ?? (await this.#key(handle));
-    const z = diffieHellman({ privateKey: key, publicKey: peer });
-    return new Uint8Array(z.buffer, z.byteOffset, z.byteLength);
+    return plainBytes(diffieHellman({ privateKey: key, publicKey: peer }));
   }
 
   /**
@@ -548,7 +555,7 @@ function resolveOptions(options: Partial<FileKeyBackendOptions>): { directory: s
  * The temporary files (`.<name>.<pid>.<rand>.tmp`, as atomicWriteFile names them) among `names`
  * that are ours to remove: those of this process (atomicWriteFile is synchronous, so none of ours
  * is in flight while open runs) and those of processes no longer running. A backend is opened
- * before the {@link KeyStore} takes the directory lock, so a temporary of a live process (one
+ * before the `KeyStore` takes the directory lock, so a temporary of a live process (one
  * still writing, which then holds the lock) is left alone.
  */
 function staleTemporaries(names: readonly string[], ours: (name: string) => boolean): string[] {
