@@ -7,7 +7,11 @@
  *   bash scripts/demo.sh
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createKeySigner, isSmkiError, roleName } from '@smki/core';
+import { FileKeyBackend, KeyStore, type SigningKeyHandle } from '@smki/keystore';
 import {
   createCsr,
   createHierarchy,
@@ -96,4 +100,50 @@ if (after.valid) {
 }
 const nocrl = validatePath(acbKa, { intermediates: [organisationCa.certificate], anchors, requireRevocation: true });
 ok(`ACB KA with revocation required and no CRL: valid=${nocrl.valid} (${nocrl.findings.map((f) => f.code).join(', ')})`);
+
+line('\n8. Segregate the supplier\'s keys per portfolio (encrypted PKCS#8 files, audited)');
+const dir = mkdtempSync(join(tmpdir(), 'smki-demo-keys-'));
+try {
+  const passphrase = 'demo passphrase (use SMKI_KEYSTORE_PASSPHRASE)';
+  const backend = await FileKeyBackend.open({ directory: dir, passphrase });
+  const store = await KeyStore.open({ directory: dir, backend, passphrase });
+  await store.addOrganisation({ entityId: SUPPLIER, role: 2, maxDevicesPerKey: 2 });
+  const keyFor = async (portfolio: string) => {
+    await store.createPortfolio(SUPPLIER, { id: portfolio });
+    const h = await store.generateKey(SUPPLIER, portfolio, 'signing');
+    const cert = await issueOrganisationCertificate({ issuer: organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(h.keyId) });
+    await store.attachCertificate(h.keyId, cert);
+    return { h, cert };
+  };
+  const north = await keyFor('north');
+  const south = await keyFor('south');
+  await store.assignDevice(SUPPLIER, '00DB1234567890A1', 'north');
+  await store.assignDevice(SUPPLIER, '00DB1234567890A2', 'north');
+  await store.assignDevice(SUPPLIER, '00DB1234567890A3', 'south');
+  ok(`portfolios north (A1, A2) and south (A3), each with its own DS key and certificate`);
+  const sig = await store.signFor('00DB1234567890A1', new Uint8Array([0xdf, 0x09, 0x01]), { messageCode: 0x0050, counter: 1000n });
+  ok(`signed a disconnect for meter A1 with ${store.device(SUPPLIER, '00DB1234567890A1').installed.signing} (${sig.length} bytes)`);
+  for (const attempt of [
+    () => store.signWith(south.h as SigningKeyHandle, '00DB1234567890A1', new Uint8Array([1])),
+    () => store.assignDevice(SUPPLIER, '00DB1234567890A4', 'north'),
+  ]) {
+    try {
+      await attempt();
+      no('accepted');
+    } catch (e) {
+      if (!isSmkiError(e)) throw e;
+      ok(`refused: ${e.code}`);
+    }
+  }
+  const moves = await store.moveDevice(SUPPLIER, '00DB1234567890A2', 'south');
+  ok(`moved A2 to south: ${moves.length} credential update(s) due, still signed with ${moves[0]?.fromKeyId} until done`);
+  for (const e of store.exposureReport(SUPPLIER)) ok(`key ${e.keyId} exposes ${e.devices.length} meter(s): ${e.devices.join(', ')}`);
+  await store.close();
+  await backend.close();
+  const audit = await KeyStore.verifyAuditTrail(dir, passphrase);
+  ok(`audit trail: ${audit.count} records, chain and MACs ${audit.ok ? 'verify' : 'FAIL'}`);
+  void north;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
 line('\nDone.');

@@ -184,9 +184,14 @@ function withName(e: unknown, name: string): unknown {
  *
  * @example
  * ```ts
- * const backend = await FileKeyBackend.open({ directory: '/var/lib/smki', passphrase });
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * import { FileKeyBackend } from '@smki/keystore';
+ * const backend = await FileKeyBackend.open({ directory: mkdtempSync(join(tmpdir(), 'keys-')), passphrase: 'from SMKI_KEYSTORE_PASSPHRASE' });
  * const { handle, publicKey } = await backend.generateKey({ keyId: 'K1', label: 'north/DS/g1' });
- * const signature = await backend.sign(handle, message); // 64-byte r‖s
+ * const signature = await backend.sign(handle, new Uint8Array([0xdf, 0x09])); // 64-byte r‖s
+ * console.log(publicKey.length, signature.length); // 65 64
  * ```
  */
 export class FileKeyBackend implements KeyBackend {

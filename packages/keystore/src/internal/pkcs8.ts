@@ -430,11 +430,6 @@ export async function encryptPrivateKeyInfo(privateKeyInfo: Uint8Array, passphra
  * @throws SmkiError `ERR_INVALID_ARGUMENT` for a non-private key, an empty passphrase or a cost
  *   outside the bounds
  * @see RFC 5958 §3, RFC 8018 §6.2, RFC 7914 §7
- * @example
- * ```ts
- * const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
- * const pem = toEncryptedPem(await encryptPrivateKey(privateKey, 'correct horse'));
- * ```
  */
 export async function encryptPrivateKey(key: KeyObject, passphrase: string, options: Pkcs8EncryptOptions = {}): Promise<Uint8Array> {
   if (!(key instanceof KeyObject) || key.type !== 'private') throw invalidArgument('expected a private KeyObject');
