@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
+import { Pkcs11KeyBackend } from '../src/backends/pkcs11.js';
 import { KeyStore } from '../src/store.js';
 
 const [dir, phase, op, point, nthArg] = process.argv.slice(2) as [string, string, string, string, string];
@@ -19,7 +20,12 @@ const fault = (p: string): void => {
   if (p === point && ++seen === Number(nthArg)) process.kill(process.pid, 'SIGKILL');
 };
 
-const backend = await FileKeyBackend.open({ directory: dir, passphrase: PASS, fault });
+// SMKI_CRASH_BACKEND=pkcs11 puts the keys on a SoftHSM2 token (SOFTHSM2_CONF names a per-run
+// copy of the token directory); otherwise encrypted files in the store directory.
+const hsm = process.env.SMKI_CRASH_BACKEND === 'pkcs11';
+const backend = hsm
+  ? await Pkcs11KeyBackend.open({ module: process.env.SMKI_SOFTHSM_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: process.env.SMKI_CRASH_TOKEN!, pin: process.env.SMKI_CRASH_PIN!, fault })
+  : await FileKeyBackend.open({ directory: dir, passphrase: PASS, fault });
 const store = await KeyStore.open({ directory: dir, backend, passphrase: PASS, fault, auditGroupCommitMs: 5 });
 
 if (phase === 'setup') {
@@ -41,6 +47,12 @@ if (phase === 'setup') {
   const g2 = await store.generateKey(SUPPLIER, 'north', 'signing');
   const cert2 = await issueOrganisationCertificate({ issuer: organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
   await store.attachCertificate(g2.keyId, cert2);
+} else if (phase === 'check') {
+  // Report the state after a crash (the parent cannot open a second SoftHSM configuration itself).
+  const keys = store.keys(SUPPLIER).filter((k) => k.portfolioId === 'south' && k.purpose === 'keyAgreement');
+  const publicKeys = await Promise.all(keys.map(async (k) => Buffer.from(await backend.publicKey(k.handle)).toString('hex').toUpperCase() === k.publicKey));
+  const signature = await store.signFor('00DB1234567890A1', new Uint8Array([1, 2, 3]));
+  console.log(JSON.stringify({ keys: keys.map((k) => k.state), publicKeysMatch: publicKeys, orphans: store.orphanHandles().length, signature: signature.length }));
 } else {
   armed = true;
   if (op === 'generate') await store.generateKey(SUPPLIER, 'south', 'keyAgreement');
@@ -52,4 +64,8 @@ if (phase === 'setup') {
 }
 await store.close();
 await backend.close();
+if (phase === 'check') {
+  const verdict = await KeyStore.verifyAuditTrail(dir, PASS);
+  console.log(JSON.stringify({ auditOk: verdict.ok, findings: verdict.findings.length }));
+}
 if (point === 'record') writeFileSync(join(dir, 'points.json'), JSON.stringify(points));

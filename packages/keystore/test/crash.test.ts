@@ -2,8 +2,9 @@
 // moving or revoking leaves the store in the old state or the new one, never half-way. A child
 // process is killed (SIGKILL) after every write, fsync and rename of the key file, the audit log
 // and the metadata, and between them; the parent then reopens the store and checks it.
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,9 +21,9 @@ const work = mkdtempSync(join(tmpdir(), 'smki-crash-'));
 const base = join(work, 'base');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function child(dir: string, phase: string, op: string, point: string, nth = 1): { status: number | null; signal: NodeJS.Signals | null; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir, phase, op, point, String(nth)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, signal: r.signal, stderr: r.stderr };
+function child(dir: string, phase: string, op: string, point: string, nth = 1, env: NodeJS.ProcessEnv = process.env): { status: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir, phase, op, point, String(nth)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env });
+  return { status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
 }
 
 /** The fault points one operation passes, in order, with their occurrence numbers. */
@@ -122,5 +123,63 @@ describe.each(Object.keys(CHECKS))('killed during %s', (op) => {
     // the kill points cover both sides: some crashes leave the old state, the last ones the new
     expect(outcomes.some((o) => o.endsWith(':old'))).toBe(true);
     expect(outcomes.some((o) => o.endsWith(':new'))).toBe(true);
+  }, 600_000);
+});
+
+// The HSM: the key pair is made on the token, then recorded in the audit log and the metadata. A
+// kill between token object and metadata leaves an unreferenced token key (reported, never used)
+// and the old state. Each run gets a copy of the token directory, named by its own softhsm2.conf.
+describe('HSM (SoftHSM2): killed during generate', () => {
+  const hsmBase = join(work, 'hsm-base');
+  const token = `crash-${randomBytes(3).toString('hex')}`;
+  const pin = randomBytes(8).toString('hex');
+  const envFor = (dir: string): NodeJS.ProcessEnv => {
+    const conf = join(dir, 'softhsm2.conf');
+    writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`, { mode: 0o600 });
+    return { ...process.env, SOFTHSM2_CONF: conf, SMKI_CRASH_BACKEND: 'pkcs11', SMKI_CRASH_TOKEN: token, SMKI_CRASH_PIN: pin };
+  };
+
+  beforeAll(() => {
+    mkdirSync(join(hsmBase, 'tokens'), { recursive: true, mode: 0o700 });
+    const env = envFor(hsmBase);
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', token, '--so-pin', randomBytes(8).toString('hex'), '--pin', pin], { env, stdio: 'pipe' });
+    const r = child(hsmBase, 'setup', '-', '-', 1, env);
+    expect(r.status, r.stderr).toBe(0);
+  }, 180_000);
+
+  it('leaves the old state (at most an orphan token key) or the new one at every fault point', () => {
+    const rec = join(work, 'hsm-record');
+    cpSync(hsmBase, rec, { recursive: true });
+    const r0 = child(rec, 'op', 'generate', 'record', 1, envFor(rec));
+    expect(r0.status, r0.stderr).toBe(0);
+    const seen = new Map<string, number>();
+    const points = (JSON.parse(readFileSync(join(rec, 'points.json'), 'utf8')) as string[]).map((p) => {
+      const n = (seen.get(p) ?? 0) + 1;
+      seen.set(p, n);
+      return [p, n] as const;
+    });
+    expect(points.map(([p]) => p)).toContain('pkcs11:after-generate');
+    const outcomes: string[] = [];
+    for (const [point, nth] of points) {
+      const dir = join(work, `hsm-${point.replace(/[^a-z0-9-]/gi, '_')}-${nth}`);
+      cpSync(hsmBase, dir, { recursive: true });
+      const env = envFor(dir);
+      const r = child(dir, 'op', 'generate', point, nth, env);
+      expect(r.signal, `${point}#${nth}: ${r.stderr}`).toBe('SIGKILL');
+      const c = child(dir, 'check', '-', '-', 1, env);
+      expect(c.status, `${point}#${nth}: ${c.stderr}`).toBe(0);
+      const [state, audit] = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(audit).toEqual({ auditOk: true, findings: 0 });
+      expect(state!.signature).toBe(64);
+      if ((state!.keys as string[]).length === 0) {
+        expect(state!.orphans as number).toBeLessThanOrEqual(2); // the pair's private and public objects
+        outcomes.push('old');
+      } else {
+        expect(state).toMatchObject({ keys: ['pending'], publicKeysMatch: [true], orphans: 0 });
+        outcomes.push('new');
+      }
+    }
+    expect(outcomes).toContain('old');
+    expect(outcomes).toContain('new');
   }, 600_000);
 });
