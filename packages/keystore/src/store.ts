@@ -261,8 +261,9 @@ export class KeyStore {
       const known = new Set(Object.values(state.keys).map((k) => k.handle));
       const orphans = (await options.backend.listHandles()).filter((h) => !known.has(h));
       const store = new KeyStore({ backend: options.backend, metadata, audit, lock, now, fault: options.fault, state, orphans });
-      // Records beyond the committed head describe changes whose metadata write a crash
-      // prevented: they did not take effect (the metadata is the state). Say so in the trail.
+      // Records beyond the committed head are use records written since the last metadata write,
+      // or a lifecycle change whose metadata write a crash prevented: such a change did not take
+      // effect (the metadata is the state). The trail says how many were adopted.
       const r = audit.recovery;
       await audit.append(
         {
@@ -520,7 +521,8 @@ export class KeyStore {
       subject: { role: org.role, entityId: org.entityId, ...(options.commonName !== undefined ? { commonName: options.commonName } : {}) },
       keyUsage: PURPOSE_USAGE[k.purpose],
     });
-    await this.#audit.append({ type: 'key.csr', keyId }, { durable: true });
+    // Audited and recorded in the metadata head like a lifecycle change (serialised with them).
+    await this.#mutate(() => ({ result: undefined, events: [{ type: 'key.csr', keyId }] }));
     return csr;
   }
 
