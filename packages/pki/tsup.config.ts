@@ -1,22 +1,5 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared.js';
 
-// The @peculiar/asn1-* schemas and their helpers are bundled (their ES2015 builds, with tslib's
-// ESM build) rather than imported at run time: loaded through Node's CommonJS path, tslib's
-// CommonJS build assigns its helpers (`__extends`, `__decorate`, …) to globalThis, so importing
-// @smki/pki would change the global object. Bundled, nothing outside the module changes
-// (test/packaging.test.ts checks). They are MIT-licensed; esbuild keeps their legal comments.
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  treeshake: false,
-  noExternal: [/^@peculiar\//, 'asn1js', 'pvtsutils', 'pvutils', 'tslib'],
-  esbuildOptions(options) {
-    options.mainFields = ['module', 'main'];
-    options.conditions = ['module'];
-    options.legalComments = 'eof';
-  },
-});
+// The asn1 schemas are bundled: see tsup.shared.ts.
+export default defineConfig(packageBuild({ bundleAsn1: true }));
