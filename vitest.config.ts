@@ -11,6 +11,7 @@ export default defineConfig({
       '@smki/core': src('core'),
       '@smki/pki': src('pki'),
       '@smki/keystore': src('keystore'),
+      '@smki/gbcs': src('gbcs'),
     },
   },
   test: {

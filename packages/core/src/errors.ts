@@ -294,6 +294,21 @@ export const SMKI_ERROR_CODES = {
   ERR_HSM_LOGIN_FAILED: 'The PKCS#11 token refused the user PIN (wrong, locked or expired)',
   /** The PKCS#11 token already holds a key object with this CKA_ID. */
   ERR_HSM_KEY_EXISTS: 'The PKCS#11 token already holds a key object with this CKA_ID',
+  // ---- GBCS messages (gbcs)
+  /** Bytes are not a well-formed GBCS general-signing APDU or general-ciphering frame. */
+  ERR_GBCS_MALFORMED: 'Bytes are not a well-formed GBCS general-signing APDU or general-ciphering frame',
+  /** A field given to a GBCS builder is out of range. */
+  ERR_GBCS_INVALID_FIELD: 'A field given to a GBCS builder is out of range',
+  /** The input is not an unsigned general-signing pre-command (DF, no signature). */
+  ERR_GBCS_NOT_PRE_COMMAND: 'The input is not an unsigned general-signing pre-command (DF, no signature)',
+  /** The pre-command already carries a signature. */
+  ERR_GBCS_ALREADY_SIGNED: 'The pre-command already carries a signature',
+  /** A MAC operation was given a message that is not a general-ciphering frame. */
+  ERR_GBCS_NOT_CIPHERED: 'A MAC operation was given a message that is not a general-ciphering frame',
+  /** A sensitive payload does not decrypt and authenticate under the derived key. */
+  ERR_GBCS_DECRYPT_FAILED: 'A sensitive payload does not decrypt and authenticate under the derived key',
+  /** A GBCS MAC (ACB or device) does not verify under the derived key. */
+  ERR_GBCS_MAC_INVALID: 'A GBCS MAC (ACB or device) does not verify under the derived key',
   // ---- trust store
   /** A trust store file could not be read or parsed. */
   ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',

@@ -1,0 +1,22 @@
+/**
+ * GBCS messages as meters and the DCC read and write them: parse and build general-signing APDUs
+ * and general-ciphering frames without re-encoding, sign pre-commands as a User, verify User and
+ * device signatures, and compute and check the Access Control Broker MAC (SPEC.md §3–§5).
+ *
+ * Security posture: parsing is strict and bounded (every failure is `ERR_GBCS_MALFORMED` with the
+ * offset); signatures and MACs are checked over the bytes as received, never over a re-encoding;
+ * high-S ECDSA signatures are accepted; MACs are compared in constant time.
+ * @packageDocumentation
+ */
+export {
+  MAX_MESSAGE_BYTES,
+  parseMessage,
+  buildMessage,
+  buildGeneralSigning,
+  buildGeneralCiphering,
+  apduBytes,
+  signedBytes,
+} from './codec.js';
+export type { Cra, Frame, SignatureField, ByteRange, GbcsFields, GbcsMessage } from './codec.js';
+export { verifySignature, signPreCommand, toVerificationKey } from './signature.js';
+export type { VerificationKeyInput } from './signature.js';
