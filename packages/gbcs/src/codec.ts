@@ -260,7 +260,8 @@ export function parseMessage(input: Uint8Array): GbcsMessage {
       }
       const lenAt = r.offset;
       const len = readLength(r, 'ciphered content');
-      if (len !== r.remaining) malformed(lenAt, `ciphered content length ${len} but ${r.remaining} byte(s) follow`);
+      if (len < r.remaining) malformed(r.offset + len, `${r.remaining - len} byte(s) after the general-ciphering frame`);
+      if (len > r.remaining) malformed(lenAt, `ciphered content length ${len} but ${r.remaining} byte(s) follow`);
       if (len < SECURITY_HEADER.length + 1 + MAC_BYTES) malformed(lenAt, 'ciphered content too short');
       const hAt = r.offset;
       for (let i = 0; i < SECURITY_HEADER.length; i++) {

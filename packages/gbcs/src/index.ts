@@ -20,3 +20,55 @@ export {
 export type { Cra, Frame, SignatureField, ByteRange, GbcsFields, GbcsMessage } from './codec.js';
 export { verifySignature, signPreCommand, toVerificationKey } from './signature.js';
 export type { VerificationKeyInput } from './signature.js';
+export {
+  KDF_MODES,
+  GBCS_KEY_LENGTH,
+  GBCS_TAG_LENGTH,
+  otherInfo,
+  kdf,
+  deriveKey,
+  deriveKeyAsync,
+  gcmIv,
+  gcmTag,
+  macAad,
+  computeMacBytes,
+  verifyMacBytes,
+  assertMacBytes,
+  decryptSensitivePayload,
+  encryptSensitivePayload,
+} from './crypto.js';
+export type {
+  KdfMode,
+  KdfModeCode,
+  SystemTitleInput,
+  PeerPublicKeyInput,
+  OtherInfoFields,
+  DeriveKeyOptions,
+  DeriveKeyAsyncOptions,
+  MacOptions,
+  VerifyMacOptions,
+  DecryptSensitivePayloadOptions,
+  EncryptSensitivePayloadOptions,
+} from './crypto.js';
+export { computeMac, computeMacAsync, verifyMac, verifyMacAsync, wrapWithMac, wrapWithMacAsync, decryptPayload } from './mac.js';
+export type { MacKeys, AsyncMacKeys } from './mac.js';
+export {
+  DUIS_ROLES,
+  MESSAGE_CATALOGUE,
+  lookupMessageCode,
+  duisRoleOnWire,
+  duisRoleFor,
+  classify,
+  isCritical,
+  isEligible,
+} from './catalogue.js';
+export type {
+  DuisRole,
+  DeviceFuel,
+  DeviceType,
+  Criticality,
+  MessageCodeEntry,
+  CriticalityQuery,
+  EligibilityQuery,
+  DuisRoleWire,
+} from './catalogue.js';
