@@ -1,4 +1,5 @@
 import { ByteReader, concatBytes, readTlv, SmkiError, type Eui64 } from '@smki/core';
+import type { DeviceFuel } from './catalogue.js';
 import { buildGeneralSigning, type SignatureField } from './codec.js';
 
 /**
@@ -43,9 +44,6 @@ export interface CommandOptions {
 
 // ---- supply commands ----------------------------------------------------------------------------
 
-/** The fuel of the target meter: an ESME (electricity) or a GSME (gas). */
-export type SupplyFuel = 'electricity' | 'gas';
-
 /** What a supply command does to the load switch or gas valve. */
 export type SupplyAction = 'enable' | 'disable' | 'arm';
 
@@ -59,7 +57,7 @@ export interface SupplyCommand {
   /** The GBCS message code in the other-information field. */
   readonly messageCode: number;
   /** The meter it is for. */
-  readonly fuel: SupplyFuel;
+  readonly fuel: DeviceFuel;
   /** What it does. */
   readonly action: SupplyAction;
   /** The DUIS service (7.1 Enable Supply, 7.2 Disable Supply, 7.3 Arm Supply). */
@@ -223,7 +221,7 @@ export function buildEnableSupply(options: CommandOptions): Uint8Array {
 /** Options of the supply builders that exist for both fuels. */
 export interface FuelCommandOptions extends CommandOptions {
   /** The target meter's fuel: `electricity` (ESME) or `gas` (GSME). Required: never guessed. */
-  readonly fuel: SupplyFuel;
+  readonly fuel: DeviceFuel;
 }
 
 function byFuel(o: FuelCommandOptions, electricity: SupplyUseCase, gas: SupplyUseCase): SupplyUseCase {

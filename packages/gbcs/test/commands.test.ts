@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { fromHex, SmkiError, toHex } from '@smki/core';
 import { describe, expect, it } from 'vitest';
+import { classify, lookupMessageCode } from '../src/catalogue.js';
 import { buildGeneralSigning, parseMessage } from '../src/codec.js';
 import {
   ACTIVATE_FIRMWARE_MESSAGE_CODE,
@@ -75,6 +76,17 @@ describe('SUPPLY_COMMANDS (SPEC §5 table)', () => {
     expect(ACTIVATE_FIRMWARE_MESSAGE_CODE).toBe(0x0012);
     expect(Object.isFrozen(SUPPLY_COMMANDS)).toBe(true);
     expect(Object.isFrozen(SUPPLY_COMMANDS.ECS43)).toBe(true);
+  });
+
+  it('agrees with the message-code catalogue: same use case, fuel and DUIS service; critical from a supplier', () => {
+    const cs06 = { useCase: 'CS06', messageCode: ACTIVATE_FIRMWARE_MESSAGE_CODE, fuel: 'any', duisService: '11.3' };
+    for (const c of [...Object.values(SUPPLY_COMMANDS), cs06]) {
+      const e = lookupMessageCode(c.messageCode);
+      expect(e?.useCase).toBe(c.useCase);
+      expect(e?.deviceType).toBe(c.fuel);
+      expect(e?.duisService.startsWith(`${c.duisService} `)).toBe(true);
+      expect(classify({ messageCode: c.messageCode, originatorRole: 2 })).toBe('critical');
+    }
   });
 });
 
