@@ -72,3 +72,28 @@ export type {
   EligibilityQuery,
   DuisRoleWire,
 } from './catalogue.js';
+export {
+  SUPPLY_COMMANDS,
+  ACTIVATE_FIRMWARE_MESSAGE_CODE,
+  buildSupplyCommand,
+  buildEnableSupply,
+  buildDisableSupply,
+  buildArmSupply,
+  buildActivateFirmware,
+  encodeSupplyPayload,
+  encodeActivateFirmwarePayload,
+  decodeDlmsInvokeCounter,
+  decodeSupplyPayload,
+  decodeActivateFirmware,
+} from './commands.js';
+export type {
+  CommandOptions,
+  FuelCommandOptions,
+  PreCommandEnding,
+  SupplyAction,
+  SupplyUseCase,
+  SupplyCommand,
+  ActivateFirmwarePayload,
+  ActivateFirmwareOptions,
+  DecodedSupplyPayload,
+} from './commands.js';
