@@ -191,7 +191,7 @@ function parseApdu(r: ByteReader): ParsedApdu {
   r.require(cLen, 'content');
   const payload = bytes.subarray(payloadStart, payloadStart + cLen); // views into the owned copy
   r.offset = payloadStart + cLen;
-  const signedRange = { start: start + 1, end: r.offset };
+  const signedRange = Object.freeze({ start: start + 1, end: r.offset });
 
   let signatureField: SignatureField = 'absent';
   let signature: Uint8Array | null = null;
@@ -251,7 +251,7 @@ export function parseMessage(input: Uint8Array): GbcsMessage {
   try {
     if (bytes[0] === 0xdf) {
       const apdu = parseApdu(new ByteReader(bytes));
-      return Object.freeze({ frame: 'signed', ...apdu, bytes, apduRange: { start: 0, end: bytes.length } }) as GbcsMessage;
+      return Object.freeze({ frame: 'signed', ...apdu, bytes, apduRange: Object.freeze({ start: 0, end: bytes.length }) }) as GbcsMessage;
     }
     if (bytes[0] === 0xdd) {
       const r = new ByteReader(bytes);
@@ -271,7 +271,7 @@ export function parseMessage(input: Uint8Array): GbcsMessage {
       const apduEnd = bytes.length - MAC_BYTES;
       const apdu = parseApdu(new ByteReader(bytes, apduStart, apduEnd));
       const mac = bytes.subarray(apduEnd);
-      return Object.freeze({ frame: 'ciphered', ...apdu, mac, bytes, apduRange: { start: apduStart, end: apduEnd } }) as GbcsMessage;
+      return Object.freeze({ frame: 'ciphered', ...apdu, mac, bytes, apduRange: Object.freeze({ start: apduStart, end: apduEnd }) }) as GbcsMessage;
     }
     return malformed(0, bytes.length === 0 ? 'empty input' : `first byte 0x${(bytes[0] as number).toString(16)} is neither DF nor DD`);
   } catch (e) {
@@ -341,7 +341,7 @@ export function buildGeneralSigning(fields: GbcsFields): Uint8Array {
   } else {
     throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'signatureField must be absent, empty or present', { detail: String(field) });
   }
-  return concatBytes(
+  return withinLimit(concatBytes(
     Uint8Array.of(0xdf, 0x09, cra),
     u64Bytes(f.originatorCounter, 'originatorCounter'),
     Uint8Array.of(8),
@@ -354,7 +354,15 @@ export function buildGeneralSigning(fields: GbcsFields): Uint8Array {
     lengthBytes(f.payload.length),
     f.payload,
     tail,
-  );
+  ));
+}
+
+/** Builders never make what the parser would refuse: nothing over {@link MAX_MESSAGE_BYTES}. */
+function withinLimit(bytes: Uint8Array): Uint8Array {
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new SmkiError('ERR_GBCS_INVALID_FIELD', `the message would be ${bytes.length} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { detail: String(bytes.length) });
+  }
+  return bytes;
 }
 
 /**
@@ -367,7 +375,7 @@ export function buildGeneralCiphering(apdu: Uint8Array, mac: Uint8Array): Uint8A
   if (!(apdu instanceof Uint8Array) || apdu[0] !== 0xdf) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'the inner APDU must be a general-signing APDU (DF)', {});
   if (!(mac instanceof Uint8Array) || mac.length !== MAC_BYTES) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'a MAC is 12 bytes', {});
   const inner = concatBytes(Uint8Array.from(SECURITY_HEADER), apdu, mac);
-  return concatBytes(Uint8Array.from(CIPHERING_PREFIX), lengthBytes(inner.length), inner);
+  return withinLimit(concatBytes(Uint8Array.from(CIPHERING_PREFIX), lengthBytes(inner.length), inner));
 }
 
 /**

@@ -1,8 +1,8 @@
-import type { KeyObject } from 'node:crypto';
+import { sign as nodeSign, type KeyObject } from 'node:crypto';
 import {
   concatBytes,
-  createKeySigner,
   SmkiError,
+  toPrivateKey,
   toPublicKey,
   verifyP1363,
   type PrivateKeyInput,
@@ -17,9 +17,19 @@ import { parseMessage, signedBytes, type GbcsMessage } from './codec.js';
  */
 export type VerificationKeyInput = KeyObject | SmkiCertificate | string | Uint8Array;
 
-/** The public `KeyObject` of any accepted verification key input. */
+/**
+ * The public `KeyObject` of any accepted verification key input. A certificate must allow
+ * digitalSignature; whether it belongs to the message's originator is for the caller (the
+ * validator) to check.
+ * @throws SmkiError `ERR_KEY_INVALID`, `ERR_CERT_MALFORMED`
+ */
 export function toVerificationKey(key: VerificationKeyInput): KeyObject {
   if (isParsedCertificate(key)) {
+    // A certificate verifies signatures only if it is a digital-signing one (fail closed on a KA
+    // certificate passed by mistake). Whose certificate it is, is the caller's check.
+    if (!key.keyUsage.includes('digitalSignature')) {
+      throw new SmkiError('ERR_KEY_INVALID', 'the certificate does not allow digitalSignature: it cannot verify a signature', { detail: key.serialNumber });
+    }
     if (!key.publicKey) throw new SmkiError('ERR_KEY_INVALID', 'the certificate has no usable P-256 key', {});
     return key.publicKey;
   }
@@ -70,9 +80,11 @@ export async function signPreCommand(preCommand: Uint8Array, signer: Signer | Pr
     throw new SmkiError('ERR_GBCS_NOT_PRE_COMMAND', 'a pre-command is a general-signing APDU starting DF', { offset: 0 });
   }
   const m = parseMessage(preCommand);
+  if (m.cra !== 'command') throw new SmkiError('ERR_GBCS_NOT_PRE_COMMAND', `a pre-command is a command; this APDU is a ${m.cra}`, { offset: 2 });
   if (m.signatureField === 'present') throw new SmkiError('ERR_GBCS_ALREADY_SIGNED', 'the pre-command already carries a signature', { offset: m.signedRange.end });
-  const s: Signer = isSigner(signer) ? signer : createKeySigner(signer);
-  const signature = await s.sign(signedBytes(m));
+  const signature = isSigner(signer)
+    ? await signer.sign(signedBytes(m))
+    : new Uint8Array(nodeSign('sha256', signedBytes(m), { key: toPrivateKey(signer), dsaEncoding: 'ieee-p1363' }));
   if (!(signature instanceof Uint8Array) || signature.length !== 64) {
     throw new SmkiError('ERR_SIGNATURE_ENCODING', 'the signer did not return 64 bytes r‖s', {});
   }
