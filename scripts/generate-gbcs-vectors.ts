@@ -38,7 +38,6 @@ import {
   gcmIv,
   gcmTag,
   kdf,
-  macAad,
   otherInfo,
   parseMessage,
   signedBytes,
@@ -221,7 +220,7 @@ interface ResponseSpec {
   counter: bigint;
   messageCode: number;
   plaintext: Uint8Array;
-  supplementary?: { id: string; counter: bigint; originatorCounter: bigint };
+  supplementary?: { id: string; counter: bigint; originatorCounter?: bigint };
   /** Encrypt the sensitive payload with this instead of the right key (a broken case). */
   payloadKey?: Uint8Array;
 }
@@ -230,7 +229,7 @@ function payloadKey(counter: bigint, recipient: string, local: KeyLabel = 'esme-
 }
 function responseParts(s: ResponseSpec): { fields: GbcsFields; sensitive: Uint8Array } {
   const sup = s.supplementary;
-  const key = s.payloadKey ?? payloadKey(sup ? sup.originatorCounter : s.counter, sup ? sup.id : SUPPLIER);
+  const key = s.payloadKey ?? payloadKey(sup?.originatorCounter ?? s.counter, sup ? sup.id : SUPPLIER);
   const sensitive = encryptSensitivePayload({ key, originator: DEVICE, plaintext: s.plaintext });
   if (sensitive.length >= 0x80) throw new Error('keep sensitive payloads below 128 bytes (one length byte)');
   const content = concatBytes(Uint8Array.of(0xda, 0x20), u64(s.counter).subarray(5), Uint8Array.of(0x00, 0x01, 0x00, 0x09, sensitive.length), sensitive);
@@ -240,7 +239,8 @@ function responseParts(s: ResponseSpec): { fields: GbcsFields; sensitive: Uint8A
     originator: DEVICE,
     recipient: SUPPLIER,
     messageCode: s.messageCode,
-    ...(sup ? { supplementaryRemotePartyId: sup.id, supplementaryRemotePartyCounter: sup.counter, supplementaryOriginatorCounter: sup.originatorCounter } : {}),
+    ...(sup ? { supplementaryRemotePartyId: sup.id, supplementaryRemotePartyCounter: sup.counter } : {}),
+    ...(sup?.originatorCounter !== undefined ? { supplementaryOriginatorCounter: sup.originatorCounter } : {}),
     payload: content,
   };
   return { fields, sensitive };
@@ -261,6 +261,7 @@ const respSignedHigh = await signedResponse({ counter: C, messageCode: 0x0050, p
 const respMacd = macdResponse({ counter: C + 9n, messageCode: READ_CODE, plaintext: text('register 1: 0001234.5 kWh') });
 const respSup = macdResponse({ counter: C + 13n, messageCode: READ_CODE, plaintext: text('supplementary'), supplementary: { id: SUPPLEMENTARY_PARTY, counter: 7n, originatorCounter: 0x1122334455667788n } });
 const respSupSigned = await signedResponse({ counter: C + 14n, messageCode: 0x0050, plaintext: READING, supplementary: { id: SUPPLEMENTARY_PARTY, counter: 8n, originatorCounter: 0x2000000000000001n } });
+const respSupIdOnly = macdResponse({ counter: C + 17n, messageCode: READ_CODE, plaintext: text('supplementary id only'), supplementary: { id: SUPPLEMENTARY_PARTY, counter: 9n } });
 const respEmpty = macdResponse({ counter: C + 15n, messageCode: READ_CODE, plaintext: new Uint8Array(0) });
 const respLong = macdResponse({ counter: C + 16n, messageCode: READ_CODE, plaintext: seededRandom('gbcs-long-plaintext')(100) });
 const alert = macdResponse({ cra: 'alert', counter: 0x0000019000000001n, messageCode: 0x8f84, plaintext: text('supply tamper') });
@@ -313,7 +314,7 @@ interface ExpectedFields {
   apduRange: [number, number];
   signedRange: [number, number];
 }
-/** The parsed fields in the vector's spelling: bigints as decimal strings, bytes as hex. Exported shape is documented in the file's comment. */
+/** The parsed fields in the vector's spelling: bigints as decimal strings, bytes as hex. The same spelling as messages.json's comment describes. */
 function fieldsFor(m: GbcsMessage): ExpectedFields {
   return {
     frame: m.frame,
@@ -713,6 +714,7 @@ payloadCase('signed-response-device-side', 'the same payload decrypted with devi
 payloadCase('macd-response', 'the payload of a MAC-d response to a read', 'SPEC §4', respMacd.message, respMacd.sensitive, HEAD_END, { plaintext: text('register 1: 0001234.5 kWh') });
 payloadCase('supplementary-fields', 'a response with supplementary fields: the key takes the supplementary originator counter and remote party id', 'SPEC §4 (counter and recipient rule)', respSup.message, respSup.sensitive, HEAD_END, { plaintext: text('supplementary') });
 payloadCase('supplementary-fields-signed', 'the same rule in a signed response', 'SPEC §4', respSupSigned.message, respSupSigned.sensitive, HEAD_END, { plaintext: READING });
+payloadCase('supplementary-id-without-originator-counter', 'other-information of 18 bytes: the key takes the supplementary remote party id and the originator counter', 'SPEC §4 (the two rules apply independently)', respSupIdOnly.message, respSupIdOnly.sensitive, HEAD_END, { plaintext: text('supplementary id only') });
 payloadCase('empty-plaintext', 'an empty plaintext: 31 ‖ 00000000 ‖ tag, 17 bytes', 'SPEC §4', respEmpty.message, respEmpty.sensitive, HEAD_END, { plaintext: new Uint8Array(0) });
 payloadCase('long-plaintext', 'a 100-byte plaintext', 'SPEC §4', respLong.message, respLong.sensitive, HEAD_END, { plaintext: seededRandom('gbcs-long-plaintext')(100) });
 payloadCase('alert', 'the payload of a device alert (CRA 03)', 'SPEC §4 (responses and alerts)', alert.message, alert.sensitive, HEAD_END, { plaintext: text('supply tamper') });

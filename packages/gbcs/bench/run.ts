@@ -97,7 +97,7 @@ const rParseDd = row(`parseMessage, DD frame (${frame.length} B)`, rate(() => pa
 row(`parseMessage, unsigned pre-command (${preCommand.length} B)`, rate(() => parseMessage(preCommand)));
 const rBuild = row('buildMessage (from fields)', rate(() => buildMessage(fields)));
 const rSignPre = await rateAsync(() => signPreCommand(preCommand, user.privateKey));
-row('signPreCommand (private KeyObject)', rSignPre, `= ${ratio(rSignPre, rSign)} of node sign (a signer is made per call)`);
+row('signPreCommand (private KeyObject)', rSignPre, `= ${ratio(rSignPre, rSign)} of node sign`);
 const rSignSigner = await rateAsync(() => signPreCommand(preCommand, signer));
 row('signPreCommand (core Signer)', rSignSigner, `= ${ratio(rSignSigner, rSign)} of node sign`);
 const rVerifyBytes = rate(() => verifySignature(signed, user.publicKey));

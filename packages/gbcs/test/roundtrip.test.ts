@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyAgreement, isSmkiError, type KeyAgreement } from '@smki/core';
-import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
+import { concatBytes, createKeyAgreement, isSmkiError, type KeyAgreement } from '@smki/core';
+import { certificateToPem, createHierarchy, issueDeviceCertificate, issueOrganisationCertificate } from '@smki/pki';
 import { KeyStore, MemoryKeyBackend } from '@smki/keystore';
 import {
   buildMessage,
@@ -102,6 +102,16 @@ function expectCode(f: () => unknown, code: string): void {
   expect(isSmkiError(thrown) ? thrown.code : thrown).toBe(code);
 }
 
+/** The value `f` returns, or the code of the SmkiError it throws. */
+function outcomeOf(f: () => unknown): unknown {
+  try {
+    return f();
+  } catch (e) {
+    if (isSmkiError(e)) return e.code;
+    throw e;
+  }
+}
+
 const flipBit = (bytes: Uint8Array, bit: number): Uint8Array => {
   const out = bytes.slice();
   out[bit >> 3] = (out[bit >> 3] as number) ^ (0x80 >> (bit & 7));
@@ -148,7 +158,7 @@ describe('critical command round trip (SPEC §4 User signature + ACB MAC, §5)',
     ['ECS42 enable supply', 0x004f, (c: bigint) => buildEnableSupply({ originator: SUPPLIER, recipient: METER, counter: c })],
     ['GCS32 close gas valve', 0x0081, (c: bigint) => buildDisableSupply({ fuel: 'gas', originator: SUPPLIER, recipient: METER, counter: c, signatureField: 'absent' })],
     ['CS06 activate firmware', 0x0012, (c: bigint) => buildActivateFirmware({ originator: SUPPLIER, recipient: METER, counter: c, imageHash: new Uint8Array(32).fill(0xab), executionTime: new Date('2030-01-01T02:00:00Z') })],
-  ] as const)('%s (0x%s): accepted only when signed, and answered with a signed response', async (_name, code, build) => {
+  ] as const)('%s (code %i): accepted only when signed, and answered with a signed response', async (_name, code, build) => {
     const meter = newMeter();
     const c = next();
     const unsigned = build(c);
@@ -158,6 +168,33 @@ describe('critical command round trip (SPEC §4 User signature + ACB MAC, §5)',
     const r = meter.receive(wrapWithMac(await signPreCommand(unsigned, supplierDs.privateKey), { privateKey: acbKa.privateKey, publicKey: meter.kaPublicKey }));
     accepted(r);
     checkSignedResponse(meter, r, code, c);
+  });
+
+  it('lengths in 81 and 82 form and counters above 2^63 read the same on both sides', async () => {
+    const meter = newMeter();
+    const big = (1n << 63n) + 5n;
+    const apdu = buildMessage({
+      cra: 'command',
+      originatorCounter: big,
+      originator: SUPPLIER,
+      recipient: METER,
+      messageCode: 0x0050,
+      supplementaryRemotePartyId: '90B3D51F30050000',
+      supplementaryRemotePartyCounter: 1n,
+      keyAgreementCertificate: concatBytes(Uint8Array.of(0x30, 0x82, 0x01, 0x2c), new Uint8Array(300).fill(0x5a)),
+      payload: encodeSupplyPayload('ECS43', big),
+      signatureField: 'empty',
+    });
+    const frame = wrapWithMac(await signPreCommand(apdu, supplierDs.privateKey), { privateKey: acbKa.privateKey, publicKey: meter.kaPublicKey });
+    expect(frame[7]).toBe(0x82);
+    const r = meter.receive(frame);
+    accepted(r);
+    checkSignedResponse(meter, r, 0x0050, big);
+    expect(meter.floor(SUPPLIER)).toBe(big);
+    const max = (1n << 64n) - 1n;
+    accepted(meter.receive(await disconnectFrame(meter, max)));
+    expect(meter.floor(SUPPLIER)).toBe(max);
+    expect(meter.receive(await disconnectFrame(meter, big + 1n)).reason).toBe('counter-replayed');
   });
 
   it("wrapWithMacAsync with core's createKeyAgreement gives the same frame, and the meter accepts it", async () => {
@@ -261,6 +298,29 @@ describe('non-critical command round trip (SPEC §4: device MAC, mode 02)', () =
       if (m.frame === 'ciphered') expect(verifyMac(m, { privateKey: supplierKa.privateKey, publicKey: meter.kaPublicKey })).toBe(true);
       else expect(verifySignature(m, meter.dsPublicKey)).toBe(true);
     }
+  });
+});
+
+describe("the head-end uses the device's certificates (SPEC §2 device certificates, §4)", () => {
+  it('verifies the signed response with the device DS certificate and decrypts and checks MACs with the device KA certificate', async () => {
+    const meter = newMeter();
+    const pki = await createHierarchy();
+    const dsCert = certificateToPem(await issueDeviceCertificate({ issuer: pki.deviceCa, entityId: METER, keyUsage: 'digitalSignature', publicKey: meter.dsPublicKey }));
+    const kaCert = certificateToPem(await issueDeviceCertificate({ issuer: pki.deviceCa, entityId: METER, keyUsage: 'keyAgreement', publicKey: meter.kaPublicKey }));
+
+    const critical = meter.receive(await disconnectFrame(meter));
+    accepted(critical);
+    const signed = parseMessage(critical.response);
+    expect(verifySignature(signed, dsCert)).toBe(true);
+    expect(decryptPayload(signed, sensitiveOf(signed), { privateKey: supplierKa.privateKey, publicKey: kaCert })).toEqual(critical.sensitivePlaintext);
+    // a key-agreement certificate never verifies a signature; a signing certificate never enters ECDH
+    expect(outcomeOf(() => verifySignature(signed, kaCert))).not.toBe(true);
+    expectCode(() => decryptPayload(signed, sensitiveOf(signed), { privateKey: supplierKa.privateKey, publicKey: dsCert }), 'ERR_KEY_NOT_FOR_KEY_AGREEMENT');
+
+    const plain = meter.receive(readFrame(meter));
+    accepted(plain);
+    expect(verifyMac(plain.response, { privateKey: supplierKa.privateKey, publicKey: kaCert })).toBe(true);
+    expectCode(() => verifyMac(plain.response, { privateKey: supplierKa.privateKey, publicKey: dsCert }), 'ERR_KEY_NOT_FOR_KEY_AGREEMENT');
   });
 });
 
