@@ -441,8 +441,12 @@ export function lookupMessageCode(code: number): MessageCodeEntry | undefined {
  * ```
  */
 export function classify(query: CriticalityQuery): Criticality {
+  return classifyWith(lookupMessageCode, query);
+}
+
+function classifyWith(lookup: (code: number) => MessageCodeEntry | undefined, query: CriticalityQuery): Criticality {
   if (typeof query !== 'object' || query === null) return 'unknown';
-  const e = lookupMessageCode(query.messageCode);
+  const e = lookup(query.messageCode);
   if (e === undefined) return 'unknown';
   const role = query.originatorRole;
   if (role === SUPPLIER || role === NETWORK_OPERATOR) return e.critical ? 'critical' : 'non-critical';
@@ -491,11 +495,82 @@ export function isCritical(query: CriticalityQuery): boolean {
  * ```
  */
 export function isEligible(query: EligibilityQuery): boolean {
+  return isEligibleWith(lookupMessageCode, query);
+}
+
+function isEligibleWith(lookup: (code: number) => MessageCodeEntry | undefined, query: EligibilityQuery): boolean {
   if (typeof query !== 'object' || query === null) return false;
-  const e = lookupMessageCode(query.messageCode);
+  const e = lookup(query.messageCode);
   if (e === undefined) return false;
   if (!isDeviceFuel(query.deviceFuel)) return false;
   if (e.deviceType !== 'any' && e.deviceType !== query.deviceFuel) return false;
   const role = duisRoleFor(query.originatorRole, query.deviceFuel);
   return role !== undefined && e.eligibleRoles.includes(role);
+}
+
+// ---- configuration: codes SPEC does not number -------------------------------------------------
+
+/** A catalogue: SPEC's entries plus any the deployment adds, and the questions asked of it. */
+export interface Catalogue {
+  /** Every entry, SPEC's and the added ones. */
+  readonly entries: ReadonlyMap<number, MessageCodeEntry>;
+  /** One entry. */
+  lookup(code: number): MessageCodeEntry | undefined;
+  /** {@link classify} over this catalogue. */
+  classify(query: CriticalityQuery): Criticality;
+  /** {@link isCritical} over this catalogue. */
+  isCritical(query: CriticalityQuery): boolean;
+  /** {@link isEligible} over this catalogue. */
+  isEligible(query: EligibilityQuery): boolean;
+}
+
+const DEVICE_TYPES: readonly DeviceType[] = ['electricity', 'gas', 'any'];
+
+function checkExtra(e: MessageCodeEntry): MessageCodeEntry {
+  const bad = (why: string): never => {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', `catalogue entry ${String((e as { code?: unknown })?.code)}: ${why}`, {});
+  };
+  if (typeof e !== 'object' || e === null) bad('not an object');
+  if (!Number.isInteger(e.code) || e.code < 0 || e.code > 0xffff) bad('code must be 0..0xFFFF');
+  if (MESSAGE_CATALOGUE.has(e.code)) bad('SPEC already defines this code; it cannot be redefined');
+  if (typeof e.useCase !== 'string' || typeof e.name !== 'string' || typeof e.duisService !== 'string') bad('useCase, name and duisService are text');
+  if (!DEVICE_TYPES.includes(e.deviceType)) bad('deviceType must be electricity, gas or any');
+  if (!Array.isArray(e.eligibleRoles) || !e.eligibleRoles.every(isDuisRole)) bad('eligibleRoles must be DUIS roles');
+  if (typeof e.critical !== 'boolean' || typeof e.acbOriginated !== 'boolean') bad('critical and acbOriginated are booleans');
+  return Object.freeze({ ...e, eligibleRoles: Object.freeze([...e.eligibleRoles]) });
+}
+
+/**
+ * A catalogue with entries added for codes SPEC.md does not number (the common non-critical
+ * commands, such as reads, whose codes are not in the public material this toolkit was checked
+ * against: SPEC asks that such rules be configuration, not guesses). SPEC's own entries cannot be
+ * changed or removed, so no configuration can make a critical command non-critical.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` for a malformed entry, a duplicate, or a code SPEC defines
+ * @see SPEC.md §5
+ * @example
+ * ```ts
+ * import { createCatalogue } from '@smki/gbcs';
+ * const catalogue = createCatalogue([
+ *   { code: 0x0400, useCase: 'XR01', name: 'a read (example)', duisService: '4.x', deviceType: 'any', eligibleRoles: ['IS', 'GS'], critical: false, acbOriginated: false },
+ * ]);
+ * console.log(catalogue.classify({ messageCode: 0x0400, originatorRole: 2 })); // 'non-critical'
+ * console.log(catalogue.classify({ messageCode: 0x0050, originatorRole: 2 })); // 'critical'
+ * ```
+ */
+export function createCatalogue(extra: readonly MessageCodeEntry[] = []): Catalogue {
+  const added = new Map<number, MessageCodeEntry>();
+  for (const e of extra) {
+    const entry = checkExtra(e);
+    if (added.has(entry.code)) throw new SmkiError('ERR_INVALID_ARGUMENT', `catalogue entry ${entry.code} is given twice`, {});
+    added.set(entry.code, entry);
+  }
+  const entries = readOnlyMap([...MESSAGE_CATALOGUE, ...added]);
+  const lookup = (code: number): MessageCodeEntry | undefined => entries.get(code);
+  return Object.freeze({
+    entries,
+    lookup,
+    classify: (q: CriticalityQuery) => classifyWith(lookup, q),
+    isCritical: (q: CriticalityQuery) => classifyWith(lookup, q) !== 'non-critical',
+    isEligible: (q: EligibilityQuery) => isEligibleWith(lookup, q),
+  });
 }

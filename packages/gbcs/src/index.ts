@@ -61,6 +61,7 @@ export {
   classify,
   isCritical,
   isEligible,
+  createCatalogue,
 } from './catalogue.js';
 export type {
   DuisRole,
@@ -71,6 +72,7 @@ export type {
   CriticalityQuery,
   EligibilityQuery,
   DuisRoleWire,
+  Catalogue,
 } from './catalogue.js';
 export {
   SUPPLY_COMMANDS,

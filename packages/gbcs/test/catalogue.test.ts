@@ -414,3 +414,34 @@ describe('DUIS role ↔ wire mapping (SPEC §5)', () => {
     expect(isSmkiError(caught, 'ERR_INVALID_ARGUMENT')).toBe(true);
   });
 });
+
+describe('createCatalogue: codes SPEC does not number are configuration (SPEC §5, "keep it configurable")', () => {
+  const read = { code: 0x0400, useCase: 'XR01', name: 'a read', duisService: '4.x', deviceType: 'any', eligibleRoles: ['IS', 'GS'], critical: false, acbOriginated: false } as const;
+
+  it('adds a non-critical User code; SPEC codes are unchanged', async () => {
+    const { createCatalogue } = await import('../src/catalogue.js');
+    const c = createCatalogue([read]);
+    expect(c.classify({ messageCode: 0x0400, originatorRole: 2 })).toBe('non-critical');
+    expect(c.isCritical({ messageCode: 0x0400, originatorRole: 2 })).toBe(false);
+    expect(c.isEligible({ messageCode: 0x0400, originatorRole: 2, deviceFuel: 'gas' })).toBe(true);
+    expect(c.isEligible({ messageCode: 0x0400, originatorRole: 3, deviceFuel: 'gas' })).toBe(false);
+    expect(c.classify({ messageCode: 0x0050, originatorRole: 2 })).toBe('critical');
+    expect(c.classify({ messageCode: 0x0401, originatorRole: 2 })).toBe('unknown');
+  });
+
+  it.each([
+    ['a SPEC code redefined as non-critical', { ...read, code: 0x0050 }],
+    ['a code out of range', { ...read, code: 0x10000 }],
+    ['an unknown DUIS role', { ...read, eligibleRoles: ['XX'] }],
+    ['an unknown device type', { ...read, deviceType: 'water' }],
+    ['critical not a boolean', { ...read, critical: 'no' }],
+  ])('refuses %s', async (_name, entry) => {
+    const { createCatalogue } = await import('../src/catalogue.js');
+    expect(() => createCatalogue([entry as never])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('refuses the same code twice', async () => {
+    const { createCatalogue } = await import('../src/catalogue.js');
+    expect(() => createCatalogue([read, read])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+});
