@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeySigner, isSmkiError, roleName } from '@smki/core';
 import { FileKeyBackend, KeyStore, type SigningKeyHandle } from '@smki/keystore';
+import { buildDisableSupply, classify, parseMessage, signPreCommand, verifyMac, verifySignature, wrapWithMac } from '@smki/gbcs';
 import {
   createCsr,
   createHierarchy,
@@ -138,11 +139,26 @@ try {
   const moves = await store.moveDevice(SUPPLIER, '00DB1234567890A2', 'south');
   ok(`moved A2 to south: ${moves.length} credential update(s) due, still signed with ${moves[0]?.fromKeyId} until done`);
   for (const e of store.exposureReport(SUPPLIER)) ok(`key ${e.keyId} exposes ${e.devices.length} meter(s): ${e.devices.join(', ')}`);
+
+  line('\n9. A remote disconnect: pre-command, the supplier\'s signature from the store, the ACB MAC');
+  const counter = 1_700_000_000_000n; // the DCC tools use milliseconds since the epoch
+  const pre = buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: '00DB1234567890A1', counter });
+  const m0 = parseMessage(pre);
+  ok(`pre-command ECS43, code 0x${m0.messageCode.toString(16).padStart(4, '0')}, ${pre.length} bytes: ${classify({ messageCode: m0.messageCode, originatorRole: 2 })} from a supplier`);
+  const meterSigner = { publicKey: north.cert.publicKeyBytes, sign: (data: Uint8Array) => store.signFor('00DB1234567890A1', data, { messageCode: m0.messageCode, counter }) };
+  const signedPre = await signPreCommand(pre, meterSigner);
+  ok(`signed with the key meter A1 trusts: signature verifies against the north certificate: ${verifySignature(signedPre, north.cert)}`);
+  const acbKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const meterKa = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const frame = wrapWithMac(signedPre, { privateKey: acbKey.privateKey, publicKey: meterKa.publicKey });
+  ok(`ACB MAC added: ${frame.length}-byte general-ciphering frame; the meter's check: ${verifyMac(frame, { privateKey: meterKa.privateKey, publicKey: acbKey.publicKey })}`);
+  const tampered = new Uint8Array(frame);
+  tampered[40] = (tampered[40] as number) ^ 1;
+  ok(`one bit changed on the way: MAC ${verifyMac(tampered, { privateKey: meterKa.privateKey, publicKey: acbKey.publicKey }) ? 'accepted' : 'rejected'}`);
   await store.close();
   await backend.close();
   const audit = await KeyStore.verifyAuditTrail(dir, passphrase);
   ok(`audit trail: ${audit.count} records, chain and MACs ${audit.ok ? 'verify' : 'FAIL'}`);
-  void north;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
