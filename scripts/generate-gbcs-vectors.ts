@@ -22,8 +22,9 @@
  * one does not behave as declared. `--check` compares with the files instead of writing (exit 1 on
  * a difference); test/gbcs-vectors.test.ts runs it.
  */
+import { writeOrCheck } from './vectors/output.js';
+import { gbcsFields } from './vectors/gbcs-fields.js';
 import { createCipheriv, createHash, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { p256 } from '@noble/curves/nist.js';
@@ -314,27 +315,8 @@ interface ExpectedFields {
   apduRange: [number, number];
   signedRange: [number, number];
 }
-/** The parsed fields in the vector's spelling: bigints as decimal strings, bytes as hex. The same spelling as messages.json's comment describes. */
 function fieldsFor(m: GbcsMessage): ExpectedFields {
-  return {
-    frame: m.frame,
-    cra: m.cra,
-    originatorCounter: m.originatorCounter.toString(),
-    originator: m.originator,
-    recipient: m.recipient,
-    ...(m.dateTime ? { dateTime: hex(m.dateTime) } : {}),
-    messageCode: m.messageCode.toString(16).toUpperCase().padStart(4, '0'),
-    ...(m.supplementaryRemotePartyId !== undefined ? { supplementaryRemotePartyId: m.supplementaryRemotePartyId } : {}),
-    ...(m.supplementaryRemotePartyCounter !== undefined ? { supplementaryRemotePartyCounter: m.supplementaryRemotePartyCounter.toString() } : {}),
-    ...(m.supplementaryOriginatorCounter !== undefined ? { supplementaryOriginatorCounter: m.supplementaryOriginatorCounter.toString() } : {}),
-    ...(m.keyAgreementCertificate ? { keyAgreementCertificate: hex(m.keyAgreementCertificate) } : {}),
-    payload: hex(m.payload),
-    signatureField: m.signatureField,
-    signature: m.signature ? hex(m.signature) : null,
-    ...(m.mac ? { mac: hex(m.mac) } : {}),
-    apduRange: [m.apduRange.start, m.apduRange.end],
-    signedRange: [m.signedRange.start, m.signedRange.end],
-  };
+  return gbcsFields(m) as unknown as ExpectedFields;
 }
 
 interface MessageCase extends Base {
@@ -799,26 +781,7 @@ const files: Record<string, unknown> = {
 };
 
 const check = process.argv.includes('--check');
-mkdirSync(OUT, { recursive: true });
-let differ = 0;
-for (const [name, content] of Object.entries(files)) {
-  const body = `${JSON.stringify(content, null, 2)}\n`;
-  const path = join(OUT, name);
-  if (check) {
-    let old = '';
-    try {
-      old = readFileSync(path, 'utf8');
-    } catch {
-      /* missing counts as different */
-    }
-    if (old !== body) {
-      differ++;
-      console.error(`differs: test-vectors/gbcs/${name}`);
-    }
-  } else {
-    writeFileSync(path, body);
-  }
-}
+const differ = writeOrCheck(OUT, files, check, ROOT);
 console.log(
   `${check ? 'checked' : 'wrote'} ${Object.keys(files).length} files: ${messageCases.length} message cases, ${signatureCases.length} signature cases, ${macCases.length} MAC cases, ${payloadCases.length} payload cases`,
 );

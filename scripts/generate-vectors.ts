@@ -9,7 +9,7 @@
  * library reports exactly the expected code for it, and refuses to write a vector that does not.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeOrCheck } from './vectors/output.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { p256, p384 } from '@noble/curves/nist.js';
@@ -459,25 +459,6 @@ const files: Record<string, unknown> = {
 };
 
 const check = process.argv.includes('--check');
-mkdirSync(OUT, { recursive: true });
-let differ = 0;
-for (const [name, content] of Object.entries(files)) {
-  const text = `${JSON.stringify(content, null, 2)}\n`;
-  const path = join(OUT, name);
-  if (check) {
-    let old = '';
-    try {
-      old = readFileSync(path, 'utf8');
-    } catch {
-      /* missing counts as different */
-    }
-    if (old !== text) {
-      differ++;
-      console.error(`differs: test-vectors/pki/${name}`);
-    }
-  } else {
-    writeFileSync(path, text);
-  }
-}
+const differ = writeOrCheck(OUT, files, check, ROOT);
 console.log(`${check ? 'checked' : 'wrote'} ${Object.keys(files).length} files: ${certCases.length} certificate cases, ${pathCases.length} path cases`);
 if (differ > 0) process.exit(1);

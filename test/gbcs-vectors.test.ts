@@ -1,6 +1,7 @@
 // Test vectors: test-vectors/gbcs/*.json, written by scripts/generate-gbcs-vectors.ts from fixed
 // seeds. SPEC.md §3 (message layout), §4 (User signature, ACB and device MAC, KDF and GCM known
 // answers, sensitive payloads), §5 (critical-command payloads).
+import { gbcsFields } from '../scripts/vectors/gbcs-fields.js';
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -82,28 +83,7 @@ function outcome<T>(f: () => T): { value?: T; code?: string; offset?: number } {
   }
 }
 
-/** The parse in the spelling of messages.json (bigints as decimal strings, bytes as hex, ranges as pairs). */
-function fields(m: GbcsMessage): Record<string, unknown> {
-  return {
-    frame: m.frame,
-    cra: m.cra,
-    originatorCounter: m.originatorCounter.toString(),
-    originator: m.originator,
-    recipient: m.recipient,
-    ...(m.dateTime ? { dateTime: toHex(m.dateTime) } : {}),
-    messageCode: m.messageCode.toString(16).toUpperCase().padStart(4, '0'),
-    ...(m.supplementaryRemotePartyId !== undefined ? { supplementaryRemotePartyId: m.supplementaryRemotePartyId } : {}),
-    ...(m.supplementaryRemotePartyCounter !== undefined ? { supplementaryRemotePartyCounter: m.supplementaryRemotePartyCounter.toString() } : {}),
-    ...(m.supplementaryOriginatorCounter !== undefined ? { supplementaryOriginatorCounter: m.supplementaryOriginatorCounter.toString() } : {}),
-    ...(m.keyAgreementCertificate ? { keyAgreementCertificate: toHex(m.keyAgreementCertificate) } : {}),
-    payload: toHex(m.payload),
-    signatureField: m.signatureField,
-    signature: m.signature ? toHex(m.signature) : null,
-    ...(m.mac ? { mac: toHex(m.mac) } : {}),
-    apduRange: [m.apduRange.start, m.apduRange.end],
-    signedRange: [m.signedRange.start, m.signedRange.end],
-  };
-}
+const fields = gbcsFields;
 
 function keyOf<T>(file: VectorFile<T>, label: string, which: 'privateKey' | 'publicKey'): string {
   const pem = file.keys?.[label]?.[which];
