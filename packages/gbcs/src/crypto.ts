@@ -10,22 +10,19 @@
  * use (best effort: JavaScript cannot promise that no copy survives).
  * @module
  */
-import { createCipheriv, createDecipheriv, createHash, diffieHellman, timingSafeEqual, KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, diffieHellman, timingSafeEqual } from 'node:crypto';
 import {
   ByteReader,
   SmkiError,
   concatBytes,
   eui64ToBytes,
   parseEui64,
-  readTlv,
   toPrivateKey,
-  toPublicKey,
   type Eui64,
   type KeyAgreement,
   type PrivateKeyInput,
-  type PublicKeyInput,
 } from '@smki/core';
-import { isParsedCertificate, toCertificate, type SmkiCertificate } from '@smki/pki';
+import { publicKeyFor, type PublicKeyOrCertificate } from './internal/keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // inputs
@@ -58,7 +55,7 @@ export type SystemTitleInput = Eui64 | string | Uint8Array;
  * or a certificate), the raw 65-byte uncompressed point, or a certificate from `@smki/pki`'s
  * `parseCertificate`. A certificate must carry the keyAgreement key usage.
  */
-export type PeerPublicKeyInput = PublicKeyInput | SmkiCertificate;
+export type PeerPublicKeyInput = PublicKeyOrCertificate;
 
 /** The fields of the GBCS KDF OtherInfo (SPEC §4). */
 export interface OtherInfoFields {
@@ -207,46 +204,6 @@ function checkBytes(value: Uint8Array, what: string): void {
   }
 }
 
-function fromCertificate(cert: SmkiCertificate): KeyObject {
-  if (!cert.keyUsage.includes('keyAgreement')) {
-    throw new SmkiError('ERR_KEY_NOT_FOR_KEY_AGREEMENT', 'the certificate is not a key-agreement certificate', {
-      detail: `keyUsage: ${cert.keyUsage.join(',')}`,
-    });
-  }
-  if (cert.publicKey === undefined) throw new SmkiError('ERR_KEY_INVALID', 'the certificate has no usable P-256 key', {});
-  return toPublicKey(cert.publicKey);
-}
-
-/** Whether DER bytes look like a certificate rather than an SPKI: SPKI's first child starts with an OID. */
-function derIsCertificate(der: Uint8Array): boolean {
-  try {
-    const outer = readTlv(new ByteReader(der), 0x30);
-    const first = readTlv(new ByteReader(der, outer.valueStart, outer.end), 0x30);
-    const inner = new ByteReader(der, first.valueStart, first.end);
-    return inner.peekU8() !== 0x06;
-  } catch {
-    return false; // let toPublicKey report it as not a key
-  }
-}
-
-/**
- * The peer's public key as a P-256 `KeyObject`, from any {@link PeerPublicKeyInput}.
- * @throws SmkiError `ERR_KEY_INVALID`, `ERR_KEY_CURVE_UNSUPPORTED`, `ERR_KEY_NOT_FOR_KEY_AGREEMENT`,
- *   `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
- */
-function peerKey(input: PeerPublicKeyInput): KeyObject {
-  if (input instanceof KeyObject) return toPublicKey(input);
-  if (typeof input === 'string') {
-    return input.includes('-----BEGIN CERTIFICATE-----') ? fromCertificate(toCertificate(input)) : toPublicKey(input);
-  }
-  if (input instanceof Uint8Array) {
-    if (input.length === 65 && input[0] === 0x04) return toPublicKey(input);
-    return derIsCertificate(input) ? fromCertificate(toCertificate(input)) : toPublicKey(input);
-  }
-  if (isParsedCertificate(input)) return fromCertificate(input);
-  throw new SmkiError('ERR_KEY_INVALID', 'unsupported public key input', { detail: input === null ? 'null' : typeof input });
-}
-
 // ---------------------------------------------------------------------------------------------
 // KDF
 
@@ -342,7 +299,7 @@ export function kdf(z: Uint8Array, info: Uint8Array): Uint8Array {
 export function deriveKey(options: DeriveKeyOptions): Uint8Array {
   const info = otherInfo(options);
   const privateKey = toPrivateKey(options.privateKey);
-  const publicKey = peerKey(options.publicKey);
+  const publicKey = publicKeyFor(options.publicKey, 'keyAgreement');
   let z: Buffer;
   try {
     z = diffieHellman({ privateKey, publicKey });
@@ -390,7 +347,7 @@ export async function deriveKeyAsync(options: DeriveKeyAsyncOptions): Promise<Ui
   if (typeof agreement !== 'object' || agreement === null || typeof agreement.deriveSharedSecret !== 'function') {
     throw new SmkiError('ERR_INVALID_ARGUMENT', 'keyAgreement must implement deriveSharedSecret', { detail: typeof agreement });
   }
-  const peer = peerKey(options.publicKey);
+  const peer = publicKeyFor(options.publicKey, 'keyAgreement');
   const z = await agreement.deriveSharedSecret(peer);
   try {
     if (!(z instanceof Uint8Array) || z.length !== Z_LENGTH) {

@@ -3,12 +3,12 @@ import {
   concatBytes,
   SmkiError,
   toPrivateKey,
-  toPublicKey,
   verifyP1363,
   type PrivateKeyInput,
   type Signer,
 } from '@smki/core';
-import { isParsedCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
+import type { SmkiCertificate } from '@smki/pki';
+import { publicKeyFor } from './internal/keys.js';
 import { parseMessage, signedBytes, type GbcsMessage } from './codec.js';
 
 /**
@@ -21,27 +21,10 @@ export type VerificationKeyInput = KeyObject | SmkiCertificate | string | Uint8A
  * The public `KeyObject` of any accepted verification key input. A certificate must allow
  * digitalSignature; whether it belongs to the message's originator is for the caller (the
  * validator) to check.
- * @throws SmkiError `ERR_KEY_INVALID`, `ERR_CERT_MALFORMED`
+ * @throws SmkiError `ERR_KEY_INVALID`, `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
  */
 export function toVerificationKey(key: VerificationKeyInput): KeyObject {
-  if (isParsedCertificate(key)) {
-    // A certificate verifies signatures only if it is a digital-signing one (fail closed on a KA
-    // certificate passed by mistake). Whose certificate it is, is the caller's check.
-    if (!key.keyUsage.includes('digitalSignature')) {
-      throw new SmkiError('ERR_KEY_INVALID', 'the certificate does not allow digitalSignature: it cannot verify a signature', { detail: key.serialNumber });
-    }
-    if (!key.publicKey) throw new SmkiError('ERR_KEY_INVALID', 'the certificate has no usable P-256 key', {});
-    return key.publicKey;
-  }
-  if (typeof key === 'string' && key.includes('BEGIN CERTIFICATE')) return toVerificationKey(parseCertificate(key));
-  if (key instanceof Uint8Array && key.length > 65 && key[0] === 0x30) {
-    try {
-      return toPublicKey(key);
-    } catch {
-      return toVerificationKey(parseCertificate(key));
-    }
-  }
-  return toPublicKey(key as KeyObject | string | Uint8Array);
+  return publicKeyFor(key, 'digitalSignature');
 }
 
 /**

@@ -299,5 +299,6 @@ describe('fail closed on the wrong kind of input (SPEC §4, §5)', () => {
     expect(verifySignature(signed, kp.publicKey)).toBe(true); // the raw key: the caller vouches for it
     expect(() => verifySignature(signed, ka)).toThrow(expect.objectContaining({ code: 'ERR_KEY_INVALID' }));
     expect(() => verifySignature(signed, certificateToPem(ka))).toThrow(expect.objectContaining({ code: 'ERR_KEY_INVALID' }));
+    expect(() => verifySignature(signed, ka.der)).toThrow(expect.objectContaining({ code: 'ERR_KEY_INVALID' }));
   });
 });
