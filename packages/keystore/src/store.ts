@@ -521,8 +521,14 @@ export class KeyStore {
       subject: { role: org.role, entityId: org.entityId, ...(options.commonName !== undefined ? { commonName: options.commonName } : {}) },
       keyUsage: PURPOSE_USAGE[k.purpose],
     });
-    // Audited and recorded in the metadata head like a lifecycle change (serialised with them).
-    await this.#mutate(() => ({ result: undefined, events: [{ type: 'key.csr', keyId }] }));
+    // Audited and recorded in the metadata head like a lifecycle change (serialised with them). The
+    // state is checked again there: a revocation that committed while the CSR was being signed
+    // withholds it (fail closed).
+    await this.#mutate((s) => {
+      const now = this.#key(s, keyId);
+      if (now.state !== 'pending') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} became ${now.state} while its CSR was made`, keyId);
+      return { result: undefined, events: [{ type: 'key.csr', keyId }] };
+    });
     return csr;
   }
 

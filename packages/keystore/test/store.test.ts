@@ -333,3 +333,20 @@ describe('concurrency: lifecycle changes and signing interleaved at their await 
     expect(store.portfolio(SUPPLIER, 'south').devices).toEqual([M2, M3]);
   });
 });
+
+describe('a CSR is withheld when its key is revoked while it is being signed', () => {
+  it('revoke queued before the CSR is recorded wins: ERR_KEY_STATE_TRANSITION, no key.csr record', async () => {
+    const { store, dir } = await openStore();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    const ds = await store.generateKey(SUPPLIER, 'north', 'signing');
+    const csr = store.createCsr(ds.keyId); // checks 'pending' now, signs asynchronously
+    const revoked = store.revoke(ds.keyId, 'keyCompromise'); // queued while the CSR is being signed
+    await expectCode(csr, 'ERR_KEY_STATE_TRANSITION');
+    await revoked;
+    await store.flush();
+    const types = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(types).toContain('key.revoked');
+    expect(types).not.toContain('key.csr');
+  });
+});
