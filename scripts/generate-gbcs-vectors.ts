@@ -23,12 +23,12 @@
  * a difference); test/gbcs-vectors.test.ts runs it.
  */
 import { writeOrCheck } from './vectors/output.js';
-import { gbcsFields } from './vectors/gbcs-fields.js';
+import { gbcsFields, outcome } from './vectors/gbcs-fields.js';
 import { createCipheriv, createHash, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { p256 } from '@noble/curves/nist.js';
-import { concatBytes, fromHex, isSmkiError, toHex, type Signer } from '../packages/core/src/index.js';
+import { concatBytes, fromHex, toHex, type Signer } from '../packages/core/src/index.js';
 import {
   apduBytes,
   buildGeneralCiphering,
@@ -277,16 +277,6 @@ interface Base {
   clause: string;
   result: 'valid' | 'invalid';
   errorCode?: string;
-}
-/** Run `f`, giving `{ value }` or `{ code, offset }` of the SmkiError it throws. */
-function outcome<T>(f: () => T): { value?: T; code?: string; offset?: number } {
-  try {
-    return { value: f() };
-  } catch (e) {
-    if (!isSmkiError(e)) throw e;
-    const o = (e.context as { offset?: unknown }).offset;
-    return { code: e.code, ...(typeof o === 'number' ? { offset: o } : {}) };
-  }
 }
 const ids = new Set<string>();
 function uniqueId(id: string): void {

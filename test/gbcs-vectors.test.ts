@@ -1,13 +1,13 @@
 // Test vectors: test-vectors/gbcs/*.json, written by scripts/generate-gbcs-vectors.ts from fixed
 // seeds. SPEC.md §3 (message layout), §4 (User signature, ACB and device MAC, KDF and GCM known
 // answers, sensitive payloads), §5 (critical-command payloads).
-import { gbcsFields } from '../scripts/vectors/gbcs-fields.js';
+import { gbcsFields, outcome } from '../scripts/vectors/gbcs-fields.js';
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromHex, isSmkiError, toHex } from '@smki/core';
+import { fromHex, toHex } from '@smki/core';
 import {
   apduBytes,
   assertMacBytes,
@@ -72,16 +72,6 @@ const signatures = load<SignatureCase>('signatures.json');
 const macs = load<MacCase>('macs.json');
 const payloads = load<PayloadCase>('payloads.json');
 
-/** Run `f`, giving its value or the code and offset of the SmkiError it throws (anything else fails the test). */
-function outcome<T>(f: () => T): { value?: T; code?: string; offset?: number } {
-  try {
-    return { value: f() };
-  } catch (e) {
-    if (!isSmkiError(e)) throw e;
-    const o = (e.context as { offset?: unknown }).offset;
-    return { code: e.code, ...(typeof o === 'number' ? { offset: o } : {}) };
-  }
-}
 
 const fields = gbcsFields;
 

@@ -1,4 +1,4 @@
-import { toHex } from '../../packages/core/src/index.js';
+import { isSmkiError, toHex } from '../../packages/core/src/index.js';
 import type { GbcsMessage } from '../../packages/gbcs/src/index.js';
 
 /** A parsed message in the spelling of test-vectors/gbcs/messages.json: bigints as decimal strings, bytes as hex, ranges as pairs. */
@@ -22,4 +22,15 @@ export function gbcsFields(m: GbcsMessage): Record<string, unknown> {
     apduRange: [m.apduRange.start, m.apduRange.end],
     signedRange: [m.signedRange.start, m.signedRange.end],
   };
+}
+
+/** Run `f`, giving its value or the code and offset of the SmkiError it throws (any other exception propagates). */
+export function outcome<T>(f: () => T): { value?: T; code?: string; offset?: number } {
+  try {
+    return { value: f() };
+  } catch (e) {
+    if (!isSmkiError(e)) throw e;
+    const o = (e.context as { offset?: unknown }).offset;
+    return { code: e.code, ...(typeof o === 'number' ? { offset: o } : {}) };
+  }
 }
