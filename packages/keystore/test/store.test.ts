@@ -350,3 +350,19 @@ describe('a CSR is withheld when its key is revoked while it is being signed', (
     expect(types).not.toContain('key.csr');
   });
 });
+
+describe('a meter recorded as trusting a retired key is refused with ERR_KEY_RETIRED', () => {
+  it('records what the meter trusts, and refuses to sign with the retired key', async () => {
+    const { store } = await openStore();
+    const { north } = await supplierEstate(store);
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing'); // pending, certified
+    await store.rotate(g2.handle.keyId);
+    await store.markCredentialsUpdated(SUPPLIER, M1, 'signing');
+    await store.markCredentialsUpdated(SUPPLIER, M2, 'signing');
+    await store.retire(north.ds.handle.keyId);
+    // a meter found in the field still holding the old certificate
+    await store.assignDevice(SUPPLIER, '00DB1234567890A9', 'north', { installed: { signing: north.ds.handle.keyId } });
+    await expectCode(store.signFor('00DB1234567890A9', message), 'ERR_KEY_RETIRED');
+    expect(await store.signFor(M1, message)).toHaveLength(64);
+  });
+});
