@@ -21,8 +21,10 @@ import {
   type Eui64,
   type KeyAgreement,
   type PrivateKeyInput,
+  type PublicKeyInput,
 } from '@smki/core';
-import { publicKeyFor, type PublicKeyOrCertificate } from './internal/keys.js';
+import type { SmkiCertificate } from '@smki/pki';
+import { publicKeyFor } from './internal/keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // inputs
@@ -55,7 +57,7 @@ export type SystemTitleInput = Eui64 | string | Uint8Array;
  * or a certificate), the raw 65-byte uncompressed point, or a certificate from `@smki/pki`'s
  * `parseCertificate`. A certificate must carry the keyAgreement key usage.
  */
-export type PeerPublicKeyInput = PublicKeyOrCertificate;
+export type PeerPublicKeyInput = PublicKeyInput | SmkiCertificate;
 
 /** The fields of the GBCS KDF OtherInfo (SPEC §4). */
 export interface OtherInfoFields {
