@@ -36,8 +36,10 @@ export const SMKI_ERROR_CODES = {
   ERR_DER_TRAILING_DATA: 'Bytes after the end of a DER object',
   /** Not a usable key for this operation. */
   ERR_KEY_INVALID: 'Not a usable key for this operation',
-  /** Key is not on NIST P-256. */
-  ERR_KEY_CURVE_UNSUPPORTED: 'Key is not on NIST P-256',
+  /** Key is not on NIST P-256, or gives P-256 by explicit parameters instead of its OID (RFC 5480 2.1.1). */
+  ERR_KEY_CURVE_UNSUPPORTED: 'Key is not on NIST P-256, or gives it by explicit parameters instead of its OID',
+  /** The private key is encrypted (PKCS#8 EncryptedPrivateKeyInfo); decrypt it first. */
+  ERR_KEY_ENCRYPTED: 'The private key is encrypted (PKCS#8 EncryptedPrivateKeyInfo); decrypt it first',
   /** A signature is not 64 bytes r||s or valid DER ECDSA-Sig-Value. */
   ERR_SIGNATURE_ENCODING: 'A signature is not 64 bytes r||s or valid DER ECDSA-Sig-Value',
   // ---- parsing (pki)
@@ -137,6 +139,8 @@ export const SMKI_ERROR_CODES = {
   ERR_PROFILE_AKI_FORM: 'authorityKeyIdentifier is not [0] keyIdentifier only',
   /** The self-signed root carries an authorityKeyIdentifier. */
   ERR_PROFILE_AKI_ON_ROOT: 'The self-signed root carries an authorityKeyIdentifier',
+  /** The self-signed root's authorityKeyIdentifier names a key other than its own (RFC 5280 4.2.1.1). */
+  ERR_PROFILE_AKI_ROOT_MISMATCH: "The self-signed root's authorityKeyIdentifier names a key other than its own",
   /** A CA certificate has no basicConstraints. */
   ERR_PROFILE_BASIC_CONSTRAINTS_MISSING: 'A CA certificate has no basicConstraints',
   /** basicConstraints of a CA is not critical. */
@@ -145,6 +149,10 @@ export const SMKI_ERROR_CODES = {
   ERR_PROFILE_BASIC_CONSTRAINTS_PATH_LENGTH: 'An issuing CA does not have pathLenConstraint 0',
   /** An end-entity certificate asserts cA TRUE. */
   ERR_PROFILE_END_ENTITY_IS_CA: 'An end-entity certificate asserts cA TRUE',
+  /** keyUsage asserts keyCertSign on a certificate that is not a CA (RFC 5280 4.2.1.3: keyCertSign only with cA TRUE). */
+  ERR_PROFILE_KEY_CERT_SIGN_NOT_CA: 'keyUsage asserts keyCertSign on a certificate without basicConstraints cA TRUE',
+  /** policyConstraints is present and not critical (RFC 5280 4.2.1.11: conforming CAs MUST mark it critical). */
+  ERR_PROFILE_POLICY_CONSTRAINTS_NOT_CRITICAL: 'policyConstraints is not critical',
   /** The certificate matches no SMKI certificate kind. */
   ERR_PROFILE_UNKNOWN_KIND: 'The certificate matches no SMKI certificate kind',
   /** The root is not self-issued and self-signed. */
@@ -229,6 +237,10 @@ export const SMKI_ERROR_CODES = {
   ERR_CRL_UNKNOWN_CRITICAL_EXTENSION: 'A CRL or CRL entry has an unknown critical extension',
   /** The CRL issuer's certificate lacks cRLSign. */
   ERR_CRL_ISSUER_KEY_USAGE: "The CRL issuer's certificate lacks cRLSign",
+  /** A CRL has no cRLNumber extension (RFC 5280 5.2.3: conforming CRL issuers include it). */
+  ERR_CRL_NUMBER_MISSING: 'A CRL has no cRLNumber extension',
+  /** A CRL marks its cRLNumber extension critical (RFC 5280 5.2.3: it is non-critical). */
+  ERR_CRL_NUMBER_CRITICAL: 'A CRL marks its cRLNumber extension critical',
   // ---- key store (keystore)
   /** The key store is open in another process. */
   ERR_KEYSTORE_LOCKED: 'The key store is open in another process',
@@ -238,6 +250,8 @@ export const SMKI_ERROR_CODES = {
   ERR_KEYSTORE_CORRUPT: 'Store metadata is damaged or its MAC does not verify',
   /** The key store has been closed. */
   ERR_KEYSTORE_CLOSED: 'The key store has been closed',
+  /** The store's metadata is older than its audit trail: the log records lifecycle changes the metadata does not have (a backup restored over newer state). */
+  ERR_KEYSTORE_METADATA_ROLLBACK: 'The store metadata is older than its audit trail (lifecycle records lie beyond the head it names)',
   /** A key file is damaged; only that key is affected. */
   ERR_KEY_FILE_CORRUPT: 'A key file is damaged; only that key is affected',
   /** No key with this id. */
@@ -266,6 +280,8 @@ export const SMKI_ERROR_CODES = {
   ERR_PORTFOLIO_EXISTS: 'A portfolio with this id exists',
   /** Assigning the device would put more devices behind one key than the cap allows. */
   ERR_PORTFOLIO_DEVICE_CAP: 'Assigning the device would put more devices behind one key than the cap allows',
+  /** A whole-estate key is declared (or used) for a purpose while devices record their own installed key for it. */
+  ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT: 'A whole-estate key would override the keys devices record as installed for this purpose',
   /** The device is in no portfolio of this organisation. */
   ERR_DEVICE_UNKNOWN: 'The device is in no portfolio of this organisation',
   /** The device already belongs to a portfolio of this organisation. */

@@ -182,6 +182,13 @@ export type AuditEvent =
       readonly recoveredRecords?: number;
       /** Bytes of a torn final line removed by the crash-recovery rule. */
       readonly tornBytesRemoved?: number;
+      /**
+       * Revocations and retirements found in the log beyond the metadata's head and applied again
+       * on open (the metadata was older than the log, e.g. restored from a backup).
+       */
+      readonly reappliedRecords?: number;
+      /** Lifecycle records the metadata had committed that were written to the log on open (a crash came between the two writes). */
+      readonly completedRecords?: number;
     };
 
 /** The `type` of an {@link AuditEvent}. */
@@ -217,8 +224,13 @@ export interface AuditHead {
 
 /** One problem {@link verifyAuditLog} found, and where. */
 export interface AuditFinding {
-  /** `ERR_AUDIT_TAMPERED` (edited, forged, deleted, reordered, replaced) or `ERR_AUDIT_TRUNCATED` (cut off, torn). */
-  readonly code: 'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED';
+  /**
+   * `ERR_AUDIT_TAMPERED` (edited, forged, deleted, reordered, replaced), `ERR_AUDIT_TRUNCATED` (cut
+   * off, torn) or, when the verifier is told which record types may lie beyond the head,
+   * `ERR_KEYSTORE_METADATA_ROLLBACK` (a lifecycle record beyond the head: the metadata that
+   * carries the head is older than the log).
+   */
+  readonly code: 'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED' | 'ERR_KEYSTORE_METADATA_ROLLBACK';
   /** What is wrong. */
   readonly message: string;
   /** Line number (from 1) where it was found, where there is one. */
@@ -241,6 +253,11 @@ export interface AuditVerification {
   readonly findings: readonly AuditFinding[];
   /** Findings left out after the first {@link MAX_FINDINGS} (a log of garbage has one per line). */
   readonly omittedFindings: number;
+  /**
+   * Lines the metadata committed to (its {@link AuditIntent}) that are not in the log yet: a crash
+   * came between the two writes, and the next open writes them. 0 when there is no intent.
+   */
+  readonly intentLinesMissing?: number;
 }
 
 /** What {@link AuditLog.open} repaired or adopted under the crash-recovery rule. */
@@ -254,6 +271,30 @@ export interface AuditRecovery {
    * reconcile its metadata with: their events may or may not have taken effect.
    */
   readonly lifecycleBeyondHead: readonly AuditRecord[];
+  /** Lines of the {@link AuditIntent} that were missing from the log and were written on open. */
+  readonly intentLinesWritten: number;
+}
+
+/**
+ * Records a writer committed to before writing them: the exact lines (each without its `\n`) and
+ * the head they follow. A store that saves its new state and the records describing it in one
+ * atomic metadata write, before appending them (see {@link AuditLog.stage}), passes the intent
+ * back on open: if a crash came between the two writes, the log ends at `before` (or part-way
+ * through the lines) and {@link AuditLog.open} writes the missing lines, so the log always
+ * catches up with the metadata and a lifecycle record is never found beyond the saved head after
+ * a crash.
+ */
+export interface AuditIntent {
+  /** The head of the log before the lines. */
+  readonly before: AuditHead;
+  /** The committed lines, in order, without their `\n`. */
+  readonly lines: readonly string[];
+}
+
+/** What {@link AuditLog.stage} computed: the lines to save with the state, and the heads around them. */
+export interface AuditStaged extends AuditIntent {
+  /** The head of the log once the lines are written (save it with the state). */
+  readonly after: AuditHead;
 }
 
 /** Options of {@link AuditLog.open}. */
@@ -273,7 +314,12 @@ export interface AuditLogOptions {
    * head are then found only by {@link verifyAuditLog}.
    */
   readonly verifyOnOpen?: 'full' | 'tail';
-  /** Fault-injection hook (tests only): called at `audit:before-write`, `audit:partial-write`, `audit:after-write`, `audit:after-fsync`, `audit:recover-before-truncate`, `audit:recover-after-truncate`. */
+  /**
+   * Lines the caller's metadata committed to after `before` (see {@link AuditIntent}); `head` is
+   * then the head after them. Missing lines are written on open; any other disagreement refuses.
+   */
+  readonly intent?: AuditIntent;
+  /** Fault-injection hook (tests only): called at `audit:before-write`, `audit:after-write`, `audit:after-fsync`, `audit:recover-before-truncate`, `audit:recover-after-truncate`. */
   readonly fault?: (point: string) => void;
   /** Clock (default `() => new Date()`). */
   readonly now?: () => Date;
@@ -363,7 +409,7 @@ const SCHEMA: { readonly [T in AuditEventType]: readonly FieldSpec[] } = {
     f('messageCode', 'messageCode', true),
     f('counter', 'counter', true),
   ],
-  'store.opened': [f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true)],
+  'store.opened': [f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)],
 };
 
 const PURPOSES: readonly KeyPurpose[] = ['signing', 'keyAgreement', 'prepaymentKeyAgreement'];
@@ -588,6 +634,8 @@ class ChainVerifier {
     private readonly key: Buffer,
     private readonly head: AuditHead | undefined,
     start: VerifierStart = { line: 0, lastGood: { seq: 0, hash: ZERO_HASH }, offset: 0 },
+    /** When set, a record beyond the head of any other type is an `ERR_KEYSTORE_METADATA_ROLLBACK` finding. */
+    private readonly allowBeyondHead?: ReadonlySet<string>,
   ) {
     this.count = start.line;
     this.line = start.line;
@@ -643,6 +691,14 @@ class ChainVerifier {
       if (c.seq === this.head.count) this.atHead = { hash: c.hash, end: this.end };
       else if (c.seq > this.head.count) {
         this.beyondHeadCount++;
+        if (this.allowBeyondHead && !this.allowBeyondHead.has(c.record.type)) {
+          this.add({
+            code: 'ERR_KEYSTORE_METADATA_ROLLBACK',
+            message: `a ${c.record.type} record lies beyond the head the metadata names: the metadata is older than the log (restored from a backup, or rolled back)`,
+            ...where,
+            seq: c.seq,
+          });
+        }
         if (c.record.type !== 'key.used' && this.beyondHead.length < MAX_LIFECYCLE_BEYOND_HEAD) this.beyondHead.push(c.record);
       }
     }
@@ -778,18 +834,54 @@ async function scanLines(
  */
 export async function verifyAuditLog(
   source: string | readonly string[],
-  options: { readonly key: Uint8Array; readonly head?: AuditHead },
+  options: {
+    readonly key: Uint8Array;
+    readonly head?: AuditHead;
+    /** The lines the metadata committed to before `head` (see {@link AuditIntent}). */
+    readonly intent?: AuditIntent;
+    /**
+     * Record types that may lie beyond `head` (e.g. use records, written after the metadata);
+     * any other type beyond it is an `ERR_KEYSTORE_METADATA_ROLLBACK` finding. Default: any type.
+     */
+    readonly allowBeyondHead?: readonly AuditEventType[];
+  },
 ): Promise<AuditVerification> {
   const key = checkKey(options.key);
   const head = options.head === undefined ? undefined : checkHead(options.head);
-  const v = new ChainVerifier(key, head);
+  const intent = options.intent === undefined ? undefined : checkIntent(options.intent, head);
+  let size: number;
+  if (typeof source === 'string') {
+    try {
+      size = (await stat(source)).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      size = 0;
+    }
+  } else {
+    size = source.reduce((n, l) => n + Buffer.byteLength(l, 'utf8') + 1, 0);
+  }
+  // A log that lags behind its metadata's intent is checked against the head before the intent.
+  const short = intent !== undefined && head !== undefined && size < head.bytes;
+  const allow = options.allowBeyondHead === undefined ? undefined : new Set<string>(options.allowBeyondHead);
+  const v = new ChainVerifier(key, short ? intent.before : head, undefined, short ? undefined : allow);
+  const finish = (): AuditVerification => {
+    const r = v.finish();
+    if (!short || !r.ok) return r;
+    try {
+      const missing = missingIntentLines(v, key, intent, head);
+      return { ...r, intentLinesMissing: missing.length };
+    } catch (e) {
+      const f: AuditFinding = { code: 'ERR_AUDIT_TAMPERED', message: (e as Error).message };
+      return { ok: false, count: r.count, findings: [f], omittedFindings: 0 };
+    }
+  };
   if (typeof source === 'string') {
     let fh: FileHandle;
     try {
       fh = await openFile(source, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      return v.finish(); // no log: an empty one (a finding only if the head says otherwise)
+      return finish(); // no log: an empty one (a finding only if the head says otherwise)
     }
     try {
       await scanLines(
@@ -809,13 +901,13 @@ export async function verifyAuditLog(
       offset += raw.length + 1;
     }
   }
-  return v.finish();
+  return finish();
 }
 
 // ---------------------------------------------------------------------------------------------
 // The writer
 
-function tamperError(f: AuditFinding): SmkiError<'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED'> {
+function tamperError(f: AuditFinding): SmkiError<AuditFinding['code']> {
   const where = [f.line === undefined ? '' : `line ${f.line}`, f.seq === undefined ? '' : `seq ${f.seq}`].filter(Boolean).join(', ');
   const message = `audit log: ${where ? `${where}: ` : ''}${f.message}`;
   return new SmkiError(f.code, message, { ...(f.offset === undefined ? {} : { offset: f.offset }), detail: message.slice(0, 300) });
@@ -896,6 +988,9 @@ export class AuditLog {
   #failed: SmkiError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** While a staged append is open: appends wait for it (see {@link AuditLog.stage}). */
+  #gate: { promise: Promise<void>; open: () => void } | undefined;
+  #staged: { lines: Buffer[]; after: AuditHead } | undefined;
 
   private constructor(path: string, fh: FileHandle, key: Buffer, head: AuditHead, recovery: AuditRecovery, options: AuditLogOptions) {
     this.path = path;
@@ -947,7 +1042,12 @@ export class AuditLog {
     const fh = await openFile(path, 'a+', 0o600);
     try {
       if (!existed) fsyncDirectory(dir);
-      const v = await AuditLog.#verifyForOpen(fh, key, head, mode);
+      const intent = options.intent === undefined ? undefined : checkIntent(options.intent, head);
+      // With an intent, a log shorter than the head is checked against the head before the
+      // intent's lines: it must then end part-way through them (a crash between the metadata
+      // write and the log write), and the rest is written below.
+      const short = intent !== undefined && head !== undefined && (await fh.stat()).size < head.bytes;
+      const v = await AuditLog.#verifyForOpen(fh, key, short ? intent.before : head, mode);
       const result = v.finish();
       // The recovery rule: the only finding repaired is a torn final line of at most 64 KiB, and
       // only when nothing else is wrong (records beyond the head are adopted, not a finding).
@@ -962,11 +1062,22 @@ export class AuditLog {
         options.fault?.('audit:recover-after-truncate');
         tornBytesRemoved = torn.length;
       }
-      const now: AuditHead = { count: v.lastGood.seq, lastHash: v.lastGood.hash, bytes: v.end };
+      let now: AuditHead = { count: v.lastGood.seq, lastHash: v.lastGood.hash, bytes: v.end };
+      let intentLinesWritten = 0;
+      if (short) {
+        const missing = missingIntentLines(v, key, intent, head);
+        options.fault?.('audit:intent-before-write');
+        await writeAllTo(fh, Buffer.from(missing.map((l) => `${l}\n`).join(''), 'utf8'));
+        await fh.datasync();
+        options.fault?.('audit:intent-after-write');
+        intentLinesWritten = missing.length;
+        now = head;
+      }
       const recovery: AuditRecovery = {
         tornBytesRemoved,
-        recordsBeyondHead: head ? v.beyondHeadCount : 0,
-        lifecycleBeyondHead: head ? v.beyondHead : [],
+        recordsBeyondHead: head && !short ? v.beyondHeadCount : 0,
+        lifecycleBeyondHead: head && !short ? v.beyondHead : [],
+        intentLinesWritten,
       };
       return new AuditLog(path, fh, key, now, recovery, { ...options, groupCommitMs: ms });
     } catch (e) {
@@ -1021,6 +1132,7 @@ export class AuditLog {
    *   after {@link AuditLog.close}
    */
   async append(event: AuditEvent, options: { readonly durable: boolean }): Promise<AuditRecord> {
+    while (this.#gate) await this.#gate.promise;
     if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the audit log is closed', {});
     if (this.#failed) throw this.#failed;
     const seq = this.#count + 1;
@@ -1053,6 +1165,95 @@ export class AuditLog {
       }, this.#groupCommitMs);
     }
     return record;
+  }
+
+  /**
+   * Begin a staged append, for a writer that saves its state before the records describing it
+   * (write-ahead in the metadata, so that after a crash the log can only lag behind the state,
+   * never lead it). Makes every record appended so far durable, then computes the exact lines of
+   * `events` chained after them, without writing them; appends made meanwhile wait until
+   * {@link AuditLog.commitStaged} or {@link AuditLog.abortStaged}. The caller saves the returned
+   * lines and `after` head with its state (atomically), then commits; on open it passes them back
+   * as {@link AuditLogOptions.intent}.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` for an event of the wrong shape or a stage already
+   *   open (nothing changes); `ERR_AUDIT_WRITE_FAILED`; `ERR_KEYSTORE_CLOSED`
+   */
+  async stage(events: readonly AuditEvent[]): Promise<AuditStaged> {
+    while (this.#gate) await this.#gate.promise;
+    if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the audit log is closed', {});
+    if (this.#failed) throw this.#failed;
+    if (!Array.isArray(events) || events.length === 0) throw invalid('stage needs at least one event', 'events');
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => (open = resolve));
+    this.#gate = { promise, open };
+    try {
+      this.#cancelTimer();
+      await this.#flushChain();
+      const before = this.head();
+      let seq = before.count;
+      let prev = before.lastHash;
+      let bytes = before.bytes;
+      const lines: Buffer[] = [];
+      for (const event of events) {
+        seq++;
+        const line = this.#encode(seq, event, prev);
+        lines.push(line);
+        prev = sha256Hex(line);
+        bytes += line.length + 1;
+      }
+      const after: AuditHead = { count: seq, lastHash: prev, bytes };
+      this.#staged = { lines, after };
+      return { before, after, lines: lines.map((l) => l.toString('utf8')) };
+    } catch (e) {
+      this.#openGate();
+      throw e;
+    }
+  }
+
+  /**
+   * Write and sync the staged lines (after the caller saved them with its state), then let
+   * waiting appends go on.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (nothing staged), `ERR_AUDIT_WRITE_FAILED` (the log
+   *   then refuses further records; reopening with the intent writes the lines)
+   */
+  async commitStaged(): Promise<AuditHead> {
+    const staged = this.#staged;
+    if (!staged) throw invalid('no staged append to commit', 'commitStaged');
+    this.#staged = undefined;
+    try {
+      for (const line of staged.lines) this.#pending.push(line, NEWLINE);
+      this.#pendingBytes += staged.after.bytes - this.#bytes;
+      this.#count = staged.after.count;
+      this.#lastHash = staged.after.lastHash;
+      this.#bytes = staged.after.bytes;
+      await this.#flushChain();
+      return this.head();
+    } finally {
+      this.#openGate();
+    }
+  }
+
+  /** Drop the staged lines (the caller could not save its state): nothing was written, the chain continues as before. */
+  abortStaged(): void {
+    this.#staged = undefined;
+    this.#openGate();
+  }
+
+  #openGate(): void {
+    const g = this.#gate;
+    this.#gate = undefined;
+    g?.open();
+  }
+
+  /** One record line (without `\n`), checked against the schema and the clock. */
+  #encode(seq: number, event: AuditEvent, prev: string): Buffer {
+    const at = this.#now().toISOString();
+    if (!ISO.test(at)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the clock gave a time outside 0000..9999', { detail: at });
+    const prefixBytes = Buffer.from(encodePrefix(seq, at, event, prev), 'utf8');
+    const mac = createHmac('sha256', this.#key).update(prefixBytes).update('}').digest('hex').toUpperCase();
+    const line = Buffer.concat([prefixBytes, Buffer.from(`,"mac":"${mac}"}`, 'latin1')]);
+    if (line.length > MAX_AUDIT_LINE_BYTES) throw new SmkiError('ERR_INVALID_ARGUMENT', 'audit record over 64 KiB', {});
+    return line;
   }
 
   /**
@@ -1121,15 +1322,10 @@ export class AuditLog {
     const fault = this.#fault;
     try {
       fault?.('audit:before-write');
-      if (fault && buf.length > 1) {
-        // Tests only: two writes, so a kill between them leaves a torn line.
-        const half = buf.length >> 1;
-        await this.#writeAll(buf.subarray(0, half));
-        fault('audit:partial-write');
-        await this.#writeAll(buf.subarray(half));
-      } else {
-        await this.#writeAll(buf);
-      }
+      // One write call for the whole batch, fault hook or not, so the path a crash test kills is
+      // the one production takes. A torn final line (a write that reached the disk in part) is
+      // made by the tests themselves: they cut the log after a kill at audit:after-write.
+      await this.#writeAll(buf);
       fault?.('audit:after-write');
       await this.#fh.datasync();
       fault?.('audit:after-fsync');
@@ -1170,4 +1366,50 @@ function eventFromRecordFields(event: AuditEvent): AuditEvent {
     if (v !== undefined) out[s.name] = Array.isArray(v) ? [...(v as unknown[])] : v;
   }
   return out as unknown as AuditEvent;
+}
+
+const NEWLINE = Buffer.from('\n', 'latin1');
+
+async function writeAllTo(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
+    off += bytesWritten;
+  }
+}
+
+function checkIntent(intent: unknown, head: AuditHead | undefined): AuditIntent {
+  const i = intent as AuditIntent;
+  if (typeof i !== 'object' || i === null || !Array.isArray(i.lines) || i.lines.length === 0 || !i.lines.every((l) => typeof l === 'string')) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'not an audit intent { before, lines }', {});
+  }
+  if (head === undefined) throw new SmkiError('ERR_INVALID_ARGUMENT', 'an audit intent needs the head after it', {});
+  const before = checkHead(i.before);
+  if (before.count + i.lines.length !== head.count) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the audit intent does not lead to the head', {});
+  return { before, lines: [...i.lines] };
+}
+
+/**
+ * The intent lines missing from a log that was verified against `intent.before` and ends at
+ * `before` plus the first k of them (k < n). Every line is checked (MAC, canonical form, seq,
+ * chain) and must lead exactly to `head`; anything else is tampering.
+ */
+function missingIntentLines(v: ChainVerifier, key: Buffer, intent: AuditIntent, head: AuditHead): string[] {
+  const k = v.lastGood.seq - intent.before.count;
+  let prev = intent.before.lastHash;
+  let bytes = intent.before.bytes;
+  const bad = (message: string): never => {
+    throw tamperError({ code: 'ERR_AUDIT_TAMPERED', message });
+  };
+  if (k < 0 || k >= intent.lines.length || v.beyondHeadCount !== k) bad(`the log ends at record ${v.lastGood.seq}, which is not part-way through the lines the metadata committed to`);
+  for (let i = 0; i < intent.lines.length; i++) {
+    const raw = Buffer.from(intent.lines[i]!, 'utf8');
+    const c = checkLine(raw, key);
+    if (!c.ok || c.seq !== intent.before.count + i + 1 || c.prev !== prev) bad(`line ${i + 1} the metadata committed to is not a valid record in this chain`);
+    prev = (c as { hash: string }).hash;
+    bytes += raw.length + 1;
+    if (i === k - 1 && (prev !== v.lastGood.hash || bytes !== v.end)) bad(`record ${v.lastGood.seq} in the log is not the one the metadata committed to`);
+  }
+  if (prev !== head.lastHash || bytes !== head.bytes) bad('the lines the metadata committed to do not lead to its head');
+  return intent.lines.slice(k);
 }

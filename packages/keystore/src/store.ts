@@ -16,7 +16,18 @@ import {
 import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
 import type { KeyObject } from 'node:crypto';
 import type { KeyBackend } from './backend.js';
-import { AUDIT_LOG_FILE, AuditLog, deriveAuditKey, verifyAuditLog, type AuditEvent, type AuditHead, type AuditVerification } from './audit.js';
+import {
+  AUDIT_LOG_FILE,
+  AuditLog,
+  deriveAuditKey,
+  verifyAuditLog,
+  type AuditEvent,
+  type AuditEventType,
+  type AuditHead,
+  type AuditIntent,
+  type AuditRecord,
+  type AuditVerification,
+} from './audit.js';
 import { lockDirectory, removeStaleTemporaries, type DirectoryLock, type FaultHook } from './internal/fsutil.js';
 import { MetadataFileStore } from './internal/metadata.js';
 import {
@@ -80,6 +91,8 @@ interface State {
   /** key: `${organisation}/${device}` */
   devices: Record<string, DeviceState>;
   auditHead?: AuditHead;
+  /** The audit lines this state was saved with, written to the log after it (see #mutate). */
+  auditIntent?: AuditIntent;
 }
 
 const emptyState = (): State => ({ organisations: {}, portfolios: {}, keys: {}, devices: {} });
@@ -90,6 +103,25 @@ const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreem
   prepaymentKeyAgreement: 'keyAgreement',
 };
 const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP' };
+
+/**
+ * A map entry by an outside string: own properties only, so that `__proto__`, `constructor` or
+ * `toString` never reach `Object.prototype` (the state's maps are plain objects from JSON).
+ */
+function own<V>(map: Record<string, V>, key: unknown): V | undefined {
+  return typeof key === 'string' && Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/**
+ * Record types that may legitimately lie beyond the head the metadata names: use records are
+ * group-committed after it, and `store.opened` is written before the head is saved on open.
+ * Every lifecycle change is saved in the metadata before its records reach the log, so any other
+ * record beyond the head means the metadata is older than the log.
+ */
+const ALLOWED_BEYOND_HEAD: readonly AuditEventType[] = ['key.used', 'store.opened'];
+/** Lifecycle records beyond the head that {@link KeyStore.open} applies again: they only ever take power away from a key. */
+const REAPPLIED_BEYOND_HEAD: readonly AuditEventType[] = ['key.revoked', 'key.retired'];
+const MAX_REAPPLIED = 1000;
 
 function fail(code: SmkiErrorCode, message: string, detail?: string): never {
   throw new SmkiError(code, message, detail === undefined ? {} : { detail });
@@ -254,22 +286,33 @@ export class KeyStore {
       const audit = await AuditLog.open(options.directory, {
         key: deriveAuditKey(metadata.secrets.auditSecret),
         ...(state.auditHead ? { head: state.auditHead } : {}),
+        ...(state.auditIntent ? { intent: state.auditIntent } : {}),
         ...(options.auditGroupCommitMs !== undefined ? { groupCommitMs: options.auditGroupCommitMs } : {}),
         ...(options.fault ? { fault: options.fault } : {}),
         now,
       });
+      let reapplied: number;
+      try {
+        reapplied = reapplyBeyondHead(state, audit.recovery.lifecycleBeyondHead);
+      } catch (e) {
+        await audit.close();
+        throw e;
+      }
       const known = new Set(Object.values(state.keys).map((k) => k.handle));
       const orphans = (await options.backend.listHandles()).filter((h) => !known.has(h));
       const store = new KeyStore({ backend: options.backend, metadata, audit, lock, now, fault: options.fault, state, orphans });
-      // Records beyond the committed head are use records written since the last metadata write,
-      // or a lifecycle change whose metadata write a crash prevented: such a change did not take
-      // effect (the metadata is the state). The trail says how many were adopted.
+      // Records beyond the committed head are use records written since the last metadata write
+      // (adopted), or revocations and retirements whose metadata an older file replaced (applied
+      // again above). The trail says how many of each, and how many committed lines a crash had
+      // kept out of the log.
       const r = audit.recovery;
       await audit.append(
         {
           type: 'store.opened',
           ...(r.recordsBeyondHead > 0 ? { recoveredRecords: r.recordsBeyondHead } : {}),
           ...(r.tornBytesRemoved > 0 ? { tornBytesRemoved: r.tornBytesRemoved } : {}),
+          ...(reapplied > 0 ? { reappliedRecords: reapplied } : {}),
+          ...(r.intentLinesWritten > 0 ? { completedRecords: r.intentLinesWritten } : {}),
         },
         { durable: true },
       );
@@ -299,6 +342,8 @@ export class KeyStore {
     return verifyAuditLog(join(directory, AUDIT_LOG_FILE), {
       key: deriveAuditKey(metadata.secrets.auditSecret),
       ...(state.auditHead ? { head: state.auditHead } : {}),
+      ...(state.auditIntent ? { intent: state.auditIntent } : {}),
+      allowBeyondHead: ALLOWED_BEYOND_HEAD,
     });
   }
 
@@ -311,21 +356,42 @@ export class KeyStore {
 
   #persist(state: State): void {
     state.auditHead = this.#audit.head();
+    delete state.auditIntent;
     this.#metadata.write(JSON.stringify(state));
   }
 
-  /** Run a lifecycle change: serialised, audited, durable, then applied. Throws change nothing. */
+  /**
+   * Run a lifecycle change: serialised, durable, audited, then applied. Throws change nothing.
+   *
+   * Write order (write-ahead in the metadata): the audit log stages the change's records (their
+   * exact lines and the head after them); the new state is saved together with those lines in
+   * one atomic metadata write; then the lines are appended to the log. A crash before the
+   * metadata write leaves the old state and no record; after it, the new state, and the next open
+   * writes whatever lines the log lacks. So a lifecycle record never lies beyond the head the
+   * metadata names, unless the metadata was replaced by an older file: {@link KeyStore.open}
+   * then applies revocations and retirements again and refuses anything else.
+   */
   #mutate<T>(change: (draft: State) => Promise<{ result: T; events: AuditEvent[] }> | { result: T; events: AuditEvent[] }): Promise<T> {
     this.#assertOpen();
     const run = async (): Promise<T> => {
       this.#assertOpen();
       const draft = structuredClone(this.#state);
       const { result, events } = await change(draft);
-      for (const e of events) await this.#audit.append(e, { durable: true });
-      this.#fault?.('store:after-audit');
-      this.#persist(draft);
+      const staged = await this.#audit.stage(events);
+      try {
+        this.#fault?.('store:before-metadata');
+        draft.auditHead = staged.after;
+        draft.auditIntent = { before: staged.before, lines: staged.lines };
+        this.#metadata.write(JSON.stringify(draft));
+      } catch (e) {
+        this.#audit.abortStaged();
+        throw e;
+      }
       this.#fault?.('store:after-metadata');
+      // Durable from here: the metadata is the state; the log catches up on reopen if need be.
       this.#state = draft;
+      await this.#audit.commitStaged();
+      this.#fault?.('store:after-audit');
       return result;
     };
     const p = this.#queue.then(run, run);
@@ -335,19 +401,19 @@ export class KeyStore {
 
   #org(state: State, entityId: string): OrganisationState {
     const eui = parseEui64(entityId);
-    const o = state.organisations[eui];
+    const o = own(state.organisations, eui);
     if (!o) fail('ERR_ORGANISATION_NOT_FOUND', `no organisation ${eui}`, eui);
     return o;
   }
 
   #portfolio(state: State, org: Eui64, id: string): PortfolioState {
-    const p = state.portfolios[`${org}/${id}`];
+    const p = own(state.portfolios, `${org}/${id}`);
     if (!p) fail('ERR_PORTFOLIO_NOT_FOUND', `no portfolio ${id} in ${org}`, id);
     return p;
   }
 
   #key(state: State, keyId: string): KeyState_ {
-    const k = typeof keyId === 'string' ? state.keys[keyId] : undefined;
+    const k = own(state.keys, keyId);
     if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${String(keyId)}`, String(keyId));
     return k;
   }
@@ -390,14 +456,18 @@ export class KeyStore {
   #resolve(state: State, organisation: string | undefined, device: string, purpose: KeyPurpose): { key: KeyState_; dev: DeviceState | undefined } {
     const org = this.#orgFor(state, organisation);
     const eui = parseEui64(device);
-    const dev = state.devices[`${org.entityId}/${eui}`];
+    const dev = own(state.devices, `${org.entityId}/${eui}`);
     let keyId: string | undefined;
     const estate = this.#wholeEstatePortfolio(state, org.entityId, purpose);
+    // Whole-estate or not, only a device the organisation knows is ever signed for.
+    if (!dev) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
     if (estate) {
+      // Never override a key the meter is recorded to trust (the store refuses to create this
+      // state; an edited or older metadata file could still hold it).
+      if (dev.installed[purpose] !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `device ${eui} records an installed ${purpose} key; the whole-estate key of ${estate.id} would override it`, eui);
       keyId = estate.current[purpose];
       if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the whole-estate portfolio ${estate.id} has no current ${purpose} key`, eui);
     } else {
-      if (!dev) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
       keyId = dev.installed[purpose];
       if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the store does not know which ${purpose} certificate device ${eui} trusts`, eui);
     }
@@ -422,7 +492,7 @@ export class KeyStore {
       if (!isRemotePartyRole(options.role)) throw new SmkiError('ERR_ROLE_UNKNOWN', `unknown Remote Party Role ${String(options.role)}`, { role: String(options.role) });
       const cap = options.maxDevicesPerKey;
       if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < 1)) fail('ERR_INVALID_ARGUMENT', 'maxDevicesPerKey must be a positive integer');
-      if (s.organisations[entityId]) fail('ERR_ORGANISATION_EXISTS', `organisation ${entityId} exists`, entityId);
+      if (own(s.organisations, entityId)) fail('ERR_ORGANISATION_EXISTS', `organisation ${entityId} exists`, entityId);
       const o: OrganisationState = { entityId, role: options.role, ...(cap !== undefined ? { maxDevicesPerKey: cap } : {}) };
       s.organisations[entityId] = o;
       return { result: Object.freeze({ ...o }), events: [{ type: 'organisation.created', entityId, role: options.role }] };
@@ -437,11 +507,15 @@ export class KeyStore {
     return this.#mutate((s) => {
       const org = this.#org(s, organisation);
       if (typeof options.id !== 'string' || !PORTFOLIO_ID.test(options.id)) fail('ERR_INVALID_ARGUMENT', 'portfolio id must be 1–64 of A–Z a–z 0–9 _ -');
-      if (s.portfolios[`${org.entityId}/${options.id}`]) fail('ERR_PORTFOLIO_EXISTS', `portfolio ${options.id} exists`, options.id);
+      if (own(s.portfolios, `${org.entityId}/${options.id}`)) fail('ERR_PORTFOLIO_EXISTS', `portfolio ${options.id} exists`, options.id);
       const wholeEstate = [...new Set((options.wholeEstate ?? []).map(checkPurpose))];
       for (const p of wholeEstate) {
         const other = this.#wholeEstatePortfolio(s, org.entityId, p);
         if (other) fail('ERR_INVALID_ARGUMENT', `portfolio ${other.id} already serves the whole estate for ${p}`);
+        const trusting = this.#devicesOf(s, org.entityId).filter((d) => d.installed[p] !== undefined).length;
+        if (trusting > 0) {
+          fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${trusting} device(s) record an installed ${p} key: a whole-estate ${p} key would override the keys they trust`, options.id);
+        }
       }
       const p: PortfolioState = { organisation: org.entityId, id: options.id, name: options.name ?? options.id, wholeEstate, current: {} };
       s.portfolios[`${org.entityId}/${options.id}`] = p;
@@ -480,7 +554,7 @@ export class KeyStore {
       checkPurpose(purpose);
       const generation = 1 + Math.max(0, ...Object.values(s.keys).filter((k) => k.organisation === org.entityId && k.portfolioId === p.id && k.purpose === purpose).map((k) => k.generation));
       const keyId = `${org.entityId}.${p.id}.${PURPOSE_SHORT[purpose]}.g${generation}`;
-      if (s.keys[keyId]) fail('ERR_KEYSTORE_CORRUPT', `key id ${keyId} exists`);
+      if (own(s.keys, keyId)) fail('ERR_KEYSTORE_CORRUPT', `key id ${keyId} exists`);
       const label = `${org.entityId}/${p.id}/${PURPOSE_SHORT[purpose]}/g${generation}`;
       const generated = await this.#backend.generateKey({ keyId, label });
       this.#fault?.('store:after-backend-generate');
@@ -638,12 +712,16 @@ export class KeyStore {
       const org = this.#org(s, organisation);
       const eui = parseEui64(device);
       const p = this.#portfolio(s, org.entityId, portfolioId);
-      const existing = s.devices[`${org.entityId}/${eui}`];
+      const existing = own(s.devices, `${org.entityId}/${eui}`);
       if (existing) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${eui} is in portfolio ${existing.portfolioId}`, eui);
       const installed: Partial<Record<KeyPurpose, string>> = {};
       for (const purpose of KEY_PURPOSES) {
-        if (p.wholeEstate.includes(purpose)) continue;
-        const keyId = options.installed?.[purpose] ?? p.current[purpose];
+        const given = options.installed !== undefined && Object.hasOwn(options.installed, purpose) ? options.installed[purpose] : undefined;
+        if (this.#wholeEstatePortfolio(s, org.entityId, purpose)) {
+          if (given !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by a whole-estate key in ${org.entityId}: no per-device ${purpose} key is recorded`, eui);
+          continue;
+        }
+        const keyId = given ?? p.current[purpose];
         if (keyId === undefined) continue;
         const k = this.#key(s, keyId);
         if (k.organisation !== org.entityId || k.purpose !== purpose) fail('ERR_INVALID_ARGUMENT', `key ${keyId} is not a ${purpose} key of ${org.entityId}`);
@@ -665,7 +743,7 @@ export class KeyStore {
     return this.#mutate((s) => {
       const org = this.#org(s, organisation);
       const eui = parseEui64(device);
-      const d = s.devices[`${org.entityId}/${eui}`];
+      const d = own(s.devices, `${org.entityId}/${eui}`);
       if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
       const to = this.#portfolio(s, org.entityId, toPortfolioId);
       if (d.portfolioId === to.id) fail('ERR_INVALID_ARGUMENT', `device ${eui} is already in ${to.id}`);
@@ -674,7 +752,7 @@ export class KeyStore {
       const updates: CredentialUpdate[] = [];
       for (const purpose of KEY_PURPOSES) {
         const target = to.current[purpose];
-        if (to.wholeEstate.includes(purpose) || target === undefined || d.installed[purpose] === target) continue;
+        if (this.#wholeEstatePortfolio(s, org.entityId, purpose) || target === undefined || d.installed[purpose] === target) continue;
         if (org.maxDevicesPerKey !== undefined && this.#devicesOf(s, org.entityId, to.id).length > org.maxDevicesPerKey) {
           fail('ERR_PORTFOLIO_DEVICE_CAP', `portfolio ${to.id} would hold more than ${org.maxDevicesPerKey} devices`, to.id);
         }
@@ -694,8 +772,10 @@ export class KeyStore {
       const org = this.#org(s, organisation);
       const eui = parseEui64(device);
       checkPurpose(purpose);
-      const d = s.devices[`${org.entityId}/${eui}`];
+      const d = own(s.devices, `${org.entityId}/${eui}`);
       if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
+      const estate = this.#wholeEstatePortfolio(s, org.entityId, purpose);
+      if (estate) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by the whole-estate key of ${estate.id}: no per-device ${purpose} key is recorded`, eui);
       const p = this.#portfolio(s, org.entityId, d.portfolioId);
       const keyId = p.current[purpose];
       if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `portfolio ${p.id} has no current ${purpose} key`, eui);
@@ -788,7 +868,9 @@ export class KeyStore {
       if (key.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}`, given.keyId);
       fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.keyId}, not ${given.keyId}`, given.keyId);
     }
-    return this.keyAgreementFor(device, { purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation, ...use });
+    // Only the use fields are taken from `use` (it may be built from request data): the purpose
+    // and organisation are the given key's, never overridden.
+    return this.keyAgreementFor(device, { purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation, ...useFields(use) });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -815,7 +897,7 @@ export class KeyStore {
   device(organisation: string, device: string): DeviceInfo {
     const org = this.#org(this.#state, organisation);
     const eui = parseEui64(device);
-    const d = this.#state.devices[`${org.entityId}/${eui}`];
+    const d = own(this.#state.devices, `${org.entityId}/${eui}`);
     if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
     return deviceInfo(d);
   }
@@ -887,4 +969,49 @@ function useEvent(operation: 'sign' | 'keyAgreement', key: KeyState_, device: st
     ...(use.messageCode !== undefined ? { messageCode: use.messageCode } : {}),
     ...(use.counter !== undefined ? { counter: use.counter } : {}),
   } as AuditEvent;
+}
+
+/** The fields of a {@link UseContext}, and nothing else, from an object that may carry more. */
+function useFields(use: UseContext | undefined): UseContext {
+  if (typeof use !== 'object' || use === null) return {};
+  return {
+    ...(use.messageCode !== undefined ? { messageCode: use.messageCode } : {}),
+    ...(use.counter !== undefined ? { counter: use.counter } : {}),
+  };
+}
+
+/**
+ * Apply again the revocations and retirements the log holds beyond the metadata's head (an older
+ * metadata file was put back, e.g. from a backup); refuse any other lifecycle record there, since
+ * the store cannot tell what else the newer state held.
+ * @returns how many records changed the state
+ * @throws SmkiError `ERR_KEYSTORE_METADATA_ROLLBACK`
+ */
+function reapplyBeyondHead(state: State, beyond: readonly AuditRecord[]): number {
+  const rollback: (r: AuditRecord | undefined, why: string) => never = (r, why) => {
+    throw new SmkiError('ERR_KEYSTORE_METADATA_ROLLBACK', `the store metadata is older than its audit trail: ${why}; restore the metadata that goes with this log`, {
+      detail: r ? `seq ${r.seq}: ${r.type}` : why,
+    });
+  };
+  if (beyond.length >= MAX_REAPPLIED) rollback(undefined, `${beyond.length} or more lifecycle records lie beyond its head`);
+  for (const r of beyond) {
+    if (!ALLOWED_BEYOND_HEAD.includes(r.type) && !REAPPLIED_BEYOND_HEAD.includes(r.type)) rollback(r, `record ${r.seq} (${r.type}) lies beyond its head`);
+  }
+  let n = 0;
+  for (const r of beyond) {
+    if (r.type !== 'key.revoked' && r.type !== 'key.retired') continue;
+    const k = own(state.keys, r.keyId);
+    if (!k) rollback(r, `record ${r.seq} (${r.type}) names key ${r.keyId}, which the metadata does not know`);
+    if (k.state === 'revoked' || (r.type === 'key.retired' && k.state === 'retired')) continue;
+    if (r.type === 'key.revoked') {
+      k.state = 'revoked';
+      k.revokedAt = r.at;
+    } else {
+      k.state = 'retired';
+    }
+    const p = own(state.portfolios, `${k.organisation}/${k.portfolioId}`);
+    if (p && p.current[k.purpose] === k.keyId) delete p.current[k.purpose];
+    n++;
+  }
+  return n;
 }

@@ -1,83 +1,12 @@
-// Issue 3: private keys segregated per device portfolio (SPEC.md §1 key segregation, §2 a meter
+// Private keys segregated per device portfolio (docs/domain.md §1 key segregation, §2 a meter
 // trusts one supplier DS certificate per cell). Store model, lifecycle, refusals, durability.
-import { generateKeyPairSync, verify, diffieHellman } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { generateKeyPairSync, diffieHellman } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isSmkiError, type SmkiErrorCode } from '@smki/core';
-import { createHierarchy, issueOrganisationCertificate, parseCertificate, type SmkiHierarchy } from '@smki/pki';
-import { KeyStore, MemoryKeyBackend, type KeyAgreementKeyHandle, type SigningKeyHandle, type KeyPurpose } from '../src/index.js';
-
-const SUPPLIER = '90B3D51F30010000';
-const ACB = '90B3D51F30000004';
-const M1 = '00DB1234567890A1';
-const M2 = '00DB1234567890A2';
-const M3 = '00DB1234567890A3';
-const PASS = 'test passphrase, not a real one';
-
-let pki: SmkiHierarchy;
-beforeAll(async () => {
-  pki = await createHierarchy();
-});
-
-const dirs: string[] = [];
-const stores: KeyStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'smki-ks-'));
-  dirs.push(d);
-  return d;
-}
-
-async function openStore(dir = tempDir(), backend = new MemoryKeyBackend(), extra: Record<string, unknown> = {}): Promise<{ store: KeyStore; dir: string; backend: MemoryKeyBackend }> {
-  const store = await KeyStore.open({ directory: dir, backend, passphrase: PASS, auditGroupCommitMs: 5, ...extra });
-  stores.push(store);
-  return { store, dir, backend };
-}
-
-async function expectCode(p: Promise<unknown> | (() => unknown), code: SmkiErrorCode): Promise<void> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (!isSmkiError(e)) throw e;
-    expect(e.code).toBe(code);
-    return;
-  }
-  throw new Error(`expected ${code}, nothing was thrown`);
-}
-
-const usage = (p: KeyPurpose) => (p === 'signing' ? 'digitalSignature' : 'keyAgreement');
-
-/** Generate a key, make its CSR, have the organisation CA issue it, attach it. */
-async function issue(store: KeyStore, org: string, portfolio: string, purpose: KeyPurpose, role = 2) {
-  const handle = await store.generateKey(org, portfolio, purpose);
-  const csr = await store.createCsr(handle.keyId);
-  const cert = await issueOrganisationCertificate({ issuer: pki.organisationCa, role, entityId: org, keyUsage: usage(purpose), csr });
-  await store.attachCertificate(handle.keyId, cert);
-  return { handle, cert };
-}
-
-/** A supplier with two portfolios, north (M1, M2) and south (M3), each with DS and KA keys. */
-async function supplierEstate(store: KeyStore, options: { maxDevicesPerKey?: number } = {}) {
-  await store.addOrganisation({ entityId: SUPPLIER, role: 2, ...options });
-  await store.createPortfolio(SUPPLIER, { id: 'north' });
-  await store.createPortfolio(SUPPLIER, { id: 'south' });
-  const north = { ds: await issue(store, SUPPLIER, 'north', 'signing'), ka: await issue(store, SUPPLIER, 'north', 'keyAgreement') };
-  const south = { ds: await issue(store, SUPPLIER, 'south', 'signing'), ka: await issue(store, SUPPLIER, 'south', 'keyAgreement') };
-  await store.assignDevice(SUPPLIER, M1, 'north');
-  await store.assignDevice(SUPPLIER, M2, 'north');
-  await store.assignDevice(SUPPLIER, M3, 'south');
-  return { north, south };
-}
-
-const message = new TextEncoder().encode('DF 09 01 ... a pre-command');
-const verifies = (certDer: Uint8Array, sig: Uint8Array) =>
-  verify('sha256', message, { key: parseCertificate(certDer).publicKey!, dsaEncoding: 'ieee-p1363' }, sig);
+import { describe, expect, it } from 'vitest';
+import { issueOrganisationCertificate } from '@smki/pki';
+import { KeyStore, MemoryKeyBackend, type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
+import { ACB, expectCode, issue, M1, M2, M3, message, openStore, PASS, pki as hierarchy, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
 
 describe('segregation: each meter is signed for with the key of the certificate it trusts', () => {
   it('signs for north meters with the north key and for the south meter with the south key', async () => {
@@ -116,7 +45,7 @@ describe('segregation: each meter is signed for with the key of the certificate 
     await store.createPortfolio(SUPPLIER, { id: 'north' });
     const ka = await store.generateKey(SUPPLIER, 'north', 'keyAgreement');
     const csr = await store.createCsr(ka.keyId); // the proof of possession: allowed
-    const cert = await issueOrganisationCertificate({ issuer: pki.organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'keyAgreement', csr });
+    const cert = await issueOrganisationCertificate({ issuer: hierarchy().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'keyAgreement', csr });
     await store.attachCertificate(ka.keyId, cert);
     await expectCode(store.createCsr(ka.keyId), 'ERR_KEY_STATE_TRANSITION'); // no second signature once active
     await store.assignDevice(SUPPLIER, M1, 'north');
@@ -133,7 +62,7 @@ describe('certificates are attached only where they belong', () => {
     const ds = await store.generateKey(SUPPLIER, 'north', 'signing');
     const pub = Buffer.from(store.key(ds.keyId).publicKey, 'hex');
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-    const base = { issuer: pki.organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature' as const };
+    const base = { issuer: hierarchy().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature' as const };
     await expectCode(store.attachCertificate(ds.keyId, await issueOrganisationCertificate({ ...base, publicKey: other })), 'ERR_CERTIFICATE_KEY_MISMATCH');
     await expectCode(store.attachCertificate(ds.keyId, await issueOrganisationCertificate({ ...base, entityId: '90B3D51F30019999', publicKey: pub })), 'ERR_CERTIFICATE_ENTITY_MISMATCH');
     await expectCode(store.attachCertificate(ds.keyId, await issueOrganisationCertificate({ ...base, role: 3, publicKey: pub })), 'ERR_CERTIFICATE_ROLE_MISMATCH');
@@ -150,7 +79,7 @@ describe('rotation and moves: meters keep their installed certificate until upda
     const { store } = await openStore();
     const { north } = await supplierEstate(store);
     const g2 = await store.generateKey(SUPPLIER, 'north', 'signing');
-    const cert2 = await issueOrganisationCertificate({ issuer: pki.organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
+    const cert2 = await issueOrganisationCertificate({ issuer: hierarchy().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
     await store.attachCertificate(g2.keyId, cert2);
     expect(store.key(g2.keyId).state).toBe('pending'); // waits for rotate: north already has a current DS key
     const updates = await store.rotate(g2.keyId);
@@ -226,6 +155,10 @@ describe('blast radius', () => {
     await expectCode(store.createPortfolio(ACB, { id: 'again', wholeEstate: ['keyAgreement'] }), 'ERR_INVALID_ARGUMENT');
     const acb = await issue(store, ACB, 'estate', 'keyAgreement', 4);
     const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    // only for a device the organisation knows, whole-estate or not
+    await expectCode(() => store.keyAgreementFor('00DB1234567890FF', { organisation: ACB }), 'ERR_DEVICE_UNKNOWN');
+    await store.assignDevice(ACB, '00DB1234567890FF', 'estate');
+    expect(store.device(ACB, '00DB1234567890FF').installed).toEqual({}); // no per-device key recorded for an estate purpose
     const z = await store.keyAgreementFor('00DB1234567890FF', { organisation: ACB }).deriveSharedSecret(peer.publicKey);
     expect(Buffer.from(z).equals(diffieHellman({ privateKey: peer.privateKey, publicKey: acb.cert.publicKey! }))).toBe(true);
     expect(store.devicesExposedBy(acb.handle.keyId).wholeEstate).toBe(true);
@@ -243,8 +176,7 @@ describe('durability and authentication of the store', () => {
     await expectCode(KeyStore.open({ directory: dir, backend, passphrase: PASS }), 'ERR_KEYSTORE_LOCKED');
     await store.close();
     await expectCode(KeyStore.open({ directory: dir, backend, passphrase: 'wrong' }), 'ERR_KEYSTORE_WRONG_PASSPHRASE');
-    const again = await KeyStore.open({ directory: dir, backend, passphrase: PASS });
-    stores.push(again);
+    const { store: again } = await openStore(dir, backend);
     expect(verifies(north.ds.cert.der, await again.signFor(M1, message))).toBe(true);
     expect(again.portfolio(SUPPLIER, 'north').devices).toEqual([M1, M2]);
     await again.close();
@@ -255,8 +187,7 @@ describe('durability and authentication of the store', () => {
     writeFileSync(meta, text.replace('north', 'nörth')); // one character of the authenticated payload
     await expectCode(KeyStore.open({ directory: dir, backend, passphrase: PASS }), 'ERR_KEYSTORE_CORRUPT');
     writeFileSync(meta, text);
-    const third = await KeyStore.open({ directory: dir, backend, passphrase: PASS });
-    stores.push(third);
+    await openStore(dir, backend);
   });
 
   it('bad input changes no state and writes no audit record', async () => {
@@ -306,7 +237,7 @@ describe('concurrency: lifecycle changes and signing interleaved at their await 
     const { store } = await openStore();
     const { north, south } = await supplierEstate(store);
     const g2 = await store.generateKey(SUPPLIER, 'north', 'signing');
-    const cert2 = await issueOrganisationCertificate({ issuer: pki.organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
+    const cert2 = await issueOrganisationCertificate({ issuer: hierarchy().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
     await store.attachCertificate(g2.keyId, cert2);
     const trusted = new Map<string, Uint8Array[]>([
       [M1, [north.ds.cert.der, cert2.der]],
