@@ -103,6 +103,15 @@ ensure_softhsm() {
   [ -f "$SMKI_SOFTHSM_MODULE" ] || die "softhsm2 installed but $SMKI_SOFTHSM_MODULE is missing"
 }
 
+# strace: the durability test (packages/keystore/test/durability-strace.test.ts) runs the key
+# store under `strace -f` to see its writes, fsyncs and renames in order. Tracing needs ptrace:
+# root, or CAP_SYS_PTRACE; in a container, a seccomp profile that allows ptrace.
+ensure_strace() {
+  command -v strace >/dev/null 2>&1 && return 0
+  apt_install strace || return 1
+  command -v strace >/dev/null 2>&1 || die "strace still missing after apt-get install"
+}
+
 ensure_node_modules() {
   if [ -f "$SMKI_ROOT/pnpm-lock.yaml" ]; then
     (cd "$SMKI_ROOT" && quietly pnpm install --frozen-lockfile --config.confirmModulesPurge=false)
@@ -117,6 +126,7 @@ smki_bootstrap() {
     ensure_pnpm &&
     ensure_openssl &&
     ensure_softhsm &&
+    ensure_strace &&
     ensure_node_modules
 }
 
