@@ -299,10 +299,17 @@ const negatives: Neg[] = [
   ['device-hw-serial-7', 'hwSerialNum of 7 octets', 'SPEC §2 (8-octet EUI-64)', 'ERR_PROFILE_DEVICE_HW_SERIAL', deviceDs, S.dca, [setExt(OID.subjectAltName, extension(OID.subjectAltName, true, hardwareModuleNameSanValue(TEST_ENVIRONMENT.defaultHwType, fromHex('DB1234567890A0'))))]],
   ['device-hw-type-other', 'hwType not allowed by the environment', 'SPEC §2 (hwType OID)', 'ERR_PROFILE_DEVICE_HW_TYPE', deviceDs, S.dca, [setExt(OID.subjectAltName, extension(OID.subjectAltName, true, hardwareModuleNameSanValue('1.2.3.4.5', fromHex(DEVICE_EUI))))]],
   ['unknown-kind', 'end-entity with only a CN: neither organisation nor device', 'SPEC §2 (kinds)', 'ERR_PROFILE_UNKNOWN_KIND', supplierDs, S.oca, [withSubject([cn('Someone')])]],
+  ['org-keycertsign', 'organisation certificate asserting keyCertSign besides digitalSignature (linted as an organisation certificate)', 'RFC 5280 4.2.1.3 (keyCertSign only with cA TRUE)', 'ERR_PROFILE_KEY_CERT_SIGN_NOT_CA', supplierDs, S.oca, [setExt(OID.keyUsage, extension(OID.keyUsage, true, keyUsageValue(['digitalSignature', 'keyCertSign'])))], { expectedKind: 'organisation' }],
+  ['oca-policy-constraints-not-critical', 'organisation CA with a non-critical policyConstraints (requireExplicitPolicy 0)', 'RFC 5280 4.2.1.11 (MUST be critical)', 'ERR_PROFILE_POLICY_CONSTRAINTS_NOT_CRITICAL', oca.certificate, S.root, [addExt(extension('2.5.29.36', false, derSequence(derTlv(0x80, Uint8Array.of(0)))))]],
 ];
 for (const [id, comment, clause, code, base, signer, edits, extra] of negatives) {
   addCert({ id, comment, clause, result: 'invalid', errorCode: code, cert: await variant(base, signer, ...edits), ...(extra ?? {}) });
 }
+addCert({
+  id: 'root-aki-other-key', comment: "an AKI on the self-signed root naming another key (the OCA's): the warning for the AKI, an error for the key",
+  clause: 'RFC 5280 4.2.1.1 (keyIdentifier of the key that verifies the signature)', result: 'invalid', errorCode: 'ERR_PROFILE_AKI_ROOT_MISMATCH', warnings: ['ERR_PROFILE_AKI_ON_ROOT'],
+  cert: await variant(root.certificate, S.root, addExt(extension(OID.authorityKeyIdentifier, false, authorityKeyIdentifierValue(fromHex(oca.certificate.subjectKeyId ?? ''))))),
+});
 
 // ------------------------------------------------------------------------------------------------
 // path cases

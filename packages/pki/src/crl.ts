@@ -160,7 +160,12 @@ export interface SmkiCrl {
   readonly thisUpdate: Date;
   /** nextUpdate, if present (RFC 5280 §5.1.2.5 requires it of conforming issuers). */
   readonly nextUpdate?: Date;
-  /** The cRLNumber extension. */
+  /**
+   * The cRLNumber extension. Absent only in a CRL that does not conform (RFC 5280 §5.2.3:
+   * conforming issuers include it); path validation never relies on such a CRL to say a
+   * certificate is not revoked (`ERR_CRL_NUMBER_MISSING`), nor on one whose cRLNumber is marked
+   * critical (`ERR_CRL_NUMBER_CRITICAL`; see `extensions` for the flag).
+   */
   readonly crlNumber?: bigint;
   /** The authorityKeyIdentifier keyIdentifier, as upper-case hex. */
   readonly authorityKeyId?: string;
@@ -553,7 +558,11 @@ function parseCrlDer(der: Uint8Array): SmkiCrl {
  * extensions are present, no duplicate extension or serial, DER booleans, a valid CRLReason.
  * Critical CRL or entry extensions the toolkit does not process (e.g. certificateIssuer of an
  * indirect CRL, deltaCRLIndicator) are recorded in `unknownCriticalExtensions`, and path
- * validation then refuses to rely on the CRL (`ERR_CRL_UNKNOWN_CRITICAL_EXTENSION`).
+ * validation then refuses to rely on the CRL (`ERR_CRL_UNKNOWN_CRITICAL_EXTENSION`). Likewise a
+ * CRL without a cRLNumber, or with one marked critical, parses (the view shows what is there),
+ * and path validation refuses to rely on it (`ERR_CRL_NUMBER_MISSING`, `ERR_CRL_NUMBER_CRITICAL`;
+ * RFC 5280 §5.2.3): the decision belongs where the CRL is used, so that one non-conforming CRL
+ * among many is a finding, not an exception that stops every validation.
  *
  * The signature is not checked here: it needs the issuer's key, which path validation supplies.
  *
@@ -629,17 +638,21 @@ function normaliseSerialHex(hex: string): string {
 // ---------------------------------------------------------------------------------------------
 // Issuing
 
-const REASON_CODES: Readonly<Record<Exclude<CrlReason, 'removeFromCRL'>, CRLReasons>> = {
-  unspecified: CRLReasons.unspecified,
-  keyCompromise: CRLReasons.keyCompromise,
-  cACompromise: CRLReasons.cACompromise,
-  affiliationChanged: CRLReasons.affiliationChanged,
-  superseded: CRLReasons.superseded,
-  cessationOfOperation: CRLReasons.cessationOfOperation,
-  certificateHold: CRLReasons.certificateHold,
-  privilegeWithdrawn: CRLReasons.privilegeWithdrawn,
-  aACompromise: CRLReasons.aACompromise,
-};
+/**
+ * The reasons an issued entry may carry. A Map, not an object: the key is the caller's string,
+ * and `constructor`, `toString` or `__proto__` must not find an inherited property.
+ */
+const REASON_CODES: ReadonlyMap<string, CRLReasons> = new Map<Exclude<CrlReason, 'removeFromCRL'>, CRLReasons>([
+  ['unspecified', CRLReasons.unspecified],
+  ['keyCompromise', CRLReasons.keyCompromise],
+  ['cACompromise', CRLReasons.cACompromise],
+  ['affiliationChanged', CRLReasons.affiliationChanged],
+  ['superseded', CRLReasons.superseded],
+  ['cessationOfOperation', CRLReasons.cessationOfOperation],
+  ['certificateHold', CRLReasons.certificateHold],
+  ['privilegeWithdrawn', CRLReasons.privilegeWithdrawn],
+  ['aACompromise', CRLReasons.aACompromise],
+]);
 
 const MAX_CRL_NUMBER = 1n << 159n;
 
@@ -673,7 +686,8 @@ function bigintContent(n: bigint): Uint8Array {
  * nextUpdate as UTCTime through 2049 and GeneralizedTime from 2050; one entry per revoked
  * certificate (serial, revocationDate, a reasonCode unless none or `unspecified`); the
  * extensions authorityKeyIdentifier `[0]` = the issuer's subjectKeyIdentifier (method 2 of its key
- * when it has none), cRLNumber, and for `kind` `crl`/`arl` a critical issuingDistributionPoint
+ * when it has none), cRLNumber (always, and never critical: RFC 5280 §5.2.3), and for `kind`
+ * `crl`/`arl` a critical issuingDistributionPoint
  * with onlyContainsUserCerts/onlyContainsCACerts. The empty revokedCertificates list is omitted.
  *
  * Checks before signing: the issuer is a CA with cRLSign; the signer's public key is the
@@ -762,9 +776,12 @@ export async function issueCrl(options: IssueCrlOptions): Promise<SmkiCrl> {
     seen.add(serialHex);
     const revocationDate = wholeSeconds(item.revocationDate, `revoked[${i}].revocationDate`);
     const entryExtensions: ExtensionTemplate[] = [];
+    if (item.reason !== undefined) {
+      const code = typeof item.reason === 'string' ? REASON_CODES.get(item.reason) : undefined;
+      if (code === undefined) throw invalidRequest(`revoked[${i}].reason is not a CRLReason this issuer writes`, String(item.reason).slice(0, 40));
+    }
     if (item.reason !== undefined && item.reason !== 'unspecified') {
-      const code = REASON_CODES[item.reason as Exclude<CrlReason, 'removeFromCRL'>];
-      if (code === undefined) throw invalidRequest(`revoked[${i}].reason is not a CRLReason this issuer writes`, String(item.reason));
+      const code = REASON_CODES.get(item.reason) as CRLReasons;
       entryExtensions.push({ oid: CRL_OID.reasonCode, critical: false, value: toBytes(AsnConvert.serialize(new CRLReason(code))) });
     }
     entries.push(

@@ -4,6 +4,7 @@
  * hard-coded into the rules: every rule reads its environment.
  * @module
  */
+import { SmkiError } from '@smki/core';
 
 /** Object identifiers used by the SMKI profiles. */
 export const OID = {
@@ -109,8 +110,29 @@ export const TEST_ENVIRONMENT: SmkiEnvironment = Object.freeze({
   crlGraceSeconds: 0,
 }) as SmkiEnvironment;
 
+/** The settings of an {@link SmkiEnvironment}, the only keys {@link defineEnvironment} accepts. */
+const ENVIRONMENT_KEYS: readonly (keyof SmkiEnvironment)[] = [
+  'name',
+  'organisationPolicies',
+  'devicePolicies',
+  'rootPolicies',
+  'deviceHwTypes',
+  'defaultHwType',
+  'root',
+  'organisationCa',
+  'deviceCa',
+  'organisationValidityYears',
+  'crlGraceSeconds',
+];
+
 /**
  * An environment from the test defaults and the given overrides (e.g. production policy OIDs).
+ *
+ * Only the overrides' own properties are read (nothing inherited), and a key that is not an
+ * {@link SmkiEnvironment} setting is refused: a misspelt setting in a configuration file (or a
+ * `__proto__` key from `JSON.parse`) would otherwise leave a test default in force silently.
+ * An override of `undefined` keeps the default. Lists are copied and frozen.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` (not an object, no string `name`, an unknown key)
  * @example
  * ```ts
  * import { defineEnvironment } from '@smki/pki';
@@ -118,5 +140,20 @@ export const TEST_ENVIRONMENT: SmkiEnvironment = Object.freeze({
  * ```
  */
 export function defineEnvironment(overrides: Partial<SmkiEnvironment> & { readonly name: string }): SmkiEnvironment {
-  return Object.freeze({ ...TEST_ENVIRONMENT, ...overrides });
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'environment overrides must be an object', { detail: typeof overrides });
+  }
+  for (const key of Object.keys(overrides)) {
+    if (!(ENVIRONMENT_KEYS as readonly string[]).includes(key)) {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', 'not an SmkiEnvironment setting', { detail: key.slice(0, 40) });
+    }
+  }
+  if (typeof overrides.name !== 'string') throw new SmkiError('ERR_INVALID_ARGUMENT', 'an environment needs a name', { detail: typeof overrides.name });
+  const out: Record<string, unknown> = {};
+  for (const key of ENVIRONMENT_KEYS) {
+    const given: unknown = Object.hasOwn(overrides, key) ? overrides[key] : undefined;
+    const value: unknown = given === undefined ? TEST_ENVIRONMENT[key] : given;
+    out[key] = Array.isArray(value) ? Object.freeze([...(value as unknown[])]) : value;
+  }
+  return Object.freeze(out) as unknown as SmkiEnvironment;
 }

@@ -71,6 +71,7 @@ export type {
 export { DEFAULT_MAX_PATH_DEPTH, buildPaths, createPathValidator, validatePath } from './path.js';
 export type {
   PathBuildOptions,
+  PathCandidate,
   PathFinding,
   PathValidationResult,
   PathValidateOptions,

@@ -8,11 +8,13 @@
  *
  * Severities: every profile break is an `error`, except two tolerated quirks that SPEC §2 and
  * RFC 5280 allow: an explicit NULL in the ecdsa-with-SHA256 parameters (SPEC §2: tolerate when
- * parsing, never emit) and an authorityKeyIdentifier on the self-signed root (RFC 5280 §4.2.1.1
- * lets a self-signed certificate carry one; SMKI roots are observed without).
+ * parsing, never emit) and an authorityKeyIdentifier on the self-signed root that names the
+ * root's own key (RFC 5280 §4.2.1.1 lets a self-signed certificate carry one; SMKI roots are
+ * observed without). A root AKI that names another key is an error
+ * (`ERR_PROFILE_AKI_ROOT_MISMATCH`): the certificate then contradicts its own signature.
  * @module
  */
-import { equalBytes, isRemotePartyRole, toHex, verifyDer, type Finding, type KeyUsageName, type SmkiErrorCode } from '@smki/core';
+import { equalBytes, isRemotePartyRole, SmkiError, toHex, verifyDer, type Finding, type KeyUsageName, type SmkiErrorCode } from '@smki/core';
 import { OID, TEST_ENVIRONMENT, type SmkiEnvironment } from './environment.js';
 import { KNOWN_EXTENSIONS } from './internal/extensions.js';
 import { keyIdMethod2 } from './internal/keyid.js';
@@ -48,22 +50,32 @@ export interface LintOptions {
 export type SmkiProfile = 'root' | 'organisationCa' | 'deviceCa' | 'issuingCa' | 'organisation' | 'device' | 'unknown';
 
 
-/** Extensions an end-entity certificate must not carry (SPEC §2). */
-const FORBIDDEN_ON_END_ENTITY: Readonly<Record<string, string>> = {
-  [OID.extKeyUsage]: 'extendedKeyUsage',
-  [OID.cRLDistributionPoints]: 'cRLDistributionPoints',
-  [OID.authorityInfoAccess]: 'authorityInfoAccess',
-};
+/** policyConstraints (RFC 5280 §4.2.1.11). */
+const POLICY_CONSTRAINTS_OID = '2.5.29.36';
 
-const EXTENSION_NAMES: Readonly<Record<string, string>> = {
-  [OID.keyUsage]: 'keyUsage',
-  [OID.basicConstraints]: 'basicConstraints',
-  [OID.certificatePolicies]: 'certificatePolicies',
-  [OID.subjectKeyIdentifier]: 'subjectKeyIdentifier',
-  [OID.authorityKeyIdentifier]: 'authorityKeyIdentifier',
-  [OID.subjectAltName]: 'subjectAltName',
+// Keyed by OIDs read from certificates: Maps, so no key (`__proto__`, `constructor`, …) can reach
+// an inherited property.
+
+/** Extensions an end-entity certificate must not carry (SPEC §2). */
+const FORBIDDEN_ON_END_ENTITY: ReadonlyMap<string, string> = new Map([
+  [OID.extKeyUsage, 'extendedKeyUsage'],
+  [OID.cRLDistributionPoints, 'cRLDistributionPoints'],
+  [OID.authorityInfoAccess, 'authorityInfoAccess'],
+]);
+
+const EXTENSION_NAMES: ReadonlyMap<string, string> = new Map([
+  [OID.keyUsage, 'keyUsage'],
+  [OID.basicConstraints, 'basicConstraints'],
+  [OID.certificatePolicies, 'certificatePolicies'],
+  [OID.subjectKeyIdentifier, 'subjectKeyIdentifier'],
+  [OID.authorityKeyIdentifier, 'authorityKeyIdentifier'],
+  [OID.subjectAltName, 'subjectAltName'],
+  [POLICY_CONSTRAINTS_OID, 'policyConstraints'],
   ...FORBIDDEN_ON_END_ENTITY,
-};
+]);
+
+/** The kinds `expectedKind` may name. */
+const CERTIFICATE_KINDS: ReadonlySet<string> = new Set<CertificateKind>(['root', 'issuingCa', 'organisation', 'device', 'unknown']);
 
 const ROLE_HEX = /^[0-9A-F]{2}$/;
 /** UTCTime covers 1950–2049 (RFC 5280 §4.1.2.5). */
@@ -76,7 +88,7 @@ const TAG_BIT_STRING = 0x03;
 const DEVICE_NOT_AFTER = '99991231235959Z';
 
 function extensionName(oid: string): string {
-  return EXTENSION_NAMES[oid] ?? oid;
+  return EXTENSION_NAMES.get(oid) ?? oid;
 }
 
 /** Results per certificate, environment and expected kind ('' = the certificate's own). */
@@ -133,7 +145,8 @@ function profileFor(cert: SmkiCertificate, kind: CertificateKind, env: SmkiEnvir
  * @param cert - a certificate from {@link parseCertificate} (or PEM/DER, which is parsed)
  * @param options - environment (default {@link TEST_ENVIRONMENT}) and expected kind
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID` when PEM/DER input does not parse;
- *   `ERR_INVALID_ARGUMENT` for an object {@link parseCertificate} did not make
+ *   `ERR_INVALID_ARGUMENT` for an object {@link parseCertificate} did not make, or an
+ *   `expectedKind` that is not a {@link CertificateKind}
  * @see SPEC.md §2 (OCA: the organisation policy OID; DCA: the device policy OID)
  * @example
  * ```ts
@@ -145,7 +158,16 @@ function profileFor(cert: SmkiCertificate, kind: CertificateKind, env: SmkiEnvir
  */
 export function certificateProfile(cert: CertificateInput, options: LintOptions = {}): SmkiProfile {
   const c = toCertificate(cert);
-  return profileFor(c, options.expectedKind ?? c.kind, options.environment ?? TEST_ENVIRONMENT);
+  return profileFor(c, checkExpectedKind(options.expectedKind) ?? c.kind, options.environment ?? TEST_ENVIRONMENT);
+}
+
+/** `expectedKind` as given, after checking that it names a {@link CertificateKind}. */
+function checkExpectedKind(kind: unknown): CertificateKind | undefined {
+  if (kind === undefined) return undefined;
+  if (typeof kind !== 'string' || !CERTIFICATE_KINDS.has(kind)) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'expectedKind must be a CertificateKind', { detail: String(kind).slice(0, 40) });
+  }
+  return kind as CertificateKind;
 }
 
 /**
@@ -155,6 +177,14 @@ export function certificateProfile(cert: CertificateInput, options: LintOptions 
  * break, `warning` for a tolerated quirk (an explicit NULL in the ecdsa-with-SHA256 parameters,
  * an authorityKeyIdentifier on the self-signed root). A conformant certificate gives `[]`.
  *
+ * An authorityKeyIdentifier on the self-signed root stays a warning (`ERR_PROFILE_AKI_ON_ROOT`):
+ * RFC 5280 §4.2.1.1 allows it ("where a CA distributes its public key in the form of a
+ * self-signed certificate, the authority key identifier MAY be omitted", so it may also be
+ * present), it changes nothing a relying party decides (the root is a trust anchor; its AKI is
+ * never used to find an issuer), and refusing it would reject conforming roots from other
+ * PKIs. The SMKI profile omits it on the root, hence the warning. Only an AKI that names a key
+ * other than the root's own is an error (`ERR_PROFILE_AKI_ROOT_MISMATCH`).
+ *
  * What is checked, by kind:
  * - all: v3; id-ecPublicKey on P-256 with a valid uncompressed point; ecdsa-with-SHA256 without
  *   parameters, equal in tbsCertificate and outside; serial 16 octets and positive; validity in
@@ -162,9 +192,13 @@ export function certificateProfile(cert: CertificateInput, options: LintOptions 
  *   critical extension; keyUsage and certificatePolicies present and critical, policy OIDs allowed
  *   by the environment for the kind, none twice; subjectKeyIdentifier non-critical, 8 octets,
  *   method 2 of the key; authorityKeyIdentifier non-critical, `[0] keyIdentifier` only (8
- *   octets), present on all but the root.
+ *   octets), present on all but the root; keyCertSign only with cA TRUE (RFC 5280 §4.2.1.3,
+ *   `ERR_PROFILE_KEY_CERT_SIGN_NOT_CA`, for certificates not linted as a CA); a policyConstraints
+ *   extension critical (RFC 5280 §4.2.1.11, `ERR_PROFILE_POLICY_CONSTRAINTS_NOT_CRITICAL`; the
+ *   toolkit does not process it, so a critical one is an unknown critical extension).
  * - root: self-issued and self-signed (signature verified, high-S accepted), OU `00`, critical
- *   basicConstraints cA TRUE, keyUsage exactly keyCertSign|cRLSign.
+ *   basicConstraints cA TRUE, keyUsage exactly keyCertSign|cRLSign; an AKI, if any, names its own
+ *   key.
  * - issuing CA: as the root but not self-issued and pathLenConstraint 0; an organisation CA
  *   (organisation policy) has OU `07`; a device CA (device policy) has no role requirement.
  * - organisation: OU of two upper-case hex digits naming a known role, x500UniqueIdentifier of
@@ -188,8 +222,10 @@ export function certificateProfile(cert: CertificateInput, options: LintOptions 
  * @param options - environment (default {@link TEST_ENVIRONMENT}) and the kind to lint as
  * @returns the findings, frozen (an empty frozen array when the certificate is conformant)
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID` when PEM/DER input does not parse;
- *   `ERR_INVALID_ARGUMENT` for an object {@link parseCertificate} did not make
- * @see SPEC.md §2; RFC 5280 §4.1 (fields), §4.2 (extensions); RFC 5759; RFC 4108 §5
+ *   `ERR_INVALID_ARGUMENT` for an object {@link parseCertificate} did not make, or an
+ *   `expectedKind` that is not a {@link CertificateKind}
+ * @see SPEC.md §2; RFC 5280 §4.1 (fields), §4.2 (extensions), §4.2.1.1 (AKI), §4.2.1.3 (keyCertSign), §4.2.1.11
+ *   (policyConstraints); RFC 5759; RFC 4108 §5
  * @example
  * ```ts
  * import { readFileSync } from 'node:fs';
@@ -202,7 +238,8 @@ export function certificateProfile(cert: CertificateInput, options: LintOptions 
 export function lintCertificate(cert: CertificateInput, options: LintOptions = {}): readonly Finding[] {
   const c = toCertificate(cert);
   const env = options.environment ?? TEST_ENVIRONMENT;
-  const key = options.expectedKind ?? '';
+  const expectedKind = checkExpectedKind(options.expectedKind);
+  const key = expectedKind ?? '';
   let byEnv = cache.get(c);
   if (byEnv === undefined) {
     byEnv = new WeakMap();
@@ -215,7 +252,7 @@ export function lintCertificate(cert: CertificateInput, options: LintOptions = {
   }
   const hit = byKind.get(key);
   if (hit !== undefined) return hit;
-  const findings = Object.freeze(run(c, env, options.expectedKind ?? c.kind));
+  const findings = Object.freeze(run(c, env, expectedKind ?? c.kind));
   byKind.set(key, findings);
   return findings;
 }
@@ -237,7 +274,9 @@ function run(cert: SmkiCertificate, env: SmkiEnvironment, kind: CertificateKind)
   guard(ctx, 'ERR_PROFILE_VALIDITY_ENCODING', 'validity', checkValidity);
   guard(ctx, 'ERR_PROFILE_EXTENSION_MALFORMED', 'extensions', checkExtensionList);
   guard(ctx, 'ERR_PROFILE_KEY_USAGE_INVALID', 'keyUsage', checkKeyUsage);
+  guard(ctx, 'ERR_PROFILE_KEY_CERT_SIGN_NOT_CA', 'keyUsage.keyCertSign', checkKeyCertSign);
   guard(ctx, 'ERR_PROFILE_POLICY_NOT_ALLOWED', 'certificatePolicies', checkPolicies);
+  guard(ctx, 'ERR_PROFILE_POLICY_CONSTRAINTS_NOT_CRITICAL', 'policyConstraints', checkPolicyConstraints);
   guard(ctx, 'ERR_PROFILE_SKI_METHOD', 'subjectKeyIdentifier', checkSubjectKeyId);
   guard(ctx, 'ERR_PROFILE_AKI_FORM', 'authorityKeyIdentifier', checkAuthorityKeyId);
   guard(ctx, 'ERR_PROFILE_BASIC_CONSTRAINTS_MISSING', 'basicConstraints', checkBasicConstraints);
@@ -349,7 +388,7 @@ function checkExtensionList(ctx: Ctx): void {
   }
   const endEntity = isEndEntity(ctx.kind);
   for (const e of ctx.ext.values()) {
-    const forbidden = FORBIDDEN_ON_END_ENTITY[e.oid];
+    const forbidden = FORBIDDEN_ON_END_ENTITY.get(e.oid);
     if (endEntity && forbidden !== undefined) {
       add(ctx, 'ERR_PROFILE_EXTENSION_FORBIDDEN', `extensions: ${forbidden} (${e.oid}) is not allowed on an end-entity certificate`);
     } else if (e.critical && !KNOWN_EXTENSIONS.has(e.oid)) {
@@ -380,10 +419,36 @@ function checkKeyUsage(ctx: Ctx): void {
     if (eeBits.length !== 1) {
       add(ctx, 'ERR_PROFILE_KEY_USAGE_NOT_SINGLE', `keyUsage: ${list}, not exactly one of digitalSignature and keyAgreement`);
     }
-    const others = bits.filter((b) => b !== 'digitalSignature' && b !== 'keyAgreement');
+    // keyCertSign has its own rule and code (checkKeyCertSign).
+    const others = bits.filter((b) => b !== 'digitalSignature' && b !== 'keyAgreement' && b !== 'keyCertSign');
     if (others.length > 0) {
       add(ctx, 'ERR_PROFILE_KEY_USAGE_INVALID', `keyUsage: ${others.join('|')} not allowed on an end-entity certificate`);
     }
+  }
+}
+
+/**
+ * RFC 5280 §4.2.1.3: "If the keyCertSign bit is asserted, then the cA bit in the basic constraints
+ * extension MUST also be asserted." Checked for every certificate not linted as a CA (an end
+ * entity, or one that matches no kind); for a CA kind a missing or FALSE cA is already its own
+ * finding (`ERR_PROFILE_BASIC_CONSTRAINTS_MISSING` / `_NOT_CA`).
+ */
+function checkKeyCertSign(ctx: Ctx): void {
+  if (isCa(ctx.kind) || ctx.malformed.has(OID.keyUsage)) return;
+  if (ctx.cert.keyUsage.includes('keyCertSign') && ctx.cert.basicConstraints?.ca !== true) {
+    add(ctx, 'ERR_PROFILE_KEY_CERT_SIGN_NOT_CA', 'keyUsage: keyCertSign asserted without basicConstraints cA TRUE (RFC 5280 §4.2.1.3)');
+  }
+}
+
+/**
+ * RFC 5280 §4.2.1.11: "Conforming CAs MUST mark this extension as critical." The toolkit does not
+ * process policyConstraints (SMKI certificates do not carry it), so a critical one is an unknown
+ * critical extension and a non-critical one breaks this rule: either way it is refused.
+ */
+function checkPolicyConstraints(ctx: Ctx): void {
+  const e = ctx.ext.get(POLICY_CONSTRAINTS_OID);
+  if (e !== undefined && !e.critical) {
+    add(ctx, 'ERR_PROFILE_POLICY_CONSTRAINTS_NOT_CRITICAL', 'policyConstraints: not critical (RFC 5280 §4.2.1.11: MUST be critical)');
   }
 }
 
@@ -464,6 +529,15 @@ function checkAuthorityKeyId(ctx: Ctx): void {
   }
   if (ctx.kind === 'root') {
     add(ctx, 'ERR_PROFILE_AKI_ON_ROOT', 'authorityKeyIdentifier: present on the self-signed root (RFC 5280 allows it; SMKI roots omit it)', 'warning');
+    // RFC 5280 §4.2.1.1: the keyIdentifier identifies the key that verifies the signature, for a
+    // self-signed root its own (its SKI, or method 2 of its key when it has none).
+    const aki = ctx.cert.authorityKeyId;
+    const own = ctx.cert.subjectKeyId ?? toHex(keyIdMethod2(ctx.cert.publicKeyBytes));
+    // Only for a self-issued certificate: one that is not is already ERR_PROFILE_ROOT_NOT_SELF_SIGNED.
+    const selfIssued = equalBytes(ctx.cert.subject.der, ctx.cert.issuer.der);
+    if (aki !== undefined && selfIssued && !ctx.malformed.has(OID.authorityKeyIdentifier) && aki !== own) {
+      add(ctx, 'ERR_PROFILE_AKI_ROOT_MISMATCH', `authorityKeyIdentifier: ${aki} on the self-signed root is not its own key identifier ${own}`);
+    }
   }
   if (e.critical) add(ctx, 'ERR_PROFILE_AKI_CRITICAL', 'authorityKeyIdentifier: critical (RFC 5280 §4.2.1.1: MUST be non-critical)');
   const fields = ctx.cert.details.authorityKeyIdFields;

@@ -63,19 +63,43 @@ export interface PathFinding extends Finding {
   readonly context?: SmkiErrorContext<SmkiErrorCode>;
 }
 
+/** One candidate path that {@link validatePath} checked, with its own findings. */
+export interface PathCandidate {
+  /** The candidate, leaf first and anchor last. */
+  readonly path: readonly SmkiCertificate[];
+  /** Findings for this candidate (as {@link PathValidationResult.findings}). */
+  readonly findings: readonly PathFinding[];
+  /** True when this candidate passed every check. */
+  readonly valid: boolean;
+  /**
+   * How many signatures verify in an unbroken run from the leaf up: 0 when the leaf's signature
+   * does not verify under `path[1]`, `path.length - 1` when every one does.
+   */
+  readonly verifiedSignatures: number;
+  /** True only when every certificate of `path` but the anchor was covered by a usable CRL. */
+  readonly revocationChecked: boolean;
+}
+
 /** The outcome of {@link validatePath}. */
 export interface PathValidationResult {
   /** True when a path to an anchor passed every check (no finding of severity `error`). */
   readonly valid: boolean;
   /**
-   * The path that was checked, leaf first and anchor last: the valid one, or else the candidate
-   * with the fewest errors (just the leaf when no path to an anchor exists).
+   * The path that was checked, leaf first and anchor last: the valid one, or else the best
+   * failing candidate (see {@link validatePath}: the one whose signatures verify furthest up from
+   * the leaf), or just the leaf when no path to an anchor exists.
    */
   readonly path: readonly SmkiCertificate[];
   /** Findings for `path`, each with `certificateIndex` (0 = leaf) where it concerns one certificate. */
   readonly findings: readonly PathFinding[];
   /** True only when every certificate of `path` but the anchor was covered by a usable CRL. */
   readonly revocationChecked: boolean;
+  /**
+   * Every candidate path that was checked, in the order tried (the order of {@link buildPaths});
+   * checking stops at the first valid one, which is then the last entry. Empty when no path to an
+   * anchor was found (or no anchor was given). `path` and `findings` above are one of these.
+   */
+  readonly candidates: readonly PathCandidate[];
 }
 
 /** Options that can change per validation. */
@@ -229,6 +253,22 @@ function checkMaxDepth(maxDepth: number | undefined): number {
   return d;
 }
 
+/**
+ * The validation time truncated to its whole second. Certificate and CRL times are encoded to the
+ * second (RFC 5280 §4.1.2.5, §5.1.2.4, §5.1.2.5), and the whole encoded second counts: a
+ * certificate with notAfter `120000Z` is valid through 12:00:00.999, and one with notBefore
+ * `120000Z` from 12:00:00.000 (so 11:59:59.999 is too early).
+ */
+function wholeSecond(at: Date): number {
+  return Math.floor(at.getTime() / 1000) * 1000;
+}
+
+/** notBefore ≤ at ≤ notAfter, both ends inclusive to the whole second (see {@link wholeSecond}). */
+function withinValidity(c: SmkiCertificate, at: Date): boolean {
+  const t = wholeSecond(at);
+  return c.notBefore.getTime() <= t && t <= c.notAfter.getTime();
+}
+
 function checkAt(at: Date | undefined): Date {
   if (at === undefined) return new Date();
   if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new SmkiError('ERR_INVALID_ARGUMENT', 'at must be a valid Date', {});
@@ -246,8 +286,7 @@ function checkAt(at: Date | undefined): Date {
 function rankIssuers(child: SmkiCertificate, candidates: readonly SmkiCertificate[], anchorPrints: ReadonlySet<string>, at: Date | undefined): SmkiCertificate[] {
   const scored = candidates.map((c, i) => {
     const aki = child.authorityKeyId === undefined || c.subjectKeyId === undefined ? 1 : child.authorityKeyId === c.subjectKeyId ? 0 : 2;
-    const t = at?.getTime();
-    const valid = t === undefined || (c.notBefore.getTime() <= t && t <= c.notAfter.getTime()) ? 0 : 1;
+    const valid = at === undefined || withinValidity(c, at) ? 0 : 1;
     const anchor = anchorPrints.has(c.fingerprint) ? 0 : 1;
     return { c, i, key: [aki, valid, anchor, -c.notBefore.getTime()] as const };
   });
@@ -478,8 +517,9 @@ const fmt = (d: Date): string => d.toISOString();
 
 function checkCertificateLevel(f: Findings, cert: SmkiCertificate, i: number, ctx: CheckContext): void {
   // RFC 5280 6.1.3 (a)(2): validity at the validation time, for every certificate, anchor included.
+  // Both ends inclusive, to the whole encoded second (see wholeSecond).
   f.guard('ERR_CHAIN_EXPIRED', i, 'validity', () => {
-    const t = ctx.at.getTime();
+    const t = wholeSecond(ctx.at);
     if (t < cert.notBefore.getTime()) {
       f.add('ERR_CHAIN_NOT_YET_VALID', `certificate ${i} (${cert.subject.text || 'empty subject'}) is not valid before ${fmt(cert.notBefore)}; validation time ${fmt(ctx.at)}`, i);
     }
@@ -514,7 +554,9 @@ function checkCertificateLevel(f: Findings, cert: SmkiCertificate, i: number, ct
   });
 }
 
-function checkIssuerLink(f: Findings, child: SmkiCertificate, i: number, issuer: SmkiCertificate, j: number, path: readonly SmkiCertificate[], ctx: CheckContext): void {
+/** Checks of the link from `child` (index i) to its issuer (index j = i + 1); returns whether the signature verified. */
+function checkIssuerLink(f: Findings, child: SmkiCertificate, i: number, issuer: SmkiCertificate, j: number, path: readonly SmkiCertificate[], ctx: CheckContext): boolean {
+  let signatureOk = false;
   // RFC 5280 6.1.3 (a)(4): issuer name equals the issuer's subject (DER, §7.1).
   f.guard('ERR_CHAIN_NAME_MISMATCH', i, 'issuer name', () => {
     if (!equalBytes(child.issuer.der, issuer.subject.der)) {
@@ -537,6 +579,7 @@ function checkIssuerLink(f: Findings, child: SmkiCertificate, i: number, issuer:
     } else {
       ok = certSignatureValid(child, issuer, true);
     }
+    signatureOk = ok;
     if (!ok) {
       const why =
         issuer.publicKey === undefined
@@ -566,6 +609,7 @@ function checkIssuerLink(f: Findings, child: SmkiCertificate, i: number, issuer:
       f.add('ERR_CHAIN_PATH_LENGTH_EXCEEDED', `certificate ${j} (${issuer.subject.text}) allows ${limit} CA certificate(s) below it; the path has ${below}`, j);
     }
   });
+  return signatureOk;
 }
 
 function checkLeaf(f: Findings, path: readonly SmkiCertificate[], ctx: CheckContext): void {
@@ -610,7 +654,8 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
   let newestAuthentic: SmkiCrl | undefined;
   let revokedBy: { crl: SmkiCrl; serialNumber: string; revocationDate: Date; reason?: string } | undefined;
   const isCa = cert.basicConstraints?.ca === true;
-  const t = ctx.at.getTime();
+  // thisUpdate ≤ at ≤ nextUpdate + grace, to the whole second as for certificates.
+  const t = wholeSecond(ctx.at);
 
   for (const crl of candidates) {
     const label = (): string => `CRL #${crl.crlNumber ?? '?'} from ${crl.issuer.text} (thisUpdate ${fmt(crl.thisUpdate)})`;
@@ -652,6 +697,18 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
       if (e !== undefined && e.reason !== 'removeFromCRL' && (e.reason !== 'certificateHold' || crl === newestAuthentic)) {
         revokedBy = { crl, serialNumber: e.serialNumber, revocationDate: e.revocationDate, ...(e.reason !== undefined ? { reason: e.reason } : {}) };
       }
+    }
+    // RFC 5280 5.2.3: conforming CRL issuers include a non-critical cRLNumber. A CRL without one
+    // (or with a critical one) does not conform, so it never says "not revoked" (fail closed);
+    // its entries, checked above, still revoke.
+    const numberExtension = crl.extensions.find((x) => x.oid === OID.cRLNumber);
+    if (numberExtension === undefined || crl.crlNumber === undefined) {
+      problems.push({ code: 'ERR_CRL_NUMBER_MISSING', message: `${label()}: has no cRLNumber (RFC 5280 5.2.3)` });
+      continue;
+    }
+    if (numberExtension.critical) {
+      problems.push({ code: 'ERR_CRL_NUMBER_CRITICAL', message: `${label()}: its cRLNumber is marked critical (RFC 5280 5.2.3: non-critical)` });
+      continue;
     }
     // RFC 5280 6.3.3 (a): currency.
     if (crl.thisUpdate.getTime() > t) {
@@ -708,11 +765,14 @@ interface PathOutcome {
   readonly path: readonly SmkiCertificate[];
   readonly findings: Findings;
   readonly revocationChecked: boolean;
+  /** Signatures that verify in an unbroken run from the leaf up. */
+  readonly verifiedSignatures: number;
 }
 
 function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong: number | undefined): PathOutcome {
   const f = new Findings();
   let allCovered = true;
+  let verifiedSignatures = 0;
   f.guard('ERR_CHAIN_PROFILE_VIOLATION', undefined, 'path', () => {
     const n = path.length - 1;
     if (tooLong !== undefined) {
@@ -720,7 +780,12 @@ function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong:
     }
     checkLeaf(f, path, ctx);
     for (let i = 0; i <= n; i++) checkCertificateLevel(f, path[i] as SmkiCertificate, i, ctx);
-    for (let i = 0; i < n; i++) checkIssuerLink(f, path[i] as SmkiCertificate, i, path[i + 1] as SmkiCertificate, i + 1, path, ctx);
+    let unbroken = true;
+    for (let i = 0; i < n; i++) {
+      const ok = checkIssuerLink(f, path[i] as SmkiCertificate, i, path[i + 1] as SmkiCertificate, i + 1, path, ctx);
+      unbroken &&= ok;
+      if (unbroken) verifiedSignatures++;
+    }
     // RFC 5280 6.1.3 (a)(3): revocation of every certificate but the anchor.
     for (let i = 0; i < n; i++) {
       let covered = false;
@@ -730,15 +795,41 @@ function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong:
       if (!covered) allCovered = false;
     }
   });
-  return { path, findings: f, revocationChecked: allCovered && path.length > 1 };
+  return { path, findings: f, revocationChecked: allCovered && path.length > 1, verifiedSignatures };
 }
 
-function result(o: PathOutcome): PathValidationResult {
+function isValidOutcome(o: PathOutcome): boolean {
+  return o.findings.errors === 0 && o.path.length > 1;
+}
+
+function candidateOf(o: PathOutcome): PathCandidate {
   return Object.freeze({
-    valid: o.findings.errors === 0 && o.path.length > 1,
     path: Object.freeze([...o.path]),
-    findings: Object.freeze(o.findings.list),
+    findings: Object.freeze([...o.findings.list]),
+    valid: isValidOutcome(o),
+    verifiedSignatures: o.verifiedSignatures,
     revocationChecked: o.revocationChecked,
+  });
+}
+
+/**
+ * Whether failing candidate `a` is a better report than `b`: more signatures verified in an
+ * unbroken run from the leaf (the path the leaf's issuer actually signed, rather than a
+ * same-named certificate with another key); then fewer errors. Equal candidates keep the one
+ * tried first (the builder's preference order).
+ */
+function betterCandidate(a: PathOutcome, b: PathOutcome): boolean {
+  if (a.verifiedSignatures !== b.verifiedSignatures) return a.verifiedSignatures > b.verifiedSignatures;
+  return a.findings.errors < b.findings.errors;
+}
+
+function result(o: PathOutcome, tried: readonly PathOutcome[]): PathValidationResult {
+  return Object.freeze({
+    valid: isValidOutcome(o),
+    path: Object.freeze([...o.path]),
+    findings: Object.freeze([...o.findings.list]),
+    revocationChecked: o.revocationChecked,
+    candidates: Object.freeze(tried.map(candidateOf)),
   });
 }
 
@@ -823,7 +914,7 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
     if (anchors.length === 0) {
       const f = new Findings();
       f.add('ERR_CHAIN_NO_ANCHORS', 'no trust anchor was given', undefined);
-      return result({ path: [leaf], findings: f, revocationChecked: false });
+      return result({ path: [leaf], findings: f, revocationChecked: false, verifiedSignatures: 0 }, []);
     }
 
     const limit = Math.min(maxDepth + 2, MAX_PATH_DEPTH_LIMIT);
@@ -840,16 +931,18 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
       f.add('ERR_CHAIN_ISSUER_NOT_FOUND', `no certificate named "${leaf.issuer.text}" leads to a trust anchor`, 0);
       const leafOnly = checkPath([leaf], ctx, undefined);
       for (const x of leafOnly.findings.list) f.list.push(x);
-      return result({ path: [leaf], findings: f, revocationChecked: false });
+      return result({ path: [leaf], findings: f, revocationChecked: false, verifiedSignatures: 0 }, []);
     }
 
+    const tried: PathOutcome[] = [];
     let best: PathOutcome | undefined;
     for (const p of candidates) {
       const o = checkPath(p, ctx, tooLong);
-      if (o.findings.errors === 0) return result(o);
-      if (best === undefined || o.findings.errors < best.findings.errors) best = o;
+      tried.push(o);
+      if (isValidOutcome(o)) return result(o, tried);
+      if (best === undefined || betterCandidate(o, best)) best = o;
     }
-    return result(best as PathOutcome);
+    return result(best as PathOutcome, tried);
   };
 
   const build = (leafInput: CertificateInput, call: Pick<PathValidateOptions, 'at' | 'intermediates'> = {}): SmkiCertificate[][] => {
@@ -863,15 +956,23 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
 /**
  * Validate a certification path from `leaf` to one of `anchors` at time `at`, with revocation.
  *
- * Builds every candidate path ({@link buildPaths}) and checks each; the first fully valid path
- * wins, otherwise the result carries the candidate with the fewest errors and its findings.
+ * Builds every candidate path ({@link buildPaths}) and checks each, in the builder's order; the
+ * first fully valid path wins. Otherwise the result carries the best failing candidate and its
+ * findings: the one whose signatures verify furthest up from the leaf (the most signatures
+ * verified in an unbroken run starting with the leaf's), so that a same-named issuer with
+ * another key, offered first or making a shorter path, does not hide the path the leaf was
+ * really issued on; ties go to the candidate with fewer error findings, then to the one tried
+ * first. Every candidate checked, with its own findings, is in `candidates`.
  * Inputs may be PEM, DER or parsed views (look-alike objects are refused).
  *
  * Checks (RFC 5280 §6.1 and SPEC.md §2), each a finding with `certificateIndex` (0 = leaf):
  * - every signature with the issuer's P-256 key, ecdsa-with-SHA256 only, high-S accepted
  *   (`ERR_CHAIN_SIGNATURE_INVALID`);
  * - validity at `at` of every certificate, anchor included (`ERR_CHAIN_NOT_YET_VALID`,
- *   `ERR_CHAIN_EXPIRED`);
+ *   `ERR_CHAIN_EXPIRED`). Certificate times are whole seconds (RFC 5280 §4.1.2.5), and both ends
+ *   are inclusive to the whole encoded second: `at` is first truncated to its second, so a
+ *   certificate with notAfter 12:00:00Z is valid through 12:00:00.999Z and expired from
+ *   12:00:01.000Z, and one with notBefore 12:00:00Z is not yet valid at 11:59:59.999Z;
  * - issuer name equals issuer subject by DER (`ERR_CHAIN_NAME_MISMATCH`); AKI equals the issuer's
  *   SKI when both are present (`ERR_CHAIN_KEY_ID_MISMATCH`);
  * - every issuer, the anchor included, is a CA (`ERR_CHAIN_ISSUER_NOT_CA`) with keyCertSign
@@ -892,7 +993,10 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
  * issuer's key (`ERR_CRL_SIGNATURE_INVALID`), it has no unprocessed critical extension
  * (`ERR_CRL_UNKNOWN_CRITICAL_EXTENSION`), its scope covers the certificate (an ARL marked
  * onlyContainsCACerts covers CAs only, a CRL marked onlyContainsUserCerts end entities only),
- * thisUpdate ≤ `at` (`ERR_CRL_NOT_YET_VALID`) and `at` ≤ nextUpdate + grace (`ERR_CRL_EXPIRED`).
+ * it carries a cRLNumber (`ERR_CRL_NUMBER_MISSING`) that is not marked critical
+ * (`ERR_CRL_NUMBER_CRITICAL`; RFC 5280 §5.2.3: conforming issuers include it, non-critical;
+ * {@link issueCrl} always does), thisUpdate ≤ `at` (`ERR_CRL_NOT_YET_VALID`) and
+ * `at` ≤ nextUpdate + grace (`ERR_CRL_EXPIRED`), to the whole second as for certificates.
  * Such problems are errors unless another usable CRL covers the certificate (then warnings).
  * A serial listed in any authentic in-scope CRL gives `ERR_REVOKED` (context: serial, revocation
  * date, reason), whatever that CRL's dates. When no CRL from the issuer was given, a warning
@@ -909,8 +1013,8 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`, `ERR_CRL_MALFORMED` for inputs that
  *   do not parse; `ERR_INVALID_ARGUMENT` for look-alike objects and bad options. Validation
  *   problems are findings, never exceptions.
- * @see RFC 5280 §6.1 (basic path validation), §6.3 (CRL processing), §7.1 (name comparison);
- *   SPEC.md §2
+ * @see RFC 5280 §4.1.2.5 (validity), §5.2.3 (cRLNumber), §6.1 (basic path validation), §6.3 (CRL
+ *   processing), §7.1 (name comparison); RFC 4158 (path building); SPEC.md §2
  * @example
  * ```ts
  * import { createHierarchy, issueCrl, issueOrganisationCertificate, validatePath } from '@smki/pki';

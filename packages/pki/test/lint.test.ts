@@ -416,6 +416,21 @@ const CASES: readonly Case[] = [
   { id: 'CA keyUsage with digitalSignature', kind: 'oca', mut: setExt(OID.keyUsage, ku(['digitalSignature', 'keyCertSign', 'cRLSign'])), expected: ['ERR_PROFILE_KEY_USAGE_INVALID'] },
   { id: 'CA keyUsage without cRLSign', kind: 'root', mut: setExt(OID.keyUsage, ku(['keyCertSign'])), expected: ['ERR_PROFILE_KEY_USAGE_INVALID'] },
   { id: 'end-entity keyUsage with nonRepudiation', kind: 'org', mut: setExt(OID.keyUsage, ku(['digitalSignature', 'nonRepudiation'])), expected: ['ERR_PROFILE_KEY_USAGE_INVALID'] },
+  // RFC 5280 4.2.1.3: keyCertSign only with cA TRUE (linted as the organisation certificate it claims to be)
+  {
+    id: 'organisation certificate asserting keyCertSign',
+    kind: 'org',
+    mut: setExt(OID.keyUsage, ku(['digitalSignature', 'keyCertSign'])),
+    options: { expectedKind: 'organisation' },
+    expected: ['ERR_PROFILE_KEY_CERT_SIGN_NOT_CA'],
+  },
+  // RFC 5280 4.2.1.11: policyConstraints MUST be critical
+  {
+    id: 'CA with a non-critical policyConstraints',
+    kind: 'oca',
+    mut: addExt(rawExt('2.5.29.36', false, Uint8Array.of(0x30, 0x03, 0x80, 0x01, 0x00))),
+    expected: ['ERR_PROFILE_POLICY_CONSTRAINTS_NOT_CRITICAL'],
+  },
   { id: 'both digitalSignature and keyAgreement', kind: 'org', mut: setExt(OID.keyUsage, ku(['digitalSignature', 'keyAgreement'])), expected: ['ERR_PROFILE_KEY_USAGE_NOT_SINGLE'] },
   { id: 'device keyUsage with neither', kind: 'device', mut: setExt(OID.keyUsage, ku([])), expected: ['ERR_PROFILE_KEY_USAGE_NOT_SINGLE'] },
   // ---- SPEC §2: certificatePolicies present, critical, environment OIDs; device exactly one
@@ -584,6 +599,7 @@ describe('lintCertificate: one broken rule, one code', () => {
       ...CASES.flatMap((c) => c.expected),
       'ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS', // warning: tested below
       'ERR_PROFILE_AKI_ON_ROOT', // warning: tested below
+      'ERR_PROFILE_AKI_ROOT_MISMATCH', // an error beside the ERR_PROFILE_AKI_ON_ROOT warning: tested below
     ]);
     const all = Object.keys(SMKI_ERROR_CODES).filter((k) => k.startsWith('ERR_PROFILE_'));
     expect(all.filter((k) => !covered.has(k))).toEqual([]);
@@ -612,6 +628,14 @@ describe('lintCertificate: tolerated quirks are warnings', () => {
     expect(findings.map((f) => [f.code, f.severity])).toEqual([['ERR_PROFILE_AKI_ON_ROOT', 'warning']]);
   });
 
+  it('an AKI on the root naming another key is an error beside the warning (RFC 5280 4.2.1.1)', async () => {
+    const cert = await make('root', addExt(aki(keys.other.point)));
+    expect(lintCertificate(cert).map((f) => [f.code, f.severity])).toEqual([
+      ['ERR_PROFILE_AKI_ON_ROOT', 'warning'],
+      ['ERR_PROFILE_AKI_ROOT_MISMATCH', 'error'],
+    ]);
+  });
+
   it('a critical AKI on the root is an error as well as the warning', async () => {
     const cert = await make('root', addExt(aki(keys.root.point, true)));
     expect(lintCertificate(cert).map((f) => [f.code, f.severity])).toEqual([
@@ -635,10 +659,10 @@ describe('lintCertificate: several breaks, kinds and environments', () => {
     expect(codes(lintCertificate(cert))).toEqual(['ERR_PROFILE_SERIAL_LENGTH', 'ERR_PROFILE_SERIAL_NOT_POSITIVE']);
   });
 
-  it('without expectedKind, an OCA with no basicConstraints is an unknown kind', async () => {
+  it('without expectedKind, an OCA with no basicConstraints is an unknown kind that asserts keyCertSign without cA (RFC 5280 4.2.1.3)', async () => {
     const cert = await make('oca', setExt(OID.basicConstraints));
     expect(cert.kind).toBe('unknown');
-    expect(codes(lintCertificate(cert))).toEqual(['ERR_PROFILE_UNKNOWN_KIND']);
+    expect(codes(lintCertificate(cert))).toEqual(['ERR_PROFILE_UNKNOWN_KIND', 'ERR_PROFILE_KEY_CERT_SIGN_NOT_CA']);
   });
 
   it('expectedKind root on an issuing CA: not self-issued, AKI present, wrong OU', async () => {

@@ -181,16 +181,17 @@ export function entityIdAttribute(eui: Eui64): NameAttributeTemplate {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.5': 'serialNumber',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.45': 'x500UniqueIdentifier',
-};
+/** Short names by attribute type OID (a Map: an OID read from the input never reaches an inherited property). */
+const ATTRIBUTE_NAMES: ReadonlyMap<string, string> = new Map([
+  ['2.5.4.3', 'CN'],
+  ['2.5.4.5', 'serialNumber'],
+  ['2.5.4.6', 'C'],
+  ['2.5.4.7', 'L'],
+  ['2.5.4.8', 'ST'],
+  ['2.5.4.10', 'O'],
+  ['2.5.4.11', 'OU'],
+  ['2.5.4.45', 'x500UniqueIdentifier'],
+]);
 
 /** Most attributes a decoded name may have (SMKI names have at most three). */
 const MAX_NAME_ATTRIBUTES = 64;
@@ -240,7 +241,7 @@ export function readName(reader: ByteReader): DistinguishedName {
       const valueStart = ar.offset;
       const val = readTlv(ar);
       if (!ar.done) throw new SmkiError('ERR_DER_INVALID', 'extra fields in AttributeTypeAndValue', { offset: ar.offset });
-      const type = ATTRIBUTE_NAMES[oid] ?? oid;
+      const type = ATTRIBUTE_NAMES.get(oid) ?? oid;
       const content = bytes.subarray(val.valueStart, val.end);
       if (val.tag === 0x03) {
         const bs = readBitString(new ByteReader(bytes, valueStart, val.end));
