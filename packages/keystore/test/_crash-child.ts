@@ -1,6 +1,8 @@
-// Child process for crash.test.ts: runs one key-store operation and, when told to, kills itself
-// with SIGKILL at a named fault point (the store's, the audit log's, the metadata's or a key
-// file's). Usage: node --import tsx _crash-child.ts <dir> <setup|op> <op> <point|-|record> <nth>
+// Child process for crash.test.ts: runs one key-store operation (`op`), or only opens the store
+// (`reopen`: recovery after a crash, e.g. cutting off a torn final audit line), and, when told to,
+// kills itself with SIGKILL at a named fault point (the store's, the audit log's, the metadata's or
+// a key file's). `record` runs to the end and saves the points passed, in order, to points.json.
+// Usage: node --import tsx _crash-child.ts <dir> <setup|op|reopen|check> <op|-> <point|-|record> <nth>
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
@@ -26,7 +28,9 @@ const hsm = process.env.SMKI_CRASH_BACKEND === 'pkcs11';
 const backend = hsm
   ? await Pkcs11KeyBackend.open({ module: process.env.SMKI_SOFTHSM_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: process.env.SMKI_CRASH_TOKEN!, pin: process.env.SMKI_CRASH_PIN!, fault })
   : await FileKeyBackend.open({ directory: dir, passphrase: PASS, fault });
+armed = phase === 'reopen';
 const store = await KeyStore.open({ directory: dir, backend, passphrase: PASS, fault, auditGroupCommitMs: 5 });
+armed = false;
 
 if (phase === 'setup') {
   const { organisationCa } = await createHierarchy();
@@ -53,7 +57,7 @@ if (phase === 'setup') {
   const publicKeys = await Promise.all(keys.map(async (k) => Buffer.from(await backend.publicKey(k.handle)).toString('hex').toUpperCase() === k.publicKey));
   const signature = await store.signFor('00DB1234567890A1', new Uint8Array([1, 2, 3]));
   console.log(JSON.stringify({ keys: keys.map((k) => k.state), publicKeysMatch: publicKeys, orphans: store.orphanHandles().length, signature: signature.length }));
-} else {
+} else if (phase === 'op') {
   armed = true;
   if (op === 'generate') await store.generateKey(SUPPLIER, 'south', 'keyAgreement');
   else if (op === 'rotate') await store.rotate(`${SUPPLIER}.north.DS.g2`);
@@ -61,6 +65,8 @@ if (phase === 'setup') {
   else if (op === 'revoke') await store.revoke(`${SUPPLIER}.south.DS.g1`);
   else throw new Error(`unknown op ${op}`);
   armed = false;
+} else if (phase !== 'reopen') {
+  throw new Error(`unknown phase ${phase}`);
 }
 await store.close();
 await backend.close();
