@@ -464,7 +464,14 @@ export interface Finding {
   readonly offset?: number;
 }
 
-/** The fixed message for a code. */
+/**
+ * The fixed message for a code. Only the toolkit's own codes have one: a string that is not a
+ * code (`'toString'`, `'__proto__'`, anything from outside) never finds an inherited property.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` for a string that is not a code
+ */
 export function describeCode(code: SmkiErrorCode): string {
+  if (typeof code !== 'string' || !Object.hasOwn(SMKI_ERROR_CODES, code)) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'not a toolkit error code', { detail: typeof code === 'string' ? code.slice(0, 64) : typeof code });
+  }
   return SMKI_ERROR_CODES[code];
 }

@@ -1,6 +1,7 @@
 /**
  * Primitives shared by every SMKI toolkit package: the error class and its stable codes, EUI-64,
- * Remote Party Roles and key usages, hex/base64, a bounds-checked byte reader and DER walker, and
+ * Remote Party Roles and key usages, hex/base64, a bounds-checked byte reader and DER walker, the
+ * one PEM reader of the toolkit (a block is read only under the label it carries), and
  * the `Signer` / `KeyAgreement` interfaces behind which keys may live in memory, a file or an HSM.
  *
  * Security posture: every parser here is bounded (no read past the end, no recursion on input);
@@ -37,3 +38,5 @@ export {
   derToP1363,
 } from './crypto.js';
 export type { Signer, KeyAgreement, PrivateKeyInput, PublicKeyInput } from './crypto.js';
+export { pemBlocks, pemToDer, derToPem, MAX_PEM_CHARS } from './pem.js';
+export type { PemBlock, PemReadOptions } from './pem.js';

@@ -52,7 +52,7 @@ const NAMES: Readonly<Record<number, string>> = {
 
 /** Whether `code` is a known Remote Party Role. */
 export function isRemotePartyRole(code: unknown): code is RemotePartyRoleCode {
-  return typeof code === 'number' && Object.prototype.hasOwnProperty.call(NAMES, code);
+  return typeof code === 'number' && Object.hasOwn(NAMES, code);
 }
 
 /**

@@ -106,7 +106,6 @@ describe('createKeySigner (SPEC §4: ECDSA P-256/SHA-256, 64-byte r‖s)', () =>
     ['an Ed25519 key', () => ed.privateKey],
     ['an RSA key', () => rsa.privateKey],
     ['a public key', () => alice.publicKey],
-    ['a public key PEM', () => alice.publicKey.export({ format: 'pem', type: 'spki' }) as string],
     ['a secret key', () => createSecretKey(new Uint8Array(32))],
     ['garbage PEM', () => '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'],
     ['an empty string', () => ''],
@@ -117,6 +116,13 @@ describe('createKeySigner (SPEC §4: ECDSA P-256/SHA-256, 64-byte r‖s)', () =>
     ['null', () => null as unknown as string],
   ])('%s → ERR_KEY_INVALID', (_name, make) => {
     expectSmkiError(() => createKeySigner(make()), 'ERR_KEY_INVALID');
+  });
+
+  // RFC 7468: text is read only under the label it carries (see pem.test.ts for every label).
+  it.each([
+    ['a public key PEM', () => alice.publicKey.export({ format: 'pem', type: 'spki' }) as string],
+  ])('%s → ERR_PEM_INVALID', (_name, make) => {
+    expectSmkiError(() => createKeySigner(make()), 'ERR_PEM_INVALID');
   });
 
   it('an error about a key never carries the key material', () => {
@@ -379,11 +385,14 @@ describe('toPublicKey / publicKeyFromRaw / publicKeyToRaw (SPEC §2: P-256, unco
     ['SPKI PEM', () => alice.publicKey.export({ format: 'pem', type: 'spki' }) as string],
     ['public KeyObject', () => alice.publicKey],
     ['private KeyObject (gives its public half)', () => alice.privateKey],
-    ['private key PEM (gives its public half)', () => alice.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string],
   ])('toPublicKey accepts %s', (_name, make) => {
     const key = toPublicKey(make());
     expect(key.type).toBe('public');
     expect(toHex(publicKeyToRaw(key))).toBe(toHex(raw));
+  });
+
+  it('toPublicKey refuses private key PEM: text is a public key only under the label PUBLIC KEY (RFC 7468 13)', () => {
+    expectSmkiError(() => toPublicKey(alice.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string), 'ERR_PEM_INVALID');
   });
 
   it('toPublicKey from a raw 65-byte point rejects an off-curve point with ERR_KEY_INVALID', () => {

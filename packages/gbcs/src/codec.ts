@@ -303,7 +303,8 @@ function euiBytes(v: string, what: string): Uint8Array {
  */
 export function buildGeneralSigning(fields: GbcsFields): Uint8Array {
   const f = fields;
-  const cra = CRA_BYTE[f.cra];
+  // Own properties only: `cra: 'toString'` (or '__proto__') must not find an inherited value.
+  const cra = typeof f.cra === 'string' && Object.hasOwn(CRA_BYTE, f.cra) ? CRA_BYTE[f.cra] : undefined;
   if (cra === undefined) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'cra must be command, response or alert', { detail: String(f.cra) });
   if (!Number.isInteger(f.messageCode) || f.messageCode < 0 || f.messageCode > 0xffff) {
     throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'messageCode must be 0..0xFFFF', { detail: String(f.messageCode) });

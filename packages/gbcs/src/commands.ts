@@ -166,7 +166,7 @@ function preCommand(o: CommandOptions, messageCode: number, payload: Uint8Array)
  * ```
  */
 export function encodeSupplyPayload(useCase: SupplyUseCase, counter: bigint): Uint8Array {
-  const c = Object.prototype.hasOwnProperty.call(SUPPLY_COMMANDS, useCase) ? SUPPLY_COMMANDS[useCase] : undefined;
+  const c = typeof useCase === 'string' && Object.hasOwn(SUPPLY_COMMANDS, useCase) ? SUPPLY_COMMANDS[useCase] : undefined;
   if (c === undefined) invalid('not a supply use case (ECS42, ECS43, ECS44, GCS32, GCS39)', String(useCase).slice(0, 16));
   const n = Number(checkCounter(counter) & 0xffffffn);
   if (c.payloadKind === 'gbz-template') return (c.useCase === 'GCS32' ? GCS32_TEMPLATE : GCS39_TEMPLATE).slice();

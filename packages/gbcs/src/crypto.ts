@@ -53,9 +53,11 @@ export const KDF_MODES: Readonly<Record<KdfMode, KdfModeCode>> = Object.freeze({
 export type SystemTitleInput = Eui64 | string | Uint8Array;
 
 /**
- * The peer's public key for ECDH: a `KeyObject`, PEM (a public key or a certificate), DER (SPKI
- * or a certificate), the raw 65-byte uncompressed point, or a certificate from `@smki/pki`'s
- * `parseCertificate`. A certificate must carry the keyAgreement key usage.
+ * The peer's public key for ECDH: a `KeyObject`, PEM (one block labelled `PUBLIC KEY` or
+ * `CERTIFICATE`, nothing else), DER (SPKI or a certificate), the raw 65-byte uncompressed point,
+ * or a certificate from `@smki/pki`'s `parseCertificate`. A certificate must carry the
+ * keyAgreement key usage. Keys are P-256 by the named-curve OID with uncompressed points only
+ * (RFC 5480 §2.1.1).
  */
 export type PeerPublicKeyInput = PublicKeyInput | SmkiCertificate;
 
@@ -172,7 +174,7 @@ function titleBytes(title: SystemTitleInput, what: string): Uint8Array {
 }
 
 function modeOctet(mode: KdfMode | KdfModeCode): KdfModeCode {
-  if (typeof mode === 'string' && Object.prototype.hasOwnProperty.call(KDF_MODES, mode)) return KDF_MODES[mode];
+  if (typeof mode === 'string' && Object.hasOwn(KDF_MODES, mode)) return KDF_MODES[mode];
   if (mode === 1 || mode === 2 || mode === 3 || mode === 4) return mode;
   throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'KDF mode must be command, response, alert, payload or 1..4', {
     detail: `mode: ${String(mode).slice(0, 32)}`,

@@ -13,7 +13,8 @@ import { parseMessage, signedBytes, type GbcsMessage } from './codec.js';
 
 /**
  * A verification key as the GBCS functions accept it: a `KeyObject`, a parsed certificate, PEM
- * text (a public key or a certificate), DER (SPKI or a certificate) or a 65-byte point.
+ * text (one block labelled `PUBLIC KEY` or `CERTIFICATE`, nothing else), DER (SPKI or a
+ * certificate) or a 65-byte point.
  */
 export type VerificationKeyInput = KeyObject | SmkiCertificate | string | Uint8Array;
 
@@ -21,7 +22,14 @@ export type VerificationKeyInput = KeyObject | SmkiCertificate | string | Uint8A
  * The public `KeyObject` of any accepted verification key input. A certificate must allow
  * digitalSignature; whether it belongs to the message's originator is for the caller (the
  * validator) to check.
- * @throws SmkiError `ERR_KEY_INVALID`, `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
+ *
+ * Security: PEM text is read by its label (RFC 7468): a `CERTIFICATE` block goes through the
+ * certificate path and its key-usage check, a `PUBLIC KEY` block is a raw key the caller vouches
+ * for, and a block under any other label (`X509 CERTIFICATE`, `TRUSTED CERTIFICATE`, …) is
+ * refused, so a relabelled key-agreement certificate cannot verify a signature.
+ * @throws SmkiError `ERR_KEY_INVALID` (also a certificate without digitalSignature),
+ *   `ERR_KEY_CURVE_UNSUPPORTED`, `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
+ * @see RFC 7468 §5, §13; RFC 5280 §4.2.1.3 (keyUsage); RFC 5480 §2.1.1
  */
 export function toVerificationKey(key: VerificationKeyInput): KeyObject {
   return publicKeyFor(key, 'digitalSignature');
@@ -32,7 +40,7 @@ export function toVerificationKey(key: VerificationKeyInput): KeyObject {
  * the bytes after the DF tag up to the last content byte, as they are in the message (never
  * re-encoded). High-S signatures are accepted (about half of real ones are). Returns false for a
  * message without a signature.
- * @throws SmkiError `ERR_GBCS_MALFORMED` (bytes that do not parse), `ERR_KEY_INVALID`
+ * @throws SmkiError `ERR_GBCS_MALFORMED` (bytes that do not parse), and as {@link toVerificationKey}
  * @see SPEC.md §4 (User signature)
  */
 export function verifySignature(message: GbcsMessage | Uint8Array, key: VerificationKeyInput): boolean {

@@ -43,7 +43,7 @@ import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, Ke
 import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { EncryptedData, EncryptedPrivateKeyInfo } from '@peculiar/asn1-pkcs8';
-import { ByteReader, readTlv, SmkiError, tlvReader, type Tlv } from '@smki/core';
+import { ByteReader, derToPem, pemToDer, readTlv, SmkiError, tlvReader, type Tlv } from '@smki/core';
 
 // ---------------------------------------------------------------------------------------------
 // Object identifiers
@@ -724,8 +724,6 @@ export async function decryptPrivateKey(der: Uint8Array, passphrase: string, lim
 // PEM
 
 const PEM_LABEL = 'ENCRYPTED PRIVATE KEY';
-const PEM_BEGIN = `-----BEGIN ${PEM_LABEL}-----`;
-const PEM_END = `-----END ${PEM_LABEL}-----`;
 
 /**
  * PEM text (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, base64 in 64-character lines) of a DER
@@ -733,15 +731,15 @@ const PEM_END = `-----END ${PEM_LABEL}-----`;
  * @see RFC 7468 §11 (Textual encoding of PKCS #8 encrypted private key info)
  */
 export function toEncryptedPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `${PEM_BEGIN}\n${lines.join('\n')}\n${PEM_END}\n`;
+  return derToPem(der, PEM_LABEL);
 }
 
 /**
  * The DER inside PEM text labelled `ENCRYPTED PRIVATE KEY`. Strict: one block, nothing but
- * whitespace around it, only base64 inside (RFC 7468 §3 "strict" parsers), at most 64 KiB.
+ * whitespace around it, only base64 inside, padded to a multiple of four (RFC 7468 §3 "strict"
+ * parsers), at most 64 KiB. Read by core's PEM reader (the toolkit's one reader) in its strict
+ * mode; its `ERR_PEM_INVALID` is reported here as `ERR_KEY_FILE_CORRUPT` with the same character
+ * offset, because a key file that does not read is a damaged key file.
  * @param pem - the text, or its bytes (ASCII)
  * @throws SmkiError `ERR_KEY_FILE_CORRUPT` with the character offset of the problem
  * @see RFC 7468 §3, §11
@@ -753,18 +751,15 @@ export function fromEncryptedPem(pem: string | Uint8Array): Uint8Array {
   }
   if (typeof pem !== 'string') throw invalidArgument('expected PEM text');
   if (pem.length > MAX_KEY_FILE_BYTES) throw corrupt(0, `over ${MAX_KEY_FILE_BYTES} characters`);
-  const begin = pem.indexOf(PEM_BEGIN);
-  if (begin < 0) throw corrupt(0, `no "${PEM_BEGIN}" line`);
-  if (pem.slice(0, begin).trim() !== '') throw corrupt(0, 'text before the PEM block');
-  const bodyStart = begin + PEM_BEGIN.length;
-  const end = pem.indexOf(PEM_END, bodyStart);
-  if (end < 0) throw corrupt(bodyStart, `no "${PEM_END}" line`);
-  const after = end + PEM_END.length;
-  if (pem.slice(after).trim() !== '') throw corrupt(after, 'text after the PEM block');
-  const body = pem.slice(bodyStart, end);
-  const bad = /[^A-Za-z0-9+/=\s]/.exec(body);
-  if (bad) throw corrupt(bodyStart + bad.index, 'a character outside base64 in the PEM body');
-  const b64 = body.replace(/\s+/g, '');
-  if (b64.length === 0 || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw corrupt(bodyStart, 'the PEM body is not base64');
-  return new Uint8Array(Buffer.from(b64, 'base64'));
+  try {
+    return pemToDer(pem, [PEM_LABEL], { strict: true, maxChars: MAX_KEY_FILE_BYTES }).der;
+  } catch (e) {
+    if (e instanceof SmkiError && e.code === 'ERR_PEM_INVALID') {
+      const offset = (e.context as { offset?: number }).offset ?? 0;
+      // The reader's own message (e.g. no "-----BEGIN ENCRYPTED PRIVATE KEY-----" block): it
+      // names labels and offsets, never a byte of the body.
+      throw corrupt(offset, e.message, e);
+    }
+    throw e;
+  }
 }
