@@ -95,6 +95,19 @@ let totalCrashes = 0;
 const summary: Record<string, unknown>[] = [];
 
 for (const target of targets) {
+  try {
+    await fuzzTarget(target);
+  } catch (e) {
+    // A target that cannot start (its seeds do not parse, say) is reported; the others still run.
+    totalCrashes++;
+    line({ event: 'error', target: target.name, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  }
+}
+
+line({ event: 'done', date: new Date().toISOString(), seed, inputs: totalInputs, crashes: totalCrashes, targets: summary.length });
+process.exitCode = totalCrashes > 0 ? 1 : 0;
+
+async function fuzzTarget(target: Target): Promise<void> {
   const runs = runsFor(target);
   const inst = await target.setup();
   await checkSeeds(target, inst);
@@ -192,6 +205,3 @@ for (const target of targets) {
   totalInputs += done;
   totalCrashes += crashes;
 }
-
-line({ event: 'done', date: new Date().toISOString(), seed, inputs: totalInputs, crashes: totalCrashes, targets: summary.length });
-process.exitCode = totalCrashes > 0 ? 1 : 0;
