@@ -1,13 +1,19 @@
-// `pnpm run bench` (from packages/gbcs): GBCS message rates beside the raw node:crypto primitive
-// rates, measured in the same process, so the ratios say what the toolkit costs on top of the
-// cryptography. Prints numbers; never fails on speed (CONVENTIONS.md "Tests").
+/**
+ * `pnpm run bench` for @smki/gbcs: GBCS message rates beside the raw node:crypto primitive rates,
+ * measured in the same process, so the ratios say what the toolkit costs on top of the
+ * cryptography (CONVENTIONS.md "Tests": benchmarks print numbers, never fail on speed).
+ *
+ * Prints one JSON line per row: `{"bench", "opsPerSec", "baseline", "ratio"}` (`ratio` is
+ * opsPerSec over the baseline's, measured in the same run; a baseline row has `baseline: null`).
+ * BENCH_MS sets the time per row (default 700).
+ */
 import { createCipheriv, diffieHellman, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { createKeySigner } from '@smki/core';
+import { createKeyAgreement, createKeySigner } from '@smki/core';
 import { buildGeneralCiphering, buildMessage, parseMessage, signedBytes } from '../src/codec.js';
-import * as gbcsCrypto from '../src/crypto.js';
-import * as gbcsMac from '../src/mac.js';
+import { computeMacBytes, deriveKey, deriveKeyAsync, macAad, verifyMacBytes } from '../src/crypto.js';
+import { verifyMac, wrapWithMac } from '../src/mac.js';
 import { signPreCommand, verifySignature } from '../src/signature.js';
 
 const MIN_MS = Number(process.env['BENCH_MS'] ?? 700);
@@ -42,12 +48,17 @@ async function rateAsync(fn: () => Promise<unknown>): Promise<number> {
   return n / ((t - t0) / 1000);
 }
 
-const fmt = (r: number): string => Math.round(r).toLocaleString('en-GB').padStart(12);
-function row(name: string, r: number, note = ''): number {
-  console.log(`${name.padEnd(58)} ${fmt(r)} /s  ${note}`);
-  return r;
+const rates = new Map<string, number>();
+
+/** Print one row as a JSON line; `baseline` names an earlier row (or a rate computed from several). */
+function row(bench: string, opsPerSec: number, baseline?: string, extra: Record<string, unknown> = {}): number {
+  rates.set(bench, opsPerSec);
+  const base = baseline === undefined ? undefined : rates.get(baseline);
+  console.log(
+    JSON.stringify({ bench, opsPerSec: Math.round(opsPerSec), baseline: baseline ?? null, ratio: base === undefined ? null : Number((opsPerSec / base).toFixed(4)), ...extra }),
+  );
+  return opsPerSec;
 }
-const ratio = (a: number, b: number): string => `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×`;
 
 // ---------------------------------------------------------------------------------------------
 // fixtures: a remote disconnect pre-command (SPEC §5), signed (~120 bytes), and in a DD frame
@@ -71,109 +82,71 @@ const tbs = signedBytes(parsedSigned);
 const sig = parsedSigned.signature as Uint8Array;
 const aes = new Uint8Array(16).fill(7);
 const iv = Uint8Array.from(Buffer.from('90B3D51F30010000' + '00000000', 'hex'));
-const aad = Uint8Array.from([0x11, 0, 0, 0, 0, 0, ...signed]); // 126 bytes, as the MAC's AAD
-const aad150 = new Uint8Array(150).fill(0x5a);
+const aad = macAad(signed);
 const frame = buildGeneralCiphering(signed, new Uint8Array(12));
 const signer = createKeySigner(user.privateKey);
+const kdfFields = { originator: fields.originator, recipient: fields.recipient, counter: fields.originatorCounter, mode: 'command' } as const;
 
-console.log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${MIN_MS} ms per row`);
-console.log(`signed pre-command ${signed.length} bytes, DD frame ${frame.length} bytes, signed range ${tbs.length} bytes\n`);
+const info = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', msPerRow: MIN_MS, signedBytes: signed.length, frameBytes: frame.length };
 
-console.log('-- raw primitives (node:crypto) --');
-const rVerify = row('ECDSA P-256 verify (node:crypto, p1363)', rate(() => nodeVerify('sha256', tbs, { key: user.publicKey, dsaEncoding: 'ieee-p1363' }, sig)));
-const rSign = row('ECDSA P-256 sign (node:crypto, p1363)', rate(() => nodeSign('sha256', tbs, { key: user.privateKey, dsaEncoding: 'ieee-p1363' })));
-const rEcdh = row('ECDH P-256 (crypto.diffieHellman)', rate(() => diffieHellman({ privateKey: acb.privateKey, publicKey: device.publicKey })));
-const gcm = (a: Uint8Array) => () => {
-  const c = createCipheriv('aes-128-gcm', aes, iv, { authTagLength: 12 });
-  c.setAAD(a);
-  c.final();
-  return c.getAuthTag();
-};
-const rGcm = row('AES-128-GCM tag, 150-byte AAD (createCipheriv)', rate(gcm(aad150)));
+// -- raw primitives (node:crypto): the baselines
+const VERIFY = 'node:crypto ECDSA P-256 verify';
+const SIGN = 'node:crypto ECDSA P-256 sign';
+const ECDH = 'node:crypto ECDH P-256';
+const GCM = `node:crypto AES-128-GCM tag, ${aad.length}-byte AAD`;
+row(VERIFY, rate(() => nodeVerify('sha256', tbs, { key: user.publicKey, dsaEncoding: 'ieee-p1363' }, sig)), undefined, info);
+row(SIGN, rate(() => nodeSign('sha256', tbs, { key: user.privateKey, dsaEncoding: 'ieee-p1363' })));
+row(ECDH, rate(() => diffieHellman({ privateKey: acb.privateKey, publicKey: device.publicKey })));
+row(
+  GCM,
+  rate(() => {
+    const c = createCipheriv('aes-128-gcm', aes, iv, { authTagLength: 12 });
+    c.setAAD(aad);
+    c.final();
+    return c.getAuthTag();
+  }),
+);
+// The primitives a full DD-frame check needs, one after the other.
+const BOUND = 'primitive bound: verify + ECDH + AES-GCM';
+row(BOUND, 1 / (1 / (rates.get(VERIFY) as number) + 1 / (rates.get(ECDH) as number) + 1 / (rates.get(GCM) as number)));
 
-console.log('\n-- @smki/gbcs --');
-const rParse = row(`parseMessage, signed pre-command (${signed.length} B)`, rate(() => parseMessage(signed)));
-const rParseDd = row(`parseMessage, DD frame (${frame.length} B)`, rate(() => parseMessage(frame)));
-row(`parseMessage, unsigned pre-command (${preCommand.length} B)`, rate(() => parseMessage(preCommand)));
-const rBuild = row('buildMessage (from fields)', rate(() => buildMessage(fields)));
-const rSignPre = await rateAsync(() => signPreCommand(preCommand, user.privateKey));
-row('signPreCommand (private KeyObject)', rSignPre, `= ${ratio(rSignPre, rSign)} of node sign`);
-const rSignSigner = await rateAsync(() => signPreCommand(preCommand, signer));
-row('signPreCommand (core Signer)', rSignSigner, `= ${ratio(rSignSigner, rSign)} of node sign`);
-const rVerifyBytes = rate(() => verifySignature(signed, user.publicKey));
-row('verifySignature (bytes → parse + verify)', rVerifyBytes, `= ${ratio(rVerifyBytes, rVerify)} of node verify`);
-const rVerifyParsed = rate(() => verifySignature(parsedSigned, user.publicKey));
-row('verifySignature (parsed message)', rVerifyParsed, `= ${ratio(rVerifyParsed, rVerify)} of node verify`);
+// -- codec
+row(`parseMessage, signed pre-command (${signed.length} B)`, rate(() => parseMessage(signed)), VERIFY);
+row(`parseMessage, DD frame (${frame.length} B)`, rate(() => parseMessage(frame)), VERIFY);
+row(`parseMessage, unsigned pre-command (${preCommand.length} B)`, rate(() => parseMessage(preCommand)), VERIFY);
+row('buildMessage (from fields)', rate(() => buildMessage(fields)), VERIFY);
 
-// MAC: only if the crypto helper module has what the bench needs (it is being written in parallel)
-const c = gbcsCrypto as unknown as Record<string, unknown>;
-type DeriveKey = (o: { privateKey: unknown; publicKey: unknown; originator: string; recipient: string; counter: bigint; mode: string }) => Uint8Array;
-type MacFn = (o: { key: Uint8Array; originator: string; aad: Uint8Array; mac?: Uint8Array }) => unknown;
-let rMacVerify: number | undefined;
-let rFull: number | undefined;
-if (typeof c['deriveKey'] === 'function' && typeof c['computeMacBytes'] === 'function' && typeof c['verifyMacBytes'] === 'function') {
-  const deriveKey = c['deriveKey'] as DeriveKey;
-  const computeMac = c['computeMacBytes'] as MacFn;
-  const verifyMac = c['verifyMacBytes'] as MacFn;
-  const macAad = typeof c['macAad'] === 'function' ? (c['macAad'] as (a: Uint8Array) => Uint8Array) : (a: Uint8Array) => Uint8Array.from([0x11, 0, 0, 0, 0, 0, ...a]);
-  const kdfFields = { originator: fields.originator, recipient: fields.recipient, counter: fields.originatorCounter, mode: 'command' };
-  const key = deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, ...kdfFields });
-  const mac = computeMac({ key, originator: fields.originator, aad: macAad(signed) }) as Uint8Array;
-  const macFrame = buildGeneralCiphering(signed, mac);
-  const m = parseMessage(macFrame);
-  const apdu = macFrame.subarray(m.apduRange.start, m.apduRange.end);
-  const rDerive = rate(() => deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, ...kdfFields }));
-  row('deriveKey (ECDH + SHA-256 KDF)', rDerive, `= ${ratio(rDerive, rEcdh)} of raw ECDH`);
-  const rMac = rate(() => computeMac({ key, originator: fields.originator, aad: macAad(apdu) }));
-  row(`computeMacBytes (${aad.length}-byte AAD)`, rMac, `= ${ratio(rMac, rGcm)} of raw AES-GCM`);
-  rMacVerify = rate(() => verifyMac({ key, originator: fields.originator, aad: macAad(apdu), mac }));
-  row('verifyMacBytes (given the key)', rMacVerify, `= ${ratio(rMacVerify, rGcm)} of raw AES-GCM`);
-  const ok = verifyMac({ key, originator: fields.originator, aad: macAad(apdu), mac });
-  if (ok !== true) console.log('   (warning: the MAC did not verify in the bench fixture)');
-  rFull = row(
-    'DD frame: parse + verifySignature + deriveKey + verifyMac',
-    rate(() => {
-      const msg = parseMessage(macFrame);
-      const a = msg.bytes.subarray(msg.apduRange.start, msg.apduRange.end);
-      const k = deriveKey({ privateKey: device.privateKey, publicKey: acb.publicKey, originator: msg.originator, recipient: msg.recipient, counter: msg.originatorCounter, mode: 'command' });
-      return verifySignature(msg, user.publicKey) && verifyMac({ key: k, originator: msg.originator, aad: macAad(a), mac: msg.mac as Uint8Array });
-    }),
-  );
-} else {
-  console.log('(src/crypto.ts has no deriveKey/computeMacBytes/verifyMacBytes yet: MAC rows skipped)');
-}
+// -- signatures
+row('signPreCommand (private KeyObject)', await rateAsync(() => signPreCommand(preCommand, user.privateKey)), SIGN);
+row('signPreCommand (core Signer)', await rateAsync(() => signPreCommand(preCommand, signer)), SIGN);
+row('verifySignature (bytes: parse + verify)', rate(() => verifySignature(signed, user.publicKey)), VERIFY);
+row('verifySignature (parsed message)', rate(() => verifySignature(parsedSigned, user.publicKey)), VERIFY);
 
-// message-level MAC (src/mac.ts), if it is there
-const mm = gbcsMac as unknown as Record<string, unknown>;
-type Keys = { privateKey: unknown; publicKey: unknown };
-let rVerifyMacMsg: number | undefined;
-if (typeof mm['wrapWithMac'] === 'function' && typeof mm['verifyMac'] === 'function') {
-  const wrapWithMac = mm['wrapWithMac'] as (apdu: Uint8Array, k: Keys) => Uint8Array;
-  const verifyMacMsg = mm['verifyMac'] as (m: unknown, k: Keys) => boolean;
-  const acbKeys = { privateKey: acb.privateKey, publicKey: device.publicKey };
-  const deviceKeys = { privateKey: device.privateKey, publicKey: acb.publicKey };
-  const wrapped = wrapWithMac(signed, acbKeys);
-  if (verifyMacMsg(wrapped, deviceKeys) !== true) console.log('   (warning: wrapWithMac/verifyMac disagree in the bench fixture)');
-  const rWrap = rate(() => wrapWithMac(signed, acbKeys));
-  row('wrapWithMac (parse + deriveKey + MAC + frame)', rWrap, `= ${ratio(rWrap, rEcdh)} of raw ECDH`);
-  rVerifyMacMsg = rate(() => verifyMacMsg(wrapped, deviceKeys));
-  row('verifyMac (DD frame bytes: parse + deriveKey + MAC)', rVerifyMacMsg, `= ${ratio(rVerifyMacMsg, rEcdh)} of raw ECDH`);
-  const rBoth = rate(() => verifySignature(wrapped, user.publicKey) && verifyMacMsg(wrapped, deviceKeys));
-  row('verifySignature + verifyMac (DD frame bytes)', rBoth, `= ${ratio(rBoth, 1 / (1 / rVerify + 1 / rEcdh + 1 / rGcm))} of the primitive bound`);
-}
+// -- key derivation and MAC
+const devicePem = device.publicKey.export({ format: 'pem', type: 'spki' }) as string;
+row('deriveKey (ECDH + SHA-256 KDF, peer KeyObject)', rate(() => deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, ...kdfFields })), ECDH);
+row('deriveKey (peer as PEM)', rate(() => deriveKey({ privateKey: acb.privateKey, publicKey: devicePem, ...kdfFields })), ECDH);
+const ka = createKeyAgreement(acb.privateKey);
+row('deriveKeyAsync (KeyAgreement in process)', await rateAsync(() => deriveKeyAsync({ keyAgreement: ka, publicKey: device.publicKey, ...kdfFields })), ECDH);
+const key = deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, ...kdfFields });
+const mac = computeMacBytes({ key, originator: fields.originator, aad });
+row('computeMacBytes', rate(() => computeMacBytes({ key, originator: fields.originator, aad })), GCM);
+row('verifyMacBytes (given the key)', rate(() => verifyMacBytes({ key, originator: fields.originator, aad, mac })), GCM);
+let counter = 0n;
+row(
+  'deriveKey + computeMacBytes per command',
+  rate(() => {
+    const k = deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, ...kdfFields, counter: counter++ });
+    return computeMacBytes({ key: k, originator: fields.originator, aad });
+  }),
+  ECDH,
+);
 
-console.log('\n-- ratios --');
-console.log(`parses per ECDSA verify:          ${ratio(rParse, rVerify)} (signed), ${ratio(rParseDd, rVerify)} (DD frame)`);
-console.log(`parses per ECDH:                  ${ratio(rParse, rEcdh)}`);
-console.log(`parses per AES-GCM tag:           ${ratio(rParse, rGcm)}`);
-console.log(`builds per ECDSA verify:          ${ratio(rBuild, rVerify)}`);
-console.log(`verifySignature(bytes) / node:    ${ratio(rVerifyBytes, rVerify)}   (parsed message: ${ratio(rVerifyParsed, rVerify)})`);
-console.log(`signPreCommand / node sign:       ${ratio(rSignPre, rSign)}   (core Signer: ${ratio(rSignSigner, rSign)})`);
-if (rMacVerify !== undefined) console.log(`verifyMacBytes / AES-GCM:         ${ratio(rMacVerify, rGcm)}`);
-if (rFull !== undefined) {
-  const bound = 1 / (1 / rVerify + 1 / rEcdh + 1 / rGcm);
-  console.log(`full DD check / primitive bound:  ${ratio(rFull, bound)}   (primitives alone: ${fmt(bound).trim()}/s)`);
-}
-if (rVerifyMacMsg !== undefined) console.log(`verifyMac(frame) / raw ECDH:       ${ratio(rVerifyMacMsg, rEcdh)}`);
-console.log(`parse share of a verify:          ${((rVerify / rParse) * 100).toFixed(2)}% of the time of one signature check`);
-console.log(rParse > 100_000 ? 'parseMessage is well above 100,000/s: parsing does not limit the validator.' : 'parseMessage is BELOW 100,000/s: parsing may limit the validator.');
+// -- whole messages
+const acbKeys = { privateKey: acb.privateKey, publicKey: device.publicKey };
+const deviceKeys = { privateKey: device.privateKey, publicKey: acb.publicKey };
+const wrapped = wrapWithMac(signed, acbKeys);
+if (verifyMac(wrapped, deviceKeys) !== true) throw new Error('bench fixture: wrapWithMac and verifyMac disagree');
+row('wrapWithMac (parse + deriveKey + MAC + frame)', rate(() => wrapWithMac(signed, acbKeys)), ECDH);
+row('verifyMac (DD frame bytes: parse + deriveKey + MAC)', rate(() => verifyMac(wrapped, deviceKeys)), ECDH);
+row('verifySignature + verifyMac (DD frame bytes)', rate(() => verifySignature(wrapped, user.publicKey) && verifyMac(wrapped, deviceKeys)), BOUND);

@@ -391,12 +391,16 @@ describe('malformed payloads to the decoders → ERR_GBCS_MALFORMED with the off
     expect((e.context as { offset: number }).offset).toBe(offset);
   });
 
-  it('decodeActivateFirmware: not bytes, and a 64 KiB blob is refused quickly', () => {
+  it('decodeActivateFirmware: not bytes, and a 64 KiB blob is refused in under 50 ms (fastest of three runs)', () => {
     expect(codeOf(() => decodeActivateFirmware(null as never))).toBe('ERR_GBCS_MALFORMED');
     const big = new Uint8Array(64 * 1024).fill(0x30);
-    const t0 = performance.now();
-    expect(codeOf(() => decodeActivateFirmware(big))).toBe('ERR_GBCS_MALFORMED');
-    expect(performance.now() - t0).toBeLessThan(50);
+    let fastest = Number.POSITIVE_INFINITY; // a GC pause or a busy CI core is not slow parsing
+    for (let run = 0; run < 3; run++) {
+      const t0 = performance.now();
+      expect(codeOf(() => decodeActivateFirmware(big))).toBe('ERR_GBCS_MALFORMED');
+      fastest = Math.min(fastest, performance.now() - t0);
+    }
+    expect(fastest).toBeLessThan(50);
     // a 64 KiB GeneralizedTime inside a well-formed SEQUENCE: refused with its offset, no RangeError
     const inner = new Uint8Array(4 + 65000);
     inner.set([0x18, 0x82, 65000 >> 8, 65000 & 0xff]);

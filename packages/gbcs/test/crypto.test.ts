@@ -528,59 +528,17 @@ describe('sensitive payloads (SPEC §4 last bullet)', () => {
     expect(codeOf(() => decryptSensitivePayload({ key: new Uint8Array(32), originator: ORIGINATOR, data }))).toBe('ERR_KEY_INVALID');
   });
 
-  it('a 64 KiB hostile payload is rejected quickly', () => {
+  it('a 64 KiB hostile payload is rejected in under 50 ms (CONVENTIONS.md bound; fastest of three runs)', () => {
     const big = new Uint8Array(randomBytes(64 * 1024));
     big.set([0x31, 0, 0, 0, 0]);
-    const t = performance.now();
-    expect(codeOf(() => decryptSensitivePayload({ key, originator: ORIGINATOR, data: big }))).toBe('ERR_GBCS_DECRYPT_FAILED');
-    expect(performance.now() - t).toBeLessThan(50);
+    let fastest = Number.POSITIVE_INFINITY; // a GC pause or a busy CI core is not slow parsing
+    for (let run = 0; run < 3; run++) {
+      const t = performance.now();
+      expect(codeOf(() => decryptSensitivePayload({ key, originator: ORIGINATOR, data: big }))).toBe('ERR_GBCS_DECRYPT_FAILED');
+      fastest = Math.min(fastest, performance.now() - t);
+    }
+    expect(fastest).toBeLessThan(50);
   });
 });
 
-describe('rates (printed, never asserted)', () => {
-  it('deriveKey and MAC throughput', async () => {
-    const acb = p256();
-    const device = p256();
-    const apdu = fakeSignedApdu(1n, USER, DEVICE);
-    const rate = (n: number, fn: (i: number) => void): number => {
-      for (let i = 0; i < Math.min(50, n); i++) fn(i);
-      const t = performance.now();
-      for (let i = 0; i < n; i++) fn(i);
-      return (n / (performance.now() - t)) * 1000;
-    };
-    const derive = rate(1000, (i) =>
-      deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, originator: USER, recipient: DEVICE, counter: BigInt(i), mode: 'command' }),
-    );
-    const devicePem = device.publicKey.export({ format: 'pem', type: 'spki' }) as string;
-    const derivePem = rate(500, (i) =>
-      deriveKey({ privateKey: acb.privateKey, publicKey: devicePem, originator: USER, recipient: DEVICE, counter: BigInt(i), mode: 'command' }),
-    );
-    const ka = createKeyAgreement(acb.privateKey);
-    const t = performance.now();
-    for (let i = 0; i < 1000; i++) {
-      await deriveKeyAsync({ keyAgreement: ka, publicKey: device.publicKey, originator: USER, recipient: DEVICE, counter: BigInt(i), mode: 'command' });
-    }
-    const deriveAsync = 1000 / ((performance.now() - t) / 1000);
-    const key = new Uint8Array(randomBytes(16));
-    const mac = rate(20000, () => computeMacBytes({ key, originator: USER, aad: macAad(apdu) }));
-    const m = computeMacBytes({ key, originator: USER, aad: macAad(apdu) });
-    const verify = rate(20000, () => verifyMacBytes({ key, originator: USER, aad: macAad(apdu), mac: m }));
-    const full = rate(1000, (i) => {
-      const k = deriveKey({ privateKey: acb.privateKey, publicKey: device.publicKey, originator: USER, recipient: DEVICE, counter: BigInt(i), mode: 'command' });
-      computeMacBytes({ key: k, originator: USER, aad: macAad(apdu) });
-    });
-    const fmt = (x: number) => `${Math.round(x).toLocaleString('en-GB')}/s`;
-    console.log(
-      [
-        `gbcs crypto rates (node ${process.version}, APDU ${apdu.length} bytes):`,
-        `  deriveKey (KeyObject)        ${fmt(derive)}`,
-        `  deriveKey (peer as PEM)      ${fmt(derivePem)}`,
-        `  deriveKeyAsync (in-process)  ${fmt(deriveAsync)}`,
-        `  computeMacBytes              ${fmt(mac)}`,
-        `  verifyMacBytes               ${fmt(verify)}`,
-        `  deriveKey + MAC per command  ${fmt(full)}`,
-      ].join('\n'),
-    );
-    expect(derive).toBeGreaterThan(0);
-  });
-});
+// Throughput (deriveKey, deriveKeyAsync, MAC) is measured by bench/run.ts beside raw node:crypto, never asserted here.

@@ -1,7 +1,8 @@
 /**
  * Benchmark of the PKCS#11 backend: signatures per second through {@link Pkcs11KeyBackend},
  * beside the raw node:crypto sign rate and the raw graphene-pk11 one-shot rate on the same token,
- * all in this process, so the overhead reads as a ratio. Prints numbers; never fails on speed.
+ * all in this process, so the overhead reads as a ratio: one JSON line per row
+ * (`{"bench", "opsPerSec", "baseline", "ratio"}`). Never fails on speed.
  *
  *   pnpm exec tsx --tsconfig tsconfig.json packages/keystore/bench/pkcs11.ts
  *
@@ -17,8 +18,26 @@ import { createSoftHsm } from '../test/_softhsm.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '1.5');
 
-function print(name: string, perSecond: number): number {
-  console.log(`${name.padEnd(60)} ${Math.round(perSecond).toLocaleString('en-GB').padStart(10)} /s`);
+const BASELINE = 'node:crypto ECDSA P-256 sign (in memory)';
+let baselineRate: number | undefined;
+let info: Record<string, unknown> = {};
+
+/**
+ * One JSON line per row: `{"bench", "opsPerSec", "baseline", "ratio"}`, the ratio against the
+ * in-memory node:crypto sign rate measured in the same process (the baseline row has `baseline: null`).
+ */
+function print(name: string, perSecond: number, baseline = BASELINE, base = baselineRate): number {
+  if (name === BASELINE) baselineRate = perSecond;
+  const isBaseline = name === BASELINE;
+  console.log(
+    JSON.stringify({
+      bench: name,
+      opsPerSec: Math.round(perSecond),
+      baseline: isBaseline ? null : baseline,
+      ratio: isBaseline || base === undefined ? null : Number((perSecond / base).toFixed(4)),
+      ...(isBaseline ? info : {}),
+    }),
+  );
   return perSecond;
 }
 
@@ -84,8 +103,8 @@ export async function runPkcs11Bench(): Promise<Record<string, number>> {
 
     const node = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const version = `${mod.libraryDescription} ${mod.libraryVersion.major}.${mod.libraryVersion.minor}`;
-    console.log(`@smki/keystore PKCS#11 benchmarks (${version}, node ${process.version}, ${SECONDS}s per row)\n`);
-    out.node = syncRate('node:crypto ECDSA P-256 sign (baseline, in memory)', () =>
+    info = { pkcs11: version, node: process.version, secondsPerRow: SECONDS };
+    out.node = syncRate(BASELINE, () =>
       nodeSign('sha256', message, { key: node, dsaEncoding: 'ieee-p1363' }),
     );
     out.rawSync = syncRate('graphene-pk11 raw one-shot C_Sign, sync (host SHA-256)', () =>
@@ -102,9 +121,8 @@ export async function runPkcs11Bench(): Promise<Record<string, number>> {
     out.backend64 = await asyncRate(`Pkcs11KeyBackend.sign, 64 callers (${sessions} sessions)`, 64, () => backend.sign(handle, message));
     const peer = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).subarray(-65));
     out.derive = await asyncRate(`Pkcs11KeyBackend.deriveSharedSecret, 64 callers`, 64, () => backend.deriveSharedSecret(handle, peer));
-    console.log(
-      `\nbackend / raw async: ${(out.backend64 / out.rawAsync).toFixed(2)}; backend / node:crypto: ${(out.backend64 / out.node).toFixed(3)}`,
-    );
+    const rawAsyncName = `graphene-pk11 raw one-shot C_Sign, async, ${sessions} sessions`;
+    print(`Pkcs11KeyBackend.sign, 64 callers (${sessions} sessions), against raw graphene-pk11`, out.backend64, rawAsyncName, out.rawAsync);
     await backend.destroyKey(handle);
   } finally {
     await backend.close();

@@ -1,21 +1,28 @@
 /**
  * `pnpm run bench` for @smki/keystore: ECDSA P-256 signatures per second through each backend
- * and through the store (key resolution + audit record), beside the raw node:crypto sign rate
- * measured in the same process, so the overhead is a ratio. Then the PKCS#11 (SoftHSM2) rows,
- * beside raw graphene-pk11. Prints numbers; never fails on speed.
+ * and through the store (key resolution + audit record), beside the raw node:crypto sign rate;
+ * audit-log appends (group-committed and durable) and verification, beside the raw node:crypto
+ * and node:fs work they are made of; all measured in the same process, so the overhead is a
+ * ratio. Then the PKCS#11 (SoftHSM2) rows, beside raw graphene-pk11.
+ *
+ * Prints one JSON line per row: `{"bench", "opsPerSec", "baseline", "ratio"}` (`ratio` is
+ * opsPerSec over the baseline's, measured in the same run; a baseline row has `baseline: null`).
+ * Never fails on speed. BENCH_SECONDS sets the time per row (default 1.5).
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEui64 } from '@smki/core';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
-import { KeyStore, MemoryKeyBackend, type KeyBackend } from '../src/index.js';
+import { AuditLog, deriveAuditKey, KeyStore, MemoryKeyBackend, verifyAuditLog, type AuditEvent, type KeyBackend } from '../src/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '1.5');
 const message = new Uint8Array(120).fill(0x5a); // about the size of a signed pre-command
 
-async function rate(name: string, fn: () => Promise<unknown> | unknown, batch = 64): Promise<number> {
+/** Operations per second of `fn`, `batch` calls in flight at a time (after a warm-up), over SECONDS. */
+async function rate(fn: () => Promise<unknown> | unknown, batch = 64): Promise<number> {
   for (let i = 0; i < 200; i++) await fn();
   let n = 0;
   const t0 = performance.now();
@@ -28,23 +35,65 @@ async function rate(name: string, fn: () => Promise<unknown> | unknown, batch = 
     n += batch;
     now = performance.now();
   }
-  const r = n / ((now - t0) / 1000);
-  console.log(`${name.padEnd(60)} ${Math.round(r).toLocaleString('en-GB').padStart(10)} /s`);
-  return r;
+  return n / ((now - t0) / 1000);
 }
 
-console.log(`@smki/keystore benchmarks (node ${process.version}, ${SECONDS}s per row)\n`);
+/**
+ * `fn` and `baselineFn` measured in alternating rounds, best round of each: when other processes
+ * share the CPU, a ratio of two rates taken at different moments says more about the load than
+ * about the code.
+ */
+async function paired(fn: () => Promise<unknown> | unknown, baselineFn: () => Promise<unknown> | unknown, rounds = 4): Promise<{ rate: number; baseline: number }> {
+  let best = 0;
+  let bestBase = 0;
+  const each = SECONDS / rounds;
+  const timed = async (f: () => Promise<unknown> | unknown): Promise<number> => {
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < each * 1000) {
+      const ps: unknown[] = [];
+      for (let i = 0; i < 64; i++) ps.push(f());
+      await Promise.all(ps);
+      n += 64;
+    }
+    return n / ((performance.now() - t0) / 1000);
+  };
+  for (let i = 0; i < 200; i++) await fn();
+  for (let r = 0; r < rounds; r++) {
+    bestBase = Math.max(bestBase, await timed(baselineFn));
+    best = Math.max(best, await timed(fn));
+  }
+  return { rate: best, baseline: bestBase };
+}
+
+const baselines = new Map<string, number>();
+
+/** Print one row as a JSON line; `baseline` names an earlier baseline row. */
+function row(bench: string, opsPerSec: number, baseline?: string, extra: Record<string, unknown> = {}): number {
+  if (baseline === undefined) baselines.set(bench, opsPerSec);
+  const base = baseline === undefined ? undefined : baselines.get(baseline);
+  console.log(
+    JSON.stringify({ bench, opsPerSec: Math.round(opsPerSec), baseline: baseline ?? null, ratio: base === undefined ? null : Number((opsPerSec / base).toFixed(4)), ...extra }),
+  );
+  return opsPerSec;
+}
+
+const SIGN = 'node:crypto sign';
 const raw = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-const baseline = await rate('node:crypto ECDSA P-256 sign (baseline)', () => sign('sha256', message, { key: raw, dsaEncoding: 'ieee-p1363' }));
+const rawSign = () => sign('sha256', message, { key: raw, dsaEncoding: 'ieee-p1363' });
+row(SIGN, await rate(rawSign), undefined, { note: 'ECDSA P-256, SHA-256, 120-byte message, in memory', node: process.version, secondsPerRow: SECONDS });
 
 const dir = mkdtempSync(join(tmpdir(), 'smki-ks-bench-'));
 try {
   const memory = new MemoryKeyBackend();
   const file = await FileKeyBackend.open({ directory: join(dir, 'file'), passphrase: 'bench passphrase' });
-  const results: [string, number][] = [];
   for (const backend of [memory, file] as KeyBackend[]) {
     const { handle } = await backend.generateKey({ keyId: `bench-${backend.kind}`, label: 'bench' });
-    results.push([`${backend.kind} backend sign`, await rate(`${backend.kind} backend: sign`, () => backend.sign(handle, message))]);
+    await backend.sign(handle, message); // the key is decrypted on first use, then kept
+    // Against node:crypto measured in alternating rounds (the ratio the file backend promises to keep near 1).
+    const p = await paired(() => backend.sign(handle, message), rawSign);
+    baselines.set(SIGN, p.baseline);
+    row(`${backend.kind}-backend sign`, p.rate, SIGN, { note: 'key cached after its first use; alternating rounds, best of each', baselineOpsPerSec: Math.round(p.baseline) });
   }
 
   // Through the store: resolve the meter's installed key, sign, append a group-committed use record.
@@ -57,17 +106,45 @@ try {
   await store.attachCertificate(ds.keyId, cert);
   await store.assignDevice('90B3D51F30010000', '00DB1234567890A0', 'north');
   let counter = 0n;
-  const viaStore = await rate('KeyStore.signFor (file backend, audited)', () => store.signFor('00DB1234567890A0', message, { messageCode: 0x0050, counter: counter++ }));
+  row('KeyStore.signFor (file backend, audited)', await rate(() => store.signFor('00DB1234567890A0', message, { messageCode: 0x0050, counter: counter++ })), SIGN);
   await store.close();
-
-  console.log('\nratios against the baseline (1.00 = raw node:crypto)');
-  for (const [name, r] of results) console.log(`  ${name.padEnd(40)} ${(r / baseline).toFixed(2)}`);
-  console.log(`  ${'KeyStore.signFor (file, audited)'.padEnd(40)} ${(viaStore / baseline).toFixed(2)}`);
   await file.close();
+
+  // The audit log. Baselines: the hashing a record costs (HMAC-SHA256 and SHA-256 over a line of
+  // the same size), and a write plus fdatasync of a line.
+  const key = deriveAuditKey(new Uint8Array(32).fill(7));
+  const device = parseEui64('00DB1234567890A0');
+  const use = (i: number): AuditEvent => ({ type: 'key.used', operation: 'sign', keyId: 'K1', portfolioId: 'north', device, messageCode: 0x0050, counter: BigInt(i) });
+  const line = Buffer.from(`{"seq":1,"at":"2025-01-01T00:00:00.000Z","type":"key.used","operation":"sign","keyId":"K1","portfolioId":"north","device":"00DB1234567890A0","messageCode":80,"counter":"1","prev":"${'0'.repeat(64)}","mac":"${'0'.repeat(64)}"}`);
+  const HASH = 'node:crypto HMAC-SHA256 + SHA-256 of one audit line';
+  row(HASH, await rate(() => [createHmac('sha256', key).update(line).digest(), createHash('sha256').update(line).digest()], 256), undefined, { bytes: line.length });
+  const SYNC = 'node:fs write + fdatasync of one audit line';
+  const fd = openSync(join(dir, 'sync-baseline'), 'a');
+  row(SYNC, await rate(() => {
+    writeSync(fd, line);
+    fdatasyncSync(fd);
+  }, 1));
+  closeSync(fd);
+
+  const log = await AuditLog.open(mkdtempSync(join(dir, 'audit-')), { key });
+  let i = 0;
+  row('AuditLog.append, non-durable (group commit)', await rate(() => log.append(use(i++), { durable: false }), 256), HASH);
+  await log.flush();
+  row('AuditLog.append, durable (one sync each)', await rate(() => log.append({ type: 'key.csr', keyId: `K${i++}` }, { durable: true }), 1), SYNC);
+  const head = await log.flush();
+  await log.close();
+  // Whole-log verification: records per second over the log just written.
+  const t0 = performance.now();
+  let rounds = 0;
+  while (performance.now() - t0 < SECONDS * 1000) {
+    const v = await verifyAuditLog(log.path, { key, head });
+    if (!v.ok) throw new Error('bench audit log does not verify');
+    rounds++;
+  }
+  row('verifyAuditLog, records per second', (rounds * head.count) / ((performance.now() - t0) / 1000), HASH, { records: head.count, bytes: head.bytes });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log('');
 const { runPkcs11Bench } = await import('./pkcs11.js');
 await runPkcs11Bench();

@@ -4,7 +4,7 @@
 // passphrase per store, checked at open; a damaged file affects only its own key; each key
 // decrypted once and cached, so signing costs what raw node:crypto costs.
 import { spawnSync } from 'node:child_process';
-import { createPublicKey, diffieHellman, generateKeyPairSync, sign as nodeSign, verify } from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, verify } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,31 +197,6 @@ describe('FileKeyBackend: keys (ECDSA P-256, ECDH)', () => {
     expect(decryptions() - atOpen).toBe(1);
   });
 
-  it('signs within 10% of raw node:crypto once the key is cached (measured, printed, not asserted)', async () => {
-    // Benchmarks never fail the build on speed (CONVENTIONS.md); this prints the ratio.
-    const dir = tempDir();
-    const a = await open(dir);
-    const { handle } = await a.generateKey({ keyId: 'K1', label: 'x' });
-    const b = await open(dir);
-    await b.sign(handle, MSG);
-    const raw = await decryptPrivateKey(fromEncryptedPem(readFileSync(keyFile(dir, handle))), PASS);
-    // Interleaved rounds, best of each: other test files share the CPU.
-    const n = 300;
-    const rate = async (f: () => unknown) => {
-      const t = performance.now();
-      for (let i = 0; i < n; i++) await f();
-      return (n / (performance.now() - t)) * 1000;
-    };
-    let bestRaw = 0;
-    let bestBackend = 0;
-    for (let round = 0; round < 8; round++) {
-      bestRaw = Math.max(bestRaw, await rate(() => nodeSign('sha256', MSG, { key: raw, dsaEncoding: 'ieee-p1363' })));
-      bestBackend = Math.max(bestBackend, await rate(() => b.sign(handle, MSG)));
-    }
-    console.log(`file backend sign: ${Math.round(bestBackend)}/s; raw node:crypto: ${Math.round(bestRaw)}/s; ratio ${(bestBackend / bestRaw).toFixed(3)}`);
-    expect(bestBackend).toBeGreaterThan(0);
-  });
-
   it('destroyKey unlinks the file and forgets the key; a second destroy is ERR_KEY_NOT_FOUND', async () => {
     const dir = tempDir();
     const b = await open(dir);
@@ -386,17 +361,17 @@ describe('FileKeyBackend: damaged key files affect only their own key (issue 3)'
     ['over 64 KiB', (t) => t + ' '.repeat(70_000)],
   ];
 
-  it.each(damage)('%s: that key is ERR_KEY_FILE_CORRUPT; the other key works; nothing is overwritten', async (_name, mutate) => {
+  it.each(damage)('%s: that key is ERR_KEY_FILE_CORRUPT; the other key works; nothing is overwritten', async (name, mutate) => {
     const { dir, k2, secrets } = twoKeys();
     const file = keyFile(dir, 'K1');
     const text = readFileSync(file, 'utf8');
     const damaged = mutate(text, fromEncryptedPem(text));
     writeFileSync(file, damaged);
     const b = await open(dir); // the canary opens the store
-    const t0 = performance.now();
     const e = await failure(b.sign('K1', MSG), ['ERR_KEY_FILE_CORRUPT'], secrets);
-    expect(performance.now() - t0).toBeLessThan(2000);
     expect(e.message).toMatch(/K1\.p8/);
+    // Hostile KDF parameters are refused by the structural read, before any KDF runs (not timed).
+    if (name.startsWith('hostile')) expect(e.message).toMatch(/outside the accepted bounds/);
     await failure(b.publicKey('K1'), ['ERR_KEY_FILE_CORRUPT'], secrets);
     expect(verifies(k2.publicKey, MSG, await b.sign('K2', MSG))).toBe(true);
     expect(await b.listHandles()).toEqual(['K1', 'K2']);

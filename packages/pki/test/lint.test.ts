@@ -768,11 +768,10 @@ describe('lintCertificate: inputs, caching and robustness', () => {
     );
   });
 
-  it('lints a conformant path cheaply (cached results, one self-signature check per root)', async () => {
+  it('lints a conformant path clean, and every repeat is the cached result (how fast: bench/run.ts)', async () => {
     const certs = await Promise.all((['root', 'oca', 'org'] as const).map((k) => make(k)));
-    const t0 = performance.now();
-    for (let i = 0; i < 1000; i++) for (const c of certs) lintCertificate(c);
-    // 3000 cached calls: well under a second on any machine (not a benchmark, a smoke check)
-    expect(performance.now() - t0).toBeLessThan(1000);
+    const first = certs.map((c) => lintCertificate(c));
+    for (const f of first) expect(f.filter((x) => x.severity === 'error')).toEqual([]);
+    for (let i = 0; i < 3; i++) certs.forEach((c, j) => expect(lintCertificate(c)).toBe(first[j]));
   });
 });
