@@ -223,6 +223,7 @@ describe('critical command round trip (SPEC §4 User signature + ACB MAC, §5)',
       const csr = await store.createCsr(handle.keyId);
       const cert = await issueOrganisationCertificate({ issuer: pki.organisationCa, role: 4, entityId: ACB, keyUsage: 'keyAgreement', csr });
       await store.attachCertificate(handle.keyId, cert);
+      await store.assignDevice(ACB, METER, 'estate'); // a whole-estate key serves only devices the store knows
       agreement = store.keyAgreementFor(METER, { organisation: ACB });
       // the meter's ACB anchor is the key store's key (its public point: the private key stays in the store)
       meter = newMeter({ acbKaPublicKey: simPublicKeyFromPoint(agreement.publicKey) });

@@ -1,7 +1,7 @@
 /**
  * SMKI private keys segregated per device portfolio. A supplier splits its meters into
  * portfolios, each with its own signing and key-agreement keys, so that one stolen key endangers
- * one portfolio only (SPEC.md §1, §2: a meter trusts exactly one supplier DS certificate). Keys
+ * one portfolio only (docs/domain.md §1, §2: a meter trusts exactly one supplier DS certificate). Keys
  * live in an encrypted file store, an HSM (PKCS#11) or memory, behind one {@link KeyBackend}
  * interface; every lifecycle change and every use is recorded in a tamper-evident audit trail.
  *
@@ -45,4 +45,6 @@ export type {
   AuditVerification,
   AuditRecovery,
   AuditLogOptions,
+  AuditIntent,
+  AuditStaged,
 } from './audit.js';

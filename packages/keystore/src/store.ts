@@ -876,25 +876,29 @@ export class KeyStore {
   // -------------------------------------------------------------------------------------------
   // reading
 
-  /** One key. @throws SmkiError `ERR_KEY_NOT_FOUND` */
+  /** One key. @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEYSTORE_CLOSED` */
   key(keyId: string): KeyInfo {
+    this.#assertOpen();
     return keyInfo(this.#key(this.#state, keyId));
   }
 
-  /** Every key, optionally of one organisation. */
+  /** Every key, optionally of one organisation. @throws SmkiError `ERR_KEYSTORE_CLOSED` */
   keys(organisation?: string): KeyInfo[] {
+    this.#assertOpen();
     const org = organisation === undefined ? undefined : parseEui64(organisation);
     return Object.values(this.#state.keys).filter((k) => org === undefined || k.organisation === org).map(keyInfo);
   }
 
-  /** One portfolio. @throws SmkiError `ERR_PORTFOLIO_NOT_FOUND`, `ERR_ORGANISATION_NOT_FOUND` */
+  /** One portfolio. @throws SmkiError `ERR_PORTFOLIO_NOT_FOUND`, `ERR_ORGANISATION_NOT_FOUND`, `ERR_KEYSTORE_CLOSED` */
   portfolio(organisation: string, id: string): PortfolioInfo {
+    this.#assertOpen();
     const org = this.#org(this.#state, organisation);
     return this.#portfolioInfo(this.#state, this.#portfolio(this.#state, org.entityId, id));
   }
 
-  /** One device. @throws SmkiError `ERR_DEVICE_UNKNOWN` */
+  /** One device. @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_KEYSTORE_CLOSED` */
   device(organisation: string, device: string): DeviceInfo {
+    this.#assertOpen();
     const org = this.#org(this.#state, organisation);
     const eui = parseEui64(device);
     const d = own(this.#state.devices, `${org.entityId}/${eui}`);
@@ -908,6 +912,7 @@ export class KeyStore {
    * @throws SmkiError `ERR_KEY_NOT_FOUND`
    */
   devicesExposedBy(keyId: string): Exposure {
+    this.#assertOpen();
     const s = this.#state;
     const k = this.#key(s, keyId);
     const p = this.#portfolio(s, k.organisation, k.portfolioId);
@@ -935,8 +940,9 @@ export class KeyStore {
     return this.#orphans;
   }
 
-  /** Flush use records to disk now. */
+  /** Flush use records to disk now. @throws SmkiError `ERR_KEYSTORE_CLOSED`, `ERR_AUDIT_WRITE_FAILED` */
   async flush(): Promise<void> {
+    this.#assertOpen();
     await this.#audit.flush();
   }
 
