@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+import base from './vitest.config';
+
+// The configuration StrykerJS runs tests with (scripts/mutation.sh): the tests of one package only
+// (SMKI_MUTATION_PACKAGE), no type tests (a mutant never changes a type), and none of the
+// repository-wide tests (packaging builds dist/, which would carry Stryker's instrumentation).
+const pkg = process.env.SMKI_MUTATION_PACKAGE ?? '*';
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: [`packages/${pkg}/test/**/*.test.ts`],
+    typecheck: { enabled: false },
+  },
+});
