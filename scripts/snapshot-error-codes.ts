@@ -4,7 +4,7 @@
 //
 // Run it when a code is added on purpose, and commit the snapshot with the code. The test
 // (packages/core/test/error-codes.test.ts) refuses a snapshot that drops or renames a code, so
-// this script refuses too: codes, once released, are never removed or renamed (CONVENTIONS.md).
+// this script refuses too: codes, once released, are never removed or renamed (docs/conventions.md).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,7 +3,7 @@
 //
 //   node scripts/summary.mjs <report.json> <vitest exit code>
 //
-// Our rule (CONVENTIONS.md, Tests): a test that did not pass is a failure. So M counts
+// Our rule (docs/conventions.md, Tests): a test that did not pass is a failure. So M counts
 //   - every test whose status is not `passed` (failed, skipped, todo, pending, only-filtered),
 //   - every test file that failed without a failed test in it (it did not load, a hook threw,
 //     a typecheck source error), once per file,

@@ -1,4 +1,4 @@
-// CONVENTIONS.md, Docs: every public symbol has TSDoc; typedoc is configured once at the root with
+// docs/conventions.md, Docs: every public symbol has TSDoc; typedoc is configured once at the root with
 // validation.notDocumented on and warnings as errors; `@example` code is compiled by a test so
 // it cannot rot. TSDoc spec (@example block tag); typedoc "packages" entry point strategy.
 import { spawnSync } from 'node:child_process';

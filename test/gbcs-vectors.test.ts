@@ -1,5 +1,5 @@
 // Test vectors: test-vectors/gbcs/*.json, written by scripts/generate-gbcs-vectors.ts from fixed
-// seeds. SPEC.md §3 (message layout), §4 (User signature, ACB and device MAC, KDF and GCM known
+// seeds. docs/domain.md §3 (message layout), §4 (User signature, ACB and device MAC, KDF and GCM known
 // answers, sensitive payloads), §5 (critical-command payloads).
 import { gbcsFields, outcome } from '../scripts/vectors/gbcs-fields.js';
 import { execFileSync } from 'node:child_process';
@@ -87,13 +87,13 @@ describe.each([
   ['macs.json', macs],
   ['payloads.json', payloads],
 ] as const)('test-vectors/gbcs/%s', (_name, file: VectorFile<unknown>) => {
-  it('has the fields CONVENTIONS.md asks of a vector file, unique ids, and more negative cases than positive', () => {
-    expect(file.source).toMatch(/^SPEC\.md §/);
+  it('has the fields docs/conventions.md asks of a vector file, unique ids, and more negative cases than positive', () => {
+    expect(file.source).toMatch(/^docs\/domain\.md §/);
     expect(file.generator).toBe(GENERATOR);
     expect(new Set(file.cases.map((c) => c.id)).size).toBe(file.cases.length);
     for (const c of file.cases) {
       expect(c.comment, c.id).toBeTypeOf('string');
-      expect(c.clause, c.id).toMatch(/SPEC|SEC 1|NIST/);
+      expect(c.clause, c.id).toMatch(/docs\/domain\.md|SEC 1|NIST/);
       expect(['valid', 'invalid'], c.id).toContain(c.result);
       if (c.result === 'valid') expect(c.errorCode, c.id).toBeUndefined();
     }
@@ -141,7 +141,7 @@ describe('test-vectors/gbcs/signatures.json (verifySignature)', () => {
   });
 });
 
-describe('test-vectors/gbcs/macs.json (verifyMac; SPEC §4 known answers)', () => {
+describe('test-vectors/gbcs/macs.json (verifyMac; docs/domain.md §4 known answers)', () => {
   it.each(macs.cases.map((c) => [c.id, c] as const))('%s', (_id, c) => {
     const input = c.input;
     switch (input.kind) {
@@ -177,7 +177,7 @@ describe('test-vectors/gbcs/macs.json (verifyMac; SPEC §4 known answers)', () =
     }
   });
 
-  it('contains the SPEC §4 known answers as valid cases', () => {
+  it('contains the docs/domain.md §4 known answers as valid cases', () => {
     const byId = new Map(macs.cases.map((c) => [c.id, c]));
     expect(byId.get('kat-kdf')).toMatchObject({ result: 'valid', input: { key: 'EC1D51BD8F8BF0CDD2314CF396CC12C0' } });
     expect(byId.get('kat-gcm')).toMatchObject({ result: 'valid', input: { tag: 'FB3AFED43B78508864F00DA3' } });

@@ -1,4 +1,4 @@
-// Issue 2: "No GPL package may be a dependency, not even a dev one" (the DCC's reference tools are
+// No GPL package may be a dependency, not even a dev one (the DCC's reference tools are
 // GPL: facts may be learnt from public material, code never copied or linked).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

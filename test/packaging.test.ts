@@ -1,4 +1,4 @@
-// CONVENTIONS.md, Shape: each package is ESM ("type": "module") with an exports map in which
+// docs/conventions.md, Shape: each package is ESM ("type": "module") with an exports map in which
 // each condition carries its own types (import → .d.ts + .js, require → .d.cts + .cjs, as tsup
 // emits them), "sideEffects" that tells the truth, and no work at import time (no globals, no
 // registries, no polyfills). Node.js "Packages" docs (conditional exports, self-reference);

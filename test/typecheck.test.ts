@@ -1,4 +1,4 @@
-// CONVENTIONS.md, Tests: the test command checks everything a fresh clone has. vitest runs test
+// docs/conventions.md, Tests: the test command checks everything a fresh clone has. vitest runs test
 // files without type-checking them (and its typecheck mode covers only *.test-d.ts), so this
 // type-checks the whole project as `pnpm run typecheck` does (root tsconfig.json: sources, tests,
 // benches, scripts, examples), and reports the result per package so that one package in the

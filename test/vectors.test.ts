@@ -1,5 +1,5 @@
 // Test vectors: test-vectors/pki/*.json, written by scripts/generate-vectors.ts from fixed seeds.
-// SPEC.md §2 (profiles), RFC 5280 §4 (certificate), §6.1 (path validation), §6.3 (CRLs).
+// docs/domain.md §2 (profiles), RFC 5280 §4 (certificate), §6.1 (path validation), §6.3 (CRLs).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,7 +45,7 @@ const certificates = load('certificates.json') as { source: string; generator: s
 const paths = load('paths.json') as { source: string; generator: string; cases: PathVector[] };
 
 describe('test-vectors/pki/certificates.json (lintCertificate)', () => {
-  it('has the fields CONVENTIONS.md asks of a vector file, and negatives outnumber positives', () => {
+  it('has the fields docs/conventions.md asks of a vector file, and negatives outnumber positives', () => {
     expect(certificates.source).toBeTypeOf('string');
     expect(certificates.generator).toBe('scripts/generate-vectors.ts');
     const neg = certificates.cases.filter((c) => c.result === 'invalid').length;

@@ -7,7 +7,7 @@ import { pemBlocks, type PemBlock } from './pem.js';
 /**
  * Makes ECDSA P-256/SHA-256 signatures with a private key that may live anywhere (memory, an
  * encrypted file, an HSM). The toolkit never needs the key itself, only this.
- * @see CONVENTIONS.md (Signer and KeyAgreement)
+ * @see docs/conventions.md (Signer and KeyAgreement)
  */
 export interface Signer {
   /** The signer's public key: 65-byte uncompressed P-256 point (`04 ‖ X ‖ Y`). */
@@ -21,7 +21,7 @@ export interface Signer {
 
 /**
  * Performs ECDH on P-256 with a private key that may live anywhere.
- * @see SPEC.md §4 (ACB MAC step 1)
+ * @see docs/domain.md §4 (ACB MAC step 1)
  */
 export interface KeyAgreement {
   /** The local public key: 65-byte uncompressed P-256 point. */

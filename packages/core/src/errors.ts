@@ -11,7 +11,7 @@
  *
  * Codes are grouped by prefix: `ERR_EUI64_`, `ERR_BYTES_`, `ERR_DER_` (primitives),
  * `ERR_PEM_`, `ERR_CERT_`, `ERR_CSR_`, `ERR_CRL_` (parsing), `ERR_ISSUE_` (a CA refusing a
- * request), `ERR_PROFILE_` (SMKI/GBCS profile rules, SPEC §2), `ERR_CHAIN_` (RFC 5280 §6.1 path
+ * request), `ERR_PROFILE_` (SMKI/GBCS profile rules, docs/domain.md §2), `ERR_CHAIN_` (RFC 5280 §6.1 path
  * validation), `ERR_REVOKED`/`ERR_CRL_` (revocation), `ERR_TRUST_STORE_`.
  */
 export const SMKI_ERROR_CODES = {
@@ -72,7 +72,7 @@ export const SMKI_ERROR_CODES = {
   ERR_ISSUE_ISSUER_NOT_CA: 'The issuing certificate is not a CA that may sign this kind',
   /** The signer's public key is not the issuing certificate's. */
   ERR_ISSUE_ISSUER_KEY_MISMATCH: "The signer's public key is not the issuing certificate's",
-  // ---- profile rules (SPEC §2, RFC 5280 §4)
+  // ---- profile rules (docs/domain.md §2, RFC 5280 §4)
   /** Certificate is not X.509 v3. */
   ERR_PROFILE_VERSION: 'Certificate is not X.509 v3',
   /** Subject public key is not id-ecPublicKey. */

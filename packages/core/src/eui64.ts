@@ -22,7 +22,7 @@ const SEPARATED = /^[0-9A-Fa-f]{2}([- :])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6}$/
  * white space, no `0x`, no mixed separators.
  *
  * @throws SmkiError `ERR_EUI64_INVALID`
- * @see SPEC.md §2 (x500UniqueIdentifier, hwSerialNum)
+ * @see docs/domain.md §2 (x500UniqueIdentifier, hwSerialNum)
  * @example
  * ```ts
  * import { parseEui64 } from '@smki/core';

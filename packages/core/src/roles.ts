@@ -3,7 +3,7 @@ import { SmkiError } from './errors.js';
 /**
  * Remote Party Role codes, as carried in the OU of organisation certificates (two upper-case hex
  * digits) and in GBCS.
- * @see SPEC.md §2 (Remote Party Role codes)
+ * @see docs/domain.md §2 (Remote Party Role codes)
  */
 export const RemotePartyRole = {
   /** 0: the SMKI root. */

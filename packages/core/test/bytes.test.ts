@@ -1,4 +1,4 @@
-// CONVENTIONS.md, Inputs: identifiers are canonical upper-case hex; every parse of outside bytes is
+// docs/conventions.md, Inputs: identifiers are canonical upper-case hex; every parse of outside bytes is
 // bounded and a read past the end is a SmkiError ERR_BYTES_TRUNCATED with the offset, never a
 // RangeError. RFC 4648 §4 (base64 alphabet and padding).
 import fc from 'fast-check';
@@ -159,7 +159,7 @@ describe('concatBytes / equalBytes / constantTimeEqual', () => {
   });
 });
 
-describe('ByteReader: bounded reads (CONVENTIONS.md, Inputs)', () => {
+describe('ByteReader: bounded reads (docs/conventions.md, Inputs)', () => {
   it('reads big-endian integers and advances', () => {
     const r = new ByteReader(h('01 0203 04050607 FFFFFFFF 0102030405060708 AA'));
     expect(r.u8()).toBe(1);

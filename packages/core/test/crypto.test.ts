@@ -1,5 +1,5 @@
-// SPEC §4 (ECDSA P-256/SHA-256 user signatures, r‖s; never reject high-S; ECDH Z = x-coordinate);
-// SPEC §2 (P-256 only, uncompressed points); RFC 5480 2.2 (ECPoint); SEC 1 v2 3.2.2 (public key
+// docs/domain.md §4 (ECDSA P-256/SHA-256 user signatures, r‖s; never reject high-S; ECDH Z = x-coordinate);
+// docs/domain.md §2 (P-256 only, uncompressed points); RFC 5480 2.2 (ECPoint); SEC 1 v2 3.2.2 (public key
 // validation: the point is on the curve); RFC 3279 2.2.3 / X.690 8.3 (ECDSA-Sig-Value, minimal
 // positive INTEGERs); IEEE 1363 (r‖s signature form).
 import {
@@ -53,7 +53,7 @@ const sOf = (sig: Uint8Array) => toBig(sig.subarray(32));
 const withS = (sig: Uint8Array, s: bigint) => new Uint8Array([...sig.subarray(0, 32), ...to32(s)]);
 const withR = (sig: Uint8Array, r: bigint) => new Uint8Array([...to32(r), ...sig.subarray(32)]);
 
-describe('createKeySigner (SPEC §4: ECDSA P-256/SHA-256, 64-byte r‖s)', () => {
+describe('createKeySigner (docs/domain.md §4: ECDSA P-256/SHA-256, 64-byte r‖s)', () => {
   it('signs so that node:crypto verifies, in P1363 and in DER form', async () => {
     const signer = createKeySigner(alice.privateKey);
     const sig = await signer.sign(msg);
@@ -134,7 +134,7 @@ describe('createKeySigner (SPEC §4: ECDSA P-256/SHA-256, 64-byte r‖s)', () =>
   });
 });
 
-describe('verifyP1363 (SPEC §4: never reject high-S)', () => {
+describe('verifyP1363 (docs/domain.md §4: never reject high-S)', () => {
   it('accepts a high-S signature (s replaced by n − s) and the low-S one', async () => {
     const sig = await createKeySigner(alice.privateKey).sign(msg);
     const flipped = withS(sig, N - sOf(sig));
@@ -302,7 +302,7 @@ describe('p1363ToDer / derToP1363 (RFC 3279 2.2.3, X.690 8.3: minimal positive I
   });
 });
 
-describe('createKeyAgreement (SPEC §4 ACB MAC step 1: Z = ECDH P-256 x-coordinate)', () => {
+describe('createKeyAgreement (docs/domain.md §4 ACB MAC step 1: Z = ECDH P-256 x-coordinate)', () => {
   it('matches node diffieHellman, both ways', async () => {
     const a = createKeyAgreement(alice.privateKey);
     const b = createKeyAgreement(bob.privateKey);
@@ -363,7 +363,7 @@ function compressed(pub: KeyObject): Uint8Array {
   return new Uint8Array([prefix, ...raw.subarray(1, 33)]);
 }
 
-describe('toPublicKey / publicKeyFromRaw / publicKeyToRaw (SPEC §2: P-256, uncompressed; SEC 1 3.2.2)', () => {
+describe('toPublicKey / publicKeyFromRaw / publicKeyToRaw (docs/domain.md §2: P-256, uncompressed; SEC 1 3.2.2)', () => {
   const raw = publicKeyToRaw(alice.publicKey);
 
   it('publicKeyToRaw gives 04 ‖ X ‖ Y, also from a private key', () => {

@@ -1,5 +1,5 @@
 // X.690 8.1.2 (identifier octets: high tag numbers), 8.1.3 (length octets), 10.1 (DER: definite
-// form, minimum number of length octets); CONVENTIONS.md, Inputs (bounded parse, depth limit,
+// form, minimum number of length octets); docs/conventions.md, Inputs (bounded parse, depth limit,
 // SmkiError with the offset, under 50 ms for 64 KiB).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// CONVENTIONS.md, Errors: a code, once released, is never renamed or reused; a test snapshots the
+// docs/conventions.md, Errors: a code, once released, is never renamed or reused; a test snapshots the
 // list. The snapshot (error-codes.snapshot.json) is committed; regenerate it on purpose with
 // `pnpm exec tsx scripts/snapshot-error-codes.ts` when a code is added.
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// CONVENTIONS.md, Errors: one error class with stable string codes, a typed context per code and
+// docs/conventions.md, Errors: one error class with stable string codes, a typed context per code and
 // `cause`; callers switch on `code`, never on message text.
 import { describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64, SmkiError } from '@smki/core';

@@ -1,4 +1,4 @@
-// SPEC §2 (EUI-64 entity ids), CONVENTIONS.md (Signer and KeyAgreement): type-level guarantees.
+// docs/domain.md §2 (EUI-64 entity ids), docs/conventions.md (Signer and KeyAgreement): type-level guarantees.
 // These run in vitest's typecheck mode; a @ts-expect-error that stops erroring fails the test.
 import { describe, expectTypeOf, test } from 'vitest';
 import type { KeyObject } from 'node:crypto';

@@ -1,5 +1,5 @@
-// SPEC §2 (x500UniqueIdentifier and hwSerialNum carry an 8-octet EUI-64 entity id);
-// CONVENTIONS.md, Inputs: one parser accepts the usual spellings and rejects everything else.
+// docs/domain.md §2 (x500UniqueIdentifier and hwSerialNum carry an 8-octet EUI-64 entity id);
+// docs/conventions.md, Inputs: one parser accepts the usual spellings and rejects everything else.
 import { describe, expect, it } from 'vitest';
 import { eui64FromBytes, eui64ToBytes, isEui64, parseEui64, SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
@@ -7,7 +7,7 @@ import { expectSmkiError, h } from './_helpers.js';
 
 const CANONICAL = '00DB1234567890A0';
 
-describe('parseEui64 accepts the usual spellings (SPEC §2)', () => {
+describe('parseEui64 accepts the usual spellings (docs/domain.md §2)', () => {
   it.each([
     ['compact upper case', '00DB1234567890A0'],
     ['compact lower case', '00db1234567890a0'],
@@ -33,7 +33,7 @@ describe('parseEui64 accepts the usual spellings (SPEC §2)', () => {
   });
 });
 
-describe('parseEui64 rejects every other spelling with ERR_EUI64_INVALID (SPEC §2)', () => {
+describe('parseEui64 rejects every other spelling with ERR_EUI64_INVALID (docs/domain.md §2)', () => {
   it.each([
     ['empty', ''],
     ['15 digits', '00DB1234567890A'],
@@ -122,7 +122,7 @@ describe('parseEui64 rejects every other spelling with ERR_EUI64_INVALID (SPEC �
   });
 });
 
-describe('eui64FromBytes / eui64ToBytes (SPEC §2: 8-octet hwSerialNum, x500UniqueIdentifier)', () => {
+describe('eui64FromBytes / eui64ToBytes (docs/domain.md §2: 8-octet hwSerialNum, x500UniqueIdentifier)', () => {
   it('reads 8 bytes as upper-case hex', () => {
     expect(eui64FromBytes(h(CANONICAL))).toBe(CANONICAL);
   });

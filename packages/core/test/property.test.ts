@@ -1,8 +1,8 @@
-// Property-based tests of the @smki/core parsers of outside bytes (CONVENTIONS.md "Inputs"), and
+// Property-based tests of the @smki/core parsers of outside bytes (docs/conventions.md "Inputs"), and
 // of the fuzz machinery every package's property tests share (scripts/fuzz/):
 // - checkDerStructure (X.690 §8.1, §10.1) over mutated certificates of test-vectors/pki: accepted
 //   or the parser's own SmkiError, and what it accepts re-encodes to itself;
-// - parseEui64 (SPEC.md §2), fromHex and fromBase64 (RFC 4648 §4, §8) over mutated spellings,
+// - parseEui64 (docs/domain.md §2), fromHex and fromBase64 (RFC 4648 §4, §8) over mutated spellings,
 //   against oracles written from the rules: they accept exactly what the rules accept, and round-trip;
 // - the judge and the mutations themselves: a parser that throws a RangeError, or wraps one in a
 //   SmkiError, is caught; structural DER edits keep every enclosing length true; a plan always

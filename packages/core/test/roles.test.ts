@@ -1,4 +1,4 @@
-// SPEC §2 (Remote Party Role codes; organisation OU = exactly two upper-case hex digits);
+// docs/domain.md §2 (Remote Party Role codes; organisation OU = exactly two upper-case hex digits);
 // RFC 5280 4.2.1.3 (keyUsage bit order).
 import { describe, expect, it } from 'vitest';
 import {
@@ -12,7 +12,7 @@ import {
 } from '@smki/core';
 import { expectSmkiError } from './_helpers.js';
 
-// SPEC §2: 0 root, 1 recovery, 2 supplier, 3 network operator, 4 ACB, 5 transitional CoS,
+// docs/domain.md §2: 0 root, 1 recovery, 2 supplier, 3 network operator, 4 ACB, 5 transitional CoS,
 // 6 WAN provider, 7 issuing authority, 8 load controller, 127 other; DUIS XML signing 135, 137.
 const TABLE = [
   [0, 'Root', 'root', '00'],
@@ -29,8 +29,8 @@ const TABLE = [
   [137, 'XmlSigning137', 'xmlSigning137', '89'],
 ] as const;
 
-describe('Remote Party Role codes (SPEC §2)', () => {
-  it('RemotePartyRole holds exactly the SPEC §2 codes', () => {
+describe('Remote Party Role codes (docs/domain.md §2)', () => {
+  it('RemotePartyRole holds exactly the docs/domain.md §2 codes', () => {
     expect(Object.keys(RemotePartyRole)).toHaveLength(TABLE.length);
     for (const [code, key] of TABLE) expect(RemotePartyRole[key]).toBe(code);
   });
@@ -85,7 +85,7 @@ describe('Remote Party Role codes (SPEC §2)', () => {
   });
 });
 
-describe('roleFromOu: the profile spelling only (SPEC §2: exactly two upper-case hex digits)', () => {
+describe('roleFromOu: the profile spelling only (docs/domain.md §2: exactly two upper-case hex digits)', () => {
   it.each([
     ['one digit', '2'],
     ['three digits', '002'],

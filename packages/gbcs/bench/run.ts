@@ -1,7 +1,7 @@
 /**
  * `pnpm run bench` for @smki/gbcs: GBCS message rates beside the raw node:crypto primitive rates,
  * measured in the same process, so the ratios say what the toolkit costs on top of the
- * cryptography (CONVENTIONS.md "Tests": benchmarks print numbers, never fail on speed).
+ * cryptography (docs/conventions.md "Tests": benchmarks print numbers, never fail on speed).
  *
  * Prints one JSON line per row: `{"bench", "opsPerSec", "baseline", "ratio"}` (`ratio` is
  * opsPerSec over the baseline's, measured in the same run; a baseline row has `baseline: null`).
@@ -61,7 +61,7 @@ function row(bench: string, opsPerSec: number, baseline?: string, extra: Record<
 }
 
 // ---------------------------------------------------------------------------------------------
-// fixtures: a remote disconnect pre-command (SPEC §5), signed (~120 bytes), and in a DD frame
+// fixtures: a remote disconnect pre-command (docs/domain.md §5), signed (~120 bytes), and in a DD frame
 
 const user = generateKeyPairSync('ec', { namedCurve: 'P-256' }); // the User's DS key
 const acb = generateKeyPairSync('ec', { namedCurve: 'P-256' }); // the ACB's KA key

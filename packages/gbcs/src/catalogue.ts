@@ -2,7 +2,7 @@
  * The catalogue of GBCS message codes for critical commands: use case, DUIS service, device type,
  * eligible DCC User roles, and whether a command is critical.
  *
- * Two facts shape the API (SPEC.md §5):
+ * Two facts shape the API (docs/domain.md §5):
  * - **Criticality belongs to (message code, originator role), not to the code alone.** Five codes
  *   (`0x000F`, `0x00AB`, `0x00AF`, `0x0102`, `0x0103`) travel both User-signed (critical) and
  *   originated by the Access Control Broker (Remote Party Role 4), unsigned (not critical).
@@ -13,7 +13,7 @@
  *
  * Security posture: every answer fails closed. A code the catalogue does not hold is `'unknown'`
  * to {@link classify}, critical to {@link isCritical} and never eligible to {@link isEligible}.
- * The catalogue holds only the codes SPEC.md §5 names; it is not a complete list of GBCS message
+ * The catalogue holds only the codes docs/domain.md §5 names; it is not a complete list of GBCS message
  * codes, and other critical use cases exist, so an unknown code must never be taken as harmless.
  * @module
  */
@@ -25,7 +25,7 @@ import { RemotePartyRole, SmkiError } from '@smki/core';
  * A DCC User role as DUIS names it: `IS` import supplier, `GS` gas supplier, `ED` electricity
  * distributor, `GT` gas transporter. On the wire a DUIS role is a Remote Party Role plus the fuel
  * of the target device (see {@link duisRoleOnWire}).
- * @see SPEC.md §5 (Critical commands: the DUIS role to wire mapping)
+ * @see docs/domain.md §5 (Critical commands: the DUIS role to wire mapping)
  * @example
  * ```ts
  * import type { DuisRole } from '@smki/gbcs';
@@ -37,7 +37,7 @@ export type DuisRole = 'IS' | 'GS' | 'ED' | 'GT';
 
 /**
  * Every {@link DuisRole}, in a fixed order (IS, GS, ED, GT). Frozen.
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { DUIS_ROLES } from '@smki/gbcs';
@@ -49,7 +49,7 @@ export const DUIS_ROLES: readonly DuisRole[] = Object.freeze(['IS', 'GS', 'ED', 
 /**
  * The fuel of a target device: `electricity` for an ESME, `gas` for a GSME. With the originator's
  * Remote Party Role it decides the originator's DUIS role.
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import type { DeviceFuel } from '@smki/gbcs';
@@ -62,7 +62,7 @@ export type DeviceFuel = 'electricity' | 'gas';
 /**
  * The devices a message code is for: an electricity meter (ESME use cases, `ECS…`), a gas meter
  * (GSME use cases, `GCS…`), or `any` (common use cases, `CS…`, sent to either).
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { lookupMessageCode, type DeviceType } from '@smki/gbcs';
@@ -76,7 +76,7 @@ export type DeviceType = DeviceFuel | 'any';
  * The answer of {@link classify}: `critical` (a User signature is required), `non-critical`
  * (this originator sends this code without a User signature), or `unknown` (the catalogue does
  * not hold the code, or does not say that this originator sends it: reject).
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { classify, type Criticality } from '@smki/gbcs';
@@ -88,7 +88,7 @@ export type Criticality = 'critical' | 'non-critical' | 'unknown';
 
 /**
  * One message code of the catalogue. Frozen, as are its arrays.
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { lookupMessageCode, type MessageCodeEntry } from '@smki/gbcs';
@@ -103,12 +103,12 @@ export interface MessageCodeEntry {
   readonly useCase: string;
   /** What the command does, in a few words. */
   readonly name: string;
-  /** The DUIS service reference, e.g. `7.2 Disable Supply` (the number, and the name where SPEC gives it). */
+  /** The DUIS service reference, e.g. `7.2 Disable Supply` (the number, and the name where docs/domain.md gives it). */
   readonly duisService: string;
   /** The devices the code is for. */
   readonly deviceType: DeviceType;
   /**
-   * The DUIS roles that may send it. A SPEC row's roles are narrowed to the code's fuel: IS and ED
+   * The DUIS roles that may send it. A domain-table row's roles are narrowed to the code's fuel: IS and ED
    * are electricity roles, GS and GT gas roles; a code for `any` device keeps the row's roles.
    */
   readonly eligibleRoles: readonly DuisRole[];
@@ -116,14 +116,14 @@ export interface MessageCodeEntry {
   readonly critical: boolean;
   /** Whether the Access Control Broker (role 4) also originates this code, unsigned and not critical. */
   readonly acbOriginated: boolean;
-  /** Where the entry needs a word more than SPEC's table gives. */
+  /** Where the entry needs a word more than the domain table gives. */
   readonly notes?: string;
 }
 
 /**
  * What {@link classify} and {@link isCritical} ask: the message code of a command and the Remote
  * Party Role of its originator (the role in the OU of the originator's certificate).
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { isCritical, type CriticalityQuery } from '@smki/gbcs';
@@ -140,7 +140,7 @@ export interface CriticalityQuery {
 
 /**
  * What {@link isEligible} asks: a {@link CriticalityQuery} plus the fuel of the target device.
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { isEligible, type EligibilityQuery } from '@smki/gbcs';
@@ -156,7 +156,7 @@ export interface EligibilityQuery extends CriticalityQuery {
 /**
  * A DUIS role as it appears on the wire: the originator's Remote Party Role and the fuel of the
  * target device.
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { duisRoleOnWire, type DuisRoleWire } from '@smki/gbcs';
@@ -171,9 +171,9 @@ export interface DuisRoleWire {
   readonly fuel: DeviceFuel;
 }
 
-// ---- the DUIS role <-> wire mapping (SPEC §5) ------------------------------------------------
+// ---- the DUIS role <-> wire mapping (docs/domain.md §5) ------------------------------------------------
 
-/** Remote Party Roles (SPEC §2). */
+/** Remote Party Roles (docs/domain.md §2). */
 const SUPPLIER = RemotePartyRole.Supplier;
 const NETWORK_OPERATOR = RemotePartyRole.NetworkOperator;
 const ACCESS_CONTROL_BROKER = RemotePartyRole.AccessControlBroker;
@@ -197,7 +197,7 @@ function isDeviceFuel(fuel: unknown): fuel is DeviceFuel {
  * The wire form of a DUIS role: IS → (2, electricity), GS → (2, gas), ED → (3, electricity),
  * GT → (3, gas). The inverse of {@link duisRoleFor}.
  * @throws SmkiError `ERR_INVALID_ARGUMENT` when `role` is not one of IS, GS, ED, GT.
- * @see SPEC.md §5 (the DUIS role to wire mapping)
+ * @see docs/domain.md §5 (the DUIS role to wire mapping)
  * @example
  * ```ts
  * import { duisRoleOnWire } from '@smki/gbcs';
@@ -220,7 +220,7 @@ export function duisRoleOnWire(role: DuisRole): DuisRoleWire {
  * GS; network operator (3) on an electricity meter is ED, on a gas meter GT. Any other Remote Party
  * Role (the ACB included) or fuel has no DUIS role: `undefined`. The inverse of
  * {@link duisRoleOnWire}.
- * @see SPEC.md §5 (the DUIS role to wire mapping), §2 (Remote Party Role codes)
+ * @see docs/domain.md §5 (the DUIS role to wire mapping), §2 (Remote Party Role codes)
  * @example
  * ```ts
  * import { duisRoleFor } from '@smki/gbcs';
@@ -235,7 +235,7 @@ export function duisRoleFor(remotePartyRole: number, fuel: DeviceFuel): DuisRole
   return undefined;
 }
 
-// ---- the table (SPEC §5) ---------------------------------------------------------------------
+// ---- the table (docs/domain.md §5) ---------------------------------------------------------------------
 
 const FUEL_ROLES: Readonly<Record<DeviceFuel, readonly DuisRole[]>> = { electricity: ['IS', 'ED'], gas: ['GS', 'GT'] };
 
@@ -270,7 +270,7 @@ const IS_GS: readonly DuisRole[] = ['IS', 'GS'];
 const ALL: readonly DuisRole[] = ['IS', 'GS', 'ED', 'GT'];
 const ACB = { acbOriginated: true } as const;
 const SPLIT_1_1_1_2 =
-  'SPEC §5 gives DUIS 1.1, 1.2 for the tariff group; tariff-and-price use cases are 1.1 (Update Import Tariff), price-only ones 1.2 (Update Price)';
+  'docs/domain.md §5 gives DUIS 1.1, 1.2 for the tariff group; tariff-and-price use cases are 1.1 (Update Import Tariff), price-only ones 1.2 (Update Price)';
 
 /** CS02b replacement modes by message code (GBCS CredentialsReplacementMode, 0x0100 + mode). */
 const CS02B_MODES = [
@@ -313,7 +313,7 @@ function buildEntries(): MessageCodeEntry[] {
     ...CS02B_MODES.map((mode, i) =>
       entry(0x0100 + i, 'CS02b', `Update security credentials (${mode})`, '6.15.1', 'any', ALL, {
         acbOriginated: i === 2 || i === 3,
-        notes: 'SPEC §5 gives the range 0x0100-0x0109; the name is the GBCS replacement mode (code 0x0100 + mode)',
+        notes: 'docs/domain.md §5 gives the range 0x0100-0x0109; the name is the GBCS replacement mode (code 0x0100 + mode)',
       }),
     ),
     // Tariffs and prices.
@@ -340,7 +340,7 @@ function buildEntries(): MessageCodeEntry[] {
     entry(0x006e, 'GCS04', 'Manage debt', '2.3', 'gas', IS_GS),
     entry(0x001f, 'ECS08', 'Update prepayment configuration', '2.1', 'electricity', IS_GS),
     entry(0x00de, 'ECS08a', 'Update prepayment configuration', '2.1', 'electricity', IS_GS, {
-      notes: 'SPEC §5 lists 0x00DE in the ECS08/GCS05 group; GBCS names it ECS08a, an ESME use case',
+      notes: 'docs/domain.md §5 lists 0x00DE in the ECS08/GCS05 group; GBCS names it ECS08a, an ESME use case',
     }),
     entry(0x006f, 'GCS05', 'Update prepayment configuration', '2.1', 'gas', IS_GS),
     entry(0x0020, 'ECS09', 'Activate emergency credit remotely', '2.5', 'electricity', IS_GS),
@@ -374,7 +374,7 @@ function readOnlyMap<K, V>(source: Iterable<readonly [K, V]>): ReadonlyMap<K, V>
 }
 
 /**
- * Every message code SPEC.md §5 names, keyed by code, in ascending order: the critical commands
+ * Every message code docs/domain.md §5 names, keyed by code, in ascending order: the critical commands
  * (supply, firmware activation, clock, tamper state, credentials, tariffs, payment mode, balance,
  * debt, prepayment configuration, emergency credit, critical join/unjoin). Read-only: the view has
  * no `set`, `delete` or `clear`, and every entry and array in it is frozen.
@@ -385,10 +385,10 @@ function readOnlyMap<K, V>(source: Iterable<readonly [K, V]>): ReadonlyMap<K, V>
  * role, which is why a validator asks {@link classify} or {@link isCritical}, never `entry.critical`
  * alone.
  *
- * No non-critical-only code is listed: SPEC.md §5 names non-critical traffic (firmware distribution,
- * reads, top-up) without giving its message codes, and this catalogue holds no code that SPEC does
+ * No non-critical-only code is listed: docs/domain.md §5 names non-critical traffic (firmware distribution,
+ * reads, top-up) without giving its message codes, and this catalogue holds no code that docs/domain.md does
  * not name. Such codes are `'unknown'` to {@link classify}.
- * @see SPEC.md §5 (Critical commands)
+ * @see docs/domain.md §5 (Critical commands)
  * @example
  * ```ts
  * import { MESSAGE_CATALOGUE } from '@smki/gbcs';
@@ -404,13 +404,13 @@ export const MESSAGE_CATALOGUE: ReadonlyMap<number, MessageCodeEntry> = readOnly
 /**
  * The catalogue entry for a message code, or `undefined` when the catalogue does not hold it
  * (anything that is not one of its integers included).
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { lookupMessageCode } from '@smki/gbcs';
  * const e = lookupMessageCode(0x0012);
  * console.log(e?.useCase, e?.duisService); // CS06 11.3 Activate Firmware
- * console.log(lookupMessageCode(0x0052)); // undefined: not in SPEC §5
+ * console.log(lookupMessageCode(0x0052)); // undefined: not in docs/domain.md §5
  * ```
  */
 export function lookupMessageCode(code: number): MessageCodeEntry | undefined {
@@ -426,11 +426,11 @@ export function lookupMessageCode(code: number): MessageCodeEntry | undefined {
  *   question, not this one.
  * - `non-critical`: the originator is the Access Control Broker (4) and the code is one of the five
  *   it also originates (`0x000F`, `0x00AB`, `0x00AF`, `0x0102`, `0x0103`).
- * - `unknown`: the catalogue does not hold the code; or the ACB originates a code SPEC does not say
+ * - `unknown`: the catalogue does not hold the code; or the ACB originates a code docs/domain.md does not say
  *   it sends; or the originator has any other role (0, 1, 5–8, 127, 135, 137, or no role code at
  *   all). A validator must **reject** `unknown`: it is neither proof of a harmless command nor of a
  *   legitimate originator.
- * @see SPEC.md §5 (critical is a property of the code and the originator's role)
+ * @see docs/domain.md §5 (critical is a property of the code and the originator's role)
  * @example
  * ```ts
  * import { classify } from '@smki/gbcs';
@@ -462,7 +462,7 @@ function classifyWith(lookup: (code: number) => MessageCodeEntry | undefined, qu
  * originator counts as critical too: a validator that asks only this question demands a signature
  * instead of waving an unrecognised command through. To refuse unknown commands outright, ask
  * {@link classify} and reject `'unknown'`.
- * @see SPEC.md §5
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { isCritical } from '@smki/gbcs';
@@ -485,7 +485,7 @@ export function isCritical(query: CriticalityQuery): boolean {
  * This is the eligibility of **User** commands. The Access Control Broker is not a DUIS User role,
  * so `false` for role 4 says nothing about the five codes the ACB legitimately originates; a
  * validator recognises those with {@link classify} (`'non-critical'`) and their own checks.
- * @see SPEC.md §5 (eligible roles, and the DUIS role to wire mapping)
+ * @see docs/domain.md §5 (eligible roles, and the DUIS role to wire mapping)
  * @example
  * ```ts
  * import { isEligible } from '@smki/gbcs';
@@ -508,11 +508,11 @@ function isEligibleWith(lookup: (code: number) => MessageCodeEntry | undefined, 
   return role !== undefined && e.eligibleRoles.includes(role);
 }
 
-// ---- configuration: codes SPEC does not number -------------------------------------------------
+// ---- configuration: codes docs/domain.md does not number -------------------------------------------------
 
-/** A catalogue: SPEC's entries plus any the deployment adds, and the questions asked of it. */
+/** A catalogue: the catalogue's own entries (docs/domain.md §5) plus any the deployment adds, and the questions asked of it. */
 export interface Catalogue {
-  /** Every entry, SPEC's and the added ones. */
+  /** Every entry, the catalogue's own and the added ones. */
   readonly entries: ReadonlyMap<number, MessageCodeEntry>;
   /** One entry. */
   lookup(code: number): MessageCodeEntry | undefined;
@@ -532,7 +532,7 @@ function checkExtra(e: MessageCodeEntry): MessageCodeEntry {
   };
   if (typeof e !== 'object' || e === null) bad('not an object');
   if (!Number.isInteger(e.code) || e.code < 0 || e.code > 0xffff) bad('code must be 0..0xFFFF');
-  if (MESSAGE_CATALOGUE.has(e.code)) bad('SPEC already defines this code; it cannot be redefined');
+  if (MESSAGE_CATALOGUE.has(e.code)) bad('the catalogue already defines this code; it cannot be redefined');
   if (typeof e.useCase !== 'string' || typeof e.name !== 'string' || typeof e.duisService !== 'string') bad('useCase, name and duisService are text');
   if (!DEVICE_TYPES.includes(e.deviceType)) bad('deviceType must be electricity, gas or any');
   if (!Array.isArray(e.eligibleRoles) || !e.eligibleRoles.every(isDuisRole)) bad('eligibleRoles must be DUIS roles');
@@ -541,12 +541,12 @@ function checkExtra(e: MessageCodeEntry): MessageCodeEntry {
 }
 
 /**
- * A catalogue with entries added for codes SPEC.md does not number (the common non-critical
+ * A catalogue with entries added for codes docs/domain.md does not number (the common non-critical
  * commands, such as reads, whose codes are not in the public material this toolkit was checked
- * against: SPEC asks that such rules be configuration, not guesses). SPEC's own entries cannot be
+ * against: the domain rules ask that such rules be configuration, not guesses). The catalogue's own entries cannot be
  * changed or removed, so no configuration can make a critical command non-critical.
- * @throws SmkiError `ERR_INVALID_ARGUMENT` for a malformed entry, a duplicate, or a code SPEC defines
- * @see SPEC.md §5
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` for a malformed entry, a duplicate, or a code the catalogue defines
+ * @see docs/domain.md §5
  * @example
  * ```ts
  * import { createCatalogue } from '@smki/gbcs';

@@ -1,7 +1,7 @@
 import { ByteReader, concatBytes, eui64FromBytes, parseEui64, SmkiError, type Eui64 } from '@smki/core';
 
 /**
- * GBCS general-signing APDUs and general-ciphering frames (SPEC.md §3): parse, keeping the raw
+ * GBCS general-signing APDUs and general-ciphering frames (docs/domain.md §3): parse, keeping the raw
  * bytes and the offsets of what is signed and what is MAC'd, and build from fields. Parsing is
  * strict and bounded; building the fields of a parsed message reproduces its bytes exactly.
  * @module
@@ -90,7 +90,7 @@ export interface GbcsMessage {
   readonly bytes: Uint8Array;
   /** Where the general-signing APDU (DF … signature field) is in `bytes`. */
   readonly apduRange: ByteRange;
-  /** What the User's signature covers: after the DF tag up to the last content byte (SPEC §4). */
+  /** What the User's signature covers: after the DF tag up to the last content byte (docs/domain.md §4). */
   readonly signedRange: ByteRange;
 }
 
@@ -232,7 +232,7 @@ function parseApdu(r: ByteReader): ParsedApdu {
  *
  * @throws SmkiError `ERR_GBCS_MALFORMED` (with the offset) for anything that is not a complete,
  *   well-formed message
- * @see SPEC.md §3
+ * @see docs/domain.md §3
  * @example
  * ```ts
  * import { buildMessage, parseMessage } from '@smki/gbcs';
@@ -299,7 +299,7 @@ function euiBytes(v: string, what: string): Uint8Array {
 /**
  * Build a general-signing APDU from its fields (never from kept bytes).
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD`
- * @see SPEC.md §3
+ * @see docs/domain.md §3
  */
 export function buildGeneralSigning(fields: GbcsFields): Uint8Array {
   const f = fields;
@@ -370,7 +370,7 @@ function withinLimit(bytes: Uint8Array): Uint8Array {
  * Wrap a general-signing APDU and its MAC in a general-ciphering frame:
  * `DD 00 00 00 00 00 00 ‖ len ‖ 11 00 00 00 00 ‖ APDU ‖ MAC`.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD`
- * @see SPEC.md §3
+ * @see docs/domain.md §3
  */
 export function buildGeneralCiphering(apdu: Uint8Array, mac: Uint8Array): Uint8Array {
   if (!(apdu instanceof Uint8Array) || apdu[0] !== 0xdf) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'the inner APDU must be a general-signing APDU (DF)', {});
@@ -383,7 +383,7 @@ export function buildGeneralCiphering(apdu: Uint8Array, mac: Uint8Array): Uint8A
  * Build a message from fields: a general-signing APDU, or with `mac` a general-ciphering frame.
  * `buildMessage(parseMessage(bytes))` gives `bytes` back exactly.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD`
- * @see SPEC.md §3
+ * @see docs/domain.md §3
  */
 export function buildMessage(fields: GbcsFields & { readonly frame?: Frame; readonly mac?: Uint8Array }): Uint8Array {
   const apdu = buildGeneralSigning(fields);

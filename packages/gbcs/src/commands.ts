@@ -4,11 +4,11 @@ import { buildGeneralSigning, type SignatureField } from './codec.js';
 
 /**
  * Builders for the unsigned pre-commands of the critical commands a supplier sends most
- * (SPEC.md §5): enable / disable / arm supply (ECS42, ECS43, ECS44, GCS32, GCS39) and activate
+ * (docs/domain.md §5): enable / disable / arm supply (ECS42, ECS43, ECS44, GCS32, GCS39) and activate
  * firmware (CS06), and decoders that let a validator check that a payload repeats the header's
  * originator counter.
  *
- * Each builder writes its payload from the layouts in SPEC.md §5 and hands it, with the header
+ * Each builder writes its payload from the layouts in docs/domain.md §5 and hands it, with the header
  * fields, to {@link buildGeneralSigning}: nothing here encodes a header by hand.
  * @module
  */
@@ -72,10 +72,10 @@ export interface SupplyCommand {
 }
 
 /**
- * The supply commands by use case (SPEC.md §5): ECS42 enable 0x004F (script 0x0033), ECS43
+ * The supply commands by use case (docs/domain.md §5): ECS42 enable 0x004F (script 0x0033), ECS43
  * disable 0x0050 (script 0x0034), ECS44 arm 0x0051 (script 0x0036), GCS32 close the gas valve
  * 0x0081 and GCS39 arm 0x0085. All are critical when a supplier (role 2) sends them.
- * @see SPEC.md §5 (critical commands; payloads)
+ * @see docs/domain.md §5 (critical commands; payloads)
  * @example
  * ```ts
  * import { SUPPLY_COMMANDS } from '@smki/gbcs';
@@ -90,7 +90,7 @@ export const SUPPLY_COMMANDS: Readonly<Record<SupplyUseCase, SupplyCommand>> = O
   GCS39: Object.freeze({ useCase: 'GCS39', messageCode: 0x0085, fuel: 'gas', action: 'arm', duisService: '7.3', payloadKind: 'gbz-template' }),
 } satisfies Record<SupplyUseCase, SupplyCommand>);
 
-/** Length of the DLMS script-table ACTION payload (SPEC.md §5). */
+/** Length of the DLMS script-table ACTION payload (docs/domain.md §5). */
 const DLMS_SUPPLY_LENGTH = 21;
 /** `D9 ‖ 20`: a DLMS access request whose invoke-id starts 0x20. */
 const DLMS_ACCESS_REQUEST = 0xd9;
@@ -99,8 +99,8 @@ const DLMS_INVOKE_HIGH = 0x20;
 const DLMS_SCRIPT_ACTION = Uint8Array.of(0x00, 0x01, 0x03, 0x00, 0x09, 0x00, 0x00, 0x0a, 0x00, 0x6a, 0xff, 0x01, 0x01, 0x12);
 
 /*
- * GBZ payloads of GCS32 / GCS39, verbatim from the reference messages (SPEC.md §5). The GBZ layout
- * is not modelled yet, and SPEC shows no byte in them that depends on the counter, the originator or
+ * GBZ payloads of GCS32 / GCS39, verbatim from the reference messages (docs/domain.md §5). The GBZ layout
+ * is not modelled yet, and docs/domain.md shows no byte in them that depends on the counter, the originator or
  * the recipient, so they are sent as they are. Unverified observation, not relied on: bytes 15–18
  * (80 4A 37 1C) read as a little-endian ZigBee UTCTime of 2015-01-01T00:00:00Z.
  */
@@ -110,7 +110,7 @@ const GCS32_TEMPLATE = Uint8Array.of(
 );
 const GCS39_TEMPLATE = (() => {
   const t = GCS32_TEMPLATE.slice();
-  t[t.length - 2] = 0x01; // SPEC §5: GCS39 is GCS32 with the second-last byte 01
+  t[t.length - 2] = 0x01; // docs/domain.md §5: GCS39 is GCS32 with the second-last byte 01
   return t;
 })();
 
@@ -157,7 +157,7 @@ function preCommand(o: CommandOptions, messageCode: number, payload: Uint8Array)
  * @param useCase - the supply use case
  * @param counter - the originator counter the header will carry
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (unknown use case, counter outside [0, 2^64))
- * @see SPEC.md §5 (payloads)
+ * @see docs/domain.md §5 (payloads)
  * @example
  * ```ts
  * import { toHex } from '@smki/core';
@@ -186,7 +186,7 @@ export function encodeSupplyPayload(useCase: SupplyUseCase, counter: bigint): Ui
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (unknown use case, counter outside [0, 2^64), an
  *   originator or recipient that is not an EUI-64 — the cause is `ERR_EUI64_INVALID` — or a
  *   date-time that is not 12 bytes)
- * @see SPEC.md §3 (layout), §5 (codes and payloads)
+ * @see docs/domain.md §3 (layout), §5 (codes and payloads)
  * @example
  * ```ts
  * import { buildSupplyCommand } from '@smki/gbcs';
@@ -204,7 +204,7 @@ export function buildSupplyCommand(useCase: SupplyUseCase, options: CommandOptio
  * (reconnect). Returns the unsigned pre-command, to be signed with {@link signPreCommand}.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (counter outside [0, 2^64), bad EUI-64 with cause
  *   `ERR_EUI64_INVALID`, date-time not 12 bytes)
- * @see SPEC.md §5 (ECS42: script 0x0033)
+ * @see docs/domain.md §5 (ECS42: script 0x0033)
  * @example
  * ```ts
  * import { buildEnableSupply, signPreCommand } from '@smki/gbcs';
@@ -237,7 +237,7 @@ function byFuel(o: FuelCommandOptions, electricity: SupplyUseCase, gas: SupplyUs
  * pre-command, to be signed with {@link signPreCommand}.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (fuel not electricity or gas, counter outside
  *   [0, 2^64), bad EUI-64 with cause `ERR_EUI64_INVALID`, date-time not 12 bytes)
- * @see SPEC.md §5 (ECS43: script 0x0034; GCS32: GBZ template)
+ * @see docs/domain.md §5 (ECS43: script 0x0034; GCS32: GBZ template)
  * @example
  * ```ts
  * import { buildDisableSupply, parseMessage } from '@smki/gbcs';
@@ -254,7 +254,7 @@ export function buildDisableSupply(options: FuelCommandOptions): Uint8Array {
  * meter; the consumer then restores supply locally. Returns the unsigned pre-command.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (fuel not electricity or gas, counter outside
  *   [0, 2^64), bad EUI-64 with cause `ERR_EUI64_INVALID`, date-time not 12 bytes)
- * @see SPEC.md §5 (ECS44: script 0x0036; GCS39: GBZ template)
+ * @see docs/domain.md §5 (ECS44: script 0x0036; GCS39: GBZ template)
  * @example
  * ```ts
  * import { buildArmSupply } from '@smki/gbcs';
@@ -336,7 +336,7 @@ function derGeneralizedTime(t: unknown): Uint8Array {
  * `YYYYMMDDHHMMSSZ`.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (hash not 32 bytes, counter outside [0, 2^64),
  *   execution time not a valid whole-second Date in years 0000–9999)
- * @see SPEC.md §5 (CS06 payload)
+ * @see docs/domain.md §5 (CS06 payload)
  * @example
  * ```ts
  * import { encodeActivateFirmwarePayload } from '@smki/gbcs';
@@ -363,7 +363,7 @@ export function encodeActivateFirmwarePayload(fields: ActivateFirmwarePayload): 
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (hash not 32 bytes, counter outside [0, 2^64),
  *   execution time not a whole-second Date in years 0000–9999, bad EUI-64 with cause
  *   `ERR_EUI64_INVALID`, date-time not 12 bytes)
- * @see SPEC.md §5 (CS06)
+ * @see docs/domain.md §5 (CS06)
  * @example
  * ```ts
  * import { createHash } from 'node:crypto';
@@ -392,7 +392,7 @@ export function buildActivateFirmware(options: ActivateFirmwareOptions): Uint8Ar
  * three bytes after it. A validator compares it with `Number(headerCounter & 0xFFFFFFn)`.
  * @throws SmkiError `ERR_GBCS_MALFORMED` (with the offset) when the payload is shorter than 5
  *   bytes or does not start `D9 20`
- * @see SPEC.md §3 (DLMS invoke-id), §5
+ * @see docs/domain.md §3 (DLMS invoke-id), §5
  * @example
  * ```ts
  * import { buildDisableSupply, decodeDlmsInvokeCounter, parseMessage } from '@smki/gbcs';
@@ -419,11 +419,11 @@ export interface DecodedSupplyPayload {
 }
 
 /**
- * Decode an ECS42/43/44 payload: exactly the 21-byte script-table ACTION of SPEC.md §5 with a known
+ * Decode an ECS42/43/44 payload: exactly the 21-byte script-table ACTION of docs/domain.md §5 with a known
  * script id. A validator checks that `useCase` matches the header's message code (an enable code
  * must not carry a disable script) and that `invokeCounter` is the header counter's low 24 bits.
  * @throws SmkiError `ERR_GBCS_MALFORMED` (with the offset) for any other bytes
- * @see SPEC.md §5 (ECS42 / ECS43 / ECS44 payload)
+ * @see docs/domain.md §5 (ECS42 / ECS43 / ECS44 payload)
  * @example
  * ```ts
  * import { decodeSupplyPayload, encodeSupplyPayload } from '@smki/gbcs';
@@ -466,7 +466,7 @@ function parseGeneralizedTime(bytes: Uint8Array, at: number): Date {
  * non-negative INTEGER below 2^64, and optionally a GeneralizedTime `YYYYMMDDHHMMSSZ`; nothing else.
  * Bounded: no recursion, every length checked before it is read.
  * @throws SmkiError `ERR_GBCS_MALFORMED` (with the offset in the payload; the DER error as cause)
- * @see SPEC.md §5 (CS06 payload)
+ * @see docs/domain.md §5 (CS06 payload)
  * @example
  * ```ts
  * import { buildActivateFirmware, decodeActivateFirmware, parseMessage } from '@smki/gbcs';

@@ -30,10 +30,10 @@ import { publicKeyFor } from './internal/keys.js';
 // inputs
 
 /**
- * The purpose a derived key serves; it is the `mode` octet of the OtherInfo (SPEC §4):
+ * The purpose a derived key serves; it is the `mode` octet of the OtherInfo (docs/domain.md §4):
  * `command` 01, `response` 02, `alert` 03, `payload` 04 (sensitive-payload encryption).
  * The first three equal the CRA flag of the APDU they protect.
- * @see SPEC.md §4 (ACB MAC step 2)
+ * @see docs/domain.md §4 (ACB MAC step 2)
  */
 export type KdfMode = 'command' | 'response' | 'alert' | 'payload';
 
@@ -42,7 +42,7 @@ export type KdfModeCode = 1 | 2 | 3 | 4;
 
 /**
  * The OtherInfo `mode` octet of each {@link KdfMode}.
- * @see SPEC.md §4 (ACB MAC step 2)
+ * @see docs/domain.md §4 (ACB MAC step 2)
  */
 export const KDF_MODES: Readonly<Record<KdfMode, KdfModeCode>> = Object.freeze({ command: 1, response: 2, alert: 3, payload: 4 });
 
@@ -61,7 +61,7 @@ export type SystemTitleInput = Eui64 | string | Uint8Array;
  */
 export type PeerPublicKeyInput = PublicKeyInput | SmkiCertificate;
 
-/** The fields of the GBCS KDF OtherInfo (SPEC §4). */
+/** The fields of the GBCS KDF OtherInfo (docs/domain.md §4). */
 export interface OtherInfoFields {
   /**
    * The originator's system title: the one in the APDU header, i.e. the User's for a command —
@@ -142,12 +142,12 @@ export const GBCS_KEY_LENGTH = 16;
 /** Length of a GBCS MAC or sensitive-payload tag: AES-GCM tags are truncated to 96 bits. */
 export const GBCS_TAG_LENGTH = 12;
 
-/** OtherInfo starts with this AlgorithmID (SPEC §4). */
+/** OtherInfo starts with this AlgorithmID (docs/domain.md §4). */
 const OTHER_INFO_PREFIX = Uint8Array.of(0x60, 0x85, 0x74, 0x06, 0x08, 0x03, 0x00);
 const OTHER_INFO_LENGTH = 33;
-/** The MAC's AAD starts with these six octets, then the whole general-signing APDU (SPEC §4 step 3). */
+/** The MAC's AAD starts with these six octets, then the whole general-signing APDU (docs/domain.md §4 step 3). */
 const MAC_AAD_PREFIX = Uint8Array.of(0x11, 0x00, 0x00, 0x00, 0x00, 0x00);
-/** Security control byte of a sensitive payload, which is also its whole AAD (SPEC §4). */
+/** Security control byte of a sensitive payload, which is also its whole AAD (docs/domain.md §4). */
 const PAYLOAD_SECURITY_CONTROL = 0x31;
 const PAYLOAD_AAD = Uint8Array.of(PAYLOAD_SECURITY_CONTROL);
 const PAYLOAD_HEADER_LENGTH = 5;
@@ -219,7 +219,7 @@ function checkBytes(value: Uint8Array, what: string): void {
  * makes the MAC.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD` (counter not a bigint in [0, 2^64), unknown mode, a
  *   title that is not 8 bytes), `ERR_EUI64_INVALID` (a title string that is not an EUI-64)
- * @see SPEC.md §4 (ACB MAC step 2); NIST SP 800-56A Rev. 3 §5.8.2.1 (OtherInfo)
+ * @see docs/domain.md §4 (ACB MAC step 2); NIST SP 800-56A Rev. 3 §5.8.2.1 (OtherInfo)
  * @example
  * ```ts
  * import { otherInfo } from '@smki/gbcs';
@@ -252,7 +252,7 @@ export function otherInfo(fields: OtherInfoFields): Uint8Array {
  * @param z - the 32-byte ECDH shared secret (the x-coordinate)
  * @param info - the OtherInfo, normally from {@link otherInfo}
  * @throws SmkiError `ERR_INVALID_ARGUMENT` (Z not 32 bytes, OtherInfo not bytes)
- * @see SPEC.md §4 (ACB MAC step 2); NIST SP 800-56A Rev. 3 §5.8.2.1 (one-step KDF)
+ * @see docs/domain.md §4 (ACB MAC step 2); NIST SP 800-56A Rev. 3 §5.8.2.1 (one-step KDF)
  * @example
  * ```ts
  * import { kdf, otherInfo } from '@smki/gbcs';
@@ -288,7 +288,7 @@ export function kdf(z: Uint8Array, info: Uint8Array): Uint8Array {
  * @throws SmkiError `ERR_KEY_INVALID`, `ERR_KEY_CURVE_UNSUPPORTED`, `ERR_KEY_NOT_FOR_KEY_AGREEMENT`
  *   (a certificate without keyAgreement), `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`,
  *   `ERR_GBCS_INVALID_FIELD`, `ERR_EUI64_INVALID`
- * @see SPEC.md §4 (ACB MAC steps 1–2); NIST SP 800-56A Rev. 3 §5.7.1.2 (ECC CDH) and §5.8.2.1
+ * @see docs/domain.md §4 (ACB MAC steps 1–2); NIST SP 800-56A Rev. 3 §5.7.1.2 (ECC CDH) and §5.8.2.1
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -327,7 +327,7 @@ export function deriveKey(options: DeriveKeyOptions): Uint8Array {
  * @throws SmkiError as {@link deriveKey}; `ERR_INVALID_ARGUMENT` (not a KeyAgreement);
  *   `ERR_KEY_INVALID` (the key agreement returned something other than 32 bytes); and whatever the
  *   key agreement throws (e.g. `ERR_KEY_NOT_FOR_KEY_AGREEMENT`, `ERR_HSM_OPERATION_FAILED`)
- * @see SPEC.md §4 (ACB MAC steps 1–2); NIST SP 800-56A Rev. 3 §5.8.2.1
+ * @see docs/domain.md §4 (ACB MAC steps 1–2); NIST SP 800-56A Rev. 3 §5.8.2.1
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -371,7 +371,7 @@ export async function deriveKeyAsync(options: DeriveKeyAsyncOptions): Promise<Ui
 /**
  * The 12-byte GCM IV of GBCS: the originator's system title ‖ 00000000.
  * @throws SmkiError `ERR_GBCS_INVALID_FIELD`, `ERR_EUI64_INVALID`
- * @see SPEC.md §4 (ACB MAC step 3)
+ * @see docs/domain.md §4 (ACB MAC step 3)
  */
 export function gcmIv(originator: SystemTitleInput): Uint8Array {
   const iv = new Uint8Array(IV_LENGTH);
@@ -389,7 +389,7 @@ export function gcmIv(originator: SystemTitleInput): Uint8Array {
  * each key protects a single message.
  * @throws SmkiError `ERR_KEY_INVALID` (key not 16 bytes), `ERR_INVALID_ARGUMENT` (IV not 12 bytes,
  *   AAD or plaintext not bytes)
- * @see SPEC.md §4 (ACB MAC step 3, known answer); NIST SP 800-38D §7.1 (GCM-AE), §5.2.1.2 (tag length)
+ * @see docs/domain.md §4 (ACB MAC step 3, known answer); NIST SP 800-38D §7.1 (GCM-AE), §5.2.1.2 (tag length)
  * @example
  * ```ts
  * import { gcmTag } from '@smki/gbcs';
@@ -418,7 +418,7 @@ export function gcmTag(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plainte
  * re-encoding.
  * @throws SmkiError `ERR_INVALID_ARGUMENT` (not bytes), `ERR_GBCS_MALFORMED` (empty, or not
  *   starting with the DF tag)
- * @see SPEC.md §3 (general-ciphering frame), §4 (ACB MAC step 3)
+ * @see docs/domain.md §3 (general-ciphering frame), §4 (ACB MAC step 3)
  */
 export function macAad(signedApdu: Uint8Array): Uint8Array {
   checkBytes(signedApdu, 'APDU');
@@ -436,7 +436,7 @@ export function macAad(signedApdu: Uint8Array): Uint8Array {
  * MACs one APDU. Computing a MAC is the ACB's authorisation: check the User's signature, the
  * certificate chain, revocation and the counter before calling this.
  * @throws SmkiError `ERR_KEY_INVALID`, `ERR_INVALID_ARGUMENT`, `ERR_GBCS_INVALID_FIELD`, `ERR_EUI64_INVALID`
- * @see SPEC.md §4 (ACB MAC step 3); NIST SP 800-38D §7.1 (GMAC is GCM with empty plaintext)
+ * @see docs/domain.md §4 (ACB MAC step 3); NIST SP 800-38D §7.1 (GMAC is GCM with empty plaintext)
  * @example
  * ```ts
  * import { computeMacBytes, macAad } from '@smki/gbcs';
@@ -455,7 +455,7 @@ export function computeMacBytes(options: MacOptions): Uint8Array {
  * only a matching tag gives `true`.
  * @throws SmkiError `ERR_KEY_INVALID`, `ERR_INVALID_ARGUMENT`, `ERR_GBCS_INVALID_FIELD`,
  *   `ERR_EUI64_INVALID` (bad inputs other than the MAC itself)
- * @see SPEC.md §4 (ACB MAC step 3); NIST SP 800-38D §7.2 (tag comparison)
+ * @see docs/domain.md §4 (ACB MAC step 3); NIST SP 800-38D §7.2 (tag comparison)
  * @example
  * ```ts
  * import { verifyMacBytes, macAad } from '@smki/gbcs';
@@ -476,7 +476,7 @@ export function verifyMacBytes(options: VerifyMacOptions): boolean {
  * {@link verifyMacBytes}, throwing when the MAC does not verify.
  * @throws SmkiError `ERR_GBCS_MAC_INVALID` (the MAC does not verify or is not 12 bytes), and the
  *   input codes of {@link verifyMacBytes}
- * @see SPEC.md §4 (ACB MAC step 3)
+ * @see docs/domain.md §4 (ACB MAC step 3)
  */
 export function assertMacBytes(options: VerifyMacOptions): void {
   if (!verifyMacBytes(options)) {
@@ -498,11 +498,11 @@ export function assertMacBytes(options: VerifyMacOptions): void {
  * originator counter) and the supplementary remote party id if present (else the recipient).
  *
  * Security: no plaintext is returned unless the tag verifies; a non-zero invocation counter is
- * refused (SPEC §4 fixes it at 0 and the IV rule has no room for it).
+ * refused (docs/domain.md §4 fixes it at 0 and the IV rule has no room for it).
  * @throws SmkiError `ERR_GBCS_MALFORMED` (with the offset: wrong first byte, non-zero invocation
  *   counter, shorter than 17 bytes), `ERR_GBCS_DECRYPT_FAILED` (the tag does not verify),
  *   `ERR_KEY_INVALID`, `ERR_INVALID_ARGUMENT`, `ERR_GBCS_INVALID_FIELD`, `ERR_EUI64_INVALID`
- * @see SPEC.md §4 (sensitive payloads); NIST SP 800-38D §7.2 (GCM-AD)
+ * @see docs/domain.md §4 (sensitive payloads); NIST SP 800-38D §7.2 (GCM-AD)
  * @example
  * ```ts
  * import { decryptSensitivePayload } from '@smki/gbcs';
@@ -559,7 +559,7 @@ export function decryptSensitivePayload(options: DecryptSensitivePayloadOptions)
  * Security: the IV is fixed per originator, so a key must encrypt exactly one plaintext. Derive
  * it with mode `payload` and the message's own counter, and never reuse it.
  * @throws SmkiError `ERR_KEY_INVALID`, `ERR_INVALID_ARGUMENT`, `ERR_GBCS_INVALID_FIELD`, `ERR_EUI64_INVALID`
- * @see SPEC.md §4 (sensitive payloads); NIST SP 800-38D §7.1 (GCM-AE), §8 (IV uniqueness)
+ * @see docs/domain.md §4 (sensitive payloads); NIST SP 800-38D §7.1 (GCM-AE), §8 (IV uniqueness)
  * @example
  * ```ts
  * import { randomBytes } from 'node:crypto';

@@ -1,7 +1,7 @@
 /**
  * GBCS messages as meters and the DCC read and write them: parse and build general-signing APDUs
  * and general-ciphering frames without re-encoding, sign pre-commands as a User, verify User and
- * device signatures, and compute and check the Access Control Broker MAC (SPEC.md §3–§5).
+ * device signatures, and compute and check the Access Control Broker MAC (docs/domain.md §3–§5).
  *
  * Security posture: parsing is strict and bounded (every failure is `ERR_GBCS_MALFORMED` with the
  * offset); signatures and MACs are checked over the bytes as received, never over a re-encoding;

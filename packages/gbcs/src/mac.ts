@@ -46,7 +46,7 @@ function requireCiphered(m: GbcsMessage): Uint8Array {
  * K from the KDF over (originator, CRA mode, originator counter, recipient), then the AES-128-GCM
  * tag with IV = originator title ‖ 00000000 and AAD = 11 00 00 00 00 00 ‖ APDU.
  * @throws SmkiError `ERR_GBCS_MALFORMED`, `ERR_KEY_INVALID`
- * @see SPEC.md §4 (ACB MAC)
+ * @see docs/domain.md §4 (ACB MAC)
  */
 export function computeMac(message: GbcsMessage | Uint8Array, keys: MacKeys): Uint8Array {
   const m = asMessage(message);
@@ -66,7 +66,7 @@ export async function computeMacAsync(message: GbcsMessage | Uint8Array, keys: A
  * compare). A device checks the ACB's MAC with its own KA private key and the ACB's KA public key;
  * a head-end checks a device's response MAC (mode 02) the other way round.
  * @throws SmkiError `ERR_GBCS_NOT_CIPHERED`, `ERR_GBCS_MALFORMED`, `ERR_KEY_INVALID`
- * @see SPEC.md §4
+ * @see docs/domain.md §4
  */
 export function verifyMac(message: GbcsMessage | Uint8Array, keys: MacKeys): boolean {
   const m = asMessage(message);
@@ -94,7 +94,7 @@ function requireApdu(signedApdu: Uint8Array): GbcsMessage {
  * non-critical command) in a general-ciphering frame with its MAC. The APDU's bytes are kept as
  * they are; only the frame around them is built.
  * @throws SmkiError `ERR_GBCS_NOT_PRE_COMMAND` (already a DD frame), `ERR_GBCS_MALFORMED`, `ERR_KEY_INVALID`
- * @see SPEC.md §3 (general-ciphering frame), §4 (ACB MAC)
+ * @see docs/domain.md §3 (general-ciphering frame), §4 (ACB MAC)
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -122,7 +122,7 @@ export async function wrapWithMacAsync(signedApdu: Uint8Array, keys: AsyncMacKey
  * response or alert: the mode-04 key uses the supplementary originator counter if present (else
  * the originator counter) and the supplementary remote party id if present (else the recipient).
  * @throws SmkiError `ERR_GBCS_DECRYPT_FAILED`, `ERR_GBCS_MALFORMED`, `ERR_KEY_INVALID`
- * @see SPEC.md §4 (sensitive payloads)
+ * @see docs/domain.md §4 (sensitive payloads)
  */
 export function decryptPayload(message: GbcsMessage | Uint8Array, data: Uint8Array, keys: MacKeys): Uint8Array {
   const m = asMessage(message);

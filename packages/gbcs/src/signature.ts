@@ -41,7 +41,7 @@ export function toVerificationKey(key: VerificationKeyInput): KeyObject {
  * re-encoded). High-S signatures are accepted (about half of real ones are). Returns false for a
  * message without a signature.
  * @throws SmkiError `ERR_GBCS_MALFORMED` (bytes that do not parse), and as {@link toVerificationKey}
- * @see SPEC.md §4 (User signature)
+ * @see docs/domain.md §4 (User signature)
  */
 export function verifySignature(message: GbcsMessage | Uint8Array, key: VerificationKeyInput): boolean {
   const m = message instanceof Uint8Array ? parseMessage(message) : message;
@@ -55,7 +55,7 @@ export function verifySignature(message: GbcsMessage | Uint8Array, key: Verifica
  * byte. The signer may be core's `Signer` (a key in an HSM or the key store) or a private key.
  * @throws SmkiError `ERR_GBCS_NOT_PRE_COMMAND` (not DF, e.g. a general-ciphering frame),
  *   `ERR_GBCS_ALREADY_SIGNED`, `ERR_GBCS_MALFORMED`
- * @see SPEC.md §4 (signing a pre-command), §5 (DUIS flow)
+ * @see docs/domain.md §4 (signing a pre-command), §5 (DUIS flow)
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';

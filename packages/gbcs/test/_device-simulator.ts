@@ -1,4 +1,4 @@
-// A simulated smart meter for round-trip tests (issue 4, "Device side"): SPEC.md §3 (frames),
+// A simulated smart meter for round-trip tests (the device side): docs/domain.md §3 (frames),
 // §4 (KDF, MAC, signatures, sensitive payloads), §5 (critical commands), §6 (anti-replay).
 //
 // Independence: this file imports nothing from packages/gbcs/src nor from @smki/*. It slices
@@ -19,14 +19,14 @@ import {
 
 /** Why the meter refused a frame. */
 export type RejectReason =
-  | 'malformed' // not a general-ciphering frame around a general-signing APDU (SPEC §3)
+  | 'malformed' // not a general-ciphering frame around a general-signing APDU (docs/domain.md §3)
   | 'not-a-command' // CRA flag is not 01
   | 'wrong-recipient' // the recipient system title is not this meter's
   | 'unknown-originator' // neither the installed supplier nor the ACB
-  | 'mac-invalid' // the ACB MAC does not verify (SPEC §4)
-  | 'signature-missing' // a critical command without the User's signature (SPEC §4, §5)
+  | 'mac-invalid' // the ACB MAC does not verify (docs/domain.md §4)
+  | 'signature-missing' // a critical command without the User's signature (docs/domain.md §4, §5)
   | 'signature-invalid' // the User's signature does not verify under the installed supplier DS key
-  | 'counter-replayed'; // originator counter not above the floor (SPEC §6)
+  | 'counter-replayed'; // originator counter not above the floor (docs/domain.md §6)
 
 /** What {@link SimulatedMeter.receive} returns. */
 export interface MeterResult {
@@ -195,7 +195,7 @@ function sliceApdu(apdu: Buffer): Apdu {
   return { cra, counter, originator, recipient, messageCode, contentEnd, signature };
 }
 
-/** SPEC §4: K = first 16 bytes of SHA-256(00000001 ‖ Z ‖ OtherInfo). */
+/** docs/domain.md §4: K = first 16 bytes of SHA-256(00000001 ‖ Z ‖ OtherInfo). */
 function gbcsKey(privateKey: KeyObject, publicKey: KeyObject, originator: Buffer, mode: number, counter: bigint, recipient: Buffer): Buffer {
   const z = diffieHellman({ privateKey, publicKey });
   const otherInfo = Buffer.concat([OTHER_INFO_ALG_ID, originator, Buffer.of(0x09, mode), u64(counter), recipient]);
@@ -269,7 +269,7 @@ export class SimulatedMeter {
     return this.#floors.get(hexTitle(originator).toString('hex').toUpperCase());
   }
 
-  /** Change of supplier: install another supplier's keys; its counter floor starts afresh (SPEC §6). */
+  /** Change of supplier: install another supplier's keys; its counter floor starts afresh (docs/domain.md §6). */
   installSupplier(anchor: SupplierAnchor): void {
     this.#floors.delete(hexTitle(this.#supplier.entityId).toString('hex').toUpperCase());
     this.#supplier = anchor;
@@ -277,7 +277,7 @@ export class SimulatedMeter {
 
   receive(frame: Uint8Array): MeterResult {
     const f = Buffer.from(frame);
-    // SPEC §3: DD 00×6 ‖ len ‖ 11 00 00 00 00 ‖ APDU ‖ MAC(12)
+    // docs/domain.md §3: DD 00×6 ‖ len ‖ 11 00 00 00 00 ‖ APDU ‖ MAC(12)
     let apdu: Buffer;
     let mac: Buffer;
     let fields: Apdu;
@@ -301,12 +301,12 @@ export class SimulatedMeter {
     const fromAcb = fields.originator.equals(hexTitle(this.#acb.entityId));
     if (!fromSupplier && !fromAcb) return { accepted: false, reason: 'unknown-originator' };
 
-    // SPEC §4 ACB MAC: device KA private × ACB KA public; OtherInfo with the APDU's originator.
+    // docs/domain.md §4 ACB MAC: device KA private × ACB KA public; OtherInfo with the APDU's originator.
     const k = gbcsKey(this.ka.privateKey, this.#acb.kaPublicKey, fields.originator, MODE_COMMAND, fields.counter, fields.recipient);
     const expected = apduMac(k, fields.originator, apdu);
     if (!timingSafeEqual(expected, mac)) return { accepted: false, reason: 'mac-invalid' };
 
-    // SPEC §4/§5: critical = (code, originator role); the ACB never originates a critical command.
+    // docs/domain.md §4/§5: critical = (code, originator role); the ACB never originates a critical command.
     const critical = fromSupplier && this.#critical.has(fields.messageCode);
     if (critical) {
       if (fields.signature === null) return { accepted: false, reason: 'signature-missing' };
@@ -314,7 +314,7 @@ export class SimulatedMeter {
       if (!ok) return { accepted: false, reason: 'signature-invalid' };
     }
 
-    // SPEC §6: strictly increasing per originator; raise the floor only for an accepted command.
+    // docs/domain.md §6: strictly increasing per originator; raise the floor only for an accepted command.
     const floor = this.#floors.get(originatorHex);
     if (floor !== undefined && fields.counter <= floor) {
       return { accepted: false, reason: 'counter-replayed', detail: `counter ${fields.counter} <= floor ${floor}` };
@@ -335,7 +335,7 @@ export class SimulatedMeter {
       Buffer.of(cmd.messageCode >> 8, cmd.messageCode & 0xff),
       ...(sup ? [hexTitle(sup.remotePartyId), u64(sup.remotePartyCounter), u64(sup.originatorCounter)] : []),
     ]);
-    // SPEC §4 sensitive payload: mode 04; counter = supplementary originator counter if present,
+    // docs/domain.md §4 sensitive payload: mode 04; counter = supplementary originator counter if present,
     // recipient = supplementary remote party id if present.
     const payloadRecipient = sup ? hexTitle(sup.remotePartyId) : to;
     const payloadCounter = sup ? sup.originatorCounter : counter;

@@ -1,6 +1,6 @@
-// SPEC §5 (Critical commands): the message-code catalogue, criticality as a property of
+// docs/domain.md §5 (Critical commands): the message-code catalogue, criticality as a property of
 // (message code, originator role), and eligibility stated in DUIS roles but checked on the wire as
-// (Remote Party Role, device fuel). SPEC §2 for the Remote Party Role codes.
+// (Remote Party Role, device fuel). docs/domain.md §2 for the Remote Party Role codes.
 import { describe, expect, it } from 'vitest';
 import { isSmkiError } from '@smki/core';
 import {
@@ -16,9 +16,9 @@ import {
   type DuisRole,
 } from '../src/catalogue.js';
 
-// ---- the expected table, written out from the text of SPEC §5 --------------------------------
+// ---- the expected table, written out from the text of docs/domain.md §5 --------------------------------
 // One line per code: code, use case, DUIS service, device (E = ESME, G = GSME, * = any), roles.
-// Where a SPEC row gives "IS / GS" the roles pair with the codes; where it gives "IS, GS" for a
+// Where a domain-table row gives "IS / GS" the roles pair with the codes; where it gives "IS, GS" for a
 // group of ESME and GSME codes, an ESME code keeps the electricity roles (IS, ED) and a GSME code
 // the gas roles (GS, GT) of the row; a common (CS) code keeps the whole row.
 const SPEC_TABLE = `
@@ -102,32 +102,32 @@ const ROWS: Row[] = SPEC_TABLE.trim()
     };
   });
 
-/** SPEC §5: "five codes (000F, 00AB, 00AF, 0102, 0103) appear both User-signed and ACB-originated". */
+/** docs/domain.md §5: "five codes (000F, 00AB, 00AF, 0102, 0103) appear both User-signed and ACB-originated". */
 const DUAL = [0x000f, 0x00ab, 0x00af, 0x0102, 0x0103];
 
-/** SPEC §2 Remote Party Role codes, plus values that are no role at all. */
+/** docs/domain.md §2 Remote Party Role codes, plus values that are no role at all. */
 const ROLES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 127, 135, 137];
 const NOT_ROLES = [-1, 9, 126, 128, 255, 2.5, Number.NaN, Number.POSITIVE_INFINITY];
 const FUELS: DeviceFuel[] = ['electricity', 'gas'];
 
-/** SPEC §5 mapping, written out independently: (role, fuel) → DUIS role. */
+/** docs/domain.md §5 mapping, written out independently: (role, fuel) → DUIS role. */
 function specDuisRole(role: number, fuel: DeviceFuel): DuisRole | undefined {
   if (role === 2) return fuel === 'electricity' ? 'IS' : 'GS';
   if (role === 3) return fuel === 'electricity' ? 'ED' : 'GT';
   return undefined;
 }
 
-/** Codes the catalogue must not hold: SPEC §5 gives them no row (top-up 0007, reads, alerts, …). */
+/** Codes the catalogue must not hold: docs/domain.md §5 gives them no row (top-up 0007, reads, alerts, …). */
 const UNKNOWN_CODES = [0x0000, 0x0001, 0x0007, 0x000e, 0x0010, 0x0052, 0x0069, 0x0097, 0x010a, 0x1000, 0x8f12, 0xffff];
 const NOT_CODES = [-1, 0x10000, 0x50 + 0.5, Number.NaN, Number.POSITIVE_INFINITY];
 
-describe('catalogue contents (SPEC §5 table)', () => {
+describe('catalogue contents (docs/domain.md §5 table)', () => {
   it('the expected table has 51 codes, all distinct', () => {
     expect(ROWS).toHaveLength(51);
     expect(new Set(ROWS.map((r) => r.code)).size).toBe(51);
   });
 
-  it('holds exactly the codes SPEC §5 names: none missing, none invented', () => {
+  it('holds exactly the codes docs/domain.md §5 names: none missing, none invented', () => {
     expect([...MESSAGE_CATALOGUE.keys()].sort((a, b) => a - b)).toEqual(ROWS.map((r) => r.code).sort((a, b) => a - b));
     expect(MESSAGE_CATALOGUE.size).toBe(51);
   });
@@ -205,7 +205,7 @@ describe('the catalogue cannot be changed', () => {
   });
 });
 
-describe('criticality depends on (message code, originator role) (SPEC §5)', () => {
+describe('criticality depends on (message code, originator role) (docs/domain.md §5)', () => {
   it.each(DUAL.map((c) => [c.toString(16).padStart(4, '0')] as const))(
     '%s: critical from a supplier or network operator, not from the ACB',
     (hex) => {
@@ -228,7 +228,7 @@ describe('criticality depends on (message code, originator role) (SPEC §5)', ()
     }
   });
 
-  it('the ACB sending a code SPEC does not say it originates is unknown, and isCritical fails closed', () => {
+  it('the ACB sending a code docs/domain.md does not say it originates is unknown, and isCritical fails closed', () => {
     const others = ROWS.filter((r) => !DUAL.includes(r.code));
     expect(others).toHaveLength(46);
     for (const r of others) {
@@ -274,7 +274,7 @@ describe('criticality depends on (message code, originator role) (SPEC §5)', ()
   });
 });
 
-describe('eligibility on the wire: (Remote Party Role, device fuel) → DUIS role (SPEC §5)', () => {
+describe('eligibility on the wire: (Remote Party Role, device fuel) → DUIS role (docs/domain.md §5)', () => {
   it('remote disconnect 0050: supplier on electricity only; not on gas, not for the network operator or ACB', () => {
     expect(isEligible({ messageCode: 0x0050, originatorRole: 2, deviceFuel: 'electricity' })).toBe(true);
     expect(isEligible({ messageCode: 0x0050, originatorRole: 2, deviceFuel: 'gas' })).toBe(false);
@@ -338,7 +338,7 @@ describe('eligibility on the wire: (Remote Party Role, device fuel) → DUIS rol
     }
   });
 
-  // The whole matrix, computed from the expected table and the SPEC mapping written out above.
+  // The whole matrix, computed from the expected table and the role mapping written out above.
   const MATRIX = ROWS.flatMap((r) =>
     [...ROLES, ...NOT_ROLES].flatMap((originatorRole) =>
       FUELS.map((deviceFuel) => {
@@ -349,7 +349,7 @@ describe('eligibility on the wire: (Remote Party Role, device fuel) → DUIS rol
     ),
   );
 
-  it('every (code, role, fuel) matches the SPEC table; negative cases outnumber positive ones', () => {
+  it('every (code, role, fuel) matches the domain table; negative cases outnumber positive ones', () => {
     for (const { r, originatorRole, deviceFuel, expected } of MATRIX) {
       expect(isEligible({ messageCode: r.code, originatorRole, deviceFuel }), `${r.hex}/${originatorRole}/${deviceFuel}`).toBe(expected);
     }
@@ -359,7 +359,7 @@ describe('eligibility on the wire: (Remote Party Role, device fuel) → DUIS rol
   });
 });
 
-describe('DUIS role ↔ wire mapping (SPEC §5)', () => {
+describe('DUIS role ↔ wire mapping (docs/domain.md §5)', () => {
   it('IS = 2 + electricity, GS = 2 + gas, ED = 3 + electricity, GT = 3 + gas', () => {
     expect(duisRoleOnWire('IS')).toEqual({ remotePartyRole: 2, fuel: 'electricity' });
     expect(duisRoleOnWire('GS')).toEqual({ remotePartyRole: 2, fuel: 'gas' });
@@ -415,10 +415,10 @@ describe('DUIS role ↔ wire mapping (SPEC §5)', () => {
   });
 });
 
-describe('createCatalogue: codes SPEC does not number are configuration (SPEC §5, "keep it configurable")', () => {
+describe('createCatalogue: codes docs/domain.md does not number are configuration (docs/domain.md §5, "keep it configurable")', () => {
   const read = { code: 0x0400, useCase: 'XR01', name: 'a read', duisService: '4.x', deviceType: 'any', eligibleRoles: ['IS', 'GS'], critical: false, acbOriginated: false } as const;
 
-  it('adds a non-critical User code; SPEC codes are unchanged', async () => {
+  it("adds a non-critical User code; the catalogue's own codes are unchanged", async () => {
     const { createCatalogue } = await import('../src/catalogue.js');
     const c = createCatalogue([read]);
     expect(c.classify({ messageCode: 0x0400, originatorRole: 2 })).toBe('non-critical');
@@ -430,7 +430,7 @@ describe('createCatalogue: codes SPEC does not number are configuration (SPEC §
   });
 
   it.each([
-    ['a SPEC code redefined as non-critical', { ...read, code: 0x0050 }],
+    ['a catalogue code redefined as non-critical', { ...read, code: 0x0050 }],
     ['a code out of range', { ...read, code: 0x10000 }],
     ['an unknown DUIS role', { ...read, eligibleRoles: ['XX'] }],
     ['an unknown device type', { ...read, deviceType: 'water' }],

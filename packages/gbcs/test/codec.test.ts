@@ -1,7 +1,7 @@
-// SPEC §3 (GBCS message layout): general-signing APDUs (DF …) and general-ciphering frames (DD …).
-// The expected bytes here come from a small encoder written in this file straight from the SPEC §3
+// docs/domain.md §3 (GBCS message layout): general-signing APDUs (DF …) and general-ciphering frames (DD …).
+// The expected bytes here come from a small encoder written in this file straight from the docs/domain.md §3
 // tables (and from hex written out byte by byte), never from the codec, so that these tests are an
-// independent check that the codec matches the SPEC. Negative cases break one structural rule each
+// independent check that the codec matches docs/domain.md. Negative cases break one structural rule each
 // and expect ERR_GBCS_MALFORMED with the offset of the offending byte.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ import {
 } from '../src/codec.js';
 
 // ---------------------------------------------------------------------------------------------
-// helpers: an independent SPEC §3 encoder
+// helpers: an independent docs/domain.md §3 encoder
 
 const hex = (s: string): Uint8Array => {
   const t = s.replace(/[\s|]/g, '');
@@ -31,7 +31,7 @@ const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex').toUpperC
 const h2 = (n: number): string => n.toString(16).padStart(2, '0').toUpperCase();
 const fill = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
-// SPEC §3 "Lengths": one byte below 0x80, else 0x81/0x82/0x83 followed by 1–3 big-endian bytes.
+// docs/domain.md §3 "Lengths": one byte below 0x80, else 0x81/0x82/0x83 followed by 1–3 big-endian bytes.
 function lenHex(n: number): string {
   if (n < 0x80) return h2(n);
   if (n < 0x100) return `81${h2(n)}`;
@@ -84,7 +84,7 @@ function apduHex(m: Model): string {
   return headHex(m) + tail;
 }
 
-/** SPEC §3: `DD 00 00 00 00 00 00 ‖ len ‖ 11 00 00 00 00 ‖ APDU ‖ MAC`, len over header+APDU+MAC. */
+/** docs/domain.md §3: `DD 00 00 00 00 00 00 ‖ len ‖ 11 00 00 00 00 ‖ APDU ‖ MAC`, len over header+APDU+MAC. */
 function assemble(m: Model): Uint8Array {
   const apdu = apduHex(m);
   if (!m.mac) return hex(apdu);
@@ -134,8 +134,8 @@ function checkAgainstModel(bytes: Uint8Array, m: Model): GbcsMessage {
     expect(msg.signatureField).toBe('present');
     expect(toHex(msg.signature as Uint8Array)).toBe(toHex(m.sig));
   }
-  // SPEC §3: the APDU inside a DD frame excludes the 8+len header bytes, the 5-byte security header
-  // and the 12-byte MAC; SPEC §4: the signed range is from after DF to the last content byte.
+  // docs/domain.md §3: the APDU inside a DD frame excludes the 8+len header bytes, the 5-byte security header
+  // and the 12-byte MAC; docs/domain.md §4: the signed range is from after DF to the last content byte.
   const apduStart = m.mac ? 7 + lenHex(5 + apduHex(m).length / 2 + 12).length / 2 + 5 : 0;
   const apduEnd = m.mac ? bytes.length - 12 : bytes.length;
   expect(msg.apduRange).toEqual({ start: apduStart, end: apduEnd });
@@ -177,10 +177,10 @@ const ORIGINATOR = '90B3D51F30010000';
 const RECIPIENT = '00DB1234567890A0';
 const SUPP_ID = '00DB1234567890A4';
 const DATE_TIME = hex('07E9 0C 1F 03 17 3B 3B 00 0000 00'); // a 12-byte COSEM date-time
-// SPEC §5, ECS43 remote disconnect, counter 1000: D9 ‖ 20 ‖ 0003E8 ‖ 00 ‖ 01 03 0009 00000A006AFF 01 ‖ 01 12 ‖ 0034
+// docs/domain.md §5, ECS43 remote disconnect, counter 1000: D9 ‖ 20 ‖ 0003E8 ‖ 00 ‖ 01 03 0009 00000A006AFF 01 ‖ 01 12 ‖ 0034
 const DISCONNECT = 'D9 20 0003E8 00 01 03 0009 00000A006AFF 01 01 12 0034';
 
-// A real DER key-agreement certificate to carry in other-information (SPEC §3, from offset 18).
+// A real DER key-agreement certificate to carry in other-information (docs/domain.md §3, from offset 18).
 const hierarchy = await createHierarchy({ now: () => new Date('2025-01-01T00:00:00Z') });
 const kaCert = await issueOrganisationCertificate({
   issuer: hierarchy.organisationCa,
@@ -194,8 +194,8 @@ const CERT_DER = kaCert.der;
 
 // ---------------------------------------------------------------------------------------------
 
-describe('SPEC §3: a hand-written remote disconnect pre-command parses to the right fields', () => {
-  // Written out byte by byte from the SPEC §3 table (offsets on the left).
+describe('docs/domain.md §3: a hand-written remote disconnect pre-command parses to the right fields', () => {
+  // Written out byte by byte from the docs/domain.md §3 table (offsets on the left).
   const PRE_COMMAND = [
     'DF', //                   0  general-signing tag
     '09', //                   1  transaction-id length
@@ -206,7 +206,7 @@ describe('SPEC §3: a hand-written remote disconnect pre-command parses to the r
     '00', //                   29 date-time absent
     '02 00 50', //             30 other-information: message code 0050 (ECS43)
     '15', //                   33 content length 21
-    DISCONNECT, //             34 the DLMS ACTION (SPEC §5)
+    DISCONNECT, //             34 the DLMS ACTION (docs/domain.md §5)
     '00', //                   55 signature length 00: none yet
   ].join(' ');
 
@@ -227,7 +227,7 @@ describe('SPEC §3: a hand-written remote disconnect pre-command parses to the r
     expect(m.keyAgreementCertificate).toBeUndefined();
     expect(toHex(m.payload)).toBe(toHex(hex(DISCONNECT)));
     expect(m.payload.length).toBe(21);
-    // the DLMS invoke-id repeats the low 24 bits of the counter (SPEC §3)
+    // the DLMS invoke-id repeats the low 24 bits of the counter (docs/domain.md §3)
     expect(m.payload[1]).toBe(0x20);
     expect((m.payload[2]! << 16) | (m.payload[3]! << 8) | m.payload[4]!).toBe(1000);
     expect(m.signatureField).toBe('empty');
@@ -322,7 +322,7 @@ describe('SPEC §3: a hand-written remote disconnect pre-command parses to the r
 
 // ---------------------------------------------------------------------------------------------
 
-describe('SPEC §3: every field combination builds to the SPEC bytes, parses back and round-trips', () => {
+describe('docs/domain.md §3: every field combination builds to the documented bytes, parses back and round-trips', () => {
   const CRAS = [1, 2, 3] as const;
   const COUNTERS = [0n, 1000n, 2n ** 63n, 2n ** 64n - 1n];
   const CONTENT_LENGTHS = [0, 1, 127, 128, 255, 256];
@@ -429,7 +429,7 @@ describe('SPEC §3: every field combination builds to the SPEC bytes, parses bac
 
 // ---------------------------------------------------------------------------------------------
 
-describe('SPEC §3: each structural rule broken once is ERR_GBCS_MALFORMED at the offending byte', () => {
+describe('docs/domain.md §3: each structural rule broken once is ERR_GBCS_MALFORMED at the offending byte', () => {
   // The hand-written pre-command again, as named parts that one case at a time replaces.
   const PARTS = {
     tag: 'DF', //  0
@@ -609,7 +609,7 @@ describe('SPEC §3: each structural rule broken once is ERR_GBCS_MALFORMED at th
 
 // ---------------------------------------------------------------------------------------------
 
-describe('SPEC §3: the builder refuses fields it cannot encode (ERR_GBCS_INVALID_FIELD)', () => {
+describe('docs/domain.md §3: the builder refuses fields it cannot encode (ERR_GBCS_INVALID_FIELD)', () => {
   const ok: GbcsFields = { cra: 'command', originatorCounter: 1n, originator: ORIGINATOR, recipient: RECIPIENT, messageCode: 0x50, payload: fill(3) };
 
   it('builds the baseline', () => {

@@ -1,6 +1,6 @@
-// SPEC §5 (critical commands: codes and payloads of ECS42/43/44, GCS32/39, CS06), SPEC §3 (the
+// docs/domain.md §5 (critical commands: codes and payloads of ECS42/43/44, GCS32/39, CS06), docs/domain.md §3 (the
 // general-signing layout, pre-command endings, DLMS invoke-id = 0x20 ‖ low 24 bits of the counter),
-// SPEC §4 (signing a pre-command). Expected bytes are written here from the SPEC text, not from
+// docs/domain.md §4 (signing a pre-command). Expected bytes are written here from docs/domain.md, not from
 // the code under test.
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -32,9 +32,9 @@ const BASE: CommandOptions = { originator: ORIGINATOR, recipient: RECIPIENT, cou
 const U64_MAX = (1n << 64n) - 1n;
 const HASH = fromHex('00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF');
 
-/** SPEC §5: D9 ‖ 20 ‖ low 24 bits of the counter ‖ 00 ‖ 01 03 0009 00000A006AFF 01 ‖ 01 12 ‖ script id. */
+/** docs/domain.md §5: D9 ‖ 20 ‖ low 24 bits of the counter ‖ 00 ‖ 01 03 0009 00000A006AFF 01 ‖ 01 12 ‖ script id. */
 const dlms = (low24hex: string, script: string) => `D920${low24hex}00` + '0103' + '0009' + '00000A006AFF' + '01' + '0112' + script;
-/** SPEC §5: the GCS32 reference payload, and GCS39 = the same with the second-last byte 01. */
+/** docs/domain.md §5: the GCS32 reference payload, and GCS39 = the same with the second-last byte 01. */
 const GCS32_HEX = '01 09 01 01 07 02 00 15 01 00 0B 00 00 00 00 80 4A 37 1C 00 00 00 00 00 00 00 00 00 01'.replace(/ /g, '');
 const GCS39_HEX = '01 09 01 01 07 02 00 15 01 00 0B 00 00 00 00 80 4A 37 1C 00 00 00 00 00 00 00 00 01 01'.replace(/ /g, '');
 
@@ -65,9 +65,9 @@ const BUILDS: readonly { useCase: SupplyUseCase; code: number; build: (o: Comman
   { useCase: 'GCS39', code: 0x0085, build: (o) => buildArmSupply({ ...o, fuel: 'gas' }), payload: () => GCS39_HEX },
 ];
 
-describe('SUPPLY_COMMANDS (SPEC §5 table)', () => {
+describe('SUPPLY_COMMANDS (docs/domain.md §5 table)', () => {
   it('message codes, fuels, actions and DUIS services', () => {
-    // SPEC §5: 004F ECS42 7.1; 0050 ECS43 7.2; 0081 GCS32 7.2; 0051/0085 ECS44/GCS39 7.3
+    // docs/domain.md §5: 004F ECS42 7.1; 0050 ECS43 7.2; 0081 GCS32 7.2; 0051/0085 ECS44/GCS39 7.3
     expect(SUPPLY_COMMANDS.ECS42).toMatchObject({ messageCode: 0x004f, fuel: 'electricity', action: 'enable', duisService: '7.1', scriptId: 0x0033 });
     expect(SUPPLY_COMMANDS.ECS43).toMatchObject({ messageCode: 0x0050, fuel: 'electricity', action: 'disable', duisService: '7.2', scriptId: 0x0034 });
     expect(SUPPLY_COMMANDS.ECS44).toMatchObject({ messageCode: 0x0051, fuel: 'electricity', action: 'arm', duisService: '7.3', scriptId: 0x0036 });
@@ -90,7 +90,7 @@ describe('SUPPLY_COMMANDS (SPEC §5 table)', () => {
   });
 });
 
-describe('supply payloads byte for byte (SPEC §5)', () => {
+describe('supply payloads byte for byte (docs/domain.md §5)', () => {
   it.each(BUILDS)('$useCase: payload and message code for counter 1000', ({ useCase, code, build, payload }) => {
     const m = parseMessage(build(BASE));
     expect(m.messageCode).toBe(code);
@@ -103,7 +103,7 @@ describe('supply payloads byte for byte (SPEC §5)', () => {
     for (const u of ['GCS32', 'GCS39'] as const) expect(encodeSupplyPayload(u, 5n)).toHaveLength(29);
   });
 
-  // SPEC §3: invoke-id = 0x20 then the low 24 bits of the originator counter
+  // docs/domain.md §3: invoke-id = 0x20 then the low 24 bits of the originator counter
   it.each([
     [1000n, '0003E8'],
     [0xffffffn, 'FFFFFF'],
@@ -139,7 +139,7 @@ describe('supply payloads byte for byte (SPEC §5)', () => {
   });
 });
 
-describe('the whole pre-command (SPEC §3 layout)', () => {
+describe('the whole pre-command (docs/domain.md §3 layout)', () => {
   it('ECS43 remote disconnect, counter 1000: every byte', () => {
     // DF ‖ 09 ‖ 01 command ‖ counter (8) ‖ 08 originator ‖ 08 recipient ‖ 00 no date-time ‖
     // 02 other-information = code 0050 ‖ 15 content (21 bytes) ‖ 00 empty signature (the default)
@@ -174,7 +174,7 @@ describe('the whole pre-command (SPEC §3 layout)', () => {
   });
 });
 
-describe('signing the pre-commands (SPEC §4)', () => {
+describe('signing the pre-commands (docs/domain.md §4)', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
   const all: readonly { name: string; build: (o: CommandOptions) => Uint8Array }[] = [
@@ -202,7 +202,7 @@ describe('signing the pre-commands (SPEC §4)', () => {
   });
 });
 
-describe('CS06 activate firmware payload (SPEC §5: DER SEQUENCE { OCTET STRING (32), INTEGER, GeneralizedTime OPTIONAL })', () => {
+describe('CS06 activate firmware payload (docs/domain.md §5: DER SEQUENCE { OCTET STRING (32), INTEGER, GeneralizedTime OPTIONAL })', () => {
   const ascii = (s: string) => Buffer.from(s, 'latin1').toString('hex').toUpperCase();
 
   it('byte for byte, with the reference cancellation time 99991231235959Z', () => {

@@ -1,6 +1,6 @@
-// SPEC §4 (the cryptography): the GBCS KDF and OtherInfo, the ACB/device MAC (AES-128-GCM tag
+// docs/domain.md §4 (the cryptography): the GBCS KDF and OtherInfo, the ACB/device MAC (AES-128-GCM tag
 // over the general-signing APDU) and sensitive payloads. NIST SP 800-56A Rev. 3 §5.8.2.1
-// (one-step KDF), NIST SP 800-38D (GCM). Known answers are the two in SPEC §4.
+// (one-step KDF), NIST SP 800-38D (GCM). Known answers are the two in docs/domain.md §4.
 import {
   createCipheriv,
   createDecipheriv,
@@ -84,7 +84,7 @@ function flip(bytes: Uint8Array, bit: number): Uint8Array {
   return out;
 }
 
-/** A general-signing APDU shaped as SPEC §3 says (DF, 09, CRA, counter, titles, ..., 40 ‖ sig). */
+/** A general-signing APDU shaped as docs/domain.md §3 says (DF, 09, CRA, counter, titles, ..., 40 ‖ sig). */
 function fakeSignedApdu(counter: bigint, originator: string, recipient: string): Uint8Array {
   const c = Buffer.alloc(8);
   c.writeBigUInt64BE(counter);
@@ -105,7 +105,7 @@ function fakeSignedApdu(counter: bigint, originator: string, recipient: string):
   );
 }
 
-// SPEC §4 known answers
+// docs/domain.md §4 known answers
 const KAT = {
   z: 'ED342441DF01551A6BEAFF3B54ADC981F4C6A7E71DFF4C3E1CC80B3C9F4E5AC0',
   otherInfo: '6085740608030090B3D51F30010000090100000000000003E800DB1234567890A0',
@@ -121,16 +121,16 @@ const KAT = {
 const USER = '90B3D51F30010000';
 const DEVICE = '00DB1234567890A0';
 
-describe('SPEC §4 known answers', () => {
-  it('otherInfo() builds the SPEC OtherInfo (originator 90B3D51F30010000, command, counter 1000, recipient 00DB1234567890A0)', () => {
-    // SPEC §4 KDF known answer
+describe('docs/domain.md §4 known answers', () => {
+  it('otherInfo() builds the documented OtherInfo (originator 90B3D51F30010000, command, counter 1000, recipient 00DB1234567890A0)', () => {
+    // docs/domain.md §4 KDF known answer
     const info = otherInfo({ originator: KAT.originator, mode: 'command', counter: KAT.counter, recipient: KAT.recipient });
     expect(toHex(info)).toBe(KAT.otherInfo);
     expect(info.length).toBe(33);
   });
 
   it('kdf(Z, OtherInfo) gives K', () => {
-    // SPEC §4 KDF known answer
+    // docs/domain.md §4 KDF known answer
     expect(toHex(kdf(fromHex(KAT.z), fromHex(KAT.otherInfo)))).toBe(KAT.k);
   });
 
@@ -145,7 +145,7 @@ describe('SPEC §4 known answers', () => {
   });
 
   it('gcmTag: key 000102…0F, IV 90B3D51F30030000 ‖ 00000000, AAD "helloworld", empty plaintext', () => {
-    // SPEC §4 AES-128-GCM known answer
+    // docs/domain.md §4 AES-128-GCM known answer
     const aad = new TextEncoder().encode('helloworld');
     expect(toHex(gcmTag(fromHex(KAT.gcmKey), fromHex(KAT.gcmIv), aad))).toBe(KAT.gcmTag);
     expect(toHex(gcmIv('90B3D51F30030000'))).toBe(KAT.gcmIv);
@@ -165,7 +165,7 @@ describe('SPEC §4 known answers', () => {
   });
 });
 
-describe('otherInfo (SPEC §4 step 2)', () => {
+describe('otherInfo (docs/domain.md §4 step 2)', () => {
   const base: OtherInfoFields = { originator: USER, mode: 'command', counter: 1000n, recipient: DEVICE };
 
   it('named and numeric modes map to 01..04', () => {
@@ -192,7 +192,7 @@ describe('otherInfo (SPEC §4 step 2)', () => {
   });
 
   it('refuses counters outside [0, 2^64) and counters that are not bigint', () => {
-    // SPEC §6: counters are unsigned 64-bit, bigint never Number
+    // docs/domain.md §6: counters are unsigned 64-bit, bigint never Number
     expect(codeOf(() => otherInfo({ ...base, counter: 1n << 64n }))).toBe('ERR_GBCS_INVALID_FIELD');
     expect(codeOf(() => otherInfo({ ...base, counter: -1n }))).toBe('ERR_GBCS_INVALID_FIELD');
     expect(codeOf(() => otherInfo({ ...base, counter: 1000 as unknown as bigint }))).toBe('ERR_GBCS_INVALID_FIELD');
@@ -216,7 +216,7 @@ describe('otherInfo (SPEC §4 step 2)', () => {
   });
 });
 
-describe('deriveKey (SPEC §4 steps 1–2)', () => {
+describe('deriveKey (docs/domain.md §4 steps 1–2)', () => {
   let acb: { privateKey: KeyObject; publicKey: KeyObject };
   let device: { privateKey: KeyObject; publicKey: KeyObject };
   let deviceKaCert: SmkiCertificate;
@@ -358,7 +358,7 @@ describe('deriveKey (SPEC §4 steps 1–2)', () => {
   });
 });
 
-describe('ACB MAC (SPEC §4 step 3)', () => {
+describe('ACB MAC (docs/domain.md §4 step 3)', () => {
   let acb: { privateKey: KeyObject; publicKey: KeyObject };
   let device: { privateKey: KeyObject; publicKey: KeyObject };
   const counter = 1_700_000_000_456n;
@@ -455,7 +455,7 @@ describe('ACB MAC (SPEC §4 step 3)', () => {
   });
 });
 
-describe('sensitive payloads (SPEC §4 last bullet)', () => {
+describe('sensitive payloads (docs/domain.md §4 last bullet)', () => {
   const ORIGINATOR = DEVICE; // a response or alert comes from the device
   let key: Uint8Array;
 
@@ -528,7 +528,7 @@ describe('sensitive payloads (SPEC §4 last bullet)', () => {
     expect(codeOf(() => decryptSensitivePayload({ key: new Uint8Array(32), originator: ORIGINATOR, data }))).toBe('ERR_KEY_INVALID');
   });
 
-  it('a 64 KiB hostile payload is rejected in under 50 ms (CONVENTIONS.md bound; fastest of three runs)', () => {
+  it('a 64 KiB hostile payload is rejected in under 50 ms (docs/conventions.md bound; fastest of three runs)', () => {
     const big = new Uint8Array(randomBytes(64 * 1024));
     big.set([0x31, 0, 0, 0, 0]);
     let fastest = Number.POSITIVE_INFINITY; // a GC pause or a busy CI core is not slow parsing

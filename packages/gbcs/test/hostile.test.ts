@@ -1,4 +1,4 @@
-// Hostile input (CONVENTIONS.md "Inputs"; SPEC §3 GBCS message layout): every length field may lie
+// Hostile input (docs/conventions.md "Inputs"; docs/domain.md §3 GBCS message layout): every length field may lie
 // and any byte may be cut off. The only outcomes allowed are a parse that rebuilds to exactly the
 // same bytes, or SmkiError ERR_GBCS_MALFORMED with an offset inside the input, whose cause chain
 // holds only SmkiErrors (never a RangeError or TypeError), within 50 ms for any input up to 64 KiB.
@@ -16,7 +16,7 @@ const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s
 const fill = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 const equal = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
-/** SPEC §3 length encoding, written here independently of the codec. */
+/** docs/domain.md §3 length encoding, written here independently of the codec. */
 function lenBytes(n: number): number[] {
   if (n < 0x80) return [n];
   if (n < 0x100) return [0x81, n];
@@ -123,7 +123,7 @@ const MESSAGES: ReadonlyArray<[string, Uint8Array]> = [
 
 // ---------------------------------------------------------------------------------------------
 
-describe('SPEC §3: truncation at every offset', () => {
+describe('docs/domain.md §3: truncation at every offset', () => {
   it.each(MESSAGES)('%s', (_name, full) => {
     const m = parseMessage(full);
     let accepted = 0;
@@ -144,7 +144,7 @@ describe('SPEC §3: truncation at every offset', () => {
   });
 });
 
-describe('SPEC §3: every byte mutated to several values parses (and round-trips) or is ERR_GBCS_MALFORMED', () => {
+describe('docs/domain.md §3: every byte mutated to several values parses (and round-trips) or is ERR_GBCS_MALFORMED', () => {
   it.each(MESSAGES)('%s', (_name, full) => {
     const values = [0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x09, 0x0c, 0x11, 0x40, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0xdd, 0xdf, 0xff];
     let parsed = 0;
@@ -165,14 +165,14 @@ describe('SPEC §3: every byte mutated to several values parses (and round-trips
   });
 });
 
-describe('SPEC §3: lying lengths at every length field', () => {
+describe('docs/domain.md §3: lying lengths at every length field', () => {
   interface LengthField {
     name: string;
     at: number;
     size: number; // bytes the encoding takes
     value: number; // the true value
   }
-  /** Where the length fields are, computed from the SPEC §3 layout (not from the codec's ranges). */
+  /** Where the length fields are, computed from the docs/domain.md §3 layout (not from the codec's ranges). */
   function lengthFields(bytes: Uint8Array): LengthField[] {
     const out: LengthField[] = [];
     let a = 0; // APDU start
@@ -245,7 +245,7 @@ describe('SPEC §3: lying lengths at every length field', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('CONVENTIONS "Inputs": 64 KiB inputs are refused or parsed within 50 ms', () => {
+describe('docs/conventions.md "Inputs": 64 KiB inputs are refused or parsed within 50 ms', () => {
   const K64 = MAX_MESSAGE_BYTES;
   const dfHeader = (oiLen: number[], extra = ''): Uint8Array =>
     hex(`DF 09 01 00000000000003E8 08 ${ORIGINATOR} 08 ${RECIPIENT} 00 ${toHex(Uint8Array.from(oiLen))} ${extra}`);
@@ -389,7 +389,7 @@ function mutate(b: Uint8Array, mu: Mutation): Uint8Array {
   }
 }
 
-describe('fast-check (SPEC §3): build → parse → build, then mutate and truncate', () => {
+describe('fast-check (docs/domain.md §3): build → parse → build, then mutate and truncate', () => {
   it('every generated message round-trips: fields in, the same fields and bytes out', () => {
     fc.assert(
       fc.property(fieldsArb, (f) => {

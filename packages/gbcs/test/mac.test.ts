@@ -1,4 +1,4 @@
-// SPEC §3 (general-ciphering frame) and §4 (ACB MAC): the library's MAC on parsed messages against
+// docs/domain.md §3 (general-ciphering frame) and §4 (ACB MAC): the library's MAC on parsed messages against
 // an independent computation written here with plain node:crypto, and the async (HSM) forms.
 import { createCipheriv, createHash, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ const acb = ec();
 const meter = ec();
 const hex = (h: string) => Uint8Array.from(Buffer.from(h.replace(/\s/g, ''), 'hex'));
 
-/** The MAC as SPEC §4 states it, written independently of the library. */
+/** The MAC as docs/domain.md §4 states it, written independently of the library. */
 function independentMac(apdu: Uint8Array, priv: KeyObject, pub: KeyObject, counter: bigint, mode: number): Buffer {
   const z = diffieHellman({ privateKey: priv, publicKey: pub });
   const c = Buffer.alloc(8);

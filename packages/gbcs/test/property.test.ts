@@ -1,13 +1,13 @@
-// Property-based tests of every @smki/gbcs parser of outside bytes (CONVENTIONS.md "Inputs"):
+// Property-based tests of every @smki/gbcs parser of outside bytes (docs/conventions.md "Inputs"):
 // mutated real inputs (the messages, frames and payloads of test-vectors/gbcs, and payloads made
 // by the project's own encoders) give a successful parse or the parser's own SmkiError — never a
 // RangeError or TypeError, bare or wrapped — and a successful parse keeps its promise:
-// - parseMessage (SPEC.md §3, general-signing APDU and general-ciphering frame): buildMessage of
+// - parseMessage (docs/domain.md §3, general-signing APDU and general-ciphering frame): buildMessage of
 //   what it read gives the bytes back;
-// - decodeSupplyPayload and decodeActivateFirmware (SPEC.md §5): the encoder gives the bytes back;
-// - decryptPayload (SPEC.md §4, AES-128-GCM, NIST SP 800-38D §7.2): only the payload as encrypted
-//   decrypts; verifyMac (SPEC.md §4): true only for the frame as MAC'd; verifySignature
-//   (SPEC.md §4): true only over bytes that were signed.
+// - decodeSupplyPayload and decodeActivateFirmware (docs/domain.md §5): the encoder gives the bytes back;
+// - decryptPayload (docs/domain.md §4, AES-128-GCM, NIST SP 800-38D §7.2): only the payload as encrypted
+//   decrypts; verifyMac (docs/domain.md §4): true only for the frame as MAC'd; verifySignature
+//   (docs/domain.md §4): true only over bytes that were signed.
 //
 // The targets and mutations are shared with the long run (`pnpm run fuzz`, scripts/fuzz.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

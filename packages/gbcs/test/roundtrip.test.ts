@@ -1,8 +1,8 @@
-// SPEC §3-§6: the whole round trip of issue 4 ("Device side"). The library builds a pre-command,
-// signs it as the supplier (SPEC §4 User signature) and adds the ACB MAC (SPEC §4 steps 1-3); a
+// docs/domain.md §3-§6: the whole round trip, device side included. The library builds a pre-command,
+// signs it as the supplier (docs/domain.md §4 User signature) and adds the ACB MAC (docs/domain.md §4 steps 1-3); a
 // simulated meter (test/_device-simulator.ts: its own keys, plain node:crypto, no import from
-// src/) checks the frame as a device does (MAC, signature of critical commands per SPEC §5,
-// strictly increasing counter per SPEC §6) and answers; the library then verifies the meter's
+// src/) checks the frame as a device does (MAC, signature of critical commands per docs/domain.md §5,
+// strictly increasing counter per docs/domain.md §6) and answers; the library then verifies the meter's
 // signed response, its response MAC (mode 02) and decrypts its sensitive payload (mode 04).
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,9 +30,9 @@ import { SimulatedMeter, simPublicKeyFromPoint, type MeterResult, type RejectRea
 const SUPPLIER = '90B3D51F30010000';
 const ACB = '90B3D51F30000004';
 const METER = '00DB1234567890A0';
-/** SPEC §5: codes critical when a supplier sends them (the ones this test uses and a few more). */
+/** docs/domain.md §5: codes critical when a supplier sends them (the ones this test uses and a few more). */
 const CRITICAL = [0x0050, 0x0081, 0x004f, 0x0051, 0x0085, 0x0012, 0x0062, 0x000a, 0x000b, 0x000c];
-/** A read: not in SPEC §5's table of critical commands, so the meter wants only the ACB MAC. */
+/** A read: not in docs/domain.md §5's table of critical commands, so the meter wants only the ACB MAC. */
 const READ_CODE = 0x0015;
 
 const p256 = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -50,10 +50,10 @@ function newMeter(options: { acbKaPublicKey?: KeyObject; responseSupplementary?:
   });
 }
 
-let counter = 1_700_000_000_000n; // DCC tools use milliseconds since the epoch (SPEC §6)
+let counter = 1_700_000_000_000n; // DCC tools use milliseconds since the epoch (docs/domain.md §6)
 const next = () => ++counter;
 
-/** The ECS43 remote disconnect pre-command (SPEC §5), unsigned. */
+/** The ECS43 remote disconnect pre-command (docs/domain.md §5), unsigned. */
 const disconnect = (c: bigint) => buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: METER, counter: c });
 
 /** A signed, ACB-MAC'd ECS43 frame, as the DCC sends it to the meter. */
@@ -135,7 +135,7 @@ function checkSignedResponse(meter: SimulatedMeter, r: MeterResult & { response:
   expect(decryptPayload(m, sensitiveOf(m), { privateKey: supplierKa.privateKey, publicKey: meter.kaPublicKey })).toEqual(r.sensitivePlaintext);
 }
 
-describe('critical command round trip (SPEC §4 User signature + ACB MAC, §5)', () => {
+describe('critical command round trip (docs/domain.md §4 User signature + ACB MAC, §5)', () => {
   it('ECS43 remote disconnect: supplier signs, ACB MACs (wrapWithMac), meter accepts, library checks the signed response and its payload', async () => {
     const meter = newMeter();
     const c = next();
@@ -247,7 +247,7 @@ describe('critical command round trip (SPEC §4 User signature + ACB MAC, §5)',
   });
 });
 
-describe('non-critical command round trip (SPEC §4: device MAC, mode 02)', () => {
+describe('non-critical command round trip (docs/domain.md §4: device MAC, mode 02)', () => {
   it('a supplier read: ACB MAC only; the response is MAC-d by the device and its payload decrypts', () => {
     const meter = newMeter();
     const c = next();
@@ -270,7 +270,7 @@ describe('non-critical command round trip (SPEC §4: device MAC, mode 02)', () =
     expect(decryptPayload(m, sensitiveOf(m), { privateKey: supplierKa.privateKey, publicKey: meter.kaPublicKey })).toEqual(r.sensitivePlaintext);
   });
 
-  it('an ACB-originated command (not critical, SPEC §5): the response is MAC-d for the ACB', () => {
+  it('an ACB-originated command (not critical, docs/domain.md §5): the response is MAC-d for the ACB', () => {
     const meter = newMeter();
     const c = next();
     const apdu = buildMessage({ cra: 'command', originatorCounter: c, originator: ACB, recipient: METER, messageCode: 0x000f, payload: Uint8Array.of(0x01, 0x09, 0x00), signatureField: 'empty' });
@@ -302,7 +302,7 @@ describe('non-critical command round trip (SPEC §4: device MAC, mode 02)', () =
   });
 });
 
-describe("the head-end uses the device's certificates (SPEC §2 device certificates, §4)", () => {
+describe("the head-end uses the device's certificates (docs/domain.md §2 device certificates, §4)", () => {
   it('verifies the signed response with the device DS certificate and decrypts and checks MACs with the device KA certificate', async () => {
     const meter = newMeter();
     const pki = await createHierarchy();
@@ -325,7 +325,7 @@ describe("the head-end uses the device's certificates (SPEC §2 device certifica
   });
 });
 
-describe('the meter rejects (SPEC §4, §6)', () => {
+describe('the meter rejects (docs/domain.md §4, §6)', () => {
   it('a flipped bit anywhere in the frame, and a rejected frame does not move the counter floor', async () => {
     const meter = newMeter();
     const frame = await disconnectFrame(meter);
@@ -382,7 +382,7 @@ describe('the meter rejects (SPEC §4, §6)', () => {
     counter = c + 1n;
   });
 
-  it('a change of supplier resets the floor for the new supplier only (SPEC §6)', async () => {
+  it('a change of supplier resets the floor for the new supplier only (docs/domain.md §6)', async () => {
     const meter = newMeter();
     const c = next();
     accepted(meter.receive(await disconnectFrame(meter, c)));
@@ -410,7 +410,7 @@ describe('the meter rejects (SPEC §4, §6)', () => {
   });
 });
 
-describe('the library rejects a tampered response (SPEC §4)', () => {
+describe('the library rejects a tampered response (docs/domain.md §4)', () => {
   it('signed response: any flipped bit in the signed range or the signature fails verifySignature', async () => {
     const meter = newMeter();
     const r = meter.receive(await disconnectFrame(meter));

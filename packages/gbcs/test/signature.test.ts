@@ -1,4 +1,4 @@
-// SPEC §4 (User signature): ECDSA P-256/SHA-256 over the APDU bytes after the DF tag up to the last
+// docs/domain.md §4 (User signature): ECDSA P-256/SHA-256 over the APDU bytes after the DF tag up to the last
 // content byte; signing a pre-command = check it starts with DF and is unsigned, drop a trailing 00,
 // append 40 ‖ r ‖ s; high-S is never rejected. The signed bytes are sliced here from the hex by
 // hand and checked with node:crypto directly, independently of the codec's ranges.
@@ -16,7 +16,7 @@ const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n; /
 const ORIGINATOR = '90B3D51F30010000';
 const RECIPIENT = '00DB1234567890A0';
 const DISCONNECT = 'D9 20 0003E8 00 01 03 0009 00000A006AFF 01 01 12 0034';
-// SPEC §3/§5: remote disconnect pre-command, counter 1000, code 0050, ending 00 (56 bytes; signed part 1..55)
+// docs/domain.md §3/§5: remote disconnect pre-command, counter 1000, code 0050, ending 00 (56 bytes; signed part 1..55)
 const PRE_00 = hex(`DF 09 01 00000000000003E8 08 ${ORIGINATOR} 08 ${RECIPIENT} 00 02 0050 15 ${DISCONNECT} 00`);
 // the same pre-command ending right after the content (55 bytes)
 const PRE_ABSENT = PRE_00.subarray(0, 55);
@@ -59,7 +59,7 @@ beforeAll(async () => {
   signedFrom00 = await signPreCommand(PRE_00, keys.privateKey);
 });
 
-describe('SPEC §4: signPreCommand', () => {
+describe('docs/domain.md §4: signPreCommand', () => {
   it.each([
     ['ending 00', PRE_00],
     ['ending after the content', PRE_ABSENT],
@@ -176,7 +176,7 @@ describe('SPEC §4: signPreCommand', () => {
   });
 });
 
-describe('SPEC §4: verifySignature', () => {
+describe('docs/domain.md §4: verifySignature', () => {
   const forms = (): Array<[string, VerificationKeyInput]> => [
     ['KeyObject', keys.publicKey],
     ['PEM public key', keys.publicKey.export({ type: 'spki', format: 'pem' }) as string],
@@ -281,7 +281,7 @@ describe('SPEC §4: verifySignature', () => {
   });
 });
 
-describe('fail closed on the wrong kind of input (SPEC §4, §5)', () => {
+describe('fail closed on the wrong kind of input (docs/domain.md §4, §5)', () => {
   it('refuses to sign a response or an alert as a pre-command', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     for (const cra of ['response', 'alert'] as const) {

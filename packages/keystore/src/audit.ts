@@ -1,6 +1,6 @@
 /**
  * The key store's audit trail: an append-only, hash-chained, HMAC-authenticated log of every
- * lifecycle change and every use of a key (keystore issue 3, "Audit trail").
+ * lifecycle change and every use of a key.
  *
  * File format: `<dir>/audit.log`, one JSON object per line (JSONL, UTF-8, `\n` after every
  * record). Each record is, in this exact key order and with no white space:
@@ -830,7 +830,7 @@ async function scanLines(
  * @param source - the log's path, or its lines (each without its `\n`)
  * @param options - the audit key and, if the store has one, its authenticated head
  * @throws SmkiError `ERR_INVALID_ARGUMENT` for a bad key or head; the fs error if the file cannot be read
- * @see keystore issue 3 (audit trail)
+ * @see RFC 2104 (HMAC), FIPS 180-4 (SHA-256)
  */
 export async function verifyAuditLog(
   source: string | readonly string[],
@@ -1014,7 +1014,7 @@ export class AuditLog {
    * @param options - audit key, authenticated head, group-commit window, verification mode
    * @throws SmkiError `ERR_AUDIT_TAMPERED` or `ERR_AUDIT_TRUNCATED` (with the line and byte offset)
    *   if the log does not verify; `ERR_INVALID_ARGUMENT` for a bad key, head or option
-   * @see keystore issue 3 (audit trail); "a process killed at any point leaves the store in the old state or the new one"
+   * @see RFC 2104 (HMAC), FIPS 180-4 (SHA-256)
    */
   static async open(dir: string, options: AuditLogOptions): Promise<AuditLog> {
     const key = checkKey(options.key);

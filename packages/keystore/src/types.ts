@@ -1,7 +1,7 @@
 import type { Eui64, RemotePartyRoleCode } from '@smki/core';
 
 /**
- * What a key is for. A meter holds separate trust anchors per purpose (SPEC §2 "cells"): the
+ * What a key is for. A meter holds separate trust anchors per purpose (docs/domain.md §2 "cells"): the
  * supplier's digital-signing certificate, its key-agreement certificate, and for prepayment
  * top-up a separate key-agreement certificate.
  */

@@ -1,4 +1,4 @@
-// keystore issue 3, "Audit trail": every lifecycle event and every use is appended to a log in
+// The audit trail: every lifecycle event and every use is appended to a log in
 // which each record carries the hash of the one before and an HMAC under a key derived from the
 // store's secret; the authenticated head detects truncation; verifyAuditLog detects an edited,
 // deleted, inserted, reordered or truncated record and says where; never key material;

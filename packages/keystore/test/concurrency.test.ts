@@ -1,4 +1,4 @@
-// Issue 3, "Concurrent use from several async callers is safe in every backend": rotate, move,
+// Concurrent use from several async callers is safe in every backend: rotate, move,
 // credential updates and signing interleaved at their await points, over the memory, file and
 // PKCS#11 (SoftHSM2) backends; the invariants are checked after each step and every signature
 // is checked against the certificates the meter may trust at that moment.

@@ -1,4 +1,4 @@
-// Issue 3: encrypted files (backend 1, the default). Keys in <dir>/keys/<handle>.p8, standard
+// Encrypted files (the default backend). Keys in <dir>/keys/<handle>.p8, standard
 // encrypted PKCS#8 (RFC 5958 §3, PBES2 RFC 8018 §6.2, scrypt RFC 7914 §7) that `openssl pkey
 // -passin` reads; mode 0600 in a 0700 directory; written atomically, never overwritten; one
 // passphrase per store, checked at open; a damaged file affects only its own key; each key
@@ -14,7 +14,7 @@ import type { GeneratedKey } from '../src/backend.js';
 import { FileKeyBackend, PASSPHRASE_CHECK_FILE, type FileKeyBackendOptions } from '../src/backends/file.js';
 import { decryptPrivateKey, fromEncryptedPem, parseEncryptedPrivateKeyInfo, toEncryptedPem } from '../src/internal/pkcs8.js';
 
-// Count decryptions (issue 3: each key is decrypted once for the life of the store).
+// Count decryptions (each key is decrypted once for the life of the store).
 vi.mock('../src/internal/pkcs8.js', async (importOriginal) => {
   const mod = await importOriginal<typeof import('../src/internal/pkcs8.js')>();
   return { ...mod, decryptPrivateKey: vi.fn(mod.decryptPrivateKey) };
@@ -70,7 +70,7 @@ function verifies(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Ar
   return signature.length === 64 && verify('sha256', message, { key: publicKeyFromRaw(publicKey), dsaEncoding: 'ieee-p1363' }, signature);
 }
 
-describe('FileKeyBackend: files (issue 3: encrypted files, mode 0600, atomic)', () => {
+describe('FileKeyBackend: files (encrypted files, mode 0600, atomic)', () => {
   it('creates the directory 0700, keys/ 0700, the canary and key files 0600, PEM ENCRYPTED PRIVATE KEY', async () => {
     const dir = tempDir();
     const b = await open(dir);
@@ -272,7 +272,7 @@ describe('FileKeyBackend: handles and overwrites', () => {
   });
 });
 
-describe('FileKeyBackend: passphrase (issue 3: one per store, wrong passphrase gives a clear error)', () => {
+describe('FileKeyBackend: passphrase (one per store, wrong passphrase gives a clear error)', () => {
   it('reads the passphrase from SMKI_KEYSTORE_PASSPHRASE when no option gives one; refuses none or empty', async () => {
     const dir = tempDir();
     const b = await FileKeyBackend.open({ directory: dir, env: { SMKI_KEYSTORE_PASSPHRASE: PASS } });
@@ -330,7 +330,7 @@ describe('FileKeyBackend: passphrase (issue 3: one per store, wrong passphrase g
   });
 });
 
-describe('FileKeyBackend: damaged key files affect only their own key (issue 3)', () => {
+describe('FileKeyBackend: damaged key files affect only their own key', () => {
   // One store with keys K1 and K2, made once and copied for each case.
   let template: { dir: string; k2: GeneratedKey; secrets: string[] };
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-// Issue 3: "a KA key used to sign or a DS key used for key agreement ... are also compile errors:
+// Type-level: "a KA key used to sign or a DS key used for key agreement ... are also compile errors:
 // key handles are branded by purpose". These run in vitest's typecheck mode; a @ts-expect-error
 // that stops erroring fails the test.
 import { describe, expectTypeOf, test } from 'vitest';

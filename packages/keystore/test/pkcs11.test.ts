@@ -1,7 +1,7 @@
 // The PKCS#11 key backend against a real SoftHSM2 token (test/_softhsm.ts makes a private one).
 // PKCS #11 Current Mechanisms v2.40 §2.3 (CKM_EC_KEY_PAIR_GEN, CKM_ECDSA over a host digest,
 // CKM_ECDH1_DERIVE with CKD_NULL); PKCS #11 Base v2.40 §4.9 (CKA_SENSITIVE, CKA_EXTRACTABLE:
-// the private value is never readable); SPEC §4 (ECDSA P-256/SHA-256 r‖s, high-S allowed; ECDH Z).
+// the private value is never readable); docs/domain.md §4 (ECDSA P-256/SHA-256 r‖s, high-S allowed; ECDH Z).
 import { execFile } from 'node:child_process';
 import { diffieHellman, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -187,7 +187,7 @@ describe('Pkcs11KeyBackend: key generation (PKCS #11 v2.40 §2.3.5, §4.9)', () 
   });
 });
 
-describe('Pkcs11KeyBackend: ECDSA (SPEC §4; PKCS #11 Mechanisms v2.40 §2.3.6)', () => {
+describe('Pkcs11KeyBackend: ECDSA (docs/domain.md §4; PKCS #11 Mechanisms v2.40 §2.3.6)', () => {
   it('signs SHA-256 of the message on the token; node:crypto verifies; high-S signatures occur and verify', async () => {
     const { handle, publicKey } = await backend.generateKey({ keyId: 'sign-1', label: 'org/p/DS/g1' });
     let highS = 0;
@@ -228,7 +228,7 @@ describe('Pkcs11KeyBackend: ECDSA (SPEC §4; PKCS #11 Mechanisms v2.40 §2.3.6)'
   });
 });
 
-describe('Pkcs11KeyBackend: ECDH (SPEC §4; PKCS #11 Mechanisms v2.40 §2.3.16)', () => {
+describe('Pkcs11KeyBackend: ECDH (docs/domain.md §4; PKCS #11 Mechanisms v2.40 §2.3.16)', () => {
   it('derives Z on the token equal to node:crypto ECDH with the peer’s private key, and leaves no secret object', async () => {
     const { handle, publicKey } = await backend.generateKey({ keyId: 'ka-1', label: 'org/p/KA/g1' });
     for (let i = 0; i < 8; i++) {

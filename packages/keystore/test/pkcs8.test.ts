@@ -1,4 +1,4 @@
-// Issue 3: encrypted files. Standard encrypted PKCS#8 (RFC 5958 §3 EncryptedPrivateKeyInfo) with
+// Encrypted key files. Standard encrypted PKCS#8 (RFC 5958 §3 EncryptedPrivateKeyInfo) with
 // PBES2 (RFC 8018 §6.2): scrypt (RFC 7914 §7) or PBKDF2-HMAC-SHA256 (RFC 8018 §5.2, A.2, B.1.2)
 // and AES-256-CBC (RFC 8018 B.2.5). OpenSSL reads what we write and we read what OpenSSL writes;
 // hostile KDF parameters are refused before the KDF runs; damage gives ERR_KEY_FILE_CORRUPT or
@@ -149,7 +149,7 @@ describe('encryptPrivateKey / decryptPrivateKey (RFC 8018 6.2)', () => {
     expect(Buffer.from(s1.iv).equals(Buffer.from(s2.iv))).toBe(false);
   });
 
-  it('refuses weak or unknown encryption options (issue 3: N ≥ 2^15, ≥ 600,000 iterations)', async () => {
+  it('refuses weak or unknown encryption options (N ≥ 2^15, ≥ 600,000 iterations)', async () => {
     for (const o of [{ scryptN: 2 ** 14 }, { scryptN: 2 ** 15 + 1 }, { scryptN: 2 ** 21 }, { pbkdf2Iterations: 2048 }, { pbkdf2Iterations: 1e9 }, { kdf: 'md5' as 'scrypt' }]) {
       await failure(() => checkEncryptOptions(o), ['ERR_INVALID_ARGUMENT']);
       await failure(encryptPrivateKey(key, PASS, o), ['ERR_INVALID_ARGUMENT']);
@@ -185,7 +185,7 @@ describe('encryptPrivateKey / decryptPrivateKey (RFC 8018 6.2)', () => {
   });
 });
 
-describe('OpenSSL interoperability (issue 3: `openssl pkey -passin` reads the files)', () => {
+describe('OpenSSL interoperability (`openssl pkey -passin` reads the files)', () => {
   const publicPem = () => createPublicKey(key).export({ format: 'pem', type: 'spki' }) as string;
 
   it.each([
@@ -236,7 +236,7 @@ describe('OpenSSL interoperability (issue 3: `openssl pkey -passin` reads the fi
   });
 
   it.each([
-    // OpenSSL's defaults are too weak for issue 3: scrypt N=16384, PBKDF2 2,048 iterations.
+    // OpenSSL's defaults are below this store's floor: scrypt N=16384, PBKDF2 2,048 iterations.
     ['openssl -scrypt defaults (N=16384)', ['-v2', 'aes-256-cbc', '-scrypt'], /scrypt N 16384/],
     ['openssl -v2 defaults (PBKDF2, 2048 iterations)', ['-v2', 'aes-256-cbc'], /iteration count 2048/],
     ['PBKDF2 with hmacWithSHA1', ['-v2', 'aes-256-cbc', '-v2prf', 'hmacWithSHA1', '-iter', '600000'], /hmacWithSHA1/],
@@ -316,7 +316,7 @@ describe('hostile KDF parameters are refused before the KDF runs', () => {
   });
 });
 
-describe('damaged files (issue 3: a corrupted key file gives a clear error)', () => {
+describe('damaged files (a corrupted key file gives a clear error)', () => {
   // Positions of the salt, IV and ciphertext values: a change there can only be noticed after the
   // KDF (CBC has no MAC), as a wrong passphrase. Everywhere else the parser must notice.
   function valueRanges(der: Uint8Array): [number, number][] {

@@ -1,4 +1,4 @@
-// Property-based tests of every @smki/keystore parser of outside bytes (CONVENTIONS.md "Inputs"):
+// Property-based tests of every @smki/keystore parser of outside bytes (docs/conventions.md "Inputs"):
 // mutated real inputs give a successful read or the parser's own SmkiError — never another
 // exception, bare or wrapped — and a successful read keeps its promise:
 // - encrypted key files (RFC 5958 §3 EncryptedPrivateKeyInfo, RFC 8018 §6.2 PBES2, RFC 7914 §7

@@ -2,7 +2,7 @@
  * Certificate revocation lists (RFC 5280 §5): issue them with a CA's {@link Signer}, and parse
  * them once into an immutable typed view that path validation uses without parsing again.
  *
- * SMKI's CRL and ARL formats and intervals are not public (SPEC.md §2), so the toolkit emits
+ * SMKI's CRL and ARL formats and intervals are not public (docs/domain.md §2), so the toolkit emits
  * plain RFC 5280 v2 CRLs: issuer name copied byte for byte from the issuer certificate's
  * subject, ecdsa-with-SHA256 without parameters, cRLNumber, authorityKeyIdentifier
  * `[0] keyIdentifier` (the issuer's subjectKeyIdentifier), thisUpdate/nextUpdate as UTCTime
@@ -568,7 +568,7 @@ function parseCrlDer(der: Uint8Array): SmkiCrl {
  *
  * @throws SmkiError `ERR_CRL_MALFORMED`, `ERR_PEM_INVALID`; `ERR_INVALID_ARGUMENT` for an
  *   object this function did not make
- * @see RFC 5280 §5.1 (fields), §5.2 (CRL extensions), §5.3 (entry extensions); SPEC.md §2
+ * @see RFC 5280 §5.1 (fields), §5.2 (CRL extensions), §5.3 (entry extensions); docs/domain.md §2
  * @example
  * ```ts
  * import { createHierarchy, issueCrl, parseCrl } from '@smki/pki';
@@ -680,7 +680,7 @@ function bigintContent(n: bigint): Uint8Array {
 /**
  * Issue a v2 CRL (or ARL) signed by a CA, and return it parsed.
  *
- * What is written (RFC 5280 §5; SPEC.md §2 leaves the SMKI formats open, so these are the
+ * What is written (RFC 5280 §5; docs/domain.md §2 leaves the SMKI formats open, so these are the
  * RFC's own rules): version v2; ecdsa-with-SHA256 without parameters, inside and outside; the
  * issuer Name copied byte for byte from the issuer certificate's subject; thisUpdate and
  * nextUpdate as UTCTime through 2049 and GeneralizedTime from 2050; one entry per revoked
@@ -703,7 +703,7 @@ function bigintContent(n: bigint): Uint8Array {
  *   `ERR_ISSUE_ISSUER_KEY_MISMATCH` (the signer's key is not the issuer certificate's),
  *   `ERR_SIGNATURE_ENCODING` (the signer did not return 64 bytes), parse errors of PEM/DER input
  * @see RFC 5280 §5.1, §5.2.1 (AKI), §5.2.3 (cRLNumber), §5.2.5 (issuingDistributionPoint), §5.3.1
- *   (reasonCode); SPEC.md §2
+ *   (reasonCode); docs/domain.md §2
  * @example
  * ```ts
  * import { createHierarchy, issueCrl, issueOrganisationCertificate } from '@smki/pki';

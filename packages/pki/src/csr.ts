@@ -69,7 +69,7 @@ export interface CreateCsrOptions {
  * @throws SmkiError `ERR_KEY_INVALID` / `ERR_KEY_CURVE_UNSUPPORTED` (the signer's key is not a
  *   P-256 point), `ERR_ROLE_UNKNOWN`, `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT`,
  *   `ERR_SIGNATURE_ENCODING` (the signer did not return 64 bytes)
- * @see RFC 2986 §4; SPEC.md §2 (organisation subject)
+ * @see RFC 2986 §4; docs/domain.md §2 (organisation subject)
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -287,7 +287,7 @@ function readStructure(der: Uint8Array): CsrStructure {
  *   `ERR_PEM_INVALID` (bad PEM armour), `ERR_KEY_CURVE_UNSUPPORTED` / `ERR_KEY_INVALID` (the
  *   requested key is not a P-256 key), `ERR_CSR_SIGNATURE_INVALID` (no valid ecdsa-with-SHA256
  *   proof of possession)
- * @see RFC 2986 §4; RFC 2985 §5.4.2 (extensionRequest); SPEC.md §2
+ * @see RFC 2986 §4; RFC 2985 §5.4.2 (extensionRequest); docs/domain.md §2
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * Per-environment configuration: the policy OIDs, names and limits that differ between the DCC's
- * test PKI and production. Production values are not public (SPEC.md §2), so nothing here is
+ * test PKI and production. Production values are not public (docs/domain.md §2), so nothing here is
  * hard-coded into the rules: every rule reads its environment.
  * @module
  */
@@ -68,7 +68,7 @@ export interface CaProfile {
 
 /**
  * Everything that differs between SMKI environments. Build one with {@link defineEnvironment};
- * {@link TEST_ENVIRONMENT} carries the test PKI's values from SPEC.md §2.
+ * {@link TEST_ENVIRONMENT} carries the test PKI's values from docs/domain.md §2.
  */
 export interface SmkiEnvironment {
   /** A name shown in findings and logs, e.g. `'test'`. */
@@ -95,7 +95,7 @@ export interface SmkiEnvironment {
   readonly crlGraceSeconds: number;
 }
 
-/** The DCC test PKI values (SPEC.md §2). */
+/** The DCC test PKI values (docs/domain.md §2). */
 export const TEST_ENVIRONMENT: SmkiEnvironment = Object.freeze({
   name: 'test',
   organisationPolicies: Object.freeze(['1.2.826.0.1.8641679.1.2.1.4']),

@@ -1,6 +1,6 @@
 /**
  * The CA side of SMKI: issue the root, the organisation and device CAs, organisation
- * certificates and device certificates exactly to the profile of SPEC §2.
+ * certificates and device certificates exactly to the profile of docs/domain.md §2.
  *
  * The profile decides every field. A CSR is only proof of possession of a key: if it asks for
  * anything the issuance request and the profile do not give (another key usage, a CA flag,
@@ -140,7 +140,7 @@ export interface SubjectKeyOptions {
 export interface IssueOrganisationOptions extends IssueCommonOptions, SubjectKeyOptions {
   /** The organisation CA (kind `issuingCa`, OU 07) and its signer. */
   readonly issuer: CertificateAuthority;
-  /** Remote Party Role of the party (SPEC §2), written to the OU as two upper-case hex digits. */
+  /** Remote Party Role of the party (docs/domain.md §2), written to the OU as two upper-case hex digits. */
   readonly role: number;
   /** The party's EUI-64 entity id, in any accepted spelling; written to x500UniqueIdentifier. */
   readonly entityId: string;
@@ -197,7 +197,7 @@ function addYears(d: Date, years: number): Date {
 
 /**
  * A 16-octet positive serial: 16 bytes from the CSPRNG, top bit cleared, redrawn while the
- * first byte is zero, so the DER INTEGER is always exactly 16 content octets (SPEC §2).
+ * first byte is zero, so the DER INTEGER is always exactly 16 content octets (docs/domain.md §2).
  */
 function serialNumber(random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n))): Uint8Array {
   for (let i = 0; i < MAX_SERIAL_DRAWS; i++) {
@@ -220,7 +220,7 @@ function checkSigner(signer: unknown, what: string): asserts signer is Signer {
 }
 
 function policiesOrFail(list: readonly string[] | undefined, what: string): readonly string[] {
-  if (list === undefined || list.length === 0) fail('ERR_ISSUE_INVALID_REQUEST', `no ${what} policy OID (certificatePolicies needs at least one, SPEC §2)`);
+  if (list === undefined || list.length === 0) fail('ERR_ISSUE_INVALID_REQUEST', `no ${what} policy OID (certificatePolicies needs at least one, docs/domain.md §2)`);
   for (const p of list) if (!isOid(p)) fail('ERR_ISSUE_INVALID_REQUEST', `not a policy OID: ${String(p).slice(0, 64)}`);
   return [...new Set(list)];
 }
@@ -326,7 +326,7 @@ function caTemplate(
  *   (not a Signer, a broken random source), `ERR_KEY_INVALID` (the signer's key is not a P-256
  *   point), `ERR_ISSUE_ISSUER_KEY_MISMATCH` (the signer's signature does not verify under its own
  *   public key)
- * @see SPEC.md §2 (Root); RFC 5280 §4.2.1.9, §4.2.1.3, §4.2.1.2
+ * @see docs/domain.md §2 (Root); RFC 5280 §4.2.1.9, §4.2.1.3, §4.2.1.2
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -361,7 +361,7 @@ export async function issueRootCertificate(options: IssueRootOptions): Promise<S
  *   `ERR_ISSUE_ISSUER_KEY_MISMATCH` (the signer does not hold the root's key),
  *   `ERR_ISSUE_INVALID_REQUEST` (unknown kind, no policy, bad date), `ERR_KEY_INVALID` /
  *   `ERR_KEY_CURVE_UNSUPPORTED` (the new CA key), `ERR_INVALID_ARGUMENT`
- * @see SPEC.md §2 (OCA, DCA); RFC 5280 §4.2.1.1, §4.2.1.9
+ * @see docs/domain.md §2 (OCA, DCA); RFC 5280 §4.2.1.1, §4.2.1.9
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -399,7 +399,7 @@ function generatedSigner(): Signer {
  * for production, pass HSM-backed signers. All three share the clock, notBefore and randomness.
  *
  * @throws SmkiError as {@link issueRootCertificate} and {@link issueCaCertificate}
- * @see SPEC.md §2 (Two PKIs under one root)
+ * @see docs/domain.md §2 (Two PKIs under one root)
  * @example
  * ```ts
  * import { createHierarchy } from '@smki/pki';
@@ -431,7 +431,7 @@ export async function createHierarchy(options: CreateHierarchyOptions = {}): Pro
 
 function checkKeyUsage(ku: unknown): asserts ku is EndEntityKeyUsage {
   if (ku !== 'digitalSignature' && ku !== 'keyAgreement') {
-    fail('ERR_ISSUE_INVALID_REQUEST', 'keyUsage must be digitalSignature or keyAgreement (exactly one, SPEC §2)', String(ku));
+    fail('ERR_ISSUE_INVALID_REQUEST', 'keyUsage must be digitalSignature or keyAgreement (exactly one, docs/domain.md §2)', String(ku));
   }
 }
 
@@ -557,13 +557,13 @@ function endEntityExtensions(keyUsage: KeyUsageName, policies: readonly string[]
 }
 
 /**
- * Issue an organisation certificate (SPEC §2) under the organisation CA. Subject, in order:
+ * Issue an organisation certificate (docs/domain.md §2) under the organisation CA. Subject, in order:
  * optional CN (UTF8String), OU = role as two upper-case hex digits (PrintableString),
  * x500UniqueIdentifier = 64-bit BIT STRING of the EUI-64. Validity: `notBefore` to `notBefore` +
  * the environment's `organisationValidityYears`, UTCTime through 2049 and GeneralizedTime from
  * 2050. Extensions, in order: critical keyUsage with the single bit, critical certificatePolicies
  * (the environment's organisation policies), method-2 SKI, AKI = the issuer's SKI. No
- * basicConstraints (SPEC §2 does not list it; an absent extension means not a CA, RFC 5280
+ * basicConstraints (docs/domain.md §2 does not list it; an absent extension means not a CA, RFC 5280
  * §4.2.1.9), no extendedKeyUsage, CRL distribution points or AIA. Serial: 16 random octets, top
  * bit clear.
  *
@@ -580,7 +580,7 @@ function endEntityExtensions(keyUsage: KeyUsageName, policies: readonly string[]
  *   `ERR_PEM_INVALID`, `ERR_CSR_SIGNATURE_INVALID`, `ERR_ISSUE_CSR_KEY_USAGE`,
  *   `ERR_ISSUE_CSR_CA_REQUESTED`, `ERR_ISSUE_CSR_ENTITY_MISMATCH`, `ERR_ISSUE_CSR_ROLE_MISMATCH`,
  *   `ERR_ISSUE_CSR_SUBJECT_MISMATCH`, `ERR_ISSUE_CSR_EXTENSION_REFUSED`
- * @see SPEC.md §2 (Organisation certificate); RFC 5280 §4.1.2.5, §4.2.1
+ * @see docs/domain.md §2 (Organisation certificate); RFC 5280 §4.1.2.5, §4.2.1
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';
@@ -637,7 +637,7 @@ export async function issueOrganisationCertificate(options: IssueOrganisationOpt
 }
 
 /**
- * Issue a device certificate (SPEC §2, GBCS 12) under the device CA: empty subject, notBefore
+ * Issue a device certificate (docs/domain.md §2, GBCS 12) under the device CA: empty subject, notBefore
  * from the clock, notAfter GeneralizedTime `99991231235959Z`, and in order: critical keyUsage
  * with the single bit, critical certificatePolicies with exactly one device policy, critical
  * subjectAltName holding one otherName hardwareModuleName {hwType, hwSerialNum = the 8 EUI-64
@@ -656,7 +656,7 @@ export async function issueOrganisationCertificate(options: IssueOrganisationOpt
  *   `ERR_PEM_INVALID`, `ERR_CSR_SIGNATURE_INVALID`, `ERR_ISSUE_CSR_KEY_USAGE`,
  *   `ERR_ISSUE_CSR_CA_REQUESTED`, `ERR_ISSUE_CSR_ENTITY_MISMATCH`, `ERR_ISSUE_CSR_ROLE_MISMATCH`,
  *   `ERR_ISSUE_CSR_EXTENSION_REFUSED`
- * @see SPEC.md §2 (Device certificate); RFC 4108 §5; RFC 5280 §4.2.1.6
+ * @see docs/domain.md §2 (Device certificate); RFC 4108 §5; RFC 5280 §4.2.1.6
  * @example
  * ```ts
  * import { generateKeyPairSync } from 'node:crypto';

@@ -1,13 +1,13 @@
 /**
- * The SMKI certificate profile linter: every rule of SPEC.md §2 and the RFC 5280 §4 rules the
+ * The SMKI certificate profile linter: every rule of docs/domain.md §2 and the RFC 5280 §4 rules the
  * profile relies on, each with its own `ERR_PROFILE_*` code.
  *
  * Lint reads the facts {@link parseCertificate} recorded (it never parses again), so a path
  * validator can lint every certificate of a path cheaply; results are cached per (certificate,
  * environment, expected kind) and frozen.
  *
- * Severities: every profile break is an `error`, except two tolerated quirks that SPEC §2 and
- * RFC 5280 allow: an explicit NULL in the ecdsa-with-SHA256 parameters (SPEC §2: tolerate when
+ * Severities: every profile break is an `error`, except two tolerated quirks that docs/domain.md §2 and
+ * RFC 5280 allow: an explicit NULL in the ecdsa-with-SHA256 parameters (docs/domain.md §2: tolerate when
  * parsing, never emit) and an authorityKeyIdentifier on the self-signed root that names the
  * root's own key (RFC 5280 §4.2.1.1 lets a self-signed certificate carry one; SMKI roots are
  * observed without). A root AKI that names another key is an error
@@ -23,7 +23,7 @@ import type { CertificateInput, CertificateKind, RawExtension, SmkiCertificate }
 
 /**
  * Options of {@link lintCertificate} and {@link certificateProfile}.
- * @see SPEC.md §2 (production policy OIDs are per-environment configuration)
+ * @see docs/domain.md §2 (production policy OIDs are per-environment configuration)
  */
 export interface LintOptions {
   /**
@@ -45,7 +45,7 @@ export interface LintOptions {
  * An issuing CA is an organisation CA (OCA) when its first recognised policy OID is an
  * organisation policy, a device CA (DCA) when it is a device policy, and plain `issuingCa` when
  * it carries no policy the environment knows (lint then checks no role).
- * @see SPEC.md §2 (OCA: OU 07 and the organisation policy; DCA: the device policy)
+ * @see docs/domain.md §2 (OCA: OU 07 and the organisation policy; DCA: the device policy)
  */
 export type SmkiProfile = 'root' | 'organisationCa' | 'deviceCa' | 'issuingCa' | 'organisation' | 'device' | 'unknown';
 
@@ -56,7 +56,7 @@ const POLICY_CONSTRAINTS_OID = '2.5.29.36';
 // Keyed by OIDs read from certificates: Maps, so no key (`__proto__`, `constructor`, …) can reach
 // an inherited property.
 
-/** Extensions an end-entity certificate must not carry (SPEC §2). */
+/** Extensions an end-entity certificate must not carry (docs/domain.md §2). */
 const FORBIDDEN_ON_END_ENTITY: ReadonlyMap<string, string> = new Map([
   [OID.extKeyUsage, 'extendedKeyUsage'],
   [OID.cRLDistributionPoints, 'cRLDistributionPoints'],
@@ -147,7 +147,7 @@ function profileFor(cert: SmkiCertificate, kind: CertificateKind, env: SmkiEnvir
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID` when PEM/DER input does not parse;
  *   `ERR_INVALID_ARGUMENT` for an object {@link parseCertificate} did not make, or an
  *   `expectedKind` that is not a {@link CertificateKind}
- * @see SPEC.md §2 (OCA: the organisation policy OID; DCA: the device policy OID)
+ * @see docs/domain.md §2 (OCA: the organisation policy OID; DCA: the device policy OID)
  * @example
  * ```ts
  * import { readFileSync } from 'node:fs';
@@ -171,7 +171,7 @@ function checkExpectedKind(kind: unknown): CertificateKind | undefined {
 }
 
 /**
- * Lint a certificate against the SMKI profile of its kind (SPEC.md §2) and the RFC 5280 §4 rules
+ * Lint a certificate against the SMKI profile of its kind (docs/domain.md §2) and the RFC 5280 §4 rules
  * the profile relies on. Returns one finding per broken rule, each with its own stable
  * `ERR_PROFILE_*` code, a message that names the field, and a severity: `error` for a profile
  * break, `warning` for a tolerated quirk (an explicit NULL in the ecdsa-with-SHA256 parameters,
@@ -224,7 +224,7 @@ function checkExpectedKind(kind: unknown): CertificateKind | undefined {
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID` when PEM/DER input does not parse;
  *   `ERR_INVALID_ARGUMENT` for an object {@link parseCertificate} did not make, or an
  *   `expectedKind` that is not a {@link CertificateKind}
- * @see SPEC.md §2; RFC 5280 §4.1 (fields), §4.2 (extensions), §4.2.1.1 (AKI), §4.2.1.3 (keyCertSign), §4.2.1.11
+ * @see docs/domain.md §2; RFC 5280 §4.1 (fields), §4.2 (extensions), §4.2.1.1 (AKI), §4.2.1.3 (keyCertSign), §4.2.1.11
  *   (policyConstraints); RFC 5759; RFC 4108 §5
  * @example
  * ```ts
@@ -302,13 +302,13 @@ function run(cert: SmkiCertificate, env: SmkiEnvironment, kind: CertificateKind)
 
 // ---- all certificates ------------------------------------------------------------------------
 
-/** RFC 5280 §4.1.2.1; SPEC §2 (X.509 v3). */
+/** RFC 5280 §4.1.2.1; docs/domain.md §2 (X.509 v3). */
 function checkVersion(ctx: Ctx): void {
   const v = ctx.cert.details.version;
   if (v !== 2) add(ctx, 'ERR_PROFILE_VERSION', `version: encoded as ${v} (v${v + 1}), not 2 (v3)`);
 }
 
-/** SPEC §2 (P-256 only, uncompressed points); RFC 5480 §2.1.1, §2.2. */
+/** docs/domain.md §2 (P-256 only, uncompressed points); RFC 5480 §2.1.1, §2.2. */
 function checkKey(ctx: Ctx): void {
   const d = ctx.cert.details;
   if (d.publicKeyAlgorithm !== OID.ecPublicKey) {
@@ -326,7 +326,7 @@ function checkKey(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2 (ecdsa-with-SHA256 only, tolerate an explicit NULL); RFC 5758 §3.2; RFC 5280 §4.1.1.2. */
+/** docs/domain.md §2 (ecdsa-with-SHA256 only, tolerate an explicit NULL); RFC 5758 §3.2; RFC 5280 §4.1.1.2. */
 function checkSignatureAlgorithm(ctx: Ctx): void {
   const c = ctx.cert;
   const d = c.details;
@@ -342,7 +342,7 @@ function checkSignatureAlgorithm(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2 (16 octets, top bit clear); RFC 5280 §4.1.2.2 (positive, at most 20 octets). */
+/** docs/domain.md §2 (16 octets, top bit clear); RFC 5280 §4.1.2.2 (positive, at most 20 octets). */
 function checkSerial(ctx: Ctx): void {
   const s = ctx.cert.details.serialBytes;
   if (s.length !== 16) add(ctx, 'ERR_PROFILE_SERIAL_LENGTH', `serialNumber: ${s.length} octets, not 16`);
@@ -373,7 +373,7 @@ function checkValidity(ctx: Ctx): void {
   }
 }
 
-/** RFC 5280 §4.2 (each extension at most once; unknown critical extensions; decodable values); SPEC §2 (forbidden on end entities). */
+/** RFC 5280 §4.2 (each extension at most once; unknown critical extensions; decodable values); docs/domain.md §2 (forbidden on end entities). */
 function checkExtensionList(ctx: Ctx): void {
   const reported = new Set<string>();
   for (const e of ctx.cert.details.extensionErrors) {
@@ -399,7 +399,7 @@ function checkExtensionList(ctx: Ctx): void {
 
 const CA_KEY_USAGE: readonly KeyUsageName[] = ['keyCertSign', 'cRLSign'];
 
-/** SPEC §2 (keyUsage present, critical; CA keyCertSign|cRLSign; end entity one of DS/KA); RFC 5280 §4.2.1.3. */
+/** docs/domain.md §2 (keyUsage present, critical; CA keyCertSign|cRLSign; end entity one of DS/KA); RFC 5280 §4.2.1.3. */
 function checkKeyUsage(ctx: Ctx): void {
   const e = ctx.ext.get(OID.keyUsage);
   if (e === undefined) {
@@ -470,7 +470,7 @@ function allowedPolicies(ctx: Ctx): { readonly oids: readonly string[]; readonly
   }
 }
 
-/** SPEC §2 (certificatePolicies present, critical, environment OIDs; device: exactly one); RFC 5280 §4.2.1.4 (no OID twice). */
+/** docs/domain.md §2 (certificatePolicies present, critical, environment OIDs; device: exactly one); RFC 5280 §4.2.1.4 (no OID twice). */
 function checkPolicies(ctx: Ctx): void {
   const e = ctx.ext.get(OID.certificatePolicies);
   if (e === undefined) {
@@ -500,7 +500,7 @@ function checkPolicies(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2 (non-critical, 8 octets, method 2); RFC 5280 §4.2.1.2. */
+/** docs/domain.md §2 (non-critical, 8 octets, method 2); RFC 5280 §4.2.1.2. */
 function checkSubjectKeyId(ctx: Ctx): void {
   const e = ctx.ext.get(OID.subjectKeyIdentifier);
   if (e === undefined) {
@@ -520,7 +520,7 @@ function checkSubjectKeyId(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2 (keyIdentifier only, non-critical, omitted only on the root); RFC 5280 §4.2.1.1. */
+/** docs/domain.md §2 (keyIdentifier only, non-critical, omitted only on the root); RFC 5280 §4.2.1.1. */
 function checkAuthorityKeyId(ctx: Ctx): void {
   const e = ctx.ext.get(OID.authorityKeyIdentifier);
   if (e === undefined) {
@@ -551,7 +551,7 @@ function checkAuthorityKeyId(ctx: Ctx): void {
   if (problems.length > 0) add(ctx, 'ERR_PROFILE_AKI_FORM', `authorityKeyIdentifier: ${problems.join(', ')}; must be [0] keyIdentifier (8 octets) only`);
 }
 
-/** SPEC §2 (CAs: critical cA TRUE, issuing CAs pathLen 0); RFC 5280 §4.2.1.9. */
+/** docs/domain.md §2 (CAs: critical cA TRUE, issuing CAs pathLen 0); RFC 5280 §4.2.1.9. */
 function checkBasicConstraints(ctx: Ctx): void {
   const e = ctx.ext.get(OID.basicConstraints);
   const bc = ctx.cert.basicConstraints;
@@ -580,7 +580,7 @@ function ouValues(cert: SmkiCertificate): string[] {
   return cert.subject.attributes.filter((a) => a.oid === OID.organizationalUnitName).map((a) => a.value);
 }
 
-/** SPEC §2 (root: self-signed, OU = 00); RFC 5280 §6.1 (self-issued: subject equals issuer). */
+/** docs/domain.md §2 (root: self-signed, OU = 00); RFC 5280 §6.1 (self-issued: subject equals issuer). */
 function checkRoot(ctx: Ctx): void {
   const c = ctx.cert;
   if (!equalBytes(c.subject.der, c.issuer.der)) {
@@ -597,7 +597,7 @@ function checkRoot(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2 (OCA: OU = 07, issuing authority). */
+/** docs/domain.md §2 (OCA: OU = 07, issuing authority). */
 function checkOrganisationCa(ctx: Ctx): void {
   const ous = ouValues(ctx.cert);
   if (ous.length !== 1 || ous[0] !== '07') {
@@ -605,7 +605,7 @@ function checkOrganisationCa(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2 (organisation subject: optional UTF8String CN, OU role, x500UniqueIdentifier of 64 bits, nothing else). */
+/** docs/domain.md §2 (organisation subject: optional UTF8String CN, OU role, x500UniqueIdentifier of 64 bits, nothing else). */
 function checkOrganisationSubject(ctx: Ctx): void {
   const attrs = ctx.cert.subject.attributes;
   const seen = new Set<string>();
@@ -644,7 +644,7 @@ function checkOrganisationSubject(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2; GBCS 12 (device: empty subject, notAfter 99991231235959Z). */
+/** docs/domain.md §2; GBCS 12 (device: empty subject, notAfter 99991231235959Z). */
 function checkDeviceSubject(ctx: Ctx): void {
   const c = ctx.cert;
   if (c.subject.attributes.length !== 0) {
@@ -657,7 +657,7 @@ function checkDeviceSubject(ctx: Ctx): void {
   }
 }
 
-/** SPEC §2; GBCS 12; RFC 4108 §5 (critical SAN of one hardwareModuleName); RFC 5280 §4.2.1.6. */
+/** docs/domain.md §2; GBCS 12; RFC 4108 §5 (critical SAN of one hardwareModuleName); RFC 5280 §4.2.1.6. */
 function checkDeviceAltName(ctx: Ctx): void {
   const e = ctx.ext.get(OID.subjectAltName);
   if (e === undefined) {

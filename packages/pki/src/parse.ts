@@ -312,7 +312,7 @@ function isKeyObject(v: object): boolean {
  * `ERR_PEM_INVALID` for bad armour) whose context carries the byte offset.
  *
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`
- * @see RFC 5280 §4.1; SPEC.md §2
+ * @see RFC 5280 §4.1; docs/domain.md §2
  * @example
  * ```ts
  * import { createHierarchy, parseCertificate } from '@smki/pki';

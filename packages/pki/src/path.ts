@@ -1,6 +1,6 @@
 /**
  * Certification path building and validation for SMKI (RFC 5280 §6.1 with the SMKI rules of
- * SPEC.md §2), with revocation from CRLs and ARLs (RFC 5280 §6.3).
+ * docs/domain.md §2), with revocation from CRLs and ARLs (RFC 5280 §6.3).
  *
  * Two steps, as RFC 4158 recommends: {@link buildPaths} finds every candidate path from a leaf
  * to a trusted anchor (trying every issuer whose subject equals the leaf's issuer name, since one
@@ -30,7 +30,7 @@ import type { CertificateInput, CertificateKind, SmkiCertificate } from './types
 
 /**
  * Most certificates in an SMKI path, leaf and anchor included: leaf, one issuing CA, the root
- * (SPEC.md §2).
+ * (docs/domain.md §2).
  */
 export const DEFAULT_MAX_PATH_DEPTH = 3;
 
@@ -374,7 +374,7 @@ function searchPaths(leaf: SmkiCertificate, space: SearchSpace, limit: number, a
  * @returns the paths, each leaf first and anchor last (empty when none reaches an anchor)
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID` (inputs that do not parse),
  *   `ERR_INVALID_ARGUMENT` (look-alike objects, bad `maxDepth`)
- * @see RFC 5280 §6.1 (a prospective path), §4.2.1.1 (AKI as a hint); RFC 4158; SPEC.md §2
+ * @see RFC 5280 §6.1 (a prospective path), §4.2.1.1 (AKI as a hint); RFC 4158; docs/domain.md §2
  * @example
  * ```ts
  * import { buildPaths, createHierarchy, issueOrganisationCertificate } from '@smki/pki';
@@ -535,7 +535,7 @@ function checkCertificateLevel(f: Findings, cert: SmkiCertificate, i: number, ct
       }
     }
   });
-  // SPEC §2: policy OIDs from the environment.
+  // docs/domain.md §2: policy OIDs from the environment.
   f.guard('ERR_CHAIN_POLICY_NOT_ALLOWED', i, 'certificatePolicies', () => {
     const allowed = allowedPolicies(cert, i, ctx.env);
     if (!cert.policies.some((p) => allowed.includes(p))) {
@@ -546,7 +546,7 @@ function checkCertificateLevel(f: Findings, cert: SmkiCertificate, i: number, ct
       );
     }
   });
-  // SPEC §2: the profile of the level, from lint (errors break the path, warnings are kept).
+  // docs/domain.md §2: the profile of the level, from lint (errors break the path, warnings are kept).
   f.guard('ERR_CHAIN_PROFILE_VIOLATION', i, 'profile', () => {
     const expectedKind = expectedKindAt(cert, i);
     const lint = lintCertificate(cert, { environment: ctx.env, ...(expectedKind !== undefined ? { expectedKind } : {}) });
@@ -619,7 +619,7 @@ function checkLeaf(f: Findings, path: readonly SmkiCertificate[], ctx: CheckCont
       f.add('ERR_CHAIN_PROFILE_VIOLATION', `the leaf is a ${leaf.kind} certificate; an SMKI path ends in an organisation or device certificate`, 0);
     }
   });
-  // SPEC §2: organisation certificates under an OCA, device certificates under a DCA.
+  // docs/domain.md §2: organisation certificates under an OCA, device certificates under a DCA.
   f.guard('ERR_CHAIN_PKI_MISMATCH', 0, 'issuing CA', () => {
     if (!isEndEntity(leaf.kind) || path.length < 2) return;
     const issuer = path[1] as SmkiCertificate;
@@ -848,7 +848,7 @@ function result(o: PathOutcome, tried: readonly PathOutcome[]): PathValidationRe
  *
  * @throws SmkiError `ERR_CERT_MALFORMED`, `ERR_PEM_INVALID`, `ERR_CRL_MALFORMED` (inputs that do not
  *   parse), `ERR_INVALID_ARGUMENT` (look-alike objects, bad options)
- * @see RFC 5280 §6.1, §6.3; SPEC.md §2
+ * @see RFC 5280 §6.1, §6.3; docs/domain.md §2
  * @example
  * ```ts
  * import { createHierarchy, createPathValidator, issueCrl, issueOrganisationCertificate } from '@smki/pki';
@@ -965,7 +965,7 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
  * first. Every candidate checked, with its own findings, is in `candidates`.
  * Inputs may be PEM, DER or parsed views (look-alike objects are refused).
  *
- * Checks (RFC 5280 §6.1 and SPEC.md §2), each a finding with `certificateIndex` (0 = leaf):
+ * Checks (RFC 5280 §6.1 and docs/domain.md §2), each a finding with `certificateIndex` (0 = leaf):
  * - every signature with the issuer's P-256 key, ecdsa-with-SHA256 only, high-S accepted
  *   (`ERR_CHAIN_SIGNATURE_INVALID`);
  * - validity at `at` of every certificate, anchor included (`ERR_CHAIN_NOT_YET_VALID`,
@@ -1014,7 +1014,7 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
  *   do not parse; `ERR_INVALID_ARGUMENT` for look-alike objects and bad options. Validation
  *   problems are findings, never exceptions.
  * @see RFC 5280 §4.1.2.5 (validity), §5.2.3 (cRLNumber), §6.1 (basic path validation), §6.3 (CRL
- *   processing), §7.1 (name comparison); RFC 4158 (path building); SPEC.md §2
+ *   processing), §7.1 (name comparison); RFC 4158 (path building); docs/domain.md §2
  * @example
  * ```ts
  * import { createHierarchy, issueCrl, issueOrganisationCertificate, validatePath } from '@smki/pki';

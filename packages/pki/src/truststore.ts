@@ -30,7 +30,7 @@ const EMPTY: readonly SmkiCertificate[] = Object.freeze([]);
 
 /**
  * Options of {@link TrustStore.loadDirectory}.
- * @see CONVENTIONS.md (Inputs: every parse of outside bytes is bounded)
+ * @see docs/conventions.md (Inputs: every parse of outside bytes is bounded)
  */
 export interface TrustStoreLoadOptions {
   /**
@@ -230,7 +230,7 @@ function parseFile(path: string, bytes: Uint8Array): SmkiCertificate[] {
  * trusted; validate paths with `validatePath` and pass {@link TrustStore.anchors} as anchors only
  * if everything in the store was vetted as a trust anchor.
  *
- * @see SPEC.md §2 (generations; separate DS and KA certificates per party)
+ * @see docs/domain.md §2 (generations; separate DS and KA certificates per party)
  * @see RFC 5280 §6.1 (path building by issuer name and key identifier)
  * @example
  * ```ts
@@ -426,7 +426,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * @param role - the Remote Party Role code (subject OU; decimal OU spellings count too)
    * @param keyUsage - `'digitalSignature'` or `'keyAgreement'`
    * @throws SmkiError `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT`
-   * @see SPEC.md §2 (organisation certificates: one per party, key usage and generation)
+   * @see docs/domain.md §2 (organisation certificates: one per party, key usage and generation)
    * @example
    * ```ts
    * import { TrustStore } from '@smki/pki';
@@ -446,7 +446,7 @@ export class TrustStore implements Iterable<SmkiCertificate> {
    * @param deviceId - the device's EUI-64 in any spelling `parseEui64` accepts
    * @param keyUsage - `'digitalSignature'` or `'keyAgreement'`
    * @throws SmkiError `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT`
-   * @see SPEC.md §2 (device certificates)
+   * @see docs/domain.md §2 (device certificates)
    * @example
    * ```ts
    * import { TrustStore } from '@smki/pki';

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Eui64, KeyUsageName, RemotePartyRoleCode } from '@smki/core';
 
-/** What an SMKI certificate is, read from its content (SPEC.md §2). */
+/** What an SMKI certificate is, read from its content (docs/domain.md §2). */
 export type CertificateKind = 'root' | 'issuingCa' | 'organisation' | 'device' | 'unknown';
 
 /** One attribute of a distinguished name, in order. */

@@ -134,7 +134,7 @@ export function rawPoint(key: KeyObject): Uint8Array {
   return new Uint8Array(spki.subarray(spki.length - 65));
 }
 
-/** RFC 5280 §4.2.1.2 method 2 (SPEC §2): 0100 then the low 60 bits of SHA-1 of the key bits. */
+/** RFC 5280 §4.2.1.2 method 2 (docs/domain.md §2): 0100 then the low 60 bits of SHA-1 of the key bits. */
 export function keyId(key: KeyObject): Uint8Array {
   const h = createHash('sha1').update(rawPoint(key)).digest();
   const id = new Uint8Array(h.subarray(12, 20));
@@ -221,7 +221,7 @@ export function buildHierarchy(notBefore = new Date(Date.UTC(2024, 0, 1))): {
   return { root: { der: root, key: rootKey, name: rootName }, oca, dca };
 }
 
-/** An organisation certificate under `issuer` (SPEC §2 profile unless the options say otherwise). */
+/** An organisation certificate under `issuer` (docs/domain.md §2 profile unless the options say otherwise). */
 export function buildOrganisationCertificate(opts: {
   readonly issuer: { readonly key: { readonly publicKey: KeyObject; readonly privateKey: KeyObject }; readonly name: Uint8Array };
   readonly eui: string;

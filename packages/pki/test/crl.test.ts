@@ -1,5 +1,5 @@
 // RFC 5280 §5 (CRL profile): §5.1 fields, §5.2.1 authorityKeyIdentifier, §5.2.3 cRLNumber,
-// §5.2.4 deltaCRLIndicator, §5.2.5 issuingDistributionPoint, §5.3.1 reasonCode; SPEC.md §2
+// §5.2.4 deltaCRLIndicator, §5.2.5 issuingDistributionPoint, §5.3.1 reasonCode; docs/domain.md §2
 // (SMKI CRL/ARL formats are not public: plain RFC 5280 v2 CRLs). OpenSSL 3.0 is a second opinion.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';

@@ -1,4 +1,4 @@
-// RFC 2986 §4 (PKCS#10 CertificationRequest), RFC 2985 §5.4.2 (extensionRequest), SPEC §2
+// RFC 2986 §4 (PKCS#10 CertificationRequest), RFC 2985 §5.4.2 (extensionRequest), docs/domain.md §2
 // (organisation subject, P-256 only). parseCsr must verify proof of possession and turn every
 // malformed input into ERR_CSR_MALFORMED, never another exception.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -111,7 +111,7 @@ describe('createCsr (RFC 2986 §4)', () => {
     const s = newSigner();
     const der = await createCsr({ signer: s, subject: { role: 127, entityId: '0000000000000001' }, keyUsage: 'keyAgreement' });
     const h = hex(der);
-    // subject: OU PrintableString "7F", x500UniqueIdentifier BIT STRING 64 bits (SPEC §2)
+    // subject: OU PrintableString "7F", x500UniqueIdentifier BIT STRING 64 bits (docs/domain.md §2)
     expect(h).toContain('3021310B3009060355040B13023746' + '31123010060355042D0309000000000000000001');
     expect(h).toContain('3059301306072A8648CE3D020106082A8648CE3D030107034200' + hex(s.publicKey));
     // [0] { extensionRequest { SEQUENCE { keyUsage critical 03020308 } } }
@@ -294,7 +294,7 @@ describe('parseCsr (RFC 2986 §4; proof of possession)', () => {
       expect(performance.now() - started).toBeLessThan(10_000);
     });
 
-    it('a near-maximum input is refused quickly (CONVENTIONS: bounded parse)', () => {
+    it('a near-maximum input is refused quickly (docs/conventions.md: bounded parse)', () => {
       const big = new Uint8Array(tlv(0x30, tlv(0x04, new Uint8Array(MAX_CSR_BYTES - 8))));
       expect(big.length).toBeLessThanOrEqual(MAX_CSR_BYTES);
       const t = performance.now();

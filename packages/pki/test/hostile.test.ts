@@ -1,4 +1,4 @@
-// Hostile inputs (CONVENTIONS.md "Inputs"): every parse of outside bytes is bounded — lengths
+// Hostile inputs (docs/conventions.md "Inputs"): every parse of outside bytes is bounded — lengths
 // checked before reads, no reads past the end, no unbounded recursion, under 50 ms for any input
 // up to 64 KiB — and bad input gets a SmkiError (never a RangeError or TypeError). X.690 §8.1,
 // §10.1 (DER lengths); RFC 5280 §4.1 (certificates), §5.1 (CRLs), §6.1 (path validation fails closed).

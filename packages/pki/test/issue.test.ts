@@ -1,4 +1,4 @@
-// SPEC §2 (SMKI certificate profiles); RFC 5280 §4.1, §4.2.1; RFC 4108 §5 (hardwareModuleName).
+// docs/domain.md §2 (SMKI certificate profiles); RFC 5280 §4.1, §4.2.1; RFC 4108 §5 (hardwareModuleName).
 // Every issued field is checked by decoding the DER here, independently of parse.ts, with
 // OpenSSL as a second opinion.
 import { execFileSync } from 'node:child_process';
@@ -195,17 +195,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------------------------------------
 
-describe('root certificate (SPEC §2 Root)', () => {
+describe('root certificate (docs/domain.md §2 Root)', () => {
   it('has every field of the profile', () => {
     const point = signers.root.publicKey;
     const d = decode(h.root.certificate.der);
     expect(d.versionDer).toBe('A003020102'); // RFC 5280 4.1.2.1: v3
-    // SPEC §2: 16-octet serial, top bit clear
+    // docs/domain.md §2: 16-octet serial, top bit clear
     expect(d.serial.tag).toBe(0x02);
     expect(d.serial.value).toHaveLength(16);
     expect(d.serial.value[0]).toBeGreaterThanOrEqual(1);
     expect(d.serial.value[0]).toBeLessThanOrEqual(0x7f);
-    // SPEC §2: ecdsa-with-SHA256, parameters absent, in both places
+    // docs/domain.md §2: ecdsa-with-SHA256, parameters absent, in both places
     expect(d.tbsAlgDer).toBe(ECDSA_SHA256_ALG);
     expect(d.outerAlgDer).toBe(ECDSA_SHA256_ALG);
     // self-issued: issuer DER = subject DER = OU=00, CN=ZA PrintableString
@@ -221,7 +221,7 @@ describe('root certificate (SPEC §2 Root)', () => {
     expect([bc.critical, hex(bc.value)]).toEqual([true, '30030101FF']);
     // RFC 5280 4.2.1.3: keyCertSign|cRLSign (bits 5, 6), minimal named bit string
     expect([ku.critical, hex(ku.value)]).toEqual([true, '03020106']);
-    // SPEC §2: critical; the root carries every organisation and device policy of the environment
+    // docs/domain.md §2: critical; the root carries every organisation and device policy of the environment
     expect([cp.critical, hex(cp.value)]).toEqual([true, `3021300F${ORG_POLICY}300E${DEVICE_POLICY}`]);
     // RFC 5280 4.2.1.2 method 2, 8 octets, non-critical, and FALSE is not encoded (DER)
     expect([ski.critical, ski.criticalEncoded, hex(ski.value)]).toEqual([false, false, `0408${method2(point)}`]);
@@ -263,7 +263,7 @@ describe('root certificate (SPEC §2 Root)', () => {
   });
 });
 
-describe('issuing CA certificates (SPEC §2 OCA, DCA)', () => {
+describe('issuing CA certificates (docs/domain.md §2 OCA, DCA)', () => {
   it.each([
     ['organisationCa', OCA_NAME, ORG_POLICY, '3011300F'] as const,
     ['deviceCa', DCA_NAME, DEVICE_POLICY, '3010300E'] as const,
@@ -290,7 +290,7 @@ describe('issuing CA certificates (SPEC §2 OCA, DCA)', () => {
     expect([ku.critical, hex(ku.value)]).toEqual([true, '03020106']);
     expect([cp.critical, hex(cp.value)]).toEqual([true, `${policyPrefix}${policy}`]);
     expect([ski.criticalEncoded, hex(ski.value)]).toEqual([false, `0408${method2(point)}`]);
-    // RFC 5280 4.2.1.1 / SPEC §2: [0] keyIdentifier only = the root's SKI, non-critical
+    // RFC 5280 4.2.1.1 / docs/domain.md §2: [0] keyIdentifier only = the root's SKI, non-critical
     expect([aki.criticalEncoded, hex(aki.value)]).toEqual([false, `300A8008${method2(signers.root.publicKey)}`]);
     expect(verifiesUnder(ca.certificate.der, signers.root.publicKey)).toBe(true);
     expect(ca.certificate.kind).toBe('issuingCa');
@@ -331,7 +331,7 @@ describe('issuing CA certificates (SPEC §2 OCA, DCA)', () => {
   });
 });
 
-describe('organisation certificates (SPEC §2 Organisation certificate)', () => {
+describe('organisation certificates (docs/domain.md §2 Organisation certificate)', () => {
   it.each(['digitalSignature', 'keyAgreement'] as const)('%s: every field of the profile', async (keyUsage) => {
     const subjectKey = newSigner();
     const c = await issueOrganisationCertificate({
@@ -349,7 +349,7 @@ describe('organisation certificates (SPEC §2 Organisation certificate)', () => 
     expect(d.tbsAlgDer).toBe(ECDSA_SHA256_ALG);
     expect(d.outerAlgDer).toBe(ECDSA_SHA256_ALG);
     expect(d.issuerDer).toBe(OCA_NAME);
-    // SPEC §2: CN UTF8String (0C); OU = role as two upper-case hex digits; x500UniqueIdentifier
+    // docs/domain.md §2: CN UTF8String (0C); OU = role as two upper-case hex digits; x500UniqueIdentifier
     // (2.5.4.45) = BIT STRING of exactly 64 bits (unused-bits octet 00) holding the EUI-64
     const cn = Buffer.from('Énergie Ltd', 'utf8');
     const cnRdn = `31${(cn.length + 9).toString(16).padStart(2, '0')}30${(cn.length + 7).toString(16).padStart(2, '0')}0603550403 0C${cn.length.toString(16).padStart(2, '0')}${cn.toString('hex')}`.replace(/ /g, '');
@@ -447,7 +447,7 @@ describe('organisation certificates (SPEC §2 Organisation certificate)', () => 
   });
 });
 
-describe('device certificates (SPEC §2 Device certificate, GBCS 12)', () => {
+describe('device certificates (docs/domain.md §2 Device certificate, GBCS 12)', () => {
   it.each(['digitalSignature', 'keyAgreement'] as const)('%s: every field of the profile', async (keyUsage) => {
     const subjectKey = newSigner();
     const c = await issueDeviceCertificate({ issuer: h.deviceCa, publicKey: subjectKey.publicKey, entityId: '00 db 12 34 56 78 90 a0', keyUsage, now });
@@ -520,7 +520,7 @@ describe('device certificates (SPEC §2 Device certificate, GBCS 12)', () => {
   });
 });
 
-describe('serial numbers (SPEC §2: 16 octets, top bit clear)', () => {
+describe('serial numbers (docs/domain.md §2: 16 octets, top bit clear)', () => {
   it('200 issuances from a source whose first bytes are 0x00 and 0x80 are all 16 octets, first byte 01–7F', async () => {
     let k = 0;
     const draws: number[] = [];
@@ -556,7 +556,7 @@ describe('serial numbers (SPEC §2: 16 octets, top bit clear)', () => {
   });
 });
 
-describe('issued certificates pass the toolkit lint (SPEC §2)', () => {
+describe('issued certificates pass the toolkit lint (docs/domain.md §2)', () => {
   it('root, OCA, DCA, organisation DS/KA and device DS/KA certificates have no findings', async () => {
     const certs = [
       h.root.certificate,
@@ -809,7 +809,7 @@ describe('buildCertificate (internal/build.ts)', () => {
     expect(hex(authorityKeyIdentifierValue(Uint8Array.of(0xaa, 0xbb)))).toBe('30048002AABB');
     expect(() => keyUsageValue(['bogus' as 'digitalSignature'])).toThrow(SmkiError);
     expect(() => certificatePoliciesValue(['1.2.x'])).toThrow(SmkiError);
-    // SPEC §2: the test environment names these
+    // docs/domain.md §2: the test environment names these
     expect(TEST_ENVIRONMENT.defaultHwType).toBe('1.2.826.0.1.8641679.1.2.2.1');
   });
 });

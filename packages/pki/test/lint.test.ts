@@ -1,4 +1,4 @@
-// SPEC §2 (SMKI certificate profiles: all certificates, root, OCA, DCA, organisation, device);
+// docs/domain.md §2 (SMKI certificate profiles: all certificates, root, OCA, DCA, organisation, device);
 // RFC 5280 4.1 (fields), 4.2 (extensions); RFC 5758 3.2 (ecdsa-with-SHA256 parameters absent);
 // RFC 4108 5 (hardwareModuleName).
 //
@@ -55,7 +55,7 @@ import { certificateToPem, parseCertificate } from '../src/parse.js';
 import type { CertificateKind, SmkiCertificate } from '../src/types.js';
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: a test-PKI-shaped hierarchy (SPEC §2 test names and policy OIDs)
+// Fixtures: a test-PKI-shaped hierarchy (docs/domain.md §2 test names and policy OIDs)
 
 const ORG_POLICY = TEST_ENVIRONMENT.organisationPolicies[0] as string;
 const DEVICE_POLICY = TEST_ENVIRONMENT.devicePolicies[0] as string;
@@ -207,14 +207,14 @@ const hmnName = (hwType = HW_TYPE, hwSerial = eui64ToBytes(DEVICE_EUI)) => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('lintCertificate: conformant certificates (SPEC §2)', () => {
+describe('lintCertificate: conformant certificates (docs/domain.md §2)', () => {
   it.each(['root', 'oca', 'dca', 'org', 'device'] as const)('a conformant %s lints clean', async (kind) => {
     const cert = await make(kind);
     expect(lintCertificate(cert)).toEqual([]);
   });
 
   it('classifies each fixture as the profile it is linted against', async () => {
-    // SPEC §2: OCA carries the organisation policy, DCA the device policy
+    // docs/domain.md §2: OCA carries the organisation policy, DCA the device policy
     expect(certificateProfile(await make('root'))).toBe('root');
     expect(certificateProfile(await make('oca'))).toBe('organisationCa');
     expect(certificateProfile(await make('dca'))).toBe('deviceCa');
@@ -225,13 +225,13 @@ describe('lintCertificate: conformant certificates (SPEC §2)', () => {
   });
 
   it('accepts a keyAgreement organisation certificate and a digitalSignature device certificate', async () => {
-    // SPEC §2: exactly one of digitalSignature / keyAgreement
+    // docs/domain.md §2: exactly one of digitalSignature / keyAgreement
     expect(lintCertificate(await make('org', setExt(OID.keyUsage, ku(['keyAgreement']))))).toEqual([]);
     expect(lintCertificate(await make('device', setExt(OID.keyUsage, ku(['digitalSignature']))))).toEqual([]);
   });
 
   it('accepts an organisation subject without CN, and every known role', async () => {
-    // SPEC §2: CN optional; OU = Remote Party Role as two upper-case hex digits
+    // docs/domain.md §2: CN optional; OU = Remote Party Role as two upper-case hex digits
     expect(lintCertificate(await make('org', withSubject(orgSubject().slice(1))))).toEqual([]);
     for (const role of ['01', '03', '04', '05', '06', '08', '7F', '87', '89']) {
       expect(lintCertificate(await make('org', withSubject(orgSubject(role)))), role).toEqual([]);
@@ -244,7 +244,7 @@ describe('lintCertificate: conformant certificates (SPEC §2)', () => {
   });
 
   it('accepts a root whose self-signature is high-S', async () => {
-    // SPEC §4: never reject high-S
+    // docs/domain.md §4: never reject high-S
     const n = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
     const highS: Signer = {
       publicKey: keys.root.point,
@@ -265,12 +265,12 @@ describe('lintCertificate: conformant certificates (SPEC §2)', () => {
   });
 
   it('counts the DER content octets: a positive serial whose 16 octets need a 00 sign octet is 17 octets', async () => {
-    // SPEC §2 / RFC 5280 4.1.2.2: 16 content octets, top bit clear
+    // docs/domain.md §2 / RFC 5280 4.1.2.2: 16 content octets, top bit clear
     expect(codes(lintCertificate(await make('org', (t) => ({ ...t, serialNumber: Uint8Array.of(0, ...serial(0x91)) }))))).toEqual(['ERR_PROFILE_SERIAL_LENGTH']);
   });
 });
 
-describe('lintCertificate: what the issuance code produces (SPEC §2)', () => {
+describe('lintCertificate: what the issuance code produces (docs/domain.md §2)', () => {
   it('a hierarchy and its organisation and device certificates lint clean', async () => {
     const h = await createHierarchy();
     const org = await issueOrganisationCertificate({ issuer: h.organisationCa, role: 2, entityId: '90-B3-D5-1F-30-01-00-00', keyUsage: 'digitalSignature', commonName: 'Supplier A', publicKey: keys.org.point });
@@ -300,10 +300,10 @@ const offCurve = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 1));
 const compressed = Uint8Array.of(2, ...keys.org.point.subarray(1, 33));
 
 const CASES: readonly Case[] = [
-  // ---- RFC 5280 4.1.2.1; SPEC §2: X.509 v3
+  // ---- RFC 5280 4.1.2.1; docs/domain.md §2: X.509 v3
   { id: 'version v1 (field omitted)', kind: 'org', mut: (t) => ({ ...t, version: 0 }), expected: ['ERR_PROFILE_VERSION'] },
   { id: 'version v2', kind: 'device', mut: (t) => ({ ...t, version: 1 }), expected: ['ERR_PROFILE_VERSION'] },
-  // ---- SPEC §2: id-ecPublicKey, P-256, uncompressed point (RFC 5480)
+  // ---- docs/domain.md §2: id-ecPublicKey, P-256, uncompressed point (RFC 5480)
   { id: 'Ed25519 key', kind: 'org', mut: foreignKey(spkiOf(ed25519)), expected: ['ERR_PROFILE_KEY_ALGORITHM'] },
   { id: 'P-384 key', kind: 'device', mut: foreignKey(spkiOf(p384)), expected: ['ERR_PROFILE_KEY_CURVE'] },
   {
@@ -318,7 +318,7 @@ const CASES: readonly Case[] = [
     mut: both((t) => ({ ...t, subjectPublicKey: { point: compressed } }), setExt(OID.subjectKeyIdentifier, ski(compressed))),
     expected: ['ERR_PROFILE_KEY_POINT'],
   },
-  // ---- SPEC §2: ecdsa-with-SHA256 only; RFC 5758 3.2: parameters absent; RFC 5280 4.1.1.2: tbs = outer
+  // ---- docs/domain.md §2: ecdsa-with-SHA256 only; RFC 5758 3.2: parameters absent; RFC 5280 4.1.1.2: tbs = outer
   {
     id: 'ecdsa-with-SHA384 in both places',
     kind: 'org',
@@ -337,7 +337,7 @@ const CASES: readonly Case[] = [
     mut: (t) => ({ ...t, tbsSignatureAlgorithm: { oid: OID.ecdsaWithSha256, params: 'null' } }),
     expected: ['ERR_PROFILE_SIGNATURE_ALGORITHM_MISMATCH'],
   },
-  // ---- SPEC §2: serial 16 octets, top bit clear; RFC 5280 4.1.2.2: positive
+  // ---- docs/domain.md §2: serial 16 octets, top bit clear; RFC 5280 4.1.2.2: positive
   { id: 'serial of 15 octets', kind: 'org', mut: (t) => ({ ...t, serialNumber: serial(0x11, 15) }), expected: ['ERR_PROFILE_SERIAL_LENGTH'] },
   { id: 'serial of 20 octets', kind: 'oca', mut: (t) => ({ ...t, serialNumber: serial(0x11, 20) }), expected: ['ERR_PROFILE_SERIAL_LENGTH'] },
   { id: 'negative serial', kind: 'device', mut: (t) => ({ ...t, serialNumber: serial(0x91) }), expected: ['ERR_PROFILE_SERIAL_NOT_POSITIVE'] },
@@ -384,7 +384,7 @@ const CASES: readonly Case[] = [
     mut: addExt(rawExt('2.5.29.30', true, Uint8Array.of(0x30, 0x00))),
     expected: ['ERR_PROFILE_EXTENSION_UNKNOWN_CRITICAL'],
   },
-  // ---- SPEC §2: no extendedKeyUsage, CRL distribution point or AIA on end-entity certificates
+  // ---- docs/domain.md §2: no extendedKeyUsage, CRL distribution point or AIA on end-entity certificates
   {
     id: 'extendedKeyUsage on an organisation certificate',
     kind: 'org',
@@ -409,7 +409,7 @@ const CASES: readonly Case[] = [
     mut: addExt(rawExt(OID.authorityInfoAccess, false, Uint8Array.of(0x30, 0x00))),
     expected: ['ERR_PROFILE_EXTENSION_FORBIDDEN'],
   },
-  // ---- SPEC §2: keyUsage present, critical; RFC 5280 4.2.1.3
+  // ---- docs/domain.md §2: keyUsage present, critical; RFC 5280 4.2.1.3
   { id: 'keyUsage absent (organisation)', kind: 'org', mut: setExt(OID.keyUsage), expected: ['ERR_PROFILE_KEY_USAGE_MISSING'] },
   { id: 'keyUsage absent (root)', kind: 'root', mut: setExt(OID.keyUsage), expected: ['ERR_PROFILE_KEY_USAGE_MISSING'] },
   { id: 'keyUsage not critical', kind: 'device', mut: setExt(OID.keyUsage, ku(['keyAgreement'], false)), expected: ['ERR_PROFILE_KEY_USAGE_NOT_CRITICAL'] },
@@ -433,7 +433,7 @@ const CASES: readonly Case[] = [
   },
   { id: 'both digitalSignature and keyAgreement', kind: 'org', mut: setExt(OID.keyUsage, ku(['digitalSignature', 'keyAgreement'])), expected: ['ERR_PROFILE_KEY_USAGE_NOT_SINGLE'] },
   { id: 'device keyUsage with neither', kind: 'device', mut: setExt(OID.keyUsage, ku([])), expected: ['ERR_PROFILE_KEY_USAGE_NOT_SINGLE'] },
-  // ---- SPEC §2: certificatePolicies present, critical, environment OIDs; device exactly one
+  // ---- docs/domain.md §2: certificatePolicies present, critical, environment OIDs; device exactly one
   { id: 'certificatePolicies absent', kind: 'org', mut: setExt(OID.certificatePolicies), expected: ['ERR_PROFILE_POLICIES_MISSING'] },
   { id: 'certificatePolicies empty', kind: 'device', mut: setExt(OID.certificatePolicies, cp([])), expected: ['ERR_PROFILE_POLICIES_MISSING'] },
   { id: 'certificatePolicies not critical', kind: 'oca', mut: setExt(OID.certificatePolicies, cp([ORG_POLICY], false)), expected: ['ERR_PROFILE_POLICIES_NOT_CRITICAL'] },
@@ -456,7 +456,7 @@ const CASES: readonly Case[] = [
     options: { environment: defineEnvironment({ name: 'two-device-policies', devicePolicies: [DEVICE_POLICY, '1.2.3.5'] }) },
     expected: ['ERR_PROFILE_POLICY_COUNT'],
   },
-  // ---- SPEC §2; RFC 5280 4.2.1.2: SKI non-critical, 8 octets, method 2
+  // ---- docs/domain.md §2; RFC 5280 4.2.1.2: SKI non-critical, 8 octets, method 2
   { id: 'SKI absent (device)', kind: 'device', mut: setExt(OID.subjectKeyIdentifier), expected: ['ERR_PROFILE_SKI_MISSING'] },
   { id: 'SKI absent (root)', kind: 'root', mut: setExt(OID.subjectKeyIdentifier), expected: ['ERR_PROFILE_SKI_MISSING'] },
   { id: 'SKI critical', kind: 'org', mut: setExt(OID.subjectKeyIdentifier, ski(keys.org.point, true)), expected: ['ERR_PROFILE_SKI_CRITICAL'] },
@@ -467,7 +467,7 @@ const CASES: readonly Case[] = [
     expected: ['ERR_PROFILE_SKI_LENGTH'],
   },
   { id: 'SKI of another key', kind: 'dca', mut: setExt(OID.subjectKeyIdentifier, ski(keys.other.point)), expected: ['ERR_PROFILE_SKI_METHOD'] },
-  // ---- SPEC §2; RFC 5280 4.2.1.1: AKI [0] keyIdentifier only, non-critical, absent only on the root
+  // ---- docs/domain.md §2; RFC 5280 4.2.1.1: AKI [0] keyIdentifier only, non-critical, absent only on the root
   { id: 'AKI absent (organisation)', kind: 'org', mut: setExt(OID.authorityKeyIdentifier), expected: ['ERR_PROFILE_AKI_MISSING'] },
   { id: 'AKI absent (issuing CA)', kind: 'dca', mut: setExt(OID.authorityKeyIdentifier), expected: ['ERR_PROFILE_AKI_MISSING'] },
   { id: 'AKI critical', kind: 'device', mut: setExt(OID.authorityKeyIdentifier, aki(keys.dca.point, true)), expected: ['ERR_PROFILE_AKI_CRITICAL'] },
@@ -505,7 +505,7 @@ const CASES: readonly Case[] = [
     mut: setExt(OID.authorityKeyIdentifier, extension(OID.authorityKeyIdentifier, false, authorityKeyIdentifierValue(new Uint8Array(20).fill(9)))),
     expected: ['ERR_PROFILE_AKI_FORM'],
   },
-  // ---- SPEC §2; RFC 5280 4.2.1.9: basicConstraints
+  // ---- docs/domain.md §2; RFC 5280 4.2.1.9: basicConstraints
   { id: 'CA basicConstraints absent (linted as issuing CA)', kind: 'oca', mut: setExt(OID.basicConstraints), options: { expectedKind: 'issuingCa' }, expected: ['ERR_PROFILE_BASIC_CONSTRAINTS_MISSING'] },
   { id: 'CA basicConstraints not critical', kind: 'oca', mut: setExt(OID.basicConstraints, bc(true, 0, false)), expected: ['ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CRITICAL'] },
   { id: 'root basicConstraints not critical', kind: 'root', mut: setExt(OID.basicConstraints, bc(true, undefined, false)), expected: ['ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CRITICAL'] },
@@ -516,15 +516,15 @@ const CASES: readonly Case[] = [
   { id: 'end entity asserting cA (linted as device)', kind: 'device', mut: addExt(bc(true, undefined, true)), options: { expectedKind: 'device' }, expected: ['ERR_PROFILE_END_ENTITY_IS_CA'] },
   // ---- kind
   { id: 'subject with only a CN (no SMKI kind)', kind: 'org', mut: withSubject([commonNameAttribute('nobody')]), expected: ['ERR_PROFILE_UNKNOWN_KIND'] },
-  // ---- SPEC §2: root self-issued and self-signed, OU 00
+  // ---- docs/domain.md §2: root self-issued and self-signed, OU 00
   { id: 'root signed by another key', kind: 'root', mut: (t) => t, signer: keys.other.signer, expected: ['ERR_PROFILE_ROOT_NOT_SELF_SIGNED'] },
   { id: 'root OU 01', kind: 'root', mut: (t) => ({ ...t, issuer: { attributes: [organizationalUnitAttribute('01')] }, subject: { attributes: [organizationalUnitAttribute('01')] } }), expected: ['ERR_PROFILE_ROOT_ROLE'] },
   { id: 'root without OU', kind: 'root', mut: (t) => ({ ...t, issuer: { attributes: [commonNameAttribute('ZA', 'printable')] }, subject: { attributes: [commonNameAttribute('ZA', 'printable')] } }), expected: ['ERR_PROFILE_ROOT_ROLE'] },
   { id: 'root OU 0 (decimal)', kind: 'root', mut: (t) => ({ ...t, issuer: { attributes: [organizationalUnitAttribute('0')] }, subject: { attributes: [organizationalUnitAttribute('0')] } }), expected: ['ERR_PROFILE_ROOT_ROLE'] },
-  // ---- SPEC §2: OCA OU 07
+  // ---- docs/domain.md §2: OCA OU 07
   { id: 'OCA OU 02', kind: 'oca', mut: withSubject([organizationalUnitAttribute('02'), commonNameAttribute('Z1', 'printable')]), expected: ['ERR_PROFILE_OCA_ROLE'] },
   { id: 'OCA without OU', kind: 'oca', mut: withSubject([commonNameAttribute('Z1', 'printable')]), expected: ['ERR_PROFILE_OCA_ROLE'] },
-  // ---- SPEC §2: organisation subject
+  // ---- docs/domain.md §2: organisation subject
   { id: 'organisation without OU', kind: 'org', mut: withSubject([commonNameAttribute('Supplier A'), entityIdAttribute(ORG_EUI)]), expected: ['ERR_PROFILE_ORG_ROLE_MISSING'] },
   { id: 'organisation role in decimal (2)', kind: 'org', mut: withSubject(orgSubject('2')), expected: ['ERR_PROFILE_ORG_ROLE_FORMAT'] },
   { id: 'organisation role in decimal (127)', kind: 'org', mut: withSubject(orgSubject('127')), expected: ['ERR_PROFILE_ORG_ROLE_FORMAT'] },
@@ -552,7 +552,7 @@ const CASES: readonly Case[] = [
   { id: 'organisation CN as PrintableString', kind: 'org', mut: withSubject([commonNameAttribute('Supplier A', 'printable'), ...orgSubject().slice(1)]), expected: ['ERR_PROFILE_ORG_CN_ENCODING'] },
   { id: 'organisation subject with O', kind: 'org', mut: withSubject([...orgSubject(), printable('2.5.4.10', 'Energy Co')]), expected: ['ERR_PROFILE_ORG_SUBJECT_ATTRIBUTE'] },
   { id: 'organisation subject with two OUs', kind: 'org', mut: withSubject([...orgSubject(), organizationalUnitAttribute('03')]), expected: ['ERR_PROFILE_ORG_SUBJECT_ATTRIBUTE'] },
-  // ---- SPEC §2; GBCS 12: device
+  // ---- docs/domain.md §2; GBCS 12: device
   { id: 'device subject with a CN', kind: 'device', mut: withSubject([commonNameAttribute('meter')]), expected: ['ERR_PROFILE_DEVICE_SUBJECT_NOT_EMPTY'] },
   { id: 'device notAfter 2049 as UTCTime', kind: 'device', mut: (t) => ({ ...t, notAfter: utc('2049-12-31T23:59:59Z') }), expected: ['ERR_PROFILE_DEVICE_NOT_AFTER'] },
   { id: 'device notAfter one second early', kind: 'device', mut: (t) => ({ ...t, notAfter: gen('9999-12-31T23:59:58Z') }), expected: ['ERR_PROFILE_DEVICE_NOT_AFTER'] },
@@ -607,7 +607,7 @@ describe('lintCertificate: one broken rule, one code', () => {
 });
 
 describe('lintCertificate: tolerated quirks are warnings', () => {
-  it('explicit NULL signature parameters (SPEC §2: tolerate, never emit; RFC 5758 3.2)', async () => {
+  it('explicit NULL signature parameters (docs/domain.md §2: tolerate, never emit; RFC 5758 3.2)', async () => {
     const nullAlg = { oid: OID.ecdsaWithSha256, params: 'null' } as const;
     const cert = await make('org', (t) => ({ ...t, signatureAlgorithm: nullAlg, tbsSignatureAlgorithm: nullAlg }));
     const findings = lintCertificate(cert);
@@ -622,7 +622,7 @@ describe('lintCertificate: tolerated quirks are warnings', () => {
     expect(lintCertificate(cert).map((f) => [f.code, f.severity])).toEqual([['ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS', 'warning']]);
   });
 
-  it('authorityKeyIdentifier on the self-signed root (RFC 5280 4.2.1.1 allows it; SPEC §2: the root has none)', async () => {
+  it('authorityKeyIdentifier on the self-signed root (RFC 5280 4.2.1.1 allows it; docs/domain.md §2: the root has none)', async () => {
     const cert = await make('root', addExt(aki(keys.root.point)));
     const findings = lintCertificate(cert);
     expect(findings.map((f) => [f.code, f.severity])).toEqual([['ERR_PROFILE_AKI_ON_ROOT', 'warning']]);
@@ -646,7 +646,7 @@ describe('lintCertificate: tolerated quirks are warnings', () => {
 });
 
 describe('lintCertificate: several breaks, kinds and environments', () => {
-  it('a decimal role is read leniently by parse but is a profile error (SPEC §2: two upper-case hex digits)', async () => {
+  it('a decimal role is read leniently by parse but is a profile error (docs/domain.md §2: two upper-case hex digits)', async () => {
     const cert = await make('org', withSubject(orgSubject('2')));
     expect(cert.role).toBe(2);
     const [f] = lintCertificate(cert);
@@ -684,7 +684,7 @@ describe('lintCertificate: several breaks, kinds and environments', () => {
     expect(codes(lintCertificate(await make('org'), { expectedKind: 'unknown' }))).toEqual(['ERR_PROFILE_UNKNOWN_KIND']);
   });
 
-  it('reads the environment: production policy OIDs and hwTypes (SPEC §2: per-environment)', async () => {
+  it('reads the environment: production policy OIDs and hwTypes (docs/domain.md §2: per-environment)', async () => {
     const prod = defineEnvironment({ name: 'production', organisationPolicies: ['1.2.3.1'], devicePolicies: ['1.2.3.2'], deviceHwTypes: ['1.2.3.9'] });
     const device = await make('device');
     const findings = lintCertificate(device, { environment: prod });

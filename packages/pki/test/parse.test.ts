@@ -1,5 +1,5 @@
 // parseCertificate against OpenSSL: every field of the typed view is compared with what
-// `openssl x509` prints for the same bytes. RFC 5280 §4.1 (fields), §4.2 (extensions), SPEC.md §2
+// `openssl x509` prints for the same bytes. RFC 5280 §4.1 (fields), §4.2 (extensions), docs/domain.md §2
 // (SMKI profile and the quirks real certificates have: explicit NULL, no SKI, decimal role),
 // RFC 7468 (PEM armour).
 import { execFileSync } from 'node:child_process';
@@ -333,7 +333,7 @@ describe('parseCertificate on certificates made by openssl (RFC 5280 §4.1)', ()
     expectMatchesOpenssl(fromDer, label.replace(/ /g, '-'));
   });
 
-  it('reads what each certificate is (SPEC.md §2)', () => {
+  it('reads what each certificate is (docs/domain.md §2)', () => {
     const c = (l: string): SmkiCertificate => parseCertificate((openssl[l] as Fixture).der);
     const root = c('openssl root');
     expect([root.kind, root.role, root.subject.text, root.details.roleSpelling]).toEqual(['root', 0, 'OU=00, CN=ZA', 'canonical']);
@@ -420,7 +420,7 @@ describe('parseCertificate on certificates made by createHierarchy and the issue
   });
 });
 
-describe('quirks of real certificates still parse (SPEC.md §2)', () => {
+describe('quirks of real certificates still parse (docs/domain.md §2)', () => {
   const pki = buildHierarchy(new Date(Date.UTC(2022, 0, 1)));
 
   it('an explicit NULL in both signature AlgorithmIdentifiers', () => {
@@ -512,7 +512,7 @@ describe('quirks of real certificates still parse (SPEC.md §2)', () => {
   });
 });
 
-describe('bounded decoding of names and extensions (CONVENTIONS.md "Inputs")', () => {
+describe('bounded decoding of names and extensions (docs/conventions.md "Inputs")', () => {
   const pki = buildHierarchy();
   const withSubject = (subject: Uint8Array, extensions: Uint8Array[] = []): Uint8Array => {
     const key = newKeyPair();
@@ -692,7 +692,7 @@ describe('PEM armour (RFC 7468)', () => {
   });
 });
 
-describe('malformed DER reports ERR_CERT_MALFORMED with the offset (CONVENTIONS.md "Inputs")', () => {
+describe('malformed DER reports ERR_CERT_MALFORMED with the offset (docs/conventions.md "Inputs")', () => {
   const pki = buildHierarchy();
   it.each([
     ['empty', new Uint8Array(0)],

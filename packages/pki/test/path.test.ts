@@ -1,5 +1,5 @@
 // RFC 5280 §6.1 (basic path validation), §6.3 (CRL processing), §7.1 (name comparison);
-// RFC 4158 (path building); SPEC.md §2 (SMKI hierarchy: root → OCA/DCA → leaf, P-256,
+// RFC 4158 (path building); docs/domain.md §2 (SMKI hierarchy: root → OCA/DCA → leaf, P-256,
 // ecdsa-with-SHA256, policies per environment, high-S accepted). OpenSSL 3.0 is a second opinion.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -96,7 +96,7 @@ function akiExt(issuer: SmkiCertificate, o: TemplateOptions): ExtensionTemplate[
   return [extension(OID.authorityKeyIdentifier, false, authorityKeyIdentifierValue(o.aki ?? keyIdMethod2(issuer.publicKeyBytes)))];
 }
 
-/** An organisation certificate template per SPEC §2, with the given deviations. */
+/** An organisation certificate template per docs/domain.md §2, with the given deviations. */
 function orgTemplate(issuer: SmkiCertificate, point: Uint8Array, o: TemplateOptions = {}): CertificateTemplate {
   const alg = o.signatureAlgorithm ?? ECDSA_WITH_SHA256;
   const nb = o.notBefore ?? T0;
@@ -119,7 +119,7 @@ function orgTemplate(issuer: SmkiCertificate, point: Uint8Array, o: TemplateOpti
   };
 }
 
-/** A device certificate template per SPEC §2. */
+/** A device certificate template per docs/domain.md §2. */
 function deviceTemplate(issuer: SmkiCertificate, point: Uint8Array, o: TemplateOptions = {}): CertificateTemplate {
   return {
     serialNumber: serial(),
@@ -216,7 +216,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('valid paths (RFC 5280 6.1; SPEC §2)', () => {
+describe('valid paths (RFC 5280 6.1; docs/domain.md §2)', () => {
   it('organisation certificate → OCA → root', () => {
     const r = validatePath(orgLeaf, orgPath());
     expect(r.findings).toEqual([]);
@@ -251,7 +251,7 @@ describe('valid paths (RFC 5280 6.1; SPEC §2)', () => {
     expect(r.path.map((c) => c.fingerprint)).toEqual([orgLeaf.fingerprint, oca.fingerprint, root.fingerprint]);
   });
 
-  it('accepts a high-S signature on a certificate and on a CRL (SPEC §4: never reject high-S)', async () => {
+  it('accepts a high-S signature on a certificate and on a CRL (docs/domain.md §4: never reject high-S)', async () => {
     const ca: CertificateAuthority = { certificate: oca, signer: highSSigner(h.organisationCa.signer) };
     const leaf = await orgUnder(ca);
     expect(isHighS(leaf)).toBe(true);
@@ -329,7 +329,7 @@ describe('path building (RFC 4158; RFC 5280 4.2.1.1)', () => {
   });
 });
 
-describe('path checks, one rule broken at a time (RFC 5280 6.1.3, 6.1.4; SPEC §2)', () => {
+describe('path checks, one rule broken at a time (RFC 5280 6.1.3, 6.1.4; docs/domain.md §2)', () => {
   it('no anchors → ERR_CHAIN_NO_ANCHORS', () => {
     const r = validatePath(orgLeaf, { anchors: [], at: AT });
     expect(r.valid).toBe(false);
@@ -465,7 +465,7 @@ describe('path checks, one rule broken at a time (RFC 5280 6.1.3, 6.1.4; SPEC §
     expect(codes(validatePath(ok, orgPath()))).not.toContain('ERR_CHAIN_UNKNOWN_CRITICAL_EXTENSION');
   });
 
-  // SPEC §2: organisation leaves under an OCA, device leaves under a DCA.
+  // docs/domain.md §2: organisation leaves under an OCA, device leaves under a DCA.
   it('a device certificate under the OCA (and an organisation one under the DCA) → ERR_CHAIN_PKI_MISMATCH', async () => {
     const dev = await make(deviceTemplate(oca, newSigner().publicKey), h.organisationCa.signer);
     const r = validatePath(dev, orgPath());
@@ -486,7 +486,7 @@ describe('path checks, one rule broken at a time (RFC 5280 6.1.3, 6.1.4; SPEC §
     expect(codes(r)).toContain('ERR_CHAIN_PROFILE_VIOLATION');
   });
 
-  // SPEC §2: policy OIDs per environment.
+  // docs/domain.md §2: policy OIDs per environment.
   it('a policy the environment does not allow → ERR_CHAIN_POLICY_NOT_ALLOWED', async () => {
     const leaf = await make(orgTemplate(oca, newSigner().publicKey, { policies: ['1.2.3.4'] }), h.organisationCa.signer);
     const r = validatePath(leaf, orgPath());
@@ -732,7 +732,7 @@ describe('createPathValidator (reuse)', () => {
       if (!r.valid) throw new Error('expected valid');
     }
     const ms = performance.now() - start;
-    // Printed, never asserted (CONVENTIONS: speed never fails the build).
+    // Printed, never asserted (docs/conventions.md: speed never fails the build).
     console.log(`createPathValidator: ${n} warm validations in ${ms.toFixed(0)} ms (${((n / ms) * 1000).toFixed(0)}/s)`);
   });
 

@@ -1,4 +1,4 @@
-// SPEC §2, CONVENTIONS.md (types that carry security meaning): what the compiler refuses.
+// docs/domain.md §2, docs/conventions.md (types that carry security meaning): what the compiler refuses.
 // These run in vitest's typecheck mode; a @ts-expect-error that stops erroring fails the test.
 import { describe, expectTypeOf, test } from 'vitest';
 import type { Finding } from '@smki/core';

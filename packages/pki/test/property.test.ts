@@ -1,4 +1,4 @@
-// Property-based tests of every @smki/pki parser of outside bytes (CONVENTIONS.md "Inputs"):
+// Property-based tests of every @smki/pki parser of outside bytes (docs/conventions.md "Inputs"):
 // mutated real inputs (the certificates of test-vectors/pki, CRLs and requests made by the
 // project's own issuers with deterministic keys) give a successful parse or the parser's own
 // SmkiError — never a RangeError, a TypeError or a schema library's error, bare or wrapped — and a

@@ -1,7 +1,7 @@
-// TrustStore: look-ups by entity (SPEC.md §2: one certificate per party, key usage and
+// TrustStore: look-ups by entity (docs/domain.md §2: one certificate per party, key usage and
 // generation), by key identifier and by subject name (RFC 5280 §4.2.1.1, §4.2.1.2, §6.1 path
 // building), by issuer and serial (RFC 5280 §4.1.2.2, §5.3); directory loading that fails closed
-// (CONVENTIONS.md "Errors", "Inputs").
+// (docs/conventions.md "Errors", "Inputs").
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,7 +141,7 @@ describe('TrustStore: add, addAll, get, size, iteration', () => {
   });
 });
 
-describe('TrustStore.findByEntity (SPEC.md §2: generations per party, role and key usage)', () => {
+describe('TrustStore.findByEntity (docs/domain.md §2: generations per party, role and key usage)', () => {
   const store = new TrustStore(everything);
 
   it('returns every generation, newest notBefore first, whatever the insertion order', () => {
@@ -198,7 +198,7 @@ describe('TrustStore.findByEntity (SPEC.md §2: generations per party, role and 
   });
 });
 
-describe('TrustStore.findByDevice (SPEC.md §2 device certificates: hwSerialNum)', () => {
+describe('TrustStore.findByDevice (docs/domain.md §2 device certificates: hwSerialNum)', () => {
   const store = new TrustStore(everything);
   it('finds the device certificates by EUI-64 and key usage', () => {
     expect(store.findByDevice(DEVICE, 'keyAgreement')).toEqual([deviceKa]);
@@ -357,7 +357,7 @@ describe('TrustStore.findBySubjectName, anchors, intermediates (RFC 5280 §6.1 p
   });
 });
 
-describe('TrustStore.loadDirectory (CONVENTIONS.md "Inputs": bounded; "Errors": fail closed)', () => {
+describe('TrustStore.loadDirectory (docs/conventions.md "Inputs": bounded; "Errors": fail closed)', () => {
   let dir: string;
   const mk = (...parts: string[]): string => join(dir, ...parts);
 

@@ -1,6 +1,6 @@
 /**
  * Fuzz targets of @smki/core: the DER structure walker (X.690 §8.1, §10.1), EUI-64 spellings
- * (SPEC.md §2), hexadecimal and base64 (RFC 4648 §4, §8).
+ * (docs/domain.md §2), hexadecimal and base64 (RFC 4648 §4, §8).
  * @module
  */
 import { checkDerStructure, eui64ToBytes, eui64FromBytes, fromBase64, fromHex, parseEui64, toBase64, toHex, type Tlv } from '@smki/core';
@@ -51,7 +51,7 @@ export const derTarget: Target = {
   },
 };
 
-/** The spellings SPEC.md §2 accepts, written independently of the parser: the oracle. */
+/** The spellings docs/domain.md §2 accepts, written independently of the parser: the oracle. */
 function eui64Oracle(s: string): string | undefined {
   const hex = '[0-9A-Fa-f]{2}';
   if (new RegExp(`^(?:${hex}){8}$`).test(s)) return s.toUpperCase();
@@ -65,7 +65,7 @@ function eui64Oracle(s: string): string | undefined {
 /** parseEui64 against the oracle, and the bytes round trip. */
 export const eui64Target: Target = {
   name: 'core.eui64',
-  about: 'parseEui64: 16 hex digits or eight pairs with one separator (SPEC.md §2)',
+  about: 'parseEui64: 16 hex digits or eight pairs with one separator (docs/domain.md §2)',
   der: false,
   codes: ['ERR_EUI64_INVALID'],
   mutantsMayParse: true,

@@ -1,8 +1,8 @@
 /**
- * Fuzz targets of @smki/gbcs: general-signing APDUs and general-ciphering frames (SPEC.md §3),
- * the payload decoders (SPEC.md §5: ECS42/43/44 DLMS ACTION, CS06 DER), sensitive payloads
- * (SPEC.md §4, AES-128-GCM of NIST SP 800-38D), and the two checks that read a whole message: the
- * User signature and the ACB MAC (SPEC.md §4).
+ * Fuzz targets of @smki/gbcs: general-signing APDUs and general-ciphering frames (docs/domain.md §3),
+ * the payload decoders (docs/domain.md §5: ECS42/43/44 DLMS ACTION, CS06 DER), sensitive payloads
+ * (docs/domain.md §4, AES-128-GCM of NIST SP 800-38D), and the two checks that read a whole message: the
+ * User signature and the ACB MAC (docs/domain.md §4).
  * @module
  */
 import { fromHex } from '@smki/core';
@@ -34,7 +34,7 @@ interface VectorFile {
   readonly cases: readonly { readonly id: string; readonly result: string; readonly input: Record<string, string>; readonly plaintext?: string }[];
 }
 
-/** Offsets of the length and tag fields of a GBCS message (SPEC.md §3), for the byte edits to aim at. */
+/** Offsets of the length and tag fields of a GBCS message (docs/domain.md §3), for the byte edits to aim at. */
 export function gbcsHints(bytes: Uint8Array): number[] {
   const m = parseMessage(bytes);
   const a = m.apduRange.start;
@@ -76,7 +76,7 @@ export async function messageSeeds(): Promise<Seed[]> {
 /** parseMessage, and buildMessage of what it read gives the bytes back. */
 export const messageTarget: Target = {
   name: 'gbcs.message',
-  about: 'parseMessage: general-signing APDU (DF) and general-ciphering frame (DD), SPEC.md §3',
+  about: 'parseMessage: general-signing APDU (DF) and general-ciphering frame (DD), docs/domain.md §3',
   der: false,
   codes: ['ERR_GBCS_MALFORMED'],
   mutantsMayParse: true,
@@ -96,7 +96,7 @@ export const messageTarget: Target = {
   },
 };
 
-/** Supply-command payloads (ECS42/43/44, SPEC.md §5) with several counters. */
+/** Supply-command payloads (ECS42/43/44, docs/domain.md §5) with several counters. */
 function supplySeeds(): Seed[] {
   const out: Seed[] = [];
   for (const uc of ['ECS42', 'ECS43', 'ECS44'] as const) {
@@ -108,7 +108,7 @@ function supplySeeds(): Seed[] {
 /** decodeSupplyPayload, and encodeSupplyPayload of what it read gives the bytes back. */
 export const supplyTarget: Target = {
   name: 'gbcs.payload.supply',
-  about: 'decodeSupplyPayload: the 21-byte DLMS ACTION on the script table of ECS42/43/44 (SPEC.md §5)',
+  about: 'decodeSupplyPayload: the 21-byte DLMS ACTION on the script table of ECS42/43/44 (docs/domain.md §5)',
   der: false,
   codes: ['ERR_GBCS_MALFORMED'],
   mutantsMayParse: true,
@@ -124,7 +124,7 @@ export const supplyTarget: Target = {
   },
 };
 
-/** CS06 payloads (SPEC.md §5) with and without an execution time. */
+/** CS06 payloads (docs/domain.md §5) with and without an execution time. */
 function cs06Seeds(): Seed[] {
   const hash = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
   const fields: ActivateFirmwarePayload[] = [
@@ -139,7 +139,7 @@ function cs06Seeds(): Seed[] {
 /** decodeActivateFirmware, and the payload encoder gives the bytes back. */
 export const cs06Target: Target = {
   name: 'gbcs.payload.cs06',
-  about: 'decodeActivateFirmware: DER SEQUENCE { OCTET STRING (32), INTEGER, GeneralizedTime OPTIONAL } (SPEC.md §5, X.690 §10)',
+  about: 'decodeActivateFirmware: DER SEQUENCE { OCTET STRING (32), INTEGER, GeneralizedTime OPTIONAL } (docs/domain.md §5, X.690 §10)',
   der: true,
   codes: ['ERR_GBCS_MALFORMED'],
   mutantsMayParse: true,
@@ -163,7 +163,7 @@ interface PayloadSeed extends Seed {
 /** decryptPayload over mutated payload data: only the data as encrypted decrypts, to the plaintext encrypted. */
 export const sensitivePayloadTarget: Target = {
   name: 'gbcs.payload.sensitive',
-  about: 'decryptPayload: 31 ‖ invocation counter ‖ AES-128-GCM ciphertext ‖ 12-byte tag (SPEC.md §4, NIST SP 800-38D §7.2)',
+  about: 'decryptPayload: 31 ‖ invocation counter ‖ AES-128-GCM ciphertext ‖ 12-byte tag (docs/domain.md §4, NIST SP 800-38D §7.2)',
   der: false,
   codes: ['ERR_GBCS_MALFORMED', 'ERR_GBCS_DECRYPT_FAILED'],
   // The tag failure carries node's "unable to authenticate data" as its cause.
@@ -203,7 +203,7 @@ interface MacSeed extends Seed {
 /** verifyMac over mutated DD frames: true only for the frame as MAC'd. */
 export const macTarget: Target = {
   name: 'gbcs.mac',
-  about: 'verifyMac: parse a DD frame and check its ACB or device MAC (SPEC.md §4), false or an error for any change',
+  about: 'verifyMac: parse a DD frame and check its ACB or device MAC (docs/domain.md §4), false or an error for any change',
   der: false,
   codes: ['ERR_GBCS_MALFORMED', 'ERR_GBCS_NOT_CIPHERED'],
   mutantsMayParse: false,
@@ -235,7 +235,7 @@ interface SignatureSeed extends Seed {
 /** verifySignature over mutated signed messages: true only when the signed bytes and the signature are as signed. */
 export const signatureTarget: Target = {
   name: 'gbcs.signature',
-  about: 'verifySignature: parse a signed message and check the User or device ECDSA P-256 signature (SPEC.md §4)',
+  about: 'verifySignature: parse a signed message and check the User or device ECDSA P-256 signature (docs/domain.md §4)',
   der: false,
   codes: ['ERR_GBCS_MALFORMED'],
   mutantsMayParse: true,

@@ -50,7 +50,7 @@ function checkCertificate(c: SmkiCertificate, der: Uint8Array): void {
 /** parseCertificate over DER. */
 export const certificateDerTarget: Target = {
   name: 'pki.certificate.der',
-  about: 'parseCertificate(DER): X.509 v3 certificate (RFC 5280 §4.1), the SMKI profile (SPEC.md §2)',
+  about: 'parseCertificate(DER): X.509 v3 certificate (RFC 5280 §4.1), the SMKI profile (docs/domain.md §2)',
   der: true,
   codes: ['ERR_CERT_MALFORMED'],
   mutantsMayParse: true,

@@ -8,7 +8,7 @@ import { AsnProp, AsnPropTypes } from '@peculiar/asn1-schema';
  *   hwSerialNum  OCTET STRING }
  * ```
  * Carried in a device certificate's subjectAltName as otherName id-on-hardwareModuleName
- * (1.3.6.1.5.5.7.8.4); hwSerialNum is the device's 8-octet EUI-64 (SPEC §2).
+ * (1.3.6.1.5.5.7.8.4); hwSerialNum is the device's 8-octet EUI-64 (docs/domain.md §2).
  */
 export class HardwareModuleNameAsn {
   @AsnProp({ type: AsnPropTypes.ObjectIdentifier })

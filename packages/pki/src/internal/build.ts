@@ -40,7 +40,7 @@ export interface AlgorithmTemplate {
   readonly params: 'absent' | 'null';
 }
 
-/** ecdsa-with-SHA256 with absent parameters (RFC 5758 §3.2; SPEC §2). */
+/** ecdsa-with-SHA256 with absent parameters (RFC 5758 §3.2; docs/domain.md §2). */
 export const ECDSA_WITH_SHA256: AlgorithmTemplate = Object.freeze({ oid: OID.ecdsaWithSha256, params: 'absent' });
 
 /** A time and its ASN.1 encoding. */
@@ -238,7 +238,7 @@ export function subjectKeyIdentifierValue(keyId: Uint8Array): Uint8Array {
   return toBytes(AsnConvert.serialize(new SubjectKeyIdentifier(keyId)));
 }
 
-/** authorityKeyIdentifier (RFC 5280 §4.2.1.1) with `[0] keyIdentifier` only (SPEC §2). */
+/** authorityKeyIdentifier (RFC 5280 §4.2.1.1) with `[0] keyIdentifier` only (docs/domain.md §2). */
 export function authorityKeyIdentifierValue(keyId: Uint8Array): Uint8Array {
   return toBytes(AsnConvert.serialize(new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(keyId) })));
 }
@@ -253,7 +253,7 @@ export function hardwareModuleNameDer(hwType: string, hwSerialNum: Uint8Array): 
 
 /**
  * subjectAltName (RFC 5280 §4.2.1.6) holding exactly one otherName id-on-hardwareModuleName
- * (1.3.6.1.5.5.7.8.4, RFC 4108) with the given hwType and hwSerialNum (SPEC §2: the device's
+ * (1.3.6.1.5.5.7.8.4, RFC 4108) with the given hwType and hwSerialNum (docs/domain.md §2: the device's
  * 8-octet EUI-64).
  */
 export function hardwareModuleNameSanValue(hwType: string, hwSerialNum: Uint8Array): Uint8Array {

@@ -160,19 +160,19 @@ export function encodeName(name: NameTemplate): Uint8Array {
   return derSequence(...rdns);
 }
 
-/** A CN attribute as UTF8String (the organisation profile, SPEC §2). */
+/** A CN attribute as UTF8String (the organisation profile, docs/domain.md §2). */
 export function commonNameAttribute(value: string, encoding: 'printable' | 'utf8' = 'utf8'): NameAttributeTemplate {
   return { oid: OID.commonName, value: { encoding, value } };
 }
 
-/** An OU attribute (roles are written as two upper-case hex digits, SPEC §2). */
+/** An OU attribute (roles are written as two upper-case hex digits, docs/domain.md §2). */
 export function organizationalUnitAttribute(value: string, encoding: 'printable' | 'utf8' = 'printable'): NameAttributeTemplate {
   return { oid: OID.organizationalUnitName, value: { encoding, value } };
 }
 
 /**
  * x500UniqueIdentifier (2.5.4.45) holding an EUI-64: a BIT STRING of exactly 64 bits, unused-bits
- * octet 00 (SPEC §2).
+ * octet 00 (docs/domain.md §2).
  */
 export function entityIdAttribute(eui: Eui64): NameAttributeTemplate {
   return { oid: OID.x500UniqueIdentifier, value: { encoding: 'bitstring', bytes: eui64ToBytes(eui), bitLength: 64 } };
