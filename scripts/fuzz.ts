@@ -8,9 +8,10 @@
  * - `{"event":"crash","target":…,"problem":…,"file":…}` for each distinct problem (an exception that
  *   is not the parser's own SmkiError, a SmkiError wrapping one, or a successful parse that breaks
  *   the target's round-trip or authenticity property), the input saved as hex under .tmp/fuzz/;
- * - `{"event":"slow",…}` for an input of at most 64 KiB that took 50 ms or more (best of three);
+ * - `{"event":"slow",…}` for an input of at most 64 KiB that took 50 ms or more (best of up to ten
+ *   runs; a long run shares the machine, so time such an input again before believing it);
  * - `{"event":"target",…}` per target: inputs, parsed, refused by code, crashes, slowest input
- *   (best of three, ms and bytes);
+ *   (best of three, ms and bytes; the input is kept as <out>/<target>/slowest.hex);
  * - `{"event":"done",…}` at the end.
  *
  * Options (flags or environment):
@@ -133,6 +134,7 @@ async function fuzzTarget(target: Target): Promise<void> {
   let crashes = 0;
   let slowCount = 0;
   const slowest: Slowest = { ms: 0, bytes: 0, seed: '' };
+  let slowestInput: Uint8Array | undefined;
   let done = 0;
   const started = performance.now();
   let lastReport = started;
@@ -165,9 +167,14 @@ async function fuzzTarget(target: Target): Promise<void> {
         }
       }
       if (lastMs > slowest.ms || (lastMs >= LIMIT_MS && input.length <= BOUND_BYTES)) {
-        // Best of three, so that a GC pause or a busy core is not taken for slow parsing.
-        const best = Math.min(lastMs, await timeOnce(inst, input, s), await timeOnce(inst, input, s));
-        if (best > slowest.ms) Object.assign(slowest, { ms: best, bytes: input.length, seed: s.name });
+        // Best of three, so that a GC pause or a busy core is not taken for slow parsing; an input
+        // still over the bound gets seven more tries (a long run shares the machine).
+        let best = Math.min(lastMs, await timeOnce(inst, input, s), await timeOnce(inst, input, s));
+        for (let i = 0; i < 7 && best >= LIMIT_MS; i++) best = Math.min(best, await timeOnce(inst, input, s));
+        if (best > slowest.ms) {
+          Object.assign(slowest, { ms: best, bytes: input.length, seed: s.name });
+          slowestInput = input;
+        }
         if (best >= LIMIT_MS && input.length <= BOUND_BYTES && target.fuzzRuns === undefined) {
           slowCount++;
           if (slowCount <= 5) {
@@ -187,6 +194,11 @@ async function fuzzTarget(target: Target): Promise<void> {
     { seed, numRuns: runs, endOnFailure: true },
   );
   await inst.close?.();
+  if (slowestInput) {
+    // Kept so that the slowest input can be timed again on a quiet machine.
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'slowest.hex'), `${hexOf(slowestInput)}\n`);
+  }
   const record = {
     event: 'target',
     target: target.name,
