@@ -10,11 +10,18 @@
 // One set-up per process at a time: SoftHSM reads SOFTHSM2_CONF only when the module is
 // initialised, and the module stays initialised while any backend of the process is open. For more
 // tokens, call `addToken` on the one set-up.
+//
+// In a worker thread (vitest's `threads` pool, which StrykerJS imposes), `process.env` is the
+// thread's own copy: SoftHSM, reading the process environment, never sees a value set here. There
+// the environment must name the file before the process starts (SOFTHSM2_CONF, a path under the
+// temporary directory that is missing or was written by this helper), and the helper writes its
+// configuration into that file instead.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 /** Where Debian's softhsm2 package puts the module (override with SMKI_SOFTHSM_MODULE). */
 export const SOFTHSM_MODULE = process.env.SMKI_SOFTHSM_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
@@ -41,6 +48,25 @@ export interface SoftHsm {
   cleanup(): void;
 }
 
+const WORKER_CONF_MARK = '# written by the SMKI SoftHSM2 test helper';
+
+/** The configuration file SoftHSM reads in a worker thread: the one the process environment names (see above). */
+function workerConf(dir: string): string {
+  const conf = process.env.SOFTHSM2_CONF;
+  const ok =
+    conf !== undefined &&
+    resolve(conf).startsWith(`${resolve(tmpdir())}/`) &&
+    (!existsSync(conf) || readFileSync(conf, 'utf8').startsWith(WORKER_CONF_MARK));
+  if (!ok) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(
+      'SoftHSM2 in a worker thread (vitest threads pool, StrykerJS): start the process with SOFTHSM2_CONF naming a file under ' +
+        `${tmpdir()} that does not exist yet, e.g. SOFTHSM2_CONF=$(mktemp -u -p ${tmpdir()} smki-softhsm2-XXXXXX.conf)`,
+    );
+  }
+  return conf;
+}
+
 function softhsmUtil(args: string[], conf: string): void {
   try {
     execFileSync('softhsm2-util', args, { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -65,10 +91,10 @@ export function createSoftHsm(tokenLabel = `smki-test-${randomBytes(4).toString(
   const dir = mkdtempSync(join(tmpdir(), 'smki-softhsm-'));
   const tokenDir = join(dir, 'tokens');
   mkdirSync(tokenDir, { mode: 0o700 });
-  const conf = join(dir, 'softhsm2.conf');
+  const conf = isMainThread ? join(dir, 'softhsm2.conf') : workerConf(dir);
   writeFileSync(
     conf,
-    [`directories.tokendir = ${tokenDir}`, 'objectstore.backend = file', 'log.level = ERROR', 'slots.removable = false', ''].join('\n'),
+    [WORKER_CONF_MARK, `directories.tokendir = ${tokenDir}`, 'objectstore.backend = file', 'log.level = ERROR', 'slots.removable = false', ''].join('\n'),
     { mode: 0o600 },
   );
   const pin = randomBytes(8).toString('hex');
