@@ -122,6 +122,8 @@ const ALLOWED_BEYOND_HEAD: readonly AuditEventType[] = ['key.used', 'store.opene
 /** Lifecycle records beyond the head that {@link KeyStore.open} applies again: they only ever take power away from a key. */
 const REAPPLIED_BEYOND_HEAD: readonly AuditEventType[] = ['key.revoked', 'key.retired'];
 const MAX_REAPPLIED = 1000;
+/** Longest revocation reason an audit record carries (its `text` fields). */
+const MAX_REASON = 128;
 
 function fail(code: SmkiErrorCode, message: string, detail?: string): never {
   throw new SmkiError(code, message, detail === undefined ? {} : { detail });
@@ -683,8 +685,10 @@ export class KeyStore {
 
   /**
    * Revoke a key (compromise): it is never used again, whatever its state. Meters that still
-   * trust it cannot be signed for until their credentials are replaced by other means.
-   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` (already revoked)
+   * trust it cannot be signed for until their credentials are replaced by other means. `reason`
+   * (e.g. `keyCompromise`) goes into the audit record, cut to 128 characters.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` (already revoked),
+   *   `ERR_INVALID_ARGUMENT` (a reason with control characters; nothing changes)
    */
   revoke(keyId: string, reason?: string): Promise<KeyInfo> {
     return this.#mutate((s) => {
@@ -694,7 +698,8 @@ export class KeyStore {
       k.revokedAt = this.#now().toISOString();
       const p = this.#portfolio(s, k.organisation, k.portfolioId);
       if (p.current[k.purpose] === keyId) delete p.current[k.purpose];
-      return { result: keyInfo(k), events: [{ type: 'key.revoked', keyId, ...(reason !== undefined ? { reason: String(reason).slice(0, 200) } : {}) }] };
+      // Cut to the 128 characters an audit record's text carries: a long reason never blocks a revocation.
+      return { result: keyInfo(k), events: [{ type: 'key.revoked', keyId, ...(reason !== undefined ? { reason: String(reason).slice(0, MAX_REASON) } : {}) }] };
     });
   }
 
