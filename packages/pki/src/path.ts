@@ -616,7 +616,7 @@ function checkLeaf(f: Findings, path: readonly SmkiCertificate[], ctx: CheckCont
   const leaf = path[0] as SmkiCertificate;
   f.guard('ERR_CHAIN_PROFILE_VIOLATION', 0, 'leaf kind', () => {
     if (!isEndEntity(leaf.kind)) {
-      f.add('ERR_CHAIN_PROFILE_VIOLATION', `the leaf is a ${leaf.kind} certificate; an SMKI path ends in an organisation or device certificate`, 0);
+      f.add('ERR_CHAIN_PROFILE_VIOLATION', `the leaf is of kind ${leaf.kind}; an SMKI path ends in an organisation or device certificate`, 0);
     }
   });
   // docs/domain.md §2: organisation certificates under an OCA, device certificates under a DCA.
@@ -628,7 +628,7 @@ function checkLeaf(f: Findings, path: readonly SmkiCertificate[], ctx: CheckCont
     if (got !== want) {
       f.add(
         'ERR_CHAIN_PKI_MISMATCH',
-        `a ${leaf.kind} certificate must be issued by ${want === 'organisationCa' ? 'an organisation CA' : 'a device CA'}; its issuer ${issuer.subject.text || '(empty)'} is ${got}`,
+        `${want === 'organisationCa' ? 'an organisation certificate must be issued by an organisation CA' : 'a device certificate must be issued by a device CA'}; its issuer ${issuer.subject.text || '(empty)'} is ${got}`,
         0,
       );
     }
