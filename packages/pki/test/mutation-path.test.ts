@@ -16,6 +16,7 @@ import {
   buildCertificate,
   certificatePoliciesValue,
   ECDSA_WITH_SHA256,
+  encodeTbsCertificate,
   extension,
   hardwareModuleNameSanValue,
   keyUsageValue,
@@ -531,5 +532,158 @@ describe('revocation (RFC 5280 §6.3.3)', () => {
     const byIssuer = new Map(r.candidates.map((c) => [c.path[1], c]));
     expect(errors(byIssuer.get(impostor) as never)).toEqual(expect.arrayContaining(['ERR_CHAIN_SIGNATURE_INVALID', 'ERR_CRL_SIGNATURE_INVALID']));
     expect(errors(byIssuer.get(oca) as never)).not.toContain('ERR_CRL_SIGNATURE_INVALID');
+  });
+});
+
+describe('path building order and bounds (RFC 4158)', () => {
+  it('issuers: AKI = SKI first, then those without an SKI, mismatching ones last', async () => {
+    const noSki = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1'), { ski: false }), h.root.signer);
+    const other = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1')), h.root.signer);
+    const paths = buildPaths(orgLeaf, { anchors: [root], intermediates: [other, noSki, oca] });
+    expect(paths.map((p) => p[1])).toEqual([oca, noSki, other]);
+  });
+
+  it('then an anchor before an intermediate, then the newest notBefore, then the order given', async () => {
+    const leafNoAki = await make(orgTemplate(oca, newSigner().publicKey, { aki: null }), h.organisationCa.signer);
+    const newer = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1'), { notBefore: new Date('2024-02-01T00:00:00Z') }), h.root.signer);
+    const older = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1'), { notBefore: new Date('2023-06-01T00:00:00Z') }), h.root.signer);
+    expect(buildPaths(leafNoAki, { anchors: [root], intermediates: [older, oca, newer] }).map((p) => p[1])).toEqual([newer, oca, older]);
+    // The same-named anchor first (a shorter path), whatever its age.
+    expect(buildPaths(leafNoAki, { anchors: [root, older], intermediates: [newer, oca] }).map((p) => p[1])).toEqual([older, newer, oca]);
+    // Equal keys keep the order given.
+    const twin = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1')), h.root.signer);
+    expect(buildPaths(leafNoAki, { anchors: [root], intermediates: [oca, twin] }).map((p) => p[1])).toEqual([oca, twin]);
+    expect(buildPaths(leafNoAki, { anchors: [root], intermediates: [twin, oca] }).map((p) => p[1])).toEqual([twin, oca]);
+  });
+
+  it('at most 64 candidate paths', async () => {
+    const anchors = await Promise.all(Array.from({ length: 70 }, () => make(caTemplate(root, newSigner().publicKey, ocaName('Z1')), h.root.signer)));
+    const paths = buildPaths(orgLeaf, { anchors });
+    expect(paths).toHaveLength(64);
+    expect(paths.map((p) => p[1])).toEqual(anchors.slice(0, 64));
+  });
+
+  it('the search is bounded in steps: many same-named CAs that lead nowhere end it quickly', async () => {
+    // Twenty CAs named like the OCA and issued under that same name: each is an issuer candidate
+    // of every other, and none reaches an anchor.
+    const loops = await Promise.all(Array.from({ length: 20 }, () => make(caTemplate(oca, newSigner().publicKey, ocaName('Z1')), newSigner())));
+    const t0 = performance.now();
+    expect(buildPaths(orgLeaf, { anchors: [root], intermediates: loops, maxDepth: 8 })).toEqual([]);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  it('paths up to maxDepth + 2 are searched, so that a longer one is reported as too long rather than missing', async () => {
+    const s = newSigner();
+    const subOca = await make(caTemplate(oca, s.publicKey, ocaName('Z2')), h.organisationCa.signer);
+    const leaf = await orgUnder({ certificate: subOca, signer: s });
+    const r = validatePath(leaf, { anchors: [root], intermediates: [oca, subOca], at: AT, maxDepth: 2 });
+    expect(r.path).toEqual([leaf, subOca, oca, root]);
+    expect(one(r, 'ERR_CHAIN_TOO_LONG')).toMatchObject({ certificateIndex: 3, message: 'the path has 4 certificates; at most 2 are allowed (leaf, issuing CA, root)' });
+  });
+
+  it('a leaf with no issuer by name: its own problems are reported beside ERR_CHAIN_ISSUER_NOT_FOUND', async () => {
+    const expiredOrphan = await make(orgTemplate(dca, newSigner().publicKey, { notBefore: new Date('2010-01-01T00:00:00Z'), notAfter: new Date('2011-01-01T00:00:00Z') }), newSigner());
+    const r = validatePath(expiredOrphan, { anchors: [root], intermediates: [oca], at: AT });
+    expect(r.path).toEqual([expiredOrphan]);
+    expect(r.revocationChecked).toBe(false);
+    expect(r.candidates).toEqual([]);
+    expect(r.findings.map((f) => [f.code, f.certificateIndex])).toEqual([
+      ['ERR_CHAIN_ISSUER_NOT_FOUND', 0],
+      ['ERR_CHAIN_EXPIRED', 0],
+    ]);
+  });
+});
+
+describe('per-level rules', () => {
+  it('policies: the root’s from rootPolicies when the environment sets them, an issuing CA’s from the organisation and device lists', async () => {
+    const env = defineEnvironment({ name: 'root-policy', rootPolicies: ['1.2.3.7'] });
+    const r = validatePath(orgLeaf, orgPath({ environment: env }));
+    expect(only(r, 'ERR_CHAIN_POLICY_NOT_ALLOWED').map((f) => f.certificateIndex)).toEqual([2]);
+    const rootOk = await make(caTemplate(root, h.root.signer.publicKey, ROOT_NAME, { issuerName: ROOT_NAME, basicConstraints: { ca: true }, aki: null, policies: ['1.2.3.7'] }), h.root.signer);
+    expect(validatePath(orgLeaf, { anchors: [rootOk], intermediates: [oca], at: AT, environment: env }).valid).toBe(true);
+    // An issuing CA may not carry the root policy alone.
+    const s = newSigner();
+    const ocaRootPolicy = await make(caTemplate(rootOk, s.publicKey, ocaName('Z1'), { policies: ['1.2.3.7'] }), h.root.signer);
+    const leaf = await orgUnder({ certificate: ocaRootPolicy, signer: s });
+    const r2 = validatePath(leaf, { anchors: [rootOk], intermediates: [ocaRootPolicy], at: AT, environment: env });
+    expect(only(r2, 'ERR_CHAIN_POLICY_NOT_ALLOWED').map((f) => f.certificateIndex)).toEqual([1]);
+  });
+
+  it('policies: a device leaf carries a device policy, a CA as the leaf any SMKI policy', async () => {
+    const dev = await make(deviceTemplate(dca, newSigner().publicKey, { policies: TEST_ENVIRONMENT.organisationPolicies }), h.deviceCa.signer);
+    const r = validatePath(dev, { anchors: [root], intermediates: [dca], at: AT });
+    expect(only(r, 'ERR_CHAIN_POLICY_NOT_ALLOWED').map((f) => f.certificateIndex)).toEqual([0]);
+    // The OCA as a leaf: linted as what it is (an issuing CA), only the leaf kind is wrong.
+    expect(errors(validatePath(oca, { anchors: [root], at: AT }))).toEqual(['ERR_CHAIN_PROFILE_VIOLATION']);
+    expect(errors(validatePath(dca, { anchors: [root], at: AT }))).toEqual(['ERR_CHAIN_PROFILE_VIOLATION']);
+  });
+
+  it('an intermediate is linted as an issuing CA even when its content matches no kind', async () => {
+    const s = newSigner();
+    const noBc = await make(caTemplate(root, s.publicKey, ocaName('Z8'), { basicConstraints: null }), h.root.signer);
+    expect(noBc.kind).toBe('unknown');
+    const leaf = await make(orgTemplate(noBc, newSigner().publicKey), s);
+    const r = validatePath(leaf, { anchors: [root], intermediates: [noBc], at: AT });
+    expect(r.findings.filter((f) => f.certificateIndex === 1 && f.severity === 'error').map((f) => f.code)).toEqual(['ERR_PROFILE_BASIC_CONSTRAINTS_MISSING', 'ERR_CHAIN_ISSUER_NOT_CA']);
+  });
+
+  it('signature algorithms: NULL parameters on both sides verify (a warning); other parameters, or different ones inside, do not', async () => {
+    const nullAlg = { oid: OID.ecdsaWithSha256, params: 'null' } as const;
+    const withNull = await make(orgTemplate(oca, newSigner().publicKey, { signatureAlgorithm: nullAlg }), h.organisationCa.signer);
+    const r = validatePath(withNull, orgPath());
+    expect(r.valid).toBe(true);
+    expect(warnings(r)).toEqual(['ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS']);
+    const insideOnly = await make({ ...orgTemplate(oca, newSigner().publicKey), tbsSignatureAlgorithm: nullAlg }, h.organisationCa.signer);
+    expect(errors(validatePath(insideOnly, orgPath()))).toContain('ERR_CHAIN_SIGNATURE_INVALID');
+    // An OID as parameters: 'other' (patched into both AlgorithmIdentifiers, signed again).
+    const t = orgTemplate(oca, newSigner().publicKey);
+    const tbs = encodeTbsCertificate(t);
+    const body = Buffer.from(tbs.subarray((tbs[1] as number) & 0x80 ? 2 + ((tbs[1] as number) & 0x7f) : 2));
+    const plain = Buffer.from(seq(oid(OID.ecdsaWithSha256)));
+    const withOid = seq(oid(OID.ecdsaWithSha256), oid('1.2.3'));
+    const algAt = body.indexOf(plain);
+    const patchedTbs = seq(Buffer.concat([body.subarray(0, algAt), withOid, body.subarray(algAt + plain.length)]));
+    const sig = p1363ToDer(await h.organisationCa.signer.sign(patchedTbs));
+    const other = parseCertificate(seq(patchedTbs, withOid, bitString(sig)));
+    expect(other.details.signatureAlgorithmParams).toBe('other');
+    expect(other.details.signatureAlgorithmsMatch).toBe(true);
+    expect(errors(validatePath(other, orgPath()))).toContain('ERR_CHAIN_SIGNATURE_INVALID');
+  });
+
+  it('a self-issued CA in the path does not count against pathLenConstraint (RFC 5280 §6.1.4 (l))', async () => {
+    // A root with pathLenConstraint 1, a self-issued certificate of the root name for a new key
+    // (signed by the root's key), an OCA under the new key, and a leaf.
+    const rootKey = newSigner();
+    const newKey = newSigner();
+    const ocaKey = newSigner();
+    const anchor = await make(caTemplate(root, rootKey.publicKey, ROOT_NAME, { issuerName: ROOT_NAME, basicConstraints: { ca: true, pathLength: 1 }, aki: null }), rootKey);
+    const rollover = await make(caTemplate(anchor, newKey.publicKey, ROOT_NAME, { basicConstraints: { ca: true } }), rootKey);
+    const ocaUnderNew = await make(caTemplate(rollover, ocaKey.publicKey, ocaName('Z1')), newKey);
+    const leaf = await orgUnder({ certificate: ocaUnderNew, signer: ocaKey });
+    const r = validatePath(leaf, { anchors: [anchor], intermediates: [rollover, ocaUnderNew], at: AT, maxDepth: 4 });
+    const four = r.candidates.find((c) => c.path.length === 4);
+    expect(four?.path).toEqual([leaf, ocaUnderNew, rollover, anchor]);
+    expect(four?.verifiedSignatures).toBe(3);
+    expect(four?.findings.map((f) => f.code)).not.toContain('ERR_CHAIN_PATH_LENGTH_EXCEEDED');
+    // With pathLenConstraint 0 the OCA below is one too many.
+    const strict = await make(caTemplate(root, rootKey.publicKey, ROOT_NAME, { issuerName: ROOT_NAME, basicConstraints: { ca: true, pathLength: 0 }, aki: null }), rootKey);
+    const r2 = validatePath(leaf, { anchors: [strict], intermediates: [rollover, ocaUnderNew], at: AT, maxDepth: 4 });
+    const four2 = r2.candidates.find((c) => c.path.length === 4);
+    expect(four2?.findings.filter((f) => f.code === 'ERR_CHAIN_PATH_LENGTH_EXCEEDED').map((f) => [f.certificateIndex, f.message])).toEqual([
+      [3, 'certificate 3 (OU=00, CN=ZA) allows 0 CA certificate(s) below it; the path has 1'],
+    ]);
+  });
+
+  it('each path’s signatures are its own: a leaf signature result is not reused for another certificate under the same issuer', async () => {
+    // Two same-named OCAs; the second is not really signed by the root. Revocation is required
+    // (no CRLs), so both candidates fail and both are checked.
+    const fake = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1')), newSigner());
+    const r = validatePath(orgLeaf, { anchors: [root], intermediates: [oca, fake], at: AT, requireRevocation: true });
+    expect(r.candidates.map((c) => c.path[1])).toEqual([oca, fake]);
+    const second = r.candidates[1];
+    expect(second?.findings.filter((f) => f.code === 'ERR_CHAIN_SIGNATURE_INVALID').map((f) => f.certificateIndex)).toEqual([0, 1]);
+    expect(second?.verifiedSignatures).toBe(0);
+    expect(r.candidates[0]?.verifiedSignatures).toBe(2);
+    expect(r.path[1]).toBe(oca);
   });
 });
