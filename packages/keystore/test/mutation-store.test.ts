@@ -5,10 +5,11 @@
 // across organisations, refusals of edited metadata, and what the audit records carry.
 // docs/domain.md §1 (key segregation), §2 (one certificate per cell); RFC 2104 (the metadata and
 // audit MACs); GBCS 4.3.2 (originator counters carried in use records).
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isSmkiError, publicKeyFromRaw, publicKeyToRaw, type SmkiError, type SmkiErrorCode } from '@smki/core';
 import { parseCsr } from '@smki/pki';
 import {
@@ -273,14 +274,26 @@ describe('store.opened says what opening recovered, and nothing when there was n
 });
 
 describe('records beyond an older head: revocations and retirements applied again, anything else refused', () => {
+  /** One closed supplier estate with a second north signing key (made once; each case works on a copy). */
+  let template: { backend: MemoryKeyBackend; dir: string; north: Awaited<ReturnType<typeof supplierEstate>>['north']; g2: string } | undefined;
   async function estateClosed() {
-    const backend = new MemoryKeyBackend();
-    const { store, dir } = await openStore(tempDir(), backend);
-    const estate = await supplierEstate(store);
-    const g2 = (await issue(store, SUPPLIER, 'north', 'signing')).handle.keyId;
-    await store.close();
-    return { backend, dir, ...estate, g2 };
+    if (!template) {
+      const backend = new MemoryKeyBackend();
+      const { store, dir } = await openStore(tempDir(), backend);
+      const estate = await supplierEstate(store);
+      const g2 = (await issue(store, SUPPLIER, 'north', 'signing')).handle.keyId;
+      await store.close();
+      const keep = mkdtempSync(join(tmpdir(), 'smki-ks-template-'));
+      cpSync(dir, keep, { recursive: true });
+      template = { backend, dir: keep, north: estate.north, g2 };
+    }
+    const dir = tempDir();
+    cpSync(template.dir, dir, { recursive: true });
+    return { ...template, dir };
   }
+  afterAll(() => {
+    if (template) rmSync(template.dir, { recursive: true, force: true });
+  });
 
   it('1000 lifecycle records beyond the head refuse to open, naming the count', async () => {
     const e = await estateClosed();
