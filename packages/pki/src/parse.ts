@@ -205,8 +205,8 @@ function parseDer(der: Uint8Array): SmkiCertificate {
   const dec = decodeExtensions(extensions);
   // The KeyObject is made on first use and kept (node's key import is most of a parse's cost, and
   // a trust store holds many certificates whose keys are never used).
-  const keyUsable =
-    keyAlg.oid === OID.ecPublicKey && keyAlg.namedCurve === OID.p256 && keyBits.unusedBits === 0 && keyBits.data.length === 65 && keyBits.data[0] === 4;
+  // (publicKeyFromRaw checks the point itself: 65 octets, uncompressed, on the curve.)
+  const keyUsable = keyAlg.oid === OID.ecPublicKey && keyAlg.namedCurve === OID.p256 && keyBits.unusedBits === 0;
   let publicKey: KeyObject | undefined | null = keyUsable ? null : undefined;
   const getPublicKey = (): KeyObject | undefined => {
     if (publicKey === null) {
@@ -287,18 +287,16 @@ function parseDer(der: Uint8Array): SmkiCertificate {
   return cert;
 }
 
+/**
+ * Freeze the view and every object in it. Byte arrays cannot be frozen (they stay owned copies);
+ * the key and the dates are accessors, skipped here, that make their values on demand.
+ */
 function deepFreeze(o: object): void {
   Object.freeze(o);
   for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) {
-    const v: unknown = d.value; // accessors are skipped: they make their values on demand
-    if (v && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date) && !Object.isFrozen(v) && !isKeyObject(v)) {
-      deepFreeze(v);
-    }
+    const v: unknown = d.value;
+    if (v instanceof Object && !(v instanceof Uint8Array)) deepFreeze(v);
   }
-}
-
-function isKeyObject(v: object): boolean {
-  return typeof (v as { asymmetricKeyType?: unknown }).asymmetricKeyType !== 'undefined' || v.constructor?.name?.endsWith('KeyObject') === true;
 }
 
 /**
@@ -348,7 +346,7 @@ export function parseCertificate(input: string | Uint8Array): SmkiCertificate {
 
 /** Whether `value` is a certificate view made by {@link parseCertificate} (not a look-alike object). */
 export function isParsedCertificate(value: unknown): value is SmkiCertificate {
-  return typeof value === 'object' && value !== null && parsedCertificates.has(value);
+  return parsedCertificates.has(value as object); // a WeakSet holds objects only: false for anything else
 }
 
 /**
