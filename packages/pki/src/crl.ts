@@ -436,8 +436,8 @@ function readRevoked(der: Uint8Array, list: Tlv, unknownCritical: UnknownCritica
   return map;
 }
 
+/** The CRL in `der` (at most {@link MAX_CRL_BYTES}: {@link parseCrl} checks the size first). */
 function parseCrlDer(der: Uint8Array): SmkiCrl {
-  if (der.length > MAX_CRL_BYTES) throw malformed(`CRL over ${MAX_CRL_BYTES} bytes`);
   const outer = checkDerStructure(der);
   if (outer.tag !== 0x30) throw malformed('CertificateList is not a SEQUENCE', 0);
   const cr = tlvReader(der, outer);
@@ -604,7 +604,7 @@ export function parseCrl(input: CrlInput): SmkiCrl {
 
 /** Whether `value` is a CRL view made by {@link parseCrl} (not a look-alike object). */
 export function isParsedCrl(value: unknown): value is SmkiCrl {
-  return typeof value === 'object' && value !== null && parsedCrls.has(value);
+  return parsedCrls.has(value as object); // a WeakSet holds objects only: false for anything else
 }
 
 /**
