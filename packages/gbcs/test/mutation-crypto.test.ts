@@ -64,6 +64,9 @@ describe('OtherInfo (SP 800-56A §5.8.2.1): each field refused with its own deta
     ['mode 5', { mode: 5 }, 'mode: 5'],
     ['mode 0', { mode: 0 }, 'mode: 0'],
     ['an inherited property name as mode', { mode: 'toString' }, 'mode: toString'],
+    // Object.hasOwn would turn these into the key 'command': only a real string names a mode
+    ['an array holding a mode name', { mode: ['command'] }, 'mode: command'],
+    ['an object whose toString is a mode name', { mode: { toString: () => 'alert' } }, 'mode: alert'],
     ['a long mode, cut to 32 characters in the detail', { mode: 'x'.repeat(40) }, `mode: ${'x'.repeat(32)}`],
     ['counter as a number', { counter: 1000 }, 'counter: number'],
     ['counter below 0', { counter: -1n }, 'counter: -1'],
