@@ -104,7 +104,8 @@ const SECURITY_HEADER = [0x11, 0, 0, 0, 0] as const;
 const MAC_BYTES = 12;
 const U64_MAX = (1n << 64n) - 1n;
 
-function malformed(offset: number, message: string): never {
+/** Throw `ERR_GBCS_MALFORMED` at `offset`; `message` is text for people, not behaviour. */
+function fail(offset: number, message: string): never {
   throw new SmkiError('ERR_GBCS_MALFORMED', `${message} at offset ${offset}`, { offset });
 }
 
@@ -113,20 +114,24 @@ function readLength(r: ByteReader, what: string): number {
   const at = r.offset;
   const first = r.u8(what);
   if (first < 0x80) return first;
-  const n = first - 0x80;
-  if (n < 1 || n > 3) malformed(at, `${what}: length form 0x${first.toString(16)}`);
+  const n = first - 0x80; // 80 (n = 0) reads nothing, so v = 0 and it is refused as non-minimal below
+  if (n > 3) fail(at, `${what}: length form 0x${first.toString(16)}`);
   let v = 0;
   for (let i = 0; i < n; i++) v = v * 256 + r.u8(what);
-  if (v < 0x80 || (n > 1 && v < 2 ** (8 * (n - 1)))) malformed(at, `${what}: non-minimal length`);
+  // minimal: 81 says 80–FF, 82 says 0100–FFFF, 83 says 010000–FFFFFF
+  if (v < 0x80 || v < 2 ** (8 * (n - 1))) fail(at, `${what}: non-minimal length`);
   return v;
 }
 
+/**
+ * Write a GBCS length (minimal form). A field of 64 KiB or more is refused here: no message that
+ * holds it fits in {@link MAX_MESSAGE_BYTES}, so the three-byte form (83) is never written.
+ */
 function lengthBytes(n: number): Uint8Array {
   if (n < 0x80) return Uint8Array.of(n);
   if (n < 0x100) return Uint8Array.of(0x81, n);
   if (n < 0x10000) return Uint8Array.of(0x82, n >> 8, n & 0xff);
-  if (n < 0x1000000) return Uint8Array.of(0x83, n >> 16, (n >> 8) & 0xff, n & 0xff);
-  throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'a field is longer than a GBCS length can say', { detail: String(n) });
+  throw new SmkiError('ERR_GBCS_INVALID_FIELD', `a field of ${n} bytes cannot fit in a ${MAX_MESSAGE_BYTES}-byte message`, { detail: String(n) });
 }
 
 interface ParsedApdu {
@@ -150,30 +155,31 @@ interface ParsedApdu {
 function parseApdu(r: ByteReader): ParsedApdu {
   const bytes = r.bytes;
   const start = r.offset;
-  if (r.u8('general-signing tag') !== 0xdf) malformed(start, 'not a general-signing APDU (DF)');
+  if (r.u8('general-signing tag') !== 0xdf) fail(start, 'not a general-signing APDU (DF)');
   const tidAt = r.offset;
-  if (r.u8('transaction-id length') !== 0x09) malformed(tidAt, 'transaction-id length is not 9');
+  if (r.u8('transaction-id length') !== 0x09) fail(tidAt, 'transaction-id length is not 9');
   const craAt = r.offset;
   const cra = CRA_NAME[r.u8('CRA flag')];
-  if (cra === undefined) malformed(craAt, 'CRA flag is not 01, 02 or 03');
+  if (cra === undefined) fail(craAt, 'CRA flag is not 01, 02 or 03');
   const originatorCounter = r.u64('originator counter');
   const oAt = r.offset;
-  if (r.u8('originator length') !== 8) malformed(oAt, 'originator system title length is not 8');
+  if (r.u8('originator length') !== 8) fail(oAt, 'originator system title length is not 8');
   const originator = eui64FromBytes(r.bytesView(8, 'originator'));
   const rAt = r.offset;
-  if (r.u8('recipient length') !== 8) malformed(rAt, 'recipient system title length is not 8');
+  if (r.u8('recipient length') !== 8) fail(rAt, 'recipient system title length is not 8');
   const recipient = eui64FromBytes(r.bytesView(8, 'recipient'));
   const dAt = r.offset;
   const dLen = r.u8('date-time');
   let dateTime: Uint8Array | undefined;
   if (dLen === 0x0c) dateTime = r.bytesView(12, 'date-time');
-  else if (dLen !== 0) malformed(dAt, 'date-time length is neither 00 nor 0C');
+  else if (dLen !== 0) fail(dAt, 'date-time length is neither 00 nor 0C');
 
   const oiAt = r.offset;
   const oiLen = readLength(r, 'other-information');
   const oiStart = r.offset;
   r.require(oiLen, 'other-information');
-  if (oiLen < 2 || (oiLen <= 26 && oiLen % 8 !== 2)) malformed(oiAt, `other-information length ${oiLen} is not 2, 10, 18, 26 or above 26`);
+  // the code alone (2), with one, two or three 8-byte fields (10, 18, 26), or with a certificate (27 and above)
+  if (oiLen < 27 && oiLen % 8 !== 2) fail(oiAt, `other-information length ${oiLen} is not 2, 10, 18, 26 or above 26`);
   const oi = new ByteReader(bytes, oiStart, oiStart + oiLen);
   const messageCode = oi.u16('message code');
   let supplementaryRemotePartyId: Eui64 | undefined;
@@ -182,8 +188,8 @@ function parseApdu(r: ByteReader): ParsedApdu {
   let keyAgreementCertificate: Uint8Array | undefined;
   if (oiLen >= 10) supplementaryRemotePartyId = eui64FromBytes(oi.bytesView(8));
   if (oiLen >= 18) supplementaryRemotePartyCounter = oi.u64();
-  if (oiLen === 26) supplementaryOriginatorCounter = oi.u64();
-  else if (oiLen > 26) keyAgreementCertificate = oi.bytesView(oi.remaining);
+  if (oiLen > 26) keyAgreementCertificate = oi.bytesView(oi.remaining);
+  else if (oiLen === 26) supplementaryOriginatorCounter = oi.u64();
   r.offset = oiStart + oiLen;
 
   const cLen = readLength(r, 'content');
@@ -202,9 +208,9 @@ function parseApdu(r: ByteReader): ParsedApdu {
     else if (sLen === 0x40) {
       signature = r.bytesView(64, 'signature');
       signatureField = 'present';
-    } else malformed(sAt, 'signature length is neither 00 nor 40');
+    } else fail(sAt, 'signature length is neither 00 nor 40');
   }
-  if (!r.done) malformed(r.offset, `${r.remaining} byte(s) after the general-signing APDU`);
+  if (!r.done) fail(r.offset, `${r.remaining} byte(s) after the general-signing APDU`);
   return {
     cra,
     originatorCounter,
@@ -246,7 +252,7 @@ function parseApdu(r: ByteReader): ParsedApdu {
  */
 export function parseMessage(input: Uint8Array): GbcsMessage {
   if (!(input instanceof Uint8Array)) throw new SmkiError('ERR_GBCS_MALFORMED', 'a GBCS message is a Uint8Array', { offset: 0, detail: typeof input });
-  if (input.length > MAX_MESSAGE_BYTES) malformed(0, `message over ${MAX_MESSAGE_BYTES} bytes`);
+  if (input.length > MAX_MESSAGE_BYTES) fail(0, `message over ${MAX_MESSAGE_BYTES} bytes`);
   const bytes = new Uint8Array(input); // owned: the caller may reuse its buffer
   try {
     if (bytes[0] === 0xdf) {
@@ -254,18 +260,18 @@ export function parseMessage(input: Uint8Array): GbcsMessage {
       return Object.freeze({ frame: 'signed', ...apdu, bytes, apduRange: Object.freeze({ start: 0, end: bytes.length }) }) as GbcsMessage;
     }
     if (bytes[0] === 0xdd) {
-      const r = new ByteReader(bytes);
-      for (let i = 0; i < CIPHERING_PREFIX.length; i++) {
-        if (r.u8('general-ciphering header') !== CIPHERING_PREFIX[i]) malformed(i, 'general-ciphering header is not DD 00 00 00 00 00 00');
+      const r = new ByteReader(bytes, 1); // byte 0 is DD
+      for (let i = 1; i < CIPHERING_PREFIX.length; i++) {
+        if (r.u8('general-ciphering header') !== CIPHERING_PREFIX[i]) fail(i, 'general-ciphering header is not DD 00 00 00 00 00 00');
       }
       const lenAt = r.offset;
       const len = readLength(r, 'ciphered content');
-      if (len < r.remaining) malformed(r.offset + len, `${r.remaining - len} byte(s) after the general-ciphering frame`);
-      if (len > r.remaining) malformed(lenAt, `ciphered content length ${len} but ${r.remaining} byte(s) follow`);
-      if (len < SECURITY_HEADER.length + 1 + MAC_BYTES) malformed(lenAt, 'ciphered content too short');
+      if (len < r.remaining) fail(r.offset + len, `${r.remaining - len} byte(s) after the general-ciphering frame`);
+      if (len > r.remaining) fail(lenAt, `ciphered content length ${len} but ${r.remaining} byte(s) follow`);
+      if (len < SECURITY_HEADER.length + 1 + MAC_BYTES) fail(lenAt, 'ciphered content too short');
       const hAt = r.offset;
       for (let i = 0; i < SECURITY_HEADER.length; i++) {
-        if (r.u8('security header') !== SECURITY_HEADER[i]) malformed(hAt + i, 'security header is not 11 00 00 00 00');
+        if (r.u8('security header') !== SECURITY_HEADER[i]) fail(hAt + i, 'security header is not 11 00 00 00 00');
       }
       const apduStart = r.offset;
       const apduEnd = bytes.length - MAC_BYTES;
@@ -273,7 +279,7 @@ export function parseMessage(input: Uint8Array): GbcsMessage {
       const mac = bytes.subarray(apduEnd);
       return Object.freeze({ frame: 'ciphered', ...apdu, mac, bytes, apduRange: Object.freeze({ start: apduStart, end: apduEnd }) }) as GbcsMessage;
     }
-    return malformed(0, bytes.length === 0 ? 'empty input' : `first byte 0x${(bytes[0] as number).toString(16)} is neither DF nor DD`);
+    return fail(0, bytes.length === 0 ? 'empty input' : `first byte 0x${(bytes[0] as number).toString(16)} is neither DF nor DD`);
   } catch (e) {
     if (e instanceof SmkiError && e.code === 'ERR_GBCS_MALFORMED') throw e;
     const offset = e instanceof SmkiError && typeof (e.context as { offset?: unknown }).offset === 'number' ? (e.context as { offset: number }).offset : 0;
@@ -392,8 +398,8 @@ export function buildMessage(fields: GbcsFields & { readonly frame?: Frame; read
     if (fields.mac) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'a signed frame has no MAC', {});
     return apdu;
   }
-  if (!fields.mac) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'a ciphered frame needs its 12-byte MAC', {});
-  return buildGeneralCiphering(apdu, fields.mac);
+  if (frame !== 'ciphered') throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'frame must be signed or ciphered', { detail: String(frame).slice(0, 32) });
+  return buildGeneralCiphering(apdu, fields.mac as Uint8Array); // which refuses a missing MAC or one that is not 12 bytes
 }
 
 /** The general-signing APDU of a message (a view of its bytes). */
