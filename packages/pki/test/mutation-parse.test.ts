@@ -6,7 +6,8 @@
 import { sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isSmkiError, type SmkiError } from '@smki/core';
-import { MAX_CERTIFICATE_BYTES, parseCertificate } from '../src/parse.js';
+import { MAX_CERTIFICATE_BYTES, parseCertificate, toCertificate } from '../src/parse.js';
+import type { SmkiCertificate } from '../src/types.js';
 import {
   akiExt,
   bcExt,
@@ -251,6 +252,7 @@ describe('the outer structure (RFC 5280 §4.1.1)', () => {
     const e = thrown(() => parseCertificate(asSet));
     expect(e.code).toBe('ERR_CERT_MALFORMED');
     expect(e.context).toEqual({ offset: 0 });
+    expect((e.cause as SmkiError).code).toBe('ERR_DER_INVALID');
   });
 
   it('a signature BIT STRING with unused bits is refused at the BIT STRING', () => {
@@ -260,6 +262,34 @@ describe('the outer structure (RFC 5280 §4.1.1)', () => {
     const offset = (e.context as { offset: number }).offset;
     expect(der[offset]).toBe(0x03);
     expect(offset).toBeGreaterThan(der.length - 80);
+    expect((e.cause as SmkiError).code).toBe('ERR_DER_INVALID');
+    expect((e.cause as SmkiError).context).toEqual({ offset });
+  });
+
+  it('an extension with critical FALSE written out is refused at the Extension (X.690 §11.5)', () => {
+    const ext = seq(oid('1.2.3.4'), tlv(0x01, Uint8Array.of(0)), octets(Uint8Array.of(5, 0)));
+    const der = cert({ subject: orgSubject(), extensions: [...eeExtensions(), ext] });
+    const e = thrown(() => parseCertificate(der));
+    expect(e.code).toBe('ERR_CERT_MALFORMED');
+    const offset = Buffer.from(der).indexOf(Buffer.from(ext));
+    expect(e.context).toEqual({ offset });
+    expect((e.cause as SmkiError).code).toBe('ERR_DER_INVALID');
+  });
+
+  it('what is neither text nor bytes is refused with its type as detail, and nothing parsed', () => {
+    for (const [input, detail] of [
+      [42, 'number'],
+      [{}, 'object'],
+      [new ArrayBuffer(8), 'object'],
+    ] as const) {
+      const e = thrown(() => parseCertificate(input as unknown as Uint8Array));
+      expect(e.code).toBe('ERR_CERT_MALFORMED');
+      expect(e.context).toEqual({ detail });
+      expect(e.cause).toBeUndefined();
+    }
+    const look = thrown(() => toCertificate({ kind: 'root' } as unknown as SmkiCertificate));
+    expect(look.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(look.context).toEqual({ detail: 'object' });
   });
 
   it(`exactly ${MAX_CERTIFICATE_BYTES} bytes parses; one byte more is refused by size, with the size as detail`, () => {
@@ -297,6 +327,16 @@ describe('optional fields are absent, not undefined, when the certificate has no
       expect(c.details, p).not.toHaveProperty(p);
     }
     expect(c.details.extensionErrors).toEqual([]);
+    expect(c.keyUsage).toEqual([]);
+    expect(c.policies).toEqual([]);
+  });
+
+  it('the view’s properties are all enumerable, the key and the dates included', () => {
+    const c = parseCertificate(cert({ subject: orgSubject(), extensions: eeExtensions() }));
+    expect(Object.keys(c)).toEqual(expect.arrayContaining(['publicKey', 'notBefore', 'notAfter', 'kind', 'der']));
+    const copy = { ...c };
+    expect(copy.publicKey).toBe(c.publicKey);
+    expect(copy.notAfter).toEqual(c.notAfter);
   });
 
   it('an organisation certificate has each of them', () => {
