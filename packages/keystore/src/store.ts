@@ -455,7 +455,7 @@ export class KeyStore {
    * The key a device trusts for `purpose`, checked for use. Fails closed with a distinct code for
    * each reason.
    */
-  #resolve(state: State, organisation: string | undefined, device: string, purpose: KeyPurpose): { key: KeyState_; dev: DeviceState | undefined } {
+  #resolve(state: State, organisation: string | undefined, device: string, purpose: KeyPurpose): { key: KeyState_; dev: DeviceState } {
     const org = this.#orgFor(state, organisation);
     const eui = parseEui64(device);
     const dev = own(state.devices, `${org.entityId}/${eui}`);
@@ -818,7 +818,7 @@ export class KeyStore {
     if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is a ${given.purpose} key: it never signs (but its own CSR)`, given.keyId);
     const { key, dev } = this.#resolve(s, given.organisation, device, 'signing');
     if (key.keyId !== given.keyId) {
-      const devPortfolio = dev?.portfolioId ?? key.portfolioId;
+      const devPortfolio = dev.portfolioId;
       if (given.portfolioId !== devPortfolio && given.portfolioId !== key.portfolioId) {
         fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}; device ${device} is in ${devPortfolio}`, given.keyId);
       }
