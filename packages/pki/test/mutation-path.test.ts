@@ -7,7 +7,7 @@
 // where a finding is all an auditor gets, that its message says which certificate, CRL or key.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createKeySigner, isSmkiError, p1363ToDer, parseEui64, type KeyUsageName, type Signer, type SmkiError } from '@smki/core';
+import { createKeySigner, isSmkiError, p1363ToDer, parseEui64, SmkiError, type KeyUsageName, type Signer } from '@smki/core';
 import { issueCrl, parseCrl, type SmkiCrl } from '../src/crl.js';
 import { defineEnvironment, OID, TEST_ENVIRONMENT, type SmkiEnvironment } from '../src/environment.js';
 import {
@@ -647,7 +647,7 @@ describe('per-level rules', () => {
     const other = parseCertificate(seq(patchedTbs, withOid, bitString(sig)));
     expect(other.details.signatureAlgorithmParams).toBe('other');
     expect(other.details.signatureAlgorithmsMatch).toBe(true);
-    expect(errors(validatePath(other, orgPath()))).toContain('ERR_CHAIN_SIGNATURE_INVALID');
+    expect(one(validatePath(other, orgPath()), 'ERR_CHAIN_SIGNATURE_INVALID').message).toBe('certificate 0 signature is invalid: algorithm 1.2.840.10045.4.3.2 is not ecdsa-with-SHA256');
   });
 
   it('a self-issued CA in the path does not count against pathLenConstraint (RFC 5280 §6.1.4 (l))', async () => {
@@ -685,5 +685,200 @@ describe('per-level rules', () => {
     expect(second?.verifiedSignatures).toBe(0);
     expect(r.candidates[0]?.verifiedSignatures).toBe(2);
     expect(r.path[1]).toBe(oca);
+  });
+});
+
+describe('more path cases found by mutation testing', () => {
+  it('a CRL whose algorithm is not ecdsa-with-SHA256, or whose issuer has no usable key, is not authentic', async () => {
+    const c = oca;
+    const tbs = seq(
+      int(1),
+      seq(oid('1.2.840.10045.4.3.3')),
+      c.subject.der,
+      time(THIS_UPDATE),
+      time(NEXT_UPDATE),
+      ctx(0, false, seq(rawExtension(OID.authorityKeyIdentifier, false, authorityKeyIdentifierValue(keyIdMethod2(c.publicKeyBytes))), rawExtension(OID.cRLNumber, false, int(1)))),
+    );
+    // Signed correctly with SHA-256, but labelled ecdsa-with-SHA384.
+    const sha384 = parseCrl(seq(tbs, seq(oid('1.2.840.10045.4.3.3')), bitString(p1363ToDer(await h.organisationCa.signer.sign(tbs)))));
+    expect(errors(validatePath(orgLeaf, orgPath({ crls: [sha384] })))).toEqual(['ERR_CRL_SIGNATURE_INVALID']);
+    // A CA whose key is not a usable point, with cRLSign: nothing it signed is authentic.
+    const offCurve = Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 1));
+    const badKeyCa = await make(caTemplate(root, offCurve, ocaName('Z6')), h.root.signer);
+    const anyKey = newSigner();
+    const under = await make(orgTemplate(badKeyCa, newSigner().publicKey), anyKey);
+    const itsCrl = await handCrl({ certificate: badKeyCa, signer: anyKey });
+    const r = validatePath(under, { anchors: [badKeyCa], at: AT, crls: [itsCrl] });
+    expect(errors(r).sort()).toEqual(['ERR_CHAIN_SIGNATURE_INVALID', 'ERR_CRL_SIGNATURE_INVALID', 'ERR_PROFILE_KEY_POINT']);
+  });
+
+  it('the key-identifier search is a diagnostic only: never used while a name matches, never for a leaf without an AKI', async () => {
+    // A certificate of the OCA's key under another name.
+    const renamed = await make(caTemplate(root, h.organisationCa.signer.publicKey, ocaName('Z9')), h.root.signer);
+    expect(buildPaths(orgLeaf, { anchors: [root], intermediates: [oca, renamed] })).toEqual([[orgLeaf, oca, root]]);
+    const r = validatePath(orgLeaf, { anchors: [root], intermediates: [oca, renamed], at: AT, requireRevocation: true });
+    expect(r.candidates.map((c) => c.path)).toEqual([[orgLeaf, oca, root]]);
+    // With no issuer by name, the renamed certificate is found by key and reported as a name mismatch.
+    const byKey = validatePath(orgLeaf, { anchors: [root], intermediates: [renamed], at: AT });
+    expect(byKey.path).toEqual([orgLeaf, renamed, root]);
+    expect(one(byKey, 'ERR_CHAIN_NAME_MISMATCH').certificateIndex).toBe(0);
+    // A leaf without AKI: a CA without SKI is not "found by key".
+    const noSki = await make(caTemplate(root, newSigner().publicKey, ocaName('Z7'), { ski: false }), h.root.signer);
+    const leafNoAki = await make(orgTemplate(oca, newSigner().publicKey, { aki: null }), h.organisationCa.signer);
+    const none = validatePath(leafNoAki, { anchors: [root], intermediates: [noSki], at: AT });
+    expect(none.candidates).toEqual([]);
+    expect(errors(none)).toEqual(['ERR_CHAIN_ISSUER_NOT_FOUND', 'ERR_PROFILE_AKI_MISSING']);
+  });
+
+  it('no certificate twice: per-call intermediates repeating the validator’s, a leaf that is its own issuer, a cycle back to a CA', async () => {
+    const v = createPathValidator({ anchors: [root], intermediates: [oca] });
+    expect(v.buildPaths(orgLeaf, { intermediates: [oca] })).toEqual([[orgLeaf, oca, root]]);
+    // The root as the leaf: it is not its own issuer.
+    const self = validatePath(root, { anchors: [root], at: AT });
+    expect(self.path).toEqual([root]);
+    expect(self.candidates).toEqual([]);
+    // A certificate named like the root, issued under the OCA's name: OCA → it → OCA would be a cycle.
+    const back = await make(caTemplate(oca, newSigner().publicKey, ROOT_NAME, { basicConstraints: { ca: true } }), h.organisationCa.signer);
+    const paths = buildPaths(orgLeaf, { anchors: [root], intermediates: [oca, back], maxDepth: 8 });
+    for (const p of paths) expect(new Set(p.map((c) => c.fingerprint)).size).toBe(p.length);
+    expect(paths).toContainEqual([orgLeaf, oca, root]);
+  });
+
+  it('one CRL given to the validator and again to the call is checked once', () => {
+    const v = createPathValidator({ anchors: [oca], crls: [crl] });
+    const r = v.validate(orgLeaf, { at: new Date('2024-07-01T00:00:00Z'), crls: [crl] });
+    expect(only(r, 'ERR_CRL_EXPIRED')).toHaveLength(1);
+  });
+
+  it('building ranks by validity only at a given time; the validator’s buildPaths takes `at` too', async () => {
+    const leafNoAki = await make(orgTemplate(oca, newSigner().publicKey, { aki: null }), h.organisationCa.signer);
+    const expired = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1'), { notBefore: new Date('2011-01-01T00:00:00Z'), notAfter: new Date('2012-01-01T00:00:00Z') }), h.root.signer);
+    const current = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1'), { notBefore: new Date('2010-01-01T00:00:00Z') }), h.root.signer);
+    expect(buildPaths(leafNoAki, { anchors: [root], intermediates: [current, expired] }).map((p) => p[1])).toEqual([expired, current]);
+    expect(buildPaths(leafNoAki, { anchors: [root], intermediates: [current, expired], at: AT }).map((p) => p[1])).toEqual([current, expired]);
+    const v = createPathValidator({ anchors: [root], intermediates: [current, expired] });
+    expect(v.buildPaths(leafNoAki).map((p) => p[1])).toEqual([expired, current]);
+    expect(v.buildPaths(leafNoAki, { at: AT }).map((p) => p[1])).toEqual([current, expired]);
+  });
+
+  it('without `at`, validation runs at the current time', () => {
+    expect(() => validatePath(orgLeaf, { anchors: [root], intermediates: [oca] })).not.toThrow();
+    expect(() => createPathValidator({ anchors: [root] }).validate(orgLeaf)).not.toThrow();
+  });
+
+  it('a certificate needs one allowed policy, not only allowed ones (the lint reports the others)', async () => {
+    const mixed = await make(orgTemplate(oca, newSigner().publicKey, { policies: [...TEST_ENVIRONMENT.organisationPolicies, '1.2.3.4'] }), h.organisationCa.signer);
+    const r = validatePath(mixed, orgPath());
+    expect(only(r, 'ERR_CHAIN_POLICY_NOT_ALLOWED')).toEqual([]);
+    expect(one(r, 'ERR_PROFILE_POLICY_NOT_ALLOWED').certificateIndex).toBe(0);
+  });
+
+  it('each level is linted and profiled in the validator’s environment', async () => {
+    const env = defineEnvironment({ name: 'root-policy', rootPolicies: ['1.2.3.7'] });
+    const r = validatePath(orgLeaf, orgPath({ environment: env }));
+    expect(r.findings.filter((f) => f.severity === 'error').map((f) => [f.code, f.certificateIndex])).toEqual([
+      ['ERR_CHAIN_POLICY_NOT_ALLOWED', 2],
+      ...root.policies.map(() => ['ERR_PROFILE_POLICY_NOT_ALLOWED', 2]),
+    ]);
+    // Policies swapped: the OCA now carries the environment's device policy.
+    const swapped = defineEnvironment({ name: 'swapped', organisationPolicies: TEST_ENVIRONMENT.devicePolicies, devicePolicies: TEST_ENVIRONMENT.organisationPolicies });
+    const r2 = validatePath(orgLeaf, orgPath({ environment: swapped }));
+    expect(one(r2, 'ERR_CHAIN_PKI_MISMATCH').message).toBe('an organisation certificate must be issued by an organisation CA; its issuer OU=07, CN=Z1 is deviceCa');
+  });
+
+  it('an issuer with an empty subject is named "(empty)"', async () => {
+    const s = newSigner();
+    const emptyCa = await make(caTemplate(root, s.publicKey, []), h.root.signer);
+    const dev = await make(deviceTemplate(emptyCa, newSigner().publicKey), s);
+    const r = validatePath(dev, { anchors: [root], intermediates: [emptyCa], at: AT });
+    expect(one(r, 'ERR_CHAIN_PKI_MISMATCH').message).toBe('a device certificate must be issued by a device CA; its issuer (empty) is organisationCa');
+  });
+
+  it('the newest CRL that lists a certificate is the one reported', async () => {
+    const older = await issueCrl({ issuer: h.organisationCa, crlNumber: 50n, ...window, revoked: [{ serialNumber: orgLeaf, revocationDate: new Date('2024-05-01T00:00:00Z'), reason: 'superseded' }] });
+    const newer = await issueCrl({ issuer: h.organisationCa, crlNumber: 51n, ...window, revoked: [{ serialNumber: orgLeaf, revocationDate: new Date('2024-05-20T00:00:00Z'), reason: 'keyCompromise' }] });
+    const f = one(validatePath(orgLeaf, orgPath({ crls: [older, newer] })), 'ERR_REVOKED');
+    expect(f.context).toStrictEqual({ certificateIndex: 0, serialNumber: orgLeaf.serialNumber, revocationDate: new Date('2024-05-20T00:00:00Z'), reason: 'keyCompromise' });
+    expect(f.message).toContain('by CRL #51 from');
+  });
+
+  it('findings carry exactly their fields (no index or context where there is none)', async () => {
+    const r = validatePath(orgLeaf, { anchors: [], at: AT });
+    expect(r.findings).toStrictEqual([{ code: 'ERR_CHAIN_NO_ANCHORS', message: 'no trust anchor was given', severity: 'error' }]);
+    expect(r.revocationChecked).toBe(false);
+    expect(r.path).toEqual([orgLeaf]);
+    const plain = await handCrl(h.organisationCa, { number: 8, entries: [revokedEntry(orgLeaf)] });
+    const f = one(validatePath(orgLeaf, orgPath({ crls: [plain] })), 'ERR_REVOKED');
+    expect(f.context).toStrictEqual({ certificateIndex: 0, serialNumber: orgLeaf.serialNumber, revocationDate: THIS_UPDATE });
+    const expired = one(validatePath(orgLeaf, orgPath({ at: new Date('2035-01-01T00:00:00Z') })), 'ERR_CHAIN_EXPIRED');
+    expect(Object.keys(expired).sort()).toEqual(['certificateIndex', 'code', 'message', 'severity']);
+  });
+
+  it('a check that fails unexpectedly is an error of its code that says why (fail closed)', async () => {
+    const throwing = (thrown: unknown): SmkiEnvironment => {
+      const env = { ...TEST_ENVIRONMENT };
+      Object.defineProperty(env, 'devicePolicies', {
+        get() {
+          throw thrown;
+        },
+      });
+      return env;
+    };
+    const r = validatePath(deviceLeaf, { anchors: [root], intermediates: [dca], at: AT, environment: throwing(new Error('boom')) });
+    expect(r.valid).toBe(false);
+    const msg = (code: string, index: number): string[] => r.findings.filter((f) => f.code === code && f.certificateIndex === index).map((f) => f.message);
+    expect(msg('ERR_CHAIN_POLICY_NOT_ALLOWED', 0)).toEqual(['certificatePolicies could not be checked (boom)']);
+    expect(msg('ERR_CHAIN_PKI_MISMATCH', 0)).toEqual(['issuing CA could not be checked (boom)']);
+    expect(msg('ERR_CHAIN_PROFILE_VIOLATION', 1)).toEqual(['profile could not be checked (boom)']);
+    const coded = validatePath(deviceLeaf, { anchors: [root], intermediates: [dca], at: AT, environment: throwing(new SmkiError('ERR_INVALID_ARGUMENT', 'no policies', {})) });
+    expect(coded.findings.find((f) => f.code === 'ERR_CHAIN_POLICY_NOT_ALLOWED')?.message).toBe('certificatePolicies could not be checked (ERR_INVALID_ARGUMENT: no policies)');
+    const odd = validatePath(deviceLeaf, { anchors: [root], intermediates: [dca], at: AT, environment: throwing('text') });
+    expect(odd.findings.find((f) => f.code === 'ERR_CHAIN_POLICY_NOT_ALLOWED')?.message).toBe('certificatePolicies could not be checked (internal error)');
+    const long = validatePath(deviceLeaf, { anchors: [root], intermediates: [dca], at: AT, environment: throwing(new Error('y'.repeat(300))) });
+    expect(long.findings.find((f) => f.code === 'ERR_CHAIN_POLICY_NOT_ALLOWED')?.message).toBe(`certificatePolicies could not be checked (${'y'.repeat(160)})`);
+  });
+
+  it('an issuer without basicConstraints: not a CA, and nothing else about its (absent) path length', async () => {
+    const s = newSigner();
+    const bare = await make(caTemplate(root, s.publicKey, ocaName('Z3'), { basicConstraints: null }), h.root.signer);
+    const leaf = await make(orgTemplate(bare, newSigner().publicKey), s);
+    const r = validatePath(leaf, { anchors: [root], intermediates: [bare], at: AT });
+    expect(r.findings.filter((f) => f.severity === 'error').map((f) => [f.code, f.certificateIndex])).toEqual([
+      ['ERR_PROFILE_BASIC_CONSTRAINTS_MISSING', 1],
+      ['ERR_CHAIN_ISSUER_NOT_CA', 1],
+    ]);
+  });
+
+  it('the signature message for NULL parameters inside only', async () => {
+    const nullAlg = { oid: OID.ecdsaWithSha256, params: 'null' } as const;
+    const insideOnly = await make({ ...orgTemplate(oca, newSigner().publicKey), tbsSignatureAlgorithm: nullAlg }, h.organisationCa.signer);
+    expect(one(validatePath(insideOnly, orgPath()), 'ERR_CHAIN_SIGNATURE_INVALID').message).toBe('certificate 0 signature is invalid: algorithm 1.2.840.10045.4.3.2 is not ecdsa-with-SHA256');
+  });
+
+  it('paths up to maxDepth + 2 long are searched, and no longer', async () => {
+    const s1 = newSigner();
+    const s2 = newSigner();
+    const sub1 = await make(caTemplate(oca, s1.publicKey, ocaName('Z2')), h.organisationCa.signer);
+    const sub2 = await make(caTemplate(sub1, s2.publicKey, ocaName('Z3')), s1);
+    const leaf = await orgUnder({ certificate: sub2, signer: s2 });
+    const two = validatePath(leaf, { anchors: [root], intermediates: [oca, sub1, sub2], at: AT, maxDepth: 2 });
+    expect(two.path).toEqual([leaf]);
+    expect(errors(two)).toEqual(['ERR_CHAIN_ISSUER_NOT_FOUND']);
+    const three = validatePath(leaf, { anchors: [root], intermediates: [oca, sub1, sub2], at: AT, maxDepth: 3 });
+    expect(three.path).toEqual([leaf, sub2, sub1, oca, root]);
+    expect(one(three, 'ERR_CHAIN_TOO_LONG').message).toBe('the path has 5 certificates; at most 3 are allowed (leaf, issuing CA, root)');
+  });
+
+  it('when a path within maxDepth exists, longer ones are not candidates', async () => {
+    const rootKey = newSigner();
+    const newKey = newSigner();
+    const ocaKey = newSigner();
+    const anchor = await make(caTemplate(root, rootKey.publicKey, ROOT_NAME, { issuerName: ROOT_NAME, basicConstraints: { ca: true }, aki: null }), rootKey);
+    const rollover = await make(caTemplate(anchor, newKey.publicKey, ROOT_NAME, { basicConstraints: { ca: true } }), rootKey);
+    const ocaUnderNew = await make(caTemplate(rollover, ocaKey.publicKey, ocaName('Z1')), newKey);
+    const leaf = await orgUnder({ certificate: ocaUnderNew, signer: ocaKey });
+    const r = validatePath(leaf, { anchors: [anchor], intermediates: [rollover, ocaUnderNew], at: AT, maxDepth: 3 });
+    expect(r.candidates.map((c) => c.path.length)).toEqual([3]);
+    expect(r.path).toEqual([leaf, ocaUnderNew, anchor]);
   });
 });
