@@ -457,16 +457,16 @@ function allowedPolicies(ctx: Ctx): { readonly oids: readonly string[]; readonly
   switch (ctx.profile) {
     case 'organisation':
     case 'organisationCa':
-      return { oids: env.organisationPolicies, what: 'organisation' };
+      return { oids: env.organisationPolicies, what: 'an organisation' };
     case 'device':
     case 'deviceCa':
-      return { oids: env.devicePolicies, what: 'device' };
+      return { oids: env.devicePolicies, what: 'a device' };
     case 'root':
       return env.rootPolicies.length > 0
-        ? { oids: env.rootPolicies, what: 'root' }
-        : { oids: [...env.organisationPolicies, ...env.devicePolicies], what: 'organisation or device' };
+        ? { oids: env.rootPolicies, what: 'a root' }
+        : { oids: [...env.organisationPolicies, ...env.devicePolicies], what: 'an organisation or device' };
     default:
-      return { oids: [...env.rootPolicies, ...env.organisationPolicies, ...env.devicePolicies], what: 'SMKI' };
+      return { oids: [...env.rootPolicies, ...env.organisationPolicies, ...env.devicePolicies], what: 'an SMKI' };
   }
 }
 
@@ -492,7 +492,7 @@ function checkPolicies(ctx: Ctx): void {
   const allowed = allowedPolicies(ctx);
   for (const p of distinct) {
     if (!allowed.oids.includes(p)) {
-      add(ctx, 'ERR_PROFILE_POLICY_NOT_ALLOWED', `certificatePolicies: ${p} is not a ${allowed.what} policy of environment '${ctx.env.name}'`);
+      add(ctx, 'ERR_PROFILE_POLICY_NOT_ALLOWED', `certificatePolicies: ${p} is not ${allowed.what} policy of environment '${ctx.env.name}'`);
     }
   }
   if (ctx.kind === 'device' && distinct.size !== 1) {
