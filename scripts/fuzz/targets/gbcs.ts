@@ -5,6 +5,7 @@
  * User signature and the ACB MAC (docs/domain.md §4).
  * @module
  */
+import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import { fromHex } from '@smki/core';
 import {
   buildMessage,
@@ -216,12 +217,20 @@ export const macTarget: Target = {
         ...messageSeed(c.id, c.input['frame'] as string),
         keys: { privateKey: keys[c.input['privateKey'] as string]?.privateKey as string, publicKey: keys[c.input['publicKey'] as string]?.publicKey as string },
       }));
+    const shared = new Map(
+      seeds.map((x) => [x, diffieHellman({ privateKey: createPrivateKey(x.keys.privateKey), publicKey: createPublicKey(x.keys.publicKey) }).toString('hex')] as const),
+    );
     return {
       seeds,
       run: (input, seed) => verifyMac(input, (seed as MacSeed).keys),
       check(input, seed, r) {
         if (r !== true && r !== false) throw new Error(`verifyMac returned ${String(r)}`);
-        if (r === true && !equal(input, seed.bytes)) throw new Error('a changed frame passed its MAC check');
+        // A crossover can transplant another vector's frame whole: a frame MAC'd under the same
+        // keys rightly verifies. Any other frame that verifies is a forgery.
+        // (ECDH is symmetric: the ACB side and the device side of one pair share the MAC key.)
+        const z = shared.get(seed as MacSeed);
+        const genuine = (x: MacSeed) => equal(input, x.bytes) && shared.get(x) === z;
+        if (r === true && !seeds.some(genuine)) throw new Error('a changed frame passed its MAC check');
         if (r === false && equal(input, seed.bytes)) throw new Error('the frame as MAC\'d failed its MAC check');
       },
     };
