@@ -11,6 +11,7 @@ export default {
   checkers: [],
   concurrency: Number(process.env.SMKI_MUTATION_CONCURRENCY ?? 2),
   timeoutMS: 60_000,
+  dryRunTimeoutMinutes: 60,
   timeoutFactor: 3,
   reporters: ['clear-text', 'json', 'html', 'progress'],
   jsonReporter: { fileName: process.env.SMKI_MUTATION_REPORT ?? '.tmp/mutation/report.json' },
