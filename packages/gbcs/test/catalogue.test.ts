@@ -21,7 +21,7 @@ import {
 // Where a domain-table row gives "IS / GS" the roles pair with the codes; where it gives "IS, GS" for a
 // group of ESME and GSME codes, an ESME code keeps the electricity roles (IS, ED) and a GSME code
 // the gas roles (GS, GT) of the row; a common (CS) code keeps the whole row.
-const SPEC_TABLE = `
+const DOMAIN_TABLE = `
 0050 ECS43  7.2    E IS        | 7.2 Disable Supply
 0081 GCS32  7.2    G GS        | 7.2 Disable Supply
 004F ECS42  7.1    E IS        | 7.1 Enable Supply
@@ -85,7 +85,7 @@ interface Row {
   roles: DuisRole[];
 }
 
-const ROWS: Row[] = SPEC_TABLE.trim()
+const ROWS: Row[] = DOMAIN_TABLE.trim()
   .split('\n')
   .map((line) => {
     const [main, full] = line.split('|').map((s) => s.trim());
