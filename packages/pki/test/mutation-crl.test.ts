@@ -7,16 +7,16 @@
 // parser's negative tests, each case checks the byte offset and the message that tell one guard
 // from another, and is built so that without its guard the CRL would parse (or fail elsewhere).
 import { generateKeyPairSync } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { createKeySigner, isSmkiError, p1363ToDer, toHex, type Signer, type SmkiError } from '@smki/core';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { ByteReader, createKeySigner, isSmkiError, p1363ToDer, readTlv, tlvReader, toHex, type Signer, type SmkiError } from '@smki/core';
 import { issueCrl, MAX_CRL_BYTES, parseCrl, type CrlReason, type SmkiCrl } from '../src/crl.js';
-import { buildCertificate, ECDSA_WITH_SHA256, rfc5280Time } from '../src/internal/build.js';
+import { buildCertificate, ECDSA_WITH_SHA256, rfc5280Time, type ExtensionTemplate } from '../src/internal/build.js';
 import { keyIdMethod2 } from '../src/internal/keyid.js';
 import { derSequence, derTlv } from '../src/internal/name.js';
 import { createHierarchy, issueOrganisationCertificate, type SmkiHierarchy } from '../src/issue.js';
 import { parseCertificate } from '../src/parse.js';
 import type { SmkiCertificate } from '../src/types.js';
-import { bitString, bool, ctx, extension, int, nul, octets, oid, seq, time, tlv } from './_x509-builder.js';
+import { bitString, bool, ctx, extension, int, keyUsageValue, nul, octets, oid, seq, time, tlv } from './_x509-builder.js';
 
 const T0 = new Date('2024-01-01T00:00:00Z');
 const THIS_UPDATE = new Date('2024-06-01T00:00:00Z');
@@ -28,6 +28,9 @@ const OID_INVALIDITY = '2.5.29.24';
 const OID_DELTA = '2.5.29.27';
 const OID_IDP = '2.5.29.28';
 const OID_AKI = '2.5.29.35';
+const OID_SKI = '2.5.29.14';
+const OID_KEY_USAGE = '2.5.29.15';
+const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 
 let h: SmkiHierarchy;
 let leaf: SmkiCertificate;
@@ -217,6 +220,15 @@ describe('parseCrl: one structural guard each (RFC 5280 §5.1; X.690 DER)', () =
     const der = await handCrl([...head(), crlExtensions(crlNumberExt(), extension(OID_AKI, false, value))]);
     expectMalformed(der, find(der, value) + value.length - 2, /extra bytes in authorityKeyIdentifier/);
   });
+
+  it('a reasonCode, and an invalidityDate, with bytes after the value: refused there, naming the extension', async () => {
+    const reason = new Uint8Array([...tlv(0x0a, Uint8Array.of(1)), 0x05, 0x00]);
+    const withReason = await handCrl([...head(), seq(entry(5, extension(OID_REASON, false, reason))), crlExtensions(crlNumberExt())]);
+    expectMalformed(withReason, find(withReason, reason) + reason.length - 2, /^extra bytes in reasonCode$/);
+    const date = new Uint8Array([...time('20240501000000Z'), 0x05, 0x00]);
+    const withDate = await handCrl([...head(), seq(entry(6, extension(OID_INVALIDITY, false, date))), crlExtensions(crlNumberExt())]);
+    expectMalformed(withDate, find(withDate, date) + date.length - 2, /^extra bytes in invalidityDate$/);
+  });
 });
 
 describe('parseCrl: issuingDistributionPoint, strictly (RFC 5280 §5.2.5)', () => {
@@ -253,6 +265,8 @@ describe('parseCrl: issuingDistributionPoint, strictly (RFC 5280 §5.2.5)', () =
     ['a primitive distributionPoint', () => tlv(0x80, Uint8Array.of(1)), /distributionPoint must be constructed/],
     ['a constructed onlySomeReasons', () => tlv(0xa3, bitString(Uint8Array.of(0x80))), /onlySomeReasons must be a primitive BIT STRING/],
     ['a constructed BOOLEAN', () => tlv(0xa1, bool(true)), /bad BOOLEAN/],
+    // Right length and value, wrong form: only the tag tells it from onlyContainsUserCerts TRUE.
+    ['a constructed [1] holding the one octet FF', () => tlv(0xa1, TRUE_), /bad BOOLEAN/],
     ['a BOOLEAN of two octets', () => tlv(0x81, Uint8Array.of(0xff, 0xff)), /bad BOOLEAN/],
     ['a BOOLEAN of no octets', () => tlv(0x84, new Uint8Array(0)), /bad BOOLEAN/],
     ['a DEFAULT FALSE written out', () => tlv(0x82, Uint8Array.of(0)), /DEFAULT FALSE BOOLEAN must be omitted/],
@@ -438,6 +452,21 @@ describe('parseCrl: inputs and the size bound', () => {
     expect(e.context).toEqual({});
     expect(e.message).toMatch(/over 1048576 bytes/);
   });
+
+  it('the size refusal carries no offset at all (not an undefined one)', () => {
+    const e = thrown(() => parseCrl(new Uint8Array(MAX_CRL_BYTES + 1)));
+    expect(e.code).toBe('ERR_CRL_MALFORMED');
+    expect(Object.keys(e.context)).toEqual([]);
+  });
+
+  it('an object parseCrl did not make: ERR_INVALID_ARGUMENT with its type as detail', async () => {
+    const real = parseCrl(await handCrl([...head(), crlExtensions(crlNumberExt())]));
+    for (const lookAlike of [{}, { ...real }]) {
+      const e = thrown(() => parseCrl(lookAlike as SmkiCrl));
+      expect(e.code).toBe('ERR_INVALID_ARGUMENT');
+      expect(e.context).toEqual({ detail: 'object' });
+    }
+  });
 });
 
 describe('the serial index (a read-only map)', () => {
@@ -500,6 +529,7 @@ describe('issueCrl: what it writes and refuses (RFC 5280 §5)', () => {
     ['00', '00'],
     ['0', '00'],
     ['007f', '7F'],
+    ['0000ab0c', '00AB0C'],
   ])('serial %j is written as the DER content octets %s', async (given, written) => {
     const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [{ serialNumber: given, revocationDate: THIS_UPDATE }] });
     expect([...crl.revoked.keys()]).toEqual([written]);
@@ -581,6 +611,177 @@ describe('issueCrl: what it writes and refuses (RFC 5280 §5)', () => {
     const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, kind: 'crl', thisUpdate: THIS_UPDATE, revoked: [{ serialNumber: leaf, revocationDate: THIS_UPDATE }] });
     expect(crl.revoked.has(leaf.serialNumber)).toBe(true);
   });
+
+  it('a cRLNumber whose first octet has its top bit set gets one leading 00 octet, and only then (X.690 §8.3.2)', async () => {
+    const crlNumberValue = (crl: SmkiCrl): string => toHex(crl.extensions.find((x) => x.oid === OID_CRL_NUMBER)?.value ?? new Uint8Array(0));
+    for (const [n, value] of [
+      [0x7fn, '02017F'],
+      [0x80n, '02020080'],
+      [0x180n, '02020180'], // the whole value 0x0180 has bit 7 set; its first octet 01 does not
+      [0x8000n, '0203008000'],
+    ] as const) {
+      const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: n, thisUpdate: THIS_UPDATE });
+      expect(crlNumberValue(crl)).toBe(value);
+      expect(crl.crlNumber).toBe(n);
+    }
+  });
+
+  it('a function is neither an issuer nor an entry, whatever properties it carries', async () => {
+    const fnIssuer = Object.assign(() => undefined, { certificate: h.organisationCa.certificate, signer: h.organisationCa.signer });
+    await expectRejects(issueCrl({ issuer: fnIssuer, crlNumber: 1n, thisUpdate: THIS_UPDATE }), 'ERR_ISSUE_INVALID_REQUEST');
+    const fnEntry = Object.assign(() => undefined, { serialNumber: '0A', revocationDate: THIS_UPDATE });
+    await expectRejects(issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [fnEntry] }), 'ERR_ISSUE_INVALID_REQUEST');
+    // The control: the same properties in plain objects are accepted.
+    const ok = await issueCrl({ issuer: { ...fnIssuer }, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [{ ...fnEntry }] });
+    expect(ok.revoked.has('0A')).toBe(true);
+  });
+
+  it('a CA certificate without cRLSign, and an end entity with cRLSign, are refused with the subject as detail (RFC 5280 §4.2.1.3, §4.2.1.9)', async () => {
+    const kuTo = (names: Parameters<typeof keyUsageValue>[0]) => (e: ExtensionTemplate): ExtensionTemplate => (e.oid === OID_KEY_USAGE ? { ...e, value: keyUsageValue(names) } : e);
+    // The control: the hand-made CA with both is accepted.
+    const s0 = newSigner();
+    const both = await remadeOca(s0.publicKey, (x) => x, 0x20);
+    expect((await issueCrl({ issuer: { certificate: both, signer: s0 }, crlNumber: 1n, thisUpdate: THIS_UPDATE })).revoked.size).toBe(0);
+    const s1 = newSigner();
+    const noCrlSign = await remadeOca(s1.publicKey, (x) => x.map(kuTo(['keyCertSign'])), 0x21);
+    expect(noCrlSign.basicConstraints?.ca).toBe(true);
+    expect(noCrlSign.keyUsage).not.toContain('cRLSign');
+    const s2 = newSigner();
+    const endEntity = await remadeOca(s2.publicKey, (x) => x.filter((e) => e.oid !== OID_BASIC_CONSTRAINTS).map(kuTo(['digitalSignature', 'cRLSign'])), 0x22);
+    expect(endEntity.basicConstraints).toBeUndefined();
+    expect(endEntity.keyUsage).toContain('cRLSign');
+    const s3 = newSigner();
+    const notCa = await remadeOca(s3.publicKey, (x) => x.map((e) => (e.oid === OID_BASIC_CONSTRAINTS ? { ...e, value: seq() } : e)), 0x23); // cA FALSE (DEFAULT, omitted)
+    expect(notCa.basicConstraints?.ca).toBe(false);
+    expect(notCa.keyUsage).toContain('cRLSign');
+    for (const [certificate, signer] of [
+      [noCrlSign, s1],
+      [endEntity, s2],
+      [notCa, s3],
+    ] as const) {
+      const e = await expectRejects(issueCrl({ issuer: { certificate, signer }, crlNumber: 1n, thisUpdate: THIS_UPDATE }), 'ERR_ISSUE_ISSUER_NOT_CA');
+      expect(e.context).toEqual({ detail: certificate.subject.text });
+    }
+  });
+
+  it("a signer whose key is another key's is refused before it is asked to sign, with the subject as detail", async () => {
+    const other = newSigner();
+    const sign = vi.fn((m: Uint8Array) => other.sign(m));
+    const e = await expectRejects(issueCrl({ issuer: { certificate: h.organisationCa.certificate, signer: { publicKey: other.publicKey, sign } }, crlNumber: 1n, thisUpdate: THIS_UPDATE }), 'ERR_ISSUE_ISSUER_KEY_MISMATCH');
+    expect(sign).not.toHaveBeenCalled();
+    expect(e.context).toEqual({ detail: h.organisationCa.certificate.subject.text });
+  });
+
+  it('an issuer certificate whose key is not a usable P-256 point is refused before signing, even by a signer claiming those bytes', async () => {
+    const point = Uint8Array.of(0x04, ...new Uint8Array(64).fill(1)); // not on the curve
+    const ca = await remadeOca(point, (x) => x, 0x24);
+    expect(ca.publicKey).toBeUndefined();
+    expect(toHex(ca.publicKeyBytes)).toBe(toHex(point));
+    const sign = vi.fn(async () => new Uint8Array(64).fill(1));
+    const e = await expectRejects(issueCrl({ issuer: { certificate: ca, signer: { publicKey: point.slice(), sign } }, crlNumber: 1n, thisUpdate: THIS_UPDATE }), 'ERR_ISSUE_ISSUER_KEY_MISMATCH');
+    expect(sign).not.toHaveBeenCalled();
+    expect(e.context).toEqual({ detail: ca.subject.text });
+  });
+
+  it("a signer that claims the CA's key but signs with another is caught after signing, with the subject as detail", async () => {
+    const other = newSigner();
+    const sign = vi.fn((m: Uint8Array) => other.sign(m));
+    const liar: Signer = { publicKey: h.organisationCa.signer.publicKey, sign };
+    const e = await expectRejects(issueCrl({ issuer: { certificate: h.organisationCa.certificate, signer: liar }, crlNumber: 1n, thisUpdate: THIS_UPDATE }), 'ERR_ISSUE_ISSUER_KEY_MISMATCH');
+    expect(sign).toHaveBeenCalledTimes(1);
+    expect(e.context).toEqual({ detail: h.organisationCa.certificate.subject.text });
+  });
+
+  it('the AKI is the SKI the issuer certificate carries, even one that is not method 2 of its key (RFC 5280 §5.2.1)', async () => {
+    const signer = newSigner();
+    const ski = new Uint8Array(20).fill(0x5a);
+    const ca = await remadeOca(signer.publicKey, (x) => x.map((e) => (e.oid === OID_SKI ? { ...e, value: octets(ski) } : e)), 0x25);
+    expect(ca.subjectKeyId).toBe(toHex(ski));
+    expect(toHex(keyIdMethod2(signer.publicKey))).not.toBe(toHex(ski));
+    const crl = await issueCrl({ issuer: { certificate: ca, signer }, crlNumber: 1n, thisUpdate: THIS_UPDATE });
+    expect(crl.authorityKeyId).toBe(toHex(ski));
+  });
+
+  it('no entries: the revokedCertificates field is absent, not an empty SEQUENCE (RFC 5280 §5.1.2.6)', async () => {
+    const topTags = (der: Uint8Array): number[] => {
+      const r = tlvReader(der, readTlv(new ByteReader(der)));
+      const tags: number[] = [];
+      while (!r.done) tags.push(readTlv(r).tag);
+      return tags;
+    };
+    const empty = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [] });
+    // version, signature, issuer, thisUpdate, nextUpdate, [0] crlExtensions
+    expect(topTags(empty.tbsDer)).toEqual([0x02, 0x30, 0x30, 0x17, 0x17, 0xa0]);
+    const one = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [{ serialNumber: '0A', revocationDate: THIS_UPDATE }] });
+    expect(topTags(one.tbsDer)).toEqual([0x02, 0x30, 0x30, 0x17, 0x17, 0x30, 0xa0]);
+  });
+
+  it(`the size bound leaves 128 bytes for the signature: a tbsCertList of ${MAX_CRL_BYTES} - 128 bytes is signed, one byte more is refused with the entry count`, async () => {
+    // Serials of `octets` octets starting 01 (top bit clear, kept as given). An entry with a
+    // 20-octet serial is SEQUENCE { INTEGER (2 + 20), UTCTime (2 + 13) }: 39 bytes; with an
+    // n-octet serial (n < 59) it is n + 19 bytes.
+    const serial = (i: number, octetCount: number): string => `01${i.toString(16).padStart(2 * octetCount - 2, '0')}`;
+    const entries = (count: number, lastOctets: number) =>
+      Array.from({ length: count }, (_, i) => ({ serialNumber: serial(i, i === count - 1 ? lastOctets : 20), revocationDate: THIS_UPDATE }));
+    const issue = (count: number, lastOctets: number) => issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: entries(count, lastOctets) });
+    // Measured with enough entries that the revoked list's and the tbsCertList's lengths already
+    // take the same number of octets as at the bound.
+    const n0 = 2000;
+    const base = (await issue(n0, 20)).tbsDer.length;
+    const gap = MAX_CRL_BYTES - 128 - base;
+    const k = Math.floor(gap / 39) - 1; // k more 20-octet entries, then one last entry of 39..77 bytes
+    const lastOctets = gap - 39 * k - 19;
+    const count = n0 + k + 1;
+    expect(lastOctets).toBeGreaterThanOrEqual(20);
+    expect(lastOctets).toBeLessThan(59);
+    const exact = await issue(count, lastOctets);
+    expect(exact.tbsDer.length).toBe(MAX_CRL_BYTES - 128);
+    expect(exact.revoked.size).toBe(count);
+    expect(exact.der.length).toBeLessThanOrEqual(MAX_CRL_BYTES);
+    const e = await expectRejects(issue(count, lastOctets + 1), 'ERR_ISSUE_INVALID_REQUEST');
+    expect(e.context).toEqual({ detail: `${count} entries` });
+  });
+
+  it('a serial that is not hex is refused with the reader error as cause and no detail', async () => {
+    for (const [given, causeCode] of [
+      ['', 'ERR_INVALID_ARGUMENT'],
+      ['xyz', 'ERR_HEX_INVALID'],
+    ] as const) {
+      const e = await expectRejects(issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [{ serialNumber: given, revocationDate: THIS_UPDATE }] }), 'ERR_ISSUE_INVALID_REQUEST');
+      expect(isSmkiError(e.cause, causeCode), String(e.cause)).toBe(true);
+      expect(Object.keys(e.context)).toEqual([]);
+    }
+  });
+
+  it('a refusal without a detail carries no detail key at all', async () => {
+    const e = await expectRejects(issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, nextUpdate: THIS_UPDATE }), 'ERR_ISSUE_INVALID_REQUEST');
+    expect(Object.keys(e.context)).toEqual([]);
+  });
+
+  it('an invalid time is refused naming the field it is in', async () => {
+    const base = { issuer: h.organisationCa, crlNumber: 1n } as const;
+    const bad = new Date(Number.NaN);
+    for (const [options, field] of [
+      [{ ...base, thisUpdate: bad }, /^thisUpdate /],
+      [{ ...base, now: () => bad }, /^thisUpdate /],
+      [{ ...base, thisUpdate: THIS_UPDATE, nextUpdate: bad }, /^nextUpdate /],
+      // thisUpdate + 10^12 hours is past the last instant a Date holds
+      [{ ...base, thisUpdate: THIS_UPDATE, validityHours: 1e12 }, /^nextUpdate /],
+      [{ ...base, thisUpdate: THIS_UPDATE, revoked: [{ serialNumber: '0A', revocationDate: THIS_UPDATE }, { serialNumber: '0B', revocationDate: bad }] }, /^revoked\[1\]\.revocationDate /],
+    ] as const) {
+      const e = await expectRejects(issueCrl(options), 'ERR_ISSUE_INVALID_REQUEST');
+      expect(e.message).toMatch(field);
+    }
+  });
+
+  it('an unknown reason is refused with its first 40 characters as detail', async () => {
+    const reason = `${'r'.repeat(40)}${'s'.repeat(20)}`;
+    const e = await expectRejects(
+      issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [{ serialNumber: '0A', revocationDate: THIS_UPDATE, reason: reason as never }] }),
+      'ERR_ISSUE_INVALID_REQUEST',
+    );
+    expect(e.context).toEqual({ detail: 'r'.repeat(40) });
+  });
 });
 
 async function expectRejects(p: Promise<unknown>, code: string): Promise<SmkiError> {
@@ -593,6 +794,29 @@ async function expectRejects(p: Promise<unknown>, code: string): Promise<SmkiErr
   expect(isSmkiError(e), String(e)).toBe(true);
   expect((e as SmkiError).code).toBe(code);
   return e as SmkiError;
+}
+
+/**
+ * The organisation CA's certificate re-made by hand for the key `point` (written as given, not
+ * checked), signed by the root, with its extensions passed through `edit` and serial 0x`serial`….
+ */
+async function remadeOca(point: Uint8Array, edit: (extensions: ExtensionTemplate[]) => ExtensionTemplate[], serial: number): Promise<SmkiCertificate> {
+  const oca = h.organisationCa.certificate;
+  const der = await buildCertificate(
+    {
+      serialNumber: Uint8Array.of(serial, ...new Uint8Array(15).fill(3)),
+      tbsSignatureAlgorithm: ECDSA_WITH_SHA256,
+      signatureAlgorithm: ECDSA_WITH_SHA256,
+      issuer: { der: oca.issuer.der },
+      notBefore: rfc5280Time(oca.notBefore),
+      notAfter: rfc5280Time(oca.notAfter),
+      subject: { der: oca.subject.der },
+      subjectPublicKey: { point },
+      extensions: edit(oca.extensions.map((e) => ({ oid: e.oid, critical: e.critical, value: e.value }))),
+    },
+    h.root.signer,
+  );
+  return parseCertificate(der);
 }
 
 /** The organisation CA's certificate re-made for `signer`'s key, signed by the root, without an SKI. */
