@@ -798,7 +798,7 @@ async function expectRejects(p: Promise<unknown>, code: string): Promise<SmkiErr
 
 /**
  * The organisation CA's certificate re-made by hand for the key `point` (written as given, not
- * checked), signed by the root, with its extensions passed through `edit` and serial 0x`serial`….
+ * checked), signed by the root, with its extensions passed through `edit`; `serial` is the first octet of its serial.
  */
 async function remadeOca(point: Uint8Array, edit: (extensions: ExtensionTemplate[]) => ExtensionTemplate[], serial: number): Promise<SmkiCertificate> {
   const oca = h.organisationCa.certificate;
