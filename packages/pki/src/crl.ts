@@ -760,16 +760,18 @@ export async function issueCrl(options: IssueCrlOptions): Promise<SmkiCrl> {
   const seen = new Set<string>();
   for (const [i, item] of (options.revoked ?? []).entries()) {
     if (typeof item !== 'object' || item === null) throw invalidRequest(`revoked[${i}] must be an object`);
+    // Each field is read once: a getter must not pass a check with one value and be written with another.
+    const { serialNumber, revocationDate: when, reason } = item;
     let serialHex: string;
-    if (typeof item.serialNumber === 'string') {
+    if (typeof serialNumber === 'string') {
       try {
-        serialHex = normaliseSerialHex(item.serialNumber);
+        serialHex = normaliseSerialHex(serialNumber);
       } catch (cause) {
         throw new SmkiError('ERR_ISSUE_INVALID_REQUEST', `revoked[${i}].serialNumber is not hex`, {}, { cause });
       }
     } else {
-      if (!isParsedCertificate(item.serialNumber)) throw invalidRequest(`revoked[${i}].serialNumber must be hex or a parsed certificate`);
-      const cert = item.serialNumber;
+      if (!isParsedCertificate(serialNumber)) throw invalidRequest(`revoked[${i}].serialNumber must be hex or a parsed certificate`);
+      const cert = serialNumber;
       if (!equalBytes(cert.issuer.der, ca.subject.der)) throw invalidRequest(`revoked[${i}] was not issued by this CRL's issuer`, cert.issuer.text);
       const isCa = cert.basicConstraints?.ca === true;
       if (options.kind === 'crl' && isCa) throw invalidRequest(`revoked[${i}] is a CA certificate: list it in an ARL`);
@@ -778,16 +780,15 @@ export async function issueCrl(options: IssueCrlOptions): Promise<SmkiCrl> {
     }
     if (seen.has(serialHex)) throw invalidRequest(`serial ${serialHex} listed twice`);
     seen.add(serialHex);
-    const revocationDate = wholeSeconds(item.revocationDate, `revoked[${i}].revocationDate`);
+    const revocationDate = wholeSeconds(when, `revoked[${i}].revocationDate`);
     const entryExtensions: ExtensionTemplate[] = [];
-    if (item.reason !== undefined) {
+    if (reason !== undefined) {
       // Stryker disable next-line ConditionalExpression: equivalent; REASON_CODES has string keys only, so get of a non-string is undefined as well
-      const code = typeof item.reason === 'string' ? REASON_CODES.get(item.reason) : undefined;
-      if (code === undefined) throw invalidRequest(`revoked[${i}].reason is not a CRLReason this issuer writes`, String(item.reason).slice(0, 40));
-    }
-    if (item.reason !== undefined && item.reason !== 'unspecified') {
-      const code = REASON_CODES.get(item.reason) as CRLReasons;
-      entryExtensions.push({ oid: CRL_OID.reasonCode, critical: false, value: toBytes(AsnConvert.serialize(new CRLReason(code))) });
+      const code = typeof reason === 'string' ? REASON_CODES.get(reason) : undefined;
+      if (code === undefined) throw invalidRequest(`revoked[${i}].reason is not a CRLReason this issuer writes`, String(reason).slice(0, 40));
+      if (reason !== 'unspecified') {
+        entryExtensions.push({ oid: CRL_OID.reasonCode, critical: false, value: toBytes(AsnConvert.serialize(new CRLReason(code))) });
+      }
     }
     entries.push(
       derSequence(

@@ -838,3 +838,34 @@ async function caWithoutSki(signer: Signer): Promise<SmkiCertificate> {
   );
   return parseCertificate(der);
 }
+
+describe('issueCrl reads each field of an entry once', () => {
+  it('a reason getter that answers a known reason first and then another value cannot smuggle it past the check', async () => {
+    let reads = 0;
+    const entry = {
+      serialNumber: '0A',
+      revocationDate: THIS_UPDATE,
+      get reason() {
+        reads++;
+        return (reads === 1 ? 'keyCompromise' : 'constructor') as CrlReason;
+      },
+    };
+    const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [entry] });
+    expect(reads).toBe(1);
+    expect(crl.revoked.get('0A')?.reason).toBe('keyCompromise');
+  });
+
+  it('a serialNumber getter is read once: the serial checked is the serial written', async () => {
+    let reads = 0;
+    const entry = {
+      get serialNumber() {
+        reads++;
+        return reads === 1 ? '0A' : 'zz';
+      },
+      revocationDate: THIS_UPDATE,
+    };
+    const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [entry] });
+    expect(reads).toBe(1);
+    expect(crl.revoked.has('0A')).toBe(true);
+  });
+});
