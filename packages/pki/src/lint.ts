@@ -74,8 +74,8 @@ const EXTENSION_NAMES: ReadonlyMap<string, string> = new Map([
   ...FORBIDDEN_ON_END_ENTITY,
 ]);
 
-/** The kinds `expectedKind` may name. */
-const CERTIFICATE_KINDS: ReadonlySet<string> = new Set<CertificateKind>(['root', 'issuingCa', 'organisation', 'device', 'unknown']);
+/** The kinds `expectedKind` may name (strings only, so `has` is false for any other value). */
+const CERTIFICATE_KINDS: ReadonlySet<unknown> = new Set<CertificateKind>(['root', 'issuingCa', 'organisation', 'device', 'unknown']);
 
 const ROLE_HEX = /^[0-9A-F]{2}$/;
 /** UTCTime covers 1950–2049 (RFC 5280 §4.1.2.5). */
@@ -91,7 +91,7 @@ function extensionName(oid: string): string {
   return EXTENSION_NAMES.get(oid) ?? oid;
 }
 
-/** Results per certificate, environment and expected kind ('' = the certificate's own). */
+/** Results per certificate, environment and the kind linted as (`expectedKind`, or the certificate's own). */
 const cache = new WeakMap<SmkiCertificate, WeakMap<SmkiEnvironment, Map<string, readonly Finding[]>>>();
 
 /** What the checks share while linting one certificate. */
@@ -164,7 +164,7 @@ export function certificateProfile(cert: CertificateInput, options: LintOptions 
 /** `expectedKind` as given, after checking that it names a {@link CertificateKind}. */
 function checkExpectedKind(kind: unknown): CertificateKind | undefined {
   if (kind === undefined) return undefined;
-  if (typeof kind !== 'string' || !CERTIFICATE_KINDS.has(kind)) {
+  if (!CERTIFICATE_KINDS.has(kind)) {
     throw new SmkiError('ERR_INVALID_ARGUMENT', 'expectedKind must be a CertificateKind', { detail: String(kind).slice(0, 40) });
   }
   return kind as CertificateKind;
@@ -238,8 +238,8 @@ function checkExpectedKind(kind: unknown): CertificateKind | undefined {
 export function lintCertificate(cert: CertificateInput, options: LintOptions = {}): readonly Finding[] {
   const c = toCertificate(cert);
   const env = options.environment ?? TEST_ENVIRONMENT;
-  const expectedKind = checkExpectedKind(options.expectedKind);
-  const key = expectedKind ?? '';
+  // The findings depend only on the certificate, the environment and this kind.
+  const kind = checkExpectedKind(options.expectedKind) ?? c.kind;
   let byEnv = cache.get(c);
   if (byEnv === undefined) {
     byEnv = new WeakMap();
@@ -250,10 +250,10 @@ export function lintCertificate(cert: CertificateInput, options: LintOptions = {
     byKind = new Map();
     byEnv.set(env, byKind);
   }
-  const hit = byKind.get(key);
+  const hit = byKind.get(kind);
   if (hit !== undefined) return hit;
-  const findings = Object.freeze(run(c, env, expectedKind ?? c.kind));
-  byKind.set(key, findings);
+  const findings = Object.freeze(run(c, env, kind));
+  byKind.set(kind, findings);
   return findings;
 }
 
@@ -310,8 +310,7 @@ function run(cert: SmkiCertificate, env: SmkiEnvironment, kind: CertificateKind)
       guard(ctx, 'ERR_PROFILE_DEVICE_SUBJECT_NOT_EMPTY', 'subject', checkDeviceSubject);
       guard(ctx, 'ERR_PROFILE_DEVICE_SAN_FORM', 'subjectAltName', checkDeviceAltName);
       break;
-    default:
-      break;
+    // A device CA, a plain issuing CA and an unknown kind have no rules of their own.
   }
   return ctx.out;
 }
@@ -524,7 +523,8 @@ function checkSubjectKeyId(ctx: Ctx): void {
   }
   if (e.critical) add(ctx, 'ERR_PROFILE_SKI_CRITICAL', 'subjectKeyIdentifier: critical (RFC 5280 §4.2.1.2: MUST be non-critical)');
   const ski = ctx.cert.subjectKeyId;
-  if (ctx.malformed.has(OID.subjectKeyIdentifier) || ski === undefined) return;
+  // Undefined exactly when the value did not decode (ERR_PROFILE_EXTENSION_MALFORMED already).
+  if (ski === undefined) return;
   if (ski.length !== 16) {
     add(ctx, 'ERR_PROFILE_SKI_LENGTH', `subjectKeyIdentifier: ${ski.length / 2} octets, not 8`);
     return;
@@ -556,7 +556,8 @@ function checkAuthorityKeyId(ctx: Ctx): void {
   }
   if (e.critical) add(ctx, 'ERR_PROFILE_AKI_CRITICAL', 'authorityKeyIdentifier: critical (RFC 5280 §4.2.1.1: MUST be non-critical)');
   const fields = ctx.cert.details.authorityKeyIdFields;
-  if (ctx.malformed.has(OID.authorityKeyIdentifier) || fields === undefined) return;
+  // Undefined exactly when the value did not decode (ERR_PROFILE_EXTENSION_MALFORMED already).
+  if (fields === undefined) return;
   const problems: string[] = [];
   if (!fields.keyIdentifier) problems.push('no keyIdentifier');
   if (fields.issuer) problems.push('authorityCertIssuer present');
@@ -576,7 +577,8 @@ function checkBasicConstraints(ctx: Ctx): void {
       return;
     }
     if (!e.critical) add(ctx, 'ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CRITICAL', 'basicConstraints: not critical on a CA certificate');
-    if (ctx.malformed.has(OID.basicConstraints) || bc === undefined) return;
+    // Undefined exactly when the value did not decode (ERR_PROFILE_EXTENSION_MALFORMED already).
+    if (bc === undefined) return;
     if (!bc.ca) {
       add(ctx, 'ERR_PROFILE_BASIC_CONSTRAINTS_NOT_CA', 'basicConstraints.cA: FALSE on a CA certificate');
       return;
@@ -646,16 +648,19 @@ function checkOrganisationSubject(ctx: Ctx): void {
   if (ou === undefined) {
     add(ctx, 'ERR_PROFILE_ORG_ROLE_MISSING', 'subject OU: absent (the Remote Party Role)');
   } else if (!ROLE_HEX.test(ou.value)) {
-    const lenient = ctx.cert.details.roleSpelling === 'lenient' && ctx.cert.role !== undefined ? ` (read leniently as role ${ctx.cert.role})` : '';
+    // Not two upper-case hex digits, so the role was read (if at all) from a lenient spelling.
+    const lenient = ctx.cert.role !== undefined ? ` (read leniently as role ${ctx.cert.role})` : '';
     add(ctx, 'ERR_PROFILE_ORG_ROLE_FORMAT', `subject OU: ${JSON.stringify(ou.value)} is not exactly two upper-case hex digits${lenient}`);
   } else if (!isRemotePartyRole(parseInt(ou.value, 16))) {
     add(ctx, 'ERR_PROFILE_ORG_ROLE_UNKNOWN', `subject OU: ${ou.value} is not a known Remote Party Role`);
   }
   if (uid === undefined) {
     add(ctx, 'ERR_PROFILE_ORG_ENTITY_ID_MISSING', 'subject x500UniqueIdentifier: absent (the entity EUI-64)');
-  } else if (uid.tag !== TAG_BIT_STRING || uid.bitLength !== 64) {
-    const what = uid.tag !== TAG_BIT_STRING ? `ASN.1 tag ${uid.tag}, not BIT STRING` : `${uid.bitLength ?? '?'} bits, not 64`;
-    add(ctx, 'ERR_PROFILE_ORG_ENTITY_ID_FORMAT', `subject x500UniqueIdentifier: ${what}`);
+  } else if (uid.tag !== TAG_BIT_STRING) {
+    add(ctx, 'ERR_PROFILE_ORG_ENTITY_ID_FORMAT', `subject x500UniqueIdentifier: ASN.1 tag ${uid.tag}, not BIT STRING`);
+  } else if (uid.bitLength !== 64) {
+    // (The parser records the bit length of every BIT STRING value.)
+    add(ctx, 'ERR_PROFILE_ORG_ENTITY_ID_FORMAT', `subject x500UniqueIdentifier: ${String(uid.bitLength)} bits, not 64`);
   }
 }
 
@@ -666,7 +671,8 @@ function checkDeviceSubject(ctx: Ctx): void {
     add(ctx, 'ERR_PROFILE_DEVICE_SUBJECT_NOT_EMPTY', `subject: ${c.subject.text}, a device certificate subject is empty`);
   }
   const d = c.details;
-  if (d.notAfterTag !== TAG_GENERALIZED_TIME || d.notAfterText !== DEVICE_NOT_AFTER) {
+  // Only a GeneralizedTime has this text: a UTCTime's is 13 characters (RFC 5280 §4.1.2.5.1).
+  if (d.notAfterText !== DEVICE_NOT_AFTER) {
     const enc = d.notAfterTag === TAG_UTC_TIME ? 'UTCTime' : 'GeneralizedTime'; // the parser reads no other time type
     add(ctx, 'ERR_PROFILE_DEVICE_NOT_AFTER', `validity.notAfter: ${enc} ${d.notAfterText}, not GeneralizedTime ${DEVICE_NOT_AFTER}`);
   }
@@ -680,13 +686,14 @@ function checkDeviceAltName(ctx: Ctx): void {
     return;
   }
   if (!e.critical) add(ctx, 'ERR_PROFILE_DEVICE_SAN_NOT_CRITICAL', 'subjectAltName: not critical (the subject is empty)');
-  if (ctx.malformed.has(OID.subjectAltName)) return;
   const san = ctx.cert.details.subjectAltName;
-  if (san === undefined || san.names !== 1 || san.hardwareModuleNames !== 1) {
+  // Undefined exactly when the value did not decode (ERR_PROFILE_EXTENSION_MALFORMED already).
+  if (san === undefined) return;
+  if (san.names !== 1 || san.hardwareModuleNames !== 1) {
     add(
       ctx,
       'ERR_PROFILE_DEVICE_SAN_FORM',
-      `subjectAltName: ${san?.names ?? 0} general names of which ${san?.hardwareModuleNames ?? 0} hardwareModuleName, not exactly one otherName hardwareModuleName`,
+      `subjectAltName: ${san.names} general names of which ${san.hardwareModuleNames} hardwareModuleName, not exactly one otherName hardwareModuleName`,
     );
   }
   const hmn = ctx.cert.hardwareModuleName;

@@ -4,7 +4,23 @@
 // describes it. Each case breaks one rule (or makes one rule fail unexpectedly) and expects its code.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createKeySigner, eui64ToBytes, isSmkiError, parseEui64, publicKeyToRaw, toHex, type Finding, type KeyUsageName, type Signer, type SmkiError } from '@smki/core';
+import {
+  checkDerStructure,
+  createKeySigner,
+  eui64ToBytes,
+  isSmkiError,
+  p1363ToDer,
+  parseEui64,
+  publicKeyToRaw,
+  readTlv,
+  tlvBytes,
+  tlvReader,
+  toHex,
+  type Finding,
+  type KeyUsageName,
+  type Signer,
+  type SmkiError,
+} from '@smki/core';
 import { defineEnvironment, OID, TEST_ENVIRONMENT, type SmkiEnvironment } from '../src/environment.js';
 import {
   authorityKeyIdentifierValue,
@@ -22,7 +38,7 @@ import {
 } from '../src/internal/build.js';
 import { keyIdMethod2 } from '../src/internal/keyid.js';
 import { commonNameAttribute, encodeName, entityIdAttribute, organizationalUnitAttribute } from '../src/internal/name.js';
-import { derSequence, derTlv } from '../src/internal/name.js';
+import { derOid, derSequence, derTlv } from '../src/internal/name.js';
 import { certificateProfile, lintCertificate } from '../src/lint.js';
 import { parseCertificate } from '../src/parse.js';
 import type { SmkiCertificate } from '../src/types.js';
@@ -567,3 +583,180 @@ const EXPECTED_MESSAGES: Readonly<Record<string, readonly (readonly [string, str
     ['ERR_PROFILE_DEVICE_SAN_FORM', 'error', 'subjectAltName: 1 general names of which 0 hardwareModuleName, not exactly one otherName hardwareModuleName'],
   ],
 };
+
+// ---------------------------------------------------------------------------------------------
+// Boundaries and branches the cases above leave open.
+
+/** `der` of a certificate with both AlgorithmIdentifiers replaced by ecdsa-with-SHA256 with `params`, re-signed by `signer`. */
+async function withSignatureParams(der: Uint8Array, params: Uint8Array, signer: Signer): Promise<SmkiCertificate> {
+  const tbs = readTlv(tlvReader(der, checkDerStructure(der)), 0x30);
+  const r = tlvReader(der, tbs);
+  const version = readTlv(r, 0xa0);
+  const serial = readTlv(r, 0x02);
+  readTlv(r, 0x30); // tbsCertificate.signature, replaced
+  const alg = derSequence(derOid(OID.ecdsaWithSha256), params);
+  const newTbs = derSequence(tlvBytes(der, version), tlvBytes(der, serial), alg, der.subarray(r.offset, tbs.end));
+  const signature = p1363ToDer(await signer.sign(newTbs));
+  return parseCertificate(derSequence(newTbs, alg, derTlv(0x03, Uint8Array.of(0), signature)));
+}
+
+async function makeDer(kind: Kind, ...edits: Edit[]): Promise<Uint8Array> {
+  const { t, signer } = template(kind);
+  return buildCertificate(edits.reduce((acc, e) => e(acc), t), signer);
+}
+
+const lintOf = (cert: SmkiCertificate, options?: Parameters<typeof lintCertificate>[1]) =>
+  lintCertificate(cert, options).map((f) => [f.code, f.severity, f.message]);
+
+describe('signatureAlgorithm parameters other than absent or NULL (RFC 5758 §3.2: absent)', () => {
+  // The parser reads any parameters (it refuses only a NULL with content), so this is reachable
+  // from DER: lint must refuse it, not tolerate it as it tolerates an explicit NULL.
+  const PRESENT = 'signatureAlgorithm.parameters: present (RFC 5758 says absent)';
+
+  it('an OID as parameters, in both AlgorithmIdentifiers: an error', async () => {
+    const cert = await withSignatureParams(await makeDer('org'), derOid(OID.p256), keys.ca.signer);
+    expect(cert.details.signatureAlgorithmParams).toBe('other');
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS', 'error', PRESENT]]);
+  });
+
+  it('an empty SEQUENCE as parameters on a self-signed root (whose signature still verifies): an error', async () => {
+    const cert = await withSignatureParams(await makeDer('root'), derSequence(), keys.root.signer);
+    expect(cert.kind).toBe('root');
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_SIGNATURE_ALGORITHM_PARAMS', 'error', PRESENT]]);
+  });
+});
+
+describe('validity (RFC 5280 §4.1.2.5)', () => {
+  it('notBefore equal to notAfter is in order (the validity period includes both)', async () => {
+    const cert = await make('org', (t) => ({ ...t, notBefore: utc('2034-01-01T00:00:00Z'), notAfter: utc('2034-01-01T00:00:00Z') }));
+    expect(lintOf(cert)).toEqual([]);
+  });
+
+  it('a GeneralizedTime in 1950, the first UTCTime year, is refused', async () => {
+    const cert = await make('org', (t) => ({ ...t, notBefore: gen('1950-01-01T00:00:00Z') }));
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_VALIDITY_ENCODING', 'error', 'validity.notBefore: GeneralizedTime for 1950; dates through 2049 must be UTCTime']]);
+    expect(lintOf(await make('org', (t) => ({ ...t, notBefore: utc('1950-01-01T00:00:00Z') })))).toEqual([]);
+  });
+
+  it('a GeneralizedTime in 2050, the first year UTCTime cannot hold, is right', async () => {
+    const cert = await make('org', (t) => ({ ...t, notAfter: gen('2050-01-01T00:00:00Z') }));
+    expect(lintOf(cert)).toEqual([]);
+  });
+});
+
+describe('extension list (RFC 5280 §4.2)', () => {
+  it('an extension three times is one finding, not one per repeat', async () => {
+    const cert = await make('org', addExt(ski(keys.ee.point), ski(keys.ee.point)));
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_EXTENSION_DUPLICATE', 'error', 'extensions: subjectKeyIdentifier (2.5.29.14) appears more than once']]);
+  });
+
+  it('findings name each extension the profile knows', async () => {
+    const pc = rawExt('2.5.29.36', true, Uint8Array.of(0x30, 0x03, 0x80, 0x01, 0x00));
+    const cert = await make('device', addExt(cp([DEVICE_POLICY]), aki(keys.ca.point), san(), bc(false), bc(false), pc, pc));
+    expect(lintOf(cert)).toEqual([
+      ['ERR_PROFILE_EXTENSION_DUPLICATE', 'error', 'extensions: certificatePolicies (2.5.29.32) appears more than once'],
+      ['ERR_PROFILE_EXTENSION_DUPLICATE', 'error', 'extensions: authorityKeyIdentifier (2.5.29.35) appears more than once'],
+      ['ERR_PROFILE_EXTENSION_DUPLICATE', 'error', 'extensions: subjectAltName (2.5.29.17) appears more than once'],
+      ['ERR_PROFILE_EXTENSION_DUPLICATE', 'error', 'extensions: basicConstraints (2.5.29.19) appears more than once'],
+      ['ERR_PROFILE_EXTENSION_DUPLICATE', 'error', 'extensions: policyConstraints (2.5.29.36) appears more than once'],
+      ['ERR_PROFILE_EXTENSION_UNKNOWN_CRITICAL', 'error', 'extensions: policyConstraints (2.5.29.36) is critical and not one the SMKI profile knows'],
+    ]);
+  });
+});
+
+describe('keyUsage and basicConstraints (RFC 5280 §4.2.1.3, §4.2.1.9)', () => {
+  it('every bit an end entity may not have is named', async () => {
+    const cert = await make('org', setExt(OID.keyUsage, ku(['digitalSignature', 'nonRepudiation', 'keyEncipherment'])));
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_KEY_USAGE_INVALID', 'error', 'keyUsage: nonRepudiation|keyEncipherment not allowed on an end-entity certificate']]);
+  });
+
+  it('keyCertSign with cA TRUE is no finding on a certificate linted as no CA kind', async () => {
+    const cert = await make('oca');
+    expect(lintOf(cert, { expectedKind: 'unknown' })).toEqual([
+      ['ERR_PROFILE_UNKNOWN_KIND', 'error', 'kind: the certificate matches no SMKI certificate kind (root, issuing CA, organisation, device)'],
+    ]);
+    const notCa = await make('oca', setExt(OID.basicConstraints, bc(false)));
+    expect(codes(lintCertificate(notCa, { expectedKind: 'unknown' }))).toEqual(['ERR_PROFILE_UNKNOWN_KIND', 'ERR_PROFILE_KEY_CERT_SIGN_NOT_CA']);
+  });
+
+  it('a basicConstraints value that does not decode, on a CA: only the malformed-extension finding', async () => {
+    const broken = rawExt(OID.basicConstraints, true, Uint8Array.of(0x30, 0x03, 0x01, 0x01));
+    for (const kind of ['oca', 'root'] as const) {
+      const cert = await make(kind, setExt(OID.basicConstraints, broken));
+      const expectedKind = kind === 'oca' ? 'issuingCa' : 'root';
+      expect(codes(lintCertificate(cert, { expectedKind })), kind).toEqual(['ERR_PROFILE_EXTENSION_MALFORMED']);
+    }
+  });
+});
+
+describe('results per expected kind', () => {
+  it('one certificate linted as several kinds gets each kind’s findings (not the first result again)', async () => {
+    const cert = await make('oca');
+    expect(codes(lintCertificate(cert))).toEqual([]);
+    expect(codes(lintCertificate(cert, { expectedKind: 'unknown' }))).toEqual(['ERR_PROFILE_UNKNOWN_KIND']);
+    expect(codes(lintCertificate(cert, { expectedKind: 'root' }))).toEqual(['ERR_PROFILE_AKI_ON_ROOT', 'ERR_PROFILE_ROOT_NOT_SELF_SIGNED', 'ERR_PROFILE_ROOT_ROLE']);
+    expect(codes(lintCertificate(cert, { expectedKind: 'issuingCa' }))).toEqual([]);
+    expect(codes(lintCertificate(cert, { expectedKind: 'unknown' }))).toEqual(['ERR_PROFILE_UNKNOWN_KIND']);
+  });
+});
+
+describe('policies of an organisation CA and a device CA (docs/domain.md §2)', () => {
+  it('an organisation CA allows organisation policies only', async () => {
+    const cert = await make('oca', setExt(OID.certificatePolicies, cp([ORG_POLICY, DEVICE_POLICY])));
+    expect(certificateProfile(cert)).toBe('organisationCa');
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_POLICY_NOT_ALLOWED', 'error', `certificatePolicies: ${DEVICE_POLICY} is not an organisation policy of environment 'test'`]]);
+  });
+
+  it('a device CA allows device policies only', async () => {
+    const cert = await make('dca', setExt(OID.certificatePolicies, cp([DEVICE_POLICY, ORG_POLICY])));
+    expect(certificateProfile(cert)).toBe('deviceCa');
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_POLICY_NOT_ALLOWED', 'error', `certificatePolicies: ${ORG_POLICY} is not a device policy of environment 'test'`]]);
+  });
+});
+
+describe('the root (docs/domain.md §2; RFC 5280 §4.2.1.1)', () => {
+  it('an AKI without keyIdentifier names no key, so it cannot name another one', async () => {
+    const noKeyId = rawExt(OID.authorityKeyIdentifier, false, derSequence(derTlv(0xa1, derTlv(0x82, Uint8Array.of(0x61))), derTlv(0x82, Uint8Array.of(1))));
+    const cert = await make('root', addExt(noKeyId));
+    expect(lintOf(cert)).toEqual([
+      ['ERR_PROFILE_AKI_ON_ROOT', 'warning', 'authorityKeyIdentifier: present on the self-signed root (RFC 5280 allows it; SMKI roots omit it)'],
+      ['ERR_PROFILE_AKI_FORM', 'error', 'authorityKeyIdentifier: no keyIdentifier, authorityCertIssuer present, authorityCertSerialNumber present; must be [0] keyIdentifier (8 octets) only'],
+    ]);
+  });
+
+  // The self-signature is verified only with a usable P-256 key under ecdsa-with-SHA256: otherwise
+  // the key or algorithm finding already refuses the root (and the signature is not checked twice).
+  it('a root whose key is not P-256: the key finding, no signature finding', async () => {
+    const cert = await make('root', withSpki(spkiOf(p384)), setExt(OID.subjectKeyIdentifier));
+    expect(cert.kind).toBe('root');
+    expect(codes(lintCertificate(cert))).toEqual(['ERR_PROFILE_KEY_CURVE', 'ERR_PROFILE_SKI_MISSING']);
+  });
+
+  it('a root whose P-256 point is not on the curve: the key finding, no signature finding', async () => {
+    const cert = await make('root', withPoint(Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 1))), setExt(OID.subjectKeyIdentifier));
+    expect(cert.publicKey).toBeUndefined();
+    expect(codes(lintCertificate(cert))).toEqual(['ERR_PROFILE_KEY_POINT', 'ERR_PROFILE_SKI_MISSING']);
+  });
+
+  it('a root under ecdsa-with-SHA384 (signed by another key): the algorithm finding, no signature finding', async () => {
+    const sha384 = alg('1.2.840.10045.4.3.3');
+    const cert = await makeSignedBy(keys.other.signer, 'root', (t) => ({ ...t, signatureAlgorithm: sha384, tbsSignatureAlgorithm: sha384 }));
+    expect(codes(lintCertificate(cert))).toEqual(['ERR_PROFILE_SIGNATURE_ALGORITHM']);
+  });
+});
+
+describe('subject and subjectAltName forms', () => {
+  it('an organisation CA with OU 07 and a second OU', async () => {
+    const cert = await make('oca', withSubject([organizationalUnitAttribute('07'), organizationalUnitAttribute('02'), commonNameAttribute('Z1', 'printable')]));
+    expect(lintOf(cert)).toEqual([['ERR_PROFILE_OCA_ROLE', 'error', 'subject OU: "07", "02", an organisation CA has exactly OU "07"']]);
+  });
+
+  it('a device SAN of a hardwareModuleName and a dNSName: both counts in the message', async () => {
+    const one = hardwareModuleNameSanValue(HW_TYPE, eui64ToBytes(DEVICE_EUI));
+    const names = derSequence(tlvBytes(one, readTlv(tlvReader(one, checkDerStructure(one)))), derTlv(0x82, Uint8Array.of(0x61)));
+    const cert = await make('device', setExt(OID.subjectAltName, rawExt(OID.subjectAltName, true, names)));
+    expect(lintOf(cert)).toEqual([
+      ['ERR_PROFILE_DEVICE_SAN_FORM', 'error', 'subjectAltName: 2 general names of which 1 hardwareModuleName, not exactly one otherName hardwareModuleName'],
+    ]);
+  });
+});
