@@ -847,7 +847,7 @@ describe('issueCrl reads each field of an entry once', () => {
       revocationDate: THIS_UPDATE,
       get reason() {
         reads++;
-        return (reads === 1 ? 'keyCompromise' : 'constructor') as CrlReason;
+        return (reads === 1 ? 'keyCompromise' : 'constructor') as 'keyCompromise';
       },
     };
     const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, thisUpdate: THIS_UPDATE, revoked: [entry] });
