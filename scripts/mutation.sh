@@ -6,7 +6,10 @@
 #   pnpm run mutation pki/parse gbcs/mac # some of them
 #
 # Reports: .tmp/mutation/<package>-<module>.json and .html; the last line of each run prints the
-# score. Environment: SMKI_MUTATION_CONCURRENCY (default 2).
+# score. Environment: SMKI_MUTATION_CONCURRENCY (default 2); SMKI_MUTATION_INCREMENTAL=1 re-tests
+# only the mutants whose code or covering tests changed since the module's last report (Stryker's
+# incremental mode, seeded from that report): quick while killing survivors, but an approximation,
+# so the scores a README quotes come from a full run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,8 +27,14 @@ for m in "${MODULES[@]}"; do
   [ -f "$file" ] || { echo "no such module: $m ($file)" >&2; exit 2; }
   report=".tmp/mutation/${m//\//-}.json"
   echo "== mutation: $file (tests of packages/$pkg)" >&2
+  extra=()
+  if [ "${SMKI_MUTATION_INCREMENTAL:-0}" = 1 ] && [ -f "$report" ]; then
+    incremental="${report%.json}.incremental.json"
+    cp "$report" "$incremental"
+    extra=(--incremental --incrementalFile "$incremental")
+  fi
   SMKI_MUTATION_PACKAGE="$pkg" SMKI_MUTATION_REPORT="$report" \
-    pnpm exec stryker run stryker.config.mjs --mutate "$file"
+    pnpm exec stryker run stryker.config.mjs --mutate "$file" "${extra[@]}"
   node -e '
     const r = require(process.argv[1]); let k = 0, s = 0, t = 0, nc = 0, to = 0;
     for (const f of Object.values(r.files)) for (const m of f.mutants) {
