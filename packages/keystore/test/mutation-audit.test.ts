@@ -677,3 +677,82 @@ describe('group commit, staging and failure', () => {
     await log.close();
   });
 });
+
+describe('schema, head and chain checks at their exact boundaries', () => {
+  const p = (body: string, seq: unknown = 1, at: unknown = `"${AT}"`, prev: unknown = `"${Z}"`) => `{"seq":${seq},"at":${at},${body},"prev":${prev}`;
+  const only = async (line: string) => {
+    const r = await verifyAuditLog([line], { key: KEY });
+    expect(r.findings).toHaveLength(1);
+    return r.findings[0]!;
+  };
+
+  it('a record of an unknown type, a type from Object.prototype, or a type that is not a string (even one that reads as a known type) is an unknown record type', async () => {
+    for (const type of ['"key.exported"', '"constructor"', '1', '["key.csr"]']) {
+      expect((await only(forge(p(`"type":${type},"keyId":"K1"`)))).message).toBe('malformed record: unknown record type');
+    }
+  });
+
+  it('append refuses a type that is not a string, even one that reads as a known type', async () => {
+    const { log } = await freshLog();
+    const e = await refusal(log.append({ type: ['key.csr'], keyId: 'K' } as unknown as AuditEvent));
+    expect(e.message).toMatch(/unknown audit event type/);
+    await log.close();
+    expect(readFileSync(log.path, 'utf8')).toBe('');
+  });
+
+  it('a time or a prev that is a list holding a valid value is malformed, not merely non-canonical', async () => {
+    expect((await only(forge(p('"type":"key.csr","keyId":"K1"', 1, `["${AT}"]`)))).message).toBe('malformed record (seq, at or prev)');
+    expect((await only(forge(p('"type":"key.csr","keyId":"K1"', 1, `"${AT}"`, `["${Z}"]`)))).message).toBe('malformed record (seq, at or prev)');
+  });
+
+  it('a line whose mac field starts at byte 2 is read as JSON (and is not JSON); one byte shorter has no mac field', async () => {
+    expect((await only(`{},"mac":"${'A'.repeat(64)}"}`)).message).toBe('not an audit record (not JSON)');
+    expect((await only(`{,"mac":"${'A'.repeat(64)}"}`)).message).toBe('not an audit record (no mac field at its end)');
+  });
+
+  it('a finding on a line without a seq carries no seq field', async () => {
+    const f = await only(forge('{"seq":1,'));
+    expect(Object.keys(f)).not.toContain('seq');
+  });
+
+  const lines = chain(2);
+  const good = headOf(lines);
+  const heads: [string, unknown][] = [
+    ['a function with the fields of a head', Object.assign(() => undefined, { count: 0, lastHash: Z, bytes: 0 })],
+    ['a negative count with the zero hash and bytes', { count: -1, lastHash: Z, bytes: 10 }],
+    ['a hash that is a list holding a hash', { ...good, lastHash: [good.lastHash] }],
+  ];
+  it.each(heads)('a head with %s is refused', async (_name, head) => {
+    await refusal(verifyAuditLog(lines, { key: KEY, head: head as AuditHead }));
+    await refusal(AuditLog.open(tempDir(), { key: KEY, head: head as AuditHead }));
+  });
+
+  it('a gap says how many records are missing', async () => {
+    const [a] = chain(1);
+    const r = await verifyAuditLog([a!, csr(3, sha(a!))], { key: KEY });
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]!.message).toBe('expected seq 2, found 3: 1 record(s) deleted before this line, or records reordered');
+  });
+
+  it('after a bad line, a record that follows the last good one but skips seqs is a finding', async () => {
+    const [a] = chain(1);
+    const r = await verifyAuditLog([a!, 'garbage', csr(5, sha(a!))], { key: KEY });
+    expect(r.findings).toHaveLength(2);
+    expect(r.findings[1]).toMatchObject({ line: 3, seq: 5, message: 'after 1 bad line(s), expected seq 2 or 3, found 5' });
+  });
+
+  it('a second record with the same seq does not replace the first in the chain', async () => {
+    const [a, b, c] = chain(3);
+    const other = csr(2, sha(a!), 'KX');
+    const r = await verifyAuditLog([a!, b!, other, c!], { key: KEY });
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]).toMatchObject({ line: 3, seq: 2 });
+  });
+
+  it('a head with the zero hash whose seq no record has is not met by the start of the log', async () => {
+    const line = csr(2, Z);
+    const r = await verifyAuditLog([line], { key: KEY, head: { count: 1, lastHash: Z, bytes: 500 } });
+    expect(r.findings).toHaveLength(2);
+    expect(r.findings[1]).toEqual({ code: 'ERR_AUDIT_TAMPERED', message: 'record 1 is not the one the authenticated head names: the log was rewritten or replaced', seq: 1 });
+  });
+});
