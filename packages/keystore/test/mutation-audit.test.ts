@@ -756,3 +756,62 @@ describe('schema, head and chain checks at their exact boundaries', () => {
     expect(r.findings[1]).toEqual({ code: 'ERR_AUDIT_TAMPERED', message: 'record 1 is not the one the authenticated head names: the log was rewritten or replaced', seq: 1 });
   });
 });
+
+describe("'tail' open, a missing log and the refusal it reports", () => {
+  const write = (content: string) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, AUDIT_LOG_FILE), content);
+    return dir;
+  };
+  const [a, b] = chain(2);
+  const full = headOf([a!, b!]);
+
+  it("'tail' refuses a head whose count is not the seq of the record at its end, even when the log ends there", async () => {
+    const dir = write(`${a}\n${b}\n`);
+    await refusal(AuditLog.open(dir, { key: KEY, head: { ...full, count: 3 }, verifyOnOpen: 'tail' }), 'ERR_AUDIT_TAMPERED');
+  });
+
+  it("'tail' refuses a head whose hash is not that of the record at its end, and says where that record starts", async () => {
+    const dir = write(`${a}\n${b}\n`);
+    const e = await refusal(AuditLog.open(dir, { key: KEY, head: { ...full, lastHash: 'D'.repeat(64) }, verifyOnOpen: 'tail' }), 'ERR_AUDIT_TAMPERED');
+    expect(e.context).toEqual({ offset: Buffer.byteLength(a!) + 1, detail: 'audit log: seq 2: record 2 is not the one the authenticated head names: the log was rewritten or replaced' });
+  });
+
+  it("'tail' refuses a head that ends one byte after a record, where there is no newline", async () => {
+    const dir = write(`${a}X`);
+    await refusal(AuditLog.open(dir, { key: KEY, head: { count: 1, lastHash: sha(a!), bytes: Buffer.byteLength(a!) + 1 }, verifyOnOpen: 'tail' }), 'ERR_AUDIT_TAMPERED');
+  });
+
+  it("'tail' looks back 64 KiB and one byte for the head's line: the offset of a longer line is where the window starts", async () => {
+    const dir = write(`${'x'.repeat(70_000)}\n`);
+    const e = await refusal(AuditLog.open(dir, { key: KEY, head: { count: 1, lastHash: 'A'.repeat(64), bytes: 70_001 }, verifyOnOpen: 'tail' }), 'ERR_AUDIT_TAMPERED');
+    expect(e.context).toMatchObject({ offset: 70_001 - MAX_AUDIT_LINE_BYTES - 1 });
+  });
+
+  it("'tail' with the empty head reads the whole log", async () => {
+    const dir = write(`${a}\n${b}\n`);
+    const log = await AuditLog.open(dir, { key: KEY, head: { count: 0, lastHash: Z, bytes: 0 }, verifyOnOpen: 'tail' });
+    expect(log.head()).toEqual(full);
+    expect(log.recovery.recordsBeyondHead).toBe(2);
+    await log.close();
+  });
+
+  it('a missing log with the empty head is created; with records in the head it is refused, naming the count', async () => {
+    const dir = tempDir();
+    const log = await AuditLog.open(dir, { key: KEY, head: { count: 0, lastHash: Z, bytes: 0 } });
+    expect(log.head()).toEqual({ count: 0, lastHash: Z, bytes: 0 });
+    await log.close();
+    const e = await refusal(AuditLog.open(tempDir(), { key: KEY, head: full }), 'ERR_AUDIT_TRUNCATED');
+    expect(e.message).toBe('audit log: the log is missing; the authenticated head says it has 2 record(s)');
+  });
+
+  it('open rethrows a read error other than a missing file, even with a head', async () => {
+    await expect(AuditLog.open('/dev/null', { key: KEY, head: full })).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('a torn final line is not what a refusal reports when something else is wrong', async () => {
+    const dir = write(`${a}\n{"seq":2`);
+    const e = await refusal(AuditLog.open(dir, { key: KEY, head: full }), 'ERR_AUDIT_TRUNCATED');
+    expect(e.message).toMatch(/the log ends at record 1; the authenticated head says 2: records were cut off the end/);
+  });
+});
