@@ -815,3 +815,55 @@ describe("'tail' open, a missing log and the refusal it reports", () => {
     expect(e.message).toMatch(/the log ends at record 1; the authenticated head says 2: records were cut off the end/);
   });
 });
+
+describe('the intent: every line is checked, not only where it leads', () => {
+  const EMPTY: AuditHead = { count: 0, lastHash: Z, bytes: 0 };
+  /** A log holding `logged`, and an intent from the empty head to the head its `lines` lead to. */
+  async function refused(logged: string[], lines: string[], message: string, head: AuditHead = headOf(lines)) {
+    const intent = { before: EMPTY, lines };
+    const v = await verifyAuditLog(logged, { key: KEY, head, intent });
+    expect(v.ok).toBe(false);
+    expect(v.findings).toEqual([{ code: 'ERR_AUDIT_TAMPERED', message: `audit log: ${message}` }]);
+    const dir = tempDir();
+    writeFileSync(join(dir, AUDIT_LOG_FILE), logged.map((l) => `${l}\n`).join(''));
+    const e = await refusal(AuditLog.open(dir, { key: KEY, head, intent }), 'ERR_AUDIT_TAMPERED');
+    expect(e.message).toBe(`audit log: ${message}`);
+  }
+
+  it('a line part-way whose prev is not the hash of the line before, though the lines lead to the head', async () => {
+    const a = csr(1, Z, 'K1');
+    const x = csr(2, Z, 'K2');
+    await refused([], [a, x, csr(3, sha(x), 'K3')], 'line 2 the metadata committed to is not a valid record in this chain');
+  });
+
+  it('a line part-way with another seq, though it chains and the lines lead to the head', async () => {
+    const a = csr(1, Z, 'K1');
+    const x = csr(5, sha(a), 'K2');
+    await refused([], [a, x, csr(3, sha(x), 'K3')], 'line 2 the metadata committed to is not a valid record in this chain');
+  });
+
+  it('a record in the log of the same length as the intent’s but another one', async () => {
+    const a = csr(1, Z, 'K1');
+    const other = csr(1, Z, 'X1');
+    const b = csr(2, sha(other), 'K2');
+    await refused([a], [other, b, csr(3, sha(b), 'K3')], 'record 1 in the log is not the one the metadata committed to');
+  });
+
+  it('a log that already has every line but is shorter than the head: it does not end part-way through the lines', async () => {
+    const lines = chain(3);
+    const head = headOf(lines);
+    await refused(lines, lines, 'the log ends at record 3, which is not part-way through the lines the metadata committed to', { ...head, bytes: head.bytes + 1 });
+  });
+
+  it('refused even when the log is complete: an intent that is a function, that has no lines, or a line that is not a string', async () => {
+    const lines = chain(2);
+    const head = headOf(lines);
+    const dir = tempDir();
+    writeFileSync(join(dir, AUDIT_LOG_FILE), lines.map((l) => `${l}\n`).join(''));
+    const bad: unknown[] = [Object.assign(() => undefined, { before: EMPTY, lines }), { before: head, lines: [] }, { before: EMPTY, lines: [lines[0], 7] }];
+    for (const intent of bad) {
+      await refusal(AuditLog.open(dir, { key: KEY, head, intent: intent as { before: AuditHead; lines: string[] } }));
+      await refusal(verifyAuditLog(lines, { key: KEY, head, intent: intent as { before: AuditHead; lines: string[] } }));
+    }
+  });
+});
