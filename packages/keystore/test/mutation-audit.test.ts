@@ -867,3 +867,43 @@ describe('the intent: every line is checked, not only where it leads', () => {
     }
   });
 });
+
+describe('field checks that do not coerce, and what a refusal names', () => {
+  it('an EUI-64 in a list, or purposes as an object with a length, are refused and nothing is written', async () => {
+    const { log } = await freshLog();
+    const e = await refusal(log.append({ type: 'organisation.created', entityId: [ORG], role: 2 } as unknown as AuditEvent));
+    expect(e.context).toMatchObject({ detail: 'organisation.created.entityId' });
+    const p = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: { length: 0 } } as unknown as AuditEvent));
+    expect(p.context).toMatchObject({ detail: 'portfolio.created.wholeEstate' });
+    await log.close();
+    expect(readFileSync(log.path, 'utf8')).toBe('');
+  });
+
+  it('a list of more purposes than there are is refused as too long, before its entries are looked at', async () => {
+    const { log } = await freshLog();
+    const e = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'signing'] }));
+    expect(e.message).toMatch(/is not a list of key purposes/);
+    await log.close();
+  });
+
+  it('an unknown type or field is named by its first 64 characters only', async () => {
+    const { log } = await freshLog();
+    const t = await refusal(log.append({ type: 'T'.repeat(100) } as unknown as AuditEvent));
+    expect(t.context).toMatchObject({ detail: 'T'.repeat(64) });
+    const f = await refusal(log.append({ type: 'key.csr', keyId: 'K', ['f'.repeat(100)]: 1 } as unknown as AuditEvent));
+    expect(f.context).toMatchObject({ detail: `key.csr.${'f'.repeat(64)}` });
+    await log.close();
+  });
+
+  it('a refusal with no byte offset carries no offset', async () => {
+    const e = await refusal(AuditLog.open(tempDir(), { key: KEY, head: headOf(chain(1)) }), 'ERR_AUDIT_TRUNCATED');
+    expect(Object.keys(e.context ?? {})).not.toContain('offset');
+  });
+
+  it('lines that hold every intent line are as long as the head: nothing is missing', async () => {
+    const lines = chain(2);
+    const head = headOf(lines);
+    const v = await verifyAuditLog(lines, { key: KEY, head, intent: { before: { count: 0, lastHash: Z, bytes: 0 }, lines } });
+    expect(v).toEqual({ ok: true, count: 2, head, findings: [], omittedFindings: 0 });
+  });
+});
