@@ -907,3 +907,22 @@ describe('field checks that do not coerce, and what a refusal names', () => {
     expect(v).toEqual({ ok: true, count: 2, head, findings: [], omittedFindings: 0 });
   });
 });
+
+describe('stage and close: what a refusal names, and closing twice', () => {
+  it('stage with no events names events; commit with nothing staged names commitStaged', async () => {
+    const { log } = await freshLog();
+    const a = await refusal(log.stage([]));
+    expect(a.context).toMatchObject({ detail: 'events' });
+    const b = await refusal(log.commitStaged());
+    expect(b.context).toMatchObject({ detail: 'commitStaged' });
+    await log.close();
+  });
+
+  it('close twice, at once and after, closes once', async () => {
+    const { log } = await freshLog();
+    await log.append({ type: 'key.csr', keyId: 'K' }, { durable: false });
+    await Promise.all([log.close(), log.close()]);
+    await log.close();
+    expect(readFileSync(log.path, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
