@@ -694,7 +694,7 @@ describe('schema, head and chain checks at their exact boundaries', () => {
 
   it('append refuses a type that is not a string, even one that reads as a known type', async () => {
     const { log } = await freshLog();
-    const e = await refusal(log.append({ type: ['key.csr'], keyId: 'K' } as unknown as AuditEvent));
+    const e = await refusal(log.append({ type: ['key.csr'], keyId: 'K' } as unknown as AuditEvent, { durable: true }));
     expect(e.message).toMatch(/unknown audit event type/);
     await log.close();
     expect(readFileSync(log.path, 'utf8')).toBe('');
@@ -871,9 +871,9 @@ describe('the intent: every line is checked, not only where it leads', () => {
 describe('field checks that do not coerce, and what a refusal names', () => {
   it('an EUI-64 in a list, or purposes as an object with a length, are refused and nothing is written', async () => {
     const { log } = await freshLog();
-    const e = await refusal(log.append({ type: 'organisation.created', entityId: [ORG], role: 2 } as unknown as AuditEvent));
+    const e = await refusal(log.append({ type: 'organisation.created', entityId: [ORG], role: 2 } as unknown as AuditEvent, { durable: true }));
     expect(e.context).toMatchObject({ detail: 'organisation.created.entityId' });
-    const p = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: { length: 0 } } as unknown as AuditEvent));
+    const p = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: { length: 0 } } as unknown as AuditEvent, { durable: true }));
     expect(p.context).toMatchObject({ detail: 'portfolio.created.wholeEstate' });
     await log.close();
     expect(readFileSync(log.path, 'utf8')).toBe('');
@@ -881,16 +881,16 @@ describe('field checks that do not coerce, and what a refusal names', () => {
 
   it('a list of more purposes than there are is refused as too long, before its entries are looked at', async () => {
     const { log } = await freshLog();
-    const e = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'signing'] }));
+    const e = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'signing'] }, { durable: true }));
     expect(e.message).toMatch(/is not a list of key purposes/);
     await log.close();
   });
 
   it('an unknown type or field is named by its first 64 characters only', async () => {
     const { log } = await freshLog();
-    const t = await refusal(log.append({ type: 'T'.repeat(100) } as unknown as AuditEvent));
+    const t = await refusal(log.append({ type: 'T'.repeat(100) } as unknown as AuditEvent, { durable: true }));
     expect(t.context).toMatchObject({ detail: 'T'.repeat(64) });
-    const f = await refusal(log.append({ type: 'key.csr', keyId: 'K', ['f'.repeat(100)]: 1 } as unknown as AuditEvent));
+    const f = await refusal(log.append({ type: 'key.csr', keyId: 'K', ['f'.repeat(100)]: 1 } as unknown as AuditEvent, { durable: true }));
     expect(f.context).toMatchObject({ detail: `key.csr.${'f'.repeat(64)}` });
     await log.close();
   });
