@@ -760,3 +760,12 @@ describe('subject and subjectAltName forms', () => {
     ]);
   });
 });
+
+describe('a duplicated extension does not switch off the rules of its first occurrence', () => {
+  it('keyUsage with two usages, then a duplicate: the first is judged as if alone, plus the duplicate finding', async () => {
+    const single = codes(lintCertificate(await make('org', setExt(OID.keyUsage, ku(['digitalSignature', 'keyAgreement'])))));
+    expect(single.length).toBeGreaterThan(0);
+    const twice = codes(lintCertificate(await make('org', setExt(OID.keyUsage, ku(['digitalSignature', 'keyAgreement'])), addExt(ku(['digitalSignature'])))));
+    expect([...twice].sort()).toEqual(['ERR_PROFILE_EXTENSION_DUPLICATE', ...single].sort());
+  });
+});
