@@ -804,7 +804,9 @@ interface PathOutcome {
 
 function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong: number | undefined): PathOutcome {
   const f = new Findings();
-  let allCovered = true;
+  // Set only once every level below the anchor was checked: false if a check throws first, and
+  // false for a path of the leaf alone (nothing checked for revocation).
+  let revocationChecked = false;
   let verifiedSignatures = 0;
   // Stryker disable next-line StringLiteral: equivalent; the code and name are reported only if this check throws, and it reads only parsed certificates, which it cannot fail on
   f.guard('ERR_CHAIN_PROFILE_VIOLATION', undefined, 'path', () => {
@@ -821,6 +823,7 @@ function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong:
       if (unbroken) verifiedSignatures++;
     }
     // RFC 5280 6.1.3 (a)(3): revocation of every certificate but the anchor.
+    let allCovered = true;
     for (let i = 0; i < n; i++) {
       // Stryker disable next-line BooleanLiteral: equivalent; checkRevocation always returns (it cannot throw), so `covered` is always assigned
       let covered = false;
@@ -830,9 +833,9 @@ function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong:
       });
       if (!covered) allCovered = false;
     }
+    revocationChecked = n > 0 && allCovered;
   });
-  // (A path of the leaf alone is only checked for its findings; its result says revocationChecked: false.)
-  return { path, findings: f, revocationChecked: allCovered, verifiedSignatures };
+  return { path, findings: f, revocationChecked, verifiedSignatures };
 }
 
 function isValidOutcome(o: PathOutcome): boolean {
