@@ -427,8 +427,8 @@ function invalid(message: string, detail: string): SmkiError<'ERR_INVALID_ARGUME
   return new SmkiError('ERR_INVALID_ARGUMENT', message, { detail });
 }
 
-function badField(type: string, spec: FieldSpec, why: string): never {
-  throw invalid(`audit event ${type}: field ${spec.name} ${why}`, `${type}.${spec.name}`);
+function badField(type: string, spec: FieldSpec, message: string): never {
+  throw invalid(`audit event ${type}: field ${spec.name} ${message}`, `${type}.${spec.name}`);
 }
 
 /** The JSON text of one field value, after checking it against its kind. Never echoes the value. */
