@@ -10,7 +10,10 @@ export default {
   coverageAnalysis: 'perTest',
   checkers: [],
   concurrency: Number(process.env.SMKI_MUTATION_CONCURRENCY ?? 2),
-  timeoutMS: 60_000,
+  // Added to three times a mutant's measured test time before it counts as timed out (killed). A
+  // mutant that makes a test wait forever (a lock, a session pool) costs this much; a module whose
+  // tests are short can use less (SMKI_MUTATION_TIMEOUT_MS).
+  timeoutMS: Number(process.env.SMKI_MUTATION_TIMEOUT_MS ?? 60_000),
   dryRunTimeoutMinutes: 60,
   timeoutFactor: 3,
   reporters: ['clear-text', 'json', 'html', 'progress'],

@@ -6,7 +6,8 @@
 #   pnpm run mutation pki/parse gbcs/mac # some of them
 #
 # Reports: .tmp/mutation/<package>-<module>.json and .html; the last line of each run prints the
-# score. Environment: SMKI_MUTATION_CONCURRENCY (default 2); SMKI_MUTATION_INCREMENTAL=1 re-tests
+# score. Environment: SMKI_MUTATION_CONCURRENCY (default 2); SMKI_MUTATION_TIMEOUT_MS (default 60000,
+# added to three times a mutant's measured test time before it counts as timed out); SMKI_MUTATION_INCREMENTAL=1 re-tests
 # only the mutants whose code or covering tests changed since the module's last report (Stryker's
 # incremental mode, seeded from that report): quick while killing survivors, but an approximation,
 # so the scores a README quotes come from a full run.
