@@ -12,6 +12,7 @@
  * signature and revocation are not checked) but must still be CAs, in date and within profile.
  * @module
  */
+import type { KeyObject } from 'node:crypto';
 import {
   equalBytes,
   isSmkiError,
@@ -231,20 +232,20 @@ function indexCrls(crls: readonly SmkiCrl[]): Map<string, SmkiCrl[]> {
   for (const c of crls) {
     const k = nameKey(c.issuer.der);
     const list = m.get(k);
+    // Unsorted, repeats kept: checkRevocation drops repeats and orders the validator's and the
+    // call's CRLs together.
     if (list === undefined) m.set(k, [c]);
-    // Stryker disable next-line ConditionalExpression: equivalent; checkRevocation skips a CRL seen before, so a repeat here changes no finding
-    else if (!list.includes(c)) list.push(c);
+    else list.push(c);
   }
-  // Newest first: highest cRLNumber, then latest thisUpdate.
-  for (const list of m.values()) list.sort(compareCrlNewestFirst);
   return m;
 }
 
+/** Newest first: highest cRLNumber (none counts as -1), then latest thisUpdate. */
 function compareCrlNewestFirst(a: SmkiCrl, b: SmkiCrl): number {
   const an = a.crlNumber ?? -1n;
   const bn = b.crlNumber ?? -1n;
-  if (an !== bn) return an > bn ? -1 : 1;
-  return b.thisUpdate.getTime() - a.thisUpdate.getTime();
+  // Number() of a non-zero bigint keeps its sign (it is never 0 or NaN).
+  return Number(bn - an) || b.thisUpdate.getTime() - a.thisUpdate.getTime();
 }
 
 function checkMaxDepth(maxDepth: number | undefined): number {
@@ -286,11 +287,11 @@ function checkAt(at: Date | undefined): Date {
  * then valid at `at`; then anchors (shorter paths); then the newest generation.
  */
 function rankIssuers(child: SmkiCertificate, candidates: readonly SmkiCertificate[], anchorPrints: ReadonlySet<string>, at: Date | undefined): SmkiCertificate[] {
-  const scored = candidates.map((c, i) => {
+  const scored = candidates.map((c) => {
     const aki = child.authorityKeyId === undefined || c.subjectKeyId === undefined ? 1 : child.authorityKeyId === c.subjectKeyId ? 0 : 2;
     const valid = at === undefined || withinValidity(c, at) ? 0 : 1;
     const anchor = anchorPrints.has(c.fingerprint) ? 0 : 1;
-    return { c, i, key: [aki, valid, anchor, -c.notBefore.getTime()] as const };
+    return { c, key: [aki, valid, anchor, -c.notBefore.getTime()] as const };
   });
   scored.sort((a, b) => {
     // Stryker disable next-line EqualityOperator: equivalent; a fifth, undefined key compares as NaN, which sort treats as equal
@@ -298,7 +299,8 @@ function rankIssuers(child: SmkiCertificate, candidates: readonly SmkiCertificat
       const d = (a.key[k] as number) - (b.key[k] as number);
       if (d !== 0) return d;
     }
-    return a.i - b.i;
+    // Array.prototype.sort is stable (ECMAScript 2019): equal keys keep the order given.
+    return 0;
   });
   return scored.map((s) => s.c);
 }
@@ -423,11 +425,8 @@ function algorithmOk(alg: string, params: 'absent' | 'null' | 'other', match: bo
   return alg === OID.ecdsaWithSha256 && params !== 'other' && match;
 }
 
-function certSignatureValid(child: SmkiCertificate, issuer: SmkiCertificate, cacheable: boolean): boolean {
-  const key = issuer.publicKey;
-  if (key === undefined) return false;
-  const d = child.details;
-  if (!algorithmOk(child.signatureAlgorithm, d.signatureAlgorithmParams, d.signatureAlgorithmsMatch)) return false;
+/** Whether `child`'s signature verifies under `key` (the key of `issuer`); the algorithm was checked. */
+function certSignatureValid(child: SmkiCertificate, issuer: SmkiCertificate, key: KeyObject, cacheable: boolean): boolean {
   // The cache is for speed only: the views are frozen and own their bytes, so a verification
   // repeated instead of looked up gives the same answer.
   // Stryker disable next-line ConditionalExpression,BooleanLiteral: equivalent; caching the leaf too changes no result (performance only)
@@ -446,15 +445,15 @@ function certSignatureValid(child: SmkiCertificate, issuer: SmkiCertificate, cac
   return ok;
 }
 
-function crlSignatureValid(crl: SmkiCrl, issuer: SmkiCertificate): boolean {
+/** Whether `crl` is signed with ecdsa-with-SHA256 under `key` (the key of `issuer`). */
+function crlSignatureValid(crl: SmkiCrl, issuer: SmkiCertificate, key: KeyObject): boolean {
   let byIssuer = crlSignatureCache.get(crl);
   const hit = byIssuer?.get(issuer);
   // Stryker disable next-line ConditionalExpression: equivalent; verifying again gives the cached answer (performance only)
   if (hit !== undefined) return hit;
   let ok = false;
-  const key = issuer.publicKey;
   const d = crl.details;
-  if (key !== undefined && algorithmOk(crl.signatureAlgorithm, d.signatureAlgorithmParams, d.signatureAlgorithmsMatch)) {
+  if (algorithmOk(crl.signatureAlgorithm, d.signatureAlgorithmParams, d.signatureAlgorithmsMatch)) {
     ok = verifyDer(key, crl.tbsDer, crl.signature);
   }
   // Stryker disable next-line ConditionalExpression: equivalent; a fresh map per result only forgets earlier results (performance only)
@@ -523,9 +522,12 @@ function allowedPolicies(cert: SmkiCertificate, index: number, env: SmkiEnvironm
   return [...env.organisationPolicies, ...env.devicePolicies];
 }
 
-/** The kind lint judges a certificate at this level as. */
-function expectedKindAt(cert: SmkiCertificate, index: number): CertificateKind | undefined {
-  if (index === 0) return isEndEntity(cert.kind) ? cert.kind : undefined;
+/**
+ * The kind lint judges a certificate at this level as: the leaf as what it is (checkLeaf reports a
+ * leaf that is not an end entity), an issuer as a root or an issuing CA.
+ */
+function expectedKindAt(cert: SmkiCertificate, index: number): CertificateKind {
+  if (index === 0) return cert.kind;
   return isSelfIssued(cert) ? 'root' : 'issuingCa';
 }
 
@@ -566,10 +568,35 @@ function checkCertificateLevel(f: Findings, cert: SmkiCertificate, i: number, ct
   });
   // docs/domain.md §2: the profile of the level, from lint (errors break the path, warnings are kept).
   f.guard('ERR_CHAIN_PROFILE_VIOLATION', i, 'profile', () => {
-    const expectedKind = expectedKindAt(cert, i);
-    const lint = lintCertificate(cert, { environment: ctx.env, ...(expectedKind !== undefined ? { expectedKind } : {}) });
+    const lint = lintCertificate(cert, { environment: ctx.env, expectedKind: expectedKindAt(cert, i) });
     for (const l of lint) f.add(l.code, `certificate ${i}: ${l.message}`, i, l.severity);
   });
+}
+
+/**
+ * Why the signature of `child` (index i) is not valid under `issuer` (index j), or undefined when
+ * it is: RFC 5280 6.1.3 (a)(1), with the issuer's P-256 key, ecdsa-with-SHA256 only.
+ */
+function signatureProblem(child: SmkiCertificate, i: number, issuer: SmkiCertificate, j: number, ctx: CheckContext): string | undefined {
+  const key = issuer.publicKey;
+  if (key === undefined) return `certificate ${j} has no usable P-256 key`;
+  const d = child.details;
+  if (!algorithmOk(child.signatureAlgorithm, d.signatureAlgorithmParams, d.signatureAlgorithmsMatch)) return `algorithm ${child.signatureAlgorithm} is not ecdsa-with-SHA256`;
+  let ok: boolean;
+  // (Sending the leaf to the shared cache as well would change no result; no Stryker directive
+  // marks that, since one would also hide the mutant that sends CAs to the per-call map.)
+  if (i === 0) {
+    // The leaf's result is kept for this call only (per issuer); CA results in the shared cache.
+    const hit = ctx.leafSignatures.get(issuer);
+    // Stryker disable next-line BooleanLiteral: equivalent; caching the leaf's result too changes no result (performance only)
+    ok = hit ?? certSignatureValid(child, issuer, key, false);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent; storing the same result again changes nothing (performance only)
+    if (hit === undefined) ctx.leafSignatures.set(issuer, ok);
+  } else {
+    // Stryker disable next-line BooleanLiteral: equivalent; not caching a CA's result changes no result (performance only)
+    ok = certSignatureValid(child, issuer, key, true);
+  }
+  return ok ? undefined : `it does not verify under the key of certificate ${j} (${issuer.subject.text})`;
 }
 
 /** Checks of the link from `child` (index i) to its issuer (index j = i + 1); returns whether the signature verified. */
@@ -593,28 +620,9 @@ function checkIssuerLink(f: Findings, child: SmkiCertificate, i: number, issuer:
   // RFC 5280 6.1.3 (a)(1): the signature, with the issuer's P-256 key, ecdsa-with-SHA256 only.
   // Stryker disable next-line StringLiteral: equivalent; the code and name are reported only if this check throws, and it reads only parsed certificates, which it cannot fail on
   f.guard('ERR_CHAIN_SIGNATURE_INVALID', i, 'signature', () => {
-    let ok: boolean;
-    if (i === 0) {
-      // The leaf's result is kept for this call only (per issuer); CA results in the shared cache.
-      const hit = ctx.leafSignatures.get(issuer);
-      // Stryker disable next-line BooleanLiteral: equivalent; caching the leaf's result too changes no result (performance only)
-      ok = hit ?? certSignatureValid(child, issuer, false);
-      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent; storing the same result again changes nothing (performance only)
-      if (hit === undefined) ctx.leafSignatures.set(issuer, ok);
-    } else {
-      // Stryker disable next-line BooleanLiteral: equivalent; not caching a CA's result changes no result (performance only)
-      ok = certSignatureValid(child, issuer, true);
-    }
-    signatureOk = ok;
-    if (!ok) {
-      const why =
-        issuer.publicKey === undefined
-          ? `certificate ${j} has no usable P-256 key`
-          : child.signatureAlgorithm !== OID.ecdsaWithSha256 || !child.details.signatureAlgorithmsMatch || child.details.signatureAlgorithmParams === 'other'
-            ? `algorithm ${child.signatureAlgorithm} is not ecdsa-with-SHA256`
-            : `it does not verify under the key of certificate ${j} (${issuer.subject.text})`;
-      f.add('ERR_CHAIN_SIGNATURE_INVALID', `certificate ${i} signature is invalid: ${why}`, i);
-    }
+    const why = signatureProblem(child, i, issuer, j, ctx);
+    signatureOk = why === undefined;
+    if (why !== undefined) f.add('ERR_CHAIN_SIGNATURE_INVALID', `certificate ${i} signature is invalid: ${why}`, i);
   });
   // RFC 5280 6.1.4 (k): the issuer is a CA.
   // Stryker disable next-line StringLiteral: equivalent; the code and name are reported only if this check throws, and it reads only parsed certificates, which it cannot fail on
@@ -701,7 +709,12 @@ function checkRevocation(f: Findings, cert: SmkiCertificate, i: number, issuer: 
       problems.push({ code: 'ERR_CRL_ISSUER_KEY_USAGE', message: `${label()}: certificate ${j} (${issuer.subject.text}) lacks cRLSign` });
       continue;
     }
-    if (!crlSignatureValid(crl, issuer)) {
+    const key = issuer.publicKey;
+    if (key === undefined) {
+      problems.push({ code: 'ERR_CRL_SIGNATURE_INVALID', message: `${label()}: certificate ${j} has no usable P-256 key` });
+      continue;
+    }
+    if (!crlSignatureValid(crl, issuer, key)) {
       problems.push({ code: 'ERR_CRL_SIGNATURE_INVALID', message: `${label()}: signature does not verify under the key of certificate ${j}` });
       continue;
     }
@@ -805,7 +818,8 @@ interface PathOutcome {
 function checkPath(path: readonly SmkiCertificate[], ctx: CheckContext, tooLong: number | undefined): PathOutcome {
   const f = new Findings();
   // Set only once every level below the anchor was checked: false if a check throws first, and
-  // false for a path of the leaf alone (nothing checked for revocation).
+  // false for a path of the leaf alone (nothing checked for revocation; validate reports that
+  // outcome when no path to an anchor exists).
   let revocationChecked = false;
   let verifiedSignatures = 0;
   // Stryker disable next-line StringLiteral: equivalent; the code and name are reported only if this check throws, and it reads only parsed certificates, which it cannot fail on
@@ -860,8 +874,8 @@ function candidateOf(o: PathOutcome): PathCandidate {
  * tried first (the builder's preference order).
  */
 function betterCandidate(a: PathOutcome, b: PathOutcome): boolean {
-  if (a.verifiedSignatures !== b.verifiedSignatures) return a.verifiedSignatures > b.verifiedSignatures;
-  return a.findings.errors < b.findings.errors;
+  const d = a.verifiedSignatures - b.verifiedSignatures;
+  return d > 0 || (d === 0 && a.findings.errors < b.findings.errors);
 }
 
 function result(o: PathOutcome, tried: readonly PathOutcome[]): PathValidationResult {
@@ -917,7 +931,8 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
   }
   const maxDepth = checkMaxDepth(options.maxDepth);
   const graceSeconds = options.crlGraceSeconds ?? env.crlGraceSeconds ?? 0;
-  if (typeof graceSeconds !== 'number' || !Number.isFinite(graceSeconds) || graceSeconds < 0) {
+  // (Number.isFinite is false for anything that is not a number.)
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
     throw new SmkiError('ERR_INVALID_ARGUMENT', 'crlGraceSeconds must be a non-negative number', { detail: String(graceSeconds) });
   }
   if (!Array.isArray(options.anchors)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'anchors must be an array', { detail: typeof options.anchors });
@@ -970,11 +985,12 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
     const tooLong = inLimit.length > 0 ? undefined : maxDepth;
 
     if (candidates.length === 0) {
+      // The leaf alone: the missing issuer, then what can be checked of the leaf by itself.
+      const leafOnly = checkPath([leaf], ctx, undefined);
       const f = new Findings();
       f.add('ERR_CHAIN_ISSUER_NOT_FOUND', `no certificate named "${leaf.issuer.text}" leads to a trust anchor`, 0);
-      const leafOnly = checkPath([leaf], ctx, undefined);
       for (const x of leafOnly.findings.list) f.list.push(x);
-      return result({ path: [leaf], findings: f, revocationChecked: false, verifiedSignatures: 0 }, []);
+      return result({ ...leafOnly, findings: f }, []);
     }
 
     const tried: PathOutcome[] = [];
@@ -1076,7 +1092,7 @@ export function createPathValidator(options: PathValidatorOptions): PathValidato
  * ```
  */
 export function validatePath(leaf: CertificateInput, options: PathValidationOptions): PathValidationResult {
-  if (typeof options !== 'object' || options === null) throw new SmkiError('ERR_INVALID_ARGUMENT', 'options are required', {});
+  // createPathValidator refuses options that are not an object before `options.at` is read.
   // Stryker disable next-line ConditionalExpression: equivalent; validate treats an `at` of undefined as absent
   return createPathValidator(options).validate(leaf, { ...(options.at !== undefined ? { at: options.at } : {}) });
 }

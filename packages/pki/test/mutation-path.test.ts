@@ -710,6 +710,11 @@ describe('more path cases found by mutation testing', () => {
     const itsCrl = await handCrl({ certificate: badKeyCa, signer: anyKey });
     const r = validatePath(under, { anchors: [badKeyCa], at: AT, crls: [itsCrl] });
     expect(errors(r).sort()).toEqual(['ERR_CHAIN_SIGNATURE_INVALID', 'ERR_CRL_SIGNATURE_INVALID', 'ERR_PROFILE_KEY_POINT']);
+    // Which of the two: the issuer has no key to check the CRL with.
+    expect(one(r, 'ERR_CRL_SIGNATURE_INVALID').message).toBe('CRL #1 from OU=07, CN=Z6 (thisUpdate 2024-06-01T00:00:00.000Z): certificate 1 has no usable P-256 key');
+    expect(one(validatePath(orgLeaf, orgPath({ crls: [sha384] })), 'ERR_CRL_SIGNATURE_INVALID').message).toBe(
+      'CRL #1 from OU=07, CN=Z1 (thisUpdate 2024-06-01T00:00:00.000Z): signature does not verify under the key of certificate 1',
+    );
   });
 
   it('the key-identifier search is a diagnostic only: never used while a name matches, never for a leaf without an AKI', async () => {
@@ -880,5 +885,158 @@ describe('more path cases found by mutation testing', () => {
     const r = validatePath(leaf, { anchors: [anchor], intermediates: [rollover, ocaUnderNew], at: AT, maxDepth: 3 });
     expect(r.candidates.map((c) => c.path.length)).toEqual([3]);
     expect(r.path).toEqual([leaf, ocaUnderNew, anchor]);
+  });
+});
+
+describe('options, indexes, ranking, policies and reports (mutation testing, third pass)', () => {
+  const invalid = (fn: () => unknown): unknown => {
+    const e = thrown(fn);
+    expect(e.code).toBe('ERR_INVALID_ARGUMENT');
+    return e.context;
+  };
+
+  it('a list option that is not an array is refused with its type as detail; a missing anchors list too', () => {
+    expect(invalid(() => createPathValidator({ anchors: root as never }))).toEqual({ detail: 'object' });
+    expect(invalid(() => createPathValidator({} as never))).toEqual({ detail: 'undefined' });
+    expect(invalid(() => createPathValidator({ anchors: [root], intermediates: oca as never }))).toEqual({ detail: 'object' });
+    expect(invalid(() => buildPaths(orgLeaf, { anchors: 'root' as never }))).toEqual({ detail: 'string' });
+    expect(invalid(() => createPathValidator({ anchors: [root], crls: crl as never }))).toEqual({ detail: 'object' });
+    expect(invalid(() => createPathValidator({ anchors: [root] }).validate(orgLeaf, { crls: 'crl' as never }))).toEqual({ detail: 'string' });
+  });
+
+  it('options that are not an object are refused before anything is read from them', () => {
+    for (const o of [undefined, 'x', 42]) {
+      expect(invalid(() => createPathValidator(o as never))).toEqual({});
+      expect(invalid(() => validatePath(orgLeaf, o as never))).toEqual({});
+      expect(invalid(() => buildPaths(orgLeaf, o as never))).toEqual({});
+    }
+    const v = createPathValidator({ anchors: [root], intermediates: [oca] });
+    for (const o of [null, 'x', 42]) expect(invalid(() => v.validate(orgLeaf, o as never))).toEqual({});
+  });
+
+  it('an environment must be an object: a function carrying the policy lists is refused', () => {
+    const fn = Object.assign(function environment(): void {}, {
+      organisationPolicies: TEST_ENVIRONMENT.organisationPolicies,
+      devicePolicies: TEST_ENVIRONMENT.devicePolicies,
+      rootPolicies: [],
+    });
+    expect(invalid(() => createPathValidator({ anchors: [root], environment: fn as never }))).toEqual({});
+  });
+
+  it('the key-identifier diagnostic finds every certificate of the key, and the name mismatch names both certificates', async () => {
+    // Two certificates of the OCA's key under other names: with no issuer by name, both are found by key.
+    const z8 = await make(caTemplate(root, h.organisationCa.signer.publicKey, ocaName('Z8')), h.root.signer);
+    const z9 = await make(caTemplate(root, h.organisationCa.signer.publicKey, ocaName('Z9')), h.root.signer);
+    const r = validatePath(orgLeaf, { anchors: [root], intermediates: [z8, z9], at: AT });
+    expect(r.candidates.map((c) => c.path)).toEqual([
+      [orgLeaf, z8, root],
+      [orgLeaf, z9, root],
+    ]);
+    // Equally good failing candidates: the one tried first is reported.
+    expect(r.path).toEqual([orgLeaf, z8, root]);
+    expect(one(r, 'ERR_CHAIN_NAME_MISMATCH').message).toBe('certificate 0 issuer "OU=07, CN=Z1" is not certificate 1 subject "OU=07, CN=Z8"');
+    // Found by key both in the validator's intermediates and in the call's: one candidate.
+    const v = createPathValidator({ anchors: [root], intermediates: [z8] });
+    expect(v.validate(orgLeaf, { at: AT, intermediates: [z8] }).candidates.map((c) => c.path)).toEqual([[orgLeaf, z8, root]]);
+  });
+
+  it('a leaf without an AKI: an issuer with an SKI is not ranked below one without (the newer first)', async () => {
+    const leafNoAki = await make(orgTemplate(oca, newSigner().publicKey, { aki: null }), h.organisationCa.signer);
+    const olderNoSki = await make(caTemplate(root, newSigner().publicKey, ocaName('Z1'), { ski: false, notBefore: new Date('2023-06-01T00:00:00Z') }), h.root.signer);
+    expect(buildPaths(leafNoAki, { anchors: [root], intermediates: [olderNoSki, oca] }).map((p) => p[1])).toEqual([oca, olderNoSki]);
+  });
+
+  it('policies above the leaf: an issuer shaped like an organisation or device certificate may carry any SMKI policy', async () => {
+    const s = newSigner();
+    const orgShaped = await make(orgTemplate(oca, s.publicKey, { policies: TEST_ENVIRONMENT.devicePolicies }), h.organisationCa.signer);
+    expect(orgShaped.kind).toBe('organisation');
+    const r = validatePath(await make(orgTemplate(orgShaped, newSigner().publicKey), s), { anchors: [orgShaped], at: AT });
+    expect(errors(r)).toContain('ERR_CHAIN_ISSUER_NOT_CA');
+    expect(only(r, 'ERR_CHAIN_POLICY_NOT_ALLOWED')).toEqual([]);
+
+    const d = newSigner();
+    const deviceShaped = await make(deviceTemplate(dca, d.publicKey, { policies: TEST_ENVIRONMENT.organisationPolicies }), h.deviceCa.signer);
+    expect(deviceShaped.kind).toBe('device');
+    const r2 = validatePath(await make(orgTemplate(deviceShaped, newSigner().publicKey), d), { anchors: [deviceShaped], at: AT });
+    expect(errors(r2)).toContain('ERR_CHAIN_ISSUER_NOT_CA');
+    expect(only(r2, 'ERR_CHAIN_POLICY_NOT_ALLOWED')).toEqual([]);
+  });
+
+  it('policies at the leaf: a self-issued certificate there is held to the leaf rule, not to rootPolicies', () => {
+    const env = defineEnvironment({ name: 'root-policy', rootPolicies: ['1.2.3.7'] });
+    const r = validatePath(root, { anchors: [root], at: AT, environment: env });
+    expect(r.path).toEqual([root]);
+    expect(errors(r)).toContain('ERR_CHAIN_PROFILE_VIOLATION');
+    expect(only(r, 'ERR_CHAIN_POLICY_NOT_ALLOWED')).toEqual([]);
+  });
+
+  it('messages: an expired certificate with an empty subject, several policies, an issuer without SKI', async () => {
+    const shortDevice = await make({ ...deviceTemplate(dca, newSigner().publicKey), notAfter: rfc5280Time(new Date('2024-03-01T00:00:00Z')) }, h.deviceCa.signer);
+    const r = validatePath(shortDevice, { anchors: [root], intermediates: [dca], at: AT });
+    expect(one(r, 'ERR_CHAIN_EXPIRED').message).toBe('certificate 0 (empty subject) expired at 2024-03-01T00:00:00.000Z; validation time 2024-06-02T00:00:00.000Z');
+
+    const env = defineEnvironment({ name: 'two', organisationPolicies: ['1.2.3.8', '1.2.3.9'] });
+    const twoPolicies = await make(orgTemplate(oca, newSigner().publicKey, { policies: ['1.2.3.4', '1.2.3.5'] }), h.organisationCa.signer);
+    const r2 = validatePath(twoPolicies, orgPath({ environment: env }));
+    expect(only(r2, 'ERR_CHAIN_POLICY_NOT_ALLOWED').find((f) => f.certificateIndex === 0)?.message).toBe(
+      'certificate 0 carries policies [1.2.3.4, 1.2.3.5], none allowed here in environment two ([1.2.3.8, 1.2.3.9])',
+    );
+
+    const s = newSigner();
+    const noSki = await make(caTemplate(root, s.publicKey, ocaName('Z7'), { ski: false }), h.root.signer);
+    const leaf = await make(orgTemplate(noSki, newSigner().publicKey), s);
+    const r3 = validatePath(leaf, { anchors: [root], intermediates: [noSki], crls: [arl], at: AT });
+    expect(only(r3, 'ERR_CRL_ISSUER_MISMATCH').map((f) => [f.certificateIndex, f.severity, f.message])).toEqual([
+      [0, 'warning', 'none of the 1 CRL(s) given is from the issuer of certificate 0 (OU=07, CN=Z7)'],
+    ]);
+  });
+
+  it('a revocation listed only in an older CRL still counts: a newer CRL releases only a certificateHold', async () => {
+    const leaf = await orgUnder(h.organisationCa);
+    const since = new Date('2024-05-01T00:00:00Z');
+    const older = await issueCrl({ issuer: h.organisationCa, crlNumber: 60n, ...window, revoked: [{ serialNumber: leaf, revocationDate: since, reason: 'keyCompromise' }] });
+    const newer = await issueCrl({ issuer: h.organisationCa, crlNumber: 61n, ...window });
+    const r = validatePath(leaf, orgPath({ crls: [newer, older] }));
+    expect(errors(r)).toEqual(['ERR_REVOKED']);
+    const f = one(r, 'ERR_REVOKED');
+    expect(f.context).toStrictEqual({ certificateIndex: 0, serialNumber: leaf.serialNumber, revocationDate: since, reason: 'keyCompromise' });
+    expect(f.message).toContain('by CRL #60 from');
+  });
+
+  it('the path the leaf was issued on is reported even when a same-named anchor with another key has fewer errors', async () => {
+    // The real path: under a root re-issued with pathLenConstraint 0 (one CA too many below it), and
+    // no usable CRL for either level (three errors). The other: an anchor named like the OCA with
+    // another key, and a CRL of that key covering the leaf (two errors: the leaf's AKI and signature).
+    const strictRoot = await make(caTemplate(root, h.root.signer.publicKey, ROOT_NAME, { issuerName: ROOT_NAME, basicConstraints: { ca: true, pathLength: 0 }, aki: null }), h.root.signer);
+    const otherSigner = newSigner();
+    const other = await make(caTemplate(root, otherSigner.publicKey, ocaName('Z1')), h.root.signer);
+    const otherCrl = await handCrl({ certificate: other, signer: otherSigner });
+    const r = validatePath(orgLeaf, { anchors: [strictRoot, other], intermediates: [oca], crls: [otherCrl], at: AT, requireRevocation: true });
+    expect(r.candidates.map((c) => [c.path, c.verifiedSignatures, errors(c)])).toEqual([
+      [[orgLeaf, oca, strictRoot], 2, ['ERR_CHAIN_PATH_LENGTH_EXCEEDED', 'ERR_CRL_MISSING', 'ERR_CRL_MISSING']],
+      [[orgLeaf, other], 0, ['ERR_CHAIN_KEY_ID_MISMATCH', 'ERR_CHAIN_SIGNATURE_INVALID']],
+    ]);
+    expect(r.path).toEqual([orgLeaf, oca, strictRoot]);
+    expect(errors(r)).toEqual(['ERR_CHAIN_PATH_LENGTH_EXCEEDED', 'ERR_CRL_MISSING', 'ERR_CRL_MISSING']);
+  });
+
+  it('a path whose checks were cut short does not report revocation as checked, even with every CRL at hand', async () => {
+    // An Error whose message is not a string makes a per-check guard's own report fail; the path's
+    // outer guard catches that, and the levels after it (revocation included) are not checked.
+    const odd = Object.assign(new Error('odd'), { message: 5 });
+    const env = { ...TEST_ENVIRONMENT };
+    Object.defineProperty(env, 'devicePolicies', {
+      get() {
+        throw odd;
+      },
+    });
+    const dcaCrl = await issueCrl({ issuer: h.deviceCa, crlNumber: 1n, kind: 'crl', ...window });
+    const crls = [dcaCrl, arl];
+    expect(validatePath(deviceLeaf, { anchors: [root], intermediates: [dca], crls, at: AT, requireRevocation: true }).revocationChecked).toBe(true);
+    const r = validatePath(deviceLeaf, { anchors: [root], intermediates: [dca], crls, at: AT, requireRevocation: true, environment: env });
+    expect(r.valid).toBe(false);
+    expect(r.revocationChecked).toBe(false);
+    expect(r.findings.map((f) => [f.code, f.severity, f.certificateIndex])).toEqual([['ERR_CHAIN_PROFILE_VIOLATION', 'error', undefined]]);
+    expect(r.findings[0]?.message).toMatch(/^path could not be checked \(/);
   });
 });
