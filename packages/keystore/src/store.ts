@@ -129,6 +129,14 @@ function fail(code: SmkiErrorCode, message: string, detail?: string): never {
   throw new SmkiError(code, message, detail === undefined ? {} : { detail });
 }
 
+/**
+ * `{ [name]: value }`, or `{}` when `value` is undefined: an optional property is left out rather
+ * than set to undefined (the options, records and results built here spread it in).
+ */
+function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [name]: value } as { [P in K]?: V });
+}
+
 function checkPurpose(p: unknown): KeyPurpose {
   if (!KEY_PURPOSES.includes(p as KeyPurpose)) fail('ERR_INVALID_ARGUMENT', `not a key purpose: ${String(p)}`);
   return p as KeyPurpose;
@@ -275,7 +283,7 @@ export class KeyStore {
     try {
       removeStaleTemporaries(options.directory, readdirSync(options.directory));
       const { store: metadata, payload } = await MetadataFileStore.open(options.directory, passphrase, {
-        ...(options.scryptN !== undefined ? { scryptN: options.scryptN } : {}),
+        ...optional('scryptN', options.scryptN),
         ...(options.fault ? { fault: options.fault } : {}),
       });
       let state: State;
@@ -289,7 +297,7 @@ export class KeyStore {
         key: deriveAuditKey(metadata.secrets.auditSecret),
         ...(state.auditHead ? { head: state.auditHead } : {}),
         ...(state.auditIntent ? { intent: state.auditIntent } : {}),
-        ...(options.auditGroupCommitMs !== undefined ? { groupCommitMs: options.auditGroupCommitMs } : {}),
+        ...optional('groupCommitMs', options.auditGroupCommitMs),
         ...(options.fault ? { fault: options.fault } : {}),
         now,
       });
@@ -334,12 +342,12 @@ export class KeyStore {
    */
   static async verifyAuditTrail(directory: string, passphrase: string): Promise<AuditVerification> {
     const { store: metadata, payload } = await MetadataFileStore.open(directory, passphrase);
-    if (payload === undefined) fail('ERR_KEYSTORE_CORRUPT', `no key store metadata in ${directory}`);
     let state: State;
     try {
-      state = JSON.parse(payload) as State;
+      // No metadata at all reads as the text `undefined`, which is not JSON either.
+      state = JSON.parse(String(payload)) as State;
     } catch {
-      fail('ERR_KEYSTORE_CORRUPT', 'metadata payload is not JSON');
+      fail('ERR_KEYSTORE_CORRUPT', payload === undefined ? `no key store metadata in ${directory}` : 'metadata payload is not JSON');
     }
     return verifyAuditLog(join(directory, AUDIT_LOG_FILE), {
       key: deriveAuditKey(metadata.secrets.auditSecret),
@@ -444,11 +452,11 @@ export class KeyStore {
   }
 
   #checkCap(state: State, org: OrganisationState, k: KeyState_, adding: number): void {
-    if (org.maxDevicesPerKey === undefined) return;
+    const cap = org.maxDevicesPerKey;
+    if (cap === undefined) return;
     const n = this.#exposureCount(state, k) + adding;
-    if (n > org.maxDevicesPerKey) {
-      fail('ERR_PORTFOLIO_DEVICE_CAP', `key ${k.keyId} would be trusted by ${n} devices; the cap is ${org.maxDevicesPerKey}`, k.keyId);
-    }
+    // Refused unless within the cap, so that a cap which is not a number (an edited metadata file) refuses too.
+    if (!(n <= cap)) fail('ERR_PORTFOLIO_DEVICE_CAP', `key ${k.keyId} would be trusted by ${n} devices; the cap is ${String(cap)}`, k.keyId);
   }
 
   /**
@@ -495,7 +503,7 @@ export class KeyStore {
       const cap = options.maxDevicesPerKey;
       if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < 1)) fail('ERR_INVALID_ARGUMENT', 'maxDevicesPerKey must be a positive integer');
       if (own(s.organisations, entityId)) fail('ERR_ORGANISATION_EXISTS', `organisation ${entityId} exists`, entityId);
-      const o: OrganisationState = { entityId, role: options.role, ...(cap !== undefined ? { maxDevicesPerKey: cap } : {}) };
+      const o: OrganisationState = { entityId, role: options.role, ...optional('maxDevicesPerKey', cap) };
       s.organisations[entityId] = o;
       return { result: Object.freeze({ ...o }), events: [{ type: 'organisation.created', entityId, role: options.role }] };
     });
@@ -594,7 +602,7 @@ export class KeyStore {
     const pop: Signer = { publicKey: Buffer.from(k.publicKey, 'hex'), sign: (m) => backend.sign(k.handle, m) };
     const csr = await createCsr({
       signer: pop,
-      subject: { role: org.role, entityId: org.entityId, ...(options.commonName !== undefined ? { commonName: options.commonName } : {}) },
+      subject: { role: org.role, entityId: org.entityId, ...optional('commonName', options.commonName) },
       keyUsage: PURPOSE_USAGE[k.purpose],
     });
     // Audited and recorded in the metadata head like a lifecycle change (serialised with them). The
@@ -661,7 +669,7 @@ export class KeyStore {
         .map((d) => Object.freeze({ device: d.device, purpose: k.purpose, fromKeyId: d.installed[k.purpose], toKeyId: k.keyId }));
       return {
         result: updates,
-        events: [{ type: 'key.rotated', organisation: k.organisation, portfolioId: p.id, purpose: k.purpose, ...(from !== undefined ? { fromKeyId: from } : {}), toKeyId: k.keyId, devicesToUpdate: updates.length }],
+        events: [{ type: 'key.rotated', organisation: k.organisation, portfolioId: p.id, purpose: k.purpose, ...optional('fromKeyId', from), toKeyId: k.keyId, devicesToUpdate: updates.length }],
       };
     });
   }
@@ -758,7 +766,8 @@ export class KeyStore {
       for (const purpose of KEY_PURPOSES) {
         const target = to.current[purpose];
         if (this.#wholeEstatePortfolio(s, org.entityId, purpose) || target === undefined || d.installed[purpose] === target) continue;
-        if (org.maxDevicesPerKey !== undefined && this.#devicesOf(s, org.entityId, to.id).length > org.maxDevicesPerKey) {
+        // As in #checkCap: refused unless within the cap.
+        if (org.maxDevicesPerKey !== undefined && !(this.#devicesOf(s, org.entityId, to.id).length <= org.maxDevicesPerKey)) {
           fail('ERR_PORTFOLIO_DEVICE_CAP', `portfolio ${to.id} would hold more than ${org.maxDevicesPerKey} devices`, to.id);
         }
         updates.push(Object.freeze({ device: eui, purpose, fromKeyId: d.installed[purpose], toKeyId: target }));
@@ -830,6 +839,7 @@ export class KeyStore {
   async #signWithKey(key: KeyState_, device: string, data: Uint8Array, use: UseContext): Promise<Uint8Array> {
     if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
     const signature = await this.#backend.sign(key.handle, data);
+    // Stryker disable next-line ObjectLiteral: equivalent; AuditLog.append syncs only for durable === true, so {} is the same group-committed append
     await this.#audit.append(useEvent('sign', key, device, use), { durable: false });
     return signature;
   }
@@ -854,6 +864,7 @@ export class KeyStore {
         if (now.keyId !== key.keyId) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.keyId}`, key.keyId);
         const point = peer instanceof Uint8Array ? publicKeyToRaw(toPublicKey(peer)) : publicKeyToRaw(peer);
         const z = await this.#backend.deriveSharedSecret(key.handle, point);
+        // Stryker disable next-line ObjectLiteral: equivalent; AuditLog.append syncs only for durable === true, so {} is the same group-committed append
         await this.#audit.append(useEvent('keyAgreement', key, device, options), { durable: false });
         return z;
       },
@@ -873,9 +884,9 @@ export class KeyStore {
       if (key.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}`, given.keyId);
       fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.keyId}, not ${given.keyId}`, given.keyId);
     }
-    // Only the use fields are taken from `use` (it may be built from request data): the purpose
-    // and organisation are the given key's, never overridden.
-    return this.keyAgreementFor(device, { purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation, ...useFields(use) });
+    // `use` may be built from request data: its message code and counter are recorded, but the
+    // purpose and organisation are the given key's, set after it so that it never overrides them.
+    return this.keyAgreementFor(device, { ...use, purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -977,18 +988,9 @@ function useEvent(operation: 'sign' | 'keyAgreement', key: KeyState_, device: st
     keyId: key.keyId,
     portfolioId: key.portfolioId,
     device: parseEui64(device),
-    ...(use.messageCode !== undefined ? { messageCode: use.messageCode } : {}),
-    ...(use.counter !== undefined ? { counter: use.counter } : {}),
+    ...optional('messageCode', use.messageCode),
+    ...optional('counter', use.counter),
   } as AuditEvent;
-}
-
-/** The fields of a {@link UseContext}, and nothing else, from an object that may carry more. */
-function useFields(use: UseContext | undefined): UseContext {
-  if (typeof use !== 'object' || use === null) return {};
-  return {
-    ...(use.messageCode !== undefined ? { messageCode: use.messageCode } : {}),
-    ...(use.counter !== undefined ? { counter: use.counter } : {}),
-  };
 }
 
 /**
@@ -999,20 +1001,15 @@ function useFields(use: UseContext | undefined): UseContext {
  * @throws SmkiError `ERR_KEYSTORE_METADATA_ROLLBACK`
  */
 function reapplyBeyondHead(state: State, beyond: readonly AuditRecord[]): number {
-  const rollback: (r: AuditRecord | undefined, why: string) => never = (r, why) => {
-    throw new SmkiError('ERR_KEYSTORE_METADATA_ROLLBACK', `the store metadata is older than its audit trail: ${why}; restore the metadata that goes with this log`, {
-      detail: r ? `seq ${r.seq}: ${r.type}` : why,
-    });
-  };
-  if (beyond.length >= MAX_REAPPLIED) rollback(undefined, `${beyond.length} or more lifecycle records lie beyond its head`);
+  if (beyond.length >= MAX_REAPPLIED) rolledBack(`${beyond.length} or more lifecycle records lie beyond its head`);
   for (const r of beyond) {
-    if (!ALLOWED_BEYOND_HEAD.includes(r.type) && !REAPPLIED_BEYOND_HEAD.includes(r.type)) rollback(r, `record ${r.seq} (${r.type}) lies beyond its head`);
+    if (!ALLOWED_BEYOND_HEAD.includes(r.type) && !REAPPLIED_BEYOND_HEAD.includes(r.type)) rolledBack(recordAt(r), `record ${r.seq} (${r.type}) lies beyond its head`);
   }
   let n = 0;
   for (const r of beyond) {
     if (r.type !== 'key.revoked' && r.type !== 'key.retired') continue;
     const k = own(state.keys, r.keyId);
-    if (!k) rollback(r, `record ${r.seq} (${r.type}) names key ${r.keyId}, which the metadata does not know`);
+    if (!k) rolledBack(recordAt(r), `record ${r.seq} (${r.type}) names key ${r.keyId}, which the metadata does not know`);
     if (k.state === 'revoked' || (r.type === 'key.retired' && k.state === 'retired')) continue;
     if (r.type === 'key.revoked') {
       k.state = 'revoked';
@@ -1025,4 +1022,17 @@ function reapplyBeyondHead(state: State, beyond: readonly AuditRecord[]): number
     n++;
   }
   return n;
+}
+
+/** Where a record lies: the `detail` of a rollback error. */
+function recordAt(r: AuditRecord): string {
+  return `seq ${r.seq}: ${r.type}`;
+}
+
+/**
+ * @throws SmkiError `ERR_KEYSTORE_METADATA_ROLLBACK` with `detail` (a record, or a count); `message`
+ *   says what is wrong (default: the detail)
+ */
+function rolledBack(detail: string, message: string = detail): never {
+  throw new SmkiError('ERR_KEYSTORE_METADATA_ROLLBACK', `the store metadata is older than its audit trail: ${message}; restore the metadata that goes with this log`, { detail });
 }

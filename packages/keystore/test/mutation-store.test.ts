@@ -2,7 +2,10 @@
 // alive (each case fails with the rule it checks removed or inverted): options of open, the
 // write-ahead order and its fault points, the records of `store.opened`, revocations applied again
 // beyond an older head, identifiers and generations, caps at their boundary, the whole-estate rule
-// across organisations, refusals of edited metadata, and what the audit records carry.
+// across organisations, refusals of edited metadata, and what the audit records carry; orphan keys
+// and the store.opened record at open, group commit of use records, the use context
+// keyAgreementWith records, the certificates attachCertificate refuses, identifiers that are not
+// strings, whole-estate portfolios without a key, and a closed store that stays closed.
 // docs/domain.md §1 (key segregation), §2 (one certificate per cell); RFC 2104 (the metadata and
 // audit MACs); GBCS 4.3.2 (originator counters carried in use records).
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isSmkiError, publicKeyFromRaw, publicKeyToRaw, type SmkiError, type SmkiErrorCode } from '@smki/core';
-import { parseCsr } from '@smki/pki';
+import { isSmkiError, p1363ToDer, publicKeyFromRaw, publicKeyToRaw, type Signer, type SmkiError, type SmkiErrorCode } from '@smki/core';
+import { issueDeviceCertificate, issueOrganisationCertificate, parseCertificate, parseCsr } from '@smki/pki';
 import {
   AuditLog,
   deriveAuditKey,
@@ -24,7 +27,7 @@ import {
   type SigningKeyHandle,
 } from '../src/index.js';
 import { MetadataFileStore } from '../src/internal/metadata.js';
-import { ACB, auditRecords, expectCode, issue, M1, M2, M3, message, openStore, OTHER_SUPPLIER, PASS, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
+import { ACB, auditRecords, expectCode, issue, M1, M2, M3, message, openStore, OTHER_SUPPLIER, PASS, pki, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
 
 /** The SmkiError `f` throws or rejects with, checked to carry `code`. */
 async function caught(f: () => unknown, code: SmkiErrorCode): Promise<SmkiError> {
@@ -353,6 +356,16 @@ describe('records beyond an older head: revocations and retirements applied agai
     await appendBeyondHead(e.dir, [{ type: 'key.csr', keyId: e.g2 }]);
     const err = await caught(() => KeyStore.open({ directory: e.dir, backend: e.backend, passphrase: PASS }), 'ERR_KEYSTORE_METADATA_ROLLBACK');
     expect((err.context as { detail: string }).detail).toMatch(/^seq \d+: key\.csr$/);
+  });
+
+  it('a revocation or retirement beyond the head of a key the metadata does not know refuses to open, naming the record', async () => {
+    for (const type of ['key.revoked', 'key.retired'] as const) {
+      const e = await estateClosed();
+      await appendBeyondHead(e.dir, [{ type, keyId: `${SUPPLIER}.north.DS.g9` }]);
+      const err = await caught(() => KeyStore.open({ directory: e.dir, backend: e.backend, passphrase: PASS }), 'ERR_KEYSTORE_METADATA_ROLLBACK');
+      expect((err.context as { detail: string }).detail).toBe(`seq ${auditRecords(e.dir).length}: ${type}`);
+      expect(existsSync(join(e.dir, 'LOCK'))).toBe(false);
+    }
   });
 });
 
@@ -786,5 +799,307 @@ describe('reading', () => {
     expect((await caught(() => store.keys(), 'ERR_KEYSTORE_CLOSED')).context).toStrictEqual({});
     const { store: s2 } = await openStore();
     expect((await caught(() => s2.key('nope'), 'ERR_KEY_NOT_FOUND')).context).toStrictEqual({ detail: 'nope' });
+  });
+});
+
+/** Where the DER TLV that starts at `at` ends. */
+function tlvEnd(der: Uint8Array, at: number): number {
+  const first = der[at + 1]!;
+  if (first < 0x80) return at + 2 + first;
+  let length = 0;
+  for (let i = 0; i < (first & 0x7f); i++) length = length * 256 + der[at + 2 + i]!;
+  return at + 2 + (first & 0x7f) + length;
+}
+function derTlv(tag: number, body: Uint8Array): Buffer {
+  const n = body.length;
+  return Buffer.concat([Buffer.from([tag, ...(n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff])]), body]);
+}
+
+/**
+ * An issued digitalSignature certificate with keyAgreement added to its key usage (as a CA that
+ * ignored the one-usage rule would issue it), signed again by `ca`: same length, so only the
+ * usage bits and the signature change.
+ */
+async function withBothKeyUsages(der: Uint8Array, ca: Signer): Promise<Uint8Array> {
+  const b = Buffer.from(der);
+  const signingOnly = Buffer.from('040403020780', 'hex'); // OCTET STRING { BIT STRING digitalSignature }
+  const at = b.indexOf(signingOnly);
+  expect(at > 0 && b.lastIndexOf(signingOnly) === at).toBe(true);
+  Buffer.from('040403020388', 'hex').copy(b, at); // digitalSignature + keyAgreement
+  const tbsAt = b[1]! < 0x80 ? 2 : 2 + (b[1]! & 0x7f); // past the outer SEQUENCE's tag and length
+  const algAt = tlvEnd(b, tbsAt);
+  const tbs = b.subarray(tbsAt, algAt);
+  const alg = b.subarray(algAt, tlvEnd(b, algAt));
+  const signature = p1363ToDer(await ca.sign(tbs));
+  return derTlv(0x30, Buffer.concat([tbs, alg, derTlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]));
+}
+
+describe('open: orphan keys, and the store.opened record', () => {
+  it('backend keys the metadata does not name (a crash between generating and recording) are the orphans, and only those', async () => {
+    const backend = new MemoryKeyBackend();
+    let crash = false;
+    const fault = (p: string) => {
+      if (crash && p === 'store:after-backend-generate') {
+        crash = false;
+        throw new Error('killed after the backend generated');
+      }
+    };
+    const { store, dir } = await openStore(tempDir(), backend, { fault });
+    expect(store.orphanHandles()).toEqual([]);
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    const kept = await store.generateKey(SUPPLIER, 'north', 'signing');
+    crash = true;
+    await expect(store.generateKey(SUPPLIER, 'north', 'keyAgreement')).rejects.toThrow('killed after the backend generated');
+    expect(store.keys().map((k) => k.keyId)).toEqual([kept.keyId]);
+    await store.close();
+    const keptHandle = (await readState(dir)).keys[kept.keyId].handle as string;
+    const lost = (await backend.listHandles()).filter((h) => h !== keptHandle);
+    expect(lost).toHaveLength(1);
+    const { store: again } = await openStore(dir, backend);
+    expect(again.orphanHandles()).toEqual(lost);
+    expect(again.key(kept.keyId).handle).toBe(keptHandle);
+  });
+
+  it('the store.opened record is on disk before open returns, and the head saved at open covers it', async () => {
+    const dir = tempDir();
+    await (await openStore(dir)).store.close();
+    // a long group-commit window: a record that waited for it would not be in the file yet
+    await openStore(dir, new MemoryKeyBackend(), { auditGroupCommitMs: 10_000 });
+    const records = auditRecords(dir);
+    expect(records.map((r) => r.type)).toEqual(['store.opened', 'store.opened']);
+    expect((await readState(dir)).auditHead.count).toBe(2);
+  });
+});
+
+describe('use records are group-committed', () => {
+  it('signFor and a key agreement return before their records are written; flush() writes them, in order', async () => {
+    const { store, dir } = await openStore(tempDir(), new MemoryKeyBackend(), { auditGroupCommitMs: 10_000 });
+    const { north } = await supplierEstate(store);
+    const n = auditRecords(dir).length;
+    await store.signFor(M1, message, { counter: 1n });
+    expect(auditRecords(dir)).toHaveLength(n);
+    await store.keyAgreementFor(M1, { counter: 2n }).deriveSharedSecret(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    expect(auditRecords(dir)).toHaveLength(n);
+    await store.flush();
+    expect(auditRecords(dir).slice(n).map((r) => [r.type, r.operation, r.keyId, r.counter])).toEqual([
+      ['key.used', 'sign', north.ds.handle.keyId, '1'],
+      ['key.used', 'keyAgreement', north.ka.handle.keyId, '2'],
+    ]);
+  });
+});
+
+describe('keyAgreementWith: the use it records, and the keys it refuses', () => {
+  it('records the message code and counter given, with the given key’s purpose and organisation, whatever else `use` carries', async () => {
+    const { store, dir } = await openStore();
+    await supplierEstate(store);
+    await supplierEstate(store, { entityId: OTHER_SUPPLIER });
+    const kap = await issue(store, SUPPLIER, 'north', 'prepaymentKeyAgreement');
+    await store.markCredentialsUpdated(SUPPLIER, M1, 'prepaymentKeyAgreement');
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const use = { messageCode: 0x0050, counter: 0x0102030405060708n, purpose: 'keyAgreement', organisation: OTHER_SUPPLIER };
+    const ka = store.keyAgreementWith(kap.handle as KeyAgreementKeyHandle, M1, use as never);
+    expect(ka.publicKey).toEqual(Buffer.from(kap.cert.publicKeyBytes));
+    await ka.deriveSharedSecret(peer.publicKey);
+    await store.keyAgreementWith(kap.handle as KeyAgreementKeyHandle, M1, null as never).deriveSharedSecret(peer.publicKey);
+    await store.close();
+    expect((await KeyStore.verifyAuditTrail(dir, PASS)).ok).toBe(true);
+    const used = auditRecords(dir).filter((r) => r.type === 'key.used');
+    expect(used.map((r) => ({ ...r, seq: 0, at: '', prev: '', mac: '' }))).toEqual([
+      { seq: 0, at: '', type: 'key.used', operation: 'keyAgreement', keyId: kap.handle.keyId, portfolioId: 'north', device: M1, messageCode: 0x0050, counter: '72623859790382856', prev: '', mac: '' },
+      { seq: 0, at: '', type: 'key.used', operation: 'keyAgreement', keyId: kap.handle.keyId, portfolioId: 'north', device: M1, prev: '', mac: '' },
+    ]);
+  });
+
+  it('a signing key is ERR_KEY_NOT_FOR_KEY_AGREEMENT naming it, the meter’s own or another portfolio’s; no handle is ERR_KEY_NOT_FOUND', async () => {
+    const { store, dir } = await openStore();
+    const { north, south } = await supplierEstate(store);
+    await store.flush();
+    const n = auditRecords(dir).length;
+    for (const k of [north.ds.handle, south.ds.handle]) {
+      const err = await caught(() => store.keyAgreementWith(k as unknown as KeyAgreementKeyHandle, M1), 'ERR_KEY_NOT_FOR_KEY_AGREEMENT');
+      expect(err.context).toStrictEqual({ detail: k.keyId });
+    }
+    for (const none of [undefined, null]) await expectCode(() => store.keyAgreementWith(none as never, M1), 'ERR_KEY_NOT_FOUND');
+    await store.flush();
+    expect(auditRecords(dir)).toHaveLength(n);
+  });
+});
+
+describe('attachCertificate refuses a wrong certificate, and then nothing changes', () => {
+  /** A pending signing key, the first of a new portfolio (a certificate would make it current), and its CSR. */
+  async function pendingFirstKey() {
+    const { store, dir } = await openStore();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'east' });
+    const handle = await store.generateKey(SUPPLIER, 'east', 'signing');
+    const csr = await store.createCsr(handle.keyId);
+    const right = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr });
+    await store.flush();
+    return { store, dir, keyId: handle.keyId, right, records: auditRecords(dir).length };
+  }
+  async function unchanged(store: KeyStore, dir: string, keyId: string, state: string, records: number) {
+    expect(store.key(keyId)).toMatchObject({ state });
+    expect(store.key(keyId).certificate).toBeUndefined();
+    expect(store.key(keyId).serialNumber).toBeUndefined();
+    expect(store.portfolio(SUPPLIER, 'east').current).toEqual({});
+    await store.flush();
+    expect(auditRecords(dir)).toHaveLength(records);
+  }
+
+  it('to a key revoked or retired while pending: ERR_KEY_STATE_TRANSITION (it never becomes active)', async () => {
+    const { store, dir, keyId, right, records } = await pendingFirstKey();
+    await store.revoke(keyId);
+    const err = await caught(() => store.attachCertificate(keyId, right), 'ERR_KEY_STATE_TRANSITION');
+    expect(err.context).toStrictEqual({ detail: keyId });
+    await unchanged(store, dir, keyId, 'revoked', records + 1);
+    const g2 = await store.generateKey(SUPPLIER, 'east', 'signing');
+    const cert2 = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
+    await store.retire(g2.keyId);
+    await expectCode(store.attachCertificate(g2.keyId, cert2), 'ERR_KEY_STATE_TRANSITION');
+    expect(store.key(g2.keyId)).toMatchObject({ state: 'retired' });
+    expect(store.portfolio(SUPPLIER, 'east').current).toEqual({});
+  });
+
+  it('a device certificate for the key, naming the organisation’s id: ERR_CERTIFICATE_ENTITY_MISMATCH', async () => {
+    const { store, dir, keyId, right, records } = await pendingFirstKey();
+    const device = await issueDeviceCertificate({ issuer: pki().deviceCa, entityId: SUPPLIER, keyUsage: 'digitalSignature', publicKey: Buffer.from(store.key(keyId).publicKey, 'hex') });
+    expect([device.kind, device.entityId]).toEqual(['device', SUPPLIER]);
+    const err = await caught(() => store.attachCertificate(keyId, device), 'ERR_CERTIFICATE_ENTITY_MISMATCH');
+    expect(err.context).toStrictEqual({ detail: keyId });
+    await unchanged(store, dir, keyId, 'pending', records);
+    expect((await store.attachCertificate(keyId, right)).state).toBe('active');
+  });
+
+  it('an organisation certificate with a second key usage: ERR_CERTIFICATE_PURPOSE_MISMATCH', async () => {
+    const { store, dir, keyId, right, records } = await pendingFirstKey();
+    const both = await withBothKeyUsages(right.der, pki().organisationCa.signer);
+    const parsed = parseCertificate(both);
+    expect([parsed.kind, parsed.entityId, parsed.role, parsed.keyUsage]).toEqual(['organisation', SUPPLIER, 2, ['digitalSignature', 'keyAgreement']]);
+    const err = await caught(() => store.attachCertificate(keyId, both), 'ERR_CERTIFICATE_PURPOSE_MISMATCH');
+    expect(err.context).toStrictEqual({ detail: keyId });
+    await unchanged(store, dir, keyId, 'pending', records);
+    expect((await store.attachCertificate(keyId, right)).state).toBe('active');
+  });
+});
+
+describe('lifecycle refusals that keep a key’s state', () => {
+  it('retiring a revoked key is ERR_KEY_STATE_TRANSITION: it stays revoked and no retirement is recorded', async () => {
+    const { store, dir } = await openStore();
+    await supplierEstate(store);
+    const g2 = await store.generateKey(SUPPLIER, 'north', 'signing'); // pending: no meter trusts it, not current
+    const revoked = await store.revoke(g2.keyId);
+    const err = await caught(() => store.retire(g2.keyId), 'ERR_KEY_STATE_TRANSITION');
+    expect(err.context).toStrictEqual({ detail: g2.keyId });
+    expect(store.key(g2.keyId)).toEqual(revoked);
+    await store.flush();
+    expect(auditRecords(dir).filter((r) => r.type === 'key.retired')).toEqual([]);
+  });
+
+  it('close() of a closed store writes nothing, even after another store opened its directory', async () => {
+    const dir = tempDir();
+    const first = await KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: PASS, auditGroupCommitMs: 5 });
+    await first.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await first.close();
+    const { store: second } = await openStore(dir);
+    await second.addOrganisation({ entityId: OTHER_SUPPLIER, role: 2 });
+    await first.close();
+    expect(Object.keys((await readState(dir)).organisations)).toEqual([SUPPLIER, OTHER_SUPPLIER]);
+    expect((await KeyStore.verifyAuditTrail(dir, PASS)).ok).toBe(true);
+  });
+});
+
+describe('arguments that are not strings', () => {
+  it('a key id that is not a string names no key, whatever it converts to; nothing is signed or recorded', async () => {
+    const { store, dir } = await openStore();
+    const { north } = await supplierEstate(store);
+    const id = north.ds.handle.keyId;
+    await store.flush();
+    const n = auditRecords(dir).length;
+    await expectCode(() => store.key([id] as never), 'ERR_KEY_NOT_FOUND');
+    await expectCode(store.signWith({ keyId: new String(id), purpose: 'signing' } as never, M1, message), 'ERR_KEY_NOT_FOUND');
+    await expectCode(store.retire({ toString: () => id } as never), 'ERR_KEY_NOT_FOUND');
+    await store.flush();
+    expect(auditRecords(dir)).toHaveLength(n);
+  });
+
+  it('a portfolio id that is not a string is refused as an argument (no detail), whatever it converts to', async () => {
+    const { store } = await openStore();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    for (const id of [new String('north'), new String('south'), ['south'], 5]) {
+      expect((await caught(() => store.createPortfolio(SUPPLIER, { id: id as never }), 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({});
+    }
+    await expectCode(() => store.portfolio(SUPPLIER, 'south'), 'ERR_PORTFOLIO_NOT_FOUND');
+  });
+});
+
+describe('whole-estate keys: devices, exposure, and a portfolio without a current key', () => {
+  it('a whole-estate portfolio with no current key (none yet, or revoked) is ERR_DEVICE_NO_INSTALLED_CERTIFICATE for the device', async () => {
+    const { store } = await openStore();
+    await store.addOrganisation({ entityId: ACB, role: 4 });
+    await store.createPortfolio(ACB, { id: 'estate', wholeEstate: ['keyAgreement'] });
+    await store.createPortfolio(ACB, { id: 'north' });
+    await store.assignDevice(ACB, M1, 'north');
+    const none = await caught(() => store.keyAgreementFor(M1), 'ERR_DEVICE_NO_INSTALLED_CERTIFICATE');
+    expect(none.context).toStrictEqual({ detail: M1 });
+    const e1 = await issue(store, ACB, 'estate', 'keyAgreement', 4);
+    expect(store.keyAgreementFor(M1).publicKey).toEqual(Buffer.from(e1.cert.publicKeyBytes));
+    await store.revoke(e1.handle.keyId);
+    expect((await caught(() => store.keyAgreementFor(M1), 'ERR_DEVICE_NO_INSTALLED_CERTIFICATE')).context).toStrictEqual({ detail: M1 });
+  });
+
+  it('a whole-estate portfolio for a purpose is refused only when a device records a key of that purpose', async () => {
+    const { store } = await openStore();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    await issue(store, SUPPLIER, 'north', 'signing');
+    await store.assignDevice(SUPPLIER, M1, 'north'); // trusts north's signing key, no key-agreement key
+    await store.assignDevice(SUPPLIER, M2, 'north', { installed: {} });
+    const err = await caught(() => store.createPortfolio(SUPPLIER, { id: 'estate-ds', wholeEstate: ['signing'] }), 'ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT');
+    expect(err.context).toStrictEqual({ detail: 'estate-ds' });
+    expect((await store.createPortfolio(SUPPLIER, { id: 'estate-ka', wholeEstate: ['keyAgreement'] })).wholeEstate).toEqual(['keyAgreement']);
+  });
+
+  it('devicesExposedBy lists the devices sorted, whatever order they were assigned in', async () => {
+    const { store } = await openStore();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    const ds = await issue(store, SUPPLIER, 'north', 'signing');
+    for (const d of [M3, M1, M2]) await store.assignDevice(SUPPLIER, d, 'north');
+    expect(store.devicesExposedBy(ds.handle.keyId).devices).toEqual([M1, M2, M3]);
+  });
+});
+
+describe('edited metadata: what counts as a key’s exposure, and a cap that is not a number', () => {
+  it('a device record of another organisation that names the key is not its exposure: the key is retired as devicesExposedBy says it may be', async () => {
+    const backend = new MemoryKeyBackend();
+    const { store, dir } = await openStore(tempDir(), backend);
+    await supplierEstate(store);
+    await supplierEstate(store, { entityId: OTHER_SUPPLIER });
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing'); // certified, not current, trusted by no supplier meter
+    await store.close();
+    await editState(dir, (s) => {
+      s.devices[`${OTHER_SUPPLIER}/${M1}`].installed.signing = g2.handle.keyId;
+    });
+    const { store: again } = await openStore(dir, backend);
+    expect(again.devicesExposedBy(g2.handle.keyId).devices).toEqual([]);
+    expect((await again.retire(g2.handle.keyId)).state).toBe('retired');
+    // and the other organisation's meter is never signed for with it
+    await expectCode(again.signFor(M1, message, { organisation: OTHER_SUPPLIER }), 'ERR_KEY_RETIRED');
+  });
+
+  it('a cap that is not a number refuses every assignment and move it would govern (fail closed)', async () => {
+    const backend = new MemoryKeyBackend();
+    const { store, dir } = await openStore(tempDir(), backend);
+    await supplierEstate(store, { maxDevicesPerKey: 5 });
+    await store.close();
+    await editState(dir, (s) => {
+      s.organisations[SUPPLIER].maxDevicesPerKey = 'many';
+    });
+    const { store: again } = await openStore(dir, backend);
+    await expectCode(again.assignDevice(SUPPLIER, '00DB1234567890B1', 'north'), 'ERR_PORTFOLIO_DEVICE_CAP');
+    await expectCode(again.moveDevice(SUPPLIER, M3, 'north'), 'ERR_PORTFOLIO_DEVICE_CAP');
+    expect(again.portfolio(SUPPLIER, 'north').devices).toEqual([M1, M2]);
   });
 });
