@@ -96,6 +96,22 @@ interface State {
 }
 
 const emptyState = (): State => ({ organisations: {}, portfolios: {}, keys: {}, devices: {} });
+
+/**
+ * The metadata state from its authenticated JSON text. The MAC already passed, so only the holder of
+ * the passphrase can have written it; still, a payload whose top level is not the four maps is
+ * refused as corrupt rather than failing later on a property of `null`.
+ * @throws SmkiError `ERR_KEYSTORE_CORRUPT`; a SyntaxError for text that is not JSON
+ */
+function parseState(payload: string): State {
+  const v: unknown = JSON.parse(payload);
+  const isMap = (x: unknown): boolean => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isMap(v)) fail('ERR_KEYSTORE_CORRUPT', 'metadata payload is not an object');
+  for (const k of ['organisations', 'portfolios', 'keys', 'devices'] as const) {
+    if (!isMap((v as Record<string, unknown>)[k])) fail('ERR_KEYSTORE_CORRUPT', `metadata payload has no ${k} map`, k);
+  }
+  return v as State;
+}
 const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreement'>> = {
   signing: 'digitalSignature',
@@ -288,8 +304,9 @@ export class KeyStore {
       });
       let state: State;
       try {
-        state = payload === undefined ? emptyState() : (JSON.parse(payload) as State);
-      } catch {
+        state = payload === undefined ? emptyState() : parseState(payload);
+      } catch (e) {
+        if (e instanceof SmkiError) throw e;
         fail('ERR_KEYSTORE_CORRUPT', 'metadata payload is not JSON');
       }
       const now = options.now ?? (() => new Date());
@@ -345,8 +362,9 @@ export class KeyStore {
     let state: State;
     try {
       // No metadata at all reads as the text `undefined`, which is not JSON either.
-      state = JSON.parse(String(payload)) as State;
-    } catch {
+      state = parseState(String(payload));
+    } catch (e) {
+      if (e instanceof SmkiError) throw e;
       fail('ERR_KEYSTORE_CORRUPT', payload === undefined ? `no key store metadata in ${directory}` : 'metadata payload is not JSON');
     }
     return verifyAuditLog(join(directory, AUDIT_LOG_FILE), {
@@ -804,14 +822,17 @@ export class KeyStore {
 
   /**
    * Sign `data` for a device with the digital-signing key whose certificate that meter has
-   * installed: ECDSA P-256/SHA-256, 64-byte `r ‖ s`. Each use is audited (group-committed).
-   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_KEY_NOT_ACTIVE`,
+   * installed: ECDSA P-256/SHA-256, 64-byte `r ‖ s`. Each use is audited (group-committed), with
+   * the message code and counter of `use` (checked before the key is used).
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (`use` not an object, a message code outside
+   *   0..0xFFFF, a counter that is not a bigint in 0..2^64-1), `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_KEY_NOT_ACTIVE`,
    *   `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CLOSED`
    */
   async signFor(device: string, data: Uint8Array, use: UseContext & { organisation?: string } = {}): Promise<Uint8Array> {
     this.#assertOpen();
+    const fields = useOf(use);
     const { key } = this.#resolve(this.#state, use.organisation, device, 'signing');
-    return this.#signWithKey(key, device, data, use);
+    return this.#signWithKey(key, device, data, fields);
   }
 
   /**
@@ -822,6 +843,7 @@ export class KeyStore {
    */
   async signWith(handle: SigningKeyHandle, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
     this.#assertOpen();
+    const fields = useOf(use);
     const s = this.#state;
     const given = this.#key(s, handle?.keyId);
     if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is a ${given.purpose} key: it never signs (but its own CSR)`, given.keyId);
@@ -833,7 +855,7 @@ export class KeyStore {
       }
       fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.keyId}, not ${given.keyId}`, given.keyId);
     }
-    return this.#signWithKey(key, device, data, use);
+    return this.#signWithKey(key, device, data, fields);
   }
 
   async #signWithKey(key: KeyState_, device: string, data: Uint8Array, use: UseContext): Promise<Uint8Array> {
@@ -852,20 +874,23 @@ export class KeyStore {
    */
   keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): KeyAgreement {
     this.#assertOpen();
+    // Read once: what a later derivation resolves and records cannot change after this call.
+    const fields = useOf(options);
+    const { organisation } = options;
     const purpose = options.purpose ?? 'keyAgreement';
     if (purpose === ('signing' as KeyPurpose)) fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', 'a signing key is never used for key agreement');
-    const { key } = this.#resolve(this.#state, options.organisation, device, purpose);
+    const { key } = this.#resolve(this.#state, organisation, device, purpose);
     const publicKey = Buffer.from(key.publicKey, 'hex');
     return {
       publicKey,
       deriveSharedSecret: async (peer: Uint8Array | KeyObject): Promise<Uint8Array> => {
         this.#assertOpen();
-        const now = this.#resolve(this.#state, options.organisation, device, purpose).key;
+        const now = this.#resolve(this.#state, organisation, device, purpose).key;
         if (now.keyId !== key.keyId) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.keyId}`, key.keyId);
         const point = peer instanceof Uint8Array ? publicKeyToRaw(toPublicKey(peer)) : publicKeyToRaw(peer);
         const z = await this.#backend.deriveSharedSecret(key.handle, point);
         // Stryker disable next-line ObjectLiteral: equivalent; AuditLog.append syncs only for durable === true, so {} is the same group-committed append
-        await this.#audit.append(useEvent('keyAgreement', key, device, options), { durable: false });
+        await this.#audit.append(useEvent('keyAgreement', key, device, fields), { durable: false });
         return z;
       },
     };
@@ -877,6 +902,7 @@ export class KeyStore {
    */
   keyAgreementWith(handle: KeyAgreementKeyHandle, device: string, use: UseContext = {}): KeyAgreement {
     this.#assertOpen();
+    const fields = useOf(use);
     const given = this.#key(this.#state, handle?.keyId);
     if (given.purpose === 'signing') fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `key ${given.keyId} is a signing key`, given.keyId);
     const { key } = this.#resolve(this.#state, given.organisation, device, given.purpose);
@@ -884,9 +910,9 @@ export class KeyStore {
       if (key.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}`, given.keyId);
       fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.keyId}, not ${given.keyId}`, given.keyId);
     }
-    // `use` may be built from request data: its message code and counter are recorded, but the
-    // purpose and organisation are the given key's, set after it so that it never overrides them.
-    return this.keyAgreementFor(device, { ...use, purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation });
+    // `use` may be built from request data: only its use fields are taken (its message code and
+    // counter, recorded); the purpose and organisation are the given key's.
+    return this.keyAgreementFor(device, { purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation, ...fields });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -979,6 +1005,24 @@ export class KeyStore {
 
 function deviceInfo(d: DeviceState): DeviceInfo {
   return Object.freeze({ ...d, installed: Object.freeze({ ...d.installed }) });
+}
+
+/**
+ * The use fields of a caller's context (message code, counter), checked before any key is used, so
+ * that a value the audit record cannot carry refuses the operation instead of failing after the
+ * key has signed or derived; nothing else is taken from the object.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` (detail: the field)
+ */
+function useOf(use: unknown): UseContext {
+  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
+  const { messageCode, counter } = use as UseContext;
+  if (messageCode !== undefined && !(Number.isInteger(messageCode) && messageCode >= 0 && messageCode <= 0xffff)) {
+    fail('ERR_INVALID_ARGUMENT', 'messageCode must be an integer from 0 to 0xFFFF', 'messageCode');
+  }
+  if (counter !== undefined && !(typeof counter === 'bigint' && counter >= 0n && counter < 1n << 64n)) {
+    fail('ERR_INVALID_ARGUMENT', 'counter must be a bigint from 0 to 2^64 - 1', 'counter');
+  }
+  return { ...optional('messageCode', messageCode), ...optional('counter', counter) };
 }
 
 function useEvent(operation: 'sign' | 'keyAgreement', key: KeyState_, device: string, use: UseContext): AuditEvent {

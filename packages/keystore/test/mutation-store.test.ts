@@ -637,7 +637,7 @@ describe('use: what is signed, with which key, and what the record says', () => 
     await store.markCredentialsUpdated(SUPPLIER, M1, 'keyAgreement');
     const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     await expectCode(ka.deriveSharedSecret(peer.publicKey), 'ERR_KEY_STATE_TRANSITION');
-    const now = store.keyAgreementWith(g2.handle as KeyAgreementKeyHandle, M1, null as never);
+    const now = store.keyAgreementWith(g2.handle as KeyAgreementKeyHandle, M1);
     expect(now.publicKey).toEqual(Buffer.from(g2.cert.publicKeyBytes));
     expect(await now.deriveSharedSecret(peer.publicKey)).toHaveLength(32);
   });
@@ -901,7 +901,7 @@ describe('keyAgreementWith: the use it records, and the keys it refuses', () => 
     const ka = store.keyAgreementWith(kap.handle as KeyAgreementKeyHandle, M1, use as never);
     expect(ka.publicKey).toEqual(Buffer.from(kap.cert.publicKeyBytes));
     await ka.deriveSharedSecret(peer.publicKey);
-    await store.keyAgreementWith(kap.handle as KeyAgreementKeyHandle, M1, null as never).deriveSharedSecret(peer.publicKey);
+    await store.keyAgreementWith(kap.handle as KeyAgreementKeyHandle, M1).deriveSharedSecret(peer.publicKey);
     await store.close();
     expect((await KeyStore.verifyAuditTrail(dir, PASS)).ok).toBe(true);
     const used = auditRecords(dir).filter((r) => r.type === 'key.used');
@@ -1101,5 +1101,105 @@ describe('edited metadata: what counts as a key’s exposure, and a cap that is 
     await expectCode(again.assignDevice(SUPPLIER, '00DB1234567890B1', 'north'), 'ERR_PORTFOLIO_DEVICE_CAP');
     await expectCode(again.moveDevice(SUPPLIER, M3, 'north'), 'ERR_PORTFOLIO_DEVICE_CAP');
     expect(again.portfolio(SUPPLIER, 'north').devices).toEqual([M1, M2]);
+  });
+});
+
+describe('a use context the audit record cannot carry refuses the operation before the key is used', () => {
+  /** A memory backend that counts the key operations it performed. */
+  class CountingBackend extends MemoryKeyBackend {
+    operations = 0;
+    override async sign(handle: string, data: Uint8Array): Promise<Uint8Array> {
+      this.operations++;
+      return super.sign(handle, data);
+    }
+    override async deriveSharedSecret(handle: string, point: Uint8Array): Promise<Uint8Array> {
+      this.operations++;
+      return super.deriveSharedSecret(handle, point);
+    }
+  }
+
+  const BAD: [unknown, string][] = [
+    [null, 'use'],
+    [7, 'use'],
+    ['messageCode', 'use'],
+    [{ messageCode: 0x10000 }, 'messageCode'],
+    [{ messageCode: -1 }, 'messageCode'],
+    [{ messageCode: 1.5 }, 'messageCode'],
+    [{ messageCode: '80' }, 'messageCode'],
+    [{ messageCode: 80n }, 'messageCode'],
+    [{ counter: -1n }, 'counter'],
+    [{ counter: 1n << 64n }, 'counter'],
+    [{ counter: 1 }, 'counter'],
+    [{ counter: '1' }, 'counter'],
+  ];
+
+  it('signFor, signWith, keyAgreementFor and keyAgreementWith: ERR_INVALID_ARGUMENT naming the field; no key operation, no record', async () => {
+    const backend = new CountingBackend();
+    const { store, dir } = await openStore(undefined, backend);
+    const { north } = await supplierEstate(store);
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    await store.flush();
+    const records = auditRecords(dir).length;
+    const ops = backend.operations;
+    for (const [use, field] of BAD) {
+      const calls: (() => unknown)[] = [
+        () => store.signFor(M1, message, use as never),
+        () => store.signWith(north.ds.handle as SigningKeyHandle, M1, message, use as never),
+        () => store.keyAgreementFor(M1, use as never).deriveSharedSecret(peer),
+        () => store.keyAgreementWith(north.ka.handle as KeyAgreementKeyHandle, M1, use as never).deriveSharedSecret(peer),
+      ];
+      for (const call of calls) {
+        const err = await caught(call, 'ERR_INVALID_ARGUMENT');
+        expect(err.context).toStrictEqual({ detail: field });
+      }
+    }
+    await store.flush();
+    expect(backend.operations).toBe(ops);
+    expect(auditRecords(dir)).toHaveLength(records);
+  });
+
+  it('the bounds themselves are accepted and recorded; what keyAgreementFor records is read when it is called', async () => {
+    const { store, dir } = await openStore();
+    await supplierEstate(store);
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    await store.flush();
+    const n = auditRecords(dir).length;
+    await store.signFor(M1, message, { messageCode: 0, counter: 0n });
+    await store.signFor(M1, message, { messageCode: 0xffff, counter: (1n << 64n) - 1n });
+    const options = { messageCode: 0x0050, counter: 9n };
+    const ka = store.keyAgreementFor(M1, options);
+    options.messageCode = 0x10000;
+    options.counter = -1n;
+    await ka.deriveSharedSecret(peer);
+    await store.flush();
+    expect(auditRecords(dir).slice(n).map((r) => [r.operation, r.messageCode, r.counter])).toEqual([
+      ['sign', 0, '0'],
+      ['sign', 0xffff, ((1n << 64n) - 1n).toString()],
+      ['keyAgreement', 0x0050, '9'],
+    ]);
+  });
+});
+
+describe('metadata whose top level is not the four maps', () => {
+  it('is ERR_KEYSTORE_CORRUPT at open and in verifyAuditTrail, naming the missing map', async () => {
+    const cases: [unknown, string | undefined][] = [
+      [null, undefined],
+      [[], undefined],
+      ['text', undefined],
+      [{ organisations: {}, portfolios: {}, keys: {} }, 'devices'],
+      [{ organisations: {}, portfolios: [], keys: {}, devices: {} }, 'portfolios'],
+      [{ organisations: null, portfolios: {}, keys: {}, devices: {} }, 'organisations'],
+      [{ organisations: {}, portfolios: {}, keys: 1, devices: {} }, 'keys'],
+    ];
+    for (const [payload, detail] of cases) {
+      const { store, dir } = await openStore();
+      await store.close();
+      const { store: meta } = await MetadataFileStore.open(dir, PASS);
+      meta.write(JSON.stringify(payload));
+      for (const call of [() => KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: PASS }), () => KeyStore.verifyAuditTrail(dir, PASS)]) {
+        const err = await caught(call, 'ERR_KEYSTORE_CORRUPT');
+        expect(err.context).toStrictEqual(detail === undefined ? {} : { detail });
+      }
+    }
   });
 });
