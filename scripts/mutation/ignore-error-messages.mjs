@@ -1,9 +1,13 @@
 // A StrykerJS ignorer: the human-readable message of an error is not behaviour. It skips
 //
 // - the message argument (the second) of `new SmkiError(code, message, context)`, and
-// - the argument a call passes to a parameter named `message` of a function declared in the same
-//   module (the modules' throw helpers: `fail(code, message, detail)`, `malformed(message, offset)`,
-//   `invalidRequest(message, detail)`, …),
+// - the argument a call passes to a message-text parameter of a function declared in the same
+//   module, or of a private method (`this.#name(…)`) of the same class. A message-text parameter
+//   is one named `message` (the modules' throw helpers: `fail(code, message, detail)`,
+//   `malformed(message, offset)`, `invalidRequest(message, detail)`, …) or one whose name ends in
+//   `ForMessage`, for a part of a message that is built elsewhere (the operation named in a
+//   PKCS#11 failure: `hsmError(operationForMessage, e, code)`). Such a parameter must carry only
+//   message text: the name is the promise that nothing decides on it.
 //
 // so that a mutant which only rewrites message text is not counted. Codes, contexts, details,
 // offsets and every condition stay mutated: a mutant that changes which code is thrown, what
@@ -13,13 +17,27 @@ import { declareValuePlugin, PluginKind } from '@stryker-mutator/api/plugin';
 /** The parameter list of the function a call's callee names, if it is declared in this module. */
 function calleeParams(callPath) {
   const callee = callPath.node.callee;
-  if (callee.type !== 'Identifier') return undefined;
-  const binding = callPath.scope.getBinding(callee.name);
-  if (!binding) return undefined;
-  const node = binding.path.node;
-  if (node.type === 'FunctionDeclaration') return node.params;
-  if (node.type === 'VariableDeclarator' && node.init && (node.init.type === 'ArrowFunctionExpression' || node.init.type === 'FunctionExpression')) return node.init.params;
+  if (callee.type === 'Identifier') {
+    const binding = callPath.scope.getBinding(callee.name);
+    if (!binding) return undefined;
+    const node = binding.path.node;
+    if (node.type === 'FunctionDeclaration') return node.params;
+    if (node.type === 'VariableDeclarator' && node.init && (node.init.type === 'ArrowFunctionExpression' || node.init.type === 'FunctionExpression')) return node.init.params;
+    return undefined;
+  }
+  // this.#name(…): a private method of the enclosing class (private names cannot reach further).
+  if (callee.type === 'MemberExpression' && callee.object.type === 'ThisExpression' && callee.property.type === 'PrivateName') {
+    const name = callee.property.id.name;
+    const body = callPath.findParent((p) => p.isClassBody());
+    const method = body?.node.body.find((m) => m.type === 'ClassPrivateMethod' && m.key.id.name === name);
+    return method?.params;
+  }
   return undefined;
+}
+
+/** Whether a parameter name promises message text only. */
+function isMessageParameter(name) {
+  return typeof name === 'string' && (name === 'message' || /.ForMessage$/.test(name));
 }
 
 function isMessageArgument(path) {
@@ -30,7 +48,7 @@ function isMessageArgument(path) {
   if (node.type === 'CallExpression') {
     const param = calleeParams(parent)?.[path.key];
     const name = param?.type === 'AssignmentPattern' ? param.left.name : param?.name;
-    return name === 'message';
+    return isMessageParameter(name);
   }
   return false;
 }

@@ -8,7 +8,10 @@
 // codes); Current Mechanisms v2.40 §2.3.3 (CKA_EC_POINT: DER OCTET STRING), §2.3.6 (ECDSA over a
 // host digest), §2.3.16 (ECDH1_DERIVE).
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { publicKeyToRaw, SmkiError, type SmkiErrorCode } from '@smki/core';
 import { Pkcs11KeyBackend, type Pkcs11BackendOptions } from '../src/backends/pkcs11.js';
 
@@ -30,8 +33,15 @@ function p11(ckr: string, method = 'C_Sign'): Error {
   return Object.assign(new Error(`${ckr}:0x0 ${method}`), { method });
 }
 
+/** A graphene collection; like graphene's (whose `items` constructs and queries the object), an index out of range throws. */
 function collection<T>(items: T[]) {
-  return { length: items.length, items: (i: number) => items[i]! };
+  return {
+    length: items.length,
+    items: (i: number) => {
+      if (!Number.isInteger(i) || i < 0 || i >= items.length) throw new RangeError(`index ${i} of ${items.length}`);
+      return items[i]!;
+    },
+  };
 }
 
 class FakeToken {
@@ -99,6 +109,7 @@ class FakeSession {
     return collection(all);
   }
   generateKeyPair(mechanism: unknown, pub: Attrs, priv: Attrs, cb: (e: Error | null, v: unknown) => void): void {
+    fake.check('generateKeyPair:start'); // a throw before the call is under way (graphene checks the template first)
     fake.generated.push({ mechanism, pub, priv });
     const err = fake.take('generateKeyPair');
     if (err) return void setImmediate(() => cb(err, null));
@@ -129,7 +140,11 @@ class FakeSession {
       once: (data: Buffer, cb: (e: Error | null, v: Buffer | null) => void) => {
         fake.signed.push(Buffer.from(data));
         const err = fake.take('sign') ?? (this.token.objects.has(key.handle.toString('hex')) ? undefined : p11('CKR_KEY_HANDLE_INVALID', 'C_SignInit'));
-        setImmediate(() => (err ? cb(err, null) : cb(null, fake.signature ?? Buffer.alloc(64, 1))));
+        setImmediate(() => {
+          fake.calls.push('sign-done');
+          if (err) cb(err, null);
+          else cb(null, fake.signature ?? Buffer.alloc(64, 1));
+        });
       },
     };
   }
@@ -137,10 +152,10 @@ class FakeSession {
     fake.derived.push({ algorithm, template, key: key.handle });
     const err = fake.take('derive');
     if (err) return void setImmediate(() => cb(err, null));
-    const value = fake.secretValue ?? Buffer.alloc(32, 7);
+    const value = fake.secretValue === undefined ? Buffer.alloc(32, 7) : (fake.secretValue ?? undefined);
     fake.lastSecret = value;
     const secret = this.token.add({ class: SECRET_KEY, value });
-    setImmediate(() => cb(null, fake.deriveReturnsNothing ? null : secret));
+    setImmediate(() => cb(null, fake.deriveReturns === 'secret' ? secret : fake.deriveReturns));
   }
 }
 
@@ -153,6 +168,7 @@ class FakeSlot {
     this.handle = Buffer.from([n, 0, 0, 0, 0, 0, 0, 0]);
   }
   getToken() {
+    fake.tokenInfos++;
     fake.check('getToken');
     if (this.token.gone) throw p11('CKR_TOKEN_NOT_PRESENT', 'C_GetTokenInfo');
     return { label: this.token.label.padEnd(32, ' '), serialNumber: this.token.serial, flags: this.token.flags };
@@ -208,33 +224,41 @@ const fake = {
   slots: [] as FakeSlot[],
   calls: [] as string[],
   finds: 0,
+  /** C_GetTokenInfo calls (each probe makes one). */
+  tokenInfos: 0,
   openSessions: 0,
   destroyed: [] as string[],
   signed: [] as Buffer[],
   generated: [] as { mechanism: unknown; pub: Attrs; priv: Attrs }[],
   derived: [] as { algorithm: unknown; template: Attrs; key: Buffer }[],
-  failures: new Map<string, Error[]>(),
+  failures: new Map<string, unknown[]>(),
   generatedPrivate: {} as Attrs,
   encodePoint: (p: Uint8Array): Buffer | undefined => Buffer.concat([Buffer.from([0x04, 0x41]), p]),
   signature: undefined as Buffer | undefined,
-  secretValue: undefined as Buffer | undefined,
+  /** The derived secret's CKA_VALUE: undefined for the default, null for none. */
+  secretValue: undefined as Buffer | null | undefined,
   lastSecret: undefined as Buffer | undefined,
-  deriveReturnsNothing: false,
-  /** Make the next `count` calls of `op` throw `error`. */
-  fail(op: string, error: Error, count = 1): void {
+  /** What C_DeriveKey's callback gives: the secret, or nothing. */
+  deriveReturns: 'secret' as 'secret' | null | undefined,
+  /** Make the next `count` calls of `op` fail with `error` (a synchronous call throws it as it is, even null); PASS lets a call through. */
+  fail(op: string, error: unknown, count = 1): void {
     this.failures.set(op, [...(this.failures.get(op) ?? []), ...Array.from({ length: count }, () => error)]);
   },
   take(op: string): Error | undefined {
-    return this.failures.get(op)?.shift();
+    const e = this.failures.get(op)?.shift();
+    return e === PASS ? undefined : (e as Error | undefined);
   },
   check(op: string): void {
-    const e = this.take(op);
-    if (e) throw e;
+    const queue = this.failures.get(op);
+    if (!queue || queue.length === 0) return;
+    const e = queue.shift();
+    if (e !== PASS) throw e;
   },
   reset(): void {
     this.slots = [];
     this.calls = [];
     this.finds = 0;
+    this.tokenInfos = 0;
     this.destroyed = [];
     this.signed = [];
     this.generated = [];
@@ -245,21 +269,41 @@ const fake = {
     this.signature = undefined;
     this.secretValue = undefined;
     this.lastSecret = undefined;
-    this.deriveReturnsNothing = false;
+    this.deriveReturns = 'secret';
   },
 };
 
-vi.mock('graphene-pk11', async (importOriginal) => {
-  const real = await importOriginal<Record<string, unknown>>();
+/** A queued failure that is not one: the call goes through. */
+const PASS = Symbol('pass');
+
+/** graphene-pk11 as a CommonJS module reaches `import()`: its exports, and the same as `default`. */
+async function fakeGraphene(importOriginal: () => Promise<unknown>) {
+  const real = (await importOriginal()) as Record<string, unknown>;
   const ns = { ...real, Module: FakeModule, PrivateKey: FakePrivateKey };
   return { ...ns, default: ns };
-});
+}
+vi.mock('graphene-pk11', (importOriginal) => fakeGraphene(importOriginal));
 
 // ---- helpers -----------------------------------------------------------------------------------
 
 const MODULE = process.execPath; // any file that exists: the module is scripted
 const PIN = '1234';
 const opened: Pkcs11KeyBackend[] = [];
+// More module paths (the backend keeps one loaded module per library path for the process).
+const libDir = mkdtempSync(join(tmpdir(), 'smki-p11-'));
+const library = (name: string): string => {
+  const path = join(libDir, name);
+  writeFileSync(path, '');
+  return path;
+};
+afterAll(() => rmSync(libDir, { recursive: true, force: true }));
+
+/** `p`, or a rejection if it has not settled within `ms` (a mutant that leaves it pending fails fast). */
+function within<T>(p: Promise<T>, what: string, ms = 2000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 function token(label = 'smki', serial = 'S1', pin = PIN): FakeToken {
   const t = new FakeToken(label, serial, pin);
@@ -296,11 +340,42 @@ function foreignKey(t: FakeToken, keyId: string, privateAttrs: Attrs, point?: Bu
 const peerPoint = () => publicKeyToRaw(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
 
 afterEach(async () => {
-  for (const b of opened.splice(0)) await b.close();
+  for (const b of opened.splice(0)) await within(b.close(), 'close');
   fake.reset();
 });
 
 // ---- cases -------------------------------------------------------------------------------------
+
+describe('loading graphene-pk11', () => {
+  const restore = () => vi.doMock('graphene-pk11', (importOriginal) => fakeGraphene(importOriginal));
+  afterEach(restore);
+
+  it('not installed: ERR_HSM_UNAVAILABLE naming the package, with the import error as cause; nothing is loaded', async () => {
+    token();
+    const missing = new Error("Cannot find package 'graphene-pk11'");
+    vi.doMock('graphene-pk11', () => {
+      throw missing;
+    });
+    const e = await code(open(), 'ERR_HSM_UNAVAILABLE');
+    expect(e.context).toEqual({ detail: 'graphene-pk11' });
+    const causes: unknown[] = [];
+    for (let c: unknown = e.cause; c instanceof Error; c = c.cause) causes.push(c);
+    expect(causes).toContain(missing); // (vitest wraps a failing mock factory's error)
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('the API is taken from the default export (CommonJS) or, without one, from the namespace (ESM)', async () => {
+    token();
+    vi.doMock('graphene-pk11', async (importOriginal) => {
+      const { default: api } = await fakeGraphene(importOriginal);
+      return { default: api }; // Node could not list the CommonJS exports
+    });
+    await open({ module: library('libcjs.so') });
+    vi.doMock('graphene-pk11', async (importOriginal) => ({ ...(await fakeGraphene(importOriginal)), default: undefined }));
+    await open({ module: library('libesm.so') });
+    expect(opened).toHaveLength(2);
+  });
+});
 
 describe('open', () => {
   it('initialises once per process with OS locking, opens the sessions read-write, logs in once as the user', async () => {
@@ -318,6 +393,17 @@ describe('open', () => {
     expect(fake.openSessions).toBe(0);
     expect(a.tokenLabel).toBe('smki');
     expect(a.labelPrefix).toBe('smki/');
+    expect(a.kind).toBe('pkcs11');
+  });
+
+  it('backends on two libraries: closing one releases only its own module', async () => {
+    token();
+    const a = await open({ module: library('liba.so') });
+    const b = await open({ module: library('libb.so') });
+    await a.close();
+    expect(fake.calls.filter((c) => c === 'finalize')).toHaveLength(1);
+    await b.close();
+    expect(fake.calls.filter((c) => c === 'finalize')).toHaveLength(2);
   });
 
   it('a second backend on a token this process is logged in to must present the same PIN', async () => {
@@ -351,9 +437,11 @@ describe('open', () => {
     ['CKR_GENERAL_ERROR', 'ERR_HSM_OPERATION_FAILED'],
   ] as const)('C_Login returning %s is %s; the sessions are closed and the module released', async (ckr, expected) => {
     token();
-    fake.fail('login', p11(ckr, 'C_Login'));
+    const refused = p11(ckr, 'C_Login');
+    fake.fail('login', refused);
     const e = await code(open(), expected);
     expect(e.context).toEqual({ detail: ckr });
+    expect(e.cause).toBe(refused);
     expect(fake.openSessions).toBe(0);
     expect(fake.calls.at(-1)).toBe('finalize');
     // and the next open starts again from scratch
@@ -384,12 +472,52 @@ describe('open', () => {
     expect(b.labelPrefix).toBe('p'.repeat(128));
   });
 
+  it('an empty module path, token label or PIN is refused before anything is loaded or logged in to', async () => {
+    const blank = token('', 'S0'); // a token whose label is all blanks
+    blank.pin = '';
+    for (const bad of [{ module: '' }, { tokenLabel: '' }, { pin: '' }]) {
+      const e = await code(Pkcs11KeyBackend.open({ module: MODULE, tokenLabel: 'smki', pin: PIN, ...bad }), 'ERR_INVALID_ARGUMENT');
+      expect(e.context).toStrictEqual({});
+    }
+    // the blank token would have been found, and its empty PIN taken
+    await code(Pkcs11KeyBackend.open({ module: MODULE, tokenLabel: '', pin: '' }), 'ERR_INVALID_ARGUMENT');
+    expect(fake.calls.filter((c) => c.startsWith('open') || c.startsWith('login'))).toEqual([]);
+  });
+
   it('a missing module, one that will not load or initialise: ERR_HSM_UNAVAILABLE', async () => {
     token();
-    expect((await code(open({ module: '/nonexistent/lib.so' }), 'ERR_HSM_UNAVAILABLE')).context).toEqual({ detail: '/nonexistent/lib.so' });
+    const missing = await code(open({ module: '/nonexistent/lib.so' }), 'ERR_HSM_UNAVAILABLE');
+    expect(missing.context).toEqual({ detail: '/nonexistent/lib.so' });
+    expect((missing.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
     fake.fail('initialize', p11('CKR_GENERAL_ERROR', 'C_Initialize'));
     expect((await code(open(), 'ERR_HSM_UNAVAILABLE')).context).toEqual({ detail: 'CKR_GENERAL_ERROR' });
     await open(); // initialised now
+  });
+
+  it('a library that will not load: ERR_HSM_UNAVAILABLE with the loader error as cause; the next open loads it again', async () => {
+    token();
+    const lib = library('libbroken.so');
+    const dlopen = new Error(`${lib}: invalid ELF header`);
+    fake.fail('load', dlopen);
+    const e = await code(open({ module: lib }), 'ERR_HSM_UNAVAILABLE');
+    expect(e.context).toEqual({ detail: 'native error' });
+    expect(e.cause).toBe(dlopen);
+    expect(fake.calls).toEqual(['load true']);
+    await open({ module: lib });
+    expect(fake.calls.filter((c) => c.startsWith('load'))).toEqual(['load true', 'load true']);
+  });
+
+  it('a session that cannot be opened: mapped with its return code; the sessions opened so far are closed, the module released', async () => {
+    token();
+    const refused = p11('CKR_SESSION_COUNT', 'C_OpenSession');
+    fake.fail('open', PASS);
+    fake.fail('open', refused);
+    const e = await code(open({ sessions: 3 }), 'ERR_HSM_OPERATION_FAILED');
+    expect(e.context).toEqual({ detail: 'CKR_SESSION_COUNT' });
+    expect(e.cause).toBe(refused);
+    expect(fake.openSessions).toBe(0);
+    expect(fake.calls.filter((c) => c.startsWith('login'))).toEqual([]);
+    expect(fake.calls.at(-1)).toBe('finalize');
   });
 
   it('finding the token: a failing slot list, a slot whose token went away, none or two with the label', async () => {
@@ -461,6 +589,28 @@ describe('keys made by someone else are used only if sensitive, non-extractable 
     const lonely = foreignKey(t, 'lonely', {});
     for (const o of t.objects.values()) if (o.attrs.class === PUBLIC_KEY && (o.attrs.id as Buffer).equals(Buffer.from('lonely'))) t.objects.delete(o.handle.toString('hex'));
     expect((await code(b.sign(lonely, new Uint8Array(1)), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: lonely });
+  });
+
+  it('two private keys of ours under one handle with a single public key: refused, neither is used', async () => {
+    const t = token();
+    const b = await open();
+    const h = foreignKey(t, 'twice', {});
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    t.add({ class: PRIVATE_KEY, keyType: CKK_EC, id: Buffer.from('twice'), label: 'smki/y', paramsEC: P256, sensitive: true, extractable: false }, privateKey);
+    expect((await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: h });
+    await code(b.deriveSharedSecret(h, peerPoint()), 'ERR_HSM_OPERATION_FAILED');
+    await code(b.publicKey(h), 'ERR_HSM_OPERATION_FAILED');
+    expect(fake.signed).toHaveLength(0);
+    expect(fake.derived).toHaveLength(0);
+  });
+
+  it('an object under the handle without a label is not ours, and does not disturb the lookup', async () => {
+    const t = token();
+    const b = await open();
+    const h = foreignKey(t, 'k', {});
+    t.add({ class: PRIVATE_KEY, keyType: CKK_EC, id: Buffer.from('k'), paramsEC: P256, sensitive: true, extractable: false });
+    t.add({ class: PUBLIC_KEY, keyType: CKK_EC, id: Buffer.from('k') });
+    expect(await b.sign(h, new Uint8Array(1))).toHaveLength(64);
   });
 
   it('objects under another label prefix are not ours: not found, not listed, not destroyed', async () => {
@@ -577,6 +727,43 @@ describe('generateKey', () => {
     await code(b.generateKey(undefined as never), 'ERR_INVALID_ARGUMENT');
   });
 
+  it('an empty key id, or a label that is not a string, is refused; an over-long key id says its length in bytes', async () => {
+    token();
+    const b = await open();
+    expect((await code(b.generateKey({ keyId: '', label: 'x' }), 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({});
+    expect((await code(b.generateKey({ keyId: 'é'.repeat(33), label: 'x' }), 'ERR_INVALID_ARGUMENT')).context).toEqual({ detail: '66 bytes' });
+    for (const label of [undefined, null, 5]) await code(b.generateKey({ keyId: 'K1', label: label as unknown as string }), 'ERR_INVALID_ARGUMENT');
+    expect(fake.generated).toHaveLength(0);
+  });
+
+  it('the fault point after generation sees both objects on the token; a failure there leaves nothing behind', async () => {
+    const t = token();
+    const points: string[] = [];
+    const crash = new Error('crash');
+    const b = await open({
+      fault: (point) => {
+        points.push(`${point} ${t.objects.size}`);
+        if (points.length > 1) throw crash;
+      },
+    });
+    const { handle } = await b.generateKey({ keyId: 'K1', label: 'x' });
+    expect(points).toEqual(['pkcs11:after-generate 2']);
+    expect((await code(b.generateKey({ keyId: 'K2', label: 'x' }), 'ERR_HSM_OPERATION_FAILED')).cause).toBe(crash);
+    expect(points).toEqual(['pkcs11:after-generate 2', 'pkcs11:after-generate 4']);
+    expect(await b.listHandles()).toEqual([handle]);
+  });
+
+  it('a native call that throws before it is under way is mapped, not left pending', async () => {
+    token();
+    const b = await open();
+    const refused = p11('CKR_ATTRIBUTE_VALUE_INVALID', 'C_GenerateKeyPair');
+    fake.fail('generateKeyPair:start', refused);
+    const e = await code(within(b.generateKey({ keyId: 'K1', label: 'x' }), 'generateKey'), 'ERR_HSM_OPERATION_FAILED');
+    expect(e.context).toEqual({ detail: 'CKR_ATTRIBUTE_VALUE_INVALID' });
+    expect(e.cause).toBe(refused);
+    expect((await b.generateKey({ keyId: 'K1', label: 'x' })).handle).toBe('4B31');
+  });
+
   it('a failing C_GenerateKeyPair is mapped, with its return code', async () => {
     token();
     const b = await open();
@@ -604,17 +791,18 @@ describe('sign and derive', () => {
     expect((await code(b.sign(foreignKey(t, 'k', {}), new Uint8Array(1)), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: 'length 72' });
   });
 
-  it('a stale cached object handle: looked up again once; a second failure is mapped', async () => {
+  it.each(['CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID'])('a stale cached object handle (%s): looked up again once; a second failure is mapped', async (ckr) => {
     const t = token();
     const b = await open();
     const h = foreignKey(t, 'k', {});
     await b.sign(h, new Uint8Array(1));
-    fake.fail('sign', p11('CKR_OBJECT_HANDLE_INVALID', 'C_SignInit'));
+    fake.fail('sign', p11(ckr, 'C_SignInit'));
     const finds = fake.finds;
     expect(await b.sign(h, new Uint8Array(1))).toHaveLength(64);
     expect(fake.finds).toBeGreaterThan(finds);
-    fake.fail('sign', p11('CKR_KEY_HANDLE_INVALID', 'C_SignInit'), 2);
-    expect((await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: 'CKR_KEY_HANDLE_INVALID' });
+    fake.fail('sign', p11(ckr, 'C_SignInit'), 2);
+    expect((await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: ckr });
+    expect(fake.failures.get('sign')).toEqual([]);
     // another failure is not retried
     fake.fail('sign', p11('CKR_FUNCTION_FAILED', 'C_Sign'));
     const signs = fake.signed.length;
@@ -659,6 +847,37 @@ describe('sign and derive', () => {
     },
   );
 
+  it.each(['CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED', 'CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID'])(
+    '%s from any call of an operation (here C_GetAttributeValue while listing) makes it probe the token',
+    async (ckr) => {
+      const t = token();
+      const b = await open();
+      foreignKey(t, 'k', {});
+      const failure = p11(ckr, 'C_GetAttributeValue');
+      fake.fail('getAttribute', failure);
+      expect((await code(b.listHandles(), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: ckr });
+      t.flags = TOKEN_INITIALIZED | ERROR_STATE;
+      fake.fail('getAttribute', failure);
+      const e = await code(b.listHandles(), 'ERR_HSM_UNAVAILABLE');
+      expect(e.context).toEqual({ detail: 'CKR_TOKEN_NOT_PRESENT' });
+      expect(e.cause).toBe(failure);
+    },
+  );
+
+  it.each([
+    ['a refusal', p11('CKR_ATTRIBUTE_SENSITIVE', 'C_GetAttributeValue'), 'CKR_ATTRIBUTE_SENSITIVE'],
+    ['an error without a return code', new Error('no return code'), 'native error'],
+  ])('%s is not probed (the token is not asked whether it is there)', async (_name, failure, detail) => {
+    const t = token();
+    const b = await open();
+    foreignKey(t, 'k', {});
+    t.flags = TOKEN_INITIALIZED | ERROR_STATE; // a probe would say it is gone
+    const infos = fake.tokenInfos;
+    fake.fail('getAttribute', failure);
+    expect((await code(b.listHandles(), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail });
+    expect(fake.tokenInfos).toBe(infos);
+  });
+
   it('the probe: a token relabelled, uninitialised or in an error state is gone', async () => {
     for (const change of [(t: FakeToken) => (t.label = 'renamed'), (t: FakeToken) => (t.flags = 0), (t: FakeToken) => (t.flags = TOKEN_INITIALIZED | ERROR_STATE)]) {
       const t = token();
@@ -694,6 +913,14 @@ describe('sign and derive', () => {
     const inStack = Object.assign(new Error('no code here'), { stack: 'Error: at C_Sign CKR_DEVICE_REMOVED' });
     fake.fail('sign', inStack);
     expect((await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_UNAVAILABLE')).context).toEqual({ detail: 'CKR_DEVICE_REMOVED' });
+    // the code in the message is enough (a stack need not repeat the message)
+    const inMessage = Object.assign(new Error('CKR_DEVICE_REMOVED: 0x32'), { stack: 'at C_Sign (native)' });
+    fake.fail('sign', inMessage);
+    expect((await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_UNAVAILABLE')).context).toEqual({ detail: 'CKR_DEVICE_REMOVED' });
+    // even a thrown null is mapped, never a TypeError of ours
+    fake.fail('find', null);
+    const e = await code(b.listHandles(), 'ERR_HSM_OPERATION_FAILED');
+    expect(e.context).toEqual({ detail: 'native error' });
   });
 
   it('derive: ECDH1_DERIVE with the peer point into a session secret that is read, wiped and destroyed', async () => {
@@ -718,6 +945,9 @@ describe('sign and derive', () => {
     fake.secretValue = Buffer.alloc(31, 1);
     expect((await code(b.deriveSharedSecret(h, peerPoint()), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: 'length 31' });
     expect(fake.destroyed).toEqual([String(SECRET_KEY)]);
+    fake.secretValue = null; // no CKA_VALUE at all
+    expect((await code(b.deriveSharedSecret(h, peerPoint()), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: 'length undefined' });
+    expect(fake.destroyed).toEqual([String(SECRET_KEY), String(SECRET_KEY)]);
     fake.secretValue = undefined;
     fake.fail('destroy', new Error('cannot'));
     expect(await b.deriveSharedSecret(h, peerPoint())).toHaveLength(32);
@@ -729,8 +959,18 @@ describe('sign and derive', () => {
     const h = foreignKey(t, 'k', {});
     await code(b.deriveSharedSecret(h, new Uint8Array(65)), 'ERR_KEY_INVALID');
     expect(fake.derived).toHaveLength(0);
-    fake.deriveReturnsNothing = true;
-    await code(b.deriveSharedSecret(h, peerPoint()), 'ERR_HSM_OPERATION_FAILED');
+    fake.deriveReturns = null;
+    expect((await code(b.deriveSharedSecret(h, peerPoint()), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: 'no result' });
+    fake.deriveReturns = undefined;
+    expect((await code(b.deriveSharedSecret(h, peerPoint()), 'ERR_HSM_OPERATION_FAILED')).context).toEqual({ detail: 'no result' });
+  });
+
+  it('a message that is not bytes is refused before anything is signed', async () => {
+    const t = token();
+    const b = await open();
+    const h = foreignKey(t, 'k', {});
+    for (const m of ['text', [1, 2], undefined]) await code(b.sign(h, m as unknown as Uint8Array), 'ERR_INVALID_ARGUMENT');
+    expect(fake.signed).toHaveLength(0);
   });
 
   it('handles: hex of 1 to 64 bytes, either case', async () => {
@@ -740,6 +980,26 @@ describe('sign and derive', () => {
     expect(await b.sign(h.toLowerCase(), new Uint8Array(1))).toHaveLength(64);
     for (const bad of ['', 'A', 'AG', 'A'.repeat(130), 5 as unknown as string]) await code(b.sign(bad, new Uint8Array(1)), 'ERR_INVALID_ARGUMENT');
     expect(await b.sign('AB'.repeat(64), new Uint8Array(1)).catch((e: SmkiError) => e.code)).toBe('ERR_KEY_NOT_FOUND');
+  });
+
+  it('a handle that is not pure hex is refused whatever its length; the detail gives its length or type', async () => {
+    const t = token();
+    const b = await open();
+    foreignKey(t, 'K', {}); // handle 4B
+    for (const [bad, detail] of [
+      ['', 'length 0'],
+      ['ABC', 'length 3'],
+      ['GA', 'length 2'],
+      [' 4B1', 'length 4'],
+      ['A'.repeat(130), 'length 130'],
+      [5, 'number'],
+      [null, 'object'],
+      [undefined, 'undefined'],
+      [new String('4B'), 'object'],
+    ] as [unknown, string][]) {
+      expect((await code(b.sign(bad as string, new Uint8Array(1)), 'ERR_INVALID_ARGUMENT')).context).toEqual({ detail });
+    }
+    expect(fake.signed).toHaveLength(0);
   });
 });
 
@@ -777,6 +1037,47 @@ describe('listHandles, destroyKey, sessions and close', () => {
     await code(b.destroyKey(h), 'ERR_HSM_UNAVAILABLE');
   });
 
+  it('listHandles and destroyKey ask the token whether it is there only when they found nothing', async () => {
+    const t = token();
+    const b = await open();
+    const h = foreignKey(t, 'k', {});
+    t.add({ class: PUBLIC_KEY, keyType: CKK_EC, id: Buffer.from('k') }); // same CKA_ID, no label: not ours
+    const infos = fake.tokenInfos;
+    expect(await b.listHandles()).toEqual([h]);
+    await b.destroyKey(h);
+    expect(fake.tokenInfos).toBe(infos);
+    expect([...t.objects.values()].map((o) => o.attrs.label)).toEqual([undefined]); // the unlabelled object stays
+    await b.destroyKey(h); // nothing of ours left: probed, the token is there
+    expect(await b.listHandles()).toEqual([]); // probed too
+    expect(fake.tokenInfos).toBe(infos + 2);
+  });
+
+  it('a cached public key is answered without waiting for a session', async () => {
+    const t = token();
+    const b = await open({ sessions: 1 });
+    const h = foreignKey(t, 'k', {});
+    const pub = await b.publicKey(h);
+    const signing = b.sign(h, new Uint8Array(1)); // holds the only session until the token answers
+    const signedBefore = await b.publicKey(h).then((p) => {
+      expect(p).toEqual(pub);
+      return fake.calls.includes('sign-done');
+    });
+    expect(signedBefore).toBe(false);
+    await signing;
+  });
+
+  it('close waits for the operations under way, then logs out and closes the sessions', async () => {
+    const t = token();
+    const b = await open({ sessions: 2 });
+    const h = foreignKey(t, 'k', {});
+    const running = [b.sign(h, new Uint8Array(1)), b.sign(h, new Uint8Array(2))];
+    const before = fake.calls.length;
+    await within(b.close(), 'close');
+    expect(fake.calls.slice(before).filter((c) => !c.startsWith('sign-init'))).toEqual(['sign-done', 'sign-done', 'logout', 'close', 'close', 'finalize']);
+    expect((await Promise.all(running)).map((s) => s.length)).toEqual([64, 64]);
+    opened.splice(opened.indexOf(b), 1);
+  });
+
   it('operations beyond the pool wait for a session, and all complete', async () => {
     const t = token();
     const b = await open({ sessions: 1 });
@@ -798,8 +1099,8 @@ describe('listHandles, destroyKey, sessions and close', () => {
     expect((await running).length).toBe(64);
     expect(((await queued) as SmkiError).code).toBe('ERR_HSM_UNAVAILABLE');
     expect(((await queued) as SmkiError).context).toEqual({ detail: 'closed' });
-    await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_UNAVAILABLE');
-    await code(b.publicKey(h), 'ERR_HSM_UNAVAILABLE'); // even from the cache
+    expect((await code(b.sign(h, new Uint8Array(1)), 'ERR_HSM_UNAVAILABLE')).context).toEqual({ detail: 'closed' });
+    expect((await code(b.publicKey(h), 'ERR_HSM_UNAVAILABLE')).context).toEqual({ detail: 'closed' }); // even from the cache
     await b.close();
     opened.splice(opened.indexOf(b), 1);
     expect(fake.initialized).toBe(false);

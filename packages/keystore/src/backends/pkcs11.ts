@@ -44,8 +44,9 @@ const MAX_LABEL_BYTES = 255;
 /** Most sessions one backend opens. */
 const MAX_SESSIONS = 64;
 
+// The sets take `undefined` (an error without a return code), which none of them holds.
 /** PKCS#11 return codes that mean the token or the module cannot be reached any more. */
-const UNAVAILABLE_CKR = new Set([
+const UNAVAILABLE_CKR: ReadonlySet<string | undefined> = new Set([
   'CKR_CRYPTOKI_NOT_INITIALIZED',
   'CKR_DEVICE_ERROR',
   'CKR_DEVICE_MEMORY',
@@ -58,11 +59,11 @@ const UNAVAILABLE_CKR = new Set([
   'CKR_USER_NOT_LOGGED_IN',
 ]);
 /** Return codes after which the token is probed, to tell "gone" from "refused". */
-const PROBE_CKR = new Set(['CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED', 'CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID']);
+const PROBE_CKR: ReadonlySet<string | undefined> = new Set(['CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED', 'CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID']);
 /** Return codes meaning the cached object handle is stale (the object was destroyed). */
-const STALE_HANDLE_CKR = new Set(['CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID']);
+const STALE_HANDLE_CKR: ReadonlySet<string | undefined> = new Set(['CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID']);
 /** Return codes of a refused PIN. */
-const LOGIN_CKR = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE', 'CKR_PIN_LOCKED', 'CKR_PIN_EXPIRED']);
+const LOGIN_CKR: ReadonlySet<string | undefined> = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE', 'CKR_PIN_LOCKED', 'CKR_PIN_EXPIRED']);
 
 /** Options of {@link Pkcs11KeyBackend.open}. */
 export interface Pkcs11BackendOptions {
@@ -136,7 +137,7 @@ function pinTagKey(): Buffer {
   return pinTagKeyValue;
 }
 function pinTag(pin: string): Buffer {
-  return createHmac('sha256', pinTagKey()).update(pin, 'utf8').digest();
+  return createHmac('sha256', pinTagKey()).update(pin).digest(); // a string is hashed as UTF-8
 }
 
 /** The `CKR_…` name in a pkcs11js error, if there is one. */
@@ -145,36 +146,40 @@ function ckrOf(e: unknown): string | undefined {
   return /\bCKR_[A-Z0-9_]+/.exec(e.message)?.[0] ?? /\bCKR_[A-Z0-9_]+/.exec(String(e.stack))?.[0];
 }
 
+// Stryker disable all: functionOf only names the PKCS#11 function in the message text of hsmError's SmkiError
 /** The PKCS#11 function a pkcs11js error came from (`C_Sign`), if it says. */
 function functionOf(e: unknown): string {
   const m = (e as { method?: unknown } | undefined)?.method;
   return typeof m === 'string' && /^C_\w+$/.test(m) ? m : 'PKCS#11';
 }
+// Stryker restore all
 
 /**
- * Wrap any error from the native layer in a SmkiError: the `CKR_…` name goes in
- * `context.detail`, the original error is the `cause`. The message names the operation and the
- * return code, never arguments (so never the PIN).
+ * Wrap an error from the native layer (never a SmkiError: callers pass those on) in a SmkiError:
+ * the `CKR_…` name goes in `context.detail`, the original error is the `cause`. The message names
+ * the operation and the return code, never arguments (so never the PIN).
  */
-function hsmError(operation: string, e: unknown, code?: SmkiErrorCode): SmkiError {
-  if (e instanceof SmkiError) return e;
+function hsmError(operationForMessage: string, e: unknown, code?: SmkiErrorCode): SmkiError {
   const ckr = ckrOf(e);
-  const c: SmkiErrorCode = code ?? (ckr !== undefined && UNAVAILABLE_CKR.has(ckr) ? 'ERR_HSM_UNAVAILABLE' : 'ERR_HSM_OPERATION_FAILED');
+  const c: SmkiErrorCode = code ?? (UNAVAILABLE_CKR.has(ckr) ? 'ERR_HSM_UNAVAILABLE' : 'ERR_HSM_OPERATION_FAILED');
   const what = ckr ?? 'native error';
-  return new SmkiError(c, `PKCS#11 ${operation} failed: ${functionOf(e)} returned ${what}`, { detail: what }, { cause: e });
+  return new SmkiError(c, `PKCS#11 ${operationForMessage} failed: ${functionOf(e)} returned ${what}`, { detail: what }, { cause: e });
 }
 
 function invalid(message: string, detail?: string): SmkiError {
   return new SmkiError('ERR_INVALID_ARGUMENT', message, detail === undefined ? {} : { detail });
 }
 
-/** Turn a graphene callback call into a promise; a synchronous throw rejects it too. */
+/**
+ * Turn a graphene callback call into a promise; a synchronous throw rejects it too, and so does a
+ * call that reports success with no result (`ERR_HSM_OPERATION_FAILED`, detail `no result`).
+ */
 function nativeAsync<T>(start: (cb: (err: Error | null, value: T | null) => void) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     try {
       start((err, value) => {
         if (err) reject(err);
-        else if (value === null || value === undefined) reject(new Error('the native call returned nothing'));
+        else if (value === null || value === undefined) reject(new SmkiError('ERR_HSM_OPERATION_FAILED', 'the PKCS#11 call returned no result', { detail: 'no result' }));
         else resolve(value);
       });
     } catch (e) {
@@ -187,7 +192,8 @@ function nativeAsync<T>(start: (cb: (err: Error | null, value: T | null) => void
 function unwrapEcPoint(value: Buffer | undefined): Uint8Array {
   let point: Buffer | undefined;
   if (value?.length === 67 && value[0] === 0x04 && value[1] === 0x41) point = value.subarray(2);
-  else if (value?.length === 65 && value[0] === 0x04) point = value;
+  else if (value?.length === 65) point = value;
+  // Either way the point itself must start 04 (uncompressed).
   if (!point || point[0] !== 0x04) {
     throw new SmkiError('ERR_HSM_OPERATION_FAILED', 'CKA_EC_POINT is not an uncompressed P-256 point', { detail: `length ${value?.length}` });
   }
@@ -350,20 +356,19 @@ export class Pkcs11KeyBackend implements KeyBackend {
         throw hsmError(`initialisation of ${modulePath}`, cause, 'ERR_HSM_UNAVAILABLE');
       }
       shared.tokens = new Map();
+      // Stryker disable next-line UpdateOperator: equivalent; the epoch is only compared for equality, and -- gives a new value each time as ++ does
       shared.epoch++;
     }
     shared.refs++;
 
     const sessions: Session[] = [];
-    let login: SharedLogin | undefined;
-    let loginKey = '';
     try {
       const slot = findSlot(shared.module, tokenLabel);
       const token = slot.getToken();
-      loginKey = `${slot.handle.toString('hex')}:${token.serialNumber}`;
+      const loginKey = `${slot.handle.toString('hex')}:${token.serialNumber}`;
       for (let i = 0; i < sessionCount; i++) sessions.push(slot.open(g.SessionFlag.SERIAL_SESSION | g.SessionFlag.RW_SESSION));
       const tag = pinTag(pin);
-      login = shared.tokens.get(loginKey);
+      let login = shared.tokens.get(loginKey);
       if (login) {
         if (!timingSafeEqual(login.pinTag, tag)) {
           throw new SmkiError('ERR_HSM_LOGIN_FAILED', `token ${tokenLabel} is logged in by this process with another PIN`, { detail: 'PIN mismatch' });
@@ -374,8 +379,8 @@ export class Pkcs11KeyBackend implements KeyBackend {
           sessions[0]!.login(pin, g.UserType.USER);
         } catch (cause) {
           const ckr = ckrOf(cause);
-          if (ckr !== undefined && LOGIN_CKR.has(ckr)) {
-            throw new SmkiError('ERR_HSM_LOGIN_FAILED', `token ${tokenLabel} refused the PIN: ${ckr}`, { detail: ckr }, { cause });
+          if (LOGIN_CKR.has(ckr)) {
+            throw new SmkiError('ERR_HSM_LOGIN_FAILED', `token ${tokenLabel} refused the PIN: ${ckr}`, { detail: ckr! }, { cause }); // in LOGIN_CKR: defined
           }
           if (ckr === 'CKR_USER_ALREADY_LOGGED_IN' || ckr === 'CKR_USER_ANOTHER_ALREADY_LOGGED_IN') {
             // Logged in by someone else in this process: we cannot check the PIN, so refuse.
@@ -413,7 +418,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
     const keyId = spec?.keyId;
     const label = spec?.label;
     if (typeof keyId !== 'string' || keyId.length === 0) throw invalid('keyId must be a non-empty string');
-    const id = Buffer.from(keyId, 'utf8');
+    const id = Buffer.from(keyId); // UTF-8
     if (id.length > MAX_ID_BYTES) throw invalid(`keyId is over ${MAX_ID_BYTES} bytes`, `${id.length} bytes`);
     if (typeof label !== 'string') throw invalid('label must be a string');
     const fullLabel = this.labelPrefix + label;
@@ -592,7 +597,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
         const g = this.#g;
         const id = Buffer.from(fromHex(h));
         this.#cache.delete(h);
-        let destroyed = 0;
+        let destroyedAny = false;
         for (const cls of [g.ObjectClass.PRIVATE_KEY, g.ObjectClass.PUBLIC_KEY]) {
           const found = session.find({ class: cls, id });
           for (let i = 0; i < found.length; i++) {
@@ -600,12 +605,12 @@ export class Pkcs11KeyBackend implements KeyBackend {
             const label = obj.getAttribute({ label: null }).label;
             if (typeof label === 'string' && label.startsWith(this.labelPrefix)) {
               obj.destroy();
-              destroyed++;
+              destroyedAny = true;
             }
           }
           if (cls === g.ObjectClass.PRIVATE_KEY) this.#fault?.('pkcs11:after-destroy-private');
         }
-        if (destroyed === 0) this.#probe('destroyKey', undefined);
+        if (!destroyedAny) this.#probe('destroyKey', undefined);
       }),
     );
   }
@@ -630,11 +635,12 @@ export class Pkcs11KeyBackend implements KeyBackend {
       releaseModule(this.#shared);
       return;
     }
-    const lastLogin = --this.#login.refs === 0 && this.#shared.tokens.get(this.#loginKey) === this.#login;
-    if (lastLogin) {
+    // In the backend's own epoch the map's entry under its login key is its login: the map is only
+    // replaced with a new epoch, or when no backend holds the module.
+    if (--this.#login.refs === 0) {
       this.#shared.tokens.delete(this.#loginKey);
       try {
-        this.#lanes[0]?.session.logout();
+        this.#lanes[0]!.session.logout();
       } catch {
         /* not logged in any more, or the token is gone */
       }
@@ -646,7 +652,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
         /* already closed or the token is gone */
       }
     }
-    for (const [path, shared] of sharedModules) if (shared === this.#shared) releaseModule(shared);
+    releaseModule(this.#shared);
   }
 
   #assertOpen(): void {
@@ -690,7 +696,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
   }
 
   /** Run one operation on a session of its own; map every native error to a SmkiError. */
-  async #run<T>(operation: string, fn: (session: Session) => Promise<T>): Promise<T> {
+  async #run<T>(operationForMessage: string, fn: (session: Session) => Promise<T>): Promise<T> {
     this.#assertOpen();
     this.#inFlight++;
     let lane: Lane | undefined;
@@ -702,9 +708,8 @@ export class Pkcs11KeyBackend implements KeyBackend {
       return await fn(lane.session);
     } catch (e) {
       if (e instanceof SmkiError) throw e;
-      const ckr = ckrOf(e);
-      if (ckr !== undefined && PROBE_CKR.has(ckr)) this.#probe(operation, e);
-      throw hsmError(operation, e);
+      if (PROBE_CKR.has(ckrOf(e))) this.#probe(operationForMessage, e);
+      throw hsmError(operationForMessage, e);
     } finally {
       if (lane) this.#release(lane);
       if (--this.#inFlight === 0 && this.#drained) this.#drained();
@@ -716,7 +721,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
    * throw `ERR_HSM_UNAVAILABLE` naming the operation and the return code (with `cause`, the
    * error that made us look, when there is one).
    */
-  #probe(operation: string, cause: unknown): void {
+  #probe(operationForMessage: string, cause: unknown): void {
     let token: GrapheneNs.Token;
     try {
       token = this.#slot.getToken();
@@ -724,7 +729,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
       const ckr = ckrOf(e) ?? 'native error';
       throw new SmkiError(
         'ERR_HSM_UNAVAILABLE',
-        `PKCS#11 ${operation} failed: token ${this.tokenLabel} is gone or failing (C_GetTokenInfo returned ${ckr})`,
+        `PKCS#11 ${operationForMessage} failed: token ${this.tokenLabel} is gone or failing (C_GetTokenInfo returned ${ckr})`,
         { detail: ckr },
         { cause: cause ?? e },
       );
@@ -734,9 +739,9 @@ export class Pkcs11KeyBackend implements KeyBackend {
     if (token.label.trimEnd() !== this.tokenLabel || (flags & g.TokenFlag.TOKEN_INITIALIZED) === 0 || (flags & g.TokenFlag.ERROR_STATE) !== 0) {
       throw new SmkiError(
         'ERR_HSM_UNAVAILABLE',
-        `PKCS#11 ${operation} failed: token ${this.tokenLabel} is no longer in its slot`,
+        `PKCS#11 ${operationForMessage} failed: token ${this.tokenLabel} is no longer in its slot`,
         { detail: 'CKR_TOKEN_NOT_PRESENT' },
-        cause === undefined ? undefined : { cause },
+        { cause }, // SmkiError leaves an undefined cause out
       );
     }
   }
@@ -748,8 +753,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
     try {
       return await fn(new Private(first.privateHandle, session, session.lib));
     } catch (e) {
-      const ckr = ckrOf(e);
-      if (ckr === undefined || !STALE_HANDLE_CKR.has(ckr)) throw e;
+      if (!STALE_HANDLE_CKR.has(ckrOf(e))) throw e;
       this.#cache.delete(handle);
       this.#probe('key lookup', e);
       const again = this.#lookup(session, handle);
@@ -834,11 +838,11 @@ function findSlot(module: Module, label: string): Slot {
   const matches: Slot[] = [];
   for (let i = 0; i < slots.length; i++) {
     const slot = slots.items(i);
-    let tokenLabel: string;
+    let tokenLabel: string | undefined;
     try {
       tokenLabel = slot.getToken().label.trimEnd();
     } catch {
-      continue; // a slot whose token went away between the two calls
+      // a slot whose token went away between the two calls: it matches no label
     }
     if (tokenLabel === label) matches.push(slot);
   }
@@ -862,7 +866,8 @@ function releaseModule(shared: SharedModule): void {
 
 /** Upper-case hex handle, 1 to 64 bytes. */
 function normaliseHandle(handle: string): string {
-  if (typeof handle !== 'string' || handle.length === 0 || handle.length > 2 * MAX_ID_BYTES || handle.length % 2 !== 0 || !/^[0-9A-Fa-f]+$/.test(handle)) {
+  // The regex also refuses the empty string.
+  if (typeof handle !== 'string' || handle.length > 2 * MAX_ID_BYTES || handle.length % 2 !== 0 || !/^[0-9A-Fa-f]+$/.test(handle)) {
     throw invalid('a PKCS#11 handle is the hex of a CKA_ID of 1 to 64 bytes', typeof handle === 'string' ? `length ${handle.length}` : typeof handle);
   }
   return handle.toUpperCase();
