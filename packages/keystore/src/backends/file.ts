@@ -98,15 +98,15 @@ function checkHandle(handle: unknown): string {
 }
 
 /**
- * A `Buffer` node returned, as a plain `Uint8Array`: a view when the Buffer owns its whole
- * ArrayBuffer (no copy; what `crypto.sign` and `crypto.diffieHellman` return today), a copy when
- * it is a slice of a shared pool (whose `.buffer` would expose other data).
+ * A `Buffer` node returned, as a plain `Uint8Array` of its own (a copy of 32 or 64 bytes, so
+ * never a view of a shared pool whose `.buffer` would expose other data).
  */
 function plainBytes(b: Buffer): Uint8Array {
-  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
+  return new Uint8Array(b);
 }
 
 function isErrno(e: unknown, code: string): boolean {
+  // Stryker disable next-line OptionalChaining: equivalent; only node:fs and process.kill errors reach it, always Error objects
   return (e as NodeJS.ErrnoException | undefined)?.code === code;
 }
 
@@ -205,7 +205,6 @@ export class FileKeyBackend implements KeyBackend {
   readonly #fault: FaultHook | undefined;
   /** Decrypted keys, by handle (only handles that passed `checkHandle`). */
   readonly #keys = new Map<string, KeyObject>();
-  readonly #publicKeys = new Map<string, Uint8Array>();
   /** First uses in flight: concurrent callers share one decryption. */
   readonly #loading = new Map<string, Promise<KeyObject>>();
   /** Handles being generated (so two concurrent generateKey calls cannot both write one). */
@@ -253,12 +252,8 @@ export class FileKeyBackend implements KeyBackend {
    */
   static async verifyPassphrase(options: Pick<FileKeyBackendOptions, 'directory' | 'passphrase' | 'env'>): Promise<void> {
     const { directory, passphrase } = resolveOptions(options);
-    const backend = new FileKeyBackend(directory, passphrase, {}, undefined);
-    try {
-      await backend.#verifyPassphrase(false);
-    } finally {
-      await backend.close();
-    }
+    // A throwaway backend: it keeps no key (write is false) and is never returned.
+    await new FileKeyBackend(directory, passphrase, {}, undefined).#verifyPassphrase(false);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -289,10 +284,8 @@ export class FileKeyBackend implements KeyBackend {
       // Checked again after the awaits; from here to the rename nothing else runs (synchronous).
       refuseExisting();
       atomicWriteFile(path, toEncryptedPem(der), { mode: 0o600, ...(this.#fault ? { fault: this.#fault } : {}), faultName: 'keyfile' });
-      const publicKey = publicKeyToRaw(privateKey);
       this.#keys.set(handle, privateKey);
-      this.#publicKeys.set(handle, publicKey);
-      return { handle, publicKey: publicKey.slice() };
+      return { handle, publicKey: publicKeyToRaw(privateKey) };
     } finally {
       this.#pending.delete(handle);
     }
@@ -308,7 +301,7 @@ export class FileKeyBackend implements KeyBackend {
    * @see FIPS 186-5 §6.4 (ECDSA)
    */
   async sign(handle: string, message: Uint8Array): Promise<Uint8Array> {
-    if (this.#closed) this.#assertOpen();
+    this.#assertOpen();
     if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'the message must be a Uint8Array', typeof message);
     const key = this.#keys.get(handle) ?? (await this.#key(handle));
     return plainBytes(nodeSign('sha256', message, { key, dsaEncoding: 'ieee-p1363' }));
@@ -338,13 +331,7 @@ export class FileKeyBackend implements KeyBackend {
    */
   async publicKey(handle: string): Promise<Uint8Array> {
     this.#assertOpen();
-    let pub = this.#publicKeys.get(handle);
-    if (pub === undefined) {
-      const key = this.#keys.get(handle) ?? (await this.#key(handle));
-      pub = publicKeyToRaw(key);
-      if (this.#keys.get(handle) === key) this.#publicKeys.set(handle, pub);
-    }
-    return pub.slice();
+    return publicKeyToRaw(this.#keys.get(handle) ?? (await this.#key(handle)));
   }
 
   /**
@@ -386,7 +373,6 @@ export class FileKeyBackend implements KeyBackend {
   async close(): Promise<void> {
     this.#closed = true;
     this.#keys.clear();
-    this.#publicKeys.clear();
     this.#loading.clear();
   }
 
@@ -403,7 +389,6 @@ export class FileKeyBackend implements KeyBackend {
 
   #forget(handle: string): void {
     this.#keys.delete(handle);
-    this.#publicKeys.delete(handle);
     this.#loading.delete(handle);
   }
 
@@ -422,11 +407,9 @@ export class FileKeyBackend implements KeyBackend {
       .sort();
   }
 
-  /** The decrypted key of `handle`: cached, or decrypted once (concurrent callers share it). */
+  /** The decrypted key of `handle`, not cached (callers look in `#keys` first): decrypted once, concurrent callers share it. */
   #key(handle: string): Promise<KeyObject> {
     this.#assertOpen();
-    const cached = this.#keys.get(handle);
-    if (cached) return Promise.resolve(cached);
     checkHandle(handle);
     let p = this.#loading.get(handle);
     if (p === undefined) {
@@ -477,7 +460,6 @@ export class FileKeyBackend implements KeyBackend {
     let canaryExists = false;
     try {
       const der = readKeyFile(canaryPath, PASSPHRASE_CHECK_FILE);
-      canaryExists = true;
       await decryptPrivateKey(der, this.#passphrase);
       return;
     } catch (e) {
@@ -495,7 +477,7 @@ export class FileKeyBackend implements KeyBackend {
     for (const handle of this.#listSync()) {
       try {
         const key = await this.#decrypt(handle);
-        if (write) this.#keys.set(handle, key);
+        this.#keys.set(handle, key); // kept by open; verifyPassphrase's throwaway backend keeps nothing anyway
         confirmed = true;
         break;
       } catch (e) {
@@ -545,14 +527,9 @@ function resolveOptions(options: Partial<FileKeyBackendOptions>): { directory: s
   if (typeof options.directory !== 'string' || options.directory.length === 0) fail('ERR_INVALID_ARGUMENT', 'options.directory must be a non-empty path');
   const env = options.env ?? process.env;
   const passphrase = options.passphrase ?? env[KEYSTORE_PASSPHRASE_ENV];
-  if (passphrase === undefined) fail('ERR_INVALID_ARGUMENT', `a file key backend needs a passphrase (option, or ${KEYSTORE_PASSPHRASE_ENV})`);
-  if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', 'the passphrase is empty');
-  const encrypt: Pkcs8EncryptOptions = {
-    ...(options.kdf !== undefined ? { kdf: options.kdf } : {}),
-    ...(options.scryptN !== undefined ? { scryptN: options.scryptN } : {}),
-    ...(options.pbkdf2Iterations !== undefined ? { pbkdf2Iterations: options.pbkdf2Iterations } : {}),
-  };
-  checkEncryptOptions(encrypt);
+  if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', `a file key backend needs a non-empty passphrase (option, or ${KEYSTORE_PASSPHRASE_ENV})`);
+  // Checked and copied (defaults filled in): later changes to the caller's object change nothing.
+  const encrypt: Pkcs8EncryptOptions = checkEncryptOptions(options);
   return { directory: resolve(options.directory), passphrase, encrypt };
 }
 
