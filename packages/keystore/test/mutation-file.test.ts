@@ -4,20 +4,40 @@
 // confirmed by the keys when there is no canary (at most three wrong ones), which temporaries open
 // removes, the options that reach the key files, and the directory syncs.
 // RFC 5958 §3 / RFC 8018 §6.2 (the files), RFC 7914 (scrypt), POSIX fsync of a directory.
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isSmkiError, publicKeyToRaw, type SmkiError, type SmkiErrorCode } from '@smki/core';
+import { isSmkiError, publicKeyToRaw, SmkiError, type SmkiErrorCode } from '@smki/core';
 import { generateKeyPairSync } from 'node:crypto';
 import { FileKeyBackend, PASSPHRASE_CHECK_FILE, type FileKeyBackendOptions } from '../src/backends/file.js';
-import { fsyncDirectory } from '../src/internal/fsutil.js';
-import { fromEncryptedPem, parseEncryptedPrivateKeyInfo } from '../src/internal/pkcs8.js';
+import { fsyncDirectory, readFileBounded, removeStaleTemporaries } from '../src/internal/fsutil.js';
+import { decryptPrivateKey, encryptPrivateKey, fromEncryptedPem, MAX_KEY_FILE_BYTES, parseEncryptedPrivateKeyInfo, toEncryptedPem } from '../src/internal/pkcs8.js';
 
 vi.mock('../src/internal/fsutil.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/internal/fsutil.js')>();
-  return { ...real, fsyncDirectory: vi.fn(real.fsyncDirectory) };
+  return {
+    ...real,
+    fsyncDirectory: vi.fn(real.fsyncDirectory),
+    readFileBounded: vi.fn(real.readFileBounded),
+    removeStaleTemporaries: vi.fn(real.removeStaleTemporaries),
+  };
 });
+vi.mock('../src/internal/pkcs8.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/internal/pkcs8.js')>();
+  return { ...real, decryptPrivateKey: vi.fn(real.decryptPrivateKey) };
+});
+/** An error as node:fs throws it. */
+const errno = (code: string) => Object.assign(new Error(`${code}: simulated`), { code });
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
 
 const PASS = 'file backend mutation passphrase';
 const MSG = new Uint8Array([0xdf, 0x09]);
@@ -27,6 +47,8 @@ afterEach(async () => {
   for (const b of backends.splice(0)) await b.close();
   for (const d of roots.splice(0)) rmSync(d, { recursive: true, force: true });
   vi.mocked(fsyncDirectory).mockClear();
+  vi.mocked(removeStaleTemporaries).mockClear();
+  vi.restoreAllMocks();
 });
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'smki-filekeys-m-'));
@@ -271,5 +293,251 @@ describe('open', () => {
     await failure(FileKeyBackend.open({ directory: tempDir(), passphrase: 5 as unknown as string }), 'ERR_INVALID_ARGUMENT');
     await failure(FileKeyBackend.open({ directory: tempDir(), passphrase: PASS, pbkdf2Iterations: 1000, kdf: 'pbkdf2' }), 'ERR_INVALID_ARGUMENT');
     await failure(FileKeyBackend.open({ directory: tempDir(), passphrase: PASS, kdf: 'md5' as 'scrypt' }), 'ERR_INVALID_ARGUMENT');
+  });
+});
+
+describe('the passphrase and the options', () => {
+  it('no passphrase, an empty one or a non-string one is refused before anything is created', async () => {
+    const cases: Partial<FileKeyBackendOptions>[] = [
+      { env: {} },
+      { passphrase: '', env: { SMKI_KEYSTORE_PASSPHRASE: PASS } },
+      { env: { SMKI_KEYSTORE_PASSPHRASE: '' } },
+      { passphrase: 5 as unknown as string },
+      { passphrase: [] as unknown as string },
+    ];
+    for (const c of cases) {
+      const directory = tempDir();
+      const e = await failure(FileKeyBackend.open({ directory, ...c }), 'ERR_INVALID_ARGUMENT');
+      expect(Object.keys(e.context as object)).toEqual([]);
+      expect(existsSync(directory)).toBe(false);
+      await failure(FileKeyBackend.verifyPassphrase({ directory, ...c }), 'ERR_INVALID_ARGUMENT');
+    }
+    const b = await open(tempDir(), { passphrase: undefined as unknown as string, env: { SMKI_KEYSTORE_PASSPHRASE: PASS } });
+    expect(b.kind).toBe('file');
+  });
+
+  it('options must be an object: a function carrying the fields is refused', async () => {
+    const directory = tempDir();
+    await failure(FileKeyBackend.open(Object.assign(() => undefined, { directory, passphrase: PASS }) as unknown as FileKeyBackendOptions), 'ERR_INVALID_ARGUMENT');
+    expect(existsSync(directory)).toBe(false);
+  });
+
+  it('a canary under another passphrase: ERR_KEYSTORE_WRONG_PASSPHRASE caused by the decryption failure, nothing written', async () => {
+    const dir = twoKeys();
+    const canary = readFileSync(join(dir, PASSPHRASE_CHECK_FILE));
+    const e = await failure(FileKeyBackend.open({ directory: dir, passphrase: 'another passphrase' }), 'ERR_KEYSTORE_WRONG_PASSPHRASE');
+    expect(e.context).toStrictEqual({});
+    expect(isSmkiError(e.cause) && e.cause.code).toBe('ERR_KEYSTORE_WRONG_PASSPHRASE');
+    expect(readFileSync(join(dir, PASSPHRASE_CHECK_FILE))).toEqual(canary);
+    await failure(FileKeyBackend.verifyPassphrase({ directory: dir, passphrase: 'another passphrase' }), 'ERR_KEYSTORE_WRONG_PASSPHRASE');
+  });
+
+  it('any other failure to read the canary fails open as it is: no fallback to the keys, the canary is not rewritten', async () => {
+    const dir = twoKeys();
+    const canary = readFileSync(join(dir, PASSPHRASE_CHECK_FILE));
+    vi.mocked(readFileBounded).mockImplementationOnce(() => {
+      throw errno('EIO');
+    });
+    await expect(FileKeyBackend.open({ directory: dir, passphrase: PASS })).rejects.toMatchObject({ code: 'EIO' });
+    const other = new SmkiError('ERR_INVALID_ARGUMENT', 'simulated', {});
+    vi.mocked(decryptPrivateKey).mockRejectedValueOnce(other);
+    await expect(FileKeyBackend.open({ directory: dir, passphrase: PASS })).rejects.toBe(other);
+    const lookalike = Object.assign(new Error('not a SmkiError'), { code: 'ERR_KEY_NOT_FOUND' });
+    vi.mocked(decryptPrivateKey).mockRejectedValueOnce(lookalike);
+    await expect(FileKeyBackend.open({ directory: dir, passphrase: PASS })).rejects.toBe(lookalike);
+    expect(readFileSync(join(dir, PASSPHRASE_CHECK_FILE))).toEqual(canary);
+  });
+
+  it('without a canary, damaged keys are not wrong passphrases: three of them and a good key confirm it', async () => {
+    const dir = twoKeys();
+    rmSync(join(dir, PASSPHRASE_CHECK_FILE));
+    rmSync(keyFile(dir, 'K1'));
+    for (const h of ['A0', 'A1', 'A2']) writeFileSync(keyFile(dir, h), 'garbage');
+    await FileKeyBackend.verifyPassphrase({ directory: dir, passphrase: PASS });
+    await open(dir);
+    expect(existsSync(join(dir, PASSPHRASE_CHECK_FILE))).toBe(true);
+  });
+});
+
+describe('reading a key file', () => {
+  it('a key path that is not a regular file (a symbolic link to a good key, a directory) is damaged, never followed', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    symlinkSync(keyFile(dir, 'K1'), keyFile(dir, 'K3'));
+    const e = await failure(b.sign('K3', MSG), 'ERR_KEY_FILE_CORRUPT');
+    expect(e.context).toStrictEqual({ detail: 'K3.p8' });
+    expect(e.cause).toBeUndefined();
+    mkdirSync(keyFile(dir, 'K4'));
+    expect((await failure(b.publicKey('K4'), 'ERR_KEY_FILE_CORRUPT')).context).toStrictEqual({ detail: 'K4.p8' });
+    // destroying it: the file system's error, not "not found"; the directory stays
+    const d = await b.destroyKey('K4').then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(isSmkiError(d)).toBe(false);
+    expect((d as NodeJS.ErrnoException).code).toMatch(/^E/);
+    expect(statSync(keyFile(dir, 'K4')).isDirectory()).toBe(true);
+  });
+
+  it('an oversized key file is damaged, caused by the size refusal', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    writeFileSync(keyFile(dir, 'K1'), Buffer.alloc(MAX_KEY_FILE_BYTES + 1, 0x41));
+    const e = await failure(b.sign('K1', MSG), 'ERR_KEY_FILE_CORRUPT');
+    expect(e.context).toStrictEqual({ detail: 'K1.p8' });
+    expect(isSmkiError(e.cause) && e.cause.code).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('a file gone between its lstat and its read is not found; other read errors pass through', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    vi.mocked(readFileBounded).mockImplementationOnce(() => {
+      throw errno('ENOENT');
+    });
+    expect((await failure(b.sign('K1', MSG), 'ERR_KEY_NOT_FOUND')).context).toStrictEqual({ detail: 'K1.p8' });
+    vi.mocked(readFileBounded).mockImplementationOnce(() => {
+      throw errno('EIO');
+    });
+    await expect(b.sign('K1', MSG)).rejects.toMatchObject({ code: 'EIO' });
+    const other = new SmkiError('ERR_KEY_INVALID', 'simulated', {});
+    vi.mocked(readFileBounded).mockImplementationOnce(() => {
+      throw other;
+    });
+    await expect(b.sign('K1', MSG)).rejects.toBe(other);
+    expect(await b.sign('K1', MSG)).toHaveLength(64);
+  });
+
+  it('a keys/ path that is not a directory: the file system error, not "not found" or an empty list', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    rmSync(join(dir, 'keys'), { recursive: true });
+    writeFileSync(join(dir, 'keys'), '');
+    await expect(b.sign('K1', MSG)).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await expect(b.listHandles()).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('damaged DER: ERR_KEY_FILE_CORRUPT with the offset, the detail prefixed by the file name, caused by the parser error', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    writeFileSync(keyFile(dir, 'K1'), toEncryptedPem(new Uint8Array([0x30, 0x05, 0x02, 0x01])));
+    const e = await failure(b.sign('K1', MSG), 'ERR_KEY_FILE_CORRUPT');
+    const inner = e.cause as SmkiError;
+    expect(inner.code).toBe('ERR_KEY_FILE_CORRUPT');
+    const ictx = inner.context as { offset: number; detail: string };
+    expect(typeof ictx.offset).toBe('number');
+    expect(e.context).toStrictEqual({ offset: ictx.offset, detail: `K1.p8: ${ictx.detail}` });
+    // an error without offset or detail: none invented, the detail says "damaged"
+    const bare = new SmkiError('ERR_KEY_FILE_CORRUPT', 'simulated', {});
+    vi.mocked(decryptPrivateKey).mockRejectedValueOnce(bare);
+    const e2 = await failure(b.sign('K2', MSG), 'ERR_KEY_FILE_CORRUPT');
+    expect(e2.context).toStrictEqual({ detail: 'K2.p8: damaged' });
+    expect(e2.cause).toBe(bare);
+  });
+
+  it('a key that is not P-256, or under another passphrase: damaged, this key only, with its cause', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    writeFileSync(keyFile(dir, 'K3'), toEncryptedPem(await encryptPrivateKey(p384, PASS)));
+    const e = await failure(b.sign('K3', MSG), 'ERR_KEY_FILE_CORRUPT');
+    expect(e.context).toStrictEqual({ detail: 'K3.p8: not a P-256 private key' });
+    expect(e.cause).toBeDefined();
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    writeFileSync(keyFile(dir, 'K1'), toEncryptedPem(await encryptPrivateKey(p256, 'another passphrase')));
+    const w = await failure(b.sign('K1', MSG), 'ERR_KEY_FILE_CORRUPT');
+    expect(w.context).toStrictEqual({ detail: 'K1.p8: does not decrypt' });
+    expect(isSmkiError(w.cause) && w.cause.code).toBe('ERR_KEYSTORE_WRONG_PASSPHRASE');
+    expect(await b.sign('K2', MSG)).toHaveLength(64);
+  });
+});
+
+describe('cache and concurrency', () => {
+  it('a key is decrypted once and kept: its file is not needed again', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    expect(await b.sign('K1', MSG)).toHaveLength(64);
+    rmSync(keyFile(dir, 'K1'));
+    expect(await b.sign('K1', MSG)).toHaveLength(64);
+  });
+
+  it('a stale load failing after a newer one started does not drop the newer one', async () => {
+    const dir = twoKeys();
+    const b = await open(dir);
+    const saved = readFileSync(keyFile(dir, 'K1'));
+    const real = await decryptPrivateKey(fromEncryptedPem(saved), PASS);
+    const d1 = deferred<never>();
+    vi.mocked(decryptPrivateKey).mockReturnValueOnce(d1.promise);
+    const first = b.sign('K1', MSG).catch((e: unknown) => e);
+    await b.destroyKey('K1');
+    writeFileSync(keyFile(dir, 'K1'), saved);
+    const d2 = deferred<typeof real>();
+    vi.mocked(decryptPrivateKey).mockReturnValueOnce(d2.promise);
+    const second = b.sign('K1', MSG);
+    d1.reject(new SmkiError('ERR_KEYSTORE_WRONG_PASSPHRASE', 'simulated', {}));
+    expect(isSmkiError(await first)).toBe(true);
+    const calls = vi.mocked(decryptPrivateKey).mock.calls.length;
+    const third = b.sign('K1', MSG); // shares the second load
+    d2.resolve(real);
+    expect(await second).toHaveLength(64);
+    expect(await third).toHaveLength(64);
+    expect(vi.mocked(decryptPrivateKey).mock.calls.length).toBe(calls);
+    rmSync(keyFile(dir, 'K1'));
+    expect(await b.sign('K1', MSG)).toHaveLength(64); // kept
+  });
+
+  it('two generations of one key id at once: the second is refused at once, even if the first then fails', async () => {
+    const dir = tempDir();
+    let crash = true;
+    const b = await open(dir, {
+      fault: (p) => {
+        if (crash && p === 'keyfile:after-write') throw new Error('disk full');
+      },
+    });
+    const g1 = b.generateKey({ keyId: 'K1', label: 'x' });
+    const g2 = b.generateKey({ keyId: 'K1', label: 'x' });
+    expect((await failure(g2, 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({ detail: 'K1' });
+    await expect(g1).rejects.toThrow('disk full');
+    crash = false;
+    expect(existsSync(keyFile(dir, 'K1'))).toBe(false);
+  });
+
+  it('a closed backend refuses a sign before looking at its arguments; its error has no detail', async () => {
+    const b = await open(tempDir());
+    await b.close();
+    const e = await failure(b.sign('K1', 'x' as unknown as Uint8Array), 'ERR_KEYSTORE_CLOSED');
+    expect(e.context).toStrictEqual({});
+  });
+});
+
+describe('open, files and directories', () => {
+  it('only our own temporaries are handed for removal: lookalikes, and those of live processes of other users, are not', async () => {
+    const dir = twoKeys();
+    const dead = 4_000_000;
+    const otherUser = 4_000_001;
+    const realKill = process.kill.bind(process);
+    vi.spyOn(process, 'kill').mockImplementation(((pid: number, sig?: string | number) => {
+      if (pid === otherUser) throw errno('EPERM');
+      return realKill(pid, sig);
+    }) as typeof process.kill);
+    const remove = [`.K1.p8.${dead}.0123456789ab.tmp`];
+    const keep = [
+      `x.K1.p8.${dead}.0123456789ab.tmp`,
+      `K1.p8.${dead}.0123456789ab.tmp`,
+      `.K1.p8.${dead}.0123456789ab.tmp.bak`,
+      `.K1.p8.${dead}.0123456789ab.tmpx`,
+      `.K1.p8.${otherUser}.0123456789ab.tmp`,
+    ];
+    for (const n of [...remove, ...keep]) writeFileSync(join(dir, 'keys', n), '');
+    await open(dir);
+    const handed = vi.mocked(removeStaleTemporaries).mock.calls.flatMap(([, names]) => [...names]);
+    expect(handed.sort()).toEqual(remove);
+    expect(readdirSync(join(dir, 'keys')).filter((n) => n.includes('.tmp')).sort()).toEqual([...keep].sort());
+  });
+
+  it('missing directories, nested parents included, are created mode 0700', async () => {
+    const root = tempDir();
+    const dir = join(root, 'a', 'b');
+    await open(dir);
+    for (const d of [root, join(root, 'a'), dir, join(dir, 'keys')]) expect(statSync(d).mode & 0o777, d).toBe(0o700);
   });
 });
