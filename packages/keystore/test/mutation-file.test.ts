@@ -404,6 +404,11 @@ describe('reading a key file', () => {
       throw other;
     });
     await expect(b.sign('K1', MSG)).rejects.toBe(other);
+    const lookalike = Object.assign(new Error('not a SmkiError'), { code: 'ERR_INVALID_ARGUMENT' });
+    vi.mocked(readFileBounded).mockImplementationOnce(() => {
+      throw lookalike;
+    });
+    await expect(b.sign('K1', MSG)).rejects.toBe(lookalike);
     expect(await b.sign('K1', MSG)).toHaveLength(64);
   });
 
