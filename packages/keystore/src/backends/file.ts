@@ -478,7 +478,7 @@ export class FileKeyBackend implements KeyBackend {
     for (const handle of this.#listSync()) {
       try {
         const key = await this.#decrypt(handle);
-        this.#keys.set(handle, key); // kept by open; verifyPassphrase's throwaway backend keeps nothing anyway
+        this.#keys.set(handle, key); // kept by open (verifyPassphrase's backend is discarded, and the key with it)
         confirmed = true;
         break;
       } catch (e) {
