@@ -252,8 +252,15 @@ export class FileKeyBackend implements KeyBackend {
    */
   static async verifyPassphrase(options: Pick<FileKeyBackendOptions, 'directory' | 'passphrase' | 'env'>): Promise<void> {
     const { directory, passphrase } = resolveOptions(options);
-    // A throwaway backend: it keeps no key (write is false) and is never returned.
-    await new FileKeyBackend(directory, passphrase, {}, undefined).#verifyPassphrase(false);
+    // A throwaway backend, never returned; closed at once so that the key which confirmed the
+    // passphrase does not stay decrypted in memory until it is collected.
+    const backend = new FileKeyBackend(directory, passphrase, {}, undefined);
+    try {
+      await backend.#verifyPassphrase(false);
+      // Stryker disable next-line BlockStatement: equivalent in-process; the finally block only drops the decrypted key sooner (memory hygiene)
+    } finally {
+      await backend.close();
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -478,7 +485,7 @@ export class FileKeyBackend implements KeyBackend {
     for (const handle of this.#listSync()) {
       try {
         const key = await this.#decrypt(handle);
-        this.#keys.set(handle, key); // kept by open (verifyPassphrase's backend is discarded, and the key with it)
+        this.#keys.set(handle, key); // kept by open (verifyPassphrase closes its backend, which drops it)
         confirmed = true;
         break;
       } catch (e) {
