@@ -10,6 +10,7 @@ export default defineConfig({
     alias: {
       '@smki/core': src('core'),
       '@smki/pki': src('pki'),
+      '@smki/store': src('store'),
       '@smki/keystore': src('keystore'),
       '@smki/gbcs': src('gbcs'),
     },

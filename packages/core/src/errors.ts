@@ -325,6 +325,15 @@ export const SMKI_ERROR_CODES = {
   ERR_GBCS_DECRYPT_FAILED: 'A sensitive payload does not decrypt and authenticate under the derived key',
   /** A GBCS MAC (ACB or device) does not verify under the derived key. */
   ERR_GBCS_MAC_INVALID: 'A GBCS MAC (ACB or device) does not verify under the derived key',
+  // ---- durable state (store)
+  /** The state store cannot be reached, or failed a read or a commit; nothing was changed. */
+  ERR_STORE_UNAVAILABLE: 'The state store cannot be reached, or failed a read or a commit; nothing was changed',
+  /** The state store holds a value that is not valid (a damaged or edited database). */
+  ERR_STORE_CORRUPT: 'The state store holds a value that is not valid (a damaged or edited database)',
+  /** The state store was written by a schema version this release does not use. */
+  ERR_STORE_SCHEMA: 'The state store was written by a schema version this release does not use',
+  /** The state store has been closed. */
+  ERR_STORE_CLOSED: 'The state store has been closed',
   // ---- trust store
   /** A trust store file could not be read or parsed. */
   ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',

@@ -1,0 +1,88 @@
+// The one implementation of the commit rules (types.ts, CommitEntry), shared by every backend:
+// a backend supplies reads of its current state inside its transaction, and writes back what
+// this returns. Effects of earlier entries in the same commit are seen by later ones.
+import { randomUUID } from 'node:crypto';
+import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineInput, QuarantineRecord } from '../types.js';
+
+/** What a backend reads inside its transaction. */
+export interface StateReads {
+  counter(originator: string, device: string): bigint | undefined;
+  anomaly(window: AnomalyWindow): number;
+  quarantineState(id: string): QuarantineRecord['state'] | undefined;
+}
+
+/** What the backend writes before it commits. */
+export interface StateWrites {
+  /** Final counter per (originator, device). */
+  readonly counters: Map<string, { readonly originator: string; readonly device: string; readonly value: bigint }>;
+  /** Final count per window. */
+  readonly anomalies: Map<string, { readonly window: AnomalyWindow; readonly count: number }>;
+  /** New held quarantine records. */
+  readonly quarantines: (QuarantineInput & { readonly id: string })[];
+  /** Quarantine ids that become released. */
+  readonly releases: string[];
+}
+
+export function counterKey(originator: string, device: string): string {
+  return `${originator}/${device}`;
+}
+
+export function windowKey(w: AnomalyWindow): string {
+  return `${w.user}/${w.messageCode}/${w.windowMs}/${w.windowStart}`;
+}
+
+/** Apply the entries to `reads`, in order; returns the outcomes and the writes. */
+export function applyEntries(entries: readonly CommitEntry[], reads: StateReads): { outcomes: CommitOutcome[]; writes: StateWrites } {
+  const writes: StateWrites = { counters: new Map(), anomalies: new Map(), quarantines: [], releases: [] };
+  const quarantineStates = new Map<string, QuarantineRecord['state']>();
+  const counterNow = (originator: string, device: string): bigint | undefined => {
+    const w = writes.counters.get(counterKey(originator, device));
+    return w ? w.value : reads.counter(originator, device);
+  };
+  const countNow = (window: AnomalyWindow): number => {
+    const w = writes.anomalies.get(windowKey(window));
+    return w ? w.count : reads.anomaly(window);
+  };
+  const stateNow = (id: string): QuarantineRecord['state'] | undefined =>
+    quarantineStates.has(id) ? quarantineStates.get(id) : reads.quarantineState(id);
+
+  const outcomes: CommitOutcome[] = [];
+  for (const e of entries) {
+    if (e.release !== undefined && stateNow(e.release) !== 'held') {
+      outcomes.push({ status: 'not-held' });
+      continue;
+    }
+    if (e.counter) {
+      const last = counterNow(e.counter.originator, e.counter.device);
+      if (last !== undefined && e.counter.value <= last) {
+        outcomes.push({ status: 'replayed', last });
+        continue;
+      }
+    }
+    if (e.anomaly) {
+      const count = countNow(e.anomaly);
+      if (e.release === undefined && count >= e.anomaly.limit) {
+        const id = randomUUID();
+        writes.quarantines.push({ ...e.quarantine!, id });
+        quarantineStates.set(id, 'held');
+        outcomes.push({ status: 'quarantined', count, id });
+        continue;
+      }
+      writes.anomalies.set(windowKey(e.anomaly), { window: e.anomaly, count: count + 1 });
+    }
+    if (e.counter) {
+      writes.counters.set(counterKey(e.counter.originator, e.counter.device), {
+        originator: e.counter.originator,
+        device: e.counter.device,
+        value: e.counter.value,
+      });
+    }
+    if (e.release !== undefined) {
+      writes.releases.push(e.release);
+      quarantineStates.set(e.release, 'released');
+    }
+    outcomes.push({ status: 'committed' });
+  }
+  return { outcomes, writes };
+}
+

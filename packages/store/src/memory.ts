@@ -1,0 +1,108 @@
+import type { Eui64 } from '@smki/core';
+import { applyEntries, counterKey, windowKey } from './internal/apply.js';
+import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantineId } from './internal/check.js';
+import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
+
+/**
+ * A {@link StateStore} in process memory: for tests and benchmarks. Nothing survives the
+ * process, and nothing is shared with another process, so it gives no protection against
+ * replay across a restart: never use it in production.
+ *
+ * @example
+ * ```ts
+ * import { parseEui64 } from '@smki/core';
+ * import { MemoryStateStore } from '@smki/store';
+ * const store = new MemoryStateStore();
+ * const originator = parseEui64('90B3D51F30010000');
+ * const device = parseEui64('00DB1234567890A0');
+ * const [first] = await store.commit([{ counter: { originator, device, value: 1000n } }]);
+ * const [again] = await store.commit([{ counter: { originator, device, value: 1000n } }]);
+ * console.log(first?.status, again?.status); // committed replayed
+ * ```
+ */
+export class MemoryStateStore implements StateStore {
+  /** Always `memory`. */
+  readonly backend = 'memory' as const;
+  readonly #counters = new Map<string, bigint>();
+  readonly #windows = new Map<string, { window: AnomalyWindow; count: number }>();
+  readonly #quarantine = new Map<string, QuarantineRecord>();
+  #closed = false;
+
+  #open(): void {
+    if (this.#closed) throw closedError();
+  }
+
+  /** {@inheritDoc StateStore.lastCounter} */
+  async lastCounter(originator: Eui64, device: Eui64): Promise<bigint | undefined> {
+    this.#open();
+    return this.#counters.get(counterKey(eui64(originator, 'originator'), eui64(device, 'device')));
+  }
+
+  /** {@inheritDoc StateStore.anomalyCount} */
+  async anomalyCount(window: AnomalyWindow): Promise<number> {
+    this.#open();
+    return this.#windows.get(windowKey(checkWindow(window, 'window')))?.count ?? 0;
+  }
+
+  /** {@inheritDoc StateStore.commit} */
+  async commit(entries: readonly CommitEntry[]): Promise<CommitOutcome[]> {
+    this.#open();
+    const checked = checkEntries(entries);
+    const { outcomes, writes } = applyEntries(checked, {
+      counter: (o, d) => this.#counters.get(counterKey(o, d)),
+      anomaly: (w) => this.#windows.get(windowKey(w))?.count ?? 0,
+      quarantineState: (id) => this.#quarantine.get(id)?.state,
+    });
+    for (const [k, c] of writes.counters) this.#counters.set(k, c.value);
+    for (const [k, a] of writes.anomalies) this.#windows.set(k, { window: a.window, count: a.count });
+    for (const q of writes.quarantines) this.#quarantine.set(q.id, { ...q, command: Uint8Array.from(q.command), state: 'held' });
+    for (const id of writes.releases) this.#quarantine.set(id, { ...this.#quarantine.get(id)!, state: 'released' });
+    return outcomes;
+  }
+
+  /** {@inheritDoc StateStore.quarantineRecord} */
+  async quarantineRecord(id: string): Promise<QuarantineRecord | undefined> {
+    this.#open();
+    const r = this.#quarantine.get(quarantineId(id, 'id'));
+    return r && { ...r, command: Uint8Array.from(r.command) };
+  }
+
+  /** {@inheritDoc StateStore.heldQuarantine} */
+  async heldQuarantine(limit = 1000): Promise<QuarantineRecord[]> {
+    this.#open();
+    const n = int(limit, 'limit', 1, 100_000);
+    return [...this.#quarantine.values()]
+      .filter((r) => r.state === 'held')
+      .sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1))
+      .slice(0, n)
+      .map((r) => ({ ...r, command: Uint8Array.from(r.command) }));
+  }
+
+  /** {@inheritDoc StateStore.discardQuarantine} */
+  async discardQuarantine(id: string): Promise<boolean> {
+    this.#open();
+    const r = this.#quarantine.get(quarantineId(id, 'id'));
+    if (r?.state !== 'held') return false;
+    this.#quarantine.set(id, { ...r, state: 'discarded' });
+    return true;
+  }
+
+  /** {@inheritDoc StateStore.pruneAnomalyWindows} */
+  async pruneAnomalyWindows(before: number): Promise<number> {
+    this.#open();
+    const t = epochMs(before, 'before');
+    let n = 0;
+    for (const [k, { window }] of this.#windows) {
+      if (window.windowStart + window.windowMs <= t) {
+        this.#windows.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** {@inheritDoc StateStore.close} */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
