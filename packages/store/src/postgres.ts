@@ -182,6 +182,12 @@ export class PostgresStateStore implements StateStore {
   async #tx<T>(f: (c: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#open().connect();
     let broken: Error | undefined;
+    // A connection that dies while checked out emits 'error' on its client; unheard, that would
+    // end the process. The query in progress fails too, and the client is not reused.
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await f(client);
@@ -195,6 +201,7 @@ export class PostgresStateStore implements StateStore {
       }
       throw e;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -1,0 +1,188 @@
+// Failing closed on the real stores: a PostgreSQL server stopped mid-run makes every call fail
+// with ERR_STORE_UNAVAILABLE and apply nothing, and service resumes by itself when it returns; a
+// SQLite file held by another writer past the busy timeout does the same; a damaged or edited
+// value is ERR_STORE_CORRUPT, never a counter the caller would act on; a store written by another
+// schema version is refused; the PostgreSQL password comes only from the environment or a
+// password file.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSmkiError, parseEui64 } from '@smki/core';
+import type { SmkiErrorCode } from '@smki/core';
+import { PostgresStateStore, SqliteStateStore } from '@smki/store';
+import type { CommitEntry } from '@smki/store';
+import { startPostgres, type PgServer } from './_postgres.js';
+
+const A = parseEui64('90B3D51F30010000');
+const D = parseEui64('00DB1234567890A0');
+const work = mkdtempSync(join(tmpdir(), 'smki-store-faults-'));
+let pg: PgServer;
+let n = 0;
+
+beforeAll(async () => {
+  pg = await startPostgres();
+  process.env['PGPASSFILE'] = pg.passfile;
+}, 120_000);
+afterAll(() => {
+  pg?.destroy();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const c = (value: bigint): CommitEntry => ({ counter: { originator: A, device: D, value } });
+const openPg = (schema = `f${++n}`, extra: object = {}) =>
+  PostgresStateStore.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema, connectTimeoutMs: 2000, ...extra });
+
+async function codeOf(p: Promise<unknown>): Promise<SmkiErrorCode | unknown> {
+  return p.then(
+    () => 'resolved',
+    (e: unknown) => (isSmkiError(e) ? e.code : e),
+  );
+}
+
+describe('PostgreSQL', () => {
+  it('stopped mid-run: every call fails closed, nothing applies, and service resumes by itself', async () => {
+    const s = await openPg();
+    expect(await s.commit([c(1n)])).toEqual([{ status: 'committed' }]);
+    // Commits in flight while the server goes down either commit durably or fail with
+    // ERR_STORE_UNAVAILABLE; none is reported committed and then lost.
+    const reported: bigint[] = [];
+    let stop = false;
+    const loop = (async () => {
+      for (let v = 2n; !stop; v++) {
+        try {
+          expect(await s.commit([c(v)])).toEqual([{ status: 'committed' }]);
+          reported.push(v);
+        } catch (e) {
+          expect(isSmkiError(e) ? e.code : e).toBe('ERR_STORE_UNAVAILABLE');
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    pg.stop('immediate');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await codeOf(s.commit([c(1_000_000n)]))).toBe('ERR_STORE_UNAVAILABLE');
+    expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_UNAVAILABLE');
+    stop = true;
+    try {
+      await loop;
+    } finally {
+      pg.start();
+    }
+    // The same store object works again: the pool reconnects.
+    const last = await s.lastCounter(A, D);
+    expect(last).toBe(reported.at(-1) ?? 1n);
+    expect(await s.commit([c(last!)])).toEqual([{ status: 'replayed', last }]);
+    expect(await s.commit([c(1_000_000n)])).toEqual([{ status: 'committed' }]);
+    await s.close();
+  }, 120_000);
+
+  it('cannot open while the server is down (ERR_STORE_UNAVAILABLE)', async () => {
+    pg.stop('fast');
+    try {
+      expect(await codeOf(openPg())).toBe('ERR_STORE_UNAVAILABLE');
+    } finally {
+      pg.start();
+    }
+  }, 60_000);
+
+  it('takes the password only from PGPASSWORD or the password file', async () => {
+    expect(await codeOf(openPg(undefined, { password: 'x' }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(openPg(undefined, { connectionString: 'postgres://smki:x@127.0.0.1/smki' }))).toBe('ERR_INVALID_ARGUMENT');
+    const saved = process.env['PGPASSFILE'];
+    try {
+      const wrong = join(work, 'wrong-pgpass');
+      writeFileSync(wrong, `${pg.host}:${pg.port}:*:${pg.user}:not-the-password\n`, { mode: 0o600 });
+      process.env['PGPASSFILE'] = wrong;
+      expect(await codeOf(openPg())).toBe('ERR_STORE_UNAVAILABLE');
+      process.env['PGPASSFILE'] = join(work, 'missing');
+      expect(await codeOf(openPg())).toBe('ERR_STORE_UNAVAILABLE');
+      // PGPASSWORD is used when set (taken from the real file here).
+      process.env['PGPASSWORD'] = (await import('node:fs')).readFileSync(saved!, 'utf8').trim().split(':').at(-1)!;
+      const s = await openPg();
+      expect(await s.commit([c(1n)])).toEqual([{ status: 'committed' }]);
+      await s.close();
+    } finally {
+      process.env['PGPASSFILE'] = saved;
+      delete process.env['PGPASSWORD'];
+    }
+  });
+
+  it('reports an edited counter, count or quarantine state as ERR_STORE_CORRUPT', async () => {
+    const schema = `f${++n}`;
+    const s = await openPg(schema);
+    await s.commit([c(5n)]);
+    pg.psql(`UPDATE ${schema}.counters SET counter = '5'`);
+    expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_CORRUPT');
+    expect(await codeOf(s.commit([c(6n)]))).toBe('ERR_STORE_CORRUPT');
+    pg.psql(`UPDATE ${schema}.counters SET counter = '000000000000000g'`);
+    expect(await codeOf(s.commit([c(6n)]))).toBe('ERR_STORE_CORRUPT');
+    pg.psql(`UPDATE ${schema}.counters SET counter = '0000000000000005'`);
+    expect(await s.commit([c(6n)])).toEqual([{ status: 'committed' }]);
+    expect(await s.lastCounter(A, D)).toBe(6n);
+    await s.close();
+  });
+
+  it('refuses a schema written by another version', async () => {
+    const schema = `f${++n}`;
+    await (await openPg(schema)).close();
+    pg.psql(`UPDATE ${schema}.schema_version SET version = 2`);
+    expect(await codeOf(openPg(schema))).toBe('ERR_STORE_SCHEMA');
+  });
+
+  it('refuses malformed options', async () => {
+    for (const o of [{ schema: 'Bad-Name' }, { schema: 'x; DROP TABLE y' }, { port: 0 }, { host: 'a b' }, { maxConnections: 0 }, { user: "o'neil" }]) {
+      expect(await codeOf(PostgresStateStore.open(o as never))).toBe('ERR_INVALID_ARGUMENT');
+    }
+    expect(await codeOf(PostgresStateStore.open(null as never))).toBe('ERR_INVALID_ARGUMENT');
+  });
+});
+
+describe('SQLite', () => {
+  it('a file held by another writer past the busy timeout fails closed, then works when released', async () => {
+    const path = join(work, `busy${++n}.db`);
+    const s = await SqliteStateStore.open({ path, busyTimeoutMs: 100 });
+    await s.commit([c(1n)]);
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    expect(await codeOf(s.commit([c(2n)]))).toBe('ERR_STORE_UNAVAILABLE');
+    other.exec('ROLLBACK');
+    other.close();
+    expect(await s.lastCounter(A, D)).toBe(1n);
+    expect(await s.commit([c(2n)])).toEqual([{ status: 'committed' }]);
+    await s.close();
+  });
+
+  it('reports an edited value as ERR_STORE_CORRUPT and a damaged file as such', async () => {
+    const path = join(work, `corrupt${++n}.db`);
+    const s = await SqliteStateStore.open({ path });
+    await s.commit([c(5n)]);
+    const raw = new Database(path);
+    raw.prepare("UPDATE counters SET counter = '5'").run();
+    expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_CORRUPT');
+    expect(await codeOf(s.commit([c(6n)]))).toBe('ERR_STORE_CORRUPT');
+    raw.prepare("UPDATE counters SET counter = X'30303030303030303030303030303035'").run();
+    expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_CORRUPT');
+    raw.prepare("UPDATE counters SET counter = '0000000000000005'").run();
+    raw.close();
+    expect(await s.commit([c(6n)])).toEqual([{ status: 'committed' }]);
+    await s.close();
+    const junk = join(work, `junk${++n}.db`);
+    writeFileSync(junk, Buffer.alloc(8192, 0x41));
+    expect(await codeOf(SqliteStateStore.open({ path: junk }))).toBe('ERR_STORE_CORRUPT');
+  });
+
+  it('refuses a file written by another schema version, and paths it cannot use', async () => {
+    const path = join(work, `schema${++n}.db`);
+    await (await SqliteStateStore.open({ path })).close();
+    const raw = new Database(path);
+    raw.prepare('UPDATE smki_schema SET version = 2').run();
+    raw.close();
+    expect(await codeOf(SqliteStateStore.open({ path }))).toBe('ERR_STORE_SCHEMA');
+    expect(await codeOf(SqliteStateStore.open({ path: join(work, 'no', 'such', 'dir', 'x.db') }))).toBe('ERR_STORE_UNAVAILABLE');
+    for (const o of [{ path: '' }, { path: ':memory:' }, { path: 'a\0b' }, { path: 5 }, null, { path, busyTimeoutMs: -1 }]) {
+      expect(await codeOf(SqliteStateStore.open(o as never))).toBe('ERR_INVALID_ARGUMENT');
+    }
+  });
+});
