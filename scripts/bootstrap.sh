@@ -112,6 +112,24 @@ ensure_strace() {
   command -v strace >/dev/null 2>&1 || die "strace still missing after apt-get install"
 }
 
+# PostgreSQL 15: the server the state store's tests (packages/store) start for themselves, one
+# private cluster per test file (initdb in a temporary directory, as the postgres user when run
+# as root, loopback only). Only the binaries are needed here; no cluster is configured.
+SMKI_PG_BIN="${SMKI_PG_BIN:-/usr/lib/postgresql/15/bin}"
+export SMKI_PG_BIN
+ensure_postgres() {
+  [ -x "$SMKI_PG_BIN/initdb" ] && [ -x "$SMKI_PG_BIN/pg_ctl" ] && [ -x "$SMKI_PG_BIN/psql" ] && return 0
+  apt_install postgresql-15 postgresql-client-15 || return 1
+  [ -x "$SMKI_PG_BIN/initdb" ] || die "postgresql-15 installed but $SMKI_PG_BIN/initdb is missing"
+}
+
+# A C++ tool chain: better-sqlite3 (the state store's SQLite driver) compiles its native addon
+# at install time against the installed Node headers (npm_config_nodedir above).
+ensure_build_tools() {
+  command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 && return 0
+  apt_install g++ make python3
+}
+
 ensure_node_modules() {
   if [ -f "$SMKI_ROOT/pnpm-lock.yaml" ]; then
     (cd "$SMKI_ROOT" && quietly pnpm install --frozen-lockfile --config.confirmModulesPurge=false)
@@ -127,6 +145,8 @@ smki_bootstrap() {
     ensure_openssl &&
     ensure_softhsm &&
     ensure_strace &&
+    ensure_postgres &&
+    ensure_build_tools &&
     ensure_node_modules
 }
 

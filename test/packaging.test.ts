@@ -68,6 +68,7 @@ const PACKAGES = workspacePackages();
 const KNOWN_EXPORT: Record<string, string> = {
   '@smki/core': 'parseEui64',
   '@smki/pki': 'parseCertificate',
+  '@smki/store': 'MemoryStateStore',
 };
 
 // Runs in a fresh Node process inside the package directory, so that `@smki/x` resolves by
