@@ -2,6 +2,8 @@ import type { Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantineId } from './internal/check.js';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
+import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
+import type { DeviceRecord, DeviceRegistry } from './registry.js';
 
 /**
  * A {@link StateStore} in process memory: for tests and benchmarks. Nothing survives the
@@ -102,6 +104,75 @@ export class MemoryStateStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.close} */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+/**
+ * A {@link DeviceRegistry} in process memory: for tests and benchmarks. Records are kept in
+ * their stored form and checked again when read, as in the durable registries.
+ *
+ * @example
+ * ```ts
+ * import { parseEui64 } from '@smki/core';
+ * import { MemoryDeviceRegistry } from '@smki/store';
+ * const registry = new MemoryDeviceRegistry();
+ * const device = parseEui64('00DB1234567890A0');
+ * await registry.put([{ device, type: 'ESME', fuel: 'electricity', cells: [] }]);
+ * console.log((await registry.device(device))?.type); // ESME
+ * ```
+ */
+export class MemoryDeviceRegistry implements DeviceRegistry {
+  /** Always `memory`. */
+  readonly backend = 'memory' as const;
+  readonly #records = new Map<string, string>();
+  #closed = false;
+
+  #open(): void {
+    if (this.#closed) throw closedError();
+  }
+
+  /** {@inheritDoc DeviceRegistry.device} */
+  async device(device: Eui64): Promise<DeviceRecord | undefined> {
+    this.#open();
+    const d = eui64(device, 'device');
+    const s = this.#records.get(d);
+    return s === undefined ? undefined : decodeDevice(d, s);
+  }
+
+  /** {@inheritDoc DeviceRegistry.devices} */
+  async devices(devices: readonly Eui64[]): Promise<Map<Eui64, DeviceRecord>> {
+    this.#open();
+    const out = new Map<Eui64, DeviceRecord>();
+    for (const d of checkDeviceIds(devices, 'devices')) {
+      const s = this.#records.get(d);
+      if (s !== undefined) out.set(d, decodeDevice(d, s));
+    }
+    return out;
+  }
+
+  /** {@inheritDoc DeviceRegistry.put} */
+  async put(records: readonly DeviceRecord[]): Promise<void> {
+    this.#open();
+    for (const r of checkDevices(records, 'records')) this.#records.set(r.device, encodeDevice(r));
+  }
+
+  /** {@inheritDoc DeviceRegistry.remove} */
+  async remove(devices: readonly Eui64[]): Promise<number> {
+    this.#open();
+    let n = 0;
+    for (const d of checkDeviceIds(devices, 'devices')) if (this.#records.delete(d)) n++;
+    return n;
+  }
+
+  /** {@inheritDoc DeviceRegistry.count} */
+  async count(): Promise<number> {
+    this.#open();
+    return this.#records.size;
+  }
+
+  /** {@inheritDoc DeviceRegistry.close} */
   async close(): Promise<void> {
     this.#closed = true;
   }

@@ -1,5 +1,4 @@
-import type { Pool, PoolClient, PoolConfig } from 'pg';
-import { SmkiError, isSmkiError } from '@smki/core';
+import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import {
@@ -15,19 +14,14 @@ import {
   invalid,
   quarantineId,
 } from './internal/check.js';
+import { PgConnection, pgError } from './internal/pg.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
-
-const SCHEMA_VERSION = 1;
-
-/** The pgpass module (node-postgres's own password-file reader): a matching password or undefined. */
-type PgPass = (info: { host: string; port: number; database: string; user: string }, cb: (password: string | undefined) => void) => void;
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const HOST = /^[A-Za-z0-9._:/-]{1,255}$/;
-const NAME = /^[A-Za-z0-9._-]{1,63}$/;
+import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
+import type { DeviceRecord, DeviceRegistry } from './registry.js';
 
 /**
- * Options of {@link PostgresStateStore.open}. Where to connect comes from here or from the
+ * Options of {@link PostgresStateStore.open} and {@link PostgresDeviceRegistry.open}. Where to connect comes from here or from the
  * libpq environment (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`); the password only from the
  * environment (`PGPASSWORD`) or a password file (`PGPASSFILE`, else `~/.pgpass`), never from code
  * or a command-line flag, so it is in no process listing, shell history or source file.
@@ -70,14 +64,10 @@ export interface PostgresStateStoreOptions {
 export class PostgresStateStore implements StateStore {
   /** Always `postgres`. */
   readonly backend = 'postgres' as const;
-  #pool: Pool | undefined;
-  readonly #schema: string;
-  readonly #lockKey: string;
+  readonly #conn: PgConnection;
 
-  private constructor(pool: Pool, schema: string) {
-    this.#pool = pool;
-    this.#schema = schema;
-    this.#lockKey = lockKeyOf(schema);
+  private constructor(conn: PgConnection) {
+    this.#conn = conn;
   }
 
   /**
@@ -87,149 +77,25 @@ export class PostgresStateStore implements StateStore {
    *   `ERR_STORE_SCHEMA` (tables written by another schema version)
    */
   static async open(options: PostgresStateStoreOptions = {}): Promise<PostgresStateStore> {
-    if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
-    for (const forbidden of ['password', 'connectionString']) {
-      if (forbidden in options) {
-        throw invalid(`options.${forbidden}`, 'is not accepted: the password comes from PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass)');
-      }
-    }
-    const schema = options.schema ?? 'smki';
-    if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) throw invalid('options.schema', 'is not a lower-case SQL identifier');
-    const config: PoolConfig = {
-      max: int(options.maxConnections ?? 4, 'options.maxConnections', 1, 1000),
-      connectionTimeoutMillis: int(options.connectTimeoutMs ?? 5000, 'options.connectTimeoutMs', 1, 600_000),
-      statement_timeout: int(options.statementTimeoutMs ?? 10_000, 'options.statementTimeoutMs', 1, 600_000),
-      query_timeout: int(options.statementTimeoutMs ?? 10_000, 'options.statementTimeoutMs', 1, 600_000) + 1000,
-      application_name: 'smki-store',
-    };
-    if (options.host !== undefined) config.host = text(options.host, 'options.host', HOST);
-    if (options.port !== undefined) config.port = int(options.port, 'options.port', 1, 65535);
-    if (options.database !== undefined) config.database = text(options.database, 'options.database', NAME);
-    if (options.user !== undefined) config.user = text(options.user, 'options.user', NAME);
-
-    let PgPool: typeof Pool;
-    let pgpass: PgPass;
-    try {
-      PgPool = (await import('pg')).default.Pool;
-      pgpass = (await import('pgpass')).default as PgPass;
-    } catch (e) {
-      throw new SmkiError('ERR_STORE_UNAVAILABLE', 'the PostgreSQL state store needs the pg and pgpass packages (pnpm add pg pgpass)', { detail: 'pg' }, { cause: e });
-    }
-    // The password: PGPASSWORD, else the password file (PGPASSFILE, else ~/.pgpass) line that
-    // matches where we connect; looked up on each new connection.
-    config.password = async () => {
-      const env = process.env['PGPASSWORD'];
-      if (env !== undefined && env !== '') return env;
-      const found = await new Promise<string | undefined>((resolve) =>
-        pgpass(
-          {
-            host: config.host ?? process.env['PGHOST'] ?? 'localhost',
-            port: config.port ?? Number(process.env['PGPORT'] ?? 5432),
-            database: config.database ?? process.env['PGDATABASE'] ?? config.user ?? process.env['PGUSER'] ?? '',
-            user: config.user ?? process.env['PGUSER'] ?? '',
-          },
-          resolve,
-        ),
-      );
-      return found ?? '';
-    };
-    const pool = new PgPool(config);
-    // An idle connection whose server went away emits 'error'; without a listener that would end
-    // the process. The pool drops the connection and opens a new one on the next call.
-    pool.on('error', () => {});
-    const store = new PostgresStateStore(pool, schema);
-    try {
-      await store.#migrate();
-    } catch (e) {
-      await pool.end().catch(() => {});
-      throw storeError(e, 'open');
-    }
-    return store;
-  }
-
-  async #migrate(): Promise<void> {
-    const s = this.#schema;
-    await this.#tx(async (c) => {
-      await c.query(`SELECT pg_advisory_xact_lock(${this.#lockKey})`);
-      await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
-      await c.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)`);
-      await c.query(
-        `CREATE TABLE IF NOT EXISTS ${s}.counters (originator text NOT NULL, device text NOT NULL, counter text COLLATE "C" NOT NULL, PRIMARY KEY (originator, device))`,
-      );
-      await c.query(
-        `CREATE TABLE IF NOT EXISTS ${s}.anomaly_windows (user_id text NOT NULL, message_code integer NOT NULL, window_ms bigint NOT NULL, window_start bigint NOT NULL, count bigint NOT NULL, PRIMARY KEY (user_id, message_code, window_ms, window_start))`,
-      );
-      await c.query(
-        `CREATE TABLE IF NOT EXISTS ${s}.quarantine (id text PRIMARY KEY, at bigint NOT NULL, user_id text NOT NULL, device text NOT NULL, message_code integer NOT NULL, counter text NOT NULL, command bytea NOT NULL, state text NOT NULL)`,
-      );
-      await c.query(`CREATE INDEX IF NOT EXISTS quarantine_held ON ${s}.quarantine (state, at, id)`);
-      const r = await c.query(`SELECT version FROM ${s}.schema_version WHERE id = 1`);
-      if (r.rows.length === 0) await c.query(`INSERT INTO ${s}.schema_version (id, version) VALUES (1, $1)`, [SCHEMA_VERSION]);
-      else if (r.rows[0].version !== SCHEMA_VERSION) {
-        throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(r.rows[0].version)}; this release uses ${SCHEMA_VERSION}`, {
-          detail: String(r.rows[0].version),
-        });
-      }
-    });
-  }
-
-  #open(): Pool {
-    if (this.#pool === undefined) throw closedError();
-    return this.#pool;
-  }
-
-  /** Run `f` in one transaction on one pooled connection; a failed connection is not reused. */
-  async #tx<T>(f: (c: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#open().connect();
-    let broken: Error | undefined;
-    // A connection that dies while checked out emits 'error' on its client; unheard, that would
-    // end the process. The query in progress fails too, and the client is not reused.
-    const onError = (e: Error): void => {
-      broken = e;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const out = await f(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (r) {
-        broken = r as Error;
-      }
-      throw e;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
-  }
-
-  async #query(op: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    try {
-      return (await this.#open().query(sql, params)).rows;
-    } catch (e) {
-      throw storeError(e, op);
-    }
+    return new PostgresStateStore(await PgConnection.open(options));
   }
 
   /** {@inheritDoc StateStore.lastCounter} */
   async lastCounter(originator: Eui64, device: Eui64): Promise<bigint | undefined> {
-    this.#open();
+    this.#conn.pool();
     const o = eui64(originator, 'originator');
     const d = eui64(device, 'device');
-    const rows = await this.#query('lastCounter', `SELECT counter FROM ${this.#schema}.counters WHERE originator = $1 AND device = $2`, [o, d]);
+    const rows = await this.#conn.query('lastCounter', `SELECT counter FROM ${this.#conn.schema}.counters WHERE originator = $1 AND device = $2`, [o, d]);
     return rows.length === 0 ? undefined : counterFromHex(rows[0]!['counter'], `${o}/${d}`);
   }
 
   /** {@inheritDoc StateStore.anomalyCount} */
   async anomalyCount(window: AnomalyWindow): Promise<number> {
-    this.#open();
+    this.#conn.pool();
     const w = checkWindow(window, 'window');
-    const rows = await this.#query(
+    const rows = await this.#conn.query(
       'anomalyCount',
-      `SELECT count FROM ${this.#schema}.anomaly_windows WHERE user_id = $1 AND message_code = $2 AND window_ms = $3 AND window_start = $4`,
+      `SELECT count FROM ${this.#conn.schema}.anomaly_windows WHERE user_id = $1 AND message_code = $2 AND window_ms = $3 AND window_start = $4`,
       [w.user, w.messageCode, w.windowMs, w.windowStart],
     );
     return rows.length === 0 ? 0 : countFrom(rows[0]!['count'], `${w.user}/${w.messageCode}/${w.windowStart}`);
@@ -237,13 +103,13 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.commit} */
   async commit(entries: readonly CommitEntry[]): Promise<CommitOutcome[]> {
-    this.#open();
+    this.#conn.pool();
     const checked = checkEntries(entries);
     if (checked.length === 0) return [];
-    const s = this.#schema;
+    const s = this.#conn.schema;
     try {
-      return await this.#tx(async (c) => {
-        await c.query(`SELECT pg_advisory_xact_lock(${this.#lockKey})`);
+      return await this.#conn.tx(async (c) => {
+        await this.#conn.lock(c);
         // Read everything the entries touch in three statements, then decide in memory.
         const counters = new Map<string, bigint>();
         const keys = unique(checked.flatMap((e) => (e.counter ? [[e.counter.originator, e.counter.device] as const] : [])), ([o, d]) => counterKey(o, d));
@@ -326,17 +192,17 @@ export class PostgresStateStore implements StateStore {
         return outcomes;
       });
     } catch (e) {
-      throw storeError(e, 'commit');
+      throw pgError(e, 'commit');
     }
   }
 
   /** {@inheritDoc StateStore.quarantineRecord} */
   async quarantineRecord(id: string): Promise<QuarantineRecord | undefined> {
-    this.#open();
+    this.#conn.pool();
     const q = quarantineId(id, 'id');
-    const rows = await this.#query(
+    const rows = await this.#conn.query(
       'quarantineRecord',
-      `SELECT id, at, user_id AS user, device, message_code, counter, command, state FROM ${this.#schema}.quarantine WHERE id = $1`,
+      `SELECT id, at, user_id AS user, device, message_code, counter, command, state FROM ${this.#conn.schema}.quarantine WHERE id = $1`,
       [q],
     );
     return rows.length === 0 ? undefined : quarantineFromRow(rows[0] as unknown as QuarantineRow);
@@ -344,11 +210,11 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.heldQuarantine} */
   async heldQuarantine(limit = 1000): Promise<QuarantineRecord[]> {
-    this.#open();
+    this.#conn.pool();
     const n = int(limit, 'limit', 1, 100_000);
-    const rows = await this.#query(
+    const rows = await this.#conn.query(
       'heldQuarantine',
-      `SELECT id, at, user_id AS user, device, message_code, counter, command, state FROM ${this.#schema}.quarantine WHERE state = 'held' ORDER BY at, id LIMIT $1`,
+      `SELECT id, at, user_id AS user, device, message_code, counter, command, state FROM ${this.#conn.schema}.quarantine WHERE state = 'held' ORDER BY at, id LIMIT $1`,
       [n],
     );
     return rows.map((r) => quarantineFromRow(r as unknown as QuarantineRow));
@@ -356,46 +222,40 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.discardQuarantine} */
   async discardQuarantine(id: string): Promise<boolean> {
-    this.#open();
+    this.#conn.pool();
     const q = quarantineId(id, 'id');
     try {
-      return await this.#tx(async (c) => {
-        await c.query(`SELECT pg_advisory_xact_lock(${this.#lockKey})`);
-        const r = await c.query(`UPDATE ${this.#schema}.quarantine SET state = 'discarded' WHERE id = $1 AND state = 'held'`, [q]);
+      return await this.#conn.tx(async (c) => {
+        await this.#conn.lock(c);
+        const r = await c.query(`UPDATE ${this.#conn.schema}.quarantine SET state = 'discarded' WHERE id = $1 AND state = 'held'`, [q]);
         return r.rowCount === 1;
       });
     } catch (e) {
-      throw storeError(e, 'discardQuarantine');
+      throw pgError(e, 'discardQuarantine');
     }
   }
 
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */
   async pruneAnomalyWindows(before: number): Promise<number> {
-    this.#open();
+    this.#conn.pool();
     const t = epochMs(before, 'before');
     try {
-      return await this.#tx(async (c) => {
-        await c.query(`SELECT pg_advisory_xact_lock(${this.#lockKey})`);
-        const r = await c.query(`DELETE FROM ${this.#schema}.anomaly_windows WHERE window_start + window_ms <= $1`, [t]);
+      return await this.#conn.tx(async (c) => {
+        await this.#conn.lock(c);
+        const r = await c.query(`DELETE FROM ${this.#conn.schema}.anomaly_windows WHERE window_start + window_ms <= $1`, [t]);
         return r.rowCount ?? 0;
       });
     } catch (e) {
-      throw storeError(e, 'pruneAnomalyWindows');
+      throw pgError(e, 'pruneAnomalyWindows');
     }
   }
 
   /** {@inheritDoc StateStore.close} */
   async close(): Promise<void> {
-    const pool = this.#pool;
-    this.#pool = undefined;
-    await pool?.end();
+    await this.#conn.close();
   }
 }
 
-function text(v: unknown, field: string, re: RegExp): string {
-  if (typeof v !== 'string' || !re.test(v)) throw invalid(field, 'is not valid');
-  return v;
-}
 
 function unique<T>(xs: readonly T[], key: (x: T) => string): T[] {
   const m = new Map<string, T>();
@@ -403,21 +263,89 @@ function unique<T>(xs: readonly T[], key: (x: T) => string): T[] {
   return [...m.values()];
 }
 
-/** A 63-bit advisory lock key per schema (FNV-1a of its name), as a SQL literal. */
-function lockKeyOf(schema: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const ch of `smki-store:${schema}`) h = ((h ^ BigInt(ch.charCodeAt(0))) * 0x100000001b3n) & 0xffffffffffffffffn;
-  return String(h & 0x7fffffffffffffffn);
-}
+/**
+ * The {@link DeviceRegistry} for several processes on several machines: a table in the same
+ * PostgreSQL schema as the {@link PostgresStateStore}. A batch write is one transaction; a batch
+ * read is one statement.
+ *
+ * @see docs/store.md
+ */
+export class PostgresDeviceRegistry implements DeviceRegistry {
+  /** Always `postgres`. */
+  readonly backend = 'postgres' as const;
+  readonly #conn: PgConnection;
 
-/** SQLSTATE classes that mean the data is damaged rather than the server unreachable. */
-const CORRUPT_STATES = new Set(['XX001', 'XX002']);
-
-function storeError(e: unknown, op: string): SmkiError {
-  if (isSmkiError(e)) return e;
-  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
-  if (CORRUPT_STATES.has(code)) {
-    return new SmkiError('ERR_STORE_CORRUPT', `PostgreSQL reports the state store damaged during ${op} (${code})`, { detail: code }, { cause: e });
+  private constructor(conn: PgConnection) {
+    this.#conn = conn;
   }
-  return new SmkiError('ERR_STORE_UNAVAILABLE', `the PostgreSQL state store failed during ${op} (${code}); nothing was changed`, { detail: code }, { cause: e });
+
+  /**
+   * Connect, and create the schema and its tables if missing (options as for {@link PostgresStateStore.open}).
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_SCHEMA`
+   */
+  static async open(options: PostgresStateStoreOptions = {}): Promise<PostgresDeviceRegistry> {
+    return new PostgresDeviceRegistry(await PgConnection.open(options));
+  }
+
+  /** {@inheritDoc DeviceRegistry.device} */
+  async device(device: Eui64): Promise<DeviceRecord | undefined> {
+    this.#conn.pool();
+    const d = eui64(device, 'device');
+    const rows = await this.#conn.query('device', `SELECT record FROM ${this.#conn.schema}.devices WHERE device = $1`, [d]);
+    return rows.length === 0 ? undefined : decodeDevice(d, rows[0]!['record']);
+  }
+
+  /** {@inheritDoc DeviceRegistry.devices} */
+  async devices(devices: readonly Eui64[]): Promise<Map<Eui64, DeviceRecord>> {
+    this.#conn.pool();
+    const ids = checkDeviceIds(devices, 'devices');
+    const out = new Map<Eui64, DeviceRecord>();
+    if (ids.length === 0) return out;
+    const rows = await this.#conn.query('devices', `SELECT device, record FROM ${this.#conn.schema}.devices WHERE device = ANY($1::text[])`, [ids]);
+    const wanted = new Set<string>(ids);
+    for (const row of rows) {
+      const d = row['device'];
+      if (typeof d !== 'string' || !wanted.has(d)) throw new SmkiError('ERR_STORE_CORRUPT', 'the registry answered with a device not asked for', { detail: 'devices' });
+      out.set(d as Eui64, decodeDevice(d, row['record']));
+    }
+    return out;
+  }
+
+  /** {@inheritDoc DeviceRegistry.put} */
+  async put(records: readonly DeviceRecord[]): Promise<void> {
+    this.#conn.pool();
+    const checked = checkDevices(records, 'records');
+    if (checked.length === 0) return;
+    try {
+      await this.#conn.tx(async (c) => {
+        await c.query(
+          `INSERT INTO ${this.#conn.schema}.devices (device, record) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (device) DO UPDATE SET record = EXCLUDED.record`,
+          [checked.map((r) => r.device), checked.map(encodeDevice)],
+        );
+      });
+    } catch (e) {
+      throw pgError(e, 'put');
+    }
+  }
+
+  /** {@inheritDoc DeviceRegistry.remove} */
+  async remove(devices: readonly Eui64[]): Promise<number> {
+    this.#conn.pool();
+    const ids = checkDeviceIds(devices, 'devices');
+    if (ids.length === 0) return 0;
+    const rows = await this.#conn.query('remove', `DELETE FROM ${this.#conn.schema}.devices WHERE device = ANY($1::text[]) RETURNING device`, [ids]);
+    return rows.length;
+  }
+
+  /** {@inheritDoc DeviceRegistry.count} */
+  async count(): Promise<number> {
+    this.#conn.pool();
+    const rows = await this.#conn.query('count', `SELECT count(*) AS n FROM ${this.#conn.schema}.devices`, []);
+    return countFrom(rows[0]?.['n'], 'devices');
+  }
+
+  /** {@inheritDoc DeviceRegistry.close} */
+  async close(): Promise<void> {
+    await this.#conn.close();
+  }
 }

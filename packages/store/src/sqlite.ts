@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
-import { SmkiError, isSmkiError } from '@smki/core';
+import type Database from 'better-sqlite3';
+import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
 import { applyEntries } from './internal/apply.js';
 import {
@@ -16,44 +16,12 @@ import {
   quarantineId,
 } from './internal/check.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
+import { guard, openSqlite } from './internal/sqlite.js';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
+import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
+import type { DeviceRecord, DeviceRegistry } from './registry.js';
 
-/** The schema version this release reads and writes. */
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS smki_schema (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-  originator TEXT NOT NULL,
-  device TEXT NOT NULL,
-  counter TEXT NOT NULL,
-  PRIMARY KEY (originator, device)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS anomaly_windows (
-  user TEXT NOT NULL,
-  message_code INTEGER NOT NULL,
-  window_ms INTEGER NOT NULL,
-  window_start INTEGER NOT NULL,
-  count INTEGER NOT NULL,
-  PRIMARY KEY (user, message_code, window_ms, window_start)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS quarantine (
-  id TEXT PRIMARY KEY,
-  at INTEGER NOT NULL,
-  user TEXT NOT NULL,
-  device TEXT NOT NULL,
-  message_code INTEGER NOT NULL,
-  counter TEXT NOT NULL,
-  command BLOB NOT NULL,
-  state TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (state, at, id);
-`;
-
-/** Options of {@link SqliteStateStore.open}. */
+/** Options of {@link SqliteStateStore.open} and {@link SqliteDeviceRegistry.open}. */
 export interface SqliteStateStoreOptions {
   /** The database file; created (with its tables) if missing. */
   readonly path: string;
@@ -111,36 +79,7 @@ export class SqliteStateStore implements StateStore {
    *   another schema version)
    */
   static async open(options: SqliteStateStoreOptions): Promise<SqliteStateStore> {
-    if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
-    const path = options.path;
-    if (typeof path !== 'string' || path.length === 0 || path.includes('\0') || path === ':memory:') {
-      throw invalid('options.path', 'is not a file path');
-    }
-    const busy = int(options.busyTimeoutMs ?? 5000, 'options.busyTimeoutMs', 0, 600_000);
-    let db: Db | undefined;
-    try {
-      db = new Database(path);
-      db.pragma(`busy_timeout = ${busy}`);
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new SmkiError('ERR_STORE_UNAVAILABLE', `SQLite refused WAL mode (journal_mode is ${String(mode)})`, { detail: 'journal_mode' });
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      const d = db;
-      d.transaction(() => {
-        d.exec(SCHEMA);
-        const row = d.prepare('SELECT version FROM smki_schema WHERE id = 1').get() as { version: unknown } | undefined;
-        if (row === undefined) d.prepare('INSERT INTO smki_schema (id, version) VALUES (1, ?)').run(SCHEMA_VERSION);
-        else if (row.version !== SCHEMA_VERSION) {
-          throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(row.version)}; this release uses ${SCHEMA_VERSION}`, {
-            detail: String(row.version),
-          });
-        }
-      }).immediate();
-      return new SqliteStateStore(db);
-    } catch (e) {
-      db?.close();
-      throw storeError(e, 'open');
-    }
+    return new SqliteStateStore(openSqlite(options));
   }
 
   #open(): Db {
@@ -268,20 +207,111 @@ function prepare(db: Db) {
   };
 }
 
-function guard<T>(op: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw storeError(e, op);
-  }
-}
 
-/** Map an SQLite failure to the store's codes; a SmkiError passes through. */
-function storeError(e: unknown, op: string): SmkiError {
-  if (isSmkiError(e)) return e;
-  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
-  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return new SmkiError('ERR_STORE_CORRUPT', `SQLite reports the state store damaged during ${op} (${code})`, { detail: code }, { cause: e });
+/**
+ * The embedded {@link DeviceRegistry}: a table in the same SQLite file as the
+ * {@link SqliteStateStore} (or a file of its own), WAL with `synchronous = FULL`. Writes of a
+ * batch are one transaction. Lookups are by primary key; a million devices is a file of a few
+ * hundred megabytes and a lookup of microseconds (`pnpm -C packages/store run bench`).
+ *
+ * @see docs/store.md
+ */
+export class SqliteDeviceRegistry implements DeviceRegistry {
+  /** Always `sqlite`. */
+  readonly backend = 'sqlite' as const;
+  #db: Db | undefined;
+  readonly #get: Database.Statement;
+  readonly #put: Database.Statement;
+  readonly #del: Database.Statement;
+  readonly #count: Database.Statement;
+
+  private constructor(db: Db) {
+    this.#db = db;
+    this.#get = db.prepare('SELECT record FROM devices WHERE device = ?');
+    this.#put = db.prepare('INSERT INTO devices (device, record) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET record = excluded.record');
+    this.#del = db.prepare('DELETE FROM devices WHERE device = ?');
+    this.#count = db.prepare('SELECT count(*) AS n FROM devices');
   }
-  return new SmkiError('ERR_STORE_UNAVAILABLE', `the SQLite state store failed during ${op} (${code}); nothing was changed`, { detail: code }, { cause: e });
+
+  /**
+   * Open (or create) the file.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_SCHEMA`
+   */
+  static async open(options: SqliteStateStoreOptions): Promise<SqliteDeviceRegistry> {
+    return new SqliteDeviceRegistry(openSqlite(options));
+  }
+
+  #open(): Db {
+    if (this.#db === undefined) throw closedError();
+    return this.#db;
+  }
+
+  #read(d: Eui64): DeviceRecord | undefined {
+    const row = this.#get.get(d) as { record: unknown } | undefined;
+    return row === undefined ? undefined : decodeDevice(d, row.record);
+  }
+
+  /** {@inheritDoc DeviceRegistry.device} */
+  async device(device: Eui64): Promise<DeviceRecord | undefined> {
+    this.#open();
+    const d = eui64(device, 'device');
+    return guard('device', () => this.#read(d));
+  }
+
+  /** {@inheritDoc DeviceRegistry.devices} */
+  async devices(devices: readonly Eui64[]): Promise<Map<Eui64, DeviceRecord>> {
+    const db = this.#open();
+    const ids = checkDeviceIds(devices, 'devices');
+    return guard('devices', () =>
+      db.transaction(() => {
+        const out = new Map<Eui64, DeviceRecord>();
+        for (const d of ids) {
+          const r = this.#read(d);
+          if (r) out.set(d, r);
+        }
+        return out;
+      })(),
+    );
+  }
+
+  /** {@inheritDoc DeviceRegistry.put} */
+  async put(records: readonly DeviceRecord[]): Promise<void> {
+    const db = this.#open();
+    const checked = checkDevices(records, 'records');
+    guard('put', () =>
+      db
+        .transaction(() => {
+          for (const r of checked) this.#put.run(r.device, encodeDevice(r));
+        })
+        .immediate(),
+    );
+  }
+
+  /** {@inheritDoc DeviceRegistry.remove} */
+  async remove(devices: readonly Eui64[]): Promise<number> {
+    const db = this.#open();
+    const ids = checkDeviceIds(devices, 'devices');
+    return guard('remove', () =>
+      db
+        .transaction(() => {
+          let n = 0;
+          for (const d of ids) n += this.#del.run(d).changes;
+          return n;
+        })
+        .immediate(),
+    );
+  }
+
+  /** {@inheritDoc DeviceRegistry.count} */
+  async count(): Promise<number> {
+    this.#open();
+    return guard('count', () => countFrom((this.#count.get() as { n: unknown }).n, 'devices'));
+  }
+
+  /** {@inheritDoc DeviceRegistry.close} */
+  async close(): Promise<void> {
+    const db = this.#db;
+    this.#db = undefined;
+    db?.close();
+  }
 }

@@ -1,0 +1,205 @@
+// One PostgreSQL connection pool per store object, shared code of PostgresStateStore and
+// PostgresDeviceRegistry: options, the password (environment or password file only), the
+// schema and its tables (created once, under an advisory lock), transactions, error mapping.
+import type { Pool, PoolClient, PoolConfig } from 'pg';
+import { SmkiError, isSmkiError } from '@smki/core';
+import { closedError, int, invalid } from './check.js';
+
+/** The schema version this release reads and writes. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const HOST = /^[A-Za-z0-9._:/-]{1,255}$/;
+const NAME = /^[A-Za-z0-9._-]{1,63}$/;
+
+/** Connection options shared by the PostgreSQL classes (see PostgresStateStoreOptions). */
+export interface PgOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly database?: string;
+  readonly user?: string;
+  readonly schema?: string;
+  readonly maxConnections?: number;
+  readonly connectTimeoutMs?: number;
+  readonly statementTimeoutMs?: number;
+}
+
+/** The pgpass module (node-postgres's own password-file reader): a matching password or undefined. */
+type PgPass = (info: { host: string; port: number; database: string; user: string }, cb: (password: string | undefined) => void) => void;
+
+/** Every table of the store, in one schema, one version. */
+function ddl(s: string): string[] {
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    `CREATE TABLE IF NOT EXISTS ${s}.schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.counters (originator text NOT NULL, device text NOT NULL, counter text COLLATE "C" NOT NULL, PRIMARY KEY (originator, device))`,
+    `CREATE TABLE IF NOT EXISTS ${s}.anomaly_windows (user_id text NOT NULL, message_code integer NOT NULL, window_ms bigint NOT NULL, window_start bigint NOT NULL, count bigint NOT NULL, PRIMARY KEY (user_id, message_code, window_ms, window_start))`,
+    `CREATE TABLE IF NOT EXISTS ${s}.quarantine (id text PRIMARY KEY, at bigint NOT NULL, user_id text NOT NULL, device text NOT NULL, message_code integer NOT NULL, counter text NOT NULL, command bytea NOT NULL, state text NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS quarantine_held ON ${s}.quarantine (state, at, id)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.devices (device text PRIMARY KEY, record text NOT NULL)`,
+  ];
+}
+
+function text(v: unknown, field: string, re: RegExp): string {
+  if (typeof v !== 'string' || !re.test(v)) throw invalid(field, 'is not valid');
+  return v;
+}
+
+/** A 63-bit advisory lock key per schema (FNV-1a of its name), as a SQL literal. */
+function lockKeyOf(schema: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const ch of `smki-store:${schema}`) h = ((h ^ BigInt(ch.charCodeAt(0))) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return String(h & 0x7fffffffffffffffn);
+}
+
+export class PgConnection {
+  #pool: Pool | undefined;
+  /** The (validated) schema name, safe to put in SQL. */
+  readonly schema: string;
+  readonly #lockKey: string;
+
+  private constructor(pool: Pool, schema: string) {
+    this.#pool = pool;
+    this.schema = schema;
+    this.#lockKey = lockKeyOf(schema);
+  }
+
+  static async open(options: PgOptions): Promise<PgConnection> {
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
+    for (const forbidden of ['password', 'connectionString']) {
+      if (forbidden in options) {
+        throw invalid(`options.${forbidden}`, 'is not accepted: the password comes from PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass)');
+      }
+    }
+    const schema = options.schema ?? 'smki';
+    if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) throw invalid('options.schema', 'is not a lower-case SQL identifier');
+    const statementMs = int(options.statementTimeoutMs ?? 10_000, 'options.statementTimeoutMs', 1, 600_000);
+    const config: PoolConfig = {
+      max: int(options.maxConnections ?? 4, 'options.maxConnections', 1, 1000),
+      connectionTimeoutMillis: int(options.connectTimeoutMs ?? 5000, 'options.connectTimeoutMs', 1, 600_000),
+      statement_timeout: statementMs,
+      query_timeout: statementMs + 1000,
+      application_name: 'smki-store',
+    };
+    if (options.host !== undefined) config.host = text(options.host, 'options.host', HOST);
+    if (options.port !== undefined) config.port = int(options.port, 'options.port', 1, 65535);
+    if (options.database !== undefined) config.database = text(options.database, 'options.database', NAME);
+    if (options.user !== undefined) config.user = text(options.user, 'options.user', NAME);
+
+    let PgPool: typeof Pool;
+    let pgpass: PgPass;
+    try {
+      PgPool = (await import('pg')).default.Pool;
+      pgpass = (await import('pgpass')).default as PgPass;
+    } catch (e) {
+      throw new SmkiError('ERR_STORE_UNAVAILABLE', 'the PostgreSQL store needs the pg and pgpass packages (pnpm add pg pgpass)', { detail: 'pg' }, { cause: e });
+    }
+    // The password: PGPASSWORD, else the password file (PGPASSFILE, else ~/.pgpass) line that
+    // matches where we connect; looked up on each new connection.
+    config.password = async () => {
+      const env = process.env['PGPASSWORD'];
+      if (env !== undefined && env !== '') return env;
+      const found = await new Promise<string | undefined>((resolve) =>
+        pgpass(
+          {
+            host: config.host ?? process.env['PGHOST'] ?? 'localhost',
+            port: config.port ?? Number(process.env['PGPORT'] ?? 5432),
+            database: config.database ?? process.env['PGDATABASE'] ?? config.user ?? process.env['PGUSER'] ?? '',
+            user: config.user ?? process.env['PGUSER'] ?? '',
+          },
+          resolve,
+        ),
+      );
+      return found ?? '';
+    };
+    const pool = new PgPool(config);
+    // An idle connection whose server went away emits 'error'; without a listener that would end
+    // the process. The pool drops the connection and opens a new one on the next call.
+    pool.on('error', () => {});
+    const conn = new PgConnection(pool, schema);
+    try {
+      await conn.tx(async (c) => {
+        await conn.lock(c);
+        for (const sql of ddl(schema)) await c.query(sql);
+        const r = await c.query(`SELECT version FROM ${schema}.schema_version WHERE id = 1`);
+        if (r.rows.length === 0) await c.query(`INSERT INTO ${schema}.schema_version (id, version) VALUES (1, $1)`, [SCHEMA_VERSION]);
+        else if (r.rows[0].version !== SCHEMA_VERSION) {
+          throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(r.rows[0].version)}; this release uses ${SCHEMA_VERSION}`, {
+            detail: String(r.rows[0].version),
+          });
+        }
+      });
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw pgError(e, 'open');
+    }
+    return conn;
+  }
+
+  /** The pool, or ERR_STORE_CLOSED. */
+  pool(): Pool {
+    if (this.#pool === undefined) throw closedError();
+    return this.#pool;
+  }
+
+  /** Take the schema's transaction-scoped advisory lock: commits of every process serialise on it. */
+  async lock(c: PoolClient): Promise<void> {
+    await c.query(`SELECT pg_advisory_xact_lock(${this.#lockKey})`);
+  }
+
+  /** Run `f` in one transaction on one pooled connection; a failed connection is not reused. */
+  async tx<T>(f: (c: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool().connect();
+    let broken: Error | undefined;
+    // A connection that dies while checked out emits 'error' on its client; unheard, that would
+    // end the process. The query in progress fails too, and the client is not reused.
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const out = await f(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (r) {
+        broken = r as Error;
+      }
+      throw e;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /** One statement outside a transaction; failures mapped to the store's codes. */
+  async query(op: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    try {
+      return (await this.pool().query(sql, params)).rows;
+    } catch (e) {
+      throw pgError(e, op);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end();
+  }
+}
+
+/** SQLSTATEs that mean the data is damaged rather than the server unreachable. */
+const CORRUPT_STATES = new Set(['XX001', 'XX002']);
+
+/** Map a PostgreSQL or connection failure to the store's codes; a SmkiError passes through. */
+export function pgError(e: unknown, op: string): SmkiError {
+  if (isSmkiError(e)) return e;
+  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
+  if (CORRUPT_STATES.has(code)) {
+    return new SmkiError('ERR_STORE_CORRUPT', `PostgreSQL reports the store damaged during ${op} (${code})`, { detail: code }, { cause: e });
+  }
+  return new SmkiError('ERR_STORE_UNAVAILABLE', `the PostgreSQL store failed during ${op} (${code}); nothing was changed`, { detail: code }, { cause: e });
+}

@@ -1,0 +1,103 @@
+// One SQLite connection per store object, shared code of SqliteStateStore and
+// SqliteDeviceRegistry: options, pragmas (WAL, synchronous FULL, busy timeout), every table of
+// the store in one schema version, error mapping.
+import Database from 'better-sqlite3';
+import { SmkiError, isSmkiError } from '@smki/core';
+import { int, invalid } from './check.js';
+
+/** The schema version this release reads and writes. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS smki_schema (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+  originator TEXT NOT NULL,
+  device TEXT NOT NULL,
+  counter TEXT NOT NULL,
+  PRIMARY KEY (originator, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS anomaly_windows (
+  user TEXT NOT NULL,
+  message_code INTEGER NOT NULL,
+  window_ms INTEGER NOT NULL,
+  window_start INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (user, message_code, window_ms, window_start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarantine (
+  id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  user TEXT NOT NULL,
+  device TEXT NOT NULL,
+  message_code INTEGER NOT NULL,
+  counter TEXT NOT NULL,
+  command BLOB NOT NULL,
+  state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (state, at, id);
+CREATE TABLE IF NOT EXISTS devices (
+  device TEXT PRIMARY KEY,
+  record TEXT NOT NULL
+);
+`;
+
+/** Options shared by the SQLite classes (see SqliteStateStoreOptions). */
+export interface SqliteOptions {
+  readonly path: string;
+  readonly busyTimeoutMs?: number;
+}
+
+/** Open (or create) the file: WAL, synchronous FULL, the tables, the schema version checked. */
+export function openSqlite(options: SqliteOptions): Database.Database {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
+  const path = options.path;
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0') || path === ':memory:') {
+    throw invalid('options.path', 'is not a file path');
+  }
+  const busy = int(options.busyTimeoutMs ?? 5000, 'options.busyTimeoutMs', 0, 600_000);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    db.pragma(`busy_timeout = ${busy}`);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new SmkiError('ERR_STORE_UNAVAILABLE', `SQLite refused WAL mode (journal_mode is ${String(mode)})`, { detail: 'journal_mode' });
+    db.pragma('synchronous = FULL');
+    const d = db;
+    d.transaction(() => {
+      d.exec(SCHEMA);
+      const row = d.prepare('SELECT version FROM smki_schema WHERE id = 1').get() as { version: unknown } | undefined;
+      if (row === undefined) d.prepare('INSERT INTO smki_schema (id, version) VALUES (1, ?)').run(SQLITE_SCHEMA_VERSION);
+      else if (row.version !== SQLITE_SCHEMA_VERSION) {
+        throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(row.version)}; this release uses ${SQLITE_SCHEMA_VERSION}`, {
+          detail: String(row.version),
+        });
+      }
+    }).immediate();
+    return db;
+  } catch (e) {
+    db?.close();
+    throw sqliteError(e, 'open');
+  }
+}
+
+/** Run `f`, mapping any failure to the store's codes. */
+export function guard<T>(op: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw sqliteError(e, op);
+  }
+}
+
+/** Map an SQLite failure to the store's codes; a SmkiError passes through. */
+export function sqliteError(e: unknown, op: string): SmkiError {
+  if (isSmkiError(e)) return e;
+  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new SmkiError('ERR_STORE_CORRUPT', `SQLite reports the store damaged during ${op} (${code})`, { detail: code }, { cause: e });
+  }
+  return new SmkiError('ERR_STORE_UNAVAILABLE', `the SQLite store failed during ${op} (${code}); nothing was changed`, { detail: code }, { cause: e });
+}
