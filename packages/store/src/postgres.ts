@@ -21,12 +21,19 @@ import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './regi
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
 
 /**
- * Options of {@link PostgresStateStore.open} and {@link PostgresDeviceRegistry.open}. Where to connect comes from here or from the
- * libpq environment (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`); the password only from the
- * environment (`PGPASSWORD`) or a password file (`PGPASSFILE`, else `~/.pgpass`), never from code
- * or a command-line flag, so it is in no process listing, shell history or source file.
+ * Options of {@link PostgresStateStore.open} and {@link PostgresDeviceRegistry.open}. Where to
+ * connect comes from here, a connection service file, or the libpq environment (`PGHOST`,
+ * `PGPORT`, `PGDATABASE`, `PGUSER`); the password only from the service file, the environment
+ * (`PGPASSWORD`) or a password file (`PGPASSFILE`, else `~/.pgpass`), never from code or a
+ * command-line flag, so it is in no process listing, shell history or source file.
  */
 export interface PostgresStateStoreOptions {
+  /**
+   * A section of the connection service file (`PGSERVICEFILE`, else `~/.pg_service.conf`) giving
+   * host, port, dbname, user and optionally password (default: `PGSERVICE`). The options below
+   * override it.
+   */
+  readonly service?: string;
   /** Host name, address or Unix socket directory (default: `PGHOST`, else localhost). */
   readonly host?: string;
   /** Port (default: `PGPORT`, else 5432). */

@@ -4,7 +4,7 @@
 // value is ERR_STORE_CORRUPT, never a counter the caller would act on; a store written by another
 // schema version is refused; the PostgreSQL password comes only from the environment or a
 // password file.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -99,13 +99,44 @@ describe('PostgreSQL', () => {
       process.env['PGPASSFILE'] = join(work, 'missing');
       expect(await codeOf(openPg())).toBe('ERR_STORE_UNAVAILABLE');
       // PGPASSWORD is used when set (taken from the real file here).
-      process.env['PGPASSWORD'] = (await import('node:fs')).readFileSync(saved!, 'utf8').trim().split(':').at(-1)!;
+      process.env['PGPASSWORD'] = readFileSync(saved!, 'utf8').trim().split(':').at(-1)!;
       const s = await openPg();
       expect(await s.commit([c(1n)])).toEqual([{ status: 'committed' }]);
       await s.close();
     } finally {
       process.env['PGPASSFILE'] = saved;
       delete process.env['PGPASSWORD'];
+    }
+  });
+
+  it('reads where to connect, and the password, from a connection service file', async () => {
+    const password = readFileSync(pg.passfile, 'utf8').trim().split(':').at(-1)!;
+    const file = join(work, 'pg_service.conf');
+    const write = (pw: string, extra = ''): void =>
+      writeFileSync(file, `# test services\n[other]\nhost=192.0.2.1\n\n[smki-test]\nhost=${pg.host}\nport=${pg.port}\ndbname=${pg.database}\nuser=${pg.user}\npassword=${pw}\n${extra}`, { mode: 0o600 });
+    const saved = { file: process.env['PGSERVICEFILE'], pass: process.env['PGPASSFILE'] };
+    process.env['PGSERVICEFILE'] = file;
+    delete process.env['PGPASSFILE'];
+    try {
+      write(password);
+      const s = await PostgresStateStore.open({ service: 'smki-test', schema: `f${++n}` });
+      expect(await s.commit([c(1n)])).toEqual([{ status: 'committed' }]);
+      await s.close();
+      // PGSERVICE names the section when the option does not.
+      process.env['PGSERVICE'] = 'smki-test';
+      const t = await PostgresStateStore.open({ schema: `f${++n}` });
+      await t.close();
+      delete process.env['PGSERVICE'];
+      write('wrong');
+      expect(await codeOf(PostgresStateStore.open({ service: 'smki-test', schema: `f${++n}`, connectTimeoutMs: 2000 }))).toBe('ERR_STORE_UNAVAILABLE');
+      write(password, 'sslmode=disable\n');
+      expect(await codeOf(PostgresStateStore.open({ service: 'smki-test' }))).toBe('ERR_INVALID_ARGUMENT');
+      expect(await codeOf(PostgresStateStore.open({ service: 'missing' }))).toBe('ERR_INVALID_ARGUMENT');
+    } finally {
+      delete process.env['PGSERVICE'];
+      if (saved.file === undefined) delete process.env['PGSERVICEFILE'];
+      else process.env['PGSERVICEFILE'] = saved.file;
+      process.env['PGPASSFILE'] = saved.pass;
     }
   });
 
@@ -121,6 +152,26 @@ describe('PostgreSQL', () => {
     pg.psql(`UPDATE ${schema}.counters SET counter = '0000000000000005'`);
     expect(await s.commit([c(6n)])).toEqual([{ status: 'committed' }]);
     expect(await s.lastCounter(A, D)).toBe(6n);
+    // An anomaly count and a quarantine state.
+    const window = { user: A, messageCode: 0x50, windowMs: 1000, windowStart: 0 };
+    const held = (value: bigint): CommitEntry => ({
+      counter: { originator: A, device: D, value },
+      anomaly: { ...window, limit: 1 },
+      quarantine: { at: 0, user: A, device: D, messageCode: 0x50, counter: value, command: Uint8Array.of(1) },
+    });
+    const [, q] = await s.commit([held(7n), held(8n)]);
+    const id = (q as { id: string }).id;
+    pg.psql(`UPDATE ${schema}.anomaly_windows SET count = -1`);
+    expect(await codeOf(s.anomalyCount(window))).toBe('ERR_STORE_CORRUPT');
+    expect(await codeOf(s.commit([held(9n)]))).toBe('ERR_STORE_CORRUPT');
+    pg.psql(`UPDATE ${schema}.anomaly_windows SET count = 1`);
+    pg.psql(`UPDATE ${schema}.quarantine SET state = 'approved'`);
+    expect(await codeOf(s.quarantineRecord(id))).toBe('ERR_STORE_CORRUPT');
+    expect(await codeOf(s.commit([{ counter: { originator: A, device: D, value: 8n }, release: id }]))).toBe('ERR_STORE_CORRUPT');
+    expect(await codeOf(s.heldQuarantine())).toBe('resolved');
+    pg.psql(`UPDATE ${schema}.quarantine SET state = 'held', user_id = 'someone'`);
+    expect(await codeOf(s.heldQuarantine())).toBe('ERR_STORE_CORRUPT');
+    expect(await s.lastCounter(A, D)).toBe(7n);
     await s.close();
   });
 

@@ -2,6 +2,9 @@
 // PostgresDeviceRegistry: options, the password (environment or password file only), the
 // schema and its tables (created once, under an advisory lock), transactions, error mapping.
 import type { Pool, PoolClient, PoolConfig } from 'pg';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { SmkiError, isSmkiError } from '@smki/core';
 import { closedError, int, invalid } from './check.js';
 
@@ -14,6 +17,7 @@ const NAME = /^[A-Za-z0-9._-]{1,63}$/;
 
 /** Connection options shared by the PostgreSQL classes (see PostgresStateStoreOptions). */
 export interface PgOptions {
+  readonly service?: string;
   readonly host?: string;
   readonly port?: number;
   readonly database?: string;
@@ -38,6 +42,47 @@ function ddl(s: string): string[] {
     `CREATE INDEX IF NOT EXISTS quarantine_held ON ${s}.quarantine (state, at, id)`,
     `CREATE TABLE IF NOT EXISTS ${s}.devices (device text PRIMARY KEY, record text NOT NULL)`,
   ];
+}
+
+const SERVICE_KEYS = new Set(['host', 'port', 'dbname', 'user', 'password']);
+
+/**
+ * A section of the connection service file (libpq's pg_service.conf format): PGSERVICEFILE, else
+ * ~/.pg_service.conf, else PGSYSCONFDIR/pg_service.conf. Only host, port, dbname, user and
+ * password are understood; any other keyword is refused rather than ignored.
+ */
+function readService(name: string): Record<string, string> {
+  const files = process.env['PGSERVICEFILE'] !== undefined
+    ? [process.env['PGSERVICEFILE']]
+    : [join(homedir(), '.pg_service.conf'), join(process.env['PGSYSCONFDIR'] ?? '/etc/postgresql-common', 'pg_service.conf')];
+  for (const file of files) {
+    let body: string;
+    try {
+      body = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const out: Record<string, string> = {};
+    let inSection = false;
+    let found = false;
+    for (const [i, raw] of body.split(/\r?\n/).entries()) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      const section = /^\[([^\]]+)\]$/.exec(line);
+      if (section) {
+        inSection = section[1] === name;
+        found ||= inSection;
+        continue;
+      }
+      if (!inSection) continue;
+      const eq = line.indexOf('=');
+      const key = line.slice(0, eq).trim();
+      if (eq < 1 || !SERVICE_KEYS.has(key)) throw invalid('options.service', `line ${i + 1} of the service file is not host, port, dbname, user or password = value`);
+      out[key] = line.slice(eq + 1).trim();
+    }
+    if (found) return out;
+  }
+  throw invalid('options.service', `names no section of a service file (PGSERVICEFILE, ~/.pg_service.conf)`);
 }
 
 function text(v: unknown, field: string, re: RegExp): string {
@@ -81,10 +126,19 @@ export class PgConnection {
       query_timeout: statementMs + 1000,
       application_name: 'smki-store',
     };
-    if (options.host !== undefined) config.host = text(options.host, 'options.host', HOST);
-    if (options.port !== undefined) config.port = int(options.port, 'options.port', 1, 65535);
-    if (options.database !== undefined) config.database = text(options.database, 'options.database', NAME);
-    if (options.user !== undefined) config.user = text(options.user, 'options.user', NAME);
+    // Precedence as in libpq: the options, then the service file's section, then PG* variables
+    // (node-postgres reads those itself for what is still unset).
+    const serviceName = options.service ?? process.env['PGSERVICE'];
+    const service = serviceName === undefined ? {} : readService(text(serviceName, 'options.service', NAME));
+    const host = options.host ?? service['host'];
+    const port = options.port ?? (service['port'] === undefined ? undefined : Number(service['port']));
+    const database = options.database ?? service['dbname'];
+    const user = options.user ?? service['user'];
+    if (host !== undefined) config.host = text(host, 'options.host', HOST);
+    if (port !== undefined) config.port = int(port, 'options.port', 1, 65535);
+    if (database !== undefined) config.database = text(database, 'options.database', NAME);
+    if (user !== undefined) config.user = text(user, 'options.user', NAME);
+    const servicePassword = service['password'];
 
     let PgPool: typeof Pool;
     let pgpass: PgPass;
@@ -94,9 +148,10 @@ export class PgConnection {
     } catch (e) {
       throw new SmkiError('ERR_STORE_UNAVAILABLE', 'the PostgreSQL store needs the pg and pgpass packages (pnpm add pg pgpass)', { detail: 'pg' }, { cause: e });
     }
-    // The password: PGPASSWORD, else the password file (PGPASSFILE, else ~/.pgpass) line that
-    // matches where we connect; looked up on each new connection.
+    // The password: the service file's, else PGPASSWORD, else the password file (PGPASSFILE,
+    // else ~/.pgpass) line that matches where we connect; looked up on each new connection.
     config.password = async () => {
+      if (servicePassword !== undefined) return servicePassword;
       const env = process.env['PGPASSWORD'];
       if (env !== undefined && env !== '') return env;
       const found = await new Promise<string | undefined>((resolve) =>
