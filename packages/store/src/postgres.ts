@@ -4,14 +4,12 @@ import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import {
   checkEntries,
   checkWindow,
-  closedError,
   counterFromHex,
   counterToHex,
   countFrom,
   epochMs,
   eui64,
   int,
-  invalid,
   quarantineId,
 } from './internal/check.js';
 import { PgConnection, pgError } from './internal/pg.js';

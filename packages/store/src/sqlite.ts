@@ -12,7 +12,6 @@ import {
   epochMs,
   eui64,
   int,
-  invalid,
   quarantineId,
 } from './internal/check.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
