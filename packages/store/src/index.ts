@@ -14,7 +14,7 @@ export { MemoryStateStore, MemoryDeviceRegistry } from './memory.js';
 export { SqliteStateStore, SqliteDeviceRegistry } from './sqlite.js';
 export type { SqliteStateStoreOptions } from './sqlite.js';
 export { PostgresStateStore, PostgresDeviceRegistry } from './postgres.js';
-export type { PostgresStateStoreOptions } from './postgres.js';
+export type { PostgresStateStoreOptions } from './internal/pg.js';
 export { MAX_COMMIT_ENTRIES, MAX_QUARANTINE_COMMAND_BYTES, MAX_WINDOW_MS, MAX_ANOMALY_LIMIT } from './internal/check.js';
 export type {
   StateStore,

@@ -13,42 +13,11 @@ import {
   quarantineId,
 } from './internal/check.js';
 import { PgConnection, pgError } from './internal/pg.js';
+import type { PostgresStateStoreOptions } from './internal/pg.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
-
-/**
- * Options of {@link PostgresStateStore.open} and {@link PostgresDeviceRegistry.open}. Where to
- * connect comes from here, a connection service file, or the libpq environment (`PGHOST`,
- * `PGPORT`, `PGDATABASE`, `PGUSER`); the password only from the service file, the environment
- * (`PGPASSWORD`) or a password file (`PGPASSFILE`, else `~/.pgpass`), never from code or a
- * command-line flag, so it is in no process listing, shell history or source file.
- */
-export interface PostgresStateStoreOptions {
-  /**
-   * A section of the connection service file (`PGSERVICEFILE`, else `~/.pg_service.conf`) giving
-   * host, port, dbname, user and optionally password (default: `PGSERVICE`). The options below
-   * override it.
-   */
-  readonly service?: string;
-  /** Host name, address or Unix socket directory (default: `PGHOST`, else localhost). */
-  readonly host?: string;
-  /** Port (default: `PGPORT`, else 5432). */
-  readonly port?: number;
-  /** Database (default: `PGDATABASE`, else the user name). */
-  readonly database?: string;
-  /** User (default: `PGUSER`, else the operating-system user). */
-  readonly user?: string;
-  /** The PostgreSQL schema holding the tables (default `smki`); created if missing. */
-  readonly schema?: string;
-  /** Most connections in the pool (default 4). */
-  readonly maxConnections?: number;
-  /** How long to wait for a connection before `ERR_STORE_UNAVAILABLE` (ms, default 5000). */
-  readonly connectTimeoutMs?: number;
-  /** How long one statement may take before `ERR_STORE_UNAVAILABLE` (ms, default 10000). */
-  readonly statementTimeoutMs?: number;
-}
 
 /**
  * The {@link StateStore} for several processes on several machines: PostgreSQL (node-postgres).

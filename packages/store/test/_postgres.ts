@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 
 export const PG_BIN = process.env['SMKI_PG_BIN'] ?? '/usr/lib/postgresql/15/bin';
 
@@ -135,4 +136,35 @@ export async function startPostgres(): Promise<PgServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A private server for the calling test file: started before its tests (PGPASSFILE set to its
+ * password file), destroyed after them, with a temporary directory removed likewise. `pg` reads
+ * through to the server once it has started.
+ */
+export function postgresForThisFile(prefix: string): { pg: PgServer; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let server: PgServer | undefined;
+  beforeAll(async () => {
+    server = await startPostgres();
+    process.env['PGPASSFILE'] = server.passfile;
+  }, 120_000);
+  afterAll(() => {
+    server?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const pg = new Proxy({} as PgServer, {
+    get(_target, key) {
+      if (!server) throw new Error('the PostgreSQL server is not started yet');
+      const v = (server as unknown as Record<string | symbol, unknown>)[key];
+      return typeof v === 'function' ? v.bind(server) : v;
+    },
+  });
+  return { pg, dir };
+}
+
+/** Where to connect to `pg` (no password: that comes from PGPASSFILE). */
+export function connectionOf(pg: PgServer): { host: string; port: number; user: string; database: string } {
+  return { host: pg.host, port: pg.port, user: pg.user, database: pg.database };
 }

@@ -1,15 +1,15 @@
 // The StateStore contract (docs/store.md), run against every implementation: memory, SQLite and a
 // real PostgreSQL server started for this file. Anti-replay per GBCS 4.3.1.5 (strictly increasing
 // originator counters), anomaly thresholds per User and message code, quarantine.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64 } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
 import { MemoryStateStore, PostgresStateStore, SqliteStateStore } from '@smki/store';
 import type { CommitEntry, StateStore } from '@smki/store';
-import { startPostgres, type PgServer } from './_postgres.js';
+import { connectionOf, postgresForThisFile } from './_postgres.js';
+
+const { pg, dir } = postgresForThisFile('smki-store-contract-');
 
 const A = parseEui64('90B3D51F30010000');
 const B = parseEui64('90B3D51F30020000');
@@ -17,17 +17,8 @@ const D1 = parseEui64('00DB1234567890A0');
 const D2 = parseEui64('00DB1234567890A1');
 const WINDOW = { user: A, messageCode: 0x0050, windowMs: 60_000, windowStart: 1_700_000_040_000 };
 
-let pg: PgServer;
-const dir = mkdtempSync(join(tmpdir(), 'smki-store-contract-'));
 let n = 0;
 
-beforeAll(async () => {
-  pg = await startPostgres();
-}, 120_000);
-afterAll(() => {
-  pg?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 type Factory = () => Promise<StateStore>;
 const BACKENDS: [string, Factory][] = [
@@ -35,7 +26,7 @@ const BACKENDS: [string, Factory][] = [
   ['sqlite', async () => SqliteStateStore.open({ path: join(dir, `s${++n}.db`) })],
   [
     'postgres',
-    async () => PostgresStateStore.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: `t${++n}` }),
+    async () => PostgresStateStore.open({ ...connectionOf(pg), schema: `t${++n}` }),
   ],
 ];
 
@@ -57,10 +48,6 @@ function held(value: bigint, device = D1, command = Uint8Array.of(0xdf, 1, 2, 3)
 }
 
 describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
-  beforeAll(() => {
-    process.env['PGPASSFILE'] = pg.passfile;
-  });
-
   it('accepts a counter once, then only greater ones (strictly increasing)', async () => {
     const s = await open();
     expect(await s.lastCounter(A, D1)).toBeUndefined();

@@ -4,35 +4,26 @@
 // value is ERR_STORE_CORRUPT, never a counter the caller would act on; a store written by another
 // schema version is refused; the PostgreSQL password comes only from the environment or a
 // password file.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64 } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
 import { PostgresStateStore, SqliteStateStore } from '@smki/store';
 import type { CommitEntry } from '@smki/store';
-import { startPostgres, type PgServer } from './_postgres.js';
+import { connectionOf, postgresForThisFile } from './_postgres.js';
+
+const { pg, dir: work } = postgresForThisFile('smki-store-faults-');
 
 const A = parseEui64('90B3D51F30010000');
 const D = parseEui64('00DB1234567890A0');
-const work = mkdtempSync(join(tmpdir(), 'smki-store-faults-'));
-let pg: PgServer;
 let n = 0;
 
-beforeAll(async () => {
-  pg = await startPostgres();
-  process.env['PGPASSFILE'] = pg.passfile;
-}, 120_000);
-afterAll(() => {
-  pg?.destroy();
-  rmSync(work, { recursive: true, force: true });
-});
 
 const c = (value: bigint): CommitEntry => ({ counter: { originator: A, device: D, value } });
 const openPg = (schema = `f${++n}`, extra: object = {}) =>
-  PostgresStateStore.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema, connectTimeoutMs: 2000, ...extra });
+  PostgresStateStore.open({ ...connectionOf(pg), schema, connectTimeoutMs: 2000, ...extra });
 
 async function codeOf(p: Promise<unknown>): Promise<SmkiErrorCode | unknown> {
   return p.then(

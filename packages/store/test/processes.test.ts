@@ -3,30 +3,22 @@
 // blocks its replay after a restart, and processes racing for the same (originator, device,
 // counter) accept it exactly once (SQLite file and PostgreSQL server).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseEui64 } from '@smki/core';
 import { PostgresStateStore, SqliteStateStore } from '@smki/store';
 import type { StateStore } from '@smki/store';
-import { startPostgres, type PgServer } from './_postgres.js';
+import { connectionOf, postgresForThisFile } from './_postgres.js';
+
+const { pg, dir: work } = postgresForThisFile('smki-store-proc-');
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const CHILD = join(import.meta.dirname, '_state-child.ts');
 const A = parseEui64('90B3D51F30010000');
 const D = parseEui64('00DB1234567890A0');
-const work = mkdtempSync(join(tmpdir(), 'smki-store-proc-'));
-let pg: PgServer;
 
-beforeAll(async () => {
-  pg = await startPostgres();
-}, 120_000);
-afterAll(() => {
-  pg?.destroy();
-  rmSync(work, { recursive: true, force: true });
-});
 
 interface Child {
   lines: AsyncIterableIterator<string>;
@@ -66,15 +58,11 @@ const STORES: Where[] = [
   {
     name: 'postgres',
     where: () => `postgres:proc${++k}`,
-    open: (w) => PostgresStateStore.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: w.slice(9) }),
+    open: (w) => PostgresStateStore.open({ ...connectionOf(pg), schema: w.slice(9) }),
   },
 ];
 
 describe.each(STORES)('$name', ({ where: whereOf, open }) => {
-  beforeAll(() => {
-    process.env['PGPASSFILE'] = pg.passfile;
-  });
-
   it('a counter reported accepted before SIGKILL blocks its replay after restart', async () => {
     for (const after of [1, 7, 40]) {
       const where = whereOf();

@@ -2,30 +2,20 @@
 // random sequences of commits over a few originators, devices, counters and anomaly windows give
 // the same outcomes and the same final state on memory, SQLite and PostgreSQL as a reference
 // model written independently here (fast-check, fixed seed).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Eui64 } from '@smki/core';
 import { MemoryStateStore, PostgresStateStore, SqliteStateStore } from '@smki/store';
 import type { CommitEntry, CommitOutcome, StateStore } from '@smki/store';
-import { startPostgres, type PgServer } from './_postgres.js';
+import { connectionOf, postgresForThisFile } from './_postgres.js';
+
+const { pg, dir } = postgresForThisFile('smki-store-prop-');
 
 const USERS = ['90B3D51F30010000', '90B3D51F30020000'] as Eui64[];
 const DEVICES = ['00DB1234567890A0', '00DB1234567890A1'] as Eui64[];
-const dir = mkdtempSync(join(tmpdir(), 'smki-store-prop-'));
-let pg: PgServer;
 let n = 0;
 
-beforeAll(async () => {
-  pg = await startPostgres();
-  process.env['PGPASSFILE'] = pg.passfile;
-}, 120_000);
-afterAll(() => {
-  pg?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** An entry as generated: indices into the small worlds above. */
 interface Gen {
@@ -119,7 +109,7 @@ it('memory, SQLite and PostgreSQL agree with the reference model on random commi
       const stores: StateStore[] = [
         new MemoryStateStore(),
         await SqliteStateStore.open({ path: join(dir, `p${++n}.db`) }),
-        await PostgresStateStore.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: `p${++n}` }),
+        await PostgresStateStore.open({ ...connectionOf(pg), schema: `p${++n}` }),
       ];
       const results = [];
       for (const s of stores) {

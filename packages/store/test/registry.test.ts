@@ -2,35 +2,25 @@
 // server: records round-trip exactly, batches are all-or-nothing, malformed records are refused
 // before anything is written, and a stored record out of shape is ERR_STORE_CORRUPT. Trust-anchor
 // cells per GBCS: (role, key usage, cell usage) → certificate by SKI (docs/domain.md §2).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64 } from '@smki/core';
 import type { Eui64, SmkiErrorCode } from '@smki/core';
 import { MemoryDeviceRegistry, PostgresDeviceRegistry, SqliteDeviceRegistry, SqliteStateStore } from '@smki/store';
 import type { DeviceRecord, DeviceRegistry } from '@smki/store';
-import { startPostgres, type PgServer } from './_postgres.js';
+import { connectionOf, postgresForThisFile } from './_postgres.js';
+
+const { pg, dir } = postgresForThisFile('smki-registry-');
 
 const SUPPLIER = parseEui64('90B3D51F30010000');
 const DNO = parseEui64('90B3D51F30030000');
 const eui = (n: number): Eui64 => parseEui64(`00DB1234${n.toString(16).toUpperCase().padStart(8, '0')}`);
 
-let pg: PgServer;
-const dir = mkdtempSync(join(tmpdir(), 'smki-registry-'));
 let n = 0;
 const paths: string[] = [];
 const schemas: string[] = [];
 
-beforeAll(async () => {
-  pg = await startPostgres();
-  process.env['PGPASSFILE'] = pg.passfile;
-}, 120_000);
-afterAll(() => {
-  pg?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const BACKENDS: [string, () => Promise<DeviceRegistry>][] = [
   ['memory', async () => new MemoryDeviceRegistry()],
@@ -47,7 +37,7 @@ const BACKENDS: [string, () => Promise<DeviceRegistry>][] = [
     async () => {
       const schema = `r${++n}`;
       schemas.push(schema);
-      return PostgresDeviceRegistry.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema });
+      return PostgresDeviceRegistry.open({ ...connectionOf(pg), schema });
     },
   ],
 ];

@@ -15,16 +15,35 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const HOST = /^[A-Za-z0-9._:/-]{1,255}$/;
 const NAME = /^[A-Za-z0-9._-]{1,63}$/;
 
-/** Connection options shared by the PostgreSQL classes (see PostgresStateStoreOptions). */
-export interface PgOptions {
+/**
+ * Options of `PostgresStateStore.open` and `PostgresDeviceRegistry.open`. Where to
+ * connect comes from here, a connection service file, or the libpq environment (`PGHOST`,
+ * `PGPORT`, `PGDATABASE`, `PGUSER`); the password only from the service file, the environment
+ * (`PGPASSWORD`) or a password file (`PGPASSFILE`, else `~/.pgpass`), never from code or a
+ * command-line flag, so it is in no process listing, shell history or source file.
+ */
+export interface PostgresStateStoreOptions {
+  /**
+   * A section of the connection service file (`PGSERVICEFILE`, else `~/.pg_service.conf`) giving
+   * host, port, dbname, user and optionally password (default: `PGSERVICE`). The options below
+   * override it.
+   */
   readonly service?: string;
+  /** Host name, address or Unix socket directory (default: `PGHOST`, else localhost). */
   readonly host?: string;
+  /** Port (default: `PGPORT`, else 5432). */
   readonly port?: number;
+  /** Database (default: `PGDATABASE`, else the user name). */
   readonly database?: string;
+  /** User (default: `PGUSER`, else the operating-system user). */
   readonly user?: string;
+  /** The PostgreSQL schema holding the tables (default `smki`); created if missing. */
   readonly schema?: string;
+  /** Most connections in the pool (default 4). */
   readonly maxConnections?: number;
+  /** How long to wait for a connection before `ERR_STORE_UNAVAILABLE` (ms, default 5000). */
   readonly connectTimeoutMs?: number;
+  /** How long one statement may take before `ERR_STORE_UNAVAILABLE` (ms, default 10000). */
   readonly statementTimeoutMs?: number;
 }
 
@@ -109,7 +128,7 @@ export class PgConnection {
     this.#lockKey = lockKeyOf(schema);
   }
 
-  static async open(options: PgOptions): Promise<PgConnection> {
+  static async open(options: PostgresStateStoreOptions): Promise<PgConnection> {
     if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
     for (const forbidden of ['password', 'connectionString']) {
       if (forbidden in options) {
