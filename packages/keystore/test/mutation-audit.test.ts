@@ -4,10 +4,12 @@
 // reader's chunks, the intent, the open options, group commit and staged appends.
 // RFC 2104 (HMAC-SHA256 over the canonical bytes), FIPS 180-4 (SHA-256 chain), RFC 8259 (JSON).
 import { createHash, createHmac } from 'node:crypto';
+import { once } from 'node:events';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { isSmkiError, parseEui64, type SmkiError } from '@smki/core';
 import { AUDIT_LOG_FILE, AuditLog, deriveAuditKey, MAX_AUDIT_LINE_BYTES, verifyAuditLog, type AuditEvent, type AuditHead } from '../src/audit.js';
 
@@ -924,5 +926,208 @@ describe('stage and close: what a refusal names, and closing twice', () => {
     await Promise.all([log.close(), log.close()]);
     await log.close();
     expect(readFileSync(log.path, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('the reader’s memory: an overlong line is not kept, a line inside a chunk is not copied', () => {
+  it('a line over the limit, terminated or not, is never copied as it is read (at most 64 KiB is held)', async () => {
+    const dir = tempDir();
+    const path = join(dir, AUDIT_LOG_FILE);
+    const [rec] = chain(1);
+    writeFileSync(path, `${'x'.repeat(3 << 20)}\n${rec}\n${'t'.repeat(3 << 20)}`);
+    const from = vi.spyOn(Buffer, 'from');
+    let r: Awaited<ReturnType<typeof verifyAuditLog>>;
+    let copied: number;
+    try {
+      r = await verifyAuditLog(path, { key: KEY });
+      copied = from.mock.calls.reduce((n, [a]) => n + (a instanceof Uint8Array ? a.length : 0), 0);
+    } finally {
+      from.mockRestore();
+    }
+    expect(copied).toBeLessThanOrEqual(MAX_AUDIT_LINE_BYTES);
+    // line 2, the record, follows the bad line as an inserted one would: not a finding
+    expect(r.findings.map((f) => [f.line, f.code])).toEqual([
+      [1, 'ERR_AUDIT_TAMPERED'],
+      [3, 'ERR_AUDIT_TAMPERED'],
+    ]);
+    expect(r.findings[1]!.message).toMatch(/unterminated final line over/);
+  });
+
+  it('lines inside one chunk are checked where they lie; only a line across chunks is put together', async () => {
+    const dir = tempDir();
+    const path = join(dir, AUDIT_LOG_FILE);
+    const lines = chain(3);
+    writeFileSync(path, lines.map((l) => `${l}\n`).join(''));
+    const concat = vi.spyOn(Buffer, 'concat');
+    try {
+      expect(await verifyAuditLog(path, { key: KEY, head: headOf(lines) })).toMatchObject({ ok: true, count: 3 });
+      expect(concat).not.toHaveBeenCalled();
+      // the same records after a filler line that ends 10 bytes before the first chunk does
+      writeFileSync(path, `${'y'.repeat((1 << 20) - 11)}\n${lines.map((l) => `${l}\n`).join('')}`);
+      const r = await verifyAuditLog(path, { key: KEY });
+      expect(r.count).toBe(4);
+      expect(concat).toHaveBeenCalledTimes(1);
+    } finally {
+      concat.mockRestore();
+    }
+  });
+});
+
+describe('verifyAuditLog: an error reading the log is passed on as it is', () => {
+  it('a path that cannot be looked up: the error of the look-up (stat), not a later one', async () => {
+    await expect(verifyAuditLog('/dev/null/audit.log', { key: KEY })).rejects.toMatchObject({ code: 'ENOTDIR', syscall: 'stat' });
+  });
+
+  it('a file that exists but cannot be opened (a socket) is an error, not an empty log', async () => {
+    const path = join(tempDir(), AUDIT_LOG_FILE);
+    const server = createServer();
+    server.listen(path);
+    await once(server, 'listening');
+    try {
+      // open(2) of a socket: ENXIO on Linux, EOPNOTSUPP on macOS
+      await expect(verifyAuditLog(path, { key: KEY })).rejects.toMatchObject({ code: expect.stringMatching(/^(ENXIO|EOPNOTSUPP)$/), syscall: 'open' });
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the writer: records, refusals and failures in detail', () => {
+  it('a record has no key for an optional field that was not given, or given as undefined', async () => {
+    const { log } = await freshLog();
+    const revoked = await log.append({ type: 'key.revoked', keyId: 'K' }, { durable: true });
+    expect(Object.keys(revoked)).toEqual(['type', 'keyId', 'seq', 'at', 'prev', 'mac']);
+    const use = await log.append({ ...used(1), counter: undefined } as unknown as AuditEvent, { durable: true });
+    expect(Object.keys(use)).toEqual(['type', 'operation', 'keyId', 'portfolioId', 'device', 'seq', 'at', 'prev', 'mac']);
+    await log.close();
+  });
+
+  it('an append without options is a use record: group-committed, not written at once', async () => {
+    const { log } = await freshLog({ groupCommitMs: 10_000 });
+    const rec = await log.append({ type: 'key.csr', keyId: 'K' }, undefined as unknown as { durable: boolean });
+    expect(rec.seq).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(statSync(log.path).size).toBe(0);
+    expect((await log.flush()).count).toBe(1);
+    await log.close();
+  });
+
+  it('a backlog of exactly 1 MiB is written at once; one byte less waits for the window', async () => {
+    const now = () => new Date(AT);
+    // Line lengths depend on the seq's digits and the key id only: learn the rest from one line.
+    const scratch = await freshLog({ now });
+    const one = await scratch.log.stage([{ type: 'key.csr', keyId: 'K' }]);
+    scratch.log.abortStaged();
+    await scratch.log.close();
+    const base = Buffer.byteLength(one.lines[0]!) + 1 - 2; // with its newline, without the seq digit and the id
+    const total = 1 << 20;
+    const n = Math.ceil(total / (base + 128));
+    const ids: number[] = Array.from({ length: n }, () => 1);
+    let deficit = total - ids.reduce((sum, len, i) => sum + base + String(i + 1).length + len, 0);
+    for (let i = 0; deficit > 0; i++) {
+      const add = Math.min(127, deficit);
+      ids[i]! += add;
+      deficit -= add;
+    }
+    const events = ids.map((len): AuditEvent => ({ type: 'key.csr', keyId: 'K'.repeat(len) }));
+    const check = await freshLog({ now });
+    expect((await check.log.stage(events)).after.bytes).toBe(total); // the events make exactly 1 MiB
+    check.log.abortStaged();
+    await check.log.close();
+
+    const points: string[] = [];
+    const { log } = await freshLog({ now, groupCommitMs: 10_000, fault: (p) => points.push(p) });
+    for (const e of events.slice(0, -1)) await log.append(e, { durable: false });
+    await new Promise((r) => setImmediate(r));
+    expect(points).toEqual([]);
+    await log.append(events.at(-1)!, { durable: false });
+    await new Promise((r) => setImmediate(r));
+    expect(points[0]).toBe('audit:before-write');
+    expect((await log.flush()).bytes).toBe(total);
+    await log.close();
+  });
+
+  it('the clock’s refusal by stage names the time, like append’s', async () => {
+    const { log } = await freshLog({ now: () => new Date('+010000-01-01T00:00:00.000Z') });
+    const e = await refusal(log.stage([{ type: 'key.csr', keyId: 'K' }]));
+    expect(e.context).toEqual({ detail: '+010000-01-01T00:00:00.000Z' });
+    await log.close();
+  });
+
+  it('abortStaged with nothing staged does nothing', async () => {
+    const { log } = await freshLog();
+    expect(() => log.abortStaged()).not.toThrow();
+    expect((await log.append({ type: 'key.csr', keyId: 'K' }, { durable: true })).seq).toBe(1);
+    await log.close();
+  });
+
+  /** A log whose writes fail once armed, with the error `thrown`. */
+  async function failing(thrown: unknown) {
+    let armed = false;
+    const { log } = await freshLog({
+      groupCommitMs: 10_000,
+      fault: (p) => {
+        if (armed && p === 'audit:after-write') throw thrown;
+      },
+    });
+    return { log, arm: () => (armed = true) };
+  }
+
+  it('a failed log refuses a stage as failed before looking at its events', async () => {
+    const { log, arm } = await failing(new Error('EIO'));
+    arm();
+    await refusal(log.append({ type: 'key.csr', keyId: 'K' }, { durable: true }), 'ERR_AUDIT_WRITE_FAILED');
+    await refusal(log.stage([]), 'ERR_AUDIT_WRITE_FAILED');
+    await log.close();
+  });
+
+  it('closing again after the final write failed reports the failure again', async () => {
+    const { log, arm } = await failing(new Error('EIO'));
+    await log.append(used(1), { durable: false });
+    arm();
+    await refusal(log.close(), 'ERR_AUDIT_WRITE_FAILED');
+    await refusal(log.close(), 'ERR_AUDIT_WRITE_FAILED');
+  });
+
+  it('a failure thrown as null is reported; a long message is cut to 200 characters', async () => {
+    const nothing = await failing(null);
+    nothing.arm();
+    expect((await refusal(nothing.log.append(used(1), { durable: true }), 'ERR_AUDIT_WRITE_FAILED')).context).toEqual({ detail: 'null' });
+    await nothing.log.close();
+    const long = await failing(new Error('E'.repeat(300)));
+    long.arm();
+    expect((await refusal(long.log.append(used(1), { durable: true }), 'ERR_AUDIT_WRITE_FAILED')).context).toEqual({ detail: 'E'.repeat(200) });
+    await long.log.close();
+  });
+
+  it('the longest record of every type is far under the line limit, so the writer needs no length check', async () => {
+    const id = 'I'.repeat(128);
+    const hex = 'F'.repeat(128);
+    const text = '\ud800'.repeat(128); // 6 bytes each, escaped: the longest text there is
+    const big = Number.MAX_SAFE_INTEGER;
+    const events: AuditEvent[] = [
+      { type: 'organisation.created', entityId: ORG, role: 2 },
+      { type: 'portfolio.created', organisation: ORG, portfolioId: id, name: text, wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement'] },
+      { type: 'key.generated', keyId: id, organisation: ORG, portfolioId: id, purpose: 'prepaymentKeyAgreement', generation: big, backend: id },
+      { type: 'key.csr', keyId: id },
+      { type: 'certificate.attached', keyId: id, serialNumber: hex, fingerprint: hex },
+      { type: 'key.rotated', organisation: ORG, portfolioId: id, purpose: 'prepaymentKeyAgreement', fromKeyId: id, toKeyId: id, devicesToUpdate: big },
+      { type: 'key.retired', keyId: id },
+      { type: 'key.revoked', keyId: id, reason: text },
+      { type: 'device.assigned', organisation: ORG, device: DEV, portfolioId: id },
+      { type: 'device.moved', organisation: ORG, device: DEV, fromPortfolioId: id, toPortfolioId: id },
+      { type: 'device.credentials-updated', device: DEV, purpose: 'prepaymentKeyAgreement', keyId: id },
+      { type: 'key.used', operation: 'keyAgreement', keyId: id, portfolioId: id, device: DEV, messageCode: 0xffff, counter: (1n << 64n) - 1n },
+      { type: 'store.opened', recoveredRecords: big, tornBytesRemoved: big, reappliedRecords: big, completedRecords: big },
+    ];
+    const { log } = await freshLog();
+    for (const e of events) await log.append(e, { durable: true });
+    const head = log.head();
+    await log.close();
+    const lines = readFileSync(log.path, 'utf8').split('\n').slice(0, -1);
+    expect(lines).toHaveLength(13);
+    // even with a 16-digit seq, each is under 2 KiB
+    for (const l of lines) expect(Buffer.byteLength(l) + 15).toBeLessThan(2048);
+    expect(await verifyAuditLog(log.path, { key: KEY, head })).toMatchObject({ ok: true, count: 13 });
   });
 });
