@@ -107,8 +107,12 @@ describe('handles', () => {
   it('lists the .p8 files whose names are handles, sorted; a missing keys/ folder lists nothing', async () => {
     const dir = tempDir();
     const b = await open(dir);
-    for (const f of ['b.p8', 'a.p8', '.hidden.p8', 'x.txt', 'bad name.p8', 'c.p8.tmp', 'p8']) writeFileSync(join(dir, 'keys', f), '');
-    expect(await b.listHandles()).toEqual(['a', 'b']);
+    // Node lists a directory sorted by file name (libuv's scandir), but the handles are sorted
+    // without the suffix: 'a-b.p8' < 'a.b.p8' < 'a.p8' < 'a_b.p8', while 'a' < 'a-b' < 'a.b' < 'a_b'.
+    for (const f of ['a_b.p8', 'a.p8', 'a.b.p8', 'a-b.p8', 'b.p8', '.hidden.p8', 'x.txt', 'bad name.p8', 'c.p8.tmp', 'p8']) {
+      writeFileSync(join(dir, 'keys', f), '');
+    }
+    expect(await b.listHandles()).toEqual(['a', 'a-b', 'a.b', 'a_b', 'b']);
     rmSync(join(dir, 'keys'), { recursive: true });
     expect(await b.listHandles()).toEqual([]);
   });

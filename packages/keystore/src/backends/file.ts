@@ -255,12 +255,10 @@ export class FileKeyBackend implements KeyBackend {
     // A throwaway backend, never returned; closed at once so that the key which confirmed the
     // passphrase does not stay decrypted in memory until it is collected.
     const backend = new FileKeyBackend(directory, passphrase, {}, undefined);
-    try {
-      await backend.#verifyPassphrase(false);
-      // Stryker disable next-line BlockStatement: equivalent in-process; the finally block only drops the decrypted key sooner (memory hygiene)
-    } finally {
-      await backend.close();
-    }
+    await backend
+      .#verifyPassphrase(false)
+      // Stryker disable next-line ArrowFunction: equivalent in-process; closing only drops the decrypted key sooner (memory hygiene)
+      .finally(() => backend.close());
   }
 
   // -------------------------------------------------------------------------------------------
