@@ -2,7 +2,8 @@
  * Durable security state shared by the SMKI toolkit's packages: anti-replay counters per
  * (originator, device), anomaly counts per (user, message code, window) and quarantined
  * commands behind the {@link StateStore} interface, and the devices the validator knows behind
- * the {@link DeviceRegistry} interface, each with three implementations: memory (tests), SQLite
+ * the {@link DeviceRegistry} interface, and the firmware images each model may activate behind the
+ * {@link FirmwareAllowlist} interface, each with three implementations: memory (tests), SQLite
  * (the embedded default) and PostgreSQL (several processes on several machines).
  *
  * Security posture: a commit is atomic and durable before it returns, a counter is accepted once
@@ -10,10 +11,10 @@
  * (`ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`): callers that authorise fail closed on it.
  * @packageDocumentation
  */
-export { MemoryStateStore, MemoryDeviceRegistry } from './memory.js';
-export { SqliteStateStore, SqliteDeviceRegistry } from './sqlite.js';
+export { MemoryStateStore, MemoryDeviceRegistry, MemoryFirmwareAllowlist } from './memory.js';
+export { SqliteStateStore, SqliteDeviceRegistry, SqliteFirmwareAllowlist } from './sqlite.js';
 export type { SqliteStateStoreOptions } from './sqlite.js';
-export { PostgresStateStore, PostgresDeviceRegistry } from './postgres.js';
+export { PostgresStateStore, PostgresDeviceRegistry, PostgresFirmwareAllowlist } from './postgres.js';
 export type { PostgresStateStoreOptions } from './internal/pg.js';
 export { MAX_COMMIT_ENTRIES, MAX_QUARANTINE_COMMAND_BYTES, MAX_WINDOW_MS, MAX_ANOMALY_LIMIT } from './internal/check.js';
 export type {
@@ -28,3 +29,5 @@ export type {
 } from './types.js';
 export { DEVICE_TYPES, MAX_CELLS, MAX_DEVICE_CERTIFICATE_BYTES, MAX_REGISTRY_BATCH } from './registry.js';
 export type { DeviceRegistry, DeviceRecord, DeviceType, Fuel, TrustAnchorCell, CellKeyUsage, CellUsage } from './registry.js';
+export { MAX_FIRMWARE_BATCH } from './firmware.js';
+export type { FirmwareAllowlist, FirmwareImage, FirmwareStatus } from './firmware.js';

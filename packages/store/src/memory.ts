@@ -4,6 +4,8 @@ import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantine
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
+import { approvals, checkImageHash, checkImages, checkModel, checkReason, compareImages, firmwareFromRow } from './firmware.js';
+import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
 
 /**
  * A {@link StateStore} in process memory: for tests and benchmarks. Nothing survives the
@@ -173,6 +175,82 @@ export class MemoryDeviceRegistry implements DeviceRegistry {
   }
 
   /** {@inheritDoc DeviceRegistry.close} */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+/**
+ * A {@link FirmwareAllowlist} in process memory: for tests and benchmarks. Entries are kept in
+ * their stored form and checked again when read.
+ *
+ * @example
+ * ```ts
+ * import { MemoryFirmwareAllowlist } from '@smki/store';
+ * const list = new MemoryFirmwareAllowlist();
+ * const imageHash = 'AB'.repeat(32);
+ * await list.approve([{ model: 'ABCD:0102', imageHash }], Date.now());
+ * await list.revoke('ABCD:0102', imageHash, Date.now(), 'vulnerability announced');
+ * console.log(await list.status('ABCD:0102', imageHash)); // revoked
+ * ```
+ */
+export class MemoryFirmwareAllowlist implements FirmwareAllowlist {
+  /** Always `memory`. */
+  readonly backend = 'memory' as const;
+  readonly #rows = new Map<string, FirmwareRow>();
+  #closed = false;
+
+  #open(): void {
+    if (this.#closed) throw closedError();
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.status} */
+  async status(model: string, imageHash: Uint8Array | string): Promise<FirmwareStatus> {
+    this.#open();
+    const row = this.#rows.get(`${checkModel(model, 'model')}/${checkImageHash(imageHash, 'imageHash')}`);
+    return row === undefined ? 'unknown' : firmwareFromRow(row).state;
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.approve} */
+  async approve(images: readonly { readonly model: string; readonly imageHash: Uint8Array | string }[], at: number): Promise<('approved' | 'already' | 'revoked')[]> {
+    this.#open();
+    const list = checkImages(images, 'images');
+    const t = epochMs(at, 'at');
+    const { results, insert } = approvals(list, (model, imageHash) => {
+      const row = this.#rows.get(`${model}/${imageHash}`);
+      return row && firmwareFromRow(row).state;
+    });
+    for (const { model, imageHash } of insert) {
+      this.#rows.set(`${model}/${imageHash}`, { model, image_hash: imageHash, state: 'approved', approved_at: t, revoked_at: null, reason: null });
+    }
+    return results;
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.revoke} */
+  async revoke(model: string, imageHash: Uint8Array | string, at: number, reason?: string): Promise<boolean> {
+    this.#open();
+    const k = `${checkModel(model, 'model')}/${checkImageHash(imageHash, 'imageHash')}`;
+    const t = epochMs(at, 'at');
+    const why = checkReason(reason, 'reason') ?? null;
+    const row = this.#rows.get(k);
+    if (row && firmwareFromRow(row).state === 'revoked') return false;
+    this.#rows.set(k, { model, image_hash: k.slice(k.indexOf('/') + 1), state: 'revoked', approved_at: row?.approved_at ?? null, revoked_at: t, reason: why });
+    return true;
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.list} */
+  async list(model?: string, limit = 10_000): Promise<FirmwareImage[]> {
+    this.#open();
+    const m = model === undefined ? undefined : checkModel(model, 'model');
+    const n = int(limit, 'limit', 1, 100_000);
+    return [...this.#rows.values()]
+      .filter((r) => m === undefined || r.model === m)
+      .map(firmwareFromRow)
+      .sort(compareImages)
+      .slice(0, n);
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.close} */
   async close(): Promise<void> {
     this.#closed = true;
   }

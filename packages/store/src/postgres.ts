@@ -18,6 +18,8 @@ import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
+import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
+import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
 
 /**
  * The {@link StateStore} for several processes on several machines: PostgreSQL (node-postgres).
@@ -323,3 +325,112 @@ export class PostgresDeviceRegistry implements DeviceRegistry {
     await this.#conn.close();
   }
 }
+
+/**
+ * The {@link FirmwareAllowlist} for several processes on several machines: a table in the same
+ * PostgreSQL schema as the {@link PostgresStateStore}. Approvals and revocations take the schema's
+ * advisory lock, so an approval racing a revocation of the same image cannot bring it back.
+ * @see docs/store.md
+ */
+export class PostgresFirmwareAllowlist implements FirmwareAllowlist {
+  /** Always `postgres`. */
+  readonly backend = 'postgres' as const;
+  readonly #conn: PgConnection;
+
+  private constructor(conn: PgConnection) {
+    this.#conn = conn;
+  }
+
+  /**
+   * Connect, and create the schema and its tables if missing (options as for {@link PostgresStateStore.open}).
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_SCHEMA`
+   */
+  static async open(options: PostgresStateStoreOptions = {}): Promise<PostgresFirmwareAllowlist> {
+    return new PostgresFirmwareAllowlist(await PgConnection.open(options));
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.status} */
+  async status(model: string, imageHash: Uint8Array | string): Promise<FirmwareStatus> {
+    this.#conn.pool();
+    const m = checkModel(model, 'model');
+    const h = checkImageHash(imageHash, 'imageHash');
+    const rows = await this.#conn.query('status', `SELECT ${FIRMWARE_COLUMNS} FROM ${this.#conn.schema}.firmware_images WHERE model = $1 AND image_hash = $2`, [m, h]);
+    return rows.length === 0 ? 'unknown' : firmwareFromRow(rows[0] as unknown as FirmwareRow).state;
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.approve} */
+  async approve(images: readonly { readonly model: string; readonly imageHash: Uint8Array | string }[], at: number): Promise<('approved' | 'already' | 'revoked')[]> {
+    this.#conn.pool();
+    const list = checkImages(images, 'images');
+    const t = epochMs(at, 'at');
+    if (list.length === 0) return [];
+    const s = this.#conn.schema;
+    try {
+      return await this.#conn.tx(async (c) => {
+        await this.#conn.lock(c);
+        const r = await c.query(
+          `SELECT ${FIRMWARE_COLUMNS} FROM ${s}.firmware_images f JOIN unnest($1::text[], $2::text[]) AS k(m, h) ON f.model = k.m AND f.image_hash = k.h`,
+          [list.map((x) => x.model), list.map((x) => x.imageHash)],
+        );
+        const states = new Map<string, 'approved' | 'revoked'>();
+        for (const row of r.rows as FirmwareRow[]) {
+          const image = firmwareFromRow(row);
+          states.set(`${image.model}/${image.imageHash}`, image.state);
+        }
+        const { results, insert } = approvals(list, (m, h) => states.get(`${m}/${h}`));
+        if (insert.length > 0) {
+          await c.query(
+            `INSERT INTO ${s}.firmware_images (model, image_hash, state, approved_at) SELECT k.m, k.h, 'approved', $3 FROM unnest($1::text[], $2::text[]) AS k(m, h)`,
+            [insert.map((x) => x.model), insert.map((x) => x.imageHash), t],
+          );
+        }
+        return results;
+      });
+    } catch (e) {
+      throw pgError(e, 'approve');
+    }
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.revoke} */
+  async revoke(model: string, imageHash: Uint8Array | string, at: number, reason?: string): Promise<boolean> {
+    this.#conn.pool();
+    const m = checkModel(model, 'model');
+    const h = checkImageHash(imageHash, 'imageHash');
+    const t = epochMs(at, 'at');
+    const why = checkReason(reason, 'reason') ?? null;
+    const s = this.#conn.schema;
+    try {
+      return await this.#conn.tx(async (c) => {
+        await this.#conn.lock(c);
+        const r = await c.query(
+          `INSERT INTO ${s}.firmware_images AS f (model, image_hash, state, revoked_at, reason) VALUES ($1, $2, 'revoked', $3, $4) ` +
+            `ON CONFLICT (model, image_hash) DO UPDATE SET state = 'revoked', revoked_at = EXCLUDED.revoked_at, reason = EXCLUDED.reason WHERE f.state <> 'revoked'`,
+          [m, h, t, why],
+        );
+        return r.rowCount === 1;
+      });
+    } catch (e) {
+      throw pgError(e, 'revoke');
+    }
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.list} */
+  async list(model?: string, limit = 10_000): Promise<FirmwareImage[]> {
+    this.#conn.pool();
+    const m = model === undefined ? undefined : checkModel(model, 'model');
+    const n = int(limit, 'limit', 1, 100_000);
+    const s = this.#conn.schema;
+    const rows =
+      m === undefined
+        ? await this.#conn.query('list', `SELECT ${FIRMWARE_COLUMNS} FROM ${s}.firmware_images ORDER BY model, image_hash LIMIT $1`, [n])
+        : await this.#conn.query('list', `SELECT ${FIRMWARE_COLUMNS} FROM ${s}.firmware_images WHERE model = $1 ORDER BY model, image_hash LIMIT $2`, [m, n]);
+    return rows.map((r) => firmwareFromRow(r as unknown as FirmwareRow));
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.close} */
+  async close(): Promise<void> {
+    await this.#conn.close();
+  }
+}
+
+const FIRMWARE_COLUMNS = 'model, image_hash, state, approved_at, revoked_at, reason';

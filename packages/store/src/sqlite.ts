@@ -19,6 +19,8 @@ import { guard, openSqlite } from './internal/sqlite.js';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
+import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
+import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
 
 /** Options of {@link SqliteStateStore.open} and {@link SqliteDeviceRegistry.open}. */
 export interface SqliteStateStoreOptions {
@@ -308,6 +310,102 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
   }
 
   /** {@inheritDoc DeviceRegistry.close} */
+  async close(): Promise<void> {
+    const db = this.#db;
+    this.#db = undefined;
+    db?.close();
+  }
+}
+
+/**
+ * The embedded {@link FirmwareAllowlist}: a table in the same SQLite file as the
+ * {@link SqliteStateStore} (or a file of its own), WAL with `synchronous = FULL`.
+ * @see docs/store.md
+ */
+export class SqliteFirmwareAllowlist implements FirmwareAllowlist {
+  /** Always `sqlite`. */
+  readonly backend = 'sqlite' as const;
+  #db: Db | undefined;
+  readonly #get: Database.Statement;
+  readonly #insert: Database.Statement;
+  readonly #revoke: Database.Statement;
+  readonly #all: Database.Statement;
+  readonly #ofModel: Database.Statement;
+
+  private constructor(db: Db) {
+    this.#db = db;
+    this.#get = db.prepare('SELECT model, image_hash, state, approved_at, revoked_at, reason FROM firmware_images WHERE model = ? AND image_hash = ?');
+    this.#insert = db.prepare("INSERT INTO firmware_images (model, image_hash, state, approved_at) VALUES (?, ?, 'approved', ?)");
+    this.#revoke = db.prepare(
+      "INSERT INTO firmware_images (model, image_hash, state, revoked_at, reason) VALUES (?, ?, 'revoked', ?, ?) " +
+        "ON CONFLICT (model, image_hash) DO UPDATE SET state = 'revoked', revoked_at = excluded.revoked_at, reason = excluded.reason WHERE state <> 'revoked'",
+    );
+    const cols = 'SELECT model, image_hash, state, approved_at, revoked_at, reason FROM firmware_images';
+    this.#all = db.prepare(`${cols} ORDER BY model, image_hash LIMIT ?`);
+    this.#ofModel = db.prepare(`${cols} WHERE model = ? ORDER BY model, image_hash LIMIT ?`);
+  }
+
+  /**
+   * Open (or create) the file.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_SCHEMA`
+   */
+  static async open(options: SqliteStateStoreOptions): Promise<SqliteFirmwareAllowlist> {
+    return new SqliteFirmwareAllowlist(openSqlite(options));
+  }
+
+  #open(): Db {
+    if (this.#db === undefined) throw closedError();
+    return this.#db;
+  }
+
+  #state(model: string, imageHash: string): 'approved' | 'revoked' | undefined {
+    const row = this.#get.get(model, imageHash) as FirmwareRow | undefined;
+    return row && firmwareFromRow(row).state;
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.status} */
+  async status(model: string, imageHash: Uint8Array | string): Promise<FirmwareStatus> {
+    this.#open();
+    const m = checkModel(model, 'model');
+    const h = checkImageHash(imageHash, 'imageHash');
+    return guard('status', () => this.#state(m, h) ?? 'unknown');
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.approve} */
+  async approve(images: readonly { readonly model: string; readonly imageHash: Uint8Array | string }[], at: number): Promise<('approved' | 'already' | 'revoked')[]> {
+    const db = this.#open();
+    const list = checkImages(images, 'images');
+    const t = epochMs(at, 'at');
+    return guard('approve', () =>
+      db
+        .transaction(() => {
+          const { results, insert } = approvals(list, (m, h) => this.#state(m, h));
+          for (const { model, imageHash } of insert) this.#insert.run(model, imageHash, t);
+          return results;
+        })
+        .immediate(),
+    );
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.revoke} */
+  async revoke(model: string, imageHash: Uint8Array | string, at: number, reason?: string): Promise<boolean> {
+    this.#open();
+    const m = checkModel(model, 'model');
+    const h = checkImageHash(imageHash, 'imageHash');
+    const t = epochMs(at, 'at');
+    const why = checkReason(reason, 'reason') ?? null;
+    return guard('revoke', () => this.#revoke.run(m, h, t, why).changes === 1);
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.list} */
+  async list(model?: string, limit = 10_000): Promise<FirmwareImage[]> {
+    this.#open();
+    const m = model === undefined ? undefined : checkModel(model, 'model');
+    const n = int(limit, 'limit', 1, 100_000);
+    return guard('list', () => ((m === undefined ? this.#all.all(n) : this.#ofModel.all(m, n)) as FirmwareRow[]).map(firmwareFromRow));
+  }
+
+  /** {@inheritDoc FirmwareAllowlist.close} */
   async close(): Promise<void> {
     const db = this.#db;
     this.#db = undefined;

@@ -42,6 +42,15 @@ CREATE TABLE IF NOT EXISTS devices (
   device TEXT PRIMARY KEY,
   record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS firmware_images (
+  model TEXT NOT NULL,
+  image_hash TEXT NOT NULL,
+  state TEXT NOT NULL,
+  approved_at INTEGER,
+  revoked_at INTEGER,
+  reason TEXT,
+  PRIMARY KEY (model, image_hash)
+) WITHOUT ROWID;
 `;
 
 /** Options shared by the SQLite classes (see SqliteStateStoreOptions). */
