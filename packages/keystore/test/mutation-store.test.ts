@@ -22,7 +22,6 @@ import {
   MemoryKeyBackend,
   type AuditHead,
   type KeyAgreementKeyHandle,
-  type KeyBackend,
   type KeySpec,
   type SigningKeyHandle,
 } from '../src/index.js';
