@@ -28,7 +28,7 @@ import {
 } from '../src/internal/build.js';
 import { keyIdMethod2 } from '../src/internal/keyid.js';
 import { commonNameAttribute, entityIdAttribute, organizationalUnitAttribute, type NameAttributeTemplate } from '../src/internal/name.js';
-import { createHierarchy, issueCaCertificate, issueDeviceCertificate, issueOrganisationCertificate, type CertificateAuthority, type SmkiHierarchy } from '../src/issue.js';
+import { createHierarchy, issueDeviceCertificate, issueOrganisationCertificate, type CertificateAuthority, type SmkiHierarchy } from '../src/issue.js';
 import { parseCertificate } from '../src/parse.js';
 import { buildPaths, createPathValidator, validatePath, type PathFinding, type PathValidationResult } from '../src/path.js';
 import type { SmkiCertificate } from '../src/types.js';
