@@ -212,8 +212,9 @@ function prepare(db: Db) {
 /**
  * The embedded {@link DeviceRegistry}: a table in the same SQLite file as the
  * {@link SqliteStateStore} (or a file of its own), WAL with `synchronous = FULL`. Writes of a
- * batch are one transaction. Lookups are by primary key; a million devices is a file of a few
- * hundred megabytes and a lookup of microseconds (`pnpm -C packages/store run bench`).
+ * batch are one transaction. Lookups are by primary key: a million devices, each with five cells
+ * and two 420-byte certificates, is a file of about 2 GiB loaded in about 25 s, and a lookup takes
+ * about 20 µs (p99 about 150 µs) on two cores (`pnpm -C packages/store run bench`).
  *
  * @see docs/store.md
  */
