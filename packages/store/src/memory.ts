@@ -55,7 +55,7 @@ export class MemoryStateStore implements StateStore {
     const { outcomes, writes } = applyEntries(checked, {
       counter: (o, d) => this.#counters.get(counterKey(o, d)),
       anomaly: (w) => this.#windows.get(windowKey(w))?.count ?? 0,
-      quarantineState: (id) => this.#quarantine.get(id)?.state,
+      quarantined: (id) => this.#quarantine.get(id),
     });
     for (const [k, c] of writes.counters) this.#counters.set(k, c.value);
     for (const [k, a] of writes.anomalies) this.#windows.set(k, { window: a.window, count: a.count });

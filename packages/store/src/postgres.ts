@@ -113,21 +113,22 @@ export class PostgresStateStore implements StateStore {
             windows.set(k, countFrom(row.count, k));
           }
         }
-        const states = new Map<string, QuarantineRecord['state']>();
+        const held = new Map<string, QuarantineRecord>();
         const ids = [...new Set(checked.flatMap((e) => (e.release !== undefined ? [e.release] : [])))];
         if (ids.length > 0) {
-          const r = await c.query(`SELECT id, state FROM ${s}.quarantine WHERE id = ANY($1::text[])`, [ids]);
+          const r = await c.query(
+            `SELECT id, at, user_id AS user, device, message_code, counter, command, state FROM ${s}.quarantine WHERE id = ANY($1::text[])`,
+            [ids],
+          );
           for (const row of r.rows) {
-            if (row.state !== 'held' && row.state !== 'released' && row.state !== 'discarded') {
-              throw new SmkiError('ERR_STORE_CORRUPT', `quarantine record ${String(row.id)} has an unknown state`, { detail: String(row.id) });
-            }
-            states.set(String(row.id), row.state);
+            const q = quarantineFromRow(row as QuarantineRow);
+            held.set(q.id, q);
           }
         }
         const { outcomes, writes } = applyEntries(checked, {
           counter: (o, d) => counters.get(counterKey(o, d)),
           anomaly: (w) => windows.get(windowKey(w)) ?? 0,
-          quarantineState: (id) => states.get(id),
+          quarantined: (id) => held.get(id),
         });
         const cw = [...writes.counters.values()];
         if (cw.length > 0) {

@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
 import { applyEntries } from './internal/apply.js';
 import {
@@ -125,13 +124,9 @@ export class SqliteStateStore implements StateStore {
               return row === undefined ? undefined : counterFromHex(row.counter, `${o}/${d}`);
             },
             anomaly: (w) => this.#count(w),
-            quarantineState: (id) => {
-              const row = s.quarantineState.get(id) as { state: unknown } | undefined;
-              if (row === undefined) return undefined;
-              if (row.state !== 'held' && row.state !== 'released' && row.state !== 'discarded') {
-                throw new SmkiError('ERR_STORE_CORRUPT', `quarantine record ${id} has an unknown state`, { detail: id });
-              }
-              return row.state;
+            quarantined: (id) => {
+              const row = s.quarantine.get(id) as QuarantineRow | undefined;
+              return row === undefined ? undefined : quarantineFromRow(row);
             },
           });
           for (const c of writes.counters.values()) s.putCounter.run(c.originator, c.device, counterToHex(c.value));
@@ -197,7 +192,6 @@ function prepare(db: Db) {
         'ON CONFLICT (user, message_code, window_ms, window_start) DO UPDATE SET count = excluded.count',
     ),
     prune: db.prepare('DELETE FROM anomaly_windows WHERE window_start + window_ms <= ?'),
-    quarantineState: db.prepare('SELECT state FROM quarantine WHERE id = ?'),
     quarantine: db.prepare('SELECT id, at, user, device, message_code, counter, command, state FROM quarantine WHERE id = ?'),
     held: db.prepare("SELECT id, at, user, device, message_code, counter, command, state FROM quarantine WHERE state = 'held' ORDER BY at, id LIMIT ?"),
     putQuarantine: db.prepare(

@@ -5,7 +5,8 @@ import type { Eui64 } from '@smki/core';
  *
  * Within a commit, entries are applied in order, each all-or-nothing and each seeing the effects
  * of the entries before it (a counter repeated within one commit is accepted once):
- * 1. `release` (if given): the quarantined command must be `held`; it becomes `released`.
+ * 1. `release` (if given, with `counter`): the quarantine record must be `held`, and `counter`
+ *    must be the held command's own (originator, device, counter); it becomes `released`.
  *    Otherwise the outcome is `not-held` and nothing else of the entry applies.
  * 2. `counter` (if given): the value must be strictly greater than the last one accepted for
  *    (originator, device). Otherwise the outcome is `replayed` and nothing else applies.
@@ -26,7 +27,7 @@ export interface CommitEntry {
   readonly anomaly?: AnomalyClaim;
   /** What to hold if the anomaly limit is reached. Required with `anomaly` unless `release` is given. */
   readonly quarantine?: QuarantineInput;
-  /** The id of a held quarantine record this entry releases (an operator's decision). */
+  /** The id of a held quarantine record this entry releases (an operator's decision); `counter` must then be the held command's. */
   readonly release?: string;
 }
 

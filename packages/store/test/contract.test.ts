@@ -118,6 +118,8 @@ describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
       [[good, { ...held(8n), quarantine: { ...held(8n).quarantine!, counter: 9n } }], 'entries[1].quarantine'],
       [[good, { ...held(8n), quarantine: { ...held(8n).quarantine!, command: new Uint8Array(65537) } }], 'entries[1].quarantine.command'],
       [[good, { quarantine: held(8n).quarantine }], 'entries[1].quarantine'],
+      [[good, { ...held(8n), anomaly: { ...WINDOW, user: B, limit: 1 }, counter: undefined }], 'entries[1].quarantine'],
+      [[good, { ...held(8n), anomaly: { ...WINDOW, messageCode: 0x81, limit: 1 } }], 'entries[1].quarantine'],
       [[good, { release: 'not-an-id' }], 'entries[1].release'],
       [{ length: 1, 0: good }, 'entries'],
       [Array.from({ length: 10_001 }, () => good), 'entries'],
@@ -172,11 +174,12 @@ describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
     expect((await s.quarantineRecord(id))?.state).toBe('released');
     expect(await s.heldQuarantine()).toEqual([]);
     // Released is not held: a second release applies nothing.
-    expect(await s.commit([{ ...release, counter: { originator: A, device: D1, value: 9n } }])).toEqual([{ status: 'not-held' }]);
+    expect(await s.commit([release])).toEqual([{ status: 'not-held' }]);
     expect(await s.lastCounter(A, D1)).toBe(3n);
     // An unknown id is not held either; discarding it reports false.
     const unknown = '00000000-0000-4000-8000-000000000000';
-    expect(await s.commit([{ release: unknown }])).toEqual([{ status: 'not-held' }]);
+    expect(await s.commit([{ counter: { originator: A, device: D1, value: 9n }, release: unknown }])).toEqual([{ status: 'not-held' }]);
+    expect(await s.lastCounter(A, D1)).toBe(3n);
     expect(await s.discardQuarantine(unknown)).toBe(false);
     expect(await s.discardQuarantine(id)).toBe(false);
     await s.close();
@@ -191,7 +194,32 @@ describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
     expect((await s.quarantineRecord(id))?.state).toBe('held');
     expect(await s.discardQuarantine(id)).toBe(true);
     expect((await s.quarantineRecord(id))?.state).toBe('discarded');
-    expect(await s.commit([{ release: id }])).toEqual([{ status: 'not-held' }]);
+    expect(await s.commit([{ counter: { originator: A, device: D1, value: 3n }, release: id }])).toEqual([{ status: 'not-held' }]);
+    await s.close();
+  });
+
+  it('a release must name the held command: another counter, device or originator releases nothing', async () => {
+    const s = await open();
+    const [, , q] = await s.commit([held(1n), held(2n), held(3n)]);
+    const id = (q as { id: string }).id;
+    for (const counter of [
+      { originator: A, device: D1, value: 4n },
+      { originator: A, device: D2, value: 3n },
+      { originator: B, device: D1, value: 3n },
+    ]) {
+      expect(await s.commit([{ counter, release: id }])).toEqual([{ status: 'not-held' }]);
+    }
+    expect((await s.quarantineRecord(id))?.state).toBe('held');
+    expect(await s.lastCounter(A, D1)).toBe(2n);
+    expect(await s.lastCounter(A, D2)).toBeUndefined();
+    expect(await s.lastCounter(B, D1)).toBeUndefined();
+    // A release is a counter claim too: without one it is refused before anything is read.
+    const e = await expectCode(s.commit([{ release: id } as CommitEntry]), 'ERR_INVALID_ARGUMENT');
+    expect((e as { context: { detail: string } }).context.detail).toBe('entries[0].counter');
+    // The held command itself is released, in the same commit that quarantined it too.
+    const [, r] = await s.commit([held(5n, D2), { counter: { originator: A, device: D1, value: 3n }, release: id }]);
+    expect(r).toEqual({ status: 'committed' });
+    expect(await s.lastCounter(A, D1)).toBe(3n);
     await s.close();
   });
 

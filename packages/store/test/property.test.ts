@@ -26,6 +26,16 @@ interface Gen {
   readonly limit: number;
   /** Release the k-th quarantine id seen so far (if any). */
   readonly release: number | null;
+  /** With a release: claim the held command's own (originator, device, counter), or the generated ones. */
+  readonly own: boolean;
+}
+
+/** A quarantined command as the test saw it. */
+interface Held {
+  readonly id: string;
+  readonly user: Eui64;
+  readonly device: Eui64;
+  readonly value: bigint;
 }
 
 const genEntry = fc.record({
@@ -35,23 +45,24 @@ const genEntry = fc.record({
   window: fc.option(fc.integer({ min: 0, max: 1 }), { nil: null }),
   limit: fc.integer({ min: 0, max: 3 }),
   release: fc.option(fc.integer({ min: 0, max: 5 }), { nil: null }),
+  own: fc.boolean(),
 });
 const genRun = fc.array(fc.array(genEntry, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 });
 
-function toEntry(g: Gen, ids: string[]): CommitEntry {
-  const user = USERS[g.user]!;
-  const device = DEVICES[g.device]!;
-  const value = BigInt(g.value);
-  const release = g.release !== null && g.release < ids.length ? ids[g.release] : undefined;
+function toEntry(g: Gen, ids: Held[]): CommitEntry {
+  const h = g.release !== null && g.release < ids.length ? ids[g.release] : undefined;
+  const user = h && g.own ? h.user : USERS[g.user]!;
+  const device = h && g.own ? h.device : DEVICES[g.device]!;
+  const value = h && g.own ? h.value : BigInt(g.value);
   return {
     counter: { originator: user, device, value },
     ...(g.window !== null
       ? {
           anomaly: { user, messageCode: 0x50, windowMs: 1000, windowStart: g.window * 1000, limit: g.limit },
-          ...(release === undefined ? { quarantine: { at: 0, user, device, messageCode: 0x50, counter: value, command: Uint8Array.of(g.value) } } : {}),
+          ...(h === undefined ? { quarantine: { at: 0, user, device, messageCode: 0x50, counter: value, command: Uint8Array.of(g.value) } } : {}),
         }
       : {}),
-    ...(release !== undefined ? { release } : {}),
+    ...(h !== undefined ? { release: h.id } : {}),
   };
 }
 
@@ -59,9 +70,13 @@ function toEntry(g: Gen, ids: string[]): CommitEntry {
 class Model {
   counters = new Map<string, bigint>();
   windows = new Map<string, number>();
-  states = new Map<string, 'held' | 'released'>();
+  states = new Map<string, { state: 'held' | 'released'; key: string }>();
   apply(e: CommitEntry, newId: () => string): CommitOutcome {
-    if (e.release !== undefined && this.states.get(e.release) !== 'held') return { status: 'not-held' };
+    const claim = `${e.counter!.originator}/${e.counter!.device}/${e.counter!.value}`;
+    if (e.release !== undefined) {
+      const h = this.states.get(e.release);
+      if (h?.state !== 'held' || h.key !== claim) return { status: 'not-held' };
+    }
     const ck = `${e.counter!.originator}${e.counter!.device}`;
     const last = this.counters.get(ck);
     if (last !== undefined && e.counter!.value <= last) return { status: 'replayed', last };
@@ -70,19 +85,19 @@ class Model {
       const count = this.windows.get(wk) ?? 0;
       if (e.release === undefined && count >= e.anomaly.limit) {
         const id = newId();
-        this.states.set(id, 'held');
+        this.states.set(id, { state: 'held', key: claim });
         return { status: 'quarantined', count, id };
       }
       this.windows.set(wk, count + 1);
     }
     this.counters.set(ck, e.counter!.value);
-    if (e.release !== undefined) this.states.set(e.release, 'released');
+    if (e.release !== undefined) this.states.set(e.release, { state: 'released', key: claim });
     return { status: 'committed' };
   }
 }
 
 async function run(store: StateStore, commits: Gen[][]): Promise<{ outcomes: string[]; final: string[] }> {
-  const ids: string[] = [];
+  const ids: Held[] = [];
   const model = new Model();
   const outcomes: string[] = [];
   for (const batch of commits) {
@@ -91,15 +106,16 @@ async function run(store: StateStore, commits: Gen[][]): Promise<{ outcomes: str
     // The model takes each quarantine id from the store's answer (ids are random).
     const want = entries.map((e, i) => model.apply(e, () => (got[i] as { id: string }).id));
     expect(got).toEqual(want);
-    for (const o of got) {
-      if (o.status === 'quarantined') ids.push(o.id);
+    for (const [i, o] of got.entries()) {
+      const c = entries[i]!.counter!;
+      if (o.status === 'quarantined') ids.push({ id: o.id, user: c.originator, device: c.device, value: c.value });
       outcomes.push(o.status === 'replayed' ? `replayed:${o.last}` : o.status === 'quarantined' ? `quarantined:${o.count}` : o.status);
     }
   }
   const final: string[] = [];
   for (const u of USERS) for (const d of DEVICES) final.push(`${u}/${d}=${(await store.lastCounter(u, d)) ?? '-'}`);
   for (const u of USERS) for (const w of [0, 1000]) final.push(`${u}@${w}=${await store.anomalyCount({ user: u, messageCode: 0x50, windowMs: 1000, windowStart: w })}`);
-  for (const [i, id] of ids.entries()) final.push(`q${i}=${(await store.quarantineRecord(id))?.state}`);
+  for (const [i, h] of ids.entries()) final.push(`q${i}=${(await store.quarantineRecord(h.id))?.state}`);
   return { outcomes, final };
 }
 

@@ -8,7 +8,16 @@ import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineInput, Quaran
 export interface StateReads {
   counter(originator: string, device: string): bigint | undefined;
   anomaly(window: AnomalyWindow): number;
-  quarantineState(id: string): QuarantineRecord['state'] | undefined;
+  /** The stored quarantine record's state and the command it holds (whose it is, for which device, which counter). */
+  quarantined(id: string): HeldCommand | undefined;
+}
+
+/** What a release is checked against: the state of a quarantine record and its command. */
+export interface HeldCommand {
+  readonly state: QuarantineRecord['state'];
+  readonly user: string;
+  readonly device: string;
+  readonly counter: bigint;
 }
 
 /** What the backend writes before it commits. */
@@ -34,7 +43,7 @@ export function windowKey(w: AnomalyWindow): string {
 /** Apply the entries to `reads`, in order; returns the outcomes and the writes. */
 export function applyEntries(entries: readonly CommitEntry[], reads: StateReads): { outcomes: CommitOutcome[]; writes: StateWrites } {
   const writes: StateWrites = { counters: new Map(), anomalies: new Map(), quarantines: [], releases: [] };
-  const quarantineStates = new Map<string, QuarantineRecord['state']>();
+  const quarantineStates = new Map<string, HeldCommand>();
   const counterNow = (originator: string, device: string): bigint | undefined => {
     const w = writes.counters.get(counterKey(originator, device));
     return w ? w.value : reads.counter(originator, device);
@@ -43,14 +52,19 @@ export function applyEntries(entries: readonly CommitEntry[], reads: StateReads)
     const w = writes.anomalies.get(windowKey(window));
     return w ? w.count : reads.anomaly(window);
   };
-  const stateNow = (id: string): QuarantineRecord['state'] | undefined =>
-    quarantineStates.has(id) ? quarantineStates.get(id) : reads.quarantineState(id);
+  const heldNow = (id: string): HeldCommand | undefined => (quarantineStates.has(id) ? quarantineStates.get(id) : reads.quarantined(id));
 
   const outcomes: CommitOutcome[] = [];
   for (const e of entries) {
-    if (e.release !== undefined && stateNow(e.release) !== 'held') {
-      outcomes.push({ status: 'not-held' });
-      continue;
+    if (e.release !== undefined) {
+      // Only a held record is released, and only by the command it holds: the counter claim must
+      // be that command's (originator, device, counter), so a release cannot advance another one.
+      const h = heldNow(e.release);
+      const c = e.counter!;
+      if (h?.state !== 'held' || h.user !== c.originator || h.device !== c.device || h.counter !== c.value) {
+        outcomes.push({ status: 'not-held' });
+        continue;
+      }
     }
     if (e.counter) {
       const last = counterNow(e.counter.originator, e.counter.device);
@@ -64,7 +78,7 @@ export function applyEntries(entries: readonly CommitEntry[], reads: StateReads)
       if (e.release === undefined && count >= e.anomaly.limit) {
         const id = randomUUID();
         writes.quarantines.push({ ...e.quarantine!, id });
-        quarantineStates.set(id, 'held');
+        quarantineStates.set(id, { state: 'held', user: e.quarantine!.user, device: e.quarantine!.device, counter: e.quarantine!.counter });
         outcomes.push({ status: 'quarantined', count, id });
         continue;
       }
@@ -79,7 +93,7 @@ export function applyEntries(entries: readonly CommitEntry[], reads: StateReads)
     }
     if (e.release !== undefined) {
       writes.releases.push(e.release);
-      quarantineStates.set(e.release, 'released');
+      quarantineStates.set(e.release, { ...heldNow(e.release)!, state: 'released' });
     }
     outcomes.push({ status: 'committed' });
   }

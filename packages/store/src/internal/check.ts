@@ -111,10 +111,14 @@ export function checkEntries(entries: unknown): CommitEntry[] {
     const quarantine = o['quarantine'] === undefined ? undefined : checkQuarantine(o['quarantine'], `${field}.quarantine`);
     const release = o['release'] === undefined ? undefined : quarantineId(o['release'], `${field}.release`);
     if (anomaly && !quarantine && release === undefined) throw invalid(`${field}.quarantine`, 'is required with an anomaly limit');
+    if (release !== undefined && !counter) throw invalid(`${field}.counter`, 'is required with a release (the held command advances its counter)');
     if (quarantine) {
       if (!anomaly) throw invalid(`${field}.quarantine`, 'is given without an anomaly limit that could hold the command');
       if (counter && (quarantine.user !== counter.originator || quarantine.device !== counter.device || quarantine.counter !== counter.value)) {
         throw invalid(`${field}.quarantine`, 'names another originator, device or counter than the entry');
+      }
+      if (quarantine.user !== anomaly.user || quarantine.messageCode !== anomaly.messageCode) {
+        throw invalid(`${field}.quarantine`, 'names another user or message code than the anomaly window');
       }
     }
     out.push({
