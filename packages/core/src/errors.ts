@@ -334,6 +334,65 @@ export const SMKI_ERROR_CODES = {
   ERR_STORE_SCHEMA: 'The state store was written by a schema version this release does not use',
   /** The state store has been closed. */
   ERR_STORE_CLOSED: 'The state store has been closed',
+  // ---- decisions (validator)
+  /** A submitted command is larger than a GBCS message may be. */
+  ERR_COMMAND_TOO_LARGE: 'A submitted command is larger than a GBCS message may be',
+  /** The submitted message is not an unsent pre-command: a response, an alert or an already MAC'd frame. */
+  ERR_COMMAND_NOT_A_COMMAND: "The submitted message is not an unsent pre-command: a response, an alert or an already MAC'd frame",
+  /** The command's recipient is not a device in the registry. */
+  ERR_COMMAND_UNKNOWN_DEVICE: "The command's recipient is not a device in the registry",
+  /** The command's GBCS originator is not the sender authenticated on the transport. */
+  ERR_COMMAND_SENDER_MISMATCH: "The command's GBCS originator is not the sender authenticated on the transport",
+  /** The command's message code is not in the catalogue. */
+  ERR_COMMAND_UNKNOWN_MESSAGE_CODE: "The command's message code is not in the catalogue",
+  /** No organisation signing certificate of the originator, as supplier or network operator, is in the trust store. */
+  ERR_COMMAND_ORIGINATOR_UNKNOWN: 'No organisation signing certificate of the originator, as supplier or network operator, is in the trust store',
+  /** The originator's role may not send this message code to this device. */
+  ERR_COMMAND_ROLE_NOT_ELIGIBLE: "The originator's role may not send this message code to this device",
+  /** The originator is not the device's responsible supplier or network operator for the role it acts in. */
+  ERR_COMMAND_NOT_RESPONSIBLE: "The originator is not the device's responsible supplier or network operator for the role it acts in",
+  /** A critical command carries no User signature. */
+  ERR_COMMAND_SIGNATURE_MISSING: 'A critical command carries no User signature',
+  /** The device has no trust-anchor cell for the originator's role. */
+  ERR_COMMAND_NO_TRUST_ANCHOR: "The device has no trust-anchor cell for the originator's role",
+  /** The certificate the device's cell names is not in the trust store. */
+  ERR_COMMAND_SIGNER_UNKNOWN: "The certificate the device's cell names is not in the trust store",
+  /** The certificate the device's cell names is not the originator's signing certificate for its role. */
+  ERR_COMMAND_SIGNER_WRONG_CERTIFICATE: "The certificate the device's cell names is not the originator's signing certificate for its role",
+  /** The signer's certificate, or a CA above it, is revoked. */
+  ERR_COMMAND_SIGNER_REVOKED: "The signer's certificate, or a CA above it, is revoked",
+  /** The signer's certificate, or a CA above it, is outside its validity period. */
+  ERR_COMMAND_SIGNER_EXPIRED: "The signer's certificate, or a CA above it, is outside its validity period",
+  /** No current CRL or ARL covers the signer's path, so its revocation status is unknown. */
+  ERR_COMMAND_REVOCATION_UNKNOWN: "No current CRL or ARL covers the signer's path, so its revocation status is unknown",
+  /** The signer's certificate has no valid certification path. */
+  ERR_COMMAND_SIGNER_PATH_INVALID: "The signer's certificate has no valid certification path",
+  /** The User signature does not verify. */
+  ERR_COMMAND_SIGNATURE_INVALID: 'The User signature does not verify',
+  /** The command is signed with another of the originator's keys than the one this device trusts (key segregation). */
+  ERR_COMMAND_PORTFOLIO_MISMATCH: "The command is signed with another of the originator's keys than the one this device trusts (key segregation)",
+  /** The originator counter is not greater than the last one accepted for this originator and device. */
+  ERR_COMMAND_REPLAYED: 'The originator counter is not greater than the last one accepted for this originator and device',
+  /** The originator counter, milliseconds since the epoch, is further ahead of the clock than allowed. */
+  ERR_COMMAND_COUNTER_AHEAD: 'The originator counter, milliseconds since the epoch, is further ahead of the clock than allowed',
+  /** The payload's own counter disagrees with the originator counter in the header. */
+  ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH: "The payload's own counter disagrees with the originator counter in the header",
+  /** The command's payload does not decode as its message code requires. */
+  ERR_COMMAND_PAYLOAD_MALFORMED: "The command's payload does not decode as its message code requires",
+  /** The firmware image is not approved, or is revoked, for the device's model. */
+  ERR_FIRMWARE_NOT_APPROVED: "The firmware image is not approved, or is revoked, for the device's model",
+  /** The command would cross an anomaly detection threshold and is held in quarantine. */
+  ERR_COMMAND_QUARANTINED: 'The command would cross an anomaly detection threshold and is held in quarantine',
+  /** The device's key-agreement certificate is missing from the registry or is not usable. */
+  ERR_COMMAND_DEVICE_KEY_UNUSABLE: "The device's key-agreement certificate is missing from the registry or is not usable",
+  /** The Access Control Broker's key agreement failed, so no MAC was made. */
+  ERR_COMMAND_COUNTER_SIGN_FAILED: "The Access Control Broker's key agreement failed, so no MAC was made",
+  /** The quarantine record is unknown, or was already released or discarded. */
+  ERR_QUARANTINE_NOT_HELD: 'The quarantine record is unknown, or was already released or discarded',
+  /** The state store is behind the decision log (restored from an older copy): the validator refuses to start. */
+  ERR_VALIDATOR_STATE_BEHIND: 'The state store is behind the decision log (restored from an older copy): the validator refuses to start',
+  /** The validator has been closed. */
+  ERR_VALIDATOR_CLOSED: 'The validator has been closed',
   // ---- trust store
   /** A trust store file could not be read or parsed. */
   ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',
