@@ -398,6 +398,31 @@ export const SMKI_ERROR_CODES = {
   ERR_TRUST_STORE_LOAD: 'A trust store file could not be read or parsed',
   /** A different certificate with the same issuer and serial number is already in the trust store. */
   ERR_TRUST_STORE_SERIAL_CONFLICT: 'A different certificate with the same issuer and serial number is already in the trust store',
+  // ---- SMETS1 DCO envelope (validator): CMS SignedData, RFC 5652
+  /** Bytes are not a DER CMS SignedData DCO envelope: over the size bound, not DER, a CMS field outside the envelope's profile, or an eContent that is not a DcoCountersignedCommand. */
+  ERR_DCO_MALFORMED: 'Bytes are not a DER CMS SignedData DCO envelope of the expected shape',
+  /** The DCO envelope does not carry exactly one SignerInfo. */
+  ERR_DCO_SIGNER_COUNT: 'The DCO envelope does not carry exactly one SignerInfo',
+  /** The DCO envelope names a digest other than SHA-256 or a signature other than ecdsa-with-SHA256 (RFC 5753), or its RFC 6211 algorithm protection disagrees. */
+  ERR_DCO_ALGORITHM_UNSUPPORTED: 'The DCO envelope uses a digest or signature algorithm other than SHA-256 / ecdsa-with-SHA256',
+  /** A required signed attribute (content-type, message-digest, signing-time) is missing, repeated, multi-valued or badly encoded, or an attribute is not allowed. */
+  ERR_DCO_SIGNED_ATTRIBUTES: 'A required signed attribute of the DCO envelope is missing, repeated or badly encoded, or one is not allowed',
+  /** The eContentType is not the DCO content type, or the content-type attribute differs from it. */
+  ERR_DCO_CONTENT_TYPE: 'The DCO envelope eContentType is not the DCO content type, or the content-type attribute differs from it',
+  /** The message-digest attribute is not the SHA-256 of the eContent. */
+  ERR_DCO_DIGEST_MISMATCH: 'The DCO envelope message-digest attribute is not the SHA-256 of its eContent',
+  /** The DCO envelope signature does not verify under the DCO certificate's key. */
+  ERR_DCO_SIGNATURE_INVALID: "The DCO envelope signature does not verify under the DCO certificate's key",
+  /** The envelope's signer is not a DCO certificate the adapter trusts. */
+  ERR_DCO_SIGNER_UNKNOWN: 'The DCO envelope signer is not a DCO certificate the adapter trusts',
+  /** The DCO certificate cannot sign envelopes: no digitalSignature, no entity EUI-64, no P-256 key, or outside its validity. */
+  ERR_DCO_SIGNER_UNUSABLE: 'The DCO certificate cannot sign envelopes (key usage, entity id, key or validity)',
+  /** The DCO certificate's certification path does not validate. */
+  ERR_DCO_SIGNER_PATH_INVALID: "The DCO certificate's certification path does not validate",
+  /** The DCO envelope signing time is older than the allowed age or further in the future than the allowed skew. */
+  ERR_DCO_STALE: 'The DCO envelope signing time is too old or too far in the future',
+  /** The DCO envelope counter is not greater than the last one accepted for (DCO, device). */
+  ERR_DCO_REPLAYED: 'The DCO envelope counter is not greater than the last one accepted for this DCO and device',
 } as const satisfies Record<string, string>;
 
 /** A stable error or finding code. */
@@ -463,6 +488,100 @@ export interface SpecificErrorContexts {
     readonly revocationDate: Date;
     /** The CRL entry's reasonCode, if any. */
     readonly reason?: string;
+  };
+  /** What is wrong with the DCO envelope, and where. */
+  ERR_DCO_MALFORMED: {
+    /** Byte offset in the envelope (or, for the eContent, in the eContent) where it was found, when known. */
+    readonly offset?: number;
+    /** What is wrong. */
+    readonly detail: string;
+  };
+  /** How many SignerInfos the envelope carries. */
+  ERR_DCO_SIGNER_COUNT: {
+    /** The number of SignerInfos found. */
+    readonly signerInfos: number;
+  };
+  /** Which algorithm field is refused. */
+  ERR_DCO_ALGORITHM_UNSUPPORTED: {
+    /** The field: SignedData digestAlgorithms, SignerInfo digestAlgorithm or signatureAlgorithm, or the RFC 6211 attribute. */
+    readonly field: 'digestAlgorithms' | 'digestAlgorithm' | 'signatureAlgorithm' | 'cmsAlgorithmProtection';
+    /** The algorithm OID found (empty when the field is empty or does not decode). */
+    readonly oid: string;
+    /** What is wrong beyond the OID (parameters, count), if anything. */
+    readonly detail?: string;
+  };
+  /** Which signed attribute is wrong, and how. */
+  ERR_DCO_SIGNED_ATTRIBUTES: {
+    /** The attribute type OID (empty when the whole signedAttrs field is missing). */
+    readonly attribute: string;
+    /** What is wrong with it. */
+    readonly problem: 'missing' | 'duplicate' | 'not-single-valued' | 'malformed' | 'not-allowed';
+  };
+  /** The content type found and the one expected. */
+  ERR_DCO_CONTENT_TYPE: {
+    /** Where the wrong OID is: the eContentType, or the content-type signed attribute. */
+    readonly where: 'eContentType' | 'contentTypeAttribute';
+    /** The OID found. */
+    readonly found: string;
+    /** The OID expected. */
+    readonly expected: string;
+  };
+  /** The digest the envelope claims and the one computed. */
+  ERR_DCO_DIGEST_MISMATCH: {
+    /** The message-digest attribute, upper-case hex. */
+    readonly claimed: string;
+    /** SHA-256 of the eContent, upper-case hex. */
+    readonly computed: string;
+  };
+  /** The certificate whose key did not verify the signature. */
+  ERR_DCO_SIGNATURE_INVALID: {
+    /** The DCO certificate's serial number (upper-case hex). */
+    readonly serialNumber: string;
+    /** Extra detail, e.g. that a signer returned a signature that does not verify. */
+    readonly detail?: string;
+  };
+  /** The signer that is not trusted. */
+  ERR_DCO_SIGNER_UNKNOWN: {
+    /** The serial number the SignerInfo names, or the embedded certificate's (upper-case hex). */
+    readonly serialNumber: string;
+    /** Why it is not trusted. */
+    readonly detail: string;
+  };
+  /** Why the DCO certificate cannot sign envelopes. */
+  ERR_DCO_SIGNER_UNUSABLE: {
+    /** The certificate's serial number (upper-case hex). */
+    readonly serialNumber: string;
+    /** Why. */
+    readonly detail: string;
+  };
+  /** The path validation findings for the DCO certificate. */
+  ERR_DCO_SIGNER_PATH_INVALID: {
+    /** The certificate's serial number (upper-case hex). */
+    readonly serialNumber: string;
+    /** The codes of the error findings of path validation. */
+    readonly findings: readonly SmkiErrorCode[];
+  };
+  /** The signing time, the clock, and the limit it broke. */
+  ERR_DCO_STALE: {
+    /** The envelope's signing-time attribute. */
+    readonly signingTime: Date;
+    /** The verifier's clock. */
+    readonly now: Date;
+    /** `past`: older than `limitMs`; `future`: ahead of the clock by more than `limitMs`. */
+    readonly direction: 'past' | 'future';
+    /** The limit broken, in milliseconds (maxAgeMs or maxSkewMs). */
+    readonly limitMs: number;
+  };
+  /** The envelope counter and the last one accepted. */
+  ERR_DCO_REPLAYED: {
+    /** The DCO's entity EUI-64 (upper-case hex), the originator of the counter. */
+    readonly dco: string;
+    /** The device the command is for (upper-case hex). */
+    readonly device: string;
+    /** The envelope counter refused. */
+    readonly counter: bigint;
+    /** The last envelope counter accepted for (DCO, device). */
+    readonly last: bigint;
   };
   /** The trust store file that failed. */
   ERR_TRUST_STORE_LOAD: {
