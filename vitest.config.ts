@@ -13,6 +13,7 @@ export default defineConfig({
       '@smki/store': src('store'),
       '@smki/keystore': src('keystore'),
       '@smki/gbcs': src('gbcs'),
+      '@smki/validator': src('validator'),
     },
   },
   test: {

@@ -1,0 +1,273 @@
+// Validator benchmarks: `pnpm -C packages/validator run bench` (never run by the test command).
+// One JSON line per figure, each with a ratio against a baseline measured in the same process:
+//
+//   baseline.crypto          node:crypto with cached keys, per command: ECDSA verify + ECDH +
+//                            SHA-256 KDF + AES-GCM tag
+//   baseline.crypto.zcache   the same without the ECDH
+//   validator.memory         the validator, default configuration, memory stores (ratio: baseline.crypto)
+//   validator.memory.zcache  with the shared-secret cache (ratio: baseline.crypto.zcache)
+//   validator.sqlite         SQLite stores (WAL, synchronous FULL)
+//   validator.postgres       PostgreSQL (a private server on loopback)
+//   validator.workers.1/.2   the worker pool over one SQLite file (ratio: baseline.crypto; .2 also
+//                            reports speedupOverOne)
+//   validator.registry       1,000,000 devices loaded into SQLite: load time, lookup p50/p99, RSS
+//
+// Workload: SMKI_BENCH_COMMANDS (default 10000) signed pre-commands, three ECS43 remote
+// disconnects to one CS06 firmware activation, for 1,000 meters in 4 portfolios. The bench
+// aborts unless every command is accepted. p50/p99 are per validate() call (waves of 250
+// concurrent calls, one command per meter per wave); for the pool, per validateBatch task of 250.
+import { createCipheriv, createHash, diffieHellman, verify, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createKeyAgreement, parseEui64, type Eui64 } from '@smki/core';
+import { buildActivateFirmware, buildDisableSupply, parseMessage, signPreCommand } from '@smki/gbcs';
+import {
+  MemoryDeviceRegistry,
+  MemoryFirmwareAllowlist,
+  MemoryStateStore,
+  PostgresDeviceRegistry,
+  PostgresFirmwareAllowlist,
+  PostgresStateStore,
+  SqliteDeviceRegistry,
+  SqliteFirmwareAllowlist,
+  SqliteStateStore,
+  type DeviceRecord,
+  type DeviceRegistry,
+  type FirmwareAllowlist,
+  type StateStore,
+} from '@smki/store';
+import { startPostgres } from '../../store/test/_postgres.js';
+import { Validator, ValidatorPool, type BatchCommand, type Decision, type ValidatorOptions } from '../src/index.js';
+import { buildWorld, LOG_KEY, MODEL, SUPPLIER, T0, type World } from '../test/_world.js';
+import type { BenchSetupData } from '../test/_pool-setup.js';
+
+const COMMANDS = Number(process.env['SMKI_BENCH_COMMANDS'] ?? 10_000);
+const DEVICES = 1000;
+const WAVE = 250;
+const REGISTRY_DEVICES = Number(process.env['SMKI_BENCH_REGISTRY_DEVICES'] ?? 1_000_000);
+const IMAGE = createHash('sha256').update('bench image').digest();
+const dir = mkdtempSync(join(tmpdir(), 'smki-validator-bench-'));
+const print = (x: object): void => console.log(JSON.stringify(x));
+const pct = (sorted: number[], p: number): number => +(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3);
+
+// ---- the workload
+const world: World = await buildWorld({ meters: DEVICES, portfolios: 4, now: T0 });
+const base = BigInt(T0.getTime()) - BigInt(COMMANDS) - 10n;
+const commands: Uint8Array[] = [];
+for (let i = 0; i < COMMANDS; i++) {
+  const meter = world.meters[i % DEVICES]!;
+  const counter = base + BigInt(i);
+  const signer = world.portfolios[meter.portfolio]!.signer;
+  const pre =
+    i % 4 === 3
+      ? buildActivateFirmware({ originator: SUPPLIER, recipient: meter.eui, counter, imageHash: IMAGE })
+      : buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: meter.eui, counter });
+  commands.push(await signPreCommand(pre, signer));
+}
+const records: DeviceRecord[] = world.meters.map((m) => m.record);
+
+// ---- baselines: the cryptography of one command with every key already parsed
+const parsed = commands.map((c) => parseMessage(c));
+const dsKeys = new Map<Eui64, KeyObject>(world.meters.map((m) => [m.eui, world.portfolios[m.portfolio]!.publicKey]));
+const kaKeys = new Map<Eui64, KeyObject>(world.meters.map((m) => [m.eui, m.ka.publicKey]));
+const zs = new Map<Eui64, Buffer>(world.meters.map((m) => [m.eui, diffieHellman({ privateKey: world.acb.privateKey, publicKey: m.ka.publicKey })]));
+
+function cryptoBaseline(withEcdh: boolean): number {
+  let ok = 0;
+  const t0 = performance.now();
+  for (const m of parsed) {
+    const signed = m.bytes.subarray(m.signedRange.start, m.signedRange.end);
+    if (verify('sha256', signed, { key: dsKeys.get(m.recipient)!, dsaEncoding: 'ieee-p1363' }, m.signature!)) ok++;
+    const z = withEcdh ? diffieHellman({ privateKey: world.acb.privateKey, publicKey: kaKeys.get(m.recipient)! }) : zs.get(m.recipient)!;
+    const key = createHash('sha256').update(Buffer.of(0, 0, 0, 1)).update(z).update(m.bytes.subarray(0, 34)).digest().subarray(0, 16);
+    const gcm = createCipheriv('aes-128-gcm', key, Buffer.alloc(12), { authTagLength: 12 });
+    gcm.setAAD(m.bytes);
+    gcm.final();
+    gcm.getAuthTag();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  if (ok !== parsed.length) throw new Error('bench: a baseline signature did not verify');
+  return Math.round(parsed.length / secs);
+}
+
+// Warm up, then measure each baseline.
+cryptoBaseline(true);
+const baseline = cryptoBaseline(true);
+const baselineZ = cryptoBaseline(false);
+print({ name: 'baseline.crypto', perSecond: baseline });
+print({ name: 'baseline.crypto.zcache', perSecond: baselineZ });
+
+// ---- the validator
+interface Stores {
+  store: StateStore;
+  registry: DeviceRegistry;
+  firmware: FirmwareAllowlist;
+}
+
+function options(stores: Stores, logId: string, extra: Partial<ValidatorOptions> = {}): ValidatorOptions {
+  return {
+    ...stores,
+    trust: { certificates: world.certificates, crls: world.crls },
+    acb: { keyId: 'acb-ka-1', keyAgreement: createKeyAgreement(world.acb.privateKey) },
+    log: { dir: join(dir, 'logs', logId), id: logId, key: LOG_KEY },
+    now: () => T0,
+    ...extra,
+  };
+}
+
+async function seed(stores: Stores): Promise<void> {
+  await stores.registry.put(records);
+  await stores.firmware.approve([{ model: MODEL, imageHash: IMAGE }], T0.getTime());
+}
+
+function check(decisions: readonly Decision[]): number {
+  const accepted = decisions.filter((d) => d.outcome === 'accepted').length;
+  if (accepted !== decisions.length) {
+    const first = decisions.find((d) => d.outcome !== 'accepted');
+    throw new Error(`bench: ${decisions.length - accepted} command(s) not accepted, e.g. ${JSON.stringify(first, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+  }
+  return accepted;
+}
+
+async function runValidator(name: string, stores: Stores, extra: Partial<ValidatorOptions>, base: number): Promise<void> {
+  await seed(stores);
+  const v = await Validator.open(options(stores, name, extra));
+  const times: number[] = [];
+  const decisions: Decision[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < commands.length; i += WAVE) {
+    const wave = commands.slice(i, i + WAVE);
+    decisions.push(
+      ...(await Promise.all(
+        wave.map(async (bytes) => {
+          const s = performance.now();
+          const d = await v.validate(bytes, { sender: SUPPLIER });
+          times.push(performance.now() - s);
+          return d;
+        }),
+      )),
+    );
+  }
+  const secs = (performance.now() - t0) / 1000;
+  await v.close();
+  const accepted = check(decisions);
+  times.sort((a, b) => a - b);
+  const perSecond = Math.round(commands.length / secs);
+  print({ name, perSecond, baselinePerSecond: base, ratio: +(perSecond / base).toFixed(3), p50Ms: pct(times, 0.5), p99Ms: pct(times, 0.99), accepted });
+}
+
+async function runPool(name: string, workers: number, sqliteDir: string): Promise<number> {
+  const data: BenchSetupData = {
+    statePath: join(sqliteDir, 'state.db'),
+    registryPath: join(sqliteDir, 'registry.db'),
+    firmwarePath: join(sqliteDir, 'firmware.db'),
+    logDir: join(dir, 'logs', name),
+    certificates: world.certificates.map((c) => c.der),
+    crls: world.crls.map((c) => c.der),
+    acbPkcs8: world.acb.privateKey.export({ format: 'der', type: 'pkcs8' }),
+    logKey: LOG_KEY,
+    now: T0.getTime(),
+  };
+  const pool = await ValidatorPool.open({ setup: new URL('../test/_pool-setup.ts', import.meta.url), workers, data, chunkSize: WAVE });
+  const times: number[] = [];
+  const decisions: Decision[] = [];
+  const t0 = performance.now();
+  // Waves of one command per meter; each wave is cut into tasks of WAVE commands spread over the workers.
+  for (let i = 0; i < commands.length; i += DEVICES) {
+    const wave: BatchCommand[] = commands.slice(i, i + DEVICES).map((bytes) => ({ bytes, sender: SUPPLIER }));
+    const parts: Promise<Decision[]>[] = [];
+    for (let k = 0; k < wave.length; k += WAVE) {
+      const s = performance.now();
+      parts.push(
+        pool.validateBatch(wave.slice(k, k + WAVE)).then((d) => {
+          times.push(performance.now() - s);
+          return d;
+        }),
+      );
+    }
+    for (const p of parts) decisions.push(...(await p));
+  }
+  const secs = (performance.now() - t0) / 1000;
+  await pool.close();
+  const accepted = check(decisions);
+  times.sort((a, b) => a - b);
+  const perSecond = Math.round(commands.length / secs);
+  print({ name, perSecond, baselinePerSecond: baseline, ratio: +(perSecond / baseline).toFixed(3), p50Ms: pct(times, 0.5), p99Ms: pct(times, 0.99), accepted, workers, cpus: cpus().length });
+  return perSecond;
+}
+
+const pg = await startPostgres();
+try {
+  process.env['PGPASSFILE'] = pg.passfile;
+  await runValidator('validator.memory', { store: new MemoryStateStore(), registry: new MemoryDeviceRegistry(), firmware: new MemoryFirmwareAllowlist() }, {}, baseline);
+  await runValidator(
+    'validator.memory.zcache',
+    { store: new MemoryStateStore(), registry: new MemoryDeviceRegistry(), firmware: new MemoryFirmwareAllowlist() },
+    { sharedSecretCache: {} },
+    baselineZ,
+  );
+  {
+    const d = mkdtempSync(join(dir, 'sqlite-'));
+    const stores = {
+      store: await SqliteStateStore.open({ path: join(d, 'state.db') }),
+      registry: await SqliteDeviceRegistry.open({ path: join(d, 'registry.db') }),
+      firmware: await SqliteFirmwareAllowlist.open({ path: join(d, 'firmware.db') }),
+    };
+    await runValidator('validator.sqlite', stores, {}, baseline);
+    await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
+  }
+  {
+    const conn = { host: pg.host, port: pg.port, user: pg.user, database: pg.database };
+    const stores = {
+      store: await PostgresStateStore.open(conn),
+      registry: await PostgresDeviceRegistry.open(conn),
+      firmware: await PostgresFirmwareAllowlist.open(conn),
+    };
+    await runValidator('validator.postgres', stores, {}, baseline);
+    await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
+  }
+  const rates: number[] = [];
+  for (const workers of [1, 2]) {
+    const d = mkdtempSync(join(dir, `pool-${workers}-`));
+    const registry = await SqliteDeviceRegistry.open({ path: join(d, 'registry.db') });
+    const firmware = await SqliteFirmwareAllowlist.open({ path: join(d, 'firmware.db') });
+    await seed({ store: new MemoryStateStore(), registry, firmware });
+    await Promise.all([registry.close(), firmware.close()]);
+    rates.push(await runPool(`validator.workers.${workers}`, workers, d));
+  }
+  print({ name: 'validator.workers.speedup', perSecond: rates[1], baselinePerSecond: rates[0], ratio: +((rates[1] ?? 0) / (rates[0] ?? 1)).toFixed(3) });
+
+  // The registry at estate scale.
+  const path = join(dir, 'registry-1m.db');
+  const registry = await SqliteDeviceRegistry.open({ path });
+  const template = records[0]!;
+  const eui = (n: number): Eui64 => parseEui64(`00DC${n.toString(16).toUpperCase().padStart(12, '0')}`);
+  const t0 = performance.now();
+  for (let i = 0; i < REGISTRY_DEVICES; i += 10_000) {
+    await registry.put(Array.from({ length: Math.min(10_000, REGISTRY_DEVICES - i) }, (_, k) => ({ ...template, device: eui(i + k) })));
+  }
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const times: number[] = [];
+  let x = 12345;
+  for (let k = 0; k < 20_000; k++) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    const s = performance.now();
+    if (!(await registry.device(eui(x % REGISTRY_DEVICES)))) throw new Error('bench: a registered device was not found');
+    times.push(performance.now() - s);
+  }
+  times.sort((a, b) => a - b);
+  print({
+    name: 'validator.registry',
+    devices: await registry.count(),
+    loadSeconds: +loadSeconds.toFixed(2),
+    lookupP50Ms: +(times[Math.floor(times.length / 2)] ?? 0).toFixed(4),
+    lookupP99Ms: +(times[Math.floor(times.length * 0.99)] ?? 0).toFixed(4),
+    rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+  });
+  await registry.close();
+} finally {
+  pg.destroy();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,690 @@
+import { createHash } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { SmkiError, parseEui64 } from '@smki/core';
+import type { Eui64, KeyAgreement, SmkiErrorCode } from '@smki/core';
+import {
+  ACTIVATE_FIRMWARE_MESSAGE_CODE,
+  MAX_MESSAGE_BYTES,
+  apduBytes,
+  buildGeneralCiphering,
+  computeMacBytes,
+  createCatalogue,
+  decodeActivateFirmware,
+  decodeDlmsInvokeCounter,
+  kdf,
+  macAad,
+  otherInfo,
+  parseMessage,
+  verifySignature,
+} from '@smki/gbcs';
+import type { Catalogue, DeviceFuel, GbcsMessage } from '@smki/gbcs';
+import { parseCertificate } from '@smki/pki';
+import type { SmkiCertificate } from '@smki/pki';
+import { MAX_COMMIT_ENTRIES } from '@smki/store';
+import type { CommitEntry, CommitOutcome, DeviceRecord, QuarantineRecord, StateStore } from '@smki/store';
+import { DecisionCommitter } from './internal/log.js';
+import type { DecisionRecord, PendingDecision } from './internal/log.js';
+import { Lru } from './internal/lru.js';
+import { MAX_PORTFOLIO_LOOKUP, TrustState } from './internal/trust.js';
+import type {
+  AcceptedDecision,
+  AnomalyThreshold,
+  BatchCommand,
+  CommandContext,
+  CrlStatus,
+  Decision,
+  DecisionStep,
+  QuarantinedDecision,
+  RejectedDecision,
+  ValidatorEvent,
+  ValidatorOptions,
+  ValidatorStats,
+  ValidatorTrust,
+} from './types.js';
+
+const SUPPLIER = 2;
+const NETWORK_OPERATOR = 3;
+const USER_ROLES = [SUPPLIER, NETWORK_OPERATOR] as const;
+const DLMS_ACCESS_REQUEST = 0xd9;
+const DEFAULT_CLOCK_WINDOW_MS = 300_000;
+const DEFAULT_CRL_WARNING_MS = 6 * 3600_000;
+const DEFAULT_CACHE_SIZE = 100_000;
+const DEFAULT_Z_TTL_MS = 3600_000;
+const LOG_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+/** Most commands in one {@link Validator.validateBatch} call. */
+export const MAX_BATCH = MAX_COMMIT_ENTRIES;
+
+/** A rule broke: carried to the boundary of the decision, never out of it. */
+class Reject {
+  constructor(
+    readonly code: SmkiErrorCode,
+    readonly step: DecisionStep,
+    readonly message: string,
+  ) {}
+}
+
+const reject = (code: SmkiErrorCode, step: DecisionStep, message: string): never => {
+  throw new Reject(code, step, message);
+};
+
+/** What steps 1–9 established for a command that passed them. */
+interface Checked {
+  readonly message: GbcsMessage;
+  readonly sender: Eui64;
+  readonly device: DeviceRecord;
+  readonly role: number;
+  readonly critical: boolean;
+  readonly signerSerial?: string;
+  readonly frame: Uint8Array;
+  readonly threshold?: AnomalyThreshold;
+  readonly now: number;
+  readonly commandHash: string;
+}
+
+interface DeviceKey {
+  readonly der: Uint8Array;
+  readonly key: KeyObject;
+  readonly ski: string;
+}
+
+interface Release {
+  readonly id: string;
+  readonly operator: string;
+}
+
+/**
+ * The DCC-side decision on a User's signed pre-command: verify it, check role, portfolio,
+ * revocation, replay, firmware and anomalies, and counter-sign it with the ACB MAC.
+ *
+ * The steps, each with its own code (a rejection changes no state; every decision is logged):
+ * 1. parse (bounded), a CRA command for a device in the registry, originator = the authenticated sender;
+ * 2. the originator's role from its organisation signing certificate, classified with the catalogue
+ *    (message code, role, device fuel); the originator must be the device's responsible party for
+ *    that role; a critical command must carry a User signature (a non-critical one skips 3–5);
+ * 3. the signer: the certificate in **this device's** trust-anchor cell for the role;
+ * 4. that certificate's path, revocation required (verdicts cached);
+ * 5. the ECDSA signature over the bytes as received (high-S accepted); if it fails but another of
+ *    the originator's signing certificates verifies it: `ERR_COMMAND_PORTFOLIO_MISMATCH`;
+ * 6. anti-replay: counter not too far ahead of the clock; a payload's own counter equal to the
+ *    header's (the strictly-greater check is part of the commit);
+ * 7. firmware: a CS06 activation's image must be approved for the device's model;
+ * 8. anomaly thresholds per (User, message code, window): over it, quarantine;
+ * 9. the ACB MAC and the general-ciphering frame;
+ * 10. one atomic commit of the counter, the anomaly count and the decision record; the frame is
+ *     returned only after it is durable.
+ *
+ * @see docs/validator.md
+ */
+export class Validator {
+  readonly #o: ValidatorOptions;
+  readonly #store: StateStore;
+  readonly #catalogue: Catalogue;
+  readonly #committer: DecisionCommitter;
+  readonly #now: () => Date;
+  readonly #clockWindow: bigint | undefined;
+  readonly #crlWarningMs: number;
+  readonly #cacheSize: number;
+  readonly #deviceKeys: Lru<Eui64, DeviceKey>;
+  readonly #zCache: Lru<string, Uint8Array> | undefined;
+  readonly #zTtl: number;
+  #trust: TrustState;
+  #closed = false;
+  #accepted = 0;
+  #quarantined = 0;
+  readonly #rejected = new Map<string, number>();
+  #warnedUntil = -Infinity;
+
+  private constructor(options: ValidatorOptions, trust: TrustState, committer: DecisionCommitter, cacheSize: number) {
+    this.#o = options;
+    this.#store = options.store;
+    this.#catalogue = options.catalogue ?? createCatalogue();
+    this.#committer = committer;
+    this.#now = options.now ?? (() => new Date());
+    this.#clockWindow = options.counterClockWindowMs === false ? undefined : BigInt(options.counterClockWindowMs ?? DEFAULT_CLOCK_WINDOW_MS);
+    this.#crlWarningMs = options.crlWarningMs ?? DEFAULT_CRL_WARNING_MS;
+    this.#cacheSize = cacheSize;
+    this.#trust = trust;
+    this.#deviceKeys = new Lru(cacheSize);
+    const z = options.sharedSecretCache;
+    this.#zCache = z ? new Lru(z.maxEntries ?? DEFAULT_CACHE_SIZE) : undefined;
+    this.#zTtl = z ? (z.ttlMs ?? DEFAULT_Z_TTL_MS) : 0;
+  }
+
+  /**
+   * Open a validator: checks the options, opens the decision log against the state store and
+   * refuses to start when the store is behind the log (restored from an older copy).
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`; `ERR_VALIDATOR_STATE_BEHIND` (fail closed until an
+   *   operator resolves it); `ERR_AUDIT_TAMPERED` / `ERR_AUDIT_TRUNCATED` (the log does not verify);
+   *   `ERR_STORE_UNAVAILABLE`
+   */
+  static async open(options: ValidatorOptions): Promise<Validator> {
+    checkOptions(options);
+    const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+    const trust = new TrustState(options.trust, cacheSize);
+    const committer = await DecisionCommitter.open(options.store, {
+      dir: options.log.dir,
+      id: options.log.id,
+      key: options.log.key,
+      max: MAX_COMMIT_ENTRIES,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    return new Validator(options, trust, committer, cacheSize);
+  }
+
+  /**
+   * Validate one signed pre-command. Never throws for the command's sake: every outcome is a
+   * {@link Decision}; a store failure is a rejection with `ERR_STORE_UNAVAILABLE` (no frame).
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`
+   */
+  async validate(bytes: Uint8Array, context: CommandContext): Promise<Decision> {
+    const [d] = await this.validateBatch([{ bytes, sender: context?.sender } as BatchCommand]);
+    return d as Decision;
+  }
+
+  /**
+   * Validate several commands with one store transaction. Decisions come back in order; a
+   * counter repeated within the batch is accepted once (the later copies are replays).
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`; `ERR_INVALID_ARGUMENT` (not an array, or more than {@link MAX_BATCH})
+   */
+  async validateBatch(commands: readonly BatchCommand[]): Promise<Decision[]> {
+    this.#assertOpen();
+    if (!Array.isArray(commands) || commands.length > MAX_BATCH) {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', `validateBatch takes an array of at most ${MAX_BATCH} commands`, { detail: 'commands' });
+    }
+    this.#checkCrls();
+    const pending = await Promise.all(commands.map((c) => this.#check(c?.bytes, c?.sender)));
+    return this.#committer.submit(pending);
+  }
+
+  /**
+   * Release a quarantined command (an operator's decision): steps 2–9 run again on the held
+   * command, and its commit marks the record released. Logged with the operator.
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`, `ERR_INVALID_ARGUMENT`
+   */
+  async release(quarantineId: string, operator: string): Promise<Decision> {
+    this.#assertOpen();
+    checkOperator(operator);
+    const record: QuarantineRecord | undefined = await this.#store.quarantineRecord(quarantineId);
+    if (record === undefined || record.state !== 'held') {
+      const [d] = await this.#committer.submit([
+        this.#rejection(record?.command ?? new Uint8Array(0), undefined, 'ERR_QUARANTINE_NOT_HELD', 'anomaly', `quarantine record ${quarantineId} is not held`, { id: quarantineId, operator }),
+      ]);
+      return d as Decision;
+    }
+    const [d] = await this.#committer.submit([await this.#check(record.command, record.user, { id: quarantineId, operator })]);
+    return d as Decision;
+  }
+
+  /**
+   * Discard a quarantined command (an operator's decision), logged with the operator.
+   * @returns whether it was held
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`, `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`
+   */
+  async discard(quarantineId: string, operator: string): Promise<boolean> {
+    this.#assertOpen();
+    checkOperator(operator);
+    const held = await this.#store.discardQuarantine(quarantineId);
+    if (held) {
+      const [ok] = await this.#committer.submit<boolean>([
+        {
+          record: () => ({ type: 'quarantine.discarded', quarantineId, operator }),
+          result: () => true,
+          failed: (e) => {
+            throw e;
+          },
+        },
+      ]);
+      return ok as boolean;
+    }
+    return false;
+  }
+
+  /**
+   * Replace the certificates and CRLs (a new CRL, a new User certificate, a revoked CA). Clears
+   * the path verdicts and parsed keys.
+   * @throws SmkiError as the path validator does for inputs that do not parse
+   */
+  updateTrust(trust: ValidatorTrust): void {
+    this.#assertOpen();
+    this.#trust = new TrustState(trust, this.#cacheSize);
+    this.#warnedUntil = -Infinity;
+    this.#checkCrls();
+  }
+
+  /**
+   * Forget cached shared secrets: all, or those of one ACB key or one device key (call it when
+   * either is revoked or replaced).
+   */
+  purgeSharedSecrets(filter: { readonly acbKeyId?: string; readonly deviceKeySki?: string } = {}): number {
+    const z = this.#zCache;
+    if (!z) return 0;
+    return z.deleteWhere((k) => {
+      const [acb, ski] = k.split('|');
+      return (filter.acbKeyId === undefined || filter.acbKeyId === acb) && (filter.deviceKeySki === undefined || filter.deviceKeySki === ski);
+    });
+  }
+
+  /** The freshness of every CRL and ARL the validator holds. */
+  crlStatus(): CrlStatus[] {
+    return this.#trust.crlStatus(this.#now().getTime(), this.#crlWarningMs);
+  }
+
+  /** Decisions since the validator opened, by outcome and code. */
+  stats(): ValidatorStats {
+    return { accepted: this.#accepted, quarantined: this.#quarantined, rejected: Object.fromEntries(this.#rejected) };
+  }
+
+  /** The decision log's file and head (for auditors and tests). */
+  logHead(): { readonly path: string; readonly count: number } {
+    return { path: this.#committer.log.path, count: this.#committer.log.head().count };
+  }
+
+  /** Wait for commits in flight and close the decision log. The stores stay open (the caller owns them). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#committer.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SmkiError('ERR_VALIDATOR_CLOSED', 'the validator is closed', {});
+  }
+
+  #checkCrls(): void {
+    const on = this.#o.onEvent;
+    if (!on) return;
+    const now = this.#now().getTime();
+    if (now < this.#warnedUntil) return;
+    let next = Infinity;
+    for (const s of this.#trust.crlStatus(now, this.#crlWarningMs)) {
+      const at = s.nextUpdate?.getTime() ?? -Infinity;
+      if (s.state !== 'fresh') emit(on, { type: s.state === 'expired' ? 'crl-expired' : 'crl-expiring', issuer: s.issuer, nextUpdate: s.nextUpdate ?? new Date(0) });
+      else next = Math.min(next, at - this.#crlWarningMs);
+    }
+    // Re-check once a minute while something is wrong; otherwise when the next one starts to expire.
+    this.#warnedUntil = Math.min(next, now + 60_000);
+  }
+
+  /** Steps 1–9 of one command, as a pending commit item. */
+  async #check(bytes: unknown, senderInput: unknown, release?: Release): Promise<PendingDecision<Decision>> {
+    const raw = bytes instanceof Uint8Array ? bytes : new Uint8Array(0);
+    let sender: Eui64 | undefined;
+    let message: GbcsMessage | undefined;
+    try {
+      try {
+        sender = parseEui64(senderInput as string);
+      } catch {
+        reject('ERR_COMMAND_SENDER_MISMATCH', 'parse', 'the call context names no valid sender EUI-64');
+      }
+      if (!(bytes instanceof Uint8Array)) reject('ERR_GBCS_MALFORMED', 'parse', 'the command is not a Uint8Array');
+      if (raw.length > MAX_MESSAGE_BYTES) reject('ERR_COMMAND_TOO_LARGE', 'parse', `the command is ${raw.length} bytes, more than ${MAX_MESSAGE_BYTES}`);
+      try {
+        message = parseMessage(raw);
+      } catch (e) {
+        reject('ERR_GBCS_MALFORMED', 'parse', e instanceof SmkiError ? e.message : 'the command does not parse');
+      }
+      const checked = await this.#steps(message as GbcsMessage, sender as Eui64, raw);
+      return this.#accept(checked, release);
+    } catch (e) {
+      if (e instanceof Reject) return this.#rejection(raw, message, e.code, e.step, e.message, release, sender);
+      if (e instanceof SmkiError && (e.code === 'ERR_STORE_UNAVAILABLE' || e.code === 'ERR_STORE_CORRUPT' || e.code === 'ERR_STORE_CLOSED')) {
+        return this.#rejection(raw, message, e.code, 'commit', e.message, release, sender);
+      }
+      // Anything unexpected fails closed, with the step unknown: logged as the commit step.
+      const code: SmkiErrorCode = e instanceof SmkiError ? e.code : 'ERR_INVALID_ARGUMENT';
+      return this.#rejection(raw, message, code, 'commit', e instanceof Error ? e.message : String(e), release, sender);
+    }
+  }
+
+  async #steps(m: GbcsMessage, sender: Eui64, raw: Uint8Array): Promise<Checked> {
+    // 1. A command, not yet MAC'd, from the authenticated sender, for a registered device.
+    if (m.cra !== 'command') reject('ERR_COMMAND_NOT_A_COMMAND', 'parse', `a ${m.cra} is not a command`);
+    if (m.frame !== 'signed') reject('ERR_COMMAND_NOT_A_COMMAND', 'parse', 'a general-ciphering frame already carries a MAC');
+    if (m.originator !== sender) reject('ERR_COMMAND_SENDER_MISMATCH', 'parse', `originator ${m.originator} is not the authenticated sender ${sender}`);
+    const device = await this.#o.registry.device(m.recipient);
+    if (device === undefined) return reject('ERR_COMMAND_UNKNOWN_DEVICE', 'parse', `device ${m.recipient} is not in the registry`);
+
+    // 2. Role and classification.
+    const trust = this.#trust;
+    const entry = this.#catalogue.lookup(m.messageCode);
+    if (entry === undefined) reject('ERR_COMMAND_UNKNOWN_MESSAGE_CODE', 'classify', `message code ${hex4(m.messageCode)} is not in the catalogue`);
+    const roles = USER_ROLES.filter((r) => trust.signingCertificates(m.originator, r).length > 0);
+    if (roles.length === 0) reject('ERR_COMMAND_ORIGINATOR_UNKNOWN', 'classify', `no signing certificate of ${m.originator} as supplier or network operator`);
+    const fuel = device.fuel;
+    const eligible = roles.filter((r) => (fuel === 'electricity' || fuel === 'gas') && this.#catalogue.isEligible({ messageCode: m.messageCode, originatorRole: r, deviceFuel: fuel as DeviceFuel }));
+    if (eligible.length === 0) {
+      reject('ERR_COMMAND_ROLE_NOT_ELIGIBLE', 'classify', `role ${roles.join('/')} may not send ${hex4(m.messageCode)} to a ${device.type} (${fuel})`);
+    }
+    const responsible = eligible.filter((r) => (r === SUPPLIER ? device.supplier : device.networkOperator) === m.originator);
+    if (responsible.length !== 1) {
+      reject('ERR_COMMAND_NOT_RESPONSIBLE', 'classify', `${m.originator} is not the responsible ${eligible.map(roleName).join(' or ')} of ${m.recipient}`);
+    }
+    const role = responsible[0] as number;
+    const critical = this.#catalogue.classify({ messageCode: m.messageCode, originatorRole: role }) === 'critical';
+    if (critical && (m.signatureField !== 'present' || m.signature === null)) {
+      reject('ERR_COMMAND_SIGNATURE_MISSING', 'classify', `${hex4(m.messageCode)} is critical for a ${roleName(role)} and carries no User signature`);
+    }
+    const now = this.#now().getTime();
+
+    // 3–5. Signer, path and signature (critical commands only).
+    let signerSerial: string | undefined;
+    if (critical) signerSerial = this.#checkSigner(m, device, role, now);
+
+    // 6. Anti-replay before the commit: the clock window and the payload's own counter.
+    if (this.#clockWindow !== undefined && m.originatorCounter > BigInt(now) + this.#clockWindow) {
+      reject('ERR_COMMAND_COUNTER_AHEAD', 'replay', `counter ${m.originatorCounter} is more than ${this.#clockWindow} ms ahead of the clock`);
+    }
+    checkPayloadCounter(m);
+
+    // 7. Firmware.
+    if (m.messageCode === ACTIVATE_FIRMWARE_MESSAGE_CODE) await this.#checkFirmware(m, device);
+
+    // 8. Anomaly threshold (applied in the commit).
+    const threshold = this.#o.anomalyThreshold?.(m.originator, m.messageCode);
+    if (threshold !== undefined) checkThreshold(threshold);
+
+    // 9. Counter-sign.
+    const frame = await this.#counterSign(m, device);
+    return { message: m, sender, device, role, critical, ...(signerSerial ? { signerSerial } : {}), frame, ...(threshold ? { threshold } : {}), now, commandHash: sha256(raw) };
+  }
+
+  #checkSigner(m: GbcsMessage, device: DeviceRecord, role: number, now: number): string {
+    const trust = this.#trust;
+    const cell = device.cells.find((c) => c.role === role && c.keyUsage === 'digitalSignature' && c.cellUsage === 'management');
+    if (cell === undefined) return reject('ERR_COMMAND_NO_TRUST_ANCHOR', 'signer', `device ${m.recipient} has no ${roleName(role)} signing cell`);
+    const bySki = trust.bySki(cell.ski);
+    if (bySki.length === 0) reject('ERR_COMMAND_SIGNER_UNKNOWN', 'signer', `the certificate ${cell.ski} in the device's cell is not in the trust store`);
+    const fits = bySki.filter((c) => c.kind === 'organisation' && c.role === role && c.entityId === m.originator && c.keyUsage.length === 1 && c.keyUsage[0] === 'digitalSignature');
+    if (fits.length === 0) {
+      reject('ERR_COMMAND_SIGNER_WRONG_CERTIFICATE', 'signer', `the certificate ${cell.ski} in the device's cell is not ${m.originator}'s ${roleName(role)} signing certificate`);
+    }
+    // 4. A valid path with revocation checked: the first certificate with this key that has one.
+    let signer: SmkiCertificate | undefined;
+    let firstFailure: { code: SmkiErrorCode; message: string } | undefined;
+    for (const c of fits) {
+      const v = trust.verdict(c, now);
+      if (v.ok) {
+        signer = c;
+        break;
+      }
+      firstFailure ??= v;
+    }
+    if (signer === undefined) {
+      const f = firstFailure as { code: SmkiErrorCode; message: string };
+      return reject(f.code, 'path', f.message);
+    }
+    // 5. The signature over the bytes as received.
+    if (signer.publicKey === undefined || !verifySignature(m, signer.publicKey)) {
+      const others = trust
+        .signingCertificates(m.originator, role)
+        .filter((c) => c.subjectKeyId !== cell.ski && c.publicKey !== undefined)
+        .slice(0, MAX_PORTFOLIO_LOOKUP);
+      const other = others.find((c) => verifySignature(m, c.publicKey as KeyObject));
+      if (other) {
+        reject('ERR_COMMAND_PORTFOLIO_MISMATCH', 'signature', `signed with ${m.originator}'s key ${other.subjectKeyId ?? other.serialNumber}, but device ${m.recipient} trusts ${cell.ski}`);
+      }
+      reject('ERR_COMMAND_SIGNATURE_INVALID', 'signature', `the User signature does not verify under ${cell.ski}`);
+    }
+    return signer.serialNumber;
+  }
+
+  async #checkFirmware(m: GbcsMessage, device: DeviceRecord): Promise<void> {
+    let hash: Uint8Array;
+    try {
+      hash = decodeActivateFirmware(m.payload).imageHash;
+    } catch (e) {
+      return reject('ERR_COMMAND_PAYLOAD_MALFORMED', 'replay', `the activation payload does not decode: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (device.model === undefined) reject('ERR_FIRMWARE_NOT_APPROVED', 'firmware', `device ${m.recipient} has no model in the registry, so no image is approved for it`);
+    const status = await this.#o.firmware.status(device.model as string, hash);
+    if (status !== 'approved') {
+      reject('ERR_FIRMWARE_NOT_APPROVED', 'firmware', `image ${Buffer.from(hash).toString('hex').toUpperCase()} is ${status} for model ${device.model as string}`);
+    }
+  }
+
+  async #counterSign(m: GbcsMessage, device: DeviceRecord): Promise<Uint8Array> {
+    const deviceKey = this.#deviceKey(m.recipient, device);
+    const acb = this.#o.acb;
+    let z: Uint8Array | undefined;
+    const zKey = this.#zCache ? `${acb.keyId}|${deviceKey.ski}` : '';
+    const now = this.#zCache ? Date.now() : 0;
+    if (this.#zCache) z = this.#zCache.get(zKey, now);
+    if (z === undefined) {
+      try {
+        const agreement: KeyAgreement =
+          typeof acb.keyAgreement === 'function' ? acb.keyAgreement(m.recipient, { messageCode: m.messageCode, counter: m.originatorCounter }) : acb.keyAgreement;
+        z = await agreement.deriveSharedSecret(deviceKey.key);
+      } catch (e) {
+        if (e instanceof SmkiError && (e.code === 'ERR_STORE_UNAVAILABLE' || e.code === 'ERR_STORE_CLOSED')) throw e;
+        return reject('ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign', `the ACB key agreement failed: ${e instanceof SmkiError ? e.code : ''} ${e instanceof Error ? e.message : String(e)}`.trim());
+      }
+      this.#zCache?.set(zKey, z, now + this.#zTtl);
+    }
+    const key = kdf(z, otherInfo({ originator: m.originator, mode: 'command', counter: m.originatorCounter, recipient: m.recipient }));
+    const apdu = apduBytes(m);
+    const mac = computeMacBytes({ key, originator: m.originator, aad: macAad(apdu) });
+    return buildGeneralCiphering(apdu, mac);
+  }
+
+  /** The device's key-agreement public key, parsed once per certificate. */
+  #deviceKey(eui: Eui64, device: DeviceRecord): DeviceKey {
+    const der = device.keyAgreementCertificate;
+    if (der === undefined) return reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `device ${eui} has no key-agreement certificate in the registry`);
+    const cached = this.#deviceKeys.get(eui, 0);
+    if (cached !== undefined && Buffer.from(cached.der.buffer, cached.der.byteOffset, cached.der.byteLength).equals(der)) return cached;
+    let cert: SmkiCertificate;
+    try {
+      cert = parseCertificate(der);
+    } catch (e) {
+      return reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `device ${eui}'s key-agreement certificate does not parse: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (cert.kind !== 'device' || cert.entityId !== eui || !cert.keyUsage.includes('keyAgreement') || cert.publicKey === undefined) {
+      reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `the registry's key-agreement certificate of ${eui} is not that device's key-agreement certificate`);
+    }
+    const entry: DeviceKey = { der: Uint8Array.from(der), key: cert.publicKey as KeyObject, ski: cert.subjectKeyId ?? cert.fingerprint };
+    this.#deviceKeys.set(eui, entry, Infinity);
+    return entry;
+  }
+
+  #accept(c: Checked, release?: Release): PendingDecision<Decision> {
+    const m = c.message;
+    const facts = { originator: m.originator, device: m.recipient, messageCode: m.messageCode, counter: m.originatorCounter };
+    const anomaly = c.threshold
+      ? {
+          user: m.originator,
+          messageCode: m.messageCode,
+          windowMs: c.threshold.windowMs,
+          windowStart: c.now - (c.now % c.threshold.windowMs),
+          limit: c.threshold.limit,
+        }
+      : undefined;
+    const entry: CommitEntry = {
+      counter: { originator: m.originator, device: m.recipient, value: m.originatorCounter },
+      ...(anomaly ? { anomaly } : {}),
+      ...(anomaly && !release ? { quarantine: { at: c.now, user: m.originator, device: m.recipient, messageCode: m.messageCode, counter: m.originatorCounter, command: m.bytes } } : {}),
+      ...(release ? { release: release.id } : {}),
+    };
+    const base = { sender: c.sender, commandHash: c.commandHash };
+    const rejected = (code: SmkiErrorCode, step: DecisionStep, message: string): RejectedDecision => ({ outcome: 'rejected', code, step, message, ...facts });
+    return {
+      entry,
+      record: (o): DecisionRecord => {
+        if (o?.status === 'committed') {
+          return {
+            type: 'command.accepted',
+            ...base,
+            ...facts,
+            role: c.role,
+            critical: c.critical ? 'critical' : 'non-critical',
+            ...(c.signerSerial ? { signerSerial: c.signerSerial } : {}),
+            ...(release ? { released: release.id, operator: release.operator } : {}),
+          };
+        }
+        if (o?.status === 'quarantined') {
+          return { type: 'command.quarantined', ...base, ...facts, quarantineId: o.id, count: o.count, limit: anomaly?.limit ?? 0 };
+        }
+        return {
+          type: 'command.rejected',
+          ...base,
+          ...facts,
+          code: o?.status === 'replayed' ? 'ERR_COMMAND_REPLAYED' : 'ERR_QUARANTINE_NOT_HELD',
+          step: o?.status === 'replayed' ? 'replay' : 'anomaly',
+          ...(release ? { released: release.id, operator: release.operator } : {}),
+        };
+      },
+      result: (o): Decision => {
+        if (o?.status === 'committed') {
+          this.#accepted++;
+          const d: AcceptedDecision = {
+            outcome: 'accepted',
+            frame: c.frame,
+            ...facts,
+            critical: c.critical,
+            role: c.role,
+            ...(c.signerSerial ? { signerSerial: c.signerSerial } : {}),
+            ...(release ? { released: release.id } : {}),
+          };
+          return d;
+        }
+        if (o?.status === 'quarantined') {
+          this.#quarantined++;
+          const q: QuarantinedDecision = { outcome: 'quarantined', code: 'ERR_COMMAND_QUARANTINED', step: 'anomaly', ...facts, quarantineId: o.id, count: o.count, limit: anomaly?.limit ?? 0 };
+          return q;
+        }
+        if (o?.status === 'replayed') return this.#count(rejected('ERR_COMMAND_REPLAYED', 'replay', `counter ${m.originatorCounter} is not greater than ${o.last}, the last accepted`));
+        return this.#count(rejected('ERR_QUARANTINE_NOT_HELD', 'anomaly', `quarantine record ${release?.id ?? ''} is no longer held`));
+      },
+      failed: (e) => this.#count(rejected(storeCode(e), 'commit', e.message)),
+    };
+  }
+
+  #rejection(
+    raw: Uint8Array,
+    m: GbcsMessage | undefined,
+    code: SmkiErrorCode,
+    step: DecisionStep,
+    message: string,
+    release?: Release,
+    sender?: Eui64,
+  ): PendingDecision<Decision> {
+    const facts = m ? { originator: m.originator, device: m.recipient, messageCode: m.messageCode, counter: m.originatorCounter } : {};
+    const decision: RejectedDecision = { outcome: 'rejected', code, step, message, ...facts };
+    return {
+      record: (): DecisionRecord => ({
+        type: 'command.rejected',
+        // A sender that is not an EUI-64 is recorded as all zeros (the message says why).
+        sender: sender ?? ('0000000000000000' as Eui64),
+        code,
+        step,
+        ...facts,
+        commandHash: sha256(raw),
+        ...(release ? { released: release.id, operator: release.operator } : {}),
+      }),
+      result: () => this.#count(decision),
+      failed: () => this.#count(decision),
+    };
+  }
+
+  #count(d: RejectedDecision): RejectedDecision {
+    this.#rejected.set(d.code, (this.#rejected.get(d.code) ?? 0) + 1);
+    return d;
+  }
+}
+
+function storeCode(e: SmkiError): SmkiErrorCode {
+  return e.code;
+}
+
+function checkPayloadCounter(m: GbcsMessage): void {
+  const p = m.payload;
+  if (m.messageCode === ACTIVATE_FIRMWARE_MESSAGE_CODE) {
+    let counter: bigint;
+    try {
+      counter = decodeActivateFirmware(p).counter;
+    } catch (e) {
+      return reject('ERR_COMMAND_PAYLOAD_MALFORMED', 'replay', `the activation payload does not decode: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (counter !== m.originatorCounter) reject('ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH', 'replay', `the payload's counter ${counter} is not the header's ${m.originatorCounter}`);
+    return;
+  }
+  if (p[0] === DLMS_ACCESS_REQUEST) {
+    let invoke: number;
+    try {
+      invoke = decodeDlmsInvokeCounter(p);
+    } catch (e) {
+      return reject('ERR_COMMAND_PAYLOAD_MALFORMED', 'replay', `the DLMS payload has no invoke-id: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const low = Number(m.originatorCounter & 0xffffffn);
+    if (invoke !== low) reject('ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH', 'replay', `the DLMS invoke-id counter ${invoke} is not the low 24 bits of ${m.originatorCounter}`);
+  }
+}
+
+const MAX_WINDOW_MS = 31 * 24 * 3600_000;
+
+function checkThreshold(t: AnomalyThreshold): void {
+  // A threshold out of range is a configuration error: the command fails closed, alone.
+  const ok =
+    typeof t === 'object' &&
+    t !== null &&
+    Number.isSafeInteger(t.limit) &&
+    t.limit >= 0 &&
+    t.limit <= 0x7fffffff &&
+    Number.isSafeInteger(t.windowMs) &&
+    t.windowMs >= 1 &&
+    t.windowMs <= MAX_WINDOW_MS;
+  if (!ok) reject('ERR_INVALID_ARGUMENT', 'anomaly', 'the anomaly threshold for this User and message code is not { limit: 0..2^31-1, windowMs: 1 ms..31 days }');
+}
+
+function emit(on: (e: ValidatorEvent) => void, e: ValidatorEvent): void {
+  try {
+    on(e);
+  } catch {
+    // An operator's listener failing must not change a decision.
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex').toUpperCase();
+}
+
+function hex4(n: number): string {
+  return n.toString(16).toUpperCase().padStart(4, '0');
+}
+
+function roleName(r: number): string {
+  return r === SUPPLIER ? 'supplier' : 'network operator';
+}
+
+function checkOperator(operator: unknown): void {
+  // eslint-disable-next-line no-control-regex
+  if (typeof operator !== 'string' || operator.length === 0 || operator.length > 128 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(operator)) {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', 'operator must be 1 to 128 characters without control characters', { detail: 'operator' });
+  }
+}
+
+function checkOptions(o: ValidatorOptions): void {
+  const bad = (detail: string, why: string): never => {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', `validator options: ${detail} ${why}`, { detail });
+  };
+  if (typeof o !== 'object' || o === null) bad('options', 'are required');
+  for (const k of ['store', 'registry', 'firmware'] as const) if (typeof o[k] !== 'object' || o[k] === null) bad(k, 'is required');
+  if (typeof o.acb !== 'object' || o.acb === null || typeof o.acb.keyId !== 'string' || o.acb.keyId.length === 0) bad('acb', 'needs a keyId and a keyAgreement');
+  const ka = o.acb.keyAgreement;
+  if (typeof ka !== 'function' && (typeof ka !== 'object' || ka === null || typeof ka.deriveSharedSecret !== 'function')) bad('acb.keyAgreement', 'is not a KeyAgreement');
+  if (typeof o.log !== 'object' || o.log === null) bad('log', 'is required');
+  if (typeof o.log.dir !== 'string' || o.log.dir.length === 0) bad('log.dir', 'is required');
+  if (typeof o.log.id !== 'string' || !LOG_ID.test(o.log.id)) bad('log.id', 'is not [A-Za-z0-9._:@-]{1,128}');
+  if (!(o.log.key instanceof Uint8Array) || o.log.key.length !== 32) bad('log.key', 'is not 32 bytes');
+  const w = o.counterClockWindowMs;
+  if (w !== undefined && w !== false && (!Number.isSafeInteger(w) || w < 0)) bad('counterClockWindowMs', 'is not a non-negative integer or false');
+  if (o.crlWarningMs !== undefined && (!Number.isSafeInteger(o.crlWarningMs) || o.crlWarningMs < 0)) bad('crlWarningMs', 'is not a non-negative integer');
+  if (o.cacheSize !== undefined && (!Number.isSafeInteger(o.cacheSize) || o.cacheSize < 0)) bad('cacheSize', 'is not a non-negative integer');
+  const z = o.sharedSecretCache;
+  if (z !== undefined && z !== false) {
+    if (typeof z !== 'object' || z === null) bad('sharedSecretCache', 'is not an object or false');
+    if (z.maxEntries !== undefined && (!Number.isSafeInteger(z.maxEntries) || z.maxEntries < 1)) bad('sharedSecretCache.maxEntries', 'is not a positive integer');
+    if (z.ttlMs !== undefined && (!Number.isSafeInteger(z.ttlMs) || z.ttlMs < 1)) bad('sharedSecretCache.ttlMs', 'is not a positive integer');
+  }
+}
