@@ -334,6 +334,8 @@ export const SMKI_ERROR_CODES = {
   ERR_STORE_SCHEMA: 'The state store was written by a schema version this release does not use',
   /** The state store has been closed. */
   ERR_STORE_CLOSED: 'The state store has been closed',
+  /** A commit carried a decision log's head that is not the one the store holds for that log (another writer, or a lost commit): nothing was applied. */
+  ERR_STORE_LOG_CONFLICT: "A commit carried a decision log's head that is not the one the store holds for that log; nothing was applied",
   // ---- decisions (validator)
   /** A submitted command is larger than a GBCS message may be. */
   ERR_COMMAND_TOO_LARGE: 'A submitted command is larger than a GBCS message may be',
@@ -582,6 +584,11 @@ export interface SpecificErrorContexts {
     readonly counter: bigint;
     /** The last envelope counter accepted for (DCO, device). */
     readonly last: bigint;
+  };
+  /** The decision log whose head did not match. */
+  ERR_STORE_LOG_CONFLICT: {
+    /** The log's id. */
+    readonly log: string;
   };
   /** The trust store file that failed. */
   ERR_TRUST_STORE_LOAD: {
