@@ -1,9 +1,9 @@
 /**
  * Durable security state shared by the SMKI toolkit's packages: anti-replay counters per
- * (originator, device), anomaly counts per (user, message code, window) and quarantined
- * commands behind the {@link StateStore} interface, and the devices the validator knows behind
- * the {@link DeviceRegistry} interface, and the firmware images each model may activate behind the
- * {@link FirmwareAllowlist} interface, each with three implementations: memory (tests), SQLite
+ * (originator, device), anomaly counts per (user, message code, window), quarantined commands and
+ * the head of each decision log (committed with them) behind the {@link StateStore} interface,
+ * and the devices the validator knows behind the {@link DeviceRegistry} interface, and the
+ * firmware images each model may activate behind the {@link FirmwareAllowlist} interface, each with three implementations: memory (tests), SQLite
  * (the embedded default) and PostgreSQL (several processes on several machines).
  *
  * Security posture: a commit is atomic and durable before it returns, a counter is accepted once
@@ -17,6 +17,7 @@ export type { SqliteStateStoreOptions } from './sqlite.js';
 export { PostgresStateStore, PostgresDeviceRegistry, PostgresFirmwareAllowlist } from './postgres.js';
 export type { PostgresStateStoreOptions } from './internal/pg.js';
 export { MAX_COMMIT_ENTRIES, MAX_QUARANTINE_COMMAND_BYTES, MAX_WINDOW_MS, MAX_ANOMALY_LIMIT } from './internal/check.js';
+export { MAX_LOG_LINE_BYTES, MAX_LOG_INTENT_LINES, MAX_LOG_INTENT_BYTES } from './internal/log.js';
 export type {
   StateStore,
   CommitEntry,
@@ -26,6 +27,10 @@ export type {
   AnomalyClaim,
   QuarantineInput,
   QuarantineRecord,
+  CommitOptions,
+  LogHead,
+  LogIntent,
+  LogAppend,
 } from './types.js';
 export { DEVICE_TYPES, MAX_CELLS, MAX_DEVICE_CERTIFICATE_BYTES, MAX_REGISTRY_BATCH } from './registry.js';
 export type { DeviceRegistry, DeviceRecord, DeviceType, Fuel, TrustAnchorCell, CellKeyUsage, CellUsage } from './registry.js';

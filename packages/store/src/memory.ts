@@ -1,7 +1,9 @@
 import type { Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantineId } from './internal/check.js';
-import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
+import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
+import type { EncodedIntent } from './internal/log.js';
+import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, compareImages, firmwareFromRow } from './firmware.js';
@@ -30,10 +32,14 @@ export class MemoryStateStore implements StateStore {
   readonly #counters = new Map<string, bigint>();
   readonly #windows = new Map<string, { window: AnomalyWindow; count: number }>();
   readonly #quarantine = new Map<string, QuarantineRecord>();
+  // Each log's intent in its stored form, read back through the same checks as the durable stores.
+  readonly #logs = new Map<string, EncodedIntent>();
   #closed = false;
+  readonly #guard = new BuildGuard();
 
   #open(): void {
     if (this.#closed) throw closedError();
+    this.#guard.check();
   }
 
   /** {@inheritDoc StateStore.lastCounter} */
@@ -49,19 +55,42 @@ export class MemoryStateStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.commit} */
-  async commit(entries: readonly CommitEntry[]): Promise<CommitOutcome[]> {
+  async commit(entries: readonly CommitEntry[], options?: CommitOptions): Promise<CommitOutcome[]> {
     this.#open();
     const checked = checkEntries(entries);
+    const log = checkCommitOptions(options);
+    // Nothing is changed until every check has passed and build has returned: a conflict, a
+    // build that throws or a malformed intent leaves the state as it was.
+    if (log) checkExpected(log, this.#intent(log.id));
     const { outcomes, writes } = applyEntries(checked, {
       counter: (o, d) => this.#counters.get(counterKey(o, d)),
       anomaly: (w) => this.#windows.get(windowKey(w))?.count ?? 0,
       quarantined: (id) => this.#quarantine.get(id),
     });
+    if (log) {
+      try {
+        this.#logs.set(log.id, encodeIntent(this.#guard.run(log, outcomes)));
+      } catch (e) {
+        rethrowBuildError(e);
+        throw e;
+      }
+    }
     for (const [k, c] of writes.counters) this.#counters.set(k, c.value);
     for (const [k, a] of writes.anomalies) this.#windows.set(k, { window: a.window, count: a.count });
     for (const q of writes.quarantines) this.#quarantine.set(q.id, { ...q, command: Uint8Array.from(q.command), state: 'held' });
     for (const id of writes.releases) this.#quarantine.set(id, { ...this.#quarantine.get(id)!, state: 'released' });
     return outcomes;
+  }
+
+  /** {@inheritDoc StateStore.logIntent} */
+  async logIntent(id: string): Promise<LogIntent | undefined> {
+    this.#open();
+    return this.#intent(logId(id, 'id'));
+  }
+
+  #intent(id: string): LogIntent | undefined {
+    const row = this.#logs.get(id);
+    return row && intentFromRow(id, row);
   }
 
   /** {@inheritDoc StateStore.quarantineRecord} */
@@ -107,6 +136,7 @@ export class MemoryStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.close} */
   async close(): Promise<void> {
+    this.#guard.check();
     this.#closed = true;
   }
 }

@@ -12,10 +12,12 @@ import {
   int,
   quarantineId,
 } from './internal/check.js';
+import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
+import type { LogRow } from './internal/log.js';
 import { PgConnection, pgError } from './internal/pg.js';
 import type { PostgresStateStoreOptions } from './internal/pg.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
-import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
+import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
@@ -41,9 +43,16 @@ export class PostgresStateStore implements StateStore {
   /** Always `postgres`. */
   readonly backend = 'postgres' as const;
   readonly #conn: PgConnection;
+  readonly #guard = new BuildGuard();
 
   private constructor(conn: PgConnection) {
     this.#conn = conn;
+  }
+
+  /** The store is open, and not called from inside a log's build. */
+  #ready(): void {
+    this.#conn.pool();
+    this.#guard.check();
   }
 
   /**
@@ -58,7 +67,7 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.lastCounter} */
   async lastCounter(originator: Eui64, device: Eui64): Promise<bigint | undefined> {
-    this.#conn.pool();
+    this.#ready();
     const o = eui64(originator, 'originator');
     const d = eui64(device, 'device');
     const rows = await this.#conn.query('lastCounter', `SELECT counter FROM ${this.#conn.schema}.counters WHERE originator = $1 AND device = $2`, [o, d]);
@@ -67,7 +76,7 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.anomalyCount} */
   async anomalyCount(window: AnomalyWindow): Promise<number> {
-    this.#conn.pool();
+    this.#ready();
     const w = checkWindow(window, 'window');
     const rows = await this.#conn.query(
       'anomalyCount',
@@ -78,14 +87,20 @@ export class PostgresStateStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.commit} */
-  async commit(entries: readonly CommitEntry[]): Promise<CommitOutcome[]> {
-    this.#conn.pool();
+  async commit(entries: readonly CommitEntry[], options?: CommitOptions): Promise<CommitOutcome[]> {
+    this.#ready();
     const checked = checkEntries(entries);
-    if (checked.length === 0) return [];
+    const log = checkCommitOptions(options);
+    if (checked.length === 0 && !log) return [];
     const s = this.#conn.schema;
     try {
       return await this.#conn.tx(async (c) => {
         await this.#conn.lock(c);
+        // The log's compare-and-set comes first: a conflict applies nothing.
+        if (log) {
+          const r = await c.query(`SELECT before_head, after_head, lines FROM ${s}.log_heads WHERE id = $1`, [log.id]);
+          checkExpected(log, r.rows.length === 0 ? undefined : intentFromRow(log.id, r.rows[0] as LogRow));
+        }
         // Read everything the entries touch in three statements, then decide in memory.
         const counters = new Map<string, bigint>();
         const keys = unique(checked.flatMap((e) => (e.counter ? [[e.counter.originator, e.counter.device] as const] : [])), ([o, d]) => counterKey(o, d));
@@ -130,6 +145,9 @@ export class PostgresStateStore implements StateStore {
           anomaly: (w) => windows.get(windowKey(w)) ?? 0,
           quarantined: (id) => held.get(id),
         });
+        // Built before anything is written: a build that throws, or returns a malformed intent,
+        // rolls back a transaction that changed nothing.
+        const intent = log && encodeIntent(this.#guard.run(log, outcomes));
         const cw = [...writes.counters.values()];
         if (cw.length > 0) {
           await c.query(
@@ -166,16 +184,33 @@ export class PostgresStateStore implements StateStore {
         if (writes.releases.length > 0) {
           await c.query(`UPDATE ${s}.quarantine SET state = 'released' WHERE id = ANY($1::text[]) AND state = 'held'`, [writes.releases]);
         }
+        if (log && intent) {
+          await c.query(
+            `INSERT INTO ${s}.log_heads (id, before_head, after_head, lines) VALUES ($1, $2, $3, $4) ` +
+              `ON CONFLICT (id) DO UPDATE SET before_head = EXCLUDED.before_head, after_head = EXCLUDED.after_head, lines = EXCLUDED.lines`,
+            [log.id, intent.before_head, intent.after_head, intent.lines],
+          );
+        }
         return outcomes;
       });
     } catch (e) {
+      // What build threw leaves unchanged; anything else is mapped to the store's codes.
+      rethrowBuildError(e);
       throw pgError(e, 'commit');
     }
   }
 
+  /** {@inheritDoc StateStore.logIntent} */
+  async logIntent(id: string): Promise<LogIntent | undefined> {
+    this.#ready();
+    const l = logId(id, 'id');
+    const rows = await this.#conn.query('logIntent', `SELECT before_head, after_head, lines FROM ${this.#conn.schema}.log_heads WHERE id = $1`, [l]);
+    return rows.length === 0 ? undefined : intentFromRow(l, rows[0] as unknown as LogRow);
+  }
+
   /** {@inheritDoc StateStore.quarantineRecord} */
   async quarantineRecord(id: string): Promise<QuarantineRecord | undefined> {
-    this.#conn.pool();
+    this.#ready();
     const q = quarantineId(id, 'id');
     const rows = await this.#conn.query(
       'quarantineRecord',
@@ -187,7 +222,7 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.heldQuarantine} */
   async heldQuarantine(limit = 1000): Promise<QuarantineRecord[]> {
-    this.#conn.pool();
+    this.#ready();
     const n = int(limit, 'limit', 1, 100_000);
     const rows = await this.#conn.query(
       'heldQuarantine',
@@ -199,7 +234,7 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.discardQuarantine} */
   async discardQuarantine(id: string): Promise<boolean> {
-    this.#conn.pool();
+    this.#ready();
     const q = quarantineId(id, 'id');
     try {
       return await this.#conn.tx(async (c) => {
@@ -214,7 +249,7 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */
   async pruneAnomalyWindows(before: number): Promise<number> {
-    this.#conn.pool();
+    this.#ready();
     const t = epochMs(before, 'before');
     try {
       return await this.#conn.tx(async (c) => {
@@ -229,6 +264,7 @@ export class PostgresStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.close} */
   async close(): Promise<void> {
+    this.#guard.check();
     await this.#conn.close();
   }
 }

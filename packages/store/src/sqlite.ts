@@ -13,9 +13,11 @@ import {
   int,
   quarantineId,
 } from './internal/check.js';
+import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
+import type { LogRow } from './internal/log.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
-import { guard, openSqlite } from './internal/sqlite.js';
-import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineRecord, StateStore } from './types.js';
+import { guard, openSqlite, sqliteError } from './internal/sqlite.js';
+import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
@@ -66,6 +68,7 @@ export class SqliteStateStore implements StateStore {
   readonly backend = 'sqlite' as const;
   #db: Db | undefined;
   readonly #stmt: ReturnType<typeof prepare>;
+  readonly #guard = new BuildGuard();
 
   private constructor(db: Db) {
     this.#db = db;
@@ -84,6 +87,7 @@ export class SqliteStateStore implements StateStore {
 
   #open(): Db {
     if (this.#db === undefined) throw closedError();
+    this.#guard.check();
     return this.#db;
   }
 
@@ -111,13 +115,16 @@ export class SqliteStateStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.commit} */
-  async commit(entries: readonly CommitEntry[]): Promise<CommitOutcome[]> {
+  async commit(entries: readonly CommitEntry[], options?: CommitOptions): Promise<CommitOutcome[]> {
     const db = this.#open();
     const checked = checkEntries(entries);
+    const log = checkCommitOptions(options);
     const s = this.#stmt;
-    return guard('commit', () =>
-      db
+    try {
+      return db
         .transaction(() => {
+          // The log's compare-and-set comes first: a conflict applies nothing.
+          if (log) checkExpected(log, this.#intent(log.id));
           const { outcomes, writes } = applyEntries(checked, {
             counter: (o, d) => {
               const row = s.counter.get(o, d) as { counter: unknown } | undefined;
@@ -129,16 +136,35 @@ export class SqliteStateStore implements StateStore {
               return row === undefined ? undefined : quarantineFromRow(row);
             },
           });
+          // Built before anything is written (the transaction rolls back either way if it fails).
+          const intent = log && encodeIntent(this.#guard.run(log, outcomes));
           for (const c of writes.counters.values()) s.putCounter.run(c.originator, c.device, counterToHex(c.value));
           for (const { window: w, count } of writes.anomalies.values()) s.putWindow.run(w.user, w.messageCode, w.windowMs, w.windowStart, count);
           for (const q of writes.quarantines) {
             s.putQuarantine.run(q.id, q.at, q.user, q.device, q.messageCode, counterToHex(q.counter), Buffer.from(q.command));
           }
           for (const id of writes.releases) s.release.run(id);
+          if (log && intent) s.putLog.run(log.id, intent.before_head, intent.after_head, intent.lines);
           return outcomes;
         })
-        .immediate(),
-    );
+        .immediate();
+    } catch (e) {
+      // What build threw leaves unchanged; anything else is mapped to the store's codes.
+      rethrowBuildError(e);
+      throw sqliteError(e, 'commit');
+    }
+  }
+
+  #intent(id: string): LogIntent | undefined {
+    const row = this.#stmt.log.get(id) as LogRow | undefined;
+    return row === undefined ? undefined : intentFromRow(id, row);
+  }
+
+  /** {@inheritDoc StateStore.logIntent} */
+  async logIntent(id: string): Promise<LogIntent | undefined> {
+    this.#open();
+    const l = logId(id, 'id');
+    return guard('logIntent', () => this.#intent(l));
   }
 
   /** {@inheritDoc StateStore.quarantineRecord} */
@@ -174,6 +200,7 @@ export class SqliteStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.close} */
   async close(): Promise<void> {
+    this.#guard.check();
     const db = this.#db;
     this.#db = undefined;
     db?.close();
@@ -199,6 +226,11 @@ function prepare(db: Db) {
     ),
     release: db.prepare("UPDATE quarantine SET state = 'released' WHERE id = ? AND state = 'held'"),
     discard: db.prepare("UPDATE quarantine SET state = 'discarded' WHERE id = ? AND state = 'held'"),
+    log: db.prepare('SELECT before_head, after_head, lines FROM log_heads WHERE id = ?'),
+    putLog: db.prepare(
+      'INSERT INTO log_heads (id, before_head, after_head, lines) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (id) DO UPDATE SET before_head = excluded.before_head, after_head = excluded.after_head, lines = excluded.lines',
+    ),
   };
 }
 

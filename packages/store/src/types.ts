@@ -114,6 +114,108 @@ export type CommitOutcome =
     };
 
 /**
+ * The head of a hash-chained, line-per-record log (the same shape as the keystore's `AuditHead`):
+ * what a reader checks the log file against.
+ *
+ * Well formed: `count` and `bytes` are safe integers ≥ 0, `lastHash` is 64 upper-case hex digits,
+ * and an empty log (`count` 0) has `bytes` 0 and a `lastHash` of 64 zeros, while a non-empty log
+ * has `bytes` > 0.
+ *
+ * @see docs/store.md (the decision log's head)
+ */
+export interface LogHead {
+  /** Records in the log (a safe integer ≥ 0). */
+  readonly count: number;
+  /** SHA-256 (FIPS 180-4) of the last record's line without its `\n`, 64 upper-case hex digits; 64 zeros for an empty log. */
+  readonly lastHash: string;
+  /** Byte length of the log, up to and including the last record's `\n` (a safe integer ≥ 0). */
+  readonly bytes: number;
+}
+
+/**
+ * What the store keeps per log: the write-ahead intent of the last commit that carried the log.
+ * The lines are written to the log file after the commit; a reader that finds the file ending at
+ * `before` (or part-way through the lines) writes the rest, and a file whose head lies beyond
+ * `after` was not matched by this store (the store was restored from an older backup).
+ *
+ * Consistent: `after.count - before.count` is the number of lines, `after.bytes - before.bytes`
+ * is their UTF-8 length with one `\n` each, and `after.lastHash` is SHA-256 of the last line's
+ * UTF-8 bytes (`before.lastHash` when there are no lines).
+ *
+ * @see docs/store.md (the decision log's head)
+ */
+export interface LogIntent {
+  /** The head of the log before the lines. */
+  readonly before: LogHead;
+  /** The head of the log once the lines are written. */
+  readonly after: LogHead;
+  /**
+   * The lines, in order, each without its `\n`: each 1 to {@link MAX_LOG_LINE_BYTES} bytes of
+   * UTF-8 (well-formed text, no `\n` or `\r`), at most {@link MAX_LOG_INTENT_LINES} lines and
+   * {@link MAX_LOG_INTENT_BYTES} bytes in all.
+   */
+  readonly lines: readonly string[];
+}
+
+/**
+ * A log advance carried by a {@link StateStore.commit}: the log's new head and the lines that take
+ * it there are stored in the same transaction as the entries, replacing the log's previous
+ * {@link LogIntent}, so "the state changed" and "the decisions were recorded" are one commit.
+ * The caller writes the lines to its log file after the commit returns, and on start compares the
+ * file with {@link StateStore.logIntent}.
+ *
+ * @see docs/store.md (the decision log's head)
+ * @example
+ * ```ts
+ * import { createHash } from 'node:crypto';
+ * import { parseEui64 } from '@smki/core';
+ * import { MemoryStateStore } from '@smki/store';
+ * import type { LogHead, LogIntent } from '@smki/store';
+ * const sha256 = (s: string) => createHash('sha256').update(s).digest('hex').toUpperCase();
+ * const next = (before: LogHead, lines: string[]): LogIntent => ({
+ *   before,
+ *   after: { count: before.count + lines.length, lastHash: sha256(lines.at(-1)!), bytes: lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, before.bytes) },
+ *   lines,
+ * });
+ * const store = new MemoryStateStore();
+ * const counter = { originator: parseEui64('90B3D51F30010000'), device: parseEui64('00DB1234567890A0'), value: 1000n };
+ * const empty: LogHead = { count: 0, lastHash: '0'.repeat(64), bytes: 0 };
+ * await store.commit([{ counter }], {
+ *   log: { id: 'validator-1', expected: undefined, build: ([o]) => next(empty, [JSON.stringify({ seq: 1, status: o?.status })]) },
+ * });
+ * const intent = await store.logIntent('validator-1'); // now append intent.lines to the log file
+ * console.log(intent?.after.count); // 1
+ * ```
+ */
+export interface LogAppend {
+  /** The log's id: 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -`. */
+  readonly id: string;
+  /**
+   * The `after` head the store must hold for this log now, or `undefined` if the store must
+   * hold no intent for it yet (compare-and-set). Anything else refuses the whole commit with
+   * `ERR_STORE_LOG_CONFLICT`, checked inside the transaction before any entry is applied.
+   */
+  readonly expected: LogHead | undefined;
+  /**
+   * Called once, synchronously, inside the transaction, after every entry's outcome is decided
+   * and before anything is visible outside it, with the outcomes (in the order of the entries);
+   * returns the intent to store. Its `before` must equal `expected` when `expected` is given.
+   *
+   * If it throws, the transaction is rolled back and `commit` rethrows that error unchanged. A
+   * result that is not a consistent {@link LogIntent} rolls back too, with
+   * `ERR_INVALID_ARGUMENT`. It must not call the store (`ERR_INVALID_ARGUMENT` if it does) and
+   * must not return a promise.
+   */
+  build(outcomes: readonly CommitOutcome[]): LogIntent;
+}
+
+/** Options of {@link StateStore.commit}. */
+export interface CommitOptions {
+  /** A decision log advance to store in the same transaction as the entries. */
+  readonly log?: LogAppend;
+}
+
+/**
  * The durable state that decides whether a command may pass: anti-replay counters per
  * (originator, device), anomaly counts per (user, message code, window), and quarantined
  * commands. One interface, three implementations: {@link MemoryStateStore} (tests, benchmarks),
@@ -142,13 +244,26 @@ export interface StateStore {
   /**
    * Apply the entries in one atomic, durable transaction and return one outcome per entry.
    *
-   * When it returns, every outcome is durable (SQLite: WAL with synchronous FULL; PostgreSQL:
-   * the commit is acknowledged by the server). When it throws, nothing was applied.
+   * With `options.log`, the same transaction first checks the log's stored head against
+   * `log.expected`, then applies the entries, then stores the intent `log.build(outcomes)`
+   * returns (see {@link LogAppend}); `entries` may then be empty. Without it, nothing of any log
+   * is read or written.
    *
-   * @throws SmkiError `ERR_INVALID_ARGUMENT` (an entry is malformed; checked before anything is
-   *   written), `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`
+   * When it returns, every outcome (and the log's intent) is durable (SQLite: WAL with
+   * synchronous FULL; PostgreSQL: the commit is acknowledged by the server). When it throws,
+   * nothing was applied.
+   *
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (an entry or the log advance is malformed; checked
+   *   before anything is written), `ERR_STORE_LOG_CONFLICT` (the log's stored head is not
+   *   `log.expected`), `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`; or
+   *   whatever `log.build` threw, unchanged
    */
-  commit(entries: readonly CommitEntry[]): Promise<CommitOutcome[]>;
+  commit(entries: readonly CommitEntry[], options?: CommitOptions): Promise<CommitOutcome[]>;
+  /**
+   * The intent stored by the last commit that carried this log, or `undefined` if none did.
+   * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
+   */
+  logIntent(id: string): Promise<LogIntent | undefined>;
   /**
    * The quarantine record with this id, or `undefined`.
    * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`

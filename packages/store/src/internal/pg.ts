@@ -59,6 +59,7 @@ function ddl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.anomaly_windows (user_id text NOT NULL, message_code integer NOT NULL, window_ms bigint NOT NULL, window_start bigint NOT NULL, count bigint NOT NULL, PRIMARY KEY (user_id, message_code, window_ms, window_start))`,
     `CREATE TABLE IF NOT EXISTS ${s}.quarantine (id text PRIMARY KEY, at bigint NOT NULL, user_id text NOT NULL, device text NOT NULL, message_code integer NOT NULL, counter text NOT NULL, command bytea NOT NULL, state text NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS quarantine_held ON ${s}.quarantine (state, at, id)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.log_heads (id text COLLATE "C" PRIMARY KEY, before_head text NOT NULL, after_head text NOT NULL, lines bytea NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.devices (device text PRIMARY KEY, record text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.firmware_images (model text COLLATE "C" NOT NULL, image_hash text COLLATE "C" NOT NULL, state text NOT NULL, approved_at bigint, revoked_at bigint, reason text, PRIMARY KEY (model, image_hash))`,
   ];

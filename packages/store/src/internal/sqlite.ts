@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
   state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (state, at, id);
+CREATE TABLE IF NOT EXISTS log_heads (
+  id TEXT PRIMARY KEY,
+  before_head TEXT NOT NULL,
+  after_head TEXT NOT NULL,
+  lines BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices (
   device TEXT PRIMARY KEY,
   record TEXT NOT NULL
