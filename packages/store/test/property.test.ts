@@ -1,13 +1,16 @@
 // Property-based check of the commit rules (docs/store.md, "One commit, one transaction"):
 // random sequences of commits over a few originators, devices, counters and anomaly windows give
 // the same outcomes and the same final state on memory, SQLite and PostgreSQL as a reference
-// model written independently here (fast-check, fixed seed).
+// model written independently here (fast-check, fixed seed). Every commit carries a decision log
+// advance (docs/store.md, "The decision log's head") built from its outcomes: build sees exactly
+// the outcomes commit returns, and the store keeps the last intent.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import type { Eui64 } from '@smki/core';
 import { MemoryStateStore, PostgresStateStore, SqliteStateStore } from '@smki/store';
-import type { CommitEntry, CommitOutcome, StateStore } from '@smki/store';
+import type { CommitEntry, CommitOutcome, LogHead, LogIntent, StateStore } from '@smki/store';
 import { connectionOf, postgresForThisFile } from './_postgres.js';
 
 const { pg, dir } = postgresForThisFile('smki-store-prop-');
@@ -96,22 +99,47 @@ class Model {
   }
 }
 
+/** One log line per outcome, without the (random) quarantine id, so every backend writes the same lines. */
+const line = (o: CommitOutcome): string => (o.status === 'replayed' ? `replayed:${o.last}` : o.status === 'quarantined' ? `quarantined:${o.count}` : o.status);
+
+/** The intent that appends `lines` after `before` (SHA-256 of the last line, UTF-8 lengths with the newlines). */
+function advance(before: LogHead, lines: readonly string[]): LogIntent {
+  const bytes = lines.reduce((b, l) => b + Buffer.byteLength(l) + 1, before.bytes);
+  const lastHash = lines.length === 0 ? before.lastHash : createHash('sha256').update(lines.at(-1)!).digest('hex').toUpperCase();
+  return { before, after: { count: before.count + lines.length, lastHash, bytes }, lines };
+}
+
 async function run(store: StateStore, commits: Gen[][]): Promise<{ outcomes: string[]; final: string[] }> {
   const ids: Held[] = [];
   const model = new Model();
   const outcomes: string[] = [];
+  let intent: LogIntent | undefined;
   for (const batch of commits) {
     const entries = batch.map((g) => toEntry(g, ids));
-    const got = await store.commit(entries);
+    let seen: readonly CommitOutcome[] | undefined;
+    const expected = intent?.after;
+    const got = await store.commit(entries, {
+      log: {
+        id: 'prop',
+        expected,
+        build: (o) => {
+          seen = o;
+          intent = advance(expected ?? { count: 0, lastHash: '0'.repeat(64), bytes: 0 }, o.map(line));
+          return intent;
+        },
+      },
+    });
+    expect(seen).toEqual(got);
     // The model takes each quarantine id from the store's answer (ids are random).
     const want = entries.map((e, i) => model.apply(e, () => (got[i] as { id: string }).id));
     expect(got).toEqual(want);
     for (const [i, o] of got.entries()) {
       const c = entries[i]!.counter!;
       if (o.status === 'quarantined') ids.push({ id: o.id, user: c.originator, device: c.device, value: c.value });
-      outcomes.push(o.status === 'replayed' ? `replayed:${o.last}` : o.status === 'quarantined' ? `quarantined:${o.count}` : o.status);
+      outcomes.push(line(o));
     }
   }
+  expect(await store.logIntent('prop')).toEqual(intent);
   const final: string[] = [];
   for (const u of USERS) for (const d of DEVICES) final.push(`${u}/${d}=${(await store.lastCounter(u, d)) ?? '-'}`);
   for (const u of USERS) for (const w of [0, 1000]) final.push(`${u}@${w}=${await store.anomalyCount({ user: u, messageCode: 0x50, windowMs: 1000, windowStart: w })}`);
