@@ -42,7 +42,7 @@ import {
 import type { DeviceRecord } from '../packages/store/src/index.js';
 import { seededPrivateKey, seededRandom, seededSigner } from './vectors/deterministic.js';
 import { writeOrCheck } from './vectors/output.js';
-import { runVectorCase, type ValidatorVectorCase, type ValidatorVectorWorld } from './vectors/validator-world.js';
+import { runVectorCase, type HexDeviceRecord, type ValidatorVectorCase, type ValidatorVectorWorld } from './vectors/validator-world.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'test-vectors', 'validator');
@@ -123,10 +123,10 @@ const crlSets: Record<string, SmkiCrl[]> = {
   later: await crls({ thisUpdate: new Date(LATER.getTime() - 3600_000), nextUpdate: new Date(LATER.getTime() + 3600_000), number: 4n }),
 };
 
-const hexRecord = (r: DeviceRecord) => ({
-  ...r,
-  ...(r.keyAgreementCertificate ? { keyAgreementCertificate: toHex(r.keyAgreementCertificate) } : {}),
-});
+const hexRecord = (r: DeviceRecord): HexDeviceRecord => {
+  const { keyAgreementCertificate, digitalSignatureCertificate: _ds, ...rest } = r;
+  return { ...rest, ...(keyAgreementCertificate ? { keyAgreementCertificate: toHex(keyAgreementCertificate) } : {}) };
+};
 
 const world: ValidatorVectorWorld = {
   now: NOW.toISOString(),

@@ -55,7 +55,7 @@ describe('validator decision vectors', () => {
       expect(simulatorCrypto.frameMacVerifies(fromHex(c.frame), meterKey.get(device)!, acbPublic)).toBe(true);
     }
     for (const d of got.decisions) {
-      if (d.outcome === 'accepted') expect(simulatorCrypto.frameMacVerifies(d.frame, meterKey.get(d.device)!, acbPublic)).toBe(true);
+      if (d.outcome === 'accepted') expect(simulatorCrypto.frameMacVerifies(d.frame, meterKey.get(d.device as string)!, acbPublic)).toBe(true);
     }
   });
 });
