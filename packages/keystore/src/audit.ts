@@ -1,9 +1,11 @@
 /**
  * The key store's audit trail: an append-only, hash-chained, HMAC-authenticated log of every
- * lifecycle change and every use of a key.
+ * lifecycle change and every use of a key. The same log serves other packages with a record
+ * schema of their own ({@link defineAuditSchema}); the key store's is {@link KEYSTORE_AUDIT_SCHEMA}.
  *
- * File format: `<dir>/audit.log`, one JSON object per line (JSONL, UTF-8, `\n` after every
- * record). Each record is, in this exact key order and with no white space:
+ * File format: `<dir>/audit.log` (or the file named by {@link AuditLogOptions.file}), one JSON
+ * object per line (JSONL, UTF-8, `\n` after every record). Each record is, in this exact key
+ * order and with no white space:
  *
  * ```text
  * {"seq":N,"at":"<ISO time>","type":"<event type>",<event fields in schema order>,"prev":"<64 hex>","mac":"<64 hex>"}
@@ -17,7 +19,8 @@
  *   event field and `prev`. A record must be in exactly this canonical form (the verifier
  *   re-serialises it and compares), so the bytes on disk are determined by what the MAC covers.
  * - `bigint` counters are written as decimal strings; every other field is an id, an EUI-64, a
- *   serial or fingerprint in upper-case hex, a purpose, a role code or a count.
+ *   serial or fingerprint in upper-case hex, a purpose, a role code or a count (the field kinds
+ *   of {@link AuditFieldKind}; which fields a type has, and in which order, is the schema's).
  *
  * The authenticated head ({@link AuditHead}: record count, hash of the last line, byte length)
  * is kept by the store inside its HMAC-authenticated metadata, so cutting records off the end is
@@ -191,13 +194,23 @@ export type AuditEvent =
       readonly completedRecords?: number;
     };
 
+/**
+ * What every audit event is: an object whose `type` names its record type in the log's schema
+ * (see {@link AuditSchema}), with the fields the schema lists for that type.
+ */
+export interface AuditEventBase {
+  /** The record type: one of the schema's type names. */
+  readonly type: string;
+}
+
 /** The `type` of an {@link AuditEvent}. */
 export type AuditEventType = AuditEvent['type'];
 
 /**
  * A record as stored: the event plus its place in the chain. Every field is covered by `mac`.
+ * `E` is the event type of the log's schema (the key store's {@link AuditEvent} by default).
  */
-export type AuditRecord = AuditEvent & {
+export type AuditRecord<E extends AuditEventBase = AuditEvent> = E & {
   /** Record number, from 1. */
   readonly seq: number;
   /** When it was appended (ISO 8601, UTC, milliseconds). */
@@ -261,16 +274,17 @@ export interface AuditVerification {
 }
 
 /** What {@link AuditLog.open} repaired or adopted under the crash-recovery rule. */
-export interface AuditRecovery {
+export interface AuditRecovery<E extends AuditEventBase = AuditEvent> {
   /** Bytes of a torn (not newline-terminated) final line that were removed; 0 if none. */
   readonly tornBytesRemoved: number;
   /** Complete, valid records found beyond the given head and adopted. */
   readonly recordsBeyondHead: number;
   /**
-   * The lifecycle records (every type but `key.used`) among them, at most 1000, for the store to
-   * reconcile its metadata with: their events may or may not have taken effect.
+   * The lifecycle records among them (every type but the schema's {@link AuditSchema.useTypes}:
+   * for the key store, every type but `key.used`), at most 1000, for the store to reconcile its
+   * metadata with: their events may or may not have taken effect.
    */
-  readonly lifecycleBeyondHead: readonly AuditRecord[];
+  readonly lifecycleBeyondHead: readonly AuditRecord<E>[];
   /** Lines of the {@link AuditIntent} that were missing from the log and were written on open. */
   readonly intentLinesWritten: number;
 }
@@ -297,10 +311,26 @@ export interface AuditStaged extends AuditIntent {
   readonly after: AuditHead;
 }
 
-/** Options of {@link AuditLog.open}. */
-export interface AuditLogOptions {
-  /** The 32-byte audit key; derive it from the store secret with {@link deriveAuditKey}. */
+/** Options of {@link AuditLog.open}; `E` is the event type of {@link AuditLogOptions.schema}. */
+export interface AuditLogOptions<E extends AuditEventBase = AuditEvent> {
+  /**
+   * The 32-byte audit key. The key store derives it from its secret with {@link deriveAuditKey};
+   * a log of another package uses a key of its own (32 bytes from its own secret or KDF), never
+   * the key store's: the schema is not covered by the MAC, so separate keys are what keep one
+   * package's records from being passed off as another's.
+   */
   readonly key: Uint8Array;
+  /**
+   * The record schema: which event types the log holds, their fields in canonical order, and
+   * which types are use records (default {@link KEYSTORE_AUDIT_SCHEMA}). Open a log with the
+   * schema it was written with: a record the schema does not describe exactly is tampering.
+   */
+  readonly schema?: AuditSchema<E>;
+  /**
+   * The log's file name inside `dir` (default {@link AUDIT_LOG_FILE}): a plain name of 1 to 255
+   * characters from `[A-Za-z0-9._-]`, not `.` or `..` (no path separators).
+   */
+  readonly file?: string;
   /**
    * The authenticated head the store kept in its metadata. Absent only for a store that has
    * never written one: then any well-formed chain is accepted and truncation cannot be detected.
@@ -364,53 +394,212 @@ export function deriveAuditKey(secret: Uint8Array): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Schema and canonical serialisation
 
-type Kind = 'eui64' | 'role' | 'id' | 'text' | 'purpose' | 'purposes' | 'uint' | 'hex' | 'operation' | 'messageCode' | 'counter';
+/**
+ * The kind of an audit record field: which values it takes, and how it is written.
+ *
+ * - `eui64`: a canonical EUI-64 (16 upper-case hex digits), a JSON string;
+ * - `role`: a Remote Party Role code, a number;
+ * - `id`: an identifier, `[A-Za-z0-9._:@/+-]{1,128}`, a string;
+ * - `text`: at most 128 characters, no control characters, a JSON string;
+ * - `purpose`: a key purpose; `purposes`: a list of distinct key purposes;
+ * - `uint`: a non-negative safe integer; `messageCode`: an integer 0..0xFFFF (GBCS message code);
+ * - `hex`: 1 to 128 upper-case hex digits, a string;
+ * - `operation`: `sign` or `keyAgreement`;
+ * - `counter`: a `bigint` 0 ≤ n < 2^64, written as a decimal string.
+ *
+ * Every kind is bounded, so every record is (see {@link defineAuditSchema}).
+ */
+export type AuditFieldKind = 'eui64' | 'role' | 'id' | 'text' | 'purpose' | 'purposes' | 'uint' | 'hex' | 'operation' | 'messageCode' | 'counter';
 
-interface FieldSpec {
-  readonly name: string;
-  readonly kind: Kind;
+/**
+ * One field of an audit record type. `N` is the set of names it may have: the properties of the
+ * event it describes, so that the compiler catches a misspelt field.
+ */
+export interface AuditFieldSpec<N extends string = string> {
+  /**
+   * The field's name: `[A-Za-z][A-Za-z0-9_]{0,63}`, not `seq`, `at`, `type`, `prev` or `mac`,
+   * and no property of `Object.prototype` (`constructor`, `toString`, …).
+   */
+  readonly name: N;
+  /** What it holds. */
+  readonly kind: AuditFieldKind;
+  /** Set when the field may be absent; an absent field is left out of the record. */
   readonly optional?: true;
 }
 
-const f = (name: string, kind: Kind, optional?: true): FieldSpec => (optional ? { name, kind, optional } : { name, kind });
+/**
+ * A record schema: the event types a log holds, each with its fields in canonical (written)
+ * order, and which of them are use records. `E` is the union of events, discriminated on `type`.
+ * Make one with {@link defineAuditSchema}; the key store's is {@link KEYSTORE_AUDIT_SCHEMA}.
+ */
+export interface AuditSchema<E extends AuditEventBase = AuditEvent> {
+  /** For every event type, its fields in canonical order (at most 12); each name is one of that event's properties. */
+  readonly types: { readonly [T in E['type']]: readonly AuditFieldSpec<Exclude<keyof Extract<E, Record<'type', T>>, 'type'> & string>[] };
+  /**
+   * Types that may lie beyond the saved head without being reported (like the key store's
+   * `key.used`): records of use, not of state, which a writer appends after it last saved the
+   * head. Records of every other type found there on open are handed over in
+   * {@link AuditRecovery.lifecycleBeyondHead}.
+   */
+  readonly useTypes: readonly E['type'][];
+}
 
-/** Field lists per type, in canonical order. */
-const SCHEMA: { readonly [T in AuditEventType]: readonly FieldSpec[] } = {
-  'organisation.created': [f('entityId', 'eui64'), f('role', 'role')],
-  'portfolio.created': [f('organisation', 'eui64'), f('portfolioId', 'id'), f('name', 'text'), f('wholeEstate', 'purposes')],
-  'key.generated': [
-    f('keyId', 'id'),
-    f('organisation', 'eui64'),
-    f('portfolioId', 'id'),
-    f('purpose', 'purpose'),
-    f('generation', 'uint'),
-    f('backend', 'id'),
-  ],
-  'key.csr': [f('keyId', 'id')],
-  'certificate.attached': [f('keyId', 'id'), f('serialNumber', 'hex'), f('fingerprint', 'hex')],
-  'key.rotated': [
-    f('organisation', 'eui64'),
-    f('portfolioId', 'id'),
-    f('purpose', 'purpose'),
-    f('fromKeyId', 'id', true),
-    f('toKeyId', 'id'),
-    f('devicesToUpdate', 'uint'),
-  ],
-  'key.retired': [f('keyId', 'id')],
-  'key.revoked': [f('keyId', 'id'), f('reason', 'text', true)],
-  'device.assigned': [f('organisation', 'eui64'), f('device', 'eui64'), f('portfolioId', 'id')],
-  'device.moved': [f('organisation', 'eui64'), f('device', 'eui64'), f('fromPortfolioId', 'id'), f('toPortfolioId', 'id')],
-  'device.credentials-updated': [f('device', 'eui64'), f('purpose', 'purpose'), f('keyId', 'id')],
-  'key.used': [
-    f('operation', 'operation'),
-    f('keyId', 'id'),
-    f('portfolioId', 'id'),
-    f('device', 'eui64'),
-    f('messageCode', 'messageCode', true),
-    f('counter', 'counter', true),
-  ],
-  'store.opened': [f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)],
-};
+const TYPE_NAME = /^[a-z][a-z0-9.-]{0,63}$/;
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+const FILE_NAME = /^[A-Za-z0-9._-]{1,255}$/;
+const RESERVED_FIELDS = ['seq', 'at', 'type', 'prev', 'mac'];
+const KINDS: readonly AuditFieldKind[] = ['eui64', 'role', 'id', 'text', 'purpose', 'purposes', 'uint', 'hex', 'operation', 'messageCode', 'counter'];
+const MAX_FIELDS = 12;
+
+/** A schema as the log uses it: checked, copied, looked up without prototypes. */
+interface Compiled {
+  readonly types: ReadonlyMap<string, readonly AuditFieldSpec[]>;
+  readonly use: ReadonlySet<string>;
+}
+
+function badSchema(message: string, detail: string): never {
+  throw invalid(`audit schema: ${message}`, detail);
+}
+
+/** Check a schema (from any caller: it may not have been made by defineAuditSchema) and copy it. */
+function compileSchema(schema: unknown): Compiled {
+  const s = schema as { readonly types?: unknown; readonly useTypes?: unknown } | null | undefined;
+  const given = s?.types;
+  // (An object `types` means `s` is an object too.)
+  if (typeof given !== 'object' || given === null || !Array.isArray(s!.useTypes)) badSchema('not a schema { types, useTypes }', 'schema');
+  const types = new Map<string, readonly AuditFieldSpec[]>();
+  for (const [type, list] of Object.entries(given)) {
+    const where = `types.${type.slice(0, 64)}`;
+    if (!TYPE_NAME.test(type)) badSchema('a type name is [a-z][a-z0-9.-]{0,63}', where);
+    if (!Array.isArray(list) || list.length > MAX_FIELDS) badSchema(`a type has a list of at most ${MAX_FIELDS} fields`, where);
+    const fields: AuditFieldSpec[] = [];
+    for (const spec of list as unknown[]) {
+      const { name, kind, optional } = (spec ?? {}) as { name?: unknown; kind?: unknown; optional?: unknown };
+      if (typeof name !== 'string' || !FIELD_NAME.test(name) || RESERVED_FIELDS.includes(name) || name in Object.prototype) {
+        badSchema('a field name is [A-Za-z][A-Za-z0-9_]{0,63}, not seq, at, type, prev or mac, nor a property of Object.prototype', `${where}[${fields.length}]`);
+      }
+      if (fields.some((x) => x.name === name)) badSchema('a field name is repeated', `${where}.${name}`);
+      if (!KINDS.includes(kind as AuditFieldKind)) badSchema('unknown field kind', `${where}.${name}`);
+      if (optional !== undefined && optional !== true) badSchema('optional is true or absent', `${where}.${name}`);
+      fields.push(Object.freeze(optional ? { name, kind: kind as AuditFieldKind, optional } : { name, kind: kind as AuditFieldKind }));
+    }
+    types.set(type, Object.freeze(fields));
+  }
+  if (types.size === 0) badSchema('no types', 'types');
+  const use = new Set<string>();
+  for (const t of s!.useTypes as unknown[]) {
+    if (!types.has(t as string)) badSchema('a use type is not one of the types', 'useTypes');
+    use.add(t as string);
+  }
+  return { types, use };
+}
+
+/**
+ * Check a record schema and return a frozen copy of it, for {@link AuditLog.open} and
+ * {@link verifyAuditLog}. This is how a package other than the key store gets the same log
+ * (chain, MACs, head, group commit, staged appends, crash recovery) for records of its own.
+ *
+ * Rules: at least one type; type names `[a-z][a-z0-9.-]{0,63}`; per type at most 12 fields, each
+ * named `[A-Za-z][A-Za-z0-9_]{0,63}` (not `seq`, `at`, `type`, `prev` or `mac`, no property of
+ * `Object.prototype`, no name twice), of a known {@link AuditFieldKind}, with `optional` absent
+ * or `true`; every use type one of the types.
+ *
+ * Bound: every kind is bounded (the longest value is a `text` of 128 lone surrogates, 770 bytes
+ * as JSON), so the longest record of any schema is 10,333 bytes (12 such fields with
+ * 64-character names, a 64-character type, a 16-digit `seq`), far under the verifier's line
+ * limit {@link MAX_AUDIT_LINE_BYTES}: the writer needs no length check. A record of
+ * {@link KEYSTORE_AUDIT_SCHEMA} is under 2 KiB.
+ *
+ * Compatibility: a schema may grow (a new type, a new optional field) and the records written
+ * before still verify; a record that carries a field the schema no longer lists, or lists with
+ * another kind, does not.
+ *
+ * Security: the schema decides what a record may carry: give no field a kind that could hold a
+ * secret (a `hex` of 128 digits holds a private key). The schema is not covered by the MAC, so a
+ * log verifies under any schema that describes each of its records exactly: give each log a key
+ * of its own.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` naming the type or field that breaks a rule
+ * @example
+ * ```ts
+ * import { AuditLog, defineAuditSchema, verifyAuditLog } from '@smki/keystore';
+ * import type { Eui64 } from '@smki/core';
+ * type Decision =
+ *   | { readonly type: 'command.accepted'; readonly device: Eui64; readonly messageCode: number; readonly counter: bigint }
+ *   | { readonly type: 'command.refused'; readonly device: Eui64; readonly reason: string };
+ * const schema = defineAuditSchema<Decision>({
+ *   types: {
+ *     'command.accepted': [{ name: 'device', kind: 'eui64' }, { name: 'messageCode', kind: 'messageCode' }, { name: 'counter', kind: 'counter' }],
+ *     'command.refused': [{ name: 'device', kind: 'eui64' }, { name: 'reason', kind: 'text' }],
+ *   },
+ *   useTypes: ['command.accepted', 'command.refused'],
+ * });
+ * const key = new Uint8Array(32).fill(9); // the validator's own 32-byte key, not the key store's
+ * const log = await AuditLog.open('/var/lib/smki/validator', { key, schema, file: 'decisions.log' });
+ * await log.append({ type: 'command.refused', device: '00DB1234567890A0' as Eui64, reason: 'ERR_COMMAND_REPLAYED' }, { durable: true });
+ * const head = await log.flush();
+ * await log.close();
+ * console.log((await verifyAuditLog(log.path, { key, head, schema })).ok); // true
+ * ```
+ */
+export function defineAuditSchema<E extends AuditEventBase>(schema: AuditSchema<E>): AuditSchema<E> {
+  const c = compileSchema(schema);
+  return Object.freeze({ types: Object.freeze(Object.fromEntries(c.types)), useTypes: Object.freeze([...c.use]) }) as unknown as AuditSchema<E>;
+}
+
+/** A field of the key store's schema (defineAuditSchema leaves `optional` out where it is undefined). */
+const f = <N extends string>(name: N, kind: AuditFieldKind, optional?: true) => ({ name, kind, optional }) as AuditFieldSpec<N>;
+
+/**
+ * The key store's record schema: the types of {@link AuditEvent} with their fields in canonical
+ * order; `key.used` is its one use type (a record of it may lie beyond the saved head, written by
+ * group commit after the metadata). The default of {@link AuditLogOptions.schema}.
+ */
+export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = defineAuditSchema<AuditEvent>({
+  types: {
+    'organisation.created': [f('entityId', 'eui64'), f('role', 'role')],
+    'portfolio.created': [f('organisation', 'eui64'), f('portfolioId', 'id'), f('name', 'text'), f('wholeEstate', 'purposes')],
+    'key.generated': [
+      f('keyId', 'id'),
+      f('organisation', 'eui64'),
+      f('portfolioId', 'id'),
+      f('purpose', 'purpose'),
+      f('generation', 'uint'),
+      f('backend', 'id'),
+    ],
+    'key.csr': [f('keyId', 'id')],
+    'certificate.attached': [f('keyId', 'id'), f('serialNumber', 'hex'), f('fingerprint', 'hex')],
+    'key.rotated': [
+      f('organisation', 'eui64'),
+      f('portfolioId', 'id'),
+      f('purpose', 'purpose'),
+      f('fromKeyId', 'id', true),
+      f('toKeyId', 'id'),
+      f('devicesToUpdate', 'uint'),
+    ],
+    'key.retired': [f('keyId', 'id')],
+    'key.revoked': [f('keyId', 'id'), f('reason', 'text', true)],
+    'device.assigned': [f('organisation', 'eui64'), f('device', 'eui64'), f('portfolioId', 'id')],
+    'device.moved': [f('organisation', 'eui64'), f('device', 'eui64'), f('fromPortfolioId', 'id'), f('toPortfolioId', 'id')],
+    'device.credentials-updated': [f('device', 'eui64'), f('purpose', 'purpose'), f('keyId', 'id')],
+    'key.used': [
+      f('operation', 'operation'),
+      f('keyId', 'id'),
+      f('portfolioId', 'id'),
+      f('device', 'eui64'),
+      f('messageCode', 'messageCode', true),
+      f('counter', 'counter', true),
+    ],
+    'store.opened': [f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)],
+  },
+  useTypes: ['key.used'],
+});
+
+const KEYSTORE: Compiled = compileSchema(KEYSTORE_AUDIT_SCHEMA);
+
+/** The schema an option names, checked (the key store's when absent). */
+function schemaOf(schema: unknown): Compiled {
+  return schema === undefined ? KEYSTORE : compileSchema(schema);
+}
 
 const PURPOSES: readonly KeyPurpose[] = ['signing', 'keyAgreement', 'prepaymentKeyAgreement'];
 const ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
@@ -427,12 +616,12 @@ function invalid(message: string, detail: string): SmkiError<'ERR_INVALID_ARGUME
   return new SmkiError('ERR_INVALID_ARGUMENT', message, { detail });
 }
 
-function badField(type: string, spec: FieldSpec, message: string): never {
+function badField(type: string, spec: AuditFieldSpec, message: string): never {
   throw invalid(`audit event ${type}: field ${spec.name} ${message}`, `${type}.${spec.name}`);
 }
 
 /** The JSON text of one field value, after checking it against its kind. Never echoes the value. */
-function encodeValue(type: string, spec: FieldSpec, v: unknown): string {
+function encodeValue(type: string, spec: AuditFieldSpec, v: unknown): string {
   switch (spec.kind) {
     case 'eui64':
       if (typeof v !== 'string' || !EUI64.test(v)) badField(type, spec, 'is not a canonical EUI-64 (16 upper-case hex digits)');
@@ -480,15 +669,16 @@ function encodeValue(type: string, spec: FieldSpec, v: unknown): string {
  * The canonical JSON of a record without its closing brace and mac: `{"seq":..,..,"prev":".."`.
  * Checks the event's shape: its type, every required field, no field its type does not list.
  */
-function encodePrefix(seq: number, at: string, event: AuditEvent, prev: string): string {
+function encodePrefix(seq: number, at: string, event: AuditEventBase, prev: string, types: Compiled['types']): string {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) {
     throw invalid('an audit event must be an object', typeof event);
   }
   const type = (event as { type?: unknown }).type;
-  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMA, type)) {
+  // A map: a type that is not a string, or a name Object.prototype has, is simply not in it.
+  const schema = types.get(type as string);
+  if (schema === undefined) {
     throw invalid('unknown audit event type', typeof type === 'string' ? type.slice(0, 64) : typeof type);
   }
-  const schema = SCHEMA[type as AuditEventType];
   const fields = event as unknown as Record<string, unknown>;
   for (const k of Object.keys(fields)) {
     if (k !== 'type' && !schema.some((s) => s.name === k)) {
@@ -503,17 +693,18 @@ function encodePrefix(seq: number, at: string, event: AuditEvent, prev: string):
       if (spec.optional) continue;
       throw invalid(`audit event ${type}: field ${spec.name} is missing`, `${type}.${spec.name}`);
     }
-    s += `,"${spec.name}":${encodeValue(type, spec, v)}`;
+    s += `,"${spec.name}":${encodeValue(type as string, spec, v)}`;
   }
   return `${s},"prev":"${prev}"`;
 }
 
 /** The event (with `bigint` counter) from a parsed record; throws on a wrong shape. */
-function eventFromJson(obj: Record<string, unknown>): AuditEvent {
+function eventFromJson(obj: Record<string, unknown>, types: Compiled['types']): AuditEventBase {
   const type = obj['type'];
-  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMA, type)) throw new Error('unknown record type');
+  const schema = types.get(type as string);
+  if (schema === undefined) throw new Error('unknown record type');
   const ev: Record<string, unknown> = { type };
-  for (const spec of SCHEMA[type as AuditEventType]) {
+  for (const spec of schema) {
     let v = obj[spec.name];
     if (v === undefined) continue; // a missing required field fails in encodePrefix
     if (spec.kind === 'counter') {
@@ -522,7 +713,7 @@ function eventFromJson(obj: Record<string, unknown>): AuditEvent {
     }
     ev[spec.name] = v;
   }
-  return ev as unknown as AuditEvent;
+  return ev as unknown as AuditEventBase;
 }
 
 function sha256Hex(...parts: (Uint8Array | string)[]): string {
@@ -559,11 +750,11 @@ function checkHead(head: unknown): AuditHead {
 // Verification
 
 type LineCheck =
-  | { readonly ok: true; readonly seq: number; readonly prev: string; readonly hash: string; readonly record: AuditRecord }
+  | { readonly ok: true; readonly seq: number; readonly prev: string; readonly hash: string; readonly record: AuditRecord<AuditEventBase> }
   | { readonly ok: false; readonly seq?: number | undefined; readonly hash: string; readonly message: string };
 
 /** Verify one line on its own: structure, MAC, canonical form. Never throws. */
-function checkLine(raw: Buffer, key: Buffer): LineCheck {
+function checkLine(raw: Buffer, key: Buffer, types: Compiled['types']): LineCheck {
   const hash = sha256Hex(raw);
   const n = raw.length;
   const tail = n - MAC_TAIL_BYTES;
@@ -594,16 +785,16 @@ function checkLine(raw: Buffer, key: Buffer): LineCheck {
   if (seq === undefined || typeof at !== 'string' || !ISO.test(at) || typeof prev !== 'string' || !HASH.test(prev)) {
     return { ok: false, hash, seq, message: 'malformed record (seq, at or prev)' };
   }
-  let event: AuditEvent;
+  let event: AuditEventBase;
   try {
-    event = eventFromJson(o);
-    if (`${encodePrefix(seq, at, event, prev)},"mac":"${mac}"}` !== text) {
+    event = eventFromJson(o, types);
+    if (`${encodePrefix(seq, at, event, prev, types)},"mac":"${mac}"}` !== text) {
       return { ok: false, hash, seq, message: 'the record is not in canonical form' };
     }
   } catch (e) {
     return { ok: false, hash, seq, message: `malformed record: ${(e as Error).message}` };
   }
-  return { ok: true, seq, prev, hash, record: { ...event, seq, at, prev, mac } as AuditRecord };
+  return { ok: true, seq, prev, hash, record: { ...event, seq, at, prev, mac } };
 }
 
 interface VerifierStart {
@@ -629,11 +820,12 @@ class ChainVerifier {
   /** A torn final line the recovery rule may remove (not newline-terminated, within the limit). */
   torn: { offset: number; length: number; finding: AuditFinding } | undefined;
   atHead: { hash: string; end: number } | undefined;
-  readonly beyondHead: AuditRecord[] = [];
+  readonly beyondHead: AuditRecord<AuditEventBase>[] = [];
   beyondHeadCount = 0;
 
   constructor(
     private readonly key: Buffer,
+    readonly schema: Compiled,
     private readonly head: AuditHead | undefined,
     start: VerifierStart = { line: 0, lastGood: { seq: 0, hash: ZERO_HASH }, offset: 0 },
     /** When set, a record beyond the head of any other type is an `ERR_KEYSTORE_METADATA_ROLLBACK` finding. */
@@ -662,7 +854,7 @@ class ChainVerifier {
       this.badSince++;
       return;
     }
-    const c = checkLine(raw, this.key);
+    const c = checkLine(raw, this.key, this.schema.types);
     if (!c.ok) {
       this.add({ code: 'ERR_AUDIT_TAMPERED', message: c.message, ...where, ...(c.seq === undefined ? {} : { seq: c.seq }) });
       this.badSince++;
@@ -701,7 +893,7 @@ class ChainVerifier {
             seq: c.seq,
           });
         }
-        if (c.record.type !== 'key.used' && this.beyondHead.length < MAX_LIFECYCLE_BEYOND_HEAD) this.beyondHead.push(c.record);
+        if (!this.schema.use.has(c.record.type) && this.beyondHead.length < MAX_LIFECYCLE_BEYOND_HEAD) this.beyondHead.push(c.record);
       }
     }
   }
@@ -832,12 +1024,16 @@ async function scanLines(
  * as good as the metadata that carries it (a rollback of the metadata and the log together to an
  * older consistent state is not detected without an anchor outside the store).
  *
+ * A record the schema does not describe exactly (a type it lacks, a field it does not list or
+ * lists with another kind) is `ERR_AUDIT_TAMPERED`: verify a log with the schema it was written
+ * with (for the key store's log, the default).
+ *
  * @param source - the log's path, or its lines (each without its `\n`)
- * @param options - the audit key and, if the store has one, its authenticated head
- * @throws SmkiError `ERR_INVALID_ARGUMENT` for a bad key or head; the fs error if the file cannot be read
+ * @param options - the audit key, the log's schema and, if the writer keeps one, its authenticated head
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` for a bad key, head or schema; the fs error if the file cannot be read
  * @see RFC 2104 (HMAC), FIPS 180-4 (SHA-256)
  */
-export async function verifyAuditLog(
+export async function verifyAuditLog<E extends AuditEventBase = AuditEvent>(
   source: string | readonly string[],
   options: {
     readonly key: Uint8Array;
@@ -848,10 +1044,13 @@ export async function verifyAuditLog(
      * Record types that may lie beyond `head` (e.g. use records, written after the metadata);
      * any other type beyond it is an `ERR_KEYSTORE_METADATA_ROLLBACK` finding. Default: any type.
      */
-    readonly allowBeyondHead?: readonly AuditEventType[];
+    readonly allowBeyondHead?: readonly E['type'][];
+    /** The record schema the log was written with (default {@link KEYSTORE_AUDIT_SCHEMA}). */
+    readonly schema?: AuditSchema<E>;
   },
 ): Promise<AuditVerification> {
   const key = checkKey(options.key);
+  const schema = schemaOf(options.schema);
   const head = options.head === undefined ? undefined : checkHead(options.head);
   const intent = options.intent === undefined ? undefined : checkIntent(options.intent, head);
   let size: number;
@@ -868,7 +1067,7 @@ export async function verifyAuditLog(
   // A log that lags behind its metadata's intent is checked against the head before the intent.
   const short = intent !== undefined && size < intent.after.bytes;
   const allow = options.allowBeyondHead === undefined ? undefined : new Set<string>(options.allowBeyondHead);
-  const v = new ChainVerifier(key, short ? intent.before : head, undefined, short ? undefined : allow);
+  const v = new ChainVerifier(key, schema, short ? intent.before : head, undefined, short ? undefined : allow);
   const finish = (): AuditVerification => {
     const r = v.finish();
     if (!short || !r.ok) return r;
@@ -920,7 +1119,9 @@ function tamperError(f: AuditFinding): SmkiError<AuditFinding['code']> {
 }
 
 /**
- * The store's audit log: appends hash-chained, MAC'd records to `<dir>/audit.log`.
+ * The store's audit log: appends hash-chained, MAC'd records to `<dir>/audit.log`. `E` is the
+ * event type of its record schema: the key store's {@link AuditEvent} by default, or another
+ * package's (see {@link defineAuditSchema} and {@link AuditLogOptions.schema}).
  *
  * - **Total order.** Each {@link AuditLog.append} assigns `seq`, `prev` and `mac` synchronously
  *   when it is called, so concurrent async callers get the order of their calls, and a single
@@ -951,7 +1152,8 @@ function tamperError(f: AuditFinding): SmkiError<AuditFinding['code']> {
  *    or record `head.count` not the one the head names (`ERR_AUDIT_TAMPERED`). A torn line is not
  *    removed in that case.
  *
- * Only one `AuditLog` may be open on a directory at a time (the store's directory lock).
+ * Only one `AuditLog` may be open on a log file at a time (the key store holds its directory lock;
+ * another package must hold a lock of its own).
  *
  * @example
  * ```ts
@@ -970,13 +1172,14 @@ function tamperError(f: AuditFinding): SmkiError<AuditFinding['code']> {
  * console.log(result.ok, result.findings);
  * ```
  */
-export class AuditLog {
+export class AuditLog<E extends AuditEventBase = AuditEvent> {
   /** The log file's path. */
   readonly path: string;
   /** What opening repaired or adopted under the crash-recovery rule. */
-  readonly recovery: AuditRecovery;
+  readonly recovery: AuditRecovery<E>;
 
   readonly #key: Buffer;
+  readonly #schema: Compiled;
   readonly #fh: FileHandle;
   readonly #groupCommitMs: number;
   readonly #fault: ((point: string) => void) | undefined;
@@ -994,14 +1197,17 @@ export class AuditLog {
   #failed: SmkiError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** While a staged append is open: appends wait for it (see {@link AuditLog.stage}). */
+  /** While a staged append is open: appends wait for it (see {@link AuditLog.beginStage}). */
   #gate: { promise: Promise<void>; open: () => void } | undefined;
+  /** The head the staged lines follow, once {@link AuditLog.beginStage} has flushed. */
+  #stageBefore: AuditHead | undefined;
   #staged: { lines: Buffer[]; after: AuditHead } | undefined;
 
-  private constructor(path: string, fh: FileHandle, key: Buffer, head: AuditHead, recovery: AuditRecovery, options: AuditLogOptions) {
+  private constructor(path: string, fh: FileHandle, key: Buffer, schema: Compiled, head: AuditHead, recovery: AuditRecovery<E>, options: AuditLogOptions<E>) {
     this.path = path;
     this.#fh = fh;
     this.#key = key;
+    this.#schema = schema;
     this.#count = head.count;
     this.#lastHash = head.lastHash;
     this.#bytes = head.bytes;
@@ -1013,17 +1219,35 @@ export class AuditLog {
   }
 
   /**
-   * Open (or create, mode 0600) `<dir>/audit.log`, verify it against `head`, apply the
+   * Open (or create, mode 0600) a log of another record schema ({@link defineAuditSchema}) in
+   * `<dir>/audit.log` (or `<dir>/<file>`), verify it against `head` with that schema, apply the
    * crash-recovery rule (see {@link AuditLog}) and get ready to append.
    *
    * @param dir - the store directory (must exist)
-   * @param options - audit key, authenticated head, group-commit window, verification mode
+   * @param options - audit key, record schema, file name, authenticated head, group-commit window, verification mode
    * @throws SmkiError `ERR_AUDIT_TAMPERED` or `ERR_AUDIT_TRUNCATED` (with the line and byte offset)
-   *   if the log does not verify; `ERR_INVALID_ARGUMENT` for a bad key, head or option
+   *   if the log does not verify; `ERR_INVALID_ARGUMENT` for a bad key, head, schema, file name or option
    * @see RFC 2104 (HMAC), FIPS 180-4 (SHA-256)
    */
-  static async open(dir: string, options: AuditLogOptions): Promise<AuditLog> {
+  static open<E extends AuditEventBase>(dir: string, options: AuditLogOptions<E> & { readonly schema: AuditSchema<E> }): Promise<AuditLog<E>>;
+  /**
+   * Open (or create, mode 0600) the key store's log `<dir>/audit.log` (or `<dir>/<file>`), verify
+   * it against `head`, apply the crash-recovery rule (see {@link AuditLog}) and get ready to append.
+   *
+   * @param dir - the store directory (must exist)
+   * @param options - audit key, record schema, file name, authenticated head, group-commit window, verification mode
+   * @throws SmkiError `ERR_AUDIT_TAMPERED` or `ERR_AUDIT_TRUNCATED` (with the line and byte offset)
+   *   if the log does not verify; `ERR_INVALID_ARGUMENT` for a bad key, head, schema, file name or option
+   * @see RFC 2104 (HMAC), FIPS 180-4 (SHA-256)
+   */
+  static open(dir: string, options: AuditLogOptions): Promise<AuditLog>;
+  static async open<E extends AuditEventBase>(dir: string, options: AuditLogOptions<E>): Promise<AuditLog<E>> {
     const key = checkKey(options.key);
+    const schema = schemaOf(options.schema);
+    const file = options.file ?? AUDIT_LOG_FILE;
+    if (typeof file !== 'string' || !FILE_NAME.test(file) || file === '.' || file === '..') {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', 'file must be a plain file name ([A-Za-z0-9._-], 1 to 255 characters, not . or ..)', { detail: 'file' });
+    }
     const head = options.head === undefined ? undefined : checkHead(options.head);
     const ms = options.groupCommitMs ?? 50;
     // Number.isFinite is false for anything that is not a number.
@@ -1032,7 +1256,7 @@ export class AuditLog {
     }
     const mode = options.verifyOnOpen ?? 'full';
     if (mode !== 'full' && mode !== 'tail') throw new SmkiError('ERR_INVALID_ARGUMENT', "verifyOnOpen must be 'full' or 'tail'", {});
-    const path = join(dir, AUDIT_LOG_FILE);
+    const path = join(dir, file);
 
     let existed = true;
     try {
@@ -1054,7 +1278,7 @@ export class AuditLog {
       // intent's lines: it must then end part-way through them (a crash between the metadata
       // write and the log write), and the rest is written below.
       const short = intent !== undefined && (await fh.stat()).size < intent.after.bytes;
-      const v = await AuditLog.#verifyForOpen(fh, key, short ? intent.before : head, mode);
+      const v = await AuditLog.#verifyForOpen(fh, key, schema, short ? intent.before : head, mode);
       const result = v.finish();
       // The recovery rule: the only finding repaired is a torn final line of at most 64 KiB, and
       // only when nothing else is wrong (records beyond the head are adopted, not a finding).
@@ -1081,25 +1305,25 @@ export class AuditLog {
         intentLinesWritten = missing.length;
         now = intent.after;
       }
-      const recovery: AuditRecovery = {
+      const recovery: AuditRecovery<E> = {
         tornBytesRemoved,
         recordsBeyondHead: head && !short ? v.beyondHeadCount : 0,
-        lifecycleBeyondHead: head && !short ? v.beyondHead : [],
+        lifecycleBeyondHead: head && !short ? (v.beyondHead as unknown as AuditRecord<E>[]) : [],
         intentLinesWritten,
       };
-      return new AuditLog(path, fh, key, now, recovery, { ...options, groupCommitMs: ms });
+      return new AuditLog<E>(path, fh, key, schema, now, recovery, { ...options, groupCommitMs: ms });
     } catch (e) {
       await fh.close();
       throw e;
     }
   }
 
-  static async #verifyForOpen(fh: FileHandle, key: Buffer, head: AuditHead | undefined, mode: 'full' | 'tail'): Promise<ChainVerifier> {
+  static async #verifyForOpen(fh: FileHandle, key: Buffer, schema: Compiled, head: AuditHead | undefined, mode: 'full' | 'tail'): Promise<ChainVerifier> {
     const onLine = (v: ChainVerifier) => (raw: Buffer | null, offset: number, length: number) => v.onLine(raw, offset, length);
     const onTail = (v: ChainVerifier) => (raw: Buffer | null, offset: number, length: number) => v.onTail(raw, offset, length);
     if (mode === 'tail' && head && head.count > 0) {
       const size = (await fh.stat()).size;
-      const v = new ChainVerifier(key, head, { line: head.count, lastGood: { seq: head.count, hash: head.lastHash }, offset: head.bytes });
+      const v = new ChainVerifier(key, schema, head, { line: head.count, lastGood: { seq: head.count, hash: head.lastHash }, offset: head.bytes });
       if (size < head.bytes) {
         v.count = 0;
         v.add({ code: 'ERR_AUDIT_TRUNCATED', message: `the log has ${size} bytes; the authenticated head says ${head.bytes}: records were cut off the end` });
@@ -1112,8 +1336,9 @@ export class AuditLog {
       const nl = win.lastIndexOf(0x0a, win.length - 2);
       const line = win.subarray(nl + 1, win.length - 1);
       // With no newline in a full window (nl -1, from > 0) the line checked is 64 KiB long: never a
-      // valid record (every field is bounded), so it is refused like a line that does not verify.
-      const c = win[win.length - 1] === 0x0a ? checkLine(line, key) : undefined;
+      // valid record (every record of every schema is under 11 KiB, see defineAuditSchema), so it
+      // is refused like a line that does not verify.
+      const c = win[win.length - 1] === 0x0a ? checkLine(line, key, schema.types) : undefined;
       if (!c || !c.ok || c.seq !== head.count || c.hash !== head.lastHash) {
         v.add({ code: 'ERR_AUDIT_TAMPERED', message: `record ${head.count} is not the one the authenticated head names: the log was rewritten or replaced`, seq: head.count, offset: from + nl + 1 });
         return v;
@@ -1121,7 +1346,7 @@ export class AuditLog {
       await scanLines(fh, head.bytes, onLine(v), onTail(v));
       return v;
     }
-    const v = new ChainVerifier(key, head);
+    const v = new ChainVerifier(key, schema, head);
     await scanLines(fh, 0, onLine(v), onTail(v));
     return v;
   }
@@ -1141,18 +1366,19 @@ export class AuditLog {
    *   written; `ERR_AUDIT_WRITE_FAILED` if this or an earlier write failed; `ERR_KEYSTORE_CLOSED`
    *   after {@link AuditLog.close}
    */
-  async append(event: AuditEvent, options: { readonly durable: boolean }): Promise<AuditRecord> {
+  async append(event: E, options: { readonly durable: boolean }): Promise<AuditRecord<E>> {
     while (this.#gate) await this.#gate.promise;
     if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the audit log is closed', {});
     if (this.#failed) throw this.#failed;
     const seq = this.#count + 1;
     const at = this.#now().toISOString();
     if (!ISO.test(at)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the clock gave a time outside 0000..9999', { detail: at });
-    const prefix = encodePrefix(seq, at, event, this.#lastHash);
+    const prefix = encodePrefix(seq, at, event, this.#lastHash, this.#schema.types);
     const prefixBytes = Buffer.from(prefix);
     const mac = createHmac('sha256', this.#key).update(prefixBytes).update('}').digest('hex').toUpperCase();
-    // Every field is bounded (ids, hex and text of at most 128 characters, at most 6 fields), so a
-    // record is under 2 KiB, far below the verifier's 64 KiB line limit.
+    // Every field is bounded (ids, hex and text of at most 128 characters, at most 12 fields), so a
+    // record is at most 10,333 bytes (under 2 KiB for the key store's schema), far below the
+    // verifier's 64 KiB line limit (see defineAuditSchema).
     const tail = Buffer.from(`,"mac":"${mac}"}\n`);
     const prev = this.#lastHash;
     this.#lastHash = sha256Hex(prefixBytes, tail.subarray(0, tail.length - 1));
@@ -1160,7 +1386,7 @@ export class AuditLog {
     this.#bytes += prefixBytes.length + tail.length;
     this.#pending.push(prefixBytes, tail);
     this.#pendingBytes += prefixBytes.length + tail.length;
-    const record = { ...eventFromRecordFields(event), seq, at, prev, mac } as AuditRecord;
+    const record = { ...eventFromRecordFields(event, this.#schema.types), seq, at, prev, mac } as AuditRecord<E>;
     if (options?.durable === true) {
       this.#cancelTimer();
       await this.#flushChain();
@@ -1177,58 +1403,106 @@ export class AuditLog {
   }
 
   /**
-   * Begin a staged append, for a writer that saves its state before the records describing it
-   * (write-ahead in the metadata, so that after a crash the log can only lag behind the state,
-   * never lead it). Makes every record appended so far durable, then computes the exact lines of
-   * `events` chained after them, without writing them; appends made meanwhile wait until
-   * {@link AuditLog.commitStaged} or {@link AuditLog.abortStaged}. The caller saves the returned
-   * lines and `after` head with its state (atomically), then commits; on open it passes them back
-   * as {@link AuditLogOptions.intent}.
-   * @throws SmkiError `ERR_INVALID_ARGUMENT` for an event of the wrong shape or a stage already
-   *   open (nothing changes); `ERR_AUDIT_WRITE_FAILED`; `ERR_KEYSTORE_CLOSED`
+   * A staged append in one call: {@link AuditLog.beginStage}, then {@link AuditLog.stageSync}
+   * with `events` (and {@link AuditLog.abortStaged} if that refuses them). The caller saves the
+   * returned lines and `after` head with its state (atomically), then calls
+   * {@link AuditLog.commitStaged}, or {@link AuditLog.abortStaged} if it could not save.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` for no events or an event of the wrong shape (no stage
+   *   is left open); `ERR_AUDIT_WRITE_FAILED`; `ERR_KEYSTORE_CLOSED`
    */
-  async stage(events: readonly AuditEvent[]): Promise<AuditStaged> {
+  async stage(events: readonly E[]): Promise<AuditStaged> {
+    await this.beginStage();
+    try {
+      return this.stageSync(events);
+    } catch (e) {
+      this.abortStaged();
+      throw e;
+    }
+  }
+
+  /**
+   * Begin a staged append, for a writer that saves its state before the records describing it
+   * (write-ahead in its metadata, so that after a crash the log can only lag behind the state,
+   * never lead it). Waits for a stage already open to end, makes every record appended so far
+   * durable, and holds every later {@link AuditLog.append} and stage until this one ends.
+   *
+   * The protocol:
+   * 1. `const before = await log.beginStage()`: the head the staged lines will follow.
+   * 2. `const staged = log.stageSync(events)`, at most once: synchronous, so it can run inside a
+   *    database transaction once the transaction knows its outcome (the events), and the lines
+   *    go into the same commit as the state.
+   * 3. Save `staged.lines` and `staged.after` with the state, atomically; then
+   *    {@link AuditLog.commitStaged} writes the lines and ends the stage. If the state could not
+   *    be saved (or `stageSync` refused the events, or was never called),
+   *    {@link AuditLog.abortStaged} ends the stage with nothing written.
+   * 4. On open, pass the saved lines back as {@link AuditLogOptions.intent}: after a crash
+   *    between the save and the commit, the log writes them then.
+   *
+   * Every stage must end in `commitStaged` or `abortStaged`: until then appends wait.
+   * @returns the head the staged lines will follow (the head of the log on disk)
+   * @throws SmkiError `ERR_AUDIT_WRITE_FAILED` (no stage is left open); `ERR_KEYSTORE_CLOSED`
+   */
+  async beginStage(): Promise<AuditHead> {
     while (this.#gate) await this.#gate.promise;
     if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the audit log is closed', {});
     if (this.#failed) throw this.#failed;
-    if (!Array.isArray(events) || events.length === 0) throw invalid('stage needs at least one event', 'events');
     let open!: () => void;
     const promise = new Promise<void>((resolve) => (open = resolve));
     this.#gate = { promise, open };
     try {
       this.#cancelTimer();
       await this.#flushChain();
-      const before = this.head();
-      let seq = before.count;
-      let prev = before.lastHash;
-      let bytes = before.bytes;
-      const lines: Buffer[] = [];
-      for (const event of events) {
-        seq++;
-        const line = this.#encode(seq, event, prev);
-        lines.push(line);
-        prev = sha256Hex(line);
-        bytes += line.length + 1;
-      }
-      const after: AuditHead = { count: seq, lastHash: prev, bytes };
-      this.#staged = { lines, after };
-      return { before, after, lines: lines.map((l) => l.toString('utf8')) };
     } catch (e) {
       this.#openGate();
       throw e;
     }
+    this.#stageBefore = this.head();
+    return this.head();
   }
 
   /**
-   * Write and sync the staged lines (after the caller saved them with its state), then let
-   * waiting appends go on.
-   * @throws SmkiError `ERR_INVALID_ARGUMENT` (nothing staged), `ERR_AUDIT_WRITE_FAILED` (the log
-   *   then refuses further records; reopening with the intent writes the lines)
+   * Compute the exact lines of `events`, chained after the head {@link AuditLog.beginStage}
+   * returned, without writing them: their `seq`, time, `prev` and `mac` are fixed now. Synchronous
+   * (no I/O), and at most once per `beginStage`.
+   * @returns the lines to save with the state, and the heads before and after them
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` when no stage is begun (or `beginStage` has not
+   *   resolved yet), when lines are already staged, for no events, or an event of the wrong
+   *   shape or a clock outside years 0000..9999; the stage then stays open and unchanged (end it
+   *   with {@link AuditLog.abortStaged})
+   */
+  stageSync(events: readonly E[]): AuditStaged {
+    const before = this.#stageBefore;
+    if (before === undefined) throw invalid('no stage begun (await beginStage first)', 'stageSync');
+    if (this.#staged) throw invalid('lines are already staged in this stage', 'stageSync');
+    if (!Array.isArray(events) || events.length === 0) throw invalid('stage needs at least one event', 'events');
+    let seq = before.count;
+    let prev = before.lastHash;
+    let bytes = before.bytes;
+    const lines: Buffer[] = [];
+    for (const event of events as readonly E[]) {
+      seq++;
+      const line = this.#encode(seq, event, prev);
+      lines.push(line);
+      prev = sha256Hex(line);
+      bytes += line.length + 1;
+    }
+    const after: AuditHead = { count: seq, lastHash: prev, bytes };
+    this.#staged = { lines, after };
+    return { before, after, lines: lines.map((l) => l.toString('utf8')) };
+  }
+
+  /**
+   * Write and sync the staged lines (after the caller saved them with its state), then end the
+   * stage: waiting appends go on.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (nothing staged: no {@link AuditLog.stageSync}; a
+   *   stage that is open stays open), `ERR_AUDIT_WRITE_FAILED` (the log then refuses further
+   *   records; reopening with the intent writes the lines)
    */
   async commitStaged(): Promise<AuditHead> {
     const staged = this.#staged;
     if (!staged) throw invalid('no staged append to commit', 'commitStaged');
     this.#staged = undefined;
+    this.#stageBefore = undefined;
     try {
       for (const line of staged.lines) this.#pending.push(line, NEWLINE);
       this.#pendingBytes += staged.after.bytes - this.#bytes;
@@ -1242,9 +1516,14 @@ export class AuditLog {
     }
   }
 
-  /** Drop the staged lines (the caller could not save its state): nothing was written, the chain continues as before. */
+  /**
+   * End the stage without writing anything (the caller could not save its state, or
+   * {@link AuditLog.stageSync} refused the events, or was never called): the chain continues as
+   * before. Does nothing when no stage is open.
+   */
   abortStaged(): void {
     this.#staged = undefined;
+    this.#stageBefore = undefined;
     this.#openGate();
   }
 
@@ -1255,12 +1534,12 @@ export class AuditLog {
   }
 
   /** One record line (without `\n`), checked against the schema and the clock. */
-  #encode(seq: number, event: AuditEvent, prev: string): Buffer {
+  #encode(seq: number, event: E, prev: string): Buffer {
     const at = this.#now().toISOString();
     if (!ISO.test(at)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the clock gave a time outside 0000..9999', { detail: at });
-    const prefixBytes = Buffer.from(encodePrefix(seq, at, event, prev));
+    const prefixBytes = Buffer.from(encodePrefix(seq, at, event, prev, this.#schema.types));
     const mac = createHmac('sha256', this.#key).update(prefixBytes).update('}').digest('hex').toUpperCase();
-    // Under 2 KiB, like every record (see append).
+    // Bounded like every record (see append).
     return Buffer.concat([prefixBytes, Buffer.from(`,"mac":"${mac}"}`)]);
   }
 
@@ -1366,13 +1645,14 @@ export class AuditLog {
 }
 
 /** A shallow copy of the event's schema fields (so the returned record does not alias the caller's object). */
-function eventFromRecordFields(event: AuditEvent): AuditEvent {
+function eventFromRecordFields(event: AuditEventBase, types: Compiled['types']): AuditEventBase {
   const out: Record<string, unknown> = { type: event.type };
-  for (const s of SCHEMA[event.type]) {
+  // The event was encoded: its type is in the schema.
+  for (const s of types.get(event.type)!) {
     const v = (event as unknown as Record<string, unknown>)[s.name];
     if (v !== undefined) out[s.name] = Array.isArray(v) ? [...(v as unknown[])] : v;
   }
-  return out as unknown as AuditEvent;
+  return out as unknown as AuditEventBase;
 }
 
 const NEWLINE = Buffer.from('\n');
@@ -1415,7 +1695,7 @@ function missingIntentLines(v: ChainVerifier, key: Buffer, intent: AuditStaged):
   if (k >= intent.lines.length) bad(`the log ends at record ${v.lastGood.seq}, which is not part-way through the lines the metadata committed to`);
   for (let i = 0; i < intent.lines.length; i++) {
     const raw = Buffer.from(intent.lines[i]!);
-    const c = checkLine(raw, key);
+    const c = checkLine(raw, key, v.schema.types);
     if (!c.ok || c.seq !== intent.before.count + i + 1 || c.prev !== prev) bad(`line ${i + 1} the metadata committed to is not a valid record in this chain`);
     prev = (c as { hash: string }).hash;
     bytes += raw.length + 1;

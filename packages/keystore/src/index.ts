@@ -35,7 +35,16 @@ export type {
   UseContext,
 } from './types.js';
 export type { FaultHook } from './internal/fsutil.js';
-export { AuditLog, verifyAuditLog, deriveAuditKey, AUDIT_LOG_FILE, MAX_AUDIT_LINE_BYTES, MAX_FINDINGS } from './audit.js';
+export {
+  AuditLog,
+  verifyAuditLog,
+  deriveAuditKey,
+  defineAuditSchema,
+  KEYSTORE_AUDIT_SCHEMA,
+  AUDIT_LOG_FILE,
+  MAX_AUDIT_LINE_BYTES,
+  MAX_FINDINGS,
+} from './audit.js';
 export type {
   AuditEvent,
   AuditEventType,
@@ -47,4 +56,8 @@ export type {
   AuditLogOptions,
   AuditIntent,
   AuditStaged,
+  AuditSchema,
+  AuditEventBase,
+  AuditFieldSpec,
+  AuditFieldKind,
 } from './audit.js';
