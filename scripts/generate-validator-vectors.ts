@@ -214,11 +214,18 @@ add({
   errorCode: 'ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH',
 });
 add({ id: 'unknown-device', comment: 'the recipient is not in the registry', input: cmd(await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: parseEui64('00DB1234000000FF'), counter: C }), SIGNERS.a)), outcome: 'rejected', errorCode: 'ERR_COMMAND_UNKNOWN_DEVICE' });
+/** A response or alert signed with key A over its signed range (docs/domain.md §4), as a command would be. */
+async function signedAs(cra: 'response' | 'alert'): Promise<Uint8Array> {
+  const fields = { cra, originatorCounter: C, originator: SUPPLIER, recipient: meterEui(0), messageCode: 0x0050, payload: encodeSupplyPayload('ECS43', C) };
+  const unsigned = parseMessage(buildGeneralSigning({ ...fields, signatureField: 'absent' }));
+  const signature = await SIGNERS.a.sign(unsigned.bytes.subarray(unsigned.signedRange.start, unsigned.signedRange.end));
+  return buildGeneralSigning({ ...fields, signature });
+}
 for (const cra of ['response', 'alert'] as const) {
   add({
     id: `submitted-${cra}`,
     comment: `a ${cra} submitted as a command`,
-    input: cmd(await signPreCommand(buildGeneralSigning({ cra, originatorCounter: C, originator: SUPPLIER, recipient: meterEui(0), messageCode: 0x0050, payload: encodeSupplyPayload('ECS43', C), signatureField: 'empty' }), SIGNERS.a)),
+    input: cmd(await signedAs(cra)),
     outcome: 'rejected',
     errorCode: 'ERR_COMMAND_NOT_A_COMMAND',
   });

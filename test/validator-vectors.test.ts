@@ -26,7 +26,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const pkcs8 = (hex: string) => createPrivateKey({ key: Buffer.from(fromHex(hex)), format: 'der', type: 'pkcs8' });
 const acbPublic = createPublicKey(pkcs8(file.world.acbPrivateKey));
-const meterKey = new Map(file.world.devices.map((d, i) => [d.device, pkcs8(file.world.meterKeys[i] as string)]));
+const meterKey = new Map<string, ReturnType<typeof pkcs8>>(file.world.devices.map((d, i) => [d.device as string, pkcs8(file.world.meterKeys[i] as string)]));
 
 describe('validator decision vectors', () => {
   it('has a case for every decision code, and more rejections than acceptances', () => {
@@ -55,7 +55,7 @@ describe('validator decision vectors', () => {
       expect(simulatorCrypto.frameMacVerifies(fromHex(c.frame), meterKey.get(device)!, acbPublic)).toBe(true);
     }
     for (const d of got.decisions) {
-      if (d.outcome === 'accepted') expect(simulatorCrypto.frameMacVerifies(d.frame, meterKey.get(d.device as string)!, acbPublic)).toBe(true);
+      if (d.outcome === 'accepted') expect(simulatorCrypto.frameMacVerifies(d.frame, meterKey.get(d.device)!, acbPublic)).toBe(true);
     }
   });
 });

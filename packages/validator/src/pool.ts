@@ -78,7 +78,7 @@ export class ValidatorPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
       workerData,
-      ...(fromSource ? { execArgv: [...process.execArgv, '--import', 'tsx'] } : {}),
+      ...(fromSource ? { execArgv: ['--import', 'tsx'] } : {}),
     });
     const self = new ValidatorPool(pool, workers, chunk);
     try {

@@ -39,6 +39,13 @@ let owned: ValidatorOptions | undefined;
 async function open(): Promise<Validator> {
   slot = Atomics.add(counters, 0, 1);
   const url = wd.setup.startsWith('file:') ? wd.setup : pathToFileURL(wd.setup).href;
+  if (/\.[cm]?ts$/.test(new URL(url).pathname)) {
+    // A TypeScript setup module (tests, development) loads through tsx's loader, when installed;
+    // the specifier is computed so that a bundler leaves it alone.
+    const loader = ['tsx', 'esm', 'api'].join('/');
+    const { register } = (await import(loader)) as { register: () => unknown };
+    register();
+  }
   const mod = (await import(url)) as { default?: ValidatorSetup };
   if (typeof mod.default !== 'function') throw new SmkiError('ERR_INVALID_ARGUMENT', 'the pool setup module has no default export function', { detail: wd.setup });
   owned = await mod.default({ slot, data: wd.data });

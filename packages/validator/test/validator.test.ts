@@ -333,8 +333,10 @@ describe('the attack suite: each rule, broken alone, gives its code', () => {
     const { v } = await fresh();
     const m = world.meters[0]!;
     for (const cra of ['response', 'alert'] as const) {
-      const b = buildGeneralSigning({ cra, originatorCounter: NOW_MS(), originator: SUPPLIER, recipient: m.eui, messageCode: 0x0050, payload: encodeSupplyPayload('ECS43', NOW_MS()), signatureField: 'empty' });
-      expectRejected(await v.validate(await signPreCommand(b, world.portfolios[0]!.signer), { sender: SUPPLIER }), 'ERR_COMMAND_NOT_A_COMMAND');
+      const fields = { cra, originatorCounter: NOW_MS(), originator: SUPPLIER, recipient: m.eui, messageCode: 0x0050, payload: encodeSupplyPayload('ECS43', NOW_MS()) };
+      const unsigned = parseMessage(buildGeneralSigning({ ...fields, signatureField: 'absent' }));
+      const signature = await world.portfolios[0]!.signer.sign(unsigned.bytes.subarray(unsigned.signedRange.start, unsigned.signedRange.end));
+      expectRejected(await v.validate(buildGeneralSigning({ ...fields, signature }), { sender: SUPPLIER }), 'ERR_COMMAND_NOT_A_COMMAND');
     }
     const signed = await disconnect(world, m, NOW_MS());
     expectRejected(await v.validate(buildGeneralCiphering(signed, new Uint8Array(12)), { sender: SUPPLIER }), 'ERR_COMMAND_NOT_A_COMMAND');
