@@ -69,6 +69,7 @@ const KNOWN_EXPORT: Record<string, string> = {
   '@smki/core': 'parseEui64',
   '@smki/pki': 'parseCertificate',
   '@smki/store': 'MemoryStateStore',
+  '@smki/validator': 'Validator',
 };
 
 // Runs in a fresh Node process inside the package directory, so that `@smki/x` resolves by

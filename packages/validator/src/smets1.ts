@@ -394,7 +394,7 @@ async function openEnvelope(bytes: Uint8Array, resolve: (certificate: SmkiCertif
  * signed attributes content-type, message-digest and signing-time (RFC 5652 §11) in DER order,
  * signatureAlgorithm ecdsa-with-SHA256 without parameters (RFC 5753 §2.1.1, RFC 5758 §3.2).
  *
- * ```asn1
+ * ```text
  * DcoCountersignedCommand ::= SEQUENCE {
  *   version            INTEGER (1),
  *   command            OCTET STRING (SIZE (1..65536)),  -- the GBCS command as received

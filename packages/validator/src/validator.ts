@@ -275,7 +275,12 @@ export class Validator {
   }
 
   /** The decision log's file and head (for auditors and tests). */
-  logHead(): { readonly path: string; readonly count: number } {
+  logHead(): {
+    /** The log file. */
+    readonly path: string;
+    /** Records written to it (durable). */
+    readonly count: number;
+  } {
     return { path: this.#committer.log.path, count: this.#committer.log.head().count };
   }
 

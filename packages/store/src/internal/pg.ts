@@ -1,3 +1,4 @@
+/// <reference path="../pgpass.d.ts" />
 // One PostgreSQL connection pool per store object, shared code of PostgresStateStore and
 // PostgresDeviceRegistry: options, the password (environment or password file only), the
 // schema and its tables (created once, under an advisory lock), transactions, error mapping.

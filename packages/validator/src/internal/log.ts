@@ -5,52 +5,105 @@ import { AuditLog, defineAuditSchema } from '@smki/keystore';
 import type { AuditHead, AuditStaged } from '@smki/keystore';
 import type { CommitEntry, CommitOutcome, LogHead, StateStore } from '@smki/store';
 
+/** The fields every command record has. */
+interface CommandRecordBase {
+  /** The sender the caller authenticated (all zeros when the call named no valid EUI-64). */
+  readonly sender: Eui64;
+  /** SHA-256 of the command as received, upper-case hex: identifies it without holding it. */
+  readonly commandHash: string;
+}
+
+/** A command accepted: its counter advanced and its frame released. */
+export interface AcceptedRecord extends CommandRecordBase {
+  /** The record type. */
+  readonly type: 'command.accepted';
+  /** The GBCS originator. */
+  readonly originator: Eui64;
+  /** The device. */
+  readonly device: Eui64;
+  /** The message code. */
+  readonly messageCode: number;
+  /** The originator counter accepted. */
+  readonly counter: bigint;
+  /** The Remote Party Role the originator acted in. */
+  readonly role: number;
+  /** Whether the User signature was required and checked. */
+  readonly critical: 'critical' | 'non-critical';
+  /** The signer's certificate serial (critical commands). */
+  readonly signerSerial?: string;
+  /** The quarantine record this acceptance released. */
+  readonly released?: string;
+  /** The operator who released it. */
+  readonly operator?: string;
+}
+
+/** A command rejected: nothing changed. */
+export interface RejectedRecord extends CommandRecordBase {
+  /** The record type. */
+  readonly type: 'command.rejected';
+  /** The code of the rule that decided. */
+  readonly code: string;
+  /** The step of that rule. */
+  readonly step: string;
+  /** The GBCS originator, once the command parsed. */
+  readonly originator?: Eui64;
+  /** The device, once the command parsed. */
+  readonly device?: Eui64;
+  /** The message code, once the command parsed. */
+  readonly messageCode?: number;
+  /** The originator counter, once the command parsed. */
+  readonly counter?: bigint;
+  /** The quarantine record an operator tried to release. */
+  readonly released?: string;
+  /** That operator. */
+  readonly operator?: string;
+}
+
+/** A command held in quarantine: stored, its counter not advanced. */
+export interface QuarantinedRecord extends CommandRecordBase {
+  /** The record type. */
+  readonly type: 'command.quarantined';
+  /** The GBCS originator. */
+  readonly originator: Eui64;
+  /** The device. */
+  readonly device: Eui64;
+  /** The message code. */
+  readonly messageCode: number;
+  /** The originator counter (not advanced). */
+  readonly counter: bigint;
+  /** The quarantine record's id. */
+  readonly quarantineId: string;
+  /** Commands already accepted in the window. */
+  readonly count: number;
+  /** The window's threshold. */
+  readonly limit: number;
+}
+
+/** A quarantined command discarded by an operator. */
+export interface DiscardedRecord {
+  /** The record type. */
+  readonly type: 'quarantine.discarded';
+  /** The quarantine record's id. */
+  readonly quarantineId: string;
+  /** The operator. */
+  readonly operator: string;
+}
+
+/** Records of a commit whose acknowledgement was lost but which the store shows applied (their frames were never released). */
+export interface UnacknowledgedRecord {
+  /** The record type. */
+  readonly type: 'commit.unacknowledged';
+  /** The `seq` of the first record of that commit. */
+  readonly firstSeq: number;
+  /** How many records it had. */
+  readonly records: number;
+}
+
 /**
  * The records of the decision log. Every field is an identifier, an EUI-64, a code, a count or a
  * hash: never a key, never the command's bytes (its SHA-256 identifies it).
  */
-export type DecisionRecord =
-  | {
-      readonly type: 'command.accepted';
-      readonly sender: Eui64;
-      readonly originator: Eui64;
-      readonly device: Eui64;
-      readonly messageCode: number;
-      readonly counter: bigint;
-      readonly role: number;
-      readonly critical: 'critical' | 'non-critical';
-      readonly signerSerial?: string;
-      readonly commandHash: string;
-      readonly released?: string;
-      readonly operator?: string;
-    }
-  | {
-      readonly type: 'command.rejected';
-      readonly sender: Eui64;
-      readonly code: string;
-      readonly step: string;
-      readonly originator?: Eui64;
-      readonly device?: Eui64;
-      readonly messageCode?: number;
-      readonly counter?: bigint;
-      readonly commandHash: string;
-      readonly released?: string;
-      readonly operator?: string;
-    }
-  | {
-      readonly type: 'command.quarantined';
-      readonly sender: Eui64;
-      readonly originator: Eui64;
-      readonly device: Eui64;
-      readonly messageCode: number;
-      readonly counter: bigint;
-      readonly quarantineId: string;
-      readonly count: number;
-      readonly limit: number;
-      readonly commandHash: string;
-    }
-  | { readonly type: 'quarantine.discarded'; readonly quarantineId: string; readonly operator: string }
-  | { readonly type: 'commit.unacknowledged'; readonly firstSeq: number; readonly records: number };
+export type DecisionRecord = AcceptedRecord | RejectedRecord | QuarantinedRecord | DiscardedRecord | UnacknowledgedRecord;
 
 /**
  * The decision log's schema (the keystore's hash-chained, HMAC-authenticated log format with
