@@ -454,7 +454,7 @@ export class Validator {
     const acb = this.#o.acb;
     let z: Uint8Array | undefined;
     const zKey = this.#zCache ? `${acb.keyId}|${deviceKey.ski}` : '';
-    const now = this.#zCache ? Date.now() : 0;
+    const now = this.#zCache ? this.#now().getTime() : 0;
     if (this.#zCache) z = this.#zCache.get(zKey, now);
     if (z === undefined) {
       try {

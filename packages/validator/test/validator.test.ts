@@ -231,6 +231,14 @@ describe('the attack suite: each rule, broken alone, gives its code', () => {
     await v.close();
   });
 
+  it("a cell naming another supplier's signing certificate: ERR_COMMAND_SIGNER_WRONG_CERTIFICATE", async () => {
+    const { v, stores } = await fresh();
+    const m = world.meters[0]!;
+    await stores.registry.put([{ ...m.record, cells: [{ ...m.record.cells[0]!, ski: world.otherSupplier.certificate.subjectKeyId! }, m.record.cells[1]!] }]);
+    expectRejected(await v.validate(await disconnect(world, m, NOW_MS()), { sender: SUPPLIER }), 'ERR_COMMAND_SIGNER_WRONG_CERTIFICATE');
+    await v.close();
+  });
+
   it('a device with no supplier signing cell: ERR_COMMAND_NO_TRUST_ANCHOR', async () => {
     const { v, stores } = await fresh();
     const m = world.meters[0]!;
