@@ -1,7 +1,7 @@
 /**
  * Durable security state shared by the SMKI toolkit's packages: anti-replay counters per
- * (originator, device), anomaly counts per (user, message code, window), quarantined commands and
- * the head of each decision log (committed with them) behind the {@link StateStore} interface,
+ * (originator, device) and the sequences allocated with them, anomaly counts per (user, message
+ * code, window), quarantined commands and the head of each decision log (committed with them) behind the {@link StateStore} interface,
  * and the devices the validator knows behind the {@link DeviceRegistry} interface, and the
  * firmware images each model may activate behind the {@link FirmwareAllowlist} interface, each with three implementations: memory (tests), SQLite
  * (the embedded default) and PostgreSQL (several processes on several machines).
@@ -23,6 +23,7 @@ export type {
   CommitEntry,
   CommitOutcome,
   CounterClaim,
+  SequenceClaim,
   AnomalyWindow,
   AnomalyClaim,
   QuarantineInput,

@@ -103,7 +103,14 @@ export class PostgresStateStore implements StateStore {
         }
         // Read everything the entries touch in three statements, then decide in memory.
         const counters = new Map<string, bigint>();
-        const keys = unique(checked.flatMap((e) => (e.counter ? [[e.counter.originator, e.counter.device] as const] : [])), ([o, d]) => counterKey(o, d));
+        // Counters and sequences share the counters table, so both kinds of pair are read.
+        const keys = unique(
+          checked.flatMap((e) => [
+            ...(e.counter ? [[e.counter.originator, e.counter.device] as const] : []),
+            ...(e.sequence ? [[e.sequence.owner, e.sequence.device] as const] : []),
+          ]),
+          ([o, d]) => counterKey(o, d),
+        );
         if (keys.length > 0) {
           const r = await c.query(
             `SELECT c.originator, c.device, c.counter FROM ${s}.counters c JOIN unnest($1::text[], $2::text[]) AS k(o, d) ON c.originator = k.o AND c.device = k.d`,

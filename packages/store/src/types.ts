@@ -14,11 +14,18 @@ import type { Eui64 } from '@smki/core';
  *    window must not take the count above `limit`. Otherwise the outcome is `quarantined`: the
  *    `quarantine` record is stored as `held` under a new id, the counter does not move and the
  *    count stays.
- * 4. Otherwise the counter advances to `value`, the window's count grows by one (a release
- *    counts too, but is not held back by the limit: an operator decided), and the outcome is
- *    `committed`.
+ * 4. `sequence` (if given): the value to allocate is max(last + 1, `floor`), where last is the
+ *    last value allocated or accepted for (owner, device) (none: `floor`). If last is already
+ *    2^64 - 1, the outcome is `exhausted` and nothing of the entry applies.
+ * 5. Otherwise the counter advances to `value`, the window's count grows by one (a release
+ *    counts too, but is not held back by the limit: an operator decided), the sequence's
+ *    (owner, device) advances to the allocated value, and the outcome is `committed` (carrying
+ *    that value as `sequence`).
  *
- * @see docs/store.md (anti-replay, anomaly windows, quarantine)
+ * A sequence is allocated if and only if its entry is `committed`: never for an entry that is
+ * `not-held`, `replayed`, `quarantined` or `exhausted`, and never for a release (refused).
+ *
+ * @see docs/store.md (anti-replay, anomaly windows, quarantine, sequences)
  */
 export interface CommitEntry {
   /** The anti-replay claim: accept `value` for (originator, device) only if it is greater than the last. */
@@ -29,6 +36,44 @@ export interface CommitEntry {
   readonly quarantine?: QuarantineInput;
   /** The id of a held quarantine record this entry releases (an operator's decision); `counter` must then be the held command's. */
   readonly release?: string;
+  /**
+   * A value to allocate from the strictly increasing series of (owner, device), if and only if
+   * the entry commits. Not with `release`, and not for the entry's own counter's
+   * (originator, device).
+   */
+  readonly sequence?: SequenceClaim;
+}
+
+/**
+ * A claim on a strictly increasing series of unsigned 64-bit values per (owner, device),
+ * allocated in the same transaction as the rest of its {@link CommitEntry} and only if the entry
+ * commits: for instance a SMETS1 Dual Control Organisation's own counter in the envelope it
+ * counter-signs, so that the adapter can refuse a replayed envelope however many DCO processes
+ * share the store.
+ *
+ * The series is kept in the same table as the anti-replay counters: `owner` is a key like an
+ * originator, and a sequence and a {@link CounterClaim} for the same pair advance one series
+ * (each value is greater than every value allocated or accepted before it).
+ *
+ * @see docs/store.md (sequences)
+ * @example
+ * ```ts
+ * import { parseEui64 } from '@smki/core';
+ * import { MemoryStateStore } from '@smki/store';
+ * const store = new MemoryStateStore();
+ * const counter = { originator: parseEui64('90B3D51F30010000'), device: parseEui64('00DB1234567890A0'), value: 1000n };
+ * const sequence = { owner: parseEui64('90B3D51F300D0000'), device: counter.device, floor: 1_700_000_000_000n };
+ * const [o] = await store.commit([{ counter, sequence }]);
+ * console.log(o); // { status: 'committed', sequence: 1700000000000n }
+ * ```
+ */
+export interface SequenceClaim {
+  /** The entity whose sequence this is (e.g. the DCO's EUI-64). */
+  readonly owner: Eui64;
+  /** The device it is for. */
+  readonly device: Eui64;
+  /** The least value to allocate (e.g. the clock in ms): the value is max(last + 1, floor). 0 ≤ floor < 2^64. */
+  readonly floor: bigint;
 }
 
 /** An anti-replay claim: the originator counter of a command for a device. */
@@ -93,6 +138,8 @@ export type CommitOutcome =
   | {
       /** The counter advanced, the window counted it, and a release (if any) is recorded. */
       readonly status: 'committed';
+      /** The value allocated for the entry's {@link SequenceClaim}; present exactly when the entry had one. */
+      readonly sequence?: bigint;
     }
   | {
       /** The counter is not greater than the last one accepted: nothing applied. */
@@ -111,6 +158,10 @@ export type CommitOutcome =
   | {
       /** The quarantine record to release is unknown or not held: nothing applied. */
       readonly status: 'not-held';
+    }
+  | {
+      /** The sequence of (owner, device) has reached 2^64 - 1, so no value is left: nothing applied. */
+      readonly status: 'exhausted';
     };
 
 /**
@@ -218,9 +269,9 @@ export interface CommitOptions {
 /**
  * The durable state that decides whether a command may pass: anti-replay counters per
  * (originator, device), anomaly counts per (user, message code, window), and quarantined
- * commands. One interface, three implementations: {@link MemoryStateStore} (tests, benchmarks),
- * {@link SqliteStateStore} (the embedded default) and {@link PostgresStateStore} (several
- * processes on several machines).
+ * commands; and the sequences allocated with them (see {@link SequenceClaim}). One interface,
+ * three implementations: {@link MemoryStateStore} (tests, benchmarks), {@link SqliteStateStore}
+ * (the embedded default) and {@link PostgresStateStore} (several processes on several machines).
  *
  * Every method fails closed: a store that cannot be read or written throws
  * `ERR_STORE_UNAVAILABLE` and changes nothing; a value in the store that is not valid throws
@@ -232,7 +283,8 @@ export interface StateStore {
   /** Which implementation this is. */
   readonly backend: 'memory' | 'sqlite' | 'postgres';
   /**
-   * The last counter accepted for (originator, device), or `undefined` if none.
+   * The last counter accepted for (originator, device), or `undefined` if none. For a
+   * {@link SequenceClaim}'s (owner, device), the last value allocated or accepted.
    * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
    */
   lastCounter(originator: Eui64, device: Eui64): Promise<bigint | undefined>;
@@ -253,8 +305,9 @@ export interface StateStore {
    * synchronous FULL; PostgreSQL: the commit is acknowledged by the server). When it throws,
    * nothing was applied.
    *
-   * @throws SmkiError `ERR_INVALID_ARGUMENT` (an entry or the log advance is malformed; checked
-   *   before anything is written), `ERR_STORE_LOG_CONFLICT` (the log's stored head is not
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (an entry or the log advance is malformed, a
+   *   sequence is claimed with a release or for the entry's own counter's pair; checked before
+   *   anything is written), `ERR_STORE_LOG_CONFLICT` (the log's stored head is not
    *   `log.expected`), `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`; or
    *   whatever `log.build` threw, unchanged
    */

@@ -6,6 +6,9 @@
 //   race <startFile> <originator> <device> <from> <count> [batch]
 //                                                   wait for startFile, then commit each counter
 //                                                   (or, with `batch`, every counter twice in one commit)
+//   sequence <startFile> <originator> <owner> <device> <from> <count> [batch]
+//                                                   print `ready`, then as race, each entry also
+//                                                   claiming a sequence of (owner, device), floor 0
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PostgresStateStore, SqliteStateStore } from '../src/index.js';
@@ -35,6 +38,19 @@ if (mode === 'loop') {
     const entry = { counter: { originator, device, value } };
     const outcomes = await store.commit(batch === 'batch' ? [entry, entry] : [entry]);
     for (const o of outcomes) results.push({ value, status: o.status });
+  }
+  out(results);
+  await store.close();
+} else if (mode === 'sequence') {
+  const [startFile, originator, owner, device, from, count, batch] = args as [string, Eui64, Eui64, Eui64, string, string, string?];
+  out('ready');
+  while (!existsSync(startFile)) await sleep(2);
+  const results: { value: bigint; status: string; sequence?: bigint }[] = [];
+  for (let i = 0n; i < BigInt(count); i++) {
+    const value = BigInt(from) + i;
+    const entry = { counter: { originator, device, value }, sequence: { owner, device, floor: 0n } };
+    const outcomes = await store.commit(batch === 'batch' ? [entry, entry] : [entry]);
+    for (const o of outcomes) results.push({ value, ...o });
   }
   out(results);
   await store.close();

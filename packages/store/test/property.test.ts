@@ -1,7 +1,8 @@
 // Property-based check of the commit rules (docs/store.md, "One commit, one transaction"):
-// random sequences of commits over a few originators, devices, counters and anomaly windows give
-// the same outcomes and the same final state on memory, SQLite and PostgreSQL as a reference
-// model written independently here (fast-check, fixed seed). Every commit carries a decision log
+// random sequences of commits over a few originators, devices, counters, anomaly windows and
+// sequence claims (docs/store.md, "Sequences": owners that are also originators, floors near
+// 2^64) give the same outcomes and the same final state on memory, SQLite and PostgreSQL as a
+// reference model written independently here (fast-check, fixed seed). Every commit carries a decision log
 // advance (docs/store.md, "The decision log's head") built from its outcomes: build sees exactly
 // the outcomes commit returns, and the store keeps the last intent.
 import { createHash } from 'node:crypto';
@@ -17,6 +18,9 @@ const { pg, dir } = postgresForThisFile('smki-store-prop-');
 
 const USERS = ['90B3D51F30010000', '90B3D51F30020000'] as Eui64[];
 const DEVICES = ['00DB1234567890A0', '00DB1234567890A1'] as Eui64[];
+/** Sequence owners: the two originators (their series are shared with their counters) and a DCO. */
+const OWNERS = [...USERS, '90B3D51F300D0000'] as Eui64[];
+const MAX = (1n << 64n) - 1n;
 let n = 0;
 
 
@@ -31,6 +35,8 @@ interface Gen {
   readonly release: number | null;
   /** With a release: claim the held command's own (originator, device, counter), or the generated ones. */
   readonly own: boolean;
+  /** A sequence claim (dropped where it would be refused: with a release, or on the counter's own pair). */
+  readonly seq: { readonly owner: number; readonly device: number; readonly floor: bigint } | null;
 }
 
 /** A quarantined command as the test saw it. */
@@ -49,6 +55,15 @@ const genEntry = fc.record({
   limit: fc.integer({ min: 0, max: 3 }),
   release: fc.option(fc.integer({ min: 0, max: 5 }), { nil: null }),
   own: fc.boolean(),
+  seq: fc.option(
+    fc.record({
+      owner: fc.integer({ min: 0, max: 2 }),
+      device: fc.integer({ min: 0, max: 1 }),
+      // Mostly small floors (below, at and above the series), rarely the last values of u64.
+      floor: fc.oneof({ arbitrary: fc.bigInt({ min: 0n, max: 14n }), weight: 8 }, { arbitrary: fc.constantFrom(MAX - 1n, MAX), weight: 1 }),
+    }),
+    { nil: null },
+  ),
 });
 const genRun = fc.array(fc.array(genEntry, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 });
 
@@ -57,7 +72,11 @@ function toEntry(g: Gen, ids: Held[]): CommitEntry {
   const user = h && g.own ? h.user : USERS[g.user]!;
   const device = h && g.own ? h.device : DEVICES[g.device]!;
   const value = h && g.own ? h.value : BigInt(g.value);
+  const owner = g.seq && OWNERS[g.seq.owner]!;
+  const seqDevice = g.seq && DEVICES[g.seq.device]!;
+  const sequence = g.seq && h === undefined && !(owner === user && seqDevice === device) ? { owner: owner!, device: seqDevice!, floor: g.seq.floor } : undefined;
   return {
+    ...(sequence ? { sequence } : {}),
     counter: { originator: user, device, value },
     ...(g.window !== null
       ? {
@@ -83,24 +102,39 @@ class Model {
     const ck = `${e.counter!.originator}${e.counter!.device}`;
     const last = this.counters.get(ck);
     if (last !== undefined && e.counter!.value <= last) return { status: 'replayed', last };
-    if (e.anomaly) {
-      const wk = `${e.anomaly.user}${e.anomaly.windowStart}`;
-      const count = this.windows.get(wk) ?? 0;
-      if (e.release === undefined && count >= e.anomaly.limit) {
-        const id = newId();
-        this.states.set(id, { state: 'held', key: claim });
-        return { status: 'quarantined', count, id };
-      }
-      this.windows.set(wk, count + 1);
+    const wk = e.anomaly && `${e.anomaly.user}${e.anomaly.windowStart}`;
+    const count = wk === undefined ? 0 : (this.windows.get(wk) ?? 0);
+    if (e.anomaly && e.release === undefined && count >= e.anomaly.limit) {
+      const id = newId();
+      this.states.set(id, { state: 'held', key: claim });
+      return { status: 'quarantined', count, id };
     }
+    // A sequence: the next value of its pair's series (shared with counters), at least the floor.
+    const sk = e.sequence && `${e.sequence.owner}${e.sequence.device}`;
+    let next: bigint | undefined;
+    if (e.sequence) {
+      const prev = this.counters.get(sk!);
+      if (prev === MAX) return { status: 'exhausted' };
+      next = prev === undefined ? e.sequence.floor : prev + 1n > e.sequence.floor ? prev + 1n : e.sequence.floor;
+    }
+    if (wk !== undefined) this.windows.set(wk, count + 1);
     this.counters.set(ck, e.counter!.value);
     if (e.release !== undefined) this.states.set(e.release, { state: 'released', key: claim });
-    return { status: 'committed' };
+    if (next === undefined) return { status: 'committed' };
+    this.counters.set(sk!, next);
+    return { status: 'committed', sequence: next };
   }
 }
 
 /** One log line per outcome, without the (random) quarantine id, so every backend writes the same lines. */
-const line = (o: CommitOutcome): string => (o.status === 'replayed' ? `replayed:${o.last}` : o.status === 'quarantined' ? `quarantined:${o.count}` : o.status);
+const line = (o: CommitOutcome): string =>
+  o.status === 'replayed'
+    ? `replayed:${o.last}`
+    : o.status === 'quarantined'
+      ? `quarantined:${o.count}`
+      : o.status === 'committed' && o.sequence !== undefined
+        ? `committed:${o.sequence}`
+        : o.status;
 
 /** The intent that appends `lines` after `before` (SHA-256 of the last line, UTF-8 lengths with the newlines). */
 function advance(before: LogHead, lines: readonly string[]): LogIntent {
@@ -108,6 +142,9 @@ function advance(before: LogHead, lines: readonly string[]): LogIntent {
   const lastHash = lines.length === 0 ? before.lastHash : createHash('sha256').update(lines.at(-1)!).digest('hex').toUpperCase();
   return { before, after: { count: before.count + lines.length, lastHash, bytes }, lines };
 }
+
+/** What the runs exercised, across every run: the generators must reach each sequence rule. */
+const covered = new Set<string>();
 
 async function run(store: StateStore, commits: Gen[][]): Promise<{ outcomes: string[]; final: string[] }> {
   const ids: Held[] = [];
@@ -135,13 +172,15 @@ async function run(store: StateStore, commits: Gen[][]): Promise<{ outcomes: str
     expect(got).toEqual(want);
     for (const [i, o] of got.entries()) {
       const c = entries[i]!.counter!;
+      const sq = entries[i]!.sequence;
+      if (sq) covered.add(o.status === 'committed' ? (USERS.includes(sq.owner) ? 'allocated (shared with counters)' : 'allocated') : `sequence ${o.status}`);
       if (o.status === 'quarantined') ids.push({ id: o.id, user: c.originator, device: c.device, value: c.value });
       outcomes.push(line(o));
     }
   }
   expect(await store.logIntent('prop')).toEqual(intent);
   const final: string[] = [];
-  for (const u of USERS) for (const d of DEVICES) final.push(`${u}/${d}=${(await store.lastCounter(u, d)) ?? '-'}`);
+  for (const u of OWNERS) for (const d of DEVICES) final.push(`${u}/${d}=${(await store.lastCounter(u, d)) ?? '-'}`);
   for (const u of USERS) for (const w of [0, 1000]) final.push(`${u}@${w}=${await store.anomalyCount({ user: u, messageCode: 0x50, windowMs: 1000, windowStart: w })}`);
   for (const [i, h] of ids.entries()) final.push(`q${i}=${(await store.quarantineRecord(h.id))?.state}`);
   return { outcomes, final };
@@ -165,4 +204,5 @@ it('memory, SQLite and PostgreSQL agree with the reference model on random commi
     }),
     { seed: 20261206, numRuns: 60 },
   );
+  expect([...covered].sort()).toEqual(['allocated', 'allocated (shared with counters)', 'sequence exhausted', 'sequence quarantined', 'sequence replayed']);
 }, 300_000);

@@ -4,8 +4,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineInput, QuarantineRecord } from '../types.js';
 
+/** The last value of a u64 series: a sequence whose last value is this has none left. */
+const U64_MAX = (1n << 64n) - 1n;
+
 /** What a backend reads inside its transaction. */
 export interface StateReads {
+  /** The last value of (originator, device) in the counters table: a counter or a sequence's (owner, device). */
   counter(originator: string, device: string): bigint | undefined;
   anomaly(window: AnomalyWindow): number;
   /** The stored quarantine record's state and the command it holds (whose it is, for which device, which counter). */
@@ -22,7 +26,7 @@ export interface HeldCommand {
 
 /** What the backend writes before it commits. */
 export interface StateWrites {
-  /** Final counter per (originator, device). */
+  /** Final counter per (originator, device), sequences' (owner, device) included. */
   readonly counters: Map<string, { readonly originator: string; readonly device: string; readonly value: bigint }>;
   /** Final count per window. */
   readonly anomalies: Map<string, { readonly window: AnomalyWindow; readonly count: number }>;
@@ -73,17 +77,29 @@ export function applyEntries(entries: readonly CommitEntry[], reads: StateReads)
         continue;
       }
     }
-    if (e.anomaly) {
-      const count = countNow(e.anomaly);
-      if (e.release === undefined && count >= e.anomaly.limit) {
-        const id = randomUUID();
-        writes.quarantines.push({ ...e.quarantine!, id });
-        quarantineStates.set(id, { state: 'held', user: e.quarantine!.user, device: e.quarantine!.device, counter: e.quarantine!.counter });
-        outcomes.push({ status: 'quarantined', count, id });
+    const count = e.anomaly ? countNow(e.anomaly) : 0;
+    if (e.anomaly && e.release === undefined && count >= e.anomaly.limit) {
+      const id = randomUUID();
+      writes.quarantines.push({ ...e.quarantine!, id });
+      quarantineStates.set(id, { state: 'held', user: e.quarantine!.user, device: e.quarantine!.device, counter: e.quarantine!.counter });
+      outcomes.push({ status: 'quarantined', count, id });
+      continue;
+    }
+    // The entry commits unless its sequence has no value left; decided before anything of the
+    // entry is written. The series is the counters table's: a sequence and a counter claim for
+    // the same pair share it (check.ts refuses a sequence on the entry's own counter's pair).
+    let allocated: { readonly originator: string; readonly device: string; readonly value: bigint } | undefined;
+    if (e.sequence) {
+      const { owner, device, floor } = e.sequence;
+      const last = counterNow(owner, device);
+      if (last === U64_MAX) {
+        outcomes.push({ status: 'exhausted' });
         continue;
       }
-      writes.anomalies.set(windowKey(e.anomaly), { window: e.anomaly, count: count + 1 });
+      // max(last + 1, floor); with no last, floor.
+      allocated = { originator: owner, device, value: last === undefined || last < floor ? floor : last + 1n };
     }
+    if (e.anomaly) writes.anomalies.set(windowKey(e.anomaly), { window: e.anomaly, count: count + 1 });
     if (e.counter) {
       writes.counters.set(counterKey(e.counter.originator, e.counter.device), {
         originator: e.counter.originator,
@@ -95,7 +111,12 @@ export function applyEntries(entries: readonly CommitEntry[], reads: StateReads)
       writes.releases.push(e.release);
       quarantineStates.set(e.release, { ...heldNow(e.release)!, state: 'released' });
     }
-    outcomes.push({ status: 'committed' });
+    if (allocated) {
+      writes.counters.set(counterKey(allocated.originator, allocated.device), allocated);
+      outcomes.push({ status: 'committed', sequence: allocated.value });
+    } else {
+      outcomes.push({ status: 'committed' });
+    }
   }
   return { outcomes, writes };
 }

@@ -3,7 +3,7 @@
 // anything is written.
 import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
-import type { AnomalyClaim, AnomalyWindow, CommitEntry, CounterClaim, QuarantineInput } from '../types.js';
+import type { AnomalyClaim, AnomalyWindow, CommitEntry, CounterClaim, QuarantineInput, SequenceClaim } from '../types.js';
 
 /** The most entries one commit takes. */
 export const MAX_COMMIT_ENTRIES = 10_000;
@@ -63,6 +63,15 @@ export function checkCounterClaim(v: unknown, field: string): CounterClaim {
   return { originator: eui64(o['originator'], `${field}.originator`), device: eui64(o['device'], `${field}.device`), value: u64(o['value'], `${field}.value`) };
 }
 
+export function checkSequenceClaim(v: unknown, field: string): SequenceClaim {
+  const o = record(v, field);
+  const owner = eui64(o['owner'], `${field}.owner`);
+  const device = eui64(o['device'], `${field}.device`);
+  const floor = o['floor'];
+  if (typeof floor !== 'bigint' || floor < 0n || floor >= U64_END) throw invalid(`${field}.floor`, 'is not a bigint from 0 to 2^64 - 1');
+  return { owner, device, floor };
+}
+
 export function checkWindow(v: unknown, field: string): AnomalyWindow {
   const o = record(v, field);
   const user = eui64(o['user'], `${field}.user`);
@@ -97,7 +106,8 @@ export function checkQuarantine(v: unknown, field: string): QuarantineInput {
 
 /**
  * Check every entry of a commit before anything is written: shapes, ranges, a quarantine record
- * wherever an anomaly limit may hold a command back, no quarantine id twice.
+ * wherever an anomaly limit may hold a command back, no quarantine id twice, a sequence neither
+ * with a release nor on the entry's own counter's pair.
  */
 export function checkEntries(entries: unknown): CommitEntry[] {
   if (!Array.isArray(entries)) throw invalid('entries', 'is not an array');
@@ -110,6 +120,7 @@ export function checkEntries(entries: unknown): CommitEntry[] {
     const anomaly = o['anomaly'] === undefined ? undefined : checkAnomalyClaim(o['anomaly'], `${field}.anomaly`);
     const quarantine = o['quarantine'] === undefined ? undefined : checkQuarantine(o['quarantine'], `${field}.quarantine`);
     const release = o['release'] === undefined ? undefined : quarantineId(o['release'], `${field}.release`);
+    const sequence = o['sequence'] === undefined ? undefined : checkSequenceClaim(o['sequence'], `${field}.sequence`);
     if (anomaly && !quarantine && release === undefined) throw invalid(`${field}.quarantine`, 'is required with an anomaly limit');
     if (release !== undefined && !counter) throw invalid(`${field}.counter`, 'is required with a release (the held command advances its counter)');
     if (quarantine) {
@@ -121,8 +132,17 @@ export function checkEntries(entries: unknown): CommitEntry[] {
         throw invalid(`${field}.quarantine`, 'names another user or message code than the anomaly window');
       }
     }
+    if (sequence) {
+      // A release is an operator's decision on a held command, never a new counter-signature.
+      if (release !== undefined) throw invalid(`${field}.sequence`, 'is given with a release (a release never allocates a sequence)');
+      // One series per pair: the entry's counter and its sequence would claim the same one.
+      if (counter && sequence.owner === counter.originator && sequence.device === counter.device) {
+        throw invalid(`${field}.sequence`, "names the entry's own counter's originator and device");
+      }
+    }
     out.push({
       ...(counter ? { counter } : {}),
+      ...(sequence ? { sequence } : {}),
       ...(anomaly ? { anomaly } : {}),
       ...(quarantine ? { quarantine } : {}),
       ...(release !== undefined ? { release } : {}),
