@@ -15,7 +15,7 @@ export { ValidatorPool } from './pool.js';
 export type { ValidatorPoolOptions } from './pool.js';
 export type { ValidatorSetup } from './worker.js';
 export { DECISION_LOG_SCHEMA, DECISION_LOG_FILE } from './internal/log.js';
-export type { DecisionRecord, AcceptedRecord, RejectedRecord, QuarantinedRecord, DiscardedRecord, UnacknowledgedRecord } from './internal/log.js';
+export type { DecisionRecord, AcceptedRecord, CountersignedRecord, RejectedRecord, QuarantinedRecord, DiscardedRecord, UnacknowledgedRecord } from './internal/log.js';
 export type {
   CommandContext,
   BatchCommand,
@@ -27,6 +27,7 @@ export type {
   Decision,
   AnomalyThreshold,
   AcbKey,
+  DcoModeOptions,
   ValidatorTrust,
   DecisionLogOptions,
   SharedSecretCacheOptions,

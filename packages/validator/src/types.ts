@@ -1,5 +1,5 @@
-import type { Eui64, KeyAgreement, SmkiErrorCode } from '@smki/core';
-import type { CertificateInput, CrlInput, SmkiEnvironment, TrustStore } from '@smki/pki';
+import type { Eui64, KeyAgreement, Signer, SmkiErrorCode } from '@smki/core';
+import type { CertificateInput, CrlInput, SmkiCertificate, SmkiEnvironment, TrustStore } from '@smki/pki';
 import type { DeviceRegistry, FirmwareAllowlist, StateStore } from '@smki/store';
 import type { Catalogue } from '@smki/gbcs';
 
@@ -46,12 +46,22 @@ export interface CommandFacts {
   readonly counter: bigint;
 }
 
-/** The command may go to the device: here is the MAC'd general-ciphering frame. */
+/** The command may go to the device: here is the MAC'd general-ciphering frame (or, in DCO mode, the envelope). */
 export interface AcceptedDecision extends CommandFacts {
   /** Accepted. */
   readonly outcome: 'accepted';
-  /** The general-ciphering frame with the ACB MAC, released only after the commit was durable. */
+  /**
+   * The general-ciphering frame with the ACB MAC; in DCO mode ({@link ValidatorOptions.dco}),
+   * the CMS envelope for the SMETS1 adapter. Released only after the commit was durable.
+   */
   readonly frame: Uint8Array;
+  /** In DCO mode: the envelope's own counter, and whether an anomaly threshold was crossed (detected, not quarantined). */
+  readonly dco?: {
+    /** The envelope counter (strictly increasing per DCO and device). */
+    readonly envelopeCounter: bigint;
+    /** Whether the command crossed its anomaly threshold. */
+    readonly anomaly: boolean;
+  };
   /** Whether the command was critical for its originator's role (and its User signature was checked). */
   readonly critical: boolean;
   /** The Remote Party Role the originator acted in (2 supplier, 3 network operator). */
@@ -114,6 +124,18 @@ export interface AcbKey {
    * every derivation is checked and audited by the keystore.
    */
   readonly keyAgreement: KeyAgreement | ((device: Eui64, use: { readonly messageCode: number; readonly counter: bigint }) => KeyAgreement);
+}
+
+/**
+ * Dual Control Organisation mode (SMETS1): after the same checks, counter-sign the command and the
+ * decision in a CMS envelope instead of adding the ACB MAC; anomalies are detected and flagged in
+ * the envelope, never quarantined.
+ */
+export interface DcoModeOptions {
+  /** The DCO's signing key (memory, keystore or HSM). */
+  readonly signer: Signer;
+  /** The DCO's digital-signature organisation certificate (its entity id keys the envelope counters). */
+  readonly certificate: SmkiCertificate;
 }
 
 /** The certificates and revocation lists the validator trusts. */
@@ -192,8 +214,10 @@ export interface ValidatorOptions {
   readonly firmware: FirmwareAllowlist;
   /** Certificates and CRLs. */
   readonly trust: ValidatorTrust;
-  /** The ACB key that counter-signs. */
-  readonly acb: AcbKey;
+  /** The ACB key that counter-signs (SMETS2). Exactly one of `acb` and `dco`. */
+  readonly acb?: AcbKey;
+  /** DCO mode (SMETS1): counter-sign in a CMS envelope instead. Exactly one of `acb` and `dco`. */
+  readonly dco?: DcoModeOptions;
   /** The decision log. */
   readonly log: DecisionLogOptions;
   /** The message catalogue (default the toolkit's). */

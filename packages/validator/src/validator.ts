@@ -18,14 +18,15 @@ import {
   verifySignature,
 } from '@smki/gbcs';
 import type { Catalogue, DeviceFuel, GbcsMessage } from '@smki/gbcs';
-import { parseCertificate } from '@smki/pki';
+import { isParsedCertificate, parseCertificate } from '@smki/pki';
 import type { SmkiCertificate } from '@smki/pki';
-import { MAX_COMMIT_ENTRIES } from '@smki/store';
+import { MAX_ANOMALY_LIMIT, MAX_COMMIT_ENTRIES } from '@smki/store';
 import type { CommitEntry, CommitOutcome, DeviceRecord, QuarantineRecord, StateStore } from '@smki/store';
 import { DecisionCommitter } from './internal/log.js';
 import type { DecisionRecord, PendingDecision } from './internal/log.js';
 import { Lru } from './internal/lru.js';
 import { MAX_PORTFOLIO_LOOKUP, TrustState } from './internal/trust.js';
+import { buildDcoEnvelope } from './smets1.js';
 import type {
   AcceptedDecision,
   AnomalyThreshold,
@@ -77,6 +78,8 @@ interface Checked {
   readonly signerSerial?: string;
   readonly frame: Uint8Array;
   readonly threshold?: AnomalyThreshold;
+  /** DCO mode: the command crossed its threshold (detected, not held). */
+  readonly anomaly: boolean;
   readonly now: number;
   readonly commandHash: string;
 }
@@ -193,7 +196,55 @@ export class Validator {
     }
     this.#checkCrls();
     const pending = await Promise.all(commands.map((c) => this.#check(c?.bytes, c?.sender)));
-    return this.#committer.submit(pending);
+    const decisions = await this.#committer.submit(pending);
+    return this.#o.dco ? this.#envelopes(commands, decisions) : decisions;
+  }
+
+  /**
+   * DCO mode: sign the envelope of each accepted command, after its commit (the envelope counter
+   * is allocated by it). A signer that fails leaves the command rejected (fail closed), logged.
+   */
+  async #envelopes(commands: readonly BatchCommand[], decisions: Decision[]): Promise<Decision[]> {
+    const dco = this.#o.dco as NonNullable<ValidatorOptions['dco']>;
+    return Promise.all(
+      decisions.map(async (d, i) => {
+        if (d.outcome !== 'accepted' || d.dco === undefined) return d;
+        const bytes = commands[i]?.bytes as Uint8Array;
+        try {
+          const frame = await buildDcoEnvelope(
+            {
+              command: bytes,
+              decision: {
+                outcome: d.dco.anomaly ? 'anomaly' : 'accepted',
+                messageCode: d.messageCode,
+                originator: d.originator,
+                device: d.device,
+                originatorCounter: d.counter,
+                ...(d.dco.anomaly ? { rule: `anomaly threshold of ${hex4(d.messageCode)}` } : {}),
+              },
+              counter: d.dco.envelopeCounter,
+              signingTime: this.#now(),
+            },
+            { signer: dco.signer, certificate: dco.certificate },
+          );
+          return { ...d, frame };
+        } catch (e) {
+          // The counters moved (the commit is durable) but no envelope left: the safe direction.
+          this.#accepted--;
+          const message = `the DCO envelope could not be signed: ${e instanceof SmkiError ? e.code : ''} ${e instanceof Error ? e.message : String(e)}`.trim();
+          const m = { outcome: 'rejected', code: 'ERR_COMMAND_COUNTER_SIGN_FAILED', step: 'counter-sign', message } as const;
+          const facts = { originator: d.originator, device: d.device, messageCode: d.messageCode, counter: d.counter };
+          const [r] = await this.#committer.submit<Decision>([
+            {
+              record: () => ({ type: 'command.rejected', sender: d.originator, code: m.code, step: m.step, ...facts, commandHash: sha256(bytes) }),
+              result: () => this.#count({ ...m, ...facts }),
+              failed: () => this.#count({ ...m, ...facts }),
+            },
+          ]);
+          return r as Decision;
+        }
+      }),
+    );
   }
 
   /**
@@ -386,13 +437,18 @@ export class Validator {
     // 7. Firmware.
     if (m.messageCode === ACTIVATE_FIRMWARE_MESSAGE_CODE) await this.#checkFirmware(m, device);
 
-    // 8. Anomaly threshold (applied in the commit).
+    // 8. Anomaly threshold (applied in the commit; in DCO mode detected here and never held).
     const threshold = this.#o.anomalyThreshold?.(m.originator, m.messageCode);
     if (threshold !== undefined) checkThreshold(threshold);
+    let anomaly = false;
+    if (threshold !== undefined && this.#o.dco) {
+      const count = await this.#store.anomalyCount({ user: m.originator, messageCode: m.messageCode, windowMs: threshold.windowMs, windowStart: now - (now % threshold.windowMs) });
+      anomaly = count >= threshold.limit;
+    }
 
-    // 9. Counter-sign.
-    const frame = await this.#counterSign(m, device);
-    return { message: m, sender, device, role, critical, ...(signerSerial ? { signerSerial } : {}), frame, ...(threshold ? { threshold } : {}), now, commandHash: sha256(raw) };
+    // 9. Counter-sign (in DCO mode, the envelope is signed after the commit allocates its counter).
+    const frame = this.#o.dco ? EMPTY : await this.#counterSign(m, device);
+    return { message: m, sender, device, role, critical, ...(signerSerial ? { signerSerial } : {}), frame, ...(threshold ? { threshold } : {}), anomaly, now, commandHash: sha256(raw) };
   }
 
   #checkSigner(m: GbcsMessage, device: DeviceRecord, role: number, now: number): string {
@@ -451,7 +507,7 @@ export class Validator {
 
   async #counterSign(m: GbcsMessage, device: DeviceRecord): Promise<Uint8Array> {
     const deviceKey = this.#deviceKey(m.recipient, device);
-    const acb = this.#o.acb;
+    const acb = this.#o.acb as NonNullable<ValidatorOptions['acb']>;
     let z: Uint8Array | undefined;
     const zKey = this.#zCache ? `${acb.keyId}|${deviceKey.ski}` : '';
     const now = this.#zCache ? this.#now().getTime() : 0;
@@ -496,17 +552,20 @@ export class Validator {
   #accept(c: Checked, release?: Release): PendingDecision<Decision> {
     const m = c.message;
     const facts = { originator: m.originator, device: m.recipient, messageCode: m.messageCode, counter: m.originatorCounter };
+    const dco = this.#o.dco;
     const anomaly = c.threshold
       ? {
           user: m.originator,
           messageCode: m.messageCode,
           windowMs: c.threshold.windowMs,
           windowStart: c.now - (c.now % c.threshold.windowMs),
-          limit: c.threshold.limit,
+          // A DCO counts but never holds a command back.
+          limit: dco ? MAX_ANOMALY_LIMIT : c.threshold.limit,
         }
       : undefined;
     const entry: CommitEntry = {
       counter: { originator: m.originator, device: m.recipient, value: m.originatorCounter },
+      ...(dco ? { sequence: { owner: dco.certificate.entityId as Eui64, device: m.recipient, floor: BigInt(c.now) } } : {}),
       ...(anomaly ? { anomaly } : {}),
       ...(anomaly && !release ? { quarantine: { at: c.now, user: m.originator, device: m.recipient, messageCode: m.messageCode, counter: m.originatorCounter, command: m.bytes } } : {}),
       ...(release ? { release: release.id } : {}),
@@ -516,6 +575,18 @@ export class Validator {
     return {
       entry,
       record: (o): DecisionRecord => {
+        if (o?.status === 'committed' && o.sequence !== undefined) {
+          return {
+            type: 'command.countersigned',
+            ...base,
+            ...facts,
+            role: c.role,
+            critical: c.critical ? 'critical' : 'non-critical',
+            ...(c.signerSerial ? { signerSerial: c.signerSerial } : {}),
+            envelopeCounter: o.sequence,
+            anomaly: c.anomaly ? 'anomaly' : 'none',
+          };
+        }
         if (o?.status === 'committed') {
           return {
             type: 'command.accepted',
@@ -530,12 +601,13 @@ export class Validator {
         if (o?.status === 'quarantined') {
           return { type: 'command.quarantined', ...base, ...facts, quarantineId: o.id, count: o.count, limit: anomaly?.limit ?? 0 };
         }
+        const [code, step] = rejectionOf(o);
         return {
           type: 'command.rejected',
           ...base,
           ...facts,
-          code: o?.status === 'replayed' ? 'ERR_COMMAND_REPLAYED' : 'ERR_QUARANTINE_NOT_HELD',
-          step: o?.status === 'replayed' ? 'replay' : 'anomaly',
+          code,
+          step,
           ...(release ? { released: release.id, operator: release.operator } : {}),
         };
       },
@@ -550,6 +622,7 @@ export class Validator {
             role: c.role,
             ...(c.signerSerial ? { signerSerial: c.signerSerial } : {}),
             ...(release ? { released: release.id } : {}),
+            ...(o.sequence !== undefined ? { dco: { envelopeCounter: o.sequence, anomaly: c.anomaly } } : {}),
           };
           return d;
         }
@@ -559,6 +632,7 @@ export class Validator {
           return q;
         }
         if (o?.status === 'replayed') return this.#count(rejected('ERR_COMMAND_REPLAYED', 'replay', `counter ${m.originatorCounter} is not greater than ${o.last}, the last accepted`));
+        if (o?.status === 'exhausted') return this.#count(rejected('ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign', 'the DCO envelope counters of this device are exhausted'));
         return this.#count(rejected('ERR_QUARANTINE_NOT_HELD', 'anomaly', `quarantine record ${release?.id ?? ''} is no longer held`));
       },
       failed: (e) => this.#count(rejected(storeCode(e), 'commit', e.message)),
@@ -596,6 +670,15 @@ export class Validator {
     this.#rejected.set(d.code, (this.#rejected.get(d.code) ?? 0) + 1);
     return d;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The code and step of a commit outcome that is not a success. */
+function rejectionOf(o: CommitOutcome | undefined): [SmkiErrorCode, DecisionStep] {
+  if (o?.status === 'replayed') return ['ERR_COMMAND_REPLAYED', 'replay'];
+  if (o?.status === 'exhausted') return ['ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign'];
+  return ['ERR_QUARANTINE_NOT_HELD', 'anomaly'];
 }
 
 function storeCode(e: SmkiError): SmkiErrorCode {
@@ -675,9 +758,19 @@ function checkOptions(o: ValidatorOptions): void {
   };
   if (typeof o !== 'object' || o === null) bad('options', 'are required');
   for (const k of ['store', 'registry', 'firmware'] as const) if (typeof o[k] !== 'object' || o[k] === null) bad(k, 'is required');
-  if (typeof o.acb !== 'object' || o.acb === null || typeof o.acb.keyId !== 'string' || o.acb.keyId.length === 0) bad('acb', 'needs a keyId and a keyAgreement');
-  const ka = o.acb.keyAgreement;
-  if (typeof ka !== 'function' && (typeof ka !== 'object' || ka === null || typeof ka.deriveSharedSecret !== 'function')) bad('acb.keyAgreement', 'is not a KeyAgreement');
+  if ((o.acb === undefined) === (o.dco === undefined)) bad('acb/dco', 'exactly one of them is required');
+  if (o.acb !== undefined) {
+    if (typeof o.acb !== 'object' || o.acb === null || typeof o.acb.keyId !== 'string' || o.acb.keyId.length === 0) bad('acb', 'needs a keyId and a keyAgreement');
+    const ka = o.acb.keyAgreement;
+    if (typeof ka !== 'function' && (typeof ka !== 'object' || ka === null || typeof ka.deriveSharedSecret !== 'function')) bad('acb.keyAgreement', 'is not a KeyAgreement');
+  } else {
+    const d = o.dco;
+    if (typeof d !== 'object' || d === null || typeof d.signer?.sign !== 'function') bad('dco.signer', 'is not a Signer');
+    const cert = (d as NonNullable<ValidatorOptions['dco']>).certificate;
+    if (!isParsedCertificate(cert) || cert.kind !== 'organisation' || cert.entityId === undefined || !cert.keyUsage.includes('digitalSignature')) {
+      bad('dco.certificate', "is not the DCO's parsed organisation signing certificate");
+    }
+  }
   if (typeof o.log !== 'object' || o.log === null) bad('log', 'is required');
   if (typeof o.log.dir !== 'string' || o.log.dir.length === 0) bad('log.dir', 'is required');
   if (typeof o.log.id !== 'string' || !LOG_ID.test(o.log.id)) bad('log.id', 'is not [A-Za-z0-9._:@-]{1,128}');

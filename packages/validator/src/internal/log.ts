@@ -37,6 +37,30 @@ export interface AcceptedRecord extends CommandRecordBase {
   readonly operator?: string;
 }
 
+/** DCO mode: a command accepted and counter-signed in an envelope for the SMETS1 adapter. */
+export interface CountersignedRecord extends CommandRecordBase {
+  /** The record type. */
+  readonly type: 'command.countersigned';
+  /** The GBCS originator. */
+  readonly originator: Eui64;
+  /** The device. */
+  readonly device: Eui64;
+  /** The message code. */
+  readonly messageCode: number;
+  /** The originator counter accepted. */
+  readonly counter: bigint;
+  /** The Remote Party Role the originator acted in. */
+  readonly role: number;
+  /** Whether the User signature was required and checked. */
+  readonly critical: 'critical' | 'non-critical';
+  /** The signer's certificate serial (critical commands). */
+  readonly signerSerial?: string;
+  /** The envelope's own counter. */
+  readonly envelopeCounter: bigint;
+  /** `anomaly` when the command crossed its threshold (detected, not held), else `none`. */
+  readonly anomaly: 'anomaly' | 'none';
+}
+
 /** A command rejected: nothing changed. */
 export interface RejectedRecord extends CommandRecordBase {
   /** The record type. */
@@ -103,11 +127,12 @@ export interface UnacknowledgedRecord {
  * The records of the decision log. Every field is an identifier, an EUI-64, a code, a count or a
  * hash: never a key, never the command's bytes (its SHA-256 identifies it).
  */
-export type DecisionRecord = AcceptedRecord | RejectedRecord | QuarantinedRecord | DiscardedRecord | UnacknowledgedRecord;
+export type DecisionRecord = AcceptedRecord | CountersignedRecord | RejectedRecord | QuarantinedRecord | DiscardedRecord | UnacknowledgedRecord;
 
 /**
  * The decision log's schema (the keystore's hash-chained, HMAC-authenticated log format with
- * these record types). `command.accepted` and `command.quarantined` change the state store; the
+ * these record types). `command.accepted`, `command.countersigned` and `command.quarantined`
+ * change the state store; the
  * others record what changed nothing.
  */
 export const DECISION_LOG_SCHEMA = defineAuditSchema<DecisionRecord>({
@@ -124,6 +149,19 @@ export const DECISION_LOG_SCHEMA = defineAuditSchema<DecisionRecord>({
       { name: 'commandHash', kind: 'hex' },
       { name: 'released', kind: 'id', optional: true },
       { name: 'operator', kind: 'text', optional: true },
+    ],
+    'command.countersigned': [
+      { name: 'sender', kind: 'eui64' },
+      { name: 'originator', kind: 'eui64' },
+      { name: 'device', kind: 'eui64' },
+      { name: 'messageCode', kind: 'messageCode' },
+      { name: 'counter', kind: 'counter' },
+      { name: 'role', kind: 'role' },
+      { name: 'critical', kind: 'id' },
+      { name: 'signerSerial', kind: 'hex', optional: true },
+      { name: 'commandHash', kind: 'hex' },
+      { name: 'envelopeCounter', kind: 'counter' },
+      { name: 'anomaly', kind: 'id' },
     ],
     'command.rejected': [
       { name: 'sender', kind: 'eui64' },
