@@ -9,10 +9,19 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: [`packages/${pkg}/test/**/*.test.ts`],
+    // The validator's decision vectors live at the root (test/validator-vectors.test.ts): they are its tests too.
+    include: [`packages/${pkg}/test/**/*.test.ts`, ...(pkg === 'validator' ? ['test/validator-vectors.test.ts'] : [])],
     // Suites that run the code under test only in child processes (crash and strace tests) never
     // see Stryker's active mutant: they cannot kill one, and only slow every run down.
-    exclude: ['**/node_modules/**', 'packages/keystore/test/crash.test.ts', 'packages/keystore/test/durability-strace.test.ts'],
+    exclude: [
+      '**/node_modules/**',
+      'packages/keystore/test/crash.test.ts',
+      'packages/keystore/test/durability-strace.test.ts',
+      'packages/store/test/processes.test.ts',
+      'packages/store/test/durability-strace.test.ts',
+      'packages/validator/test/processes.test.ts',
+      'packages/validator/test/pool.test.ts',
+    ],
     typecheck: { enabled: false },
   },
 });

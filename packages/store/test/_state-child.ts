@@ -51,6 +51,8 @@ if (mode === 'loop') {
     const entry = { counter: { originator, device, value }, sequence: { owner, device, floor: 0n } };
     const outcomes = await store.commit(batch === 'batch' ? [entry, entry] : [entry]);
     for (const o of outcomes) results.push({ value, ...o });
+    // Yield between commits, so that on a loaded machine the processes still take turns.
+    await sleep(1);
   }
   out(results);
   await store.close();
