@@ -15,6 +15,7 @@ import type { Eui64 } from '@smki/core';
 import { MemoryStateStore, PostgresStateStore, SqliteDeviceRegistry, SqliteStateStore } from '../src/index.js';
 import type { CommitEntry, DeviceRecord, StateStore } from '../src/index.js';
 import { startPostgres } from '../test/_postgres.js';
+import { measureRegistry } from './registry.js';
 
 const DEVICES = Number(process.env['SMKI_BENCH_DEVICES'] ?? 1_000_000);
 const ENTRIES = Number(process.env['SMKI_BENCH_ENTRIES'] ?? 20_000);
@@ -87,31 +88,8 @@ try {
     keyAgreementCertificate: cert,
     digitalSignatureCertificate: cert,
   });
-  const t0 = performance.now();
-  for (let i = 0; i < DEVICES; i += 10_000) {
-    await registry.put(Array.from({ length: Math.min(10_000, DEVICES - i) }, (_, k) => record(i + k)));
-  }
-  const loadSeconds = (performance.now() - t0) / 1000;
-  const times: number[] = [];
-  let x = 12345;
-  for (let k = 0; k < 20_000; k++) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    const s = performance.now();
-    const r = await registry.device(eui(x % DEVICES));
-    times.push(performance.now() - s);
-    if (!r) throw new Error('bench: a registered device was not found');
-  }
-  times.sort((a, b) => a - b);
-  print({
-    name: 'store.registry.sqlite',
-    devices: await registry.count(),
-    loadSeconds: +loadSeconds.toFixed(2),
-    loadPerSecond: Math.round(DEVICES / loadSeconds),
-    lookupP50Ms: +times[Math.floor(times.length / 2)]!.toFixed(4),
-    lookupP99Ms: +times[Math.floor(times.length * 0.99)]!.toFixed(4),
-    fileMiB: Math.round(statSync(path).size / 2 ** 20),
-    rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
-  });
+  const figures = await measureRegistry(registry, DEVICES, record, eui);
+  print({ name: 'store.registry.sqlite', ...figures, fileMiB: Math.round(statSync(path).size / 2 ** 20) });
   await registry.close();
 } finally {
   pg.destroy();

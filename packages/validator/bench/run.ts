@@ -41,6 +41,7 @@ import {
   type StateStore,
 } from '@smki/store';
 import { startPostgres } from '../../store/test/_postgres.js';
+import { measureRegistry } from '../../store/bench/registry.js';
 import { Validator, ValidatorPool, type BatchCommand, type Decision, type ValidatorOptions } from '../src/index.js';
 import { buildWorld, LOG_KEY, MODEL, SUPPLIER, T0, type World } from '../test/_world.js';
 import type { BenchSetupData } from '../test/_pool-setup.js';
@@ -251,28 +252,8 @@ try {
   const registry = await SqliteDeviceRegistry.open({ path });
   const template = records[0]!;
   const eui = (n: number): Eui64 => parseEui64(`00DC${n.toString(16).toUpperCase().padStart(12, '0')}`);
-  const t0 = performance.now();
-  for (let i = 0; i < REGISTRY_DEVICES; i += 10_000) {
-    await registry.put(Array.from({ length: Math.min(10_000, REGISTRY_DEVICES - i) }, (_, k) => ({ ...template, device: eui(i + k) })));
-  }
-  const loadSeconds = (performance.now() - t0) / 1000;
-  const times: number[] = [];
-  let x = 12345;
-  for (let k = 0; k < 20_000; k++) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    const s = performance.now();
-    if (!(await registry.device(eui(x % REGISTRY_DEVICES)))) throw new Error('bench: a registered device was not found');
-    times.push(performance.now() - s);
-  }
-  times.sort((a, b) => a - b);
-  print({
-    name: 'validator.registry',
-    devices: await registry.count(),
-    loadSeconds: +loadSeconds.toFixed(2),
-    lookupP50Ms: +(times[Math.floor(times.length / 2)] ?? 0).toFixed(4),
-    lookupP99Ms: +(times[Math.floor(times.length * 0.99)] ?? 0).toFixed(4),
-    rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
-  });
+  const figures = await measureRegistry(registry, REGISTRY_DEVICES, (i) => ({ ...template, device: eui(i) }), eui);
+  print({ name: 'validator.registry', ...figures });
   await registry.close();
 } finally {
   pg.destroy();

@@ -13,24 +13,32 @@ interface CommandRecordBase {
   readonly commandHash: string;
 }
 
-/** A command accepted: its counter advanced and its frame released. */
-export interface AcceptedRecord extends CommandRecordBase {
-  /** The record type. */
-  readonly type: 'command.accepted';
+/** The fields of a command that parsed, as the records of a change to the store carry them. */
+interface CommandRecordFacts extends CommandRecordBase {
   /** The GBCS originator. */
   readonly originator: Eui64;
   /** The device. */
   readonly device: Eui64;
   /** The message code. */
   readonly messageCode: number;
-  /** The originator counter accepted. */
+  /** The originator counter. */
   readonly counter: bigint;
+}
+
+/** What an accepted command's record says of the check. */
+interface AcceptanceFacts extends CommandRecordFacts {
   /** The Remote Party Role the originator acted in. */
   readonly role: number;
   /** Whether the User signature was required and checked. */
   readonly critical: 'critical' | 'non-critical';
   /** The signer's certificate serial (critical commands). */
   readonly signerSerial?: string;
+}
+
+/** A command accepted: its counter advanced and its frame released. */
+export interface AcceptedRecord extends AcceptanceFacts {
+  /** The record type. */
+  readonly type: 'command.accepted';
   /** The quarantine record this acceptance released. */
   readonly released?: string;
   /** The operator who released it. */
@@ -38,23 +46,9 @@ export interface AcceptedRecord extends CommandRecordBase {
 }
 
 /** DCO mode: a command accepted and counter-signed in an envelope for the SMETS1 adapter. */
-export interface CountersignedRecord extends CommandRecordBase {
+export interface CountersignedRecord extends AcceptanceFacts {
   /** The record type. */
   readonly type: 'command.countersigned';
-  /** The GBCS originator. */
-  readonly originator: Eui64;
-  /** The device. */
-  readonly device: Eui64;
-  /** The message code. */
-  readonly messageCode: number;
-  /** The originator counter accepted. */
-  readonly counter: bigint;
-  /** The Remote Party Role the originator acted in. */
-  readonly role: number;
-  /** Whether the User signature was required and checked. */
-  readonly critical: 'critical' | 'non-critical';
-  /** The signer's certificate serial (critical commands). */
-  readonly signerSerial?: string;
   /** The envelope's own counter. */
   readonly envelopeCounter: bigint;
   /** `anomaly` when the command crossed its threshold (detected, not held), else `none`. */
@@ -84,17 +78,9 @@ export interface RejectedRecord extends CommandRecordBase {
 }
 
 /** A command held in quarantine: stored, its counter not advanced. */
-export interface QuarantinedRecord extends CommandRecordBase {
+export interface QuarantinedRecord extends CommandRecordFacts {
   /** The record type. */
   readonly type: 'command.quarantined';
-  /** The GBCS originator. */
-  readonly originator: Eui64;
-  /** The device. */
-  readonly device: Eui64;
-  /** The message code. */
-  readonly messageCode: number;
-  /** The originator counter (not advanced). */
-  readonly counter: bigint;
   /** The quarantine record's id. */
   readonly quarantineId: string;
   /** Commands already accepted in the window. */
