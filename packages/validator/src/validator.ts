@@ -292,13 +292,15 @@ export class Validator {
 
   /**
    * Replace the certificates and CRLs (a new CRL, a new User certificate, a revoked CA). Clears
-   * the path verdicts and parsed keys.
+   * the path verdicts and the shared-secret cache.
    * @throws SmkiError as the path validator does for inputs that do not parse
    */
   updateTrust(trust: ValidatorTrust): void {
     this.#assertOpen();
     this.#trust = new TrustState(trust, this.#cacheSize);
     this.#warnedUntil = -Infinity;
+    // A trust update may be a revocation: no shared secret outlives it.
+    this.#zCache?.clear();
     this.#checkCrls();
   }
 
@@ -534,7 +536,11 @@ export class Validator {
     const der = device.keyAgreementCertificate;
     if (der === undefined) return reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `device ${eui} has no key-agreement certificate in the registry`);
     const cached = this.#deviceKeys.get(eui, 0);
-    if (cached !== undefined && Buffer.from(cached.der.buffer, cached.der.byteOffset, cached.der.byteLength).equals(der)) return cached;
+    if (cached !== undefined) {
+      if (Buffer.from(cached.der.buffer, cached.der.byteOffset, cached.der.byteLength).equals(der)) return cached;
+      // The device's certificate was replaced: forget the shared secrets of its old key.
+      this.#zCache?.deleteWhere((k) => k.endsWith(`|${cached.ski}`));
+    }
     let cert: SmkiCertificate;
     try {
       cert = parseCertificate(der);

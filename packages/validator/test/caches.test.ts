@@ -87,6 +87,13 @@ describe('shared-secret cache', () => {
     await stores.registry.put([{ ...m.record, keyAgreementCertificate: cert.der }]);
     const d = await v.validate(await disconnect(world, m, c + 1n), { sender: SUPPLIER });
     expect(calls()).toBe(2);
+    // The old key's entry went with the old certificate: only the new one is cached.
+    expect(v.purgeSharedSecrets({ deviceKeySki: m.kaCertificate.subjectKeyId! })).toBe(0);
+    expect(v.purgeSharedSecrets({ deviceKeySki: cert.subjectKeyId! })).toBe(1);
+    // A trust update clears the cache.
+    expect((await v.validate(await disconnect(world, m, c + 2n), { sender: SUPPLIER })).outcome).toBe('accepted');
+    v.updateTrust({ certificates: world.certificates, crls: world.crls });
+    expect(v.purgeSharedSecrets()).toBe(0);
     expect(meterFor(2, ka).receive((d as { frame: Uint8Array }).frame).accepted).toBe(true);
     expect(meterFor(2).receive((d as { frame: Uint8Array }).frame).reason).toBe('mac-invalid');
     await v.close();
