@@ -546,59 +546,61 @@ export function defineAuditSchema<E extends AuditEventBase>(schema: AuditSchema<
   return Object.freeze({ types: Object.freeze(Object.fromEntries(c.types)), useTypes: Object.freeze([...c.use]) }) as unknown as AuditSchema<E>;
 }
 
-/** A field of the key store's schema (defineAuditSchema leaves `optional` out where it is undefined). */
-const f = <N extends string>(name: N, kind: AuditFieldKind, optional?: true) => ({ name, kind, optional }) as AuditFieldSpec<N>;
+/** A field of the key store's schema, frozen. */
+const f = <N extends string>(name: N, kind: AuditFieldKind, optional?: true): AuditFieldSpec<N> => Object.freeze(optional ? { name, kind, optional } : { name, kind });
+/** A frozen field list. */
+const fields = <N extends string>(...specs: AuditFieldSpec<N>[]): readonly AuditFieldSpec<N>[] => Object.freeze(specs);
 
+// Frozen by hand, not by defineAuditSchema: nothing is checked at import time. Each open and
+// verify checks the schema it uses, this one included.
 /**
  * The key store's record schema: the types of {@link AuditEvent} with their fields in canonical
  * order; `key.used` is its one use type (a record of it may lie beyond the saved head, written by
  * group commit after the metadata). The default of {@link AuditLogOptions.schema}.
  */
-export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = defineAuditSchema<AuditEvent>({
-  types: {
-    'organisation.created': [f('entityId', 'eui64'), f('role', 'role')],
-    'portfolio.created': [f('organisation', 'eui64'), f('portfolioId', 'id'), f('name', 'text'), f('wholeEstate', 'purposes')],
-    'key.generated': [
+export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = Object.freeze({
+  types: Object.freeze({
+    'organisation.created': fields(f('entityId', 'eui64'), f('role', 'role')),
+    'portfolio.created': fields(f('organisation', 'eui64'), f('portfolioId', 'id'), f('name', 'text'), f('wholeEstate', 'purposes')),
+    'key.generated': fields(
       f('keyId', 'id'),
       f('organisation', 'eui64'),
       f('portfolioId', 'id'),
       f('purpose', 'purpose'),
       f('generation', 'uint'),
       f('backend', 'id'),
-    ],
-    'key.csr': [f('keyId', 'id')],
-    'certificate.attached': [f('keyId', 'id'), f('serialNumber', 'hex'), f('fingerprint', 'hex')],
-    'key.rotated': [
+    ),
+    'key.csr': fields(f('keyId', 'id')),
+    'certificate.attached': fields(f('keyId', 'id'), f('serialNumber', 'hex'), f('fingerprint', 'hex')),
+    'key.rotated': fields(
       f('organisation', 'eui64'),
       f('portfolioId', 'id'),
       f('purpose', 'purpose'),
       f('fromKeyId', 'id', true),
       f('toKeyId', 'id'),
       f('devicesToUpdate', 'uint'),
-    ],
-    'key.retired': [f('keyId', 'id')],
-    'key.revoked': [f('keyId', 'id'), f('reason', 'text', true)],
-    'device.assigned': [f('organisation', 'eui64'), f('device', 'eui64'), f('portfolioId', 'id')],
-    'device.moved': [f('organisation', 'eui64'), f('device', 'eui64'), f('fromPortfolioId', 'id'), f('toPortfolioId', 'id')],
-    'device.credentials-updated': [f('device', 'eui64'), f('purpose', 'purpose'), f('keyId', 'id')],
-    'key.used': [
+    ),
+    'key.retired': fields(f('keyId', 'id')),
+    'key.revoked': fields(f('keyId', 'id'), f('reason', 'text', true)),
+    'device.assigned': fields(f('organisation', 'eui64'), f('device', 'eui64'), f('portfolioId', 'id')),
+    'device.moved': fields(f('organisation', 'eui64'), f('device', 'eui64'), f('fromPortfolioId', 'id'), f('toPortfolioId', 'id')),
+    'device.credentials-updated': fields(f('device', 'eui64'), f('purpose', 'purpose'), f('keyId', 'id')),
+    'key.used': fields(
       f('operation', 'operation'),
       f('keyId', 'id'),
       f('portfolioId', 'id'),
       f('device', 'eui64'),
       f('messageCode', 'messageCode', true),
       f('counter', 'counter', true),
-    ],
-    'store.opened': [f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)],
-  },
-  useTypes: ['key.used'],
+    ),
+    'store.opened': fields(f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)),
+  }),
+  useTypes: Object.freeze(['key.used'] as const),
 });
-
-const KEYSTORE: Compiled = compileSchema(KEYSTORE_AUDIT_SCHEMA);
 
 /** The schema an option names, checked (the key store's when absent). */
 function schemaOf(schema: unknown): Compiled {
-  return schema === undefined ? KEYSTORE : compileSchema(schema);
+  return compileSchema(schema === undefined ? KEYSTORE_AUDIT_SCHEMA : schema);
 }
 
 const PURPOSES: readonly KeyPurpose[] = ['signing', 'keyAgreement', 'prepaymentKeyAgreement'];
@@ -1244,7 +1246,7 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
   static async open<E extends AuditEventBase>(dir: string, options: AuditLogOptions<E>): Promise<AuditLog<E>> {
     const key = checkKey(options.key);
     const schema = schemaOf(options.schema);
-    const file = options.file ?? AUDIT_LOG_FILE;
+    const file = options.file === undefined ? AUDIT_LOG_FILE : options.file;
     if (typeof file !== 'string' || !FILE_NAME.test(file) || file === '.' || file === '..') {
       throw new SmkiError('ERR_INVALID_ARGUMENT', 'file must be a plain file name ([A-Za-z0-9._-], 1 to 255 characters, not . or ..)', { detail: 'file' });
     }

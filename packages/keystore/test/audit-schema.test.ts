@@ -241,7 +241,10 @@ describe('the schema decides what a record may be', () => {
       { name: 'keyId', kind: 'id' },
       { name: 'reason', kind: 'text', optional: true },
     ]);
-    expect(Object.isFrozen(KEYSTORE_AUDIT_SCHEMA) && Object.isFrozen(KEYSTORE_AUDIT_SCHEMA.types) && Object.isFrozen(KEYSTORE_AUDIT_SCHEMA.types['key.used'])).toBe(true);
+    // frozen all the way down, and already in the form defineAuditSchema gives
+    const ks = KEYSTORE_AUDIT_SCHEMA;
+    for (const o of [ks, ks.types, ks.useTypes, ks.types['key.used'], ks.types['key.used'][0]]) expect(Object.isFrozen(o)).toBe(true);
+    expect(defineAuditSchema(ks)).toStrictEqual(ks);
     const dir = tempDir();
     // the schema given explicitly is the default
     const log = await AuditLog.open(dir, { key: KEY, schema: KEYSTORE_AUDIT_SCHEMA });
@@ -350,7 +353,7 @@ describe('the file option: a plain file name in the directory', () => {
       expect(ok.path).toBe(join(dir, file));
       await ok.close();
     }
-    for (const file of ['', '.', '..', 'a/b', '../audit.log', '/etc/passwd', 'a\\b', 'a b', 'a\0', 'x'.repeat(256), ['audit.log'], 5]) {
+    for (const file of ['', '.', '..', 'a/b', '../audit.log', '/etc/passwd', 'a\\b', 'a b', 'a\0', 'x'.repeat(256), ['audit.log'], 5, null]) {
       const e = await refusal(AuditLog.open(dir, { key: KEY, file: file as string }));
       expect(e.context).toEqual({ detail: 'file' });
     }
