@@ -1447,7 +1447,7 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
   async beginStage(): Promise<AuditHead> {
     while (this.#gate) await this.#gate.promise;
     if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the audit log is closed', {});
-    if (this.#failed) throw this.#failed;
+    // (A failed log needs no check of its own here: the flush below throws its failure first.)
     let open!: () => void;
     const promise = new Promise<void>((resolve) => (open = resolve));
     this.#gate = { promise, open };
