@@ -250,11 +250,13 @@ export class Validator {
   /**
    * Release a quarantined command (an operator's decision): steps 2–9 run again on the held
    * command, and its commit marks the record released. Logged with the operator.
-   * @throws SmkiError `ERR_VALIDATOR_CLOSED`, `ERR_INVALID_ARGUMENT`
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`, `ERR_INVALID_ARGUMENT` (also in DCO mode, which quarantines nothing)
    */
   async release(quarantineId: string, operator: string): Promise<Decision> {
     this.#assertOpen();
     checkOperator(operator);
+    // A DCO never holds a command back, so it has nothing to release (and a release never allocates an envelope counter).
+    if (this.#o.dco) throw new SmkiError('ERR_INVALID_ARGUMENT', 'a validator in DCO mode quarantines nothing and releases nothing', { detail: 'release' });
     const record: QuarantineRecord | undefined = await this.#store.quarantineRecord(quarantineId);
     if (record === undefined || record.state !== 'held') {
       const [d] = await this.#committer.submit([
@@ -275,19 +277,13 @@ export class Validator {
     this.#assertOpen();
     checkOperator(operator);
     const held = await this.#store.discardQuarantine(quarantineId);
-    if (held) {
-      const [ok] = await this.#committer.submit<boolean>([
-        {
-          record: () => ({ type: 'quarantine.discarded', quarantineId, operator }),
-          result: () => true,
-          failed: (e) => {
-            throw e;
-          },
-        },
-      ]);
-      return ok as boolean;
-    }
-    return false;
+    if (!held) return false;
+    const [logged] = await this.#committer.submit<true | SmkiError>([
+      { record: () => ({ type: 'quarantine.discarded', quarantineId, operator }), result: () => true, failed: (e) => e },
+    ]);
+    // The record is discarded; if its log record could not be committed, the operator hears of it.
+    if (logged instanceof SmkiError) throw logged;
+    return true;
   }
 
   /**
@@ -434,10 +430,10 @@ export class Validator {
     if (this.#clockWindow !== undefined && m.originatorCounter > BigInt(now) + this.#clockWindow) {
       reject('ERR_COMMAND_COUNTER_AHEAD', 'replay', `counter ${m.originatorCounter} is more than ${this.#clockWindow} ms ahead of the clock`);
     }
-    checkPayloadCounter(m);
+    const imageHash = checkPayloadCounter(m);
 
     // 7. Firmware.
-    if (m.messageCode === ACTIVATE_FIRMWARE_MESSAGE_CODE) await this.#checkFirmware(m, device);
+    if (imageHash !== undefined) await this.#checkFirmware(m, device, imageHash);
 
     // 8. Anomaly threshold (applied in the commit; in DCO mode detected here and never held).
     const threshold = this.#o.anomalyThreshold?.(m.originator, m.messageCode);
@@ -480,11 +476,13 @@ export class Validator {
     }
     // 5. The signature over the bytes as received.
     if (signer.publicKey === undefined || !verifySignature(m, signer.publicKey)) {
-      const others = trust
-        .signingCertificates(m.originator, role)
-        .filter((c) => c.subjectKeyId !== cell.ski && c.publicKey !== undefined)
-        .slice(0, MAX_PORTFOLIO_LOOKUP);
-      const other = others.find((c) => verifySignature(m, c.publicKey as KeyObject));
+      // Each of the entity's other keys once (several certificates may share one), at most a handful.
+      const others = new Map<string, SmkiCertificate>();
+      for (const c of trust.signingCertificates(m.originator, role)) {
+        const ski = c.subjectKeyId ?? c.fingerprint;
+        if (ski !== cell.ski && c.publicKey !== undefined && !others.has(ski) && others.size < MAX_PORTFOLIO_LOOKUP) others.set(ski, c);
+      }
+      const other = [...others.values()].find((c) => verifySignature(m, c.publicKey as KeyObject));
       if (other) {
         reject('ERR_COMMAND_PORTFOLIO_MISMATCH', 'signature', `signed with ${m.originator}'s key ${other.subjectKeyId ?? other.serialNumber}, but device ${m.recipient} trusts ${cell.ski}`);
       }
@@ -493,13 +491,7 @@ export class Validator {
     return signer.serialNumber;
   }
 
-  async #checkFirmware(m: GbcsMessage, device: DeviceRecord): Promise<void> {
-    let hash: Uint8Array;
-    try {
-      hash = decodeActivateFirmware(m.payload).imageHash;
-    } catch (e) {
-      return reject('ERR_COMMAND_PAYLOAD_MALFORMED', 'replay', `the activation payload does not decode: ${e instanceof Error ? e.message : String(e)}`);
-    }
+  async #checkFirmware(m: GbcsMessage, device: DeviceRecord, hash: Uint8Array): Promise<void> {
     if (device.model === undefined) reject('ERR_FIRMWARE_NOT_APPROVED', 'firmware', `device ${m.recipient} has no model in the registry, so no image is approved for it`);
     const status = await this.#o.firmware.status(device.model as string, hash);
     if (status !== 'approved') {
@@ -691,17 +683,20 @@ function storeCode(e: SmkiError): SmkiErrorCode {
   return e.code;
 }
 
-function checkPayloadCounter(m: GbcsMessage): void {
+/** Check the payload's own counter against the header's; returns a CS06 activation's image hash. */
+function checkPayloadCounter(m: GbcsMessage): Uint8Array | undefined {
   const p = m.payload;
   if (m.messageCode === ACTIVATE_FIRMWARE_MESSAGE_CODE) {
-    let counter: bigint;
+    let activation: { readonly imageHash: Uint8Array; readonly counter: bigint };
     try {
-      counter = decodeActivateFirmware(p).counter;
+      activation = decodeActivateFirmware(p);
     } catch (e) {
       return reject('ERR_COMMAND_PAYLOAD_MALFORMED', 'replay', `the activation payload does not decode: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (counter !== m.originatorCounter) reject('ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH', 'replay', `the payload's counter ${counter} is not the header's ${m.originatorCounter}`);
-    return;
+    if (activation.counter !== m.originatorCounter) {
+      reject('ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH', 'replay', `the payload's counter ${activation.counter} is not the header's ${m.originatorCounter}`);
+    }
+    return activation.imageHash;
   }
   if (p[0] === DLMS_ACCESS_REQUEST) {
     let invoke: number;
@@ -713,6 +708,7 @@ function checkPayloadCounter(m: GbcsMessage): void {
     const low = Number(m.originatorCounter & 0xffffffn);
     if (invoke !== low) reject('ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH', 'replay', `the DLMS invoke-id counter ${invoke} is not the low 24 bits of ${m.originatorCounter}`);
   }
+  return undefined;
 }
 
 const MAX_WINDOW_MS = 31 * 24 * 3600_000;
@@ -781,6 +777,7 @@ function checkOptions(o: ValidatorOptions): void {
   if (typeof o.log.dir !== 'string' || o.log.dir.length === 0) bad('log.dir', 'is required');
   if (typeof o.log.id !== 'string' || !LOG_ID.test(o.log.id)) bad('log.id', 'is not [A-Za-z0-9._:@-]{1,128}');
   if (!(o.log.key instanceof Uint8Array) || o.log.key.length !== 32) bad('log.key', 'is not 32 bytes');
+  for (const k of ['anomalyThreshold', 'onEvent', 'now'] as const) if (o[k] !== undefined && typeof o[k] !== 'function') bad(k, 'is not a function');
   const w = o.counterClockWindowMs;
   if (w !== undefined && w !== false && (!Number.isSafeInteger(w) || w < 0)) bad('counterClockWindowMs', 'is not a non-negative integer or false');
   if (o.crlWarningMs !== undefined && (!Number.isSafeInteger(o.crlWarningMs) || o.crlWarningMs < 0)) bad('crlWarningMs', 'is not a non-negative integer');

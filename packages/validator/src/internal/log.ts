@@ -115,6 +115,29 @@ export interface UnacknowledgedRecord {
  */
 export type DecisionRecord = AcceptedRecord | CountersignedRecord | RejectedRecord | QuarantinedRecord | DiscardedRecord | UnacknowledgedRecord;
 
+const SENDER = { name: 'sender', kind: 'eui64' } as const;
+const COMMAND_HASH = { name: 'commandHash', kind: 'hex' } as const;
+/** The fields of a parsed command, in the order every record type writes them. */
+const FACTS = [
+  { name: 'originator', kind: 'eui64' },
+  { name: 'device', kind: 'eui64' },
+  { name: 'messageCode', kind: 'messageCode' },
+  { name: 'counter', kind: 'counter' },
+] as const;
+/** What an accepted command's records add: the role, whether it was critical, the signer. */
+const ACCEPTANCE = [
+  SENDER,
+  ...FACTS,
+  { name: 'role', kind: 'role' },
+  { name: 'critical', kind: 'id' },
+  { name: 'signerSerial', kind: 'hex', optional: true },
+  COMMAND_HASH,
+] as const;
+const RELEASE = [
+  { name: 'released', kind: 'id', optional: true },
+  { name: 'operator', kind: 'text', optional: true },
+] as const;
+
 /**
  * The decision log's schema (the keystore's hash-chained, HMAC-authenticated log format with
  * these record types). `command.accepted`, `command.countersigned` and `command.quarantined`
@@ -123,54 +146,23 @@ export type DecisionRecord = AcceptedRecord | CountersignedRecord | RejectedReco
  */
 export const DECISION_LOG_SCHEMA = defineAuditSchema<DecisionRecord>({
   types: {
-    'command.accepted': [
-      { name: 'sender', kind: 'eui64' },
-      { name: 'originator', kind: 'eui64' },
-      { name: 'device', kind: 'eui64' },
-      { name: 'messageCode', kind: 'messageCode' },
-      { name: 'counter', kind: 'counter' },
-      { name: 'role', kind: 'role' },
-      { name: 'critical', kind: 'id' },
-      { name: 'signerSerial', kind: 'hex', optional: true },
-      { name: 'commandHash', kind: 'hex' },
-      { name: 'released', kind: 'id', optional: true },
-      { name: 'operator', kind: 'text', optional: true },
-    ],
-    'command.countersigned': [
-      { name: 'sender', kind: 'eui64' },
-      { name: 'originator', kind: 'eui64' },
-      { name: 'device', kind: 'eui64' },
-      { name: 'messageCode', kind: 'messageCode' },
-      { name: 'counter', kind: 'counter' },
-      { name: 'role', kind: 'role' },
-      { name: 'critical', kind: 'id' },
-      { name: 'signerSerial', kind: 'hex', optional: true },
-      { name: 'commandHash', kind: 'hex' },
-      { name: 'envelopeCounter', kind: 'counter' },
-      { name: 'anomaly', kind: 'id' },
-    ],
+    'command.accepted': [...ACCEPTANCE, ...RELEASE],
+    'command.countersigned': [...ACCEPTANCE, { name: 'envelopeCounter', kind: 'counter' }, { name: 'anomaly', kind: 'id' }],
     'command.rejected': [
-      { name: 'sender', kind: 'eui64' },
+      SENDER,
       { name: 'code', kind: 'id' },
       { name: 'step', kind: 'id' },
-      { name: 'originator', kind: 'eui64', optional: true },
-      { name: 'device', kind: 'eui64', optional: true },
-      { name: 'messageCode', kind: 'messageCode', optional: true },
-      { name: 'counter', kind: 'counter', optional: true },
-      { name: 'commandHash', kind: 'hex' },
-      { name: 'released', kind: 'id', optional: true },
-      { name: 'operator', kind: 'text', optional: true },
+      ...FACTS.map((f) => ({ ...f, optional: true }) as const),
+      COMMAND_HASH,
+      ...RELEASE,
     ],
     'command.quarantined': [
-      { name: 'sender', kind: 'eui64' },
-      { name: 'originator', kind: 'eui64' },
-      { name: 'device', kind: 'eui64' },
-      { name: 'messageCode', kind: 'messageCode' },
-      { name: 'counter', kind: 'counter' },
+      SENDER,
+      ...FACTS,
       { name: 'quarantineId', kind: 'id' },
       { name: 'count', kind: 'uint' },
       { name: 'limit', kind: 'uint' },
-      { name: 'commandHash', kind: 'hex' },
+      COMMAND_HASH,
     ],
     'quarantine.discarded': [
       { name: 'quarantineId', kind: 'id' },
@@ -198,6 +190,22 @@ export interface PendingDecision<T> {
   failed(error: SmkiError): T;
 }
 
+/** A queued item and how to answer its caller. */
+interface Queued {
+  readonly item: PendingDecision<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** Answer one caller; a callback that throws answers that caller alone, never the rest of its group. */
+function settle(g: Queued, compute: () => unknown): void {
+  try {
+    g.resolve(compute());
+  } catch (e) {
+    g.reject(e);
+  }
+}
+
 const sameHead = (a: LogHead | undefined, b: LogHead | undefined): boolean =>
   a === undefined || b === undefined ? a === b : a.count === b.count && a.lastHash === b.lastHash && a.bytes === b.bytes;
 
@@ -219,7 +227,7 @@ export class DecisionCommitter {
   readonly #id: string;
   readonly #max: number;
   #expected: LogHead | undefined;
-  #queue: { item: PendingDecision<unknown>; resolve: (v: unknown) => void }[] = [];
+  #queue: Queued[] = [];
   #running: Promise<void> | undefined;
   /** A staged group whose commit's outcome is unknown. */
   #unknown: AuditStaged | undefined;
@@ -272,7 +280,10 @@ export class DecisionCommitter {
   /** Queue items; resolves, per item, once its group is durable (or failed). */
   submit<T>(items: readonly PendingDecision<T>[]): Promise<T[]> {
     const promises = items.map(
-      (item) => new Promise<T>((resolve) => this.#queue.push({ item: item as PendingDecision<unknown>, resolve: resolve as (v: unknown) => void })),
+      (item) =>
+        new Promise<T>((resolve, reject) =>
+          this.#queue.push({ item: item as PendingDecision<unknown>, resolve: resolve as (v: unknown) => void, reject }),
+        ),
     );
     this.#kick();
     return Promise.all(promises);
@@ -293,10 +304,10 @@ export class DecisionCommitter {
     }
   }
 
-  async #commitGroup(group: { item: PendingDecision<unknown>; resolve: (v: unknown) => void }[]): Promise<void> {
+  async #commitGroup(group: Queued[]): Promise<void> {
     const fail = (e: unknown): void => {
       const err = e instanceof SmkiError ? e : new SmkiError('ERR_STORE_UNAVAILABLE', 'the commit failed', { detail: String(e) });
-      for (const g of group) g.resolve(g.item.failed(err));
+      for (const g of group) settle(g, () => g.item.failed(err));
     };
     if (this.#fatal) return fail(this.#fatal);
     try {
@@ -346,7 +357,7 @@ export class DecisionCommitter {
       // writes the intent lines.
       this.#fatal = e instanceof SmkiError ? e : new SmkiError('ERR_AUDIT_WRITE_FAILED', 'the decision log could not be written', { detail: String(e) });
     }
-    for (const g of group) g.resolve(g.item.result(outcomeOf.get(g)));
+    for (const g of group) settle(g, () => g.item.result(outcomeOf.get(g)));
   }
 
   /** Learn whether the commit of the staged group was applied, from the store's intent. */
