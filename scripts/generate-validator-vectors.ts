@@ -78,7 +78,19 @@ const otherSupplier = await org('other-supplier-ds', 2, OTHER_SUPPLIER, 'digital
 const networkOperator = await org('network-operator-ds', 3, NETWORK_OPERATOR, 'digitalSignature');
 const supplierKa = await org('supplier-ka', 2, SUPPLIER, 'keyAgreement');
 const acb = await org('acb-ka', 4, ACB, 'keyAgreement');
-const SIGNERS = { a: signer('supplier-ds-a'), b: signer('supplier-ds-b'), other: signer('other-supplier-ds'), no: signer('network-operator-ds') };
+const foreignHierarchy = await createHierarchy({
+  signers: { root: signer('foreign-root'), organisationCa: signer('foreign-organisation-ca'), deviceCa: signer('foreign-device-ca') },
+  ...common('foreign-hierarchy'),
+});
+const foreignSupplier = await issueOrganisationCertificate({
+  issuer: foreignHierarchy.organisationCa,
+  role: 2,
+  entityId: SUPPLIER,
+  keyUsage: 'digitalSignature',
+  publicKey: pub('foreign-supplier-ds'),
+  ...common('foreign-supplier-ds'),
+});
+const SIGNERS = { a: signer('supplier-ds-a'), b: signer('supplier-ds-b'), other: signer('other-supplier-ds'), no: signer('network-operator-ds'), foreign: signer('foreign-supplier-ds') };
 
 const meterEui = (n: number) => parseEui64(`00DB12340000000${n}`);
 const meters: { eui: Eui64; cert: SmkiCertificate; portfolio: SmkiCertificate }[] = [];
@@ -131,7 +143,7 @@ const hexRecord = (r: DeviceRecord): HexDeviceRecord => {
 const world: ValidatorVectorWorld = {
   now: NOW.toISOString(),
   counterClockWindowMs: 300_000,
-  certificates: [hierarchy.root.certificate, hierarchy.organisationCa.certificate, hierarchy.deviceCa.certificate, portfolioA, portfolioB, otherSupplier, networkOperator, supplierKa, acb].map((c) => toHex(c.der)),
+  certificates: [hierarchy.root.certificate, hierarchy.organisationCa.certificate, hierarchy.deviceCa.certificate, portfolioA, portfolioB, otherSupplier, networkOperator, supplierKa, acb, foreignSupplier].map((c) => toHex(c.der)),
   crls: Object.fromEntries(Object.entries(crlSets).map(([k, v]) => [k, v.map((c) => toHex(c.der))])),
   acbPrivateKey: toHex(seededPrivateKey('validator/acb-ka').export({ format: 'der', type: 'pkcs8' })),
   acbKeyId: 'acb-ka-1',
@@ -213,6 +225,27 @@ add({
   input: cmd(await signPreCommand(buildGeneralSigning({ cra: 'command', originatorCounter: C, originator: SUPPLIER, recipient: meterEui(0), messageCode: 0x0012, payload: parseMessage(await activate(0, C + 5n, IMAGE)).payload, signatureField: 'empty' }), SIGNERS.a)),
   outcome: 'rejected',
   errorCode: 'ERR_COMMAND_PAYLOAD_COUNTER_MISMATCH',
+});
+add({
+  id: 'cs06-payload-malformed',
+  comment: 'a CS06 payload that is not the activation DER',
+  input: cmd(await signPreCommand(buildGeneralSigning({ cra: 'command', originatorCounter: C, originator: SUPPLIER, recipient: meterEui(0), messageCode: 0x0012, payload: Uint8Array.of(0x30, 0x03, 0x04, 0x01, 0x00), signatureField: 'empty' }), SIGNERS.a)),
+  outcome: 'rejected',
+  errorCode: 'ERR_COMMAND_PAYLOAD_MALFORMED',
+});
+add({
+  id: 'dlms-payload-truncated',
+  comment: 'a DLMS payload that ends inside its invoke-id',
+  input: cmd(await signPreCommand(buildGeneralSigning({ cra: 'command', originatorCounter: C, originator: SUPPLIER, recipient: meterEui(0), messageCode: 0x0050, payload: Uint8Array.of(0xd9, 0x20, 0x00), signatureField: 'empty' }), SIGNERS.a)),
+  outcome: 'rejected',
+  errorCode: 'ERR_COMMAND_PAYLOAD_MALFORMED',
+});
+add({
+  id: 'signer-foreign-hierarchy',
+  comment: "meter 0's cell names a supplier signing certificate issued under another root (no path to the trusted one)",
+  input: { ...cmd(await disconnect(0, C, SIGNERS.foreign)), devices: [hexRecord(record(0, { cells: [{ role: 2, keyUsage: 'digitalSignature', cellUsage: 'management', ski: foreignSupplier.subjectKeyId! }] }))] },
+  outcome: 'rejected',
+  errorCode: 'ERR_COMMAND_SIGNER_PATH_INVALID',
 });
 add({ id: 'unknown-device', comment: 'the recipient is not in the registry', input: cmd(await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: parseEui64('00DB1234000000FF'), counter: C }), SIGNERS.a)), outcome: 'rejected', errorCode: 'ERR_COMMAND_UNKNOWN_DEVICE' });
 /** A response or alert signed with key A over its signed range (docs/domain.md §4), as a command would be. */

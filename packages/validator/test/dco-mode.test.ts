@@ -89,6 +89,12 @@ describe('DCO mode', () => {
     expect(log.count).toBe(2);
   });
 
+  it('releases nothing: a DCO quarantines nothing, and a release would need an envelope counter it must not allocate', async () => {
+    const v = await openValidator(world, await memoryStores(world), { acb: undefined as never, dco: { signer: dcoKey.signer, certificate: dcoCert } });
+    await expect(v.release('00000000-0000-4000-8000-000000000000', 'alice')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await v.close();
+  });
+
   it('exactly one of acb and dco', async () => {
     const stores = await memoryStores(world);
     await expect(openValidator(world, stores, { dco: { signer: dcoKey.signer, certificate: dcoCert } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });

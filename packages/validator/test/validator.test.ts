@@ -5,7 +5,7 @@
 // with the library.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { fromHex } from '@smki/core';
+import { SmkiError } from '@smki/core';
 import { verifyAuditLog } from '@smki/keystore';
 import { MemoryDeviceRegistry, MemoryStateStore } from '@smki/store';
 import {
@@ -33,7 +33,9 @@ import {
   reconnectUnsigned,
   tempDir,
   type World,
+  keyPair,
 } from './_world.js';
+import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 
 let world: World;
 const IMAGE = createHash('sha256').update('approved image').digest();
@@ -329,6 +331,29 @@ describe('the attack suite: each rule, broken alone, gives its code', () => {
     await v.close();
   });
 
+  it('a payload that does not decode as its code requires: ERR_COMMAND_PAYLOAD_MALFORMED (CS06 and DLMS)', async () => {
+    const { v, stores } = await fresh();
+    const m = world.meters[0]!;
+    const c = NOW_MS();
+    const sign = (messageCode: number, payload: Uint8Array) =>
+      signPreCommand(buildGeneralSigning({ cra: 'command', originatorCounter: c, originator: SUPPLIER, recipient: m.eui, messageCode, payload, signatureField: 'empty' }), world.portfolios[0]!.signer);
+    expectRejected(await v.validate(await sign(0x0012, Uint8Array.of(0x30, 0x03, 0x04, 0x01, 0x00)), { sender: SUPPLIER }), 'ERR_COMMAND_PAYLOAD_MALFORMED');
+    expectRejected(await v.validate(await sign(0x0050, Uint8Array.of(0xd9, 0x20, 0x00)), { sender: SUPPLIER }), 'ERR_COMMAND_PAYLOAD_MALFORMED');
+    expect(await stores.store.lastCounter(SUPPLIER, m.eui)).toBeUndefined();
+    await v.close();
+  });
+
+  it('a signer certificate with no path to the trusted root: ERR_COMMAND_SIGNER_PATH_INVALID', async () => {
+    const foreign = await createHierarchy({ now: () => new Date(world.now.getTime() - 24 * 3600_000) });
+    const key = keyPair();
+    const cert = await issueOrganisationCertificate({ issuer: foreign.organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', publicKey: key.publicKey, now: () => new Date(world.now.getTime() - 24 * 3600_000) });
+    const { v, stores } = await fresh({ trust: { certificates: [...world.certificates, cert], crls: world.crls } });
+    const m = world.meters[0]!;
+    await stores.registry.put([{ ...m.record, cells: [{ ...m.record.cells[0]!, ski: cert.subjectKeyId! }, m.record.cells[1]!] }]);
+    expectRejected(await v.validate(await disconnect(world, m, NOW_MS(), key.signer), { sender: SUPPLIER }), 'ERR_COMMAND_SIGNER_PATH_INVALID');
+    await v.close();
+  });
+
   it('an unknown device: ERR_COMMAND_UNKNOWN_DEVICE', async () => {
     const { v, stores } = await fresh();
     const m = world.meters[0]!;
@@ -479,8 +504,64 @@ describe('options', () => {
       { counterClockWindowMs: -1 },
       { sharedSecretCache: { maxEntries: 0 } },
       { acb: { keyId: '', keyAgreement: null as never } },
+      { anomalyThreshold: { limit: 1, windowMs: 1000 } },
+      { now: new Date() },
     ];
     for (const b of bad) await expect(openValidator(world, stores, b as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
-    expect(fromHex('00')).toHaveLength(1);
+  });
+
+  it('a closed validator refuses every call with ERR_VALIDATOR_CLOSED', async () => {
+    const { v } = await fresh();
+    await v.close();
+    await v.close();
+    const cmd = await disconnect(world, world.meters[0]!, NOW_MS());
+    await expect(v.validate(cmd, { sender: SUPPLIER })).rejects.toMatchObject({ code: 'ERR_VALIDATOR_CLOSED' });
+    await expect(v.validateBatch([])).rejects.toMatchObject({ code: 'ERR_VALIDATOR_CLOSED' });
+    await expect(v.release('00000000-0000-4000-8000-000000000000', 'alice')).rejects.toMatchObject({ code: 'ERR_VALIDATOR_CLOSED' });
+    expect(() => v.updateTrust({ certificates: world.certificates, crls: world.crls })).toThrow(expect.objectContaining({ code: 'ERR_VALIDATOR_CLOSED' }));
+  });
+});
+
+describe('one decision log per process', () => {
+  it('a second validator writing the same log id is refused by the store (ERR_STORE_LOG_CONFLICT) and stays refused; the first goes on', async () => {
+    const stores = await memoryStores(world);
+    const a = await openValidator(world, stores, { id: 'shared' });
+    const b = await openValidator(world, stores, { id: 'shared' });
+    const c = NOW_MS();
+    expect((await a.validate(await disconnect(world, world.meters[0]!, c), { sender: SUPPLIER })).outcome).toBe('accepted');
+    expectRejected(await b.validate(await disconnect(world, world.meters[1]!, c), { sender: SUPPLIER }), 'ERR_STORE_LOG_CONFLICT');
+    expectRejected(await b.validate(await disconnect(world, world.meters[2]!, c), { sender: SUPPLIER }), 'ERR_STORE_LOG_CONFLICT');
+    expect(await stores.store.lastCounter(SUPPLIER, world.meters[1]!.eui)).toBeUndefined();
+    expect((await a.validate(await disconnect(world, world.meters[1]!, c), { sender: SUPPLIER })).outcome).toBe('accepted');
+    await a.close();
+    await b.close();
+  });
+
+  it('a discard whose log record cannot be committed throws to the operator and answers every other command of its group', async () => {
+    const base = await memoryStores(world);
+    let down = false;
+    const store = new Proxy(base.store, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return (...args: Parameters<typeof target.commit>) =>
+            down ? Promise.reject(new SmkiError('ERR_STORE_UNAVAILABLE', 'the store is down (test)', {})) : target.commit(...args);
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const v = await openValidator(world, { ...base, store }, { anomalyThreshold: () => ({ limit: 0, windowMs: 60_000 }) });
+    const q = await v.validate(await disconnect(world, world.meters[0]!, NOW_MS()), { sender: SUPPLIER });
+    expect(q.outcome).toBe('quarantined');
+    down = true;
+    const [discarded, other] = await Promise.allSettled([
+      v.discard((q as { quarantineId: string }).quarantineId, 'bob'),
+      v.validate(await disconnect(world, world.meters[1]!, NOW_MS()), { sender: SUPPLIER }),
+    ]);
+    expect(discarded.status).toBe('rejected');
+    expect(other.status).toBe('fulfilled');
+    expect((other as PromiseFulfilledResult<Decision>).value.outcome).toBe('rejected');
+    down = false;
+    await v.close();
   });
 });
