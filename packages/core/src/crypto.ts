@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from 'node:crypto';
 import { ByteReader } from './bytes.js';
 import { readTlv } from './der.js';
 import { SmkiError } from './errors.js';
@@ -329,10 +329,62 @@ export function createKeyAgreement(privateKey: PrivateKeyInput): KeyAgreement {
   return {
     publicKey,
     async deriveSharedSecret(peer: Uint8Array | KeyObject): Promise<Uint8Array> {
-      const peerKey = toPublicKey(peer);
-      return new Uint8Array(diffieHellman({ privateKey: key, publicKey: peerKey }));
+      return deriveP256SharedSecret(key, peer);
     },
   };
+}
+
+/** P-256 field prime p and curve coefficient b (a = -3). @see SEC 2 v2 §2.4.2 */
+const P256_P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+const P256_B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+
+function bigFrom(bytes: Uint8Array, start: number, end: number): bigint {
+  return BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('hex')}`);
+}
+
+/**
+ * Whether `point` is a valid P-256 public key in the profile's one encoding: 65 octets
+ * `04 ‖ X ‖ Y`, both coordinates below p, and y² = x³ − 3x + b (mod p). The cofactor of P-256 is
+ * 1, so a point on the curve other than infinity (which has no uncompressed encoding) has order n:
+ * this is the whole of SEC 1 public key validation for this curve. A few microseconds, with no
+ * `KeyObject` made.
+ * @see SEC 1 v2 §3.2.2.1 (public key validation); §2.3.4 (octet string to point)
+ */
+export function isP256Point(point: Uint8Array): boolean {
+  if (!(point instanceof Uint8Array) || point.length !== 65 || point[0] !== 0x04) return false;
+  const x = bigFrom(point, 1, 33);
+  const y = bigFrom(point, 33, 65);
+  if (x >= P256_P || y >= P256_P) return false;
+  return (y * y - (x * x * x - 3n * x + P256_B)) % P256_P === 0n;
+}
+
+/** One ECDH context per private key, made on first use (node's import of a peer's `KeyObject` costs more than the ECDH itself). */
+const ecdhContexts = new WeakMap<KeyObject, ECDH>();
+
+/**
+ * ECDH on P-256 with a private key held in this process: Z, the 32-byte x-coordinate of the
+ * shared point. The peer is a 65-byte uncompressed point (the form certificates and GBCS carry)
+ * or anything {@link toPublicKey} takes; a point is checked with {@link isP256Point} before use,
+ * so no `KeyObject` is made for it (making one costs more than the ECDH). The private key's
+ * ECDH context is made once and kept as long as the `KeyObject` lives (it holds the same secret
+ * the `KeyObject` does, in the same process).
+ * @throws SmkiError `ERR_KEY_INVALID` (a peer that is not a P-256 point; a private key as
+ *   {@link toPrivateKey}), `ERR_KEY_CURVE_UNSUPPORTED`
+ * @see NIST SP 800-56A Rev. 3 §5.7.1.2 (ECC CDH primitive); SEC 1 v2 §3.3.1
+ */
+export function deriveP256SharedSecret(privateKey: PrivateKeyInput, peer: PublicKeyInput): Uint8Array {
+  const key = toPrivateKey(privateKey);
+  const point = peer instanceof Uint8Array && peer.length === 65 && peer[0] === 0x04 ? peer : publicKeyToRaw(toPublicKey(peer));
+  if (!isP256Point(point)) throw new SmkiError('ERR_KEY_INVALID', 'the peer key is not a point on P-256', {});
+  let ecdh = ecdhContexts.get(key);
+  if (ecdh === undefined) {
+    const d = Buffer.from(key.export({ format: 'jwk' }).d as string, 'base64url');
+    ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(d);
+    d.fill(0);
+    ecdhContexts.set(key, ecdh);
+  }
+  return new Uint8Array(ecdh.computeSecret(point));
 }
 
 /**

@@ -32,6 +32,8 @@ export {
   publicKeyToRaw,
   createKeySigner,
   createKeyAgreement,
+  deriveP256SharedSecret,
+  isP256Point,
   verifyP1363,
   verifyDer,
   p1363ToDer,

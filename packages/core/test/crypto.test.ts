@@ -18,8 +18,10 @@ import { describe, expect, it } from 'vitest';
 import {
   createKeyAgreement,
   createKeySigner,
+  deriveP256SharedSecret,
   derToP1363,
   fromHex,
+  isP256Point,
   p1363ToDer,
   publicKeyFromRaw,
   publicKeyToRaw,
@@ -354,6 +356,100 @@ describe('createKeyAgreement (docs/domain.md §4 ACB MAC step 1: Z = ECDH P-256 
 
   it('a public key where the private key is wanted → ERR_KEY_INVALID', () => {
     expectSmkiError(() => createKeyAgreement(alice.publicKey), 'ERR_KEY_INVALID');
+  });
+});
+
+/** P-256's field prime and b (SEC 2 v2 §2.4.2). */
+const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+const modPow = (b: bigint, e: bigint): bigint => {
+  let r = 1n;
+  for (b %= P; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) r = (r * b) % P;
+  return r;
+};
+/** A point on P-256 with a small x (found by trying x = 1, 2, …; p ≡ 3 mod 4, so √a = a^((p+1)/4)). */
+function smallXPoint(): { x: bigint; y: bigint } {
+  for (let x = 1n; ; x++) {
+    const a = (((x * x * x - 3n * x + B) % P) + P) % P;
+    const y = modPow(a, (P + 1n) / 4n);
+    if ((y * y) % P === a) return { x, y };
+  }
+}
+const point = (x: bigint, y: bigint) => new Uint8Array([0x04, ...to32(x), ...to32(y)]);
+
+describe('isP256Point (SEC 1 v2 §3.2.2.1 public key validation; cofactor 1)', () => {
+  const good = publicKeyToRaw(bob.publicKey);
+  const { x, y } = smallXPoint();
+
+  it('accepts real public keys and a point found by hand', () => {
+    for (let i = 0; i < 20; i++) expect(isP256Point(publicKeyToRaw(p256().publicKey))).toBe(true);
+    expect(isP256Point(point(x, y))).toBe(true);
+    expect(isP256Point(point(x, P - y))).toBe(true); // its negative
+  });
+
+  it.each([
+    ['y changed by one', () => point(toBig(good.subarray(1, 33)), toBig(good.subarray(33)) ^ 1n)],
+    ['x changed by one', () => point(toBig(good.subarray(1, 33)) ^ 1n, toBig(good.subarray(33)))],
+    ['x + p (on the curve modulo p, not a field element)', () => point(x + P, y)],
+    ['all zero after 04', () => new Uint8Array([0x04, ...new Uint8Array(64)])],
+    ['compressed (33 bytes)', () => compressed(bob.publicKey)],
+    ['hybrid prefix 06', () => new Uint8Array([0x06, ...good.subarray(1)])],
+    ['64 bytes without the prefix', () => good.subarray(1)],
+    ['66 bytes', () => new Uint8Array([...good, 0])],
+    ['empty', () => new Uint8Array(0)],
+    ['not bytes', () => 'hello' as unknown as Uint8Array],
+  ])('refuses %s', (_name, make) => {
+    expect(isP256Point(make())).toBe(false);
+  });
+
+  it('agrees with node on random points and random 65-byte strings (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.boolean(), (body, real) => {
+        const pt = real ? publicKeyToRaw(p256().publicKey) : new Uint8Array([0x04, ...body]);
+        let node = true;
+        try {
+          publicKeyFromRaw(pt);
+        } catch {
+          node = false;
+        }
+        expect(isP256Point(pt)).toBe(node);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('deriveP256SharedSecret (NIST SP 800-56A §5.7.1.2: Z = x-coordinate of d·Q)', () => {
+  const expected = toHex(diffieHellman({ privateKey: alice.privateKey, publicKey: bob.publicKey }));
+
+  it('matches node diffieHellman for every form of the peer and of the private key, and again from its kept context', () => {
+    const spki = new Uint8Array(bob.publicKey.export({ format: 'der', type: 'spki' }));
+    const pkcs8 = new Uint8Array(alice.privateKey.export({ format: 'der', type: 'pkcs8' }));
+    for (const priv of [alice.privateKey, pkcs8, alice.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string]) {
+      for (const peer of [publicKeyToRaw(bob.publicKey), spki, bob.publicKey, bob.privateKey]) expect(toHex(deriveP256SharedSecret(priv, peer))).toBe(expected);
+    }
+    expect(toHex(deriveP256SharedSecret(alice.privateKey, publicKeyToRaw(bob.publicKey)))).toBe(expected);
+  });
+
+  it('each private key keeps its own context (two keys, interleaved)', () => {
+    const other = p256();
+    const peer = publicKeyToRaw(bob.publicKey);
+    const z1 = toHex(deriveP256SharedSecret(other.privateKey, peer));
+    expect(toHex(deriveP256SharedSecret(alice.privateKey, peer))).toBe(expected);
+    expect(z1).toBe(toHex(diffieHellman({ privateKey: other.privateKey, publicKey: bob.publicKey })));
+    expect(z1).not.toBe(expected);
+  });
+
+  it.each([
+    ['an off-curve point', () => { const r = publicKeyToRaw(bob.publicKey); r[64] = (r[64] as number) ^ 1; return r; }],
+    ['x + p, on the curve only modulo p', () => { const { x, y } = smallXPoint(); return point(x + P, y); }],
+    ['a compressed point', () => compressed(bob.publicKey)],
+  ])('%s → ERR_KEY_INVALID', (_name, make) => {
+    expectSmkiError(() => deriveP256SharedSecret(alice.privateKey, make()), 'ERR_KEY_INVALID');
+  });
+
+  it('a P-384 private key → ERR_KEY_CURVE_UNSUPPORTED', () => {
+    expectSmkiError(() => deriveP256SharedSecret(p384.privateKey, publicKeyToRaw(bob.publicKey)), 'ERR_KEY_CURVE_UNSUPPORTED');
   });
 });
 

@@ -293,8 +293,13 @@ function parseDer(der: Uint8Array): SmkiCertificate {
  */
 function deepFreeze(o: object): void {
   Object.freeze(o);
-  for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) {
-    const v: unknown = d.value;
+  if (Array.isArray(o)) {
+    for (const v of o as unknown[]) if (v instanceof Object && !(v instanceof Uint8Array)) deepFreeze(v);
+    return;
+  }
+  for (const k of Object.keys(o)) {
+    // The descriptor, not o[k]: reading an accessor would make the key.
+    const v: unknown = (Object.getOwnPropertyDescriptor(o, k) as PropertyDescriptor).value;
     if (v instanceof Object && !(v instanceof Uint8Array)) deepFreeze(v);
   }
 }

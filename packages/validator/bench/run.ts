@@ -16,8 +16,11 @@
 //
 // Workload: SMKI_BENCH_COMMANDS (default 10000) signed pre-commands, three ECS43 remote
 // disconnects to one CS06 firmware activation, for 1,000 meters in 4 portfolios. The bench
-// aborts unless every command is accepted. p50/p99 are per validate() call (waves of 250
-// concurrent calls, one command per meter per wave); for the pool, per validateBatch task of 250.
+// aborts unless every command is accepted. p50/p99 are per validate() call (a steady stream of
+// up to 250 calls in flight, a meter's next command after its previous one settled); for the
+// pool, per validateBatch task of 250.
+// SMKI_BENCH_ONLY=memory,sqlite (comma-separated: memory, memory.zcache, sqlite, postgres, workers,
+// registry) runs only those figures (the baselines always run): for profiling one configuration.
 import { createCipheriv, createHash, diffieHellman, verify, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -49,8 +52,11 @@ import type { BenchSetupData } from '../test/_pool-setup.js';
 const COMMANDS = Number(process.env['SMKI_BENCH_COMMANDS'] ?? 10_000);
 const DEVICES = 1000;
 const WAVE = 250;
+const WINDOW = 250;
 const REGISTRY_DEVICES = Number(process.env['SMKI_BENCH_REGISTRY_DEVICES'] ?? 1_000_000);
 const IMAGE = createHash('sha256').update('bench image').digest();
+const ONLY = (process.env['SMKI_BENCH_ONLY'] ?? '').split(',').filter((x) => x !== '');
+const want = (name: string): boolean => ONLY.length === 0 || ONLY.some((x) => name === `validator.${x}`);
 const dir = mkdtempSync(join(tmpdir(), 'smki-validator-bench-'));
 const print = (x: object): void => console.log(JSON.stringify(x));
 const pct = (sorted: number[], p: number): number => +(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3);
@@ -138,21 +144,28 @@ async function runValidator(name: string, stores: Stores, extra: Partial<Validat
   await seed(stores);
   const v = await Validator.open(options(stores, name, extra));
   const times: number[] = [];
-  const decisions: Decision[] = [];
+  const decisions: Decision[] = new Array<Decision>(commands.length);
+  // A steady stream: up to WINDOW calls in flight, a new one starting as soon as one settles, and a
+  // meter's next command only after its previous one settled (as a head-end sends them).
+  const done: Promise<void>[] = [];
+  const free: (() => void)[] = [];
+  let inFlight = 0;
   const t0 = performance.now();
-  for (let i = 0; i < commands.length; i += WAVE) {
-    const wave = commands.slice(i, i + WAVE);
-    decisions.push(
-      ...(await Promise.all(
-        wave.map(async (bytes) => {
-          const s = performance.now();
-          const d = await v.validate(bytes, { sender: SUPPLIER });
-          times.push(performance.now() - s);
-          return d;
-        }),
-      )),
+  for (let i = 0; i < commands.length; i++) {
+    if (inFlight >= WINDOW) await new Promise<void>((r) => free.push(r));
+    if (i >= DEVICES) await done[i - DEVICES];
+    inFlight++;
+    const s = performance.now();
+    done.push(
+      v.validate(commands[i]!, { sender: SUPPLIER }).then((d) => {
+        times.push(performance.now() - s);
+        decisions[i] = d;
+        inFlight--;
+        free.shift()?.();
+      }),
     );
   }
+  await Promise.all(done);
   const secs = (performance.now() - t0) / 1000;
   await v.close();
   const accepted = check(decisions);
@@ -205,18 +218,22 @@ async function runPool(name: string, workers: number, sqliteDir: string): Promis
 const pg = await startPostgres();
 try {
   process.env['PGPASSFILE'] = pg.passfile;
-  await runValidator('validator.memory', { store: new MemoryStateStore(), registry: new MemoryDeviceRegistry(), firmware: new MemoryFirmwareAllowlist() }, {}, baseline);
-  const zcache = await runValidator(
-    'validator.memory.zcache',
-    { store: new MemoryStateStore(), registry: new MemoryDeviceRegistry(), firmware: new MemoryFirmwareAllowlist() },
-    { sharedSecretCache: {} },
-    baselineZ,
-  );
-  // The DCC's public reference parser checks a command's signature and MAC at about a third of
-  // baseline.crypto (measured on this machine class when @smki/gbcs was benchmarked against it; the
-  // GPL tool is not run here). This line compares the validator with the Z cache against that estimate.
-  print({ name: 'validator.memory.zcache.vs-reference-estimate', perSecond: zcache, baselinePerSecond: Math.round(baseline / 3), ratio: +(zcache / (baseline / 3)).toFixed(3) });
-  {
+  if (want('validator.memory')) {
+    await runValidator('validator.memory', { store: new MemoryStateStore(), registry: new MemoryDeviceRegistry(), firmware: new MemoryFirmwareAllowlist() }, {}, baseline);
+  }
+  if (want('validator.memory.zcache')) {
+    const zcache = await runValidator(
+      'validator.memory.zcache',
+      { store: new MemoryStateStore(), registry: new MemoryDeviceRegistry(), firmware: new MemoryFirmwareAllowlist() },
+      { sharedSecretCache: {} },
+      baselineZ,
+    );
+    // The DCC's public reference parser checks a command's signature and MAC at about a third of
+    // baseline.crypto (measured on this machine class when @smki/gbcs was benchmarked against it; the
+    // GPL tool is not run here). This line compares the validator with the Z cache against that estimate.
+    print({ name: 'validator.memory.zcache.vs-reference-estimate', perSecond: zcache, baselinePerSecond: Math.round(baseline / 3), ratio: +(zcache / (baseline / 3)).toFixed(3) });
+  }
+  if (want('validator.sqlite')) {
     const d = mkdtempSync(join(dir, 'sqlite-'));
     const stores = {
       store: await SqliteStateStore.open({ path: join(d, 'state.db') }),
@@ -226,7 +243,7 @@ try {
     await runValidator('validator.sqlite', stores, {}, baseline);
     await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
   }
-  {
+  if (want('validator.postgres')) {
     const conn = { host: pg.host, port: pg.port, user: pg.user, database: pg.database };
     const stores = {
       store: await PostgresStateStore.open(conn),
@@ -236,25 +253,29 @@ try {
     await runValidator('validator.postgres', stores, {}, baseline);
     await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
   }
-  const rates: number[] = [];
-  for (const workers of [1, 2]) {
-    const d = mkdtempSync(join(dir, `pool-${workers}-`));
-    const registry = await SqliteDeviceRegistry.open({ path: join(d, 'registry.db') });
-    const firmware = await SqliteFirmwareAllowlist.open({ path: join(d, 'firmware.db') });
-    await seed({ store: new MemoryStateStore(), registry, firmware });
-    await Promise.all([registry.close(), firmware.close()]);
-    rates.push(await runPool(`validator.workers.${workers}`, workers, d));
+  if (want('validator.workers')) {
+    const rates: number[] = [];
+    for (const workers of [1, 2]) {
+      const d = mkdtempSync(join(dir, `pool-${workers}-`));
+      const registry = await SqliteDeviceRegistry.open({ path: join(d, 'registry.db') });
+      const firmware = await SqliteFirmwareAllowlist.open({ path: join(d, 'firmware.db') });
+      await seed({ store: new MemoryStateStore(), registry, firmware });
+      await Promise.all([registry.close(), firmware.close()]);
+      rates.push(await runPool(`validator.workers.${workers}`, workers, d));
+    }
+    print({ name: 'validator.workers.speedup', perSecond: rates[1], baselinePerSecond: rates[0], ratio: +((rates[1] ?? 0) / (rates[0] ?? 1)).toFixed(3) });
   }
-  print({ name: 'validator.workers.speedup', perSecond: rates[1], baselinePerSecond: rates[0], ratio: +((rates[1] ?? 0) / (rates[0] ?? 1)).toFixed(3) });
 
   // The registry at estate scale.
-  const path = join(dir, 'registry-1m.db');
-  const registry = await SqliteDeviceRegistry.open({ path });
-  const template = records[0]!;
-  const eui = (n: number): Eui64 => parseEui64(`00DC${n.toString(16).toUpperCase().padStart(12, '0')}`);
-  const figures = await measureRegistry(registry, REGISTRY_DEVICES, (i) => ({ ...template, device: eui(i) }), eui);
-  print({ name: 'validator.registry', ...figures });
-  await registry.close();
+  if (want('validator.registry')) {
+    const path = join(dir, 'registry-1m.db');
+    const registry = await SqliteDeviceRegistry.open({ path });
+    const template = records[0]!;
+    const eui = (n: number): Eui64 => parseEui64(`00DC${n.toString(16).toUpperCase().padStart(12, '0')}`);
+    const figures = await measureRegistry(registry, REGISTRY_DEVICES, (i) => ({ ...template, device: eui(i) }), eui);
+    print({ name: 'validator.registry', ...figures });
+    await registry.close();
+  }
 } finally {
   pg.destroy();
   rmSync(dir, { recursive: true, force: true });

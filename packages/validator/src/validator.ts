@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { SmkiError, parseEui64 } from '@smki/core';
+import { SmkiError, isP256Point, parseEui64 } from '@smki/core';
 import type { Eui64, KeyAgreement, SmkiErrorCode } from '@smki/core';
 import {
   ACTIVATE_FIRMWARE_MESSAGE_CODE,
@@ -50,6 +50,9 @@ const DLMS_ACCESS_REQUEST = 0xd9;
 const DEFAULT_CLOCK_WINDOW_MS = 300_000;
 const DEFAULT_CRL_WARNING_MS = 6 * 3600_000;
 const DEFAULT_CACHE_SIZE = 100_000;
+/** id-ecPublicKey and prime256v1 (RFC 5480 §2.1.1): the only key a device's key-agreement certificate may carry. */
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const OID_P256 = '1.2.840.10045.3.1.7';
 const DEFAULT_Z_TTL_MS = 3600_000;
 const LOG_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** Most commands in one {@link Validator.validateBatch} call. */
@@ -84,9 +87,10 @@ interface Checked {
   readonly commandHash: string;
 }
 
+/** A device's key-agreement key as the ECDH takes it: the certificate's checked point (no KeyObject: making one costs more than the ECDH). */
 interface DeviceKey {
   readonly der: Uint8Array;
-  readonly key: KeyObject;
+  readonly point: Uint8Array;
   readonly ski: string;
 }
 
@@ -510,7 +514,7 @@ export class Validator {
       try {
         const agreement: KeyAgreement =
           typeof acb.keyAgreement === 'function' ? acb.keyAgreement(m.recipient, { messageCode: m.messageCode, counter: m.originatorCounter }) : acb.keyAgreement;
-        z = await agreement.deriveSharedSecret(deviceKey.key);
+        z = await agreement.deriveSharedSecret(deviceKey.point);
       } catch (e) {
         if (e instanceof SmkiError && (e.code === 'ERR_STORE_UNAVAILABLE' || e.code === 'ERR_STORE_CLOSED')) throw e;
         return reject('ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign', `the ACB key agreement failed: ${e instanceof SmkiError ? e.code : ''} ${e instanceof Error ? e.message : String(e)}`.trim());
@@ -539,10 +543,13 @@ export class Validator {
     } catch (e) {
       return reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `device ${eui}'s key-agreement certificate does not parse: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (cert.kind !== 'device' || cert.entityId !== eui || !cert.keyUsage.includes('keyAgreement') || cert.publicKey === undefined) {
+    if (cert.kind !== 'device' || cert.entityId !== eui || !cert.keyUsage.includes('keyAgreement')) {
       reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `the registry's key-agreement certificate of ${eui} is not that device's key-agreement certificate`);
     }
-    const entry: DeviceKey = { der: Uint8Array.from(der), key: cert.publicKey as KeyObject, ski: cert.subjectKeyId ?? cert.fingerprint };
+    if (cert.details.publicKeyAlgorithm !== OID_EC_PUBLIC_KEY || cert.details.publicKeyCurve !== OID_P256 || !isP256Point(cert.publicKeyBytes)) {
+      reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `the key-agreement certificate of ${eui} does not carry a P-256 point`);
+    }
+    const entry: DeviceKey = { der: Uint8Array.from(der), point: Uint8Array.from(cert.publicKeyBytes), ski: cert.subjectKeyId ?? cert.fingerprint };
     this.#deviceKeys.set(eui, entry, Infinity);
     return entry;
   }

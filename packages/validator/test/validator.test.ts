@@ -453,6 +453,16 @@ describe('the attack suite: each rule, broken alone, gives its code', () => {
     expectRejected(await v.validate(await disconnect(world, m, NOW_MS()), { sender: SUPPLIER }), 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
     await stores.registry.put([{ ...m.record, keyAgreementCertificate: world.meters[1]!.kaCertificate.der }]);
     expectRejected(await v.validate(await disconnect(world, m, NOW_MS()), { sender: SUPPLIER }), 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
+    // Its own certificate, but the key's point moved off the curve (the ECDH never sees it).
+    const der = Uint8Array.from(m.kaCertificate.der);
+    const at = Buffer.from(der).indexOf(Buffer.from(m.kaCertificate.publicKeyBytes));
+    expect(at).toBeGreaterThan(0);
+    der[at + 64] = (der[at + 64] as number) ^ 0x01;
+    await stores.registry.put([{ ...m.record, keyAgreementCertificate: der }]);
+    const offCurve = await v.validate(await disconnect(world, m, NOW_MS()), { sender: SUPPLIER });
+    expectRejected(offCurve, 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
+    expect(offCurve.outcome === 'rejected' && offCurve.message).toMatch(/P-256 point/);
+    expect(await stores.store.lastCounter(SUPPLIER, m.eui)).toBeUndefined();
     await v.close();
   });
 });

@@ -23,10 +23,10 @@
  * @see RFC 5958 §3, RFC 8018 §6.2, RFC 7914 §7, RFC 7468 §11
  * @module
  */
-import { diffieHellman, generateKeyPair, KeyObject, sign as nodeSign } from 'node:crypto';
+import { generateKeyPair, KeyObject, sign as nodeSign } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { publicKeyFromRaw, publicKeyToRaw, SmkiError, toPrivateKey } from '@smki/core';
+import { deriveP256SharedSecret, isP256Point, publicKeyToRaw, SmkiError, toPrivateKey } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
 import { atomicWriteFile, fsyncDirectory, readFileBounded, removeStaleTemporaries, type FaultHook } from '../internal/fsutil.js';
 import {
@@ -322,9 +322,9 @@ export class FileKeyBackend implements KeyBackend {
    */
   async deriveSharedSecret(handle: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
     this.#assertOpen();
-    const peer = publicKeyFromRaw(peerPublicKey);
+    if (!isP256Point(peerPublicKey)) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed point on P-256', {});
     const key = this.#keys.get(handle) ?? (await this.#key(handle));
-    return plainBytes(diffieHellman({ privateKey: key, publicKey: peer }));
+    return deriveP256SharedSecret(key, peerPublicKey);
   }
 
   /**

@@ -1,5 +1,5 @@
-import { diffieHellman, generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { publicKeyFromRaw, publicKeyToRaw, SmkiError } from '@smki/core';
+import { generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { deriveP256SharedSecret, isP256Point, publicKeyToRaw, SmkiError } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
 
 /**
@@ -37,7 +37,9 @@ export class MemoryKeyBackend implements KeyBackend {
 
   /** ECDH: the 32-byte x-coordinate. */
   async deriveSharedSecret(handle: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
-    return new Uint8Array(diffieHellman({ privateKey: this.#get(handle), publicKey: publicKeyFromRaw(peerPublicKey) }));
+    const key = this.#get(handle);
+    if (!isP256Point(peerPublicKey)) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed point on P-256', {});
+    return deriveP256SharedSecret(key, peerPublicKey);
   }
 
   /** The 65-byte public point. */

@@ -23,7 +23,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import type * as GrapheneNs from 'graphene-pk11';
-import { fromHex, publicKeyFromRaw, SmkiError, toHex, type SmkiErrorCode } from '@smki/core';
+import { fromHex, isP256Point, publicKeyFromRaw, SmkiError, toHex, type SmkiErrorCode } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
 import type { FaultHook } from '../internal/fsutil.js';
 
@@ -504,7 +504,7 @@ export class Pkcs11KeyBackend implements KeyBackend {
    */
   async deriveSharedSecret(handle: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
     const h = normaliseHandle(handle);
-    publicKeyFromRaw(peerPublicKey); // 65 bytes, uncompressed, on the curve
+    if (!isP256Point(peerPublicKey)) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed point on P-256', {});
     const peer = Buffer.from(peerPublicKey);
     return this.#run('deriveSharedSecret', async (session) =>
       this.#withKey(session, h, async (key) => {
