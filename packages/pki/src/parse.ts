@@ -1,11 +1,8 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { SubjectAlternativeName } from '@peculiar/asn1-x509';
 import {
   checkDerStructure,
   eui64FromBytes,
   isSmkiError,
-  MAX_DER_DEPTH,
   parseRoleLenient,
   publicKeyFromRaw,
   readTlv,
@@ -17,9 +14,9 @@ import {
   type RemotePartyRoleCode,
 } from '@smki/core';
 import { OID } from './environment.js';
-import { HardwareModuleNameAsn } from './internal/asn1.js';
 import { decodeTime, readAlgorithmId, readBitString, readBoolean, readIntegerBytes, readOid, readSmallInteger } from './internal/der-read.js';
 import { readName } from './internal/name.js';
+import { decodeSubjectAltName } from './internal/san.js';
 import {
   decodeAuthorityKeyIdentifier,
   decodeBasicConstraints,
@@ -44,10 +41,6 @@ export const MAX_CERTIFICATE_BYTES = 32 * 1024;
 
 const parsedCertificates = new WeakSet<object>();
 
-function buf(v: Uint8Array): ArrayBuffer {
-  return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
-}
-
 interface DecodedExtensions {
   keyUsage: KeyUsageName[];
   basicConstraints?: BasicConstraints;
@@ -60,12 +53,6 @@ interface DecodedExtensions {
   errors: { oid: string; detail: string }[];
 }
 
-/**
- * Most DER elements in a subjectAltName handed to the asn1-schema decoders (SMKI ones hold one
- * name). Those decoders take tens of microseconds per element, so without this bound a
- * 32 KiB certificate with thousands of policies or names would take over 50 ms to parse.
- */
-const MAX_EXTENSION_TLVS = 256;
 
 function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtensions {
   const out: DecodedExtensions = { keyUsage: [], policies: [], errors: [] };
@@ -98,17 +85,9 @@ function decodeExtensions(extensions: readonly RawExtension[]): DecodedExtension
           break;
         }
         case OID.subjectAltName: {
-          checkDerStructure(ext.value, MAX_DER_DEPTH, MAX_EXTENSION_TLVS); // bounds the asn1-schema decoder's work
-          const san = AsnConvert.parse(buf(ext.value), SubjectAlternativeName);
-          let hmn = 0;
-          for (const gn of san) {
-            if (gn.otherName?.typeId === OID.hardwareModuleName) {
-              hmn++;
-              const h = AsnConvert.parse(gn.otherName.value, HardwareModuleNameAsn);
-              out.hardwareModuleName ??= { hwType: h.hwType, hwSerialNum: toHex(new Uint8Array(h.hwSerialNum)) };
-            }
-          }
-          out.san = { names: san.length, hardwareModuleNames: hmn };
+          const san = decodeSubjectAltName(ext.value);
+          if (san.hardwareModuleName) out.hardwareModuleName = san.hardwareModuleName;
+          out.san = san.summary;
           break;
         }
       }
