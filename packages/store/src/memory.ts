@@ -4,7 +4,7 @@ import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantine
 import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { EncodedIntent } from './internal/log.js';
 import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
-import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
+import { checkDeviceIds, checkDevices } from './registry.js';
 import type { DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, compareImages, firmwareFromRow } from './firmware.js';
 import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
@@ -155,10 +155,27 @@ export class MemoryStateStore implements StateStore {
  * console.log((await registry.device(device))?.type); // ESME
  * ```
  */
+/** A checked record with its object parts frozen (byte arrays cannot be; they are copied on the way out). */
+function freezeDevice(r: DeviceRecord): DeviceRecord {
+  for (const c of r.cells) Object.freeze(c);
+  Object.freeze(r.cells);
+  return Object.freeze(r);
+}
+
+/** What a read hands out: the frozen record with copies of its certificates, so no caller can change the registry's. */
+function copyDevice(r: DeviceRecord): DeviceRecord {
+  return {
+    ...r,
+    ...(r.keyAgreementCertificate ? { keyAgreementCertificate: r.keyAgreementCertificate.slice() } : {}),
+    ...(r.digitalSignatureCertificate ? { digitalSignatureCertificate: r.digitalSignatureCertificate.slice() } : {}),
+  };
+}
+
 export class MemoryDeviceRegistry implements DeviceRegistry {
   /** Always `memory`. */
   readonly backend = 'memory' as const;
-  readonly #records = new Map<string, string>();
+  /** Checked records, frozen; each read hands out its own copy of the certificate bytes. */
+  readonly #records = new Map<string, DeviceRecord>();
   #closed = false;
 
   #open(): void {
@@ -169,8 +186,8 @@ export class MemoryDeviceRegistry implements DeviceRegistry {
   async device(device: Eui64): Promise<DeviceRecord | undefined> {
     this.#open();
     const d = eui64(device, 'device');
-    const s = this.#records.get(d);
-    return s === undefined ? undefined : decodeDevice(d, s);
+    const r = this.#records.get(d);
+    return r === undefined ? undefined : copyDevice(r);
   }
 
   /** {@inheritDoc DeviceRegistry.devices} */
@@ -178,8 +195,8 @@ export class MemoryDeviceRegistry implements DeviceRegistry {
     this.#open();
     const out = new Map<Eui64, DeviceRecord>();
     for (const d of checkDeviceIds(devices, 'devices')) {
-      const s = this.#records.get(d);
-      if (s !== undefined) out.set(d, decodeDevice(d, s));
+      const r = this.#records.get(d);
+      if (r !== undefined) out.set(d, copyDevice(r));
     }
     return out;
   }
@@ -187,7 +204,7 @@ export class MemoryDeviceRegistry implements DeviceRegistry {
   /** {@inheritDoc DeviceRegistry.put} */
   async put(records: readonly DeviceRecord[]): Promise<void> {
     this.#open();
-    for (const r of checkDevices(records, 'records')) this.#records.set(r.device, encodeDevice(r));
+    for (const r of checkDevices(records, 'records')) this.#records.set(r.device, freezeDevice(r));
   }
 
   /** {@inheritDoc DeviceRegistry.remove} */
