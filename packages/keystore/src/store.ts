@@ -1,7 +1,6 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  isP256Point,
   isRemotePartyRole,
   parseEui64,
   publicKeyToRaw,
@@ -888,9 +887,9 @@ export class KeyStore {
         this.#assertOpen();
         const now = this.#resolve(this.#state, organisation, device, purpose).key;
         if (now.keyId !== key.keyId) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.keyId}`, key.keyId);
-        // A raw point goes to the backend as it is (every backend checks it is on the curve); anything
+        // An uncompressed point goes to the backend as it is (every backend checks it is on the curve); anything
         // else is normalised to one (no KeyObject is made for a point: that costs more than the ECDH).
-        const point = peer instanceof Uint8Array && isP256Point(peer) ? peer : publicKeyToRaw(toPublicKey(peer));
+        const point = peer instanceof Uint8Array && peer.length === 65 && peer[0] === 0x04 ? peer : publicKeyToRaw(toPublicKey(peer));
         const z = await this.#backend.deriveSharedSecret(key.handle, point);
         // Stryker disable next-line ObjectLiteral: equivalent; AuditLog.append syncs only for durable === true, so {} is the same group-committed append
         await this.#audit.append(useEvent('keyAgreement', key, device, fields), { durable: false });

@@ -26,7 +26,7 @@
 import { generateKeyPair, KeyObject, sign as nodeSign } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { deriveP256SharedSecret, isP256Point, publicKeyToRaw, SmkiError, toPrivateKey } from '@smki/core';
+import { deriveP256SharedSecret, publicKeyToRaw, SmkiError, toPrivateKey } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
 import { atomicWriteFile, fsyncDirectory, readFileBounded, removeStaleTemporaries, type FaultHook } from '../internal/fsutil.js';
 import {
@@ -322,7 +322,8 @@ export class FileKeyBackend implements KeyBackend {
    */
   async deriveSharedSecret(handle: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
     this.#assertOpen();
-    if (!isP256Point(peerPublicKey)) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed point on P-256', {});
+    // The form here; the point itself is validated as the ECDH decodes it (ERR_KEY_INVALID).
+    if (!(peerPublicKey instanceof Uint8Array) || peerPublicKey.length !== 65 || peerPublicKey[0] !== 0x04) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed P-256 point', {});
     const key = this.#keys.get(handle) ?? (await this.#key(handle));
     return deriveP256SharedSecret(key, peerPublicKey);
   }

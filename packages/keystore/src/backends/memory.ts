@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { deriveP256SharedSecret, isP256Point, publicKeyToRaw, SmkiError } from '@smki/core';
+import { deriveP256SharedSecret, publicKeyToRaw, SmkiError } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
 
 /**
@@ -38,7 +38,8 @@ export class MemoryKeyBackend implements KeyBackend {
   /** ECDH: the 32-byte x-coordinate. */
   async deriveSharedSecret(handle: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
     const key = this.#get(handle);
-    if (!isP256Point(peerPublicKey)) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed point on P-256', {});
+    // The form here; the point itself is validated as the ECDH decodes it (ERR_KEY_INVALID).
+    if (!(peerPublicKey instanceof Uint8Array) || peerPublicKey.length !== 65 || peerPublicKey[0] !== 0x04) throw new SmkiError('ERR_KEY_INVALID', 'expected a 65-byte uncompressed P-256 point', {});
     return deriveP256SharedSecret(key, peerPublicKey);
   }
 
