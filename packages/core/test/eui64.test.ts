@@ -1,5 +1,6 @@
 // docs/domain.md §2 (x500UniqueIdentifier and hwSerialNum carry an 8-octet EUI-64 entity id);
 // docs/conventions.md, Inputs: one parser accepts the usual spellings and rejects everything else.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eui64FromBytes, eui64ToBytes, isEui64, parseEui64, SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
@@ -161,5 +162,23 @@ describe('eui64FromBytes / eui64ToBytes (docs/domain.md §2: 8-octet hwSerialNum
 
   it('eui64ToBytes re-checks a value that was cast, not parsed', () => {
     expectSmkiError(() => eui64ToBytes('not-an-eui' as Eui64), 'ERR_EUI64_INVALID');
+  });
+});
+
+describe('EUI-64 bytes ⇄ text (property)', () => {
+  it('eui64FromBytes is the upper-case hex of the 8 bytes, and eui64ToBytes gives them back', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.nat(8), (bytes, offset) => {
+        // Also from a view into a larger buffer.
+        const big = new Uint8Array(offset + 16);
+        big.set(bytes, offset);
+        const view = big.subarray(offset, offset + 8);
+        const eui = eui64FromBytes(view);
+        expect(eui).toBe(Buffer.from(bytes).toString('hex').toUpperCase());
+        expect(eui64ToBytes(eui)).toEqual(bytes);
+        expect(eui64ToBytes(eui.toLowerCase() as Eui64)).toEqual(bytes);
+      }),
+      { numRuns: 500, seed: 64 },
+    );
   });
 });
