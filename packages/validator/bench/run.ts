@@ -8,8 +8,10 @@
 //   validator.memory.zcache  with the shared-secret cache (ratio: baseline.crypto.zcache)
 //   validator.sqlite         SQLite stores (WAL, synchronous FULL)
 //   validator.postgres       PostgreSQL (a private server on loopback)
-//   validator.workers.1/.2   the worker pool over one SQLite file (ratio: baseline.crypto; .2 also
-//                            reports speedupOverOne)
+//   baseline.crypto.threads.2  baseline.crypto in two threads at once against one thread: the
+//                            machine's ceiling for validator.workers.speedup
+//   validator.workers.1/.2   the worker pool over one SQLite file (ratio: baseline.crypto)
+//   validator.workers.speedup  validator.workers.2 against validator.workers.1
 //   validator.registry       1,000,000 devices loaded into SQLite: load time, lookup p50/p99, RSS
 //   validator.memory.zcache.vs-reference-estimate  the Z-cache figure against a third of
 //                            baseline.crypto (what the DCC's reference parser reaches)
@@ -26,6 +28,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { createKeyAgreement, parseEui64, type Eui64 } from '@smki/core';
 import { buildActivateFirmware, buildDisableSupply, parseMessage, signPreCommand } from '@smki/gbcs';
 import {
@@ -109,6 +112,62 @@ const baseline = cryptoBaseline(true);
 const baselineZ = cryptoBaseline(false);
 print({ name: 'baseline.crypto', perSecond: baseline });
 print({ name: 'baseline.crypto.zcache', perSecond: baselineZ });
+
+// The machine's own ceiling for the pool: the same per-command cryptography in 1 and then 2
+// worker threads at once (no validator, no store). What two validator workers can gain over one
+// is bounded by what two threads of bare node:crypto gain here.
+const CRYPTO_THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createCipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, verify } = require('node:crypto');
+const acb = createPrivateKey({ key: workerData.acb, format: 'der', type: 'pkcs8' });
+const keys = new Map();
+const key = (der) => { const k = Buffer.from(der).toString('hex'); if (!keys.has(k)) keys.set(k, createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' })); return keys.get(k); };
+const items = workerData.items.map((i) => ({ ...i, ds: key(i.ds), ka: key(i.ka) }));
+parentPort.once('message', () => {
+  let ok = 0;
+  for (const m of items) {
+    if (verify('sha256', m.signed, { key: m.ds, dsaEncoding: 'ieee-p1363' }, m.signature)) ok++;
+    const z = diffieHellman({ privateKey: acb, publicKey: m.ka });
+    const k = createHash('sha256').update(Buffer.of(0, 0, 0, 1)).update(z).update(m.header).digest().subarray(0, 16);
+    const gcm = createCipheriv('aes-128-gcm', k, Buffer.alloc(12), { authTagLength: 12 });
+    gcm.setAAD(m.bytes);
+    gcm.final();
+    gcm.getAuthTag();
+  }
+  parentPort.postMessage(ok);
+});`;
+
+async function cryptoThreads(threads: number): Promise<number> {
+  const acb = world.acb.privateKey.export({ format: 'der', type: 'pkcs8' });
+  const spki = (k: KeyObject): Buffer => k.export({ format: 'der', type: 'spki' });
+  const items = parsed.map((m) => ({
+    signed: m.bytes.subarray(m.signedRange.start, m.signedRange.end),
+    signature: m.signature as Uint8Array,
+    header: m.bytes.subarray(0, 34),
+    bytes: m.bytes,
+    ds: spki(dsKeys.get(m.recipient) as KeyObject),
+    ka: spki(kaKeys.get(m.recipient) as KeyObject),
+  }));
+  const share = Math.ceil(items.length / threads);
+  const workers = Array.from({ length: threads }, (_, t) => new Worker(CRYPTO_THREAD, { eval: true, workerData: { acb, items: items.slice(t * share, (t + 1) * share) } }));
+  // Let every thread parse its keys before the clock starts.
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = performance.now();
+  const oks = await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<number>((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+          w.postMessage('go');
+        }),
+    ),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await Promise.all(workers.map((w) => w.terminate()));
+  if (oks.reduce((a, b) => a + b, 0) !== items.length) throw new Error('bench: a threaded baseline signature did not verify');
+  return Math.round(items.length / secs);
+}
 
 // ---- the validator
 interface Stores {
@@ -256,6 +315,9 @@ try {
     await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
   }
   if (want('validator.workers')) {
+    const one = await cryptoThreads(1);
+    const two = await cryptoThreads(2);
+    print({ name: 'baseline.crypto.threads.2', perSecond: two, baselinePerSecond: one, ratio: +(two / one).toFixed(3), cpus: cpus().length });
     const rates: number[] = [];
     for (const workers of [1, 2]) {
       const d = mkdtempSync(join(dir, `pool-${workers}-`));
