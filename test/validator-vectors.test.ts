@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromHex } from '@smki/core';
 import { simulatorCrypto } from '../packages/gbcs/test/_device-simulator.js';
+import { DOCUMENTED_STEP } from '../packages/validator/test/_expect.js';
 import { runVectorCase, type ValidatorVectorCase, type ValidatorVectorWorld } from '../scripts/vectors/validator-world.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -57,6 +58,8 @@ describe('validator decision vectors', () => {
     }
     for (const d of got.decisions) {
       if (d.outcome === 'accepted') expect(simulatorCrypto.frameMacVerifies(d.frame, meterKey.get(d.device)!, acbPublic)).toBe(true);
+      // A rejection names the step docs/validator.md's table gives its code.
+      if (d.outcome === 'rejected') expect(d.step, d.code).toBe(DOCUMENTED_STEP.get(d.code));
     }
   });
 });

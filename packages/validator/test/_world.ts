@@ -178,3 +178,4 @@ export function reconnectUnsigned(meter: Meter, counter: bigint, originator: Eui
 export async function activate(world: World, meter: Meter, counter: bigint, imageHash: Uint8Array): Promise<Uint8Array> {
   return signPreCommand(buildActivateFirmware({ originator: SUPPLIER, recipient: meter.eui, counter, imageHash }), world.portfolios[meter.portfolio]!.signer);
 }
+

@@ -35,6 +35,7 @@ import {
   type World,
   keyPair,
 } from './_world.js';
+import { expectRejectedAt } from './_expect.js';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 
 let world: World;
@@ -60,10 +61,8 @@ function flip(bytes: Uint8Array, at: number): Uint8Array {
   return b;
 }
 
-function expectRejected(d: Decision, code: string): void {
-  expect(d.outcome, JSON.stringify(d, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))).toBe('rejected');
-  expect((d as { code: string }).code).toBe(code);
-}
+/** A rejection with this code, at the step docs/validator.md gives it. */
+const expectRejected = expectRejectedAt;
 
 function meterFor(i: number): SimulatedMeter {
   const m = world.meters[i]!;
