@@ -1,0 +1,179 @@
+// The validator's decisions at the edges of its configuration and inputs (docs/validator.md):
+// anomaly thresholds at and past their bounds (a bad one fails its command alone), windows on a
+// clock that is not on a window boundary, the clock window switched off, a KeyAgreement chosen
+// per device, a key agreement that fails for the store's sake or its own, a registry
+// key-agreement certificate that is not a device's, a device certificate replaced without a
+// shared-secret cache, the bound on the portfolio look-up, and validateBatch's own argument.
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createKeyAgreement, SmkiError, type KeyAgreement } from '@smki/core';
+import { issueDeviceCertificate, issueOrganisationCertificate } from '@smki/pki';
+import { simulatorCrypto } from '../../gbcs/test/_device-simulator.js';
+import { type Decision } from '../src/index.js';
+import { SUPPLIER, activate, buildWorld, disconnect, keyPair, memoryStores, openValidator, tempDir, type World } from './_world.js';
+import { expectRejectedAt } from './_expect.js';
+
+let world: World;
+beforeAll(async () => {
+  world = await buildWorld({ meters: 4, portfolios: 20 });
+});
+const NOW = () => BigInt(world.now.getTime());
+const IMAGE = createHash('sha256').update('edge image').digest();
+const outcomes = (ds: readonly Decision[]) => ds.map((d) => (d.outcome === 'rejected' ? d.code : d.outcome));
+const macOk = (d: Decision, i: number, ka = world.meters[i]!.ka.privateKey) =>
+  d.outcome === 'accepted' && simulatorCrypto.frameMacVerifies(d.frame, ka, world.acb.publicKey) === true;
+
+describe('anomaly thresholds', () => {
+  const DAY31 = 31 * 24 * 3600 * 1000;
+  it.each([
+    ['a negative limit', { limit: -1, windowMs: 60_000 }],
+    ['a limit of 2^31', { limit: 2 ** 31, windowMs: 60_000 }],
+    ['a fractional limit', { limit: 1.5, windowMs: 60_000 }],
+    ['a zero window', { limit: 1, windowMs: 0 }],
+    ['a window past 31 days', { limit: 1, windowMs: DAY31 + 1 }],
+    ['a fractional window', { limit: 1, windowMs: 1.5 }],
+    ['null', null],
+    ['a string', 'ten a minute'],
+  ])('%s fails its own command alone (ERR_INVALID_ARGUMENT at the anomaly step)', async (_name, threshold) => {
+    const v = await openValidator(world, await memoryStores(world, [IMAGE]), { anomalyThreshold: (_u, code) => (code === 0x0050 ? (threshold as never) : undefined) });
+    const [bad, good] = await v.validateBatch([
+      { bytes: await disconnect(world, world.meters[0]!, NOW()), sender: SUPPLIER },
+      { bytes: await activate(world, world.meters[1]!, NOW(), IMAGE), sender: SUPPLIER },
+    ]);
+    expectRejectedAt(bad as Decision, 'ERR_INVALID_ARGUMENT');
+    expect(macOk(good as Decision, 1)).toBe(true);
+    await v.close();
+  });
+
+  it.each([
+    ['the largest limit', { limit: 0x7fffffff, windowMs: 60_000 }, 'accepted'],
+    ['a 1 ms window', { limit: 5, windowMs: 1 }, 'accepted'],
+    ['a 31-day window', { limit: 5, windowMs: DAY31 }, 'accepted'],
+    ['limit 0: every command held', { limit: 0, windowMs: 60_000 }, 'quarantined'],
+  ])('%s is a threshold', async (_name, threshold, outcome) => {
+    const v = await openValidator(world, await memoryStores(world), { anomalyThreshold: () => threshold });
+    expect((await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe(outcome);
+    await v.close();
+  });
+
+  it('windows start on a multiple of their length, whatever the clock (ACB and DCO modes)', async () => {
+    const now = new Date(world.now.getTime() + 12_345);
+    const v = await openValidator(world, await memoryStores(world), { now: () => now, anomalyThreshold: () => ({ limit: 1, windowMs: 60_000 }) });
+    const ds = [];
+    for (const i of [0, 1]) ds.push(await v.validate(await disconnect(world, world.meters[i]!, NOW()), { sender: SUPPLIER }));
+    expect(outcomes(ds)).toEqual(['accepted', 'quarantined']);
+    await v.close();
+  });
+});
+
+describe('anti-replay clock window', () => {
+  it('false switches it off: a counter a day ahead is accepted; by default it is ERR_COMMAND_COUNTER_AHEAD', async () => {
+    const ahead = NOW() + 24n * 3600_000n;
+    const off = await openValidator(world, await memoryStores(world), { counterClockWindowMs: false });
+    expect((await off.validate(await disconnect(world, world.meters[0]!, ahead), { sender: SUPPLIER })).outcome).toBe('accepted');
+    await off.close();
+    const on = await openValidator(world, await memoryStores(world));
+    expectRejectedAt(await on.validate(await disconnect(world, world.meters[0]!, ahead), { sender: SUPPLIER }), 'ERR_COMMAND_COUNTER_AHEAD');
+    await on.close();
+  });
+});
+
+describe('the ACB key agreement', () => {
+  it('chosen per device: called with the device, the message code and the counter, and the MAC verifies', async () => {
+    const calls: unknown[] = [];
+    const ka = createKeyAgreement(world.acb.privateKey);
+    const v = await openValidator(world, await memoryStores(world), {
+      acb: { keyId: 'per-device', keyAgreement: (device, use) => (calls.push([device, use]), ka) },
+    });
+    const d = await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER });
+    expect(macOk(d, 1)).toBe(true);
+    expect(calls).toEqual([[world.meters[1]!.eui, { messageCode: 0x0050, counter: NOW() }]]);
+    await v.close();
+  });
+
+  it("failing for the store's sake is a store failure (ERR_STORE_UNAVAILABLE, commit); failing otherwise is ERR_COMMAND_COUNTER_SIGN_FAILED naming why", async () => {
+    const failing = (e: Error): KeyAgreement => ({ publicKey: new Uint8Array(65), deriveSharedSecret: () => Promise.reject(e) });
+    const a = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: failing(new SmkiError('ERR_STORE_UNAVAILABLE', 'metadata store gone', {})) } });
+    expectRejectedAt(await a.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    await a.close();
+    const b = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: failing(new SmkiError('ERR_KEY_STATE_TRANSITION', 'the meter now trusts another key', {})) } });
+    const d = await b.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_COUNTER_SIGN_FAILED');
+    expect((d as { message: string }).message).toContain('ERR_KEY_STATE_TRANSITION the meter now trusts another key');
+    await b.close();
+  });
+
+  it('with one shared secret cached at most, two devices in turn each derive again', async () => {
+    let derivations = 0;
+    const ka = createKeyAgreement(world.acb.privateKey);
+    const counting: KeyAgreement = { publicKey: ka.publicKey, deriveSharedSecret: (p) => (derivations++, ka.deriveSharedSecret(p)) };
+    const v = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: counting }, sharedSecretCache: { maxEntries: 1 } });
+    for (const [i, c] of [[0, 0n], [1, 0n], [0, 1n], [0, 2n]] as const) expect(macOk(await v.validate(await disconnect(world, world.meters[i]!, NOW() + c), { sender: SUPPLIER }), i)).toBe(true);
+    expect(derivations).toBe(3);
+    await v.close();
+  });
+});
+
+describe("the device's key-agreement certificate", () => {
+  it("an organisation certificate naming the device's EUI-64 is not the device's: ERR_COMMAND_DEVICE_KEY_UNUSABLE", async () => {
+    const m = world.meters[0]!;
+    const k = keyPair();
+    const org = await issueOrganisationCertificate({ issuer: world.hierarchy.organisationCa, role: 2, entityId: m.eui, keyUsage: 'keyAgreement', publicKey: k.publicKey, now: () => new Date(world.now.getTime() - 3600_000) });
+    const stores = await memoryStores(world);
+    await stores.registry.put([{ ...m.record, keyAgreementCertificate: org.der }]);
+    const v = await openValidator(world, stores);
+    const d = await v.validate(await disconnect(world, m, NOW()), { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
+    await v.close();
+  });
+
+  it('replaced in the registry (no shared-secret cache): the next MAC is made with the new key', async () => {
+    const m = world.meters[2]!;
+    const stores = await memoryStores(world);
+    const v = await openValidator(world, stores);
+    expect(macOk(await v.validate(await disconnect(world, m, NOW()), { sender: SUPPLIER }), 2)).toBe(true);
+    const k = keyPair();
+    const cert = await issueDeviceCertificate({ issuer: world.hierarchy.deviceCa, entityId: m.eui, keyUsage: 'keyAgreement', publicKey: k.publicKey, now: () => new Date(world.now.getTime() - 3600_000) });
+    await stores.registry.put([{ ...m.record, keyAgreementCertificate: cert.der }]);
+    const d = await v.validate(await disconnect(world, m, NOW() + 1n), { sender: SUPPLIER });
+    expect(macOk(d, 2, k.privateKey)).toBe(true);
+    expect(macOk(d, 2)).toBe(false);
+    await v.close();
+  });
+});
+
+describe('the signer', () => {
+  it("a certificate of the originator's entity for another role, named by the cell: ERR_COMMAND_SIGNER_WRONG_CERTIFICATE", async () => {
+    const m = world.meters[0]!;
+    const k = keyPair();
+    const asNetworkOperator = await issueOrganisationCertificate({ issuer: world.hierarchy.organisationCa, role: 3, entityId: SUPPLIER, keyUsage: 'digitalSignature', publicKey: k.publicKey, now: () => new Date(world.now.getTime() - 3600_000) });
+    const stores = await memoryStores(world);
+    await stores.registry.put([{ ...m.record, cells: m.record.cells.map((c) => (c.role === 2 ? { ...c, ski: asNetworkOperator.subjectKeyId! } : c)) }]);
+    const v = await openValidator(world, stores, { trust: { certificates: [...world.certificates, asNetworkOperator], crls: world.crls } });
+    expectRejectedAt(await v.validate(await disconnect(world, m, NOW(), k.signer), { sender: SUPPLIER }), 'ERR_COMMAND_SIGNER_WRONG_CERTIFICATE');
+    await v.close();
+  });
+
+  it("the portfolio look-up tries at most 16 of the entity's other keys", async () => {
+    // Meter 0 trusts portfolio 0; the entity has 19 other signing keys.
+    const v = await openValidator(world, await memoryStores(world));
+    const m = world.meters[0]!;
+    const ds: Decision[] = [];
+    for (let p = 1; p < 20; p++) ds.push(await v.validate(await disconnect(world, m, NOW() + BigInt(p), world.portfolios[p]!.signer), { sender: SUPPLIER }));
+    const codes = outcomes(ds);
+    expect(codes.filter((c) => c === 'ERR_COMMAND_PORTFOLIO_MISMATCH')).toHaveLength(16);
+    expect(codes.filter((c) => c === 'ERR_COMMAND_SIGNATURE_INVALID')).toHaveLength(3);
+    await v.close();
+  });
+});
+
+describe('validateBatch', () => {
+  it('refuses what is not an array of at most 10,000 commands (ERR_INVALID_ARGUMENT, commands), and answers a null entry', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
+    await expect(v.validateBatch('commands' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'commands' } });
+    await expect(v.validateBatch(Array.from({ length: 10_001 }, () => null) as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'commands' } });
+    const [d] = await v.validateBatch([null as never]);
+    expectRejectedAt(d as Decision, 'ERR_COMMAND_SENDER_MISMATCH');
+    await v.close();
+  });
+});
