@@ -235,7 +235,7 @@ export class Validator {
         } catch (e) {
           // The counters moved (the commit is durable) but no envelope left: the safe direction.
           this.#accepted--;
-          const message = `the DCO envelope could not be signed: ${e instanceof SmkiError ? e.code : ''} ${e instanceof Error ? e.message : String(e)}`.trim();
+          const message = `the DCO envelope could not be signed: ${why(e)}`;
           const m = { outcome: 'rejected', code: 'ERR_COMMAND_COUNTER_SIGN_FAILED', step: 'counter-sign', message } as const;
           const facts = { originator: d.originator, device: d.device, messageCode: d.messageCode, counter: d.counter };
           const [r] = await this.#committer.submit<Decision>([
@@ -517,7 +517,7 @@ export class Validator {
         z = await agreement.deriveSharedSecret(deviceKey.point);
       } catch (e) {
         if (e instanceof SmkiError && (e.code === 'ERR_STORE_UNAVAILABLE' || e.code === 'ERR_STORE_CLOSED')) throw e;
-        return reject('ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign', `the ACB key agreement failed: ${e instanceof SmkiError ? e.code : ''} ${e instanceof Error ? e.message : String(e)}`.trim());
+        return reject('ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign', `the ACB key agreement failed: ${why(e)}`);
       }
       this.#zCache?.set(zKey, z, now + this.#zTtl);
     }
@@ -744,6 +744,12 @@ function emit(on: (e: ValidatorEvent) => void, e: ValidatorEvent): void {
 
 function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex').toUpperCase();
+}
+
+/** What went wrong, for a message: an SmkiError's code and message, or any other error's message. */
+function why(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return e instanceof SmkiError ? `${e.code} ${message}` : message;
 }
 
 function hex4(n: number): string {

@@ -6,16 +6,23 @@
 // shared-secret cache, the bound on the portfolio look-up, and validateBatch's own argument.
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createKeyAgreement, SmkiError, type KeyAgreement } from '@smki/core';
-import { issueDeviceCertificate, issueOrganisationCertificate } from '@smki/pki';
+import { createKeyAgreement, parseEui64, SmkiError, type KeyAgreement } from '@smki/core';
+import { issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate } from '@smki/pki';
+import { buildDisableSupply, signPreCommand } from '@smki/gbcs';
 import { simulatorCrypto } from '../../gbcs/test/_device-simulator.js';
-import { type Decision } from '../src/index.js';
-import { SUPPLIER, activate, buildWorld, disconnect, keyPair, memoryStores, openValidator, tempDir, type World } from './_world.js';
+import { verifyDcoEnvelope, type Decision } from '../src/index.js';
+import { MemoryStateStore, type StateStore } from '@smki/store';
+import { SUPPLIER, activate, buildWorld, disconnect, keyPair, memoryStores, openValidator, tempDir, type KeyPair, type World } from './_world.js';
 import { expectRejectedAt } from './_expect.js';
 
+const DCO = parseEui64('90B3D51F300D0000');
 let world: World;
+let dcoKey: KeyPair;
+let dcoCert: SmkiCertificate;
 beforeAll(async () => {
   world = await buildWorld({ meters: 4, portfolios: 20 });
+  dcoKey = keyPair();
+  dcoCert = await issueOrganisationCertificate({ issuer: world.hierarchy.organisationCa, role: 127, entityId: DCO, keyUsage: 'digitalSignature', publicKey: dcoKey.publicKey, now: () => new Date(world.now.getTime() - 3600_000) });
 });
 const NOW = () => BigInt(world.now.getTime());
 const IMAGE = createHash('sha256').update('edge image').digest();
@@ -63,6 +70,11 @@ describe('anomaly thresholds', () => {
     for (const i of [0, 1]) ds.push(await v.validate(await disconnect(world, world.meters[i]!, NOW()), { sender: SUPPLIER }));
     expect(outcomes(ds)).toEqual(['accepted', 'quarantined']);
     await v.close();
+    const d = await openValidator(world, await memoryStores(world), { now: () => now, acb: undefined as never, dco: { signer: dcoKey.signer, certificate: dcoCert }, anomalyThreshold: () => ({ limit: 1, windowMs: 60_000 }) });
+    const flags = [];
+    for (const i of [0, 1]) flags.push(((await d.validate(await disconnect(world, world.meters[i]!, NOW()), { sender: SUPPLIER })) as { dco?: { anomaly: boolean } }).dco?.anomaly);
+    expect(flags).toEqual([false, true]);
+    await d.close();
   });
 });
 
@@ -177,3 +189,163 @@ describe('validateBatch', () => {
     await v.close();
   });
 });
+
+describe('inputs and failures around the decision', () => {
+  it('a command that is not bytes, or 64 KiB of nothing: ERR_GBCS_MALFORMED; one byte more: ERR_COMMAND_TOO_LARGE', async () => {
+    const v = await openValidator(world, await memoryStores(world));
+    const [notBytes, max, over] = await v.validateBatch([
+      { bytes: 'a command' as never, sender: SUPPLIER },
+      { bytes: new Uint8Array(64 * 1024), sender: SUPPLIER },
+      { bytes: new Uint8Array(64 * 1024 + 1), sender: SUPPLIER },
+    ]);
+    expectRejectedAt(notBytes as Decision, 'ERR_GBCS_MALFORMED');
+    expect((notBytes as { message: string }).message).toMatch(/not a Uint8Array/);
+    expectRejectedAt(max as Decision, 'ERR_GBCS_MALFORMED');
+    expectRejectedAt(over as Decision, 'ERR_COMMAND_TOO_LARGE');
+    await v.close();
+  });
+
+  it('a registry that fails: ERR_STORE_UNAVAILABLE at the commit step; one that throws anything else fails closed too', async () => {
+    const stores = await memoryStores(world);
+    let failure: Error = new SmkiError('ERR_STORE_UNAVAILABLE', 'registry gone', {});
+    const registry = new Proxy(stores.registry, {
+      get: (t, k) => (k === 'device' ? () => Promise.reject(failure) : (Reflect.get(t, k) as (...a: unknown[]) => unknown).bind(t)),
+    });
+    const v = await openValidator(world, { ...stores, registry });
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    failure = new SmkiError('ERR_STORE_CLOSED', 'closed', {});
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_CLOSED');
+    failure = new SmkiError('ERR_STORE_CORRUPT', 'bad row', {});
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_CORRUPT');
+    failure = new TypeError('a bug in a registry');
+    const d = await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER });
+    expect(d).toMatchObject({ outcome: 'rejected', code: 'ERR_INVALID_ARGUMENT', step: 'commit', message: 'a bug in a registry' });
+    failure = new SmkiError('ERR_KEY_INVALID', 'odd', {});
+    expect(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).toMatchObject({ outcome: 'rejected', code: 'ERR_KEY_INVALID', step: 'commit' });
+    expect(await stores.store.lastCounter(SUPPLIER, world.meters[0]!.eui)).toBeUndefined();
+    await v.close();
+  });
+
+  it('a commit that fails: every command of its group answered with the store failure (a rejection keeps its own code), and the next commit goes on', async () => {
+    const inner = new MemoryStateStore();
+    let failNext = true;
+    const store = new Proxy(inner, {
+      get: (t, k) => {
+        if (k === 'commit' && failNext) {
+          return () => {
+            failNext = false;
+            return Promise.reject(new SmkiError('ERR_STORE_UNAVAILABLE', 'connection reset before the commit', {}));
+          };
+        }
+        return (Reflect.get(t, k) as (...a: unknown[]) => unknown).bind(t);
+      },
+    }) as StateStore;
+    const stores = { ...(await memoryStores(world)), store };
+    const v = await openValidator(world, stores, { dir: tempDir() });
+    failNext = true;
+    const [ok, bad] = await v.validateBatch([
+      { bytes: await disconnect(world, world.meters[0]!, NOW()), sender: SUPPLIER },
+      { bytes: await disconnect(world, world.meters[1]!, NOW(), world.portfolios[5]!.signer), sender: SUPPLIER },
+    ]);
+    expectRejectedAt(ok as Decision, 'ERR_STORE_UNAVAILABLE');
+    expectRejectedAt(bad as Decision, 'ERR_COMMAND_PORTFOLIO_MISMATCH');
+    expect(macOk(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 0)).toBe(true);
+    await v.close();
+  });
+
+  it('a key agreement that throws a plain Error: ERR_COMMAND_COUNTER_SIGN_FAILED with its message alone', async () => {
+    const v = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: { publicKey: new Uint8Array(65), deriveSharedSecret: () => Promise.reject(new Error('HSM gone')) } } });
+    const d = await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER });
+    expect(d).toMatchObject({ outcome: 'rejected', code: 'ERR_COMMAND_COUNTER_SIGN_FAILED', step: 'counter-sign', message: 'the ACB key agreement failed: HSM gone' });
+    await v.close();
+  });
+
+  it('a device with no key-agreement certificate is told apart from one whose certificate does not parse', async () => {
+    const stores = await memoryStores(world);
+    const m = world.meters[0]!;
+    const { keyAgreementCertificate: _ka, ...noKa } = m.record;
+    await stores.registry.put([noKa]);
+    const v = await openValidator(world, stores);
+    const d = await v.validate(await disconnect(world, m, NOW()), { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
+    expect((d as { message: string }).message).toMatch(/has no key-agreement certificate/);
+    await v.close();
+  });
+
+  it("the device's signing cell is the management digital-signature one, whatever else is listed first", async () => {
+    const stores = await memoryStores(world);
+    const m = world.meters[0]!;
+    const ds = m.record.cells.find((c) => c.role === 2 && c.keyUsage === 'digitalSignature')!;
+    await stores.registry.put([
+      {
+        ...m.record,
+        cells: [
+          { role: 2, keyUsage: 'keyAgreement', cellUsage: 'management', ski: world.supplierKa.certificate.subjectKeyId! },
+          { role: 2, keyUsage: 'digitalSignature', cellUsage: 'prepayment', ski: world.portfolios[7]!.certificate.subjectKeyId! },
+          ...m.record.cells,
+        ],
+      },
+    ]);
+    expect(ds.cellUsage).toBe('management');
+    const v = await openValidator(world, stores);
+    expect(macOk(await v.validate(await disconnect(world, m, NOW()), { sender: SUPPLIER }), 0)).toBe(true);
+    await v.close();
+  });
+
+  it('a gas meter: the gas disconnect is eligible for it; a device of no fuel is eligible for neither', async () => {
+    const stores = await memoryStores(world);
+    const m = world.meters[3]!;
+    await stores.registry.put([{ ...m.record, type: 'GSME', fuel: 'gas' }]);
+    const v = await openValidator(world, stores);
+    const gas = await signPreCommand(buildDisableSupply({ fuel: 'gas', originator: SUPPLIER, recipient: m.eui, counter: NOW() }), world.portfolios[m.portfolio]!.signer);
+    expect(macOk(await v.validate(gas, { sender: SUPPLIER }), 3)).toBe(true);
+    await stores.registry.put([{ ...m.record, type: 'CHF', fuel: 'none' }]);
+    expectRejectedAt(await v.validate(await disconnect(world, m, NOW() + 1n), { sender: SUPPLIER }), 'ERR_COMMAND_ROLE_NOT_ELIGIBLE');
+    await v.close();
+  });
+});
+
+describe('release, discard, purge and trust updates', () => {
+  it('releasing an id nobody holds: ERR_QUARANTINE_NOT_HELD, logged with the id and the operator', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
+    const id = '00000000-0000-4000-8000-000000000000';
+    const d = await v.release(id, 'dave');
+    expectRejectedAt(d, 'ERR_QUARANTINE_NOT_HELD');
+    expect((d as { message: string }).message).toContain(id);
+    await v.close();
+  });
+
+  it('DCO mode refuses release by name (ERR_INVALID_ARGUMENT, release)', async () => {
+    const v = await openValidator(world, await memoryStores(world), { acb: undefined as never, dco: { signer: dcoKey.signer, certificate: dcoCert } });
+    await expect(v.release('00000000-0000-4000-8000-000000000000', 'dave')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'release' } });
+    await v.close();
+  });
+
+  it('DCO mode: an anomaly envelope names its rule; a signer that fails leaves a rejection with the command\'s facts and why', async () => {
+    const adapter = new MemoryStateStore();
+    const v = await openValidator(world, await memoryStores(world), { acb: undefined as never, dco: { signer: dcoKey.signer, certificate: dcoCert }, anomalyThreshold: () => ({ limit: 0, windowMs: 60_000 }) });
+    const a = (await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })) as Extract<Decision, { outcome: 'accepted' }>;
+    const opened = await verifyDcoEnvelope(a.frame, { trust: [dcoCert], store: adapter, now: () => world.now });
+    expect(opened.decision).toMatchObject({ outcome: 'anomaly', rule: 'anomaly threshold of 0050' });
+    await v.close();
+    const failing = await openValidator(world, await memoryStores(world), { acb: undefined as never, dco: { signer: { publicKey: dcoKey.signer.publicKey, sign: () => Promise.reject(new Error('HSM gone')) }, certificate: dcoCert } });
+    const m = world.meters[1]!;
+    const d = await failing.validate(await disconnect(world, m, NOW()), { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_COUNTER_SIGN_FAILED');
+    expect(d).toMatchObject({ originator: SUPPLIER, device: m.eui, messageCode: 0x0050, counter: NOW(), message: 'the DCO envelope could not be signed: HSM gone' });
+    await failing.close();
+  });
+
+  it('purgeSharedSecrets without a cache purges nothing; updateTrust with a lapsed CRL warns at once', async () => {
+    const events: string[] = [];
+    const v = await openValidator(world, await memoryStores(world), { onEvent: (e) => events.push(e.type) });
+    expect(v.purgeSharedSecrets()).toBe(0);
+    expect((await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    expect(events).toEqual([]);
+    const lapsed = await world.crlsWith({ thisUpdate: new Date(world.now.getTime() - 3 * 24 * 3600_000), nextUpdate: new Date(world.now.getTime() - 3600_000), crlNumber: 2n });
+    v.updateTrust({ certificates: world.certificates, crls: lapsed });
+    expect(events).toContain('crl-expired');
+    await v.close();
+  });
+});
+

@@ -30,7 +30,9 @@ async function records(v: Validator): Promise<Record<string, unknown>[]> {
     .trim()
     .split('\n')
     .map((l) => {
-      const { seq: _s, at: _a, prev: _p, mac: _m, ...r } = JSON.parse(l) as Record<string, unknown>;
+      const { seq: _s, at, prev: _p, mac: _m, ...r } = JSON.parse(l) as Record<string, unknown>;
+      // Stamped by the validator's clock (options.now), not the machine's.
+      expect(at).toBe(world.now.toISOString());
       return r;
     });
 }
@@ -52,7 +54,9 @@ describe('decision log records', () => {
 
     const d1 = await disconnect(world, m0, c);
     expect((await v.validate(d1, { sender: SUPPLIER })).outcome).toBe('accepted');
-    expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_COMMAND_REPLAYED');
+    const replayed = await v.validate(d1, { sender: SUPPLIER });
+    expectRejectedAt(replayed, 'ERR_COMMAND_REPLAYED');
+    expect((replayed as { message: string }).message).toBe(`counter ${c} is not greater than ${c}, the last accepted`);
     const read = buildGeneralSigning({ cra: 'command', originatorCounter: c + 1n, originator: SUPPLIER, recipient: m0.eui, messageCode: 0x0400, payload: Uint8Array.of(0x01, 0x09, 0x00), signatureField: 'empty' });
     const readDecision = await v.validate(read, { sender: SUPPLIER });
     expect(readDecision).toMatchObject({ outcome: 'accepted', critical: false });
@@ -62,6 +66,7 @@ describe('decision log records', () => {
     expect(q).toMatchObject({ outcome: 'quarantined', count: 1, limit: 1, step: 'anomaly' });
     const released = await v.release(q.quarantineId, 'alice');
     expect(released).toMatchObject({ outcome: 'accepted', released: q.quarantineId, signerSerial: signerOf(m1) });
+    expect(released).not.toHaveProperty('dco');
     expectRejectedAt(await v.release(q.quarantineId, 'bob'), 'ERR_QUARANTINE_NOT_HELD');
     expectRejectedAt(await v.validate(d1, { sender: 'not a sender' }), 'ERR_COMMAND_SENDER_MISMATCH');
 
