@@ -1,0 +1,176 @@
+// The group commit and the decision log when the store's answer is lost or wrong, in process
+// (the process tests do the same by killing processes and stopping PostgreSQL): a commit applied
+// but not acknowledged, one not applied, the store's head moved by someone else, a validator
+// closed with an outcome still unknown, the log file missing its last lines after a crash, and a
+// store older than the log (docs/validator.md "The commit and the decision log").
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SmkiError } from '@smki/core';
+import { verifyAuditLog } from '@smki/keystore';
+import { MemoryStateStore, type StateStore } from '@smki/store';
+import { DECISION_LOG_SCHEMA, type Decision, type Validator } from '../src/index.js';
+import { LOG_KEY, SUPPLIER, buildWorld, disconnect, memoryStores, openValidator, tempDir, type World } from './_world.js';
+import { expectRejectedAt } from './_expect.js';
+
+let world: World;
+beforeAll(async () => {
+  world = await buildWorld({ meters: 4 });
+});
+const NOW = () => BigInt(world.now.getTime());
+
+type Mode = 'ok' | 'lost-ack' | 'not-applied' | 'intent-fails';
+/** A memory store whose next commit (or intent read) fails the way `mode` says. */
+function flaky(): { store: StateStore; inner: MemoryStateStore; next: (m: Mode) => void } {
+  const inner = new MemoryStateStore();
+  let mode: Mode = 'ok';
+  const gone = () => new SmkiError('ERR_STORE_UNAVAILABLE', 'connection lost', {});
+  const store = new Proxy(inner, {
+    get: (t, k) => {
+      const real = (Reflect.get(t, k) as (...a: unknown[]) => Promise<unknown>).bind(t);
+      if (k === 'commit' && (mode === 'lost-ack' || mode === 'not-applied')) {
+        const m = mode;
+        return async (...a: unknown[]) => {
+          mode = 'ok';
+          if (m === 'lost-ack') await real(...a);
+          throw gone();
+        };
+      }
+      if (k === 'logIntent' && mode === 'intent-fails') return async () => Promise.reject(gone());
+      return real;
+    },
+  }) as StateStore;
+  return { store, inner, next: (m) => (mode = m) };
+}
+
+async function records(v: Validator): Promise<Record<string, unknown>[]> {
+  const path = v.logHead().path;
+  await v.close();
+  expect((await verifyAuditLog(path, { key: LOG_KEY, schema: DECISION_LOG_SCHEMA })).ok).toBe(true);
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+const kinds = (rs: Record<string, unknown>[]) => rs.map((r) => (r['type'] === 'command.rejected' ? `rejected ${r['code'] as string}` : (r['type'] as string)));
+
+describe('commits whose outcome is unknown', () => {
+  it('applied but not acknowledged: the caller hears ERR_STORE_UNAVAILABLE, the next group writes the records and notes the commit; the counter was used', async () => {
+    const f = flaky();
+    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const d1 = await disconnect(world, world.meters[0]!, NOW());
+    f.next('lost-ack');
+    expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    expect((await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_COMMAND_REPLAYED');
+    const rs = await records(v);
+    expect(kinds(rs)).toEqual(['command.accepted', 'commit.unacknowledged', 'command.accepted', 'rejected ERR_COMMAND_REPLAYED']);
+    expect(rs[1]).toMatchObject({ firstSeq: 1, records: 1 });
+  });
+
+  it('not applied: the caller hears ERR_STORE_UNAVAILABLE, its records are dropped, and the command can be sent again', async () => {
+    const f = flaky();
+    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const d1 = await disconnect(world, world.meters[0]!, NOW());
+    f.next('not-applied');
+    expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    expect((await v.validate(d1, { sender: SUPPLIER })).outcome).toBe('accepted');
+    expect(kinds(await records(v))).toEqual(['command.accepted']);
+  });
+
+  it('a store that cannot say (its intent unreadable) keeps failing closed, then resolves when it answers', async () => {
+    const f = flaky();
+    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const d1 = await disconnect(world, world.meters[0]!, NOW());
+    f.next('lost-ack');
+    expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    f.next('intent-fails');
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    f.next('ok');
+    expect((await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    expect(kinds(await records(v))).toEqual(['command.accepted', 'commit.unacknowledged', 'command.accepted']);
+  });
+
+  it("the store's head moved under this process meanwhile: ERR_STORE_LOG_CONFLICT, and every later command too", async () => {
+    const f = flaky();
+    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir(), id: 'moved' });
+    f.next('not-applied');
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    // Someone else advances the log's head in the store.
+    const head = { count: 0, lastHash: '0'.repeat(64), bytes: 0 };
+    await f.inner.commit([], { log: { id: 'moved', expected: undefined, build: () => ({ before: head, after: { count: 1, lastHash: createHash('sha256').update('abc').digest('hex').toUpperCase(), bytes: 4 }, lines: ['abc'] }) } });
+    for (const i of [1, 2]) {
+      const d = await v.validate(await disconnect(world, world.meters[i]!, NOW()), { sender: SUPPLIER });
+      expectRejectedAt(d, 'ERR_STORE_LOG_CONFLICT');
+    }
+    expect(await f.inner.lastCounter(SUPPLIER, world.meters[1]!.eui)).toBeUndefined();
+    await v.close();
+  });
+
+  it('closed with the outcome unknown: applied, the records are written; not applied, dropped; unreadable, dropped', async () => {
+    for (const [mode, expected] of [
+      ['lost-ack', ['command.accepted']],
+      ['not-applied', []],
+    ] as const) {
+      const f = flaky();
+      const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+      f.next(mode);
+      expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+      expect(kinds(await records(v))).toEqual(expected);
+    }
+    const f = flaky();
+    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    f.next('lost-ack');
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+    f.next('intent-fails');
+    await v.close();
+  });
+});
+
+describe('the log against the store at open', () => {
+  it("a log file missing its last group's lines (a crash between the two writes) gets them back from the store's intent", async () => {
+    const dir = tempDir();
+    const stores = await memoryStores(world);
+    const v = await openValidator(world, stores, { dir });
+    for (const i of [0, 1]) expect((await v.validate(await disconnect(world, world.meters[i]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    const path = v.logHead().path;
+    await v.close();
+    const lines = readFileSync(path, 'utf8').split('\n');
+    writeFileSync(path, `${lines.slice(0, 1).join('\n')}\n`);
+    const again = await openValidator(world, stores, { dir });
+    expect(again.logHead().count).toBe(2);
+    expectRejectedAt(await again.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_REPLAYED');
+    expect(kinds(await records(again))).toEqual(['command.accepted', 'command.accepted', 'rejected ERR_COMMAND_REPLAYED']);
+  });
+
+  it('a store older than the log: ERR_VALIDATOR_STATE_BEHIND, saying how far behind and how many of those records changed the state', async () => {
+    const dir = tempDir();
+    const stores = await memoryStores(world);
+    const v = await openValidator(world, stores, { dir });
+    expect((await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_REPLAYED');
+    await v.close();
+    const err = await openValidator(world, { ...stores, store: new MemoryStateStore() }, { dir }).then(
+      () => undefined,
+      (e: unknown) => e as SmkiError,
+    );
+    expect(err).toMatchObject({ code: 'ERR_VALIDATOR_STATE_BEHIND', context: { detail: 'store head 0, log head 2' } });
+    expect(err?.message).toMatch(/holds 2 record\(s\) beyond the state store's head \(1 of them changed the state\)/);
+  });
+});
+
+describe('group commit', () => {
+  it('many calls at once, over many ticks: every one answered, in one log that verifies', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
+    const calls: Promise<Decision>[] = [];
+    for (let k = 0; k < 40; k++) {
+      calls.push(disconnect(world, world.meters[k % 4]!, NOW() + BigInt(k)).then((b) => v.validate(b, { sender: SUPPLIER })));
+      if (k % 7 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const ds = await Promise.all(calls);
+    expect(ds.filter((d) => d.outcome === 'accepted').length + ds.filter((d) => d.outcome === 'rejected' && d.code === 'ERR_COMMAND_REPLAYED').length).toBe(40);
+    expect(ds.some((d) => d.outcome === 'rejected' && d.code !== 'ERR_COMMAND_REPLAYED')).toBe(false);
+    expect((await records(v)).length).toBe(40);
+  });
+});
