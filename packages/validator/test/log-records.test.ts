@@ -150,4 +150,11 @@ describe('decision log records', () => {
     expect(await stores.store.lastCounter(SUPPLIER, m.eui)).toBeUndefined();
     expect((await records(v)).map((x) => [x['type'], x['code'], x['step']])).toEqual([['command.rejected', 'ERR_COMMAND_COUNTER_SIGN_FAILED', 'counter-sign']]);
   });
+
+  it('a discard is logged with the record and the operator', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir(), anomalyThreshold: () => ({ limit: 0, windowMs: 60_000 }) });
+    const q = (await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })) as Extract<Decision, { outcome: 'quarantined' }>;
+    expect(await v.discard(q.quarantineId, 'erin')).toBe(true);
+    expect((await records(v))[1]).toEqual({ type: 'quarantine.discarded', quarantineId: q.quarantineId, operator: 'erin' });
+  });
 });
