@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeyAgreement, parseEui64, SmkiError, type KeyAgreement } from '@smki/core';
-import { issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate } from '@smki/pki';
+import { TrustStore, issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate } from '@smki/pki';
 import { buildDisableSupply, signPreCommand } from '@smki/gbcs';
 import { simulatorCrypto } from '../../gbcs/test/_device-simulator.js';
 import { verifyDcoEnvelope, type Decision } from '../src/index.js';
@@ -346,6 +346,77 @@ describe('release, discard, purge and trust updates', () => {
     v.updateTrust({ certificates: world.certificates, crls: lapsed });
     expect(events).toContain('crl-expired');
     await v.close();
+  });
+});
+
+describe('trust: path verdicts, their cache, CRL freshness', () => {
+  const H = 3600_000;
+  it('a signer not yet valid is refused (ERR_COMMAND_SIGNER_EXPIRED), and accepted once it is: a negative verdict is kept a minute at most', async () => {
+    const m = world.meters[0]!;
+    const k = keyPair();
+    const later = await issueOrganisationCertificate({ issuer: world.hierarchy.organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', publicKey: k.publicKey, now: () => new Date(world.now.getTime() + 10 * 60_000) });
+    const stores = await memoryStores(world);
+    await stores.registry.put([{ ...m.record, cells: m.record.cells.map((c) => (c.role === 2 ? { ...c, ski: later.subjectKeyId! } : c)) }]);
+    let now = world.now;
+    const v = await openValidator(world, stores, { now: () => now, trust: { certificates: [...world.certificates, later], crls: world.crls } });
+    const early = await v.validate(await disconnect(world, m, NOW(), k.signer), { sender: SUPPLIER });
+    expectRejectedAt(early, 'ERR_COMMAND_SIGNER_EXPIRED');
+    expect((early as { message: string }).message).toMatch(/^ERR_CHAIN_NOT_YET_VALID: /);
+    now = new Date(world.now.getTime() + 11 * 60_000);
+    expect((await v.validate(await disconnect(world, m, NOW() + 2n, k.signer), { sender: SUPPLIER })).outcome).toBe('accepted');
+    await v.close();
+  });
+
+  it('a cached verdict ends with the first CRL to lapse: ERR_COMMAND_REVOCATION_UNKNOWN after it, even while the other is fresh', async () => {
+    const short = await world.crlsWith({ nextUpdate: new Date(world.now.getTime() + H), crlNumber: 3n });
+    let now = world.now;
+    const v = await openValidator(world, await memoryStores(world), { now: () => now, trust: { certificates: world.certificates, crls: [short[0]!, world.crls[1]!] } });
+    expect((await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    now = new Date(world.now.getTime() + H + 60_000);
+    const d = await v.validate(await disconnect(world, world.meters[0]!, NOW() + BigInt(H)), { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_REVOCATION_UNKNOWN');
+    await v.close();
+  });
+
+  it('crlGraceSeconds lets a CRL serve past its nextUpdate for that long, and no longer', async () => {
+    const lapsed = await world.crlsWith({ thisUpdate: new Date(world.now.getTime() - 3 * H), nextUpdate: new Date(world.now.getTime() - H), crlNumber: 4n });
+    const graced = await openValidator(world, await memoryStores(world), { trust: { certificates: world.certificates, crls: lapsed, crlGraceSeconds: 2 * 3600 } });
+    expect((await graced.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    await graced.close();
+    const strict = await openValidator(world, await memoryStores(world), { trust: { certificates: world.certificates, crls: lapsed, crlGraceSeconds: 1800 } });
+    expectRejectedAt(await strict.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_REVOCATION_UNKNOWN');
+    await strict.close();
+  });
+
+  it('a revoked signer is refused naming the path finding; crlStatus reports each list with its number, dates and state at the edges', async () => {
+    const revoked = await world.crlsWith({ revoked: [world.portfolios[0]!.certificate], crlNumber: 5n });
+    const nextUpdate = revoked[0]!.nextUpdate!.getTime();
+    let now = world.now;
+    const v = await openValidator(world, await memoryStores(world), { now: () => now, crlWarningMs: H, trust: { certificates: world.certificates, crls: revoked } });
+    const d = await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_SIGNER_REVOKED');
+    expect((d as { message: string }).message).toMatch(/^ERR_REVOKED: /);
+    expect(v.crlStatus()).toEqual(revoked.map((c) => ({ issuer: c.issuer.text, crlNumber: 5n, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate, state: 'fresh' })));
+    now = new Date(nextUpdate - H - 1);
+    expect(v.crlStatus().map((s) => s.state)).toEqual(['fresh', 'fresh']);
+    now = new Date(nextUpdate - H);
+    expect(v.crlStatus().map((s) => s.state)).toEqual(['expiring', 'expiring']);
+    now = new Date(nextUpdate);
+    expect(v.crlStatus().map((s) => s.state)).toEqual(['expiring', 'expiring']);
+    now = new Date(nextUpdate + 1);
+    expect(v.crlStatus().map((s) => s.state)).toEqual(['expired', 'expired']);
+    await v.close();
+  });
+
+  it('trust is an object with a list of CRLs; its certificates may be a TrustStore', async () => {
+    const stores = await memoryStores(world);
+    await expect(openValidator(world, stores, { trust: null as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'trust' } });
+    await expect(openValidator(world, stores, { trust: { certificates: world.certificates, crls: 'none' as never } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'trust.crls' } });
+    const v = await openValidator(world, stores, { trust: { certificates: new TrustStore(world.certificates), crls: world.crls } });
+    expect((await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+    const none = await openValidator(world, await memoryStores(world), { trust: { crls: world.crls } as never });
+    expectRejectedAt(await none.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_ORIGINATOR_UNKNOWN');
+    await Promise.all([v.close(), none.close()]);
   });
 });
 
