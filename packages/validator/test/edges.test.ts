@@ -245,10 +245,10 @@ describe('inputs and failures around the decision', () => {
     failNext = true;
     const [ok, bad] = await v.validateBatch([
       { bytes: await disconnect(world, world.meters[0]!, NOW()), sender: SUPPLIER },
-      { bytes: await disconnect(world, world.meters[1]!, NOW(), world.portfolios[5]!.signer), sender: SUPPLIER },
+      { bytes: await disconnect(world, world.meters[1]!, NOW(), world.otherSupplier.signer), sender: SUPPLIER },
     ]);
     expectRejectedAt(ok as Decision, 'ERR_STORE_UNAVAILABLE');
-    expectRejectedAt(bad as Decision, 'ERR_COMMAND_PORTFOLIO_MISMATCH');
+    expectRejectedAt(bad as Decision, 'ERR_COMMAND_SIGNATURE_INVALID');
     expect(macOk(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 0)).toBe(true);
     await v.close();
   });
