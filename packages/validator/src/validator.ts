@@ -387,10 +387,8 @@ export class Validator {
       return this.#accept(checked, release);
     } catch (e) {
       if (e instanceof Reject) return this.#rejection(raw, message, e.code, e.step, e.message, release, sender);
-      if (e instanceof SmkiError && (e.code === 'ERR_STORE_UNAVAILABLE' || e.code === 'ERR_STORE_CORRUPT' || e.code === 'ERR_STORE_CLOSED')) {
-        return this.#rejection(raw, message, e.code, 'commit', e.message, release, sender);
-      }
-      // Anything unexpected fails closed, with the step unknown: logged as the commit step.
+      // A store failure (ERR_STORE_UNAVAILABLE, _CORRUPT, _CLOSED) keeps its code at the commit
+      // step; anything unexpected fails closed the same way (a non-SmkiError as ERR_INVALID_ARGUMENT).
       const code: SmkiErrorCode = e instanceof SmkiError ? e.code : 'ERR_INVALID_ARGUMENT';
       return this.#rejection(raw, message, code, 'commit', e instanceof Error ? e.message : String(e), release, sender);
     }

@@ -315,6 +315,17 @@ describe('release, discard, purge and trust updates', () => {
     await v.close();
   });
 
+  it('an operator is 1 to 128 characters without control characters (release and discard)', async () => {
+    const v = await openValidator(world, await memoryStores(world));
+    const id = '00000000-0000-4000-8000-000000000000';
+    for (const bad of ['', 'x'.repeat(129), 'a\nb', 'a\u2028b', 7]) {
+      await expect(v.release(id, bad as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'operator' } });
+      await expect(v.discard(id, bad as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'operator' } });
+    }
+    expectRejectedAt(await v.release(id, 'x'.repeat(128)), 'ERR_QUARANTINE_NOT_HELD');
+    await v.close();
+  });
+
   it('DCO mode refuses release by name (ERR_INVALID_ARGUMENT, release)', async () => {
     const v = await openValidator(world, await memoryStores(world), { acb: undefined as never, dco: { signer: dcoKey.signer, certificate: dcoCert } });
     await expect(v.release('00000000-0000-4000-8000-000000000000', 'dave')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'release' } });
