@@ -1,3 +1,4 @@
+import { fromHex, toHex } from './bytes.js';
 import { SmkiError } from './errors.js';
 
 declare const eui64Brand: unique symbol;
@@ -48,9 +49,6 @@ export function isEui64(input: unknown): boolean {
   }
 }
 
-/** Upper-case hex of every byte value (every message names two EUI-64s, so this runs often). */
-const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).toUpperCase().padStart(2, '0'));
-
 /**
  * The EUI-64 held in 8 bytes (as in hwSerialNum, x500UniqueIdentifier and GBCS system titles).
  * @throws SmkiError `ERR_EUI64_INVALID` if `bytes` is not 8 bytes long
@@ -59,15 +57,10 @@ export function eui64FromBytes(bytes: Uint8Array): Eui64 {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 8) {
     throw new SmkiError('ERR_EUI64_INVALID', 'an EUI-64 is 8 bytes', { input: `<${bytes?.length ?? 0} bytes>` });
   }
-  let s = '';
-  for (let i = 0; i < 8; i++) s += HEX_BYTE[bytes[i] as number] as string;
-  return s as Eui64;
+  return toHex(bytes) as Eui64;
 }
 
 /** The 8 bytes of an EUI-64. */
 export function eui64ToBytes(eui: Eui64): Uint8Array {
-  const hex = parseEui64(eui);
-  const out = new Uint8Array(8);
-  for (let i = 0; i < 8; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
+  return fromHex(parseEui64(eui));
 }

@@ -18,7 +18,7 @@ import {
   verifySignature,
 } from '@smki/gbcs';
 import type { Catalogue, DeviceFuel, GbcsMessage } from '@smki/gbcs';
-import { isParsedCertificate, parseCertificate } from '@smki/pki';
+import { OID, isParsedCertificate, parseCertificate } from '@smki/pki';
 import type { SmkiCertificate } from '@smki/pki';
 import { MAX_ANOMALY_LIMIT, MAX_COMMIT_ENTRIES } from '@smki/store';
 import type { CommitEntry, CommitOutcome, DeviceRecord, QuarantineRecord, StateStore } from '@smki/store';
@@ -50,9 +50,6 @@ const DLMS_ACCESS_REQUEST = 0xd9;
 const DEFAULT_CLOCK_WINDOW_MS = 300_000;
 const DEFAULT_CRL_WARNING_MS = 6 * 3600_000;
 const DEFAULT_CACHE_SIZE = 100_000;
-/** id-ecPublicKey and prime256v1 (RFC 5480 §2.1.1): the only key a device's key-agreement certificate may carry. */
-const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
-const OID_P256 = '1.2.840.10045.3.1.7';
 const DEFAULT_Z_TTL_MS = 3600_000;
 const LOG_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** Most commands in one {@link Validator.validateBatch} call. */
@@ -544,7 +541,7 @@ export class Validator {
     if (cert.kind !== 'device' || cert.entityId !== eui || !cert.keyUsage.includes('keyAgreement')) {
       reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `the registry's key-agreement certificate of ${eui} is not that device's key-agreement certificate`);
     }
-    if (cert.details.publicKeyAlgorithm !== OID_EC_PUBLIC_KEY || cert.details.publicKeyCurve !== OID_P256 || !isP256Point(cert.publicKeyBytes)) {
+    if (cert.details.publicKeyAlgorithm !== OID.ecPublicKey || cert.details.publicKeyCurve !== OID.p256 || !isP256Point(cert.publicKeyBytes)) {
       reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `the key-agreement certificate of ${eui} does not carry a P-256 point`);
     }
     const entry: DeviceKey = { der: Uint8Array.from(der), point: Uint8Array.from(cert.publicKeyBytes), ski: cert.subjectKeyId ?? cert.fingerprint };
