@@ -10,7 +10,9 @@ export default defineConfig({
   test: {
     ...base.test,
     // The validator's decision vectors live at the root (test/validator-vectors.test.ts): they are its tests too.
-    include: [`packages/${pkg}/test/**/*.test.ts`, ...(pkg === 'validator' ? ['test/validator-vectors.test.ts'] : [])],
+    // scripts/mutation/imports.test.ts loads the package inside a test, so that a mutant which
+    // makes a module throw on import fails a test (see that file).
+    include: [`packages/${pkg}/test/**/*.test.ts`, ...(pkg === 'validator' ? ['test/validator-vectors.test.ts'] : []), 'scripts/mutation/imports.test.ts'],
     // Suites that run the code under test only in child processes (crash and strace tests) never
     // see Stryker's active mutant: they cannot kill one, and only slow every run down.
     exclude: [

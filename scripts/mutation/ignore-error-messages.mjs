@@ -7,12 +7,68 @@
 //   `malformed(message, offset)`, `invalidRequest(message, detail)`, …) or one whose name ends in
 //   `ForMessage`, for a part of a message that is built elsewhere (the operation named in a
 //   PKCS#11 failure: `hsmError(operationForMessage, e, code)`). Such a parameter must carry only
-//   message text: the name is the promise that nothing decides on it.
+//   message text: the name is the promise that nothing decides on it. The function may also be one
+//   imported from a module of the same package (a relative import: its declaration is read from
+//   that file), or be called through a parameter or variable whose type is a function type
+//   declared in this module (`type Fail = (field: string, message: string) => SmkiError`).
 //
 // so that a mutant which only rewrites message text is not counted. Codes, contexts, details,
 // offsets and every condition stay mutated: a mutant that changes which code is thrown, what
 // context it carries, or whether anything is thrown, is still reported.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { declareValuePlugin, PluginKind } from '@stryker-mutator/api/plugin';
+import ts from 'typescript';
+
+/** Parameter names of the top-level functions a TypeScript file declares, by name (cached per file). */
+const declaredIn = new Map();
+function functionParamsOf(file) {
+  let found = declaredIn.get(file);
+  if (found) return found;
+  found = new Map();
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    declaredIn.set(file, found);
+    return found;
+  }
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  for (const statement of source.statements) {
+    if (ts.isFunctionDeclaration(statement) && statement.name) {
+      found.set(statement.name.text, statement.parameters.map((p) => ({ type: 'Identifier', name: ts.isIdentifier(p.name) ? p.name.text : undefined })));
+    }
+  }
+  declaredIn.set(file, found);
+  return found;
+}
+
+/** The parameters of an imported function, when the import is relative (a module of this package). */
+function importedParams(binding, callPath) {
+  const spec = binding.path.node;
+  const decl = binding.path.parent;
+  if (spec.type !== 'ImportSpecifier' || decl?.type !== 'ImportDeclaration') return undefined;
+  const from = decl.source.value;
+  const here = callPath.hub?.file?.opts?.filename;
+  if (typeof from !== 'string' || !from.startsWith('.') || typeof here !== 'string') return undefined;
+  const file = resolve(dirname(here), from).replace(/\.js$/, '.ts');
+  const name = spec.imported.type === 'Identifier' ? spec.imported.name : spec.imported.value;
+  return functionParamsOf(file).get(name);
+}
+
+/** The parameters of a function type: inline, or a type alias declared at the top of this module. */
+function typedParams(typeAnnotation, callPath) {
+  let t = typeAnnotation?.typeAnnotation;
+  if (t?.type === 'TSTypeReference' && t.typeName.type === 'Identifier') {
+    const program = callPath.findParent((p) => p.isProgram());
+    const alias = program?.node.body
+      .map((s) => (s.type === 'ExportNamedDeclaration' ? s.declaration : s))
+      .find((s) => s?.type === 'TSTypeAliasDeclaration' && s.id.name === t.typeName.name);
+    t = alias?.typeAnnotation;
+  }
+  if (t?.type !== 'TSFunctionType') return undefined;
+  return t.parameters ?? t.params;
+}
 
 /** The parameter list of the function a call's callee names, if it is declared in this module. */
 function calleeParams(callPath) {
@@ -20,9 +76,15 @@ function calleeParams(callPath) {
   if (callee.type === 'Identifier') {
     const binding = callPath.scope.getBinding(callee.name);
     if (!binding) return undefined;
+    if (binding.kind === 'module') return importedParams(binding, callPath);
     const node = binding.path.node;
     if (node.type === 'FunctionDeclaration') return node.params;
     if (node.type === 'VariableDeclarator' && node.init && (node.init.type === 'ArrowFunctionExpression' || node.init.type === 'FunctionExpression')) return node.init.params;
+    if (node.type === 'VariableDeclarator') return typedParams(node.id.typeAnnotation, callPath);
+    if (binding.kind === 'param') {
+      const param = node.type === 'AssignmentPattern' ? node.left : node;
+      return typedParams(param.typeAnnotation, callPath);
+    }
     return undefined;
   }
   // this.#name(…): a private method of the enclosing class (private names cannot reach further).

@@ -17,7 +17,7 @@ export type { SqliteStateStoreOptions } from './sqlite.js';
 export { PostgresStateStore, PostgresDeviceRegistry, PostgresFirmwareAllowlist } from './postgres.js';
 export type { PostgresStateStoreOptions } from './internal/pg.js';
 export { MAX_COMMIT_ENTRIES, MAX_QUARANTINE_COMMAND_BYTES, MAX_WINDOW_MS, MAX_ANOMALY_LIMIT } from './internal/check.js';
-export { MAX_LOG_LINE_BYTES, MAX_LOG_INTENT_LINES, MAX_LOG_INTENT_BYTES } from './internal/log.js';
+export { MAX_LOG_LINE_BYTES, MAX_LOG_INTENT_LINES, MAX_LOG_INTENT_BYTES, sameLogHead } from './internal/log.js';
 export type {
   StateStore,
   CommitEntry,

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64 } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
-import { MAX_LOG_INTENT_BYTES, MAX_LOG_INTENT_LINES, MAX_LOG_LINE_BYTES, MemoryStateStore, PostgresStateStore, SqliteStateStore } from '@smki/store';
+import { MAX_LOG_INTENT_BYTES, MAX_LOG_INTENT_LINES, MAX_LOG_LINE_BYTES, MemoryStateStore, PostgresStateStore, SqliteStateStore, sameLogHead } from '@smki/store';
 import type { CommitEntry, CommitOutcome, LogAppend, LogHead, LogIntent, StateStore } from '@smki/store';
 import { connectionOf, postgresForThisFile } from './_postgres.js';
 
@@ -99,6 +99,19 @@ const BACKENDS: [string, Place][] = [
   ],
 ];
 
+describe('sameLogHead', () => {
+  it('is true only for equal count, hash and bytes, or two absent heads', () => {
+    const h = advance(EMPTY, ['one']).after;
+    expect(sameLogHead(h, { ...h })).toBe(true);
+    expect(sameLogHead(undefined, undefined)).toBe(true);
+    expect(sameLogHead(h, undefined)).toBe(false);
+    expect(sameLogHead(undefined, h)).toBe(false);
+    expect(sameLogHead(h, { ...h, count: h.count + 1 })).toBe(false);
+    expect(sameLogHead(h, { ...h, lastHash: sha('two') })).toBe(false);
+    expect(sameLogHead(h, { ...h, bytes: h.bytes + 1 })).toBe(false);
+  });
+});
+
 describe.each(BACKENDS)('decision log head: %s', (_name, place) => {
   const open = (): Promise<StateStore> => place()();
 
@@ -138,6 +151,14 @@ describe.each(BACKENDS)('decision log head: %s', (_name, place) => {
     const adopted = advance({ count: 3, lastHash: sha('third'), bytes: 20 }, ['fourth']);
     await s.commit([], { log: { id: 'adopted', expected: undefined, build: () => adopted } });
     expect(await s.logIntent('adopted')).toEqual(adopted);
+    await s.close();
+  });
+
+  it('keeps a byte order mark at the start of the first line (the stored bytes are read back as they are)', async () => {
+    const s = await open();
+    const lines = ['\uFEFFfirst', '\uFEFF'];
+    await s.commit([], { log: append(undefined, lines) });
+    expect(await s.logIntent(LOG)).toEqual(advance(EMPTY, lines));
     await s.close();
   });
 
@@ -286,6 +307,10 @@ describe.each(BACKENDS)('decision log head: %s', (_name, place) => {
       [{ log: { id: LOG, expected: { count: 1, lastHash: 'g'.repeat(64), bytes: 1 }, build } }, 'options.log.expected.lastHash'],
       [{ log: { id: LOG, expected: { count: 1, lastHash: ZERO, bytes: '1' }, build } }, 'options.log.expected.bytes'],
       [{ log: { id: LOG, expected: { count: 1, lastHash: ZERO, bytes: 0 }, build } }, 'options.log.expected.bytes'],
+      [{ log: { id: LOG, expected: { count: 1, lastHash: ZERO, bytes: -1 }, build } }, 'options.log.expected.bytes'],
+      [{ log: { id: LOG, expected: { count: 1, lastHash: ['A'.repeat(64)], bytes: 1 }, build } }, 'options.log.expected.lastHash'],
+      [{ log: { id: LOG, expected: { count: 1, lastHash: `x${'A'.repeat(64)}`, bytes: 1 }, build } }, 'options.log.expected.lastHash'],
+      [{ log: { id: LOG, expected: { count: 1, lastHash: `${'A'.repeat(64)}x`, bytes: 1 }, build } }, 'options.log.expected.lastHash'],
       [{ log: { id: LOG, expected: { count: 0, lastHash: 'A'.repeat(64), bytes: 0 }, build } }, 'options.log.expected.lastHash'],
       [{ log: { id: LOG, expected: undefined, build: 'build' } }, 'options.log.build'],
       [{ log: { id: LOG, expected: undefined } }, 'options.log.build'],
@@ -433,27 +458,28 @@ describe.each(DURABLE)('decision log head, durable: %s', (_name, place) => {
 /** Stored rows edited behind the store's back: each is ERR_STORE_CORRUPT, for logIntent and for a commit carrying the log. */
 const HEAD_JSON = (h: LogHead): string => JSON.stringify({ count: h.count, lastHash: h.lastHash, bytes: h.bytes });
 const good = advance(EMPTY, ['one', 'two']);
-// [what, column, SQL value (SQLite; PostgreSQL the same unless given)]
-const CORRUPTIONS: [string, string, string, string?][] = [
-  ['before not JSON', 'before_head', `'x'`],
-  ['before not an object', 'before_head', `'[]'`],
-  ['after with a lower-case hash', 'after_head', `'${HEAD_JSON({ ...good.after, lastHash: good.after.lastHash.toLowerCase() })}'`],
-  ['after not canonical (white space)', 'after_head', `'${HEAD_JSON(good.after).replace(':', ': ')}'`],
-  ['after not canonical (key order)', 'after_head', `'${JSON.stringify({ lastHash: good.after.lastHash, count: good.after.count, bytes: good.after.bytes })}'`],
-  ['after with a negative count', 'after_head', `'${HEAD_JSON({ ...good.after, count: -1 })}'`],
-  ['after with an extra field', 'after_head', `'${JSON.stringify({ ...good.after, extra: 1 })}'`],
-  ['after with bytes beyond the lines', 'after_head', `'${HEAD_JSON({ ...good.after, bytes: good.after.bytes + 1 })}'`],
-  ['lines not ending with a newline', 'lines', `X'6F6E650A74776F'`, `'\\x6f6e650a74776f'`],
-  ['lines not UTF-8', 'lines', `X'6F6E650AFF770A'`, `'\\x6f6e650aff770a'`],
-  ['lines with a CR', 'lines', `X'6F6E650A74770D0A'`, `'\\x6f6e650a74770d0a'`],
-  ['a line missing', 'lines', `X'74776F0A'`, `'\\x74776f0a'`],
-  ['an empty line', 'lines', `X'6F6E650A0A74776F0A'`, `'\\x6f6e650a0a74776f0a'`],
-  ['no lines', 'lines', `X''`, `'\\x'`],
-  ['lines of the wrong hash', 'lines', `X'6F6E650A74776F210A'`, `'\\x6f6e650a74776f210a'`],
+// [what, column, SQL value for SQLite, for PostgreSQL (the same when null), the field the error names]
+const CORRUPTIONS: [string, string, string, string | null, string][] = [
+  ['before not text', 'before_head', `X'7B7D'`, `'5'`, 'before'], // bytes in SQLite; PostgreSQL's column holds only text
+  ['before not JSON', 'before_head', `'x'`, null, 'before'],
+  ['before not an object', 'before_head', `'[]'`, null, 'before'],
+  ['after with a lower-case hash', 'after_head', `'${HEAD_JSON({ ...good.after, lastHash: good.after.lastHash.toLowerCase() })}'`, null, 'after.lastHash'],
+  ['after not canonical (white space)', 'after_head', `'${HEAD_JSON(good.after).replace(':', ': ')}'`, null, 'after'],
+  ['after not canonical (key order)', 'after_head', `'${JSON.stringify({ lastHash: good.after.lastHash, count: good.after.count, bytes: good.after.bytes })}'`, null, 'after'],
+  ['after with a negative count', 'after_head', `'${HEAD_JSON({ ...good.after, count: -1 })}'`, null, 'after.count'],
+  ['after with an extra field', 'after_head', `'${JSON.stringify({ ...good.after, extra: 1 })}'`, null, 'after'],
+  ['after with bytes beyond the lines', 'after_head', `'${HEAD_JSON({ ...good.after, bytes: good.after.bytes + 1 })}'`, null, 'intent.after.bytes'],
+  ['lines not ending with a newline', 'lines', `X'6F6E650A74776F'`, `'\\x6f6e650a74776f'`, 'lines'],
+  ['lines not UTF-8', 'lines', `X'6F6E650AFF770A'`, `'\\x6f6e650aff770a'`, 'lines'],
+  ['lines with a CR', 'lines', `X'6F6E650A74770D0A'`, `'\\x6f6e650a74770d0a'`, 'intent.lines[1]'],
+  ['a line missing', 'lines', `X'74776F0A'`, `'\\x74776f0a'`, 'intent.after.count'],
+  ['an empty line', 'lines', `X'6F6E650A0A74776F0A'`, `'\\x6f6e650a0a74776f0a'`, 'intent.lines[1]'],
+  ['no lines', 'lines', `X''`, `'\\x'`, 'intent.after.count'],
+  ['lines of the wrong hash (same length)', 'lines', `X'6F6E650A74777A0A'`, `'\\x6f6e650a74777a0a'`, 'intent.after.lastHash'],
 ];
 
 describe('decision log head, corrupt rows: SQLite', () => {
-  it.each(CORRUPTIONS)('%s', async (_what, column, value) => {
+  it.each(CORRUPTIONS)('%s', async (_what, column, value, _postgres, field) => {
     const path = join(dir, `c${++n}.db`);
     const s = await SqliteStateStore.open({ path });
     await s.commit([c(1n)], { log: append(undefined, good.lines) });
@@ -461,8 +487,8 @@ describe('decision log head, corrupt rows: SQLite', () => {
     const raw = new Database(path);
     raw.prepare(`UPDATE log_heads SET ${column} = ${value}`).run();
     raw.close();
-    await expectCode(s.logIntent(LOG), 'ERR_STORE_CORRUPT');
-    await expectCode(s.commit([c(2n)], { log: append(good.after, ['three']) }), 'ERR_STORE_CORRUPT');
+    await expectCode(s.logIntent(LOG), 'ERR_STORE_CORRUPT', `log ${LOG} ${field}`);
+    await expectCode(s.commit([c(2n)], { log: append(good.after, ['three']) }), 'ERR_STORE_CORRUPT', `log ${LOG} ${field}`);
     expect(await s.lastCounter(A, D1)).toBe(1n);
     await s.close();
   });
@@ -481,14 +507,14 @@ describe('decision log head, corrupt rows: SQLite', () => {
 });
 
 describe('decision log head, corrupt rows: PostgreSQL', () => {
-  it.each(CORRUPTIONS)('%s', async (_what, column, sqlite, postgres) => {
+  it.each(CORRUPTIONS)('%s', async (_what, column, sqlite, postgres, field) => {
     const schema = `c${++n}`;
     const s = await PostgresStateStore.open({ ...connectionOf(pg), schema });
     await s.commit([c(1n)], { log: append(undefined, good.lines) });
     expect(await s.logIntent(LOG)).toEqual(good);
     pg.psql(`UPDATE ${schema}.log_heads SET ${column} = ${postgres ?? sqlite}`);
-    await expectCode(s.logIntent(LOG), 'ERR_STORE_CORRUPT');
-    await expectCode(s.commit([c(2n)], { log: append(good.after, ['three']) }), 'ERR_STORE_CORRUPT');
+    await expectCode(s.logIntent(LOG), 'ERR_STORE_CORRUPT', `log ${LOG} ${field}`);
+    await expectCode(s.commit([c(2n)], { log: append(good.after, ['three']) }), 'ERR_STORE_CORRUPT', `log ${LOG} ${field}`);
     expect(await s.lastCounter(A, D1)).toBe(1n);
     await s.close();
   });

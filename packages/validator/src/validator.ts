@@ -133,6 +133,8 @@ export class Validator {
   readonly #zTtl: number;
   #trust: TrustState;
   #closed = false;
+  /** Calls made and not yet answered (close waits for them). */
+  readonly #inflight = new Set<Promise<unknown>>();
   #accepted = 0;
   #quarantined = 0;
   readonly #rejected = new Map<string, number>();
@@ -196,9 +198,21 @@ export class Validator {
       throw new SmkiError('ERR_INVALID_ARGUMENT', `validateBatch takes an array of at most ${MAX_BATCH} commands`, { detail: 'commands' });
     }
     this.#checkCrls();
+    return this.#track(this.#validateBatch(commands));
+  }
+
+  async #validateBatch(commands: readonly BatchCommand[]): Promise<Decision[]> {
     const pending = await Promise.all(commands.map((c) => this.#check(c?.bytes, c?.sender)));
     const decisions = await this.#committer.submit(pending);
     return this.#o.dco ? this.#envelopes(commands, decisions) : decisions;
+  }
+
+  /** Count a call in flight until it settles: {@link Validator.close} waits for it. */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    const done = (): void => void this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   /**
@@ -258,6 +272,10 @@ export class Validator {
     checkOperator(operator);
     // A DCO never holds a command back, so it has nothing to release (and a release never allocates an envelope counter).
     if (this.#o.dco) throw new SmkiError('ERR_INVALID_ARGUMENT', 'a validator in DCO mode quarantines nothing and releases nothing', { detail: 'release' });
+    return this.#track(this.#release(quarantineId, operator));
+  }
+
+  async #release(quarantineId: string, operator: string): Promise<Decision> {
     const record: QuarantineRecord | undefined = await this.#store.quarantineRecord(quarantineId);
     if (record === undefined || record.state !== 'held') {
       const [d] = await this.#committer.submit([
@@ -277,6 +295,10 @@ export class Validator {
   async discard(quarantineId: string, operator: string): Promise<boolean> {
     this.#assertOpen();
     checkOperator(operator);
+    return this.#track(this.#discard(quarantineId, operator));
+  }
+
+  async #discard(quarantineId: string, operator: string): Promise<boolean> {
     const held = await this.#store.discardQuarantine(quarantineId);
     if (!held) return false;
     const [logged] = await this.#committer.submit<true | SmkiError>([
@@ -334,10 +356,15 @@ export class Validator {
     return { path: this.#committer.log.path, count: this.#committer.log.head().count };
   }
 
-  /** Wait for commits in flight and close the decision log. The stores stay open (the caller owns them). Idempotent. */
+  /**
+   * Refuse new calls (`ERR_VALIDATOR_CLOSED`), wait until every call already made is answered (as
+   * if close had not been called) and its records are written, then close the decision log. The
+   * stores stay open (the caller owns them). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     await this.#committer.close();
   }
 

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SmkiError } from '@smki/core';
 import { verifyAuditLog } from '@smki/keystore';
-import { MemoryStateStore, type StateStore } from '@smki/store';
+import { MemoryStateStore, type CommitEntry, type CommitOutcome, type LogAppend, type StateStore } from '@smki/store';
 import { DECISION_LOG_SCHEMA, type Decision, type Validator } from '../src/index.js';
 import { LOG_KEY, SUPPLIER, buildWorld, disconnect, memoryStores, openValidator, tempDir, type World } from './_world.js';
 import { expectRejectedAt } from './_expect.js';
@@ -19,8 +19,16 @@ beforeAll(async () => {
 });
 const NOW = () => BigInt(world.now.getTime());
 
-type Mode = 'ok' | 'lost-ack' | 'not-applied' | 'intent-fails';
-/** A memory store whose next commit (or intent read) fails the way `mode` says. */
+type Mode = 'ok' | 'lost-ack' | 'lost-before' | 'not-applied' | 'corrupt-after-build' | 'intent-fails';
+/**
+ * A memory store whose next commit (or intent read) fails the way `mode` says:
+ * - `lost-ack`: applied, then the answer is lost (ERR_STORE_UNAVAILABLE);
+ * - `lost-before`: the connection is lost before the transaction starts (build is never called);
+ * - `not-applied`: the transaction ran (build was called) and was rolled back, then the answer is
+ *   lost (ERR_STORE_UNAVAILABLE), e.g. the connection dropped during COMMIT;
+ * - `corrupt-after-build`: the transaction ran and was rolled back with ERR_STORE_CORRUPT;
+ * - `intent-fails`: every intent read fails (ERR_STORE_UNAVAILABLE) until the mode changes.
+ */
 function flaky(): { store: StateStore; inner: MemoryStateStore; next: (m: Mode) => void } {
   const inner = new MemoryStateStore();
   let mode: Mode = 'ok';
@@ -28,11 +36,20 @@ function flaky(): { store: StateStore; inner: MemoryStateStore; next: (m: Mode) 
   const store = new Proxy(inner, {
     get: (t, k) => {
       const real = (Reflect.get(t, k) as (...a: unknown[]) => Promise<unknown>).bind(t);
-      if (k === 'commit' && (mode === 'lost-ack' || mode === 'not-applied')) {
+      if (k === 'commit' && mode !== 'ok' && mode !== 'intent-fails') {
         const m = mode;
-        return async (...a: unknown[]) => {
+        return async (entries: CommitEntry[], options: { log: LogAppend }) => {
           mode = 'ok';
-          if (m === 'lost-ack') await real(...a);
+          if (m === 'lost-ack') await real(entries, options);
+          if (m === 'not-applied' || m === 'corrupt-after-build') {
+            const rollback = new Error('rolled back');
+            const log = options.log;
+            const ran = real(entries, { ...options, log: { ...log, build: (o: readonly CommitOutcome[]) => (log.build(o), (() => { throw rollback; })()) } });
+            await ran.catch((e: unknown) => {
+              if (e !== rollback) throw e;
+            });
+            if (m === 'corrupt-after-build') throw new SmkiError('ERR_STORE_CORRUPT', 'a row failed its check', {});
+          }
           throw gone();
         };
       }
@@ -69,13 +86,34 @@ describe('commits whose outcome is unknown', () => {
     expect(rs[1]).toMatchObject({ firstSeq: 1, records: 1 });
   });
 
-  it('not applied: the caller hears ERR_STORE_UNAVAILABLE, its records are dropped, and the command can be sent again', async () => {
+  it.each(['lost-before', 'not-applied'] as const)(
+    'not applied (%s): the caller hears ERR_STORE_UNAVAILABLE, its records are dropped, and the command can be sent again',
+    async (mode) => {
+      // As the first commit of a fresh store (no head stored yet), and as a later one.
+      for (const first of [true, false]) {
+        const f = flaky();
+        const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+        if (!first) expect((await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
+        const d1 = await disconnect(world, world.meters[0]!, NOW());
+        f.next(mode);
+        expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
+        expect(await f.inner.lastCounter(SUPPLIER, world.meters[0]!.eui)).toBeUndefined();
+        expect((await v.validate(d1, { sender: SUPPLIER })).outcome).toBe('accepted');
+        expect(kinds(await records(v))).toEqual(first ? ['command.accepted'] : ['command.accepted', 'command.accepted']);
+      }
+    },
+  );
+
+  it('a failure after the transaction ran that is not a lost connection (ERR_STORE_CORRUPT) is not an unknown outcome: the next group does not ask the store', async () => {
     const f = flaky();
     const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
-    const d1 = await disconnect(world, world.meters[0]!, NOW());
-    f.next('not-applied');
-    expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
-    expect((await v.validate(d1, { sender: SUPPLIER })).outcome).toBe('accepted');
+    f.next('corrupt-after-build');
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_CORRUPT');
+    // Were the outcome unknown, this group would read the intent first, and fail with it.
+    f.next('intent-fails');
+    const d = await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER });
+    f.next('ok');
+    expect(d.outcome).toBe('accepted');
     expect(kinds(await records(v))).toEqual(['command.accepted']);
   });
 
@@ -128,6 +166,19 @@ describe('commits whose outcome is unknown', () => {
   });
 });
 
+describe('closing', () => {
+  it('waits for the calls in flight: each is answered and its records are in the log', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
+    const bytes = await Promise.all(world.meters.map((m) => disconnect(world, m, NOW())));
+    const calls = bytes.map((b) => v.validate(b, { sender: SUPPLIER }));
+    const path = v.logHead().path;
+    await v.close();
+    expect((await Promise.all(calls)).map((d) => d.outcome)).toEqual(bytes.map(() => 'accepted'));
+    expect((await verifyAuditLog(path, { key: LOG_KEY, schema: DECISION_LOG_SCHEMA })).ok).toBe(true);
+    expect(readFileSync(path, 'utf8').trim().split('\n').length).toBe(bytes.length);
+  });
+});
+
 describe('the log against the store at open', () => {
   it("a log file missing its last group's lines (a crash between the two writes) gets them back from the store's intent", async () => {
     const dir = tempDir();
@@ -161,6 +212,18 @@ describe('the log against the store at open', () => {
 });
 
 describe('group commit', () => {
+  it('a caller that sends its next command as soon as it hears back, after any number of ticks, is always answered', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
+    const bytes = await Promise.all(Array.from({ length: 24 }, (_, k) => disconnect(world, world.meters[k % 4]!, NOW() + BigInt(k))));
+    const outcomes: string[] = [];
+    for (let k = 0; k < bytes.length; k++) {
+      outcomes.push((await v.validate(bytes[k]!, { sender: SUPPLIER })).outcome);
+      for (let t = 0; t < k; t++) await null;
+    }
+    expect(outcomes).toEqual(bytes.map(() => 'accepted'));
+    expect((await records(v)).length).toBe(bytes.length);
+  }, 20_000);
+
   it('many calls at once, over many ticks: every one answered, in one log that verifies', async () => {
     const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
     const calls: Promise<Decision>[] = [];

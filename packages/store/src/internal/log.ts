@@ -83,8 +83,12 @@ function checkHead(v: unknown, field: string, fail: Fail): LogHead {
   return { count, lastHash, bytes };
 }
 
-/** Whether two heads (or two absences of one) are the same. */
-export function sameHead(a: LogHead | undefined, b: LogHead | undefined): boolean {
+/**
+ * Whether two decision-log heads (or two absences of one) are the same: count, hash of the last
+ * line and byte length all equal. The compare-and-set of `commit` uses it; so may a caller that
+ * reads the store's `logIntent` to learn whether its commit was applied.
+ */
+export function sameLogHead(a: LogHead | undefined, b: LogHead | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.count === b.count && a.lastHash === b.lastHash && a.bytes === b.bytes;
 }
@@ -143,7 +147,7 @@ export function checkCommitOptions(v: unknown): CheckedLog | undefined {
 
 /** The compare-and-set: the stored `after` must be `expected` (both absent: no row yet). */
 export function checkExpected(log: CheckedLog, stored: LogIntent | undefined): void {
-  if (!sameHead(stored?.after, log.expected)) {
+  if (!sameLogHead(stored?.after, log.expected)) {
     throw new SmkiError(
       'ERR_STORE_LOG_CONFLICT',
       log.expected === undefined
@@ -171,7 +175,7 @@ export function runBuild(log: CheckedLog, outcomes: readonly CommitOutcome[]): L
     throw invalid('options.log.build', 'returned a promise: it must return the intent synchronously');
   }
   const intent = checkIntent(result, 'intent', invalid);
-  if (log.expected !== undefined && !sameHead(intent.before, log.expected)) throw invalid('intent.before', 'is not options.log.expected');
+  if (log.expected !== undefined && !sameLogHead(intent.before, log.expected)) throw invalid('intent.before', 'is not options.log.expected');
   return intent;
 }
 

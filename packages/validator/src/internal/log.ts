@@ -3,6 +3,7 @@ import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
 import { AuditLog, defineAuditSchema } from '@smki/keystore';
 import type { AuditHead, AuditStaged } from '@smki/keystore';
+import { sameLogHead } from '@smki/store';
 import type { CommitEntry, CommitOutcome, LogHead, StateStore } from '@smki/store';
 
 /** The fields every command record has. */
@@ -206,9 +207,6 @@ function settle(g: Queued, compute: () => unknown): void {
   }
 }
 
-const sameHead = (a: LogHead | undefined, b: LogHead | undefined): boolean =>
-  a === undefined || b === undefined ? a === b : a.count === b.count && a.lastHash === b.lastHash && a.bytes === b.bytes;
-
 const ZERO_HEAD: AuditHead = Object.freeze({ count: 0, lastHash: '0'.repeat(64), bytes: 0 });
 
 /**
@@ -259,7 +257,7 @@ export class DecisionCommitter {
       ...(options.now ? { now: options.now } : {}),
     });
     const head = log.head();
-    if (!sameHead(head, intent?.after ?? ZERO_HEAD)) {
+    if (!sameLogHead(head, intent?.after ?? ZERO_HEAD)) {
       const beyond = log.recovery.recordsBeyondHead;
       const state = log.recovery.lifecycleBeyondHead.length;
       await log.close();
@@ -364,12 +362,12 @@ export class DecisionCommitter {
   async #resolveUnknown(): Promise<void> {
     const staged = this.#unknown as AuditStaged;
     const intent = await this.#store.logIntent(this.#id);
-    if (sameHead(intent?.after, staged.after)) {
+    if (sameLogHead(intent?.after, staged.after)) {
       this.#unknown = undefined;
       this.#expected = staged.after;
       await this.#log.commitStaged();
       this.#note = { type: 'commit.unacknowledged', firstSeq: staged.before.count + 1, records: staged.lines.length };
-    } else if (sameHead(intent?.after, this.#expected)) {
+    } else if (sameLogHead(intent?.after, this.#expected)) {
       this.#unknown = undefined;
       this.#log.abortStaged();
     } else {
@@ -385,7 +383,7 @@ export class DecisionCommitter {
     if (this.#unknown) {
       try {
         const intent = await this.#store.logIntent(this.#id);
-        if (sameHead(intent?.after, this.#unknown.after)) await this.#log.commitStaged();
+        if (sameLogHead(intent?.after, this.#unknown.after)) await this.#log.commitStaged();
         else this.#log.abortStaged();
       } catch {
         this.#log.abortStaged();
