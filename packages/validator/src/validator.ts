@@ -790,8 +790,8 @@ function checkOperator(operator: unknown): void {
 }
 
 function checkOptions(o: ValidatorOptions): void {
-  const bad = (detail: string, why: string): never => {
-    throw new SmkiError('ERR_INVALID_ARGUMENT', `validator options: ${detail} ${why}`, { detail });
+  const bad = (detail: string, message: string): never => {
+    throw new SmkiError('ERR_INVALID_ARGUMENT', `validator options: ${detail} ${message}`, { detail });
   };
   if (typeof o !== 'object' || o === null) bad('options', 'are required');
   for (const k of ['store', 'registry', 'firmware'] as const) if (typeof o[k] !== 'object' || o[k] === null) bad(k, 'is required');

@@ -6,8 +6,9 @@
 // shared-secret cache, the bound on the portfolio look-up, and validateBatch's own argument.
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createKeyAgreement, parseEui64, SmkiError, type KeyAgreement } from '@smki/core';
-import { TrustStore, issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate } from '@smki/pki';
+import { createKeyAgreement, p1363ToDer, parseEui64, SmkiError, type KeyAgreement } from '@smki/core';
+import { OID, TrustStore, defineEnvironment, issueDeviceCertificate, issueOrganisationCertificate, parseCrl, type SmkiCertificate } from '@smki/pki';
+import { bitString, ctx, extension as rawExtension, int, oid, seq, time } from '../../pki/test/_x509-builder.js';
 import { buildDisableSupply, signPreCommand } from '@smki/gbcs';
 import { simulatorCrypto } from '../../gbcs/test/_device-simulator.js';
 import { verifyDcoEnvelope, type Decision } from '../src/index.js';
@@ -421,13 +422,62 @@ describe('trust: path verdicts, their cache, CRL freshness', () => {
 
   it('trust is an object with a list of CRLs; its certificates may be a TrustStore', async () => {
     const stores = await memoryStores(world);
-    await expect(openValidator(world, stores, { trust: null as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'trust' } });
+    for (const trust of [null, 'trust', 5]) {
+      await expect(openValidator(world, stores, { trust: trust as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'trust' } });
+    }
     await expect(openValidator(world, stores, { trust: { certificates: world.certificates, crls: 'none' as never } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'trust.crls' } });
     const v = await openValidator(world, stores, { trust: { certificates: new TrustStore(world.certificates), crls: world.crls } });
     expect((await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
     const none = await openValidator(world, await memoryStores(world), { trust: { crls: world.crls } as never });
     expectRejectedAt(await none.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_ORIGINATOR_UNKNOWN');
     await Promise.all([v.close(), none.close()]);
+  });
+  it('a CRL in its grace time is expiring, not expired, in crlStatus; past it, expired (grace from trust, or else from the environment)', async () => {
+    const crls = await world.crlsWith({ nextUpdate: new Date(world.now.getTime() + H), crlNumber: 6n });
+    const nextUpdate = crls[0]!.nextUpdate!.getTime();
+    let now = world.now;
+    const byTrust = await openValidator(world, await memoryStores(world), { now: () => now, crlWarningMs: H, trust: { certificates: world.certificates, crls, crlGraceSeconds: 2 * 3600 } });
+    const byEnvironment = await openValidator(world, await memoryStores(world), {
+      now: () => now,
+      crlWarningMs: H,
+      trust: { certificates: world.certificates, crls, environment: defineEnvironment({ name: 'graced', crlGraceSeconds: 2 * 3600 }) },
+    });
+    const plain = await openValidator(world, await memoryStores(world), { now: () => now, crlWarningMs: H, trust: { certificates: world.certificates, crls } });
+    now = new Date(nextUpdate + H);
+    for (const v of [byTrust, byEnvironment]) {
+      expect(v.crlStatus().map((x) => x.state)).toEqual(['expiring', 'expiring']);
+      expect((await v.validate(await disconnect(world, world.meters[0]!, BigInt(now.getTime())), { sender: SUPPLIER })).outcome).toBe('accepted');
+    }
+    expect(plain.crlStatus().map((x) => x.state)).toEqual(['expired', 'expired']);
+    expectRejectedAt(await plain.validate(await disconnect(world, world.meters[0]!, BigInt(now.getTime())), { sender: SUPPLIER }), 'ERR_COMMAND_REVOCATION_UNKNOWN');
+    now = new Date(nextUpdate + 2 * H);
+    for (const v of [byTrust, byEnvironment]) expect(v.crlStatus().map((x) => x.state)).toEqual(['expiring', 'expiring']);
+    // (Path validation judges time in whole seconds, as certificate and CRL times are.)
+    now = new Date(nextUpdate + 2 * H + 1000);
+    for (const v of [byTrust, byEnvironment]) {
+      expect(v.crlStatus().map((x) => x.state)).toEqual(['expired', 'expired']);
+      expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, BigInt(now.getTime())), { sender: SUPPLIER }), 'ERR_COMMAND_REVOCATION_UNKNOWN');
+    }
+    await Promise.all([byTrust.close(), byEnvironment.close(), plain.close()]);
+  });
+
+  it('a CRL with no nextUpdate and no cRLNumber (RFC 5280 allows both out): expired in crlStatus, with neither field, and the signer it covers is refused', async () => {
+    const ca = world.hierarchy.organisationCa;
+    const thisUpdate = new Date(world.now.getTime() - H);
+    const tbs = seq(
+      int(1),
+      seq(oid(OID.ecdsaWithSha256)),
+      ca.certificate.subject.der,
+      time(thisUpdate),
+      ctx(0, false, seq(rawExtension(OID.authorityKeyIdentifier, false, seq(ctx(0, true, Buffer.from(ca.certificate.subjectKeyId!, 'hex')))))),
+    );
+    const bare = parseCrl(seq(tbs, seq(oid(OID.ecdsaWithSha256)), bitString(p1363ToDer(await ca.signer.sign(tbs)))));
+    expect(bare.nextUpdate).toBeUndefined();
+    expect(bare.crlNumber).toBeUndefined();
+    const v = await openValidator(world, await memoryStores(world), { trust: { certificates: world.certificates, crls: [bare, world.crls[1]!] } });
+    expect(v.crlStatus()[0]).toStrictEqual({ issuer: bare.issuer.text, thisUpdate: bare.thisUpdate, state: 'expired' });
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_REVOCATION_UNKNOWN');
+    await v.close();
   });
 });
 

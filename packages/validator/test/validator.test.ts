@@ -349,7 +349,10 @@ describe('the attack suite: each rule, broken alone, gives its code', () => {
     const { v, stores } = await fresh({ trust: { certificates: [...world.certificates, cert], crls: world.crls } });
     const m = world.meters[0]!;
     await stores.registry.put([{ ...m.record, cells: [{ ...m.record.cells[0]!, ski: cert.subjectKeyId! }, m.record.cells[1]!] }]);
-    expectRejected(await v.validate(await disconnect(world, m, NOW_MS(), key.signer), { sender: SUPPLIER }), 'ERR_COMMAND_SIGNER_PATH_INVALID');
+    const d = await v.validate(await disconnect(world, m, NOW_MS(), key.signer), { sender: SUPPLIER });
+    expectRejected(d, 'ERR_COMMAND_SIGNER_PATH_INVALID');
+    // The message names the path finding (its code, then its text).
+    expect((d as { message: string }).message).toMatch(/^ERR_[A-Z_]+: \S/);
     await v.close();
   });
 
