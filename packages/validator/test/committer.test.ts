@@ -117,6 +117,31 @@ describe('commits whose outcome is unknown', () => {
     expect(kinds(await records(v))).toEqual(['command.accepted']);
   });
 
+  it('a store that throws something other than an SmkiError: ERR_STORE_UNAVAILABLE at the commit step, nothing applied, and the next command goes on', async () => {
+    const inner = new MemoryStateStore();
+    let broken = true;
+    const store = new Proxy(inner, {
+      get: (t, k) => {
+        const real = (Reflect.get(t, k) as (...a: unknown[]) => Promise<unknown>).bind(t);
+        if (k !== 'commit') return real;
+        return async (...a: unknown[]) => {
+          if (broken) {
+            broken = false;
+            throw new TypeError('a driver bug');
+          }
+          return real(...a);
+        };
+      },
+    }) as StateStore;
+    const v = await openValidator(world, { ...(await memoryStores(world)), store }, { dir: tempDir() });
+    const d1 = await disconnect(world, world.meters[0]!, NOW());
+    const d = await v.validate(d1, { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_STORE_UNAVAILABLE');
+    expect((d as { message: string }).message).toBe('the commit failed');
+    expect((await v.validate(d1, { sender: SUPPLIER })).outcome).toBe('accepted');
+    expect(kinds(await records(v))).toEqual(['command.accepted']);
+  });
+
   it('a store that cannot say (its intent unreadable) keeps failing closed, then resolves when it answers', async () => {
     const f = flaky();
     const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
