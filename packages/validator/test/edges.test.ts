@@ -415,7 +415,10 @@ describe('trust: path verdicts, their cache, CRL freshness', () => {
     expect(v.crlStatus().map((s) => s.state)).toEqual(['expiring', 'expiring']);
     now = new Date(nextUpdate);
     expect(v.crlStatus().map((s) => s.state)).toEqual(['expiring', 'expiring']);
-    now = new Date(nextUpdate + 1);
+    // The whole second of nextUpdate still counts, as in path validation (CRL times are whole seconds).
+    now = new Date(nextUpdate + 999);
+    expect(v.crlStatus().map((s) => s.state)).toEqual(['expiring', 'expiring']);
+    now = new Date(nextUpdate + 1000);
     expect(v.crlStatus().map((s) => s.state)).toEqual(['expired', 'expired']);
     await v.close();
   });
@@ -452,7 +455,8 @@ describe('trust: path verdicts, their cache, CRL freshness', () => {
     expectRejectedAt(await plain.validate(await disconnect(world, world.meters[0]!, BigInt(now.getTime())), { sender: SUPPLIER }), 'ERR_COMMAND_REVOCATION_UNKNOWN');
     now = new Date(nextUpdate + 2 * H);
     for (const v of [byTrust, byEnvironment]) expect(v.crlStatus().map((x) => x.state)).toEqual(['expiring', 'expiring']);
-    // (Path validation judges time in whole seconds, as certificate and CRL times are.)
+    now = new Date(nextUpdate + 2 * H + 999);
+    for (const v of [byTrust, byEnvironment]) expect(v.crlStatus().map((x) => x.state)).toEqual(['expiring', 'expiring']);
     now = new Date(nextUpdate + 2 * H + 1000);
     for (const v of [byTrust, byEnvironment]) {
       expect(v.crlStatus().map((x) => x.state)).toEqual(['expired', 'expired']);

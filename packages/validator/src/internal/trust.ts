@@ -77,11 +77,15 @@ export class TrustState {
     return verdict;
   }
 
-  /** The freshness of each CRL at `now`, given the warning time. */
+  /**
+   * The freshness of each CRL at `now`, given the warning time. Expired as path validation judges
+   * it: the whole second of `now` past nextUpdate plus the grace (CRL times are whole seconds).
+   */
   crlStatus(now: number, warningMs: number): CrlStatus[] {
+    const second = Math.floor(now / 1000) * 1000;
     return this.crls.map((c) => {
       const next = c.nextUpdate?.getTime();
-      const state = next === undefined || now > next + this.#graceMs ? 'expired' : now >= next - warningMs ? 'expiring' : 'fresh';
+      const state = next === undefined || second > next + this.#graceMs ? 'expired' : now >= next - warningMs ? 'expiring' : 'fresh';
       return {
         issuer: c.issuer.text,
         ...(c.crlNumber !== undefined ? { crlNumber: c.crlNumber } : {}),
