@@ -20,7 +20,8 @@
 // disconnects to one CS06 firmware activation, for 1,000 meters in 4 portfolios. The bench
 // aborts unless every command is accepted. p50/p99 are per validate() call (a steady stream of
 // up to 250 calls in flight, a meter's next command after its previous one settled); for the
-// pool, per validateBatch task of 250.
+// pool, per validateBatch task of 250 (four groups of 250 meters, each group's tasks in order,
+// the groups side by side).
 // SMKI_BENCH_ONLY=memory,sqlite (comma-separated: memory, memory.zcache, sqlite, postgres, workers,
 // registry) runs only those figures (the baselines always run): for profiling one configuration.
 import { createCipheriv, createHash, diffieHellman, verify, type KeyObject } from 'node:crypto';
@@ -50,7 +51,7 @@ import { startPostgres } from '../../store/test/_postgres.js';
 import { measureRegistry } from '../../store/bench/registry.js';
 // The built package, as users load it (the bench script builds it first): the source through tsx
 // carries per-closure naming helpers that cost a few percent and never ship.
-import { Validator, ValidatorPool, type BatchCommand, type Decision, type ValidatorOptions } from '@smki/validator';
+import { Validator, ValidatorPool, type Decision, type ValidatorOptions } from '@smki/validator';
 import { buildWorld, LOG_KEY, MODEL, SUPPLIER, T0, type World } from '../test/_world.js';
 import type { BenchSetupData } from '../test/_pool-setup.js';
 
@@ -250,23 +251,23 @@ async function runPool(name: string, workers: number, sqliteDir: string): Promis
   };
   const pool = await ValidatorPool.open({ setup: new URL('../test/_pool-setup.ts', import.meta.url), workers, data, chunkSize: WAVE });
   const times: number[] = [];
-  const decisions: Decision[] = [];
+  const decisions: Decision[] = new Array<Decision>(commands.length);
   const t0 = performance.now();
-  // Waves of one command per meter; each wave is cut into tasks of WAVE commands spread over the workers.
-  for (let i = 0; i < commands.length; i += DEVICES) {
-    const wave: BatchCommand[] = commands.slice(i, i + DEVICES).map((bytes) => ({ bytes, sender: SUPPLIER }));
-    const parts: Promise<Decision[]>[] = [];
-    for (let k = 0; k < wave.length; k += WAVE) {
+  // A steady stream of tasks of WAVE commands: the meters are cut into DEVICES / WAVE groups, and
+  // each group's tasks go in order (a meter's next command only after its previous one settled),
+  // the groups side by side, so the workers always have a task waiting (no barrier between waves).
+  const groups = Array.from({ length: Math.ceil(DEVICES / WAVE) }, async (_, g) => {
+    for (let base = 0; base < commands.length; base += DEVICES) {
+      const start = base + g * WAVE;
+      const end = Math.min(start + WAVE, base + DEVICES, commands.length);
+      if (start >= end) break;
       const s = performance.now();
-      parts.push(
-        pool.validateBatch(wave.slice(k, k + WAVE)).then((d) => {
-          times.push(performance.now() - s);
-          return d;
-        }),
-      );
+      const d = await pool.validateBatch(commands.slice(start, end).map((bytes) => ({ bytes, sender: SUPPLIER })));
+      times.push(performance.now() - s);
+      d.forEach((x, k) => (decisions[start + k] = x));
     }
-    for (const p of parts) decisions.push(...(await p));
-  }
+  });
+  await Promise.all(groups);
   const secs = (performance.now() - t0) / 1000;
   await pool.close();
   const accepted = check(decisions);
