@@ -465,6 +465,16 @@ describe('trust: path verdicts, their cache, CRL freshness', () => {
     await Promise.all([byTrust.close(), byEnvironment.close(), plain.close()]);
   });
 
+  it('no CRL for the signer\'s issuer at all: revocation cannot be checked, so ERR_COMMAND_REVOCATION_UNKNOWN (never a pass)', async () => {
+    for (const crls of [[], [world.crls[1]!]]) {
+      const v = await openValidator(world, await memoryStores(world), { trust: { certificates: world.certificates, crls } });
+      const d = await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER });
+      expectRejectedAt(d, 'ERR_COMMAND_REVOCATION_UNKNOWN');
+      expect((d as { message: string }).message).toMatch(/^ERR_CRL_MISSING: /);
+      await v.close();
+    }
+  });
+
   it('a CRL with no nextUpdate and no cRLNumber (RFC 5280 allows both out): expired in crlStatus, with neither field, and the signer it covers is refused', async () => {
     const ca = world.hierarchy.organisationCa;
     const thisUpdate = new Date(world.now.getTime() - H);
