@@ -11,7 +11,7 @@ import { OID, TrustStore, defineEnvironment, issueDeviceCertificate, issueOrgani
 import { bitString, ctx, extension as rawExtension, int, oid, seq, time } from '../../pki/test/_x509-builder.js';
 import { buildDisableSupply, signPreCommand } from '@smki/gbcs';
 import { simulatorCrypto } from '../../gbcs/test/_device-simulator.js';
-import { verifyDcoEnvelope, type Decision } from '../src/index.js';
+import { MAX_BATCH, verifyDcoEnvelope, type Decision } from '../src/index.js';
 import { MemoryStateStore, type StateStore } from '@smki/store';
 import { SUPPLIER, activate, buildWorld, disconnect, keyPair, memoryStores, openValidator, tempDir, type KeyPair, type World } from './_world.js';
 import { expectRejectedAt } from './_expect.js';
@@ -109,6 +109,9 @@ describe('the ACB key agreement', () => {
     const a = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: failing(new SmkiError('ERR_STORE_UNAVAILABLE', 'metadata store gone', {})) } });
     expectRejectedAt(await a.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
     await a.close();
+    const closed = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: failing(new SmkiError('ERR_STORE_CLOSED', 'the key store is closed', {})) } });
+    expectRejectedAt(await closed.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_CLOSED');
+    await closed.close();
     const b = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: failing(new SmkiError('ERR_KEY_STATE_TRANSITION', 'the meter now trusts another key', {})) } });
     const d = await b.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER });
     expectRejectedAt(d, 'ERR_COMMAND_COUNTER_SIGN_FAILED');
@@ -192,6 +195,25 @@ describe('validateBatch', () => {
 });
 
 describe('inputs and failures around the decision', () => {
+  it(`a batch of exactly MAX_BATCH commands is decided; one more is refused before anything is decided`, async () => {
+    const v = await openValidator(world, await memoryStores(world));
+    const junk = { bytes: Uint8Array.of(0xdf), sender: SUPPLIER };
+    await expect(v.validateBatch(Array.from({ length: MAX_BATCH + 1 }, () => junk))).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', context: { detail: 'commands' } });
+    expect(v.logHead().count).toBe(0);
+    const ds = await v.validateBatch(Array.from({ length: MAX_BATCH }, () => junk));
+    expect(ds.length).toBe(MAX_BATCH);
+    expect(ds.filter((d) => d.outcome === 'rejected' && d.code === 'ERR_GBCS_MALFORMED').length).toBe(MAX_BATCH);
+    expect(v.logHead().count).toBe(MAX_BATCH);
+    await v.close();
+  }, 60_000);
+
+  it('without a clock in the options, the validator decides on the system clock', async () => {
+    const live = await buildWorld({ meters: 1, now: new Date() });
+    const v = await openValidator(live, await memoryStores(live), { now: undefined });
+    expect((await v.validate(await disconnect(live, live.meters[0]!, BigInt(Date.now())), { sender: SUPPLIER })).outcome).toBe('accepted');
+    await v.close();
+  });
+
   it('a command that is not bytes, or 64 KiB of nothing: ERR_GBCS_MALFORMED; one byte more: ERR_COMMAND_TOO_LARGE', async () => {
     const v = await openValidator(world, await memoryStores(world));
     const [notBytes, max, over] = await v.validateBatch([

@@ -38,6 +38,19 @@ async function records(v: Validator): Promise<Record<string, unknown>[]> {
 }
 
 describe('decision log records', () => {
+  it('a rejection after the command parsed: the decision and its record carry originator, device, message code and counter', async () => {
+    const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
+    const m = world.meters[2]!;
+    const c = NOW() + 7n;
+    const bytes = await disconnect(world, m, c, world.portfolios[(m.portfolio + 1) % world.portfolios.length]!.signer);
+    const d = await v.validate(bytes, { sender: SUPPLIER });
+    expectRejectedAt(d, 'ERR_COMMAND_PORTFOLIO_MISMATCH');
+    expect(d).toMatchObject({ originator: SUPPLIER, device: m.eui, messageCode: 0x0050, counter: c });
+    expect(await records(v)).toEqual([
+      { type: 'command.rejected', sender: SUPPLIER, code: 'ERR_COMMAND_PORTFOLIO_MISMATCH', step: 'signature', originator: SUPPLIER, device: m.eui, messageCode: 0x0050, counter: String(c), commandHash: hash(bytes) },
+    ]);
+  });
+
   it('accepted (critical and not), replayed, quarantined, released, a failed release, a sender that is no EUI-64', async () => {
     const catalogue = createCatalogue([
       { code: 0x0400, useCase: 'XR01', name: 'a read (test entry)', duisService: '4.x', deviceType: 'any', eligibleRoles: ['IS', 'GS'], critical: false, acbOriginated: false },

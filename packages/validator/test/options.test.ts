@@ -4,7 +4,7 @@
 // with an option it cannot use would fail later, on a command; these fail at the door.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseEui64 } from '@smki/core';
-import { issueOrganisationCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
+import { issueDeviceCertificate, issueOrganisationCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
 import { Validator, type ValidatorOptions } from '../src/index.js';
 import { LOG_KEY, buildWorld, keyPair, memoryStores, tempDir, type KeyPair, type World } from './_world.js';
 import { createKeyAgreement } from '@smki/core';
@@ -14,6 +14,7 @@ let world: World;
 let base: ValidatorOptions;
 let dcoKey: KeyPair;
 let dcoCert: SmkiCertificate;
+let deviceSigning: SmkiCertificate;
 
 beforeAll(async () => {
   world = await buildWorld({ meters: 1 });
@@ -27,6 +28,8 @@ beforeAll(async () => {
   };
   dcoKey = keyPair();
   dcoCert = await issueOrganisationCertificate({ issuer: world.hierarchy.organisationCa, role: 127, entityId: DCO, keyUsage: 'digitalSignature', publicKey: dcoKey.publicKey, now: () => new Date(world.now.getTime() - 3600_000) });
+  deviceSigning = await issueDeviceCertificate({ issuer: world.hierarchy.deviceCa, entityId: world.meters[0]!.eui, keyUsage: 'digitalSignature', publicKey: keyPair().publicKey, now: () => new Date(world.now.getTime() - 3600_000) });
+  expect(deviceSigning).toMatchObject({ kind: 'device', keyUsage: ['digitalSignature'] });
 });
 
 type Change = (o: ValidatorOptions) => unknown;
@@ -56,10 +59,13 @@ const refusals: [string, Change][] = [
   ['acb.keyAgreement', (o) => ({ ...o, acb: { keyId: 'k', keyAgreement: 'ka' } })],
   ['dco.signer', (o) => ({ ...o, acb: undefined, dco: null })],
   ['dco.signer', dco({ signer: { publicKey: new Uint8Array(65) } })],
+  ['dco.signer', dco({ signer: undefined })],
   ['dco.certificate', dco({ certificate: undefined })],
   ['dco.certificate', dco({ certificate: { ...({} as object), kind: 'organisation' } })],
   ['dco.certificate', () => ({ ...base, acb: undefined, dco: { signer: dcoKey.signer, certificate: world.hierarchy.organisationCa.certificate } })],
   ['dco.certificate', () => ({ ...base, acb: undefined, dco: { signer: dcoKey.signer, certificate: parseCertificate(world.meters[0]!.kaCertificate.der) } })],
+  // A device's signing certificate: a digitalSignature key with an entity, but not an organisation's.
+  ['dco.certificate', () => ({ ...base, acb: undefined, dco: { signer: dcoKey.signer, certificate: deviceSigning } })],
   ['log', set({ log: null })],
   ['log.dir', log({ dir: '' })],
   ['log.dir', log({ dir: 5 })],
