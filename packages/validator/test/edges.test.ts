@@ -292,6 +292,10 @@ describe('inputs and failures around the decision', () => {
     const d = await v.validate(await disconnect(world, m, NOW()), { sender: SUPPLIER });
     expectRejectedAt(d, 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
     expect((d as { message: string }).message).toMatch(/has no key-agreement certificate/);
+    await stores.registry.put([{ ...m.record, keyAgreementCertificate: Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00) }]);
+    const e = await v.validate(await disconnect(world, m, NOW() + 1n), { sender: SUPPLIER });
+    expectRejectedAt(e, 'ERR_COMMAND_DEVICE_KEY_UNUSABLE');
+    expect((e as { message: string }).message).toMatch(/key-agreement certificate does not parse: /);
     await v.close();
   });
 
