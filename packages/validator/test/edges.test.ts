@@ -9,11 +9,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeyAgreement, p1363ToDer, parseEui64, SmkiError, type KeyAgreement } from '@smki/core';
 import { OID, TrustStore, defineEnvironment, issueDeviceCertificate, issueOrganisationCertificate, parseCrl, type SmkiCertificate } from '@smki/pki';
 import { bitString, ctx, extension as rawExtension, int, oid, seq, time } from '../../pki/test/_x509-builder.js';
-import { buildDisableSupply, signPreCommand } from '@smki/gbcs';
+import { buildDisableSupply, buildGeneralSigning, createCatalogue, signPreCommand } from '@smki/gbcs';
 import { simulatorCrypto } from '../../gbcs/test/_device-simulator.js';
 import { MAX_BATCH, verifyDcoEnvelope, type Decision } from '../src/index.js';
 import { MemoryStateStore, type StateStore } from '@smki/store';
-import { SUPPLIER, activate, buildWorld, disconnect, keyPair, memoryStores, openValidator, tempDir, type KeyPair, type World } from './_world.js';
+import { NETWORK_OPERATOR, SUPPLIER, activate, buildWorld, disconnect, keyPair, memoryStores, openValidator, tempDir, type KeyPair, type World } from './_world.js';
 import { expectRejectedAt } from './_expect.js';
 
 const DCO = parseEui64('90B3D51F300D0000');
@@ -179,6 +179,22 @@ describe('the signer', () => {
     const codes = outcomes(ds);
     expect(codes.filter((c) => c === 'ERR_COMMAND_PORTFOLIO_MISMATCH')).toHaveLength(16);
     expect(codes.filter((c) => c === 'ERR_COMMAND_SIGNATURE_INVALID')).toHaveLength(3);
+    await v.close();
+  });
+});
+
+describe('the responsible party', () => {
+  it("a network operator's command its role may send, to a meter it is the network operator of: accepted, as role 3", async () => {
+    const catalogue = createCatalogue([
+      { code: 0x0401, useCase: 'XR02', name: 'a network read (test entry)', duisService: '4.x', deviceType: 'any', eligibleRoles: ['ED', 'GT', 'IS', 'GS'], critical: false, acbOriginated: false },
+    ]);
+    const v = await openValidator(world, await memoryStores(world), { catalogue });
+    const m = world.meters[0]!;
+    const read = (originator: typeof SUPPLIER, counter: bigint) =>
+      buildGeneralSigning({ cra: 'command', originatorCounter: counter, originator, recipient: m.eui, messageCode: 0x0401, payload: Uint8Array.of(0x01, 0x09, 0x00), signatureField: 'empty' });
+    const d = await v.validate(read(NETWORK_OPERATOR, NOW()), { sender: NETWORK_OPERATOR });
+    expect(d).toMatchObject({ outcome: 'accepted', role: 3, critical: false, originator: NETWORK_OPERATOR });
+    expect(macOk(d, 0)).toBe(true);
     await v.close();
   });
 });
