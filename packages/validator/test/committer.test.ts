@@ -10,6 +10,7 @@ import { SmkiError } from '@smki/core';
 import { verifyAuditLog } from '@smki/keystore';
 import { MemoryStateStore, type CommitEntry, type CommitOutcome, type LogAppend, type StateStore } from '@smki/store';
 import { DECISION_LOG_SCHEMA, type Decision, type Validator } from '../src/index.js';
+import { DecisionCommitter, type PendingDecision } from '../src/internal/log.js';
 import { LOG_KEY, SUPPLIER, buildWorld, disconnect, memoryStores, openValidator, tempDir, type World } from './_world.js';
 import { expectRejectedAt } from './_expect.js';
 
@@ -248,6 +249,28 @@ describe('group commit', () => {
     expect(outcomes).toEqual(bytes.map(() => 'accepted'));
     expect((await records(v)).length).toBe(bytes.length);
   }, 20_000);
+
+  it('an item queued at any tick after the previous group answers (even as its commit loop ends) is committed, never stranded', async () => {
+    const c = await DecisionCommitter.open(new MemoryStateStore(), { dir: tempDir(), id: 'ticks', key: LOG_KEY, max: 256 });
+    const item = (n: number): PendingDecision<number> => ({
+      record: () => ({ type: 'quarantine.discarded', quarantineId: `q-${n}`, operator: 'tick' }),
+      result: () => n,
+      failed: (e) => {
+        throw e;
+      },
+    });
+    const within = <T>(p: Promise<T>): Promise<T | 'stranded'> => Promise.race([p, new Promise<'stranded'>((r) => setTimeout(() => r('stranded'), 2000))]);
+    for (let ticks = 0; ticks < 16; ticks++) {
+      let second: Promise<number[]> | undefined;
+      await c.submit([item(2 * ticks)]).then(async () => {
+        for (let t = 0; t < ticks; t++) await null;
+        second = c.submit([item(2 * ticks + 1)]);
+      });
+      expect(await within(second as Promise<number[]>)).toEqual([2 * ticks + 1]);
+    }
+    expect(c.log.head().count).toBe(32);
+    await c.close();
+  });
 
   it('many calls at once, over many ticks: every one answered, in one log that verifies', async () => {
     const v = await openValidator(world, await memoryStores(world), { dir: tempDir() });
