@@ -225,7 +225,7 @@ describe('inputs and failures around the decision', () => {
 
   it('without a clock in the options, the validator decides on the system clock', async () => {
     const live = await buildWorld({ meters: 1, now: new Date() });
-    const v = await openValidator(live, await memoryStores(live), { now: undefined });
+    const v = await openValidator(live, await memoryStores(live), { now: undefined } as never); // no clock given
     expect((await v.validate(await disconnect(live, live.meters[0]!, BigInt(Date.now())), { sender: SUPPLIER })).outcome).toBe('accepted');
     await v.close();
   });
