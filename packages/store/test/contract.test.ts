@@ -131,11 +131,20 @@ describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
     expect(await s.lastCounter(A, D1)).toBeUndefined();
     expect(await s.anomalyCount(WINDOW)).toBe(0);
     expect(await s.heldQuarantine()).toEqual([]);
-    await expectCode(s.lastCounter('x' as never, D1), 'ERR_INVALID_ARGUMENT');
-    await expectCode(s.anomalyCount({ ...WINDOW, windowStart: 5 }), 'ERR_INVALID_ARGUMENT');
-    await expectCode(s.quarantineRecord('nope'), 'ERR_INVALID_ARGUMENT');
-    await expectCode(s.heldQuarantine(0), 'ERR_INVALID_ARGUMENT');
-    await expectCode(s.pruneAnomalyWindows(-1), 'ERR_INVALID_ARGUMENT');
+    // Each refusal names the argument at fault.
+    for (const [call, detail] of [
+      [() => s.lastCounter('x' as never, D1), 'originator'],
+      [() => s.lastCounter(A, 'x' as never), 'device'],
+      [() => s.anomalyCount({ ...WINDOW, windowStart: 5 }), 'window.windowStart'],
+      [() => s.anomalyCount(5 as never), 'window'],
+      [() => s.quarantineRecord('nope'), 'id'],
+      [() => s.discardQuarantine('nope'), 'id'],
+      [() => s.heldQuarantine(0), 'limit'],
+      [() => s.pruneAnomalyWindows(-1), 'before'],
+    ] as [() => Promise<unknown>, string][]) {
+      const e = await expectCode(call(), 'ERR_INVALID_ARGUMENT');
+      expect((e as { context: { detail: string } }).context.detail).toBe(detail);
+    }
     expect(await s.commit([])).toEqual([]);
     await s.close();
   });
@@ -160,6 +169,20 @@ describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
     expect(new Set([id, ...more.map((o) => (o as { id: string }).id)]).size).toBe(3);
     expect((await s.heldQuarantine()).length).toBe(3);
     expect((await s.heldQuarantine(1)).length).toBe(1);
+    await s.close();
+  });
+
+  it('lists held commands oldest first, and by id among those held at the same time', async () => {
+    const s = await open();
+    const at = (value: bigint, t: number): CommitEntry => ({ ...held(value), quarantine: { ...held(value).quarantine!, at: t } });
+    // Two commands fill the window (limit 2); each later one is held, at the time given.
+    const out = await s.commit([held(1n), held(2n), at(3n, 3000), at(4n, 1000), at(5n, 2000), at(6n, 1000), at(7n, 1000)]);
+    const ids = out.slice(2).map((o) => (o as { id: string }).id);
+    const [t3000, a1000, t2000, b1000, c1000] = ids as [string, string, string, string, string];
+    const sameTime = [a1000, b1000, c1000].sort();
+    const listed = (await s.heldQuarantine()).map((r) => r.id);
+    expect(listed).toEqual([...sameTime, t2000, t3000]);
+    expect((await s.heldQuarantine(2)).map((r) => r.id)).toEqual(sameTime.slice(0, 2));
     await s.close();
   });
 

@@ -111,6 +111,11 @@ describe.each(BACKENDS)('FirmwareAllowlist contract: %s', (_name, open) => {
     expect(await codeOf(f.revoke(MODEL, H1, 1, 'x'.repeat(257)))).toEqual(['ERR_INVALID_ARGUMENT', 'reason']);
     expect(await codeOf(f.revoke(MODEL, H1, 1, 'line\nbreak'))).toEqual(['ERR_INVALID_ARGUMENT', 'reason']);
     expect(await codeOf(f.status('', H1))).toEqual(['ERR_INVALID_ARGUMENT', 'model']);
+    expect(await codeOf(f.status(MODEL, 'zz'))).toEqual(['ERR_INVALID_ARGUMENT', 'imageHash']);
+    expect(await codeOf(f.revoke('', H1, 1))).toEqual(['ERR_INVALID_ARGUMENT', 'model']);
+    expect(await codeOf(f.revoke(MODEL, 'zz', 1))).toEqual(['ERR_INVALID_ARGUMENT', 'imageHash']);
+    expect(await codeOf(f.revoke(MODEL, H1, -1))).toEqual(['ERR_INVALID_ARGUMENT', 'at']);
+    expect(await codeOf(f.list(''))).toEqual(['ERR_INVALID_ARGUMENT', 'model']);
     expect(await codeOf(f.list(MODEL, 0))).toEqual(['ERR_INVALID_ARGUMENT', 'limit']);
     expect(await f.list()).toEqual([]);
     await f.close();
