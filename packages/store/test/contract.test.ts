@@ -163,6 +163,8 @@ describe.each(BACKENDS)('StateStore contract: %s', (_name, open) => {
     const rec = await s.quarantineRecord(id);
     expect(rec).toEqual({ id, at: 1_700_000_050_000, user: A, device: D1, messageCode: 0x50, counter: 3n, command: cmd, state: 'held' });
     expect(await s.heldQuarantine()).toEqual([rec]);
+    // An id of the right shape that names no record.
+    expect(await s.quarantineRecord('00000000-0000-4000-8000-000000000000')).toBeUndefined();
     // Over the limit every further command is held too, each under its own id.
     const more = await s.commit([held(4n), held(5n)]);
     expect(more.map((o) => o.status)).toEqual(['quarantined', 'quarantined']);

@@ -25,6 +25,13 @@ const c = (value: bigint): CommitEntry => ({ counter: { originator: A, device: D
 const openPg = (schema = `f${++n}`, extra: object = {}) =>
   PostgresStateStore.open({ ...connectionOf(pg), schema, connectTimeoutMs: 2000, ...extra });
 
+async function detailOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => 'resolved',
+    (e: unknown) => (isSmkiError(e) ? [e.code, (e.context as { detail?: unknown }).detail] : e),
+  );
+}
+
 async function codeOf(p: Promise<unknown>): Promise<SmkiErrorCode | unknown> {
   return p.then(
     () => 'resolved',
@@ -209,13 +216,25 @@ describe('SQLite', () => {
     await s.commit([c(5n)]);
     const raw = new Database(path);
     raw.prepare("UPDATE counters SET counter = '5'").run();
-    expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_CORRUPT');
-    expect(await codeOf(s.commit([c(6n)]))).toBe('ERR_STORE_CORRUPT');
+    // The error names the row: originator/device of a counter, user/code/window of a count.
+    expect(await detailOf(s.lastCounter(A, D))).toEqual(['ERR_STORE_CORRUPT', `${A}/${D}`]);
+    expect(await detailOf(s.commit([c(6n)]))).toEqual(['ERR_STORE_CORRUPT', `${A}/${D}`]);
     raw.prepare("UPDATE counters SET counter = X'30303030303030303030303030303035'").run();
     expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_CORRUPT');
     raw.prepare("UPDATE counters SET counter = '0000000000000005'").run();
+    const window = { user: A, messageCode: 0x50, windowMs: 1000, windowStart: 0 };
+    await s.commit([
+      {
+        counter: { originator: A, device: D, value: 6n },
+        anomaly: { ...window, limit: 5 },
+        quarantine: { at: 0, user: A, device: D, messageCode: 0x50, counter: 6n, command: Uint8Array.of(1) },
+      },
+    ]);
+    raw.prepare('UPDATE anomaly_windows SET count = -1').run();
+    expect(await detailOf(s.anomalyCount(window))).toEqual(['ERR_STORE_CORRUPT', `${A}/80/0`]);
+    raw.prepare('UPDATE anomaly_windows SET count = 1').run();
     raw.close();
-    expect(await s.commit([c(6n)])).toEqual([{ status: 'committed' }]);
+    expect(await s.commit([c(7n)])).toEqual([{ status: 'committed' }]);
     await s.close();
     const junk = join(work, `junk${++n}.db`);
     writeFileSync(junk, Buffer.alloc(8192, 0x41));

@@ -99,20 +99,20 @@ export function openSqlite(options: SqliteOptions): Database.Database {
 }
 
 /** Run `f`, mapping any failure to the store's codes. */
-export function guard<T>(op: string, f: () => T): T {
+export function guard<T>(operationForMessage: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    throw sqliteError(e, op);
+    throw sqliteError(e, operationForMessage);
   }
 }
 
 /** Map an SQLite failure to the store's codes; a SmkiError passes through. */
-export function sqliteError(e: unknown, op: string): SmkiError {
+export function sqliteError(e: unknown, operationForMessage: string): SmkiError {
   if (isSmkiError(e)) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return new SmkiError('ERR_STORE_CORRUPT', `SQLite reports the store damaged during ${op} (${code})`, { detail: code }, { cause: e });
+    return new SmkiError('ERR_STORE_CORRUPT', `SQLite reports the store damaged during ${operationForMessage} (${code})`, { detail: code }, { cause: e });
   }
-  return new SmkiError('ERR_STORE_UNAVAILABLE', `the SQLite store failed during ${op} (${code}); nothing was changed`, { detail: code }, { cause: e });
+  return new SmkiError('ERR_STORE_UNAVAILABLE', `the SQLite store failed during ${operationForMessage} (${code}); nothing was changed`, { detail: code }, { cause: e });
 }
