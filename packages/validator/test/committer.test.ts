@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 const NOW = () => BigInt(world.now.getTime());
 
-type Mode = 'ok' | 'lost-ack' | 'lost-before' | 'not-applied' | 'corrupt-after-build' | 'intent-fails';
+type Mode = 'ok' | 'lost-ack' | 'lost-before' | 'not-applied' | 'corrupt-after-build' | 'driver-bug' | 'intent-fails';
 /**
  * A memory store whose next commit (or intent read) fails the way `mode` says:
  * - `lost-ack`: applied, then the answer is lost (ERR_STORE_UNAVAILABLE);
@@ -28,6 +28,7 @@ type Mode = 'ok' | 'lost-ack' | 'lost-before' | 'not-applied' | 'corrupt-after-b
  * - `not-applied`: the transaction ran (build was called) and was rolled back, then the answer is
  *   lost (ERR_STORE_UNAVAILABLE), e.g. the connection dropped during COMMIT;
  * - `corrupt-after-build`: the transaction ran and was rolled back with ERR_STORE_CORRUPT;
+ * - `driver-bug`: the call throws something that is not an SmkiError (a TypeError) before anything;
  * - `intent-fails`: every intent read fails (ERR_STORE_UNAVAILABLE) until the mode changes.
  */
 function flaky(): { store: StateStore; inner: MemoryStateStore; next: (m: Mode) => void } {
@@ -41,12 +42,16 @@ function flaky(): { store: StateStore; inner: MemoryStateStore; next: (m: Mode) 
         const m = mode;
         return async (entries: CommitEntry[], options: { log: LogAppend }) => {
           mode = 'ok';
+          if (m === 'driver-bug') throw new TypeError('a driver bug');
           if (m === 'lost-ack') await real(entries, options);
           if (m === 'not-applied' || m === 'corrupt-after-build') {
             const rollback = new Error('rolled back');
             const log = options.log;
-            const ran = real(entries, { ...options, log: { ...log, build: (o: readonly CommitOutcome[]) => (log.build(o), (() => { throw rollback; })()) } });
-            await ran.catch((e: unknown) => {
+            const build = (o: readonly CommitOutcome[]): never => {
+              log.build(o);
+              throw rollback;
+            };
+            await real(entries, { ...options, log: { ...log, build } }).catch((e: unknown) => {
               if (e !== rollback) throw e;
             });
             if (m === 'corrupt-after-build') throw new SmkiError('ERR_STORE_CORRUPT', 'a row failed its check', {});
@@ -59,6 +64,12 @@ function flaky(): { store: StateStore; inner: MemoryStateStore; next: (m: Mode) 
     },
   }) as StateStore;
   return { store, inner, next: (m) => (mode = m) };
+}
+
+/** A validator over a {@link flaky} store, with its own log directory. */
+async function flakyValidator(): Promise<{ f: ReturnType<typeof flaky>; v: Validator }> {
+  const f = flaky();
+  return { f, v: await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() }) };
 }
 
 async function records(v: Validator): Promise<Record<string, unknown>[]> {
@@ -75,8 +86,7 @@ const kinds = (rs: Record<string, unknown>[]) => rs.map((r) => (r['type'] === 'c
 
 describe('commits whose outcome is unknown', () => {
   it('applied but not acknowledged: the caller hears ERR_STORE_UNAVAILABLE, the next group writes the records and notes the commit; the counter was used', async () => {
-    const f = flaky();
-    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const { f, v } = await flakyValidator();
     const d1 = await disconnect(world, world.meters[0]!, NOW());
     f.next('lost-ack');
     expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
@@ -92,8 +102,7 @@ describe('commits whose outcome is unknown', () => {
     async (mode) => {
       // As the first commit of a fresh store (no head stored yet), and as a later one.
       for (const first of [true, false]) {
-        const f = flaky();
-        const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+        const { f, v } = await flakyValidator();
         if (!first) expect((await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER })).outcome).toBe('accepted');
         const d1 = await disconnect(world, world.meters[0]!, NOW());
         f.next(mode);
@@ -106,8 +115,7 @@ describe('commits whose outcome is unknown', () => {
   );
 
   it('a failure after the transaction ran that is not a lost connection (ERR_STORE_CORRUPT) is not an unknown outcome: the next group does not ask the store', async () => {
-    const f = flaky();
-    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const { f, v } = await flakyValidator();
     f.next('corrupt-after-build');
     expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_CORRUPT');
     // Were the outcome unknown, this group would read the intent first, and fail with it.
@@ -119,22 +127,8 @@ describe('commits whose outcome is unknown', () => {
   });
 
   it('a store that throws something other than an SmkiError: ERR_STORE_UNAVAILABLE at the commit step, nothing applied, and the next command goes on', async () => {
-    const inner = new MemoryStateStore();
-    let broken = true;
-    const store = new Proxy(inner, {
-      get: (t, k) => {
-        const real = (Reflect.get(t, k) as (...a: unknown[]) => Promise<unknown>).bind(t);
-        if (k !== 'commit') return real;
-        return async (...a: unknown[]) => {
-          if (broken) {
-            broken = false;
-            throw new TypeError('a driver bug');
-          }
-          return real(...a);
-        };
-      },
-    }) as StateStore;
-    const v = await openValidator(world, { ...(await memoryStores(world)), store }, { dir: tempDir() });
+    const { f, v } = await flakyValidator();
+    f.next('driver-bug');
     const d1 = await disconnect(world, world.meters[0]!, NOW());
     const d = await v.validate(d1, { sender: SUPPLIER });
     expectRejectedAt(d, 'ERR_STORE_UNAVAILABLE');
@@ -144,8 +138,7 @@ describe('commits whose outcome is unknown', () => {
   });
 
   it('a store that cannot say (its intent unreadable) keeps failing closed, then resolves when it answers', async () => {
-    const f = flaky();
-    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const { f, v } = await flakyValidator();
     const d1 = await disconnect(world, world.meters[0]!, NOW());
     f.next('lost-ack');
     expectRejectedAt(await v.validate(d1, { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
@@ -177,14 +170,12 @@ describe('commits whose outcome is unknown', () => {
       ['lost-ack', ['command.accepted']],
       ['not-applied', []],
     ] as const) {
-      const f = flaky();
-      const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+      const { f, v } = await flakyValidator();
       f.next(mode);
       expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
       expect(kinds(await records(v))).toEqual(expected);
     }
-    const f = flaky();
-    const v = await openValidator(world, { ...(await memoryStores(world)), store: f.store }, { dir: tempDir() });
+    const { f, v } = await flakyValidator();
     f.next('lost-ack');
     expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_STORE_UNAVAILABLE');
     f.next('intent-fails');
@@ -198,7 +189,10 @@ describe('closing', () => {
     const bytes = await Promise.all(world.meters.map((m) => disconnect(world, m, NOW())));
     const calls = bytes.map((b) => v.validate(b, { sender: SUPPLIER }));
     const path = v.logHead().path;
-    await v.close();
+    const closing = v.close();
+    // A call made once close has begun is refused, and decides nothing.
+    await expect(v.validate(await disconnect(world, world.meters[0]!, NOW() + 1n), { sender: SUPPLIER })).rejects.toMatchObject({ code: 'ERR_VALIDATOR_CLOSED' });
+    await closing;
     expect((await Promise.all(calls)).map((d) => d.outcome)).toEqual(bytes.map(() => 'accepted'));
     expect((await verifyAuditLog(path, { key: LOG_KEY, schema: DECISION_LOG_SCHEMA })).ok).toBe(true);
     expect(readFileSync(path, 'utf8').trim().split('\n').length).toBe(bytes.length);
