@@ -381,8 +381,18 @@ function withinLimit(bytes: Uint8Array): Uint8Array {
 export function buildGeneralCiphering(apdu: Uint8Array, mac: Uint8Array): Uint8Array {
   if (!(apdu instanceof Uint8Array) || apdu[0] !== 0xdf) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'the inner APDU must be a general-signing APDU (DF)', {});
   if (!(mac instanceof Uint8Array) || mac.length !== MAC_BYTES) throw new SmkiError('ERR_GBCS_INVALID_FIELD', 'a MAC is 12 bytes', {});
-  const inner = concatBytes(Uint8Array.from(SECURITY_HEADER), apdu, mac);
-  return withinLimit(concatBytes(Uint8Array.from(CIPHERING_PREFIX), lengthBytes(inner.length), inner));
+  // One allocation: prefix ‖ length ‖ (security header ‖ APDU ‖ MAC).
+  const innerLength = SECURITY_HEADER.length + apdu.length + MAC_BYTES;
+  const length = lengthBytes(innerLength);
+  const out = new Uint8Array(CIPHERING_PREFIX.length + length.length + innerLength);
+  out.set(CIPHERING_PREFIX, 0);
+  out.set(length, CIPHERING_PREFIX.length);
+  let at = CIPHERING_PREFIX.length + length.length;
+  out.set(SECURITY_HEADER, at);
+  at += SECURITY_HEADER.length;
+  out.set(apdu, at);
+  out.set(mac, at + apdu.length);
+  return withinLimit(out);
 }
 
 /**

@@ -682,7 +682,12 @@ function encodePrefix(seq: number, at: string, event: AuditEventBase, prev: stri
     throw invalid('unknown audit event type', typeof type === 'string' ? type.slice(0, 64) : typeof type);
   }
   const fields = event as unknown as Record<string, unknown>;
-  for (const k of Object.keys(fields)) {
+  // Every own key but `type` must be a field of the type: counted first (the names are distinct),
+  // and only when the counts differ is the stray key looked for, to name it.
+  const keys = Object.keys(fields);
+  let known = 1;
+  for (const spec of schema) if (Object.hasOwn(fields, spec.name)) known++;
+  if (known !== keys.length || !Object.hasOwn(fields, 'type')) for (const k of keys) {
     if (k !== 'type' && !schema.some((s) => s.name === k)) {
       // The name only, never the value: this is where key material would be refused.
       throw invalid(`audit event ${type}: unexpected field ${JSON.stringify(k.slice(0, 64))} (audit records carry ids and counts only, never key material)`, `${type}.${k.slice(0, 64)}`);
@@ -1539,10 +1544,11 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
   #encode(seq: number, event: E, prev: string): Buffer {
     const at = this.#now().toISOString();
     if (!ISO.test(at)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the clock gave a time outside 0000..9999', { detail: at });
-    const prefixBytes = Buffer.from(encodePrefix(seq, at, event, prev, this.#schema.types));
-    const mac = createHmac('sha256', this.#key).update(prefixBytes).update('}').digest('hex').toUpperCase();
+    const prefix = encodePrefix(seq, at, event, prev, this.#schema.types);
+    // The MAC of the UTF-8 of the prefix and `}`, as append computes it over the bytes.
+    const mac = createHmac('sha256', this.#key).update(prefix).update('}').digest('hex').toUpperCase();
     // Bounded like every record (see append).
-    return Buffer.concat([prefixBytes, Buffer.from(`,"mac":"${mac}"}`)]);
+    return Buffer.from(`${prefix},"mac":"${mac}"}`);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantineId } from './internal/check.js';
-import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
+import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { EncodedIntent } from './internal/log.js';
 import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
 import { checkDeviceIds, checkDevices } from './registry.js';
@@ -61,7 +61,10 @@ export class MemoryStateStore implements StateStore {
     const log = checkCommitOptions(options);
     // Nothing is changed until every check has passed and build has returned: a conflict, a
     // build that throws or a malformed intent leaves the state as it was.
-    if (log) checkExpected(log, this.#intent(log.id));
+    if (log) {
+      const row = this.#logs.get(log.id);
+      checkExpected(log, row && headsFromRow(log.id, row));
+    }
     const { outcomes, writes } = applyEntries(checked, {
       counter: (o, d) => this.#counters.get(counterKey(o, d)),
       anomaly: (w) => this.#windows.get(windowKey(w))?.count ?? 0,

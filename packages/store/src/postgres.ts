@@ -12,7 +12,7 @@ import {
   int,
   quarantineId,
 } from './internal/check.js';
-import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
+import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { LogRow } from './internal/log.js';
 import { PgConnection, pgError } from './internal/pg.js';
 import type { PostgresStateStoreOptions } from './internal/pg.js';
@@ -98,8 +98,8 @@ export class PostgresStateStore implements StateStore {
         await this.#conn.lock(c);
         // The log's compare-and-set comes first: a conflict applies nothing.
         if (log) {
-          const r = await c.query(`SELECT before_head, after_head, lines FROM ${s}.log_heads WHERE id = $1`, [log.id]);
-          checkExpected(log, r.rows.length === 0 ? undefined : intentFromRow(log.id, r.rows[0] as LogRow));
+          const r = await c.query(`SELECT before_head, after_head FROM ${s}.log_heads WHERE id = $1`, [log.id]);
+          checkExpected(log, r.rows.length === 0 ? undefined : headsFromRow(log.id, r.rows[0] as Pick<LogRow, 'before_head' | 'after_head'>));
         }
         // Read everything the entries touch in three statements, then decide in memory.
         const counters = new Map<string, bigint>();

@@ -13,7 +13,7 @@ import {
   int,
   quarantineId,
 } from './internal/check.js';
-import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
+import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { LogRow } from './internal/log.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
 import { guard, openSqlite, sqliteError } from './internal/sqlite.js';
@@ -124,7 +124,10 @@ export class SqliteStateStore implements StateStore {
       return db
         .transaction(() => {
           // The log's compare-and-set comes first: a conflict applies nothing.
-          if (log) checkExpected(log, this.#intent(log.id));
+          if (log) {
+            const row = s.logHeads.get(log.id) as Pick<LogRow, 'before_head' | 'after_head'> | undefined;
+            checkExpected(log, row && headsFromRow(log.id, row));
+          }
           const { outcomes, writes } = applyEntries(checked, {
             counter: (o, d) => {
               const row = s.counter.get(o, d) as { counter: unknown } | undefined;
@@ -227,6 +230,7 @@ function prepare(db: Db) {
     release: db.prepare("UPDATE quarantine SET state = 'released' WHERE id = ? AND state = 'held'"),
     discard: db.prepare("UPDATE quarantine SET state = 'discarded' WHERE id = ? AND state = 'held'"),
     log: db.prepare('SELECT before_head, after_head, lines FROM log_heads WHERE id = ?'),
+    logHeads: db.prepare('SELECT before_head, after_head FROM log_heads WHERE id = ?'),
     putLog: db.prepare(
       'INSERT INTO log_heads (id, before_head, after_head, lines) VALUES (?, ?, ?, ?) ' +
         'ON CONFLICT (id) DO UPDATE SET before_head = excluded.before_head, after_head = excluded.after_head, lines = excluded.lines',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { SmkiError, isP256Point, parseEui64 } from '@smki/core';
+import { SmkiError, eui64ToBytes, isP256Point, parseEui64 } from '@smki/core';
 import type { Eui64, KeyAgreement, SmkiErrorCode } from '@smki/core';
 import {
   ACTIVATE_FIRMWARE_MESSAGE_CODE,
@@ -50,6 +50,8 @@ const DLMS_ACCESS_REQUEST = 0xd9;
 const DEFAULT_CLOCK_WINDOW_MS = 300_000;
 const DEFAULT_CRL_WARNING_MS = 6 * 3600_000;
 const DEFAULT_CACHE_SIZE = 100_000;
+/** Originators whose system titles are kept as bytes (Users are few; the map is emptied when full). */
+const MAX_TITLES = 1024;
 const DEFAULT_Z_TTL_MS = 3600_000;
 const LOG_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** Most commands in one {@link Validator.validateBatch} call. */
@@ -89,6 +91,8 @@ interface DeviceKey {
   readonly der: Uint8Array;
   readonly point: Uint8Array;
   readonly ski: string;
+  /** The device's system title as bytes (the KDF's recipient). */
+  readonly title: Uint8Array;
 }
 
 interface Release {
@@ -129,6 +133,7 @@ export class Validator {
   readonly #crlWarningMs: number;
   readonly #cacheSize: number;
   readonly #deviceKeys: Lru<Eui64, DeviceKey>;
+  readonly #titles = new Map<Eui64, Uint8Array>();
   readonly #zCache: Lru<string, Uint8Array> | undefined;
   readonly #zTtl: number;
   #trust: TrustState;
@@ -543,10 +548,22 @@ export class Validator {
       }
       this.#zCache?.set(zKey, z, now + this.#zTtl);
     }
-    const key = kdf(z, otherInfo({ originator: m.originator, mode: 'command', counter: m.originatorCounter, recipient: m.recipient }));
+    const originator = this.#title(m.originator);
+    const key = kdf(z, otherInfo({ originator, mode: 'command', counter: m.originatorCounter, recipient: deviceKey.title }));
     const apdu = apduBytes(m);
-    const mac = computeMacBytes({ key, originator: m.originator, aad: macAad(apdu) });
+    const mac = computeMacBytes({ key, originator, aad: macAad(apdu) });
     return buildGeneralCiphering(apdu, mac);
+  }
+
+  /** An originator's system title as bytes, converted once per originator (a handful of Users). */
+  #title(eui: Eui64): Uint8Array {
+    let t = this.#titles.get(eui);
+    if (t === undefined) {
+      if (this.#titles.size >= MAX_TITLES) this.#titles.clear();
+      t = eui64ToBytes(eui);
+      this.#titles.set(eui, t);
+    }
+    return t;
   }
 
   /** The device's key-agreement public key, parsed once per certificate. */
@@ -571,7 +588,7 @@ export class Validator {
     if (cert.details.publicKeyAlgorithm !== OID.ecPublicKey || cert.details.publicKeyCurve !== OID.p256 || !isP256Point(cert.publicKeyBytes)) {
       reject('ERR_COMMAND_DEVICE_KEY_UNUSABLE', 'counter-sign', `the key-agreement certificate of ${eui} does not carry a P-256 point`);
     }
-    const entry: DeviceKey = { der: Uint8Array.from(der), point: Uint8Array.from(cert.publicKeyBytes), ski: cert.subjectKeyId ?? cert.fingerprint };
+    const entry: DeviceKey = { der: Uint8Array.from(der), point: Uint8Array.from(cert.publicKeyBytes), ski: cert.subjectKeyId ?? cert.fingerprint, title: eui64ToBytes(eui) };
     this.#deviceKeys.set(eui, entry, Infinity);
     return entry;
   }

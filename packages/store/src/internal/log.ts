@@ -146,7 +146,7 @@ export function checkCommitOptions(v: unknown): CheckedLog | undefined {
 }
 
 /** The compare-and-set: the stored `after` must be `expected` (both absent: no row yet). */
-export function checkExpected(log: CheckedLog, stored: LogIntent | undefined): void {
+export function checkExpected(log: CheckedLog, stored: { readonly after: LogHead } | undefined): void {
   if (!sameLogHead(stored?.after, log.expected)) {
     throw new SmkiError(
       'ERR_STORE_LOG_CONFLICT',
@@ -210,12 +210,24 @@ function headFromText(v: unknown, field: string, fail: Fail): LogHead {
   return h;
 }
 
+function corruptRow(id: string): Fail {
+  return (field, message) => new SmkiError('ERR_STORE_CORRUPT', `decision log ${id}: the stored ${field} ${message}`, { detail: `log ${id} ${field}` });
+}
+
+/**
+ * The two heads of a stored intent, each checked as on the way in (ERR_STORE_CORRUPT otherwise):
+ * what a commit compares its expected head with. The lines are read and checked where they are
+ * used, by {@link intentFromRow} (recovery after a crash); a commit replaces them unread.
+ */
+export function headsFromRow(id: string, row: Pick<LogRow, 'before_head' | 'after_head'>): { readonly before: LogHead; readonly after: LogHead } {
+  const corrupt = corruptRow(id);
+  return { before: headFromText(row.before_head, 'before', corrupt), after: headFromText(row.after_head, 'after', corrupt) };
+}
+
 /** Read a stored intent back, checked as on the way in; anything else is ERR_STORE_CORRUPT. */
 export function intentFromRow(id: string, row: LogRow): LogIntent {
-  const corrupt: Fail = (field, message) =>
-    new SmkiError('ERR_STORE_CORRUPT', `decision log ${id}: the stored ${field} ${message}`, { detail: `log ${id} ${field}` });
-  const before = headFromText(row.before_head, 'before', corrupt);
-  const after = headFromText(row.after_head, 'after', corrupt);
+  const corrupt = corruptRow(id);
+  const { before, after } = headsFromRow(id, row);
   if (!(row.lines instanceof Uint8Array)) throw corrupt('lines', 'are not bytes');
   let text: string;
   try {
