@@ -188,8 +188,15 @@ export class Validator {
    * @throws SmkiError `ERR_VALIDATOR_CLOSED`
    */
   async validate(bytes: Uint8Array, context: CommandContext): Promise<Decision> {
-    const [d] = await this.validateBatch([{ bytes, sender: context?.sender } as BatchCommand]);
-    return d as Decision;
+    this.#assertOpen();
+    this.#checkCrls();
+    return this.#track(this.#validateOne(bytes, context?.sender));
+  }
+
+  /** One command: {@link Validator.validateBatch} of one, without the arrays. */
+  async #validateOne(bytes: Uint8Array, sender: unknown): Promise<Decision> {
+    const decision = await this.#committer.submitOne(await this.#check(bytes, sender));
+    return this.#o.dco ? ((await this.#envelopes([{ bytes, sender } as BatchCommand], [decision]))[0] as Decision) : decision;
   }
 
   /**
@@ -435,14 +442,24 @@ export class Validator {
     const trust = this.#trust;
     const entry = this.#catalogue.lookup(m.messageCode);
     if (entry === undefined) reject('ERR_COMMAND_UNKNOWN_MESSAGE_CODE', 'classify', `message code ${hex4(m.messageCode)} is not in the catalogue`);
-    const roles = USER_ROLES.filter((r) => trust.signingCertificates(m.originator, r).length > 0);
-    if (roles.length === 0) reject('ERR_COMMAND_ORIGINATOR_UNKNOWN', 'classify', `no signing certificate of ${m.originator} as supplier or network operator`);
+    // The roles the originator holds signing certificates for, those of them eligible for this
+    // code on this device, and those of them it is responsible for on it (loops, not filters: this
+    // runs for every command).
+    const roles: number[] = [];
+    const eligible: number[] = [];
+    const responsible: number[] = [];
     const fuel = device.fuel;
-    const eligible = roles.filter((r) => (fuel === 'electricity' || fuel === 'gas') && this.#catalogue.isEligible({ messageCode: m.messageCode, originatorRole: r, deviceFuel: fuel as DeviceFuel }));
+    for (const r of USER_ROLES) {
+      if (trust.signingCertificates(m.originator, r).length === 0) continue;
+      roles.push(r);
+      if ((fuel !== 'electricity' && fuel !== 'gas') || !this.#catalogue.isEligible({ messageCode: m.messageCode, originatorRole: r, deviceFuel: fuel as DeviceFuel })) continue;
+      eligible.push(r);
+      if ((r === SUPPLIER ? device.supplier : device.networkOperator) === m.originator) responsible.push(r);
+    }
+    if (roles.length === 0) reject('ERR_COMMAND_ORIGINATOR_UNKNOWN', 'classify', `no signing certificate of ${m.originator} as supplier or network operator`);
     if (eligible.length === 0) {
       reject('ERR_COMMAND_ROLE_NOT_ELIGIBLE', 'classify', `role ${roles.join('/')} may not send ${hex4(m.messageCode)} to a ${device.type} (${fuel})`);
     }
-    const responsible = eligible.filter((r) => (r === SUPPLIER ? device.supplier : device.networkOperator) === m.originator);
     if (responsible.length !== 1) {
       reject('ERR_COMMAND_NOT_RESPONSIBLE', 'classify', `${m.originator} is not the responsible ${eligible.map(roleName).join(' or ')} of ${m.recipient}`);
     }

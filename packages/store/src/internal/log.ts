@@ -193,7 +193,7 @@ export function encodeIntent(intent: LogIntent): EncodedIntent {
   return {
     before_head: headText(intent.before),
     after_head: headText(intent.after),
-    lines: Buffer.from(intent.lines.map((l) => `${l}\n`).join(''), 'utf8'),
+    lines: Buffer.from(intent.lines.length === 0 ? '' : `${intent.lines.join('\n')}\n`, 'utf8'),
   };
 }
 

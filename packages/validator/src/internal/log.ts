@@ -277,14 +277,20 @@ export class DecisionCommitter {
 
   /** Queue items; resolves, per item, once its group is durable (or failed). */
   submit<T>(items: readonly PendingDecision<T>[]): Promise<T[]> {
-    const promises = items.map(
-      (item) =>
-        new Promise<T>((resolve, reject) =>
-          this.#queue.push({ item: item as PendingDecision<unknown>, resolve: resolve as (v: unknown) => void, reject }),
-        ),
-    );
+    const promises = items.map((item) => this.#enqueue(item));
     this.#kick();
     return Promise.all(promises);
+  }
+
+  /** Queue one item: {@link DecisionCommitter.submit} of one. */
+  submitOne<T>(item: PendingDecision<T>): Promise<T> {
+    const promise = this.#enqueue(item);
+    this.#kick();
+    return promise;
+  }
+
+  #enqueue<T>(item: PendingDecision<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.#queue.push({ item: item as PendingDecision<unknown>, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   #kick(): void {
