@@ -18,7 +18,7 @@ MODULES=(
   pki/parse pki/path pki/crl pki/lint
   keystore/store keystore/audit keystore/backends/memory keystore/backends/file keystore/backends/pkcs11
   gbcs/codec gbcs/signature gbcs/mac gbcs/crypto
-  store/internal/apply store/internal/check store/internal/log store/memory store/sqlite
+  store/internal/apply store/internal/check store/internal/log store/memory store/sqlite store/postgres
   validator/validator validator/internal/log validator/internal/trust
 )
 [ "$#" -gt 0 ] && MODULES=("$@")

@@ -1210,7 +1210,7 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
   #gate: { promise: Promise<void>; open: () => void } | undefined;
   /** The head the staged lines follow, once {@link AuditLog.beginStage} has flushed. */
   #stageBefore: AuditHead | undefined;
-  #staged: { lines: Buffer[]; after: AuditHead } | undefined;
+  #staged: { lines: readonly string[]; after: AuditHead } | undefined;
 
   private constructor(path: string, fh: FileHandle, key: Buffer, schema: Compiled, head: AuditHead, recovery: AuditRecovery<E>, options: AuditLogOptions<E>) {
     this.path = path;
@@ -1487,17 +1487,19 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
     let seq = before.count;
     let prev = before.lastHash;
     let bytes = before.bytes;
-    const lines: Buffer[] = [];
+    const lines: string[] = [];
     for (const event of events as readonly E[]) {
       seq++;
       const line = this.#encode(seq, event, prev);
       lines.push(line);
       prev = sha256Hex(line);
-      bytes += line.length + 1;
+      bytes += Buffer.byteLength(line) + 1;
     }
     const after: AuditHead = { count: seq, lastHash: prev, bytes };
+    // One frozen list, kept and handed out: the caller cannot change what will be written.
+    Object.freeze(lines);
     this.#staged = { lines, after };
-    return { before, after, lines: lines.map((l) => l.toString('utf8')) };
+    return { before, after, lines };
   }
 
   /**
@@ -1513,7 +1515,8 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
     this.#staged = undefined;
     this.#stageBefore = undefined;
     try {
-      for (const line of staged.lines) this.#pending.push(line, NEWLINE);
+      // The group's lines as one buffer (one encoding, one write).
+      this.#pending.push(Buffer.from(`${staged.lines.join('\n')}\n`));
       this.#pendingBytes += staged.after.bytes - this.#bytes;
       this.#count = staged.after.count;
       this.#lastHash = staged.after.lastHash;
@@ -1543,14 +1546,14 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
   }
 
   /** One record line (without `\n`), checked against the schema and the clock. */
-  #encode(seq: number, event: E, prev: string): Buffer {
+  #encode(seq: number, event: E, prev: string): string {
     const at = this.#now().toISOString();
     if (!ISO.test(at)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the clock gave a time outside 0000..9999', { detail: at });
     const prefix = encodePrefix(seq, at, event, prev, this.#schema.types);
     // The MAC of the UTF-8 of the prefix and `}`, as append computes it over the bytes.
     const mac = createHmac('sha256', this.#key).update(prefix).update('}').digest('hex').toUpperCase();
     // Bounded like every record (see append).
-    return Buffer.from(`${prefix},"mac":"${mac}"}`);
+    return `${prefix},"mac":"${mac}"}`;
   }
 
   /**
@@ -1610,7 +1613,7 @@ export class AuditLog<E extends AuditEventBase = AuditEvent> {
   async #writePending(): Promise<void> {
     if (this.#failed) throw this.#failed;
     if (this.#pending.length === 0) return;
-    const buf = Buffer.concat(this.#pending, this.#pendingBytes);
+    const buf = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
     const end: AuditHead = { count: this.#count, lastHash: this.#lastHash, bytes: this.#bytes };
     this.#pending = [];
     this.#pendingBytes = 0;
