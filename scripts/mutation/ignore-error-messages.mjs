@@ -9,8 +9,10 @@
 //   PKCS#11 failure: `hsmError(operationForMessage, e, code)`). Such a parameter must carry only
 //   message text: the name is the promise that nothing decides on it. The function may also be one
 //   imported from a module of the same package (a relative import: its declaration is read from
-//   that file), or be called through a parameter or variable whose type is a function type
-//   declared in this module (`type Fail = (field: string, message: string) => SmkiError`).
+//   that file), a public method of a class so imported called through a private field of that
+//   type (`this.#conn.query(operationForMessage, sql, params)`), or be called through a parameter
+//   or variable whose type is a function type declared in this module (`type Fail = (field:
+//   string, message: string) => SmkiError`).
 //
 // so that a mutant which only rewrites message text is not counted. Codes, contexts, details,
 // offsets and every condition stay mutated: a mutant that changes which code is thrown, what
@@ -34,17 +36,25 @@ function functionParamsOf(file) {
     return found;
   }
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const params = (f) => f.parameters.map((p) => ({ type: 'Identifier', name: ts.isIdentifier(p.name) ? p.name.text : undefined }));
   for (const statement of source.statements) {
-    if (ts.isFunctionDeclaration(statement) && statement.name) {
-      found.set(statement.name.text, statement.parameters.map((p) => ({ type: 'Identifier', name: ts.isIdentifier(p.name) ? p.name.text : undefined })));
+    if (ts.isFunctionDeclaration(statement) && statement.name) found.set(statement.name.text, params(statement));
+    // A class's public methods, as `Class.method`.
+    if (ts.isClassDeclaration(statement) && statement.name) {
+      for (const m of statement.members) {
+        if (ts.isMethodDeclaration(m) && m.name && ts.isIdentifier(m.name)) found.set(`${statement.name.text}.${m.name.text}`, params(m));
+      }
     }
   }
   declaredIn.set(file, found);
   return found;
 }
 
-/** The parameters of an imported function, when the import is relative (a module of this package). */
-function importedParams(binding, callPath) {
+/**
+ * The parameters of an imported function (or, with `member`, of a public method of an imported
+ * class), when the import is relative (a module of this package).
+ */
+function importedParams(binding, callPath, member) {
   const spec = binding.path.node;
   const decl = binding.path.parent;
   if (spec.type !== 'ImportSpecifier' || decl?.type !== 'ImportDeclaration') return undefined;
@@ -53,7 +63,7 @@ function importedParams(binding, callPath) {
   if (typeof from !== 'string' || !from.startsWith('.') || typeof here !== 'string') return undefined;
   const file = resolve(dirname(here), from).replace(/\.js$/, '.ts');
   const name = spec.imported.type === 'Identifier' ? spec.imported.name : spec.imported.value;
-  return functionParamsOf(file).get(name);
+  return functionParamsOf(file).get(member === undefined ? name : `${name}.${member}`);
 }
 
 /** The parameters of a function type: inline, or a type alias declared at the top of this module. */
@@ -93,6 +103,23 @@ function calleeParams(callPath) {
     const body = callPath.findParent((p) => p.isClassBody());
     const method = body?.node.body.find((m) => m.type === 'ClassPrivateMethod' && m.key.id.name === name);
     return method?.params;
+  }
+  // this.#field.method(…): a public method of a class imported from this package, held in a
+  // private field declared with that class as its type (`readonly #conn: PgConnection`).
+  if (
+    callee.type === 'MemberExpression' &&
+    callee.property.type === 'Identifier' &&
+    callee.object.type === 'MemberExpression' &&
+    callee.object.object.type === 'ThisExpression' &&
+    callee.object.property.type === 'PrivateName'
+  ) {
+    const field = callee.object.property.id.name;
+    const body = callPath.findParent((p) => p.isClassBody());
+    const prop = body?.node.body.find((m) => m.type === 'ClassPrivateProperty' && m.key.id.name === field);
+    const t = prop?.typeAnnotation?.typeAnnotation;
+    if (t?.type !== 'TSTypeReference' || t.typeName.type !== 'Identifier') return undefined;
+    const binding = callPath.scope.getBinding(t.typeName.name);
+    return binding?.kind === 'module' ? importedParams(binding, callPath, callee.property.name) : undefined;
   }
   return undefined;
 }

@@ -10,8 +10,8 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64 } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
-import { PostgresStateStore, SqliteStateStore } from '@smki/store';
-import type { CommitEntry } from '@smki/store';
+import { PostgresDeviceRegistry, PostgresFirmwareAllowlist, PostgresStateStore, SqliteStateStore } from '@smki/store';
+import type { CommitEntry, DeviceRecord } from '@smki/store';
 import { connectionOf, postgresForThisFile } from './_postgres.js';
 
 const { pg, dir: work } = postgresForThisFile('smki-store-faults-');
@@ -150,8 +150,9 @@ describe('PostgreSQL', () => {
     const s = await openPg(schema);
     await s.commit([c(5n)]);
     pg.psql(`UPDATE ${schema}.counters SET counter = '5'`);
-    expect(await codeOf(s.lastCounter(A, D))).toBe('ERR_STORE_CORRUPT');
-    expect(await codeOf(s.commit([c(6n)]))).toBe('ERR_STORE_CORRUPT');
+    // The error names the row: originator/device of a counter, user/code/window of a count.
+    expect(await detailOf(s.lastCounter(A, D))).toEqual(['ERR_STORE_CORRUPT', `${A}/${D}`]);
+    expect(await detailOf(s.commit([c(6n)]))).toEqual(['ERR_STORE_CORRUPT', `${A}/${D}`]);
     pg.psql(`UPDATE ${schema}.counters SET counter = '000000000000000g'`);
     expect(await codeOf(s.commit([c(6n)]))).toBe('ERR_STORE_CORRUPT');
     pg.psql(`UPDATE ${schema}.counters SET counter = '0000000000000005'`);
@@ -167,7 +168,7 @@ describe('PostgreSQL', () => {
     const [, q] = await s.commit([held(7n), held(8n)]);
     const id = (q as { id: string }).id;
     pg.psql(`UPDATE ${schema}.anomaly_windows SET count = -1`);
-    expect(await codeOf(s.anomalyCount(window))).toBe('ERR_STORE_CORRUPT');
+    expect(await detailOf(s.anomalyCount(window))).toEqual(['ERR_STORE_CORRUPT', `${A}/80/0`]);
     expect(await codeOf(s.commit([held(9n)]))).toBe('ERR_STORE_CORRUPT');
     pg.psql(`UPDATE ${schema}.anomaly_windows SET count = 1`);
     pg.psql(`UPDATE ${schema}.quarantine SET state = 'approved'`);
@@ -179,6 +180,53 @@ describe('PostgreSQL', () => {
     expect(await s.lastCounter(A, D)).toBe(7n);
     await s.close();
   });
+
+  it('every operation of the three stores fails closed while the server is down, and works when it is back', async () => {
+    const schema = `f${++n}`;
+    const conn = { ...connectionOf(pg), schema, connectTimeoutMs: 2000 };
+    const s = await PostgresStateStore.open(conn);
+    const registry = await PostgresDeviceRegistry.open(conn);
+    const firmware = await PostgresFirmwareAllowlist.open(conn);
+    const window = { user: A, messageCode: 0x50, windowMs: 1000, windowStart: 0 };
+    const record: DeviceRecord = { device: D, type: 'ESME', fuel: 'electricity', supplier: A, cells: [] };
+    const HASH = 'AB'.repeat(32);
+    const [, held] = await s.commit([
+      c(1n),
+      { counter: { originator: A, device: D, value: 2n }, anomaly: { ...window, limit: 0 }, quarantine: { at: 0, user: A, device: D, messageCode: 0x50, counter: 2n, command: Uint8Array.of(1) } },
+    ]);
+    const id = (held as { id: string }).id;
+    pg.stop('immediate');
+    try {
+      const calls: [string, () => Promise<unknown>][] = [
+        ['lastCounter', () => s.lastCounter(A, D)],
+        ['anomalyCount', () => s.anomalyCount(window)],
+        ['commit', () => s.commit([c(3n)])],
+        ['logIntent', () => s.logIntent('log-1')],
+        ['quarantineRecord', () => s.quarantineRecord(id)],
+        ['heldQuarantine', () => s.heldQuarantine()],
+        ['discardQuarantine', () => s.discardQuarantine(id)],
+        ['pruneAnomalyWindows', () => s.pruneAnomalyWindows(10_000)],
+        ['device', () => registry.device(D)],
+        ['devices', () => registry.devices([D])],
+        ['put', () => registry.put([record])],
+        ['remove', () => registry.remove([D])],
+        ['count', () => registry.count()],
+        ['status', () => firmware.status('M1', HASH)],
+        ['approve', () => firmware.approve([{ model: 'M1', imageHash: HASH }], 0)],
+        ['revoke', () => firmware.revoke('M1', HASH, 0)],
+        ['list', () => firmware.list()],
+      ];
+      for (const [name, call] of calls) expect([name, await codeOf(call())]).toEqual([name, 'ERR_STORE_UNAVAILABLE']);
+    } finally {
+      pg.start();
+    }
+    // Nothing applied while it was down (the held command never moved the counter); the same objects work again.
+    expect(await s.lastCounter(A, D)).toBe(1n);
+    expect((await s.quarantineRecord(id))?.state).toBe('held');
+    expect(await registry.count()).toBe(0);
+    expect(await firmware.list()).toEqual([]);
+    await Promise.all([s.close(), registry.close(), firmware.close()]);
+  }, 120_000);
 
   it('refuses a schema written by another version', async () => {
     const schema = `f${++n}`;

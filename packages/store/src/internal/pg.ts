@@ -253,11 +253,11 @@ export class PgConnection {
   }
 
   /** One statement outside a transaction; failures mapped to the store's codes. */
-  async query(op: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+  async query(operationForMessage: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     try {
       return (await this.pool().query(sql, params)).rows;
     } catch (e) {
-      throw pgError(e, op);
+      throw pgError(e, operationForMessage);
     }
   }
 
@@ -272,11 +272,11 @@ export class PgConnection {
 const CORRUPT_STATES = new Set(['XX001', 'XX002']);
 
 /** Map a PostgreSQL or connection failure to the store's codes; a SmkiError passes through. */
-export function pgError(e: unknown, op: string): SmkiError {
+export function pgError(e: unknown, operationForMessage: string): SmkiError {
   if (isSmkiError(e)) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
   if (CORRUPT_STATES.has(code)) {
-    return new SmkiError('ERR_STORE_CORRUPT', `PostgreSQL reports the store damaged during ${op} (${code})`, { detail: code }, { cause: e });
+    return new SmkiError('ERR_STORE_CORRUPT', `PostgreSQL reports the store damaged during ${operationForMessage} (${code})`, { detail: code }, { cause: e });
   }
-  return new SmkiError('ERR_STORE_UNAVAILABLE', `the PostgreSQL store failed during ${op} (${code}); nothing was changed`, { detail: code }, { cause: e });
+  return new SmkiError('ERR_STORE_UNAVAILABLE', `the PostgreSQL store failed during ${operationForMessage} (${code}); nothing was changed`, { detail: code }, { cause: e });
 }
