@@ -220,13 +220,13 @@ function corruptRow(id: string): Fail {
  * used, by {@link intentFromRow} (recovery after a crash); a commit replaces them unread.
  */
 export function headsFromRow(id: string, row: Pick<LogRow, 'before_head' | 'after_head'>): { readonly before: LogHead; readonly after: LogHead } {
-  const corrupt = corruptRow(id);
+  const corrupt: Fail = corruptRow(id);
   return { before: headFromText(row.before_head, 'before', corrupt), after: headFromText(row.after_head, 'after', corrupt) };
 }
 
 /** Read a stored intent back, checked as on the way in; anything else is ERR_STORE_CORRUPT. */
 export function intentFromRow(id: string, row: LogRow): LogIntent {
-  const corrupt = corruptRow(id);
+  const corrupt: Fail = corruptRow(id);
   const { before, after } = headsFromRow(id, row);
   if (!(row.lines instanceof Uint8Array)) throw corrupt('lines', 'are not bytes');
   let text: string;
