@@ -50,8 +50,6 @@ const DLMS_ACCESS_REQUEST = 0xd9;
 const DEFAULT_CLOCK_WINDOW_MS = 300_000;
 const DEFAULT_CRL_WARNING_MS = 6 * 3600_000;
 const DEFAULT_CACHE_SIZE = 100_000;
-/** Originators whose system titles are kept as bytes (Users are few; the map is emptied when full). */
-const MAX_TITLES = 1024;
 const DEFAULT_Z_TTL_MS = 3600_000;
 const LOG_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** Most commands in one {@link Validator.validateBatch} call. */
@@ -572,11 +570,14 @@ export class Validator {
     return buildGeneralCiphering(apdu, mac);
   }
 
-  /** An originator's system title as bytes, converted once per originator (a handful of Users). */
+  /**
+   * An originator's system title as bytes, converted once per originator. Only an originator that
+   * holds a signing certificate in the trust store gets this far, so the map is as bounded as the
+   * trust store.
+   */
   #title(eui: Eui64): Uint8Array {
     let t = this.#titles.get(eui);
     if (t === undefined) {
-      if (this.#titles.size >= MAX_TITLES) this.#titles.clear();
       t = eui64ToBytes(eui);
       this.#titles.set(eui, t);
     }
