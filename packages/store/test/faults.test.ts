@@ -217,6 +217,12 @@ describe('PostgreSQL', () => {
         ['list', () => firmware.list()],
       ];
       for (const [name, call] of calls) expect([name, await codeOf(call())]).toEqual([name, 'ERR_STORE_UNAVAILABLE']);
+      // A call with nothing to do is answered without the server.
+      expect(await s.commit([])).toEqual([]);
+      expect(await registry.devices([])).toEqual(new Map());
+      expect(await registry.put([])).toBeUndefined();
+      expect(await registry.remove([])).toBe(0);
+      expect(await firmware.approve([], 0)).toEqual([]);
     } finally {
       pg.start();
     }
