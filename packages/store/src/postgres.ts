@@ -1,4 +1,3 @@
-import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import {
