@@ -288,8 +288,16 @@ export class Validator {
   async #release(quarantineId: string, operator: string): Promise<Decision> {
     const record: QuarantineRecord | undefined = await this.#store.quarantineRecord(quarantineId);
     if (record === undefined || record.state !== 'held') {
+      // A record no longer held still names its command: the refusal carries that command's facts
+      // and its sender (the User it was quarantined for), as a refusal at the commit does.
+      let m: GbcsMessage | undefined;
+      try {
+        m = record && parseMessage(record.command);
+      } catch {
+        m = undefined;
+      }
       const [d] = await this.#committer.submit([
-        this.#rejection(record?.command ?? new Uint8Array(0), undefined, 'ERR_QUARANTINE_NOT_HELD', 'anomaly', `quarantine record ${quarantineId} is not held`, { id: quarantineId, operator }),
+        this.#rejection(record?.command ?? new Uint8Array(0), m, 'ERR_QUARANTINE_NOT_HELD', 'anomaly', `quarantine record ${quarantineId} is not held`, { id: quarantineId, operator }, record?.user),
       ]);
       return d as Decision;
     }

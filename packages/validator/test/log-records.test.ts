@@ -80,7 +80,9 @@ describe('decision log records', () => {
     const released = await v.release(q.quarantineId, 'alice');
     expect(released).toMatchObject({ outcome: 'accepted', released: q.quarantineId, signerSerial: signerOf(m1) });
     expect(released).not.toHaveProperty('dco');
-    expectRejectedAt(await v.release(q.quarantineId, 'bob'), 'ERR_QUARANTINE_NOT_HELD');
+    const again = await v.release(q.quarantineId, 'bob');
+    expectRejectedAt(again, 'ERR_QUARANTINE_NOT_HELD');
+    expect(again).toMatchObject({ originator: SUPPLIER, device: m1.eui, messageCode: 0x0050, counter: c });
     expectRejectedAt(await v.validate(d1, { sender: 'not a sender' }), 'ERR_COMMAND_SENDER_MISMATCH');
 
     expect(await records(v)).toEqual([
@@ -89,9 +91,9 @@ describe('decision log records', () => {
       { type: 'command.accepted', sender: SUPPLIER, ...facts(m0, c + 1n, 0x0400), role: 2, critical: 'non-critical', commandHash: hash(read) },
       { type: 'command.quarantined', sender: SUPPLIER, ...facts(m1, c, 0x0050), quarantineId: q.quarantineId, count: 1, limit: 1, commandHash: hash(d2) },
       { type: 'command.accepted', sender: SUPPLIER, ...facts(m1, c, 0x0050), role: 2, critical: 'critical', signerSerial: signerOf(m1), commandHash: hash(d2), released: q.quarantineId, operator: 'alice' },
-      // A release of a record no longer held is refused before the command is parsed again: the record
-      // names the quarantine record, the operator and the held command's hash.
-      { type: 'command.rejected', sender: '0000000000000000', code: 'ERR_QUARANTINE_NOT_HELD', step: 'anomaly', commandHash: hash(d2), released: q.quarantineId, operator: 'bob' },
+      // A release of a record no longer held is refused before its command is checked again: the
+      // record names the command's sender and facts, its hash, the quarantine record and the operator.
+      { type: 'command.rejected', sender: SUPPLIER, code: 'ERR_QUARANTINE_NOT_HELD', step: 'anomaly', ...facts(m1, c, 0x0050), commandHash: hash(d2), released: q.quarantineId, operator: 'bob' },
       { type: 'command.rejected', sender: '0000000000000000', code: 'ERR_COMMAND_SENDER_MISMATCH', step: 'parse', commandHash: hash(d1) },
     ]);
   });
