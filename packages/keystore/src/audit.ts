@@ -682,21 +682,16 @@ function encodePrefix(seq: number, at: string, event: AuditEventBase, prev: stri
     throw invalid('unknown audit event type', typeof type === 'string' ? type.slice(0, 64) : typeof type);
   }
   const fields = event as unknown as Record<string, unknown>;
-  // Every own key but `type` must be a field of the type: counted first (the names are distinct),
-  // and only when the counts differ is the stray key looked for, to name it.
-  const keys = Object.keys(fields);
-  let known = 1;
-  // Indexed loops: this runs for every record, and an iterator per loop is garbage.
-  for (let i = 0; i < schema.length; i++) if (Object.hasOwn(fields, (schema[i] as AuditFieldSpec).name)) known++;
-  if (known !== keys.length || !Object.hasOwn(fields, 'type')) for (const k of keys) {
+  // Every enumerable key but `type` must be a field of the type (each key looked up: counting
+  // them would miss a stray key beside a listed field that is own but not enumerable).
+  for (const k of Object.keys(fields)) {
     if (k !== 'type' && !schema.some((s) => s.name === k)) {
       // The name only, never the value: this is where key material would be refused.
       throw invalid(`audit event ${type}: unexpected field ${JSON.stringify(k.slice(0, 64))} (audit records carry ids and counts only, never key material)`, `${type}.${k.slice(0, 64)}`);
     }
   }
   let s = `{"seq":${seq},"at":"${at}","type":"${type}"`;
-  for (let i = 0; i < schema.length; i++) {
-    const spec = schema[i] as AuditFieldSpec;
+  for (const spec of schema) {
     const v = fields[spec.name];
     if (v === undefined) {
       if (spec.optional) continue;

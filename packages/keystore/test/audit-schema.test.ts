@@ -195,6 +195,14 @@ describe('the schema decides what a record may be', () => {
     expect((await refusal(log.append({ type: 'policy.loaded', version: 1 } as unknown as Decision, { durable: true }))).context).toEqual({ detail: 'policy.loaded.digest' });
     expect((await refusal(log.append({ type: 'policy.loaded', version: -1, digest: 'AB' }, { durable: true }))).context).toEqual({ detail: 'policy.loaded.version' });
     expect((await refusal(log.append({ ...refused('bad id') }, { durable: true }))).context).toEqual({ detail: 'command.refused.code' });
+    // a stray field is refused even when a listed field is hidden (own but not enumerable): the
+    // check looks at every enumerable key, it does not count them
+    const hidden = { ...refused('X'), privateKey: secret };
+    Object.defineProperty(hidden, 'code', { value: 'X', enumerable: false });
+    expect((await refusal(log.append(hidden as unknown as Decision, { durable: true }))).context).toEqual({ detail: 'command.refused.privateKey' });
+    await log.beginStage();
+    expect(thrown(() => log.stageSync([hidden as unknown as Decision])).context).toEqual({ detail: 'command.refused.privateKey' });
+    log.abortStaged();
     // the optional field may be left out, or given
     expect(await log.append(refused('X'), { durable: true })).not.toHaveProperty('detail');
     await log.close();
