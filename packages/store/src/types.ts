@@ -299,7 +299,9 @@ export interface StateStore {
    * With `options.log`, the same transaction first checks the log's stored head against
    * `log.expected`, then applies the entries, then stores the intent `log.build(outcomes)`
    * returns (see {@link LogAppend}); `entries` may then be empty. Without it, nothing of any log
-   * is read or written.
+   * is read or written. The stored heads are checked (`ERR_STORE_CORRUPT`); the previous intent's
+   * lines are replaced unread, so write them to the log file (or read them with
+   * {@link StateStore.logIntent}) before the next commit.
    *
    * When it returns, every outcome (and the log's intent) is durable (SQLite: WAL with
    * synchronous FULL; PostgreSQL: the commit is acknowledged by the server). When it throws,
