@@ -14,6 +14,7 @@ export default defineConfig({
       '@smki/keystore': src('keystore'),
       '@smki/gbcs': src('gbcs'),
       '@smki/validator': src('validator'),
+      '@smki/cli': src('cli'),
     },
   },
   test: {

@@ -1,0 +1,14 @@
+/**
+ * `smki`, the SMKI toolkit on the command line: a state directory with a test hierarchy,
+ * per-portfolio keys (encrypted files or PKCS#11), a device registry and durable counters
+ * (SQLite or PostgreSQL); certificates and CRLs; portfolios, keys and devices; firmware
+ * approvals; critical commands built and signed (supplier side) and validated and counter-signed
+ * (DCC side); the audit trail and the decision log verified and reported on; and the end-to-end
+ * demo. This module exposes the same program for embedding and tests.
+ *
+ * Security posture: secrets (passphrases, PINs) come from the environment or a file, never from a
+ * flag; every failure is reported with its stable code and an exit status from one table.
+ * @packageDocumentation
+ */
+export { EXIT_CODES } from './internal/exit.js';
+export type { ExitCodeName } from './internal/exit.js';
