@@ -425,6 +425,19 @@ export const SMKI_ERROR_CODES = {
   ERR_DCO_STALE: 'The DCO envelope signing time is too old or too far in the future',
   /** The DCO envelope counter is not greater than the last one accepted for (DCO, device). */
   ERR_DCO_REPLAYED: 'The DCO envelope counter is not greater than the last one accepted for this DCO and device',
+  // ---- command line (cli)
+  /** The command line does not parse: an unknown command or option, a missing or malformed argument. */
+  ERR_CLI_USAGE: 'The command line does not parse: an unknown command or option, a missing or malformed argument',
+  /** A secret (passphrase, PIN) is not in its environment variable or file, or the file cannot be read. */
+  ERR_CLI_SECRET_MISSING: 'A secret (passphrase, PIN) is not in its environment variable or file',
+  /** The directory is not an initialised state directory, or its configuration is damaged. */
+  ERR_CLI_STATE_INVALID: 'The directory is not an initialised state directory, or its configuration is damaged',
+  /** `smki init` refuses a directory that is not empty. */
+  ERR_CLI_STATE_EXISTS: 'The directory to initialise is not empty',
+  /** An input file or line is not what the command reads (encoding, CSV column, size). */
+  ERR_CLI_INPUT_INVALID: 'An input file or line is not what the command reads (encoding, CSV column, size)',
+  /** The named certificate, key, portfolio or device is not in the state directory. */
+  ERR_CLI_NOT_FOUND: 'The named certificate, key, portfolio or device is not in the state directory',
 } as const satisfies Record<string, string>;
 
 /** A stable error or finding code. */
