@@ -12,3 +12,22 @@
  */
 export { EXIT_CODES } from './internal/exit.js';
 export type { ExitCodeName } from './internal/exit.js';
+export type { CliIo } from './internal/io.js';
+import { runSmki } from './internal/cli.js';
+import type { CliIo } from './internal/io.js';
+
+/**
+ * Run `smki` in this process with `argv` (the arguments after the program name, e.g.
+ * `['cert', 'inspect', 'a.pem', '--json']`) and resolve to its exit status (see
+ * {@link EXIT_CODES}). Output goes to `io` (default: the process's streams); nothing calls
+ * `process.exit`.
+ * @example
+ * ```ts
+ * import { run, EXIT_CODES } from '@smki/cli';
+ * const status = await run(['--version']);
+ * console.log(status === EXIT_CODES.OK);
+ * ```
+ */
+export function run(argv: readonly string[], io?: CliIo): Promise<number> {
+  return runSmki(argv, io);
+}

@@ -24,3 +24,75 @@ export const EXIT_CODES = {
 
 /** A name of {@link EXIT_CODES}. */
 export type ExitCodeName = keyof typeof EXIT_CODES;
+
+/** Codes that say a store or HSM could not be reached: the same command may succeed later. */
+const RETRY_CODES: ReadonlySet<string> = new Set(['ERR_STORE_UNAVAILABLE', 'ERR_HSM_UNAVAILABLE', 'ERR_KEYSTORE_LOCKED', 'ERR_AUDIT_WRITE_FAILED']);
+
+/** Codes that say the state directory, a store or a secret is wrong, not the input. */
+const STATE_CODES: ReadonlySet<string> = new Set([
+  'ERR_CLI_SECRET_MISSING',
+  'ERR_CLI_STATE_INVALID',
+  'ERR_CLI_STATE_EXISTS',
+  'ERR_KEYSTORE_WRONG_PASSPHRASE',
+  'ERR_KEYSTORE_CORRUPT',
+  'ERR_KEYSTORE_METADATA_ROLLBACK',
+  'ERR_KEYSTORE_CLOSED',
+  'ERR_KEY_FILE_CORRUPT',
+  'ERR_HSM_LOGIN_FAILED',
+  'ERR_STORE_CORRUPT',
+  'ERR_STORE_SCHEMA',
+  'ERR_STORE_CLOSED',
+  'ERR_STORE_LOG_CONFLICT',
+  'ERR_VALIDATOR_STATE_BEHIND',
+  'ERR_AUDIT_TAMPERED',
+  'ERR_AUDIT_TRUNCATED',
+]);
+
+/** The exit status for an error code (a toolkit code; anything else is internal). */
+export function exitForCode(code: string | undefined): ExitCodeName {
+  if (code === undefined) return 'INTERNAL';
+  if (code === 'ERR_CLI_USAGE') return 'USAGE';
+  if (code === 'ERR_COMMAND_QUARANTINED') return 'QUARANTINED';
+  if (RETRY_CODES.has(code)) return 'RETRY';
+  if (STATE_CODES.has(code)) return 'STATE';
+  return 'REJECTED';
+}
+
+/** One line on what to do, for the codes a user meets at the command line; else by exit class. */
+const HINTS: Readonly<Record<string, string>> = {
+  ERR_CLI_USAGE: 'see `smki <command> --help` for the arguments and an example',
+  ERR_CLI_SECRET_MISSING: 'set SMKI_KEYSTORE_PASSPHRASE (or SMKI_HSM_PIN), or give --passphrase-file / --pin-file',
+  ERR_CLI_STATE_INVALID: 'run `smki init <dir>` first, or point --dir (or SMKI_DIR) at an initialised state directory',
+  ERR_CLI_STATE_EXISTS: 'choose a new or empty directory; smki init never overwrites state',
+  ERR_CLI_INPUT_INVALID: 'check the input file: one command per line, in the --format given (hex, base64 or binary)',
+  ERR_CLI_NOT_FOUND: 'list what exists with `smki portfolio list`, `smki device show` or `smki cert inspect`',
+  ERR_KEYSTORE_WRONG_PASSPHRASE: 'the passphrase does not open this state directory; check SMKI_KEYSTORE_PASSPHRASE or --passphrase-file',
+  ERR_KEYSTORE_LOCKED: 'another smki process holds the key store; wait for it to finish and retry',
+  ERR_STORE_UNAVAILABLE: 'the state store is unreachable (PostgreSQL down, disk full?); nothing was changed; retry when it is back',
+  ERR_HSM_UNAVAILABLE: 'the HSM (PKCS#11 module or token) is unreachable; nothing was changed; retry when it is back',
+  ERR_HSM_LOGIN_FAILED: 'the PIN does not open the token; check SMKI_HSM_PIN or --pin-file',
+  ERR_VALIDATOR_STATE_BEHIND: 'the state store is older than the decision log (restored backup?): put back the current store before validating',
+  ERR_AUDIT_TAMPERED: 'the audit trail or decision log was altered: keep the files as evidence and investigate',
+  ERR_AUDIT_TRUNCATED: 'the audit trail or decision log lost records: keep the files as evidence and investigate',
+  ERR_COMMAND_REPLAYED: 'build the command again with a counter above the last accepted one',
+  ERR_COMMAND_PORTFOLIO_MISMATCH: 'sign with the key of the portfolio the meter belongs to (`smki device show <eui>`)',
+  ERR_COMMAND_SIGNER_REVOKED: "the signer's certificate is revoked: rotate to a new key and certificate",
+  ERR_COMMAND_UNKNOWN_DEVICE: 'register the device first (`smki device add` or `smki device import`)',
+  ERR_FIRMWARE_NOT_APPROVED: 'approve the image for the model first (`smki firmware approve`), unless it was revoked on purpose',
+  ERR_COMMAND_QUARANTINED: 'an operator releases or discards the held command after review',
+};
+
+/** One line on what to do about an error with this code. */
+export function hintFor(code: string | undefined): string {
+  if (code !== undefined && Object.hasOwn(HINTS, code)) return HINTS[code]!;
+  switch (exitForCode(code)) {
+    case 'RETRY':
+      return 'a store or HSM could not be reached; nothing was changed; retry';
+    case 'STATE':
+      return 'the state directory or a store is damaged or inconsistent: restore it from a backup or investigate';
+    case 'INTERNAL':
+      return 'this is a defect in smki: please report it with the command line (never with secrets)';
+    default:
+      return 'the input was refused for the reason given; see docs/errors.md for the code';
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Every command group of `smki`, in the order `--help` lists them.
+ * @module
+ * @internal
+ */
+import { run as runProgram, type Register } from './program.js';
+import { processIo, type CliIo } from './io.js';
+import { register as init } from './commands/init.js';
+
+/** The command groups. */
+export const GROUPS: readonly Register[] = [init];
+
+/** Run `smki` with `argv` (the arguments after the program name); resolves to the exit status. */
+export function runSmki(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  return runProgram(argv, GROUPS, io);
+}

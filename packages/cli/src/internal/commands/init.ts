@@ -1,0 +1,119 @@
+/**
+ * `smki init <dir>`: a state directory with a test hierarchy, the User's key store (encrypted
+ * files, or PKCS#11), the Access Control Broker's key, a network operator, the stores (SQLite, or
+ * PostgreSQL from the libpq environment) and the first CRL and ARL.
+ * @module
+ * @internal
+ */
+import { certificateToPem, createHierarchy, issueOrganisationCertificate } from '@smki/pki';
+import { SmkiError } from '@smki/core';
+import { Option } from 'commander';
+import { example, type Register } from '../program.js';
+import { CONFIG_FORMAT, eui, newKeyPair, openStores, State, writeEncryptedKey, type StateConfig, type ThresholdConfig } from '../state.js';
+import { writeFileAtomic } from '../files.js';
+import { table } from '../io.js';
+
+/** The default parties of a test state directory. */
+export const DEFAULT_PARTIES = { supplier: '90B3D51F30010000', networkOperator: '90B3D51F30030000', acb: '90B3D51F30000004' } as const;
+
+/** The SoftHSM2 module of Debian's `softhsm2` package. */
+export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+
+/** Parse `CODE:LIMIT:WINDOW_MS` (message code in hex). */
+function threshold(v: string, prev: Record<string, ThresholdConfig> = {}): Record<string, ThresholdConfig> {
+  const m = /^(?:0x)?([0-9a-fA-F]{1,4}):(\d{1,10}):(\d{1,11})$/.exec(v);
+  if (!m) throw new SmkiError('ERR_CLI_USAGE', '--anomaly-threshold is CODE:LIMIT:WINDOW_MS, e.g. 0050:100:60000', { detail: v.slice(0, 40) });
+  return { ...prev, [m[1]!.toUpperCase().padStart(4, '0')]: { limit: Number(m[2]), windowMs: Number(m[3]) } };
+}
+
+/** Create a state directory; the hierarchy, parties and stores in it. Returns the opened state. */
+export async function initState(
+  state: State,
+  options: { now?: () => Date } = {},
+): Promise<{ rows: string[][] }> {
+  const cfg = state.config;
+  const keys = { root: newKeyPair(), 'organisation-ca': newKeyPair(), 'device-ca': newKeyPair() };
+  const hierarchy = await createHierarchy({
+    signers: { root: keys.root.signer, organisationCa: keys['organisation-ca'].signer, deviceCa: keys['device-ca'].signer },
+    ...(options.now ? { now: options.now } : {}),
+  });
+  state.saveHierarchy(hierarchy, { root: keys.root.privateKey, 'organisation-ca': keys['organisation-ca'].privateKey, 'device-ca': keys['device-ca'].privateKey });
+  // The Access Control Broker's key-agreement key (the DCC side of this lab).
+  const acb = newKeyPair();
+  const acbCert = await issueOrganisationCertificate({ issuer: hierarchy.organisationCa, role: 4, entityId: cfg.parties.acb, keyUsage: 'keyAgreement', publicKey: acb.publicKey, commonName: 'Access Control Broker' });
+  writeEncryptedKey(state.path('dcc', 'acb-ka.key.pem'), acb.privateKey, state.passphrase);
+  writeFileAtomic(state.path('dcc', 'acb-ka.pem'), certificateToPem(acbCert), 0o644);
+  state.saveCertificate(acbCert);
+  // A network operator (another User of this lab), with one signing key for its whole estate.
+  const no = newKeyPair();
+  const noCert = await issueOrganisationCertificate({ issuer: hierarchy.organisationCa, role: 3, entityId: cfg.parties.networkOperator, keyUsage: 'digitalSignature', publicKey: no.publicKey, commonName: 'Network Operator' });
+  writeEncryptedKey(state.path('parties', 'network-operator-ds.key.pem'), no.privateKey, state.passphrase);
+  state.saveCertificate(noCert);
+  // The supplier's key store (portfolios and keys come later: smki portfolio create, smki key generate).
+  const ks = await state.keystore();
+  await ks.addOrganisation({ entityId: cfg.parties.supplier, role: 2 });
+  // Stores, log key, first CRL and ARL.
+  const stores = await openStores(cfg, state.dir);
+  await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
+  state.createLogKey();
+  await state.issueCrls({ crlNumber: '0', entries: [] });
+  const rows = [
+    ['root', hierarchy.root.certificate.serialNumber, 'ca/root.pem'],
+    ['organisation CA', hierarchy.organisationCa.certificate.serialNumber, 'ca/organisation-ca.pem'],
+    ['device CA', hierarchy.deviceCa.certificate.serialNumber, 'ca/device-ca.pem'],
+    [`ACB ${cfg.parties.acb} (KA)`, acbCert.serialNumber, 'dcc/acb-ka.pem'],
+    [`network operator ${cfg.parties.networkOperator} (DS)`, noCert.serialNumber, `certs/organisation/${noCert.serialNumber}.pem`],
+  ];
+  return { rows };
+}
+
+export const register: Register = (program, wrap) => {
+  const cmd = program
+    .command('init')
+    .description('create a state directory: test hierarchy, key store, stores, CRLs')
+    .argument('<dir>', 'the directory to create (must be new or empty)')
+    .option('--hsm', 'keep the keys in an HSM through PKCS#11 (PIN from $SMKI_HSM_PIN or --pin-file)')
+    .option('--hsm-module <path>', 'the PKCS#11 module', SOFTHSM_MODULE)
+    .option('--hsm-token <label>', 'the token label (required with --hsm)')
+    .option('--postgres', 'counters, registry, firmware allowlist and log heads in PostgreSQL (libpq environment: PGHOST, PGSERVICE, PGPASSFILE …)')
+    .option('--pg-schema <name>', 'the PostgreSQL schema', 'smki')
+    .option('--supplier <eui>', 'the supplier (the User whose keys this store keeps)', DEFAULT_PARTIES.supplier)
+    .option('--network-operator <eui>', 'the network operator', DEFAULT_PARTIES.networkOperator)
+    .option('--acb <eui>', 'the Access Control Broker', DEFAULT_PARTIES.acb)
+    .addOption(new Option('--anomaly-threshold <code:limit:windowMs>', 'hold commands of this message code over LIMIT per window per User (repeatable)').argParser(threshold))
+    .option('--no-clock-counters', 'originator counters are not milliseconds since the epoch (no clock window)');
+  example(cmd, 'SMKI_KEYSTORE_PASSPHRASE=… smki init ./lab', 'SMKI_HSM_PIN=… smki init ./lab --hsm --hsm-token smki', 'PGHOST=db.internal PGSERVICE=smki smki init ./lab --postgres');
+  cmd.action(
+    wrap(async (ctx, args, o) => {
+      const dir = args[0] as string;
+      if (o.hsm === true && typeof o.hsmToken !== 'string') throw new SmkiError('ERR_CLI_USAGE', '--hsm needs --hsm-token <label>', {});
+      if (o.pgSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(String(o.pgSchema))) throw new SmkiError('ERR_CLI_USAGE', '--pg-schema must be a lower-case SQL identifier', { detail: String(o.pgSchema).slice(0, 64) });
+      const config: StateConfig = {
+        format: CONFIG_FORMAT,
+        environment: 'test',
+        createdAt: new Date().toISOString(),
+        parties: { supplier: eui(String(o.supplier), '--supplier'), networkOperator: eui(String(o.networkOperator), '--network-operator'), acb: eui(String(o.acb), '--acb') },
+        keystore: o.hsm === true ? { backend: 'pkcs11', module: String(o.hsmModule), tokenLabel: String(o.hsmToken) } : { backend: 'file' },
+        stores: o.postgres === true ? { kind: 'postgres', schema: String(o.pgSchema) } : { kind: 'sqlite' },
+        anomalyThresholds: (o.anomalyThreshold as Record<string, ThresholdConfig> | undefined) ?? {},
+        clockCounters: o.clockCounters !== false,
+      };
+      const g = ctx.stateOptions(dir);
+      // Read the secrets before anything is written: a missing passphrase leaves no half-made directory.
+      const state = State.create(ctx.io, g, config);
+      ctx.adopt(state);
+      const { rows } = await initState(state);
+      return {
+        json: { dir: state.dir, config, certificates: rows.map(([what, serial, file]) => ({ what, serial, file })) },
+        text: [
+          `${ctx.paint.green('✔')} initialised ${state.dir}`,
+          `  keys: ${config.keystore.backend === 'file' ? 'encrypted files' : `PKCS#11 token "${(config.keystore as { tokenLabel: string }).tokenLabel}"`}; stores: ${config.stores.kind}`,
+          '',
+          table(['certificate', 'serial', 'file'], rows),
+          '',
+          `next: export SMKI_DIR=${dir}; smki portfolio create north; smki key generate north --certify`,
+        ].join('\n'),
+      };
+    }),
+  );
+};

@@ -1,0 +1,98 @@
+/**
+ * Files of `smki`: atomic writes (write, fsync, rename, fsync the directory) for state, and the
+ * command encodings (hex, base64, binary; one command per line for batches).
+ * @module
+ * @internal
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, basename, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SmkiError } from '@smki/core';
+import type { CliIo } from './io.js';
+
+/** Write a file so that a crash leaves the old content or the new, never a torn one. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+/** How commands are written in files: hex or base64 text, one per line, or one binary message. */
+export type Encoding = 'hex' | 'base64' | 'binary';
+
+/** Most bytes an input file may hold (a batch of 100,000 commands in hex is about 60 MB). */
+export const MAX_INPUT_BYTES = 256 * 1024 * 1024;
+
+/** Read stdin to the end (at most {@link MAX_INPUT_BYTES}). */
+async function readStdin(io: CliIo): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of io.stdin) {
+    const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+    n += b.length;
+    if (n > MAX_INPUT_BYTES) throw new SmkiError('ERR_CLI_INPUT_INVALID', `standard input is over ${MAX_INPUT_BYTES} bytes`, {});
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Read an input file (`-` is standard input). */
+export async function readInput(io: CliIo, file: string): Promise<Buffer> {
+  if (file === '-') return readStdin(io);
+  try {
+    const buf = readFileSync(resolve(io.cwd, file));
+    if (buf.length > MAX_INPUT_BYTES) throw new SmkiError('ERR_CLI_INPUT_INVALID', `the input file is over ${MAX_INPUT_BYTES} bytes`, { detail: file });
+    return buf;
+  } catch (e) {
+    if (e instanceof SmkiError) throw e;
+    throw new SmkiError('ERR_CLI_INPUT_INVALID', 'the input file cannot be read', { detail: file });
+  }
+}
+
+/** Decode the commands of an input: one per non-empty line (hex, base64), or the whole file (binary). */
+export function decodeCommands(buf: Buffer, encoding: Encoding): Uint8Array[] {
+  if (encoding === 'binary') return buf.length === 0 ? [] : [new Uint8Array(buf)];
+  const out: Uint8Array[] = [];
+  const lines = buf.toString('utf8').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (encoding === 'hex') {
+      const h = line.replace(/\s+/g, '');
+      if (!/^(?:[0-9a-fA-F]{2})+$/.test(h)) throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${i + 1} is not hexadecimal`, { detail: `line ${i + 1}` });
+      out.push(new Uint8Array(Buffer.from(h, 'hex')));
+    } else {
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(line) || line.length % 4 !== 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${i + 1} is not base64`, { detail: `line ${i + 1}` });
+      out.push(new Uint8Array(Buffer.from(line, 'base64')));
+    }
+  }
+  return out;
+}
+
+/** Encode commands for output: one line each (hex upper case, base64), or the bytes (binary, exactly one). */
+export function encodeCommands(commands: readonly (Uint8Array | undefined)[], encoding: Encoding): Buffer {
+  if (encoding === 'binary') {
+    if (commands.length !== 1 || commands[0] === undefined) {
+      throw new SmkiError('ERR_CLI_USAGE', 'binary output holds exactly one command: use --format hex or base64 for batches', { detail: String(commands.length) });
+    }
+    return Buffer.from(commands[0]);
+  }
+  const text = commands.map((c) => (c === undefined ? '' : encoding === 'hex' ? Buffer.from(c).toString('hex').toUpperCase() : Buffer.from(c).toString('base64'))).join('\n');
+  return Buffer.from(commands.length > 0 ? `${text}\n` : '', 'utf8');
+}

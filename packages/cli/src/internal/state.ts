@@ -1,0 +1,426 @@
+/**
+ * The state directory of `smki`: what `smki init` creates and every other command opens.
+ *
+ * ```text
+ * <dir>/smki.json            configuration (parties, backends, thresholds); no secret
+ * <dir>/ca/                  the test hierarchy: root, organisation CA, device CA
+ *                            (certificate PEM; private key as encrypted PKCS#8, PBES2)
+ * <dir>/certs/organisation/  organisation certificates issued here (the validator's trust)
+ * <dir>/certs/device/        device certificates issued here
+ * <dir>/crl/                 the organisation CA's CRL and the root's ARL, and what they list
+ * <dir>/dcc/                 the Access Control Broker's key-agreement key and certificate
+ * <dir>/keystore/            the User's keys per portfolio (@smki/keystore): encrypted files
+ *                            or references to an HSM, metadata, audit trail
+ * <dir>/state/               counters, device registry, firmware allowlist (SQLite), unless
+ *                            they are in PostgreSQL (libpq environment)
+ * <dir>/log/                 the decision logs (one directory per validator process) and the
+ *                            sealed log key
+ * ```
+ * @module
+ * @internal
+ */
+import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createKeyAgreement, createKeySigner, parseEui64, SmkiError, type Eui64, type KeyAgreement, type Signer } from '@smki/core';
+import {
+  certificateToPem,
+  crlToPem,
+  issueCrl,
+  parseCertificate,
+  parseCrl,
+  type CertificateAuthority,
+  type SmkiCertificate,
+  type SmkiCrl,
+  type SmkiHierarchy,
+} from '@smki/pki';
+import {
+  PostgresDeviceRegistry,
+  PostgresFirmwareAllowlist,
+  PostgresStateStore,
+  SqliteDeviceRegistry,
+  SqliteFirmwareAllowlist,
+  SqliteStateStore,
+  type DeviceRegistry,
+  type FirmwareAllowlist,
+  type StateStore,
+} from '@smki/store';
+import { FileKeyBackend, KeyStore, Pkcs11KeyBackend, type KeyBackend } from '@smki/keystore';
+import type { ValidatorOptions } from '@smki/validator';
+import { writeFileAtomic } from './files.js';
+import { hsmPin, passphrase as readPassphrase, seal, unseal, type Sealed } from './secrets.js';
+import type { CliIo } from './io.js';
+
+/** The configuration file's name. */
+export const CONFIG_FILE = 'smki.json';
+/** The configuration's format tag. */
+export const CONFIG_FORMAT = 'smki-state/1';
+
+/** An anomaly threshold per message code (4 hex digits). */
+export interface ThresholdConfig {
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+/** `smki.json`. */
+export interface StateConfig {
+  readonly format: typeof CONFIG_FORMAT;
+  readonly environment: 'test';
+  readonly createdAt: string;
+  readonly parties: { readonly supplier: Eui64; readonly networkOperator: Eui64; readonly acb: Eui64 };
+  readonly keystore: { readonly backend: 'file' } | { readonly backend: 'pkcs11'; readonly module: string; readonly tokenLabel: string };
+  readonly stores: { readonly kind: 'sqlite' } | { readonly kind: 'postgres'; readonly schema: string };
+  /** Anomaly thresholds by message code (`"0050"`) for every User. */
+  readonly anomalyThresholds: Readonly<Record<string, ThresholdConfig>>;
+  /** Whether originator counters are milliseconds since the epoch (the clock window applies). */
+  readonly clockCounters: boolean;
+}
+
+/** Options every command that opens the state takes. */
+export interface StateOptions {
+  readonly dir: string;
+  readonly passphraseFile?: string;
+  readonly pinFile?: string;
+}
+
+const CA_NAMES = ['root', 'organisation-ca', 'device-ca'] as const;
+type CaName = (typeof CA_NAMES)[number];
+/** The AAD label of the sealed decision-log key. */
+const LOG_KEY_LABEL = 'smki decision log key v1';
+
+function readJson<T>(path: string, what: string): T {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    throw new SmkiError('ERR_CLI_STATE_INVALID', `${what} is missing or not JSON`, { detail: path });
+  }
+}
+
+/** Write a private key as encrypted PKCS#8 PEM (PBES2, AES-256-CBC; RFC 8018) under the passphrase. */
+export function writeEncryptedKey(path: string, key: KeyObject, pass: string): void {
+  writeFileAtomic(path, key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: pass }) as string);
+}
+
+/** Read an encrypted PKCS#8 PEM key. */
+export function readEncryptedKey(path: string, pass: string): KeyObject {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch {
+    throw new SmkiError('ERR_CLI_STATE_INVALID', 'a private key of the state directory is missing', { detail: path });
+  }
+  try {
+    return createPrivateKey({ key: pem, format: 'pem', passphrase: pass });
+  } catch {
+    throw new SmkiError('ERR_KEYSTORE_WRONG_PASSPHRASE', 'the passphrase does not open a private key of the state directory', { detail: path });
+  }
+}
+
+/** The revocation state the CRLs are issued from. */
+export interface RevocationState {
+  readonly crlNumber: string;
+  readonly entries: readonly { readonly serialNumber: string; readonly revocationDate: string; readonly reason?: string; readonly issuer: 'organisation-ca' | 'root' }[];
+}
+
+/** An opened state directory; components open on first use and close together. */
+export class State {
+  readonly dir: string;
+  readonly config: StateConfig;
+  readonly io: CliIo;
+  readonly #options: StateOptions;
+  #passphrase: string | undefined;
+  #hierarchy: SmkiHierarchy | undefined;
+  #keystore: Promise<KeyStore> | undefined;
+  #backend: KeyBackend | undefined;
+  #stores: Promise<{ store: StateStore; registry: DeviceRegistry; firmware: FirmwareAllowlist }> | undefined;
+
+  private constructor(dir: string, config: StateConfig, io: CliIo, options: StateOptions) {
+    this.dir = dir;
+    this.config = config;
+    this.io = io;
+    this.#options = options;
+  }
+
+  /**
+   * Open an initialised state directory (reads only the configuration; nothing else yet).
+   * @throws SmkiError `ERR_CLI_STATE_INVALID`
+   */
+  static open(io: CliIo, options: StateOptions): State {
+    const dir = resolve(io.cwd, options.dir);
+    const path = join(dir, CONFIG_FILE);
+    if (!existsSync(path)) {
+      throw new SmkiError('ERR_CLI_STATE_INVALID', `${dir} is not an smki state directory (no ${CONFIG_FILE})`, { detail: dir });
+    }
+    const config = readJson<StateConfig>(path, CONFIG_FILE);
+    if (config?.format !== CONFIG_FORMAT) throw new SmkiError('ERR_CLI_STATE_INVALID', `${CONFIG_FILE} is not of format ${CONFIG_FORMAT}`, { detail: path });
+    return new State(dir, config, io, options);
+  }
+
+  /** Create the state directory's files for a fresh configuration (used by `smki init`). */
+  static create(io: CliIo, options: StateOptions, config: StateConfig): State {
+    const dir = resolve(io.cwd, options.dir);
+    if (existsSync(dir) && readdirSync(dir).length > 0) throw new SmkiError('ERR_CLI_STATE_EXISTS', `${dir} is not empty`, { detail: dir });
+    const state = new State(dir, config, io, options);
+    // The secrets are read before anything is written: a missing one leaves no half-made directory.
+    void state.passphrase;
+    if (config.keystore.backend === 'pkcs11') hsmPin(io, options.pinFile);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, 0o644);
+    return state;
+  }
+
+  /** A path inside the state directory. */
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  /** The store passphrase (read once). */
+  get passphrase(): string {
+    this.#passphrase ??= readPassphrase(this.io, this.#options.passphraseFile);
+    return this.#passphrase;
+  }
+
+  /** Write the hierarchy's certificates and encrypted keys (init). */
+  saveHierarchy(h: SmkiHierarchy, keys: Readonly<Record<CaName, KeyObject>>): void {
+    const cas: Record<CaName, CertificateAuthority> = { root: h.root, 'organisation-ca': h.organisationCa, 'device-ca': h.deviceCa };
+    for (const name of CA_NAMES) {
+      writeFileAtomic(this.path('ca', `${name}.pem`), certificateToPem(cas[name].certificate), 0o644);
+      writeEncryptedKey(this.path('ca', `${name}.key.pem`), keys[name], this.passphrase);
+    }
+    this.#hierarchy = h;
+  }
+
+  /** The test hierarchy with its signers. */
+  hierarchy(): SmkiHierarchy {
+    if (this.#hierarchy === undefined) {
+      const ca = (name: CaName): CertificateAuthority => ({
+        certificate: parseCertificate(readFileSync(this.path('ca', `${name}.pem`), 'utf8')),
+        signer: createKeySigner(readEncryptedKey(this.path('ca', `${name}.key.pem`), this.passphrase)),
+      });
+      this.#hierarchy = { root: ca('root'), organisationCa: ca('organisation-ca'), deviceCa: ca('device-ca') };
+    }
+    return this.#hierarchy;
+  }
+
+  /** The CA certificates without opening their keys (no passphrase needed). */
+  caCertificates(): SmkiCertificate[] {
+    return CA_NAMES.map((n) => parseCertificate(readFileSync(this.path('ca', `${n}.pem`), 'utf8')));
+  }
+
+  /** Keep an issued certificate (organisation ones are the validator's trust). */
+  saveCertificate(c: SmkiCertificate): string {
+    const kind = c.kind === 'device' ? 'device' : 'organisation';
+    const file = this.path('certs', kind, `${c.serialNumber}.pem`);
+    writeFileAtomic(file, certificateToPem(c), 0o644);
+    return file;
+  }
+
+  /** Every organisation certificate issued here. */
+  organisationCertificates(): SmkiCertificate[] {
+    const dir = this.path('certs', 'organisation');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.pem'))
+      .sort()
+      .map((f) => parseCertificate(readFileSync(join(dir, f), 'utf8')));
+  }
+
+  /** A certificate issued here, by serial number (organisation first, then device). */
+  certificateBySerial(serial: string): SmkiCertificate | undefined {
+    const s = serial.toUpperCase().replace(/^0X/, '');
+    for (const kind of ['organisation', 'device']) {
+      const file = this.path('certs', kind, `${s}.pem`);
+      if (existsSync(file)) return parseCertificate(readFileSync(file, 'utf8'));
+    }
+    for (const c of this.caCertificates()) if (c.serialNumber.toUpperCase() === s) return c;
+    return undefined;
+  }
+
+  /** What the CRLs list. */
+  revocation(): RevocationState {
+    const file = this.path('crl', 'revoked.json');
+    if (!existsSync(file)) return { crlNumber: '0', entries: [] };
+    return readJson<RevocationState>(file, 'crl/revoked.json');
+  }
+
+  /**
+   * Issue the next CRL (organisation CA) and ARL (root) from `state`, valid for `hours`, and keep them.
+   * The revocation state is written first, then both lists: a crash leaves the old lists or the
+   * new state with old lists, and the next `crl issue` issues them again.
+   */
+  async issueCrls(state: RevocationState, hours = 24 * 7): Promise<SmkiCrl[]> {
+    const h = this.hierarchy();
+    const number = BigInt(state.crlNumber) + 1n;
+    const next: RevocationState = { crlNumber: number.toString(), entries: state.entries };
+    writeFileAtomic(this.path('crl', 'revoked.json'), `${JSON.stringify(next, null, 2)}\n`);
+    const now = new Date();
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
+    const nextUpdate = new Date(thisUpdate.getTime() + hours * 3600_000);
+    const of = (issuer: 'organisation-ca' | 'root') =>
+      next.entries.filter((e) => e.issuer === issuer).map((e) => ({ serialNumber: e.serialNumber, revocationDate: new Date(e.revocationDate), ...(e.reason ? { reason: e.reason as 'keyCompromise' } : {}) }));
+    const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: number, kind: 'crl', revoked: of('organisation-ca'), thisUpdate, nextUpdate });
+    const arl = await issueCrl({ issuer: h.root, crlNumber: number, kind: 'arl', revoked: of('root'), thisUpdate, nextUpdate });
+    writeFileAtomic(this.path('crl', 'organisation-ca.crl.pem'), crlToPem(crl), 0o644);
+    writeFileAtomic(this.path('crl', 'root.arl.pem'), crlToPem(arl), 0o644);
+    return [crl, arl];
+  }
+
+  /** The current CRL and ARL. */
+  crls(): SmkiCrl[] {
+    return ['organisation-ca.crl.pem', 'root.arl.pem'].map((f) => {
+      const p = this.path('crl', f);
+      if (!existsSync(p)) throw new SmkiError('ERR_CLI_STATE_INVALID', 'a CRL of the state directory is missing: run `smki crl issue`', { detail: p });
+      return parseCrl(readFileSync(p, 'utf8'));
+    });
+  }
+
+  /** Everything the validator trusts: the hierarchy, the organisation certificates, the CRLs. */
+  trust(): { certificates: SmkiCertificate[]; crls: SmkiCrl[] } {
+    return { certificates: [...this.caCertificates(), ...this.organisationCertificates()], crls: this.crls() };
+  }
+
+  /** The key backend (file, or PKCS#11 with the PIN from the environment or a file). */
+  async #openBackend(): Promise<KeyBackend> {
+    const k = this.config.keystore;
+    if (k.backend === 'pkcs11') {
+      return Pkcs11KeyBackend.open({ module: k.module, tokenLabel: k.tokenLabel, pin: hsmPin(this.io, this.#options.pinFile) });
+    }
+    return FileKeyBackend.open({ directory: this.path('keystore'), passphrase: this.passphrase });
+  }
+
+  /** The User's key store. */
+  keystore(): Promise<KeyStore> {
+    this.#keystore ??= (async () => {
+      const backend = await this.#openBackend();
+      this.#backend = backend;
+      try {
+        return await KeyStore.open({ directory: this.path('keystore'), backend, passphrase: this.passphrase });
+      } catch (e) {
+        await backend.close();
+        this.#backend = undefined;
+        throw e;
+      }
+    })();
+    return this.#keystore;
+  }
+
+  /** Connection options of the PostgreSQL stores: the libpq environment, the configured schema. */
+  postgresOptions(): { schema: string } {
+    const s = this.config.stores;
+    if (s.kind !== 'postgres') throw new SmkiError('ERR_CLI_STATE_INVALID', 'the stores are not in PostgreSQL', {});
+    return { schema: s.schema };
+  }
+
+  /** Counters, registry and firmware allowlist. */
+  stores(): Promise<{ store: StateStore; registry: DeviceRegistry; firmware: FirmwareAllowlist }> {
+    this.#stores ??= openStores(this.config, this.dir);
+    return this.#stores;
+  }
+
+  /** The decision log's key (sealed under the passphrase). */
+  logKey(): Uint8Array {
+    return unseal(this.passphrase, readJson<Sealed>(this.path('log', 'key.sealed.json'), 'log/key.sealed.json'), LOG_KEY_LABEL);
+  }
+
+  /** Make and seal a new decision-log key (init). */
+  createLogKey(): void {
+    writeFileAtomic(this.path('log', 'key.sealed.json'), `${JSON.stringify(seal(this.passphrase, randomBytes(32), LOG_KEY_LABEL))}\n`);
+  }
+
+  /** The ACB's key-agreement key and certificate. */
+  acb(): { key: KeyAgreement; certificate: SmkiCertificate } {
+    return {
+      key: createKeyAgreement(readEncryptedKey(this.path('dcc', 'acb-ka.key.pem'), this.passphrase)),
+      certificate: parseCertificate(readFileSync(this.path('dcc', 'acb-ka.pem'), 'utf8')),
+    };
+  }
+
+  /** Every decision-log directory under log/ (one per validator process). */
+  logDirs(): string[] {
+    const dir = this.path('log');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((d) => statSync(join(dir, d)).isDirectory())
+      .sort()
+      .map((d) => join(dir, d));
+  }
+
+  /** The anomaly threshold function of the configuration. */
+  anomalyThreshold(): ValidatorOptions['anomalyThreshold'] {
+    const t = this.config.anomalyThresholds;
+    const map = new Map<number, ThresholdConfig>(Object.entries(t).map(([k, v]) => [parseInt(k, 16), v]));
+    return (_user, messageCode) => map.get(messageCode);
+  }
+
+  /** Close whatever was opened. */
+  async close(): Promise<void> {
+    const errors: unknown[] = [];
+    if (this.#keystore) {
+      try {
+        await (await this.#keystore).close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (this.#backend) {
+      try {
+        await this.#backend.close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (this.#stores) {
+      try {
+        const s = await this.#stores;
+        await Promise.all([s.store.close(), s.registry.close(), s.firmware.close()]);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    this.#keystore = undefined;
+    this.#backend = undefined;
+    this.#stores = undefined;
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+/** Open the three stores of a configuration (used in the CLI process and in its pool's workers). */
+export async function openStores(config: StateConfig, dir: string): Promise<{ store: StateStore; registry: DeviceRegistry; firmware: FirmwareAllowlist }> {
+  if (config.stores.kind === 'postgres') {
+    const o = { schema: config.stores.schema };
+    const store = await PostgresStateStore.open(o);
+    try {
+      const registry = await PostgresDeviceRegistry.open(o);
+      try {
+        return { store, registry, firmware: await PostgresFirmwareAllowlist.open(o) };
+      } catch (e) {
+        await registry.close();
+        throw e;
+      }
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+  mkdirSync(join(dir, 'state'), { recursive: true, mode: 0o700 });
+  return {
+    store: await SqliteStateStore.open({ path: join(dir, 'state', 'state.db') }),
+    registry: await SqliteDeviceRegistry.open({ path: join(dir, 'state', 'registry.db') }),
+    firmware: await SqliteFirmwareAllowlist.open({ path: join(dir, 'state', 'firmware.db') }),
+  };
+}
+
+/** A fresh P-256 key pair (node:crypto). */
+export function newKeyPair(): { privateKey: KeyObject; publicKey: KeyObject; signer: Signer } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, publicKey, signer: createKeySigner(privateKey) };
+}
+
+/** An EUI-64 argument, or a usage error naming the option. */
+export function eui(value: string, what: string): Eui64 {
+  try {
+    return parseEui64(value);
+  } catch {
+    throw new SmkiError('ERR_CLI_USAGE', `${what} is not an EUI-64 (16 hex digits, optionally with - or spaces)`, { detail: value.slice(0, 64) });
+  }
+}
