@@ -940,6 +940,17 @@ export class KeyStore {
     return this.#portfolioInfo(this.#state, this.#portfolio(this.#state, org.entityId, id));
   }
 
+  /** Every portfolio of an organisation, by id. @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_KEYSTORE_CLOSED` */
+  portfolios(organisation: string): PortfolioInfo[] {
+    this.#assertOpen();
+    const s = this.#state;
+    const org = this.#org(s, organisation);
+    return Object.values(s.portfolios)
+      .filter((p) => p.organisation === org.entityId)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((p) => this.#portfolioInfo(s, p));
+  }
+
   /** One device. @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_KEYSTORE_CLOSED` */
   device(organisation: string, device: string): DeviceInfo {
     this.#assertOpen();

@@ -6,9 +6,11 @@
 import { run as runProgram, type Register } from './program.js';
 import { processIo, type CliIo } from './io.js';
 import { register as init } from './commands/init.js';
+import { register as keys } from './commands/keys.js';
+import { register as devices } from './commands/devices.js';
 
 /** The command groups. */
-export const GROUPS: readonly Register[] = [init];
+export const GROUPS: readonly Register[] = [init, keys, devices];
 
 /** Run `smki` with `argv` (the arguments after the program name); resolves to the exit status. */
 export function runSmki(argv: readonly string[], io: CliIo = processIo()): Promise<number> {

@@ -60,6 +60,25 @@ function t(value: unknown): string {
   return escapeHtml(visible(typeof value === 'string' ? value : String(value)));
 }
 
+/**
+ * Report text as element content (not for attributes, titles or SVG): as {@link t}, with a `<wbr>`
+ * every 20 characters inside any run of more than 40 without a space, so a long token (an
+ * attacker's, say) wraps in its table cell instead of widening the page. Codes and key ids stay whole.
+ */
+function tb(value: unknown): string {
+  const s = visible(typeof value === 'string' ? value : String(value));
+  return s
+    .split(/(\s+)/)
+    .map((run) => {
+      const chars = Array.from(run);
+      if (chars.length <= 40) return escapeHtml(run);
+      const pieces: string[] = [];
+      for (let i = 0; i < chars.length; i += 20) pieces.push(escapeHtml(chars.slice(i, i + 20).join('')));
+      return pieces.join('<wbr>');
+    })
+    .join('');
+}
+
 /** Like {@link t}, cut to `max` code points (with `…`) for a chart label. */
 function tShort(value: unknown, max = LABEL_MAX_CHARS): string {
   const chars = Array.from(visible(typeof value === 'string' ? value : String(value)));
@@ -166,8 +185,8 @@ function sum<T>(rows: readonly T[], pick: (row: T) => unknown): number {
 }
 
 function header(report: AuditReport, failed: readonly string[], disagreements: number): string {
-  const from = report.range.from === undefined ? 'the first record' : `<time datetime="${t(report.range.from)}">${t(report.range.from)}</time>`;
-  const to = report.range.to === undefined ? 'open (no end)' : `<time datetime="${t(report.range.to)}">${t(report.range.to)}</time>`;
+  const from = report.range.from === undefined ? 'the first record' : `<time datetime="${t(report.range.from)}">${tb(report.range.from)}</time>`;
+  const to = report.range.to === undefined ? 'open (no end)' : `<time datetime="${t(report.range.to)}">${tb(report.range.to)}</time>`;
   const alerts: string[] = [];
   if (failed.length > 0) {
     alerts.push(
@@ -181,7 +200,7 @@ function header(report: AuditReport, failed: readonly string[], disagreements: n
   }
   return `<header>
 <h1>SMKI audit report</h1>
-<p class="meta">Generated <time datetime="${t(report.generatedAt)}" id="generated-at">${t(report.generatedAt)}</time>. Range: from <span id="range-from">${from}</span> to <span id="range-to">${to}</span>.</p>
+<p class="meta">Generated <time datetime="${t(report.generatedAt)}" id="generated-at">${tb(report.generatedAt)}</time>. Range: from <span id="range-from">${from}</span> to <span id="range-to">${to}</span>.</p>
 ${alerts.join('\n')}
 </header>`;
 }
@@ -198,7 +217,7 @@ function verificationCard(id: string, name: string, v: LogVerificationSummary): 
       `${id}-findings`,
       `${ok ? 'Notes' : 'Findings'} (${n(findings.length)})`,
       ['Code', 'Message', '#Line'],
-      findings.map((f) => [`<code>${t(f.code)}</code>`, t(f.message), f.line === undefined ? '—' : n(f.line)]),
+      findings.map((f) => [`<code>${tb(f.code)}</code>`, tb(f.message), f.line === undefined ? '—' : n(f.line)]),
       undefined,
       'findings',
     );
@@ -208,7 +227,7 @@ function verificationCard(id: string, name: string, v: LogVerificationSummary): 
   return `<article class="card ${ok ? 'card-ok' : 'card-fail'}" id="${id}" data-ok="${ok ? 'true' : 'false'}">
 <h3>${name}</h3>
 ${status}
-<dl><dt>Source</dt><dd><code>${t(v.source)}</code></dd><dt>Records read</dt><dd>${n(v.records)}</dd></dl>
+<dl><dt>Source</dt><dd><code>${tb(v.source)}</code></dd><dt>Records read</dt><dd>${n(v.records)}</dd></dl>
 ${list}
 </article>`;
 }
@@ -244,7 +263,7 @@ ${table(
   'disagreements',
   `Disagreements (${n(d.length)})`,
   ['Device', 'Counter', 'Message code', 'Keystore trail says', 'Decision log says', 'Why flagged'],
-  d.map((r) => [`<code>${t(r.device)}</code>`, `<code>${t(r.counter)}</code>`, `<code>${t(r.messageCode)}</code>`, t(r.keystore), t(r.decisionLog), `<strong>${t(r.issue)}</strong>`]),
+  d.map((r) => [`<code>${tb(r.device)}</code>`, `<code>${tb(r.counter)}</code>`, `<code>${tb(r.messageCode)}</code>`, tb(r.keystore), tb(r.decisionLog), `<strong>${tb(r.issue)}</strong>`]),
   undefined,
   'disagreements',
 )}</div>`;
@@ -263,7 +282,7 @@ function decisionsSection(rows: readonly DecisionCountRow[]): string {
           'decisions',
           'Decisions by outcome and code',
           ['Outcome', 'Code', '#Decisions'],
-          rows.map((r) => [t(r.outcome), `<code>${t(r.code)}</code>`, n(r.count)]),
+          rows.map((r) => [tb(r.outcome), `<code>${tb(r.code)}</code>`, n(r.count)]),
           ['Total', '', n(sum(rows, (r) => r.count))],
         );
   return `<section id="decisions-section">\n<h2>Decisions by outcome and code</h2>\n${body}\n</section>`;
@@ -277,7 +296,7 @@ function keyUseSection(rows: readonly KeyUseRow[]): string {
           'key-use',
           'Signatures per key and message code',
           ['Organisation', 'Portfolio', 'Key', 'Message code', '#Signatures'],
-          rows.map((r) => [t(r.organisation), t(r.portfolio), `<code>${t(r.keyId)}</code>`, `<code>${t(r.messageCode)}</code>`, n(r.uses)]),
+          rows.map((r) => [tb(r.organisation), tb(r.portfolio), `<code>${tb(r.keyId)}</code>`, `<code>${tb(r.messageCode)}</code>`, n(r.uses)]),
           ['Total', '', '', '', n(sum(rows, (r) => r.uses))],
         );
   return `<section id="key-use-section">\n<h2>Key use per portfolio and message code</h2>\n${body}\n</section>`;
@@ -291,7 +310,7 @@ function exposureSection(rows: readonly ExposureRow[]): string {
           'exposure',
           'Meters that trust each key (or are due to)',
           ['Organisation', 'Portfolio', 'Key', 'State', '#Meters'],
-          rows.map((r) => [t(r.organisation), t(r.portfolio), `<code>${t(r.keyId)}</code>`, t(r.state), n(r.meters)]),
+          rows.map((r) => [tb(r.organisation), tb(r.portfolio), `<code>${tb(r.keyId)}</code>`, tb(r.state), n(r.meters)]),
           ['Sum of rows', '', '', '', n(sum(rows, (r) => r.meters))],
         )}\n<p class="note">A meter that trusts several keys counts once for each.</p>`;
   return `<section id="exposure-section">\n<h2>Exposure: meters per key</h2>\n${body}\n</section>`;
@@ -445,7 +464,7 @@ ${note}
 function exposureChart(rows: readonly ExposureRow[]): string {
   const heading = '<h3>Meters exposed per key</h3>';
   if (rows.length === 0) return `<figure class="chart" id="figure-exposure">${heading}${none('no keys to chart.')}</figure>`;
-  const ranked = rows.map((r, i) => ({ r, i, m: magnitude(r.meters) })).sort((a, b) => b.m - a.m || a.i - b.i);
+  const ranked = rows.map((r, i) => ({ r, i, m: magnitude(r.meters) })).sort((a, b) => a.i - b.i);
   const shown = ranked.slice(0, EXPOSURE_MAX_BARS);
   const hidden = ranked.slice(EXPOSURE_MAX_BARS);
   const labels = shown.map(({ r }) => tShort(`${r.portfolio} / ${r.keyId}`));
@@ -503,7 +522,7 @@ body { margin: 0 auto; max-width: 1000px; padding: 24px; font: 15px/1.45 system-
 h1 { font-size: 1.8em; margin: 0 0 4px; }
 h2 { font-size: 1.3em; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #111; }
 h3 { font-size: 1.08em; margin: 0 0 8px; }
-code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.92em; overflow-wrap: anywhere; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.92em; }
 .meta { margin: 0 0 12px; color: #333; }
 .alert { display: flex; gap: 12px; align-items: flex-start; margin: 12px 0; padding: 12px 16px; font-size: 1.05em; border: 4px solid; }
 .alert .mark { font-size: 2em; line-height: 1; font-weight: 700; }
@@ -520,10 +539,10 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace
 .status-fail { color: var(--fail); text-transform: none; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 8px; }
 dt { font-weight: 600; }
-dd { margin: 0; overflow-wrap: anywhere; }
+dd { margin: 0; overflow-wrap: break-word; min-width: 0; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 12px; font-size: 0.93em; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
-th, td { border: 1px solid var(--rule); padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+th, td { border: 1px solid var(--rule); padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 thead th { background: #eef0f2; border-bottom: 2px solid #555; }
 tfoot th, tfoot td { border-top: 2px solid #555; font-weight: 700; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

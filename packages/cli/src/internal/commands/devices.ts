@@ -1,0 +1,309 @@
+/**
+ * `smki device …` and `smki firmware …`: devices in the registry (the DCC's view: type, fuel,
+ * model, responsible parties, trust-anchor cells, key-agreement certificate) and in the supplier's
+ * key store (which portfolio, which key the meter trusts); firmware images per model.
+ * @module
+ * @internal
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { SmkiError, type Eui64 } from '@smki/core';
+import { issueDeviceCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
+import { DEVICE_TYPES, MAX_REGISTRY_BATCH, type DeviceRecord, type DeviceType, type Fuel } from '@smki/store';
+import type { KeyStore } from '@smki/keystore';
+import { choice, example, type Register } from '../program.js';
+import { table } from '../io.js';
+import { readInput } from '../files.js';
+import { eui, newKeyPair, writeEncryptedKey, type State } from '../state.js';
+import { keyCertificate } from './keys.js';
+
+/** Most rows of one `device import`. */
+export const MAX_IMPORT_ROWS = 1_000_000;
+
+/** A device to add: what the registry needs and the portfolio it belongs to. */
+export interface DeviceInput {
+  readonly device: Eui64;
+  readonly type: DeviceType;
+  readonly fuel: Fuel;
+  readonly model?: string;
+  readonly portfolio: string;
+  readonly kaCertificate: SmkiCertificate;
+  readonly dsCertificate?: SmkiCertificate;
+}
+
+/** The network operator's signing certificate issued in this state directory. */
+export function networkOperatorCertificate(state: State): SmkiCertificate {
+  const no = state.config.parties.networkOperator;
+  const c = state.organisationCertificates().find((x) => x.entityId === no && x.role === 3 && x.keyUsage.includes('digitalSignature'));
+  if (!c) throw new SmkiError('ERR_CLI_STATE_INVALID', "the network operator's signing certificate is missing from certs/organisation", { detail: no });
+  return c;
+}
+
+/** The registry record of a device whose supplier cell names the certificate of `supplierKeyCert`. */
+export function deviceRecord(state: State, d: DeviceInput, supplierKeyCert: SmkiCertificate, noCert: SmkiCertificate): DeviceRecord {
+  return {
+    device: d.device,
+    type: d.type,
+    fuel: d.fuel,
+    ...(d.model !== undefined ? { model: d.model } : {}),
+    supplier: state.config.parties.supplier,
+    networkOperator: state.config.parties.networkOperator,
+    cells: [
+      { role: 2, keyUsage: 'digitalSignature', cellUsage: 'management', ski: supplierKeyCert.subjectKeyId!, entity: state.config.parties.supplier },
+      { role: 3, keyUsage: 'digitalSignature', cellUsage: 'management', ski: noCert.subjectKeyId!, entity: state.config.parties.networkOperator },
+    ],
+    keyAgreementCertificate: d.kaCertificate.der,
+    ...(d.dsCertificate ? { digitalSignatureCertificate: d.dsCertificate.der } : {}),
+  };
+}
+
+/** Check a device's certificates: device kind, its own entity id, the right key usage. */
+function checkDeviceCertificates(d: Omit<DeviceInput, 'kaCertificate' | 'dsCertificate'>, ka: SmkiCertificate, ds: SmkiCertificate | undefined, where: string): void {
+  const checks: [SmkiCertificate, 'keyAgreement' | 'digitalSignature'][] = [[ka, 'keyAgreement']];
+  if (ds) checks.push([ds, 'digitalSignature']);
+  for (const [c, usage] of checks) {
+    if (c.kind !== 'device' || c.entityId !== d.device || !c.keyUsage.includes(usage)) {
+      throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: the ${usage} certificate is not a device certificate of ${d.device} for ${usage}`, { detail: `${c.kind} ${c.entityId ?? '-'} ${c.keyUsage.join('+')}` });
+    }
+  }
+}
+
+/**
+ * Add devices: assign each to its portfolio in the key store (sequentially; an existing
+ * assignment to the same portfolio is kept), then put the registry records in batches. Every
+ * input is checked before anything is written.
+ */
+export async function addDevices(state: State, ks: KeyStore, devices: readonly DeviceInput[], tick: (n: number) => void = () => {}): Promise<DeviceRecord[]> {
+  const supplier = state.config.parties.supplier;
+  const noCert = networkOperatorCertificate(state);
+  const certOfPortfolio = new Map<string, SmkiCertificate>();
+  for (const d of devices) {
+    if (certOfPortfolio.has(d.portfolio)) continue;
+    const keyId = ks.portfolio(supplier, d.portfolio).current.signing;
+    const cert = keyId === undefined ? undefined : keyCertificate(ks.key(keyId));
+    if (!cert) throw new SmkiError('ERR_CLI_INPUT_INVALID', `portfolio ${d.portfolio} has no certified signing key: smki key generate ${d.portfolio} --certify`, { detail: d.portfolio });
+    certOfPortfolio.set(d.portfolio, cert);
+  }
+  const records: DeviceRecord[] = [];
+  for (const d of devices) {
+    let trusted: SmkiCertificate;
+    let existing: ReturnType<KeyStore['device']> | undefined;
+    try {
+      existing = ks.device(supplier, d.device);
+    } catch (e) {
+      if (!(e instanceof SmkiError && e.code === 'ERR_DEVICE_UNKNOWN')) throw e;
+    }
+    if (existing === undefined) {
+      const info = await ks.assignDevice(supplier, d.device, d.portfolio);
+      trusted = keyCertificate(ks.key(info.installed.signing!))!;
+    } else if (existing.portfolioId !== d.portfolio) {
+      throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d.device} is already in portfolio ${existing.portfolioId}: use smki portfolio move`, { detail: d.device });
+    } else {
+      trusted = keyCertificate(ks.key(existing.installed.signing!))!;
+    }
+    records.push(deviceRecord(state, d, trusted, noCert));
+    tick(1);
+  }
+  const { registry } = await state.stores();
+  for (let i = 0; i < records.length; i += MAX_REGISTRY_BATCH) await registry.put(records.slice(i, i + MAX_REGISTRY_BATCH));
+  return records;
+}
+
+function readCertificate(cwd: string, file: string, what: string): SmkiCertificate {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(resolve(cwd, file));
+  } catch {
+    throw new SmkiError('ERR_CLI_INPUT_INVALID', `the ${what} file cannot be read`, { detail: file });
+  }
+  return parseCertificate(bytes);
+}
+
+/** A certificate in a CSV cell: PEM (with or without armour), or base64 or hex DER. */
+function cellCertificate(value: string, where: string): SmkiCertificate {
+  const v = value.trim();
+  try {
+    if (v.startsWith('-----BEGIN')) return parseCertificate(v);
+    if (/^[0-9a-fA-F]+$/.test(v) && v.length % 2 === 0) return parseCertificate(Buffer.from(v, 'hex'));
+    return parseCertificate(Buffer.from(v.replace(/\s+/g, ''), 'base64'));
+  } catch (e) {
+    throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: not a certificate (${e instanceof SmkiError ? e.code : 'unreadable'})`, { detail: where });
+  }
+}
+
+function deviceType(v: string, where: string): DeviceType {
+  if (!(DEVICE_TYPES as readonly string[]).includes(v)) throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: type must be one of ${DEVICE_TYPES.join(', ')}`, { detail: v.slice(0, 32) });
+  return v as DeviceType;
+}
+
+function fuel(v: string, where: string): Fuel {
+  if (v !== 'electricity' && v !== 'gas') throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: fuel must be electricity or gas`, { detail: v.slice(0, 32) });
+  return v;
+}
+
+export const register: Register = (program, wrap) => {
+  const device = program.command('device').description('devices: the registry (DCC) and their portfolio (supplier)');
+  example(device, 'smki device add 00DB123456789001 --portfolio north --simulate', 'smki device import meters.csv', 'smki device show 00DB123456789001');
+
+  example(
+    device
+      .command('add')
+      .description('add a device to the registry and to a portfolio')
+      .argument('<eui>', 'device EUI-64')
+      .requiredOption('--portfolio <id>', 'the portfolio whose keys the meter trusts')
+      .addOption(choice('--fuel <fuel>', 'electricity or gas', ['electricity', 'gas'], 'electricity'))
+      .addOption(choice('--type <type>', 'device type', DEVICE_TYPES, 'ESME'))
+      .option('--model <model>', 'model (the firmware allowlist key)')
+      .option('--ka-cert <file>', "the device's key-agreement certificate (PEM or DER)")
+      .option('--ds-cert <file>', "the device's digital-signature certificate (PEM or DER)")
+      .option('--simulate', "a simulated meter: generate its key-agreement key and certificate (device CA of this state); key kept encrypted in meters/"),
+    'smki device add 00DB123456789001 --portfolio north --model ACME-ESME-1 --simulate',
+    'smki device add 00DB123456789002 --portfolio south --ka-cert 00DB123456789002-ka.pem',
+  ).action(
+    wrap(async (ctx, [id], o) => {
+      const state = ctx.state();
+      const d = eui(String(id), 'the device');
+      if ((o.kaCert === undefined) === (o.simulate !== true)) throw new SmkiError('ERR_CLI_USAGE', 'give exactly one of --ka-cert <file> and --simulate', {});
+      let ka: SmkiCertificate;
+      let simulated: ReturnType<typeof newKeyPair> | undefined;
+      if (o.simulate === true) {
+        simulated = newKeyPair();
+        ka = await issueDeviceCertificate({ issuer: state.hierarchy().deviceCa, entityId: d, keyUsage: 'keyAgreement', publicKey: simulated.publicKey });
+      } else {
+        ka = readCertificate(ctx.io.cwd, String(o.kaCert), 'key-agreement certificate');
+      }
+      const ds = o.dsCert !== undefined ? readCertificate(ctx.io.cwd, String(o.dsCert), 'digital-signature certificate') : undefined;
+      const input = { device: d, type: o.type as DeviceType, fuel: o.fuel as Fuel, ...(o.model !== undefined ? { model: String(o.model) } : {}), portfolio: String(o.portfolio) };
+      checkDeviceCertificates(input, ka, ds, 'device');
+      const [rec] = await addDevices(state, await state.keystore(), [{ ...input, kaCertificate: ka, ...(ds ? { dsCertificate: ds } : {}) }]);
+      // A simulated meter's key is kept only once the device is added (a refusal writes nothing).
+      if (simulated) {
+        writeEncryptedKey(state.path('meters', `${d}.ka.key.pem`), simulated.privateKey, state.passphrase);
+        state.saveCertificate(ka);
+      }
+      return { json: rec, text: `${ctx.paint.green('✔')} device ${d} (${input.type}, ${input.fuel}) added to ${input.portfolio}; its supplier cell trusts certificate SKI ${rec!.cells[0]!.ski}` };
+    }),
+  );
+
+  example(
+    device
+      .command('import')
+      .description('import devices from a CSV file (header: device,type,fuel,model,portfolio,ka_certificate[,ds_certificate]); all rows are checked before any is written')
+      .argument('<csv>', 'the CSV file (- for standard input)'),
+    'smki device import meters.csv --json',
+  ).action(
+    wrap(async (ctx, [file]) => {
+      const state = ctx.state();
+      const text = (await readInput(ctx.io, String(file))).toString('utf8');
+      let rows: Record<string, string>[];
+      try {
+        rows = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, max_record_size: 64 * 1024, to: MAX_IMPORT_ROWS + 1 }) as Record<string, string>[];
+      } catch (e) {
+        throw new SmkiError('ERR_CLI_INPUT_INVALID', `the CSV does not parse: ${(e as Error).message.slice(0, 200)}`, { detail: String(file) });
+      }
+      if (rows.length > MAX_IMPORT_ROWS) throw new SmkiError('ERR_CLI_INPUT_INVALID', `at most ${MAX_IMPORT_ROWS} rows per import`, {});
+      const inputs: DeviceInput[] = [];
+      const seen = new Set<string>();
+      rows.forEach((r, i) => {
+        const where = `row ${i + 2}`;
+        for (const col of ['device', 'type', 'fuel', 'portfolio', 'ka_certificate']) {
+          if (typeof r[col] !== 'string' || r[col] === '') throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: column ${col} is missing or empty`, { detail: where });
+        }
+        let d: Eui64;
+        try {
+          d = eui(r.device!, where);
+        } catch {
+          throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: device is not an EUI-64`, { detail: r.device!.slice(0, 40) });
+        }
+        if (seen.has(d)) throw new SmkiError('ERR_CLI_INPUT_INVALID', `${where}: device ${d} appears twice`, { detail: d });
+        seen.add(d);
+        const base = { device: d, type: deviceType(r.type!, where), fuel: fuel(r.fuel!, where), ...(r.model ? { model: r.model } : {}), portfolio: r.portfolio! };
+        const ka = cellCertificate(r.ka_certificate!, `${where} ka_certificate`);
+        const ds = r.ds_certificate ? cellCertificate(r.ds_certificate, `${where} ds_certificate`) : undefined;
+        checkDeviceCertificates(base, ka, ds, where);
+        inputs.push({ ...base, kaCertificate: ka, ...(ds ? { dsCertificate: ds } : {}) });
+      });
+      const ks = await state.keystore();
+      const bar = ctx.progress('importing devices', inputs.length);
+      let records: DeviceRecord[];
+      try {
+        records = await addDevices(state, ks, inputs, (n) => bar.tick(n));
+      } finally {
+        bar.stop();
+      }
+      const byPortfolio = new Map<string, number>();
+      for (const d of inputs) byPortfolio.set(d.portfolio, (byPortfolio.get(d.portfolio) ?? 0) + 1);
+      return {
+        json: { imported: records.length, portfolios: Object.fromEntries(byPortfolio) },
+        text: `${ctx.paint.green('✔')} imported ${records.length} device(s)\n${table(['portfolio', 'devices'], [...byPortfolio].map(([p, n]) => [p, n]))}`,
+      };
+    }),
+  );
+
+  example(device.command('show').description("a device's registry record and portfolio").argument('<eui>', 'device EUI-64'), 'smki device show 00DB123456789001 --json').action(
+    wrap(async (ctx, [id]) => {
+      const state = ctx.state();
+      const d = eui(String(id), 'the device');
+      const { registry } = await state.stores();
+      const rec = await registry.device(d);
+      const ks = await state.keystore();
+      let info: ReturnType<KeyStore['device']> | undefined;
+      try {
+        info = ks.device(state.config.parties.supplier, d);
+      } catch (e) {
+        if (!(e instanceof SmkiError && e.code === 'ERR_DEVICE_UNKNOWN')) throw e;
+      }
+      if (rec === undefined && info === undefined) throw new SmkiError('ERR_CLI_NOT_FOUND', `device ${d} is neither in the registry nor in a portfolio`, { detail: d });
+      const ka = rec?.keyAgreementCertificate ? parseCertificate(rec.keyAgreementCertificate) : undefined;
+      const json = {
+        device: d,
+        registry: rec ? { type: rec.type, fuel: rec.fuel, model: rec.model, supplier: rec.supplier, networkOperator: rec.networkOperator, cells: rec.cells, keyAgreementCertificateSerial: ka?.serialNumber } : null,
+        keystore: info ? { portfolio: info.portfolioId, installed: info.installed } : null,
+      };
+      const lines = [
+        `device ${d}`,
+        rec ? `  registry: ${rec.type} ${rec.fuel}${rec.model ? ` model ${rec.model}` : ''}; supplier ${rec.supplier ?? '-'}; network operator ${rec.networkOperator ?? '-'}; KA certificate ${ka?.serialNumber ?? '-'}` : '  registry: (not registered)',
+        ...(rec ? rec.cells.map((c) => `  cell role ${c.role} ${c.keyUsage} ${c.cellUsage}: SKI ${c.ski}${c.entity ? ` (${c.entity})` : ''}`) : []),
+        info ? `  portfolio ${info.portfolioId}; trusts signing key ${info.installed.signing ?? '-'}` : '  portfolio: (none)',
+      ];
+      return { json, text: lines.join('\n') };
+    }),
+  );
+
+  const firmware = program.command('firmware').description('the firmware allowlist: images each model may activate');
+  example(firmware, 'smki firmware approve ACME-ESME-1 <sha256-hex>', 'smki firmware list');
+  const hashArg = (v: unknown): string => {
+    const h = String(v).replace(/^0x/i, '');
+    if (!/^[0-9a-fA-F]{64}$/.test(h)) throw new SmkiError('ERR_CLI_USAGE', 'the image hash is 64 hexadecimal digits (32 bytes)', { detail: String(v).slice(0, 80) });
+    return h.toUpperCase();
+  };
+  example(firmware.command('approve').description('approve an image for a model').argument('<model>', 'device model').argument('<hash>', 'manufacturer image hash, 64 hex digits'), 'smki firmware approve ACME-ESME-1 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08').action(
+    wrap(async (ctx, [model, hash]) => {
+      const { firmware: fw } = await ctx.state().stores();
+      const [r] = await fw.approve([{ model: String(model), imageHash: hashArg(hash) }], Date.now());
+      if (r === 'revoked') throw new SmkiError('ERR_FIRMWARE_NOT_APPROVED', 'this image was revoked for the model; revocation is final', { detail: hashArg(hash) });
+      return { json: { model, imageHash: hashArg(hash), result: r }, text: `${ctx.paint.green('✔')} ${r === 'already' ? 'already approved' : 'approved'}: ${String(model)} ${hashArg(hash)}` };
+    }),
+  );
+  example(
+    firmware.command('revoke').description('revoke an image for a model (final)').argument('<model>', 'device model').argument('<hash>', 'manufacturer image hash').option('--reason <text>', 'why (recorded)'),
+    'smki firmware revoke ACME-ESME-1 9F86D0…0A08 --reason "CVE-2026-0001"',
+  ).action(
+    wrap(async (ctx, [model, hash], o) => {
+      const { firmware: fw } = await ctx.state().stores();
+      const changed = await fw.revoke(String(model), hashArg(hash), Date.now(), o.reason !== undefined ? String(o.reason) : undefined);
+      return { json: { model, imageHash: hashArg(hash), revoked: true, changed }, text: `${ctx.paint.green('✔')} revoked: ${String(model)} ${hashArg(hash)}${changed ? '' : ' (already revoked)'}` };
+    }),
+  );
+  example(firmware.command('list').description('list images').option('--model <model>', 'one model only'), 'smki firmware list --model ACME-ESME-1').action(
+    wrap(async (ctx, _a, o) => {
+      const { firmware: fw } = await ctx.state().stores();
+      const list = await fw.list(o.model !== undefined ? String(o.model) : undefined);
+      return {
+        json: list,
+        text: list.length === 0 ? 'no image approved' : table(['model', 'image hash', 'state', 'since', 'reason'], list.map((i) => [i.model, i.imageHash, i.state, new Date((i.state === 'revoked' ? i.revokedAt : i.approvedAt) ?? 0).toISOString(), i.reason ?? ''])),
+      };
+    }),
+  );
+};
