@@ -464,7 +464,7 @@ ${note}
 function exposureChart(rows: readonly ExposureRow[]): string {
   const heading = '<h3>Meters exposed per key</h3>';
   if (rows.length === 0) return `<figure class="chart" id="figure-exposure">${heading}${none('no keys to chart.')}</figure>`;
-  const ranked = rows.map((r, i) => ({ r, i, m: magnitude(r.meters) })).sort((a, b) => a.i - b.i);
+  const ranked = rows.map((r, i) => ({ r, i, m: magnitude(r.meters) })).sort((a, b) => b.m - a.m || a.i - b.i);
   const shown = ranked.slice(0, EXPOSURE_MAX_BARS);
   const hidden = ranked.slice(EXPOSURE_MAX_BARS);
   const labels = shown.map(({ r }) => tShort(`${r.portfolio} / ${r.keyId}`));
