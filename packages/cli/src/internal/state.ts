@@ -346,7 +346,7 @@ export class State {
   }
 
   /** The anomaly threshold function of the configuration. */
-  anomalyThreshold(): ValidatorOptions['anomalyThreshold'] {
+  anomalyThreshold(): NonNullable<ValidatorOptions['anomalyThreshold']> {
     const t = this.config.anomalyThresholds;
     const map = new Map<number, ThresholdConfig>(Object.entries(t).map(([k, v]) => [parseInt(k, 16), v]));
     return (_user, messageCode) => map.get(messageCode);
