@@ -1,0 +1,248 @@
+/**
+ * `smki audit verify|report`: the evidence. `verify` checks the key store's audit trail and every
+ * decision log (hash chain and HMAC of each record); `report` counts key use per portfolio and
+ * message code, decisions by outcome and code, over a time range, the meters each key exposes,
+ * and cross-checks the two logs where both speak of the same command (device, originator counter,
+ * message code): the decision log accepting a command of this User that the key store never
+ * signed, or one whose signer is not the key the key store used, is flagged.
+ * @module
+ * @internal
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { SmkiError } from '@smki/core';
+import { AUDIT_LOG_FILE, KeyStore, verifyAuditLog, type AuditVerification } from '@smki/keystore';
+import { DECISION_LOG_FILE, DECISION_LOG_SCHEMA } from '@smki/validator';
+import { example, intOption, type Register } from '../program.js';
+import { table } from '../io.js';
+import { writeFileAtomic } from '../files.js';
+import type { State } from '../state.js';
+import type { AuditReport, CrossCheckDisagreement, DecisionCountRow, KeyUseRow, LogVerificationSummary, TimelineBucket } from '../report-types.js';
+import { renderReportHtml } from '../report-html.js';
+
+/** Most disagreements listed (all are counted). */
+const MAX_DISAGREEMENTS = 1000;
+
+function summary(source: string, v: AuditVerification): LogVerificationSummary {
+  return { source, records: v.count, ok: v.ok, findings: v.findings.map((f) => ({ code: f.code, message: f.message, ...(f.line !== undefined ? { line: f.line } : {}) })) };
+}
+
+/** Verify the key store's trail and every decision log of the state directory. */
+export async function verifyAll(state: State): Promise<{ keystore: LogVerificationSummary; decisionLogs: LogVerificationSummary[] }> {
+  const ks = await KeyStore.verifyAuditTrail(state.path('keystore'), state.passphrase);
+  const key = state.logKey();
+  const decisionLogs: LogVerificationSummary[] = [];
+  for (const dir of state.logDirs()) {
+    const file = join(dir, DECISION_LOG_FILE);
+    if (!existsSync(file)) continue;
+    decisionLogs.push(summary(relative(state.dir, file), await verifyAuditLog(file, { key, schema: DECISION_LOG_SCHEMA })));
+  }
+  return { keystore: summary(relative(state.dir, state.path('keystore', AUDIT_LOG_FILE)), ks), decisionLogs };
+}
+
+/** The records of a JSON-lines log (lines that do not parse are left out: `verify` reports them). */
+function records(file: string): Record<string, unknown>[] {
+  if (!existsSync(file)) return [];
+  const out: Record<string, unknown>[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    try {
+      const r = JSON.parse(line) as unknown;
+      if (typeof r === 'object' && r !== null && !Array.isArray(r)) out.push(r as Record<string, unknown>);
+    } catch {
+      // a torn or altered line: counted by verification, not here
+    }
+  }
+  return out;
+}
+
+const hex4 = (n: unknown): string => (typeof n === 'number' && Number.isInteger(n) ? n.toString(16).toUpperCase().padStart(4, '0') : 'other');
+
+/** Bucket widths tried for the timeline, smallest first: at most 60 buckets over the range. */
+const BUCKETS = [1_000, 10_000, 60_000, 600_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
+
+/** Build the report of the state directory over [from, to). */
+export async function buildReport(state: State, range: { from?: Date; to?: Date }, bucketMs?: number): Promise<AuditReport> {
+  const verified = await verifyAll(state);
+  const inRange = (r: Record<string, unknown>): boolean => {
+    const t = Date.parse(String(r.at));
+    if (Number.isNaN(t)) return false;
+    return (range.from === undefined || t >= range.from.getTime()) && (range.to === undefined || t < range.to.getTime());
+  };
+  const trail = records(state.path('keystore', AUDIT_LOG_FILE)).filter(inRange);
+  const decisions = state
+    .logDirs()
+    .flatMap((d) => records(join(d, DECISION_LOG_FILE)))
+    .filter(inRange)
+    .sort((a, b) => Date.parse(String(a.at)) - Date.parse(String(b.at)));
+  const ks = await state.keystore();
+  const supplier = state.config.parties.supplier;
+  const keyInfo = new Map(ks.keys().map((k) => [k.keyId, k]));
+
+  // Key use per (portfolio, key, message code).
+  const uses = trail.filter((r) => r.type === 'key.used' && r.operation === 'sign');
+  const useCount = new Map<string, KeyUseRow>();
+  for (const u of uses) {
+    const keyId = String(u.keyId);
+    const k = `${String(u.portfolioId)}\u0000${keyId}\u0000${hex4(u.messageCode)}`;
+    const prev = useCount.get(k);
+    useCount.set(k, { organisation: keyInfo.get(keyId)?.organisation ?? keyId.split('.')[0] ?? '', portfolio: String(u.portfolioId), keyId, messageCode: hex4(u.messageCode), uses: (prev?.uses ?? 0) + 1 });
+  }
+  const keyUse = [...useCount.values()].sort((a, b) => a.portfolio.localeCompare(b.portfolio) || a.keyId.localeCompare(b.keyId) || a.messageCode.localeCompare(b.messageCode));
+
+  // Decisions by outcome and code.
+  const outcomeOf = (r: Record<string, unknown>): string => String(r.type).replace(/^command\./, '');
+  const dc = new Map<string, DecisionCountRow>();
+  for (const r of decisions) {
+    if (!String(r.type).startsWith('command.') && r.type !== 'quarantine.discarded') continue;
+    const outcome = outcomeOf(r);
+    const code = typeof r.code === 'string' ? r.code : '-';
+    const k = `${outcome}\u0000${code}`;
+    dc.set(k, { outcome, code, count: (dc.get(k)?.count ?? 0) + 1 });
+  }
+  const decisionRows = [...dc.values()].sort((a, b) => b.count - a.count || a.outcome.localeCompare(b.outcome) || a.code.localeCompare(b.code));
+
+  // Timeline.
+  const times = decisions.map((r) => Date.parse(String(r.at)));
+  const start = range.from?.getTime() ?? times[0] ?? Date.now();
+  const end = range.to?.getTime() ?? (times.length > 0 ? times[times.length - 1]! + 1 : start + 1);
+  const width = bucketMs ?? BUCKETS.find((b) => (end - start) / b <= 60) ?? BUCKETS[BUCKETS.length - 1]!;
+  const origin = Math.floor(start / width) * width;
+  const nBuckets = times.length === 0 ? 0 : Math.min(100_000, Math.floor((end - 1 - origin) / width) + 1);
+  const buckets: { start: string; accepted: number; rejected: number; quarantined: number }[] = Array.from({ length: nBuckets }, (_, i) => ({ start: new Date(origin + i * width).toISOString(), accepted: 0, rejected: 0, quarantined: 0 }));
+  decisions.forEach((r, i) => {
+    const b = buckets[Math.floor((times[i]! - origin) / width)];
+    if (!b) return;
+    const o = outcomeOf(r);
+    if (o === 'accepted' || o === 'countersigned') b.accepted++;
+    else if (o === 'rejected') b.rejected++;
+    else if (o === 'quarantined') b.quarantined++;
+  });
+
+  // Exposure.
+  const exposure = ks.exposureReport(supplier).map((e) => ({ organisation: supplier, portfolio: e.portfolioId, keyId: e.keyId, state: keyInfo.get(e.keyId)?.state ?? '?', meters: e.devices.length }));
+
+  // Cross-check: the same command in both logs.
+  const signed = new Map<string, Record<string, unknown>>();
+  for (const u of uses) signed.set(`${String(u.device)}/${String(u.counter)}/${String(u.messageCode)}`, u);
+  const seen = new Set<string>();
+  let matched = 0;
+  let decisionLogOnly = 0;
+  let disagreementsTotal = 0;
+  const disagreements: CrossCheckDisagreement[] = [];
+  const flag = (d: CrossCheckDisagreement) => {
+    disagreementsTotal++;
+    if (disagreements.length < MAX_DISAGREEMENTS) disagreements.push(d);
+  };
+  for (const r of decisions) {
+    if (!String(r.type).startsWith('command.') || r.device === undefined || r.counter === undefined) continue;
+    const k = `${String(r.device)}/${String(r.counter)}/${String(r.messageCode)}`;
+    const u = signed.get(k);
+    const outcome = outcomeOf(r);
+    const acceptedSigned = (outcome === 'accepted' || outcome === 'countersigned') && typeof r.signerSerial === 'string';
+    if (u === undefined) {
+      if (acceptedSigned && r.originator === supplier) {
+        flag({ device: String(r.device), counter: String(r.counter), messageCode: hex4(r.messageCode), keystore: 'no signature recorded', decisionLog: `${outcome}, signer serial ${String(r.signerSerial)}`, issue: `a command of ${supplier} was accepted that this key store never signed (a key used outside the store?)` });
+      } else decisionLogOnly++;
+      continue;
+    }
+    seen.add(k);
+    const serial = keyInfo.get(String(u.keyId))?.serialNumber;
+    if (acceptedSigned && serial !== undefined && serial !== r.signerSerial) {
+      flag({ device: String(r.device), counter: String(r.counter), messageCode: hex4(r.messageCode), keystore: `signed with ${String(u.keyId)} (certificate ${serial})`, decisionLog: `${outcome}, signer serial ${String(r.signerSerial)}`, issue: 'the validator checked another certificate than the key the key store used' });
+    } else matched++;
+  }
+  const keystoreOnly = [...signed.keys()].filter((k) => !seen.has(k)).length;
+  const decisionLog: LogVerificationSummary = {
+    source: verified.decisionLogs.map((l) => l.source).join(', ') || '(no decision log yet)',
+    records: verified.decisionLogs.reduce((n, l) => n + l.records, 0),
+    ok: verified.decisionLogs.every((l) => l.ok),
+    findings: verified.decisionLogs.flatMap((l) => l.findings.map((f) => ({ ...f, message: `${l.source}: ${f.message}` }))),
+  };
+  return {
+    generatedAt: new Date().toISOString(),
+    range: { ...(range.from ? { from: range.from.toISOString() } : {}), ...(range.to ? { to: range.to.toISOString() } : {}) },
+    keystoreTrail: verified.keystore,
+    decisionLog,
+    keyUse,
+    decisions: decisionRows,
+    timeline: { bucketMs: width, buckets: buckets as TimelineBucket[] },
+    exposure,
+    crossCheck: { matched, keystoreOnly, decisionLogOnly, disagreements: disagreementsTotal > disagreements.length ? [...disagreements, { device: '…', counter: '…', messageCode: '…', keystore: '…', decisionLog: '…', issue: `${disagreementsTotal - disagreements.length} more not listed` }] : disagreements },
+  };
+}
+
+function time(v: unknown, what: string): Date | undefined {
+  if (v === undefined) return undefined;
+  const d = new Date(String(v));
+  if (Number.isNaN(d.getTime())) throw new SmkiError('ERR_CLI_USAGE', `${what} is not an ISO 8601 time`, { detail: String(v).slice(0, 40) });
+  return d;
+}
+
+export const register: Register = (program, wrap) => {
+  const audit = program.command('audit').description('the evidence: verify the audit trail and decision logs; report on them');
+  example(audit, 'smki audit verify', 'smki audit report --from 2026-12-01 --html report.html');
+
+  example(audit.command('verify').description("verify the key store's audit trail and every decision log (chain and MACs); exit 1 if any fails"), 'smki audit verify --json').action(
+    wrap(async (ctx) => {
+      const state = ctx.state();
+      const v = await verifyAll(state);
+      const all = [v.keystore, ...v.decisionLogs];
+      const ok = all.every((l) => l.ok);
+      return {
+        json: { ok, keystore: v.keystore, decisionLogs: v.decisionLogs },
+        text: [
+          table(['log', 'records', 'verifies'], all.map((l) => [l.source, l.records, l.ok ? 'yes' : 'NO'])),
+          ...all.flatMap((l) => l.findings.map((f) => `${ctx.paint.red('✘')} ${l.source}${f.line !== undefined ? ` line ${f.line}` : ''}: ${f.code}: ${f.message}`)),
+          ok ? `${ctx.paint.green('✔')} every record of every log verifies` : `${ctx.paint.red('✘')} verification failed: keep the files as evidence`,
+        ].join('\n'),
+        exit: ok ? 'OK' : 'REJECTED',
+      };
+    }),
+  );
+
+  example(
+    audit
+      .command('report')
+      .description('key use per portfolio and message code, decisions by outcome and code, exposure, and the cross-check of the two logs')
+      .option('--from <time>', 'from this time (ISO 8601), inclusive')
+      .option('--to <time>', 'to this time (ISO 8601), exclusive')
+      .option('--bucket-ms <ms>', 'timeline bucket width (default: at most 60 buckets)', intOption('--bucket-ms', 1000, 366 * 86_400_000))
+      .option('--html <file>', 'also write the report as one self-contained HTML page'),
+    'smki audit report --from 2026-12-01T00:00:00Z --html report.html',
+  ).action(
+    wrap(async (ctx, _a, o) => {
+      const state = ctx.state();
+      const from = time(o.from, '--from');
+      const to = time(o.to, '--to');
+      const report = await buildReport(state, { ...(from ? { from } : {}), ...(to ? { to } : {}) }, o.bucketMs as number | undefined);
+      if (o.html !== undefined) writeFileAtomic(resolve(ctx.io.cwd, String(o.html)), renderReportHtml(report), 0o644);
+      const ok = report.keystoreTrail.ok && report.decisionLog.ok && report.crossCheck.disagreements.length === 0;
+      const p = ctx.paint;
+      return {
+        json: report,
+        text: [
+          `audit report ${report.range.from ?? '(start)'} … ${report.range.to ?? '(now)'}`,
+          `  key store trail: ${report.keystoreTrail.records} records, ${report.keystoreTrail.ok ? p.green('verifies') : p.red('DOES NOT VERIFY')}`,
+          `  decision logs:   ${report.decisionLog.records} records, ${report.decisionLog.ok ? p.green('verify') : p.red('DO NOT VERIFY')}`,
+          '',
+          'key use (signatures) per portfolio and message code',
+          report.keyUse.length === 0 ? '  none' : table(['portfolio', 'key', 'message code', 'signatures'], report.keyUse.map((r) => [r.portfolio, r.keyId, r.messageCode, r.uses])),
+          '',
+          'decisions by outcome and code',
+          report.decisions.length === 0 ? '  none' : table(['outcome', 'code', 'commands'], report.decisions.map((r) => [r.outcome, r.code, r.count])),
+          '',
+          'meters exposed per key',
+          report.exposure.length === 0 ? '  none' : table(['portfolio', 'key', 'state', 'meters'], report.exposure.map((r) => [r.portfolio, r.keyId, r.state, r.meters])),
+          '',
+          `cross-check: ${report.crossCheck.matched} matched, ${report.crossCheck.keystoreOnly} signed but not (yet) decided, ${report.crossCheck.decisionLogOnly} decided without a signature of this store (other parties, or refused)`,
+          report.crossCheck.disagreements.length === 0
+            ? `  ${p.green('✔')} no disagreement`
+            : table(['device', 'counter', 'code', 'key store', 'decision log', 'issue'], report.crossCheck.disagreements.map((d) => [d.device, d.counter, d.messageCode, d.keystore, d.decisionLog, d.issue])),
+          ...(o.html !== undefined ? ['', `${p.green('✔')} HTML report → ${String(o.html)}`] : []),
+        ].join('\n'),
+        exit: ok ? 'OK' : 'REJECTED',
+      };
+    }),
+  );
+};
