@@ -6,11 +6,15 @@
 import { run as runProgram, type Register } from './program.js';
 import { processIo, type CliIo } from './io.js';
 import { register as init } from './commands/init.js';
+import { register as cert } from './commands/cert.js';
 import { register as keys } from './commands/keys.js';
 import { register as devices } from './commands/devices.js';
+import { register as command } from './commands/command.js';
+import { register as audit } from './commands/audit.js';
+import { register as demo } from './commands/demo.js';
 
 /** The command groups. */
-export const GROUPS: readonly Register[] = [init, keys, devices];
+export const GROUPS: readonly Register[] = [init, cert, keys, devices, command, audit, demo];
 
 /** Run `smki` with `argv` (the arguments after the program name); resolves to the exit status. */
 export function runSmki(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
