@@ -123,6 +123,20 @@ ensure_postgres() {
   [ -x "$SMKI_PG_BIN/initdb" ] || die "postgresql-15 installed but $SMKI_PG_BIN/initdb is missing"
 }
 
+# Chromium: tests render pages the way a reader sees them in headless Chromium, driven by
+# puppeteer-core (test/_chromium.ts): the API site's links (test/docs-site.test.ts) and the audit
+# report. puppeteer-core downloads no browser, so the Debian package provides it, at
+# /usr/bin/chromium (SMKI_CHROMIUM names another one instead).
+ensure_chromium() {
+  if [ -n "${SMKI_CHROMIUM:-}" ]; then
+    [ -x "$SMKI_CHROMIUM" ] || die "SMKI_CHROMIUM=$SMKI_CHROMIUM is not an executable file"
+    return
+  fi
+  [ -x /usr/bin/chromium ] && return 0
+  apt_install chromium || return 1
+  [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+}
+
 # A C++ tool chain: better-sqlite3 (the state store's SQLite driver) compiles its native addon
 # at install time against the installed Node headers (npm_config_nodedir above).
 ensure_build_tools() {
@@ -146,6 +160,7 @@ smki_bootstrap() {
     ensure_softhsm &&
     ensure_strace &&
     ensure_postgres &&
+    ensure_chromium &&
     ensure_build_tools &&
     ensure_node_modules
 }
