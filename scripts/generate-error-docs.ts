@@ -10,7 +10,8 @@
 // `@throws` names it (read through each package's src/index.ts with the TypeScript checker), and
 // the source files under packages/*/src that create it (a `new SmkiError('CODE', …)`, a call of a
 // helper such as `fail('CODE', …)`, a finding or decision `{ code: 'CODE' }`; a code that is only
-// tested for, as in `isSmkiError(e, 'CODE')` or `c === 'CODE'`, is not counted).
+// tested for, as in `isSmkiError(e, 'CODE')`, `c === 'CODE'` or `expect(outcome, 'CODE')`, is not
+// counted).
 // test/error-docs.test.ts regenerates the page in memory and compares it with the committed one.
 // docs/conventions.md, "Errors" and "Docs".
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -223,8 +224,12 @@ function sourceFiles(dir: string): string[] {
   return out;
 }
 
-/** Calls whose string arguments test for a code rather than create one. */
-const TESTING_CALLS = new Set(['isSmkiError', 'startsWith', 'endsWith', 'includes', 'has', 'get', 'indexOf']);
+/**
+ * Calls whose string arguments test for a code rather than create one: the type guard, string and
+ * collection look-ups, and the `expect(outcome, code)` helpers of code that checks an outcome
+ * (the command line's demo, for one).
+ */
+const TESTING_CALLS = new Set(['isSmkiError', 'expect', 'expectCode', 'startsWith', 'endsWith', 'includes', 'has', 'get', 'indexOf']);
 const COMPARISONS = new Set([
   ts.SyntaxKind.EqualsEqualsEqualsToken,
   ts.SyntaxKind.ExclamationEqualsEqualsToken,

@@ -113,6 +113,7 @@ describe('"raised by": the public @throws and the source files that create a cod
     ["function f(code: 'ERR_X'): void {}", false],
     ["if (c.startsWith('ERR_X')) retry();", false],
     ["if (RETRY.has('ERR_X')) retry();", false],
+    ["if (!expect(await one(tampered), 'ERR_X', 'a tampered command')) failures++;", false],
   ] as const)('%s → creates the code: %s', (source, expected) => {
     const sf = ts.createSourceFile('x.ts', source, ts.ScriptTarget.Latest, true);
     const found: boolean[] = [];
