@@ -117,16 +117,37 @@ export async function validateAll(
     logKey: state.logKey(),
     thresholds: state.config.anomalyThresholds,
   };
-  const pool = await ValidatorPool.open({ setup: poolSetupModule(), workers, data });
+  // The pool runs its chunks in parallel: two chunks holding commands for one device could commit
+  // out of order and refuse the earlier counter as a replay. So each round gives every worker one
+  // chunk of its own devices (by a hash of the device id), in input order.
+  const chunk = POOL_CHUNK;
+  const pool = await ValidatorPool.open({ setup: poolSetupModule(), workers, data, chunkSize: chunk });
   try {
-    const step = BATCH * workers * 4;
-    for (let i = 0; i < commands.length; i += step) {
-      const ds = await pool.validateBatch(commands.slice(i, i + step));
-      ds.forEach((d, j) => each(d, i + j));
+    const lanes: number[][] = Array.from({ length: workers }, () => []);
+    commands.forEach((c, i) => lanes[laneOf(c.bytes, workers)]!.push(i));
+    const next = lanes.map(() => 0);
+    while (next.some((n, w) => n < lanes[w]!.length)) {
+      const round = lanes.map((lane, w) => lane.slice(next[w], next[w]! + chunk));
+      round.forEach((r, w) => (next[w]! += r.length));
+      const results = await Promise.all(round.map((r) => (r.length === 0 ? Promise.resolve([] as Decision[]) : pool.validateBatch(r.map((i) => commands[i]!)))));
+      // Report in input order within the round.
+      const done = round.flatMap((r, w) => r.map((i, j) => [i, results[w]![j]!] as const)).sort((a, b) => a[0] - b[0]);
+      for (const [i, d] of done) each(d, i);
     }
   } finally {
     await pool.close();
   }
+}
+
+/** Commands per worker per round (one chunk each). */
+const POOL_CHUNK = 1024;
+
+/** The worker lane of a command: a hash of its recipient (bytes 21–28 of a general-signing APDU, docs/domain.md §3); malformed ones go to lane 0. */
+function laneOf(bytes: Uint8Array, workers: number): number {
+  if (bytes.length < 29) return 0;
+  let h = 0;
+  for (let i = 21; i < 29; i++) h = (h * 31 + bytes[i]!) >>> 0;
+  return h % workers;
 }
 
 export const register: Register = (program, wrap) => {
