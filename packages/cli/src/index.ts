@@ -12,7 +12,7 @@
  */
 export { EXIT_CODES } from './internal/exit.js';
 export type { ExitCodeName } from './internal/exit.js';
-export type { CliIo } from './internal/io.js';
+export type { CliIo, CliOutput } from './internal/io.js';
 import { runSmki } from './internal/cli.js';
 import type { CliIo } from './internal/io.js';
 

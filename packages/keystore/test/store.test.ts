@@ -19,6 +19,20 @@ describe('segregation: each meter is signed for with the key of the certificate 
     expect(verifies(north.ds.cert.der, s3)).toBe(false);
   });
 
+  it("portfolios(organisation) lists that organisation's portfolios only, by id, with their keys and meters", async () => {
+    const { store } = await openStore();
+    await supplierEstate(store);
+    await store.addOrganisation({ entityId: ACB, role: 4 });
+    await store.createPortfolio(ACB, { id: 'estate', wholeEstate: ['keyAgreement'] });
+    await store.createPortfolio(SUPPLIER, { id: 'aaa-empty' });
+    const list = store.portfolios(SUPPLIER);
+    expect(list.map((p) => p.id)).toEqual(['aaa-empty', 'north', 'south']);
+    expect(list.map((p) => p.devices.length)).toEqual([0, 2, 1]);
+    expect(list[1]).toEqual(store.portfolio(SUPPLIER, 'north'));
+    expect(store.portfolios(ACB).map((p) => p.id)).toEqual(['estate']);
+    await expectCode(() => store.portfolios('90B3D51F3001FFFF'), 'ERR_ORGANISATION_NOT_FOUND');
+  });
+
   it('key agreement for a meter uses its portfolio KA key (ECDH matches the peer side)', async () => {
     const { store } = await openStore();
     const { north } = await supplierEstate(store);

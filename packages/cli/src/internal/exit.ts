@@ -13,12 +13,19 @@
  * missing or wrong), `INTERNAL` 70 (a defect: please report it).
  */
 export const EXIT_CODES = {
+  /** Done as asked. */
   OK: 0,
+  /** A command refused, or an input that fails its check (a certificate, a signature, an audit trail). */
   REJECTED: 1,
+  /** A command line that does not parse. */
   USAGE: 2,
+  /** A command held by the anomaly threshold, for an operator to release or discard. */
   QUARANTINED: 3,
+  /** A store or HSM unreachable: nothing changed; worth retrying unchanged. */
   RETRY: 4,
+  /** The state directory is missing, locked or damaged, or a secret is missing or wrong. */
   STATE: 5,
+  /** A defect: please report it. */
   INTERNAL: 70,
 } as const;
 

@@ -6,12 +6,18 @@
  */
 import { SingleBar } from 'cli-progress';
 
+/** An output stream and whether it is a terminal. */
+export interface CliOutput extends NodeJS.WritableStream {
+  /** True when the stream is a terminal (colours, progress bars). */
+  isTTY?: boolean;
+}
+
 /** Where a run reads and writes: the process's streams, or a test's. */
 export interface CliIo {
   /** Standard output. */
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stdout: CliOutput;
   /** Standard error. */
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: CliOutput;
   /** Standard input (batches read `-` from it). */
   readonly stdin: NodeJS.ReadableStream;
   /** The environment (secrets, libpq variables, `NO_COLOR`). */
