@@ -86,6 +86,15 @@ export async function addDevices(state: State, ks: KeyStore, devices: readonly D
     certOfPortfolio.set(d.portfolio, cert);
   }
   const records: DeviceRecord[] = [];
+  const certOfKey = new Map<string, SmkiCertificate>();
+  const trustedCert = (keyId: string): SmkiCertificate => {
+    let c = certOfKey.get(keyId);
+    if (c === undefined) {
+      c = keyCertificate(ks.key(keyId))!;
+      certOfKey.set(keyId, c);
+    }
+    return c;
+  };
   for (const d of devices) {
     let trusted: SmkiCertificate;
     let existing: ReturnType<KeyStore['device']> | undefined;
@@ -96,11 +105,11 @@ export async function addDevices(state: State, ks: KeyStore, devices: readonly D
     }
     if (existing === undefined) {
       const info = await ks.assignDevice(supplier, d.device, d.portfolio);
-      trusted = keyCertificate(ks.key(info.installed.signing!))!;
+      trusted = trustedCert(info.installed.signing!);
     } else if (existing.portfolioId !== d.portfolio) {
       throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d.device} is already in portfolio ${existing.portfolioId}: use smki portfolio move`, { detail: d.device });
     } else {
-      trusted = keyCertificate(ks.key(existing.installed.signing!))!;
+      trusted = trustedCert(existing.installed.signing!);
     }
     records.push(deviceRecord(state, d, trusted, noCert));
     tick(1);
