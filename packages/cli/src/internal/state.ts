@@ -236,11 +236,37 @@ export class State {
     return undefined;
   }
 
-  /** What the CRLs list. */
+  /**
+   * What the CRLs list. `crl/revoked.json` is what the next lists are issued from; it is held
+   * against the current signed lists, so that deleting an entry from it (or putting back an older
+   * copy) cannot quietly un-revoke a certificate at the next `crl issue`.
+   * @throws SmkiError `ERR_CLI_STATE_INVALID` when it omits a revocation the signed lists carry, or its number is not theirs
+   */
   revocation(): RevocationState {
     const file = this.path('crl', 'revoked.json');
-    if (!existsSync(file)) return { crlNumber: '0', entries: [] };
-    return readJson<RevocationState>(file, 'crl/revoked.json');
+    const rev: RevocationState = existsSync(file) ? readJson<RevocationState>(file, 'crl/revoked.json') : { crlNumber: '0', entries: [] };
+    const lists: [string, 'organisation-ca' | 'root'][] = [
+      ['organisation-ca.crl.pem', 'organisation-ca'],
+      ['root.arl.pem', 'root'],
+    ];
+    for (const [name, issuer] of lists) {
+      const p = this.path('crl', name);
+      if (!existsSync(p)) continue;
+      const crl = parseCrl(readFileSync(p, 'utf8'));
+      // Equal, or one ahead: issueCrls writes the state before the lists, and a crash between the
+      // two leaves it one ahead (the next `crl issue` issues the lists again).
+      const n = BigInt(rev.crlNumber);
+      if (crl.crlNumber !== undefined && n !== crl.crlNumber && n !== crl.crlNumber + 1n) {
+        throw new SmkiError('ERR_CLI_STATE_INVALID', `crl/revoked.json is at number ${rev.crlNumber} but the signed ${name} is number ${crl.crlNumber}: it was altered or restored`, { detail: name });
+      }
+      const listed = new Set(rev.entries.filter((e) => e.issuer === issuer).map((e) => e.serialNumber.toUpperCase()));
+      for (const serial of crl.revoked.keys()) {
+        if (!listed.has(serial.toUpperCase())) {
+          throw new SmkiError('ERR_CLI_STATE_INVALID', `crl/revoked.json omits serial ${serial}, which the signed ${name} revokes: it was altered`, { detail: serial });
+        }
+      }
+    }
+    return rev;
   }
 
   /**

@@ -9,16 +9,18 @@
  * @internal
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { SmkiError } from '@smki/core';
 import { AUDIT_LOG_FILE, KeyStore, verifyAuditLog, type AuditVerification } from '@smki/keystore';
 import { DECISION_LOG_FILE, DECISION_LOG_SCHEMA } from '@smki/validator';
+import type { LogIntent } from '@smki/store';
 import { example, intOption, type Register } from '../program.js';
 import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
 import type { State } from '../state.js';
 import type { AuditReport, CrossCheckDisagreement, DecisionCountRow, KeyUseRow, LogVerificationSummary, TimelineBucket } from '../report-types.js';
 import { renderReportHtml } from '../report-html.js';
+import { exposureOf } from './keys.js';
 
 /** Most disagreements listed (all are counted). */
 const MAX_DISAGREEMENTS = 1000;
@@ -27,17 +29,44 @@ function summary(source: string, v: AuditVerification): LogVerificationSummary {
   return { source, records: v.count, ok: v.ok, findings: v.findings.map((f) => ({ code: f.code, message: f.message, ...(f.line !== undefined ? { line: f.line } : {}) })) };
 }
 
-/** Verify the key store's trail and every decision log of the state directory. */
+/**
+ * Verify the key store's trail and every decision log of the state directory. A decision log is
+ * also held against the head its state store committed with it (the store's log intent): a log
+ * with records beyond that head means the store was restored from an older copy
+ * (`ERR_VALIDATOR_STATE_BEHIND`); one with fewer records than the store says were written lost
+ * records (`ERR_AUDIT_TRUNCATED`); one whose last record is not the head's was rewritten
+ * (`ERR_AUDIT_TAMPERED`).
+ */
 export async function verifyAll(state: State): Promise<{ keystore: LogVerificationSummary; decisionLogs: LogVerificationSummary[] }> {
   const ks = await KeyStore.verifyAuditTrail(state.path('keystore'), state.passphrase);
   const key = state.logKey();
+  const dirs = state.logDirs().filter((d) => existsSync(join(d, DECISION_LOG_FILE)));
+  const { store } = dirs.length > 0 ? await state.stores() : { store: undefined };
   const decisionLogs: LogVerificationSummary[] = [];
-  for (const dir of state.logDirs()) {
+  for (const dir of dirs) {
     const file = join(dir, DECISION_LOG_FILE);
-    if (!existsSync(file)) continue;
-    decisionLogs.push(summary(relative(state.dir, file), await verifyAuditLog(file, { key, schema: DECISION_LOG_SCHEMA })));
+    const raw = await verifyAuditLog(file, { key, schema: DECISION_LOG_SCHEMA });
+    const v = summary(relative(state.dir, file), raw);
+    decisionLogs.push(v.ok ? againstHead(v, await store!.logIntent(basename(dir)), raw.head) : v);
   }
   return { keystore: summary(relative(state.dir, state.path('keystore', AUDIT_LOG_FILE)), ks), decisionLogs };
+}
+
+/** Hold a verified decision log against the state store's intent for it. */
+function againstHead(v: LogVerificationSummary, intent: LogIntent | undefined, head: { count: number; lastHash: string } | undefined): LogVerificationSummary {
+  const fail = (code: string, message: string): LogVerificationSummary => ({ ...v, ok: false, findings: [{ code, message }] });
+  if (intent === undefined) {
+    return v.records === 0 ? v : fail('ERR_VALIDATOR_STATE_BEHIND', `the log holds ${v.records} record(s) but the state store has no head for it (a store restored from before its first commit, or another store)`);
+  }
+  const { before, after } = intent;
+  if (v.records > after.count) return fail('ERR_VALIDATOR_STATE_BEHIND', `the log holds ${v.records - after.count} record(s) beyond the head the state store committed (${after.count}): the store is older than the log`);
+  if (v.records < before.count) return fail('ERR_AUDIT_TRUNCATED', `the log holds ${v.records} record(s); the state store committed ${after.count}: records were cut off`);
+  if (v.records === after.count && head !== undefined && head.lastHash.toUpperCase() !== after.lastHash.toUpperCase()) {
+    return fail('ERR_AUDIT_TAMPERED', 'the log verifies on its own but its last record is not the one the state store committed: the log was rewritten');
+  }
+  // before ≤ records < after: the last commit's lines are in the store, not yet in the file (a
+  // crash between the two writes); the next validator start writes them.
+  return v;
 }
 
 /** The records of a JSON-lines log (lines that do not parse are left out: `verify` reports them). */
@@ -69,7 +98,8 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
     if (Number.isNaN(t)) return false;
     return (range.from === undefined || t >= range.from.getTime()) && (range.to === undefined || t < range.to.getTime());
   };
-  const trail = records(state.path('keystore', AUDIT_LOG_FILE)).filter(inRange);
+  const allTrail = records(state.path('keystore', AUDIT_LOG_FILE));
+  const trail = allTrail.filter(inRange);
   const decisions = state
     .logDirs()
     .flatMap((d) => records(join(d, DECISION_LOG_FILE)))
@@ -120,11 +150,13 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
   });
 
   // Exposure.
-  const exposure = ks.exposureReport(supplier).map((e) => ({ organisation: supplier, portfolio: e.portfolioId, keyId: e.keyId, state: keyInfo.get(e.keyId)?.state ?? '?', meters: e.devices.length }));
+  const exposure = exposureOf(ks, supplier).map((e) => ({ organisation: supplier, portfolio: e.portfolioId, keyId: e.keyId, state: keyInfo.get(e.keyId)?.state ?? '?', meters: e.devices.length }));
 
   // Cross-check: the same command in both logs.
+  // Every signature of the trail, in range or not: a command signed just before the range and
+  // decided in it was signed all the same.
   const signed = new Map<string, Record<string, unknown>>();
-  for (const u of uses) signed.set(`${String(u.device)}/${String(u.counter)}/${String(u.messageCode)}`, u);
+  for (const u of allTrail.filter((r) => r.type === 'key.used' && r.operation === 'sign')) signed.set(`${String(u.device)}/${String(u.counter)}/${String(u.messageCode)}`, u);
   const seen = new Set<string>();
   let matched = 0;
   let decisionLogOnly = 0;
@@ -152,7 +184,7 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
       flag({ device: String(r.device), counter: String(r.counter), messageCode: hex4(r.messageCode), keystore: `signed with ${String(u.keyId)} (certificate ${serial})`, decisionLog: `${outcome}, signer serial ${String(r.signerSerial)}`, issue: 'the validator checked another certificate than the key the key store used' });
     } else matched++;
   }
-  const keystoreOnly = [...signed.keys()].filter((k) => !seen.has(k)).length;
+  const keystoreOnly = uses.filter((u) => !seen.has(`${String(u.device)}/${String(u.counter)}/${String(u.messageCode)}`)).length;
   const decisionLog: LogVerificationSummary = {
     source: verified.decisionLogs.map((l) => l.source).join(', ') || '(no decision log yet)',
     records: verified.decisionLogs.reduce((n, l) => n + l.records, 0),

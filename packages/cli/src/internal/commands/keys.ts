@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SmkiError } from '@smki/core';
 import { issueOrganisationCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
-import type { CredentialUpdate, KeyInfo, KeyPurpose, KeyStore } from '@smki/keystore';
+import type { CredentialUpdate, Exposure, KeyInfo, KeyPurpose, KeyStore } from '@smki/keystore';
 import { choice, example, intOption, type Ctx, type Register } from '../program.js';
 import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
@@ -35,6 +35,19 @@ export async function certifyKey(state: State, ks: KeyStore, keyId: string): Pro
 /** The certificate of a key (attached), parsed. */
 export function keyCertificate(info: KeyInfo): SmkiCertificate | undefined {
   return info.certificate === undefined ? undefined : parseCertificate(info.certificate);
+}
+
+/**
+ * The meters each key exposes, largest first: every active or pending key, and every retired or
+ * revoked key that meters still trust (after a compromise, those are the meters at risk).
+ */
+export function exposureOf(ks: KeyStore, organisation: string): Exposure[] {
+  return ks
+    .keys(organisation)
+    .map((k) => ({ k, e: ks.devicesExposedBy(k.keyId) }))
+    .filter(({ k, e }) => k.state === 'active' || k.state === 'pending' || e.devices.length > 0)
+    .map(({ e }) => e)
+    .sort((a, b) => b.devices.length - a.devices.length || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
 }
 
 function keyRow(k: KeyInfo): (string | number)[] {
@@ -119,17 +132,18 @@ export const register: Register = (program, wrap) => {
       .option('--key <keyId>', 'one key only')
       .option('--list', 'list the meters, not only count them'),
     'smki portfolio blast-radius',
-    'smki portfolio blast-radius --key 90B3D51F30010000.north.ds.g1 --list --json',
+    'smki portfolio blast-radius --key 90B3D51F30010000.north.DS.g1 --list --json',
   ).action(
     wrap(async (ctx, _a, o) => {
       const state = ctx.state();
       const ks = await state.keystore();
-      const report = o.key !== undefined ? [ks.devicesExposedBy(String(o.key))] : ks.exposureReport(state.config.parties.supplier);
+      const report = o.key !== undefined ? [ks.devicesExposedBy(String(o.key))] : exposureOf(ks, state.config.parties.supplier);
+      const stateOf = (keyId: string) => ks.key(keyId).state;
       const total = report.reduce((n, e) => n + e.devices.length, 0);
       return {
-        json: report.map((e) => ({ ...e, meters: e.devices.length, devices: o.list === true ? e.devices : undefined })),
+        json: report.map((e) => ({ ...e, state: stateOf(e.keyId), meters: e.devices.length, devices: o.list === true ? e.devices : undefined })),
         text: [
-          table(['key', 'portfolio', 'purpose', 'whole estate', 'meters'], report.map((e) => [e.keyId, e.portfolioId, e.purpose, e.wholeEstate ? 'yes' : 'no', e.devices.length])),
+          table(['key', 'portfolio', 'purpose', 'state', 'whole estate', 'meters'], report.map((e) => [e.keyId, e.portfolioId, e.purpose, stateOf(e.keyId), e.wholeEstate ? 'yes' : 'no', e.devices.length])),
           `${report.length} key(s), ${total} meter exposure(s): a stolen key endangers only its own row`,
           ...(o.list === true ? report.map((e) => `${e.keyId}: ${e.devices.join(' ') || '(none)'}`) : []),
         ].join('\n'),
@@ -138,7 +152,7 @@ export const register: Register = (program, wrap) => {
   );
 
   const key = program.command('key').description("the supplier's keys: generate, certify, rotate, retire, revoke");
-  example(key, 'smki key generate north --certify', 'smki key revoke 90B3D51F30010000.north.ds.g1');
+  example(key, 'smki key generate north --certify', 'smki key revoke 90B3D51F30010000.north.DS.g1');
 
   example(
     key
@@ -164,7 +178,7 @@ export const register: Register = (program, wrap) => {
 
   example(
     key.command('csr').description('a PKCS#10 request for a pending key (signed by that key)').argument('<keyId>', 'key id').option('--out <file>', 'write the PEM here (default: stdout)'),
-    'smki key csr 90B3D51F30010000.north.ds.g2 --out north-g2.csr.pem',
+    'smki key csr 90B3D51F30010000.north.DS.g2 --out north-g2.csr.pem',
   ).action(
     wrap(async (ctx, [keyId], o) => {
       const ks = await ctx.state().keystore();
@@ -177,7 +191,7 @@ export const register: Register = (program, wrap) => {
 
   example(
     key.command('attach').description('attach a certificate issued elsewhere to its pending key').argument('<keyId>', 'key id').argument('<certificate>', 'PEM or DER file'),
-    'smki key attach 90B3D51F30010000.north.ds.g2 north-g2.pem',
+    'smki key attach 90B3D51F30010000.north.DS.g2 north-g2.pem',
   ).action(
     wrap(async (ctx, [keyId, file]) => {
       const state = ctx.state();
@@ -219,7 +233,7 @@ export const register: Register = (program, wrap) => {
     }),
   );
 
-  example(key.command('retire').description('retire a key no meter trusts any more').argument('<keyId>', 'key id'), 'smki key retire 90B3D51F30010000.north.ds.g1').action(
+  example(key.command('retire').description('retire a key no meter trusts any more').argument('<keyId>', 'key id'), 'smki key retire 90B3D51F30010000.north.DS.g1').action(
     wrap(async (ctx, [keyId]) => {
       const info = await (await ctx.state().keystore()).retire(String(keyId));
       return { json: { ...info, certificate: undefined }, text: `${ctx.paint.green('✔')} key ${info.keyId} is ${info.state}` };
@@ -233,7 +247,7 @@ export const register: Register = (program, wrap) => {
       .argument('<keyId>', 'key id')
       .addOption(choice('--reason <reason>', 'CRL reason', ['keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'unspecified'], 'keyCompromise'))
       .option('--crl-hours <n>', 'validity of the new CRL in hours (default 168)', intOption('--crl-hours', 1, 24 * 366)),
-    'smki key revoke 90B3D51F30010000.north.ds.g1 --reason keyCompromise',
+    'smki key revoke 90B3D51F30010000.north.DS.g1 --reason keyCompromise',
   ).action(
     wrap(async (ctx, [keyId], o) => {
       const state = ctx.state();

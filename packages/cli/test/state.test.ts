@@ -1,0 +1,105 @@
+// The state directory defends what it keeps: the revocation state the next CRL is issued from is
+// held against the signed lists (an entry deleted, or an older copy put back, is refused rather
+// than quietly un-revoking a certificate), and a decision log is held against the head its state
+// store committed (a restored store, a log cut short or rewritten).
+import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initLab, smki, tempDir } from './_smki.js';
+
+const M1 = '00DB123456789001';
+let lab: string;
+const at = (dir: string) => (args: string[]) => smki(['--dir', dir, ...args]);
+const copyOf = (dir: string) => {
+  const c = join(tempDir(), 'lab');
+  cpSync(dir, c, { recursive: true });
+  return c;
+};
+
+beforeAll(() => {
+  lab = initLab();
+  const run = at(lab);
+  for (const args of [
+    ['portfolio', 'create', 'north'],
+    ['key', 'generate', 'north', '--certify'],
+    ['device', 'add', M1, '--portfolio', 'north', '--simulate'],
+    ['command', 'build', 'disconnect', '--device', M1, '--repeat', '4', '--out', join(lab, '..', 'pre.hex')],
+    ['command', 'sign', '--in', join(lab, '..', 'pre.hex'), '--out', join(lab, '..', 'signed.hex')],
+  ]) {
+    const r = run(args);
+    expect(r.status, `${args.join(' ')}\n${r.stderr}`).toBe(0);
+  }
+}, 120_000);
+
+describe('the revocation state is held against the signed lists', () => {
+  it('a deleted entry or an older copy of crl/revoked.json is refused (exit 5); the intact one works', () => {
+    const dir = copyOf(lab);
+    const run = at(dir);
+    const before = join(tempDir(), 'revoked-before.json');
+    copyFileSync(join(dir, 'crl', 'revoked.json'), before);
+    const keyId = '90B3D51F30010000.north.DS.g1';
+    expect(run(['key', 'revoke', keyId]).status).toBe(0);
+    const after = JSON.parse(readFileSync(join(dir, 'crl', 'revoked.json'), 'utf8')) as { crlNumber: string; entries: unknown[] };
+    expect(after.entries).toHaveLength(1);
+    expect(run(['crl', 'issue']).status).toBe(0);
+    // The entry deleted (the number kept): refused.
+    const current = readFileSync(join(dir, 'crl', 'revoked.json'), 'utf8');
+    writeFileSync(join(dir, 'crl', 'revoked.json'), JSON.stringify({ ...(JSON.parse(current) as object), entries: [] }));
+    const r = run(['crl', 'issue']);
+    expect(r.status).toBe(5);
+    expect(r.stderr).toMatch(/ERR_CLI_STATE_INVALID: crl\/revoked.json omits serial/);
+    // An older copy (before the revocation): refused by its number.
+    copyFileSync(before, join(dir, 'crl', 'revoked.json'));
+    const o = run(['crl', 'issue']);
+    expect(o.status).toBe(5);
+    expect(o.stderr).toMatch(/ERR_CLI_STATE_INVALID/);
+    // Put back, it works again and the certificate stays revoked.
+    writeFileSync(join(dir, 'crl', 'revoked.json'), current);
+    expect(run(['crl', 'issue']).status).toBe(0);
+  }, 120_000);
+});
+
+describe('a decision log is held against the head its state store committed', () => {
+  let used: string;
+  beforeAll(() => {
+    used = copyOf(lab);
+    const run = at(used);
+    // Two runs: the store's head after the first, then after the second.
+    const half = join(used, '..', 'half.hex');
+    writeFileSync(half, readFileSync(join(lab, '..', 'signed.hex'), 'utf8').split('\n').slice(0, 2).join('\n'));
+    expect(run(['command', 'validate', '--in', half]).status).toBe(0);
+    copyFileSync(join(used, 'state', 'state.db'), join(used, '..', 'state-after-first.db'));
+    expect(run(['command', 'validate', '--in', join(lab, '..', 'signed.hex')]).status).toBe(1); // 2 replays, 2 accepted
+    expect(run(['audit', 'verify']).status).toBe(0);
+  }, 120_000);
+
+  it('a state store restored from before the last run: ERR_VALIDATOR_STATE_BEHIND (exit 1)', () => {
+    const dir = copyOf(used);
+    for (const ext of ['', '-wal', '-shm']) {
+      try {
+        copyFileSync(join(used, '..', `state-after-first.db${ext}`), join(dir, 'state', `state.db${ext}`));
+      } catch {
+        // no WAL file to copy: the database was checkpointed
+      }
+    }
+    const r = at(dir)(['audit', 'verify', '--json']);
+    expect(r.status).toBe(1);
+    const body = JSON.parse(r.stdout) as { decisionLogs: { ok: boolean; findings: { code: string }[] }[] };
+    expect(body.decisionLogs[0]!.ok).toBe(false);
+    expect(body.decisionLogs[0]!.findings[0]!.code).toBe('ERR_VALIDATOR_STATE_BEHIND');
+  });
+
+  it('a log cut short before the last commit: ERR_AUDIT_TRUNCATED (the chain alone cannot tell)', () => {
+    const dir = copyOf(used);
+    const file = join(dir, 'log', 'main', 'decisions.log');
+    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(6);
+    // The last commit wrote records 3 to 6 (its lines are also in the store, as after a crash
+    // between the two writes); cutting into the first commit's records loses them for good.
+    writeFileSync(file, `${lines.slice(0, 1).join('\n')}\n`);
+    const r = at(dir)(['audit', 'verify', '--json']);
+    expect(r.status).toBe(1);
+    const body = JSON.parse(r.stdout) as { decisionLogs: { findings: { code: string }[] }[] };
+    expect(body.decisionLogs[0]!.findings[0]!.code).toBe('ERR_AUDIT_TRUNCATED');
+  });
+});
