@@ -280,6 +280,31 @@ export const register: Register = (program, wrap) => {
     }),
   );
 
+  example(
+    device
+      .command('updated')
+      .description("record that a meter now trusts its portfolio's current key (its credential update, after a rotation or a move, is confirmed)")
+      .argument('<eui>', 'device EUI-64')
+      .addOption(choice('--purpose <purpose>', 'signing or keyAgreement', ['signing', 'keyAgreement'], 'signing')),
+    'smki device updated 00DB123456789001',
+  ).action(
+    wrap(async (ctx, [id], o) => {
+      const state = ctx.state();
+      const d = eui(String(id), 'the device');
+      const ks = await state.keystore();
+      const info = await ks.markCredentialsUpdated(state.config.parties.supplier, d, o.purpose as 'signing' | 'keyAgreement');
+      // The DCC's registry follows: the supplier cell now names the new key's certificate.
+      const { registry } = await state.stores();
+      const rec = await registry.device(d);
+      const keyId = info.installed[o.purpose as 'signing' | 'keyAgreement'];
+      if (rec && o.purpose === 'signing' && keyId !== undefined) {
+        const cert = keyCertificate(ks.key(keyId))!;
+        await registry.put([{ ...rec, cells: rec.cells.map((c) => (c.role === 2 && c.keyUsage === 'digitalSignature' ? { ...c, ski: cert.subjectKeyId! } : c)) }]);
+      }
+      return { json: { device: d, portfolio: info.portfolioId, installed: info.installed }, text: `${ctx.paint.green('✔')} ${d} now trusts ${keyId ?? '-'} (${String(o.purpose)})` };
+    }),
+  );
+
   const firmware = program.command('firmware').description('the firmware allowlist: images each model may activate');
   example(firmware, 'smki firmware approve ACME-ESME-1 <sha256-hex>', 'smki firmware list');
   const hashArg = (v: unknown): string => {

@@ -8,7 +8,7 @@
 import { certificateToPem, createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { SmkiError } from '@smki/core';
 import { Option } from 'commander';
-import { example, type Register } from '../program.js';
+import { example, intOption, type Register } from '../program.js';
 import { CONFIG_FORMAT, eui, newKeyPair, openStores, State, writeEncryptedKey, type StateConfig, type ThresholdConfig } from '../state.js';
 import { writeFileAtomic } from '../files.js';
 import { table } from '../io.js';
@@ -29,7 +29,7 @@ function threshold(v: string, prev: Record<string, ThresholdConfig> = {}): Recor
 /** Create a state directory; the hierarchy, parties and stores in it. Returns the opened state. */
 export async function initState(
   state: State,
-  options: { now?: () => Date } = {},
+  options: { now?: () => Date; maxDevicesPerKey?: number } = {},
 ): Promise<{ rows: string[][] }> {
   const cfg = state.config;
   const keys = { root: newKeyPair(), 'organisation-ca': newKeyPair(), 'device-ca': newKeyPair() };
@@ -51,7 +51,7 @@ export async function initState(
   state.saveCertificate(noCert);
   // The supplier's key store (portfolios and keys come later: smki portfolio create, smki key generate).
   const ks = await state.keystore();
-  await ks.addOrganisation({ entityId: cfg.parties.supplier, role: 2 });
+  await ks.addOrganisation({ entityId: cfg.parties.supplier, role: 2, ...(options.maxDevicesPerKey !== undefined ? { maxDevicesPerKey: options.maxDevicesPerKey } : {}) });
   // Stores, log key, first CRL and ARL.
   const stores = await openStores(cfg, state.dir);
   await Promise.all([stores.store.close(), stores.registry.close(), stores.firmware.close()]);
@@ -81,7 +81,8 @@ export const register: Register = (program, wrap) => {
     .option('--network-operator <eui>', 'the network operator', DEFAULT_PARTIES.networkOperator)
     .option('--acb <eui>', 'the Access Control Broker', DEFAULT_PARTIES.acb)
     .addOption(new Option('--anomaly-threshold <code:limit:windowMs>', 'hold commands of this message code over LIMIT per window per User (repeatable)').argParser(threshold))
-    .option('--no-clock-counters', 'originator counters are not milliseconds since the epoch (no clock window)');
+    .option('--no-clock-counters', 'originator counters are not milliseconds since the epoch (no clock window)')
+    .option('--max-devices-per-key <n>', "the most meters one of the supplier's keys may be trusted by (the key store refuses more)", intOption('--max-devices-per-key', 1, 100_000_000));
   example(cmd, 'SMKI_KEYSTORE_PASSPHRASE=… smki init ./lab', 'SMKI_HSM_PIN=… smki init ./lab --hsm --hsm-token smki', 'PGHOST=db.internal PGSERVICE=smki smki init ./lab --postgres');
   cmd.action(
     wrap(async (ctx, args, o) => {
@@ -102,7 +103,7 @@ export const register: Register = (program, wrap) => {
       // Read the secrets before anything is written: a missing passphrase leaves no half-made directory.
       const state = State.create(ctx.io, g, config);
       ctx.adopt(state);
-      const { rows } = await initState(state);
+      const { rows } = await initState(state, o.maxDevicesPerKey !== undefined ? { maxDevicesPerKey: o.maxDevicesPerKey as number } : {});
       return {
         json: { dir: state.dir, config, certificates: rows.map(([what, serial, file]) => ({ what, serial, file })) },
         text: [
