@@ -438,6 +438,8 @@ export const SMKI_ERROR_CODES = {
   ERR_CLI_INPUT_INVALID: 'An input file or line is not what the command reads (encoding, CSV column, size)',
   /** The named certificate, key, portfolio or device is not in the state directory. */
   ERR_CLI_NOT_FOUND: 'The named certificate, key, portfolio or device is not in the state directory',
+  /** A file could not be written (a directory in the way, a missing folder, no permission, a full disk); nothing was replaced. */
+  ERR_CLI_WRITE_FAILED: 'A file could not be written (a directory in the way, a missing folder, no permission, a full disk); nothing was replaced',
 } as const satisfies Record<string, string>;
 
 /** A stable error or finding code. */

@@ -72,6 +72,7 @@ const HINTS: Readonly<Record<string, string>> = {
   ERR_CLI_STATE_INVALID: 'run `smki init <dir>` first, or point --dir (or SMKI_DIR) at an initialised state directory',
   ERR_CLI_STATE_EXISTS: 'choose a new or empty directory; smki init never overwrites state',
   ERR_CLI_INPUT_INVALID: 'check the input the message names (a command batch is one command per line in the --format given)',
+  ERR_CLI_WRITE_FAILED: 'check the path (not a directory, its folder exists), the permissions and the free space; nothing was replaced',
   ERR_CLI_NOT_FOUND: 'list what exists with `smki portfolio list`, `smki device show` or `smki cert inspect`',
   ERR_KEYSTORE_WRONG_PASSPHRASE: 'the passphrase does not open this state directory; check SMKI_KEYSTORE_PASSPHRASE or --passphrase-file',
   ERR_KEYSTORE_LOCKED: 'another smki process holds the key store; wait for it to finish and retry',

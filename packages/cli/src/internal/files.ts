@@ -4,33 +4,86 @@
  * @module
  * @internal
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SmkiError } from '@smki/core';
 import type { CliIo } from './io.js';
 
-/** Write a file so that a crash leaves the old content or the new, never a torn one. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+/** A file being written: a temporary file beside its target, renamed over it on `commit`. */
+export interface PendingFile {
+  /** Write `data`, fsync, rename over the target, fsync the directory. */
+  commit(data: string | Uint8Array): void;
+  /** Remove the temporary file (nothing is replaced). */
+  abandon(): void;
+}
+
+function writeFailed(path: string, e: unknown): SmkiError {
+  const errno = (e as NodeJS.ErrnoException)?.code;
+  return new SmkiError('ERR_CLI_WRITE_FAILED', `${path} cannot be written${errno ? ` (${errno})` : ''}`, { detail: path });
+}
+
+/**
+ * Start writing `path`: make its folder (mode 0700) and an exclusive temporary file beside it,
+ * so that a path that cannot be written fails now, before any work whose only output it is.
+ * @throws SmkiError `ERR_CLI_WRITE_FAILED` (a directory at `path`, no permission, …)
+ */
+export function beginWrite(path: string, mode = 0o600): PendingFile {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', mode);
+  let fd: number;
+  let tmp: string;
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+    fd = openSync(tmp, 'wx', mode);
+  } catch (e) {
+    throw writeFailed(path, e);
   }
-  renameSync(tmp, path);
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  let open = true;
+  const abandon = () => {
+    if (!open) return;
+    open = false;
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    rmSync(tmp, { force: true });
+  };
+  return {
+    commit(data) {
+      if (!open) throw new SmkiError('ERR_CLI_WRITE_FAILED', `${path} was already written or abandoned`, { detail: path });
+      try {
+        const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+        let off = 0;
+        while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+        fsyncSync(fd);
+        closeSync(fd);
+        open = false;
+        renameSync(tmp, path);
+        const dfd = openSync(dir, 'r');
+        try {
+          fsyncSync(dfd);
+        } finally {
+          closeSync(dfd);
+        }
+      } catch (e) {
+        abandon();
+        rmSync(tmp, { force: true });
+        throw writeFailed(path, e);
+      }
+    },
+    abandon,
+  };
+}
+
+/**
+ * Write a file so that a crash leaves the old content or the new, never a torn one.
+ * @throws SmkiError `ERR_CLI_WRITE_FAILED` (nothing replaced, no temporary file left)
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+  beginWrite(path, mode).commit(data);
 }
 
 /** How commands are written in files: hex or base64 text, one per line, or one binary message. */

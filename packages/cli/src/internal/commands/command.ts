@@ -14,7 +14,8 @@ import { buildActivateFirmware, buildArmSupply, buildDisableSupply, buildEnableS
 import { Validator, ValidatorPool, type BatchCommand, type Decision, type ValidatorOptions } from '@smki/validator';
 import { choice, example, intOption, type Ctx, type Outcome, type Register } from '../program.js';
 import { table, toJson } from '../io.js';
-import { decodeCommands, encodeCommands, readInput, writeFileAtomic, type Encoding } from '../files.js';
+import { hintFor } from '../exit.js';
+import { beginWrite, decodeCommands, encodeCommands, readInput, type Encoding } from '../files.js';
 import { eui, readEncryptedKey, type State } from '../state.js';
 import type { PoolSetupData } from '../../pool-setup.js';
 
@@ -52,12 +53,29 @@ function readDeviceList(ctx: Ctx, o: Record<string, unknown>): Eui64[] {
   return list.map((d) => eui(d, 'a device'));
 }
 
-async function writeOutput(ctx: Ctx, out: string | undefined, data: Buffer): Promise<void> {
+/** Where a command's output goes: standard output, or a file opened now (so a bad path fails before the work). */
+interface Output {
+  write(data: Buffer): Promise<void>;
+  abandon(): void;
+}
+
+function openOutput(ctx: Ctx, out: string | undefined): Output {
   if (out === undefined || out === '-') {
-    await new Promise<void>((r) => ctx.io.stdout.write(data, () => r()));
-    return;
+    return { write: (data) => new Promise<void>((r) => ctx.io.stdout.write(data, () => r())), abandon() {} };
   }
-  writeFileAtomic(resolve(ctx.io.cwd, out), data, 0o644);
+  const pending = beginWrite(resolve(ctx.io.cwd, out), 0o644);
+  return { write: async (data) => pending.commit(data), abandon: () => pending.abandon() };
+}
+
+/** Run `work` with the output open; abandon the output if the work fails. */
+async function withOutput<T>(ctx: Ctx, out: string | undefined, work: (o: Output) => Promise<T>): Promise<T> {
+  const o = openOutput(ctx, out);
+  try {
+    return await work(o);
+  } catch (e) {
+    o.abandon();
+    throw e;
+  }
 }
 
 /** The JSON of a decision (frame as hex). */
@@ -177,60 +195,62 @@ export const register: Register = (program, wrap) => {
     'smki command build activate-firmware --devices meters.txt --image-hash 9F86…0A08 --out pre.hex',
   ).action(
     wrap(async (ctx, [kind], o) => {
-      const state = ctx.state();
-      const devices = readDeviceList(ctx, o);
-      const repeat = o.repeat as number;
-      if (devices.length * repeat > MAX_BUILD) throw new SmkiError('ERR_CLI_USAGE', `at most ${MAX_BUILD} commands per build`, {});
-      let counter: bigint;
-      if (o.counter !== undefined) {
-        if (!/^\d{1,20}$/.test(String(o.counter))) throw new SmkiError('ERR_CLI_USAGE', '--counter must be a whole number', { detail: String(o.counter).slice(0, 32) });
-        counter = BigInt(String(o.counter));
-      } else counter = BigInt(Date.now());
-      let imageHash: Uint8Array | undefined;
-      if (kind === 'activate-firmware') {
-        const h = String(o.imageHash ?? '').replace(/^0x/i, '');
-        if (!/^[0-9a-fA-F]{64}$/.test(h)) throw new SmkiError('ERR_CLI_USAGE', 'activate-firmware needs --image-hash <64 hex digits>', {});
-        imageHash = new Uint8Array(Buffer.from(h, 'hex'));
-      }
-      let executionTime: Date | undefined;
-      if (o.executionTime !== undefined) {
-        executionTime = new Date(String(o.executionTime));
-        if (Number.isNaN(executionTime.getTime())) throw new SmkiError('ERR_CLI_USAGE', '--execution-time is not an ISO 8601 time', { detail: String(o.executionTime).slice(0, 40) });
-      }
-      const originator = originatorOf(state, String(o.as));
-      const { registry } = await state.stores();
-      const fuels = new Map<Eui64, 'electricity' | 'gas'>();
-      const needsFuel = kind === 'disconnect' || kind === 'arm';
-      for (const d of devices) {
-        if (fuels.has(d)) continue;
-        const rec = await registry.device(d);
-        if (!rec) throw new SmkiError('ERR_CLI_NOT_FOUND', `device ${d} is not in the registry (its fuel decides the use case)`, { detail: d });
-        if (rec.fuel === 'none' && needsFuel) throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d} has no fuel: ${String(kind)} is for a meter`, { detail: d });
-        fuels.set(d, rec.fuel === 'gas' ? 'gas' : 'electricity');
-      }
-      const out: Uint8Array[] = [];
-      for (let r = 0; r < repeat; r++) {
+      return withOutput(ctx, o.out as string | undefined, async (output) => {
+        const state = ctx.state();
+        const devices = readDeviceList(ctx, o);
+        const repeat = o.repeat as number;
+        if (devices.length * repeat > MAX_BUILD) throw new SmkiError('ERR_CLI_USAGE', `at most ${MAX_BUILD} commands per build`, {});
+        let counter: bigint;
+        if (o.counter !== undefined) {
+          if (!/^\d{1,20}$/.test(String(o.counter))) throw new SmkiError('ERR_CLI_USAGE', '--counter must be a whole number', { detail: String(o.counter).slice(0, 32) });
+          counter = BigInt(String(o.counter));
+        } else counter = BigInt(Date.now());
+        let imageHash: Uint8Array | undefined;
+        if (kind === 'activate-firmware') {
+          const h = String(o.imageHash ?? '').replace(/^0x/i, '');
+          if (!/^[0-9a-fA-F]{64}$/.test(h)) throw new SmkiError('ERR_CLI_USAGE', 'activate-firmware needs --image-hash <64 hex digits>', {});
+          imageHash = new Uint8Array(Buffer.from(h, 'hex'));
+        }
+        let executionTime: Date | undefined;
+        if (o.executionTime !== undefined) {
+          executionTime = new Date(String(o.executionTime));
+          if (Number.isNaN(executionTime.getTime())) throw new SmkiError('ERR_CLI_USAGE', '--execution-time is not an ISO 8601 time', { detail: String(o.executionTime).slice(0, 40) });
+        }
+        const originator = originatorOf(state, String(o.as));
+        const { registry } = await state.stores();
+        const fuels = new Map<Eui64, 'electricity' | 'gas'>();
+        const needsFuel = kind === 'disconnect' || kind === 'arm';
         for (const d of devices) {
-          const base = { originator, recipient: d, counter: counter++ };
-          switch (kind) {
-            case 'disconnect':
-              out.push(buildDisableSupply({ ...base, fuel: fuels.get(d)! }));
-              break;
-            case 'reconnect':
-              out.push(buildEnableSupply(base));
-              break;
-            case 'arm':
-              out.push(buildArmSupply({ ...base, fuel: fuels.get(d)! }));
-              break;
-            default:
-              out.push(buildActivateFirmware({ ...base, imageHash: imageHash!, ...(executionTime ? { executionTime } : {}) }));
+          if (fuels.has(d)) continue;
+          const rec = await registry.device(d);
+          if (!rec) throw new SmkiError('ERR_CLI_NOT_FOUND', `device ${d} is not in the registry (its fuel decides the use case)`, { detail: d });
+          if (rec.fuel === 'none' && needsFuel) throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d} has no fuel: ${String(kind)} is for a meter`, { detail: d });
+          fuels.set(d, rec.fuel === 'gas' ? 'gas' : 'electricity');
+        }
+        const out: Uint8Array[] = [];
+        for (let r = 0; r < repeat; r++) {
+          for (const d of devices) {
+            const base = { originator, recipient: d, counter: counter++ };
+            switch (kind) {
+              case 'disconnect':
+                out.push(buildDisableSupply({ ...base, fuel: fuels.get(d)! }));
+                break;
+              case 'reconnect':
+                out.push(buildEnableSupply(base));
+                break;
+              case 'arm':
+                out.push(buildArmSupply({ ...base, fuel: fuels.get(d)! }));
+                break;
+              default:
+                out.push(buildActivateFirmware({ ...base, imageHash: imageHash!, ...(executionTime ? { executionTime } : {}) }));
+            }
           }
         }
-      }
-      await writeOutput(ctx, o.out as string | undefined, encodeCommands(out, o.format as Encoding));
-      const summary = { kind, commands: out.length, devices: devices.length, firstCounter: (counter - BigInt(out.length)).toString(), lastCounter: (counter - 1n).toString(), out: o.out ?? '-' };
-      if (o.out === undefined) return {};
-      return { json: summary, text: `${ctx.paint.green('✔')} ${out.length} ${String(kind)} pre-command(s) for ${devices.length} meter(s), counters ${summary.firstCounter}…${summary.lastCounter} → ${String(o.out)}` };
+        await output.write(encodeCommands(out, o.format as Encoding));
+        const summary = { kind, commands: out.length, devices: devices.length, firstCounter: (counter - BigInt(out.length)).toString(), lastCounter: (counter - 1n).toString(), out: o.out ?? '-' };
+        if (o.out === undefined) return {};
+        return { json: summary, text: `${ctx.paint.green('✔')} ${out.length} ${String(kind)} pre-command(s) for ${devices.length} meter(s), counters ${summary.firstCounter}…${summary.lastCounter} → ${String(o.out)}` };
+      });
     }),
   );
 
@@ -245,15 +265,16 @@ export const register: Register = (program, wrap) => {
     'smki command sign --in pre.hex --out signed.hex',
   ).action(
     wrap(async (ctx, _a, o) => {
-      const state = ctx.state();
-      const commands = decodeCommands(await readInput(ctx.io, String(o.in)), o.format as Encoding);
-      if (commands.length === 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'no command in the input', { detail: String(o.in) });
-      const parsed = commands.map((c, i) => {
-        try {
-          return parseMessage(c);
-        } catch (e) {
-          throw new SmkiError('ERR_CLI_INPUT_INVALID', `command ${i + 1} is not a GBCS pre-command (${e instanceof SmkiError ? e.code : 'unreadable'})`, { detail: `command ${i + 1}` });
-        }
+      return withOutput(ctx, o.out as string | undefined, async (output) => {
+        const state = ctx.state();
+        const commands = decodeCommands(await readInput(ctx.io, String(o.in)), o.format as Encoding);
+        if (commands.length === 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'no command in the input', { detail: String(o.in) });
+        const parsed = commands.map((c, i) => {
+          try {
+            return parseMessage(c);
+          } catch (e) {
+            throw new SmkiError('ERR_CLI_INPUT_INVALID', `command ${i + 1} is not a GBCS pre-command (${e instanceof SmkiError ? e.code : 'unreadable'})`, { detail: `command ${i + 1}` });
+          }
       });
       const signed: Uint8Array[] = new Array(commands.length);
       const bar = ctx.progress('signing', commands.length);
@@ -281,9 +302,10 @@ export const register: Register = (program, wrap) => {
       } finally {
         bar.stop();
       }
-      await writeOutput(ctx, o.out as string | undefined, encodeCommands(signed, o.format as Encoding));
+      await output.write(encodeCommands(signed, o.format as Encoding));
       if (o.out === undefined) return {};
       return { json: { signed: signed.length, out: o.out }, text: `${ctx.paint.green('✔')} signed ${signed.length} command(s) → ${String(o.out)}` };
+      });
     }),
   );
 
@@ -300,57 +322,64 @@ export const register: Register = (program, wrap) => {
     'smki command validate --in batch.hex --out frames.hex --workers 2 --json > decisions.jsonl',
   ).action(
     wrap(async (ctx, _a, o): Promise<Outcome> => {
-      const state = ctx.state();
-      const commands = decodeCommands(await readInput(ctx.io, String(o.in)), o.format as Encoding);
-      if (commands.length === 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'no command in the input', { detail: String(o.in) });
-      const sender = o.sender !== undefined ? eui(String(o.sender), '--sender') : state.config.parties.supplier;
-      const batch: BatchCommand[] = commands.map((bytes) => ({ bytes, sender }));
-      const frames: (Uint8Array | undefined)[] = new Array(commands.length);
-      const counts = new Map<string, number>();
-      let accepted = 0;
-      let rejected = 0;
-      let quarantined = 0;
-      const textLines: string[] = [];
-      const bar = ctx.progress('validating', commands.length);
-      const started = process.hrtime.bigint();
-      try {
-        await validateAll(state, batch, o.workers as number, (d, i) => {
-          bar.tick();
-          if (d.outcome === 'accepted') {
-            accepted++;
-            frames[i] = d.frame;
-          } else {
-            if (d.outcome === 'rejected') rejected++;
-            else quarantined++;
-            counts.set(`${d.outcome} ${d.code}`, (counts.get(`${d.outcome} ${d.code}`) ?? 0) + 1);
-          }
-          if (ctx.json) ctx.line(toJson({ ...decisionJson(d, i), ...(o.out !== undefined && d.outcome === 'accepted' ? { frame: undefined } : {}) }));
-          else if (commands.length <= 50) {
-            textLines.push(
-              d.outcome === 'accepted'
-                ? `${ctx.paint.green('✔')} ${i + 1}: accepted ${d.device} ${d.messageCode.toString(16).padStart(4, '0')} counter ${d.counter}: ${d.frame.length}-byte MAC'd frame`
-                : `${d.outcome === 'quarantined' ? ctx.paint.yellow('⏸') : ctx.paint.red('✘')} ${i + 1}: ${d.outcome} ${d.code} at ${d.step}${d.outcome === 'rejected' ? `: ${d.message}` : ` (quarantine ${d.quarantineId})`}`,
-            );
-          }
-        });
-      } finally {
-        bar.stop();
-      }
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (o.out !== undefined) {
+      return withOutput(ctx, o.out as string | undefined, async (output) => {
+        const state = ctx.state();
+        const commands = decodeCommands(await readInput(ctx.io, String(o.in)), o.format as Encoding);
+        if (commands.length === 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'no command in the input', { detail: String(o.in) });
+        const sender = o.sender !== undefined ? eui(String(o.sender), '--sender') : state.config.parties.supplier;
+        const batch: BatchCommand[] = commands.map((bytes) => ({ bytes, sender }));
+        const frames: (Uint8Array | undefined)[] = new Array(commands.length);
+        const counts = new Map<string, number>();
+        let accepted = 0;
+        let rejected = 0;
+        let quarantined = 0;
+        const textLines: string[] = [];
+        const bar = ctx.progress('validating', commands.length);
         // Binary holds one frame; a batch read as binary is one command anyway. A refused one writes an empty file.
-        const format = o.format as Encoding;
-        const data = format === 'binary' ? Buffer.from(frames[0] ?? new Uint8Array(0)) : encodeCommands(frames, format);
-        await writeOutput(ctx, String(o.out), data);
-      }
-      const exit = rejected > 0 ? 'REJECTED' : quarantined > 0 ? 'QUARANTINED' : 'OK';
-      const summary = [
-        ...textLines,
-        `${accepted} accepted, ${rejected} rejected, ${quarantined} quarantined of ${commands.length} in ${seconds.toFixed(2)} s (${Math.round(commands.length / Math.max(seconds, 1e-9)).toLocaleString('en-GB')} commands/s)${o.out !== undefined ? `; frames → ${String(o.out)}` : ''}`,
-        ...(counts.size > 0 ? [table(['outcome and code', 'commands'], [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, n]))] : []),
-      ];
-      // With --json the decisions were streamed as JSON lines; the summary is not repeated.
-      return { text: summary.join('\n'), exit };
+        const writeFrames = () => output.write(o.format === 'binary' ? Buffer.from(frames[0] ?? new Uint8Array(0)) : encodeCommands(frames, o.format as Encoding));
+        const started = process.hrtime.bigint();
+        try {
+          await validateAll(state, batch, o.workers as number, (d, i) => {
+            bar.tick();
+            if (d.outcome === 'accepted') {
+              accepted++;
+              frames[i] = d.frame;
+            } else {
+              if (d.outcome === 'rejected') rejected++;
+              else quarantined++;
+              counts.set(`${d.outcome} ${d.code}`, (counts.get(`${d.outcome} ${d.code}`) ?? 0) + 1);
+            }
+            if (ctx.json) ctx.line(toJson({ ...decisionJson(d, i), ...(o.out !== undefined && d.outcome === 'accepted' ? { frame: undefined } : {}) }));
+            else if (commands.length <= 50) {
+              textLines.push(
+                d.outcome === 'accepted'
+                  ? `${ctx.paint.green('✔')} ${i + 1}: accepted ${d.device} ${d.messageCode.toString(16).padStart(4, '0')} counter ${d.counter}: ${d.frame.length}-byte MAC'd frame`
+                  : `${d.outcome === 'quarantined' ? ctx.paint.yellow('⏸') : ctx.paint.red('✘')} ${i + 1}: ${d.outcome} ${d.code} at ${d.step}${d.outcome === 'rejected' ? `: ${d.message}` : ` (quarantine ${d.quarantineId})`}`,
+              );
+            }
+          });
+        } catch (e) {
+          // The frames of the commands accepted before the failure are their only output (their
+          // counters are spent): keep them, then report the failure.
+          if (accepted > 0 && o.out !== undefined) await writeFrames();
+          throw e;
+        } finally {
+          bar.stop();
+        }
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        if (o.out !== undefined) await writeFrames();
+        if (!ctx.json) {
+          for (const code of new Set([...counts.keys()].map((k) => k.split(' ')[1]!))) ctx.io.stderr.write(`${code}: what to do: ${hintFor(code)}\n`);
+        }
+        const exit = rejected > 0 ? 'REJECTED' : quarantined > 0 ? 'QUARANTINED' : 'OK';
+        const summary = [
+          ...textLines,
+          `${accepted} accepted, ${rejected} rejected, ${quarantined} quarantined of ${commands.length} in ${seconds.toFixed(2)} s (${Math.round(commands.length / Math.max(seconds, 1e-9)).toLocaleString('en-GB')} commands/s)${o.out !== undefined ? `; frames → ${String(o.out)}` : ''}`,
+          ...(counts.size > 0 ? [table(['outcome and code', 'commands'], [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, n]))] : []),
+        ];
+        // With --json the decisions were streamed as JSON lines; the summary is not repeated.
+        return { text: summary.join('\n'), exit };
+      });
     }),
   );
 };
