@@ -76,3 +76,24 @@ export function initLab(extra: readonly string[] = [], env: Record<string, strin
   if (r.status !== 0) throw new Error(`smki init failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return dir;
 }
+
+/** Run each step against the state directory `dir`; each must exit 0 (the output shows otherwise). */
+export function steps(dir: string, list: readonly (readonly string[])[], env: Record<string, string | undefined> = {}): void {
+  for (const args of list) {
+    const r = smki(['--dir', dir, ...args], { env });
+    if (r.status !== 0) throw new Error(`smki ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/** One portfolio `north` with a certified key, a simulated meter in it, and `repeat` disconnects for it signed into `<dir>/../signed.hex`. */
+export function northWithSignedDisconnects(dir: string, meter: string, repeat: number): string {
+  const signed = join(dir, '..', 'signed.hex');
+  steps(dir, [
+    ['portfolio', 'create', 'north'],
+    ['key', 'generate', 'north', '--certify'],
+    ['device', 'add', meter, '--portfolio', 'north', '--simulate'],
+    ['command', 'build', 'disconnect', '--device', meter, '--repeat', String(repeat), '--out', join(dir, '..', 'pre.hex')],
+    ['command', 'sign', '--in', join(dir, '..', 'pre.hex'), '--out', signed],
+  ]);
+  return signed;
+}

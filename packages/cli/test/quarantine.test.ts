@@ -2,7 +2,7 @@
 // the frame printed, logged with the operator) or discarded (once).
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initLab, smki } from './_smki.js';
+import { initLab, northWithSignedDisconnects, smki } from './_smki.js';
 
 const M1 = '00DB123456789001';
 let lab: string;
@@ -11,16 +11,7 @@ const held = () => JSON.parse(run(['quarantine', 'list', '--json']).stdout) as {
 
 beforeAll(() => {
   lab = initLab(['--anomaly-threshold', '0050:1:3600000']);
-  for (const args of [
-    ['portfolio', 'create', 'north'],
-    ['key', 'generate', 'north', '--certify'],
-    ['device', 'add', M1, '--portfolio', 'north', '--simulate'],
-    ['command', 'build', 'disconnect', '--device', M1, '--repeat', '3', '--out', join(lab, '..', 'pre.hex')],
-    ['command', 'sign', '--in', join(lab, '..', 'pre.hex'), '--out', join(lab, '..', 'signed.hex')],
-  ]) {
-    const r = run(args);
-    expect(r.status, `${args.join(' ')}\n${r.stderr}`).toBe(0);
-  }
+  northWithSignedDisconnects(lab, M1, 3);
 }, 120_000);
 
 describe('smki quarantine', () => {

@@ -5,7 +5,7 @@
 import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initLab, smki, tempDir } from './_smki.js';
+import { initLab, northWithSignedDisconnects, smki, tempDir } from './_smki.js';
 
 const M1 = '00DB123456789001';
 let lab: string;
@@ -18,17 +18,7 @@ const copyOf = (dir: string) => {
 
 beforeAll(() => {
   lab = initLab();
-  const run = at(lab);
-  for (const args of [
-    ['portfolio', 'create', 'north'],
-    ['key', 'generate', 'north', '--certify'],
-    ['device', 'add', M1, '--portfolio', 'north', '--simulate'],
-    ['command', 'build', 'disconnect', '--device', M1, '--repeat', '4', '--out', join(lab, '..', 'pre.hex')],
-    ['command', 'sign', '--in', join(lab, '..', 'pre.hex'), '--out', join(lab, '..', 'signed.hex')],
-  ]) {
-    const r = run(args);
-    expect(r.status, `${args.join(' ')}\n${r.stderr}`).toBe(0);
-  }
+  northWithSignedDisconnects(lab, M1, 4);
 }, 120_000);
 
 describe('the revocation state is held against the signed lists', () => {
