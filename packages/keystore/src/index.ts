@@ -16,7 +16,7 @@ export { FileKeyBackend, KEYSTORE_PASSPHRASE_ENV, PASSPHRASE_CHECK_FILE, FILE_HA
 export type { FileKeyBackendOptions } from './backends/file.js';
 export { Pkcs11KeyBackend } from './backends/pkcs11.js';
 export type { Pkcs11BackendOptions } from './backends/pkcs11.js';
-export { KeyStore } from './store.js';
+export { KeyStore, MAX_ASSIGN_BATCH } from './store.js';
 export type { KeyStoreOptions, OrganisationOptions, PortfolioOptions } from './store.js';
 export { KEY_PURPOSES } from './types.js';
 export type {

@@ -169,6 +169,9 @@ function keyInfo(k: KeyState_): KeyInfo {
 // ---------------------------------------------------------------------------------------------
 // Options
 
+/** Most devices one {@link KeyStore.assignDevices} call assigns. */
+export const MAX_ASSIGN_BATCH = 10_000;
+
 /** Options of {@link KeyStore.open}. */
 export interface KeyStoreOptions {
   /** The store directory (created mode 0700): metadata, audit log and lock. */
@@ -740,29 +743,52 @@ export class KeyStore {
    */
   assignDevice(organisation: string, device: string, portfolioId: string, options: { installed?: Partial<Record<KeyPurpose, string>> } = {}): Promise<DeviceInfo> {
     return this.#mutate((s) => {
-      const org = this.#org(s, organisation);
-      const eui = parseEui64(device);
-      const p = this.#portfolio(s, org.entityId, portfolioId);
-      const existing = own(s.devices, `${org.entityId}/${eui}`);
-      if (existing) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${eui} is in portfolio ${existing.portfolioId}`, eui);
-      const installed: Partial<Record<KeyPurpose, string>> = {};
-      for (const purpose of KEY_PURPOSES) {
-        const given = options.installed !== undefined && Object.hasOwn(options.installed, purpose) ? options.installed[purpose] : undefined;
-        if (this.#wholeEstatePortfolio(s, org.entityId, purpose)) {
-          if (given !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by a whole-estate key in ${org.entityId}: no per-device ${purpose} key is recorded`, eui);
-          continue;
-        }
-        const keyId = given ?? p.current[purpose];
-        if (keyId === undefined) continue;
-        const k = this.#key(s, keyId);
-        if (k.organisation !== org.entityId || k.purpose !== purpose) fail('ERR_INVALID_ARGUMENT', `key ${keyId} is not a ${purpose} key of ${org.entityId}`);
-        this.#checkCap(s, org, k, 1);
-        installed[purpose] = keyId;
-      }
-      const d: DeviceState = { device: eui, organisation: org.entityId, portfolioId: p.id, installed };
-      s.devices[`${org.entityId}/${eui}`] = d;
-      return { result: deviceInfo(d), events: [{ type: 'device.assigned', organisation: org.entityId, device: eui, portfolioId: p.id }] };
+      const { info, event } = this.#assign(s, this.#org(s, organisation), device, portfolioId, options.installed);
+      return { result: info, events: [event] };
     });
+  }
+
+  /**
+   * Assign many devices at once, all or none: one durable metadata write and one audit record
+   * per device. Each device takes its portfolio's current keys (as {@link KeyStore.assignDevice}
+   * without `installed`); any refusal (a device already assigned, or named twice, a portfolio
+   * missing, the per-key cap) leaves every device unassigned.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (none, or more than {@link MAX_ASSIGN_BATCH}), and those of {@link KeyStore.assignDevice}
+   */
+  assignDevices(organisation: string, assignments: readonly { readonly device: string; readonly portfolioId: string }[]): Promise<DeviceInfo[]> {
+    if (!Array.isArray(assignments) || assignments.length < 1 || assignments.length > MAX_ASSIGN_BATCH) {
+      return Promise.reject(new SmkiError('ERR_INVALID_ARGUMENT', `assign 1 to ${MAX_ASSIGN_BATCH} devices at once`, { detail: String(Array.isArray(assignments) ? assignments.length : typeof assignments) }));
+    }
+    return this.#mutate((s) => {
+      const org = this.#org(s, organisation);
+      const out = assignments.map((a) => this.#assign(s, org, a.device, a.portfolioId, undefined));
+      return { result: out.map((o) => o.info), events: out.map((o) => o.event) };
+    });
+  }
+
+  /** Assign one device in the draft `s` (the body of assignDevice and assignDevices). */
+  #assign(s: State, org: OrganisationState, device: string, portfolioId: string, given: Partial<Record<KeyPurpose, string>> | undefined): { info: DeviceInfo; event: AuditEvent } {
+    const eui = parseEui64(device);
+    const p = this.#portfolio(s, org.entityId, portfolioId);
+    const existing = own(s.devices, `${org.entityId}/${eui}`);
+    if (existing) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${eui} is in portfolio ${existing.portfolioId}`, eui);
+    const installed: Partial<Record<KeyPurpose, string>> = {};
+    for (const purpose of KEY_PURPOSES) {
+      const keyGiven = given !== undefined && Object.hasOwn(given, purpose) ? given[purpose] : undefined;
+      if (this.#wholeEstatePortfolio(s, org.entityId, purpose)) {
+        if (keyGiven !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by a whole-estate key in ${org.entityId}: no per-device ${purpose} key is recorded`, eui);
+        continue;
+      }
+      const keyId = keyGiven ?? p.current[purpose];
+      if (keyId === undefined) continue;
+      const k = this.#key(s, keyId);
+      if (k.organisation !== org.entityId || k.purpose !== purpose) fail('ERR_INVALID_ARGUMENT', `key ${keyId} is not a ${purpose} key of ${org.entityId}`);
+      this.#checkCap(s, org, k, 1);
+      installed[purpose] = keyId;
+    }
+    const d: DeviceState = { device: eui, organisation: org.entityId, portfolioId: p.id, installed };
+    s.devices[`${org.entityId}/${eui}`] = d;
+    return { info: deviceInfo(d), event: { type: 'device.assigned', organisation: org.entityId, device: eui, portfolioId: p.id } };
   }
 
   /**

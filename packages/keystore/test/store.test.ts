@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { issueOrganisationCertificate } from '@smki/pki';
-import { KeyStore, MemoryKeyBackend, type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
+import { KeyStore, MAX_ASSIGN_BATCH, MemoryKeyBackend, type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
 import { ACB, expectCode, issue, M1, M2, M3, message, openStore, PASS, pki as hierarchy, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
 
 describe('segregation: each meter is signed for with the key of the certificate it trusts', () => {
@@ -31,6 +31,34 @@ describe('segregation: each meter is signed for with the key of the certificate 
     expect(list[1]).toEqual(store.portfolio(SUPPLIER, 'north'));
     expect(store.portfolios(ACB).map((p) => p.id)).toEqual(['estate']);
     await expectCode(() => store.portfolios('90B3D51F3001FFFF'), 'ERR_ORGANISATION_NOT_FOUND');
+  });
+
+  it('assignDevices assigns all or none: each takes its portfolio\'s current keys; a refusal anywhere leaves every device unassigned', async () => {
+    const { store, dir } = await openStore();
+    const { north, south } = await supplierEstate(store, { maxDevicesPerKey: 4 });
+    const A = '00DB1234567890B1';
+    const B = '00DB1234567890B2';
+    const C = '00DB1234567890B3';
+    const before = (await KeyStore.verifyAuditTrail(dir, PASS)).count;
+    // One already assigned (M3 in south), one named twice, a missing portfolio, over the cap: none applied.
+    await expectCode(store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: M3, portfolioId: 'north' }]), 'ERR_DEVICE_ALREADY_ASSIGNED');
+    await expectCode(store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: A, portfolioId: 'south' }]), 'ERR_DEVICE_ALREADY_ASSIGNED');
+    await expectCode(store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: B, portfolioId: 'west' }]), 'ERR_PORTFOLIO_NOT_FOUND');
+    await expectCode(store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: B, portfolioId: 'north' }, { device: C, portfolioId: 'north' }]), 'ERR_PORTFOLIO_DEVICE_CAP');
+    await expectCode(store.assignDevices(SUPPLIER, []), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.assignDevices(SUPPLIER, Array.from({ length: MAX_ASSIGN_BATCH + 1 }, () => ({ device: A, portfolioId: 'north' }))), 'ERR_INVALID_ARGUMENT');
+    for (const d of [A, B, C]) await expectCode(() => store.device(SUPPLIER, d), 'ERR_DEVICE_UNKNOWN');
+    expect((await KeyStore.verifyAuditTrail(dir, PASS)).count).toBe(before);
+    const done = await store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: B, portfolioId: 'south' }]);
+    expect(done.map((d) => [d.device, d.portfolioId, d.installed.signing])).toEqual([
+      [A, 'north', north.ds.handle.keyId],
+      [B, 'south', south.ds.handle.keyId],
+    ]);
+    expect(verifies(north.ds.cert.der, await store.signFor(A, message))).toBe(true);
+    expect(verifies(south.ds.cert.der, await store.signFor(B, message))).toBe(true);
+    const trail = await KeyStore.verifyAuditTrail(dir, PASS);
+    expect(trail.ok).toBe(true);
+    expect(trail.count).toBeGreaterThanOrEqual(before + 2);
   });
 
   it('key agreement for a meter uses its portfolio KA key (ECDH matches the peer side)', async () => {

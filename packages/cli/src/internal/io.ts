@@ -93,14 +93,22 @@ export function progress(io: CliIo, label: string, total: number, enabled = true
   );
   const start = Date.now();
   let done = 0;
+  let shown = 0;
   bar.start(total, 0, { rate: '0' });
+  const show = () => {
+    shown = Date.now();
+    const secs = (shown - start) / 1000;
+    bar.update(done, { rate: secs > 0 ? Math.round(done / secs).toLocaleString('en-GB') : '-' });
+  };
   return {
+    // Work often finishes in bursts (a batch of decisions at once): the bar is updated at most
+    // every 100 ms, so that each point of its estimate buffer spans time, and at the end.
     tick(n = 1) {
       done += n;
-      const secs = (Date.now() - start) / 1000;
-      bar.update(done, { rate: secs > 0 ? Math.round(done / secs).toLocaleString('en-GB') : '-' });
+      if (done >= total || Date.now() - shown >= 100) show();
     },
     stop() {
+      if (done > 0) show();
       bar.stop();
     },
   };

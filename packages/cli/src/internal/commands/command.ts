@@ -144,13 +144,20 @@ export async function validateAll(
     const lanes: number[][] = Array.from({ length: workers }, () => []);
     commands.forEach((c, i) => lanes[laneOf(c.bytes, workers)]!.push(i));
     const next = lanes.map(() => 0);
+    // Lanes advance at different paces through the input: decisions are reported in input order,
+    // each once every decision before it is in.
+    const decided: (Decision | undefined)[] = new Array(commands.length);
+    let reported = 0;
     while (next.some((n, w) => n < lanes[w]!.length)) {
       const round = lanes.map((lane, w) => lane.slice(next[w], next[w]! + chunk));
       round.forEach((r, w) => (next[w]! += r.length));
       const results = await Promise.all(round.map((r) => (r.length === 0 ? Promise.resolve([] as Decision[]) : pool.validateBatch(r.map((i) => commands[i]!)))));
-      // Report in input order within the round.
-      const done = round.flatMap((r, w) => r.map((i, j) => [i, results[w]![j]!] as const)).sort((a, b) => a[0] - b[0]);
-      for (const [i, d] of done) each(d, i);
+      round.forEach((r, w) => r.forEach((i, j) => (decided[i] = results[w]![j]!)));
+      while (reported < commands.length && decided[reported] !== undefined) {
+        each(decided[reported]!, reported);
+        decided[reported] = undefined;
+        reported++;
+      }
     }
   } finally {
     await pool.close();

@@ -11,7 +11,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { SmkiError, type Eui64 } from '@smki/core';
 import { issueDeviceCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
 import { DEVICE_TYPES, MAX_REGISTRY_BATCH, type DeviceRecord, type DeviceType, type Fuel } from '@smki/store';
-import type { KeyStore } from '@smki/keystore';
+import { MAX_ASSIGN_BATCH, type KeyStore } from '@smki/keystore';
 import { choice, example, type Register } from '../program.js';
 import { table } from '../io.js';
 import { readInput } from '../files.js';
@@ -70,9 +70,10 @@ function checkDeviceCertificates(d: Omit<DeviceInput, 'kaCertificate' | 'dsCerti
 }
 
 /**
- * Add devices: assign each to its portfolio in the key store (sequentially; an existing
- * assignment to the same portfolio is kept), then put the registry records in batches. Every
- * input is checked before anything is written.
+ * Add devices: every one checked first (its portfolio has a certified key; it is in no other
+ * portfolio), then assigned in the key store all or none (per {@link MAX_ASSIGN_BATCH}; an
+ * existing assignment to the same portfolio is kept, so an import can be run again), then the
+ * registry records put in batches.
  */
 export async function addDevices(state: State, ks: KeyStore, devices: readonly DeviceInput[], tick: (n: number) => void = () => {}): Promise<DeviceRecord[]> {
   const supplier = state.config.parties.supplier;
@@ -85,7 +86,6 @@ export async function addDevices(state: State, ks: KeyStore, devices: readonly D
     if (!cert) throw new SmkiError('ERR_CLI_INPUT_INVALID', `portfolio ${d.portfolio} has no certified signing key: smki key generate ${d.portfolio} --certify`, { detail: d.portfolio });
     certOfPortfolio.set(d.portfolio, cert);
   }
-  const records: DeviceRecord[] = [];
   const certOfKey = new Map<string, SmkiCertificate>();
   const trustedCert = (keyId: string): SmkiCertificate => {
     let c = certOfKey.get(keyId);
@@ -95,25 +95,30 @@ export async function addDevices(state: State, ks: KeyStore, devices: readonly D
     }
     return c;
   };
+  // Every device is checked before any is assigned: one already in another portfolio refuses the
+  // whole input. One already in the same portfolio keeps its assignment (an import run again).
+  const fresh: DeviceInput[] = [];
+  const known = new Map<Eui64, string>();
   for (const d of devices) {
-    let trusted: SmkiCertificate;
-    let existing: ReturnType<KeyStore['device']> | undefined;
     try {
-      existing = ks.device(supplier, d.device);
+      const existing = ks.device(supplier, d.device);
+      if (existing.portfolioId !== d.portfolio) {
+        throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d.device} is already in portfolio ${existing.portfolioId}: use smki portfolio move`, { detail: d.device });
+      }
+      known.set(d.device, existing.installed.signing!);
     } catch (e) {
       if (!(e instanceof SmkiError && e.code === 'ERR_DEVICE_UNKNOWN')) throw e;
+      fresh.push(d);
     }
-    if (existing === undefined) {
-      const info = await ks.assignDevice(supplier, d.device, d.portfolio);
-      trusted = trustedCert(info.installed.signing!);
-    } else if (existing.portfolioId !== d.portfolio) {
-      throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d.device} is already in portfolio ${existing.portfolioId}: use smki portfolio move`, { detail: d.device });
-    } else {
-      trusted = trustedCert(existing.installed.signing!);
-    }
-    records.push(deviceRecord(state, d, trusted, noCert));
-    tick(1);
   }
+  // Then assigned all or none per call of the key store (at most MAX_ASSIGN_BATCH each).
+  for (let i = 0; i < fresh.length; i += MAX_ASSIGN_BATCH) {
+    const chunk = fresh.slice(i, i + MAX_ASSIGN_BATCH);
+    const infos = await ks.assignDevices(supplier, chunk.map((d) => ({ device: d.device, portfolioId: d.portfolio })));
+    infos.forEach((info) => known.set(info.device, info.installed.signing!));
+    tick(chunk.length);
+  }
+  const records = devices.map((d) => deviceRecord(state, d, trustedCert(known.get(d.device)!), noCert));
   const { registry } = await state.stores();
   for (let i = 0; i < records.length; i += MAX_REGISTRY_BATCH) await registry.put(records.slice(i, i + MAX_REGISTRY_BATCH));
   return records;
