@@ -596,12 +596,7 @@ footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid var(--rule); 
  * grouped with commas).
  *
  * @param report - The report's data, as `smki audit report` gathers it.
- * @returns The complete page, starting `<!DOCTYPE html>`; write it as UTF-8.
- * @example
- * ```ts
- * import { writeFileSync } from 'node:fs';
- * writeFileSync('audit.html', renderReportHtml(report), 'utf8');
- * ```
+ * @returns The complete page, starting `<!DOCTYPE html>`; write it as UTF-8 (`smki audit report --html FILE` does).
  */
 export function renderReportHtml(report: AuditReport): string {
   const failed: string[] = [];
