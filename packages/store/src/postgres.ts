@@ -1,4 +1,4 @@
-import type { Eui64 } from '@smki/core';
+import { SmkiError, type Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
 import {
   checkEntries,
@@ -153,7 +153,8 @@ export class PostgresStateStore implements StateStore {
         });
         // Built before anything is written: a build that throws, or returns a malformed intent,
         // rolls back a transaction that changed nothing.
-        const intent = log && encodeIntent(this.#guard.run(log, outcomes));
+        const raw = log && this.#guard.run(log, outcomes);
+        const intent = raw && encodeIntent(raw);
         const cw = [...writes.counters.values()];
         if (cw.length > 0) {
           await c.query(
@@ -196,6 +197,16 @@ export class PostgresStateStore implements StateStore {
               `ON CONFLICT (id) DO UPDATE SET before_head = EXCLUDED.before_head, after_head = EXCLUDED.after_head, lines = EXCLUDED.lines`,
             [log.id, intent.before_head, intent.after_head, intent.lines],
           );
+          if (this.#conn.keepLogLines && raw && raw.lines.length > 0) {
+            // The records themselves, numbered from the head before them (a number taken twice
+            // fails the whole commit: fail closed).
+            const first = raw.before.count + 1;
+            await c.query(`INSERT INTO ${s}.log_lines (id, seq, line) SELECT $1, s, l FROM unnest($2::bigint[], $3::text[]) AS t(s, l)`, [
+              log.id,
+              raw.lines.map((_, i) => first + i),
+              raw.lines,
+            ]);
+          }
         }
         return outcomes;
       });
@@ -204,6 +215,35 @@ export class PostgresStateStore implements StateStore {
       rethrowBuildError(e);
       throw pgError(e, 'commit');
     }
+  }
+
+  /**
+   * The decision-log lines this store kept for log `id` (when opened with `keepLogLines`), in
+   * order, starting after record `after` (0: from the first), at most `limit` (default 100,000).
+   * Verify them as a log with `verifyAuditLog(lines, { key, schema })`.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`
+   */
+  async logLines(id: string, after = 0, limit = 100_000): Promise<string[]> {
+    this.#ready();
+    const l = logId(id, 'id');
+    if (!Number.isSafeInteger(after) || after < 0) throw new SmkiError('ERR_INVALID_ARGUMENT', 'after must be a record number, 0 or more', { detail: String(after) });
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1_000_000) throw new SmkiError('ERR_INVALID_ARGUMENT', 'limit must be 1 to 1,000,000', { detail: String(limit) });
+    const rows = await this.#conn.query('logLines', `SELECT seq, line FROM ${this.#conn.schema}.log_lines WHERE id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [l, after, limit]);
+    return rows.map((r, i) => {
+      const row = r as { seq: unknown; line: unknown };
+      // Numbered without a gap from `after`: a missing or extra row is a damaged log, named.
+      if (String(row.seq) !== String(after + i + 1) || typeof row.line !== 'string') {
+        throw new SmkiError('ERR_STORE_CORRUPT', `log ${l} has no line ${after + i + 1} where one is due`, { detail: `log_lines ${l} ${String(row.seq)}` });
+      }
+      return row.line;
+    });
+  }
+
+  /** The ids of every decision log this store holds a head for, sorted. @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED` */
+  async logIds(): Promise<string[]> {
+    this.#ready();
+    const rows = await this.#conn.query('logIds', `SELECT id FROM ${this.#conn.schema}.log_heads ORDER BY id`, []);
+    return rows.map((r) => String((r as { id: unknown }).id));
   }
 
   /** {@inheritDoc StateStore.logIntent} */

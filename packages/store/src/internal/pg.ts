@@ -40,6 +40,13 @@ export interface PostgresStateStoreOptions {
   readonly user?: string;
   /** The PostgreSQL schema holding the tables (default `smki`); created if missing. */
   readonly schema?: string;
+  /**
+   * {@link PostgresStateStore} only: also keep every decision-log line a commit carries in the
+   * `log_lines` table, in the same transaction as the counters (default false), so that the
+   * log's records themselves live in PostgreSQL (read with `PostgresStateStore.logLines`), not
+   * only its head. Costs one more insert per commit.
+   */
+  readonly keepLogLines?: boolean;
   /** Most connections in the pool (default 4). */
   readonly maxConnections?: number;
   /** How long to wait for a connection before `ERR_STORE_UNAVAILABLE` (ms, default 5000). */
@@ -61,6 +68,7 @@ function ddl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.quarantine (id text PRIMARY KEY, at bigint NOT NULL, user_id text NOT NULL, device text NOT NULL, message_code integer NOT NULL, counter text NOT NULL, command bytea NOT NULL, state text NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS quarantine_held ON ${s}.quarantine (state, at, id)`,
     `CREATE TABLE IF NOT EXISTS ${s}.log_heads (id text COLLATE "C" PRIMARY KEY, before_head text NOT NULL, after_head text NOT NULL, lines bytea NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.log_lines (id text COLLATE "C" NOT NULL, seq bigint NOT NULL, line text NOT NULL, PRIMARY KEY (id, seq))`,
     `CREATE TABLE IF NOT EXISTS ${s}.devices (device text PRIMARY KEY, record text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.firmware_images (model text COLLATE "C" NOT NULL, image_hash text COLLATE "C" NOT NULL, state text NOT NULL, approved_at bigint, revoked_at bigint, reason text, PRIMARY KEY (model, image_hash))`,
   ];
@@ -123,11 +131,14 @@ export class PgConnection {
   #pool: Pool | undefined;
   /** The (validated) schema name, safe to put in SQL. */
   readonly schema: string;
+  /** Whether commits keep their decision-log lines in `log_lines`. */
+  readonly keepLogLines: boolean;
   readonly #lockKey: string;
 
-  private constructor(pool: Pool, schema: string) {
+  private constructor(pool: Pool, schema: string, keepLogLines: boolean) {
     this.#pool = pool;
     this.schema = schema;
+    this.keepLogLines = keepLogLines;
     this.#lockKey = lockKeyOf(schema);
   }
 
@@ -140,6 +151,8 @@ export class PgConnection {
     }
     const schema = options.schema ?? 'smki';
     if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) throw invalid('options.schema', 'is not a lower-case SQL identifier');
+    const keepLogLines = options.keepLogLines ?? false;
+    if (typeof keepLogLines !== 'boolean') throw invalid('options.keepLogLines', 'is not a boolean');
     const statementMs = int(options.statementTimeoutMs ?? 10_000, 'options.statementTimeoutMs', 1, 600_000);
     const config: PoolConfig = {
       max: int(options.maxConnections ?? 4, 'options.maxConnections', 1, 1000),
@@ -193,7 +206,7 @@ export class PgConnection {
     // An idle connection whose server went away emits 'error'; without a listener that would end
     // the process. The pool drops the connection and opens a new one on the next call.
     pool.on('error', () => {});
-    const conn = new PgConnection(pool, schema);
+    const conn = new PgConnection(pool, schema, keepLogLines);
     try {
       await conn.tx(async (c) => {
         await conn.lock(c);
