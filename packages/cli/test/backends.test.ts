@@ -3,7 +3,7 @@
 // flag), and the counters, registry, firmware allowlist and log heads in PostgreSQL
 // (`smki init --postgres`: the connection from the libpq environment, the password from a
 // password file), with the validator's worker pool on the shared database.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSoftHsm, type SoftHsm } from '../../keystore/test/_softhsm.js';
@@ -89,7 +89,7 @@ describe('smki init --postgres (libpq environment, password file)', () => {
   afterAll(() => pg?.destroy());
   const run = (args: string[]) => smki(['--dir', lab, ...args], { env: pg.env, cwd: ROOT });
 
-  it('puts counters, registry and firmware in PostgreSQL (no SQLite file), and validates through a pool of two workers', async () => {
+  it('puts counters, registry, firmware and the decision logs in PostgreSQL (no SQLite file), and validates through a pool of two workers', async () => {
     const init = smki(['init', lab, '--postgres', '--pg-schema', 'smki_cli'], { env: pg.env });
     expect(init.status, init.stderr).toBe(0);
     expect(existsSync(join(lab, 'state'))).toBe(false);
@@ -107,10 +107,38 @@ describe('smki init --postgres (libpq environment, password file)', () => {
     const lines = again.stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: string });
     expect(lines).toHaveLength(400);
     expect(new Set(lines.map((l) => l.code))).toEqual(new Set(['ERR_COMMAND_REPLAYED']));
-    // Every decision log (the pool's two and the single process's) verifies.
-    const a = JSON.parse(run(['audit', 'verify', '--json']).stdout) as { ok: boolean; decisionLogs: { records: number }[] };
+    // Every decision log (the pool's two and the single process's) is in the database, with the
+    // counters, and verifies there; each process's file holds the same records.
+    const a = JSON.parse(run(['audit', 'verify', '--json']).stdout) as { ok: boolean; decisionLogs: { source: string; records: number }[] };
     expect(a.ok).toBe(true);
+    expect(a.decisionLogs.map((l) => l.source).sort()).toEqual(['main', 'worker-0', 'worker-1'].map((id) => `postgresql smki_cli.log_lines ${id}`));
     expect(a.decisionLogs.reduce((n, l) => n + l.records, 0)).toBe(800);
+    expect(Number(pg.psql('SELECT count(*) FROM smki_cli.log_lines').trim())).toBe(800);
+    // The report reads the records from the database.
+    const report = JSON.parse(run(['audit', 'report', '--json']).stdout) as { decisions: { outcome: string; code: string; count: number }[] };
+    expect(report.decisions).toEqual(
+      expect.arrayContaining([
+        { outcome: 'accepted', code: '-', count: 400 },
+        { outcome: 'rejected', code: 'ERR_COMMAND_REPLAYED', count: 400 },
+      ]),
+    );
+    // A process's file changed (the database intact): it no longer matches the database's records.
+    const mainFile = join(lab, 'log', 'main', 'decisions.log');
+    const original = readFileSync(mainFile, 'utf8');
+    writeFileSync(mainFile, original.replace('"counter":"', '"counter":"9'));
+    const f = JSON.parse(run(['audit', 'verify', '--json']).stdout) as { ok: boolean; decisionLogs: { source: string; findings: { code: string; message: string }[] }[] };
+    expect(f.ok).toBe(false);
+    expect(f.decisionLogs.find((l) => l.source.endsWith(' main'))!.findings[0]!.message).toMatch(/differs from the database's records at record 1/);
+    writeFileSync(mainFile, original);
+    expect(run(['audit', 'verify']).status).toBe(0);
+    // A record changed in the database: the chain breaks there (and the file no longer matches).
+    pg.psql("UPDATE smki_cli.log_lines SET line = replace(line, '\"counter\":\"', '\"counter\":\"1') WHERE id = 'main' AND seq = 5");
+    const t = run(['audit', 'verify', '--json']);
+    expect(t.status).toBe(1);
+    const tb = JSON.parse(t.stdout) as { decisionLogs: { source: string; ok: boolean; findings: { code: string; line?: number }[] }[] };
+    const main = tb.decisionLogs.find((l) => l.source.endsWith(' main'))!;
+    expect(main.ok).toBe(false);
+    expect(main.findings[0]).toMatchObject({ code: 'ERR_AUDIT_TAMPERED', line: 5 });
   }, 240_000);
 
   it('with the server stopped, a command that needs the store fails as worth retrying (exit 4) and changes nothing', () => {

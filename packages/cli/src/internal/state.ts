@@ -414,7 +414,8 @@ export class State {
 export async function openStores(config: StateConfig, dir: string): Promise<{ store: StateStore; registry: DeviceRegistry; firmware: FirmwareAllowlist }> {
   if (config.stores.kind === 'postgres') {
     const o = { schema: config.stores.schema };
-    const store = await PostgresStateStore.open(o);
+    // The decision logs' records are kept in the database too (log_lines), with the counters.
+    const store = await PostgresStateStore.open({ ...o, keepLogLines: true });
     try {
       const registry = await PostgresDeviceRegistry.open(o);
       try {

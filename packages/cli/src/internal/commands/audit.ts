@@ -13,7 +13,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { SmkiError } from '@smki/core';
 import { AUDIT_LOG_FILE, KeyStore, verifyAuditLog, type AuditVerification } from '@smki/keystore';
 import { DECISION_LOG_FILE, DECISION_LOG_SCHEMA } from '@smki/validator';
-import type { LogIntent } from '@smki/store';
+import { PostgresStateStore, type LogIntent } from '@smki/store';
 import { example, intOption, type Register } from '../program.js';
 import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
@@ -41,15 +41,66 @@ export async function verifyAll(state: State): Promise<{ keystore: LogVerificati
   const ks = await KeyStore.verifyAuditTrail(state.path('keystore'), state.passphrase);
   const key = state.logKey();
   const dirs = state.logDirs().filter((d) => existsSync(join(d, DECISION_LOG_FILE)));
-  const { store } = dirs.length > 0 ? await state.stores() : { store: undefined };
+  const pgStore = await postgresStore(state);
+  const { store } = dirs.length > 0 || pgStore ? await state.stores() : { store: undefined };
   const decisionLogs: LogVerificationSummary[] = [];
-  for (const dir of dirs) {
+  // With PostgreSQL, a log the database holds is verified there (below), its file compared with it.
+  const inDatabase = new Set(pgStore ? await pgStore.logIds() : []);
+  for (const dir of dirs.filter((d) => !inDatabase.has(basename(d)))) {
     const file = join(dir, DECISION_LOG_FILE);
     const raw = await verifyAuditLog(file, { key, schema: DECISION_LOG_SCHEMA });
     const v = summary(relative(state.dir, file), raw);
     decisionLogs.push(v.ok ? againstHead(v, await store!.logIntent(basename(dir)), raw.head) : v);
   }
+  // With PostgreSQL, the records are in the database as well: each log there is verified, held
+  // against its head, and the local file (a process's own copy) must be the same records.
+  if (pgStore) {
+    for (const id of inDatabase) {
+      const lines = await allLogLines(pgStore, id);
+      const raw = await verifyAuditLog(lines, { key, schema: DECISION_LOG_SCHEMA });
+      let v = summary(`postgresql ${state.postgresOptions().schema}.log_lines ${id}`, raw);
+      if (v.ok) v = againstHead(v, await pgStore.logIntent(id), raw.head);
+      const file = state.path('log', id, DECISION_LOG_FILE);
+      if (v.ok && existsSync(file)) {
+        const local = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+        const differs = local.findIndex((l, i) => l !== lines[i]);
+        if (differs >= 0 || local.length > lines.length) {
+          const at = differs >= 0 ? differs + 1 : lines.length + 1;
+          v = { ...v, ok: false, findings: [{ code: 'ERR_AUDIT_TAMPERED', message: `the file ${relative(state.dir, file)} differs from the database's records at record ${at}`, line: at }] };
+        }
+      }
+      decisionLogs.push(v);
+    }
+  }
   return { keystore: summary(relative(state.dir, state.path('keystore', AUDIT_LOG_FILE)), ks), decisionLogs };
+}
+
+/** The PostgreSQL state store of the directory, when it has one. */
+async function postgresStore(state: State): Promise<PostgresStateStore | undefined> {
+  if (state.config.stores.kind !== 'postgres') return undefined;
+  const { store } = await state.stores();
+  return store instanceof PostgresStateStore ? store : undefined;
+}
+
+/** Every line PostgreSQL keeps for a log, page by page. */
+async function allLogLines(store: PostgresStateStore, id: string): Promise<string[]> {
+  const all: string[] = [];
+  for (;;) {
+    const page = await store.logLines(id, all.length, 100_000);
+    all.push(...page);
+    if (page.length < 100_000) return all;
+  }
+}
+
+/** The decision records a report reads: PostgreSQL's when the state is there, else the files. */
+async function decisionRecords(state: State): Promise<Record<string, unknown>[]> {
+  const pgStore = await postgresStore(state);
+  if (pgStore) {
+    const out: Record<string, unknown>[] = [];
+    for (const id of await pgStore.logIds()) out.push(...parseRecords(await allLogLines(pgStore, id)));
+    return out;
+  }
+  return state.logDirs().flatMap((d) => records(join(d, DECISION_LOG_FILE)));
 }
 
 /** Hold a verified decision log against the state store's intent for it. */
@@ -69,11 +120,10 @@ function againstHead(v: LogVerificationSummary, intent: LogIntent | undefined, h
   return v;
 }
 
-/** The records of a JSON-lines log (lines that do not parse are left out: `verify` reports them). */
-function records(file: string): Record<string, unknown>[] {
-  if (!existsSync(file)) return [];
+/** The records of JSON lines (lines that do not parse are left out: `verify` reports them). */
+function parseRecords(lines: readonly string[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of lines) {
     if (line === '') continue;
     try {
       const r = JSON.parse(line) as unknown;
@@ -83,6 +133,11 @@ function records(file: string): Record<string, unknown>[] {
     }
   }
   return out;
+}
+
+/** The records of a JSON-lines log file. */
+function records(file: string): Record<string, unknown>[] {
+  return existsSync(file) ? parseRecords(readFileSync(file, 'utf8').split('\n')) : [];
 }
 
 const hex4 = (n: unknown): string => (typeof n === 'number' && Number.isInteger(n) ? n.toString(16).toUpperCase().padStart(4, '0') : 'other');
@@ -100,9 +155,7 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
   };
   const allTrail = records(state.path('keystore', AUDIT_LOG_FILE));
   const trail = allTrail.filter(inRange);
-  const decisions = state
-    .logDirs()
-    .flatMap((d) => records(join(d, DECISION_LOG_FILE)))
+  const decisions = (await decisionRecords(state))
     .filter(inRange)
     .sort((a, b) => Date.parse(String(a.at)) - Date.parse(String(b.at)));
   const ks = await state.keystore();
