@@ -96,6 +96,7 @@ describe('PostgresStateStore keepLogLines', () => {
       pg.psql(`DELETE FROM ${schema}.log_lines WHERE seq = 2`);
       const e = await expectCode(store.logLines('validator-1'), 'ERR_STORE_CORRUPT');
       expect(String((e as Error).message)).toContain('line 2');
+      expect((e as { context: { detail?: string } }).context.detail).toBe('log_lines validator-1 3');
       expect(await store.logLines('validator-1', 2)).toEqual(['c']);
     } finally {
       await store.close();
@@ -111,6 +112,11 @@ describe('PostgresStateStore keepLogLines', () => {
       await expectCode(store.logLines('validator-1', 0, 0), 'ERR_INVALID_ARGUMENT');
       await expectCode(store.logLines('validator-1', 0, 1_000_001), 'ERR_INVALID_ARGUMENT');
       expect(await store.logLines('validator-1', 0, 1_000_000)).toEqual([]);
+      // The detail names the value refused.
+      expect(((await expectCode(store.logLines('validator-1', -3), 'ERR_INVALID_ARGUMENT')) as { context: { detail?: string } }).context.detail).toBe('-3');
+      expect(((await expectCode(store.logLines('validator-1', 0, 0), 'ERR_INVALID_ARGUMENT')) as { context: { detail?: string } }).context.detail).toBe('0');
+      await store.commit([c(1n)], { log: append(undefined, ['x', 'y']) });
+      expect(await store.logLines('validator-1', 0, 1)).toEqual(['x']);
     } finally {
       await store.close();
     }
