@@ -19,7 +19,7 @@ describe('segregation: each meter is signed for with the key of the certificate 
     expect(verifies(north.ds.cert.der, s3)).toBe(false);
   });
 
-  it("portfolios(organisation) lists that organisation's portfolios only, by id, with their keys and meters", async () => {
+  it('portfolios of an organisation: only its own, sorted by id, with their keys and meters', async () => {
     const { store } = await openStore();
     await supplierEstate(store);
     await store.addOrganisation({ entityId: ACB, role: 4 });
@@ -33,7 +33,7 @@ describe('segregation: each meter is signed for with the key of the certificate 
     await expectCode(() => store.portfolios('90B3D51F3001FFFF'), 'ERR_ORGANISATION_NOT_FOUND');
   });
 
-  it('assignDevices assigns all or none: each takes its portfolio\'s current keys; a refusal anywhere leaves every device unassigned', async () => {
+  it('assignDevices assigns all or none: each device takes the current keys of its portfolio; a refusal anywhere leaves every device unassigned', async () => {
     const { store, dir } = await openStore();
     const { north, south } = await supplierEstate(store, { maxDevicesPerKey: 4 });
     const A = '00DB1234567890B1';
@@ -46,6 +46,9 @@ describe('segregation: each meter is signed for with the key of the certificate 
     await expectCode(store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: B, portfolioId: 'west' }]), 'ERR_PORTFOLIO_NOT_FOUND');
     await expectCode(store.assignDevices(SUPPLIER, [{ device: A, portfolioId: 'north' }, { device: B, portfolioId: 'north' }, { device: C, portfolioId: 'north' }]), 'ERR_PORTFOLIO_DEVICE_CAP');
     await expectCode(store.assignDevices(SUPPLIER, []), 'ERR_INVALID_ARGUMENT');
+    const none = await store.assignDevices(SUPPLIER, []).catch((e: unknown) => e);
+    expect((none as { context: { detail?: string } }).context.detail).toBe('0');
+    expect((none as Error).message).toMatch(/assign 1 to 10000 devices at once/);
     await expectCode(store.assignDevices(SUPPLIER, Array.from({ length: MAX_ASSIGN_BATCH + 1 }, () => ({ device: A, portfolioId: 'north' }))), 'ERR_INVALID_ARGUMENT');
     for (const d of [A, B, C]) await expectCode(() => store.device(SUPPLIER, d), 'ERR_DEVICE_UNKNOWN');
     expect((await KeyStore.verifyAuditTrail(dir, PASS)).count).toBe(before);
@@ -59,9 +62,20 @@ describe('segregation: each meter is signed for with the key of the certificate 
     const trail = await KeyStore.verifyAuditTrail(dir, PASS);
     expect(trail.ok).toBe(true);
     expect(trail.count).toBeGreaterThanOrEqual(before + 2);
+    // One device is a batch too.
+    expect((await store.assignDevices(SUPPLIER, [{ device: C, portfolioId: 'south' }])).map((d) => d.portfolioId)).toEqual(['south']);
   });
 
-  it('key agreement for a meter uses its portfolio KA key (ECDH matches the peer side)', async () => {
+  it('assignDevices takes exactly MAX_ASSIGN_BATCH devices in one call', async () => {
+    const { store } = await openStore();
+    await supplierEstate(store);
+    const many = Array.from({ length: MAX_ASSIGN_BATCH }, (_, i) => ({ device: `00DC${i.toString(16).toUpperCase().padStart(12, '0')}`, portfolioId: 'north' }));
+    const done = await store.assignDevices(SUPPLIER, many);
+    expect(done).toHaveLength(MAX_ASSIGN_BATCH);
+    expect(store.portfolio(SUPPLIER, 'north').devices).toHaveLength(MAX_ASSIGN_BATCH + 2);
+  }, 60_000);
+
+  it('key agreement for a meter uses its portfolio KA key: ECDH matches the peer side', async () => {
     const { store } = await openStore();
     const { north } = await supplierEstate(store);
     const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
