@@ -62,7 +62,7 @@ describe('smki demo', () => {
     for (const code of REFUSALS) expect(codes[code]).toBe(1);
     expect(codes.ERR_COMMAND_QUARANTINED).toBe(10);
     expect(codes['-']).toBe(66 + 20);
-    const passphrase = readFileSync(join(base, 'demo-passphrase'), 'utf8').trim();
+    const passphrase = readFileSync(join(dir, 'demo-passphrase'), 'utf8').trim();
     const v = smki(['--dir', dir, 'audit', 'verify', '--json'], { env: { SMKI_KEYSTORE_PASSPHRASE: passphrase } });
     expect(v.status, v.stderr).toBe(0);
     expect((JSON.parse(v.stdout) as { ok: boolean }).ok).toBe(true);

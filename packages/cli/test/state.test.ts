@@ -2,7 +2,7 @@
 // held against the signed lists (an entry deleted, or an older copy put back, is refused rather
 // than quietly un-revoking a certificate), and a decision log is held against the head its state
 // store committed (a restored store, a log cut short or rewritten).
-import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initLab, northWithSignedDisconnects, smki, tempDir } from './_smki.js';
@@ -45,6 +45,17 @@ describe('the revocation state is held against the signed lists', () => {
     expect(o.stderr).toMatch(/ERR_CLI_STATE_INVALID/);
     // Put back, it works again and the certificate stays revoked.
     writeFileSync(join(dir, 'crl', 'revoked.json'), current);
+    expect(run(['crl', 'issue']).status).toBe(0);
+    // The signed lists removed with the entry (nothing left to hold the state against): refused too.
+    const list = readFileSync(join(dir, 'crl', 'organisation-ca.crl.pem'));
+    const latest = readFileSync(join(dir, 'crl', 'revoked.json'), 'utf8');
+    rmSync(join(dir, 'crl', 'organisation-ca.crl.pem'));
+    writeFileSync(join(dir, 'crl', 'revoked.json'), JSON.stringify({ ...(JSON.parse(latest) as object), entries: [] }));
+    const gone = run(['crl', 'issue']);
+    expect(gone.status).toBe(5);
+    expect(gone.stderr).toMatch(/ERR_CLI_STATE_INVALID: the signed organisation-ca.crl.pem is missing/);
+    writeFileSync(join(dir, 'crl', 'organisation-ca.crl.pem'), list);
+    writeFileSync(join(dir, 'crl', 'revoked.json'), latest);
     expect(run(['crl', 'issue']).status).toBe(0);
   }, 120_000);
 });

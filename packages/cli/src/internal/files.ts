@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SmkiError } from '@smki/core';
+import { fromBase64, fromHex, SmkiError } from '@smki/core';
 import type { CliIo } from './io.js';
 
 /** A file being written: a temporary file beside its target, renamed over it on `commit`. */
@@ -126,13 +126,11 @@ export function decodeCommands(buf: Buffer, encoding: Encoding): Uint8Array[] {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
-    if (encoding === 'hex') {
-      const h = line.replace(/\s+/g, '');
-      if (!/^(?:[0-9a-fA-F]{2})+$/.test(h)) throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${i + 1} is not hexadecimal`, { detail: `line ${i + 1}` });
-      out.push(new Uint8Array(Buffer.from(h, 'hex')));
-    } else {
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(line) || line.length % 4 !== 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${i + 1} is not base64`, { detail: `line ${i + 1}` });
-      out.push(new Uint8Array(Buffer.from(line, 'base64')));
+    try {
+      out.push(encoding === 'hex' ? fromHex(line.replace(/\s+/g, '')) : fromBase64(line));
+    } catch (e) {
+      if (!(e instanceof SmkiError)) throw e;
+      throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${i + 1} is not ${encoding === 'hex' ? 'hexadecimal' : 'base64'} (${e.code})`, { detail: `line ${i + 1}` });
     }
   }
   return out;

@@ -251,7 +251,9 @@ export class State {
     ];
     for (const [name, issuer] of lists) {
       const p = this.path('crl', name);
-      if (!existsSync(p)) continue;
+      // `smki init` issues both lists: a list missing later was removed, and issuing from the
+      // unsigned state alone could drop a revocation. Put the lists back from a backup.
+      if (!existsSync(p)) throw new SmkiError('ERR_CLI_STATE_INVALID', `the signed ${name} is missing: restore it from a backup (the revocation state alone is not trusted)`, { detail: name });
       const crl = parseCrl(readFileSync(p, 'utf8'));
       // Equal, or one ahead: issueCrls writes the state before the lists, and a crash between the
       // two leaves it one ahead (the next `crl issue` issues the lists again).

@@ -55,7 +55,8 @@ export const register: Register = (program, wrap) => {
       const perPortfolio = o.meters as number;
       const dir = o.keep !== undefined ? resolve(ctx.io.cwd, String(o.keep)) : join(mkdtempSync(join(tmpdir(), 'smki-demo-')), 'state');
       // The demo's own passphrase: random, in memory only (a real state directory takes it from
-      // SMKI_KEYSTORE_PASSPHRASE or --passphrase-file); --keep writes it to <dir>/../demo-passphrase.
+      // SMKI_KEYSTORE_PASSPHRASE or --passphrase-file); --keep writes it to <dir>/demo-passphrase
+      // (mode 0600): the kept directory is a demonstration, its keys test keys.
       const passphrase = randomBytes(24).toString('base64url');
       const env = { ...ctx.io.env, SMKI_KEYSTORE_PASSPHRASE: passphrase };
       const config: StateConfig = {
@@ -241,8 +242,8 @@ export const register: Register = (program, wrap) => {
         out(`${p.bold(`${Math.round(rate).toLocaleString('en-GB')} commands/s`)} validated and counter-signed (${signedCommands.length} commands, one process, SQLite, each committed durably); whole demo ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         out(failures === 0 ? `${p.green('✔')} every step behaved as expected` : `${p.red('✘')} ${failures} step(s) did not behave as expected`);
         if (o.keep !== undefined) {
-          writeFileAtomic(join(dir, '..', 'demo-passphrase'), `${passphrase}\n`);
-          out(`state kept in ${dir}; its passphrase is in ${join(dir, '..', 'demo-passphrase')}`);
+          writeFileAtomic(join(dir, 'demo-passphrase'), `${passphrase}\n`);
+          out(`state kept in ${dir}; its passphrase is in ${join(dir, 'demo-passphrase')} (use --passphrase-file with it)`);
         }
         return {
           json: { meters: 2 * perPortfolio, commands: signedCommands.length, seconds, commandsPerSecond: rate, outcomes: rows.map(([outcome, code, n]) => ({ outcome, code, commands: n })), failures, dir: o.keep !== undefined ? dir : undefined },
