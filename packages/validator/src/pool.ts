@@ -28,11 +28,14 @@ const MAX_WORKERS = 64;
 
 /**
  * A pool of worker threads, each with its own {@link Validator} over one shared store, that
- * spreads batches over the cores (piscina). A batch is cut into chunks; each chunk is one
- * `validateBatch` (one store commit) in one worker; decisions come back in order.
+ * spreads batches over the cores (piscina). A batch is split into one lane per worker by target
+ * device (a hash of the recipient), each lane cut into chunks taken in order; each chunk is one
+ * `validateBatch` (one store commit) in one worker; decisions come back in input order.
  *
- * A counter repeated in two chunks that run at the same time in two workers is still accepted
- * once: the store's commit decides, whichever worker commits first.
+ * All of one device's commands are in one lane, so they are decided in the order given: a
+ * device's later counter never commits before its earlier one (which would refuse the earlier as
+ * a replay). Lanes run side by side; a counter repeated in one lane is accepted once, and the
+ * store's commit decides between processes.
  * @see docs/validator.md (worker pool)
  */
 export class ValidatorPool {
@@ -102,12 +105,20 @@ export class ValidatorPool {
   async validateBatch(commands: readonly BatchCommand[]): Promise<Decision[]> {
     if (this.#closed) throw new SmkiError('ERR_VALIDATOR_CLOSED', 'the pool is closed', {});
     if (!Array.isArray(commands)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'commands must be an array', { detail: 'commands' });
-    const chunks: BatchCommand[][] = [];
-    for (let i = 0; i < commands.length; i += this.#chunk) {
-      chunks.push(commands.slice(i, i + this.#chunk).map((c) => ({ bytes: c?.bytes, sender: c?.sender }) as BatchCommand));
-    }
-    const results = await Promise.all(chunks.map((c) => this.#pool.run({ op: 'batch', commands: c } satisfies PoolTask) as Promise<Decision[]>));
-    const out = results.flat();
+    const lanes: number[][] = Array.from({ length: this.#workers }, () => []);
+    commands.forEach((c, i) => lanes[laneOf(c?.bytes, this.#workers)]!.push(i));
+    const results: Decision[] = new Array(commands.length);
+    await Promise.all(
+      lanes.map(async (lane) => {
+        for (let k = 0; k < lane.length; k += this.#chunk) {
+          const part = lane.slice(k, k + this.#chunk);
+          const chunk = part.map((i) => ({ bytes: commands[i]?.bytes, sender: commands[i]?.sender }) as BatchCommand);
+          const ds = (await this.#pool.run({ op: 'batch', commands: chunk } satisfies PoolTask)) as Decision[];
+          part.forEach((i, j) => (results[i] = ds[j]!));
+        }
+      }),
+    );
+    const out = results;
     for (const d of out) {
       if (d.outcome === 'accepted') this.#accepted++;
       else if (d.outcome === 'quarantined') this.#quarantined++;
@@ -138,4 +149,15 @@ export class ValidatorPool {
       await this.#pool.destroy();
     }
   }
+}
+
+/**
+ * The lane of a command: a hash of its recipient (bytes 21 to 28 of a general-signing APDU,
+ * docs/domain.md §3). Anything shorter goes to lane 0 (its worker refuses it).
+ */
+function laneOf(bytes: unknown, lanes: number): number {
+  if (!(bytes instanceof Uint8Array) || bytes.length < 29 || lanes === 1) return 0;
+  let h = 0;
+  for (let i = 21; i < 29; i++) h = (Math.imul(h, 31) + bytes[i]!) >>> 0;
+  return h % lanes;
 }

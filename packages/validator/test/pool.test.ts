@@ -63,6 +63,24 @@ describe('ValidatorPool', () => {
     expect(records).toBe(80);
   });
 
+  it('decides one device\'s commands in the order given, however many chunks they span', async () => {
+    const pool = await ValidatorPool.open({ setup: new URL('./_pool-setup.ts', import.meta.url), workers: 2, data, chunkSize: 2 });
+    // Counters above the first test's; 3 meters with 12 increasing counters each, interleaved.
+    const base = BigInt(T0.getTime()) + 1000n;
+    const meters = world.meters.slice(0, 3);
+    const cmds: { bytes: Uint8Array; sender: typeof SUPPLIER; device: string; counter: bigint }[] = [];
+    for (let k = 0; k < 12; k++) {
+      for (const m of meters) {
+        const counter = base + BigInt(k);
+        cmds.push({ bytes: await disconnect(world, m, counter), sender: SUPPLIER, device: String(m.eui), counter });
+      }
+    }
+    const ds = await pool.validateBatch(cmds.map(({ bytes, sender }) => ({ bytes, sender })));
+    expect(ds.map((d) => d.outcome)).toEqual(cmds.map(() => 'accepted'));
+    expect(ds.map((d) => [String(d.device), d.counter])).toEqual(cmds.map((c) => [c.device, c.counter]));
+    await pool.close();
+  });
+
   it('refuses bad options', async () => {
     await expect(ValidatorPool.open({ setup: '', workers: 1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await expect(ValidatorPool.open({ setup: 'x', workers: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });

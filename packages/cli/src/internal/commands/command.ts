@@ -135,45 +135,22 @@ export async function validateAll(
     logKey: state.logKey(),
     thresholds: state.config.anomalyThresholds,
   };
-  // The pool runs its chunks in parallel: two chunks holding commands for one device could commit
-  // out of order and refuse the earlier counter as a replay. So each round gives every worker one
-  // chunk of its own devices (by a hash of the device id), in input order.
-  const chunk = POOL_CHUNK;
-  const pool = await ValidatorPool.open({ setup: poolSetupModule(), workers, data, chunkSize: chunk });
+  // The pool keeps each device's commands in one lane, in order; windows are taken one after the
+  // other (for the progress bar), so the whole input is decided in order per device.
+  const pool = await ValidatorPool.open({ setup: poolSetupModule(), workers, data, chunkSize: POOL_CHUNK });
   try {
-    const lanes: number[][] = Array.from({ length: workers }, () => []);
-    commands.forEach((c, i) => lanes[laneOf(c.bytes, workers)]!.push(i));
-    const next = lanes.map(() => 0);
-    // Lanes advance at different paces through the input: decisions are reported in input order,
-    // each once every decision before it is in.
-    const decided: (Decision | undefined)[] = new Array(commands.length);
-    let reported = 0;
-    while (next.some((n, w) => n < lanes[w]!.length)) {
-      const round = lanes.map((lane, w) => lane.slice(next[w], next[w]! + chunk));
-      round.forEach((r, w) => (next[w]! += r.length));
-      const results = await Promise.all(round.map((r) => (r.length === 0 ? Promise.resolve([] as Decision[]) : pool.validateBatch(r.map((i) => commands[i]!)))));
-      round.forEach((r, w) => r.forEach((i, j) => (decided[i] = results[w]![j]!)));
-      while (reported < commands.length && decided[reported] !== undefined) {
-        each(decided[reported]!, reported);
-        decided[reported] = undefined;
-        reported++;
-      }
+    const step = POOL_CHUNK * workers;
+    for (let i = 0; i < commands.length; i += step) {
+      const ds = await pool.validateBatch(commands.slice(i, i + step));
+      ds.forEach((d, j) => each(d, i + j));
     }
   } finally {
     await pool.close();
   }
 }
 
-/** Commands per worker per round (one chunk each). */
+/** Commands per pool chunk (one store commit each). */
 const POOL_CHUNK = 1024;
-
-/** The worker lane of a command: a hash of its recipient (bytes 21–28 of a general-signing APDU, docs/domain.md §3); malformed ones go to lane 0. */
-function laneOf(bytes: Uint8Array, workers: number): number {
-  if (bytes.length < 29) return 0;
-  let h = 0;
-  for (let i = 21; i < 29; i++) h = (h * 31 + bytes[i]!) >>> 0;
-  return h % workers;
-}
 
 export const register: Register = (program, wrap) => {
   const command = program.command('command').description('critical commands: build and sign (supplier side), validate and counter-sign (DCC side)');
