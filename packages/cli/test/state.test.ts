@@ -3,9 +3,11 @@
 // than quietly un-revoking a certificate), and a decision log is held against the head its state
 // store committed (a restored store, a log cut short or rewritten).
 import { copyFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initLab, northWithSignedDisconnects, smki, tempDir } from './_smki.js';
+import { againstHead } from '../src/internal/commands/audit.js';
 
 const M1 = '00DB123456789001';
 let lab: string;
@@ -102,5 +104,30 @@ describe('a decision log is held against the head its state store committed', ()
     expect(r.status).toBe(1);
     const body = JSON.parse(r.stdout) as { decisionLogs: { findings: { code: string }[] }[] };
     expect(body.decisionLogs[0]!.findings[0]!.code).toBe('ERR_AUDIT_TRUNCATED');
+  });
+});
+
+describe('againstHead: a log held against the store intent at every length', () => {
+  const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').toUpperCase();
+  const lines = ['l3', 'l4', 'l5', 'l6'];
+  const intent = { id: 'main', before: { count: 2, lastHash: sha('l2'), bytes: 6 }, after: { count: 6, lastHash: sha('l6'), bytes: 18 }, lines };
+  const v = (records: number) => ({ source: 'log', records, ok: true, findings: [] });
+  it.each([
+    [2, sha('l2'), true],
+    [2, sha('other'), false],
+    [4, sha('l4'), true],
+    [4, sha('l5'), false],
+    [6, sha('l6'), true],
+    [6, sha('l5'), false],
+  ])('%i records ending in the expected record: %s → ok %s', (records, last, ok) => {
+    const r = againstHead(v(records), intent, { count: records, lastHash: last });
+    expect(r.ok).toBe(ok);
+    if (!ok) expect(r.findings[0]!.code).toBe('ERR_AUDIT_TAMPERED');
+  });
+  it('fewer than the last commit left, or more than the head: truncated, store behind', () => {
+    expect(againstHead(v(1), intent, { count: 1, lastHash: sha('l1') }).findings[0]!.code).toBe('ERR_AUDIT_TRUNCATED');
+    expect(againstHead(v(7), intent, { count: 7, lastHash: sha('l7') }).findings[0]!.code).toBe('ERR_VALIDATOR_STATE_BEHIND');
+    expect(againstHead(v(3), undefined, { count: 3, lastHash: sha('l3') }).findings[0]!.code).toBe('ERR_VALIDATOR_STATE_BEHIND');
+    expect(againstHead(v(0), undefined, undefined).ok).toBe(true);
   });
 });

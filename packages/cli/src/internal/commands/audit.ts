@@ -8,6 +8,7 @@
  * @module
  * @internal
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { SmkiError } from '@smki/core';
@@ -104,7 +105,7 @@ async function decisionRecords(state: State): Promise<Record<string, unknown>[]>
 }
 
 /** Hold a verified decision log against the state store's intent for it. */
-function againstHead(v: LogVerificationSummary, intent: LogIntent | undefined, head: { count: number; lastHash: string } | undefined): LogVerificationSummary {
+export function againstHead(v: LogVerificationSummary, intent: LogIntent | undefined, head: { count: number; lastHash: string } | undefined): LogVerificationSummary {
   const fail = (code: string, message: string): LogVerificationSummary => ({ ...v, ok: false, findings: [{ code, message }] });
   if (intent === undefined) {
     return v.records === 0 ? v : fail('ERR_VALIDATOR_STATE_BEHIND', `the log holds ${v.records} record(s) but the state store has no head for it (a store restored from before its first commit, or another store)`);
@@ -112,13 +113,20 @@ function againstHead(v: LogVerificationSummary, intent: LogIntent | undefined, h
   const { before, after } = intent;
   if (v.records > after.count) return fail('ERR_VALIDATOR_STATE_BEHIND', `the log holds ${v.records - after.count} record(s) beyond the head the state store committed (${after.count}): the store is older than the log`);
   if (v.records < before.count) return fail('ERR_AUDIT_TRUNCATED', `the log holds ${v.records} record(s); the state store committed ${after.count}: records were cut off`);
-  if (v.records === after.count && head !== undefined && head.lastHash.toUpperCase() !== after.lastHash.toUpperCase()) {
-    return fail('ERR_AUDIT_TAMPERED', 'the log verifies on its own but its last record is not the one the state store committed: the log was rewritten');
+  // Whatever the count within [before, after], the file's last record must be the one the store
+  // knows at that count: the head's, or the intent line the file stopped at. A log rewritten with
+  // the key (re-chained, MACs valid) to the same length is caught here.
+  const expected =
+    v.records === after.count ? after.lastHash : v.records === before.count ? before.lastHash : sha256Hex(intent.lines[v.records - before.count - 1] ?? '');
+  if (v.records > 0 && (head === undefined || head.lastHash.toUpperCase() !== expected.toUpperCase())) {
+    return fail('ERR_AUDIT_TAMPERED', 'the log verifies on its own but its last record is not the one the state store committed at that length: the log was rewritten');
   }
-  // before ≤ records < after: the last commit's lines are in the store, not yet in the file (a
-  // crash between the two writes); the next validator start writes them.
+  // before ≤ records < after: the last commit's lines are in the store, not yet (all) in the file
+  // (a crash between the two writes); the next validator start writes them.
   return v;
 }
+
+const sha256Hex = (line: string): string => createHash('sha256').update(line, 'utf8').digest('hex').toUpperCase();
 
 /** The records of JSON lines (lines that do not parse are left out: `verify` reports them). */
 function parseRecords(lines: readonly string[]): Record<string, unknown>[] {
