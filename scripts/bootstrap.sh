@@ -137,6 +137,15 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
 }
 
+# A JDK 17: the DUIS XML signature interoperability tests (packages/duis/test/_java.ts) compile
+# and run an independent Java implementation of the profile, on the JDK's own XML Signature API.
+ensure_java() {
+  command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1 && return 0
+  apt_install openjdk-17-jdk-headless || return 1
+  hash -r
+  command -v javac >/dev/null 2>&1 || die "openjdk-17-jdk-headless installed but javac is missing"
+}
+
 # A C++ tool chain: better-sqlite3 (the state store's SQLite driver) compiles its native addon
 # at install time against the installed Node headers (npm_config_nodedir above).
 ensure_build_tools() {
@@ -161,6 +170,7 @@ smki_bootstrap() {
     ensure_strace &&
     ensure_postgres &&
     ensure_chromium &&
+    ensure_java &&
     ensure_build_tools &&
     ensure_node_modules
 }
