@@ -13,6 +13,7 @@ export default defineConfig({
       '@smki/store': src('store'),
       '@smki/keystore': src('keystore'),
       '@smki/gbcs': src('gbcs'),
+      '@smki/duis': src('duis'),
       '@smki/validator': src('validator'),
       '@smki/cli': src('cli'),
     },

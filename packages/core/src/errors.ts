@@ -440,6 +440,65 @@ export const SMKI_ERROR_CODES = {
   ERR_CLI_NOT_FOUND: 'The named certificate, key, portfolio or device is not in the state directory',
   /** A file could not be written (a directory in the way, a missing folder, no permission, a full disk); nothing was replaced. */
   ERR_CLI_WRITE_FAILED: 'A file could not be written (a directory in the way, a missing folder, no permission, a full disk); nothing was replaced',
+  // ---- DUIS XML signatures (duis)
+  /** A DUIS document is over the size bound. */
+  ERR_DUIS_TOO_LARGE: 'A DUIS document is over the size bound',
+  /** A DUIS document has a DOCTYPE or entity declaration (refused: external entities, entity expansion). */
+  ERR_DUIS_DOCTYPE: 'A DUIS document has a DOCTYPE or entity declaration (refused: external entities, entity expansion)',
+  /** A DUIS document is not well-formed UTF-8 XML, nests too deep, has a CDATA section or text beside child elements. */
+  ERR_DUIS_MALFORMED: 'A DUIS document is not well-formed UTF-8 XML, nests too deep, has a CDATA section or text beside child elements',
+  /** A DUIS document has a comment. */
+  ERR_DUIS_COMMENT: 'A DUIS document has a comment',
+  /** A DUIS document has a processing instruction (other than the XML declaration). */
+  ERR_DUIS_PROCESSING_INSTRUCTION: 'A DUIS document has a processing instruction (other than the XML declaration)',
+  /** The document is not a DUIS Request or Response, or not the kind expected. */
+  ERR_DUIS_DOCUMENT_KIND: 'The document is not a DUIS Request or Response, or not the kind expected',
+  /** The DUIS document's elements are not where the schema puts them (root, header, body, request id, payload). */
+  ERR_DUIS_STRUCTURE: "The DUIS document's elements are not where the schema puts them (root, header, body, request id, payload)",
+  /** A DUIS request id is not originator:target:counter (hyphenated EUI-64s, a decimal counter under 2^64). */
+  ERR_DUIS_REQUEST_ID_INVALID: 'A DUIS request id is not originator:target:counter (hyphenated EUI-64s, a decimal counter under 2^64)',
+  /** A DUIS document does not have exactly one ds:Signature. */
+  ERR_DUIS_SIGNATURE_COUNT: 'A DUIS document does not have exactly one ds:Signature',
+  /** The ds:Signature is not the last child of the root. */
+  ERR_DUIS_SIGNATURE_PLACEMENT: 'The ds:Signature is not the last child of the root',
+  /** The ds:Signature's elements, attributes or base64 values are not the profile's (e.g. a DER signature value). */
+  ERR_DUIS_SIGNATURE_STRUCTURE: "The ds:Signature's elements, attributes or base64 values are not the profile's (e.g. a DER signature value)",
+  /** The SignedInfo has more than one Reference. */
+  ERR_DUIS_REFERENCE_COUNT: 'The SignedInfo has more than one Reference',
+  /** The Reference URI is not "" (the whole document). */
+  ERR_DUIS_REFERENCE_URI: 'The Reference URI is not "" (the whole document)',
+  /** The Reference's transforms are not exactly the enveloped-signature transform. */
+  ERR_DUIS_TRANSFORMS: "The Reference's transforms are not exactly the enveloped-signature transform",
+  /** A canonicalization, signature or digest algorithm is not the profile's. */
+  ERR_DUIS_ALGORITHM: "A canonicalization, signature or digest algorithm is not the profile's",
+  /** KeyInfo is not exactly an X509IssuerSerial with an issuer name and a decimal serial. */
+  ERR_DUIS_KEY_INFO: 'KeyInfo is not exactly an X509IssuerSerial with an issuer name and a decimal serial',
+  /** No trusted certificate has the issuer and serial that KeyInfo names. */
+  ERR_DUIS_CERTIFICATE_NOT_FOUND: 'No trusted certificate has the issuer and serial that KeyInfo names',
+  /** The signer's certificate is not valid at the time. */
+  ERR_DUIS_CERTIFICATE_EXPIRED: "The signer's certificate is not valid at the time",
+  /** The signer's certificate (or a CA above it) is revoked. */
+  ERR_DUIS_CERTIFICATE_REVOKED: "The signer's certificate (or a CA above it) is revoked",
+  /** The signer's certificate has no valid path to a trusted root with revocation checked. */
+  ERR_DUIS_CERTIFICATE_PATH_INVALID: "The signer's certificate has no valid path to a trusted root with revocation checked",
+  /** The signer's certificate is not an XML-signing one for the direction (role 135 for a Request, 137 for a Response). */
+  ERR_DUIS_SIGNER_ROLE: "The signer's certificate is not an XML-signing one for the direction (role 135 for a Request, 137 for a Response)",
+  /** The signer's certificate is not the request id's originator (or, for a Response, not the DCC's). */
+  ERR_DUIS_SIGNER_NOT_ORIGINATOR: "The signer's certificate is not the request id's originator (or, for a Response, not the DCC's)",
+  /** The signer's public key is not the certificate's. */
+  ERR_DUIS_SIGNER_KEY_MISMATCH: "The signer's public key is not the certificate's",
+  /** The document is not what was signed: its digest differs from the Reference's. */
+  ERR_DUIS_DIGEST_MISMATCH: "The document is not what was signed: its digest differs from the Reference's",
+  /** The XML signature does not verify with the certificate's key. */
+  ERR_DUIS_SIGNATURE_INVALID: "The XML signature does not verify with the certificate's key",
+  /** A request id's counter is outside the freshness window (milliseconds since the epoch). */
+  ERR_DUIS_STALE: "A request id's counter is outside the freshness window (milliseconds since the epoch)",
+  /** A request id was accepted before, or is not newer than the last one accepted for its originator and target. */
+  ERR_DUIS_REPLAYED: 'A request id was accepted before, or is not newer than the last one accepted for its originator and target',
+  /** A signed pre-command does not answer the last service request accepted for its originator and target. */
+  ERR_DUIS_PRECOMMAND_UNEXPECTED: 'A signed pre-command does not answer the last service request accepted for its originator and target',
+  /** The GBCS command's originator or recipient is not the DUIS request id's. */
+  ERR_DUIS_GBCS_MISMATCH: "The GBCS command's originator or recipient is not the DUIS request id's",
 } as const satisfies Record<string, string>;
 
 /** A stable error or finding code. */
