@@ -3,7 +3,7 @@
  * User's signed pre-command Request.
  * @module
  */
-import type { Element } from '@xmldom/xmldom';
+import type { XElement as Element } from './internal/tree.js';
 import { SmkiError, fromBase64 } from '@smki/core';
 import type { Eui64, Signer, SmkiErrorCode } from '@smki/core';
 import type { CertificateInput } from '@smki/pki';

@@ -2,7 +2,7 @@
  * Signing DUIS documents: the User's Request, and (for the DCC side and for tests) a Response.
  * @module
  */
-import type { Element } from '@xmldom/xmldom';
+import type { XElement as Element } from './internal/tree.js';
 import { createHash } from 'node:crypto';
 import { SmkiError, equalBytes, verifyP1363 } from '@smki/core';
 import type { Signer, SmkiErrorCode } from '@smki/core';

@@ -2,7 +2,7 @@
  * Verifying DUIS documents under the profile, the way a trusted system must.
  * @module
  */
-import type { Element } from '@xmldom/xmldom';
+import type { XElement as Element } from './internal/tree.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SmkiError, RemotePartyRole, verifyP1363 } from '@smki/core';
 import type { Eui64, SmkiErrorCode } from '@smki/core';

@@ -2,7 +2,7 @@
  * The shape of a DUIS document: root, header, body, and the enveloped signature's place.
  * @internal
  */
-import type { Element } from '@xmldom/xmldom';
+import type { XElement as Element } from './tree.js';
 import { SmkiError } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
 import { parseRequestId } from '../message.js';

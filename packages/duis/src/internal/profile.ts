@@ -2,7 +2,7 @@
  * The DUIS signature profile: what the one `ds:Signature` must look like, element by element.
  * @internal
  */
-import type { Attr, Element } from '@xmldom/xmldom';
+import type { XAttr as Attr, XElement as Element } from './tree.js';
 import { SmkiError } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
 import { DS_NS, XMLNS_NS, childElements, isElement, textOf } from './xml.js';
@@ -30,12 +30,7 @@ function fail(code: SmkiErrorCode, message: string, detail?: string): never {
 
 /** The element's attributes other than namespace declarations. */
 function attributes(el: Element): Attr[] {
-  const out: Attr[] = [];
-  for (let i = 0; i < el.attributes.length; i++) {
-    const a = el.attributes.item(i) as Attr;
-    if (a.namespaceURI !== XMLNS_NS && a.name !== 'xmlns') out.push(a);
-  }
-  return out;
+  return el.attributes.filter((a) => a.namespaceURI !== XMLNS_NS && a.name !== 'xmlns');
 }
 
 /** Exactly these child elements in the DS namespace, in order (and no other attribute than `allowed`). */

@@ -1,21 +1,23 @@
 /**
- * The one module that touches the XML libraries: `@xmldom/xmldom` parses, `xmldsigjs`
- * canonicalises (W3C Canonical XML 1.0 and Exclusive XML Canonicalization 1.0). Both are loaded
- * on first use, never at import time. Only xmldsigjs's canonicaliser is used, which needs no
- * crypto engine: no process-wide state (`Application.setEngine`, xml-core's node dependencies)
- * is ever set. Digests and signatures are computed with node:crypto and the caller's `Signer`.
+ * The one module that touches the XML libraries: `saxes` parses (strict, namespace-aware XML 1.0)
+ * into the small tree of `tree.ts`; `xmldsigjs` canonicalises (W3C Canonical XML 1.0 and
+ * Exclusive XML Canonicalization 1.0). Both are loaded on first use, never at import time. Only
+ * xmldsigjs's canonicaliser is used, which needs no crypto engine: no process-wide state
+ * (`Application.setEngine`, xml-core's node dependencies) is ever set. Digests and signatures are
+ * computed with node:crypto and the caller's `Signer`.
  * @internal
  */
-import type { Document, Element, Node } from '@xmldom/xmldom';
 import { SmkiError } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
+import { ELEMENT_NODE, TEXT_NODE, XAttr, XDocument, XElement, XText } from './tree.js';
+import type { XChildNode, XNode, XParent } from './tree.js';
 
-type XmlDom = typeof import('@xmldom/xmldom');
+type Saxes = typeof import('saxes');
 type XmlDsig = typeof import('xmldsigjs');
 
 /** The loaded libraries. */
 export interface XmlLibs {
-  readonly dom: XmlDom;
+  readonly saxes: Saxes;
   readonly dsig: XmlDsig;
 }
 
@@ -23,7 +25,7 @@ let loading: Promise<XmlLibs> | undefined;
 
 /** Load the XML libraries (once per process; every later call returns the same promise). */
 export function xmlLibs(): Promise<XmlLibs> {
-  loading ??= Promise.all([import('@xmldom/xmldom'), import('xmldsigjs')]).then(([dom, dsig]) => ({ dom, dsig }));
+  loading ??= Promise.all([import('saxes'), import('xmldsigjs')]).then(([saxes, dsig]) => ({ saxes, dsig }));
   return loading;
 }
 
@@ -37,12 +39,6 @@ const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 /** Most elements nested inside one another in a DUIS document. */
 export const MAX_XML_DEPTH = 32;
 
-const ELEMENT = 1;
-const TEXT = 3;
-const CDATA = 4;
-const PI = 7;
-const COMMENT = 8;
-const DOCTYPE = 10;
 
 function fail(code: SmkiErrorCode, message: string, detail?: string): never {
   throw new SmkiError(code, message, detail === undefined ? {} : { detail: detail.slice(0, 200) });
@@ -72,14 +68,14 @@ export function documentText(xml: string | Uint8Array, maxBytes: number): string
 
 /** A parsed, checked DUIS document with its inter-element white space removed. */
 export interface ParsedXml {
-  readonly doc: Document;
-  readonly root: Element;
+  readonly doc: XDocument;
+  readonly root: XElement;
 }
 
 /**
  * Parse a document under the profile's rules, fail closed:
  * - no DOCTYPE and no entity declaration (refused before parsing: XXE, entity expansion);
- * - well formed (every parser error and warning refuses);
+ * - well formed, namespace-well-formed XML 1.0 (the parser's first error refuses), UTF-8;
  * - no comment, no processing instruction (the XML declaration excepted), no CDATA section;
  * - at most {@link MAX_XML_DEPTH} nested elements; no text beside child elements but white space;
  * - white-space-only text between elements is removed (as a schema-validating parser ignores it);
@@ -88,46 +84,46 @@ export interface ParsedXml {
 export async function parseXml(text: string): Promise<ParsedXml> {
   if (/<!DOCTYPE/i.test(text)) fail('ERR_DUIS_DOCTYPE', 'the document has a DOCTYPE declaration (refused: external entities, entity expansion)');
   if (/<!ENTITY/i.test(text)) fail('ERR_DUIS_DOCTYPE', 'the document declares an entity (refused: external entities, entity expansion)');
-  const { dom } = await xmlLibs();
-  const problems: string[] = [];
-  let doc: Document;
-  try {
-    doc = new dom.DOMParser({
-      onError: (level: string, message: string) => {
-        problems.push(`${level}: ${message}`);
-      },
-    }).parseFromString(text, 'text/xml') as unknown as Document;
-  } catch (e) {
-    return fail('ERR_DUIS_MALFORMED', 'the document is not well-formed XML', e instanceof Error ? e.message : String(e));
-  }
-  if (problems.length > 0) fail('ERR_DUIS_MALFORMED', 'the document is not well-formed XML', problems[0]);
-  let root: Element | undefined;
-  let first = true;
-  for (let n = doc.firstChild; n !== null; n = n.nextSibling) {
-    checkNode(n, 0);
-    if (n.nodeType === PI) {
-      // The XML declaration is reported as a processing instruction named xml: allowed first only.
-      if (!(first && n.nodeName === 'xml')) fail('ERR_DUIS_PROCESSING_INSTRUCTION', `the document has a processing instruction <?${n.nodeName}?>`);
-    } else if (n.nodeType === ELEMENT) {
-      if (root !== undefined) fail('ERR_DUIS_MALFORMED', 'the document has more than one root element');
-      root = n as Element;
-    } else if (n.nodeType === TEXT) {
-      if (!isWhiteSpace(n.nodeValue ?? '')) fail('ERR_DUIS_MALFORMED', 'text outside the root element');
-    } else if (n.nodeType === DOCTYPE) {
-      fail('ERR_DUIS_DOCTYPE', 'the document has a DOCTYPE declaration');
-    } else {
-      fail('ERR_DUIS_MALFORMED', `a node of type ${n.nodeType} outside the root element`);
+  const { saxes } = await xmlLibs();
+  const parser = new saxes.SaxesParser({ xmlns: true, position: true });
+  const doc = new XDocument();
+  const stack: XElement[] = [];
+  let pendingText = '';
+  const flushText = (): void => {
+    const top = stack[stack.length - 1];
+    if (pendingText !== '' && top !== undefined) top.appendChild(new XText(pendingText));
+    pendingText = '';
+  };
+  parser.on('error', (e) => fail('ERR_DUIS_MALFORMED', 'the document is not well-formed XML', e.message));
+  parser.on('xmldecl', (decl) => {
+    if (decl.encoding !== undefined && decl.encoding.toUpperCase() !== 'UTF-8') fail('ERR_DUIS_MALFORMED', `the document declares the encoding ${decl.encoding}; DUIS documents are UTF-8`);
+  });
+  parser.on('doctype', () => fail('ERR_DUIS_DOCTYPE', 'the document has a DOCTYPE declaration'));
+  parser.on('comment', () => fail('ERR_DUIS_COMMENT', 'the document has a comment'));
+  parser.on('processinginstruction', (pi) => fail('ERR_DUIS_PROCESSING_INSTRUCTION', `the document has a processing instruction <?${pi.target}?>`));
+  parser.on('cdata', () => fail('ERR_DUIS_MALFORMED', 'the document has a CDATA section'));
+  parser.on('text', (t) => {
+    if (stack.length > 0) pendingText += t;
+  });
+  parser.on('opentag', (tag) => {
+    flushText();
+    if (stack.length >= MAX_XML_DEPTH) fail('ERR_DUIS_MALFORMED', `elements nest deeper than ${MAX_XML_DEPTH}`);
+    const attributes: XAttr[] = [];
+    for (const a of Object.values(tag.attributes)) {
+      attributes.push(new XAttr(a.name, a.local, a.prefix === '' ? null : a.prefix, a.uri === '' ? null : a.uri, a.value));
     }
-    first = false;
-  }
-  if (root === undefined) fail('ERR_DUIS_MALFORMED', 'the document has no root element');
-  // Document-level white space is not part of the canonical form; drop it so the tree is exact.
-  for (let n = doc.firstChild; n !== null; ) {
-    const next = n.nextSibling;
-    if (n.nodeType === TEXT) doc.removeChild(n);
-    n = next;
-  }
-  walk(root, 1);
+    const el = new XElement(tag.name, tag.local, tag.prefix === '' ? null : tag.prefix, tag.uri === '' ? null : tag.uri, attributes);
+    (stack[stack.length - 1] ?? doc).appendChild(el);
+    stack.push(el);
+  });
+  parser.on('closetag', () => {
+    flushText();
+    const el = stack.pop() as XElement;
+    stripBetweenElements(el);
+  });
+  parser.write(text).close();
+  const root = doc.documentElement;
+  if (root === null) return fail('ERR_DUIS_MALFORMED', 'the document has no root element');
   return { doc, root };
 }
 
@@ -135,85 +131,59 @@ function isWhiteSpace(s: string): boolean {
   return /^[ \t\r\n]*$/.test(s);
 }
 
-function checkNode(n: Node, depth: number): void {
-  switch (n.nodeType) {
-    case COMMENT:
-      return fail('ERR_DUIS_COMMENT', 'the document has a comment');
-    case CDATA:
-      return fail('ERR_DUIS_MALFORMED', 'the document has a CDATA section');
-    case DOCTYPE:
-      return fail('ERR_DUIS_DOCTYPE', 'the document has a DOCTYPE declaration');
-    default:
-      if (depth > MAX_XML_DEPTH) fail('ERR_DUIS_MALFORMED', `elements nest deeper than ${MAX_XML_DEPTH}`);
-  }
-}
-
-/** Check the subtree and remove white-space-only text beside child elements. */
-function walk(el: Element, depth: number): void {
+/** Remove white-space-only text beside child elements; refuse other text there (mixed content). */
+function stripBetweenElements(el: XElement): void {
   let hasElement = false;
-  for (let n = el.firstChild; n !== null; n = n.nextSibling) {
-    checkNode(n, depth);
-    if (n.nodeType === PI) fail('ERR_DUIS_PROCESSING_INSTRUCTION', `the document has a processing instruction <?${n.nodeName}?>`);
-    if (n.nodeType === ELEMENT) hasElement = true;
-    else if (n.nodeType !== TEXT) fail('ERR_DUIS_MALFORMED', `a node of type ${n.nodeType} inside <${el.nodeName}>`);
-  }
+  for (let n = el.firstChild; n !== null; n = n.nextSibling) if (n.nodeType === ELEMENT_NODE) hasElement = true;
   if (!hasElement) return;
   for (let n = el.firstChild; n !== null; ) {
     const next = n.nextSibling;
-    if (n.nodeType === TEXT) {
-      if (!isWhiteSpace(n.nodeValue ?? '')) fail('ERR_DUIS_MALFORMED', `<${el.nodeName}> has text beside its child elements`, (n.nodeValue ?? '').trim());
+    if (n.nodeType === TEXT_NODE) {
+      if (!isWhiteSpace(n.nodeValue)) fail('ERR_DUIS_MALFORMED', `<${el.nodeName}> has text beside its child elements`, n.nodeValue.trim());
       el.removeChild(n);
-    } else {
-      walk(n as Element, depth + 1);
     }
     n = next;
   }
 }
 
 /** The element children of a node. */
-export function childElements(el: Node): Element[] {
-  const out: Element[] = [];
-  for (let n = el.firstChild; n !== null; n = n.nextSibling) if (n.nodeType === ELEMENT) out.push(n as Element);
+export function childElements(el: XParent): XElement[] {
+  const out: XElement[] = [];
+  for (let n = el.firstChild; n !== null; n = n.nextSibling) if (n.nodeType === ELEMENT_NODE) out.push(n);
   return out;
 }
 
-/** Whether an element is `{ns}local`. */
-export function isElement(n: Node | null | undefined, ns: string, local: string): n is Element {
-  return n !== null && n !== undefined && n.nodeType === ELEMENT && (n as Element).namespaceURI === ns && (n as Element).localName === local;
+/** Whether a node is the element `{ns}local`. */
+export function isElement(n: XNode | null | undefined, ns: string, local: string): n is XElement {
+  return n !== null && n !== undefined && n.nodeType === ELEMENT_NODE && n.namespaceURI === ns && n.localName === local;
 }
 
 /** The text content of an element that must hold only text (no child element). */
-export function textOf(el: Element): string {
+export function textOf(el: XElement): string {
   let s = '';
-  for (let n = el.firstChild; n !== null; n = n.nextSibling) {
-    if (n.nodeType !== TEXT) fail('ERR_DUIS_MALFORMED', `<${el.nodeName}> must hold text only`);
-    s += n.nodeValue ?? '';
+  for (let n: XChildNode | null = el.firstChild; n !== null; n = n.nextSibling) {
+    if (n.nodeType !== TEXT_NODE) fail('ERR_DUIS_STRUCTURE', `<${el.nodeName}> must hold text only`);
+    s += n.nodeValue;
   }
   return s;
 }
 
-/** Every element `{ns}local` in the document, in document order. */
-export function elementsNamed(doc: Document, ns: string, local: string): Element[] {
-  return Array.from(doc.getElementsByTagNameNS(ns, local) as unknown as ArrayLike<Element>);
-}
-
 /** The namespace the root declares for `prefix`, if it declares one. */
-export function rootDeclares(root: Element, prefix: string): string | undefined {
-  const a = root.getAttributeNodeNS(XMLNS_NS, prefix);
-  return a === null ? undefined : (a.value ?? '');
+export function rootDeclares(root: XElement, prefix: string): string | undefined {
+  return root.getAttributeNodeNS(XMLNS_NS, prefix)?.value;
 }
 
 /** Inclusive Canonical XML 1.0 without comments of a node (a whole document: of its root). */
-export async function c14n(node: Node): Promise<string> {
+export async function c14n(node: XNode): Promise<string> {
   const { dsig } = await xmlLibs();
   return new dsig.XmlCanonicalizer(false, false).Canonicalize(node as never);
 }
 
 /** Exclusive XML Canonicalization 1.0 without comments of an element (no inclusive prefixes). */
-export async function excC14n(node: Node): Promise<string> {
+export async function excC14n(node: XElement): Promise<string> {
   const { dsig } = await xmlLibs();
   return new dsig.XmlCanonicalizer(false, true).Canonicalize(node as never);
 }
 
-/** XMLNS namespace, for declarations. */
 export { XMLNS_NS };
+export type { XDocument, XElement } from './tree.js';
