@@ -69,6 +69,7 @@ const KNOWN_EXPORT: Record<string, string> = {
   '@smki/core': 'parseEui64',
   '@smki/pki': 'parseCertificate',
   '@smki/store': 'MemoryStateStore',
+  '@smki/duis': 'verifyDuis',
   '@smki/validator': 'Validator',
 };
 

@@ -106,14 +106,16 @@ async function sign(kind: DuisKind, xml: string | Uint8Array, signer: Signer, ce
   const digest = createHash('sha256').update(body, 'utf8').digest('base64');
   const signedInfo = await parseXml(signedInfoXml(digest, true));
   const canonicalSignedInfo = Buffer.from(await excC14n(signedInfo.root), 'utf8');
-  const value = await signer.sign(canonicalSignedInfo);
+  const requestIdText = formatRequestId(requestId);
+  // A signer that takes a use context (the key store's xmlSigner) records the request id in its
+  // audit trail; core's Signer ignores the second argument.
+  const value = await (signer.sign as (message: Uint8Array, use?: { readonly requestId: string }) => Promise<Uint8Array>).call(signer, canonicalSignedInfo, { requestId: requestIdText });
   if (!(value instanceof Uint8Array) || value.length !== 64 || !verifyP1363(cert.publicKey as NonNullable<SmkiCertificate['publicKey']>, canonicalSignedInfo, value)) {
     fail('ERR_DUIS_SIGNATURE_INVALID', 'the signer returned a signature that does not verify with the certificate');
   }
   const signature = signatureXml(digest, Buffer.from(value).toString('base64'), rfc2253(cert.issuer), serialToDecimal(cert.serialNumber), declared === undefined);
   const close = `</${parsed.root.nodeName}>`;
   const out = `<?xml version="1.0" encoding="UTF-8"?>${body.slice(0, body.length - close.length)}${signature}${close}`;
-  const requestIdText = formatRequestId(requestId);
   return { xml: out, requestId, requestIdText };
 }
 
@@ -123,7 +125,9 @@ async function sign(kind: DuisKind, xml: string | Uint8Array, signer: Signer, ce
  * document without white space between elements (inclusive Canonical XML 1.0, SHA-256), and
  * appends one `ds:Signature` as the root's last child: exclusive C14N of SignedInfo,
  * ECDSA P-256/SHA-256 through `signer` (raw r‖s, so an HSM or keystore key works), KeyInfo with
- * the issuer in RFC 2253 form without spaces and the serial in decimal.
+ * the issuer in RFC 2253 form without spaces and the serial in decimal. `signer.sign` is called
+ * with the canonical SignedInfo and `{ requestId }`: the key store's `xmlSigner` records that id in
+ * its audit trail, and a plain `Signer` ignores it.
  *
  * Refused before any key is used or any counter moves: a document that is not a DUIS Request or
  * not well formed under the profile, a certificate that is not the signer's, not role 135 with

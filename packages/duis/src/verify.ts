@@ -14,7 +14,7 @@ import type { DuisTrust } from './trust.js';
 import { readShape } from './internal/document.js';
 import type { DuisKind } from './internal/document.js';
 import { readSignature } from './internal/profile.js';
-import { DS_NS, c14n, documentText, excC14n, parseXml, rootDeclares } from './internal/xml.js';
+import { DS_NS, XMLNS_NS, c14n, documentText, excC14n, parseXml, rootDeclares } from './internal/xml.js';
 
 /** Anti-replay for Requests: the state store and the freshness window. */
 export interface DuisReplayOptions {
@@ -188,6 +188,9 @@ export async function verifyDuis(xml: string | Uint8Array, trust: DuisTrust, opt
   if (sig.parentNode !== parsed.root || parsed.root.lastChild !== sig) fail('ERR_DUIS_SIGNATURE_PLACEMENT', 'the ds:Signature is not the last child of the root');
   const declared = rootDeclares(parsed.root, 'ds');
   if (declared !== undefined && declared !== DS_NS) fail('ERR_DUIS_STRUCTURE', `the root binds the prefix ds to ${declared}`);
+  // xmlns:ds is declared once: on the root, or else on the signature (as the profile writes it).
+  const sigDeclares = sig.getAttributeNodeNS(XMLNS_NS, 'ds') !== null;
+  if (declared !== undefined && sigDeclares) fail('ERR_DUIS_SIGNATURE_STRUCTURE', 'xmlns:ds is declared on both the root and the signature');
   const parts = readSignature(sig);
   // Nothing else from the signature namespace anywhere outside the signature.
   const dsElements = parsed.doc.getElementsByTagNameNS(DS_NS, '*').length;

@@ -68,8 +68,15 @@ export function base64Value(el: Element, bytes: number): Uint8Array {
   return new Uint8Array(out);
 }
 
+/** Every element of the signature is written with the prefix `ds`, as the profile writes it. */
+function checkPrefixes(el: Element): void {
+  if (el.prefix !== 'ds') fail('ERR_DUIS_SIGNATURE_STRUCTURE', `the signature's elements are written with the prefix ds; ${el.nodeName} is not`);
+  for (const child of childElements(el)) checkPrefixes(child);
+}
+
 /** Read and check the signature against the profile. */
 export function readSignature(sig: Element): SignatureParts {
+  checkPrefixes(sig);
   onlyAttributes(sig, []);
   const [signedInfo, signatureValue, keyInfo] = childElements(sig);
   const kids = childElements(sig);
