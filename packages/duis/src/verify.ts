@@ -85,6 +85,12 @@ function fail(code: SmkiErrorCode, message: string, detail?: string): never {
 }
 
 const HOUR = 3_600_000;
+
+/** Whether `el` is `ancestor` or inside it. */
+function within(el: Element, ancestor: Element): boolean {
+  for (let n: Element | null = el; n !== null; n = n.parentNode?.nodeType === 1 ? (n.parentNode as Element) : null) if (n === ancestor) return true;
+  return false;
+}
 const MAX_ENCODED = (1n << 64n) - 1n;
 
 function checkSigner(cert: SmkiCertificate, kind: DuisKind, requestId: RequestId, options: VerifyDuisOptions, warnings: string[]): void {
@@ -182,9 +188,10 @@ export async function verifyDuis(xml: string | Uint8Array, trust: DuisTrust, opt
   const parsed = await parseXml(documentText(xml, maxBytes));
   const shape = readShape(parsed);
   if (shape.kind !== options.expect) fail('ERR_DUIS_DOCUMENT_KIND', `the document is a ${shape.kind}, not a ${options.expect}`);
-  const all = parsed.doc.getElementsByTagNameNS(DS_NS, 'Signature');
+  const ds = parsed.doc.getElementsByTagNameNS(DS_NS, '*');
+  const all = ds.filter((e) => e.localName === 'Signature');
   if (all.length !== 1) fail('ERR_DUIS_SIGNATURE_COUNT', `the document has ${all.length} ds:Signature elements; exactly one is required`, String(all.length));
-  const sig = all[0] as unknown as Element;
+  const sig = all[0] as Element;
   if (sig.parentNode !== parsed.root || parsed.root.lastChild !== sig) fail('ERR_DUIS_SIGNATURE_PLACEMENT', 'the ds:Signature is not the last child of the root');
   const declared = rootDeclares(parsed.root, 'ds');
   if (declared !== undefined && declared !== DS_NS) fail('ERR_DUIS_STRUCTURE', `the root binds the prefix ds to ${declared}`);
@@ -193,9 +200,7 @@ export async function verifyDuis(xml: string | Uint8Array, trust: DuisTrust, opt
   if (declared !== undefined && sigDeclares) fail('ERR_DUIS_SIGNATURE_STRUCTURE', 'xmlns:ds is declared on both the root and the signature');
   const parts = readSignature(sig);
   // Nothing else from the signature namespace anywhere outside the signature.
-  const dsElements = parsed.doc.getElementsByTagNameNS(DS_NS, '*').length;
-  const inside = sig.getElementsByTagNameNS(DS_NS, '*').length + 1;
-  if (dsElements !== inside) fail('ERR_DUIS_STRUCTURE', 'the document has XML Signature elements outside its ds:Signature');
+  if (ds.some((e) => !within(e, sig))) fail('ERR_DUIS_STRUCTURE', 'the document has XML Signature elements outside its ds:Signature');
 
   const cert = trust.find(parts.issuerName, parts.serial);
   if (cert === undefined) fail('ERR_DUIS_CERTIFICATE_NOT_FOUND', `no trusted certificate has issuer ${parts.issuerName} and serial ${parts.serial}`);
