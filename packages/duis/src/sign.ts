@@ -17,6 +17,7 @@ import type { DuisKind } from './internal/document.js';
 import { rfc2253, serialToDecimal } from './internal/names.js';
 import { signatureXml, signedInfoXml } from './internal/signature.js';
 import { DS_NS, c14n, documentText, excC14n, parseXml, rootDeclares } from './internal/xml.js';
+import { text } from './internal/tree.js';
 
 /** The largest document accepted by default (bytes of UTF-8). */
 export const DEFAULT_MAX_DUIS_BYTES = 1024 * 1024;
@@ -98,7 +99,7 @@ async function sign(kind: DuisKind, xml: string | Uint8Array, signer: Signer, ce
     requestId = { ...requestId, counter: outcome.sequence };
     const idElement = shape.header.getElementsByTagNameNS(shape.header.namespaceURI, 'RequestID')[0] as Element;
     while (idElement.firstChild) idElement.removeChild(idElement.firstChild);
-    idElement.appendChild(parsed.doc.createTextNode(formatRequestId(requestId)));
+    idElement.appendChild(text(formatRequestId(requestId)));
   }
 
   // The reference: inclusive C14N 1.0 of the whole document without the signature (enveloped).

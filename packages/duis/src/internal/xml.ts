@@ -9,8 +9,8 @@
  */
 import { SmkiError } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
-import { ELEMENT_NODE, TEXT_NODE, XAttr, XDocument, XElement, XText } from './tree.js';
-import type { XChildNode, XNode, XParent } from './tree.js';
+import { ELEMENT_NODE, TEXT_NODE, attribute, documentNode, element, text as textNode } from './tree.js';
+import type { XAttr, XChildNode, XDocument, XElement, XNode, XParent } from './tree.js';
 
 type Saxes = typeof import('saxes');
 type XmlDsig = typeof import('xmldsigjs');
@@ -86,12 +86,12 @@ export async function parseXml(text: string): Promise<ParsedXml> {
   if (/<!ENTITY/i.test(text)) fail('ERR_DUIS_DOCTYPE', 'the document declares an entity (refused: external entities, entity expansion)');
   const { saxes } = await xmlLibs();
   const parser = new saxes.SaxesParser({ xmlns: true, position: true });
-  const doc = new XDocument();
+  const doc = documentNode();
   const stack: XElement[] = [];
   let pendingText = '';
   const flushText = (): void => {
     const top = stack[stack.length - 1];
-    if (pendingText !== '' && top !== undefined) top.appendChild(new XText(pendingText));
+    if (pendingText !== '' && top !== undefined) top.appendChild(textNode(pendingText));
     pendingText = '';
   };
   parser.on('error', (e) => fail('ERR_DUIS_MALFORMED', 'the document is not well-formed XML', e.message));
@@ -110,9 +110,9 @@ export async function parseXml(text: string): Promise<ParsedXml> {
     if (stack.length >= MAX_XML_DEPTH) fail('ERR_DUIS_MALFORMED', `elements nest deeper than ${MAX_XML_DEPTH}`);
     const attributes: XAttr[] = [];
     for (const a of Object.values(tag.attributes)) {
-      attributes.push(new XAttr(a.name, a.local, a.prefix === '' ? null : a.prefix, a.uri === '' ? null : a.uri, a.value));
+      attributes.push(attribute(a.name, a.local, a.prefix === '' ? null : a.prefix, a.uri === '' ? null : a.uri, a.value));
     }
-    const el = new XElement(tag.name, tag.local, tag.prefix === '' ? null : tag.prefix, tag.uri === '' ? null : tag.uri, attributes);
+    const el = element(tag.name, tag.local, tag.prefix === '' ? null : tag.prefix, tag.uri === '' ? null : tag.uri, attributes);
     (stack[stack.length - 1] ?? doc).appendChild(el);
     stack.push(el);
   });
@@ -184,13 +184,17 @@ let canonicalizer: Canonicalizer | undefined;
 async function canonicalizerClass(): Promise<Canonicalizer> {
   if (canonicalizer === undefined) {
     const { dsig } = await xmlLibs();
-    class Fast extends dsig.XmlCanonicalizer {
-      protected override NormalizeString(input: string | null, type: Parameters<InstanceType<typeof dsig.XmlCanonicalizer>['NormalizeString']>[1]): string {
+    const Base = dsig.XmlCanonicalizer;
+    const normalize = (Base.prototype as unknown as { NormalizeString(input: string | null, type: number): string }).NormalizeString;
+    // An instance property shadows the prototype's method (no subclass: see tree.ts on class cost).
+    canonicalizer = function make(withComments: boolean, exclusive: boolean) {
+      const c = new Base(withComments, exclusive) as unknown as { NormalizeString(input: string | null, type: number): string; Canonicalize(node: never): string };
+      c.NormalizeString = function fast(input, type) {
         if (input !== null && !/[&<>"\t\n\r]/.test(input)) return input;
-        return super.NormalizeString(input, type);
-      }
-    }
-    canonicalizer = Fast as unknown as Canonicalizer;
+        return normalize.call(this, input, type);
+      };
+      return c;
+    } as unknown as Canonicalizer;
   }
   return canonicalizer;
 }
