@@ -2,6 +2,7 @@ import type { Eui64, KeyAgreement, Signer, SmkiErrorCode } from '@smki/core';
 import type { CertificateInput, CrlInput, SmkiCertificate, SmkiEnvironment, TrustStore } from '@smki/pki';
 import type { DeviceRegistry, FirmwareAllowlist, StateStore } from '@smki/store';
 import type { Catalogue } from '@smki/gbcs';
+import type { DuisReplayOptions, DuisTrust } from '@smki/duis';
 
 /** What the caller knows of a submission from its transport. */
 export interface CommandContext {
@@ -23,6 +24,7 @@ export interface BatchCommand extends CommandContext {
  * @see docs/validator.md
  */
 export type DecisionStep =
+  | 'duis'
   | 'parse'
   | 'classify'
   | 'signer'
@@ -102,6 +104,68 @@ export interface QuarantinedDecision extends CommandFacts {
 
 /** The result of validating one command. */
 export type Decision = AcceptedDecision | RejectedDecision | QuarantinedDecision;
+
+/**
+ * The DUIS entry ({@link Validator.validateDuisRequest}): what signed pre-command Requests are
+ * verified against, and the anti-replay of their request ids.
+ * @see docs/domain.md §8
+ */
+export interface ValidatorDuisOptions {
+  /**
+   * The Users' XML-signing certificates (role 135), their CAs and CRLs. Replace it with
+   * {@link Validator.updateDuisTrust} when a CRL or a certificate changes.
+   */
+  readonly trust: DuisTrust;
+  /**
+   * Anti-replay of request ids (recommended). Its `store` must be a state store of its own, never
+   * {@link ValidatorOptions.store}: request ids and GBCS originator counters are separate series
+   * kept under the same (originator, device) key, so one store would refuse every command.
+   */
+  readonly replay?: DuisReplayOptions;
+  /** The largest document accepted, in bytes (default @smki/duis's, 1 MiB). */
+  readonly maxBytes?: number;
+}
+
+/** The fields of a DUIS Request whose XML signature verified, as a decision on it carries them. */
+export interface DuisRequestFacts {
+  /** `sr:RequestID` as written (`originatorEUI:targetEUI:counter`). */
+  readonly requestId: string;
+  /** The request id's originator (the User; the XML signer's entity). */
+  readonly originator: Eui64;
+  /** The request id's target (the device). */
+  readonly target: Eui64;
+  /** The request id's counter. */
+  readonly counter: bigint;
+  /** `sr:ServiceReference`, if the header has one (`7.2` for Disable Supply). */
+  readonly serviceReference?: string;
+  /** `sr:ServiceReferenceVariant`, if the header has one. */
+  readonly serviceReferenceVariant?: string;
+  /** `sr:CommandVariant`, if the header has one. */
+  readonly commandVariant?: string;
+  /** The local name of the body's element (`SignedPreCommand` for every request that reached the GBCS checks). */
+  readonly body: string;
+  /** The serial number of the XML-signing certificate that verified the signature (upper-case hex). */
+  readonly xmlSignerSerial: string;
+}
+
+/**
+ * The result of {@link Validator.validateDuisRequest}: the GBCS {@link Decision} on the signed
+ * pre-command, with the DUIS fields of the Request. A rejection at the `duis` step carries
+ * `request` only if the XML signature verified; an accepted or quarantined command always does.
+ */
+export type DuisDecision =
+  | (AcceptedDecision & {
+      /** The verified DUIS Request. */
+      readonly request: DuisRequestFacts;
+    })
+  | (QuarantinedDecision & {
+      /** The verified DUIS Request. */
+      readonly request: DuisRequestFacts;
+    })
+  | (RejectedDecision & {
+      /** The DUIS Request, if its XML signature verified. */
+      readonly request?: DuisRequestFacts;
+    });
 
 /** An anomaly detection threshold: at most `limit` commands per `windowMs`. */
 export interface AnomalyThreshold {
@@ -220,6 +284,8 @@ export interface ValidatorOptions {
   readonly dco?: DcoModeOptions;
   /** The decision log. */
   readonly log: DecisionLogOptions;
+  /** The DUIS entry for signed pre-command Requests ({@link Validator.validateDuisRequest}); without it that entry is refused. */
+  readonly duis?: ValidatorDuisOptions;
   /** The message catalogue (default the toolkit's). */
   readonly catalogue?: Catalogue;
   /**

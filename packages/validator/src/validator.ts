@@ -22,6 +22,9 @@ import { OID, isParsedCertificate, parseCertificate } from '@smki/pki';
 import type { SmkiCertificate } from '@smki/pki';
 import { MAX_ANOMALY_LIMIT, MAX_COMMIT_ENTRIES } from '@smki/store';
 import type { CommitEntry, CommitOutcome, DeviceRecord, QuarantineRecord, StateStore } from '@smki/store';
+import type { DuisTrust } from '@smki/duis';
+import { DuisRefusal, checkDuisRequest } from './internal/duis.js';
+import type { DuisChecked } from './internal/duis.js';
 import { DecisionCommitter } from './internal/log.js';
 import type { DecisionRecord, PendingDecision } from './internal/log.js';
 import { Lru } from './internal/lru.js';
@@ -35,8 +38,10 @@ import type {
   CrlStatus,
   Decision,
   DecisionStep,
+  DuisDecision,
   QuarantinedDecision,
   RejectedDecision,
+  ValidatorDuisOptions,
   ValidatorEvent,
   ValidatorOptions,
   ValidatorStats,
@@ -119,6 +124,10 @@ interface Release {
  * 10. one atomic commit of the counter, the anomaly count and the decision record; the frame is
  *     returned only after it is durable.
  *
+ * A signed pre-command that arrives as a signed DUIS Request goes through
+ * {@link Validator.validateDuisRequest}: the XML signature and its binding to the GBCS command
+ * first, then these steps.
+ *
  * @see docs/validator.md
  */
 export class Validator {
@@ -135,6 +144,7 @@ export class Validator {
   readonly #zCache: Lru<string, Uint8Array> | undefined;
   readonly #zTtl: number;
   #trust: TrustState;
+  #duis: ValidatorDuisOptions | undefined;
   #closed = false;
   /** Calls made and not yet answered (close waits for them). */
   readonly #inflight = new Set<Promise<unknown>>();
@@ -153,6 +163,7 @@ export class Validator {
     this.#crlWarningMs = options.crlWarningMs ?? DEFAULT_CRL_WARNING_MS;
     this.#cacheSize = cacheSize;
     this.#trust = trust;
+    this.#duis = options.duis;
     this.#deviceKeys = new Lru(cacheSize);
     const z = options.sharedSecretCache;
     this.#zCache = z ? new Lru(z.maxEntries ?? DEFAULT_CACHE_SIZE) : undefined;
@@ -189,6 +200,56 @@ export class Validator {
     this.#assertOpen();
     this.#checkCrls();
     return this.#track(this.#validateOne(bytes, context?.sender));
+  }
+
+  /**
+   * Validate a signed pre-command that arrives as a signed DUIS Request, the User's answer to a
+   * pre-command (body `sr:SignedPreCommand`, docs/domain.md §8). Needs {@link ValidatorOptions.duis}.
+   *
+   * First the DUIS step, each refusal with its code at step `duis`: the XML signature under the
+   * profile (`verifyDuis`: the certificate by issuer and serial, its path and revocation, role 135,
+   * the request id's originator); the body is `sr:SignedPreCommand` (`ERR_DUIS_DOCUMENT_KIND`);
+   * the GBCS header's originator and recipient are the request id's (`ERR_DUIS_GBCS_MISMATCH`);
+   * the XML signer's entity is the GBCS originator (`ERR_DUIS_SIGNER_NOT_ORIGINATOR`); then, with
+   * `duis.replay`, the request id is claimed in the DUIS store (`ERR_DUIS_STALE`,
+   * `ERR_DUIS_REPLAYED`, `ERR_DUIS_PRECOMMAND_UNEXPECTED`). Then exactly the decision of
+   * {@link Validator.validate} on the GBCS bytes the document carries, with the XML signer as the
+   * authenticated sender.
+   *
+   * Like {@link Validator.validate}, it never throws for the document's sake: a DUIS refusal is a
+   * rejected decision with its `ERR_DUIS_*` code (a GBCS payload that does not parse:
+   * `ERR_GBCS_MALFORMED` at `parse`; the DUIS store unreachable: its store code at `commit`),
+   * logged as a `command.rejected` record whose `commandHash` is the SHA-256 of the document as
+   * received. No GBCS state (counter, anomaly window, quarantine) moves unless the XML signature
+   * verified and every DUIS check passed.
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`; `ERR_INVALID_ARGUMENT` (the validator was opened without `duis`)
+   * @see docs/domain.md §8, docs/validator.md
+   */
+  async validateDuisRequest(xml: string | Uint8Array): Promise<DuisDecision> {
+    this.#assertOpen();
+    const duis = this.#duis;
+    if (duis === undefined) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the validator was opened without options.duis: it takes no DUIS requests', { detail: 'duis' });
+    this.#checkCrls();
+    return this.#track(this.#validateDuis(xml, duis));
+  }
+
+  async #validateDuis(input: unknown, duis: ValidatorDuisOptions): Promise<DuisDecision> {
+    // A private copy: what is verified, hashed and decided on is one and the same document.
+    const doc = typeof input === 'string' ? input : input instanceof Uint8Array ? Uint8Array.from(input) : undefined;
+    let checked: DuisChecked;
+    try {
+      if (doc === undefined) throw new DuisRefusal(new SmkiError('ERR_DUIS_MALFORMED', 'the request is not a string or a Uint8Array', {}), undefined, undefined, undefined);
+      checked = await checkDuisRequest(doc, duis, this.#now());
+    } catch (e) {
+      if (!(e instanceof DuisRefusal)) throw e;
+      const raw = typeof doc === 'string' ? new TextEncoder().encode(doc) : (doc ?? EMPTY);
+      const code = e.error.code;
+      const d = await this.#committer.submitOne(this.#rejection(raw, e.gbcs, code, duisStep(code), e.error.message, undefined, e.sender));
+      return { ...(d as RejectedDecision), ...(e.request ? { request: e.request } : {}) };
+    }
+    // 5. The GBCS decision on the bytes as verified, from the XML signer.
+    const d = await this.#validateOne(checked.signedPreCommand, checked.sender);
+    return { ...d, request: checked.request } as DuisDecision;
   }
 
   /** One command: {@link Validator.validateBatch} of one, without the arrays. */
@@ -339,6 +400,18 @@ export class Validator {
     // A trust update may be a revocation: no shared secret outlives it.
     this.#zCache?.clear();
     this.#checkCrls();
+  }
+
+  /**
+   * Replace the DUIS entry's trust (a new CRL, a new or revoked XML-signing certificate); the
+   * anti-replay store stays.
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`; `ERR_INVALID_ARGUMENT` (opened without `duis`, or not a `DuisTrust`)
+   */
+  updateDuisTrust(trust: DuisTrust): void {
+    this.#assertOpen();
+    if (this.#duis === undefined) throw new SmkiError('ERR_INVALID_ARGUMENT', 'the validator was opened without options.duis', { detail: 'duis' });
+    if (!isDuisTrust(trust)) throw new SmkiError('ERR_INVALID_ARGUMENT', 'trust is not a DuisTrust', { detail: 'duis.trust' });
+    this.#duis = { ...this.#duis, trust };
   }
 
   /**
@@ -755,6 +828,18 @@ function storeCode(e: SmkiError): SmkiErrorCode {
   return e.code;
 }
 
+/** The step of a refusal made by the DUIS entry before the GBCS decision. */
+function duisStep(code: SmkiErrorCode): DecisionStep {
+  if (code === 'ERR_STORE_UNAVAILABLE' || code === 'ERR_STORE_CORRUPT' || code === 'ERR_STORE_CLOSED') return 'commit';
+  if (code === 'ERR_GBCS_MALFORMED') return 'parse';
+  return 'duis';
+}
+
+/** A `DuisTrust` as @smki/duis takes it (looked up by issuer and serial). */
+function isDuisTrust(t: unknown): t is DuisTrust {
+  return typeof t === 'object' && t !== null && typeof (t as DuisTrust).find === 'function';
+}
+
 /** Check the payload's own counter against the header's; returns a CS06 activation's image hash. */
 function checkPayloadCounter(m: GbcsMessage): Uint8Array | undefined {
   const p = m.payload;
@@ -850,6 +935,24 @@ function checkOptions(o: ValidatorOptions): void {
     if (!isParsedCertificate(cert) || cert.kind !== 'organisation' || cert.entityId === undefined || !cert.keyUsage.includes('digitalSignature')) {
       bad('dco.certificate', "is not the DCO's parsed organisation signing certificate");
     }
+  }
+  if (o.duis !== undefined) {
+    const d = o.duis;
+    if (typeof d !== 'object' || d === null) bad('duis', 'is not an object');
+    if (!isDuisTrust(d.trust)) bad('duis.trust', 'is not a DuisTrust');
+    const r = d.replay;
+    if (r !== undefined) {
+      if (typeof r !== 'object' || r === null || typeof r.store !== 'object' || r.store === null || typeof r.store.commit !== 'function' || typeof r.store.lastCounter !== 'function') {
+        bad('duis.replay.store', 'is not a StateStore');
+      }
+      // One store for both series would hold a request id (2c or 2c + 1) as the GBCS counter of (User, device).
+      if (r.store === o.store) bad('duis.replay.store', 'is the GBCS state store: request ids need a store of their own');
+      for (const k of ['maxAgeMs', 'maxFutureMs'] as const) {
+        const v = r[k];
+        if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) bad(`duis.replay.${k}`, 'is not a non-negative integer');
+      }
+    }
+    if (d.maxBytes !== undefined && (!Number.isSafeInteger(d.maxBytes) || d.maxBytes <= 0)) bad('duis.maxBytes', 'is not a positive integer');
   }
   if (typeof o.log !== 'object' || o.log === null) bad('log', 'is required');
   if (typeof o.log.dir !== 'string' || o.log.dir.length === 0) bad('log.dir', 'is required');
