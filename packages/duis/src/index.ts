@@ -15,8 +15,16 @@ export { DuisTrust } from './trust.js';
 export type { DuisTrustOptions } from './trust.js';
 export { DEFAULT_MAX_DUIS_BYTES, signRequest, signResponse } from './sign.js';
 export type { SignRequestOptions, SignedDuis } from './sign.js';
-export { verifyDuis } from './verify.js';
+export { claimRequestId, verifyDuis } from './verify.js';
 export type { DuisReplayOptions, VerifyDuisOptions, VerifiedDuis } from './verify.js';
 export type { DuisKind } from './internal/document.js';
 export { preCommandFromResponse, signedPreCommandRequest, signedPreCommandFromRequest } from './precommand.js';
-export type { PreCommand, PreCommandSigner, SignedPreCommandRequest, SignedPreCommandRequestOptions } from './precommand.js';
+export type {
+  PreCommand,
+  PreCommandSigner,
+  PreCommandUse,
+  SignedPreCommandHeader,
+  SignedPreCommandRequest,
+  SignedPreCommandRequestOptions,
+  SignedPreCommandTaken,
+} from './precommand.js';

@@ -103,10 +103,38 @@ export async function preCommandFromResponse(verified: VerifiedDuis): Promise<Pr
   return { preCommand, message, gbcsVersion, requestIdText: verified.requestIdText, originator: verified.originator, target: verified.target, counter: verified.counter };
 }
 
+/** What a pre-command signature is for, passed to {@link PreCommandSigner.signFor} (the key store audits it). */
+export interface PreCommandUse {
+  /** The GBCS message code. */
+  readonly messageCode?: number;
+  /** The GBCS originator counter. */
+  readonly counter?: bigint;
+  /** The organisation in the key store, where it holds several. */
+  readonly organisation?: string;
+}
+
 /** Signs GBCS pre-commands for a device with the key that meter trusts (a `KeyStore` does). */
 export interface PreCommandSigner {
   /** Sign `data` for `device` (ECDSA P-256/SHA-256, 64-byte r‖s), with the command's code and counter for the audit. */
-  signFor(device: string, data: Uint8Array, use: { messageCode?: number; counter?: bigint; organisation?: string }): Promise<Uint8Array>;
+  signFor(device: string, data: Uint8Array, use: PreCommandUse): Promise<Uint8Array>;
+}
+
+/** Header fields repeated from the service request in a signed pre-command Request. */
+export interface SignedPreCommandHeader {
+  /** `sr:CommandVariant`. */
+  readonly commandVariant?: string;
+  /** `sr:ServiceReference`. */
+  readonly serviceReference?: string;
+  /** `sr:ServiceReferenceVariant`. */
+  readonly serviceReferenceVariant?: string;
+}
+
+/** The signed GBCS pre-command of a verified `sr:SignedPreCommand` Request. */
+export interface SignedPreCommandTaken {
+  /** The signed GBCS pre-command, as carried. */
+  readonly signedPreCommand: Uint8Array;
+  /** Its parsed view. */
+  readonly message: GbcsMessage;
 }
 
 /** What {@link signedPreCommandRequest} needs. */
@@ -122,7 +150,7 @@ export interface SignedPreCommandRequestOptions {
   /** Its certificate. */
   readonly xmlCertificate: CertificateInput;
   /** Header fields to repeat from the service request (written when given). */
-  readonly header?: { readonly commandVariant?: string; readonly serviceReference?: string; readonly serviceReferenceVariant?: string };
+  readonly header?: SignedPreCommandHeader;
   /** `schemaVersion` of the Request (default `5.4`). */
   readonly schemaVersion?: string;
   /** The largest document accepted, in bytes. */
@@ -200,7 +228,7 @@ export async function signedPreCommandRequest(options: SignedPreCommandRequestOp
  * const { signedPreCommand } = await signedPreCommandFromRequest(verified);
  * ```
  */
-export async function signedPreCommandFromRequest(verified: VerifiedDuis): Promise<{ readonly signedPreCommand: Uint8Array; readonly message: GbcsMessage }> {
+export async function signedPreCommandFromRequest(verified: VerifiedDuis): Promise<SignedPreCommandTaken> {
   if (typeof verified !== 'object' || verified === null || verified.kind !== 'request' || verified.body !== 'SignedPreCommand' || typeof verified.xml !== 'string') {
     fail('ERR_DUIS_DOCUMENT_KIND', 'a signed pre-command is taken only from a verified Request whose body is sr:SignedPreCommand');
   }

@@ -137,6 +137,31 @@ async function claim(replay: DuisReplayOptions, kind: string, id: RequestId, now
 }
 
 /**
+ * Claim a verified Request's id in the anti-replay store, for a caller that verified without
+ * `replay` so as to run checks of its own first (the validator's DUIS entry does): the same rules
+ * as {@link verifyDuis} with `replay`. A Response is refused.
+ * @throws SmkiError `ERR_DUIS_STALE`, `ERR_DUIS_REPLAYED`, `ERR_DUIS_PRECOMMAND_UNEXPECTED`,
+ *   `ERR_DUIS_DOCUMENT_KIND` (not a Request), `ERR_INVALID_ARGUMENT`, and the store's codes
+ * @see docs/domain.md §6, §8
+ * @example
+ * ```ts
+ * import { DuisTrust, claimRequestId, verifyDuis } from '@smki/duis';
+ * import type { StateStore } from '@smki/store';
+ * declare const trust: DuisTrust, request: string, store: StateStore;
+ * const verified = await verifyDuis(request, trust, { expect: 'request' });
+ * // … the caller's own checks on the document as verified …
+ * await claimRequestId({ store }, verified);
+ * ```
+ */
+export async function claimRequestId(replay: DuisReplayOptions, verified: Pick<VerifiedDuis, 'kind' | 'body' | 'originator' | 'target' | 'counter'>, now: Date = new Date()): Promise<void> {
+  if (typeof replay !== 'object' || replay === null || typeof replay.store?.commit !== 'function') fail('ERR_INVALID_ARGUMENT', 'replay.store must be a StateStore');
+  if (typeof verified !== 'object' || verified === null || verified.kind !== 'request') fail('ERR_DUIS_DOCUMENT_KIND', 'only a verified Request has a request id to claim');
+  if (!(now instanceof Date) || Number.isNaN(now.getTime())) fail('ERR_INVALID_ARGUMENT', 'now must be a valid Date');
+  if (typeof verified.counter !== 'bigint' || verified.counter < 0n) fail('ERR_INVALID_ARGUMENT', 'the counter must be a non-negative bigint');
+  await claim(replay, verified.body, { originator: verified.originator, target: verified.target, counter: verified.counter }, now.getTime());
+}
+
+/**
  * Verify a signed DUIS document: a Request (the DCC's side) or a Response (the User's side).
  *
  * The profile is enforced, each breach with its own code: one `ds:Signature`, the root's last

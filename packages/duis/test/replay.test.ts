@@ -11,12 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSmkiError, parseEui64 } from '@smki/core';
 import { MemoryStateStore, SqliteStateStore } from '@smki/store';
 import type { StateStore } from '@smki/store';
-import { formatRequestId, parseRequestId, signRequest, verifyDuis } from '../src/index.js';
+import { claimRequestId, formatRequestId, parseRequestId, signRequest, verifyDuis } from '../src/index.js';
 import { DEVICE, USER, fixture, request } from './_fixture.js';
 import type { Fixture } from './_fixture.js';
 
-// The certificates and CRLs are issued now, so the clock of the checks is now too.
-const NOW = Math.floor(Date.now() / 1000) * 1000 + 1000;
+// The certificates and CRLs are issued when the tests start; the clock of the checks is a second
+// after the latest of them (set in beforeAll).
+let NOW = 0;
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const CHILD = join(import.meta.dirname, '_duis-child.ts');
 let f: Fixture;
@@ -24,6 +25,7 @@ let dir: string;
 beforeAll(async () => {
   f = await fixture();
   dir = mkdtempSync(join(tmpdir(), 'duis-replay-'));
+  NOW = Math.max(f.user.certificate.notBefore.getTime(), ...f.crls.map((c) => c.thisUpdate.getTime())) + 1000;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -93,6 +95,17 @@ describe('request ids are claimed once, and signed pre-commands only after their
     expect(await outcome(good.replace(/<ds:SignatureValue>./, '<ds:SignatureValue>B'), store)).not.toBe('accepted');
     expect(await store.lastCounter(parseEui64(USER), parseEui64(DEVICE))).toBeUndefined();
     expect(await outcome(good, store)).toBe('accepted');
+  });
+
+  it('claimRequestId claims a Request verified without replay, after the caller s own checks', async () => {
+    const store = new MemoryStateStore();
+    const verified = await verifyDuis(await signedAt(NOW), f.trust, { expect: 'request', now: new Date(NOW) });
+    expect(await store.lastCounter(parseEui64(USER), parseEui64(DEVICE))).toBeUndefined();
+    await claimRequestId({ store }, verified, new Date(NOW));
+    await expect(claimRequestId({ store }, verified, new Date(NOW))).rejects.toMatchObject({ code: 'ERR_DUIS_REPLAYED' });
+    await expect(claimRequestId({ store }, { ...verified, kind: 'response' }, new Date(NOW))).rejects.toMatchObject({ code: 'ERR_DUIS_DOCUMENT_KIND' });
+    await expect(claimRequestId({ store }, verified, new Date(NOW + 7_200_000))).rejects.toMatchObject({ code: 'ERR_DUIS_STALE' });
+    await expect(claimRequestId({} as never, verified)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
   });
 
   it('survives a restart on SQLite', async () => {

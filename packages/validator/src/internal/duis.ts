@@ -6,7 +6,7 @@
  */
 import { SmkiError } from '@smki/core';
 import type { Eui64, SmkiErrorCode } from '@smki/core';
-import { signedPreCommandFromRequest, verifyDuis } from '@smki/duis';
+import { claimRequestId, signedPreCommandFromRequest, verifyDuis } from '@smki/duis';
 import type { VerifiedDuis, VerifyDuisOptions } from '@smki/duis';
 import type { GbcsMessage } from '@smki/gbcs';
 import type { DuisRequestFacts, ValidatorDuisOptions } from '../types.js';
@@ -54,17 +54,12 @@ function refuse(code: SmkiErrorCode, message: string): never {
   throw new SmkiError(code, message, {});
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
-
 /**
- * Run the DUIS step on a Request as received (a private copy: the caller cannot change it between
- * the two verifications). Throws a {@link DuisRefusal} for every refusal.
+ * Run the DUIS step on a Request as received. Throws a {@link DuisRefusal} for every refusal.
  *
- * With `replay`, the document is verified twice: first without the claim, so that a Request this
- * entry refuses (another body, a GBCS command not bound to the request id or to the signer) does
- * not use its request id; then with it, on the same bytes, trust and time.
+ * With `replay`, the request id is claimed after this entry's own checks (`claimRequestId`), so
+ * that a Request it refuses (another body, a GBCS command not bound to the request id or to the
+ * signer) does not use its request id.
  */
 export async function checkDuisRequest(doc: string | Uint8Array, duis: ValidatorDuisOptions, now: Date): Promise<DuisChecked> {
   const trust = duis.trust;
@@ -94,13 +89,8 @@ export async function checkDuisRequest(doc: string | Uint8Array, duis: Validator
     if (sender === undefined || sender !== message.originator) {
       refuse('ERR_DUIS_SIGNER_NOT_ORIGINATOR', `the XML signer's entity ${sender ?? '(none)'} is not the GBCS originator ${message.originator}`);
     }
-    // The request id is claimed only now, on the same bytes.
-    if (duis.replay !== undefined) {
-      const again = await verifyDuis(doc, trust, { ...base, replay: duis.replay });
-      if (!sameBytes(again.document, verified.document) || again.certificate.fingerprint !== verified.certificate.fingerprint) {
-        refuse('ERR_DUIS_SIGNATURE_INVALID', 'the document verified differently the second time');
-      }
-    }
+    // The request id is claimed only now, after every check of this entry.
+    if (duis.replay !== undefined) await claimRequestId(duis.replay, verified, now);
     return { signedPreCommand: taken.signedPreCommand, message, sender, request };
   } catch (e) {
     const error = e instanceof SmkiError ? e : new SmkiError('ERR_INVALID_ARGUMENT', `the DUIS check failed: ${e instanceof Error ? e.message : String(e)}`, {});
