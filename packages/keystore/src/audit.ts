@@ -32,7 +32,7 @@ import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRemotePartyRole, SmkiError, type Eui64, type RemotePartyRoleCode } from '@smki/core';
 import { fsyncDirectory } from './internal/fsutil.js';
-import type { KeyPurpose } from './types.js';
+import { KEY_PURPOSES, type KeyPurpose } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Events
@@ -163,7 +163,7 @@ export type AuditEvent =
       readonly keyId: string;
     }
   | {
-      /** A key was used (a signature or a key agreement). */
+      /** A key was used for a device (a signature or a key agreement). */
       readonly type: 'key.used';
       /** Which operation. */
       readonly operation: 'sign' | 'keyAgreement';
@@ -177,6 +177,29 @@ export type AuditEvent =
       readonly messageCode?: number;
       /** Originator counter of the command (0 ≤ counter < 2^64), written as a decimal string. */
       readonly counter?: bigint;
+      /** Never set for a use for a device (only an `xml-sign` record carries a request id). */
+      readonly requestId?: undefined;
+    }
+  | {
+      /**
+       * An organisation's DUIS XML signing key signed (operation `xml-sign`): a use of an
+       * organisation key, for no device. Written with the fields of `key.used` in the same order.
+       */
+      readonly type: 'key.used';
+      /** The operation: a DUIS XML signature. */
+      readonly operation: 'xml-sign';
+      /** The key id. */
+      readonly keyId: string;
+      /** The key's portfolio. */
+      readonly portfolioId: string;
+      /** Never set: no meter is involved. */
+      readonly device?: undefined;
+      /** Never set. */
+      readonly messageCode?: undefined;
+      /** Never set. */
+      readonly counter?: undefined;
+      /** The DUIS RequestID of the signed request, where given (an identifier, at most 128 characters). */
+      readonly requestId?: string;
     }
   | {
       /** The store was opened. */
@@ -404,7 +427,7 @@ export function deriveAuditKey(secret: Uint8Array): Uint8Array {
  * - `purpose`: a key purpose; `purposes`: a list of distinct key purposes;
  * - `uint`: a non-negative safe integer; `messageCode`: an integer 0..0xFFFF (GBCS message code);
  * - `hex`: 1 to 128 upper-case hex digits, a string;
- * - `operation`: `sign` or `keyAgreement`;
+ * - `operation`: `sign`, `keyAgreement` or `xml-sign`;
  * - `counter`: a `bigint` 0 ≤ n < 2^64, written as a decimal string.
  *
  * Every kind is bounded, so every record is (see {@link defineAuditSchema}).
@@ -585,13 +608,16 @@ export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = Object.freeze({
     'device.assigned': fields(f('organisation', 'eui64'), f('device', 'eui64'), f('portfolioId', 'id')),
     'device.moved': fields(f('organisation', 'eui64'), f('device', 'eui64'), f('fromPortfolioId', 'id'), f('toPortfolioId', 'id')),
     'device.credentials-updated': fields(f('device', 'eui64'), f('purpose', 'purpose'), f('keyId', 'id')),
+    // `device` is absent only from an `xml-sign` record, and `requestId` only there present: a
+    // field made optional and a field added at the end, so every record written before verifies.
     'key.used': fields(
       f('operation', 'operation'),
       f('keyId', 'id'),
       f('portfolioId', 'id'),
-      f('device', 'eui64'),
+      f('device', 'eui64', true),
       f('messageCode', 'messageCode', true),
       f('counter', 'counter', true),
+      f('requestId', 'id', true),
     ),
     'store.opened': fields(f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)),
   }),
@@ -603,7 +629,8 @@ function schemaOf(schema: unknown): Compiled {
   return compileSchema(schema === undefined ? KEYSTORE_AUDIT_SCHEMA : schema);
 }
 
-const PURPOSES: readonly KeyPurpose[] = ['signing', 'keyAgreement', 'prepaymentKeyAgreement'];
+const PURPOSES: readonly KeyPurpose[] = KEY_PURPOSES;
+const OPERATIONS: readonly unknown[] = ['sign', 'keyAgreement', 'xml-sign'];
 const ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
 const EUI64 = /^[0-9A-F]{16}$/;
 const HEX = /^[0-9A-F]{1,128}$/;
@@ -656,7 +683,7 @@ function encodeValue(type: string, spec: AuditFieldSpec, v: unknown): string {
       if (typeof v !== 'string' || !HEX.test(v)) badField(type, spec, 'is not upper-case hex (1 to 128 digits)');
       return `"${v as string}"`;
     case 'operation':
-      if (v !== 'sign' && v !== 'keyAgreement') badField(type, spec, "is not 'sign' or 'keyAgreement'");
+      if (!OPERATIONS.includes(v)) badField(type, spec, "is not 'sign', 'keyAgreement' or 'xml-sign'");
       return `"${v as string}"`;
     case 'messageCode':
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff) badField(type, spec, 'is not a message code (0..0xFFFF)');

@@ -5,6 +5,9 @@
  * live in an encrypted file store, an HSM (PKCS#11) or memory, behind one {@link KeyBackend}
  * interface; every lifecycle change and every use is recorded in a tamper-evident audit trail.
  *
+ * An organisation's DUIS XML signing key (Remote Party Role 135) lives in the same store and
+ * backends; no meter trusts it, and it signs only through {@link KeyStore.xmlSigner}.
+ *
  * Security posture: signing for a meter uses only the key that meter trusts; every refusal has
  * its own code; lifecycle changes are durable before they return and a crash leaves the old state
  * or the new one; no private key is ever written unencrypted, logged, or put in an error.
@@ -26,6 +29,10 @@ export type {
   KeyHandle,
   SigningKeyHandle,
   KeyAgreementKeyHandle,
+  XmlSigningKeyHandle,
+  XmlSigner,
+  XmlSignerOptions,
+  XmlSignUse,
   OrganisationInfo,
   PortfolioInfo,
   KeyInfo,

@@ -9,6 +9,7 @@ import {
   toPublicKey,
   type Eui64,
   type KeyAgreement,
+  RemotePartyRole,
   type RemotePartyRoleCode,
   type Signer,
   type SmkiErrorCode,
@@ -45,6 +46,10 @@ import {
   type PortfolioInfo,
   type SigningKeyHandle,
   type UseContext,
+  type XmlSigner,
+  type XmlSignerOptions,
+  type XmlSigningKeyHandle,
+  type XmlSignUse,
 } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -117,8 +122,24 @@ const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreem
   signing: 'digitalSignature',
   keyAgreement: 'keyAgreement',
   prepaymentKeyAgreement: 'keyAgreement',
+  xmlSigning: 'digitalSignature',
 };
-const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP' };
+const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP', xmlSigning: 'XML' };
+/**
+ * The purposes whose certificates a meter installs as trust anchors: every purpose but
+ * `xmlSigning`, the organisation's DUIS XML signing key, which no meter ever trusts. Assignment,
+ * moves, rotations, credential updates and exposure consider only these.
+ */
+const DEVICE_PURPOSES: readonly KeyPurpose[] = Object.freeze(KEY_PURPOSES.filter((p) => p !== 'xmlSigning'));
+/** The role of every DUIS XML signing certificate (OU `87`), whatever the organisation's own role. */
+const XML_SIGNING_ROLE: RemotePartyRoleCode = RemotePartyRole.XmlSigning135;
+/** An identifier as an audit record's `id` field carries it (the DUIS RequestID fits). */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
+
+/** The Remote Party Role a key's certificate must name: 135 for `xmlSigning`, else the organisation's. */
+function certificateRole(purpose: KeyPurpose, org: OrganisationState): RemotePartyRoleCode {
+  return purpose === 'xmlSigning' ? XML_SIGNING_ROLE : org.role;
+}
 
 /**
  * A map entry by an outside string: own properties only, so that `__proto__`, `constructor` or
@@ -212,7 +233,8 @@ export interface PortfolioOptions {
   /**
    * Purposes for which this portfolio's key serves every device of the organisation (one
    * portfolio per purpose at most). An explicit setting for a party whose one key covers the
-   * estate, such as the Access Control Broker's key-agreement key; never a default.
+   * estate, such as the Access Control Broker's key-agreement key; never a default. Never
+   * `xmlSigning` (no device trusts that key).
    */
   readonly wholeEstate?: readonly KeyPurpose[];
 }
@@ -533,6 +555,7 @@ export class KeyStore {
   /**
    * Create a portfolio in an organisation.
    * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_EXISTS`, `ERR_INVALID_ARGUMENT`
+   *   (an id out of shape; a whole-estate purpose unknown, already served, or `xmlSigning`)
    */
   createPortfolio(organisation: string, options: PortfolioOptions): Promise<PortfolioInfo> {
     return this.#mutate((s) => {
@@ -541,6 +564,7 @@ export class KeyStore {
       if (own(s.portfolios, `${org.entityId}/${options.id}`)) fail('ERR_PORTFOLIO_EXISTS', `portfolio ${options.id} exists`, options.id);
       const wholeEstate = [...new Set((options.wholeEstate ?? []).map(checkPurpose))];
       for (const p of wholeEstate) {
+        if (!DEVICE_PURPOSES.includes(p)) fail('ERR_INVALID_ARGUMENT', `${p} keys serve no device: a portfolio cannot serve the whole estate with one`, p);
         const other = this.#wholeEstatePortfolio(s, org.entityId, p);
         if (other) fail('ERR_INVALID_ARGUMENT', `portfolio ${other.id} already serves the whole estate for ${p}`);
         const trusting = this.#devicesOf(s, org.entityId).filter((d) => d.installed[p] !== undefined).length;
@@ -573,10 +597,15 @@ export class KeyStore {
    * Generate a key inside the backend for a portfolio and purpose. The key starts `pending`; it
    * becomes usable when its certificate is attached ({@link KeyStore.attachCertificate}) and, if the
    * portfolio already has a current key for the purpose, when it is rotated in.
+   *
+   * `xmlSigning` makes the organisation's DUIS XML signing key (its certificate names Remote Party
+   * Role 135): an organisation key that no meter trusts, used only through
+   * {@link KeyStore.xmlSigner}. It may live in any backend, like the others.
    * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`
    */
   generateKey(organisation: string, portfolioId: string, purpose: 'signing'): Promise<SigningKeyHandle>;
   generateKey(organisation: string, portfolioId: string, purpose: KeyAgreementPurpose): Promise<KeyAgreementKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: 'xmlSigning'): Promise<XmlSigningKeyHandle>;
   generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle>;
   generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
     return this.#mutate(async (s) => {
@@ -611,7 +640,9 @@ export class KeyStore {
 
   /**
    * A PKCS#10 request for a pending key, signed by that key as proof of possession. This is the
-   * one signature a key-agreement key ever makes; the store refuses every other.
+   * one signature a key-agreement key ever makes; the store refuses every other. The subject names
+   * the organisation's entity id and role, except for an `xmlSigning` key, whose subject names
+   * role 135 (OU `87`); the key usage is the purpose's one (digitalSignature or keyAgreement).
    * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` (not pending)
    */
   async createCsr(keyId: string, options: { commonName?: string } = {}): Promise<Uint8Array> {
@@ -623,7 +654,7 @@ export class KeyStore {
     const pop: Signer = { publicKey: Buffer.from(k.publicKey, 'hex'), sign: (m) => backend.sign(k.handle, m) };
     const csr = await createCsr({
       signer: pop,
-      subject: { role: org.role, entityId: org.entityId, ...optional('commonName', options.commonName) },
+      subject: { role: certificateRole(k.purpose, org), entityId: org.entityId, ...optional('commonName', options.commonName) },
       keyUsage: PURPOSE_USAGE[k.purpose],
     });
     // Audited and recorded in the metadata head like a lifecycle change (serialised with them). The
@@ -640,8 +671,9 @@ export class KeyStore {
   /**
    * Attach the issued certificate to a pending key. Refused unless the certificate is an
    * organisation certificate for exactly this key, the organisation's entity id and role, and
-   * the key's purpose (its one key usage). The first key of a (portfolio, purpose) becomes active
-   * and current at once; a later one waits for {@link KeyStore.rotate}.
+   * the key's purpose (its one key usage). For an `xmlSigning` key the role must be 135 (DUIS
+   * XML signing), never the organisation's own role. The first key of a (portfolio, purpose)
+   * becomes active and current at once; a later one waits for {@link KeyStore.rotate}.
    * @throws SmkiError `ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`,
    *   `ERR_CERTIFICATE_ROLE_MISMATCH`, `ERR_CERTIFICATE_PURPOSE_MISMATCH`, `ERR_KEY_STATE_TRANSITION`,
    *   `ERR_KEY_NOT_FOUND`, `ERR_CERT_MALFORMED`
@@ -656,7 +688,8 @@ export class KeyStore {
       if (cert.kind !== 'organisation' || cert.entityId !== org.entityId) {
         fail('ERR_CERTIFICATE_ENTITY_MISMATCH', `the certificate names entity ${cert.entityId ?? '(none)'}, not ${org.entityId}`, keyId);
       }
-      if (cert.role !== org.role) fail('ERR_CERTIFICATE_ROLE_MISMATCH', `the certificate's role is ${cert.role ?? '(none)'}, not ${org.role}`, keyId);
+      const role = certificateRole(k.purpose, org);
+      if (cert.role !== role) fail('ERR_CERTIFICATE_ROLE_MISMATCH', `the certificate's role is ${cert.role ?? '(none)'}, not ${role}${k.purpose === 'xmlSigning' ? ' (DUIS XML signing)' : ''}`, keyId);
       if (cert.keyUsage.length !== 1 || cert.keyUsage[0] !== PURPOSE_USAGE[k.purpose]) {
         fail('ERR_CERTIFICATE_PURPOSE_MISMATCH', `key ${keyId} is for ${k.purpose}; the certificate allows ${cert.keyUsage.join('+') || 'nothing'}`, keyId);
       }
@@ -674,7 +707,8 @@ export class KeyStore {
   /**
    * Make a pending key with a certificate the current key of its portfolio and purpose. The old
    * current key stays active for the meters that still trust it, until it is retired. Returns the
-   * meters whose credentials must now be updated (sign each update with `fromKeyId`).
+   * meters whose credentials must now be updated (sign each update with `fromKeyId`): none for an
+   * `xmlSigning` key, which no meter trusts (an {@link XmlSigner} made before keeps the old key).
    * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION`
    */
   rotate(keyId: string): Promise<CredentialUpdate[]> {
@@ -685,7 +719,7 @@ export class KeyStore {
       const from = p.current[k.purpose];
       k.state = 'active';
       p.current[k.purpose] = k.keyId;
-      const updates = this.#devicesOf(s, k.organisation, p.id)
+      const updates = (DEVICE_PURPOSES.includes(k.purpose) ? this.#devicesOf(s, k.organisation, p.id) : [])
         .filter((d) => d.installed[k.purpose] !== k.keyId)
         .map((d) => Object.freeze({ device: d.device, purpose: k.purpose, fromKeyId: d.installed[k.purpose], toKeyId: k.keyId }));
       return {
@@ -696,7 +730,8 @@ export class KeyStore {
   }
 
   /**
-   * Retire a key that no meter trusts any more and that is not current.
+   * Retire a key that no meter trusts any more and that is not current (an `xmlSigning` key that is
+   * not current may always be retired: no meter trusts it).
    * @throws SmkiError `ERR_KEY_STATE_TRANSITION` (current, still trusted by meters, or revoked), `ERR_KEY_NOT_FOUND`
    */
   retire(keyId: string): Promise<KeyInfo> {
@@ -738,8 +773,10 @@ export class KeyStore {
   /**
    * Assign a device to a portfolio. The device must be in no other portfolio of the
    * organisation. Unless told otherwise, the store records that the meter trusts the portfolio's
-   * current key for each purpose (it was commissioned with those certificates).
-   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_EUI64_INVALID`
+   * current key for each purpose (it was commissioned with those certificates). The
+   * organisation's `xmlSigning` key is never among them: no meter installs it.
+   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_EUI64_INVALID`,
+   *   `ERR_INVALID_ARGUMENT` (an `installed` key of another organisation or purpose, or an `xmlSigning` entry)
    */
   assignDevice(organisation: string, device: string, portfolioId: string, options: { installed?: Partial<Record<KeyPurpose, string>> } = {}): Promise<DeviceInfo> {
     return this.#mutate((s) => {
@@ -772,8 +809,11 @@ export class KeyStore {
     const p = this.#portfolio(s, org.entityId, portfolioId);
     const existing = own(s.devices, `${org.entityId}/${eui}`);
     if (existing) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${eui} is in portfolio ${existing.portfolioId}`, eui);
+    if (given !== undefined && given !== null && Object.hasOwn(given, 'xmlSigning')) {
+      fail('ERR_INVALID_ARGUMENT', 'no meter installs an xmlSigning key: it is an organisation key for DUIS XML signatures', eui);
+    }
     const installed: Partial<Record<KeyPurpose, string>> = {};
-    for (const purpose of KEY_PURPOSES) {
+    for (const purpose of DEVICE_PURPOSES) {
       const keyGiven = given !== undefined && Object.hasOwn(given, purpose) ? given[purpose] : undefined;
       if (this.#wholeEstatePortfolio(s, org.entityId, purpose)) {
         if (keyGiven !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by a whole-estate key in ${org.entityId}: no per-device ${purpose} key is recorded`, eui);
@@ -793,7 +833,7 @@ export class KeyStore {
 
   /**
    * Move a device to another portfolio. The meter keeps trusting its installed certificates until
-   * its credentials are updated; the result lists those updates.
+   * its credentials are updated; the result lists those updates (never one for `xmlSigning`).
    * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_PORTFOLIO_DEVICE_CAP`
    */
   moveDevice(organisation: string, device: string, toPortfolioId: string): Promise<CredentialUpdate[]> {
@@ -807,7 +847,7 @@ export class KeyStore {
       const from = d.portfolioId;
       d.portfolioId = to.id;
       const updates: CredentialUpdate[] = [];
-      for (const purpose of KEY_PURPOSES) {
+      for (const purpose of DEVICE_PURPOSES) {
         const target = to.current[purpose];
         if (this.#wholeEstatePortfolio(s, org.entityId, purpose) || target === undefined || d.installed[purpose] === target) continue;
         // As in #checkCap: refused unless within the cap.
@@ -823,13 +863,15 @@ export class KeyStore {
   /**
    * Record that a meter's credentials were updated: it now trusts its portfolio's current key for
    * `purpose`.
-   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE` (no current key), `ERR_PORTFOLIO_DEVICE_CAP`
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE` (no current key), `ERR_PORTFOLIO_DEVICE_CAP`,
+   *   `ERR_INVALID_ARGUMENT` (not a purpose, or `xmlSigning`: no meter trusts that key)
    */
   markCredentialsUpdated(organisation: string, device: string, purpose: KeyPurpose): Promise<DeviceInfo> {
     return this.#mutate((s) => {
       const org = this.#org(s, organisation);
       const eui = parseEui64(device);
       checkPurpose(purpose);
+      if (!DEVICE_PURPOSES.includes(purpose)) fail('ERR_INVALID_ARGUMENT', `no meter trusts an ${purpose} key: there are no credentials to update`, eui);
       const d = own(s.devices, `${org.entityId}/${eui}`);
       if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entityId}`, eui);
       const estate = this.#wholeEstatePortfolio(s, org.entityId, purpose);
@@ -864,7 +906,8 @@ export class KeyStore {
   /**
    * Sign for a device with a given signing key, refused unless it is the key that meter trusts.
    * @throws SmkiError `ERR_KEY_PORTFOLIO_MISMATCH` (a key of another portfolio), `ERR_KEY_NOT_FOR_SIGNING`
-   *   (a key-agreement key), `ERR_KEY_STATE_TRANSITION` (a key of the same portfolio the meter does
+   *   (a key-agreement key, or an `xmlSigning` key: it signs only DUIS XML, through
+   *   {@link KeyStore.xmlSigner}), `ERR_KEY_STATE_TRANSITION` (a key of the same portfolio the meter does
    *   not trust), and every code of {@link KeyStore.signFor}
    */
   async signWith(handle: SigningKeyHandle, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
@@ -872,6 +915,7 @@ export class KeyStore {
     const fields = useOf(use);
     const s = this.#state;
     const given = this.#key(s, handle?.keyId);
+    if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is an xmlSigning key: it signs DUIS XML (KeyStore.xmlSigner), never for a meter`, given.keyId);
     if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is a ${given.purpose} key: it never signs (but its own CSR)`, given.keyId);
     const { key, dev } = this.#resolve(s, given.organisation, device, 'signing');
     if (key.keyId !== given.keyId) {
@@ -896,7 +940,8 @@ export class KeyStore {
    * A `KeyAgreement` for a device: the key-agreement key whose certificate that meter has
    * installed (or the whole-estate key, where the organisation declared one). The checks run again
    * at each derivation, so a key revoked meanwhile is refused.
-   * @throws SmkiError as {@link KeyStore.signFor}
+   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a purpose of a signing key: `signing` or
+   *   `xmlSigning`), and as {@link KeyStore.signFor}
    */
   keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): KeyAgreement {
     this.#assertOpen();
@@ -904,7 +949,7 @@ export class KeyStore {
     const fields = useOf(options);
     const { organisation } = options;
     const purpose = options.purpose ?? 'keyAgreement';
-    if (purpose === ('signing' as KeyPurpose)) fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', 'a signing key is never used for key agreement');
+    if (purpose === ('signing' as KeyPurpose) || purpose === ('xmlSigning' as KeyPurpose)) fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `a ${purpose} key is never used for key agreement`);
     const { key } = this.#resolve(this.#state, organisation, device, purpose);
     const publicKey = Buffer.from(key.publicKey, 'hex');
     return {
@@ -926,13 +971,13 @@ export class KeyStore {
 
   /**
    * Key agreement with a given key-agreement key, refused unless the device trusts it.
-   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a signing key), `ERR_KEY_PORTFOLIO_MISMATCH`, and as {@link KeyStore.keyAgreementFor}
+   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a signing or `xmlSigning` key), `ERR_KEY_PORTFOLIO_MISMATCH`, and as {@link KeyStore.keyAgreementFor}
    */
   keyAgreementWith(handle: KeyAgreementKeyHandle, device: string, use: UseContext = {}): KeyAgreement {
     this.#assertOpen();
     const fields = useOf(use);
     const given = this.#key(this.#state, handle?.keyId);
-    if (given.purpose === 'signing') fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `key ${given.keyId} is a signing key`, given.keyId);
+    if (given.purpose === 'signing' || given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `key ${given.keyId} is a ${given.purpose} key`, given.keyId);
     const { key } = this.#resolve(this.#state, given.organisation, device, given.purpose);
     if (key.keyId !== given.keyId) {
       if (key.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}`, given.keyId);
@@ -941,6 +986,95 @@ export class KeyStore {
     // `use` may be built from request data: only its use fields are taken (its message code and
     // counter, recorded); the purpose and organisation are the given key's.
     return this.keyAgreementFor(device, { purpose: given.purpose as KeyAgreementPurpose, organisation: given.organisation, ...fields });
+  }
+
+  /**
+   * The organisation's DUIS XML signer: a core `Signer` (ECDSA P-256/SHA-256, 64-byte `r ‖ s`) over
+   * its current `xmlSigning` key, with that key's id and its certificate (role 135, DER) for the
+   * signature's KeyInfo. When exactly one portfolio of the organisation has a current `xmlSigning`
+   * key, that key is used; when several have one, `portfolioId` must name one.
+   *
+   * The signer stays bound to that key: a later rotation does not change it (make a new signer
+   * for the new key; the old key stays active until retired). The checks run again at every
+   * `sign`: the store open, the key active, not retired, not revoked, so a key revoked after the
+   * signer was made is refused. Every signature is audited (group-committed, like
+   * {@link KeyStore.signFor}) as `key.used` with operation `xml-sign`, no device, and the request
+   * id of `options` or of the `sign` call, checked before the key is used.
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND` (a `portfolioId` the
+   *   organisation does not have), `ERR_KEY_NOT_FOUND` (no current `xmlSigning` key in the
+   *   organisation, or in the portfolio named), `ERR_INVALID_ARGUMENT` (`options` not an object, a
+   *   `portfolioId` that is not a string, a request id that is not an identifier of at most 128
+   *   characters, or several portfolios with a current key and none named), `ERR_KEY_NOT_ACTIVE`,
+   *   `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CORRUPT` (the current key is of another
+   *   purpose or organisation, or has no certificate), `ERR_KEYSTORE_CLOSED`, `ERR_EUI64_INVALID`
+   * @see docs/domain.md §8 (DUIS XML signatures: the User signs its requests with its role 135 certificate)
+   * @example
+   * ```ts
+   * import { verify } from 'node:crypto';
+   * import { publicKeyFromRaw } from '@smki/core';
+   * import type { KeyStore } from '@smki/keystore';
+   * declare const store: KeyStore; // with an xmlSigning key whose role-135 certificate is attached
+   * const signer = store.xmlSigner('90B3D51F30010000', { requestId: '90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000' });
+   * const signedInfo = new TextEncoder().encode('<ds:SignedInfo>…</ds:SignedInfo>');
+   * const signature = await signer.sign(signedInfo); // 64 bytes, r ‖ s
+   * console.log(verify('sha256', signedInfo, { key: publicKeyFromRaw(signer.publicKey), dsaEncoding: 'ieee-p1363' }, signature), signer.certificate.length > 0);
+   * ```
+   */
+  xmlSigner(organisation: string, options: XmlSignerOptions = {}): XmlSigner {
+    this.#assertOpen();
+    if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the xmlSigner options must be an object', 'options');
+    const { portfolioId } = options;
+    // Read once and checked now: what every signature of this signer records by default.
+    const defaults = xmlUseOf(options);
+    const s = this.#state;
+    const org = this.#org(s, organisation);
+    let keyId: string | undefined;
+    if (portfolioId !== undefined) {
+      if (typeof portfolioId !== 'string') fail('ERR_INVALID_ARGUMENT', 'portfolioId must be a string', 'portfolioId');
+      keyId = this.#portfolio(s, org.entityId, portfolioId).current.xmlSigning;
+      if (keyId === undefined) fail('ERR_KEY_NOT_FOUND', `portfolio ${portfolioId} of ${org.entityId} has no current xmlSigning key (none with a certificate attached, or it was revoked)`, `${org.entityId}/${portfolioId}/xmlSigning`);
+    } else {
+      const holders = Object.values(s.portfolios)
+        .filter((p) => p.organisation === org.entityId && p.current.xmlSigning !== undefined)
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+      if (holders.length === 0) fail('ERR_KEY_NOT_FOUND', `organisation ${org.entityId} has no current xmlSigning key (none with a certificate attached, or it was revoked)`, `${org.entityId}/xmlSigning`);
+      if (holders.length > 1) fail('ERR_INVALID_ARGUMENT', `portfolios ${holders.map((p) => p.id).join(', ')} of ${org.entityId} each have a current xmlSigning key: name one with portfolioId`, 'portfolioId');
+      keyId = (holders[0] as PortfolioState).current.xmlSigning as string;
+    }
+    const key = this.#usableXmlKey(s, keyId, org.entityId);
+    if (key.certificate === undefined) fail('ERR_KEYSTORE_CORRUPT', `the current xmlSigning key ${key.keyId} has no certificate`, key.keyId);
+    const certificate = new Uint8Array(toCertificate(key.certificate).der);
+    const bound = key.keyId;
+    return Object.freeze({
+      keyId: bound,
+      portfolioId: key.portfolioId,
+      publicKey: new Uint8Array(Buffer.from(key.publicKey, 'hex')),
+      certificate,
+      sign: async (message: Uint8Array, use?: XmlSignUse): Promise<Uint8Array> => {
+        this.#assertOpen();
+        // Checked before the key is used: a value the audit record cannot carry refuses the signature.
+        const fields = use === undefined ? defaults : xmlUseOf(use);
+        if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'message must be a Uint8Array', 'message');
+        const now = this.#usableXmlKey(this.#state, bound, org.entityId);
+        const signature = await this.#backend.sign(now.handle, message);
+        // Stryker disable next-line ObjectLiteral: equivalent; AuditLog.append syncs only for durable === true, so {} is the same group-committed append
+        await this.#audit.append(xmlUseEvent(now, fields), { durable: false });
+        return signature;
+      },
+    });
+  }
+
+  /**
+   * An organisation's `xmlSigning` key, checked for use: active, neither retired nor revoked. Fails
+   * closed with a distinct code for each reason.
+   */
+  #usableXmlKey(state: State, keyId: string, organisation: Eui64): KeyState_ {
+    const key = this.#key(state, keyId);
+    if (key.state === 'revoked') fail('ERR_KEY_REVOKED', `key ${key.keyId} is revoked`, key.keyId);
+    if (key.state === 'retired') fail('ERR_KEY_RETIRED', `key ${key.keyId} is retired`, key.keyId);
+    if (key.state !== 'active') fail('ERR_KEY_NOT_ACTIVE', `key ${key.keyId} is ${key.state}`, key.keyId);
+    if (key.purpose !== 'xmlSigning' || key.organisation !== organisation) fail('ERR_KEYSTORE_CORRUPT', `key ${key.keyId} is not an xmlSigning key of ${organisation}`, key.keyId);
+    return key;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -989,7 +1123,9 @@ export class KeyStore {
 
   /**
    * Which devices a key endangers: the meters that trust it now (its certificate is installed),
-   * or every device of the organisation for a whole-estate key.
+   * or every device of the organisation for a whole-estate key; none for an `xmlSigning` key (an
+   * organisation key no meter trusts: its compromise endangers the DUIS requests signed in the
+   * organisation's name, not a meter's trust anchor).
    * @throws SmkiError `ERR_KEY_NOT_FOUND`
    */
   devicesExposedBy(keyId: string): Exposure {
@@ -1062,6 +1198,25 @@ function useOf(use: unknown): UseContext {
     fail('ERR_INVALID_ARGUMENT', 'counter must be a bigint from 0 to 2^64 - 1', 'counter');
   }
   return { ...optional('messageCode', messageCode), ...optional('counter', counter) };
+}
+
+/**
+ * The request id of a caller's XML signing context, checked before the key is used (an identifier
+ * an audit record's `id` field carries: 1 to 128 of `A–Z a–z 0–9 . _ : @ / + -`); nothing else is
+ * taken from the object.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` (detail: the field)
+ */
+function xmlUseOf(use: unknown): XmlSignUse {
+  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
+  const { requestId } = use as XmlSignUse;
+  if (requestId !== undefined && !(typeof requestId === 'string' && REQUEST_ID.test(requestId))) {
+    fail('ERR_INVALID_ARGUMENT', 'requestId must be 1 to 128 of A-Z a-z 0-9 . _ : @ / + -', 'requestId');
+  }
+  return optional('requestId', requestId);
+}
+
+function xmlUseEvent(key: KeyState_, use: XmlSignUse): AuditEvent {
+  return { type: 'key.used', operation: 'xml-sign', keyId: key.keyId, portfolioId: key.portfolioId, ...optional('requestId', use.requestId) };
 }
 
 function useEvent(operation: 'sign' | 'keyAgreement', key: KeyState_, device: string, use: UseContext): AuditEvent {

@@ -1,17 +1,22 @@
-import type { Eui64, RemotePartyRoleCode } from '@smki/core';
+import type { Eui64, RemotePartyRoleCode, Signer } from '@smki/core';
 
 /**
  * What a key is for. A meter holds separate trust anchors per purpose (docs/domain.md §2 "cells"): the
  * supplier's digital-signing certificate, its key-agreement certificate, and for prepayment
- * top-up a separate key-agreement certificate.
+ * top-up a separate key-agreement certificate. The fourth purpose, `xmlSigning`, is the
+ * organisation's DUIS XML signing key (Remote Party Role 135, digitalSignature): an organisation
+ * key that no meter ever trusts or installs, used only through `KeyStore.xmlSigner`.
  */
-export type KeyPurpose = 'signing' | 'keyAgreement' | 'prepaymentKeyAgreement';
+export type KeyPurpose = 'signing' | 'keyAgreement' | 'prepaymentKeyAgreement' | 'xmlSigning';
 
 /** The purposes a key-agreement key may have. */
-export type KeyAgreementPurpose = Exclude<KeyPurpose, 'signing'>;
+export type KeyAgreementPurpose = 'keyAgreement' | 'prepaymentKeyAgreement';
 
-/** Every purpose, in a fixed order. */
-export const KEY_PURPOSES: readonly KeyPurpose[] = Object.freeze(['signing', 'keyAgreement', 'prepaymentKeyAgreement']);
+/**
+ * Every purpose, in a fixed order (new purposes are added at the end, so that the order of the
+ * older ones never changes).
+ */
+export const KEY_PURPOSES: readonly KeyPurpose[] = Object.freeze(['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'xmlSigning']);
 
 /**
  * Lifecycle: `pending` (generated, no certificate) → `active` (certificate attached; usable) →
@@ -39,6 +44,12 @@ export interface KeyHandle<P extends KeyPurpose = KeyPurpose> {
 export type SigningKeyHandle = KeyHandle<'signing'>;
 /** A handle to a key-agreement key (management or prepayment). */
 export type KeyAgreementKeyHandle = KeyHandle<KeyAgreementPurpose>;
+/**
+ * A handle to an organisation's DUIS XML signing key (Remote Party Role 135). It is neither a
+ * {@link SigningKeyHandle} nor a {@link KeyAgreementKeyHandle}: it never signs for a meter and never
+ * agrees a key (a compile error, and refused again at run time).
+ */
+export type XmlSigningKeyHandle = KeyHandle<'xmlSigning'>;
 
 /** An organisation (a User of the DCC): its entity id and Remote Party Role. */
 export interface OrganisationInfo {
@@ -110,6 +121,7 @@ export interface DeviceInfo {
   /**
    * Per purpose, the key whose certificate the meter has installed as its trust anchor. It stays
    * until the meter's credentials are updated (a CS02b signed with the key it still trusts).
+   * Never an `xmlSigning` key: no meter trusts one.
    */
   readonly installed: Readonly<Partial<Record<KeyPurpose, string>>>;
 }
@@ -146,4 +158,47 @@ export interface UseContext {
   readonly messageCode?: number;
   /** The originator counter of the command. */
   readonly counter?: bigint;
+}
+
+/**
+ * What a DUIS XML signature is for, recorded in the audit trail with the `xml-sign` use record.
+ */
+export interface XmlSignUse {
+  /**
+   * The DUIS RequestID of the signed request (e.g.
+   * `90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000`): 1 to 128 of `A–Z a–z 0–9 . _ : @ / + -`.
+   */
+  readonly requestId?: string;
+}
+
+/**
+ * Options of `KeyStore.xmlSigner`: which portfolio's key, when the organisation has more
+ * than one current XML signing key, and a default use context for every signature.
+ */
+export interface XmlSignerOptions extends XmlSignUse {
+  /** The portfolio whose current `xmlSigning` key signs; required when several portfolios have one. */
+  readonly portfolioId?: string;
+}
+
+/**
+ * An organisation's DUIS XML signer: a core `Signer` (ECDSA P-256/SHA-256, 64-byte `r ‖ s`) bound
+ * to one `xmlSigning` key, with that key's certificate for the signature's KeyInfo. Every `sign`
+ * checks again that the store is open and the key active (not retired, not revoked), and is
+ * audited (`key.used`, operation `xml-sign`, no device).
+ */
+export interface XmlSigner extends Signer {
+  /** The key id of the bound `xmlSigning` key. */
+  readonly keyId: string;
+  /** Its portfolio. */
+  readonly portfolioId: string;
+  /** The attached organisation certificate (role 135), DER: its issuer and serial go in KeyInfo. */
+  readonly certificate: Uint8Array;
+  /**
+   * ECDSA P-256 over SHA-256 of `message`: the 64-byte `r ‖ s`. `use` (checked before the key is
+   * used) replaces the signer's default request id for this signature.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (`message` not a Uint8Array, `use` not an object or its
+   *   request id not an identifier), `ERR_KEYSTORE_CLOSED`, `ERR_KEY_NOT_FOUND`, `ERR_KEY_REVOKED`,
+   *   `ERR_KEY_RETIRED`, `ERR_KEY_NOT_ACTIVE`
+   */
+  sign(message: Uint8Array, use?: XmlSignUse): Promise<Uint8Array>;
 }

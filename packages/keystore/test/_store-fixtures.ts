@@ -60,7 +60,7 @@ export async function expectCode(p: Promise<unknown> | (() => unknown), code: Sm
   throw new Error(`expected ${code}, nothing was thrown`);
 }
 
-export const usage = (p: KeyPurpose) => (p === 'signing' ? 'digitalSignature' : 'keyAgreement');
+export const usage = (p: KeyPurpose) => (p === 'signing' || p === 'xmlSigning' ? 'digitalSignature' : 'keyAgreement');
 
 /** Generate a key, make its CSR, have the organisation CA issue it, attach it. */
 export async function issue(store: KeyStore, org: string, portfolio: string, purpose: KeyPurpose, role = 2) {

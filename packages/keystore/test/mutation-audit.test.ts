@@ -45,7 +45,7 @@ function chain(n: number): string[] {
   return out;
 }
 const headOf = (lines: string[]): AuditHead => ({ count: lines.length, lastHash: lines.length ? sha(lines.at(-1)!) : Z, bytes: lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0) });
-type UseEvent = Extract<AuditEvent, { type: 'key.used' }>;
+type UseEvent = Extract<AuditEvent, { type: 'key.used'; operation: 'sign' | 'keyAgreement' }>;
 const used = (i: number): UseEvent => ({ type: 'key.used', operation: 'sign', keyId: 'K1', portfolioId: 'north', device: DEV, counter: BigInt(i) });
 
 async function refusal(p: Promise<unknown>, code = 'ERR_INVALID_ARGUMENT'): Promise<SmkiError> {
@@ -69,13 +69,14 @@ describe('every field kind at its boundaries (append)', () => {
     ['a 128-character id of every allowed character', { type: 'key.csr', keyId: 'Az09._:@/+-'.padEnd(128, 'x') }],
     ['a 128-digit hex serial', { type: 'certificate.attached', keyId: 'K', serialNumber: 'A'.repeat(128), fingerprint: '0' }],
     ['128 characters of text, with the printable neighbours of the control ranges', { type: 'key.revoked', keyId: 'K', reason: ' ~\u00a0\u2027\u202a'.padEnd(128, 'é') }],
-    ['every purpose once', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: '', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement'] }],
+    ['every purpose once', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: '', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'xmlSigning'] }],
     ['no purpose', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: [] }],
     ['a count of 0', { type: 'key.rotated', organisation: ORG, portfolioId: 'p', purpose: 'signing', toKeyId: 'K', devicesToUpdate: 0 }],
     ['the largest safe count', { type: 'store.opened', recoveredRecords: Number.MAX_SAFE_INTEGER }],
     ['message codes 0 and 0xFFFF, counter 0', { ...used(0), messageCode: 0 }],
     ['message code 0xFFFF', { ...used(0), messageCode: 0xffff, counter: 0n }],
     ['key agreement', { ...used(1), operation: 'keyAgreement' }],
+    ['an XML signature: no device, a 128-character request id', { type: 'key.used', operation: 'xml-sign', keyId: 'K', portfolioId: 'p', requestId: 'Az09._:@/+-'.padEnd(128, 'x') }],
     ['an optional field given as undefined', { type: 'key.revoked', keyId: 'K', reason: undefined } as unknown as AuditEvent],
   ];
   it.each(accepted)('accepts %s, and the record reads back as written', async (_name, event) => {
@@ -113,7 +114,7 @@ describe('every field kind at its boundaries (append)', () => {
     ['text with U+2028', { type: 'key.revoked', keyId: 'K', reason: 'a\u2028' }, 'key.revoked.reason'],
     ['text with U+2029', { type: 'key.revoked', keyId: 'K', reason: 'a\u2029' }, 'key.revoked.reason'],
     ['text that is not a string', { type: 'key.revoked', keyId: 'K', reason: 5 }, 'key.revoked.reason'],
-    ['four purposes', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'signing'] }, 'portfolio.created.wholeEstate'],
+    ['a purpose twice', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'signing'] }, 'portfolio.created.wholeEstate'],
     ['purposes as a string', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: 'signing' }, 'portfolio.created.wholeEstate'],
     ['an unknown purpose in the list', { type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'x'] }, 'portfolio.created.wholeEstate'],
     ['a negative count', { type: 'store.opened', recoveredRecords: -1 }, 'store.opened.recoveredRecords'],
@@ -883,7 +884,7 @@ describe('field checks that do not coerce, and what a refusal names', () => {
 
   it('a list of more purposes than there are is refused as too long, before its entries are looked at', async () => {
     const { log } = await freshLog();
-    const e = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'signing'] }, { durable: true }));
+    const e = await refusal(log.append({ type: 'portfolio.created', organisation: ORG, portfolioId: 'p', name: 'n', wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'xmlSigning', 'signing'] }, { durable: true }));
     expect(e.message).toMatch(/is not a list of key purposes/);
     await log.close();
   });
@@ -1107,7 +1108,7 @@ describe('the writer: records, refusals and failures in detail', () => {
     const big = Number.MAX_SAFE_INTEGER;
     const events: AuditEvent[] = [
       { type: 'organisation.created', entityId: ORG, role: 2 },
-      { type: 'portfolio.created', organisation: ORG, portfolioId: id, name: text, wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement'] },
+      { type: 'portfolio.created', organisation: ORG, portfolioId: id, name: text, wholeEstate: ['signing', 'keyAgreement', 'prepaymentKeyAgreement', 'xmlSigning'] },
       { type: 'key.generated', keyId: id, organisation: ORG, portfolioId: id, purpose: 'prepaymentKeyAgreement', generation: big, backend: id },
       { type: 'key.csr', keyId: id },
       { type: 'certificate.attached', keyId: id, serialNumber: hex, fingerprint: hex },
@@ -1118,6 +1119,7 @@ describe('the writer: records, refusals and failures in detail', () => {
       { type: 'device.moved', organisation: ORG, device: DEV, fromPortfolioId: id, toPortfolioId: id },
       { type: 'device.credentials-updated', device: DEV, purpose: 'prepaymentKeyAgreement', keyId: id },
       { type: 'key.used', operation: 'keyAgreement', keyId: id, portfolioId: id, device: DEV, messageCode: 0xffff, counter: (1n << 64n) - 1n },
+      { type: 'key.used', operation: 'xml-sign', keyId: id, portfolioId: id, requestId: id },
       { type: 'store.opened', recoveredRecords: big, tornBytesRemoved: big, reappliedRecords: big, completedRecords: big },
     ];
     const { log } = await freshLog();
@@ -1125,9 +1127,9 @@ describe('the writer: records, refusals and failures in detail', () => {
     const head = log.head();
     await log.close();
     const lines = readFileSync(log.path, 'utf8').split('\n').slice(0, -1);
-    expect(lines).toHaveLength(13);
+    expect(lines).toHaveLength(14);
     // even with a 16-digit seq, each is under 2 KiB
     for (const l of lines) expect(Buffer.byteLength(l) + 15).toBeLessThan(2048);
-    expect(await verifyAuditLog(log.path, { key: KEY, head })).toMatchObject({ ok: true, count: 13 });
+    expect(await verifyAuditLog(log.path, { key: KEY, head })).toMatchObject({ ok: true, count: 14 });
   });
 });
