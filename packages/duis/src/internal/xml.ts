@@ -76,55 +76,106 @@ export interface ParsedXml {
  * Parse a document under the profile's rules, fail closed:
  * - no DOCTYPE and no entity declaration (refused before parsing: XXE, entity expansion);
  * - well formed, namespace-well-formed XML 1.0 (the parser's first error refuses), UTF-8;
- * - no comment, no processing instruction (the XML declaration excepted), no CDATA section;
+ * - no comment, no processing instruction (the XML declaration excepted), no CDATA section
+ *   (refused by their text, before parsing);
  * - at most {@link MAX_XML_DEPTH} nested elements; no text beside child elements but white space;
  * - white-space-only text between elements is removed (as a schema-validating parser ignores it);
  *   white space that is an element's whole value is kept.
  */
 export async function parseXml(text: string): Promise<ParsedXml> {
+  refuseMarkup(text);
+  const { saxes } = await xmlLibs();
+  // One parser, reused: saxes resets itself at the end of each document, and a parser whose
+  // handlers never change keeps its objects' shapes stable (a new parser with new handlers per
+  // document costs several times as much). The parse below is synchronous, so no other document
+  // can start on it meanwhile; after a refusal mid-document it is dropped and a new one is made.
+  const state: BuildState = { doc: documentNode(), stack: [], text: '' };
+  const parser = (shared ??= newParser(saxes));
+  current = state;
+  try {
+    parser.write(text).close();
+  } catch (e) {
+    shared = undefined;
+    throw e;
+  } finally {
+    current = undefined;
+  }
+  const root = state.doc.documentElement;
+  if (root === null) return fail('ERR_DUIS_MALFORMED', 'the document has no root element');
+  return { doc: state.doc, root };
+}
+
+/**
+ * Refuse the markup the profile does not allow, by its text: a `<` never appears raw in character
+ * data or an attribute value, so a DOCTYPE, an entity declaration, a comment, a processing
+ * instruction or a CDATA section can only be written with these openings. (Checked here rather
+ * than by parser events: every extra handler on the parser slows all of its parsing.)
+ */
+function refuseMarkup(text: string): void {
   if (/<!DOCTYPE/i.test(text)) fail('ERR_DUIS_DOCTYPE', 'the document has a DOCTYPE declaration (refused: external entities, entity expansion)');
   if (/<!ENTITY/i.test(text)) fail('ERR_DUIS_DOCTYPE', 'the document declares an entity (refused: external entities, entity expansion)');
-  const { saxes } = await xmlLibs();
+  if (text.includes('<!--')) fail('ERR_DUIS_COMMENT', 'the document has a comment');
+  // The XML declaration, first in the document (after a byte order mark), is the one `<?` allowed.
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const declaration = /^<\?xml[ \t\r\n]/.test(text.slice(start, start + 6)) ? text.indexOf('?>', start) : -1;
+  const pi = text.indexOf('<?', declaration < 0 ? 0 : declaration + 2);
+  if (pi >= 0) {
+    const target = /^<\?([^ \t\r\n?]{0,40})/.exec(text.slice(pi, pi + 44))?.[1] ?? '';
+    fail('ERR_DUIS_PROCESSING_INSTRUCTION', `the document has a processing instruction <?${target}?>`);
+  }
+  if (text.includes('<![CDATA[')) fail('ERR_DUIS_MALFORMED', 'the document has a CDATA section');
+}
+
+/** What the parser's handlers build, for the document being parsed. */
+interface BuildState {
+  readonly doc: XDocument;
+  readonly stack: XElement[];
+  text: string;
+}
+
+let shared: import('saxes').SaxesParser<{ xmlns: true; position: true }> | undefined;
+let current: BuildState | undefined;
+
+function building(): BuildState {
+  if (current === undefined) throw new Error('the parser ran outside parseXml');
+  return current;
+}
+
+function flushText(state: BuildState): void {
+  const top = state.stack[state.stack.length - 1];
+  if (state.text !== '' && top !== undefined) top.appendChild(textNode(state.text));
+  state.text = '';
+}
+
+function newParser(saxes: Saxes): import('saxes').SaxesParser<{ xmlns: true; position: true }> {
   const parser = new saxes.SaxesParser({ xmlns: true, position: true });
-  const doc = documentNode();
-  const stack: XElement[] = [];
-  let pendingText = '';
-  const flushText = (): void => {
-    const top = stack[stack.length - 1];
-    if (pendingText !== '' && top !== undefined) top.appendChild(textNode(pendingText));
-    pendingText = '';
-  };
   parser.on('error', (e) => fail('ERR_DUIS_MALFORMED', 'the document is not well-formed XML', e.message));
   parser.on('xmldecl', (decl) => {
     if (decl.encoding !== undefined && decl.encoding.toUpperCase() !== 'UTF-8') fail('ERR_DUIS_MALFORMED', `the document declares the encoding ${decl.encoding}; DUIS documents are UTF-8`);
   });
-  parser.on('doctype', () => fail('ERR_DUIS_DOCTYPE', 'the document has a DOCTYPE declaration'));
-  parser.on('comment', () => fail('ERR_DUIS_COMMENT', 'the document has a comment'));
-  parser.on('processinginstruction', (pi) => fail('ERR_DUIS_PROCESSING_INSTRUCTION', `the document has a processing instruction <?${pi.target}?>`));
-  parser.on('cdata', () => fail('ERR_DUIS_MALFORMED', 'the document has a CDATA section'));
   parser.on('text', (t) => {
-    if (stack.length > 0) pendingText += t;
+    const state = building();
+    if (state.stack.length > 0) state.text += t;
   });
   parser.on('opentag', (tag) => {
-    flushText();
-    if (stack.length >= MAX_XML_DEPTH) fail('ERR_DUIS_MALFORMED', `elements nest deeper than ${MAX_XML_DEPTH}`);
+    const state = building();
+    flushText(state);
+    if (state.stack.length >= MAX_XML_DEPTH) fail('ERR_DUIS_MALFORMED', `elements nest deeper than ${MAX_XML_DEPTH}`);
     const attributes: XAttr[] = [];
-    for (const a of Object.values(tag.attributes)) {
+    for (const name in tag.attributes) {
+      const a = tag.attributes[name] as import('saxes').SaxesAttributeNS;
       attributes.push(attribute(a.name, a.local, a.prefix === '' ? null : a.prefix, a.uri === '' ? null : a.uri, a.value));
     }
     const el = element(tag.name, tag.local, tag.prefix === '' ? null : tag.prefix, tag.uri === '' ? null : tag.uri, attributes);
-    (stack[stack.length - 1] ?? doc).appendChild(el);
-    stack.push(el);
+    (state.stack[state.stack.length - 1] ?? state.doc).appendChild(el);
+    state.stack.push(el);
   });
   parser.on('closetag', () => {
-    flushText();
-    const el = stack.pop() as XElement;
-    stripBetweenElements(el);
+    const state = building();
+    flushText(state);
+    stripBetweenElements(state.stack.pop() as XElement);
   });
-  parser.write(text).close();
-  const root = doc.documentElement;
-  if (root === null) return fail('ERR_DUIS_MALFORMED', 'the document has no root element');
-  return { doc, root };
+  return parser;
 }
 
 function isWhiteSpace(s: string): boolean {
