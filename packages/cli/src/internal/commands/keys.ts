@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { SmkiError } from '@smki/core';
+import { RemotePartyRole, SmkiError } from '@smki/core';
 import { issueOrganisationCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
 import type { CredentialUpdate, Exposure, KeyInfo, KeyPurpose, KeyStore } from '@smki/keystore';
 import { choice, example, intOption, type Ctx, type Register } from '../program.js';
@@ -14,17 +14,22 @@ import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
 import type { State } from '../state.js';
 
-const PURPOSES = ['signing', 'keyAgreement'] as const;
+/** The purposes `key generate` and `key rotate` take: `xmlSigning` is the DUIS XML-signing key (role 135), which no meter trusts. */
+const PURPOSES = ['signing', 'keyAgreement', 'xmlSigning'] as const;
+const PURPOSE_HELP = 'signing, keyAgreement, or xmlSigning (DUIS XML signing, role 135: an organisation key no meter trusts)';
 
-/** Issue the test organisation CA's certificate for a pending key (CSR from the key store), attach and keep it. */
+/**
+ * Issue the test organisation CA's certificate for a pending key (CSR from the key store), attach
+ * and keep it: role 2 (supplier), or 135 for an `xmlSigning` key.
+ */
 export async function certifyKey(state: State, ks: KeyStore, keyId: string): Promise<SmkiCertificate> {
   const info = ks.key(keyId);
   const csr = await ks.createCsr(keyId);
   const cert = await issueOrganisationCertificate({
     issuer: state.hierarchy().organisationCa,
-    role: 2,
+    role: info.purpose === 'xmlSigning' ? RemotePartyRole.XmlSigning135 : 2,
     entityId: info.organisation,
-    keyUsage: info.purpose === 'signing' ? 'digitalSignature' : 'keyAgreement',
+    keyUsage: info.purpose === 'signing' || info.purpose === 'xmlSigning' ? 'digitalSignature' : 'keyAgreement',
     csr,
   });
   await ks.attachCertificate(keyId, cert);
@@ -39,11 +44,13 @@ export function keyCertificate(info: KeyInfo): SmkiCertificate | undefined {
 
 /**
  * The meters each key exposes, largest first: every active or pending key, and every retired or
- * revoked key that meters still trust (after a compromise, those are the meters at risk).
+ * revoked key that meters still trust (after a compromise, those are the meters at risk). An
+ * `xmlSigning` key is not listed: no meter trusts it (it signs DUIS XML only).
  */
 export function exposureOf(ks: KeyStore, organisation: string): Exposure[] {
   return ks
     .keys(organisation)
+    .filter((k) => k.purpose !== 'xmlSigning')
     .map((k) => ({ k, e: ks.devicesExposedBy(k.keyId) }))
     .filter(({ k, e }) => k.state === 'active' || k.state === 'pending' || e.devices.length > 0)
     .map(({ e }) => e)
@@ -91,7 +98,10 @@ export const register: Register = (program, wrap) => {
       const list = ks.portfolios(state.config.parties.supplier);
       return {
         json: list.map((p) => ({ ...p, devices: p.devices.length })),
-        text: list.length === 0 ? 'no portfolio yet: smki portfolio create <id>' : table(['portfolio', 'name', 'signing key', 'key-agreement key', 'meters'], list.map((p) => [p.id, p.name, p.current.signing ?? '-', p.current.keyAgreement ?? '-', p.devices.length])),
+        text:
+          list.length === 0
+            ? 'no portfolio yet: smki portfolio create <id>'
+            : table(['portfolio', 'name', 'signing key', 'key-agreement key', 'XML-signing key', 'meters'], list.map((p) => [p.id, p.name, p.current.signing ?? '-', p.current.keyAgreement ?? '-', p.current.xmlSigning ?? '-', p.devices.length])),
       };
     }),
   );
@@ -159,9 +169,10 @@ export const register: Register = (program, wrap) => {
       .command('generate')
       .description('generate a key for a portfolio (pending until its certificate is attached)')
       .argument('<portfolio>', 'portfolio id')
-      .addOption(choice('--purpose <purpose>', 'signing or keyAgreement', PURPOSES, 'signing'))
-      .option('--certify', "issue its certificate from the state directory's test organisation CA and attach it"),
+      .addOption(choice('--purpose <purpose>', PURPOSE_HELP, PURPOSES, 'signing'))
+      .option('--certify', "issue its certificate from the state directory's test organisation CA and attach it (role 2, or 135 for xmlSigning)"),
     'smki key generate north --certify',
+    'smki key generate north --purpose xmlSigning --certify',
   ).action(
     wrap(async (ctx, [pid], o) => {
       const state = ctx.state();
@@ -198,7 +209,10 @@ export const register: Register = (program, wrap) => {
       const ks = await state.keystore();
       let cert: SmkiCertificate;
       try {
-        cert = parseCertificate(readFileSync(resolve(ctx.io.cwd, String(file))));
+        // PEM (as `smki cert issue --out` writes it) or DER: a PEM file read as bytes is not DER.
+        const bytes = readFileSync(resolve(ctx.io.cwd, String(file)));
+        const text = bytes.toString('latin1').trimStart();
+        cert = parseCertificate(text.startsWith('-----BEGIN') ? bytes.toString('utf8') : new Uint8Array(bytes));
       } catch (e) {
         if (e instanceof SmkiError) throw e;
         throw new SmkiError('ERR_CLI_INPUT_INVALID', 'the certificate file cannot be read', { detail: String(file) });
@@ -214,7 +228,7 @@ export const register: Register = (program, wrap) => {
       .command('rotate')
       .description("rotate a portfolio's key: a new key and certificate become current; lists the meters to update")
       .argument('<portfolio>', 'portfolio id')
-      .addOption(choice('--purpose <purpose>', 'signing or keyAgreement', PURPOSES, 'signing'))
+      .addOption(choice('--purpose <purpose>', PURPOSE_HELP, PURPOSES, 'signing'))
       .option('--key <keyId>', 'rotate in this pending key with its certificate, instead of generating one'),
     'smki key rotate north',
   ).action(
