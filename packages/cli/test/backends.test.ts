@@ -46,7 +46,11 @@ describe('smki init --hsm (PKCS#11, SoftHSM2)', () => {
     expect((JSON.parse(init.stdout) as { config: { keystore: unknown } }).config.keystore).toEqual({ backend: 'pkcs11', module: hsm.module, tokenLabel: hsm.tokenLabel });
     flow(run, lab);
     const keys = JSON.parse(run(['key', 'list', '--json']).stdout) as { backend: string; state: string }[];
-    expect(keys.map((k) => [k.backend, k.state])).toEqual([['pkcs11', 'active']]);
+    // north's signing key and the supplier's DUIS XML-signing key (made by init): both on the token.
+    expect(keys.map((k) => [k.backend, k.state])).toEqual([
+      ['pkcs11', 'active'],
+      ['pkcs11', 'active'],
+    ]);
     // No private key file: the key store directory holds metadata and the trail only.
     const keyFiles = existsSync(join(lab, 'keystore', 'keys')) ? readdirSync(join(lab, 'keystore', 'keys')) : [];
     expect(keyFiles).toEqual([]);

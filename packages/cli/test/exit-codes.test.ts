@@ -137,7 +137,7 @@ describe('every status from a real run', () => {
     expect(text.stderr).toBe('');
     const json = smki(['portfolio', 'list', '--json', '--dir', lab]);
     expect(json.status).toBe(0);
-    expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ id: 'north', devices: 1 })]);
+    expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ id: 'duis', devices: 0 }), expect.objectContaining({ id: 'north', devices: 1 })]);
   });
 
   it('1 REJECTED: a replayed command at validate (one line per command, the code in it)', () => {

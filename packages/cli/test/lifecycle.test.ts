@@ -76,6 +76,7 @@ describe('key lifecycle', () => {
     ]);
     ok(['key', 'retire', OLD]);
     expect((JSON.parse(ok(['key', 'list', '--json']).stdout) as { keyId: string; state: string }[]).map((k) => [k.keyId, k.state])).toEqual([
+      ['90B3D51F30010000.duis.XML.g1', 'active'], // the DUIS XML-signing key smki init made
       [OLD, 'retired'],
       [NEW, 'active'],
     ]);

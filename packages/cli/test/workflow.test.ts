@@ -136,7 +136,9 @@ describe('smki from a state directory to MACed frames', () => {
     }
     expect(northKey).not.toBe(southKey);
     const list = ok<{ id: string; current: { signing?: string }; devices: number }[]>(['portfolio', 'list']);
+    // `smki init` made the portfolio `duis` for the supplier's DUIS XML-signing key (no meter in it).
     expect(list.map((p) => [p.id, p.current.signing, p.devices])).toEqual([
+      ['duis', undefined, 0],
       ['north', northKey, 0],
       ['south', southKey, 0],
     ]);
@@ -155,7 +157,7 @@ describe('smki from a state directory to MACed frames', () => {
       expect(show.keystore).toEqual({ portfolio: p, installed: expect.objectContaining({ signing: p === 'north' ? northKey : southKey }) });
       expect(show.registry).toMatchObject({ supplier: SUPPLIER, ...(model ? { model } : {}) });
     }
-    expect(keys).toHaveLength(2);
+    expect(keys).toHaveLength(3); // north's, south's, and the supplier's DUIS XML-signing key
     // The supplier cells of a north and a south meter name different certificates.
     const ski = (d: string) => ok<{ registry: { cells: { role: number; ski: string }[] } }>(['device', 'show', d]).registry.cells.find((c) => c.role === 2)!.ski;
     expect(ski(N1)).toBe(ski(N2));
@@ -177,6 +179,7 @@ describe('smki from a state directory to MACed frames', () => {
     expect(ok<{ registry: { fuel: string }; keystore: { portfolio: string } }>(['device', 'show', last.eui])).toMatchObject({ registry: { fuel: last.fuel }, keystore: { portfolio: 'south' } });
     const counts = ok<{ id: string; devices: number }[]>(['portfolio', 'list']).map((p) => [p.id, p.devices]);
     expect(counts).toEqual([
+      ['duis', 0],
       ['north', 1002],
       ['south', 1001],
     ]);

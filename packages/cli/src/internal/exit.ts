@@ -88,7 +88,29 @@ const HINTS: Readonly<Record<string, string>> = {
   ERR_COMMAND_UNKNOWN_DEVICE: 'register the device first (`smki device add` or `smki device import`)',
   ERR_FIRMWARE_NOT_APPROVED: 'approve the image for the model first (`smki firmware approve`), unless it was revoked on purpose',
   ERR_COMMAND_QUARANTINED: 'an operator releases or discards the held command after review',
+  ERR_DUIS_REPLAYED: 'the request id was used before: sign the Request again with a new counter (`smki duis sign --counter now`)',
+  ERR_DUIS_STALE: 'the request id counter is not the current time in milliseconds: sign again with `smki duis sign --counter now`, or check the clocks',
+  ERR_DUIS_PRECOMMAND_UNEXPECTED: 'a signed pre-command is accepted once, after its service request and before the next one: send the service request first',
+  ERR_DUIS_DIGEST_MISMATCH: 'the document was changed after it was signed: use the document as signed, or sign it again',
+  ERR_DUIS_SIGNATURE_INVALID: "the signature does not verify with the named certificate's key: the document's signature was altered or made with another key",
+  ERR_DUIS_CERTIFICATE_NOT_FOUND: "the signer's certificate is not among this state directory's certificates (certs/organisation/): issue or import it, or check the document's KeyInfo",
+  ERR_DUIS_DOCUMENT_KIND: 'check --expect: the DCC verifies Requests, a User verifies Responses',
+  ERR_DUIS_SIGNER_NOT_ORIGINATOR: "a Request is signed by its originator: the request id's originator must be the XML-signing certificate's entity",
 };
+
+/** Hints given to one error where its code's general line would mislead (e.g. what a state directory lacks). */
+const OWN_HINTS = new WeakMap<object, string>();
+
+/** Give `error` its own line on what to do (reported instead of its code's general hint). */
+export function withHint<E extends Error>(error: E, hint: string): E {
+  OWN_HINTS.set(error, hint);
+  return error;
+}
+
+/** The line on what to do about `error`: its own, else its code's. */
+export function hintOf(error: unknown, code: string | undefined): string {
+  return (typeof error === 'object' && error !== null ? OWN_HINTS.get(error) : undefined) ?? hintFor(code);
+}
 
 /** One line on what to do about an error with this code. */
 export function hintFor(code: string | undefined): string {

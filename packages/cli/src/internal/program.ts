@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isSmkiError, SmkiError } from '@smki/core';
-import { EXIT_CODES, exitForCode, hintFor, type ExitCodeName } from './exit.js';
+import { EXIT_CODES, exitForCode, hintOf, type ExitCodeName } from './exit.js';
 import { paintFor, processIo, progress, toJson, type CliIo, type Paint, type Progress } from './io.js';
 import { State, type StateOptions } from './state.js';
 
@@ -136,7 +136,7 @@ function report(io: CliIo, json: boolean, e: unknown): ExitCodeName {
   const exit = exitForCode(code);
   const message = e instanceof Error ? e.message : String(e);
   const detail = isSmkiError(e) ? (e.context as { detail?: unknown } | undefined)?.detail : undefined;
-  const hint = hintFor(code);
+  const hint = hintOf(e, code);
   if (json) {
     io.stdout.write(`${toJson({ error: { code: code ?? 'INTERNAL', message, ...(detail !== undefined ? { detail } : {}), hint, exit: EXIT_CODES[exit] } }, 2)}\n`);
   } else {

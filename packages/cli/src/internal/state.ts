@@ -8,11 +8,14 @@
  * <dir>/certs/organisation/  organisation certificates issued here (the validator's trust)
  * <dir>/certs/device/        device certificates issued here
  * <dir>/crl/                 the organisation CA's CRL and the root's ARL, and what they list
- * <dir>/dcc/                 the Access Control Broker's key-agreement key and certificate
+ * <dir>/dcc/                 the Access Control Broker's key-agreement key and certificate; the
+ *                            lab DCC's DUIS XML-signing key and certificate (role 137)
  * <dir>/keystore/            the User's keys per portfolio (@smki/keystore): encrypted files
  *                            or references to an HSM, metadata, audit trail
  * <dir>/state/               counters, device registry, firmware allowlist (SQLite), unless
- *                            they are in PostgreSQL (libpq environment)
+ *                            they are in PostgreSQL (libpq environment); the DUIS stores:
+ *                            duis-user.db (the supplier's request id counters) and
+ *                            duis-dcc.db (the DCC side's request id anti-replay)
  * <dir>/log/                 the decision logs (one directory per validator process) and the
  *                            sealed log key
  * ```
@@ -48,6 +51,7 @@ import {
 import { FileKeyBackend, KeyStore, Pkcs11KeyBackend, type KeyBackend } from '@smki/keystore';
 import type { ValidatorOptions } from '@smki/validator';
 import { writeFileAtomic } from './files.js';
+import { withHint } from './exit.js';
 import { hsmPin, passphrase as readPassphrase, seal, unseal, type Sealed } from './secrets.js';
 import type { CliIo } from './io.js';
 
@@ -62,6 +66,17 @@ export interface ThresholdConfig {
   readonly windowMs: number;
 }
 
+/**
+ * The DUIS set-up of a state directory (`smki init` makes it; a directory made before has none,
+ * and `smki duis provision` adds it).
+ */
+export interface DuisConfig {
+  /** The lab DCC's entity id: its XML-signing certificate (role 137) signs Responses. */
+  readonly dcc: Eui64;
+  /** The supplier's portfolio holding its XML-signing key (role 135): an organisation key no meter trusts. */
+  readonly xmlPortfolio: string;
+}
+
 /** `smki.json`. */
 export interface StateConfig {
   readonly format: typeof CONFIG_FORMAT;
@@ -74,7 +89,12 @@ export interface StateConfig {
   readonly anomalyThresholds: Readonly<Record<string, ThresholdConfig>>;
   /** Whether originator counters are milliseconds since the epoch (the clock window applies). */
   readonly clockCounters: boolean;
+  /** DUIS: the lab DCC and where the supplier's XML-signing key is (absent from directories made before). */
+  readonly duis?: DuisConfig;
 }
+
+/** The two DUIS state stores: the User's request counters, the DCC side's anti-replay of request ids. */
+export type DuisSide = 'user' | 'dcc';
 
 /** Options every command that opens the state takes. */
 export interface StateOptions {
@@ -125,7 +145,7 @@ export interface RevocationState {
 /** An opened state directory; components open on first use and close together. */
 export class State {
   readonly dir: string;
-  readonly config: StateConfig;
+  #config: StateConfig;
   readonly io: CliIo;
   readonly #options: StateOptions;
   #passphrase: string | undefined;
@@ -133,10 +153,11 @@ export class State {
   #keystore: Promise<KeyStore> | undefined;
   #backend: KeyBackend | undefined;
   #stores: Promise<{ store: StateStore; registry: DeviceRegistry; firmware: FirmwareAllowlist }> | undefined;
+  readonly #duisStores = new Map<DuisSide, Promise<StateStore>>();
 
   private constructor(dir: string, config: StateConfig, io: CliIo, options: StateOptions) {
     this.dir = dir;
-    this.config = config;
+    this.#config = config;
     this.io = io;
     this.#options = options;
   }
@@ -167,6 +188,61 @@ export class State {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, 0o644);
     return state;
+  }
+
+  /** The configuration (`smki.json`). */
+  get config(): StateConfig {
+    return this.#config;
+  }
+
+  /** Replace the configuration (written atomically; no secret in it). */
+  writeConfig(config: StateConfig): void {
+    writeFileAtomic(this.path(CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, 0o644);
+    this.#config = config;
+  }
+
+  /**
+   * The DUIS set-up.
+   * @throws SmkiError `ERR_CLI_STATE_INVALID` for a directory made before DUIS (with what to do)
+   */
+  duisConfig(): DuisConfig {
+    const d = this.config.duis;
+    if (d === undefined) {
+      throw withHint(
+        new SmkiError('ERR_CLI_STATE_INVALID', `${this.dir} has no DUIS set-up (no duis in ${CONFIG_FILE}: it was made before smki had DUIS commands)`, { detail: `${CONFIG_FILE}: duis` }),
+        "run `smki duis provision` to add the supplier's XML-signing key and the lab DCC's; every other command works without them",
+      );
+    }
+    return d;
+  }
+
+  /**
+   * The lab DCC's XML-signing key and certificate (role 137), kept like the ACB's key.
+   * @throws SmkiError `ERR_CLI_STATE_INVALID` (no DUIS set-up, or its files missing), `ERR_KEYSTORE_WRONG_PASSPHRASE`
+   */
+  dccXmlSigning(): { signer: Signer; certificate: SmkiCertificate; entity: Eui64 } {
+    const { dcc } = this.duisConfig();
+    const cert = this.path('dcc', 'xml-signing.pem');
+    if (!existsSync(cert)) throw new SmkiError('ERR_CLI_STATE_INVALID', "the lab DCC's XML-signing certificate dcc/xml-signing.pem is missing: restore it from a backup", { detail: cert });
+    return {
+      signer: createKeySigner(readEncryptedKey(this.path('dcc', 'xml-signing.key.pem'), this.passphrase)),
+      certificate: parseCertificate(readFileSync(cert, 'utf8')),
+      entity: dcc,
+    };
+  }
+
+  /**
+   * A DUIS state store, each of its own (never the GBCS validator's: request ids and GBCS counters
+   * are separate series under the same key): `state/duis-user.db` and `state/duis-dcc.db`, or,
+   * with PostgreSQL, the schemas `<schema>_duis_user` and `<schema>_duis_dcc`.
+   */
+  duisStore(side: DuisSide): Promise<StateStore> {
+    let p = this.#duisStores.get(side);
+    if (p === undefined) {
+      p = openDuisStore(this.config, this.dir, side);
+      this.#duisStores.set(side, p);
+    }
+    return p;
   }
 
   /** A path inside the state directory. */
@@ -405,9 +481,17 @@ export class State {
         errors.push(e);
       }
     }
+    for (const p of this.#duisStores.values()) {
+      try {
+        await (await p).close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
     this.#keystore = undefined;
     this.#backend = undefined;
     this.#stores = undefined;
+    this.#duisStores.clear();
     if (errors.length > 0) throw errors[0];
   }
 }
@@ -437,6 +521,17 @@ export async function openStores(config: StateConfig, dir: string): Promise<{ st
     registry: await SqliteDeviceRegistry.open({ path: join(dir, 'state', 'registry.db') }),
     firmware: await SqliteFirmwareAllowlist.open({ path: join(dir, 'state', 'firmware.db') }),
   };
+}
+
+/** Open a DUIS state store of a configuration (SQLite file of its own, or a PostgreSQL schema of its own). */
+export async function openDuisStore(config: StateConfig, dir: string, side: DuisSide): Promise<StateStore> {
+  if (config.stores.kind === 'postgres') {
+    const schema = `${config.stores.schema}_duis_${side}`;
+    if (schema.length > 63) throw new SmkiError('ERR_CLI_STATE_INVALID', `the PostgreSQL schema ${schema} of the DUIS store is over 63 characters: use a shorter --pg-schema`, { detail: schema.slice(0, 80) });
+    return PostgresStateStore.open({ schema });
+  }
+  mkdirSync(join(dir, 'state'), { recursive: true, mode: 0o700 });
+  return SqliteStateStore.open({ path: join(dir, 'state', `duis-${side}.db`) });
 }
 
 /** A fresh P-256 key pair (node:crypto). */
