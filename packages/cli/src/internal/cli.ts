@@ -10,12 +10,13 @@ import { register as cert } from './commands/cert.js';
 import { register as keys } from './commands/keys.js';
 import { register as devices } from './commands/devices.js';
 import { register as command } from './commands/command.js';
+import { register as duis } from './commands/duis.js';
 import { register as audit } from './commands/audit.js';
 import { register as quarantine } from './commands/quarantine.js';
 import { register as demo } from './commands/demo.js';
 
 /** The command groups. */
-export const GROUPS: readonly Register[] = [init, cert, keys, devices, command, quarantine, audit, demo];
+export const GROUPS: readonly Register[] = [init, cert, keys, devices, command, duis, quarantine, audit, demo];
 
 /** Run `smki` with `argv` (the arguments after the program name); resolves to the exit status. */
 export function runSmki(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
