@@ -45,8 +45,9 @@ const NEGATIVE_TTL_MS = 60_000;
  * import { createHierarchy, issueCrl } from '@smki/pki';
  * import { DuisTrust } from '@smki/duis';
  * const h = await createHierarchy();
- * const crl = await issueCrl({ issuer: h.organisationCa, revoked: [] });
- * const trust = new DuisTrust({ certificates: [h.root.certificate, h.organisationCa.certificate], crls: [crl] });
+ * const crl = await issueCrl({ issuer: h.organisationCa, crlNumber: 1n, kind: 'crl' });
+ * const arl = await issueCrl({ issuer: h.root, crlNumber: 1n, kind: 'arl' });
+ * const trust = new DuisTrust({ certificates: [h.root.certificate, h.organisationCa.certificate], crls: [crl, arl] });
  * console.log(trust.size); // 2
  * ```
  */
