@@ -19,6 +19,7 @@ MODULES=(
   keystore/store keystore/audit keystore/backends/memory keystore/backends/file keystore/backends/pkcs11
   gbcs/codec gbcs/signature gbcs/mac gbcs/crypto
   store/internal/apply store/internal/check store/internal/log store/memory store/sqlite store/postgres
+  duis/verify duis/sign duis/trust duis/internal/profile duis/internal/xml duis/internal/document
   validator/validator validator/internal/log validator/internal/trust
 )
 [ "$#" -gt 0 ] && MODULES=("$@")
