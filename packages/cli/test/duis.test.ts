@@ -248,6 +248,26 @@ describe('the round trip by commands (docs/domain.md §8): 7.2 Disable Supply', 
     expect(jsonLines(c.stdout)[0]).toMatchObject({ outcome: 'accepted', device: M1, messageCode: '0050', counter: answered!.counter });
   });
 
+  it('duis validate decides a signed pre-command Request in one step: accepted with its frame, then refused as a replay, and a tampered one changes nothing', () => {
+    ok(['duis', 'sign', put('dv.xml', request(M2)), '--counter', 'now', '--out', 'dv.signed.xml']);
+    ok(['duis', 'respond', 'dv.signed.xml', '--out', 'dv.response.xml']);
+    ok(['duis', 'precommand', 'dv.response.xml', '--out', 'dv.spc.xml']);
+    const spc = read('dv.spc.xml');
+    // A tampered copy is refused at the XML signature, and claims nothing.
+    const bad = run(['duis', 'validate', put('dv.bad.xml', spc.replace('<sr:CommandVariant>4<', '<sr:CommandVariant>5<')), '--json']);
+    expect(bad.status).toBe(1);
+    expect(jsonLines(bad.stdout)[0]).toMatchObject({ ok: false, code: 'ERR_DUIS_DIGEST_MISMATCH' });
+    const v = run(['duis', 'validate', 'dv.spc.xml', '--out', 'dv.frames.hex', '--json']);
+    expect(v.status, v.stderr).toBe(0);
+    const [d] = jsonLines(v.stdout);
+    expect(d).toMatchObject({ ok: true, outcome: 'accepted', target: M2, serviceReference: '7.2' });
+    expect(read('dv.frames.hex').trim()).toBe(d!.frame);
+    expect(String(d!.frame)).toMatch(/^DD/);
+    const again = run(['duis', 'validate', 'dv.spc.xml', '--json']);
+    expect(again.status).toBe(1);
+    expect(jsonLines(again.stdout)[0]).toMatchObject({ ok: false, code: 'ERR_DUIS_REPLAYED' });
+  });
+
   it('the lab DCC answers 7.1 and 7.3 too, refuses what it cannot answer without claiming the id, and a gas meter is never enabled remotely', () => {
     const files = [
       put('s71.xml', request(M1, { service: '7.1', body: 'EnableSupply' })),

@@ -4,7 +4,8 @@
  * store, audited), and `precommand`: verify the DCC's signed `sr:PreCommand` Response, sign the
  * GBCS pre-command with the key the meter trusts and send it back as a signed
  * `sr:SignedPreCommand` Request. Either side: `verify` a Request or a Response against the state
- * directory's certificates and CRLs, with the DCC side's anti-replay of request ids. Lab only:
+ * directory's certificates and CRLs, with the DCC side's anti-replay of request ids. DCC side:
+ * `validate`, the whole decision on a signed pre-command Request (the validator's DUIS entry). Lab only:
  * `respond`, the lab's DCC simulator (not a DCC), and `provision` for a directory made before.
  *
  * Batches: several files (each one document), or `-` for standard input with one compact document
@@ -18,7 +19,7 @@ import { basename, join, resolve } from 'node:path';
 import { Option } from 'commander';
 import { isSmkiError, SmkiError } from '@smki/core';
 import { buildArmSupply, buildDisableSupply, buildEnableSupply } from '@smki/gbcs';
-import { DuisTrust, preCommandFromResponse, signedPreCommandFromRequest, signedPreCommandRequest, signRequest, signResponse, verifyDuis, type VerifiedDuis } from '@smki/duis';
+import { claimRequestId, DuisTrust, preCommandFromResponse, signedPreCommandFromRequest, signedPreCommandRequest, signRequest, signResponse, verifyDuis, type VerifiedDuis } from '@smki/duis';
 import type { KeyStore, XmlSigner } from '@smki/keystore';
 import { choice, example, type Ctx, type Outcome, type Register } from '../program.js';
 import { toJson } from '../io.js';
@@ -26,6 +27,8 @@ import { exitForCode, hintOf, withHint } from '../exit.js';
 import { beginWrite, readInput, writeFileAtomic, type PendingFile } from '../files.js';
 import { eui, type State } from '../state.js';
 import { DEFAULT_PARTIES, provisionDuis, XML_PORTFOLIO } from './init.js';
+import { validatorOptions } from './command.js';
+import { Validator } from '@smki/validator';
 
 /** One input document: a whole file, or one line of standard input. */
 interface Doc {
@@ -323,7 +326,7 @@ export const register: Register = (program, wrap) => {
           return async (doc) => {
             gbcs.push('');
             // Everything is checked first, the GBCS payload's binding too; only then is the id claimed.
-            let v = await verifyDuis(doc.data, trust, base);
+            const v = await verifyDuis(doc.data, trust, base);
             let messageCode: number | undefined;
             if (v.body === 'SignedPreCommand' && v.kind === 'request') {
               const spc = await signedPreCommandFromRequest(v);
@@ -334,7 +337,7 @@ export const register: Register = (program, wrap) => {
             }
             if (store !== undefined) {
               try {
-                v = await verifyDuis(doc.data, trust, { ...base, replay: { store } });
+                await claimRequestId({ store }, v, now ?? new Date());
               } catch (e) {
                 gbcs[gbcs.length - 1] = '';
                 throw e;
@@ -358,6 +361,56 @@ export const register: Register = (program, wrap) => {
           else gbcsOut.abandon();
         }
         throw e;
+      }
+    }),
+  );
+
+  example(
+    duis
+      .command('validate')
+      .description("DCC side: the whole decision on signed sr:SignedPreCommand Requests (the validator's DUIS entry): the XML signature under the profile, the GBCS command bound to the request id and its signer, the request id claimed once (state/duis-dcc.db), then every GBCS check and the ACB MAC; MAC'd frames out")
+      .argument(FILES_ARG, FILES_HELP)
+      .option('--out <file>', "write the MAC'd frames here (hex, one line per document, empty for a refused or held one)"),
+    'smki duis validate spc.xml --out frames.hex',
+    'smki duis validate spc1.xml spc2.xml --json > decisions.jsonl',
+  ).action(
+    wrap(async (ctx, [files], o) => {
+      const state = ctx.state();
+      const docs = await readDocuments(ctx, files as string[]);
+      const framesOut = o.out === undefined ? undefined : beginWrite(resolve(ctx.io.cwd, String(o.out)), 0o644);
+      const frames: string[] = [];
+      let held = 0;
+      let validator: Validator | undefined;
+      const writeFrames = () => {
+        if (framesOut === undefined) return;
+        if (frames.some((f) => f !== '')) framesOut.commit(`${frames.join('\n')}\n`);
+        else framesOut.abandon();
+      };
+      try {
+        const outcome = await runBatch(ctx, docs, { produces: false, label: 'validating', done: 'decided' }, async () => {
+          const options = await validatorOptions(state, 'main');
+          const v = await Validator.open({ ...options, duis: { trust: duisTrust(state), replay: { store: await state.duisStore('dcc') } } });
+          validator = v;
+          return async (doc) => {
+            frames.push('');
+            const d = await v.validateDuisRequest(doc.data);
+            const request = d.request === undefined ? {} : { requestId: d.request.requestId, originator: d.request.originator, target: d.request.target, counter: d.request.counter, serviceReference: d.request.serviceReference };
+            if (d.outcome === 'rejected') throw new SmkiError(d.code, `${d.message} (step ${d.step})`, {} as never);
+            if (d.outcome === 'quarantined') {
+              held++;
+              return { fields: { outcome: 'quarantined', code: d.code, quarantineId: d.quarantineId, ...request }, text: `held ${d.code}: quarantine record ${d.quarantineId} (${d.count} of ${d.limit} in the window)` };
+            }
+            frames[frames.length - 1] = Buffer.from(d.frame).toString('hex').toUpperCase();
+            return { fields: { outcome: 'accepted', ...request, frame: frames[frames.length - 1] }, text: `accepted: request ${d.request.requestId}, the MAC'd frame ${frames[frames.length - 1]?.slice(0, 16)}…` };
+          };
+        });
+        writeFrames();
+        return held > 0 && outcome.exit === 'OK' ? { exit: 'QUARANTINED' } : outcome;
+      } catch (e) {
+        writeFrames();
+        throw e;
+      } finally {
+        await validator?.close();
       }
     }),
   );
