@@ -11,6 +11,7 @@ const LOADERS: Record<string, () => Promise<Record<string, unknown>>> = {
   store: () => import('@smki/store'),
   keystore: () => import('@smki/keystore'),
   gbcs: () => import('@smki/gbcs'),
+  duis: () => import('@smki/duis'),
   validator: () => import('@smki/validator'),
 };
 
