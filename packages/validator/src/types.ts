@@ -2,7 +2,7 @@ import type { Eui64, KeyAgreement, Signer, SmkiErrorCode } from '@smki/core';
 import type { CertificateInput, CrlInput, SmkiCertificate, SmkiEnvironment, TrustStore } from '@smki/pki';
 import type { DeviceRegistry, FirmwareAllowlist, StateStore } from '@smki/store';
 import type { Catalogue } from '@smki/gbcs';
-import type { DuisReplayOptions, DuisTrust } from '@smki/duis';
+import type { DuisReplayOptions, DuisTrust, VerifiedDuis } from '@smki/duis';
 
 /** What the caller knows of a submission from its transport. */
 export interface CommandContext {
@@ -126,24 +126,16 @@ export interface ValidatorDuisOptions {
   readonly maxBytes?: number;
 }
 
-/** The fields of a DUIS Request whose XML signature verified, as a decision on it carries them. */
-export interface DuisRequestFacts {
+/**
+ * The fields of a DUIS Request whose XML signature verified, as a decision on it carries them:
+ * those of `VerifiedDuis` (the request id's originator, target and counter, the header's service
+ * reference, variant and command variant, the body's element: `SignedPreCommand` for every
+ * request that reached the GBCS checks), the request id as written, and the XML signer.
+ */
+export interface DuisRequestFacts
+  extends Pick<VerifiedDuis, 'originator' | 'target' | 'counter' | 'serviceReference' | 'serviceReferenceVariant' | 'commandVariant' | 'body'> {
   /** `sr:RequestID` as written (`originatorEUI:targetEUI:counter`). */
   readonly requestId: string;
-  /** The request id's originator (the User; the XML signer's entity). */
-  readonly originator: Eui64;
-  /** The request id's target (the device). */
-  readonly target: Eui64;
-  /** The request id's counter. */
-  readonly counter: bigint;
-  /** `sr:ServiceReference`, if the header has one (`7.2` for Disable Supply). */
-  readonly serviceReference?: string;
-  /** `sr:ServiceReferenceVariant`, if the header has one. */
-  readonly serviceReferenceVariant?: string;
-  /** `sr:CommandVariant`, if the header has one. */
-  readonly commandVariant?: string;
-  /** The local name of the body's element (`SignedPreCommand` for every request that reached the GBCS checks). */
-  readonly body: string;
   /** The serial number of the XML-signing certificate that verified the signature (upper-case hex). */
   readonly xmlSignerSerial: string;
 }
