@@ -38,7 +38,9 @@ function attributeText(a: NameAttribute): string {
   const keyword = KEYWORDS[a.oid];
   if (keyword !== undefined && STRING_TAGS.has(a.tag)) return `${keyword}=${escapeValue(a.value)}`;
   // Binary values (and string values under an OID without a keyword): the DER of the value.
-  const content = STRING_TAGS.has(a.tag) ? Buffer.from(a.value, 'utf8').toString('hex') : a.value.toLowerCase();
+  let content = STRING_TAGS.has(a.tag) ? Buffer.from(a.value, 'utf8').toString('hex') : a.value.toLowerCase();
+  // A BIT STRING's value is its data; its DER content starts with the count of unused bits.
+  if (a.tag === 3) content = ((content.length / 2) * 8 - (a.bitLength ?? (content.length / 2) * 8)).toString(16).padStart(2, '0') + content;
   const der = a.tag.toString(16).padStart(2, '0') + derLength(content.length / 2) + content;
   return `${keyword ?? a.oid}=#${der.toLowerCase()}`;
 }
