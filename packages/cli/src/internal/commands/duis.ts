@@ -481,7 +481,9 @@ export const register: Register = (program, wrap) => {
           if (!device) throw new SmkiError('ERR_CLI_NOT_FOUND', `device ${first.target} is not in the lab's registry (its fuel decides the command)`, { detail: first.target });
           if (device.fuel === 'none') throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${first.target} has no fuel: ${service.what} is for a meter`, { detail: first.target });
           if (first.serviceReference === '7.1' && device.fuel === 'gas') throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${first.target} is a gas meter: its supply is armed (7.3), never enabled remotely`, { detail: first.target });
-          const v = await verifyDuis(doc.data, trust, { expect: 'request', replay: { store } });
+          // Only a request this simulator answers uses its id.
+          await claimRequestId({ store }, first);
+          const v = first;
           const base = { originator: v.originator, recipient: v.target, counter: v.counter };
           const fuel = device.fuel === 'gas' ? 'gas' : 'electricity';
           const pre = v.serviceReference === '7.1' ? buildEnableSupply(base) : v.serviceReference === '7.2' ? buildDisableSupply({ ...base, fuel }) : buildArmSupply({ ...base, fuel });
