@@ -2,7 +2,7 @@
  * Verifying DUIS documents under the profile, the way a trusted system must.
  * @module
  */
-import type { XElement as Element } from './internal/tree.js';
+import type { XElement as Element, XNode } from './internal/tree.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SmkiError, RemotePartyRole, verifyP1363 } from '@smki/core';
 import type { Eui64, SmkiErrorCode } from '@smki/core';
@@ -88,10 +88,9 @@ const HOUR = 3_600_000;
 
 /** Whether `el` is `ancestor` or inside it. */
 function within(el: Element, ancestor: Element): boolean {
-  for (let n: Element | null = el; n !== null; n = n.parentNode?.nodeType === 1 ? (n.parentNode as Element) : null) if (n === ancestor) return true;
+  for (let n: XNode | null = el; n !== null; n = n.parentNode) if (n === ancestor) return true;
   return false;
 }
-const MAX_ENCODED = (1n << 64n) - 1n;
 
 function checkSigner(cert: SmkiCertificate, kind: DuisKind, requestId: RequestId, options: VerifyDuisOptions, warnings: string[]): void {
   const signing = cert.kind === 'organisation' && cert.keyUsage.includes('digitalSignature');
@@ -120,8 +119,9 @@ async function claim(replay: DuisReplayOptions, kind: string, id: RequestId, now
   // answering it as 2c + 1. Strictly increasing values then give: a request only once and only
   // after every earlier one; its signed pre-command only once, only after it, and only while it
   // is the last request accepted for (originator, target).
+  // The window keeps the counter under 2^54 (now and both bounds are safe integers), so 2c + 1
+  // stays far inside the store's 64 bits.
   const request = id.counter * 2n;
-  if (request + 1n > MAX_ENCODED) fail('ERR_DUIS_STALE', 'the request id counter is too large to track');
   if (kind === 'SignedPreCommand') {
     const last = await replay.store.lastCounter(id.originator, id.target);
     if (last === request + 1n) fail('ERR_DUIS_REPLAYED', `the signed pre-command for request ${id.counter} was accepted before`, String(id.counter));
@@ -217,7 +217,7 @@ export async function verifyDuis(xml: string | Uint8Array, trust: DuisTrust, opt
   const all = ds.filter((e) => e.localName === 'Signature');
   if (all.length !== 1) fail('ERR_DUIS_SIGNATURE_COUNT', `the document has ${all.length} ds:Signature elements; exactly one is required`, String(all.length));
   const sig = all[0] as Element;
-  if (sig.parentNode !== parsed.root || parsed.root.lastChild !== sig) fail('ERR_DUIS_SIGNATURE_PLACEMENT', 'the ds:Signature is not the last child of the root');
+  if (parsed.root.lastChild !== sig) fail('ERR_DUIS_SIGNATURE_PLACEMENT', 'the ds:Signature is not the last child of the root');
   const declared = rootDeclares(parsed.root, 'ds');
   if (declared !== undefined && declared !== DS_NS) fail('ERR_DUIS_STRUCTURE', `the root binds the prefix ds to ${declared}`);
   // xmlns:ds is declared once: on the root, or else on the signature (as the profile writes it).
@@ -239,10 +239,10 @@ export async function verifyDuis(xml: string | Uint8Array, trust: DuisTrust, opt
   if (cert.publicKey === undefined) fail('ERR_DUIS_CERTIFICATE_PATH_INVALID', "the certificate's key is not a usable P-256 key");
 
   // SignedInfo in its context (exclusive C14N), then the document without the signature.
-  const signedInfo = Buffer.from(await excC14n(parts.signedInfo), 'utf8');
+  const signedInfo = Buffer.from(await excC14n(parts.signedInfo));
   parsed.root.removeChild(sig);
   const text = await c14n(parsed.doc);
-  const document = new Uint8Array(Buffer.from(text, 'utf8'));
+  const document = new Uint8Array(Buffer.from(text));
   const digest = createHash('sha256').update(document).digest();
   if (!timingSafeEqual(digest, parts.digest)) fail('ERR_DUIS_DIGEST_MISMATCH', 'the document is not what was signed: its digest differs from the reference');
   if (!verifyP1363(cert.publicKey, signedInfo, parts.signatureValue)) fail('ERR_DUIS_SIGNATURE_INVALID', "the signature does not verify with the certificate's key");
