@@ -28,6 +28,20 @@ export interface DuisTrustOptions {
 /** A path verdict. */
 type Verdict = { readonly ok: true } | { readonly ok: false; readonly code: SmkiErrorCode; readonly message: string };
 
+/**
+ * The one profile error tolerated: a DCC XML-signing certificate still in use spells role 137 in
+ * its OU as the decimal `137` instead of two hex digits (docs/domain.md §8). Only that finding,
+ * only on the leaf, only for that spelling of that role; the verification reports it as a warning.
+ */
+function tolerated(cert: SmkiCertificate, errors: readonly { readonly code: SmkiErrorCode; readonly certificateIndex?: number }[]): boolean {
+  return (
+    errors.length > 0 &&
+    cert.role === 137 &&
+    cert.details.ou === '137' &&
+    errors.every((f) => f.code === 'ERR_PROFILE_ORG_ROLE_FORMAT' && f.certificateIndex === 0)
+  );
+}
+
 /** How long a negative verdict is kept (a certificate not yet valid may become valid). */
 const NEGATIVE_TTL_MS = 60_000;
 
@@ -104,10 +118,10 @@ export class DuisTrust {
     const result = this.#paths.validate(cert, { at: new Date(now) });
     let until = Math.min(this.#crlHorizon, ...result.path.map((c) => c.notAfter.getTime()));
     let verdict: Verdict;
-    if (result.valid && result.revocationChecked) {
+    const errors = result.findings.filter((f) => f.severity === 'error');
+    if (result.revocationChecked && (result.valid || tolerated(cert, errors))) {
       verdict = { ok: true };
     } else {
-      const errors = result.findings.filter((f) => f.severity === 'error');
       const revoked = errors.find((f) => f.code === 'ERR_REVOKED');
       const first = revoked ?? errors[0];
       verdict = {
