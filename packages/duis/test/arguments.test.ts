@@ -56,6 +56,10 @@ describe('verifyDuis arguments', () => {
       expect(await code(verifyDuis(signed, f.trust, { expect: 'request', replay: { store, maxAgeMs, maxFutureMs } })), `${maxAgeMs} ${maxFutureMs}`).toBe('ERR_INVALID_ARGUMENT');
     }
     expect(await store.lastCounter(f.user.certificate.entityId!, '00DB1234567890A0' as never)).toBeUndefined();
+    // Zero is a window: a counter of exactly now is fresh.
+    const now = await signRequest(request('<sr:DisableSupply/>', { requestId: `90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:${Date.now()}` }), f.user.signer, f.user.certificate);
+    const at = new Date(Number(now.requestId.counter));
+    expect(await code(verifyDuis(now.xml, f.trust, { expect: 'request', now: at, replay: { store, maxAgeMs: 0, maxFutureMs: 0 } }))).toBe('accepted');
   });
   it('a refusal carries its detail, cut to 200 characters', async () => {
     try {
@@ -127,6 +131,8 @@ describe('the fields of a verified document', () => {
     expect(Object.keys(v)).not.toContain('commandVariant');
     expect(v.body).toBe('');
     expect(v.warnings).toEqual([]);
+    const dccResponse = await verifyDuis((await signResponse(response(), f.dcc.signer, f.dcc.certificate)).xml, f.trust, { expect: 'response' });
+    expect(dccResponse.warnings).toEqual([]);
     const full = await verifyDuis(signed, f.trust, { expect: 'request' });
     expect([full.serviceReference, full.serviceReferenceVariant, full.commandVariant]).toEqual(['7.2', '7.2', '4']);
     expect(full.warnings).toEqual([]);
