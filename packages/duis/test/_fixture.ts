@@ -2,11 +2,11 @@
 // the DCC's (role 137), the organisation CA's CRL and the root's ARL. docs/domain.md §2, §8.
 import { generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { createKeySigner, publicKeyToRaw } from '@smki/core';
+import { createKeySigner, isSmkiError, publicKeyToRaw } from '@smki/core';
 import type { Signer } from '@smki/core';
 import { createHierarchy, issueCrl, issueOrganisationCertificate } from '@smki/pki';
 import type { SmkiCertificate, SmkiCrl, SmkiHierarchy } from '@smki/pki';
-import { DuisTrust } from '../src/index.js';
+import { DuisTrust, signRequest } from '../src/index.js';
 
 export const USER = '90B3D51F30010000';
 export const DEVICE = '00DB1234567890A0';
@@ -60,4 +60,21 @@ export function request(body = '<sr:DisableSupply/>', options: { requestId?: str
 /** A DUIS Response (the DCC's) with the given body, compact. */
 export function response(body = '<sr:PreCommand><sr:GBCSVersion>3.2</sr:GBCSVersion><sr:GBCSPayload>3wk=</sr:GBCSPayload></sr:PreCommand>', options: { requestId?: string; rootNs?: string } = {}): string {
   return request(body, options).replace('<sr:Request ', '<sr:Response ').replace('</sr:Request>', '</sr:Response>');
+}
+
+/** The code a promise is refused with (an `SmkiError`'s), or `accepted`; anything else is rethrown. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (isSmkiError(e)) return e.code;
+    throw e;
+  }
+  return 'accepted';
+}
+
+/** A fixture and a compact 7.2 request signed by its User, made once per test file. */
+export async function signedFixture(): Promise<{ f: Fixture; signed: string }> {
+  const f = await fixture();
+  return { f, signed: (await signRequest(request(), f.user.signer, f.user.certificate)).xml };
 }

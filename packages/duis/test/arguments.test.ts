@@ -5,25 +5,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isSmkiError } from '@smki/core';
 import { MemoryStateStore } from '@smki/store';
 import { DuisTrust, claimRequestId, signRequest, signResponse, verifyDuis } from '../src/index.js';
-import { USER, fixture, request, response } from './_fixture.js';
+import { USER, fixture, request, response, codeOf, signedFixture } from './_fixture.js';
 import type { Fixture } from './_fixture.js';
 
 let f: Fixture;
 let signed: string;
 beforeAll(async () => {
-  f = await fixture();
-  signed = (await signRequest(request(), f.user.signer, f.user.certificate)).xml;
+  ({ f, signed } = await signedFixture());
 });
+const code = codeOf;
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isSmkiError(e)) return e.code;
-    throw e;
-  }
-  return 'accepted';
-}
 
 describe('verifyDuis arguments', () => {
   it('options: an object with expect request or response', async () => {

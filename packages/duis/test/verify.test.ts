@@ -2,28 +2,19 @@
 // URI=""), Canonical XML 1.0, Exclusive XML Canonicalization 1.0, RFC 4051 §3.3; RFC 5280 §6.1
 // for the signer's path; docs/domain.md §8.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createKeySigner, isSmkiError } from '@smki/core';
+import { createKeySigner } from '@smki/core';
 import { issueCrl } from '@smki/pki';
 import { DuisTrust, formatRequestId, parseRequestId, signRequest, signResponse, verifyDuis } from '../src/index.js';
-import { DCC, DEVICE, REQUEST_ID, USER, fixture, request, response } from './_fixture.js';
+import { DCC, DEVICE, REQUEST_ID, USER, fixture, request, response, codeOf, signedFixture } from './_fixture.js';
 import type { Fixture } from './_fixture.js';
 
 let f: Fixture;
 let signed: string;
 beforeAll(async () => {
-  f = await fixture();
-  signed = (await signRequest(request(), f.user.signer, f.user.certificate)).xml;
+  ({ f, signed } = await signedFixture());
 });
+const code = codeOf;
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isSmkiError(e)) return e.code;
-    throw e;
-  }
-  return 'accepted';
-}
 const verify = (xml: string, expect: 'request' | 'response' = 'request', extra: object = {}) => verifyDuis(xml, f.trust, { expect, ...extra });
 
 describe('a signed request verifies and returns only what was signed', () => {
