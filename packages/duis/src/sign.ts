@@ -97,7 +97,7 @@ async function sign(kind: DuisKind, xml: string | Uint8Array, signer: Signer, ce
       fail('ERR_DUIS_REQUEST_ID_INVALID', `no request counter is left for ${requestId.originator} to ${requestId.target}`, outcome?.status);
     }
     requestId = { ...requestId, counter: outcome.sequence };
-    const idElement = shape.header.getElementsByTagNameNS(shape.header.namespaceURI, 'RequestID')[0] as Element;
+    const idElement = shape.requestIdElement;
     while (idElement.firstChild) idElement.removeChild(idElement.firstChild);
     idElement.appendChild(text(formatRequestId(requestId)));
   }

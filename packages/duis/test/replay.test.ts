@@ -105,6 +105,17 @@ describe('request ids are claimed once, and signed pre-commands only after their
     await expect(claimRequestId({} as never, verified)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
   });
 
+  it('the request counter sets the header s own request id, not an element of that name deeper in the header', async () => {
+    const store = new MemoryStateStore();
+    const nested = request().replace('<sr:CommandVariant>', `<sr:Extra><sr:RequestID>${id(5)}</sr:RequestID></sr:Extra><sr:CommandVariant>`);
+    const s = await signRequest(nested, f.user.signer, f.user.certificate, { requestCounter: { store, now: () => NOW } });
+    expect(s.requestId.counter).toBe(BigInt(NOW));
+    const v = await verifyDuis(s.xml, f.trust, { expect: 'request', now: new Date(NOW) });
+    expect(v.counter).toBe(BigInt(NOW));
+    expect(v.requestIdText).toBe(s.requestIdText);
+    expect(s.xml).toContain(`<sr:Extra><sr:RequestID>${id(5)}</sr:RequestID></sr:Extra>`);
+  });
+
   it('survives a restart on SQLite', async () => {
     const path = join(dir, 'restart.db');
     let store = await SqliteStateStore.open({ path });

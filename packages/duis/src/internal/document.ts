@@ -18,6 +18,8 @@ export interface DuisShape {
   readonly kind: DuisKind;
   readonly header: Element;
   readonly body: Element;
+  /** The header's one `sr:RequestID` element. */
+  readonly requestIdElement: Element;
   /** The request id's text and its parts. */
   readonly requestIdText: string;
   readonly requestId: RequestId;
@@ -77,6 +79,7 @@ export function readShape(parsed: ParsedXml): DuisShape {
     kind,
     header,
     body,
+    requestIdElement: ids[0] as Element,
     requestIdText,
     requestId,
     ...(serviceReference !== undefined ? { serviceReference } : {}),
