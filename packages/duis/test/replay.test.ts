@@ -107,7 +107,8 @@ describe('request ids are claimed once, and signed pre-commands only after their
 
   it('the request counter sets the header s own request id, not an element of that name deeper in the header', async () => {
     const store = new MemoryStateStore();
-    const nested = request().replace('<sr:CommandVariant>', `<sr:Extra><sr:RequestID>${id(5)}</sr:RequestID></sr:Extra><sr:CommandVariant>`);
+    // The other element comes first in document order.
+    const nested = request().replace('<sr:Header>', `<sr:Header><sr:Extra><sr:RequestID>${id(5)}</sr:RequestID></sr:Extra>`);
     const s = await signRequest(nested, f.user.signer, f.user.certificate, { requestCounter: { store, now: () => NOW } });
     expect(s.requestId.counter).toBe(BigInt(NOW));
     const v = await verifyDuis(s.xml, f.trust, { expect: 'request', now: new Date(NOW) });
