@@ -3,7 +3,7 @@
  * @internal
  */
 import type { XAttr as Attr, XElement as Element } from './tree.js';
-import { SmkiError } from '@smki/core';
+import { SmkiError, fromBase64, toBase64 } from '@smki/core';
 import type { SmkiErrorCode } from '@smki/core';
 import { DS_NS, XMLNS_NS, childElements, isElement, textOf } from './xml.js';
 
@@ -55,17 +55,25 @@ function algorithm(el: Element, expected: string, code: SmkiErrorCode): void {
   if (el.firstChild !== null) fail(code, `ds:${el.localName} has content (parameters the profile does not use)`);
 }
 
-/** Strict base64 with white space (CR, LF, tab, space) allowed anywhere: the profile's values. */
+/**
+ * Canonical base64 with white space (CR, LF, tab, space) allowed anywhere: the profile's values.
+ * Decoded by core's `fromBase64`; then the value must be exactly the standard encoding of its bytes
+ * (padding, no stray bits), so that one value has one spelling.
+ */
 export function base64Value(el: Element, bytes: number): Uint8Array {
   const text = textOf(el).replace(/[ \t\r\n]/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) fail('ERR_DUIS_SIGNATURE_STRUCTURE', `ds:${el.localName} is not base64`);
-  const out = Buffer.from(text, 'base64');
+  let out: Uint8Array;
+  try {
+    out = fromBase64(text);
+  } catch {
+    return fail('ERR_DUIS_SIGNATURE_STRUCTURE', `ds:${el.localName} is not base64`);
+  }
   if (out.length !== bytes) {
     const der = el.localName === 'SignatureValue' && out[0] === 0x30 ? ' (a DER signature: the profile wants raw r‖s)' : '';
     fail('ERR_DUIS_SIGNATURE_STRUCTURE', `ds:${el.localName} is ${out.length} bytes, not ${bytes}${der}`);
   }
-  if (out.toString('base64') !== text) fail('ERR_DUIS_SIGNATURE_STRUCTURE', `ds:${el.localName} is not canonical base64`);
-  return new Uint8Array(out);
+  if (toBase64(out) !== text) fail('ERR_DUIS_SIGNATURE_STRUCTURE', `ds:${el.localName} is not canonical base64`);
+  return out;
 }
 
 /** Every element of the signature is written with the prefix `ds`, as the profile writes it. */
