@@ -252,6 +252,10 @@ export const SMKI_ERROR_CODES = {
   ERR_KEYSTORE_CLOSED: 'The key store has been closed',
   /** The store's metadata is older than its audit trail: the log records lifecycle changes the metadata does not have (a backup restored over newer state). */
   ERR_KEYSTORE_METADATA_ROLLBACK: 'The store metadata is older than its audit trail (lifecycle records lie beyond the head it names)',
+  /** The store keeps its metadata in the JSON file of an earlier release: migrate it to a database first (`KeyStore.migrate`). */
+  ERR_KEYSTORE_MIGRATION_REQUIRED: 'The store keeps its metadata in the JSON file of an earlier release: migrate it (KeyStore.migrate)',
+  /** A metadata row fails its MAC: it was written outside the store, or belongs to another store. */
+  ERR_KEYSTORE_ROW_TAMPERED: 'A metadata row fails its MAC: it was written outside the store, or belongs to another store',
   /** A key file is damaged; only that key is affected. */
   ERR_KEY_FILE_CORRUPT: 'A key file is damaged; only that key is affected',
   /** No key with this id. */
@@ -302,6 +306,43 @@ export const SMKI_ERROR_CODES = {
   ERR_AUDIT_TRUNCATED: 'The audit log ends before the authenticated head says it does',
   /** Writing or syncing the audit log failed; it accepts no further records until reopened. */
   ERR_AUDIT_WRITE_FAILED: 'Writing or syncing the audit log failed; it accepts no further records until reopened',
+  /** An audit checkpoint is malformed, names another store, or its signature does not verify under the audit public key. */
+  ERR_AUDIT_CHECKPOINT_INVALID: 'An audit checkpoint is malformed, names another store, or its signature does not verify',
+  /** The audit anchor (the second place checkpoints go) cannot be written or read. */
+  ERR_AUDIT_ANCHOR_UNAVAILABLE: 'The audit anchor (the second place checkpoints go) cannot be written or read',
+  // ---- operators and dual control (keystore)
+  /** No operator with this id in the store. */
+  ERR_OPERATOR_UNKNOWN: 'No operator with this id in the store',
+  /** An operator with this id exists. */
+  ERR_OPERATOR_EXISTS: 'An operator with this id exists',
+  /** The store is under access control and the call carries no operator request. */
+  ERR_OPERATOR_REQUIRED: 'The store is under access control and the call carries no signed operator request',
+  /** An operator request is malformed or its signature does not verify under the operator's public key. */
+  ERR_OPERATOR_SIGNATURE_INVALID: "An operator request is malformed or its signature does not verify under the operator's key",
+  /** An operator request's counter is not above the last one the store accepted from that operator. */
+  ERR_OPERATOR_REPLAYED: "An operator request's counter is not above the last one accepted from that operator",
+  /** An operator request was issued outside the accepted time window. */
+  ERR_OPERATOR_REQUEST_STALE: 'An operator request was issued outside the accepted time window',
+  /** The operator's roles do not allow this operation on this organisation or portfolio. */
+  ERR_OPERATOR_FORBIDDEN: "The operator's roles do not allow this operation on this organisation or portfolio",
+  /** The access policy is malformed. */
+  ERR_ACCESS_POLICY_INVALID: 'The access policy is malformed',
+  /** The operation needs approvals under the dual-control policy: propose it. */
+  ERR_APPROVAL_REQUIRED: 'The operation needs approvals under the dual-control policy: propose it',
+  /** An approval is malformed, its signature does not verify, or its approver may not approve this operation. */
+  ERR_APPROVAL_INVALID: 'An approval is malformed, its signature does not verify, or its approver may not approve this operation',
+  /** An approval comes from the proposer, or from an operator who already approved. */
+  ERR_APPROVAL_DUPLICATE: 'An approval comes from the proposer, or from an operator who already approved',
+  /** No pending proposal with this id. */
+  ERR_PROPOSAL_NOT_FOUND: 'No pending proposal with this id',
+  /** The proposal (or an approval of it) has expired. */
+  ERR_PROPOSAL_EXPIRED: 'The proposal or an approval of it has expired',
+  /** The proposal has fewer valid approvals than the policy requires. */
+  ERR_PROPOSAL_QUORUM_NOT_MET: 'The proposal has fewer valid approvals than the policy requires',
+  /** The proposal was already executed or withdrawn: approvals are usable once. */
+  ERR_PROPOSAL_CLOSED: 'The proposal was already executed or withdrawn: approvals are usable once',
+  /** The operation presented is not the one proposed (its hash differs). */
+  ERR_OPERATION_MISMATCH: 'The operation presented is not the one proposed (its hash differs)',
   /** The PKCS#11 module or token cannot be reached. */
   ERR_HSM_UNAVAILABLE: 'The PKCS#11 module or token cannot be reached',
   /** The PKCS#11 token refused or failed an operation. */

@@ -15,7 +15,10 @@ export { MemoryStateStore, MemoryDeviceRegistry, MemoryFirmwareAllowlist } from 
 export { SqliteStateStore, SqliteDeviceRegistry, SqliteFirmwareAllowlist } from './sqlite.js';
 export type { SqliteStateStoreOptions } from './sqlite.js';
 export { PostgresStateStore, PostgresDeviceRegistry, PostgresFirmwareAllowlist } from './postgres.js';
-export type { PostgresStateStoreOptions } from './internal/pg.js';
+export type { PostgresStateStoreOptions, SchemaSpec as PostgresSchemaSpec } from './internal/pg.js';
+export { PgConnection as PostgresConnection, pgError as postgresError } from './internal/pg.js';
+export { openSqlite as openSqliteDatabase, sqliteError } from './internal/sqlite.js';
+export type { SqliteOptions, SqliteSchemaSpec } from './internal/sqlite.js';
 export { MAX_COMMIT_ENTRIES, MAX_QUARANTINE_COMMAND_BYTES, MAX_WINDOW_MS, MAX_ANOMALY_LIMIT } from './internal/check.js';
 export { MAX_LOG_LINE_BYTES, MAX_LOG_INTENT_LINES, MAX_LOG_INTENT_BYTES, sameLogHead } from './internal/log.js';
 export type {

@@ -58,11 +58,25 @@ export interface PostgresStateStoreOptions {
 /** The pgpass module (node-postgres's own password-file reader): a matching password or undefined. */
 type PgPass = (info: { host: string; port: number; database: string; user: string }, cb: (password: string | undefined) => void) => void;
 
+/**
+ * The tables a connection creates in its schema, and their version: @smki/store's own by
+ * default; another package (the key store) passes its own. `ddl` gets the validated schema name
+ * and returns `CREATE … IF NOT EXISTS` statements; the `schema_version` table is created for it.
+ */
+export interface SchemaSpec {
+  /** The statements creating the tables, for the (validated) schema name. */
+  readonly ddl: (schema: string) => string[];
+  /** The version this release reads and writes. */
+  readonly version: number;
+  /** The schema when the options name none. */
+  readonly defaultSchema: string;
+  /** The connection's `application_name`. */
+  readonly applicationName: string;
+}
+
 /** Every table of the store, in one schema, one version. */
 function ddl(s: string): string[] {
   return [
-    `CREATE SCHEMA IF NOT EXISTS ${s}`,
-    `CREATE TABLE IF NOT EXISTS ${s}.schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.counters (originator text NOT NULL, device text NOT NULL, counter text COLLATE "C" NOT NULL, PRIMARY KEY (originator, device))`,
     `CREATE TABLE IF NOT EXISTS ${s}.anomaly_windows (user_id text NOT NULL, message_code integer NOT NULL, window_ms bigint NOT NULL, window_start bigint NOT NULL, count bigint NOT NULL, PRIMARY KEY (user_id, message_code, window_ms, window_start))`,
     `CREATE TABLE IF NOT EXISTS ${s}.quarantine (id text PRIMARY KEY, at bigint NOT NULL, user_id text NOT NULL, device text NOT NULL, message_code integer NOT NULL, counter text NOT NULL, command bytea NOT NULL, state text NOT NULL)`,
@@ -73,6 +87,8 @@ function ddl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.firmware_images (model text COLLATE "C" NOT NULL, image_hash text COLLATE "C" NOT NULL, state text NOT NULL, approved_at bigint, revoked_at bigint, reason text, PRIMARY KEY (model, image_hash))`,
   ];
 }
+
+const STORE_SCHEMA: SchemaSpec = { ddl, version: SCHEMA_VERSION, defaultSchema: 'smki', applicationName: 'smki-store' };
 
 const SERVICE_KEYS = new Set(['host', 'port', 'dbname', 'user', 'password']);
 
@@ -127,6 +143,12 @@ function lockKeyOf(schema: string): string {
   return String(h & 0x7fffffffffffffffn);
 }
 
+/**
+ * A pool of PostgreSQL connections to one schema of tables (the plumbing of the PostgreSQL
+ * stores, shared with other packages of the toolkit as `PostgresConnection`): where to connect
+ * and the password come as for {@link PostgresStateStoreOptions}; the tables are created under
+ * the schema's advisory lock and their version checked.
+ */
 export class PgConnection {
   #pool: Pool | undefined;
   /** The (validated) schema name, safe to put in SQL. */
@@ -142,14 +164,20 @@ export class PgConnection {
     this.#lockKey = lockKeyOf(schema);
   }
 
-  static async open(options: PostgresStateStoreOptions): Promise<PgConnection> {
+  /**
+   * Connect, then create `spec`'s tables (the store's own by default) under the schema's advisory
+   * lock and check its schema version. Another package keeps its tables in a schema of its own
+   * (`spec.defaultSchema`) with a version of its own.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_SCHEMA`, `ERR_STORE_CORRUPT`
+   */
+  static async open(options: PostgresStateStoreOptions, spec: SchemaSpec = STORE_SCHEMA): Promise<PgConnection> {
     if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
     for (const forbidden of ['password', 'connectionString']) {
       if (forbidden in options) {
         throw invalid(`options.${forbidden}`, 'is not accepted: the password comes from PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass)');
       }
     }
-    const schema = options.schema ?? 'smki';
+    const schema = options.schema ?? spec.defaultSchema;
     if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) throw invalid('options.schema', 'is not a lower-case SQL identifier');
     const keepLogLines = options.keepLogLines ?? false;
     if (typeof keepLogLines !== 'boolean') throw invalid('options.keepLogLines', 'is not a boolean');
@@ -159,7 +187,7 @@ export class PgConnection {
       connectionTimeoutMillis: int(options.connectTimeoutMs ?? 5000, 'options.connectTimeoutMs', 1, 600_000),
       statement_timeout: statementMs,
       query_timeout: statementMs + 1000,
-      application_name: 'smki-store',
+      application_name: spec.applicationName,
     };
     // Precedence as in libpq: the options, then the service file's section, then PG* variables
     // (node-postgres reads those itself for what is still unset).
@@ -210,11 +238,13 @@ export class PgConnection {
     try {
       await conn.tx(async (c) => {
         await conn.lock(c);
-        for (const sql of ddl(schema)) await c.query(sql);
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${schema}.schema_version (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)`);
+        for (const sql of spec.ddl(schema)) await c.query(sql);
         const r = await c.query(`SELECT version FROM ${schema}.schema_version WHERE id = 1`);
-        if (r.rows.length === 0) await c.query(`INSERT INTO ${schema}.schema_version (id, version) VALUES (1, $1)`, [SCHEMA_VERSION]);
-        else if (r.rows[0].version !== SCHEMA_VERSION) {
-          throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(r.rows[0].version)}; this release uses ${SCHEMA_VERSION}`, {
+        if (r.rows.length === 0) await c.query(`INSERT INTO ${schema}.schema_version (id, version) VALUES (1, $1)`, [spec.version]);
+        else if (r.rows[0].version !== spec.version) {
+          throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(r.rows[0].version)}; this release uses ${spec.version}`, {
             detail: String(r.rows[0].version),
           });
         }
@@ -226,18 +256,18 @@ export class PgConnection {
     return conn;
   }
 
-  /** The pool, or ERR_STORE_CLOSED. */
+  /** The pool. @throws SmkiError `ERR_STORE_CLOSED` */
   pool(): Pool {
     if (this.#pool === undefined) throw closedError();
     return this.#pool;
   }
 
-  /** Take the schema's transaction-scoped advisory lock: commits of every process serialise on it. */
+  /** Take the schema's transaction-scoped advisory lock: commits of every process serialise on it. @throws SmkiError `ERR_STORE_UNAVAILABLE` and the errors of `pg` */
   async lock(c: PoolClient): Promise<void> {
     await c.query(`SELECT pg_advisory_xact_lock(${this.#lockKey})`);
   }
 
-  /** Run `f` in one transaction on one pooled connection; a failed connection is not reused. */
+  /** Run `f` in one transaction on one pooled connection; a failed connection is not reused. @throws SmkiError `ERR_STORE_CLOSED`; whatever `f` or `pg` throws */
   async tx<T>(f: (c: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool().connect();
     let broken: Error | undefined;
@@ -265,7 +295,7 @@ export class PgConnection {
     }
   }
 
-  /** One statement outside a transaction; failures mapped to the store's codes. */
+  /** One statement outside a transaction; failures mapped to the store's codes. @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED` */
   async query(operationForMessage: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     try {
       return (await this.pool().query(sql, params)).rows;
@@ -274,6 +304,7 @@ export class PgConnection {
     }
   }
 
+  /** End the pool (idempotent). */
   async close(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
@@ -284,7 +315,7 @@ export class PgConnection {
 /** SQLSTATEs that mean the data is damaged rather than the server unreachable. */
 const CORRUPT_STATES = new Set(['XX001', 'XX002']);
 
-/** Map a PostgreSQL or connection failure to the store's codes; a SmkiError passes through. */
+/** Map a PostgreSQL or connection failure to the store's codes (`ERR_STORE_CORRUPT`, `ERR_STORE_UNAVAILABLE`); a SmkiError passes through. */
 export function pgError(e: unknown, operationForMessage: string): SmkiError {
   if (isSmkiError(e)) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';

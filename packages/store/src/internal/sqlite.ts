@@ -61,12 +61,32 @@ CREATE TABLE IF NOT EXISTS firmware_images (
 
 /** Options shared by the SQLite classes (see SqliteStateStoreOptions). */
 export interface SqliteOptions {
+  /** The database file (created if missing). */
   readonly path: string;
+  /** How long to wait for another connection's write lock, in ms (default 5000, at most 600000). */
   readonly busyTimeoutMs?: number;
 }
 
-/** Open (or create) the file: WAL, synchronous FULL, the tables, the schema version checked. */
-export function openSqlite(options: SqliteOptions): Database.Database {
+/**
+ * The tables a database file holds and their version: @smki/store's own by default; another
+ * package (the key store) passes its own `CREATE … IF NOT EXISTS` statements. The `smki_schema`
+ * table holding the version is created for it.
+ */
+export interface SqliteSchemaSpec {
+  /** The statements creating the tables. */
+  readonly sql: string;
+  /** The version this release reads and writes. */
+  readonly version: number;
+}
+
+const STORE_SCHEMA: SqliteSchemaSpec = { sql: SCHEMA, version: SQLITE_SCHEMA_VERSION };
+
+/**
+ * Open (or create) the file: WAL, synchronous FULL, the tables, the schema version checked (the
+ * plumbing of the SQLite stores, shared with other packages of the toolkit as `openSqliteDatabase`).
+ * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_SCHEMA`, `ERR_STORE_CORRUPT`
+ */
+export function openSqlite(options: SqliteOptions, spec: SqliteSchemaSpec = STORE_SCHEMA): Database.Database {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'is not an object');
   const path = options.path;
   if (typeof path !== 'string' || path.length === 0 || path.includes('\0') || path === ':memory:') {
@@ -82,11 +102,12 @@ export function openSqlite(options: SqliteOptions): Database.Database {
     db.pragma('synchronous = FULL');
     const d = db;
     d.transaction(() => {
-      d.exec(SCHEMA);
+      d.exec('CREATE TABLE IF NOT EXISTS smki_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);');
+      d.exec(spec.sql);
       const row = d.prepare('SELECT version FROM smki_schema WHERE id = 1').get() as { version: unknown } | undefined;
-      if (row === undefined) d.prepare('INSERT INTO smki_schema (id, version) VALUES (1, ?)').run(SQLITE_SCHEMA_VERSION);
-      else if (row.version !== SQLITE_SCHEMA_VERSION) {
-        throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(row.version)}; this release uses ${SQLITE_SCHEMA_VERSION}`, {
+      if (row === undefined) d.prepare('INSERT INTO smki_schema (id, version) VALUES (1, ?)').run(spec.version);
+      else if (row.version !== spec.version) {
+        throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(row.version)}; this release uses ${spec.version}`, {
           detail: String(row.version),
         });
       }
@@ -107,7 +128,7 @@ export function guard<T>(operationForMessage: string, f: () => T): T {
   }
 }
 
-/** Map an SQLite failure to the store's codes; a SmkiError passes through. */
+/** Map an SQLite failure to the store's codes (`ERR_STORE_CORRUPT`, `ERR_STORE_UNAVAILABLE`); a SmkiError passes through. */
 export function sqliteError(e: unknown, operationForMessage: string): SmkiError {
   if (isSmkiError(e)) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'unknown';
