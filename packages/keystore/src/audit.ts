@@ -215,6 +215,27 @@ export type AuditEvent =
       readonly reappliedRecords?: number;
       /** Lifecycle records the metadata had committed that were written to the log on open (a crash came between the two writes). */
       readonly completedRecords?: number;
+    }
+  | {
+      /** A store with its metadata in a database was created: the first record of its trail. */
+      readonly type: 'store.created';
+      /** The store id (32 lower-case hex digits), bound into every row MAC and audit seal. */
+      readonly storeId: string;
+      /** The database: `sqlite` or `postgres`. */
+      readonly database: string;
+    }
+  | {
+      /**
+       * A store of an earlier release (JSON metadata, file audit log) was migrated into this one:
+       * the head of the old log, verified before the migration, binds the old trail to this one.
+       */
+      readonly type: 'store.migrated';
+      /** Records in the old log. */
+      readonly fromRecords: number;
+      /** SHA-256 of the old log's last line (upper-case hex). */
+      readonly fromHash: string;
+      /** Organisations, portfolios, keys and devices migrated, in total. */
+      readonly rows: number;
     };
 
 /**
@@ -620,6 +641,8 @@ export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = Object.freeze({
       f('requestId', 'id', true),
     ),
     'store.opened': fields(f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)),
+    'store.created': fields(f('storeId', 'id'), f('database', 'id')),
+    'store.migrated': fields(f('fromRecords', 'uint'), f('fromHash', 'hex'), f('rows', 'uint')),
   }),
   useTypes: Object.freeze(['key.used'] as const),
 });
@@ -1740,4 +1763,60 @@ function missingIntentLines(v: ChainVerifier, key: Buffer, intent: AuditStaged):
   }
   if (prev !== head.lastHash || bytes !== head.bytes) bad('the lines the metadata committed to do not lead to its head');
   return intent.lines.slice(k);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lines of a trail kept in a database (internal: the key store's database trail)
+
+/**
+ * The line of one record of a trail kept in a database: the canonical JSON of the record with
+ * `seq`, `at`, the event's fields in schema order and `prev`, and no `mac` (a database trail seals
+ * each batch of records instead). Internal to the key store.
+ * @throws SmkiError `ERR_INVALID_ARGUMENT` for an event of the wrong shape
+ * @internal
+ */
+export function encodeTrailLine(seq: number, at: string, event: AuditEventBase, prev: string): string {
+  if (!ISO.test(at)) throw invalid('the clock gave a time outside 0000..9999', at);
+  return `${encodePrefix(seq, at, event, prev, trailTypes())}}`;
+}
+
+let trailSchema: Compiled | undefined;
+/** The key store's schema, compiled on first use (nothing is checked at import time). */
+function trailTypes(): Compiled['types'] {
+  trailSchema ??= compileSchema(KEYSTORE_AUDIT_SCHEMA);
+  return trailSchema.types;
+}
+
+/**
+ * A database trail's line, checked to be the canonical form of a record of the key store's
+ * schema. Never throws.
+ * @internal
+ */
+export function parseTrailLine(text: string): { readonly ok: true; readonly record: AuditRecord; readonly hash: string } | { readonly ok: false; readonly message: string } {
+  let o: Record<string, unknown>;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return { ok: false, message: 'not a record' };
+    o = v as Record<string, unknown>;
+  } catch {
+    return { ok: false, message: 'not JSON' };
+  }
+  const seq = o['seq'];
+  const at = o['at'];
+  const prev = o['prev'];
+  if (!Number.isSafeInteger(seq) || (seq as number) < 1 || typeof at !== 'string' || !ISO.test(at) || typeof prev !== 'string' || !HASH.test(prev)) {
+    return { ok: false, message: 'malformed record (seq, at or prev)' };
+  }
+  try {
+    const event = eventFromJson(o, trailTypes());
+    if (`${encodePrefix(seq as number, at, event, prev, trailTypes())}}` !== text) return { ok: false, message: 'the record is not in canonical form' };
+    return { ok: true, record: { ...(event as AuditEvent), seq: seq as number, at, prev, mac: '' } as AuditRecord, hash: sha256Hex(text) };
+  } catch (e) {
+    return { ok: false, message: `malformed record: ${(e as Error).message}` };
+  }
+}
+
+/** SHA-256 of a line, upper-case hex (the chain's hash). @internal */
+export function trailLineHash(line: string): string {
+  return sha256Hex(line);
 }

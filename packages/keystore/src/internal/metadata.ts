@@ -31,7 +31,7 @@ export interface StoreSecrets {
   readonly check: Buffer;
 }
 
-async function deriveSecrets(passphrase: string, kdf: StoreKdf): Promise<StoreSecrets> {
+export async function deriveSecrets(passphrase: string, kdf: StoreKdf): Promise<StoreSecrets> {
   if (kdf.alg !== 'scrypt' || kdf.N < 2 ** 15 || kdf.N > 2 ** 20 || kdf.r !== 8 || kdf.p !== 1 || !/^[0-9a-f]{32,128}$/.test(kdf.salt)) {
     throw new SmkiError('ERR_KEYSTORE_CORRUPT', 'metadata KDF parameters are out of bounds', { detail: `${kdf.alg} N=${kdf.N}` });
   }
@@ -44,7 +44,8 @@ async function deriveSecrets(passphrase: string, kdf: StoreKdf): Promise<StoreSe
   };
 }
 
-interface MetadataFile {
+/** The JSON envelope of a metadata file. */
+export interface MetadataFile {
   readonly format: string;
   readonly kdf: StoreKdf;
   readonly check: string;

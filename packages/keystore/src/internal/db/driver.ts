@@ -1,0 +1,276 @@
+// The key store's two databases behind one small interface: SQLite (better-sqlite3, through
+// @smki/store's plumbing) and PostgreSQL (node-postgres, likewise). SQL is written once with `?`
+// placeholders; the PostgreSQL driver numbers them. Values are strings, numbers (safe integers)
+// and null only.
+import type Database from 'better-sqlite3';
+import { SmkiError } from '@smki/core';
+import { openSqliteDatabase, PostgresConnection, postgresError, sqliteError, type PostgresStateStoreOptions } from '@smki/store';
+
+/** A value the key store reads or writes. */
+export type SqlValue = string | number | null;
+/** A row: column name to value. */
+export type Row = Record<string, SqlValue>;
+
+/** Reads (outside a transaction: the last committed state). */
+export interface SqlReader {
+  get(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
+  all(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+}
+
+/** Reads and writes inside one transaction. */
+export interface SqlTx extends SqlReader {
+  /** Run a statement; the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /** Insert many rows into `table` (`columns` in order), in chunks. */
+  insertMany(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<void>;
+  /** `FOR UPDATE` on PostgreSQL (row locks); empty on SQLite, whose write transaction already excludes every other writer. */
+  readonly forUpdate: string;
+}
+
+/** A database the key store keeps its metadata and audit trail in. */
+export interface SqlDriver extends SqlReader {
+  readonly kind: 'sqlite' | 'postgres';
+  /** A table's name as SQL spells it (schema-qualified on PostgreSQL). */
+  table(name: string): string;
+  /**
+   * Run `f` in one write transaction: committed (and durable) when the promise resolves, rolled
+   * back when `f` throws. In one process, transactions run one at a time, in call order.
+   */
+  tx<T>(f: (t: SqlTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const CHUNK = 500;
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
+/**
+ * SQLite: a writer connection (every transaction `BEGIN IMMEDIATE`, so writers of every process
+ * serialise on SQLite's write lock; `synchronous = FULL`, so a commit is on disk when it returns)
+ * and a reader connection, which sees only committed state even while this process's writer is
+ * inside a transaction.
+ */
+export class SqliteDriver implements SqlDriver {
+  readonly kind = 'sqlite' as const;
+  readonly forUpdate = '';
+  readonly #writer: Database.Database;
+  readonly #reader: Database.Database;
+  readonly #wStmts = new Map<string, Database.Statement>();
+  readonly #rStmts = new Map<string, Database.Statement>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(writer: Database.Database, reader: Database.Database) {
+    this.#writer = writer;
+    this.#reader = reader;
+  }
+
+  static open(path: string, schema: { sql: string; version: number }, busyTimeoutMs?: number): SqliteDriver {
+    const opts = { path, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) };
+    const writer = openSqliteDatabase(opts, schema);
+    let reader: Database.Database;
+    try {
+      reader = openSqliteDatabase(opts, schema);
+    } catch (e) {
+      writer.close();
+      throw e;
+    }
+    return new SqliteDriver(writer, reader);
+  }
+
+  #stmt(db: Database.Database, cache: Map<string, Database.Statement>, sql: string): Database.Statement {
+    let s = cache.get(sql);
+    if (s === undefined) {
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  }
+
+  table(name: string): string {
+    return name;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new SmkiError('ERR_KEYSTORE_CLOSED', 'the key store database is closed', {});
+  }
+
+  async get(sql: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
+    this.#check();
+    try {
+      return this.#stmt(this.#reader, this.#rStmts, sql).get(...params) as Row | undefined;
+    } catch (e) {
+      throw sqliteError(e, 'a read');
+    }
+  }
+
+  async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    this.#check();
+    try {
+      return this.#stmt(this.#reader, this.#rStmts, sql).all(...params) as Row[];
+    } catch (e) {
+      throw sqliteError(e, 'a read');
+    }
+  }
+
+  /** Iterate a query's rows without holding them all (reader connection). */
+  *iterate(sql: string, params: readonly SqlValue[] = []): IterableIterator<Row> {
+    this.#check();
+    yield* this.#stmt(this.#reader, this.#rStmts, sql).iterate(...params) as IterableIterator<Row>;
+  }
+
+  tx<T>(f: (t: SqlTx) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      this.#check();
+      const w = this.#writer;
+      const stmt = (sql: string) => this.#stmt(w, this.#wStmts, sql);
+      const t: SqlTx = {
+        forUpdate: '',
+        get: async (sql, params = []) => stmt(sql).get(...params) as Row | undefined,
+        all: async (sql, params = []) => stmt(sql).all(...params) as Row[],
+        run: async (sql, params = []) => stmt(sql).run(...params).changes,
+        insertMany: async (table, columns, rows) => {
+          const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+          for (const r of rows) s.run(...r);
+        },
+      };
+      try {
+        w.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        throw sqliteError(e, 'a transaction');
+      }
+      try {
+        const out = await f(t);
+        w.exec('COMMIT');
+        return out;
+      } catch (e) {
+        try {
+          if (w.inTransaction) w.exec('ROLLBACK');
+        } catch {
+          // the connection reports the first failure
+        }
+        throw sqliteError(e, 'a transaction');
+      }
+    };
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#queue;
+    this.#closed = true;
+    this.#writer.close();
+    this.#reader.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/** `?` placeholders numbered `$1, $2, …` (the key store's SQL has no `?` in its literals). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** int8 columns come back from node-postgres as strings: the key store's are safe integers. */
+function rowsOf(result: { rows: Record<string, unknown>[]; fields: { name: string; dataTypeID: number }[] }): Row[] {
+  const big = result.fields.filter((f) => f.dataTypeID === 20).map((f) => f.name);
+  if (big.length === 0) return result.rows as Row[];
+  for (const r of result.rows) for (const name of big) if (typeof r[name] === 'string') r[name] = Number(r[name]);
+  return result.rows as Row[];
+}
+
+type PgQueryable = { query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[]; fields: { name: string; dataTypeID: number }[] }> };
+
+/**
+ * PostgreSQL: one pool; reads on any connection, each transaction on one connection (`READ
+ * COMMITTED`; the key store takes row locks with `FOR UPDATE` where it decides on what it read).
+ */
+export class PostgresDriver implements SqlDriver {
+  readonly kind = 'postgres' as const;
+  readonly #conn: PostgresConnection;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(conn: PostgresConnection) {
+    this.#conn = conn;
+  }
+
+  static async open(options: PostgresStateStoreOptions, ddl: (schema: string) => string[], version: number): Promise<PostgresDriver> {
+    const conn = await PostgresConnection.open(options, { ddl, version, defaultSchema: 'smki_keystore', applicationName: 'smki-keystore' });
+    return new PostgresDriver(conn);
+  }
+
+  /** The (validated) schema name. */
+  get schema(): string {
+    return this.#conn.schema;
+  }
+
+  table(name: string): string {
+    return `${this.#conn.schema}.${name}`;
+  }
+
+  async #query(q: PgQueryable, sql: string, params: readonly SqlValue[]): Promise<Row[]> {
+    return rowsOf(await q.query(numbered(sql), params as unknown[]));
+  }
+
+  async get(sql: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
+    try {
+      return (await this.#query(this.#conn.pool() as unknown as PgQueryable, sql, params))[0];
+    } catch (e) {
+      throw postgresError(e, 'a read');
+    }
+  }
+
+  async all(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    try {
+      return await this.#query(this.#conn.pool() as unknown as PgQueryable, sql, params);
+    } catch (e) {
+      throw postgresError(e, 'a read');
+    }
+  }
+
+  tx<T>(f: (t: SqlTx) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      try {
+        return await this.#conn.tx(async (c) => {
+          const q = c as unknown as PgQueryable;
+          const t: SqlTx = {
+            forUpdate: ' FOR UPDATE',
+            get: async (sql, params = []) => (await this.#query(q, sql, params))[0],
+            all: async (sql, params = []) => this.#query(q, sql, params),
+            run: async (sql, params = []) => ((await q.query(numbered(sql), params as unknown[])) as unknown as { rowCount: number }).rowCount,
+            insertMany: async (table, columns, rows) => {
+              for (let i = 0; i < rows.length; i += CHUNK) {
+                const chunk = rows.slice(i, i + CHUNK);
+                const values: SqlValue[] = [];
+                const tuples = chunk.map((r) => {
+                  const start = values.length;
+                  values.push(...r);
+                  return `(${r.map((_, j) => `$${start + j + 1}`).join(', ')})`;
+                });
+                await q.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`, values);
+              }
+            },
+          };
+          return f(t);
+        });
+      } catch (e) {
+        throw postgresError(e, 'a transaction');
+      }
+    };
+    // One transaction at a time in this process, as with SQLite: the key store's decisions are
+    // serialised here, and across processes by row locks.
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    await this.#queue;
+    await this.#conn.close();
+  }
+}

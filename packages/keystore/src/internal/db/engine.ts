@@ -1,0 +1,1140 @@
+// The key store over a database (SQLite or PostgreSQL): the same rules as the JSON-metadata
+// store, each lifecycle change one transaction holding its rows and its audit records, every row
+// authenticated, every read by key or index (no scan of the estate), uses group-committed.
+import { createCipheriv, createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
+import {
+  isRemotePartyRole,
+  parseEui64,
+  publicKeyToRaw,
+  RemotePartyRole,
+  SmkiError,
+  toHex,
+  toPublicKey,
+  type Eui64,
+  type KeyAgreement,
+  type RemotePartyRoleCode,
+  type Signer,
+  type SmkiErrorCode,
+} from '@smki/core';
+import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
+import type { KeyBackend } from '../../backend.js';
+import { deriveAuditKey, type AuditEvent } from '../../audit.js';
+import { deriveSecrets, type StoreKdf } from '../metadata.js';
+import {
+  KEY_PURPOSES,
+  type CredentialUpdate,
+  type DeviceInfo,
+  type KeyAgreementPurpose,
+  type KeyHandle,
+  type KeyInfo,
+  type KeyPurpose,
+  type KeyState,
+  type OrganisationInfo,
+  type PortfolioInfo,
+  type UseContext,
+  type XmlSigner,
+  type XmlSignerOptions,
+  type XmlSignUse,
+} from '../../types.js';
+import type { Row, SqlDriver, SqlReader, SqlTx, SqlValue } from './driver.js';
+import { checkRow, COLUMNS, CURRENT_COLUMN, INSTALLED_COLUMN, PRIMARY_KEY, rowMac, upsertSql, type AuthTable } from './schema.js';
+import { DbTrail, verifyTrail, type TrailEntry, type TrailHead, type TrailVerification } from './trail.js';
+
+/** The format of a database store (the meta row's `format`). */
+export const DB_FORMAT = 'smki-keystore-db/1';
+/** Most devices one bulk assignment or move takes. */
+export const MAX_BULK = 100_000;
+
+const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const REQUEST_ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
+const MAX_REASON = 128;
+const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreement'>> = {
+  signing: 'digitalSignature',
+  keyAgreement: 'keyAgreement',
+  prepaymentKeyAgreement: 'keyAgreement',
+  xmlSigning: 'digitalSignature',
+};
+const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP', xmlSigning: 'XML' };
+const DEVICE_PURPOSES: readonly KeyPurpose[] = Object.freeze(KEY_PURPOSES.filter((p) => p !== 'xmlSigning'));
+const XML_SIGNING_ROLE: RemotePartyRoleCode = RemotePartyRole.XmlSigning135;
+
+function fail(code: SmkiErrorCode, message: string, detail?: string): never {
+  throw new SmkiError(code, message, detail === undefined ? {} : { detail });
+}
+
+function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [name]: value } as { [P in K]?: V });
+}
+
+function checkPurpose(p: unknown): KeyPurpose {
+  if (!KEY_PURPOSES.includes(p as KeyPurpose)) fail('ERR_INVALID_ARGUMENT', `not a key purpose: ${String(p)}`);
+  return p as KeyPurpose;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+interface OrgRow extends Row {
+  entity_id: Eui64;
+  role: number;
+  max_devices_per_key: number | null;
+}
+interface PortfolioRow extends Row {
+  organisation: Eui64;
+  id: string;
+  name: string;
+  whole_estate: string;
+  cur_signing: string | null;
+  cur_key_agreement: string | null;
+  cur_prepayment: string | null;
+  cur_xml: string | null;
+}
+interface KeyRow extends Row {
+  key_id: string;
+  organisation: Eui64;
+  portfolio_id: string;
+  purpose: string;
+  generation: number;
+  state: string;
+  backend: string;
+  handle: string;
+  public_key: string;
+  certificate: string | null;
+  serial_number: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+interface DeviceRow extends Row {
+  organisation: Eui64;
+  device: Eui64;
+  portfolio_id: string;
+  inst_signing: string | null;
+  inst_key_agreement: string | null;
+  inst_prepayment: string | null;
+}
+
+const current = (p: PortfolioRow, purpose: KeyPurpose): string | undefined => (p[CURRENT_COLUMN[purpose]] as string | null) ?? undefined;
+const installed = (d: DeviceRow, purpose: KeyPurpose): string | undefined => {
+  const c = INSTALLED_COLUMN[purpose];
+  return c === undefined ? undefined : ((d[c] as string | null) ?? undefined);
+};
+const wholeEstateOf = (p: PortfolioRow): KeyPurpose[] => JSON.parse(p.whole_estate) as KeyPurpose[];
+
+function keyInfoOf(k: KeyRow): KeyInfo {
+  return Object.freeze({
+    keyId: k.key_id,
+    organisation: k.organisation as Eui64,
+    portfolioId: k.portfolio_id,
+    purpose: k.purpose as KeyPurpose,
+    generation: k.generation,
+    state: k.state as KeyState,
+    backend: k.backend,
+    handle: k.handle,
+    publicKey: k.public_key,
+    ...optional('certificate', k.certificate ?? undefined),
+    ...optional('serialNumber', k.serial_number ?? undefined),
+    createdAt: k.created_at,
+    ...optional('revokedAt', k.revoked_at ?? undefined),
+  });
+}
+
+function deviceInfoOf(d: DeviceRow): DeviceInfo {
+  const inst: Partial<Record<KeyPurpose, string>> = {};
+  for (const p of DEVICE_PURPOSES) {
+    const k = installed(d, p);
+    if (k !== undefined) inst[p] = k;
+  }
+  return Object.freeze({ device: d.device as Eui64, organisation: d.organisation as Eui64, portfolioId: d.portfolio_id, installed: Object.freeze(inst) });
+}
+
+function handleOf<P extends KeyPurpose>(k: KeyRow): KeyHandle<P> {
+  return Object.freeze({ keyId: k.key_id, purpose: k.purpose }) as unknown as KeyHandle<P>;
+}
+
+/** A row to write in a change, with the entry (audit record) that writes it. */
+interface RowWrite {
+  readonly table: AuthTable;
+  readonly row: Row;
+}
+
+/** What a change returns: its result, and its records with the rows each writes. */
+interface Change<T> {
+  readonly result: T;
+  readonly entries: readonly { readonly event: AuditEvent; readonly rows: readonly RowWrite[] }[];
+}
+
+const subjectOf = (w: RowWrite): string => `${w.table}:${PRIMARY_KEY[w.table].map((c) => String(w.row[c])).join('/')}`;
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+interface DbSecrets {
+  readonly rowKey: Buffer;
+  readonly auditMacKey: Buffer;
+  readonly wrapKey: Buffer;
+  readonly check: Buffer;
+}
+
+async function secretsOf(passphrase: string, kdf: StoreKdf): Promise<DbSecrets> {
+  const s = await deriveSecrets(passphrase, kdf);
+  const sub = (info: string): Buffer => Buffer.from(hkdfSync('sha256', s.metadataKey, Buffer.alloc(0), info, 32));
+  return { rowKey: sub('smki-keystore db rows v1'), auditMacKey: Buffer.from(deriveAuditKey(s.auditSecret)), wrapKey: sub('smki-keystore db audit key v1'), check: s.check };
+}
+
+function wrapPrivateKey(key: KeyObject, wrapKey: Buffer, storeId: string): string {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', wrapKey, iv);
+  c.setAAD(Buffer.from(`smki-keystore audit key\n${storeId}`));
+  const ct = Buffer.concat([c.update(key.export({ type: 'pkcs8', format: 'der' })), c.final()]);
+  return JSON.stringify({ iv: iv.toString('hex'), ct: ct.toString('hex'), tag: c.getAuthTag().toString('hex') });
+}
+
+function unwrapPrivateKey(text: string, wrapKey: Buffer, storeId: string): KeyObject {
+  try {
+    const w = JSON.parse(text) as { iv: string; ct: string; tag: string };
+    const d = createDecipheriv('aes-256-gcm', wrapKey, Buffer.from(w.iv, 'hex'));
+    d.setAAD(Buffer.from(`smki-keystore audit key\n${storeId}`));
+    d.setAuthTag(Buffer.from(w.tag, 'hex'));
+    const der = Buffer.concat([d.update(Buffer.from(w.ct, 'hex')), d.final()]);
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch {
+    return fail('ERR_KEYSTORE_CORRUPT', 'the audit signing key does not decrypt');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Options of {@link DbKeyStore.open}. */
+export interface DbKeyStoreOptions {
+  readonly driver: SqlDriver;
+  readonly backend: KeyBackend;
+  readonly passphrase: string;
+  readonly now?: () => Date;
+  readonly scryptN?: number;
+}
+
+/** A page of credential updates and where the next one starts. */
+export interface CredentialUpdatePage {
+  readonly updates: readonly CredentialUpdate[];
+  /** Pass as `after` for the next page; undefined on the last page. */
+  readonly next?: string;
+}
+
+/** How many meters trust a key now. */
+export interface ExposureCount {
+  readonly keyId: string;
+  readonly portfolioId: string;
+  readonly purpose: KeyPurpose;
+  readonly state: KeyState;
+  readonly wholeEstate: boolean;
+  readonly deviceCount: number;
+}
+
+/**
+ * The key store's rules over a database. Every method checks its arguments before anything is
+ * read; every lifecycle change is one transaction with its audit records; every row read is
+ * checked against its MAC before it is used.
+ */
+export class DbKeyStore {
+  readonly #db: SqlDriver;
+  readonly #backend: KeyBackend;
+  readonly #now: () => Date;
+  readonly #storeId: string;
+  readonly #secrets: DbSecrets;
+  readonly #auditPublicKey: Uint8Array;
+  readonly #trail: DbTrail;
+  readonly #orphans: readonly string[];
+  #closed = false;
+
+  private constructor(init: { db: SqlDriver; backend: KeyBackend; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[] }) {
+    this.#db = init.db;
+    this.#backend = init.backend;
+    this.#now = init.now;
+    this.#storeId = init.storeId;
+    this.#secrets = init.secrets;
+    this.#auditPublicKey = init.auditPublicKey;
+    this.#orphans = init.orphans;
+    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, ids) => this.#validateUses(t, ids));
+  }
+
+  /** The store id (bound into every row MAC and batch seal). */
+  get storeId(): string {
+    return this.#storeId;
+  }
+
+  /** The audit public key (65-byte point): what an auditor verifies the trail with. */
+  get auditPublicKey(): Uint8Array {
+    return new Uint8Array(this.#auditPublicKey);
+  }
+
+  /**
+   * Open the store in `driver`'s database, or create it there.
+   * @throws SmkiError `ERR_KEYSTORE_WRONG_PASSPHRASE`, `ERR_KEYSTORE_ROW_TAMPERED`, `ERR_KEYSTORE_CORRUPT`, `ERR_KEYSTORE_METADATA_ROLLBACK`
+   */
+  static async open(options: DbKeyStoreOptions): Promise<DbKeyStore> {
+    const { driver: db, backend, passphrase } = options;
+    if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase');
+    const now = options.now ?? (() => new Date());
+    let meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
+    if (!meta) {
+      await DbKeyStore.#create(db, passphrase, now, options.scryptN);
+      meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
+      if (!meta) fail('ERR_KEYSTORE_CORRUPT', 'the store was created but its meta row cannot be read');
+    }
+    let kdf: StoreKdf;
+    try {
+      kdf = JSON.parse(String(meta['kdf'])) as StoreKdf;
+    } catch {
+      return fail('ERR_KEYSTORE_CORRUPT', 'the meta row has no KDF parameters');
+    }
+    const secrets = await secretsOf(passphrase, kdf);
+    const check = Buffer.from(String(meta['check_value']), 'hex');
+    if (check.length !== 32 || !timingSafeEqual(check, secrets.check)) fail('ERR_KEYSTORE_WRONG_PASSPHRASE', 'the passphrase does not open this key store');
+    const storeId = String(meta['store_id']);
+    checkRow(secrets.rowKey, storeId, 'meta', meta, 'the store');
+    if (meta['format'] !== DB_FORMAT) fail('ERR_KEYSTORE_CORRUPT', `unknown store format ${String(meta['format'])}`);
+    const auditKey = unwrapPrivateKey(String(meta['audit_private_key']), secrets.wrapKey, storeId);
+    const auditPublicKey = new Uint8Array(Buffer.from(String(meta['audit_public_key']), 'hex'));
+    if (toHex(publicKeyToRaw(auditKey)) !== String(meta['audit_public_key'])) fail('ERR_KEYSTORE_CORRUPT', 'the audit public key is not the private key’s');
+    const keys = (await db.all(`SELECT * FROM ${db.table('keys')}`)) as KeyRow[];
+    const known = new Set(keys.map((k) => k.handle));
+    const orphans = (await backend.listHandles()).filter((h) => !known.has(h));
+    const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans });
+    await store.#checkSmallTables(keys);
+    return store;
+  }
+
+  static async #create(db: SqlDriver, passphrase: string, now: () => Date, scryptN: number | undefined): Promise<void> {
+    const kdf: StoreKdf = { alg: 'scrypt', salt: randomBytes(16).toString('hex'), N: scryptN ?? 2 ** 15, r: 8, p: 1 };
+    const secrets = await secretsOf(passphrase, kdf);
+    const storeId = randomBytes(16).toString('hex');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = toHex(publicKeyToRaw(privateKey));
+    const trail = new DbTrail(db, { storeId, macKey: secrets.auditMacKey, signingKey: privateKey, publicKey: publicKeyToRaw(privateKey) }, now, async () => new Map());
+    try {
+      await db.tx(async (t) => {
+        // Another process may have created it meanwhile: then this transaction does nothing.
+        if (await t.get(`SELECT id FROM ${db.table('meta')} WHERE id = 1`)) return;
+        await DbTrail.create(t, (n) => db.table(n));
+        const [seq] = await trail.appendInTx(t, [{ event: { type: 'store.created', storeId, database: db.kind }, subjects: ['meta:1'] }]);
+        const meta: Row = {
+          id: 1,
+          store_id: storeId,
+          format: DB_FORMAT,
+          kdf: JSON.stringify(kdf),
+          check_value: secrets.check.toString('hex'),
+          audit_public_key: publicKey,
+          audit_private_key: wrapPrivateKey(privateKey, secrets.wrapKey, storeId),
+          created_at: now().toISOString(),
+          rev: seq as number,
+        };
+        await writeRow(t, db, secrets.rowKey, storeId, 'meta', meta);
+      });
+    } catch (e) {
+      // Lost a race to create: the other process's store is opened.
+      if (!(await db.get(`SELECT id FROM ${db.table('meta')} WHERE id = 1`))) throw e;
+    }
+  }
+
+  /**
+   * The small tables (organisations, portfolios, keys) checked when the store opens: every row's
+   * MAC, and its `rev` against the last record of the trail that wrote it (a row put back to an
+   * older authentic version has an older `rev`).
+   */
+  async #checkSmallTables(keys: readonly KeyRow[]): Promise<void> {
+    const db = this.#db;
+    const last = async (subject: string): Promise<number> => {
+      const r = await db.get(`SELECT max(seq) AS seq FROM ${db.table('audit_subjects')} WHERE subject = ?`, [subject]);
+      return r && r['seq'] !== null ? Number(r['seq']) : 0;
+    };
+    const check = async (table: AuthTable, row: Row): Promise<void> => {
+      const name = PRIMARY_KEY[table].map((c) => String(row[c])).join('/');
+      checkRow(this.#secrets.rowKey, this.#storeId, table, row, name);
+      const l = await last(`${table}:${name}`);
+      if (l > Number(row['rev'])) {
+        fail('ERR_KEYSTORE_METADATA_ROLLBACK', `the ${table} row of ${name} is older than its audit trail: record ${l} wrote it after the version found (${String(row['rev'])}); restore the metadata that goes with this trail`, `${table}:${name}`);
+      }
+    };
+    for (const k of keys) await check('keys', k);
+    for (const o of await db.all(`SELECT * FROM ${db.table('organisations')}`)) await check('organisations', o);
+    for (const p of await db.all(`SELECT * FROM ${db.table('portfolios')}`)) await check('portfolios', p);
+    const meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
+    if (meta) await check('meta', meta);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // internals
+
+  #assertOpen(): void {
+    if (this.#closed) fail('ERR_KEYSTORE_CLOSED', 'the key store is closed');
+  }
+
+  #check<R extends Row>(table: AuthTable, row: R | undefined, name: string): R | undefined {
+    return row === undefined ? undefined : checkRow(this.#secrets.rowKey, this.#storeId, table, row, name);
+  }
+
+  async #org(q: SqlReader, entityId: string): Promise<OrgRow> {
+    const eui = parseEui64(entityId);
+    const o = this.#check('organisations', (await q.get(`SELECT * FROM ${this.#db.table('organisations')} WHERE entity_id = ?`, [eui])) as OrgRow | undefined, eui);
+    if (!o) fail('ERR_ORGANISATION_NOT_FOUND', `no organisation ${eui}`, eui);
+    return o;
+  }
+
+  async #orgFor(q: SqlReader, organisation: string | undefined): Promise<OrgRow> {
+    if (organisation !== undefined) return this.#org(q, organisation);
+    const all = (await q.all(`SELECT * FROM ${this.#db.table('organisations')} LIMIT 2`)) as OrgRow[];
+    if (all.length !== 1) fail('ERR_INVALID_ARGUMENT', 'name the organisation: the store holds more than one (or none)');
+    return this.#check('organisations', all[0] as OrgRow, (all[0] as OrgRow).entity_id) as OrgRow;
+  }
+
+  async #portfolio(q: SqlReader, org: string, id: string, lock = ''): Promise<PortfolioRow> {
+    const p = this.#check(
+      'portfolios',
+      (await q.get(`SELECT * FROM ${this.#db.table('portfolios')} WHERE organisation = ? AND id = ?${lock}`, [org, String(id)])) as PortfolioRow | undefined,
+      `${org}/${String(id)}`,
+    );
+    if (!p) fail('ERR_PORTFOLIO_NOT_FOUND', `no portfolio ${String(id)} in ${org}`, String(id));
+    return p;
+  }
+
+  async #portfoliosOf(q: SqlReader, org: string): Promise<PortfolioRow[]> {
+    const rows = (await q.all(`SELECT * FROM ${this.#db.table('portfolios')} WHERE organisation = ? ORDER BY id`, [org])) as PortfolioRow[];
+    return rows.map((p) => this.#check('portfolios', p, `${org}/${p.id}`) as PortfolioRow);
+  }
+
+  async #wholeEstate(q: SqlReader, org: string, purpose: KeyPurpose): Promise<PortfolioRow | undefined> {
+    const rows = (await q.all(`SELECT * FROM ${this.#db.table('portfolios')} WHERE organisation = ? AND whole_estate <> '[]'`, [org])) as PortfolioRow[];
+    for (const p of rows) {
+      this.#check('portfolios', p, `${org}/${p.id}`);
+      if (wholeEstateOf(p).includes(purpose)) return p;
+    }
+    return undefined;
+  }
+
+  async #key(q: SqlReader, keyId: unknown, lock = ''): Promise<KeyRow> {
+    const id = String(keyId);
+    const k = this.#check('keys', (await q.get(`SELECT * FROM ${this.#db.table('keys')} WHERE key_id = ?${lock}`, [id])) as KeyRow | undefined, id);
+    if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${id}`, id);
+    return k;
+  }
+
+  async #device(q: SqlReader, org: string, eui: string, lock = ''): Promise<DeviceRow | undefined> {
+    return this.#check('devices', (await q.get(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device = ?${lock}`, [org, eui])) as DeviceRow | undefined, `${org}/${eui}`);
+  }
+
+  /** Devices that trust `keyId` now (by the index of installed keys). */
+  async #exposureCount(q: SqlReader, k: KeyRow): Promise<number> {
+    const col = INSTALLED_COLUMN[k.purpose as KeyPurpose];
+    if (col === undefined) return 0;
+    const r = await q.get(`SELECT count(*) AS n FROM ${this.#db.table('devices')} WHERE ${col} = ?`, [k.key_id]);
+    return Number(r?.['n'] ?? 0);
+  }
+
+  async #checkCap(q: SqlReader, org: OrgRow, k: KeyRow, adding: number): Promise<void> {
+    const cap = org.max_devices_per_key;
+    if (cap === null) return;
+    const n = (await this.#exposureCount(q, k)) + adding;
+    if (!(n <= cap)) fail('ERR_PORTFOLIO_DEVICE_CAP', `key ${k.key_id} would be trusted by ${n} devices; the cap is ${String(cap)}`, k.key_id);
+  }
+
+  /**
+   * Run a lifecycle change in one transaction: `change` reads (inside the transaction: the latest
+   * committed state, locked where it says so) and returns its records and rows; the records are
+   * appended as one sealed batch, each row gets the seq of the record that writes it as `rev` and
+   * its MAC, and everything commits together.
+   */
+  async #change<T>(change: (t: SqlTx) => Promise<Change<T>>): Promise<T> {
+    this.#assertOpen();
+    return this.#db.tx(async (t) => {
+      const { result, entries } = await change(t);
+      const trailEntries: TrailEntry[] = entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) }));
+      const seqs = await this.#trail.appendInTx(t, trailEntries);
+      // The last write of a row wins (a row written by two records of one change gets the later rev).
+      const finalRows = new Map<string, { w: RowWrite; rev: number }>();
+      entries.forEach((e, i) => {
+        for (const w of e.rows) finalRows.set(subjectOf(w), { w, rev: seqs[i] as number });
+      });
+      for (const { w, rev } of finalRows.values()) await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, w.table, { ...w.row, rev });
+      return result;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // organisations and portfolios
+
+  /** @throws SmkiError `ERR_ORGANISATION_EXISTS`, `ERR_EUI64_INVALID`, `ERR_ROLE_UNKNOWN`, `ERR_INVALID_ARGUMENT` */
+  async addOrganisation(options: { entityId: string; role: number; maxDevicesPerKey?: number }): Promise<OrganisationInfo> {
+    const entityId = parseEui64(options.entityId);
+    if (!isRemotePartyRole(options.role)) throw new SmkiError('ERR_ROLE_UNKNOWN', `unknown Remote Party Role ${String(options.role)}`, { role: String(options.role) });
+    const cap = options.maxDevicesPerKey;
+    if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < 1)) fail('ERR_INVALID_ARGUMENT', 'maxDevicesPerKey must be a positive integer');
+    const role = options.role;
+    return this.#change(async (t) => {
+      if (await t.get(`SELECT entity_id FROM ${this.#db.table('organisations')} WHERE entity_id = ?`, [entityId])) fail('ERR_ORGANISATION_EXISTS', `organisation ${entityId} exists`, entityId);
+      const row: Row = { entity_id: entityId, role, max_devices_per_key: cap ?? null };
+      return {
+        result: Object.freeze({ entityId, role, ...optional('maxDevicesPerKey', cap) }),
+        entries: [{ event: { type: 'organisation.created', entityId, role }, rows: [{ table: 'organisations', row }] }],
+      };
+    });
+  }
+
+  /** @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_EXISTS`, `ERR_INVALID_ARGUMENT`, `ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT` */
+  async createPortfolio(organisation: string, options: { id: string; name?: string; wholeEstate?: readonly KeyPurpose[] }): Promise<PortfolioInfo> {
+    if (typeof options?.id !== 'string' || !PORTFOLIO_ID.test(options.id)) fail('ERR_INVALID_ARGUMENT', 'portfolio id must be 1–64 of A–Z a–z 0–9 _ -');
+    const wholeEstate = [...new Set((options.wholeEstate ?? []).map(checkPurpose))];
+    for (const p of wholeEstate) if (!DEVICE_PURPOSES.includes(p)) fail('ERR_INVALID_ARGUMENT', `${p} keys serve no device: a portfolio cannot serve the whole estate with one`, p);
+    const name = options.name ?? options.id;
+    if (typeof name !== 'string' || name.length > 128 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) fail('ERR_INVALID_ARGUMENT', 'a portfolio name is at most 128 characters without control characters');
+    return this.#change(async (t) => {
+      const org = await this.#org(t, organisation);
+      if (await t.get(`SELECT id FROM ${this.#db.table('portfolios')} WHERE organisation = ? AND id = ?`, [org.entity_id, options.id])) fail('ERR_PORTFOLIO_EXISTS', `portfolio ${options.id} exists`, options.id);
+      for (const p of wholeEstate) {
+        const other = await this.#wholeEstate(t, org.entity_id, p);
+        if (other) fail('ERR_INVALID_ARGUMENT', `portfolio ${other.id} already serves the whole estate for ${p}`);
+        const col = INSTALLED_COLUMN[p] as string;
+        const r = await t.get(`SELECT count(*) AS n FROM ${this.#db.table('devices')} WHERE organisation = ? AND ${col} IS NOT NULL`, [org.entity_id]);
+        const trusting = Number(r?.['n'] ?? 0);
+        if (trusting > 0) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${trusting} device(s) record an installed ${p} key: a whole-estate ${p} key would override the keys they trust`, options.id);
+      }
+      const row: PortfolioRow = { organisation: org.entity_id, id: options.id, name, whole_estate: JSON.stringify(wholeEstate), cur_signing: null, cur_key_agreement: null, cur_prepayment: null, cur_xml: null };
+      return {
+        result: portfolioInfoOf(row, []),
+        entries: [{ event: { type: 'portfolio.created', organisation: org.entity_id, portfolioId: options.id, name, wholeEstate }, rows: [{ table: 'portfolios', row }] }],
+      };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // keys
+
+  /**
+   * Generate a key in the backend (outside any transaction: it creates a key nobody uses yet),
+   * then record it. If the record never commits, the backend key is an orphan.
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_STATE_TRANSITION` (another process generated that generation meanwhile)
+   */
+  async generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
+    this.#assertOpen();
+    checkPurpose(purpose);
+    const db = this.#db;
+    const org = await this.#org(db, organisation);
+    const p = await this.#portfolio(db, org.entity_id, portfolioId);
+    const max = await db.get(`SELECT max(generation) AS g FROM ${db.table('keys')} WHERE organisation = ? AND portfolio_id = ? AND purpose = ?`, [org.entity_id, p.id, purpose]);
+    const generation = 1 + Number(max?.['g'] ?? 0);
+    const keyId = `${org.entity_id}.${p.id}.${PURPOSE_SHORT[purpose]}.g${generation}`;
+    const generated = await this.#backend.generateKey({ keyId, label: `${org.entity_id}/${p.id}/${PURPOSE_SHORT[purpose]}/g${generation}` });
+    return this.#change(async (t) => {
+      await this.#portfolio(t, org.entity_id, p.id);
+      if (await t.get(`SELECT key_id FROM ${db.table('keys')} WHERE key_id = ?`, [keyId])) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} was generated meanwhile by another process; the key just made is an orphan: generate again`, keyId);
+      const row: KeyRow = {
+        key_id: keyId,
+        organisation: org.entity_id,
+        portfolio_id: p.id,
+        purpose,
+        generation,
+        state: 'pending',
+        backend: this.#backend.kind,
+        handle: generated.handle,
+        public_key: toHex(generated.publicKey),
+        certificate: null,
+        serial_number: null,
+        created_at: this.#now().toISOString(),
+        revoked_at: null,
+      };
+      return {
+        result: handleOf(row),
+        entries: [{ event: { type: 'key.generated', keyId, organisation: org.entity_id, portfolioId: p.id, purpose, generation, backend: this.#backend.kind }, rows: [{ table: 'keys', row }] }],
+      };
+    });
+  }
+
+  /** @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` */
+  async createCsr(keyId: string, options: { commonName?: string } = {}): Promise<Uint8Array> {
+    this.#assertOpen();
+    const k = await this.#key(this.#db, keyId);
+    if (k.state !== 'pending') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}: a CSR is made only for a pending key`, keyId);
+    const org = await this.#org(this.#db, k.organisation);
+    const backend = this.#backend;
+    const pop: Signer = { publicKey: Buffer.from(k.public_key, 'hex'), sign: (m) => backend.sign(k.handle, m) };
+    const purpose = k.purpose as KeyPurpose;
+    const csr = await createCsr({
+      signer: pop,
+      subject: { role: purpose === 'xmlSigning' ? XML_SIGNING_ROLE : (org.role as RemotePartyRoleCode), entityId: org.entity_id as Eui64, ...optional('commonName', options.commonName) },
+      keyUsage: PURPOSE_USAGE[purpose],
+    });
+    await this.#change(async (t) => {
+      const now = await this.#key(t, keyId, t.forUpdate);
+      if (now.state !== 'pending') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} became ${now.state} while its CSR was made`, keyId);
+      return { result: undefined, entries: [{ event: { type: 'key.csr', keyId }, rows: [] }] };
+    });
+    return csr;
+  }
+
+  /** @throws SmkiError `ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`, `ERR_CERTIFICATE_ROLE_MISMATCH`, `ERR_CERTIFICATE_PURPOSE_MISMATCH`, `ERR_KEY_STATE_TRANSITION`, `ERR_KEY_NOT_FOUND`, `ERR_CERT_MALFORMED` */
+  async attachCertificate(keyId: string, certificate: CertificateInput): Promise<KeyInfo> {
+    const cert = toCertificate(certificate);
+    return this.#change(async (t) => {
+      const k = await this.#key(t, keyId, t.forUpdate);
+      if (k.state !== 'pending' || k.certificate !== null) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}${k.certificate ? ' and has a certificate' : ''}`, keyId);
+      if (toHex(cert.publicKeyBytes) !== k.public_key) fail('ERR_CERTIFICATE_KEY_MISMATCH', `the certificate's key is not key ${keyId}'s`, keyId);
+      const org = await this.#org(t, k.organisation);
+      if (cert.kind !== 'organisation' || cert.entityId !== org.entity_id) fail('ERR_CERTIFICATE_ENTITY_MISMATCH', `the certificate names entity ${cert.entityId ?? '(none)'}, not ${org.entity_id}`, keyId);
+      const purpose = k.purpose as KeyPurpose;
+      const role = purpose === 'xmlSigning' ? XML_SIGNING_ROLE : org.role;
+      if (cert.role !== role) fail('ERR_CERTIFICATE_ROLE_MISMATCH', `the certificate's role is ${cert.role ?? '(none)'}, not ${role}${purpose === 'xmlSigning' ? ' (DUIS XML signing)' : ''}`, keyId);
+      if (cert.keyUsage.length !== 1 || cert.keyUsage[0] !== PURPOSE_USAGE[purpose]) {
+        fail('ERR_CERTIFICATE_PURPOSE_MISMATCH', `key ${keyId} is for ${purpose}; the certificate allows ${cert.keyUsage.join('+') || 'nothing'}`, keyId);
+      }
+      const row: KeyRow = { ...k, certificate: certificateToPem(cert), serial_number: cert.serialNumber };
+      const rows: RowWrite[] = [{ table: 'keys', row }];
+      const p = await this.#portfolio(t, k.organisation, k.portfolio_id, t.forUpdate);
+      if (current(p, purpose) === undefined) {
+        row.state = 'active';
+        rows.push({ table: 'portfolios', row: { ...p, [CURRENT_COLUMN[purpose]]: k.key_id } });
+      }
+      return { result: keyInfoOf(row), entries: [{ event: { type: 'certificate.attached', keyId, serialNumber: cert.serialNumber, fingerprint: cert.fingerprint }, rows }] };
+    });
+  }
+
+  /**
+   * Make a pending key with a certificate current. Returns how many meters must now have their
+   * credentials updated; {@link DbKeyStore.credentialUpdates} pages through them.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION`
+   */
+  async rotate(keyId: string): Promise<{ readonly fromKeyId?: string; readonly toKeyId: string; readonly devicesToUpdate: number }> {
+    return this.#change(async (t) => {
+      const k = await this.#key(t, keyId, t.forUpdate);
+      if (k.state !== 'pending' || k.certificate === null) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} must be pending with a certificate to rotate in`, keyId);
+      const purpose = k.purpose as KeyPurpose;
+      const p = await this.#portfolio(t, k.organisation, k.portfolio_id, t.forUpdate);
+      const from = current(p, purpose);
+      let devicesToUpdate = 0;
+      const col = INSTALLED_COLUMN[purpose];
+      if (col !== undefined) {
+        const r = await t.get(`SELECT count(*) AS n FROM ${this.#db.table('devices')} WHERE organisation = ? AND portfolio_id = ? AND (${col} IS NULL OR ${col} <> ?)`, [k.organisation, p.id, k.key_id]);
+        devicesToUpdate = Number(r?.['n'] ?? 0);
+      }
+      return {
+        result: Object.freeze({ ...optional('fromKeyId', from), toKeyId: k.key_id, devicesToUpdate }),
+        entries: [
+          {
+            event: { type: 'key.rotated', organisation: k.organisation as Eui64, portfolioId: p.id, purpose, ...optional('fromKeyId', from), toKeyId: k.key_id, devicesToUpdate },
+            rows: [
+              { table: 'keys', row: { ...k, state: 'active' } },
+              { table: 'portfolios', row: { ...p, [CURRENT_COLUMN[purpose]]: k.key_id } },
+            ],
+          },
+        ],
+      };
+    });
+  }
+
+  /** @throws SmkiError `ERR_KEY_STATE_TRANSITION`, `ERR_KEY_NOT_FOUND` */
+  async retire(keyId: string): Promise<KeyInfo> {
+    return this.#change(async (t) => {
+      const k = await this.#key(t, keyId, t.forUpdate);
+      if (k.state === 'revoked' || k.state === 'retired') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}`, keyId);
+      const p = await this.#portfolio(t, k.organisation, k.portfolio_id, t.forUpdate);
+      if (current(p, k.purpose as KeyPurpose) === keyId) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is current: rotate another key in first`, keyId);
+      const trusting = await this.#exposureCount(t, k);
+      if (trusting > 0) fail('ERR_KEY_STATE_TRANSITION', `${trusting} meter(s) still trust key ${keyId}: update their credentials first`, keyId);
+      const row: KeyRow = { ...k, state: 'retired' };
+      return { result: keyInfoOf(row), entries: [{ event: { type: 'key.retired', keyId }, rows: [{ table: 'keys', row }] }] };
+    });
+  }
+
+  /** @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` */
+  async revoke(keyId: string, reason?: string): Promise<KeyInfo> {
+    return this.#change(async (t) => {
+      const k = await this.#key(t, keyId, t.forUpdate);
+      if (k.state === 'revoked') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is already revoked`, keyId);
+      const row: KeyRow = { ...k, state: 'revoked', revoked_at: this.#now().toISOString() };
+      const rows: RowWrite[] = [{ table: 'keys', row }];
+      const p = await this.#portfolio(t, k.organisation, k.portfolio_id, t.forUpdate);
+      const purpose = k.purpose as KeyPurpose;
+      if (current(p, purpose) === keyId) rows.push({ table: 'portfolios', row: { ...p, [CURRENT_COLUMN[purpose]]: null } });
+      const text = reason === undefined ? undefined : String(reason).slice(0, MAX_REASON);
+      return { result: keyInfoOf(row), entries: [{ event: { type: 'key.revoked', keyId, ...optional('reason', text) }, rows }] };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // devices
+
+  /**
+   * Assign devices to portfolios, all or none, in one transaction: each takes its portfolio's
+   * current keys. Up to {@link MAX_BULK} at once.
+   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT`
+   */
+  async assignDevices(organisation: string, assignments: readonly { readonly device: string; readonly portfolioId: string }[]): Promise<number> {
+    if (!Array.isArray(assignments) || assignments.length < 1 || assignments.length > MAX_BULK) {
+      fail('ERR_INVALID_ARGUMENT', `assign 1 to ${MAX_BULK} devices at once`, String(Array.isArray(assignments) ? assignments.length : typeof assignments));
+    }
+    // Checked before anything is read: every EUI-64 and portfolio id, no device twice.
+    const list = assignments.map((a) => ({ device: parseEui64(a?.device), portfolioId: String(a?.portfolioId) }));
+    const seen = new Set<string>();
+    for (const a of list) {
+      if (seen.has(a.device)) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${a.device} is named twice`, a.device);
+      seen.add(a.device);
+    }
+    return this.#change(async (t) => {
+      const org = await this.#org(t, organisation);
+      const db = this.#db;
+      // Already assigned: looked up in chunks by primary key.
+      for (let i = 0; i < list.length; i += 500) {
+        const chunk = list.slice(i, i + 500);
+        const found = await t.get(`SELECT device, portfolio_id FROM ${db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')}) LIMIT 1`, [org.entity_id, ...chunk.map((a) => a.device)]);
+        if (found) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${String(found['device'])} is in portfolio ${String(found['portfolio_id'])}`, String(found['device']));
+      }
+      const portfolios = new Map((await this.#portfoliosOf(t, org.entity_id)).map((p) => [p.id, p]));
+      const estate = new Set<KeyPurpose>();
+      for (const p of portfolios.values()) for (const w of wholeEstateOf(p)) estate.add(w);
+      const perKey = new Map<string, number>();
+      const entries: { event: AuditEvent; rows: RowWrite[] }[] = [];
+      for (const a of list) {
+        const p = portfolios.get(a.portfolioId);
+        if (!p) fail('ERR_PORTFOLIO_NOT_FOUND', `no portfolio ${a.portfolioId} in ${org.entity_id}`, a.portfolioId);
+        const row: DeviceRow = { organisation: org.entity_id, device: a.device, portfolio_id: p.id, inst_signing: null, inst_key_agreement: null, inst_prepayment: null };
+        for (const purpose of DEVICE_PURPOSES) {
+          if (estate.has(purpose)) continue;
+          const keyId = current(p, purpose);
+          if (keyId === undefined) continue;
+          row[INSTALLED_COLUMN[purpose] as string] = keyId;
+          perKey.set(keyId, (perKey.get(keyId) ?? 0) + 1);
+        }
+        entries.push({ event: { type: 'device.assigned', organisation: org.entity_id as Eui64, device: a.device, portfolioId: p.id }, rows: [{ table: 'devices', row }] });
+      }
+      for (const [keyId, n] of perKey) await this.#checkCap(t, org, await this.#key(t, keyId), n);
+      return { result: list.length, entries };
+    });
+  }
+
+  /**
+   * Move devices to another portfolio, all or none, in one transaction. The meters keep trusting
+   * their installed certificates until their credentials are updated
+   * ({@link DbKeyStore.credentialUpdates} lists them).
+   * @returns how many devices moved
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_INVALID_ARGUMENT`
+   */
+  async moveDevices(organisation: string, devices: readonly string[], toPortfolioId: string): Promise<number> {
+    if (!Array.isArray(devices) || devices.length < 1 || devices.length > MAX_BULK) {
+      fail('ERR_INVALID_ARGUMENT', `move 1 to ${MAX_BULK} devices at once`, String(Array.isArray(devices) ? devices.length : typeof devices));
+    }
+    const list = [...new Set(devices.map((d) => parseEui64(d)))];
+    return this.#change(async (t) => {
+      const org = await this.#org(t, organisation);
+      const to = await this.#portfolio(t, org.entity_id, toPortfolioId, t.forUpdate);
+      const db = this.#db;
+      const entries: { event: AuditEvent; rows: RowWrite[] }[] = [];
+      for (let i = 0; i < list.length; i += 500) {
+        const chunk = list.slice(i, i + 500);
+        const rows = (await t.all(`SELECT * FROM ${db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})${t.forUpdate}`, [org.entity_id, ...chunk])) as DeviceRow[];
+        if (rows.length !== chunk.length) {
+          const have = new Set(rows.map((r) => r.device));
+          const missing = chunk.find((d) => !have.has(d)) as string;
+          fail('ERR_DEVICE_UNKNOWN', `device ${missing} is in no portfolio of ${org.entity_id}`, missing);
+        }
+        for (const d of rows) {
+          this.#check('devices', d, `${org.entity_id}/${d.device}`);
+          if (d.portfolio_id === to.id) fail('ERR_INVALID_ARGUMENT', `device ${d.device} is already in ${to.id}`);
+          entries.push({
+            event: { type: 'device.moved', organisation: org.entity_id as Eui64, device: d.device as Eui64, fromPortfolioId: d.portfolio_id, toPortfolioId: to.id },
+            rows: [{ table: 'devices', row: { ...d, portfolio_id: to.id } }],
+          });
+        }
+      }
+      const cap = org.max_devices_per_key;
+      if (cap !== null) {
+        const r = await t.get(`SELECT count(*) AS n FROM ${db.table('devices')} WHERE organisation = ? AND portfolio_id = ?`, [org.entity_id, to.id]);
+        if (!(Number(r?.['n'] ?? 0) + list.length <= cap)) fail('ERR_PORTFOLIO_DEVICE_CAP', `portfolio ${to.id} would hold more than ${cap} devices`, to.id);
+      }
+      return { result: list.length, entries };
+    });
+  }
+
+  /** @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT`, `ERR_INVALID_ARGUMENT` */
+  async markCredentialsUpdated(organisation: string, device: string, purpose: KeyPurpose): Promise<DeviceInfo> {
+    const eui = parseEui64(device);
+    checkPurpose(purpose);
+    if (!DEVICE_PURPOSES.includes(purpose)) fail('ERR_INVALID_ARGUMENT', `no meter trusts an ${purpose} key: there are no credentials to update`, eui);
+    return this.#change(async (t) => {
+      const org = await this.#org(t, organisation);
+      const d = await this.#device(t, org.entity_id, eui, t.forUpdate);
+      if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entity_id}`, eui);
+      const estate = await this.#wholeEstate(t, org.entity_id, purpose);
+      if (estate) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by the whole-estate key of ${estate.id}: no per-device ${purpose} key is recorded`, eui);
+      const p = await this.#portfolio(t, org.entity_id, d.portfolio_id);
+      const keyId = current(p, purpose);
+      if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `portfolio ${p.id} has no current ${purpose} key`, eui);
+      if (installed(d, purpose) !== keyId) await this.#checkCap(t, org, await this.#key(t, keyId), 1);
+      const row: DeviceRow = { ...d, [INSTALLED_COLUMN[purpose] as string]: keyId };
+      return { result: deviceInfoOf(row), entries: [{ event: { type: 'device.credentials-updated', device: eui, purpose, keyId }, rows: [{ table: 'devices', row }] }] };
+    });
+  }
+
+  /**
+   * The meters of a portfolio whose installed key for `purpose` is not the portfolio's current
+   * one, in device order, a page at a time.
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`
+   */
+  async credentialUpdates(organisation: string, portfolioId: string, options: { purpose?: KeyPurpose; after?: string; limit?: number } = {}): Promise<CredentialUpdatePage> {
+    this.#assertOpen();
+    const purpose = checkPurpose(options.purpose ?? 'signing');
+    const col = INSTALLED_COLUMN[purpose];
+    if (col === undefined) fail('ERR_INVALID_ARGUMENT', `no meter trusts an ${purpose} key`);
+    const limit = options.limit ?? 1000;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) fail('ERR_INVALID_ARGUMENT', 'limit must be 1 to 10000');
+    const after = options.after === undefined ? '' : parseEui64(options.after);
+    const org = await this.#org(this.#db, organisation);
+    const p = await this.#portfolio(this.#db, org.entity_id, portfolioId);
+    const to = current(p, purpose);
+    if (to === undefined) return Object.freeze({ updates: Object.freeze([]) });
+    const rows = (await this.#db.all(
+      `SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND portfolio_id = ? AND device > ? AND (${col} IS NULL OR ${col} <> ?) ORDER BY device LIMIT ?`,
+      [org.entity_id, p.id, after, to, limit],
+    )) as DeviceRow[];
+    const updates = rows.map((d) => {
+      this.#check('devices', d, `${org.entity_id}/${d.device}`);
+      return Object.freeze({ device: d.device as Eui64, purpose, fromKeyId: installed(d, purpose), toKeyId: to });
+    });
+    const last = rows[rows.length - 1];
+    return Object.freeze({ updates: Object.freeze(updates), ...(rows.length === limit && last ? { next: last.device } : {}) });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // use
+
+  /**
+   * The key a device trusts for `purpose`, read and checked (MACs, state). Fails closed with a
+   * distinct code for each reason.
+   */
+  async #resolve(organisation: string | undefined, device: string, purpose: KeyPurpose): Promise<{ key: KeyRow; dev: DeviceRow }> {
+    const db = this.#db;
+    const org = await this.#orgFor(db, organisation);
+    const eui = parseEui64(device);
+    const dev = await this.#device(db, org.entity_id, eui);
+    if (!dev) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entity_id}`, eui);
+    const estate = await this.#wholeEstate(db, org.entity_id, purpose);
+    let keyId: string | undefined;
+    if (estate) {
+      if (installed(dev, purpose) !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `device ${eui} records an installed ${purpose} key; the whole-estate key of ${estate.id} would override it`, eui);
+      keyId = current(estate, purpose);
+      if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the whole-estate portfolio ${estate.id} has no current ${purpose} key`, eui);
+    } else {
+      keyId = installed(dev, purpose);
+      if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the store does not know which ${purpose} certificate device ${eui} trusts`, eui);
+    }
+    const key = await this.#key(db, keyId);
+    usable(key);
+    if (key.purpose !== purpose || key.organisation !== org.entity_id) fail('ERR_KEYSTORE_CORRUPT', `device ${eui} points at a key of another purpose or organisation`);
+    return { key, dev };
+  }
+
+  /**
+   * Inside a use batch's transaction: the keys the batch's records used, read again (locked
+   * against a concurrent revocation on PostgreSQL) and checked still usable.
+   */
+  async #validateUses(t: SqlTx, ids: ReadonlySet<string>): Promise<ReadonlyMap<string, SmkiError>> {
+    const out = new Map<string, SmkiError>();
+    const list = [...ids];
+    const lock = t.forUpdate === '' ? '' : ' FOR SHARE';
+    for (let i = 0; i < list.length; i += 500) {
+      const chunk = list.slice(i, i + 500);
+      const rows = (await t.all(`SELECT * FROM ${this.#db.table('keys')} WHERE key_id IN (${chunk.map(() => '?').join(', ')})${lock}`, chunk)) as KeyRow[];
+      const byId = new Map(rows.map((r) => [r.key_id, r]));
+      for (const id of chunk) {
+        try {
+          const k = byId.get(id);
+          if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${id}`, id);
+          this.#check('keys', k, id);
+          usable(k);
+        } catch (e) {
+          out.set(id, e as SmkiError);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sign for a device with the key it trusts; returned only once the use record is durable and the
+   * key was still usable when it committed.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CLOSED`, `ERR_KEYSTORE_ROW_TAMPERED`
+   */
+  async signFor(device: string, data: Uint8Array, use: UseContext & { organisation?: string } = {}): Promise<Uint8Array> {
+    this.#assertOpen();
+    const fields = useOf(use);
+    if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
+    const { key } = await this.#resolve(use.organisation, device, 'signing');
+    const signature = await this.#backend.sign(key.handle, data);
+    await this.#trail.recordUse(useEvent('sign', key, device, fields));
+    return signature;
+  }
+
+  /** @throws SmkiError `ERR_KEY_PORTFOLIO_MISMATCH`, `ERR_KEY_NOT_FOR_SIGNING`, `ERR_KEY_STATE_TRANSITION`, and those of {@link DbKeyStore.signFor} */
+  async signWith(handle: KeyHandle<'signing'>, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
+    this.#assertOpen();
+    const fields = useOf(use);
+    if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
+    const given = await this.#key(this.#db, handle?.keyId);
+    if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.key_id} is an xmlSigning key: it signs DUIS XML (KeyStore.xmlSigner), never for a meter`, given.key_id);
+    if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.key_id} is a ${given.purpose} key: it never signs (but its own CSR)`, given.key_id);
+    const { key, dev } = await this.#resolve(given.organisation, device, 'signing');
+    if (key.key_id !== given.key_id) {
+      if (given.portfolio_id !== dev.portfolio_id && given.portfolio_id !== key.portfolio_id) {
+        fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.key_id} belongs to portfolio ${given.portfolio_id}; device ${device} is in ${dev.portfolio_id}`, given.key_id);
+      }
+      fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.key_id}, not ${given.key_id}`, given.key_id);
+    }
+    const signature = await this.#backend.sign(key.handle, data);
+    await this.#trail.recordUse(useEvent('sign', key, device, fields));
+    return signature;
+  }
+
+  /** @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT`, and those of {@link DbKeyStore.signFor} */
+  async keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): Promise<KeyAgreement> {
+    this.#assertOpen();
+    const fields = useOf(options);
+    const { organisation } = options;
+    const purpose = options.purpose ?? 'keyAgreement';
+    if (purpose === ('signing' as KeyPurpose) || purpose === ('xmlSigning' as KeyPurpose)) fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `a ${purpose} key is never used for key agreement`);
+    const { key } = await this.#resolve(organisation, device, purpose);
+    return {
+      publicKey: Buffer.from(key.public_key, 'hex'),
+      deriveSharedSecret: async (peer) => {
+        this.#assertOpen();
+        const now = (await this.#resolve(organisation, device, purpose)).key;
+        if (now.key_id !== key.key_id) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.key_id}`, key.key_id);
+        const point = peer instanceof Uint8Array && peer.length === 65 && peer[0] === 0x04 ? peer : publicKeyToRaw(toPublicKey(peer));
+        const z = await this.#backend.deriveSharedSecret(key.handle, point);
+        await this.#trail.recordUse(useEvent('keyAgreement', key, device, fields));
+        return z;
+      },
+    };
+  }
+
+  /** @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CORRUPT` */
+  async xmlSigner(organisation: string, options: XmlSignerOptions = {}): Promise<XmlSigner> {
+    this.#assertOpen();
+    if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the xmlSigner options must be an object', 'options');
+    const defaults = xmlUseOf(options);
+    const db = this.#db;
+    const org = await this.#org(db, organisation);
+    let keyId: string | undefined;
+    if (options.portfolioId !== undefined) {
+      if (typeof options.portfolioId !== 'string') fail('ERR_INVALID_ARGUMENT', 'portfolioId must be a string', 'portfolioId');
+      keyId = current(await this.#portfolio(db, org.entity_id, options.portfolioId), 'xmlSigning');
+      if (keyId === undefined) fail('ERR_KEY_NOT_FOUND', `portfolio ${options.portfolioId} of ${org.entity_id} has no current xmlSigning key`, `${org.entity_id}/${options.portfolioId}/xmlSigning`);
+    } else {
+      const holders = (await this.#portfoliosOf(db, org.entity_id)).filter((p) => current(p, 'xmlSigning') !== undefined);
+      if (holders.length === 0) fail('ERR_KEY_NOT_FOUND', `organisation ${org.entity_id} has no current xmlSigning key`, `${org.entity_id}/xmlSigning`);
+      if (holders.length > 1) fail('ERR_INVALID_ARGUMENT', `portfolios ${holders.map((p) => p.id).join(', ')} of ${org.entity_id} each have a current xmlSigning key: name one with portfolioId`, 'portfolioId');
+      keyId = current(holders[0] as PortfolioRow, 'xmlSigning') as string;
+    }
+    const key = await this.#usableXmlKey(keyId, org.entity_id);
+    if (key.certificate === null) fail('ERR_KEYSTORE_CORRUPT', `the current xmlSigning key ${key.key_id} has no certificate`, key.key_id);
+    const bound = key.key_id;
+    return Object.freeze({
+      keyId: bound,
+      portfolioId: key.portfolio_id,
+      publicKey: new Uint8Array(Buffer.from(key.public_key, 'hex')),
+      certificate: new Uint8Array(toCertificate(key.certificate).der),
+      sign: async (message: Uint8Array, use?: XmlSignUse): Promise<Uint8Array> => {
+        this.#assertOpen();
+        const fields = use === undefined ? defaults : xmlUseOf(use);
+        if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'message must be a Uint8Array', 'message');
+        const now = await this.#usableXmlKey(bound, org.entity_id);
+        const signature = await this.#backend.sign(now.handle, message);
+        await this.#trail.recordUse({ type: 'key.used', operation: 'xml-sign', keyId: now.key_id, portfolioId: now.portfolio_id, ...optional('requestId', fields.requestId) });
+        return signature;
+      },
+    });
+  }
+
+  async #usableXmlKey(keyId: string, organisation: string): Promise<KeyRow> {
+    const key = await this.#key(this.#db, keyId);
+    usable(key);
+    if (key.purpose !== 'xmlSigning' || key.organisation !== organisation) fail('ERR_KEYSTORE_CORRUPT', `key ${key.key_id} is not an xmlSigning key of ${organisation}`, key.key_id);
+    return key;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reading
+
+  /** @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEYSTORE_CLOSED` */
+  async key(keyId: string): Promise<KeyInfo> {
+    this.#assertOpen();
+    return keyInfoOf(await this.#key(this.#db, keyId));
+  }
+
+  /** @throws SmkiError `ERR_KEYSTORE_CLOSED` */
+  async keys(organisation?: string): Promise<KeyInfo[]> {
+    this.#assertOpen();
+    const db = this.#db;
+    const rows = (organisation === undefined
+      ? await db.all(`SELECT * FROM ${db.table('keys')} ORDER BY key_id`)
+      : await db.all(`SELECT * FROM ${db.table('keys')} WHERE organisation = ? ORDER BY key_id`, [parseEui64(organisation)])) as KeyRow[];
+    return rows.map((k) => keyInfoOf(this.#check('keys', k, k.key_id) as KeyRow));
+  }
+
+  /** @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_KEYSTORE_CLOSED` */
+  async organisation(entityId: string): Promise<OrganisationInfo> {
+    this.#assertOpen();
+    const o = await this.#org(this.#db, entityId);
+    return Object.freeze({ entityId: o.entity_id as Eui64, role: o.role as RemotePartyRoleCode, ...optional('maxDevicesPerKey', o.max_devices_per_key ?? undefined) });
+  }
+
+  /** A portfolio and its device count (its devices are paged by {@link DbKeyStore.devicesOf}). @throws SmkiError `ERR_PORTFOLIO_NOT_FOUND`, `ERR_ORGANISATION_NOT_FOUND` */
+  async portfolio(organisation: string, id: string): Promise<PortfolioInfo & { readonly deviceCount: number }> {
+    this.#assertOpen();
+    const org = await this.#org(this.#db, organisation);
+    const p = await this.#portfolio(this.#db, org.entity_id, id);
+    const r = await this.#db.get(`SELECT count(*) AS n FROM ${this.#db.table('devices')} WHERE organisation = ? AND portfolio_id = ?`, [org.entity_id, p.id]);
+    return Object.freeze({ ...portfolioInfoOf(p, []), deviceCount: Number(r?.['n'] ?? 0) });
+  }
+
+  /** Every portfolio of an organisation, by id. @throws SmkiError `ERR_ORGANISATION_NOT_FOUND` */
+  async portfolios(organisation: string): Promise<PortfolioInfo[]> {
+    this.#assertOpen();
+    const org = await this.#org(this.#db, organisation);
+    return (await this.#portfoliosOf(this.#db, org.entity_id)).map((p) => portfolioInfoOf(p, []));
+  }
+
+  /** The devices of a portfolio, in order, a page at a time. @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_INVALID_ARGUMENT` */
+  async devicesOf(organisation: string, portfolioId: string, options: { after?: string; limit?: number } = {}): Promise<{ devices: readonly DeviceInfo[]; next?: string }> {
+    this.#assertOpen();
+    const limit = options.limit ?? 1000;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) fail('ERR_INVALID_ARGUMENT', 'limit must be 1 to 10000');
+    const org = await this.#org(this.#db, organisation);
+    const after = options.after === undefined ? '' : parseEui64(options.after);
+    const rows = (await this.#db.all(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND portfolio_id = ? AND device > ? ORDER BY device LIMIT ?`, [org.entity_id, String(portfolioId), after, limit])) as DeviceRow[];
+    const devices = rows.map((d) => deviceInfoOf(this.#check('devices', d, `${org.entity_id}/${d.device}`) as DeviceRow));
+    const last = rows[rows.length - 1];
+    return Object.freeze({ devices: Object.freeze(devices), ...(rows.length === limit && last ? { next: last.device } : {}) });
+  }
+
+  /** @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_KEYSTORE_CLOSED` */
+  async device(organisation: string, device: string): Promise<DeviceInfo> {
+    this.#assertOpen();
+    const org = await this.#org(this.#db, organisation);
+    const eui = parseEui64(device);
+    const d = await this.#device(this.#db, org.entity_id, eui);
+    if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entity_id}`, eui);
+    return deviceInfoOf(d);
+  }
+
+  /**
+   * How many meters each key that is not revoked or retired endangers, largest first: one
+   * `GROUP BY` per purpose over the index of installed keys (whole-estate keys count every
+   * device of the organisation).
+   * @throws SmkiError `ERR_KEYSTORE_CLOSED`
+   */
+  async exposureReport(organisation?: string): Promise<ExposureCount[]> {
+    this.#assertOpen();
+    const db = this.#db;
+    const keys = (await this.keys(organisation)).filter((k) => k.state === 'active' || k.state === 'pending');
+    const counts = new Map<string, number>();
+    for (const purpose of DEVICE_PURPOSES) {
+      const col = INSTALLED_COLUMN[purpose] as string;
+      const rows = await db.all(`SELECT ${col} AS key_id, count(*) AS n FROM ${db.table('devices')} WHERE ${col} IS NOT NULL GROUP BY ${col}`);
+      for (const r of rows) counts.set(String(r['key_id']), Number(r['n']));
+    }
+    const orgTotals = new Map<string, number>();
+    const out: ExposureCount[] = [];
+    for (const k of keys) {
+      const ps = await this.#portfoliosOf(db, k.organisation);
+      const p = ps.find((x) => x.id === k.portfolioId);
+      const wholeEstate = p !== undefined && wholeEstateOf(p).includes(k.purpose) && current(p, k.purpose) === k.keyId;
+      let deviceCount = counts.get(k.keyId) ?? 0;
+      if (wholeEstate) {
+        if (!orgTotals.has(k.organisation)) {
+          const r = await db.get(`SELECT count(*) AS n FROM ${db.table('devices')} WHERE organisation = ?`, [k.organisation]);
+          orgTotals.set(k.organisation, Number(r?.['n'] ?? 0));
+        }
+        deviceCount = orgTotals.get(k.organisation) as number;
+      }
+      out.push(Object.freeze({ keyId: k.keyId, portfolioId: k.portfolioId, purpose: k.purpose, state: k.state, wholeEstate, deviceCount }));
+    }
+    return out.sort((a, b) => b.deviceCount - a.deviceCount || a.keyId.localeCompare(b.keyId));
+  }
+
+  /** Backend keys no key row references (left by a transaction that never committed). */
+  orphanHandles(): readonly string[] {
+    return this.#orphans;
+  }
+
+  /** The head of the audit trail as committed. */
+  auditHead(): Promise<TrailHead> {
+    return this.#trail.head();
+  }
+
+  /** Verify the whole trail with the audit public key (and the batch MACs). */
+  verifyTrail(): Promise<TrailVerification> {
+    return verifyTrail(this.#db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey });
+  }
+
+  /** Wait until every use recorded so far is committed. */
+  async flush(): Promise<void> {
+    this.#assertOpen();
+    await this.#trail.flush();
+  }
+
+  /** Wait for pending uses, then close the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#trail.flush();
+    this.#closed = true;
+    await this.#db.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function writeRow(t: SqlTx, db: SqlDriver, key: Buffer, storeId: string, table: AuthTable, row: Row): Promise<void> {
+  const mac = rowMac(key, storeId, table, row);
+  const values: SqlValue[] = [...COLUMNS[table].map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))), mac];
+  await t.run(upsertSql(db.table(table), table, PRIMARY_KEY[table]), values);
+}
+
+function usable(key: KeyRow): void {
+  if (key.state === 'revoked') fail('ERR_KEY_REVOKED', `key ${key.key_id} is revoked`, key.key_id);
+  if (key.state === 'retired') fail('ERR_KEY_RETIRED', `key ${key.key_id} is retired`, key.key_id);
+  if (key.state !== 'active') fail('ERR_KEY_NOT_ACTIVE', `key ${key.key_id} is ${key.state}`, key.key_id);
+}
+
+function portfolioInfoOf(p: PortfolioRow, devices: readonly Eui64[]): PortfolioInfo {
+  const cur: Partial<Record<KeyPurpose, string>> = {};
+  for (const purpose of KEY_PURPOSES) {
+    const k = current(p, purpose);
+    if (k !== undefined) cur[purpose] = k;
+  }
+  return Object.freeze({ organisation: p.organisation as Eui64, id: p.id, name: p.name, wholeEstate: Object.freeze(wholeEstateOf(p)), current: Object.freeze(cur), devices: Object.freeze([...devices]) });
+}
+
+function useOf(use: unknown): UseContext {
+  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
+  const { messageCode, counter } = use as UseContext;
+  if (messageCode !== undefined && !(Number.isInteger(messageCode) && messageCode >= 0 && messageCode <= 0xffff)) fail('ERR_INVALID_ARGUMENT', 'messageCode must be an integer from 0 to 0xFFFF', 'messageCode');
+  if (counter !== undefined && !(typeof counter === 'bigint' && counter >= 0n && counter < 1n << 64n)) fail('ERR_INVALID_ARGUMENT', 'counter must be a bigint from 0 to 2^64 - 1', 'counter');
+  return { ...optional('messageCode', messageCode), ...optional('counter', counter) };
+}
+
+function xmlUseOf(use: unknown): XmlSignUse {
+  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
+  const { requestId } = use as XmlSignUse;
+  if (requestId !== undefined && !(typeof requestId === 'string' && REQUEST_ID.test(requestId))) fail('ERR_INVALID_ARGUMENT', 'requestId must be 1 to 128 of A-Z a-z 0-9 . _ : @ / + -', 'requestId');
+  return optional('requestId', requestId);
+}
+
+function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: string, use: UseContext): AuditEvent & { keyId: string } {
+  return {
+    type: 'key.used',
+    operation,
+    keyId: key.key_id,
+    portfolioId: key.portfolio_id,
+    device: parseEui64(device),
+    ...optional('messageCode', use.messageCode),
+    ...optional('counter', use.counter),
+  } as AuditEvent & { keyId: string };
+}

@@ -1,0 +1,341 @@
+// The key store over a database: the same rules on SQLite and on a real PostgreSQL server,
+// authenticated rows (tampering and rollback refused), one transaction per change with its audit
+// records, use records durable before a signature leaves, the trail verified with the audit
+// public key only.
+import { verify } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { isSmkiError, parseEui64 } from '@smki/core';
+import { issueOrganisationCertificate, toCertificate, type CertificateInput } from '@smki/pki';
+import { DbKeyStore } from '../src/internal/db/engine.js';
+import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db/driver.js';
+import { postgresDdl, SQLITE_SCHEMA, KEYSTORE_DB_VERSION } from '../src/internal/db/schema.js';
+import { verifyTrail } from '../src/internal/db/trail.js';
+import { MemoryKeyBackend, type KeyPurpose } from '../src/index.js';
+import { connectionOf, postgresForThisFile } from '../../store/test/_postgres.js';
+import { expectCode, message, PASS, pki, SUPPLIER, tempDir, usage } from './_store-fixtures.js';
+
+const { pg } = postgresForThisFile('smki-ks-db-');
+let schemas = 0;
+
+interface Db {
+  readonly kind: 'sqlite' | 'postgres';
+  /** A new, empty database; `open` opens a driver on it (another one = another process's view). */
+  fresh(): { open(): Promise<SqlDriver>; sql(statement: string): unknown; backend: MemoryKeyBackend };
+}
+
+const databases: Db[] = [
+  {
+    kind: 'sqlite',
+    fresh() {
+      const path = join(tempDir(), 'keystore.db');
+      return {
+        backend: new MemoryKeyBackend(),
+        open: async () => SqliteDriver.open(path, SQLITE_SCHEMA),
+        sql: (statement: string) => {
+          const db = new Database(path);
+          try {
+            return /^\s*select/i.test(statement) ? db.prepare(statement).all() : db.exec(statement);
+          } finally {
+            db.close();
+          }
+        },
+      };
+    },
+  },
+  {
+    kind: 'postgres',
+    fresh() {
+      const schema = `ks_${++schemas}`;
+      return {
+        backend: new MemoryKeyBackend(),
+        open: async () => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION),
+        sql: (statement: string) => pg.psql(`SET search_path TO ${schema}; ${statement}`),
+      };
+    },
+  },
+];
+
+const open = async (driver: SqlDriver, backend = new MemoryKeyBackend()) => DbKeyStore.open({ driver, backend, passphrase: PASS });
+
+async function issue(store: DbKeyStore, org: string, portfolio: string, purpose: KeyPurpose) {
+  const handle = await store.generateKey(org, portfolio, purpose);
+  const csr = await store.createCsr(handle.keyId);
+  const cert = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: org, keyUsage: usage(purpose), csr });
+  await store.attachCertificate(handle.keyId, cert);
+  return { handle, cert };
+}
+
+const eui = (i: number) => `00DB${i.toString(16).toUpperCase().padStart(12, '0')}`;
+
+/** A supplier with portfolios north and south, a DS key each, and `n` meters in each. */
+async function estate(store: DbKeyStore, n = 3) {
+  await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+  await store.createPortfolio(SUPPLIER, { id: 'north' });
+  await store.createPortfolio(SUPPLIER, { id: 'south' });
+  const north = await issue(store, SUPPLIER, 'north', 'signing');
+  const south = await issue(store, SUPPLIER, 'south', 'signing');
+  await store.assignDevices(SUPPLIER, [
+    ...Array.from({ length: n }, (_, i) => ({ device: eui(i + 1), portfolioId: 'north' })),
+    ...Array.from({ length: n }, (_, i) => ({ device: eui(1000 + i), portfolioId: 'south' })),
+  ]);
+  return { north, south };
+}
+
+const verifiesWith = (cert: CertificateInput, sig: Uint8Array) => verify('sha256', message, { key: toCertificate(cert).publicKey!, dsaEncoding: 'ieee-p1363' }, sig);
+
+describe.each(databases)('key store over $kind', (db) => {
+  it('creates a store once, reopens it with its id, and refuses a wrong passphrase', async () => {
+    const d = db.fresh();
+    const a = await open(await d.open(), d.backend);
+    const id = a.storeId;
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    await a.close();
+    const b = await open(await d.open(), d.backend);
+    expect(b.storeId).toBe(id);
+    await b.close();
+    const driver = await d.open();
+    await expectCode(DbKeyStore.open({ driver, backend: new MemoryKeyBackend(), passphrase: 'not the passphrase' }), 'ERR_KEYSTORE_WRONG_PASSPHRASE');
+    await driver.close();
+  });
+
+  it('signs for a meter with the key its portfolio gave it, and only after the use record committed', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north, south } = await estate(store);
+    const sig = await store.signFor(eui(1), message, { messageCode: 0x0050, counter: 7n });
+    expect(verifiesWith(north.cert, sig)).toBe(true);
+    expect(verifiesWith(south.cert, await store.signFor(eui(1000), message))).toBe(true);
+    // The use record is in the trail when signFor resolves (no flush), with its counter.
+    const head = await store.auditHead();
+    const trail = await store.verifyTrail();
+    expect(trail.ok).toBe(true);
+    expect(trail.count).toBe(head.seq);
+    const records: string[] = [];
+    const pub = store.auditPublicKey;
+    const v = await verifyTrail(await d.open(), { storeId: store.storeId, publicKey: pub }, (r) => records.push(`${r.type}:${'counter' in r ? String(r.counter) : ''}`));
+    expect(v.ok).toBe(true);
+    expect(records).toContain('key.used:7');
+    await store.close();
+  });
+
+  it('assigns a bulk of meters in one transaction, all or none', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 1);
+    const before = await store.auditHead();
+    const many = Array.from({ length: 2000 }, (_, i) => ({ device: eui(5000 + i), portfolioId: 'north' }));
+    // One already assigned: nothing of the batch is assigned, no record written.
+    await expectCode(store.assignDevices(SUPPLIER, [...many, { device: eui(1), portfolioId: 'south' }]), 'ERR_DEVICE_ALREADY_ASSIGNED');
+    expect((await store.auditHead()).seq).toBe(before.seq);
+    await expectCode(store.device(SUPPLIER, eui(5000)), 'ERR_DEVICE_UNKNOWN');
+    expect(await store.assignDevices(SUPPLIER, many)).toBe(2000);
+    const after = await store.auditHead();
+    expect(after.seq - before.seq).toBe(2000);
+    expect(after.batch - before.batch).toBe(1);
+    expect((await store.portfolio(SUPPLIER, 'north')).deviceCount).toBe(2001);
+    await store.close();
+  });
+
+  it('rotates, pages through the credential updates, and retires the old key only when no meter trusts it', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north } = await estate(store, 5);
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing');
+    const r = await store.rotate(g2.handle.keyId);
+    expect(r).toEqual({ fromKeyId: north.handle.keyId, toKeyId: g2.handle.keyId, devicesToUpdate: 5 });
+    const page1 = await store.credentialUpdates(SUPPLIER, 'north', { limit: 3 });
+    expect(page1.updates.map((u) => u.device)).toEqual([eui(1), eui(2), eui(3)]);
+    expect(page1.updates[0]).toMatchObject({ fromKeyId: north.handle.keyId, toKeyId: g2.handle.keyId, purpose: 'signing' });
+    const page2 = await store.credentialUpdates(SUPPLIER, 'north', { limit: 3, after: page1.next! });
+    expect(page2.updates.map((u) => u.device)).toEqual([eui(4), eui(5)]);
+    expect(page2.next).toBeUndefined();
+    // Meters still trusting g1 are signed for with g1.
+    expect(verifiesWith(north.cert, await store.signFor(eui(1), message))).toBe(true);
+    await expectCode(store.retire(north.handle.keyId), 'ERR_KEY_STATE_TRANSITION');
+    for (let i = 1; i <= 5; i++) await store.markCredentialsUpdated(SUPPLIER, eui(i), 'signing');
+    expect(verifiesWith(g2.cert, await store.signFor(eui(1), message))).toBe(true);
+    expect((await store.retire(north.handle.keyId)).state).toBe('retired');
+    expect((await store.credentialUpdates(SUPPLIER, 'north')).updates).toHaveLength(0);
+    await store.close();
+  });
+
+  it('moves meters in one transaction; they keep their installed key until updated', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north, south } = await estate(store, 4);
+    expect(await store.moveDevices(SUPPLIER, [eui(1), eui(2)], 'south')).toBe(2);
+    const dev = await store.device(SUPPLIER, eui(1));
+    expect(dev.portfolioId).toBe('south');
+    expect(dev.installed.signing).toBe(north.handle.keyId);
+    expect(verifiesWith(north.cert, await store.signFor(eui(1), message))).toBe(true);
+    const ups = await store.credentialUpdates(SUPPLIER, 'south');
+    expect(ups.updates.map((u) => u.device)).toEqual([eui(1), eui(2)]);
+    await store.markCredentialsUpdated(SUPPLIER, eui(1), 'signing');
+    expect(verifiesWith(south.cert, await store.signFor(eui(1), message))).toBe(true);
+    // All or none: one unknown device moves nothing.
+    await expectCode(store.moveDevices(SUPPLIER, [eui(3), eui(999)], 'south'), 'ERR_DEVICE_UNKNOWN');
+    expect((await store.device(SUPPLIER, eui(3))).portfolioId).toBe('north');
+    await store.close();
+  });
+
+  it('reports exposure as counts per key, whole-estate keys counting every meter', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north, south } = await estate(store, 3);
+    await store.createPortfolio(SUPPLIER, { id: 'acb', wholeEstate: ['keyAgreement'] });
+    const ka = await issue(store, SUPPLIER, 'acb', 'keyAgreement');
+    await store.moveDevices(SUPPLIER, [eui(1000)], 'north');
+    const report = await store.exposureReport(SUPPLIER);
+    const byKey = new Map(report.map((e) => [e.keyId, e]));
+    expect(byKey.get(north.handle.keyId)?.deviceCount).toBe(3);
+    expect(byKey.get(south.handle.keyId)?.deviceCount).toBe(3);
+    expect(byKey.get(ka.handle.keyId)).toMatchObject({ wholeEstate: true, deviceCount: 6 });
+    expect(report[0]?.deviceCount).toBe(6);
+    await store.close();
+  });
+
+  it('refuses to sign with a revoked key, and a revocation committed by another process while a signature waits withholds it', async () => {
+    const d = db.fresh();
+    const a = await open(await d.open(), d.backend);
+    const { north } = await estate(a, 2);
+    const b = await open(await d.open(), d.backend);
+    // a has read the meter's key and is signing when b (another process's view) revokes it: the
+    // revocation commits before a's use record, and a's batch, seeing it, withholds the signature.
+    let revoked = false;
+    const sign = d.backend.sign.bind(d.backend);
+    d.backend.sign = async (handle, data) => {
+      const sig = await sign(handle, data);
+      if (!revoked) {
+        revoked = true;
+        await b.revoke(north.handle.keyId, 'keyCompromise');
+      }
+      return sig;
+    };
+    await expectCode(a.signFor(eui(1), message), 'ERR_KEY_REVOKED');
+    expect(revoked).toBe(true);
+    await expectCode(a.signFor(eui(2), message), 'ERR_KEY_REVOKED');
+    await expectCode(b.signFor(eui(2), message), 'ERR_KEY_REVOKED');
+    expect((await a.verifyTrail()).ok).toBe(true);
+    await a.close();
+    await b.close();
+  });
+
+  it('refuses a row changed in the database, and a row copied from another store', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 2);
+    await store.close();
+    // Move meter 1 to south behind the store's back: its row no longer verifies.
+    d.sql(`UPDATE devices SET portfolio_id = 'south' WHERE device = '${eui(1)}'`);
+    const again = await open(await d.open(), d.backend);
+    await expectCode(again.signFor(eui(1), message), 'ERR_KEYSTORE_ROW_TAMPERED');
+    await expectCode(again.device(SUPPLIER, eui(1)), 'ERR_KEYSTORE_ROW_TAMPERED');
+    // Meter 2 is untouched.
+    await again.signFor(eui(2), message);
+    await again.close();
+    // A key row with a changed handle refuses to open (keys are checked on open).
+    d.sql(`UPDATE keys SET handle = handle || 'x' WHERE key_id LIKE '%north%'`);
+    await expectCode(open(await d.open(), d.backend), 'ERR_KEYSTORE_ROW_TAMPERED');
+    // A device row copied from another store (same passphrase, same organisation): its MAC names
+    // the other store's id.
+    const e = db.fresh();
+    const other = await open(await e.open(), e.backend);
+    await estate(other, 3);
+    await other.close();
+    const copied = e.sql(`SELECT portfolio_id, inst_signing, rev, mac FROM devices WHERE device = '${eui(3)}'`);
+    const c = parseDevice(db.kind, copied);
+    d.sql(`UPDATE keys SET handle = substr(handle, 1, length(handle) - 1) WHERE key_id LIKE '%north%'`);
+    d.sql(`DELETE FROM devices WHERE device = '${eui(1)}'`);
+    d.sql(`INSERT INTO devices (organisation, device, portfolio_id, inst_signing, inst_key_agreement, inst_prepayment, rev, mac) VALUES ('${SUPPLIER}', '${eui(3)}', '${c.portfolio}', '${c.key}', NULL, NULL, ${c.rev}, '${c.mac}')`);
+    const third = await open(await d.open(), d.backend);
+    await expectCode(third.signFor(eui(3), message), 'ERR_KEYSTORE_ROW_TAMPERED');
+    await third.close();
+  });
+
+  it('catches a key row put back to an older authentic version (an un-revocation) when it opens', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north } = await estate(store, 1);
+    const id = north.handle.keyId;
+    const before = d.sql(`SELECT state, revoked_at, rev, mac FROM keys WHERE key_id = '${id}'`);
+    await store.revoke(id, 'keyCompromise');
+    await store.close();
+    // Put the pre-revocation row back: its MAC verifies, its rev is older than the trail's record.
+    const row = parseRow(db.kind, before);
+    d.sql(`UPDATE keys SET state = '${row.state}', revoked_at = NULL, rev = ${row.rev}, mac = '${row.mac}' WHERE key_id = '${id}'`);
+    await expectCode(open(await d.open()), 'ERR_KEYSTORE_METADATA_ROLLBACK');
+  });
+
+  it('verifies the trail with the public key only, and finds an edited record, a removed one and a foreign key', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 2);
+    await store.signFor(eui(1), message, { counter: 1n });
+    const keys = { storeId: store.storeId, publicKey: store.auditPublicKey };
+    await store.close();
+    expect((await verifyTrail(await d.open(), keys)).ok).toBe(true);
+    // An edited line (another counter): its hash no longer chains, and its batch's sealed hash differs.
+    d.sql(`UPDATE audit_records SET line = replace(line, '"counter":"1"', '"counter":"2"') WHERE line LIKE '%"counter":"1"%'`);
+    const edited = await verifyTrail(await d.open(), keys);
+    expect(edited.ok).toBe(false);
+    expect(edited.findings[0]?.code).toBe('ERR_AUDIT_TAMPERED');
+    // A record removed (the edited one put back first: the chain is whole again).
+    d.sql(`UPDATE audit_records SET line = replace(line, '"counter":"2"', '"counter":"1"') WHERE line LIKE '%"counter":"2"%'`);
+    expect((await verifyTrail(await d.open(), keys)).ok).toBe(true);
+    d.sql(`DELETE FROM audit_records WHERE seq = 3`);
+    const removed = await verifyTrail(await d.open(), keys);
+    expect(removed.ok).toBe(false);
+    expect(removed.findings.some((f) => f.seq === 3)).toBe(true);
+    // Another store's public key verifies nothing.
+    const other = await open(await db.fresh().open());
+    const foreign = await verifyTrail(await d.open(), { storeId: store.storeId, publicKey: other.auditPublicKey });
+    expect(foreign.findings.some((f) => /signature/.test(f.message))).toBe(true);
+    await other.close();
+  });
+
+  it('checks every argument before reading, and fails closed with its own code', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 1);
+    await expectCode(store.signFor(eui(1), message, { counter: -1n }), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.signFor(eui(1), 'text' as unknown as Uint8Array), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.signFor(eui(77), message), 'ERR_DEVICE_UNKNOWN');
+    await expectCode(store.assignDevices(SUPPLIER, []), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.assignDevices(SUPPLIER, [{ device: eui(9), portfolioId: 'north' }, { device: eui(9), portfolioId: 'north' }]), 'ERR_DEVICE_ALREADY_ASSIGNED');
+    await expectCode(store.createPortfolio(SUPPLIER, { id: 'bad id' }), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.key('no such key'), 'ERR_KEY_NOT_FOUND');
+    const head = await store.auditHead();
+    await expectCode(store.addOrganisation({ entityId: SUPPLIER, role: 2 }), 'ERR_ORGANISATION_EXISTS');
+    expect(await store.auditHead()).toEqual(head);
+    await store.close();
+    await expectCode(store.signFor(eui(1), message), 'ERR_KEYSTORE_CLOSED');
+  });
+});
+
+/** The device row `sql` returned: portfolio, installed DS key, rev, mac. */
+function parseDevice(kind: 'sqlite' | 'postgres', out: unknown): { portfolio: string; key: string; rev: number; mac: string } {
+  if (kind === 'sqlite') {
+    const r = (out as { portfolio_id: string; inst_signing: string; rev: number; mac: string }[])[0]!;
+    return { portfolio: r.portfolio_id, key: r.inst_signing, rev: r.rev, mac: r.mac };
+  }
+  const [portfolio, key, rev, mac] = String(out).trim().split('|');
+  return { portfolio: portfolio!, key: key!, rev: Number(rev), mac: mac! };
+}
+
+/** The one row `sql` returned (SQLite: objects; psql: `a|b|c` text). */
+function parseRow(kind: 'sqlite' | 'postgres', out: unknown): { state: string; rev: number; mac: string } {
+  if (kind === 'sqlite') {
+    const r = (out as { state: string; rev: number; mac: string }[])[0]!;
+    return r;
+  }
+  const [state, , rev, mac] = String(out).trim().split('|');
+  return { state: state!, rev: Number(rev), mac: mac! };
+}
+
+it('the parse helper of the test reads both databases the same way', () => {
+  expect(parseRow('postgres', 'active||12|AB\n')).toEqual({ state: 'active', rev: 12, mac: 'AB' });
+  expect(isSmkiError(new Error('x'))).toBe(false);
+  expect(parseEui64('00db000000000001')).toBe(eui(1));
+});
