@@ -30,7 +30,7 @@ import {
   type AuditVerification,
 } from './audit.js';
 import { lockDirectory, removeStaleTemporaries, type DirectoryLock, type FaultHook } from './internal/fsutil.js';
-import { MetadataFileStore } from './internal/metadata.js';
+import { MetadataFileStore, type StoreKdf } from './internal/metadata.js';
 import {
   KEY_PURPOSES,
   type CredentialUpdate,
@@ -55,19 +55,19 @@ import {
 // ---------------------------------------------------------------------------------------------
 // State (what the metadata file holds)
 
-interface OrganisationState {
+export interface OrganisationState {
   entityId: Eui64;
   role: RemotePartyRoleCode;
   maxDevicesPerKey?: number;
 }
-interface PortfolioState {
+export interface PortfolioState {
   organisation: Eui64;
   id: string;
   name: string;
   wholeEstate: KeyPurpose[];
   current: Partial<Record<KeyPurpose, string>>;
 }
-interface KeyState_ {
+export interface KeyState_ {
   keyId: string;
   organisation: Eui64;
   portfolioId: string;
@@ -82,7 +82,7 @@ interface KeyState_ {
   createdAt: string;
   revokedAt?: string;
 }
-interface DeviceState {
+export interface DeviceState {
   device: Eui64;
   organisation: Eui64;
   portfolioId: string;
@@ -242,6 +242,30 @@ export interface PortfolioOptions {
 // ---------------------------------------------------------------------------------------------
 // The store
 
+/** What a migration reads from a store with JSON metadata (internal; see snapshotForMigration). */
+export interface LegacySnapshot {
+  readonly state: {
+    readonly organisations: Record<string, OrganisationState>;
+    readonly portfolios: Record<string, PortfolioState>;
+    readonly keys: Record<string, KeyState_>;
+    readonly devices: Record<string, DeviceState>;
+  };
+  readonly head: AuditHead;
+  readonly kdf: StoreKdf;
+}
+
+let legacySnapshot: (store: KeyStore) => LegacySnapshot;
+
+/**
+ * The state of an open store with JSON metadata, its audit head (after a flush) and its KDF
+ * parameters: what a migration into a database reads. Internal.
+ * @throws SmkiError `ERR_KEYSTORE_CLOSED`
+ * @internal
+ */
+export function snapshotForMigration(store: KeyStore): LegacySnapshot {
+  return legacySnapshot(store);
+}
+
 /**
  * Private keys segregated per device portfolio. An organisation splits its meters into
  * portfolios; each portfolio has its own signing and key-agreement keys, so a stolen key
@@ -285,6 +309,13 @@ export class KeyStore {
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   readonly #orphans: readonly string[];
+
+  static {
+    legacySnapshot = (store) => {
+      store.#assertOpen();
+      return { state: structuredClone(store.#state), head: store.#audit.head(), kdf: store.#metadata.kdf };
+    };
+  }
 
   private constructor(init: {
     backend: KeyBackend;

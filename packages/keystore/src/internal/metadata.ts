@@ -75,6 +75,11 @@ export class MetadataFileStore {
     this.#fault = fault;
   }
 
+  /** The scrypt parameters the passphrase is stretched with. */
+  get kdf(): StoreKdf {
+    return this.#kdf;
+  }
+
   /** The derived secrets (for the audit key). */
   get secrets(): StoreSecrets {
     return this.#secrets;

@@ -21,6 +21,7 @@ import { certificateToPem, createCsr, toCertificate, type CertificateInput } fro
 import type { KeyBackend } from '../../backend.js';
 import { deriveAuditKey, type AuditEvent } from '../../audit.js';
 import { deriveSecrets, type StoreKdf } from '../metadata.js';
+import type { LegacySnapshot } from '../../store.js';
 import {
   KEY_PURPOSES,
   type CredentialUpdate,
@@ -335,6 +336,97 @@ export class DbKeyStore {
       // Lost a race to create: the other process's store is opened.
       if (!(await db.get(`SELECT id FROM ${db.table('meta')} WHERE id = 1`))) throw e;
     }
+  }
+
+  /**
+   * The `store.migrated` record of the store in `db`, if it was made by a migration: what the old
+   * log's head was. `undefined` for an empty database; `null` for a store not made by a migration.
+   */
+  static async migrationOf(db: SqlDriver): Promise<{ fromRecords: number; fromHash: string } | null | undefined> {
+    if (!(await db.get(`SELECT id FROM ${db.table('meta')} WHERE id = 1`))) return undefined;
+    const r = await db.get(`SELECT line FROM ${db.table('audit_records')} WHERE seq = 2`);
+    if (!r) return null;
+    const o = JSON.parse(String(r['line'])) as { type?: string; fromRecords?: number; fromHash?: string };
+    return o.type === 'store.migrated' && typeof o.fromRecords === 'number' && typeof o.fromHash === 'string' ? { fromRecords: o.fromRecords, fromHash: o.fromHash } : null;
+  }
+
+  /**
+   * Create a store in the empty database `db` from the state of a store with JSON metadata, in one
+   * transaction: the meta row (the same KDF parameters: the same passphrase opens it), the records
+   * `store.created` and `store.migrated` (the old log's head), and every row, each with the
+   * `store.migrated` record's seq as its `rev`.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (the database already holds a store)
+   */
+  static async importJson(db: SqlDriver, passphrase: string, snapshot: LegacySnapshot, now: () => Date = () => new Date()): Promise<{ storeId: string; rows: number }> {
+    const { state, head, kdf } = snapshot;
+    const secrets = await secretsOf(passphrase, kdf);
+    const storeId = randomBytes(16).toString('hex');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const trail = new DbTrail(db, { storeId, macKey: secrets.auditMacKey, signingKey: privateKey, publicKey: publicKeyToRaw(privateKey) }, now, async () => new Map());
+    const rows: { table: AuthTable; row: Row }[] = [];
+    for (const o of Object.values(state.organisations)) rows.push({ table: 'organisations', row: { entity_id: o.entityId, role: o.role, max_devices_per_key: o.maxDevicesPerKey ?? null } });
+    for (const p of Object.values(state.portfolios)) {
+      const row: Row = { organisation: p.organisation, id: p.id, name: p.name, whole_estate: JSON.stringify(p.wholeEstate) };
+      for (const purpose of KEY_PURPOSES) row[CURRENT_COLUMN[purpose]] = p.current[purpose] ?? null;
+      rows.push({ table: 'portfolios', row });
+    }
+    for (const k of Object.values(state.keys)) {
+      rows.push({
+        table: 'keys',
+        row: {
+          key_id: k.keyId,
+          organisation: k.organisation,
+          portfolio_id: k.portfolioId,
+          purpose: k.purpose,
+          generation: k.generation,
+          state: k.state,
+          backend: k.backend,
+          handle: k.handle,
+          public_key: k.publicKey,
+          certificate: k.certificate ?? null,
+          serial_number: k.serialNumber ?? null,
+          created_at: k.createdAt,
+          revoked_at: k.revokedAt ?? null,
+        },
+      });
+    }
+    for (const d of Object.values(state.devices)) {
+      const row: Row = { organisation: d.organisation, device: d.device, portfolio_id: d.portfolioId };
+      for (const purpose of DEVICE_PURPOSES) row[INSTALLED_COLUMN[purpose] as string] = d.installed[purpose] ?? null;
+      rows.push({ table: 'devices', row });
+    }
+    const count = rows.length;
+    await db.tx(async (t) => {
+      if (await t.get(`SELECT id FROM ${db.table('meta')} WHERE id = 1`)) fail('ERR_INVALID_ARGUMENT', 'the database already holds a key store: migrate into an empty one');
+      await DbTrail.create(t, (n) => db.table(n));
+      const [, migrated] = await trail.appendInTx(t, [
+        { event: { type: 'store.created', storeId, database: db.kind }, subjects: ['meta:1'] },
+        { event: { type: 'store.migrated', fromRecords: head.count, fromHash: head.lastHash, rows: count }, subjects: [] },
+      ]);
+      const rev = migrated as number;
+      await writeRow(t, db, secrets.rowKey, storeId, 'meta', {
+        id: 1,
+        store_id: storeId,
+        format: DB_FORMAT,
+        kdf: JSON.stringify(kdf),
+        check_value: secrets.check.toString('hex'),
+        audit_public_key: toHex(publicKeyToRaw(privateKey)),
+        audit_private_key: wrapPrivateKey(privateKey, secrets.wrapKey, storeId),
+        created_at: now().toISOString(),
+        rev: rev - 1,
+      });
+      for (const table of ['organisations', 'portfolios', 'keys', 'devices'] as const) {
+        const cols = [...COLUMNS[table], 'mac'];
+        const values = rows
+          .filter((r) => r.table === table)
+          .map((r) => {
+            const row: Row = { ...r.row, rev };
+            return [...COLUMNS[table].map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))), rowMac(secrets.rowKey, storeId, table, row)];
+          });
+        if (values.length > 0) await t.insertMany(db.table(table), cols, values);
+      }
+    });
+    return { storeId, rows: count };
   }
 
   /**
