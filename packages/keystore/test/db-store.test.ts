@@ -222,6 +222,33 @@ describe.each(databases)('key store over $kind', (db) => {
     await b.close();
   });
 
+  it('withholds a signature made with the key a meter stopped trusting before its use record committed', async () => {
+    const d = db.fresh();
+    const a = await open(await d.open(), d.backend);
+    const { north } = await estate(a, 2);
+    const g2 = await issue(a, SUPPLIER, 'north', 'signing');
+    await a.rotate(g2.handle.keyId);
+    const b = await open(await d.open(), d.backend);
+    let updated = false;
+    const sign = d.backend.sign.bind(d.backend);
+    d.backend.sign = async (handle, data) => {
+      const sig = await sign(handle, data);
+      if (!updated) {
+        updated = true;
+        // Meanwhile another process records that meter 1 now trusts g2.
+        await b.markCredentialsUpdated(SUPPLIER, eui(1), 'signing');
+      }
+      return sig;
+    };
+    await expectCode(a.signFor(eui(1), message), 'ERR_KEY_STATE_TRANSITION');
+    expect(updated).toBe(true);
+    // Asked again, the store signs with the key the meter trusts now; meter 2 still gets g1.
+    expect(verifiesWith(g2.cert, await a.signFor(eui(1), message))).toBe(true);
+    expect(verifiesWith(north.cert, await a.signFor(eui(2), message))).toBe(true);
+    await a.close();
+    await b.close();
+  });
+
   it('refuses a row changed in the database, and a row copied from another store', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);

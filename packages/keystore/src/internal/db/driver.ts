@@ -25,6 +25,8 @@ export interface SqlTx extends SqlReader {
   insertMany(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<void>;
   /** `FOR UPDATE` on PostgreSQL (row locks); empty on SQLite, whose write transaction already excludes every other writer. */
   readonly forUpdate: string;
+  /** `FOR SHARE` on PostgreSQL; empty on SQLite. */
+  readonly forShare: string;
 }
 
 /** A database the key store keeps its metadata and audit trail in. */
@@ -127,6 +129,7 @@ export class SqliteDriver implements SqlDriver {
       const stmt = (sql: string) => this.#stmt(w, this.#wStmts, sql);
       const t: SqlTx = {
         forUpdate: '',
+        forShare: '',
         get: async (sql, params = []) => stmt(sql).get(...params) as Row | undefined,
         all: async (sql, params = []) => stmt(sql).all(...params) as Row[],
         run: async (sql, params = []) => stmt(sql).run(...params).changes,
@@ -240,6 +243,7 @@ export class PostgresDriver implements SqlDriver {
           const q = c as unknown as PgQueryable;
           const t: SqlTx = {
             forUpdate: ' FOR UPDATE',
+            forShare: ' FOR SHARE',
             get: async (sql, params = []) => (await this.#query(q, sql, params))[0],
             all: async (sql, params = []) => this.#query(q, sql, params),
             run: async (sql, params = []) => ((await q.query(numbered(sql), params as unknown[])) as unknown as { rowCount: number }).rowCount,

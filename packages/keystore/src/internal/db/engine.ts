@@ -256,7 +256,7 @@ export class DbKeyStore {
     this.#secrets = init.secrets;
     this.#auditPublicKey = init.auditPublicKey;
     this.#orphans = init.orphans;
-    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, ids) => this.#validateUses(t, ids));
+    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, uses) => this.#validateUses(t, uses));
   }
 
   /** The store id (bound into every row MAC and batch seal). */
@@ -312,7 +312,7 @@ export class DbKeyStore {
     const storeId = randomBytes(16).toString('hex');
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const publicKey = toHex(publicKeyToRaw(privateKey));
-    const trail = new DbTrail(db, { storeId, macKey: secrets.auditMacKey, signingKey: privateKey, publicKey: publicKeyToRaw(privateKey) }, now, async () => new Map());
+    const trail = new DbTrail(db, { storeId, macKey: secrets.auditMacKey, signingKey: privateKey, publicKey: publicKeyToRaw(privateKey) }, now, async () => []);
     try {
       await db.tx(async (t) => {
         // Another process may have created it meanwhile: then this transaction does nothing.
@@ -362,7 +362,7 @@ export class DbKeyStore {
     const secrets = await secretsOf(passphrase, kdf);
     const storeId = randomBytes(16).toString('hex');
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const trail = new DbTrail(db, { storeId, macKey: secrets.auditMacKey, signingKey: privateKey, publicKey: publicKeyToRaw(privateKey) }, now, async () => new Map());
+    const trail = new DbTrail(db, { storeId, macKey: secrets.auditMacKey, signingKey: privateKey, publicKey: publicKeyToRaw(privateKey) }, now, async () => []);
     const rows: { table: AuthTable; row: Row }[] = [];
     for (const o of Object.values(state.organisations)) rows.push({ table: 'organisations', row: { entity_id: o.entityId, role: o.role, max_devices_per_key: o.maxDevicesPerKey ?? null } });
     for (const p of Object.values(state.portfolios)) {
@@ -490,8 +490,8 @@ export class DbKeyStore {
     return p;
   }
 
-  async #portfoliosOf(q: SqlReader, org: string): Promise<PortfolioRow[]> {
-    const rows = (await q.all(`SELECT * FROM ${this.#db.table('portfolios')} WHERE organisation = ? ORDER BY id`, [org])) as PortfolioRow[];
+  async #portfoliosOf(q: SqlReader, org: string, lock = ''): Promise<PortfolioRow[]> {
+    const rows = (await q.all(`SELECT * FROM ${this.#db.table('portfolios')} WHERE organisation = ? ORDER BY id${lock}`, [org])) as PortfolioRow[];
     return rows.map((p) => this.#check('portfolios', p, `${org}/${p.id}`) as PortfolioRow);
   }
 
@@ -779,7 +779,9 @@ export class DbKeyStore {
         const found = await t.get(`SELECT device, portfolio_id FROM ${db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')}) LIMIT 1`, [org.entity_id, ...chunk.map((a) => a.device)]);
         if (found) fail('ERR_DEVICE_ALREADY_ASSIGNED', `device ${String(found['device'])} is in portfolio ${String(found['portfolio_id'])}`, String(found['device']));
       }
-      const portfolios = new Map((await this.#portfoliosOf(t, org.entity_id)).map((p) => [p.id, p]));
+      // Locked against a rotation until this commits: a meter assigned now never gets a key that
+      // a concurrent rotation and retirement take out of service.
+      const portfolios = new Map((await this.#portfoliosOf(t, org.entity_id, t.forShare)).map((p) => [p.id, p]));
       const estate = new Set<KeyPurpose>();
       for (const p of portfolios.values()) for (const w of wholeEstateOf(p)) estate.add(w);
       const perKey = new Map<string, number>();
@@ -856,7 +858,8 @@ export class DbKeyStore {
       if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entity_id}`, eui);
       const estate = await this.#wholeEstate(t, org.entity_id, purpose);
       if (estate) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `${purpose} is served by the whole-estate key of ${estate.id}: no per-device ${purpose} key is recorded`, eui);
-      const p = await this.#portfolio(t, org.entity_id, d.portfolio_id);
+      // Locked against a rotation until this commits (as in assignDevices).
+      const p = await this.#portfolio(t, org.entity_id, d.portfolio_id, t.forShare);
       const keyId = current(p, purpose);
       if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `portfolio ${p.id} has no current ${purpose} key`, eui);
       if (installed(d, purpose) !== keyId) await this.#checkCap(t, org, await this.#key(t, keyId), 1);
@@ -924,16 +927,19 @@ export class DbKeyStore {
   }
 
   /**
-   * Inside a use batch's transaction: the keys the batch's records used, read again (locked
-   * against a concurrent revocation on PostgreSQL) and checked still usable.
+   * Inside a use batch's transaction: the keys the batch's records used, read again (locked against
+   * a concurrent revocation on PostgreSQL) and checked still usable; and each meter's row, checked
+   * to trust that key still (a concurrent credential update withholds a signature made with the key
+   * the meter no longer trusts).
    */
-  async #validateUses(t: SqlTx, ids: ReadonlySet<string>): Promise<ReadonlyMap<string, SmkiError>> {
-    const out = new Map<string, SmkiError>();
-    const list = [...ids];
-    const lock = t.forUpdate === '' ? '' : ' FOR SHARE';
-    for (let i = 0; i < list.length; i += 500) {
-      const chunk = list.slice(i, i + 500);
-      const rows = (await t.all(`SELECT * FROM ${this.#db.table('keys')} WHERE key_id IN (${chunk.map(() => '?').join(', ')})${lock}`, chunk)) as KeyRow[];
+  async #validateUses(t: SqlTx, uses: readonly AuditEvent[]): Promise<readonly (SmkiError | undefined)[]> {
+    const db = this.#db;
+    const keyIds = [...new Set(uses.map((u) => (u as { keyId: string }).keyId))];
+    const keys = new Map<string, KeyRow>();
+    const keyErrors = new Map<string, SmkiError>();
+    for (let i = 0; i < keyIds.length; i += 500) {
+      const chunk = keyIds.slice(i, i + 500);
+      const rows = (await t.all(`SELECT * FROM ${db.table('keys')} WHERE key_id IN (${chunk.map(() => '?').join(', ')})${t.forShare}`, chunk)) as KeyRow[];
       const byId = new Map(rows.map((r) => [r.key_id, r]));
       for (const id of chunk) {
         try {
@@ -941,9 +947,49 @@ export class DbKeyStore {
           if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${id}`, id);
           this.#check('keys', k, id);
           usable(k);
+          keys.set(id, k);
         } catch (e) {
-          out.set(id, e as SmkiError);
+          keyErrors.set(id, e as SmkiError);
         }
+      }
+    }
+    // The meters, by (organisation, device).
+    const wanted = new Map<string, { org: string; device: string }>();
+    for (const u of uses) {
+      const { keyId, device } = u as { keyId: string; device?: string };
+      const k = keys.get(keyId);
+      if (k && device !== undefined) wanted.set(`${k.organisation}/${device}`, { org: k.organisation, device });
+    }
+    const devices = new Map<string, DeviceRow>();
+    const list = [...wanted.values()];
+    for (let i = 0; i < list.length; i += 250) {
+      const chunk = list.slice(i, i + 250);
+      const where = chunk.map(() => '(organisation = ? AND device = ?)').join(' OR ');
+      const rows = (await t.all(`SELECT * FROM ${db.table('devices')} WHERE ${where}${t.forShare}`, chunk.flatMap((w) => [w.org, w.device]))) as DeviceRow[];
+      for (const d of rows) devices.set(`${d.organisation}/${d.device}`, d);
+    }
+    const estates = new Map<string, PortfolioRow | undefined>();
+    const out: (SmkiError | undefined)[] = [];
+    for (const u of uses) {
+      const { keyId, device } = u as { keyId: string; device?: string };
+      try {
+        const keyError = keyErrors.get(keyId);
+        if (keyError) throw keyError;
+        const k = keys.get(keyId) as KeyRow;
+        if (device !== undefined) {
+          const d = devices.get(`${k.organisation}/${device}`);
+          if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${device} left the organisation's portfolios while it was signed for`, device);
+          this.#check('devices', d, `${k.organisation}/${device}`);
+          const purpose = k.purpose as KeyPurpose;
+          const ek = `${k.organisation}/${purpose}`;
+          if (!estates.has(ek)) estates.set(ek, await this.#wholeEstate(t, k.organisation, purpose));
+          const estate = estates.get(ek);
+          const trusted = estate ? current(estate, purpose) : installed(d, purpose);
+          if (trusted !== keyId) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${trusted ?? '(none)'}, not ${keyId}`, keyId);
+        }
+        out.push(undefined);
+      } catch (e) {
+        out.push(e as SmkiError);
       }
     }
     return out;

@@ -49,16 +49,16 @@ export function sealInput(storeId: string, batch: number, firstSeq: number, last
 
 interface PendingUse {
   readonly event: AuditEvent;
-  readonly keyId: string;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
 }
 
 /**
- * Checks run inside a use batch's transaction, before its records are written: the errors for
- * key ids no longer usable (another process revoked or retired the key since it was read).
+ * Checks run inside a use batch's transaction, before its records are written: for each use (in
+ * order), the error when its key is no longer usable or its meter no longer trusts that key
+ * (another process revoked it, or recorded the meter's new credentials, since it was read).
  */
-export type UseValidator = (t: SqlTx, keyIds: ReadonlySet<string>) => Promise<ReadonlyMap<string, SmkiError>>;
+export type UseValidator = (t: SqlTx, uses: readonly AuditEvent[]) => Promise<readonly (SmkiError | undefined)[]>;
 
 export class DbTrail {
   readonly #db: SqlDriver;
@@ -141,7 +141,7 @@ export class DbTrail {
   recordUse(event: AuditEvent & { readonly keyId: string }): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ event, keyId: event.keyId, resolve, reject });
+      this.#pending.push({ event, resolve, reject });
       if (!this.#running) {
         this.#running = true;
         let done!: () => void;
@@ -170,21 +170,22 @@ export class DbTrail {
   }
 
   async #commitUses(batch: readonly PendingUse[]): Promise<void> {
-    let refused: ReadonlyMap<string, SmkiError> = new Map();
-    let kept: PendingUse[] = [];
+    let refused: readonly (SmkiError | undefined)[] = [];
     await this.#db.tx(async (t) => {
-      refused = await this.#validate(t, new Set(batch.map((p) => p.keyId)));
-      kept = batch.filter((p) => !refused.has(p.keyId));
+      refused = await this.#validate(
+        t,
+        batch.map((p) => p.event),
+      );
       await this.appendInTx(
         t,
-        kept.map((p) => ({ event: p.event, subjects: [] })),
+        batch.filter((_, i) => refused[i] === undefined).map((p) => ({ event: p.event, subjects: [] })),
       );
     });
-    for (const p of batch) {
-      const e = refused.get(p.keyId);
+    batch.forEach((p, i) => {
+      const e = refused[i];
       if (e) p.reject(e);
       else p.resolve();
-    }
+    });
   }
 
   /** Wait until every use recorded so far is committed (or refused). */
