@@ -37,10 +37,58 @@ export async function issueInto(store: DbKeyStore, portfolio: string): Promise<s
   return h.keyId;
 }
 
+/** The crash tests' operations, each run on a copy of the same base state. */
+export async function runOp(store: DbKeyStore, op: string): Promise<void> {
+  const g2 = `${SUPPLIER}.north.DS.g2`;
+  switch (op) {
+    case 'generate':
+      await store.generateKey(SUPPLIER, 'north', 'keyAgreement');
+      return;
+    case 'rotate':
+      await store.rotate(g2);
+      return;
+    case 'assign':
+      await store.assignDevices(SUPPLIER, [1, 2, 3, 4, 5].map((i) => ({ device: meter(100 + i), portfolioId: 'south' })));
+      return;
+    case 'move':
+      await store.moveDevices(SUPPLIER, [meter(1), meter(3), meter(5)], 'south');
+      return;
+    case 'revoke':
+      await store.revoke(`${SUPPLIER}.south.DS.g1`, 'keyCompromise');
+      return;
+    case 'credentials':
+      await store.markCredentialsUpdated(SUPPLIER, meter(2), 'signing');
+      return;
+    case 'sign':
+      await store.signFor(meter(1), new Uint8Array([1, 2, 3]), { counter: 42n });
+      return;
+    default:
+      throw new Error(`unknown op ${op}`);
+  }
+}
+
 const main = async (): Promise<void> => {
   const [role, a, b] = process.argv.slice(2) as [string, string, string];
-  const backend = await FileKeyBackend.open({ directory: process.env.SMKI_KEYS as string, passphrase: PASS });
-  const store = await DbKeyStore.open({ driver: await openDriver(process.env.SMKI_DB as string), backend, passphrase: PASS });
+  // Crash tests: SMKI_KILL_AT names a fault point and SMKI_KILL_NTH which time it is reached to
+  // die there (SIGKILL); SMKI_RECORD saves every point passed instead.
+  const points: string[] = [];
+  let seen = 0;
+  const fault = (point: string): void => {
+    points.push(point);
+    if (point === process.env.SMKI_KILL_AT && ++seen === Number(process.env.SMKI_KILL_NTH ?? '1')) process.kill(process.pid, 'SIGKILL');
+  };
+  const backend = await FileKeyBackend.open({ directory: process.env.SMKI_KEYS as string, passphrase: PASS, ...(role === 'op' ? { fault } : {}) });
+  const store = await DbKeyStore.open({ driver: await openDriver(process.env.SMKI_DB as string), backend, passphrase: PASS, ...(role === 'op' ? { fault } : {}) });
+  if (role === 'op') {
+    try {
+      await runOp(store, a);
+    } finally {
+      await store.close();
+      await backend.close();
+    }
+    if (process.env.SMKI_RECORD) writeFileSync(process.env.SMKI_RECORD, JSON.stringify(points));
+    return;
+  }
   const meters = Number(process.env.SMKI_METERS ?? '40');
   const out: unknown[] = [];
   const rnd = (n: number) => Math.floor(Math.random() * n);

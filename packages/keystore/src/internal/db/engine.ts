@@ -208,6 +208,8 @@ function unwrapPrivateKey(text: string, wrapKey: Buffer, storeId: string): KeyOb
 
 /** Options of {@link DbKeyStore.open}. */
 export interface DbKeyStoreOptions {
+  /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */
+  readonly fault?: (point: string) => void;
   readonly driver: SqlDriver;
   readonly backend: KeyBackend;
   readonly passphrase: string;
@@ -246,17 +248,19 @@ export class DbKeyStore {
   readonly #auditPublicKey: Uint8Array;
   readonly #trail: DbTrail;
   readonly #orphans: readonly string[];
+  readonly #fault: ((point: string) => void) | undefined;
   #closed = false;
 
-  private constructor(init: { db: SqlDriver; backend: KeyBackend; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[] }) {
+  private constructor(init: { db: SqlDriver; backend: KeyBackend; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[]; fault: ((point: string) => void) | undefined }) {
     this.#db = init.db;
+    this.#fault = init.fault;
     this.#backend = init.backend;
     this.#now = init.now;
     this.#storeId = init.storeId;
     this.#secrets = init.secrets;
     this.#auditPublicKey = init.auditPublicKey;
     this.#orphans = init.orphans;
-    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, uses) => this.#validateUses(t, uses));
+    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, uses) => this.#validateUses(t, uses), init.fault);
   }
 
   /** The store id (bound into every row MAC and batch seal). */
@@ -301,7 +305,7 @@ export class DbKeyStore {
     const keys = (await db.all(`SELECT * FROM ${db.table('keys')}`)) as KeyRow[];
     const known = new Set(keys.map((k) => k.handle));
     const orphans = (await backend.listHandles()).filter((h) => !known.has(h));
-    const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans });
+    const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
     await store.#checkSmallTables(keys);
     return store;
   }
@@ -538,7 +542,8 @@ export class DbKeyStore {
    */
   async #change<T>(change: (t: SqlTx) => Promise<Change<T>>): Promise<T> {
     this.#assertOpen();
-    return this.#db.tx(async (t) => {
+    this.#fault?.('db:before-tx');
+    const out = await this.#db.tx(async (t) => {
       const { result, entries } = await change(t);
       const trailEntries: TrailEntry[] = entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) }));
       const seqs = await this.#trail.appendInTx(t, trailEntries);
@@ -548,8 +553,11 @@ export class DbKeyStore {
         for (const w of e.rows) finalRows.set(subjectOf(w), { w, rev: seqs[i] as number });
       });
       for (const { w, rev } of finalRows.values()) await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, w.table, { ...w.row, rev });
+      this.#fault?.('db:before-commit');
       return result;
     });
+    this.#fault?.('db:after-commit');
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -616,6 +624,7 @@ export class DbKeyStore {
     const generation = 1 + Number(max?.['g'] ?? 0);
     const keyId = `${org.entity_id}.${p.id}.${PURPOSE_SHORT[purpose]}.g${generation}`;
     const generated = await this.#backend.generateKey({ keyId, label: `${org.entity_id}/${p.id}/${PURPOSE_SHORT[purpose]}/g${generation}` });
+    this.#fault?.('db:after-backend-generate');
     return this.#change(async (t) => {
       await this.#portfolio(t, org.entity_id, p.id);
       if (await t.get(`SELECT key_id FROM ${db.table('keys')} WHERE key_id = ?`, [keyId])) fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} was generated meanwhile by another process; the key just made is an orphan: generate again`, keyId);

@@ -69,9 +69,11 @@ export class DbTrail {
   #running = false;
   #idle: Promise<void> = Promise.resolve();
   #failed: SmkiError | undefined;
+  readonly #fault: ((point: string) => void) | undefined;
 
-  constructor(db: SqlDriver, keys: TrailKeys, now: () => Date, validate: UseValidator) {
+  constructor(db: SqlDriver, keys: TrailKeys, now: () => Date, validate: UseValidator, fault?: (point: string) => void) {
     this.#db = db;
+    this.#fault = fault;
     this.#keys = keys;
     this.#now = now;
     this.#validate = validate;
@@ -180,7 +182,9 @@ export class DbTrail {
         t,
         batch.filter((_, i) => refused[i] === undefined).map((p) => ({ event: p.event, subjects: [] })),
       );
+      this.#fault?.('db:use-before-commit');
     });
+    this.#fault?.('db:use-after-commit');
     batch.forEach((p, i) => {
       const e = refused[i];
       if (e) p.reject(e);
