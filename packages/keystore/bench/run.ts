@@ -148,3 +148,6 @@ try {
 
 const { runPkcs11Bench } = await import('./pkcs11.js');
 await runPkcs11Bench();
+
+// The store at estate scale (SQLite and a private PostgreSQL server): BENCH_ESTATE meters.
+await import('./estate.js');

@@ -23,6 +23,8 @@ export interface SqlTx extends SqlReader {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /** Insert many rows into `table` (`columns` in order), in chunks. */
   insertMany(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<void>;
+  /** Insert many rows, or replace the rows with the same `key` columns, in chunks. */
+  upsertMany(table: string, columns: readonly string[], key: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<void>;
   /** `FOR UPDATE` on PostgreSQL (row locks); empty on SQLite, whose write transaction already excludes every other writer. */
   readonly forUpdate: string;
   /** `FOR SHARE` on PostgreSQL; empty on SQLite. */
@@ -43,6 +45,28 @@ export interface SqlDriver extends SqlReader {
 }
 
 const CHUNK = 500;
+
+/** ` ON CONFLICT (key) DO UPDATE SET` every other column (the same in SQLite and PostgreSQL). */
+function upsertTail(columns: readonly string[], key: readonly string[]): string {
+  return ` ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${columns
+    .filter((c) => !key.includes(c))
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ')}`;
+}
+
+/** Multi-row INSERTs of at most {@link CHUNK} rows each (PostgreSQL). */
+async function insertChunks(q: PgQueryable, table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[], tail: string): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK);
+    const values: SqlValue[] = [];
+    const tuples = chunk.map((r) => {
+      const start = values.length;
+      values.push(...r);
+      return `(${r.map((_, j) => `$${start + j + 1}`).join(', ')})`;
+    });
+    await q.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}${tail}`, values);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // SQLite
@@ -135,6 +159,10 @@ export class SqliteDriver implements SqlDriver {
         run: async (sql, params = []) => stmt(sql).run(...params).changes,
         insertMany: async (table, columns, rows) => {
           const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+          for (const r of rows) s.run(...r);
+        },
+        upsertMany: async (table, columns, key, rows) => {
+          const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${upsertTail(columns, key)}`);
           for (const r of rows) s.run(...r);
         },
       };
@@ -247,18 +275,8 @@ export class PostgresDriver implements SqlDriver {
             get: async (sql, params = []) => (await this.#query(q, sql, params))[0],
             all: async (sql, params = []) => this.#query(q, sql, params),
             run: async (sql, params = []) => ((await q.query(numbered(sql), params as unknown[])) as unknown as { rowCount: number }).rowCount,
-            insertMany: async (table, columns, rows) => {
-              for (let i = 0; i < rows.length; i += CHUNK) {
-                const chunk = rows.slice(i, i + CHUNK);
-                const values: SqlValue[] = [];
-                const tuples = chunk.map((r) => {
-                  const start = values.length;
-                  values.push(...r);
-                  return `(${r.map((_, j) => `$${start + j + 1}`).join(', ')})`;
-                });
-                await q.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`, values);
-              }
-            },
+            insertMany: async (table, columns, rows) => insertChunks(q, table, columns, rows, ''),
+            upsertMany: async (table, columns, key, rows) => insertChunks(q, table, columns, rows, upsertTail(columns, key)),
           };
           return f(t);
         });

@@ -552,11 +552,22 @@ export class DbKeyStore {
       entries.forEach((e, i) => {
         for (const w of e.rows) finalRows.set(subjectOf(w), { w, rev: seqs[i] as number });
       });
-      for (const { w, rev } of finalRows.values()) await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, w.table, { ...w.row, rev });
+      // Each table's rows in one multi-row statement per chunk.
+      const byTable = new Map<AuthTable, SqlValue[][]>();
+      for (const { w, rev } of finalRows.values()) {
+        const row: Row = { ...w.row, rev };
+        const values: SqlValue[] = [...COLUMNS[w.table].map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))), rowMac(this.#secrets.rowKey, this.#storeId, w.table, row)];
+        const list = byTable.get(w.table) ?? [];
+        list.push(values);
+        byTable.set(w.table, list);
+      }
+      for (const [table, list] of byTable) await t.upsertMany(this.#db.table(table), [...COLUMNS[table], 'mac'], PRIMARY_KEY[table], list);
       this.#fault?.('db:before-commit');
       return result;
     });
     this.#fault?.('db:after-commit');
+    this.#keyCache.clear();
+    this.#estateCache.clear();
     return out;
   }
 
@@ -915,11 +926,19 @@ export class DbKeyStore {
    */
   async #resolve(organisation: string | undefined, device: string, purpose: KeyPurpose): Promise<{ key: KeyRow; dev: DeviceRow }> {
     const db = this.#db;
-    const org = await this.#orgFor(db, organisation);
+    // The hot path reads one row (the meter's), and takes the key and the organisation's
+    // whole-estate portfolios from caches of verified rows. Nothing read here is trusted to
+    // authorise: the use batch reads the key, the meter and the whole-estate portfolios again
+    // inside its transaction and withholds the signature unless the meter still trusts that key
+    // and it is usable (see #validateUses). The caches only choose the key to try.
+    const orgId = organisation === undefined ? (await this.#orgFor(db, undefined)).entity_id : parseEui64(organisation);
     const eui = parseEui64(device);
-    const dev = await this.#device(db, org.entity_id, eui);
-    if (!dev) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entity_id}`, eui);
-    const estate = await this.#wholeEstate(db, org.entity_id, purpose);
+    const dev = await this.#deviceForUse(orgId, eui);
+    if (!dev) {
+      await this.#org(db, orgId); // ERR_ORGANISATION_NOT_FOUND first, as for every other call
+      fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${orgId}`, eui);
+    }
+    const estate = (await this.#estates(orgId)).find((p) => wholeEstateOf(p).includes(purpose));
     let keyId: string | undefined;
     if (estate) {
       if (installed(dev, purpose) !== undefined) fail('ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT', `device ${eui} records an installed ${purpose} key; the whole-estate key of ${estate.id} would override it`, eui);
@@ -929,10 +948,74 @@ export class DbKeyStore {
       keyId = installed(dev, purpose);
       if (keyId === undefined) fail('ERR_DEVICE_NO_INSTALLED_CERTIFICATE', `the store does not know which ${purpose} certificate device ${eui} trusts`, eui);
     }
-    const key = await this.#key(db, keyId);
+    let key = this.#keyCache.get(keyId);
+    if (key === undefined) {
+      key = await this.#key(db, keyId);
+      this.#keyCache.set(keyId, key);
+    }
     usable(key);
-    if (key.purpose !== purpose || key.organisation !== org.entity_id) fail('ERR_KEYSTORE_CORRUPT', `device ${eui} points at a key of another purpose or organisation`);
+    if (key.purpose !== purpose || key.organisation !== orgId) fail('ERR_KEYSTORE_CORRUPT', `device ${eui} points at a key of another purpose or organisation`);
     return { key, dev };
+  }
+
+  /** Verified key rows the hot path chose keys from (cleared by every change this process makes, refreshed by every use batch). */
+  readonly #keyCache = new Map<string, KeyRow>();
+  /** Each organisation's whole-estate portfolios (verified), for the hot path; refreshed likewise. */
+  readonly #estateCache = new Map<string, PortfolioRow[]>();
+  /** Device lookups waiting to go to PostgreSQL in one query. */
+  #deviceWaiters = new Map<string, { org: string; eui: string; waiters: { resolve: (d: DeviceRow | undefined) => void; reject: (e: unknown) => void }[] }>();
+
+  async #estates(org: string): Promise<PortfolioRow[]> {
+    let e = this.#estateCache.get(org);
+    if (e === undefined) {
+      const rows = (await this.#db.all(`SELECT * FROM ${this.#db.table('portfolios')} WHERE organisation = ? AND whole_estate <> '[]'`, [org])) as PortfolioRow[];
+      e = rows.map((p) => this.#check('portfolios', p, `${org}/${p.id}`) as PortfolioRow);
+      this.#estateCache.set(org, e);
+    }
+    return e;
+  }
+
+  /**
+   * A meter's row, verified. On PostgreSQL the lookups of one turn of the event loop go to the
+   * server as one query (as use records go as one batch).
+   */
+  #deviceForUse(org: string, eui: string): Promise<DeviceRow | undefined> {
+    if (this.#db.kind === 'sqlite') return this.#device(this.#db, org, eui);
+    return new Promise((resolve, reject) => {
+      const k = `${org}/${eui}`;
+      const first = this.#deviceWaiters.size === 0;
+      const w = this.#deviceWaiters.get(k) ?? { org, eui, waiters: [] };
+      w.waiters.push({ resolve, reject });
+      this.#deviceWaiters.set(k, w);
+      if (first) setImmediate(() => void this.#loadDevices());
+    });
+  }
+
+  async #loadDevices(): Promise<void> {
+    const batch = [...this.#deviceWaiters.values()];
+    this.#deviceWaiters = new Map();
+    const byOrg = new Map<string, typeof batch>();
+    for (const w of batch) byOrg.set(w.org, [...(byOrg.get(w.org) ?? []), w]);
+    for (const [org, ws] of byOrg) {
+      for (let i = 0; i < ws.length; i += 500) {
+        const chunk = ws.slice(i, i + 500);
+        try {
+          const rows = (await this.#db.all(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})`, [org, ...chunk.map((w) => w.eui)])) as DeviceRow[];
+          const found = new Map(rows.map((r) => [r.device as string, r]));
+          for (const w of chunk) {
+            const d = found.get(w.eui);
+            try {
+              const checked = d === undefined ? undefined : this.#check('devices', d, `${org}/${w.eui}`);
+              for (const x of w.waiters) x.resolve(checked);
+            } catch (e) {
+              for (const x of w.waiters) x.reject(e);
+            }
+          }
+        } catch (e) {
+          for (const w of chunk) for (const x of w.waiters) x.reject(e);
+        }
+      }
+    }
   }
 
   /**
@@ -970,13 +1053,19 @@ export class DbKeyStore {
       if (k && device !== undefined) wanted.set(`${k.organisation}/${device}`, { org: k.organisation, device });
     }
     const devices = new Map<string, DeviceRow>();
-    const list = [...wanted.values()];
-    for (let i = 0; i < list.length; i += 250) {
-      const chunk = list.slice(i, i + 250);
-      const where = chunk.map(() => '(organisation = ? AND device = ?)').join(' OR ');
-      const rows = (await t.all(`SELECT * FROM ${db.table('devices')} WHERE ${where}${t.forShare}`, chunk.flatMap((w) => [w.org, w.device]))) as DeviceRow[];
-      for (const d of rows) devices.set(`${d.organisation}/${d.device}`, d);
+    const byOrg = new Map<string, string[]>();
+    for (const w of wanted.values()) byOrg.set(w.org, [...(byOrg.get(w.org) ?? []), w.device]);
+    for (const [org, list] of byOrg) {
+      for (let i = 0; i < list.length; i += 500) {
+        const chunk = list.slice(i, i + 500);
+        const rows = (await t.all(`SELECT * FROM ${db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})${t.forShare}`, [org, ...chunk])) as DeviceRow[];
+        for (const d of rows) devices.set(`${d.organisation}/${d.device}`, d);
+      }
     }
+    // What the hot path chooses keys from, refreshed from what this transaction read.
+    for (const [id, k] of keys) this.#keyCache.set(id, k);
+    for (const id of keyErrors.keys()) this.#keyCache.delete(id);
+    this.#estateCache.clear();
     const estates = new Map<string, PortfolioRow | undefined>();
     const out: (SmkiError | undefined)[] = [];
     for (const u of uses) {
