@@ -80,6 +80,11 @@ describe.each(databases)('migrating a JSON store into $kind', (database) => {
     const lastOld = finalLines[finalLines.length - 1] as string;
     const { createHash } = await import('node:crypto');
     expect(records.slice(0, 2)).toEqual(['store.created', `store.migrated:${report.fromRecords}:${createHash('sha256').update(lastOld).digest('hex').toUpperCase()}`]);
+    // Every migrated row agrees with the trail (seeded from the migration, then replayed).
+    await store.moveDevices(SUPPLIER, [M3], 'north');
+    const checked = await store.verifyStore();
+    expect(checked.trail.ok).toBe(true);
+    expect(checked.findings.map((f) => `${f.code} ${f.row} ${f.message}`)).toEqual([]);
     await store.close();
     // The JSON store cannot be migrated twice.
     await expectCode(migrateJsonStore({ directory: dir, backend, passphrase: PASS, driver: await db.driver(dir) }), 'ERR_INVALID_ARGUMENT');

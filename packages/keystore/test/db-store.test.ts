@@ -322,6 +322,30 @@ describe.each(databases)('key store over $kind', (db) => {
     await other.close();
   });
 
+  it('verifies every row against the trail: a meter put back to an older authentic row, and a row deleted, are found', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 3);
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing');
+    await store.rotate(g2.handle.keyId);
+    await store.signFor(eui(1), message);
+    expect((await store.verifyStore()).findings).toEqual([]);
+    const old = d.sql(`SELECT portfolio_id, inst_signing, rev, mac FROM devices WHERE device = '${eui(2)}'`);
+    await store.moveDevices(SUPPLIER, [eui(2)], 'south');
+    await store.markCredentialsUpdated(SUPPLIER, eui(2), 'signing');
+    const v1 = await store.verifyStore();
+    expect(v1.trail.ok).toBe(true);
+    expect(v1.findings).toEqual([]);
+    // Meter 2 put back in north, trusting g1: an authentic row, older than the trail's last word on it.
+    const r = parseDevice(db.kind, old);
+    d.sql(`UPDATE devices SET portfolio_id = '${r.portfolio}', inst_signing = '${r.key}', rev = ${r.rev}, mac = '${r.mac}' WHERE device = '${eui(2)}'`);
+    d.sql(`DELETE FROM devices WHERE device = '${eui(3)}'`);
+    const v2 = await store.verifyStore();
+    expect(v2.trail.ok).toBe(true);
+    expect(v2.findings.map((f) => `${f.code} ${f.row}`).sort()).toEqual([`ERR_KEYSTORE_METADATA_ROLLBACK devices:${SUPPLIER}/${eui(2)}`, `ERR_KEYSTORE_ROW_TAMPERED devices:${SUPPLIER}/${eui(3)}`]);
+    await store.close();
+  });
+
   it('checks every argument before reading, and fails closed with its own code', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);

@@ -41,6 +41,7 @@ import {
 import type { Row, SqlDriver, SqlReader, SqlTx, SqlValue } from './driver.js';
 import { checkRow, COLUMNS, CURRENT_COLUMN, INSTALLED_COLUMN, PRIMARY_KEY, rowMac, upsertSql, type AuthTable } from './schema.js';
 import { DbTrail, verifyTrail, type TrailEntry, type TrailHead, type TrailVerification } from './trail.js';
+import { TrailReplay, type ReplayedDevice, type ReplayedKey, type ReplayedPortfolio } from './replay.js';
 
 /** The format of a database store (the meta row's `format`). */
 export const DB_FORMAT = 'smki-keystore-db/1';
@@ -222,6 +223,15 @@ export interface CredentialUpdatePage {
   readonly updates: readonly CredentialUpdate[];
   /** Pass as `after` for the next page; undefined on the last page. */
   readonly next?: string;
+}
+
+/** A row that does not agree with the trail. */
+export interface RowFinding {
+  /** `ERR_KEYSTORE_ROW_TAMPERED` (MAC, content, a row missing or made up), `ERR_KEYSTORE_METADATA_ROLLBACK` (an older authentic version), `ERR_AUDIT_TAMPERED` (a use the replay refuses). */
+  readonly code: 'ERR_KEYSTORE_ROW_TAMPERED' | 'ERR_KEYSTORE_METADATA_ROLLBACK' | 'ERR_AUDIT_TAMPERED';
+  /** `table:key` */
+  readonly row: string;
+  readonly message: string;
 }
 
 /** How many meters trust a key now. */
@@ -421,13 +431,20 @@ export class DbKeyStore {
       });
       for (const table of ['organisations', 'portfolios', 'keys', 'devices'] as const) {
         const cols = [...COLUMNS[table], 'mac'];
-        const values = rows
-          .filter((r) => r.table === table)
-          .map((r) => {
-            const row: Row = { ...r.row, rev };
-            return [...COLUMNS[table].map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))), rowMac(secrets.rowKey, storeId, table, row)];
-          });
-        if (values.length > 0) await t.insertMany(db.table(table), cols, values);
+        const values: SqlValue[][] = [];
+        const copies: SqlValue[][] = [];
+        for (const r of rows) {
+          if (r.table !== table) continue;
+          const row: Row = { ...r.row, rev };
+          row['mac'] = rowMac(secrets.rowKey, storeId, table, row);
+          values.push(cols.map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))));
+          // The rows as migrated, kept unchanged: what an audit replays the trail from.
+          copies.push([table, PRIMARY_KEY[table].map((c) => String(row[c])).join('/'), JSON.stringify(row)]);
+        }
+        if (values.length > 0) {
+          await t.insertMany(db.table(table), cols, values);
+          await t.insertMany(db.table('migrated_rows'), ['tbl', 'name', 'row'], copies);
+        }
       }
     });
     return { storeId, rows: count };
@@ -1308,6 +1325,120 @@ export class DbKeyStore {
   /** Verify the whole trail with the audit public key (and the batch MACs). */
   verifyTrail(): Promise<TrailVerification> {
     return verifyTrail(this.#db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey });
+  }
+
+  /**
+   * Verify the store as an auditor would: the trail (seals, chain), the trail replayed (every use
+   * with the active key its meter trusted), and every row against the replay: its MAC, its
+   * content, and its `rev` (a row put back to an older authentic version has an older `rev` than
+   * the last record that wrote it). Reads the estate in pages; holds the replayed state in memory.
+   */
+  async verifyStore(): Promise<{ readonly trail: TrailVerification; readonly findings: readonly RowFinding[] }> {
+    this.#assertOpen();
+    const db = this.#db;
+    const replay = new TrailReplay();
+    const findings: RowFinding[] = [];
+    const add = (code: RowFinding['code'], row: string, message: string): void => {
+      if (findings.length < 1000) findings.push({ code, row, message });
+    };
+    const macOk = (table: AuthTable, row: Row, name: string): boolean => {
+      try {
+        checkRow(this.#secrets.rowKey, this.#storeId, table, row, name);
+        return true;
+      } catch {
+        add('ERR_KEYSTORE_ROW_TAMPERED', `${table}:${name}`, 'fails its MAC');
+        return false;
+      }
+    };
+    // A migrated store: the rows the migration wrote seed the replay, as they were written then.
+    const migrated = await db.get(`SELECT seq, line FROM ${db.table('audit_records')} WHERE seq = 2`);
+    const migratedAt = migrated && String(migrated['line']).includes('"type":"store.migrated"') ? 2 : 0;
+    const seedKeys: [string, ReplayedKey][] = [];
+    const seedPortfolios: [string, ReplayedPortfolio][] = [];
+    const seedDevices: [string, ReplayedDevice][] = [];
+    const seedOrgs: [string, number][] = [];
+    if (migratedAt > 0) {
+      // The rows as the migration wrote them (each still authenticated, with the migration's rev).
+      for (let after = ''; ; ) {
+        const page = await db.all(`SELECT tbl, name, row FROM ${db.table('migrated_rows')} WHERE tbl || '/' || name > ? ORDER BY tbl || '/' || name LIMIT 10000`, [after]);
+        for (const m of page) {
+          const table = String(m['tbl']) as AuthTable;
+          const name = String(m['name']);
+          let row: Row;
+          try {
+            row = JSON.parse(String(m['row'])) as Row;
+          } catch {
+            add('ERR_KEYSTORE_ROW_TAMPERED', `migrated:${table}:${name}`, 'is not a row');
+            continue;
+          }
+          if (!(table in COLUMNS) || !macOk(table, row, `migrated ${name}`) || row['rev'] !== migratedAt) {
+            if (row['rev'] !== migratedAt) add('ERR_KEYSTORE_ROW_TAMPERED', `migrated:${table}:${name}`, 'is not a row of the migration');
+            continue;
+          }
+          if (table === 'organisations') seedOrgs.push([name, migratedAt]);
+          else if (table === 'keys') {
+            const k = row as KeyRow;
+            seedKeys.push([k.key_id, { organisation: k.organisation, portfolioId: k.portfolio_id, purpose: k.purpose as KeyPurpose, state: k.state as KeyState, rev: migratedAt }]);
+          } else if (table === 'portfolios') {
+            const p = row as PortfolioRow;
+            const cur: Partial<Record<KeyPurpose, string>> = {};
+            for (const purpose of KEY_PURPOSES) if (current(p, purpose) !== undefined) cur[purpose] = current(p, purpose) as string;
+            seedPortfolios.push([`${p.organisation}/${p.id}`, { wholeEstate: wholeEstateOf(p), current: cur, rev: migratedAt }]);
+          } else if (table === 'devices') {
+            const d = row as DeviceRow;
+            const inst: Partial<Record<KeyPurpose, string>> = {};
+            for (const purpose of DEVICE_PURPOSES) if (installed(d, purpose) !== undefined) inst[purpose] = installed(d, purpose) as string;
+            seedDevices.push([`${d.organisation}/${d.device}`, { portfolioId: d.portfolio_id, installed: inst, rev: migratedAt }]);
+          }
+        }
+        if (page.length < 10000) break;
+        const last = page[page.length - 1] as Row;
+        after = `${String(last['tbl'])}/${String(last['name'])}`;
+      }
+      replay.seed({ organisations: seedOrgs, keys: seedKeys, portfolios: seedPortfolios, devices: seedDevices });
+    }
+    const trail = await verifyTrail(db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey }, (r) => replay.apply(r));
+    for (const f of replay.findings) add('ERR_AUDIT_TAMPERED', `record:${String(f.seq)}`, f.message);
+    const compare = (table: AuthTable, name: string, row: Row, expectedRev: number | undefined, same: boolean): void => {
+      if (!macOk(table, row, name)) return;
+      if (expectedRev === undefined) return add('ERR_KEYSTORE_ROW_TAMPERED', `${table}:${name}`, 'no record of the trail wrote this row');
+      const rev = Number(row['rev']);
+      if (rev < expectedRev) return add('ERR_KEYSTORE_METADATA_ROLLBACK', `${table}:${name}`, `is the version of record ${rev}; record ${expectedRev} wrote it since`);
+      if (rev !== expectedRev || !same) add('ERR_KEYSTORE_ROW_TAMPERED', `${table}:${name}`, `is not what the trail wrote (rev ${rev}, the trail's ${expectedRev})`);
+    };
+    const seen = { keys: new Set<string>(), portfolios: new Set<string>(), devices: new Set<string>(), organisations: new Set<string>() };
+    for (const o of (await db.all(`SELECT * FROM ${db.table('organisations')}`)) as OrgRow[]) {
+      seen.organisations.add(o.entity_id);
+      compare('organisations', o.entity_id, o, replay.organisations.get(o.entity_id), true);
+    }
+    for (const k of (await db.all(`SELECT * FROM ${db.table('keys')}`)) as KeyRow[]) {
+      seen.keys.add(k.key_id);
+      const e = replay.keys.get(k.key_id);
+      compare('keys', k.key_id, k, e?.rev, e !== undefined && e.state === k.state && e.portfolioId === k.portfolio_id && e.purpose === k.purpose);
+    }
+    for (const p of (await db.all(`SELECT * FROM ${db.table('portfolios')}`)) as PortfolioRow[]) {
+      const name = `${p.organisation}/${p.id}`;
+      seen.portfolios.add(name);
+      const e = replay.portfolios.get(name);
+      compare('portfolios', name, p, e?.rev, e !== undefined && KEY_PURPOSES.every((x) => current(p, x) === e.current[x]));
+    }
+    for (let after = ''; ; ) {
+      const rows = (await db.all(`SELECT * FROM ${db.table('devices')} WHERE organisation || '/' || device > ? ORDER BY organisation || '/' || device LIMIT 10000`, [after])) as DeviceRow[];
+      for (const d of rows) {
+        const name = `${d.organisation}/${d.device}`;
+        seen.devices.add(name);
+        const e = replay.devices.get(name);
+        compare('devices', name, d, e?.rev, e !== undefined && e.portfolioId === d.portfolio_id && DEVICE_PURPOSES.every((x) => installed(d, x) === e.installed[x]));
+      }
+      if (rows.length < 10000) break;
+      after = `${(rows[rows.length - 1] as DeviceRow).organisation}/${(rows[rows.length - 1] as DeviceRow).device}`;
+    }
+    // Rows the trail wrote that are gone.
+    for (const [name] of replay.keys) if (!seen.keys.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `keys:${name}`, 'the trail wrote it; the row is gone');
+    for (const [name] of replay.portfolios) if (!seen.portfolios.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `portfolios:${name}`, 'the trail wrote it; the row is gone');
+    for (const [name] of replay.devices) if (!seen.devices.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `devices:${name}`, 'the trail wrote it; the row is gone');
+    for (const [name] of replay.organisations) if (!seen.organisations.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `organisations:${name}`, 'the trail wrote it; the row is gone');
+    return Object.freeze({ trail, findings: Object.freeze(findings) });
   }
 
   /** Wait until every use recorded so far is committed. */

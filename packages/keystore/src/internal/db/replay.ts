@@ -5,20 +5,29 @@
 import type { AuditFinding, AuditRecord } from '../../audit.js';
 import type { KeyPurpose, KeyState } from '../../types.js';
 
-interface Key {
+/** What the trail says of a key, and the record that last wrote its row. */
+export interface ReplayedKey {
   readonly organisation: string;
   readonly portfolioId: string;
   readonly purpose: KeyPurpose;
   state: KeyState;
+  rev: number;
 }
-interface Portfolio {
+/** What the trail says of a portfolio. */
+export interface ReplayedPortfolio {
   readonly wholeEstate: readonly KeyPurpose[];
   readonly current: Partial<Record<KeyPurpose, string>>;
+  rev: number;
 }
-interface Device {
+/** What the trail says of a meter. */
+export interface ReplayedDevice {
   portfolioId: string;
   readonly installed: Partial<Record<KeyPurpose, string>>;
+  rev: number;
 }
+type Key = ReplayedKey;
+type Portfolio = ReplayedPortfolio;
+type Device = ReplayedDevice;
 
 const DEVICE_PURPOSES: readonly KeyPurpose[] = ['signing', 'keyAgreement', 'prepaymentKeyAgreement'];
 const MAX_FINDINGS = 1000;
@@ -33,18 +42,24 @@ export class TrailReplay {
   readonly portfolios = new Map<string, Portfolio>();
   /** `organisation/device` */
   readonly devices = new Map<string, Device>();
+  /** Organisations and the record that created them. */
+  readonly organisations = new Map<string, number>();
   readonly findings: AuditFinding[] = [];
+  /** The `store.migrated` record's seq (0: not migrated). */
+  migratedAt = 0;
   /** Uses checked. */
   uses = 0;
-  /** True once a `store.migrated` record was seen: the state before it came from the old trail. */
-  migrated = false;
 
   #add(r: AuditRecord, message: string): void {
     if (this.findings.length < MAX_FINDINGS) this.findings.push({ code: 'ERR_AUDIT_TAMPERED', message: `record ${r.seq} (${r.type}): ${message}`, seq: r.seq });
   }
 
-  /** Seed the state a migration carried over (the rows written with the `store.migrated` record). */
-  seed(state: { keys: Iterable<[string, Key]>; portfolios: Iterable<[string, Portfolio]>; devices: Iterable<[string, Device]> }): void {
+  /**
+   * Seed the state a migration carried over: the rows written with the `store.migrated` record
+   * (those whose `rev` is its seq), as they were written then (their MACs were checked).
+   */
+  seed(state: { organisations?: Iterable<[string, number]>; keys: Iterable<[string, Key]>; portfolios: Iterable<[string, Portfolio]>; devices: Iterable<[string, Device]> }): void {
+    for (const [k, v] of state.organisations ?? []) this.organisations.set(k, v);
     for (const [k, v] of state.keys) this.keys.set(k, v);
     for (const [k, v] of state.portfolios) this.portfolios.set(k, v);
     for (const [k, v] of state.devices) this.devices.set(k, v);
@@ -58,20 +73,25 @@ export class TrailReplay {
   apply(r: AuditRecord): void {
     switch (r.type) {
       case 'store.migrated':
-        this.migrated = true;
+        this.migratedAt = r.seq;
+        return;
+      case 'organisation.created':
+        this.organisations.set(r.entityId, r.seq);
         return;
       case 'portfolio.created':
-        this.portfolios.set(`${r.organisation}/${r.portfolioId}`, { wholeEstate: [...r.wholeEstate], current: {} });
+        this.portfolios.set(`${r.organisation}/${r.portfolioId}`, { wholeEstate: [...r.wholeEstate], current: {}, rev: r.seq });
         return;
       case 'key.generated':
-        this.keys.set(r.keyId, { organisation: r.organisation, portfolioId: r.portfolioId, purpose: r.purpose, state: 'pending' });
+        this.keys.set(r.keyId, { organisation: r.organisation, portfolioId: r.portfolioId, purpose: r.purpose, state: 'pending', rev: r.seq });
         return;
       case 'certificate.attached': {
         const k = this.keys.get(r.keyId);
         if (!k) return this.#add(r, `names key ${r.keyId}, which no record generated`);
+        k.rev = r.seq;
         const p = this.portfolios.get(`${k.organisation}/${k.portfolioId}`);
         if (p && p.current[k.purpose] === undefined) {
           p.current[k.purpose] = r.keyId;
+          p.rev = r.seq;
           k.state = 'active';
         }
         return;
@@ -81,7 +101,9 @@ export class TrailReplay {
         const p = this.portfolios.get(`${r.organisation}/${r.portfolioId}`);
         if (!k || !p) return this.#add(r, `names key ${r.toKeyId} or portfolio ${r.portfolioId}, which no record made`);
         k.state = 'active';
+        k.rev = r.seq;
         p.current[r.purpose] = r.toKeyId;
+        p.rev = r.seq;
         return;
       }
       case 'key.retired':
@@ -89,8 +111,12 @@ export class TrailReplay {
         const k = this.keys.get(r.keyId);
         if (!k) return this.#add(r, `names key ${r.keyId}, which no record generated`);
         k.state = r.type === 'key.retired' ? 'retired' : 'revoked';
+        k.rev = r.seq;
         const p = this.portfolios.get(`${k.organisation}/${k.portfolioId}`);
-        if (p && p.current[k.purpose] === r.keyId) delete p.current[k.purpose];
+        if (p && p.current[k.purpose] === r.keyId) {
+          delete p.current[k.purpose];
+          p.rev = r.seq;
+        }
         if (r.type === 'key.retired') {
           for (const d of this.devices.values()) if (d.installed[k.purpose] === r.keyId) this.#add(r, `retires key ${r.keyId} while a meter trusts it`);
         }
@@ -105,13 +131,14 @@ export class TrailReplay {
           const c = p.current[purpose];
           if (c !== undefined) installed[purpose] = c;
         }
-        this.devices.set(`${r.organisation}/${r.device}`, { portfolioId: r.portfolioId, installed });
+        this.devices.set(`${r.organisation}/${r.device}`, { portfolioId: r.portfolioId, installed, rev: r.seq });
         return;
       }
       case 'device.moved': {
         const d = this.devices.get(`${r.organisation}/${r.device}`);
         if (!d) return this.#add(r, `moves device ${r.device}, which no record assigned`);
         d.portfolioId = r.toPortfolioId;
+        d.rev = r.seq;
         return;
       }
       case 'device.credentials-updated': {
@@ -119,6 +146,7 @@ export class TrailReplay {
         const d = k && this.devices.get(`${k.organisation}/${r.device}`);
         if (!k || !d) return this.#add(r, `updates device ${r.device} to key ${r.keyId}, which the trail does not know`);
         d.installed[r.purpose] = r.keyId;
+        d.rev = r.seq;
         return;
       }
       case 'key.used': {

@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS audit_records (
 CREATE TABLE IF NOT EXISTS audit_subjects (
   subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS migrated_rows (
+  tbl TEXT NOT NULL, name TEXT NOT NULL, row TEXT NOT NULL, PRIMARY KEY (tbl, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_batches (
   batch INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL,
   at TEXT NOT NULL, mac TEXT NOT NULL, signature TEXT NOT NULL
@@ -114,6 +117,7 @@ export function postgresDdl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.audit_head (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL, batch bigint NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_records (seq bigint PRIMARY KEY, batch bigint NOT NULL, line text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_subjects (subject text ${C} NOT NULL, seq bigint NOT NULL, PRIMARY KEY (subject, seq))`,
+    `CREATE TABLE IF NOT EXISTS ${s}.migrated_rows (tbl text ${C} NOT NULL, name text ${C} NOT NULL, row text NOT NULL, PRIMARY KEY (tbl, name))`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_batches (batch bigint PRIMARY KEY, first_seq bigint NOT NULL, last_seq bigint NOT NULL, last_hash text NOT NULL, at text NOT NULL, mac text NOT NULL, signature text NOT NULL)`,
   ];
 }
