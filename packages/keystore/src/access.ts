@@ -1634,3 +1634,39 @@ export function checkOperationMatches(proposal: Proposal, operation: Operation):
     fail('ERR_OPERATION_MISMATCH', `the operation is not the one proposed in ${p.proposalId}`, p.proposalId);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signatures alone (the audit: requests and approvals kept beside the trail, checked long after)
+
+/**
+ * Whether `value` is a signed operator request whose signature verifies under `publicKey` (the
+ * 65-byte point): the signature only, not its window or counter (what an audit checks of a request
+ * executed long ago). Never throws.
+ */
+export function operatorRequestSignatureValid(value: unknown, publicKey: Uint8Array): boolean {
+  try {
+    const r = value as OperatorRequest;
+    if (typeof r !== 'object' || r === null || typeof r.signature !== 'string' || !/^[0-9A-F]{128}$/.test(r.signature)) return false;
+    const body: RequestBody = { v: r.v, storeId: r.storeId, operatorId: r.operatorId, counter: r.counter, issuedAt: r.issuedAt, operation: r.operation };
+    if (canonicalJson({ ...body, signature: r.signature }) !== canonicalJson(value)) return false;
+    return verifyP1363(publicKeyFromRaw(publicKey), requestMessage(body), fromHex(r.signature));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `value` is a signed approval whose signature verifies under `publicKey`: the signature
+ * only, not its expiry (what an audit checks of an approval given long ago). Never throws.
+ */
+export function approvalSignatureValid(value: unknown, publicKey: Uint8Array): boolean {
+  try {
+    const a = value as Approval;
+    if (typeof a !== 'object' || a === null || typeof a.signature !== 'string' || !/^[0-9A-F]{128}$/.test(a.signature)) return false;
+    const body: ApprovalBody = { v: a.v, storeId: a.storeId, proposalId: a.proposalId, operationHash: a.operationHash, approverId: a.approverId, expiresAt: a.expiresAt };
+    if (canonicalJson({ ...body, signature: a.signature }) !== canonicalJson(value)) return false;
+    return verifyP1363(publicKeyFromRaw(publicKey), approvalMessage(body), fromHex(a.signature));
+  } catch {
+    return false;
+  }
+}

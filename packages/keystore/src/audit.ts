@@ -179,6 +179,8 @@ export type AuditEvent =
       readonly counter?: bigint;
       /** Never set for a use for a device (only an `xml-sign` record carries a request id). */
       readonly requestId?: undefined;
+      /** The operator whose signing session made the signature (a store under access control). */
+      readonly operatorId?: string;
     }
   | {
       /**
@@ -200,6 +202,8 @@ export type AuditEvent =
       readonly counter?: undefined;
       /** The DUIS RequestID of the signed request, where given (an identifier, at most 128 characters). */
       readonly requestId?: string;
+      /** The operator whose signing session made the signature (a store under access control). */
+      readonly operatorId?: string;
     }
   | {
       /** The store was opened. */
@@ -223,6 +227,100 @@ export type AuditEvent =
       readonly storeId: string;
       /** The database: `sqlite` or `postgres`. */
       readonly database: string;
+    }
+  | {
+      /** The store's access control was set up: its first operators and its policy (the initialisation ceremony). */
+      readonly type: 'access.initialised';
+      /** How many operators the ceremony set. */
+      readonly operators: number;
+      /** SHA-256 of the policy's canonical JSON (upper-case hex). */
+      readonly policySha256: string;
+    }
+  | {
+      /** An operator was added (by the ceremony, or by an authorised request). */
+      readonly type: 'operator.added';
+      /** Its id. */
+      readonly operatorId: string;
+      /** Its public key (the 65-byte point, upper-case hex): what its requests and approvals verify under. */
+      readonly publicKey: string;
+      /** SHA-256 of its grants' canonical JSON. */
+      readonly grantsSha256: string;
+    }
+  | {
+      /** An operator was removed: nothing it signs is accepted any more. */
+      readonly type: 'operator.removed';
+      /** Its id. */
+      readonly operatorId: string;
+    }
+  | {
+      /** The access policy was replaced. */
+      readonly type: 'policy.set';
+      /** SHA-256 of the new policy's canonical JSON. */
+      readonly policySha256: string;
+    }
+  | {
+      /**
+       * A signed operator request was verified, authorised and executed: the records after it in
+       * the same batch are its effect. The request itself (with its signature) is kept beside the
+       * trail; `requestSha256` binds it here.
+       */
+      readonly type: 'operator.authorised';
+      /** The operator. */
+      readonly operatorId: string;
+      /** Its counter (consumed). */
+      readonly counter: bigint;
+      /** The operation's name. */
+      readonly operation: string;
+      /** SHA-256 of the operation's canonical JSON. */
+      readonly operationHash: string;
+      /** SHA-256 of the whole signed request's canonical JSON. */
+      readonly requestSha256: string;
+      /** The proposal it executes, when the policy asked for approvals. */
+      readonly proposalId?: string;
+    }
+  | {
+      /** A request was refused: its code, and what could be read of it. */
+      readonly type: 'operator.refused';
+      /** The refusal's code. */
+      readonly code: string;
+      /** The operator it named, when it named one in the form of an id. */
+      readonly operatorId?: string;
+      /** The operation's name, when it was one. */
+      readonly operation?: string;
+    }
+  | {
+      /** An operation was proposed for approval. */
+      readonly type: 'proposal.created';
+      /** Its id. */
+      readonly proposalId: string;
+      /** The proposing operator (never counts towards the quorum). */
+      readonly proposer: string;
+      /** The operation's name. */
+      readonly operation: string;
+      /** SHA-256 of the operation's canonical JSON. */
+      readonly operationHash: string;
+      /** When it expires (ISO). */
+      readonly expiresAt: string;
+      /** SHA-256 of the proposer's signed request. */
+      readonly requestSha256: string;
+    }
+  | {
+      /** An operator approved a proposal; the signed approval is kept beside the trail, bound by its hash. */
+      readonly type: 'proposal.approved';
+      /** The proposal. */
+      readonly proposalId: string;
+      /** The approver. */
+      readonly approverId: string;
+      /** SHA-256 of the signed approval's canonical JSON. */
+      readonly approvalSha256: string;
+    }
+  | {
+      /** A proposal's operation was executed once its quorum was met: it is closed. */
+      readonly type: 'proposal.executed';
+      /** The proposal. */
+      readonly proposalId: string;
+      /** How many distinct approvals it had. */
+      readonly approvals: number;
     }
   | {
       /**
@@ -449,11 +547,12 @@ export function deriveAuditKey(secret: Uint8Array): Uint8Array {
  * - `uint`: a non-negative safe integer; `messageCode`: an integer 0..0xFFFF (GBCS message code);
  * - `hex`: 1 to 128 upper-case hex digits, a string;
  * - `operation`: `sign`, `keyAgreement` or `xml-sign`;
- * - `counter`: a `bigint` 0 ≤ n < 2^64, written as a decimal string.
+ * - `counter`: a `bigint` 0 ≤ n < 2^64, written as a decimal string;
+ * - `point`: an uncompressed P-256 public key, 130 upper-case hex digits starting `04`, a string.
  *
  * Every kind is bounded, so every record is (see {@link defineAuditSchema}).
  */
-export type AuditFieldKind = 'eui64' | 'role' | 'id' | 'text' | 'purpose' | 'purposes' | 'uint' | 'hex' | 'operation' | 'messageCode' | 'counter';
+export type AuditFieldKind = 'eui64' | 'role' | 'id' | 'text' | 'purpose' | 'purposes' | 'uint' | 'hex' | 'operation' | 'messageCode' | 'counter' | 'point';
 
 /**
  * One field of an audit record type. `N` is the set of names it may have: the properties of the
@@ -492,7 +591,7 @@ const TYPE_NAME = /^[a-z][a-z0-9.-]{0,63}$/;
 const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const FILE_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 const RESERVED_FIELDS = ['seq', 'at', 'type', 'prev', 'mac'];
-const KINDS: readonly AuditFieldKind[] = ['eui64', 'role', 'id', 'text', 'purpose', 'purposes', 'uint', 'hex', 'operation', 'messageCode', 'counter'];
+const KINDS: readonly AuditFieldKind[] = ['eui64', 'role', 'id', 'text', 'purpose', 'purposes', 'uint', 'hex', 'operation', 'messageCode', 'counter', 'point'];
 const MAX_FIELDS = 12;
 
 /** A schema as the log uses it: checked, copied, looked up without prototypes. */
@@ -639,9 +738,19 @@ export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = Object.freeze({
       f('messageCode', 'messageCode', true),
       f('counter', 'counter', true),
       f('requestId', 'id', true),
+      f('operatorId', 'id', true),
     ),
     'store.opened': fields(f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)),
     'store.created': fields(f('storeId', 'id'), f('database', 'id')),
+    'access.initialised': fields(f('operators', 'uint'), f('policySha256', 'hex')),
+    'operator.added': fields(f('operatorId', 'id'), f('publicKey', 'point'), f('grantsSha256', 'hex')),
+    'operator.removed': fields(f('operatorId', 'id')),
+    'policy.set': fields(f('policySha256', 'hex')),
+    'operator.authorised': fields(f('operatorId', 'id'), f('counter', 'counter'), f('operation', 'id'), f('operationHash', 'hex'), f('requestSha256', 'hex'), f('proposalId', 'id', true)),
+    'operator.refused': fields(f('code', 'id'), f('operatorId', 'id', true), f('operation', 'id', true)),
+    'proposal.created': fields(f('proposalId', 'id'), f('proposer', 'id'), f('operation', 'id'), f('operationHash', 'hex'), f('expiresAt', 'text'), f('requestSha256', 'hex')),
+    'proposal.approved': fields(f('proposalId', 'id'), f('approverId', 'id'), f('approvalSha256', 'hex')),
+    'proposal.executed': fields(f('proposalId', 'id'), f('approvals', 'uint')),
     'store.migrated': fields(f('fromRecords', 'uint'), f('fromHash', 'hex'), f('rows', 'uint')),
   }),
   useTypes: Object.freeze(['key.used'] as const),
@@ -658,6 +767,7 @@ const ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
 const EUI64 = /^[0-9A-F]{16}$/;
 const HEX = /^[0-9A-F]{1,128}$/;
 const HASH = /^[0-9A-F]{64}$/;
+const POINT = /^04[0-9A-F]{128}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -714,6 +824,9 @@ function encodeValue(type: string, spec: AuditFieldSpec, v: unknown): string {
     case 'counter':
       if (typeof v !== 'bigint' || v < 0n || v >= TWO_64) badField(type, spec, 'is not a bigint counter (0 <= counter < 2^64)');
       return `"${(v as bigint).toString()}"`;
+    case 'point':
+      if (typeof v !== 'string' || !POINT.test(v)) badField(type, spec, 'is not an uncompressed P-256 point (130 upper-case hex digits starting 04)');
+      return `"${v as string}"`;
   }
 }
 

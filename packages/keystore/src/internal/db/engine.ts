@@ -1,7 +1,8 @@
 // The key store over a database (SQLite or PostgreSQL): the same rules as the JSON-metadata
 // store, each lifecycle change one transaction holding its rows and its audit records, every row
 // authenticated, every read by key or index (no scan of the estate), uses group-committed.
-import { createCipheriv, createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createCipheriv, createDecipheriv, createHash, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
 import {
   isRemotePartyRole,
@@ -22,6 +23,36 @@ import type { KeyBackend } from '../../backend.js';
 import { deriveAuditKey, type AuditEvent } from '../../audit.js';
 import { deriveSecrets, type StoreKdf } from '../metadata.js';
 import type { LegacySnapshot } from '../../store.js';
+import {
+  approvalSignatureValid,
+  assertNoApprovalsRequired,
+  assertQuorum,
+  assignmentListDigest,
+  authorise,
+  canonicalJson,
+  checkOperationMatches,
+  createProposal,
+  DEFAULT_ACCESS_POLICY,
+  deviceListDigest,
+  evaluateQuorum,
+  grantScopes,
+  OPERATION_NAMES,
+  parseAccessPolicy,
+  parseOperatorInfo,
+  parseProposal,
+  policyHash,
+  requiredApprovals,
+  verifyApproval,
+  operatorRequestSignatureValid,
+  verifyOperatorRequest,
+  type AccessPolicy,
+  type AccessScope,
+  type Operation,
+  type OperatorInfo,
+  type OperatorRequest,
+  type Proposal,
+  type VerifiedOperatorRequest,
+} from '../../access.js';
 import {
   KEY_PURPOSES,
   type CredentialUpdate,
@@ -225,6 +256,41 @@ export interface CredentialUpdatePage {
   readonly next?: string;
 }
 
+/** What {@link DbKeyStore.execute} needs beside the signed request: what its operation names by digest, and the proposal it executes. */
+export interface ExecutePayload {
+  /** `device.assign`: the assignments (their digest is in the operation). */
+  readonly assignments?: readonly { readonly device: string; readonly portfolioId: string }[];
+  /** `device.move`: the devices (their digest is in the operation). */
+  readonly devices?: readonly string[];
+  /** `key.attach`: the certificate (its SHA-256 is in the operation). */
+  readonly certificate?: CertificateInput;
+  /** `policy.set`: the policy (its hash is in the operation). */
+  readonly policy?: AccessPolicy;
+  /** The proposal this request executes, when the policy puts the operation under dual control. */
+  readonly proposalId?: string;
+}
+
+/** A signer's session: signs only for the meters of its portfolios. */
+export interface SigningSession {
+  readonly operatorId: string;
+  readonly organisation: Eui64;
+  readonly portfolioIds: readonly string[];
+  /** As {@link DbKeyStore.signFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a meter or key outside the session's portfolios. */
+  signFor(device: string, data: Uint8Array, use?: UseContext): Promise<Uint8Array>;
+}
+
+interface Auth {
+  readonly verified: VerifiedOperatorRequest;
+  readonly request: OperatorRequest;
+  readonly payload: ExecutePayload;
+  readonly proposalId?: string;
+}
+
+/** The verified request a change runs under (set by execute for the call it dispatches). */
+const authContext = new AsyncLocalStorage<Auth>();
+
+const sha256Upper = (text: string): string => createHash('sha256').update(text).digest('hex').toUpperCase();
+
 /** A row that does not agree with the trail. */
 export interface RowFinding {
   /** `ERR_KEYSTORE_ROW_TAMPERED` (MAC, content, a row missing or made up), `ERR_KEYSTORE_METADATA_ROLLBACK` (an older authentic version), `ERR_AUDIT_TAMPERED` (a use the replay refuses). */
@@ -317,6 +383,7 @@ export class DbKeyStore {
     const orphans = (await backend.listHandles()).filter((h) => !known.has(h));
     const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
     await store.#checkSmallTables(keys);
+    store.#controlled = await store.accessControlled();
     return store;
   }
 
@@ -472,6 +539,11 @@ export class DbKeyStore {
     for (const k of keys) await check('keys', k);
     for (const o of await db.all(`SELECT * FROM ${db.table('organisations')}`)) await check('organisations', o);
     for (const p of await db.all(`SELECT * FROM ${db.table('portfolios')}`)) await check('portfolios', p);
+    // Operators too: a row put back would un-remove an operator or lower its counter (a replay).
+    for (const o of await db.all(`SELECT * FROM ${db.table('operators')}`)) await check('operators', o);
+    const access = await db.get(`SELECT * FROM ${db.table('access')} WHERE id = 1`);
+    if (access) await check('access', access);
+    else await this.#accessRow(db); // refuses when the trail initialised access control and the row is gone
     const meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
     if (meta) await check('meta', meta);
   }
@@ -559,11 +631,20 @@ export class DbKeyStore {
    */
   async #change<T>(change: (t: SqlTx) => Promise<Change<T>>): Promise<T> {
     this.#assertOpen();
+    const auth = authContext.getStore();
     this.#fault?.('db:before-tx');
     const out = await this.#db.tx(async (t) => {
-      const { result, entries } = await change(t);
+      // Under access control, only a verified operator request changes anything: its counter is
+      // consumed, its role and the policy checked again, here, in the transaction of its effect.
+      const before = await this.#authoriseInTx(t, auth);
+      const changed = await change(t);
+      const { result } = changed;
+      const entries = [...before.entries, ...changed.entries, ...before.after];
       const trailEntries: TrailEntry[] = entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) }));
       const seqs = await this.#trail.appendInTx(t, trailEntries);
+      if (auth !== undefined && before.entries.length > 0) {
+        await t.run(`INSERT INTO ${this.#db.table('signed_requests')} (seq, request) VALUES (?, ?)`, [seqs[0] as number, canonicalJson(auth.request)]);
+      }
       // The last write of a row wins (a row written by two records of one change gets the later rev).
       const finalRows = new Map<string, { w: RowWrite; rev: number }>();
       entries.forEach((e, i) => {
@@ -586,6 +667,437 @@ export class DbKeyStore {
     this.#keyCache.clear();
     this.#estateCache.clear();
     return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // access control: operators, signed requests, dual control
+
+  async #accessRow(q: SqlReader): Promise<AccessPolicy | undefined> {
+    const r = await q.get(`SELECT * FROM ${this.#db.table('access')} WHERE id = 1`);
+    if (!r) {
+      // Gone, or never there: the trail's index says which. Deleting the row must not lift access control.
+      if (await q.get(`SELECT seq FROM ${this.#db.table('audit_subjects')} WHERE subject = 'access:1' LIMIT 1`)) {
+        fail('ERR_KEYSTORE_ROW_TAMPERED', 'the trail initialised access control and its policy row is gone', 'access:1');
+      }
+      return undefined;
+    }
+    checkRow(this.#secrets.rowKey, this.#storeId, 'access', r, 'the policy');
+    return parseAccessPolicy(JSON.parse(String(r['policy'])));
+  }
+
+  async #operator(q: SqlReader, operatorId: string, lock = ''): Promise<{ row: Row; info: OperatorInfo; lastCounter: bigint; removed: boolean } | undefined> {
+    const r = await q.get(`SELECT * FROM ${this.#db.table('operators')} WHERE operator_id = ?${lock}`, [operatorId]);
+    if (!r) return undefined;
+    checkRow(this.#secrets.rowKey, this.#storeId, 'operators', r, operatorId);
+    const info = parseOperatorInfo({ operatorId, publicKey: new Uint8Array(Buffer.from(String(r['public_key']), 'hex')), grants: JSON.parse(String(r['grants'])) });
+    return { row: r, info, lastCounter: BigInt(String(r['last_counter'])), removed: r['removed'] === 1 };
+  }
+
+  /** The operators' lookup for the access module: live operators only (a removed one signs nothing). */
+  async #lookup(q: SqlReader, ids: readonly string[]): Promise<{ lookup: (id: string) => OperatorInfo | undefined; last: (id: string) => bigint | undefined }> {
+    const found = new Map<string, { info: OperatorInfo; lastCounter: bigint }>();
+    for (const id of ids) {
+      if (typeof id !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(id)) continue;
+      const o = await this.#operator(q, id);
+      if (o && !o.removed) found.set(id, o);
+    }
+    return { lookup: (id) => found.get(id)?.info, last: (id) => found.get(id)?.lastCounter };
+  }
+
+  /**
+   * The scope of an operation, from the store's state: the key's portfolio, the portfolios of an
+   * assignment list, a move's origins, a meter's portfolio, a removed operator's grants.
+   */
+  async #scopeOf(q: SqlReader, op: Operation, payload: ExecutePayload): Promise<AccessScope[]> {
+    switch (op.op) {
+      case 'key.csr':
+      case 'key.attach':
+      case 'key.rotate':
+      case 'key.retire':
+      case 'key.revoke': {
+        const k = await this.#key(q, op.keyId);
+        return [{ organisation: k.organisation, portfolioIds: [k.portfolio_id] }];
+      }
+      case 'device.assign':
+        return [{ organisation: op.organisation, portfolioIds: [...new Set((payload.assignments ?? []).map((a) => String(a.portfolioId)))] }];
+      case 'device.move': {
+        const from = new Set<string>();
+        const list = payload.devices ?? [];
+        for (let i = 0; i < list.length; i += 500) {
+          const chunk = list.slice(i, i + 500).map((d) => parseEui64(d));
+          const rows = await q.all(`SELECT portfolio_id FROM ${this.#db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})`, [op.organisation, ...chunk]);
+          for (const r of rows) from.add(String(r['portfolio_id']));
+        }
+        return [{ organisation: op.organisation, portfolioIds: [...from] }];
+      }
+      case 'device.credentialsUpdated': {
+        const d = await this.#device(q, op.organisation, op.device);
+        return [{ organisation: op.organisation, portfolioIds: d ? [d.portfolio_id] : [] }];
+      }
+      case 'operator.remove': {
+        const o = await this.#operator(q, op.operatorId);
+        if (!o) fail('ERR_OPERATOR_UNKNOWN', `no operator ${op.operatorId}`, op.operatorId);
+        return [...grantScopes(o.info.grants)];
+      }
+      default:
+        return [];
+    }
+  }
+
+  /** The payload a request's operation names by digest, checked against it. */
+  #checkPayload(op: Operation, payload: ExecutePayload): void {
+    if (op.op === 'device.assign') {
+      const d = assignmentListDigest(payload.assignments ?? []);
+      if (d.count !== op.count || d.listSha256 !== op.listSha256) fail('ERR_OPERATION_MISMATCH', 'the assignments are not the ones the request signed', 'assignments');
+    } else if (op.op === 'device.move') {
+      const d = deviceListDigest(payload.devices ?? []);
+      if (d.count !== op.count || d.listSha256 !== op.listSha256) fail('ERR_OPERATION_MISMATCH', 'the devices are not the ones the request signed', 'devices');
+    } else if (op.op === 'key.attach') {
+      if (payload.certificate === undefined) fail('ERR_INVALID_ARGUMENT', 'key.attach needs the certificate', 'certificate');
+      const der = toCertificate(payload.certificate).der;
+      if (createHash('sha256').update(der).digest('hex').toUpperCase() !== op.certificateSha256) fail('ERR_OPERATION_MISMATCH', 'the certificate is not the one the request signed', 'certificate');
+    } else if (op.op === 'policy.set') {
+      if (payload.policy === undefined) fail('ERR_INVALID_ARGUMENT', 'policy.set needs the policy', 'policy');
+      if (policyHash(parseAccessPolicy(payload.policy)) !== op.policySha256) fail('ERR_OPERATION_MISMATCH', 'the policy is not the one the request signed', 'policy');
+    }
+  }
+
+  /** Verify a request against the store as it is now (no lock): signature, window, counter, role. */
+  async #verify(q: SqlReader, request: unknown, payload: ExecutePayload): Promise<Auth> {
+    const claimed = typeof request === 'object' && request !== null ? (request as { operatorId?: unknown }).operatorId : undefined;
+    const { lookup, last } = await this.#lookup(q, typeof claimed === 'string' ? [claimed] : []);
+    const verified = verifyOperatorRequest(request, { storeId: this.#storeId, lookup, lastCounter: last, now: this.#now() });
+    this.#checkPayload(verified.operation, payload);
+    authorise(lookup(verified.operatorId) as OperatorInfo, verified.operation, await this.#scopeOf(q, verified.operation, payload));
+    return { verified, request: request as OperatorRequest, payload, ...optional('proposalId', payload.proposalId) };
+  }
+
+  /**
+   * Inside a change's transaction: nothing when the store has no access control and the call
+   * carries no request; otherwise the request checked again with the operator's row locked (not
+   * removed, counter above the last, role for the scope), the policy's approvals required, or the
+   * proposal's quorum met (each approval verified again), and the records: `operator.authorised`
+   * before the change, `proposal.executed` after it.
+   */
+  async #authoriseInTx(t: SqlTx, auth: Auth | undefined): Promise<{ entries: { event: AuditEvent; rows: RowWrite[] }[]; after: { event: AuditEvent; rows: RowWrite[] }[] }> {
+    const policy = await this.#accessRow(t);
+    if (policy === undefined && auth === undefined) return { entries: [], after: [] };
+    if (auth === undefined) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: send the change as a signed operator request (execute)');
+    if (policy === undefined) fail('ERR_OPERATOR_UNKNOWN', 'this store has no operators: its access control is not initialised');
+    const { verified } = auth;
+    const op = await this.#operator(t, verified.operatorId, t.forUpdate);
+    if (!op || op.removed) fail('ERR_OPERATOR_UNKNOWN', `no operator ${verified.operatorId}`, verified.operatorId);
+    if (verified.counter <= op.lastCounter) fail('ERR_OPERATOR_REPLAYED', `operator ${verified.operatorId}'s counter ${verified.counter} is not above ${op.lastCounter}`, verified.operatorId);
+    authorise(op.info, verified.operation, await this.#scopeOf(t, verified.operation, auth.payload));
+    const after: { event: AuditEvent; rows: RowWrite[] }[] = [];
+    const required = requiredApprovals(policy, verified.operation);
+    if (auth.proposalId === undefined) {
+      if (required > 0) assertNoApprovalsRequired(policy, verified.operation);
+    } else {
+      const pr = await t.get(`SELECT * FROM ${this.#db.table('proposals')} WHERE proposal_id = ?${t.forUpdate}`, [auth.proposalId]);
+      if (!pr) fail('ERR_PROPOSAL_NOT_FOUND', `no proposal ${auth.proposalId}`, auth.proposalId);
+      checkRow(this.#secrets.rowKey, this.#storeId, 'proposals', pr, auth.proposalId);
+      if (pr['state'] !== 'open') fail('ERR_PROPOSAL_CLOSED', `proposal ${auth.proposalId} is ${String(pr['state'])}`, auth.proposalId);
+      const proposal = parseProposal(JSON.parse(String(pr['proposal'])));
+      checkOperationMatches(proposal, verified.operation);
+      const approvals = (await t.all(`SELECT approval FROM ${this.#db.table('approvals')} WHERE proposal_id = ?`, [auth.proposalId])).map((r) => JSON.parse(String(r['approval'])) as unknown);
+      const approverIds = approvals.map((a) => String((a as { approverId?: unknown }).approverId));
+      const { lookup } = await this.#lookup(t, approverIds);
+      const scope = await this.#scopeOf(t, verified.operation, auth.payload);
+      const quorum = assertQuorum({ proposal, approvals, lookup, scope, policy, now: this.#now() });
+      after.push({
+        event: { type: 'proposal.executed', proposalId: auth.proposalId, approvals: quorum.approvers.length },
+        rows: [{ table: 'proposals', row: { ...pr, state: 'executed' } }],
+      });
+    }
+    const entry = {
+      event: {
+        type: 'operator.authorised',
+        operatorId: verified.operatorId,
+        counter: verified.counter,
+        operation: verified.operation.op,
+        operationHash: verified.operationHash,
+        requestSha256: sha256Upper(canonicalJson(auth.request)),
+        ...optional('proposalId', auth.proposalId),
+      } as AuditEvent,
+      rows: [{ table: 'operators' as const, row: { ...op.row, last_counter: String(verified.counter) } }],
+    };
+    return { entries: [entry], after };
+  }
+
+  /** Record a refused request (its own transaction; a failure to record does not hide the refusal). */
+  async #refused(request: unknown, e: unknown): Promise<void> {
+    const code = e instanceof SmkiError ? e.code : 'ERR_INTERNAL';
+    const r = (typeof request === 'object' && request !== null ? request : {}) as { operatorId?: unknown; operation?: { op?: unknown } };
+    const id = /^[A-Za-z0-9._@-]{1,64}$/;
+    const event = {
+      type: 'operator.refused',
+      code,
+      ...(typeof r.operatorId === 'string' && id.test(r.operatorId) ? { operatorId: r.operatorId } : {}),
+      ...(typeof r.operation?.op === 'string' && (OPERATION_NAMES as readonly string[]).includes(r.operation.op) ? { operation: r.operation.op } : {}),
+    } as AuditEvent;
+    try {
+      await this.#db.tx(async (t) => {
+        await this.#trail.appendInTx(t, [{ event, subjects: [] }]);
+      });
+    } catch {
+      // The refusal stands.
+    }
+  }
+
+  /**
+   * The initialisation ceremony: the store's first operators and its access policy, once. From
+   * then on every change is a signed operator request ({@link DbKeyStore.execute}), and adding or
+   * removing an operator is one too.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (already initialised; no operators; an operator twice), `ERR_ACCESS_POLICY_INVALID`
+   */
+  async initialiseAccess(ceremony: { readonly operators: readonly OperatorInfo[]; readonly policy?: AccessPolicy }): Promise<void> {
+    this.#assertOpen();
+    const operators = (Array.isArray(ceremony?.operators) ? ceremony.operators : []).map((o) => parseOperatorInfo(o));
+    if (operators.length === 0) fail('ERR_INVALID_ARGUMENT', 'the ceremony needs at least one operator');
+    if (new Set(operators.map((o) => o.operatorId)).size !== operators.length) fail('ERR_INVALID_ARGUMENT', 'an operator is named twice');
+    if (!operators.some((o) => o.grants.some((g) => g.role === 'administrator' && g.organisation === '*'))) {
+      fail('ERR_INVALID_ARGUMENT', 'the ceremony needs an administrator of the whole store (to manage operators and the policy afterwards)');
+    }
+    const policy = parseAccessPolicy(ceremony.policy ?? DEFAULT_ACCESS_POLICY);
+    await this.#db.tx(async (t) => {
+      if (await this.#accessRow(t)) fail('ERR_INVALID_ARGUMENT', 'access control is already initialised: add operators by signed request');
+      const entries: { event: AuditEvent; rows: RowWrite[] }[] = [
+        { event: { type: 'access.initialised', operators: operators.length, policySha256: policyHash(policy) }, rows: [{ table: 'access', row: { id: 1, policy: canonicalJson(policy) } }] },
+        ...operators.map((o) => this.#operatorAdded(o)),
+      ];
+      const seqs = await this.#trail.appendInTx(t, entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) })));
+      for (const [i, e] of entries.entries()) for (const w of e.rows) await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, w.table, { ...w.row, rev: seqs[i] as number });
+    });
+    this.#controlled = true;
+  }
+
+  #operatorAdded(o: OperatorInfo): { event: AuditEvent; rows: RowWrite[] } {
+    const publicKey = toHex(o.publicKey);
+    const grants = canonicalJson(o.grants);
+    return {
+      event: { type: 'operator.added', operatorId: o.operatorId, publicKey, grantsSha256: sha256Upper(grants) },
+      rows: [{ table: 'operators', row: { operator_id: o.operatorId, public_key: publicKey, grants, last_counter: '0', removed: 0 } }],
+    };
+  }
+
+  /** Whether the store is under access control (its ceremony ran). */
+  async accessControlled(): Promise<boolean> {
+    return (await this.#accessRow(this.#db)) !== undefined;
+  }
+
+  /** An operator as the store holds it. @throws SmkiError `ERR_OPERATOR_UNKNOWN` */
+  async operator(operatorId: string): Promise<OperatorInfo & { readonly removed: boolean; readonly lastCounter: bigint }> {
+    const o = await this.#operator(this.#db, String(operatorId));
+    if (!o) fail('ERR_OPERATOR_UNKNOWN', `no operator ${String(operatorId)}`, String(operatorId));
+    return Object.freeze({ ...o.info, removed: o.removed, lastCounter: o.lastCounter });
+  }
+
+  /** Every operator, by id. */
+  async operators(): Promise<(OperatorInfo & { readonly removed: boolean; readonly lastCounter: bigint })[]> {
+    const rows = await this.#db.all(`SELECT operator_id FROM ${this.#db.table('operators')} ORDER BY operator_id`);
+    return Promise.all(rows.map((r) => this.operator(String(r['operator_id']))));
+  }
+
+  /**
+   * Execute a signed operator request: verified (signature under the operator's key, its window,
+   * its counter above the last accepted), authorised (the operator's role for the organisation and
+   * portfolios the operation touches), checked against the policy (an operation that needs
+   * approvals runs only as `proposalId`'s execution, when its quorum is met), and executed in one
+   * transaction with its records. A refusal is audited (`operator.refused`) and changes nothing.
+   * `payload` carries what the operation names by digest (assignments, devices, certificate,
+   * policy) and the proposal executed.
+   * @returns what the operation's method returns (`session.sign`: a signing session)
+   * @throws SmkiError `ERR_OPERATOR_REQUIRED`, `ERR_OPERATOR_SIGNATURE_INVALID`, `ERR_OPERATOR_UNKNOWN`,
+   *   `ERR_OPERATOR_REQUEST_STALE`, `ERR_OPERATOR_REPLAYED`, `ERR_OPERATOR_FORBIDDEN`, `ERR_APPROVAL_REQUIRED`,
+   *   `ERR_OPERATION_MISMATCH`, `ERR_PROPOSAL_NOT_FOUND`, `ERR_PROPOSAL_CLOSED`, `ERR_PROPOSAL_EXPIRED`,
+   *   `ERR_PROPOSAL_QUORUM_NOT_MET`, `ERR_APPROVAL_INVALID`, `ERR_APPROVAL_DUPLICATE`, and the operation's own codes
+   */
+  async execute(request: unknown, payload: ExecutePayload = {}): Promise<unknown> {
+    this.#assertOpen();
+    let auth: Auth;
+    try {
+      auth = await this.#verify(this.#db, request, payload ?? {});
+    } catch (e) {
+      await this.#refused(request, e);
+      throw e;
+    }
+    try {
+      return await authContext.run(auth, () => this.#dispatch(auth.verified.operation, auth.payload, auth.verified.operatorId));
+    } catch (e) {
+      await this.#refused(request, e);
+      throw e;
+    }
+  }
+
+  async #dispatch(op: Operation, payload: ExecutePayload, operatorId: string): Promise<unknown> {
+    switch (op.op) {
+      case 'organisation.add':
+        return this.addOrganisation({ entityId: op.entityId, role: op.role, ...optional('maxDevicesPerKey', op.maxDevicesPerKey) });
+      case 'portfolio.create':
+        return this.createPortfolio(op.organisation, { id: op.portfolioId, ...optional('name', op.name), ...optional('wholeEstate', op.wholeEstate) });
+      case 'key.generate':
+        return this.generateKey(op.organisation, op.portfolioId, op.purpose);
+      case 'key.csr':
+        return this.createCsr(op.keyId);
+      case 'key.attach':
+        return this.attachCertificate(op.keyId, payload.certificate as CertificateInput);
+      case 'key.rotate':
+        return this.rotate(op.keyId);
+      case 'key.retire':
+        return this.retire(op.keyId);
+      case 'key.revoke':
+        return this.revoke(op.keyId, op.reason);
+      case 'device.assign':
+        return this.assignDevices(op.organisation, payload.assignments ?? []);
+      case 'device.move':
+        return this.moveDevices(op.organisation, payload.devices ?? [], op.toPortfolioId);
+      case 'device.credentialsUpdated':
+        return this.markCredentialsUpdated(op.organisation, op.device, op.purpose);
+      case 'operator.add':
+        return this.#change(async (t) => {
+          if (await this.#operator(t, op.operatorId)) fail('ERR_OPERATOR_EXISTS', `operator ${op.operatorId} exists`, op.operatorId);
+          const info = parseOperatorInfo({ operatorId: op.operatorId, publicKey: new Uint8Array(Buffer.from(op.publicKey, 'hex')), grants: op.grants });
+          return { result: undefined, entries: [this.#operatorAdded(info)] };
+        });
+      case 'operator.remove':
+        return this.#change(async (t) => {
+          const o = await this.#operator(t, op.operatorId, t.forUpdate);
+          if (!o || o.removed) fail('ERR_OPERATOR_UNKNOWN', `no operator ${op.operatorId}`, op.operatorId);
+          if (op.operatorId === operatorId) fail('ERR_OPERATOR_FORBIDDEN', 'an operator does not remove itself', op.operatorId);
+          return { result: undefined, entries: [{ event: { type: 'operator.removed', operatorId: op.operatorId }, rows: [{ table: 'operators', row: { ...o.row, removed: 1 } }] }] };
+        });
+      case 'policy.set': {
+        const policy = parseAccessPolicy(payload.policy);
+        return this.#change(async () => ({ result: undefined, entries: [{ event: { type: 'policy.set', policySha256: policyHash(policy) }, rows: [{ table: 'access', row: { id: 1, policy: canonicalJson(policy) } }] }] }));
+      }
+      case 'session.sign': {
+        await this.#change(async () => ({ result: undefined, entries: [] }));
+        return this.#session(operatorId, op.organisation, op.portfolioIds);
+      }
+      case 'session.audit':
+        await this.#change(async () => ({ result: undefined, entries: [] }));
+        return undefined;
+    }
+  }
+
+  /**
+   * Propose an operation the policy puts under dual control: the proposer's signed request (its
+   * operation is the one proposed; verified and authorised like any request, its counter consumed)
+   * opens a proposal that expires after `ttlMs` (default one day).
+   * @throws SmkiError the codes of {@link DbKeyStore.execute}'s verification, `ERR_INVALID_ARGUMENT` (an operation that needs no approval; a ttl out of range)
+   */
+  async propose(request: unknown, options: { readonly ttlMs?: number; readonly payload?: ExecutePayload } = {}): Promise<Proposal> {
+    this.#assertOpen();
+    const ttl = options.ttlMs ?? 24 * 3600 * 1000;
+    if (!Number.isSafeInteger(ttl) || ttl < 1000) fail('ERR_INVALID_ARGUMENT', 'ttlMs must be at least 1000', 'ttlMs');
+    let auth: Auth;
+    try {
+      auth = await this.#verify(this.#db, request, options.payload ?? {});
+    } catch (e) {
+      await this.#refused(request, e);
+      throw e;
+    }
+    const { verified } = auth;
+    const now = this.#now();
+    const proposal = createProposal({ storeId: this.#storeId, proposer: verified.operatorId, operation: verified.operation, createdAt: now, expiresAt: new Date(now.getTime() + ttl) });
+    try {
+      await this.#db.tx(async (t) => {
+        const policy = await this.#accessRow(t);
+        if (!policy) fail('ERR_OPERATOR_UNKNOWN', 'this store has no operators');
+        if (requiredApprovals(policy, verified.operation) === 0) fail('ERR_INVALID_ARGUMENT', `${verified.operation.op} needs no approval under the policy: execute it`, verified.operation.op);
+        const op = await this.#operator(t, verified.operatorId, t.forUpdate);
+        if (!op || op.removed) fail('ERR_OPERATOR_UNKNOWN', `no operator ${verified.operatorId}`, verified.operatorId);
+        if (verified.counter <= op.lastCounter) fail('ERR_OPERATOR_REPLAYED', `operator ${verified.operatorId}'s counter is not above ${op.lastCounter}`, verified.operatorId);
+        const requestJson = canonicalJson(auth.request);
+        const entries = [
+          {
+            event: { type: 'proposal.created', proposalId: proposal.proposalId, proposer: proposal.proposer, operation: verified.operation.op, operationHash: proposal.operationHash, expiresAt: proposal.expiresAt, requestSha256: sha256Upper(requestJson) } as AuditEvent,
+            rows: [
+              { table: 'operators' as const, row: { ...op.row, last_counter: String(verified.counter) } },
+              { table: 'proposals' as const, row: { proposal_id: proposal.proposalId, proposal: canonicalJson(proposal), state: 'open' } },
+            ],
+          },
+        ];
+        const seqs = await this.#trail.appendInTx(t, entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) })));
+        await t.run(`INSERT INTO ${this.#db.table('signed_requests')} (seq, request) VALUES (?, ?)`, [seqs[0] as number, requestJson]);
+        for (const w of entries[0]!.rows) await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, w.table, { ...w.row, rev: seqs[0] as number });
+      });
+    } catch (e) {
+      await this.#refused(request, e);
+      throw e;
+    }
+    return proposal;
+  }
+
+  /**
+   * Record an operator's signed approval of an open proposal: verified (signature, store, proposal,
+   * operation hash, expiry, not the proposer, the approver's role for the operation's scope) and
+   * kept with a `proposal.approved` record; one per approver.
+   * @returns where the proposal stands
+   * @throws SmkiError `ERR_PROPOSAL_NOT_FOUND`, `ERR_PROPOSAL_CLOSED`, `ERR_PROPOSAL_EXPIRED`, `ERR_APPROVAL_INVALID`, `ERR_APPROVAL_DUPLICATE`
+   */
+  async approve(approval: unknown): Promise<{ readonly required: number; readonly approvers: readonly string[]; readonly met: boolean }> {
+    this.#assertOpen();
+    const proposalId = typeof approval === 'object' && approval !== null ? String((approval as { proposalId?: unknown }).proposalId) : '';
+    try {
+      return await this.#db.tx(async (t) => {
+        const policy = await this.#accessRow(t);
+        if (!policy) fail('ERR_OPERATOR_UNKNOWN', 'this store has no operators');
+        const pr = await t.get(`SELECT * FROM ${this.#db.table('proposals')} WHERE proposal_id = ?${t.forUpdate}`, [proposalId]);
+        if (!pr) fail('ERR_PROPOSAL_NOT_FOUND', `no proposal ${proposalId.slice(0, 64)}`, proposalId.slice(0, 64));
+        checkRow(this.#secrets.rowKey, this.#storeId, 'proposals', pr, proposalId);
+        if (pr['state'] !== 'open') fail('ERR_PROPOSAL_CLOSED', `proposal ${proposalId} is ${String(pr['state'])}`, proposalId);
+        const proposal = parseProposal(JSON.parse(String(pr['proposal'])));
+        const approverId = String((approval as { approverId?: unknown }).approverId);
+        const { lookup } = await this.#lookup(t, [approverId]);
+        const scope = await this.#scopeOf(t, proposal.operation, {});
+        const v = verifyApproval(approval, { proposal, lookup, scope, now: this.#now() });
+        if (await t.get(`SELECT approver_id FROM ${this.#db.table('approvals')} WHERE proposal_id = ? AND approver_id = ?`, [proposalId, v.approverId])) {
+          fail('ERR_APPROVAL_DUPLICATE', `operator ${v.approverId} already approved ${proposalId}`, v.approverId);
+        }
+        const json = canonicalJson(approval);
+        await t.run(`INSERT INTO ${this.#db.table('approvals')} (proposal_id, approver_id, approval) VALUES (?, ?, ?)`, [proposalId, v.approverId, json]);
+        await this.#trail.appendInTx(t, [{ event: { type: 'proposal.approved', proposalId, approverId: v.approverId, approvalSha256: sha256Upper(json) }, subjects: [] }]);
+        const all = (await t.all(`SELECT approval FROM ${this.#db.table('approvals')} WHERE proposal_id = ?`, [proposalId])).map((r) => JSON.parse(String(r['approval'])) as unknown);
+        const ids = all.map((a) => String((a as { approverId?: unknown }).approverId));
+        const l2 = await this.#lookup(t, ids);
+        return evaluateQuorum({ proposal, approvals: all, lookup: l2.lookup, scope, policy, now: this.#now() });
+      });
+    } catch (e) {
+      await this.#refused({ operatorId: (approval as { approverId?: unknown })?.approverId }, e);
+      throw e;
+    }
+  }
+
+  /** A proposal as the store holds it, with its state. @throws SmkiError `ERR_PROPOSAL_NOT_FOUND` */
+  async proposal(proposalId: string): Promise<Proposal & { readonly state: string }> {
+    const pr = await this.#db.get(`SELECT * FROM ${this.#db.table('proposals')} WHERE proposal_id = ?`, [String(proposalId)]);
+    if (!pr) fail('ERR_PROPOSAL_NOT_FOUND', `no proposal ${String(proposalId).slice(0, 64)}`, String(proposalId).slice(0, 64));
+    checkRow(this.#secrets.rowKey, this.#storeId, 'proposals', pr, String(proposalId));
+    return Object.freeze({ ...parseProposal(JSON.parse(String(pr['proposal']))), state: String(pr['state']) });
+  }
+
+  /** A signing session: signs only for meters of `portfolioIds` of `organisation`, each use recorded with the operator. */
+  #session(operatorId: string, organisation: Eui64, portfolioIds: readonly string[]): SigningSession {
+    const allowed = new Set(portfolioIds);
+    return Object.freeze({
+      operatorId,
+      organisation,
+      portfolioIds: Object.freeze([...portfolioIds]),
+      signFor: async (device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> => {
+        this.#assertOpen();
+        const fields = useOf(use);
+        if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
+        const { key, dev } = await this.#resolve(organisation, device, 'signing');
+        if (!allowed.has(dev.portfolio_id) || !allowed.has(key.portfolio_id)) {
+          fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId} signs for ${[...allowed].join(', ')}; device ${device} is in ${dev.portfolio_id} and trusts a key of ${key.portfolio_id}`, operatorId);
+        }
+        const signature = await this.#backend.sign(key.handle, data);
+        await this.#trail.recordUse({ ...useEvent('sign', key, device, fields), operatorId } as AuditEvent & { keyId: string });
+        return signature;
+      },
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -646,6 +1158,8 @@ export class DbKeyStore {
     this.#assertOpen();
     checkPurpose(purpose);
     const db = this.#db;
+    // Before the backend makes a key nobody may record.
+    if (authContext.getStore() === undefined && (await this.accessControlled())) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: send the change as a signed operator request (execute)');
     const org = await this.#org(db, organisation);
     const p = await this.#portfolio(db, org.entity_id, portfolioId);
     const max = await db.get(`SELECT max(generation) AS g FROM ${db.table('keys')} WHERE organisation = ? AND portfolio_id = ? AND purpose = ?`, [org.entity_id, p.id, purpose]);
@@ -681,6 +1195,7 @@ export class DbKeyStore {
   /** @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` */
   async createCsr(keyId: string, options: { commonName?: string } = {}): Promise<Uint8Array> {
     this.#assertOpen();
+    if (authContext.getStore() === undefined && (await this.accessControlled())) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: send the change as a signed operator request (execute)');
     const k = await this.#key(this.#db, keyId);
     if (k.state !== 'pending') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}: a CSR is made only for a pending key`, keyId);
     const org = await this.#org(this.#db, k.organisation);
@@ -1036,6 +1551,17 @@ export class DbKeyStore {
   }
 
   /**
+   * Whether the store was under access control when this process last looked (on open, and at every
+   * use batch): uses outside a session are refused before any key is used. The batch's own check
+   * is the authoritative one.
+   */
+  #controlled = false;
+
+  #refuseUnderAccessControl(): void {
+    if (this.#controlled) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: sign through an operator session (execute a session.sign request)');
+  }
+
+  /**
    * Inside a use batch's transaction: the keys the batch's records used, read again (locked against
    * a concurrent revocation on PostgreSQL) and checked still usable; and each meter's row, checked
    * to trust that key still (a concurrent credential update withholds a signature made with the key
@@ -1084,10 +1610,24 @@ export class DbKeyStore {
     for (const id of keyErrors.keys()) this.#keyCache.delete(id);
     this.#estateCache.clear();
     const estates = new Map<string, PortfolioRow | undefined>();
+    // Under access control every use comes from a session of a live operator.
+    const controlled = (await this.#accessRow(t)) !== undefined;
+    this.#controlled = controlled;
+    const sessionOperators = new Map<string, boolean>();
+    for (const u of uses) {
+      const op = (u as { operatorId?: string }).operatorId;
+      if (op !== undefined && !sessionOperators.has(op)) {
+        const o = await this.#operator(t, op, t.forShare);
+        sessionOperators.set(op, o !== undefined && !o.removed);
+      }
+    }
     const out: (SmkiError | undefined)[] = [];
     for (const u of uses) {
       const { keyId, device } = u as { keyId: string; device?: string };
+      const operatorId = (u as { operatorId?: string }).operatorId;
       try {
+        if (controlled && operatorId === undefined) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: sign through an operator session', keyId);
+        if (operatorId !== undefined && sessionOperators.get(operatorId) !== true) fail('ERR_OPERATOR_UNKNOWN', `operator ${operatorId} was removed`, operatorId);
         const keyError = keyErrors.get(keyId);
         if (keyError) throw keyError;
         const k = keys.get(keyId) as KeyRow;
@@ -1117,6 +1657,7 @@ export class DbKeyStore {
    */
   async signFor(device: string, data: Uint8Array, use: UseContext & { organisation?: string } = {}): Promise<Uint8Array> {
     this.#assertOpen();
+    this.#refuseUnderAccessControl();
     const fields = useOf(use);
     if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
     const { key } = await this.#resolve(use.organisation, device, 'signing');
@@ -1128,6 +1669,7 @@ export class DbKeyStore {
   /** @throws SmkiError `ERR_KEY_PORTFOLIO_MISMATCH`, `ERR_KEY_NOT_FOR_SIGNING`, `ERR_KEY_STATE_TRANSITION`, and those of {@link DbKeyStore.signFor} */
   async signWith(handle: KeyHandle<'signing'>, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
     this.#assertOpen();
+    this.#refuseUnderAccessControl();
     const fields = useOf(use);
     if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
     const given = await this.#key(this.#db, handle?.keyId);
@@ -1148,6 +1690,7 @@ export class DbKeyStore {
   /** @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT`, and those of {@link DbKeyStore.signFor} */
   async keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): Promise<KeyAgreement> {
     this.#assertOpen();
+    this.#refuseUnderAccessControl();
     const fields = useOf(options);
     const { organisation } = options;
     const purpose = options.purpose ?? 'keyAgreement';
@@ -1170,6 +1713,7 @@ export class DbKeyStore {
   /** @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CORRUPT` */
   async xmlSigner(organisation: string, options: XmlSignerOptions = {}): Promise<XmlSigner> {
     this.#assertOpen();
+    this.#refuseUnderAccessControl();
     if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the xmlSigner options must be an object', 'options');
     const defaults = xmlUseOf(options);
     const db = this.#db;
@@ -1397,8 +1941,39 @@ export class DbKeyStore {
       }
       replay.seed({ organisations: seedOrgs, keys: seedKeys, portfolios: seedPortfolios, devices: seedDevices });
     }
-    const trail = await verifyTrail(db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey }, (r) => replay.apply(r));
+    // Requests and approvals: each kept beside the trail, bound by its hash in a record, and
+    // signed by an operator the trail added before.
+    const operatorKeys = new Map<string, Uint8Array>();
+    const signed: { seq: number; kind: 'request' | 'approval'; operatorId: string; sha256: string; proposalId?: string }[] = [];
+    const trail = await verifyTrail(db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey }, (r) => {
+      replay.apply(r);
+      if (r.type === 'operator.added') operatorKeys.set(r.operatorId, new Uint8Array(Buffer.from(r.publicKey, 'hex')));
+      else if (r.type === 'operator.authorised' || r.type === 'proposal.created') {
+        signed.push({ seq: r.seq, kind: 'request', operatorId: r.type === 'operator.authorised' ? r.operatorId : r.proposer, sha256: r.requestSha256 });
+      } else if (r.type === 'proposal.approved') signed.push({ seq: r.seq, kind: 'approval', operatorId: r.approverId, sha256: r.approvalSha256, proposalId: r.proposalId });
+    });
     for (const f of replay.findings) add('ERR_AUDIT_TAMPERED', `record:${String(f.seq)}`, f.message);
+    for (const x of signed) {
+      const row =
+        x.kind === 'request'
+          ? await db.get(`SELECT request AS json FROM ${db.table('signed_requests')} WHERE seq = ?`, [x.seq])
+          : await db.get(`SELECT approval AS json FROM ${db.table('approvals')} WHERE proposal_id = ? AND approver_id = ?`, [x.proposalId as string, x.operatorId]);
+      const key = operatorKeys.get(x.operatorId);
+      let value: unknown;
+      try {
+        value = row ? JSON.parse(String(row['json'])) : undefined;
+      } catch {
+        value = undefined;
+      }
+      const ok =
+        row !== undefined &&
+        key !== undefined &&
+        sha256Upper(String(row['json'])) === x.sha256 &&
+        (x.kind === 'request' ? operatorRequestSignatureValid(value, key) : approvalSignatureValid(value, key)) &&
+        (value as { operatorId?: unknown; approverId?: unknown }) !== undefined &&
+        (x.kind === 'request' ? (value as { operatorId?: unknown }).operatorId : (value as { approverId?: unknown }).approverId) === x.operatorId;
+      if (!ok) add('ERR_AUDIT_TAMPERED', `record:${x.seq}`, `the signed ${x.kind} of operator ${x.operatorId} is missing, is not the one recorded, or its signature does not verify`);
+    }
     const compare = (table: AuthTable, name: string, row: Row, expectedRev: number | undefined, same: boolean): void => {
       if (!macOk(table, row, name)) return;
       if (expectedRev === undefined) return add('ERR_KEYSTORE_ROW_TAMPERED', `${table}:${name}`, 'no record of the trail wrote this row');

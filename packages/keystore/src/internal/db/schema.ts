@@ -31,6 +31,9 @@ export const COLUMNS = {
     'rev',
   ],
   devices: ['organisation', 'device', 'portfolio_id', 'inst_signing', 'inst_key_agreement', 'inst_prepayment', 'rev'],
+  operators: ['operator_id', 'public_key', 'grants', 'last_counter', 'removed', 'rev'],
+  access: ['id', 'policy', 'rev'],
+  proposals: ['proposal_id', 'proposal', 'state', 'rev'],
 } as const;
 
 /** A table whose rows are authenticated. */
@@ -88,6 +91,21 @@ CREATE TABLE IF NOT EXISTS audit_records (
 CREATE TABLE IF NOT EXISTS audit_subjects (
   subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS operators (
+  operator_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, grants TEXT NOT NULL, last_counter TEXT NOT NULL, removed INTEGER NOT NULL, rev INTEGER NOT NULL, mac TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access (
+  id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL, rev INTEGER NOT NULL, mac TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS proposals (
+  proposal_id TEXT PRIMARY KEY, proposal TEXT NOT NULL, state TEXT NOT NULL, rev INTEGER NOT NULL, mac TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approvals (
+  proposal_id TEXT NOT NULL, approver_id TEXT NOT NULL, approval TEXT NOT NULL, PRIMARY KEY (proposal_id, approver_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS signed_requests (
+  seq INTEGER PRIMARY KEY, request TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS migrated_rows (
   tbl TEXT NOT NULL, name TEXT NOT NULL, row TEXT NOT NULL, PRIMARY KEY (tbl, name)
 ) WITHOUT ROWID;
@@ -117,6 +135,11 @@ export function postgresDdl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.audit_head (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL, batch bigint NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_records (seq bigint PRIMARY KEY, batch bigint NOT NULL, line text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_subjects (subject text ${C} NOT NULL, seq bigint NOT NULL, PRIMARY KEY (subject, seq))`,
+    `CREATE TABLE IF NOT EXISTS ${s}.operators (operator_id text ${C} PRIMARY KEY, public_key text NOT NULL, grants text NOT NULL, last_counter text NOT NULL, removed integer NOT NULL, rev bigint NOT NULL, mac text NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.access (id integer PRIMARY KEY CHECK (id = 1), policy text NOT NULL, rev bigint NOT NULL, mac text NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.proposals (proposal_id text ${C} PRIMARY KEY, proposal text NOT NULL, state text NOT NULL, rev bigint NOT NULL, mac text NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.approvals (proposal_id text ${C} NOT NULL, approver_id text ${C} NOT NULL, approval text NOT NULL, PRIMARY KEY (proposal_id, approver_id))`,
+    `CREATE TABLE IF NOT EXISTS ${s}.signed_requests (seq bigint PRIMARY KEY, request text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.migrated_rows (tbl text ${C} NOT NULL, name text ${C} NOT NULL, row text NOT NULL, PRIMARY KEY (tbl, name))`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_batches (batch bigint PRIMARY KEY, first_seq bigint NOT NULL, last_seq bigint NOT NULL, last_hash text NOT NULL, at text NOT NULL, mac text NOT NULL, signature text NOT NULL)`,
   ];
@@ -169,4 +192,7 @@ export const PRIMARY_KEY: Readonly<Record<AuthTable, readonly string[]>> = {
   portfolios: ['organisation', 'id'],
   keys: ['key_id'],
   devices: ['organisation', 'device'],
+  operators: ['operator_id'],
+  access: ['id'],
+  proposals: ['proposal_id'],
 };
