@@ -72,7 +72,7 @@ async function estate(database: string, openDriver: () => Promise<SqlDriver>): P
   const latencies: number[] = [];
   const viaStore = async () => {
     const t = performance.now();
-    await store.signFor(meter(1 + Math.floor(Math.random() * ESTATE)), message, { messageCode: 0x0050, counter: counter++ });
+    await store.signFor(meter(1 + Math.floor(Math.random() * ESTATE)), message, { organisation: SUPPLIER, messageCode: 0x0050, counter: counter++ });
     latencies.push(performance.now() - t);
   };
   const timed = async (f: () => unknown, seconds: number): Promise<number> => {
