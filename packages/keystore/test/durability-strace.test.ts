@@ -142,13 +142,15 @@ function fdArg(call: Call, index = 0): { fd: number; path: string } | undefined 
 
 const WRITES = new Set(['write', 'pwrite64', 'writev', 'pwritev', 'pwritev2']);
 const SYNCS = new Set(['fsync', 'fdatasync']);
-const RENAMES = new Set(['rename', 'renameat', 'renameat2']);
+// A key file is published by link(2), which fails when the name exists (never replaced); the
+// metadata by rename(2), which replaces it. Both are the step that makes the file visible.
+const RENAMES = new Set(['rename', 'renameat', 'renameat2', 'link', 'linkat']);
 const OPENS = new Set(['openat', 'open', 'creat']);
 
 /** A rename's source and target, resolved against the directory fds `-y` names. */
 function renamePaths(c: Call): { from: string; to: string } {
   const [a, b] = strings(c.args) as [string, string];
-  if (c.name === 'rename') return { from: resolve(a), to: resolve(b) };
+  if (c.name === 'rename' || c.name === 'link') return { from: resolve(a), to: resolve(b) };
   const d1 = fdArg(c, 0)?.path ?? '/';
   const d2 = fdArg(c, 1)?.path ?? '/';
   return { from: resolve(d1, a), to: resolve(d2, b) };
@@ -310,10 +312,11 @@ describe('durable steps in system-call order (strace)', () => {
     expect(fdArg(sample[1]!)).toEqual({ fd: 19, path: '/x/audit.log' });
   });
 
-  it('generate: the key file (temp write -> fsync -> rename -> fsync of keys/) is durable before the metadata naming it is renamed in', () => {
+  it('generate: the key file (temp write -> fsync -> link, never over an existing name -> fsync of keys/) is durable before the metadata naming it is renamed in', () => {
     const s = step('generate');
     const keyRenames = s.calls.filter((c) => RENAMES.has(c.name) && dirname(renamePaths(c).to) === keysDir);
-    expect(keyRenames, 'generate: one key file renamed into keys/').toHaveLength(1);
+    expect(keyRenames, 'generate: one key file linked into keys/').toHaveLength(1);
+    expect(keyRenames[0]!.name, 'generate: a key file is linked (link fails on an existing name), never renamed over one').toMatch(/^link/);
     const keyFile = renamePaths(keyRenames[0]!).to;
     const metadataRename = s.calls.find((c) => RENAMES.has(c.name) && renamePaths(c).to === metadataPath);
     expect(metadataRename, 'generate: the metadata is renamed into place').toBeDefined();

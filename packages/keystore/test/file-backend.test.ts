@@ -251,6 +251,22 @@ describe('FileKeyBackend: handles and overwrites', () => {
     await failure(b.publicKey('nope'), ['ERR_KEY_NOT_FOUND']);
   });
 
+  it('a key file another process writes under the same name after the checks is never replaced: the link refuses', async () => {
+    const dir = tempDir();
+    // Another process (a database store is shared by several) wins the race for K7 after this
+    // backend's last check and before its file is published.
+    const planted = 'another process\'s key file';
+    const b = await open(dir, {
+      fault: (point) => {
+        if (point === 'keyfile:after-fsync') writeFileSync(keyFile(dir, 'K7'), planted, { mode: 0o600 });
+      },
+    });
+    await failure(b.generateKey({ keyId: 'K7', label: 'x' }), ['ERR_INVALID_ARGUMENT']);
+    expect(readFileSync(keyFile(dir, 'K7'), 'utf8')).toBe(planted);
+    // No temporary left behind.
+    expect(readdirSync(join(dir, 'keys'))).toEqual(['K7.p8']);
+  });
+
   it('generateKey never overwrites: an existing handle is refused and its file left as it was', async () => {
     const dir = tempDir();
     const b = await open(dir);

@@ -288,7 +288,14 @@ export class FileKeyBackend implements KeyBackend {
       this.#assertOpen();
       // Checked again after the awaits; from here to the rename nothing else runs (synchronous).
       refuseExisting();
-      atomicWriteFile(path, toEncryptedPem(der), { mode: 0o600, ...(this.#fault ? { fault: this.#fault } : {}), faultName: 'keyfile' });
+      try {
+        // Linked, never renamed over: another process (a database store is shared) racing for the
+        // same key id cannot replace the file of a key it did not make.
+        atomicWriteFile(path, toEncryptedPem(der), { mode: 0o600, noOverwrite: true, ...(this.#fault ? { fault: this.#fault } : {}), faultName: 'keyfile' });
+      } catch (e) {
+        if ((e as { code?: unknown }).code === 'EEXIST') fail('ERR_INVALID_ARGUMENT', `a key file for ${handle} exists; it is never overwritten`, handle);
+        throw e;
+      }
       this.#keys.set(handle, privateKey);
       return { handle, publicKey: publicKeyToRaw(privateKey) };
     } finally {

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 import { hostname } from 'node:os';
@@ -18,6 +18,12 @@ export interface AtomicWriteOptions {
   readonly fault?: FaultHook;
   /** A name for the fault points (default the file's base name). */
   readonly faultName?: string;
+  /**
+   * Never replace an existing file: the temporary is linked to the target (link(2) fails when the
+   * target exists, atomically, whatever other process races for the name) instead of renamed over
+   * it; an existing target throws `EEXIST` and nothing changes.
+   */
+  readonly noOverwrite?: boolean;
 }
 
 /** fsync a directory, so a rename or create in it is durable. */
@@ -58,7 +64,15 @@ export function atomicWriteFile(path: string, data: Uint8Array | string, options
     throw e;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  if (options.noOverwrite === true) {
+    try {
+      linkSync(tmp, path);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  } else {
+    renameSync(tmp, path);
+  }
   fault?.(`${name}:after-rename`);
   fsyncDirectory(dir);
   fault?.(`${name}:after-fsync-dir`);
