@@ -346,6 +346,63 @@ describe.each(databases)('key store over $kind', (db) => {
     await store.close();
   });
 
+  it('agrees keys with the key-agreement key a meter trusts, and signs DUIS XML with the organisation key', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 1);
+    const ka = await issue(store, SUPPLIER, 'north', 'keyAgreement');
+    await store.markCredentialsUpdated(SUPPLIER, eui(1), 'keyAgreement');
+    const { generateKeyPairSync, diffieHellman, createPublicKey } = await import('node:crypto');
+    const { publicKeyToRaw, publicKeyFromRaw } = await import('@smki/core');
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const agreement = await store.keyAgreementFor(eui(1), { organisation: SUPPLIER, messageCode: 0x00ab });
+    const z = await agreement.deriveSharedSecret(publicKeyToRaw(peer.publicKey));
+    expect(Buffer.from(z)).toEqual(diffieHellman({ privateKey: peer.privateKey, publicKey: publicKeyFromRaw(agreement.publicKey) }));
+    expect(toCertificate(ka.cert).publicKeyBytes).toEqual(new Uint8Array(agreement.publicKey));
+    // A signing purpose never agrees keys; a meter without a key-agreement key has none.
+    await expectCode(store.keyAgreementFor(eui(1), { purpose: 'signing' as never }), 'ERR_KEY_NOT_FOR_KEY_AGREEMENT');
+    await expectCode(store.keyAgreementFor(eui(1000), { organisation: SUPPLIER }), 'ERR_DEVICE_NO_INSTALLED_CERTIFICATE');
+    // The XML signing key: role 135, never a meter's.
+    const x = await store.generateKey(SUPPLIER, 'north', 'xmlSigning');
+    const cert = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 135, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(x.keyId) });
+    await store.attachCertificate(x.keyId, cert);
+    const signer = await store.xmlSigner(SUPPLIER, { requestId: '90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000' });
+    const sig = await signer.sign(message);
+    expect(verify('sha256', message, { key: toCertificate(cert).publicKey!, dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+    await store.revoke(x.keyId, 'keyCompromise');
+    await expectCode(signer.sign(message), 'ERR_KEY_REVOKED');
+    void createPublicKey;
+    expect((await store.verifyStore()).findings).toEqual([]);
+    await store.close();
+  });
+
+  it('signWith refuses a key of another portfolio and a key the meter does not trust', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north, south } = await estate(store, 1);
+    await expectCode(store.signWith(south.handle as never, eui(1), message), 'ERR_KEY_PORTFOLIO_MISMATCH');
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing');
+    await expectCode(store.signWith(g2.handle as never, eui(1), message), 'ERR_KEY_STATE_TRANSITION');
+    expect(verifiesWith(north.cert, await store.signWith(north.handle as never, eui(1), message))).toBe(true);
+    await store.close();
+  });
+
+  it('keeps the per-key device cap and the whole-estate rules', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2, maxDevicesPerKey: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    await issue(store, SUPPLIER, 'north', 'signing');
+    await store.assignDevices(SUPPLIER, [{ device: eui(1), portfolioId: 'north' }, { device: eui(2), portfolioId: 'north' }]);
+    await expectCode(store.assignDevices(SUPPLIER, [{ device: eui(3), portfolioId: 'north' }]), 'ERR_PORTFOLIO_DEVICE_CAP');
+    // A whole-estate key-agreement portfolio cannot be declared while meters record their own (none here: allowed).
+    await store.createPortfolio(SUPPLIER, { id: 'acb', wholeEstate: ['keyAgreement'] });
+    await expectCode(store.createPortfolio(SUPPLIER, { id: 'acb2', wholeEstate: ['keyAgreement'] }), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.createPortfolio(SUPPLIER, { id: 'xml', wholeEstate: ['xmlSigning'] }), 'ERR_INVALID_ARGUMENT');
+    await expectCode(store.markCredentialsUpdated(SUPPLIER, eui(1), 'keyAgreement'), 'ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT');
+    await store.close();
+  });
+
   it('checks every argument before reading, and fails closed with its own code', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);
