@@ -2022,8 +2022,9 @@ export class DbKeyStore {
   /** Wait for pending uses, then close the database. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#trail.flush();
+    // Refuse new work first; then let the uses already under way reach the trail.
     this.#closed = true;
+    await this.#trail.flush();
     await this.#db.close();
   }
 }

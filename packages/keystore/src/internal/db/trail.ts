@@ -68,7 +68,6 @@ export class DbTrail {
   #pending: PendingUse[] = [];
   #running = false;
   #idle: Promise<void> = Promise.resolve();
-  #failed: SmkiError | undefined;
   readonly #fault: ((point: string) => void) | undefined;
 
   constructor(db: SqlDriver, keys: TrailKeys, now: () => Date, validate: UseValidator, fault?: (point: string) => void) {
@@ -141,7 +140,6 @@ export class DbTrail {
    * recorded, when the batch finds the key no longer usable (`validate`) or the write fails.
    */
   recordUse(event: AuditEvent & { readonly keyId: string }): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ event, resolve, reject });
       if (!this.#running) {
