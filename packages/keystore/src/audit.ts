@@ -229,6 +229,16 @@ export type AuditEvent =
       readonly database: string;
     }
   | {
+      /**
+       * The store began checkpointing its audit head to an anchor (the first time it opened with
+       * one): from then on an anchor with no checkpoint of this store refuses it (an empty mount
+       * point looks like a new anchor).
+       */
+      readonly type: 'audit.anchored';
+      /** `directory` or `postgres`. */
+      readonly anchor: string;
+    }
+  | {
       /** The store's access control was set up: its first operators and its policy (the initialisation ceremony). */
       readonly type: 'access.initialised';
       /** How many operators the ceremony set. */
@@ -742,6 +752,7 @@ export const KEYSTORE_AUDIT_SCHEMA: AuditSchema<AuditEvent> = Object.freeze({
     ),
     'store.opened': fields(f('recoveredRecords', 'uint', true), f('tornBytesRemoved', 'uint', true), f('reappliedRecords', 'uint', true), f('completedRecords', 'uint', true)),
     'store.created': fields(f('storeId', 'id'), f('database', 'id')),
+    'audit.anchored': fields(f('anchor', 'id')),
     'access.initialised': fields(f('operators', 'uint'), f('policySha256', 'hex')),
     'operator.added': fields(f('operatorId', 'id'), f('publicKey', 'point'), f('grantsSha256', 'hex')),
     'operator.removed': fields(f('operatorId', 'id')),

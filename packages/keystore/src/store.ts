@@ -31,6 +31,7 @@ import {
 } from './audit.js';
 import { lockDirectory, removeStaleTemporaries, type DirectoryLock, type FaultHook } from './internal/fsutil.js';
 import { MetadataFileStore, type StoreKdf } from './internal/metadata.js';
+import { checkPurpose, DEVICE_PURPOSES, fail, MAX_REASON, optional, PORTFOLIO_ID, PURPOSE_SHORT, PURPOSE_USAGE, REQUEST_ID, useOf, XML_SIGNING_ROLE, xmlUseOf } from './internal/rules.js';
 import {
   KEY_PURPOSES,
   type CredentialUpdate,
@@ -117,24 +118,6 @@ function parseState(payload: string): State {
   }
   return v as State;
 }
-const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreement'>> = {
-  signing: 'digitalSignature',
-  keyAgreement: 'keyAgreement',
-  prepaymentKeyAgreement: 'keyAgreement',
-  xmlSigning: 'digitalSignature',
-};
-const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP', xmlSigning: 'XML' };
-/**
- * The purposes whose certificates a meter installs as trust anchors: every purpose but
- * `xmlSigning`, the organisation's DUIS XML signing key, which no meter ever trusts. Assignment,
- * moves, rotations, credential updates and exposure consider only these.
- */
-const DEVICE_PURPOSES: readonly KeyPurpose[] = Object.freeze(KEY_PURPOSES.filter((p) => p !== 'xmlSigning'));
-/** The role of every DUIS XML signing certificate (OU `87`), whatever the organisation's own role. */
-const XML_SIGNING_ROLE: RemotePartyRoleCode = RemotePartyRole.XmlSigning135;
-/** An identifier as an audit record's `id` field carries it (the DUIS RequestID fits). */
-const REQUEST_ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
 
 /** The Remote Party Role a key's certificate must name: 135 for `xmlSigning`, else the organisation's. */
 function certificateRole(purpose: KeyPurpose, org: OrganisationState): RemotePartyRoleCode {
@@ -159,25 +142,9 @@ const ALLOWED_BEYOND_HEAD: readonly AuditEventType[] = ['key.used', 'store.opene
 /** Lifecycle records beyond the head that {@link KeyStore.open} applies again: they only ever take power away from a key. */
 const REAPPLIED_BEYOND_HEAD: readonly AuditEventType[] = ['key.revoked', 'key.retired'];
 const MAX_REAPPLIED = 1000;
-/** Longest revocation reason an audit record carries (its `text` fields). */
-const MAX_REASON = 128;
 
-function fail(code: SmkiErrorCode, message: string, detail?: string): never {
-  throw new SmkiError(code, message, detail === undefined ? {} : { detail });
-}
 
-/**
- * `{ [name]: value }`, or `{}` when `value` is undefined: an optional property is left out rather
- * than set to undefined (the options, records and results built here spread it in).
- */
-function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
-  return value === undefined ? {} : ({ [name]: value } as { [P in K]?: V });
-}
 
-function checkPurpose(p: unknown): KeyPurpose {
-  if (!KEY_PURPOSES.includes(p as KeyPurpose)) fail('ERR_INVALID_ARGUMENT', `not a key purpose: ${String(p)}`);
-  return p as KeyPurpose;
-}
 
 function handleOf<P extends KeyPurpose>(k: KeyState_): KeyHandle<P> {
   return Object.freeze({ keyId: k.keyId, purpose: k.purpose }) as unknown as KeyHandle<P>;
@@ -1213,38 +1180,7 @@ function deviceInfo(d: DeviceState): DeviceInfo {
   return Object.freeze({ ...d, installed: Object.freeze({ ...d.installed }) });
 }
 
-/**
- * The use fields of a caller's context (message code, counter), checked before any key is used, so
- * that a value the audit record cannot carry refuses the operation instead of failing after the
- * key has signed or derived; nothing else is taken from the object.
- * @throws SmkiError `ERR_INVALID_ARGUMENT` (detail: the field)
- */
-function useOf(use: unknown): UseContext {
-  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
-  const { messageCode, counter } = use as UseContext;
-  if (messageCode !== undefined && !(Number.isInteger(messageCode) && messageCode >= 0 && messageCode <= 0xffff)) {
-    fail('ERR_INVALID_ARGUMENT', 'messageCode must be an integer from 0 to 0xFFFF', 'messageCode');
-  }
-  if (counter !== undefined && !(typeof counter === 'bigint' && counter >= 0n && counter < 1n << 64n)) {
-    fail('ERR_INVALID_ARGUMENT', 'counter must be a bigint from 0 to 2^64 - 1', 'counter');
-  }
-  return { ...optional('messageCode', messageCode), ...optional('counter', counter) };
-}
 
-/**
- * The request id of a caller's XML signing context, checked before the key is used (an identifier
- * an audit record's `id` field carries: 1 to 128 of `A–Z a–z 0–9 . _ : @ / + -`); nothing else is
- * taken from the object.
- * @throws SmkiError `ERR_INVALID_ARGUMENT` (detail: the field)
- */
-function xmlUseOf(use: unknown): XmlSignUse {
-  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
-  const { requestId } = use as XmlSignUse;
-  if (requestId !== undefined && !(typeof requestId === 'string' && REQUEST_ID.test(requestId))) {
-    fail('ERR_INVALID_ARGUMENT', 'requestId must be 1 to 128 of A-Z a-z 0-9 . _ : @ / + -', 'requestId');
-  }
-  return optional('requestId', requestId);
-}
 
 function xmlUseEvent(key: KeyState_, use: XmlSignUse): AuditEvent {
   return { type: 'key.used', operation: 'xml-sign', keyId: key.keyId, portfolioId: key.portfolioId, ...optional('requestId', use.requestId) };

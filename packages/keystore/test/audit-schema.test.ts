@@ -244,7 +244,7 @@ describe('the schema decides what a record may be', () => {
 
   it('the key store keeps its own: key.used is its one use type', async () => {
     expect(KEYSTORE_AUDIT_SCHEMA.useTypes).toEqual(['key.used']);
-    expect(Object.keys(KEYSTORE_AUDIT_SCHEMA.types)).toHaveLength(24);
+    expect(Object.keys(KEYSTORE_AUDIT_SCHEMA.types)).toHaveLength(25);
     expect(KEYSTORE_AUDIT_SCHEMA.types['key.revoked']).toStrictEqual([
       { name: 'keyId', kind: 'id' },
       { name: 'reason', kind: 'text', optional: true },

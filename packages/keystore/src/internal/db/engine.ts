@@ -2,7 +2,7 @@
 // store, each lifecycle change one transaction holding its rows and its audit records, every row
 // authenticated, every read by key or index (no scan of the estate), uses group-committed.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createCipheriv, createDecipheriv, createHash, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, generateKeyPairSync, hkdfSync, randomBytes, sign as nodeSign, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
 import {
   isRemotePartyRole,
@@ -20,8 +20,10 @@ import {
 } from '@smki/core';
 import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
 import type { KeyBackend } from '../../backend.js';
-import { deriveAuditKey, type AuditEvent } from '../../audit.js';
+import { deriveAuditKey, trailLineHash, type AuditEvent } from '../../audit.js';
+import { AuditCheckpointer, checkTrailAgainstCheckpoint, verifyAuditCheckpoint, type AuditAnchor, type AuditTrailView, type SignedAuditCheckpoint } from '../../anchor.js';
 import { deriveSecrets, type StoreKdf } from '../metadata.js';
+import { checkPurpose, DEVICE_PURPOSES, fail, MAX_REASON, optional, PORTFOLIO_ID, PURPOSE_SHORT, PURPOSE_USAGE, REQUEST_ID, useOf, XML_SIGNING_ROLE, xmlUseOf } from '../rules.js';
 import type { LegacySnapshot } from '../../store.js';
 import {
   approvalSignatureValid,
@@ -79,31 +81,9 @@ export const DB_FORMAT = 'smki-keystore-db/1';
 /** Most devices one bulk assignment or move takes. */
 export const MAX_BULK = 100_000;
 
-const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const REQUEST_ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
-const MAX_REASON = 128;
-const PURPOSE_USAGE: Readonly<Record<KeyPurpose, 'digitalSignature' | 'keyAgreement'>> = {
-  signing: 'digitalSignature',
-  keyAgreement: 'keyAgreement',
-  prepaymentKeyAgreement: 'keyAgreement',
-  xmlSigning: 'digitalSignature',
-};
-const PURPOSE_SHORT: Readonly<Record<KeyPurpose, string>> = { signing: 'DS', keyAgreement: 'KA', prepaymentKeyAgreement: 'KAP', xmlSigning: 'XML' };
-const DEVICE_PURPOSES: readonly KeyPurpose[] = Object.freeze(KEY_PURPOSES.filter((p) => p !== 'xmlSigning'));
-const XML_SIGNING_ROLE: RemotePartyRoleCode = RemotePartyRole.XmlSigning135;
 
-function fail(code: SmkiErrorCode, message: string, detail?: string): never {
-  throw new SmkiError(code, message, detail === undefined ? {} : { detail });
-}
 
-function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
-  return value === undefined ? {} : ({ [name]: value } as { [P in K]?: V });
-}
 
-function checkPurpose(p: unknown): KeyPurpose {
-  if (!KEY_PURPOSES.includes(p as KeyPurpose)) fail('ERR_INVALID_ARGUMENT', `not a key purpose: ${String(p)}`);
-  return p as KeyPurpose;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -240,6 +220,16 @@ function unwrapPrivateKey(text: string, wrapKey: Buffer, storeId: string): KeyOb
 
 /** Options of {@link DbKeyStore.open}. */
 export interface DbKeyStoreOptions {
+  /**
+   * A second place the audit head is checkpointed to (a directory on another volume, or a
+   * PostgreSQL table): checked on open (a trail that ends before the latest checkpoint, or has
+   * another record at its seq, refuses the store), written every `anchorIntervalMs` and at close,
+   * and the store refuses to change or sign anything once no checkpoint has reached it for longer
+   * than twice the interval and 5 s. Not closed by the store.
+   */
+  readonly anchor?: AuditAnchor;
+  /** How often the head is checkpointed (ms, default 1000). */
+  readonly anchorIntervalMs?: number;
   /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */
   readonly fault?: (point: string) => void;
   readonly driver: SqlDriver;
@@ -325,11 +315,14 @@ export class DbKeyStore {
   readonly #trail: DbTrail;
   readonly #orphans: readonly string[];
   readonly #fault: ((point: string) => void) | undefined;
+  #checkpointer: AuditCheckpointer | undefined;
+  readonly #auditKey: KeyObject;
   #closed = false;
 
   private constructor(init: { db: SqlDriver; backend: KeyBackend; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[]; fault: ((point: string) => void) | undefined }) {
     this.#db = init.db;
     this.#fault = init.fault;
+    this.#auditKey = init.auditKey;
     this.#backend = init.backend;
     this.#now = init.now;
     this.#storeId = init.storeId;
@@ -384,6 +377,7 @@ export class DbKeyStore {
     const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
     await store.#checkSmallTables(keys);
     store.#controlled = await store.accessControlled();
+    if (options.anchor !== undefined) await store.#startAnchor(options.anchor, options.anchorIntervalMs);
     return store;
   }
 
@@ -631,6 +625,7 @@ export class DbKeyStore {
    */
   async #change<T>(change: (t: SqlTx) => Promise<Change<T>>): Promise<T> {
     this.#assertOpen();
+    this.#assertAnchored();
     const auth = authContext.getStore();
     this.#fault?.('db:before-tx');
     const out = await this.#db.tx(async (t) => {
@@ -667,6 +662,77 @@ export class DbKeyStore {
     this.#keyCache.clear();
     this.#estateCache.clear();
     return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // the audit anchor
+
+  /** The audit key as a core Signer (checkpoints are signed with it, like the batch seals). */
+  #auditSigner(): Signer {
+    const key = this.#auditKey;
+    return { publicKey: new Uint8Array(this.#auditPublicKey), sign: async (m) => new Uint8Array(nodeSign('sha256', m, { key, dsaEncoding: 'ieee-p1363' })) };
+  }
+
+  /** What the anchor module needs of this trail: its head, and the hash of a record. */
+  async #trailView(): Promise<AuditTrailView> {
+    const head = await this.#trail.head();
+    const db = this.#db;
+    return {
+      head: { seq: head.seq, hash: head.hash },
+      hashAt: async (seq) => {
+        const r = await db.get(`SELECT line FROM ${db.table('audit_records')} WHERE seq = ?`, [seq]);
+        return r ? trailLineHash(String(r['line'])) : undefined;
+      },
+    };
+  }
+
+  /**
+   * The trail against the anchor's latest checkpoint of this store (verified under the audit
+   * public key): nothing when the anchor holds none.
+   * @throws SmkiError `ERR_AUDIT_TRUNCATED`, `ERR_AUDIT_TAMPERED`, `ERR_AUDIT_CHECKPOINT_INVALID`, `ERR_AUDIT_ANCHOR_UNAVAILABLE`
+   */
+  async checkAnchor(anchor: AuditAnchor): Promise<SignedAuditCheckpoint | undefined> {
+    const latest = await anchor.latest(this.#storeId);
+    if (latest === undefined) {
+      // An anchor this store has checkpointed to before cannot be empty (an unmounted volume, another directory).
+      if (await this.#db.get(`SELECT seq FROM ${this.#db.table('audit_subjects')} WHERE subject = 'anchor:1' LIMIT 1`)) {
+        fail('ERR_AUDIT_ANCHOR_UNAVAILABLE', `the ${anchor.kind} anchor holds no checkpoint of this store, which has checkpointed to an anchor before`, anchor.kind);
+      }
+      return undefined;
+    }
+    const checkpoint = verifyAuditCheckpoint(latest, this.#auditPublicKey, this.#storeId);
+    await checkTrailAgainstCheckpoint(await this.#trailView(), checkpoint);
+    return checkpoint;
+  }
+
+  async #startAnchor(anchor: AuditAnchor, intervalMs: number | undefined): Promise<void> {
+    if ((await this.checkAnchor(anchor)) === undefined) {
+      // The first time: say so in the trail, so that an empty anchor later is refused.
+      await this.#db.tx(async (t) => {
+        await this.#trail.appendInTx(t, [{ event: { type: 'audit.anchored', anchor: anchor.kind }, subjects: ['anchor:1'] }]);
+      });
+    }
+    const checkpointer = new AuditCheckpointer({
+      storeId: this.#storeId,
+      signer: this.#auditSigner(),
+      anchor,
+      head: async () => {
+        const h = await this.#trail.head();
+        return { seq: h.seq, hash: h.hash };
+      },
+      ...optional('intervalMs', intervalMs),
+      now: this.#now,
+    });
+    // The head as the store opens: an anchor that cannot take it refuses the store now.
+    const first = await checkpointer.checkpointNow();
+    if (first === undefined && checkpointer.lastError !== undefined) throw checkpointer.lastError;
+    checkpointer.start();
+    this.#checkpointer = checkpointer;
+  }
+
+  /** Fail closed when the anchor has taken no checkpoint for too long. */
+  #assertAnchored(): void {
+    this.#checkpointer?.assertHealthy();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1555,6 +1621,7 @@ export class DbKeyStore {
   #controlled = false;
 
   #refuseUnderAccessControl(): void {
+    this.#assertAnchored();
     if (this.#controlled) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: sign through an operator session (execute a session.sign request)');
   }
 
@@ -2025,7 +2092,19 @@ export class DbKeyStore {
     // Refuse new work first; then let the uses already under way reach the trail.
     this.#closed = true;
     await this.#trail.flush();
-    await this.#db.close();
+    // The last head, to the anchor, before the database goes: a close that could not anchor it
+    // says so (the trail is whole; the anchor is behind it until the next open checkpoints).
+    let uncovered: SmkiError | undefined;
+    try {
+      if (this.#checkpointer !== undefined) {
+        await this.#checkpointer.close();
+        const head = await this.#trail.head();
+        if (this.#checkpointer.lastCheckpoint?.seq !== head.seq) uncovered = this.#checkpointer.lastError ?? new SmkiError('ERR_AUDIT_ANCHOR_UNAVAILABLE', 'the final audit checkpoint did not reach the anchor', {});
+      }
+    } finally {
+      await this.#db.close();
+    }
+    if (uncovered !== undefined) throw uncovered;
   }
 }
 
@@ -2052,20 +2131,7 @@ function portfolioInfoOf(p: PortfolioRow, devices: readonly Eui64[]): PortfolioI
   return Object.freeze({ organisation: p.organisation as Eui64, id: p.id, name: p.name, wholeEstate: Object.freeze(wholeEstateOf(p)), current: Object.freeze(cur), devices: Object.freeze([...devices]) });
 }
 
-function useOf(use: unknown): UseContext {
-  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
-  const { messageCode, counter } = use as UseContext;
-  if (messageCode !== undefined && !(Number.isInteger(messageCode) && messageCode >= 0 && messageCode <= 0xffff)) fail('ERR_INVALID_ARGUMENT', 'messageCode must be an integer from 0 to 0xFFFF', 'messageCode');
-  if (counter !== undefined && !(typeof counter === 'bigint' && counter >= 0n && counter < 1n << 64n)) fail('ERR_INVALID_ARGUMENT', 'counter must be a bigint from 0 to 2^64 - 1', 'counter');
-  return { ...optional('messageCode', messageCode), ...optional('counter', counter) };
-}
 
-function xmlUseOf(use: unknown): XmlSignUse {
-  if (typeof use !== 'object' || use === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
-  const { requestId } = use as XmlSignUse;
-  if (requestId !== undefined && !(typeof requestId === 'string' && REQUEST_ID.test(requestId))) fail('ERR_INVALID_ARGUMENT', 'requestId must be 1 to 128 of A-Z a-z 0-9 . _ : @ / + -', 'requestId');
-  return optional('requestId', requestId);
-}
 
 function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: string, use: UseContext): AuditEvent & { keyId: string } {
   return {
