@@ -199,7 +199,12 @@ describe.each(databases)('access control over $kind', (database) => {
     const d = assignmentListDigest(assignments);
     const op: Operation = { op: 'device.assign', organisation: ORG, count: d.count, listSha256: d.listSha256 };
     await expectCode(store.execute(await request(ops.dave, op), { assignments: [...assignments, { device: eui(8), portfolioId: 'north' }] }), 'ERR_OPERATION_MISMATCH');
-    expect(await store.execute(await request(ops.dave, op), { assignments })).toBe(3);
+    // The payload is copied when execute is called: a list changed afterwards changes nothing.
+    const list = [...assignments];
+    const pending = store.execute(await request(ops.dave, op), { assignments: list });
+    list.push({ device: eui(99), portfolioId: 'north' });
+    expect(await pending).toBe(3);
+    await expectCode(store.device(SUPPLIER, eui(99)), 'ERR_DEVICE_UNKNOWN');
     const m = deviceListDigest([eui(5), eui(6)]);
     const move: Operation = { op: 'device.move', organisation: ORG, toPortfolioId: 'south', count: m.count, listSha256: m.listSha256 };
     expect(await store.execute(await request(ops.dave, move), { devices: [eui(5), eui(6)] })).toBe(2);

@@ -271,7 +271,8 @@ export interface SigningSession {
 
 interface Auth {
   readonly verified: VerifiedOperatorRequest;
-  readonly request: OperatorRequest;
+  /** The signed request's canonical JSON, as verified: what is kept beside the trail. */
+  readonly requestJson: string;
   readonly payload: ExecutePayload;
   readonly proposalId?: string;
 }
@@ -280,6 +281,28 @@ interface Auth {
 const authContext = new AsyncLocalStorage<Auth>();
 
 const sha256Upper = (text: string): string => createHash('sha256').update(text).digest('hex').toUpperCase();
+
+/**
+ * Copies of what a request's payload carries (lists, the certificate's DER, the policy), made once:
+ * checked against the request's digests and then executed, never read again from the caller's objects.
+ */
+function snapshotPayload(p: ExecutePayload | undefined): ExecutePayload {
+  if (p === undefined || p === null) return {};
+  if (typeof p !== 'object') fail('ERR_INVALID_ARGUMENT', 'the payload must be an object', 'payload');
+  const out: { -readonly [K in keyof ExecutePayload]: ExecutePayload[K] } = {};
+  if (p.assignments !== undefined) {
+    if (!Array.isArray(p.assignments)) fail('ERR_INVALID_ARGUMENT', 'assignments must be a list', 'assignments');
+    out.assignments = Object.freeze(p.assignments.map((a) => Object.freeze({ device: String(a?.device), portfolioId: String(a?.portfolioId) })));
+  }
+  if (p.devices !== undefined) {
+    if (!Array.isArray(p.devices)) fail('ERR_INVALID_ARGUMENT', 'devices must be a list', 'devices');
+    out.devices = Object.freeze(p.devices.map((d) => String(d)));
+  }
+  if (p.certificate !== undefined) out.certificate = new Uint8Array(toCertificate(p.certificate).der);
+  if (p.policy !== undefined) out.policy = parseAccessPolicy(JSON.parse(canonicalJson(p.policy)));
+  if (p.proposalId !== undefined) out.proposalId = String(p.proposalId);
+  return Object.freeze(out);
+}
 
 /** A row that does not agree with the trail. */
 export interface RowFinding {
@@ -638,7 +661,7 @@ export class DbKeyStore {
       const trailEntries: TrailEntry[] = entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) }));
       const seqs = await this.#trail.appendInTx(t, trailEntries);
       if (auth !== undefined && before.entries.length > 0) {
-        await t.run(`INSERT INTO ${this.#db.table('signed_requests')} (seq, request) VALUES (?, ?)`, [seqs[0] as number, canonicalJson(auth.request)]);
+        await t.run(`INSERT INTO ${this.#db.table('signed_requests')} (seq, request) VALUES (?, ?)`, [seqs[0] as number, auth.requestJson]);
       }
       // The last write of a row wins (a row written by two records of one change gets the later rev).
       const finalRows = new Map<string, { w: RowWrite; rev: number }>();
@@ -829,13 +852,23 @@ export class DbKeyStore {
   }
 
   /** Verify a request against the store as it is now (no lock): signature, window, counter, role. */
-  async #verify(q: SqlReader, request: unknown, payload: ExecutePayload): Promise<Auth> {
-    const claimed = typeof request === 'object' && request !== null ? (request as { operatorId?: unknown }).operatorId : undefined;
+  async #verify(q: SqlReader, request: unknown, given: ExecutePayload): Promise<Auth> {
+    // Copies, taken before anything is checked: what is verified is what is executed and kept,
+    // whatever the caller does with its objects meanwhile.
+    const payload = snapshotPayload(given);
+    let requestJson: string;
+    try {
+      requestJson = canonicalJson(request);
+    } catch {
+      return fail('ERR_OPERATOR_SIGNATURE_INVALID', 'the operator request is not a signed request (not canonical JSON)');
+    }
+    const copy = JSON.parse(requestJson) as unknown;
+    const claimed = typeof copy === 'object' && copy !== null ? (copy as { operatorId?: unknown }).operatorId : undefined;
     const { lookup, last } = await this.#lookup(q, typeof claimed === 'string' ? [claimed] : []);
-    const verified = verifyOperatorRequest(request, { storeId: this.#storeId, lookup, lastCounter: last, now: this.#now() });
+    const verified = verifyOperatorRequest(copy, { storeId: this.#storeId, lookup, lastCounter: last, now: this.#now() });
     this.#checkPayload(verified.operation, payload);
     authorise(lookup(verified.operatorId) as OperatorInfo, verified.operation, await this.#scopeOf(q, verified.operation, payload));
-    return { verified, request: request as OperatorRequest, payload, ...optional('proposalId', payload.proposalId) };
+    return { verified, requestJson, payload, ...optional('proposalId', payload.proposalId) };
   }
 
   /**
@@ -883,7 +916,7 @@ export class DbKeyStore {
         counter: verified.counter,
         operation: verified.operation.op,
         operationHash: verified.operationHash,
-        requestSha256: sha256Upper(canonicalJson(auth.request)),
+        requestSha256: sha256Upper(auth.requestJson),
         ...optional('proposalId', auth.proposalId),
       } as AuditEvent,
       rows: [{ table: 'operators' as const, row: { ...op.row, last_counter: String(verified.counter) } }],
@@ -1075,7 +1108,7 @@ export class DbKeyStore {
         const op = await this.#operator(t, verified.operatorId, t.forUpdate);
         if (!op || op.removed) fail('ERR_OPERATOR_UNKNOWN', `no operator ${verified.operatorId}`, verified.operatorId);
         if (verified.counter <= op.lastCounter) fail('ERR_OPERATOR_REPLAYED', `operator ${verified.operatorId}'s counter is not above ${op.lastCounter}`, verified.operatorId);
-        const requestJson = canonicalJson(auth.request);
+        const requestJson = auth.requestJson;
         const entries = [
           {
             event: { type: 'proposal.created', proposalId: proposal.proposalId, proposer: proposal.proposer, operation: verified.operation.op, operationHash: proposal.operationHash, expiresAt: proposal.expiresAt, requestSha256: sha256Upper(requestJson) } as AuditEvent,
