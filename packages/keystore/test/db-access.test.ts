@@ -241,5 +241,11 @@ describe.each(databases)('access control over $kind', (database) => {
     db.sql(`DELETE FROM operators WHERE operator_id = 'svc-north'`);
     db.sql(`DELETE FROM access`);
     await expectCode(DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS }), 'ERR_KEYSTORE_ROW_TAMPERED');
+    // With its index entry deleted too, the store opens uncontrolled; the auditor's check finds it.
+    db.sql(`DELETE FROM audit_subjects WHERE subject IN ('access:1', 'operators:svc-north')`);
+    const lifted = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
+    const found = (await lifted.verifyStore()).findings.map((f) => `${f.code} ${f.row}`);
+    expect(found).toContain('ERR_KEYSTORE_ROW_TAMPERED access:1');
+    await lifted.close();
   });
 });

@@ -15,7 +15,7 @@ import { DbKeyStore } from '../src/internal/db/engine.js';
 import { TrailReplay } from '../src/internal/db/replay.js';
 import { verifyTrail } from '../src/internal/db/trail.js';
 import { postgresForThisFile } from '../../store/test/_postgres.js';
-import { issueInto, meter, openDriver, PASS, runOp, SUPPLIER } from './_db-child.js';
+import { issueInto, meter, openDriver, PASS, SUPPLIER } from './_db-child.js';
 import { tempDir } from './_store-fixtures.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -162,8 +162,4 @@ describe.each(['sqlite', 'postgres'] as const)('a kill at every step, on %s', (k
       expect(outcomes).toEqual(new Set(op === 'sign' ? ['old'] : ['old', 'new']));
     }, 300_000);
   }
-});
-
-it('the crash operations run in-process on a store too (the same code the child runs)', async () => {
-  expect(typeof runOp).toBe('function');
 });

@@ -12,7 +12,7 @@ import { FileKeyBackend } from '../src/backends/file.js';
 import { DbKeyStore } from '../src/internal/db/engine.js';
 import { TrailReplay } from '../src/internal/db/replay.js';
 import { verifyTrail } from '../src/internal/db/trail.js';
-import { connectionOf, postgresForThisFile } from '../../store/test/_postgres.js';
+import { postgresForThisFile } from '../../store/test/_postgres.js';
 import { issueInto, meter, openDriver, PASS, SUPPLIER } from './_db-child.js';
 import { tempDir } from './_store-fixtures.js';
 
@@ -100,9 +100,4 @@ describe.each(['sqlite', 'postgres'] as const)('processes racing on one %s store
       Object.assign(process.env, saved);
     }
   }, 240_000);
-});
-
-it('connects children the way production does (password from the pgpass file only)', () => {
-  expect(connectionOf(pg).host).toBe('127.0.0.1');
-  expect(readFileSync(pg.passfile, 'utf8')).toContain(`:${pg.port}:`);
 });

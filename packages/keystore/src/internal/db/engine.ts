@@ -2042,14 +2042,22 @@ export class DbKeyStore {
     // signed by an operator the trail added before.
     const operatorKeys = new Map<string, Uint8Array>();
     const signed: { seq: number; kind: 'request' | 'approval'; operatorId: string; sha256: string; proposalId?: string }[] = [];
+    let accessInitialised = 0;
     const trail = await verifyTrail(db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey }, (r) => {
       replay.apply(r);
+      if (r.type === 'access.initialised') accessInitialised = r.seq;
       if (r.type === 'operator.added') operatorKeys.set(r.operatorId, new Uint8Array(Buffer.from(r.publicKey, 'hex')));
       else if (r.type === 'operator.authorised' || r.type === 'proposal.created') {
         signed.push({ seq: r.seq, kind: 'request', operatorId: r.type === 'operator.authorised' ? r.operatorId : r.proposer, sha256: r.requestSha256 });
       } else if (r.type === 'proposal.approved') signed.push({ seq: r.seq, kind: 'approval', operatorId: r.approverId, sha256: r.approvalSha256, proposalId: r.proposalId });
     });
     for (const f of replay.findings) add('ERR_AUDIT_TAMPERED', `record:${String(f.seq)}`, f.message);
+    // Access control, once initialised, cannot be lifted by deleting its row (and its index entry).
+    if (accessInitialised > 0) {
+      const a = await db.get(`SELECT * FROM ${db.table('access')} WHERE id = 1`);
+      if (!a) add('ERR_KEYSTORE_ROW_TAMPERED', 'access:1', `record ${accessInitialised} initialised access control; the policy row is gone`);
+      else macOk('access', a, 'the policy');
+    }
     for (const x of signed) {
       const row =
         x.kind === 'request'
