@@ -393,9 +393,11 @@ export interface AuditFinding {
    * `ERR_AUDIT_TAMPERED` (edited, forged, deleted, reordered, replaced), `ERR_AUDIT_TRUNCATED` (cut
    * off, torn) or, when the verifier is told which record types may lie beyond the head,
    * `ERR_KEYSTORE_METADATA_ROLLBACK` (a lifecycle record beyond the head: the metadata that
-   * carries the head is older than the log).
+   * carries the head is older than the log). Checked against an audit anchor:
+   * `ERR_AUDIT_CHECKPOINT_INVALID` (its checkpoint does not verify) or `ERR_AUDIT_ANCHOR_UNAVAILABLE`
+   * (it cannot be read, or holds nothing for a trail that says it was anchored).
    */
-  readonly code: 'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED' | 'ERR_KEYSTORE_METADATA_ROLLBACK';
+  readonly code: 'ERR_AUDIT_TAMPERED' | 'ERR_AUDIT_TRUNCATED' | 'ERR_KEYSTORE_METADATA_ROLLBACK' | 'ERR_AUDIT_CHECKPOINT_INVALID' | 'ERR_AUDIT_ANCHOR_UNAVAILABLE';
   /** What is wrong. */
   readonly message: string;
   /** Line number (from 1) where it was found, where there is one. */

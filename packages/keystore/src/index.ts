@@ -19,8 +19,61 @@ export { FileKeyBackend, KEYSTORE_PASSPHRASE_ENV, PASSPHRASE_CHECK_FILE, FILE_HA
 export type { FileKeyBackendOptions } from './backends/file.js';
 export { Pkcs11KeyBackend } from './backends/pkcs11.js';
 export type { Pkcs11BackendOptions } from './backends/pkcs11.js';
-export { KeyStore, MAX_ASSIGN_BATCH } from './store.js';
-export type { KeyStoreOptions, OrganisationOptions, PortfolioOptions } from './store.js';
+export { KeyStore, KEYSTORE_DATABASE_FILE, MAX_BULK_DEVICES } from './keystore.js';
+export type {
+  KeyStoreOptions,
+  KeyStoreDatabase,
+  AuditTrailCheckOptions,
+  RotationSummary,
+  PortfolioSummary,
+  TrustingDevicesPage,
+  CredentialUpdatePage,
+  ExecutePayload,
+  ExposureCount,
+  RowFinding,
+  SigningSession,
+  MigrationReport,
+  TrailHead,
+  TrailVerification,
+} from './keystore.js';
+export {
+  canonicalJson,
+  createOperatorRequest,
+  verifyOperatorRequest,
+  createApproval,
+  verifyApproval,
+  operationHash,
+  deviceListDigest,
+  assignmentListDigest,
+  parseAccessPolicy,
+  policyHash,
+  requiredApprovals,
+  DEFAULT_ACCESS_POLICY,
+  OPERATOR_ROLES,
+  OPERATION_ROLE,
+  OPERATION_NAMES,
+} from './access.js';
+export type {
+  AccessPolicy,
+  AccessRule,
+  Operation,
+  OperationName,
+  OperatorGrant,
+  OperatorInfo,
+  OperatorRequest,
+  OperatorRequestFields,
+  VerifyOperatorRequestOptions,
+  VerifiedOperatorRequest,
+  ApprovalFields,
+  VerifyApprovalOptions,
+  VerifiedApproval,
+  OperatorRole,
+  Proposal,
+  Approval,
+  ListDigest,
+} from './access.js';
+export { DirectoryAnchor, PostgresAnchor, signAuditCheckpoint, verifyAuditCheckpoint } from './anchor.js';
+export type { AuditAnchor, AuditCheckpoint, SignedAuditCheckpoint, DirectoryAnchorOptions, PostgresAnchorOptions } from './anchor.js';
 export { KEY_PURPOSES } from './types.js';
 export type {
   KeyPurpose,

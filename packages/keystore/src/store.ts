@@ -139,7 +139,7 @@ function own<V>(map: Record<string, V>, key: unknown): V | undefined {
  * record beyond the head means the metadata is older than the log.
  */
 const ALLOWED_BEYOND_HEAD: readonly AuditEventType[] = ['key.used', 'store.opened'];
-/** Lifecycle records beyond the head that {@link KeyStore.open} applies again: they only ever take power away from a key. */
+/** Lifecycle records beyond the head that {@link JsonKeyStore.open} applies again: they only ever take power away from a key. */
 const REAPPLIED_BEYOND_HEAD: readonly AuditEventType[] = ['key.revoked', 'key.retired'];
 const MAX_REAPPLIED = 1000;
 
@@ -157,11 +157,11 @@ function keyInfo(k: KeyState_): KeyInfo {
 // ---------------------------------------------------------------------------------------------
 // Options
 
-/** Most devices one {@link KeyStore.assignDevices} call assigns. */
+/** Most devices one {@link JsonKeyStore.assignDevices} call assigns. */
 export const MAX_ASSIGN_BATCH = 10_000;
 
-/** Options of {@link KeyStore.open}. */
-export interface KeyStoreOptions {
+/** Options of {@link JsonKeyStore.open}. */
+export interface JsonKeyStoreOptions {
   /** The store directory (created mode 0700): metadata, audit log and lock. */
   readonly directory: string;
   /** Where the private keys live. */
@@ -181,7 +181,7 @@ export interface KeyStoreOptions {
   readonly fault?: FaultHook;
 }
 
-/** Options of {@link KeyStore.addOrganisation}. */
+/** Options of {@link JsonKeyStore.addOrganisation}. */
 export interface OrganisationOptions {
   /** EUI-64 entity id, any accepted spelling. */
   readonly entityId: string;
@@ -191,7 +191,7 @@ export interface OrganisationOptions {
   readonly maxDevicesPerKey?: number;
 }
 
-/** Options of {@link KeyStore.createPortfolio}. */
+/** Options of {@link JsonKeyStore.createPortfolio}. */
 export interface PortfolioOptions {
   /** Portfolio id: 1–64 of `A–Z a–z 0–9 _ -`. */
   readonly id: string;
@@ -221,7 +221,7 @@ export interface LegacySnapshot {
   readonly kdf: StoreKdf;
 }
 
-let legacySnapshot: (store: KeyStore) => LegacySnapshot;
+let legacySnapshot: (store: JsonKeyStore) => LegacySnapshot;
 
 /**
  * The state of an open store with JSON metadata, its audit head (after a flush) and its KDF
@@ -229,11 +229,15 @@ let legacySnapshot: (store: KeyStore) => LegacySnapshot;
  * @throws SmkiError `ERR_KEYSTORE_CLOSED`
  * @internal
  */
-export function snapshotForMigration(store: KeyStore): LegacySnapshot {
+export function snapshotForMigration(store: JsonKeyStore): LegacySnapshot {
   return legacySnapshot(store);
 }
 
 /**
+ * The key store of earlier releases, its metadata in one JSON file (`store.json`) beside its audit
+ * log. Kept, not exported, so that such a store can be opened with every check it had and
+ * migrated into a database (`KeyStore.migrate`); its tests keep the rules it applied pinned.
+ *
  * Private keys segregated per device portfolio. An organisation splits its meters into
  * portfolios; each portfolio has its own signing and key-agreement keys, so a stolen key
  * endangers the meters of one portfolio only. Signing for a meter always uses the key whose
@@ -250,22 +254,8 @@ export function snapshotForMigration(store: KeyStore): LegacySnapshot {
  * `ERR_KEYSTORE_LOCKED`). Inside the process, lifecycle changes run one at a time in call order,
  * and each takes effect only after it is durable; signing reads the state committed when it is
  * called.
- *
- * @example
- * ```ts
- * import { mkdtempSync } from 'node:fs';
- * import { tmpdir } from 'node:os';
- * import { join } from 'node:path';
- * import { KeyStore, MemoryKeyBackend } from '@smki/keystore';
- * const store = await KeyStore.open({ directory: mkdtempSync(join(tmpdir(), 'ks-')), backend: new MemoryKeyBackend(), passphrase: 'correct horse battery staple' });
- * await store.addOrganisation({ entityId: '90B3D51F30010000', role: 2 });
- * await store.createPortfolio('90B3D51F30010000', { id: 'north' });
- * const ds = await store.generateKey('90B3D51F30010000', 'north', 'signing');
- * console.log(ds.keyId, store.key(ds.keyId).state); // '…' 'pending'
- * await store.close();
- * ```
  */
-export class KeyStore {
+export class JsonKeyStore {
   readonly #backend: KeyBackend;
   readonly #metadata: MetadataFileStore;
   readonly #audit: AuditLog;
@@ -308,11 +298,11 @@ export class KeyStore {
    * Open (or create) a store. Takes the directory's lock, verifies the metadata's MAC and the
    * audit log against the head the metadata records, and lists backend keys the metadata does
    * not know (left by a crash between key generation and the metadata write: see
-   * {@link KeyStore.orphanHandles}).
+   * {@link JsonKeyStore.orphanHandles}).
    * @throws SmkiError `ERR_KEYSTORE_LOCKED`, `ERR_KEYSTORE_WRONG_PASSPHRASE`, `ERR_KEYSTORE_CORRUPT`,
    *   `ERR_AUDIT_TAMPERED`, `ERR_AUDIT_TRUNCATED`, `ERR_INVALID_ARGUMENT` (no passphrase)
    */
-  static async open(options: KeyStoreOptions): Promise<KeyStore> {
+  static async open(options: JsonKeyStoreOptions): Promise<JsonKeyStore> {
     const passphrase = options.passphrase ?? process.env.SMKI_KEYSTORE_PASSPHRASE;
     if (typeof passphrase !== 'string' || passphrase.length === 0) {
       fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase (option or SMKI_KEYSTORE_PASSPHRASE)');
@@ -350,7 +340,7 @@ export class KeyStore {
       }
       const known = new Set(Object.values(state.keys).map((k) => k.handle));
       const orphans = (await options.backend.listHandles()).filter((h) => !known.has(h));
-      const store = new KeyStore({ backend: options.backend, metadata, audit, lock, now, fault: options.fault, state, orphans });
+      const store = new JsonKeyStore({ backend: options.backend, metadata, audit, lock, now, fault: options.fault, state, orphans });
       // Records beyond the committed head are use records written since the last metadata write
       // (adopted), or revocations and retirements whose metadata an older file replaced (applied
       // again above). The trail says how many of each, and how many committed lines a crash had
@@ -419,7 +409,7 @@ export class KeyStore {
    * one atomic metadata write; then the lines are appended to the log. A crash before the
    * metadata write leaves the old state and no record; after it, the new state, and the next open
    * writes whatever lines the log lacks. So a lifecycle record never lies beyond the head the
-   * metadata names, unless the metadata was replaced by an older file: {@link KeyStore.open}
+   * metadata names, unless the metadata was replaced by an older file: {@link JsonKeyStore.open}
    * then applies revocations and retirements again and refuses anything else.
    */
   #mutate<T>(change: (draft: State) => Promise<{ result: T; events: AuditEvent[] }> | { result: T; events: AuditEvent[] }): Promise<T> {
@@ -593,12 +583,12 @@ export class KeyStore {
 
   /**
    * Generate a key inside the backend for a portfolio and purpose. The key starts `pending`; it
-   * becomes usable when its certificate is attached ({@link KeyStore.attachCertificate}) and, if the
+   * becomes usable when its certificate is attached ({@link JsonKeyStore.attachCertificate}) and, if the
    * portfolio already has a current key for the purpose, when it is rotated in.
    *
    * `xmlSigning` makes the organisation's DUIS XML signing key (its certificate names Remote Party
    * Role 135): an organisation key that no meter trusts, used only through
-   * {@link KeyStore.xmlSigner}. It may live in any backend, like the others.
+   * {@link JsonKeyStore.xmlSigner}. It may live in any backend, like the others.
    * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`
    */
   generateKey(organisation: string, portfolioId: string, purpose: 'signing'): Promise<SigningKeyHandle>;
@@ -671,7 +661,7 @@ export class KeyStore {
    * organisation certificate for exactly this key, the organisation's entity id and role, and
    * the key's purpose (its one key usage). For an `xmlSigning` key the role must be 135 (DUIS
    * XML signing), never the organisation's own role. The first key of a (portfolio, purpose)
-   * becomes active and current at once; a later one waits for {@link KeyStore.rotate}.
+   * becomes active and current at once; a later one waits for {@link JsonKeyStore.rotate}.
    * @throws SmkiError `ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`,
    *   `ERR_CERTIFICATE_ROLE_MISMATCH`, `ERR_CERTIFICATE_PURPOSE_MISMATCH`, `ERR_KEY_STATE_TRANSITION`,
    *   `ERR_KEY_NOT_FOUND`, `ERR_CERT_MALFORMED`
@@ -785,10 +775,10 @@ export class KeyStore {
 
   /**
    * Assign many devices at once, all or none: one durable metadata write and one audit record
-   * per device. Each device takes its portfolio's current keys (as {@link KeyStore.assignDevice}
+   * per device. Each device takes its portfolio's current keys (as {@link JsonKeyStore.assignDevice}
    * without `installed`); any refusal (a device already assigned, or named twice, a portfolio
    * missing, the per-key cap) leaves every device unassigned.
-   * @throws SmkiError `ERR_INVALID_ARGUMENT` (none, or more than {@link MAX_ASSIGN_BATCH}), and those of {@link KeyStore.assignDevice}
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (none, or more than {@link MAX_ASSIGN_BATCH}), and those of {@link JsonKeyStore.assignDevice}
    */
   assignDevices(organisation: string, assignments: readonly { readonly device: string; readonly portfolioId: string }[]): Promise<DeviceInfo[]> {
     if (!Array.isArray(assignments) || assignments.length < 1 || assignments.length > MAX_ASSIGN_BATCH) {
@@ -905,15 +895,15 @@ export class KeyStore {
    * Sign for a device with a given signing key, refused unless it is the key that meter trusts.
    * @throws SmkiError `ERR_KEY_PORTFOLIO_MISMATCH` (a key of another portfolio), `ERR_KEY_NOT_FOR_SIGNING`
    *   (a key-agreement key, or an `xmlSigning` key: it signs only DUIS XML, through
-   *   {@link KeyStore.xmlSigner}), `ERR_KEY_STATE_TRANSITION` (a key of the same portfolio the meter does
-   *   not trust), and every code of {@link KeyStore.signFor}
+   *   {@link JsonKeyStore.xmlSigner}), `ERR_KEY_STATE_TRANSITION` (a key of the same portfolio the meter does
+   *   not trust), and every code of {@link JsonKeyStore.signFor}
    */
   async signWith(handle: SigningKeyHandle, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
     this.#assertOpen();
     const fields = useOf(use);
     const s = this.#state;
     const given = this.#key(s, handle?.keyId);
-    if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is an xmlSigning key: it signs DUIS XML (KeyStore.xmlSigner), never for a meter`, given.keyId);
+    if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is an xmlSigning key: it signs DUIS XML (JsonKeyStore.xmlSigner), never for a meter`, given.keyId);
     if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is a ${given.purpose} key: it never signs (but its own CSR)`, given.keyId);
     const { key, dev } = this.#resolve(s, given.organisation, device, 'signing');
     if (key.keyId !== given.keyId) {
@@ -939,7 +929,7 @@ export class KeyStore {
    * installed (or the whole-estate key, where the organisation declared one). The checks run again
    * at each derivation, so a key revoked meanwhile is refused.
    * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a purpose of a signing key: `signing` or
-   *   `xmlSigning`), and as {@link KeyStore.signFor}
+   *   `xmlSigning`), and as {@link JsonKeyStore.signFor}
    */
   keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): KeyAgreement {
     this.#assertOpen();
@@ -969,7 +959,7 @@ export class KeyStore {
 
   /**
    * Key agreement with a given key-agreement key, refused unless the device trusts it.
-   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a signing or `xmlSigning` key), `ERR_KEY_PORTFOLIO_MISMATCH`, and as {@link KeyStore.keyAgreementFor}
+   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT` (a signing or `xmlSigning` key), `ERR_KEY_PORTFOLIO_MISMATCH`, and as {@link JsonKeyStore.keyAgreementFor}
    */
   keyAgreementWith(handle: KeyAgreementKeyHandle, device: string, use: UseContext = {}): KeyAgreement {
     this.#assertOpen();
@@ -996,7 +986,7 @@ export class KeyStore {
    * for the new key; the old key stays active until retired). The checks run again at every
    * `sign`: the store open, the key active, not retired, not revoked, so a key revoked after the
    * signer was made is refused. Every signature is audited (group-committed, like
-   * {@link KeyStore.signFor}) as `key.used` with operation `xml-sign`, no device, and the request
+   * {@link JsonKeyStore.signFor}) as `key.used` with operation `xml-sign`, no device, and the request
    * id of `options` or of the `sign` call, checked before the key is used.
    * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND` (a `portfolioId` the
    *   organisation does not have), `ERR_KEY_NOT_FOUND` (no current `xmlSigning` key in the
@@ -1006,17 +996,6 @@ export class KeyStore {
    *   `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CORRUPT` (the current key is of another
    *   purpose or organisation, or has no certificate), `ERR_KEYSTORE_CLOSED`, `ERR_EUI64_INVALID`
    * @see docs/domain.md §8 (DUIS XML signatures: the User signs its requests with its role 135 certificate)
-   * @example
-   * ```ts
-   * import { verify } from 'node:crypto';
-   * import { publicKeyFromRaw } from '@smki/core';
-   * import type { KeyStore } from '@smki/keystore';
-   * declare const store: KeyStore; // with an xmlSigning key whose role-135 certificate is attached
-   * const signer = store.xmlSigner('90B3D51F30010000', { requestId: '90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000' });
-   * const signedInfo = new TextEncoder().encode('<ds:SignedInfo>…</ds:SignedInfo>');
-   * const signature = await signer.sign(signedInfo); // 64 bytes, r ‖ s
-   * console.log(verify('sha256', signedInfo, { key: publicKeyFromRaw(signer.publicKey), dsaEncoding: 'ieee-p1363' }, signature), signer.certificate.length > 0);
-   * ```
    */
   xmlSigner(organisation: string, options: XmlSignerOptions = {}): XmlSigner {
     this.#assertOpen();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
 import { Pkcs11KeyBackend } from '../src/backends/pkcs11.js';
-import { KeyStore } from '../src/store.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 
 const [dir, phase, op, point, nthArg] = process.argv.slice(2) as [string, string, string, string, string];
 const PASS = 'crash-test passphrase';

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, expect } from 'vitest';
 import { isSmkiError, type SmkiErrorCode } from '@smki/core';
 import { createHierarchy, issueOrganisationCertificate, parseCertificate, type SmkiHierarchy } from '@smki/pki';
-import { KeyStore, MemoryKeyBackend, type KeyPurpose } from '../src/index.js';
+import { MemoryKeyBackend, type KeyPurpose } from '../src/index.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 
 export const SUPPLIER = '90B3D51F30010000';
 export const OTHER_SUPPLIER = '90B3D51F30020000';

@@ -8,7 +8,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
-import { KeyStore } from '../src/store.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 
 const [dir, phase, markerFile] = process.argv.slice(2) as [string, string, string | undefined];
 const PASS = 'strace-test passphrase';

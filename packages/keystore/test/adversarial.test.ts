@@ -6,7 +6,8 @@ import { diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KeyStore, MemoryKeyBackend, type KeyAgreementKeyHandle, type KeyPurpose } from '../src/index.js';
+import { MemoryKeyBackend, type KeyAgreementKeyHandle, type KeyPurpose } from '../src/index.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 import { MetadataFileStore } from '../src/internal/metadata.js';
 import {
   auditRecords,

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHierarchy, issueOrganisationCertificate, parseCertificate, type SmkiHierarchy } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
 import { Pkcs11KeyBackend } from '../src/backends/pkcs11.js';
-import { KeyStore, MemoryKeyBackend, type KeyBackend, type KeyPurpose } from '../src/index.js';
+import { MemoryKeyBackend, type KeyBackend, type KeyPurpose } from '../src/index.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 import { createSoftHsm, type SoftHsm } from './_softhsm.js';
 
 const SUPPLIER = '90B3D51F30010000';

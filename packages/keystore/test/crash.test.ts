@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyBackend } from '../src/backends/file.js';
-import { KeyStore } from '../src/store.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const CHILD = join(import.meta.dirname, '_crash-child.ts');

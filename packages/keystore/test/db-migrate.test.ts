@@ -10,7 +10,8 @@ import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db
 import { migrateJsonStore, MIGRATED_FILE } from '../src/internal/db/migrate.js';
 import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 import { verifyTrail } from '../src/internal/db/trail.js';
-import { KeyStore, MemoryKeyBackend } from '../src/index.js';
+import { MemoryKeyBackend } from '../src/index.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 import { connectionOf, postgresForThisFile } from '../../store/test/_postgres.js';
 import { expectCode, issue, M1, M2, M3, message, PASS, SUPPLIER, supplierEstate, tempDir, verifies } from './_store-fixtures.js';
 

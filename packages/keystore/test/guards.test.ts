@@ -3,7 +3,8 @@
 // the guard commented out, its case fails (the mutation-testing run checks the same).
 import { describe, expect, it } from 'vitest';
 import type { SmkiErrorCode } from '@smki/core';
-import type { KeyAgreementKeyHandle, KeyStore, SigningKeyHandle } from '../src/index.js';
+import { type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
+import { type JsonKeyStore as KeyStore } from '../src/store.js';
 import { auditRecords, expectCode, issue, M1, M2, M3, message, openStore, OTHER_SUPPLIER, supplierEstate, SUPPLIER } from './_store-fixtures.js';
 
 /** A supplier estate with a second north signing key in every state: pending without and with a certificate, active, retired, revoked. */

@@ -39,7 +39,7 @@ describe('key handles are branded by purpose', () => {
   });
 
   test('what the store hands out for a meter: a KeyAgreement is not a Signer', () => {
-    expectTypeOf(store.keyAgreementFor('00DB1234567890A0')).toEqualTypeOf<KeyAgreement>();
+    expectTypeOf(store.keyAgreementFor('00DB1234567890A0')).resolves.toEqualTypeOf<KeyAgreement>();
     expectTypeOf<KeyAgreement>().not.toExtend<Signer>();
   });
 });

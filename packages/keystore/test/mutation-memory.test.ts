@@ -4,7 +4,8 @@
 import { diffieHellman, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isSmkiError, publicKeyFromRaw, publicKeyToRaw, type SmkiErrorCode } from '@smki/core';
-import { KeyStore, MemoryKeyBackend } from '../src/index.js';
+import { MemoryKeyBackend } from '../src/index.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 import { PASS, tempDir } from './_store-fixtures.js';
 
 async function failure(p: Promise<unknown>, code: SmkiErrorCode): Promise<Record<string, unknown>> {

@@ -18,7 +18,6 @@ import { issueDeviceCertificate, issueOrganisationCertificate, parseCertificate,
 import {
   AuditLog,
   deriveAuditKey,
-  KeyStore,
   MemoryKeyBackend,
   type AuditHead,
   type KeyAgreementKeyHandle,
@@ -26,6 +25,7 @@ import {
   type SigningKeyHandle,
 } from '../src/index.js';
 import { MetadataFileStore } from '../src/internal/metadata.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 import { ACB, auditRecords, expectCode, issue, M1, M2, M3, message, openStore, OTHER_SUPPLIER, PASS, pki, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
 
 /** The SmkiError `f` throws or rejects with, checked to carry `code`. */

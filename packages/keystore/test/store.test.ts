@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { issueOrganisationCertificate } from '@smki/pki';
-import { KeyStore, MAX_ASSIGN_BATCH, MemoryKeyBackend, type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
+import { MemoryKeyBackend, type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
+import { JsonKeyStore as KeyStore, MAX_ASSIGN_BATCH } from '../src/store.js';
 import { ACB, expectCode, issue, M1, M2, M3, message, openStore, PASS, pki as hierarchy, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
 
 describe('segregation: each meter is signed for with the key of the certificate it trusts', () => {

@@ -38,7 +38,7 @@ describe('an xmlSigning handle is a type of its own', () => {
   });
 
   test('the XML signer is a core Signer with its key id and certificate', () => {
-    expectTypeOf(store.xmlSigner('90B3D51F30010000')).toEqualTypeOf<XmlSigner>();
+    expectTypeOf(store.xmlSigner('90B3D51F30010000')).resolves.toEqualTypeOf<XmlSigner>();
     expectTypeOf<XmlSigner>().toExtend<Signer>();
     expectTypeOf<XmlSigner['certificate']>().toEqualTypeOf<Uint8Array>();
     expectTypeOf<XmlSigner['keyId']>().toEqualTypeOf<string>();

@@ -9,7 +9,8 @@ import { RemotePartyRole } from '@smki/core';
 import { issueOrganisationCertificate, parseCertificate, parseCsr, type SmkiCertificate } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
 import { Pkcs11KeyBackend } from '../src/backends/pkcs11.js';
-import { KeyStore, MemoryKeyBackend, type KeyBackend, type XmlSigningKeyHandle } from '../src/index.js';
+import { MemoryKeyBackend, type KeyBackend, type XmlSigningKeyHandle } from '../src/index.js';
+import { JsonKeyStore as KeyStore } from '../src/store.js';
 import { createSoftHsm, type SoftHsm } from './_softhsm.js';
 import { auditRecords, expectCode, issue, M1, M2, M3, message, openStore, PASS, pki, supplierEstate, SUPPLIER, tempDir, verifies } from './_store-fixtures.js';
 

@@ -20,7 +20,7 @@ import {
 } from '@smki/core';
 import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
 import type { KeyBackend } from '../../backend.js';
-import { deriveAuditKey, trailLineHash, type AuditEvent } from '../../audit.js';
+import { deriveAuditKey, trailLineHash, type AuditEvent, type AuditFinding } from '../../audit.js';
 import { AuditCheckpointer, checkTrailAgainstCheckpoint, verifyAuditCheckpoint, type AuditAnchor, type AuditTrailView, type SignedAuditCheckpoint } from '../../anchor.js';
 import { deriveSecrets, type StoreKdf } from '../metadata.js';
 import { checkPurpose, DEVICE_PURPOSES, fail, MAX_REASON, optional, PORTFOLIO_ID, PURPOSE_SHORT, PURPOSE_USAGE, REQUEST_ID, useOf, XML_SIGNING_ROLE, xmlUseOf } from '../rules.js';
@@ -726,6 +726,49 @@ export class DbKeyStore {
     const checkpoint = verifyAuditCheckpoint(latest, this.#auditPublicKey, this.#storeId);
     await checkTrailAgainstCheckpoint(await this.#trailView(), checkpoint);
     return checkpoint;
+  }
+
+  /**
+   * An auditor's check of the trail in `db` with the audit public key only: the seals and chain
+   * ({@link verifyTrail}), and with `anchor` the trail against the anchor's latest checkpoint of
+   * this store (an anchor that holds none, for a trail that says it was anchored, is a finding).
+   * @throws SmkiError `ERR_KEYSTORE_CORRUPT` (no store in the database)
+   */
+  static async verifyTrailOf(db: SqlDriver, publicKey: Uint8Array, anchor?: AuditAnchor): Promise<TrailVerification> {
+    const meta = await db.get(`SELECT store_id FROM ${db.table('meta')} WHERE id = 1`);
+    if (!meta) fail('ERR_KEYSTORE_CORRUPT', 'the database holds no key store');
+    const storeId = String(meta['store_id']);
+    let anchored = false;
+    const v = await verifyTrail(db, { storeId, publicKey }, (r) => {
+      if (r.type === 'audit.anchored') anchored = true;
+    });
+    if (anchor === undefined) return v;
+    const findings = [...v.findings];
+    try {
+      const latest = await anchor.latest(storeId);
+      if (latest === undefined) {
+        if (anchored) fail('ERR_AUDIT_ANCHOR_UNAVAILABLE', `the ${anchor.kind} anchor holds no checkpoint of this store, whose trail says it was anchored`, anchor.kind);
+      } else {
+        const checkpoint = verifyAuditCheckpoint(latest, publicKey, storeId);
+        const head = await db.get(`SELECT seq, hash FROM ${db.table('audit_head')} WHERE id = 1`);
+        await checkTrailAgainstCheckpoint(
+          {
+            head: { seq: Number(head?.['seq'] ?? 0), hash: String(head?.['hash'] ?? '') },
+            hashAt: async (seq) => {
+              const r = await db.get(`SELECT line FROM ${db.table('audit_records')} WHERE seq = ?`, [seq]);
+              return r ? trailLineHash(String(r['line'])) : undefined;
+            },
+          },
+          checkpoint,
+        );
+      }
+    } catch (e) {
+      if (!(e instanceof SmkiError)) throw e;
+      findings.push({ code: e.code as AuditFinding['code'], message: e.message });
+    }
+    const ok = findings.length === 0;
+    const { head: _head, ...rest } = v;
+    return { ...rest, ok, ...(ok && v.head ? { head: v.head } : {}), findings };
   }
 
   async #startAnchor(anchor: AuditAnchor, intervalMs: number | undefined): Promise<void> {
@@ -1916,6 +1959,33 @@ export class DbKeyStore {
     const d = await this.#device(this.#db, org.entity_id, eui);
     if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${org.entity_id}`, eui);
     return deviceInfoOf(d);
+  }
+
+  /**
+   * The meters that trust `keyId` now (its certificate is installed on them), in order, a page at
+   * a time; every meter of the organisation for a whole-estate key.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEYSTORE_CLOSED`
+   */
+  async devicesTrusting(keyId: string, options: { after?: string; limit?: number } = {}): Promise<{ wholeEstate: boolean; devices: readonly Eui64[]; next?: string }> {
+    this.#assertOpen();
+    const limit = options.limit ?? 1000;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) fail('ERR_INVALID_ARGUMENT', 'limit must be 1 to 10000');
+    const after = options.after === undefined ? '' : parseEui64(options.after);
+    const db = this.#db;
+    const k = await this.#key(db, keyId);
+    const purpose = k.purpose as KeyPurpose;
+    const col = INSTALLED_COLUMN[purpose];
+    const p = await this.#portfolio(db, k.organisation, k.portfolio_id);
+    const wholeEstate = wholeEstateOf(p).includes(purpose) && current(p, purpose) === k.key_id;
+    let rows: Row[] = [];
+    if (wholeEstate) {
+      rows = await db.all(`SELECT device FROM ${db.table('devices')} WHERE organisation = ? AND device > ? ORDER BY device LIMIT ?`, [k.organisation, after, limit]);
+    } else if (col !== undefined) {
+      rows = await db.all(`SELECT device FROM ${db.table('devices')} WHERE ${col} = ? AND device > ? ORDER BY device LIMIT ?`, [k.key_id, after, limit]);
+    }
+    const devices = rows.map((r) => String(r['device']) as Eui64);
+    const last = devices[devices.length - 1];
+    return Object.freeze({ wholeEstate, devices: Object.freeze(devices), ...(rows.length === limit && last ? { next: last } : {}) });
   }
 
   /**

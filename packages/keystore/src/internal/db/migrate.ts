@@ -8,7 +8,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { SmkiError } from '@smki/core';
 import type { KeyBackend } from '../../backend.js';
-import { KeyStore as JsonKeyStore, snapshotForMigration, type LegacySnapshot } from '../../store.js';
+import { JsonKeyStore, snapshotForMigration, type LegacySnapshot } from '../../store.js';
 import { fsyncDirectory, type FaultHook } from '../fsutil.js';
 import { METADATA_FILE } from '../metadata.js';
 import { AUDIT_LOG_FILE, trailLineHash } from '../../audit.js';

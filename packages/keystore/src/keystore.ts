@@ -1,0 +1,564 @@
+// The public key store: the database store (SQLite by default, PostgreSQL to share one store
+// between signing services) behind one class. The engine does the work; this module chooses the
+// database, refuses a directory that still holds JSON metadata of an earlier release, migrates one
+// in place, and gives the auditor a check that needs only the audit public key.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEui64, SmkiError, type Eui64, type KeyAgreement } from '@smki/core';
+import type { CertificateInput } from '@smki/pki';
+import type { PostgresStateStoreOptions } from '@smki/store';
+import type { KeyBackend } from './backend.js';
+import type { AuditAnchor } from './anchor.js';
+import type { AccessPolicy, OperatorInfo, Proposal } from './access.js';
+import { fail } from './internal/rules.js';
+import { METADATA_FILE } from './internal/metadata.js';
+import { PostgresDriver, SqliteDriver, type SqlDriver } from './internal/db/driver.js';
+import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from './internal/db/schema.js';
+import { DbKeyStore, type CredentialUpdatePage, type ExecutePayload, type ExposureCount, type RowFinding, type SigningSession } from './internal/db/engine.js';
+import { migrateJsonStore, type MigrationReport } from './internal/db/migrate.js';
+import { verifyTrail, type TrailHead, type TrailVerification } from './internal/db/trail.js';
+import type {
+  CredentialUpdate,
+  DeviceInfo,
+  KeyAgreementKeyHandle,
+  KeyAgreementPurpose,
+  KeyHandle,
+  KeyInfo,
+  KeyPurpose,
+  OrganisationInfo,
+  PortfolioInfo,
+  SigningKeyHandle,
+  UseContext,
+  XmlSigner,
+  XmlSignerOptions,
+  XmlSigningKeyHandle,
+} from './types.js';
+
+export type { CredentialUpdatePage, ExecutePayload, ExposureCount, RowFinding, SigningSession, MigrationReport, TrailHead, TrailVerification };
+
+/** The SQLite file of a store in its directory (the embedded default). */
+export const KEYSTORE_DATABASE_FILE = 'keystore.db';
+
+/** Most meters one {@link KeyStore.assignDevices} or {@link KeyStore.moveDevices} call takes (one transaction). */
+export const MAX_BULK_DEVICES = 100_000;
+
+/**
+ * Where a store keeps its metadata and audit trail: SQLite (a file, by default
+ * `keystore.db` in the store directory) or PostgreSQL (one schema, shared by several processes
+ * and machines; connection as @smki/store's, default schema `smki_keystore`).
+ */
+export type KeyStoreDatabase =
+  | { readonly kind: 'sqlite'; readonly path?: string }
+  | ({ readonly kind: 'postgres' } & Omit<PostgresStateStoreOptions, 'keepLogLines'>);
+
+/** Options of {@link KeyStore.open}. */
+export interface KeyStoreOptions {
+  /**
+   * The store directory (created mode 0700): the SQLite database by default, and where a store
+   * of an earlier release kept its JSON metadata (then {@link KeyStore.open} refuses until it is
+   * migrated). Required unless `database` is PostgreSQL.
+   */
+  readonly directory?: string;
+  /** Where the private keys live. */
+  readonly backend: KeyBackend;
+  /**
+   * The store passphrase (authenticates every row, keys the audit MACs, decrypts the audit
+   * signing key). Default: the environment variable `SMKI_KEYSTORE_PASSPHRASE`. Never logged.
+   */
+  readonly passphrase?: string;
+  /** The database (default SQLite in `directory`). */
+  readonly database?: KeyStoreDatabase;
+  /**
+   * A second place the audit head is checkpointed to, signed (a {@link DirectoryAnchor} on
+   * another volume, or a {@link PostgresAnchor}): checked when the store opens, written every
+   * `anchorIntervalMs` and at close. Not closed by the store.
+   */
+  readonly anchor?: AuditAnchor;
+  /** How often the audit head is checkpointed to the anchor (ms, default 1000). */
+  readonly anchorIntervalMs?: number;
+  /** Clock (default `() => new Date()`). */
+  readonly now?: () => Date;
+  /** scrypt cost for a new store's secret (default 2^15). */
+  readonly scryptN?: number;
+  /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */
+  readonly fault?: (point: string) => void;
+}
+
+/** Options of {@link KeyStore.verifyAuditTrail}: the database and the audit public key, no passphrase. */
+export interface AuditTrailCheckOptions {
+  /** The store directory (for the default SQLite database). */
+  readonly directory?: string;
+  readonly database?: KeyStoreDatabase;
+  /** The store's audit public key (65-byte uncompressed point, from {@link KeyStore.auditPublicKey}), obtained out of band. */
+  readonly auditPublicKey: Uint8Array;
+  /** An anchor the trail must reach: a trail that ends before its latest checkpoint, or differs at it, fails. */
+  readonly anchor?: AuditAnchor;
+}
+
+/** What a rotation did: the key now current, and how many meters still trust an older key. */
+export interface RotationSummary {
+  /** The key that was current for the purpose before (if any). */
+  readonly fromKeyId?: string;
+  /** The key now current. */
+  readonly toKeyId: string;
+  /** Meters of the portfolio that must be sent a credential update ({@link KeyStore.credentialUpdates} pages them). */
+  readonly devicesToUpdate: number;
+}
+
+/** A portfolio and how many meters it holds. */
+export interface PortfolioSummary extends Omit<PortfolioInfo, 'devices'> {
+  readonly deviceCount: number;
+}
+
+/** A page of the meters that trust a key. */
+export interface TrustingDevicesPage {
+  /** Whether the key serves the whole estate (then the page lists every meter of the organisation). */
+  readonly wholeEstate: boolean;
+  readonly devices: readonly Eui64[];
+  /** Pass as `after` for the next page; undefined on the last page. */
+  readonly next?: string;
+}
+
+async function openDriver(options: { directory?: string; database?: KeyStoreDatabase }): Promise<SqlDriver> {
+  const db = options.database ?? { kind: 'sqlite' as const };
+  if (typeof db !== 'object' || db === null) fail('ERR_INVALID_ARGUMENT', 'database must be { kind: "sqlite" } or { kind: "postgres", … }', 'database');
+  if (db.kind === 'postgres') {
+    const { kind: _kind, ...connection } = db;
+    return PostgresDriver.open(connection, postgresDdl, KEYSTORE_DB_VERSION);
+  }
+  if (db.kind !== 'sqlite') fail('ERR_INVALID_ARGUMENT', `unknown database kind ${String((db as { kind?: unknown }).kind)}`, 'database');
+  let path = db.path;
+  if (path === undefined) {
+    if (typeof options.directory !== 'string' || options.directory === '') fail('ERR_INVALID_ARGUMENT', 'a SQLite key store needs a directory (or database.path)', 'directory');
+    mkdirSync(options.directory, { recursive: true, mode: 0o700 });
+    path = join(options.directory, KEYSTORE_DATABASE_FILE);
+  }
+  return SqliteDriver.open(path, SQLITE_SCHEMA);
+}
+
+function passphraseOf(given: string | undefined): string {
+  const passphrase = given ?? process.env.SMKI_KEYSTORE_PASSPHRASE;
+  if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase (option or SMKI_KEYSTORE_PASSPHRASE)');
+  return passphrase;
+}
+
+/**
+ * SMKI private keys segregated per portfolio, with their metadata in a database (SQLite, or
+ * PostgreSQL shared by several signing services) and every change and use in a sealed audit trail
+ * in the same database. Each lifecycle change is one transaction with its audit records; every
+ * row is authenticated (an HMAC under a key from the passphrase) and checked against the trail; a
+ * signature is returned only once its use record is durable.
+ *
+ * @example
+ * ```ts
+ * import { KeyStore, MemoryKeyBackend } from '@smki/keystore';
+ * const store = await KeyStore.open({ directory: '/var/lib/smki/keystore', backend: new MemoryKeyBackend(), passphrase: 'correct horse battery staple' });
+ * await store.addOrganisation({ entityId: '90B3D51F30010000', role: 2 });
+ * await store.createPortfolio('90B3D51F30010000', { id: 'north' });
+ * const key = await store.generateKey('90B3D51F30010000', 'north', 'signing');
+ * const csr = await store.createCsr(key.keyId); // certify it, then store.attachCertificate(key.keyId, certificate)
+ * await store.close();
+ * ```
+ * @see docs/key-segregation.md, docs/keystore-estate.md
+ */
+export class KeyStore {
+  readonly #e: DbKeyStore;
+
+  private constructor(engine: DbKeyStore) {
+    this.#e = engine;
+  }
+
+  /**
+   * Open the store in its database, or create it there. A directory that still holds the JSON
+   * metadata of an earlier release is refused until it is migrated ({@link KeyStore.migrate}).
+   * Several processes may open one store (one SQLite file, or one PostgreSQL schema) at once.
+   * @throws SmkiError `ERR_KEYSTORE_MIGRATION_REQUIRED`, `ERR_KEYSTORE_WRONG_PASSPHRASE`,
+   *   `ERR_KEYSTORE_ROW_TAMPERED`, `ERR_KEYSTORE_METADATA_ROLLBACK`, `ERR_KEYSTORE_CORRUPT`,
+   *   `ERR_AUDIT_CHECKPOINT_INVALID`, `ERR_AUDIT_TRUNCATED`, `ERR_AUDIT_ANCHOR_UNAVAILABLE`,
+   *   `ERR_STORE_UNAVAILABLE`, `ERR_INVALID_ARGUMENT`
+   */
+  static async open(options: KeyStoreOptions): Promise<KeyStore> {
+    if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'options must be an object', 'options');
+    const passphrase = passphraseOf(options.passphrase);
+    if (typeof options.directory === 'string' && existsSync(join(options.directory, METADATA_FILE))) {
+      fail('ERR_KEYSTORE_MIGRATION_REQUIRED', `${options.directory} holds the JSON metadata of an earlier release: migrate it (KeyStore.migrate, or smki keystore migrate)`, options.directory);
+    }
+    const driver = await openDriver(options);
+    try {
+      const engine = await DbKeyStore.open({
+        driver,
+        backend: options.backend,
+        passphrase,
+        ...(options.anchor !== undefined ? { anchor: options.anchor } : {}),
+        ...(options.anchorIntervalMs !== undefined ? { anchorIntervalMs: options.anchorIntervalMs } : {}),
+        ...(options.now !== undefined ? { now: options.now } : {}),
+        ...(options.scryptN !== undefined ? { scryptN: options.scryptN } : {}),
+        ...(options.fault !== undefined ? { fault: options.fault } : {}),
+      });
+      return new KeyStore(engine);
+    } catch (e) {
+      await driver.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * Migrate a store of an earlier release (JSON metadata `store.json` and `audit.log` in
+   * `directory`) into its database, in place. The old store is opened with every check it has
+   * (its MAC, its log against the head, records beyond the head); its state and a
+   * `store.migrated` record carrying the old log's head are written in one transaction; then
+   * `store.json` is renamed `store.json.migrated`. A migration interrupted at any point is
+   * finished by running it again. The key backend is not touched: keys stay where they are.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (nothing to migrate; the database holds another
+   *   store), and every code of opening the old store (`ERR_KEYSTORE_WRONG_PASSPHRASE`,
+   *   `ERR_KEYSTORE_CORRUPT`, `ERR_AUDIT_TAMPERED`, `ERR_AUDIT_TRUNCATED`,
+   *   `ERR_KEYSTORE_METADATA_ROLLBACK`, `ERR_KEYSTORE_LOCKED`)
+   */
+  static async migrate(options: Omit<KeyStoreOptions, 'anchor' | 'anchorIntervalMs' | 'scryptN' | 'now'> & { readonly directory: string }): Promise<MigrationReport> {
+    if (typeof options !== 'object' || options === null || typeof options.directory !== 'string') fail('ERR_INVALID_ARGUMENT', 'migrate needs the store directory', 'directory');
+    const passphrase = passphraseOf(options.passphrase);
+    if (!existsSync(join(options.directory, METADATA_FILE))) {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', `no store with JSON metadata in ${options.directory} (no ${METADATA_FILE})`, { detail: options.directory });
+    }
+    const driver = await openDriver(options);
+    try {
+      return await migrateJsonStore({ directory: options.directory, backend: options.backend, passphrase, driver, ...(options.fault !== undefined ? { fault: options.fault } : {}) });
+    } finally {
+      await driver.close();
+    }
+  }
+
+  /**
+   * Verify a store's audit trail as an auditor would, with its audit public key only (no
+   * passphrase): every batch's seal, the chain of records, contiguous numbering, the head at the
+   * end of the last batch, and, with `anchor`, that the trail reaches the latest checkpoint
+   * unchanged. Read-only.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_KEYSTORE_CORRUPT` (no store in the database), `ERR_STORE_UNAVAILABLE`
+   */
+  static async verifyAuditTrail(options: AuditTrailCheckOptions): Promise<TrailVerification> {
+    if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'options must be an object', 'options');
+    if (!(options.auditPublicKey instanceof Uint8Array) || options.auditPublicKey.length !== 65) fail('ERR_INVALID_ARGUMENT', 'auditPublicKey must be a 65-byte uncompressed P-256 point', 'auditPublicKey');
+    const driver = await openDriver(options);
+    try {
+      return await DbKeyStore.verifyTrailOf(driver, options.auditPublicKey, options.anchor);
+    } finally {
+      await driver.close();
+    }
+  }
+
+  /** The store id (bound into every row MAC, batch seal and checkpoint). */
+  get storeId(): string {
+    return this.#e.storeId;
+  }
+
+  /** The audit public key (65-byte point): what an auditor verifies the trail and checkpoints with. */
+  get auditPublicKey(): Uint8Array {
+    return this.#e.auditPublicKey;
+  }
+
+  // --- organisations, portfolios, keys --------------------------------------------------------
+
+  /** @throws SmkiError `ERR_ORGANISATION_EXISTS`, `ERR_EUI64_INVALID`, `ERR_ROLE_UNKNOWN`, `ERR_INVALID_ARGUMENT` */
+  addOrganisation(options: { readonly entityId: string; readonly role: number; readonly maxDevicesPerKey?: number }): Promise<OrganisationInfo> {
+    return this.#e.addOrganisation(options);
+  }
+
+  /** @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_EXISTS`, `ERR_INVALID_ARGUMENT` */
+  createPortfolio(organisation: string, options: { readonly id: string; readonly name?: string; readonly wholeEstate?: readonly KeyPurpose[] }): Promise<PortfolioSummary> {
+    return this.#e.createPortfolio(organisation, options).then(summary);
+  }
+
+  /**
+   * Generate a key for a portfolio in the backend (state `pending` until its certificate is attached).
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, the backend's codes
+   */
+  generateKey(organisation: string, portfolioId: string, purpose: 'signing'): Promise<SigningKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyAgreementPurpose): Promise<KeyAgreementKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: 'xmlSigning'): Promise<XmlSigningKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
+    return this.#e.generateKey(organisation, portfolioId, purpose);
+  }
+
+  /** A PKCS#10 CSR (DER) for a key, signed by that key (its proof of possession). @throws SmkiError `ERR_KEY_NOT_FOUND` */
+  createCsr(keyId: string, options: { readonly commonName?: string } = {}): Promise<Uint8Array> {
+    return this.#e.createCsr(keyId, options);
+  }
+
+  /**
+   * Attach a key's certificate (its public key, role and key usage checked): a pending key
+   * becomes active; the first active key of a purpose becomes its portfolio's current key.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_CERT_KEY_MISMATCH`, `ERR_KEY_STATE_TRANSITION`, `ERR_INVALID_ARGUMENT`
+   */
+  attachCertificate(keyId: string, certificate: CertificateInput): Promise<KeyInfo> {
+    return this.#e.attachCertificate(keyId, certificate);
+  }
+
+  /**
+   * Make an active key its portfolio's current key for its purpose: meters keep trusting the
+   * old key until their credentials are updated ({@link KeyStore.credentialUpdates}, then
+   * {@link KeyStore.markCredentialsUpdated}).
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_STATE_TRANSITION`
+   */
+  rotate(keyId: string): Promise<RotationSummary> {
+    return this.#e.rotate(keyId);
+  }
+
+  /** The meters of a portfolio that do not trust its current key for `purpose` yet, a page at a time. */
+  credentialUpdates(organisation: string, portfolioId: string, options: { readonly purpose?: KeyPurpose; readonly after?: string; readonly limit?: number } = {}): Promise<CredentialUpdatePage> {
+    return this.#e.credentialUpdates(organisation, portfolioId, options);
+  }
+
+  /** Retire a key no meter trusts any more. @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_IN_USE`, `ERR_KEY_STATE_TRANSITION` */
+  retire(keyId: string): Promise<KeyInfo> {
+    return this.#e.retire(keyId);
+  }
+
+  /** Revoke a key at once (compromise): it never signs or derives again. @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION`, `ERR_INVALID_ARGUMENT` */
+  revoke(keyId: string, reason?: string): Promise<KeyInfo> {
+    return this.#e.revoke(keyId, reason);
+  }
+
+  // --- devices ----------------------------------------------------------------------------------
+
+  /** Assign one meter to a portfolio (it trusts the portfolio's current keys). As {@link KeyStore.assignDevices}. */
+  async assignDevice(organisation: string, device: string, portfolioId: string): Promise<DeviceInfo> {
+    await this.#e.assignDevices(organisation, [{ device, portfolioId }]);
+    return this.#e.device(organisation, device);
+  }
+
+  /**
+   * Assign up to {@link MAX_BULK_DEVICES} meters in one transaction, all or none; a meter already
+   * in the same portfolio is left as it is.
+   * @returns how many meters were assigned
+   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_KEY_NOT_ACTIVE`, `ERR_DEVICE_CAP_EXCEEDED`, `ERR_INVALID_ARGUMENT`
+   */
+  assignDevices(organisation: string, assignments: readonly { readonly device: string; readonly portfolioId: string }[]): Promise<number> {
+    return this.#e.assignDevices(organisation, assignments);
+  }
+
+  /** Move one meter to another portfolio; the credential updates it now needs. As {@link KeyStore.moveDevices}. */
+  async moveDevice(organisation: string, device: string, toPortfolioId: string): Promise<CredentialUpdate[]> {
+    await this.#e.moveDevices(organisation, [device], toPortfolioId);
+    const d = await this.#e.device(organisation, device);
+    const p = await this.#e.portfolio(organisation, toPortfolioId);
+    const out: CredentialUpdate[] = [];
+    for (const purpose of ['signing', 'keyAgreement', 'prepaymentKeyAgreement'] as const) {
+      const to = p.current[purpose];
+      if (to !== undefined && d.installed[purpose] !== to) out.push(Object.freeze({ device: d.device, purpose, fromKeyId: d.installed[purpose], toKeyId: to }));
+    }
+    return out;
+  }
+
+  /**
+   * Move up to {@link MAX_BULK_DEVICES} meters to another portfolio in one transaction: each keeps
+   * trusting its installed keys (still usable) until its credentials are updated.
+   * @returns how many meters moved
+   */
+  moveDevices(organisation: string, devices: readonly string[], toPortfolioId: string): Promise<number> {
+    return this.#e.moveDevices(organisation, devices, toPortfolioId);
+  }
+
+  /** Record that a meter now trusts its portfolio's current key for `purpose` (its credential update succeeded). */
+  markCredentialsUpdated(organisation: string, device: string, purpose: KeyPurpose): Promise<DeviceInfo> {
+    return this.#e.markCredentialsUpdated(organisation, device, purpose);
+  }
+
+  // --- use --------------------------------------------------------------------------------------
+
+  /**
+   * Sign for a meter with the key it trusts; returned only once the use record is durable and the
+   * key was still usable, and still trusted by the meter, when the record committed.
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_KEY_REVOKED`, `ERR_KEY_RETIRED`, `ERR_KEY_NOT_ACTIVE`,
+   *   `ERR_KEY_STATE_TRANSITION`, `ERR_KEYSTORE_ROW_TAMPERED`, `ERR_OPERATOR_REQUIRED` (under access control: use a session)
+   */
+  signFor(device: string, data: Uint8Array, use: UseContext & { readonly organisation?: string } = {}): Promise<Uint8Array> {
+    return this.#e.signFor(device, data, use);
+  }
+
+  /** As {@link KeyStore.signFor}, refused unless `handle` is the key the meter trusts. */
+  signWith(handle: SigningKeyHandle, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
+    return this.#e.signWith(handle, device, data, use);
+  }
+
+  /** ECDH with the key-agreement key a meter trusts; each derivation checked again and recorded. */
+  keyAgreementFor(device: string, options: { readonly purpose?: KeyAgreementPurpose; readonly organisation?: string } & UseContext = {}): Promise<KeyAgreement> {
+    return this.#e.keyAgreementFor(device, options);
+  }
+
+  /**
+   * As {@link KeyStore.keyAgreementFor}, refused unless `handle` is the key-agreement key the
+   * meter trusts for its purpose (nothing is derived or recorded before that is checked).
+   * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT`, `ERR_KEY_PORTFOLIO_MISMATCH`, `ERR_KEY_STATE_TRANSITION`, and those of {@link KeyStore.keyAgreementFor}
+   */
+  async keyAgreementWith(handle: KeyAgreementKeyHandle, device: string, use: UseContext = {}): Promise<KeyAgreement> {
+    const given = await this.#e.key(handle?.keyId);
+    if (given.purpose !== 'keyAgreement' && given.purpose !== 'prepaymentKeyAgreement') {
+      fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `key ${given.keyId} is a ${given.purpose} key: it never agrees a key`, given.keyId);
+    }
+    const agreement = await this.#e.keyAgreementFor(device, { ...use, purpose: given.purpose, organisation: given.organisation });
+    if (Buffer.from(agreement.publicKey).toString('hex').toUpperCase() !== given.publicKey.toUpperCase()) {
+      const dev = await this.#e.device(given.organisation, device);
+      if (dev.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}; device ${dev.device} is in ${dev.portfolioId}`, given.keyId);
+      fail('ERR_KEY_STATE_TRANSITION', `device ${dev.device} does not trust key ${given.keyId} for ${given.purpose}`, given.keyId);
+    }
+    return agreement;
+  }
+
+  /** The organisation's DUIS XML signer (its current xmlSigning key), each signature recorded. */
+  xmlSigner(organisation: string, options: XmlSignerOptions = {}): Promise<XmlSigner> {
+    return this.#e.xmlSigner(organisation, options);
+  }
+
+  // --- reading ----------------------------------------------------------------------------------
+
+  /** @throws SmkiError `ERR_KEY_NOT_FOUND` */
+  key(keyId: string): Promise<KeyInfo> {
+    return this.#e.key(keyId);
+  }
+
+  /** Every key (of one organisation), by id. */
+  keys(organisation?: string): Promise<KeyInfo[]> {
+    return this.#e.keys(organisation);
+  }
+
+  /** @throws SmkiError `ERR_ORGANISATION_NOT_FOUND` */
+  organisation(entityId: string): Promise<OrganisationInfo> {
+    return this.#e.organisation(entityId);
+  }
+
+  /** A portfolio and its meter count (the meters are paged by {@link KeyStore.devicesOf}). @throws SmkiError `ERR_PORTFOLIO_NOT_FOUND` */
+  portfolio(organisation: string, id: string): Promise<PortfolioSummary> {
+    return this.#e.portfolio(organisation, id).then(summary);
+  }
+
+  /** Every portfolio of an organisation, by id, with meter counts. */
+  async portfolios(organisation: string): Promise<PortfolioSummary[]> {
+    const list = await this.#e.portfolios(organisation);
+    return Promise.all(list.map((p) => this.portfolio(organisation, p.id)));
+  }
+
+  /** The meters of a portfolio, in order, a page at a time. */
+  devicesOf(organisation: string, portfolioId: string, options: { readonly after?: string; readonly limit?: number } = {}): Promise<{ readonly devices: readonly DeviceInfo[]; readonly next?: string }> {
+    return this.#e.devicesOf(organisation, portfolioId, options);
+  }
+
+  /** @throws SmkiError `ERR_DEVICE_UNKNOWN` */
+  device(organisation: string, device: string): Promise<DeviceInfo> {
+    return this.#e.device(organisation, device);
+  }
+
+  /** The meters that trust a key now, a page at a time (what its compromise would endanger). */
+  devicesTrusting(keyId: string, options: { readonly after?: string; readonly limit?: number } = {}): Promise<TrustingDevicesPage> {
+    return this.#e.devicesTrusting(keyId, options);
+  }
+
+  /** How many meters each key that is not revoked or retired endangers, largest first (a query, not a scan). */
+  exposureReport(organisation?: string): Promise<ExposureCount[]> {
+    if (organisation !== undefined) parseEui64(organisation);
+    return this.#e.exposureReport(organisation);
+  }
+
+  /** Backend keys no key row references (left by a transaction that never committed). */
+  orphanHandles(): readonly string[] {
+    return this.#e.orphanHandles();
+  }
+
+  // --- audit ------------------------------------------------------------------------------------
+
+  /** The head of the audit trail as committed (sequence number, hash, batch). */
+  auditHead(): Promise<TrailHead> {
+    return this.#e.auditHead();
+  }
+
+  /** Verify the whole trail (seals, chain, numbering). */
+  verifyAuditTrail(): Promise<TrailVerification> {
+    return this.#e.verifyTrail();
+  }
+
+  /**
+   * Verify the store as an auditor would: the trail, the trail replayed (every use with the key
+   * its meter trusted then), every row against what the trail last wrote, and every kept signed
+   * request and approval.
+   */
+  verifyStore(): Promise<{ readonly trail: TrailVerification; readonly findings: readonly RowFinding[] }> {
+    return this.#e.verifyStore();
+  }
+
+  /**
+   * The store's latest checkpoint in `anchor` checked against the trail.
+   * @throws SmkiError `ERR_AUDIT_CHECKPOINT_INVALID`, `ERR_AUDIT_TRUNCATED`, `ERR_AUDIT_TAMPERED`, `ERR_AUDIT_ANCHOR_UNAVAILABLE`
+   */
+  checkAnchor(anchor: AuditAnchor): Promise<unknown> {
+    return this.#e.checkAnchor(anchor);
+  }
+
+  // --- access control ---------------------------------------------------------------------------
+
+  /**
+   * The initialisation ceremony: the first operators (one at least an administrator of the whole
+   * store) and the policy, once. From then on every change is a signed request ({@link KeyStore.execute}).
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_OPERATOR_EXISTS`, `ERR_ACCESS_POLICY_INVALID`
+   */
+  initialiseAccess(ceremony: { readonly operators: readonly OperatorInfo[]; readonly policy?: AccessPolicy }): Promise<void> {
+    return this.#e.initialiseAccess(ceremony);
+  }
+
+  /** Whether the store is under access control (its ceremony was held). */
+  accessControlled(): Promise<boolean> {
+    return this.#e.accessControlled();
+  }
+
+  /** An operator (its grants, whether removed, its last accepted counter). @throws SmkiError `ERR_OPERATOR_UNKNOWN` */
+  operator(operatorId: string): ReturnType<DbKeyStore['operator']> {
+    return this.#e.operator(operatorId);
+  }
+
+  /** Every operator. */
+  operators(): ReturnType<DbKeyStore['operators']> {
+    return this.#e.operators();
+  }
+
+  /**
+   * Run one signed operator request (and what its operation names by digest, in `payload`).
+   * @returns what the operation's method returns (`session.sign`: a {@link SigningSession})
+   * @throws SmkiError `ERR_OPERATOR_SIGNATURE_INVALID`, `ERR_OPERATOR_REPLAYED`, `ERR_OPERATOR_REQUEST_STALE`,
+   *   `ERR_OPERATOR_FORBIDDEN`, `ERR_OPERATOR_UNKNOWN`, `ERR_APPROVAL_REQUIRED`, `ERR_PROPOSAL_QUORUM_NOT_MET`,
+   *   `ERR_PROPOSAL_EXPIRED`, `ERR_OPERATION_MISMATCH`, and the operation's own codes
+   */
+  execute(request: unknown, payload: ExecutePayload = {}): Promise<unknown> {
+    return this.#e.execute(request, payload);
+  }
+
+  /** Propose an operation the policy puts under dual control. */
+  propose(request: unknown, options: { readonly ttlMs?: number; readonly payload?: ExecutePayload } = {}): Promise<Proposal> {
+    return this.#e.propose(request, options);
+  }
+
+  /** Record one operator's signed approval of a proposal. */
+  approve(approval: unknown): Promise<{ readonly required: number; readonly approvers: readonly string[]; readonly met: boolean }> {
+    return this.#e.approve(approval);
+  }
+
+  /** A proposal and its state (`open`, `executed`). @throws SmkiError `ERR_PROPOSAL_NOT_FOUND` */
+  proposal(proposalId: string): Promise<Proposal & { readonly state: string }> {
+    return this.#e.proposal(proposalId);
+  }
+
+  // --- closing ----------------------------------------------------------------------------------
+
+  /** Wait until every use record so far is durable. */
+  flush(): Promise<void> {
+    return this.#e.flush();
+  }
+
+  /** Refuse new work, wait for uses under way, checkpoint to the anchor, close the database. */
+  close(): Promise<void> {
+    return this.#e.close();
+  }
+}
+
+function summary(p: PortfolioInfo & { readonly deviceCount?: number }): PortfolioSummary {
+  const { devices: _devices, ...rest } = p;
+  return Object.freeze({ ...rest, deviceCount: p.deviceCount ?? 0 });
+}
