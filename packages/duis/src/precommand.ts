@@ -179,7 +179,7 @@ const TOKEN = /^[0-9A-Za-z.]{1,32}$/;
  * import type { KeyStore } from '@smki/keystore';
  * declare const keystore: KeyStore, verifiedResponse: import('@smki/duis').VerifiedDuis;
  * const preCommand = await preCommandFromResponse(verifiedResponse);
- * const xmlSigner = keystore.xmlSigner('90B3D51F30010000');
+ * const xmlSigner = await keystore.xmlSigner('90B3D51F30010000');
  * const request = await signedPreCommandRequest({ preCommand, keystore, xmlSigner, xmlCertificate: xmlSigner.certificate });
  * console.log(request.xml);
  * ```

@@ -31,7 +31,7 @@ let southCert: SmkiCertificate;
 beforeAll(async () => {
   f = await fixture();
   dir = mkdtempSync(join(tmpdir(), 'duis-rt-'));
-  keystore = await KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: 'test passphrase, not a real one', auditGroupCommitMs: 5 });
+  keystore = await KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: 'test passphrase, not a real one' });
   await keystore.addOrganisation({ entityId: USER, role: 2 });
   const issue = async (portfolio: string, purpose: 'signing' | 'xmlSigning', role: number) => {
     const handle = await keystore.generateKey(USER, portfolio, purpose);
@@ -68,7 +68,7 @@ describe('the round trip', () => {
   it('service request, pre-command, signed pre-command, each verified by the other side', async () => {
     const dccState = new MemoryStateStore();
     const userState = new MemoryStateStore();
-    const xmlSigner = keystore.xmlSigner(USER);
+    const xmlSigner = await keystore.xmlSigner(USER);
     // 1. The User's service request, its counter from the User's durable store.
     const serviceRequest = await signRequest(request(), xmlSigner, xmlSigner.certificate, { requestCounter: { store: userState } });
     const atDcc = await verifyDuis(serviceRequest.xml, trust, { expect: 'request', now: NOW(), replay: { store: dccState } });
@@ -101,7 +101,7 @@ describe('the round trip', () => {
   });
 
   it('a pre-command is taken only from a verified PreCommand response', async () => {
-    const verifiedRequest = await verifyDuis((await signRequest(request(), keystore.xmlSigner(USER), keystore.xmlSigner(USER).certificate)).xml, trust, { expect: 'request' });
+    const verifiedRequest = await verifyDuis((await signRequest(request(), await keystore.xmlSigner(USER), (await keystore.xmlSigner(USER)).certificate)).xml, trust, { expect: 'request' });
     await expect(preCommandFromResponse(verifiedRequest)).rejects.toMatchObject({ code: 'ERR_DUIS_DOCUMENT_KIND' });
     await expect(preCommandFromResponse({ kind: 'response', body: 'PreCommand' } as never)).rejects.toMatchObject({ code: 'ERR_DUIS_DOCUMENT_KIND' });
     await expect(signedPreCommandFromRequest(verifiedRequest)).rejects.toMatchObject({ code: 'ERR_DUIS_DOCUMENT_KIND' });
@@ -110,7 +110,7 @@ describe('the round trip', () => {
   it('the meter of another portfolio is signed with its own key, never north s', async () => {
     const verified = await verifyDuis(await preCommandResponse(7n, OTHER_DEVICE), trust, { expect: 'response' });
     const pre = await preCommandFromResponse(verified);
-    const xmlSigner = keystore.xmlSigner(USER);
+    const xmlSigner = await keystore.xmlSigner(USER);
     const spc = await signedPreCommandRequest({ preCommand: pre, keystore, xmlSigner, xmlCertificate: xmlSigner.certificate });
     expect(verifySignature(spc.signedPreCommand, southCert)).toBe(true);
     expect(verifySignature(spc.signedPreCommand, deviceCert)).toBe(false);
@@ -119,7 +119,7 @@ describe('the round trip', () => {
   it('a meter the key store does not know is refused before anything is signed', async () => {
     const unknown = '00DB1234567890AF';
     const pre = await preCommandFromResponse(await verifyDuis(await preCommandResponse(9n, unknown), trust, { expect: 'response' }));
-    const xmlSigner = keystore.xmlSigner(USER);
+    const xmlSigner = await keystore.xmlSigner(USER);
     try {
       await signedPreCommandRequest({ preCommand: pre, keystore, xmlSigner, xmlCertificate: xmlSigner.certificate });
       expect.unreachable();
@@ -131,7 +131,7 @@ describe('the round trip', () => {
 
   it('a tampered signed pre-command request is refused by the DCC', async () => {
     const pre = await preCommandFromResponse(await verifyDuis(await preCommandResponse(11n), trust, { expect: 'response' }));
-    const xmlSigner = keystore.xmlSigner(USER);
+    const xmlSigner = await keystore.xmlSigner(USER);
     const spc = await signedPreCommandRequest({ preCommand: pre, keystore, xmlSigner, xmlCertificate: xmlSigner.certificate });
     const b64 = Buffer.from(spc.signedPreCommand).toString('base64');
     const flipped = Buffer.from(spc.signedPreCommand);

@@ -216,7 +216,7 @@ describe('critical command round trip (docs/domain.md §4 User signature + ACB M
     beforeAll(async () => {
       const pki = await createHierarchy();
       dir = mkdtempSync(join(tmpdir(), 'smki-roundtrip-'));
-      store = await KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: 'round-trip test passphrase', auditGroupCommitMs: 5 });
+      store = await KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: 'round-trip test passphrase' });
       await store.addOrganisation({ entityId: ACB, role: 4 });
       await store.createPortfolio(ACB, { id: 'estate', wholeEstate: ['keyAgreement'] });
       const handle = await store.generateKey(ACB, 'estate', 'keyAgreement');
@@ -224,7 +224,7 @@ describe('critical command round trip (docs/domain.md §4 User signature + ACB M
       const cert = await issueOrganisationCertificate({ issuer: pki.organisationCa, role: 4, entityId: ACB, keyUsage: 'keyAgreement', csr });
       await store.attachCertificate(handle.keyId, cert);
       await store.assignDevice(ACB, METER, 'estate'); // a whole-estate key serves only devices the store knows
-      agreement = store.keyAgreementFor(METER, { organisation: ACB });
+      agreement = await store.keyAgreementFor(METER, { organisation: ACB });
       // the meter's ACB anchor is the key store's key (its public point: the private key stays in the store)
       meter = newMeter({ acbKaPublicKey: simPublicKeyFromPoint(agreement.publicKey) });
     });

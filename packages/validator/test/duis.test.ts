@@ -97,7 +97,7 @@ beforeAll(async () => {
 
   // The supplier's portfolio key lives in its key store; its certificate is issued through the
   // store's own CSR by the test organisation CA, and meters 0 and 1 trust it (their supplier cell).
-  keystore = await KeyStore.open({ directory: tempDir('smki-duis-ks-'), backend: new MemoryKeyBackend(), passphrase: 'test passphrase, not a real one', now: () => world.now, auditGroupCommitMs: 1 });
+  keystore = await KeyStore.open({ directory: tempDir('smki-duis-ks-'), backend: new MemoryKeyBackend(), passphrase: 'test passphrase, not a real one', now: () => world.now });
   await keystore.addOrganisation({ entityId: SUPPLIER, role: 2 });
   await keystore.createPortfolio(SUPPLIER, { id: 'duis' });
   const handle = await keystore.generateKey(SUPPLIER, 'duis', 'signing');
