@@ -1,7 +1,8 @@
 /**
  * An auditor's checks on the evidence a supplier and the DCC keep: the supplier's key-store audit
  * trail (every lifecycle change and every use of a key) and the validator's decision log (every
- * decision on a command), both hash-chained and HMAC'd (docs/validator.md, the decision log).
+ * decision on a command), both hash-chained: the trail in sealed batches an auditor verifies with
+ * the store's audit public key, the decision log HMAC'd (docs/validator.md, the decision log).
  *
  * Part 1 makes the evidence: a supplier's key store (encrypted key files, two portfolios) signs
  * remote disconnects, one meter moves between portfolios, and a validator on SQLite decides the
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createKeyAgreement, fromHex, isSmkiError, parseEui64, type Eui64, type Signer } from '@smki/core';
 import { buildDisableSupply, parseMessage, signPreCommand } from '@smki/gbcs';
-import { AUDIT_LOG_FILE, FileKeyBackend, KeyStore, verifyAuditLog, type AuditHead, type SigningKeyHandle } from '@smki/keystore';
+import { FileKeyBackend, KEYSTORE_DATABASE_FILE, KeyStore, verifyAuditLog, type AuditHead, type AuditRecord, type SigningKeyHandle } from '@smki/keystore';
 import { createHierarchy, issueCrl, issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate } from '@smki/pki';
 import { SqliteDeviceRegistry, SqliteFirmwareAllowlist, SqliteStateStore, type DeviceRecord } from '@smki/store';
 import { DECISION_LOG_FILE, DECISION_LOG_SCHEMA, Validator, type Decision } from '@smki/validator';
@@ -48,7 +49,7 @@ const keystoreDir = join(work, 'supplier-keystore');
 const keysDir = join(work, 'supplier-keys');
 const validatorDir = join(work, 'dcc-validator');
 const evidenceDir = join(work, 'evidence');
-const passphrase = randomBytes(24).toString('base64url'); // the supplier gives it to its auditor
+const passphrase = randomBytes(24).toString('base64url'); // the supplier's own (the auditor needs only the audit public key)
 const logKey = randomBytes(32); // the decision log's key, given to the auditor by the DCC
 
 /** What the key store itself says at the end, to compare with what the auditor reconstructs. */
@@ -130,7 +131,7 @@ try {
     const c = counter++;
     const pre = buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: device, counter: c });
     const messageCode = parseMessage(pre).messageCode;
-    const trusted = ks.key(ks.device(SUPPLIER, device).installed.signing!);
+    const trusted = await ks.key((await ks.device(SUPPLIER, device)).installed.signing!);
     const signer: Signer = { publicKey: fromHex(trusted.publicKey), sign: (m) => ks.signFor(device, m, { messageCode, counter: c }) };
     const bytes = await signPreCommand(pre, signer);
     sent.push(bytes);
@@ -161,45 +162,48 @@ try {
   const accepted = decisions.filter((d) => d.outcome === 'accepted').length;
   check(accepted === 6 && replay.outcome === 'rejected' && replay.code === 'ERR_COMMAND_REPLAYED' && refusal === 'ERR_KEY_PORTFOLIO_MISMATCH', `6 commands accepted, the replay rejected, the out-of-portfolio signature refused by the key store`);
 
+  const liveDevices = await Promise.all([N1, N2, S1, S2].map((d) => ks.device(SUPPLIER, d)));
   const live: LiveView = {
-    portfolioOf: new Map([N1, N2, S1, S2].map((d) => [d, ks.device(SUPPLIER, d).portfolioId])),
-    installed: new Map([N1, N2, S1, S2].map((d) => [d, ks.device(SUPPLIER, d).installed.signing])),
+    portfolioOf: new Map(liveDevices.map((d) => [d.device, d.portfolioId])),
+    installed: new Map(liveDevices.map((d) => [d.device, d.installed.signing])),
   };
+  // The auditor gets the store's audit public key from the supplier out of band (it is no secret).
+  const auditPublicKey = ks.auditPublicKey;
   await validator.close();
   await ks.close();
   await backend.close();
 
-  line('\n4. Hand the evidence over: a copy of the key store\'s trail and metadata, the decision log and its head');
+  line('\n4. Hand the evidence over: a copy of the key store\'s database (metadata and trail), the decision log and its head');
   // The auditor works on a copy, never on the live files: what is verified is what is read.
   mkdirSync(evidenceDir, { mode: 0o700 });
   const trailDir = join(evidenceDir, 'keystore');
-  cpSync(keystoreDir, trailDir, { recursive: true, filter: (src) => basename(src) !== 'LOCK' });
+  cpSync(keystoreDir, trailDir, { recursive: true });
   copyFileSync(join(validatorDir, 'decisions', DECISION_LOG_FILE), join(evidenceDir, DECISION_LOG_FILE));
   // The decision log's head is committed in the validator's state store with every decision.
   const intent = await state.logIntent(LOG_ID);
   writeFileSync(join(evidenceDir, 'decisions.head.json'), JSON.stringify(intent?.after ?? null));
   await Promise.all([state.close(), registry.close(), firmware.close()]);
-  line(`  ${evidenceDir}: keystore/ (store.json, ${AUDIT_LOG_FILE}), ${DECISION_LOG_FILE}, decisions.head.json`);
+  line(`  ${evidenceDir}: keystore/${KEYSTORE_DATABASE_FILE}, ${DECISION_LOG_FILE}, decisions.head.json`);
 
   // ===========================================================================================
-  line('\nPART 2: the audit, on the copy, with the store passphrase and the decision log\'s key');
+  line('\nPART 2: the audit, on the copy, with the key store\'s audit public key and the decision log\'s key');
   line('(what part 1 saw is used only to confirm what the audit finds)\n');
 
-  line('5. Both logs verify: hash chain, HMAC of every record, record count and head');
-  const trailCheck = await KeyStore.verifyAuditTrail(trailDir, passphrase);
-  check(trailCheck.ok, `key-store audit trail: ${trailCheck.count} records verify against the head in its authenticated metadata`);
+  line('5. Both logs verify: the key-store trail\'s sealed batches and chain; the decision log\'s chain, HMACs, count and head');
+  type Rec = { readonly seq: number; readonly at: string; readonly type: string } & Readonly<Record<string, unknown>>;
+  const trail: Rec[] = [];
+  const trailCheck = await KeyStore.verifyAuditTrail({ directory: trailDir, auditPublicKey, onRecord: (r: AuditRecord) => trail.push(r as unknown as Rec) });
+  check(trailCheck.ok, `key-store audit trail: ${trailCheck.count} records in ${trailCheck.batches} batches, each sealed with the store's audit key, verify with its public key alone`);
   const head = JSON.parse(readFileSync(join(evidenceDir, 'decisions.head.json'), 'utf8')) as AuditHead;
   const decisionCheck = await verifyAuditLog(join(evidenceDir, DECISION_LOG_FILE), { key: logKey, schema: DECISION_LOG_SCHEMA, head });
   check(decisionCheck.ok && decisionCheck.count === decisions.length, `decision log: ${decisionCheck.count} records verify against the head the state store committed`);
 
-  // The records, from the verified copies (the format: packages/keystore/src/audit.ts, one JSON object per line).
-  type Rec = { readonly seq: number; readonly at: string; readonly type: string } & Readonly<Record<string, unknown>>;
+  // The decision log's records, from the verified copy (the format: packages/keystore/src/audit.ts, one JSON object per line).
   const readRecords = (path: string): Rec[] =>
     readFileSync(path, 'utf8')
       .split('\n')
       .filter((l) => l.length > 0)
       .map((l) => JSON.parse(l) as Rec);
-  const trail = readRecords(join(trailDir, AUDIT_LOG_FILE));
   const decided = readRecords(join(evidenceDir, DECISION_LOG_FILE));
   check(trail.length === trailCheck.count && decided.length === decisionCheck.count, 'the records read are the records verified');
 
@@ -303,7 +307,7 @@ try {
   const serialOf = new Map([...keys].map(([id, k]) => [id, k.serial]));
   let matched = 0;
   for (const a of decided.filter((r) => r.type === 'command.accepted')) {
-    const signed = uses.filter((u) => u.operation === 'sign' && u.device === a.device && u.messageCode === a.messageCode && u.counter === a.counter);
+    const signed = uses.filter((u) => u.operation === 'sign' && u.device === a.device && Number(u.messageCode) === Number(a.messageCode) && String(u.counter) === String(a.counter));
     const ok = signed.length === 1 && serialOf.get(String(signed[0]!.keyId)) === a.signerSerial;
     if (ok) matched++;
     line(`  ${ok ? '✔' : '✘'} ${a.device} ${hex4(a.messageCode)} counter ${a.counter}: signer ${a.signerSerial} = ${signed[0]?.keyId ?? '(no sign record)'} (trail seq ${signed[0]?.seq ?? '-'})`);
@@ -317,11 +321,10 @@ try {
   line('\n9. A one-byte edit of either log is detected');
   const tampered = join(work, 'tampered');
   cpSync(trailDir, join(tampered, 'keystore'), { recursive: true });
-  const trailPath = join(tampered, 'keystore', AUDIT_LOG_FILE);
   const target = northUses[0]!;
-  const edited = editOneByte(trailPath, target.seq, `"device":"${target.device}"`);
-  const t1 = await KeyStore.verifyAuditTrail(join(tampered, 'keystore'), passphrase);
-  check(!t1.ok && t1.findings[0]?.code === 'ERR_AUDIT_TAMPERED' && t1.findings[0].line === target.seq, `trail, record ${target.seq}'s device ${edited}: ${t1.findings[0]?.code ?? 'not detected'} at line ${t1.findings[0]?.line}`);
+  const edited = editTrailRecord(join(tampered, 'keystore', KEYSTORE_DATABASE_FILE), target.seq, `"device":"${target.device}"`);
+  const t1 = await KeyStore.verifyAuditTrail({ directory: join(tampered, 'keystore'), auditPublicKey });
+  check(!t1.ok && t1.findings[0]?.code === 'ERR_AUDIT_TAMPERED' && t1.findings[0].seq === target.seq, `trail, record ${target.seq}'s device ${edited}: ${t1.findings[0]?.code ?? 'not detected'} at record ${t1.findings[0]?.seq}`);
   const decisionPath = join(tampered, DECISION_LOG_FILE);
   copyFileSync(join(evidenceDir, DECISION_LOG_FILE), decisionPath);
   const victim = decided.find((r) => r.type === 'command.accepted')!;
@@ -348,8 +351,29 @@ function editOneByte(path: string, lineNo: number, field: string): string {
   const bytes = readFileSync(path);
   let start = 0;
   for (let n = 1; n < lineNo; n++) start = bytes.indexOf(0x0a, start) + 1;
+  return flipLastValueByte(path, bytes, start, bytes.indexOf(0x0a, start), field, `line ${lineNo}`);
+}
+
+/**
+ * Change one byte of record `seq` of a key-store trail in the database file itself, as someone
+ * with the file and a hex editor would (SQLite keeps no checksum of its pages: only the seals
+ * notice). The file may also hold stale copies of the record in free pages: each is changed.
+ */
+function editTrailRecord(path: string, seq: number, field: string): string {
+  const marker = `{"seq":${seq},"`;
+  let edited = '';
+  for (let start = readFileSync(path).indexOf(marker); start >= 0; ) {
+    const bytes = readFileSync(path);
+    edited = flipLastValueByte(path, bytes, start, bytes.indexOf('}', start), field, `record ${seq}`);
+    start = bytes.indexOf(marker, start + 1);
+  }
+  if (edited === '') throw new Error(`record ${seq} is not in ${path}`);
+  return edited;
+}
+
+function flipLastValueByte(path: string, bytes: Buffer, start: number, end: number, field: string, where: string): string {
   const at = bytes.indexOf(field, start);
-  if (at < 0 || at > bytes.indexOf(0x0a, start)) throw new Error(`${field} is not on line ${lineNo}`);
+  if (at < 0 || at > end) throw new Error(`${field} is not in ${where}`);
   const i = at + field.length - 2; // the last character inside the value's quotes
   const before = String.fromCharCode(bytes[i]!);
   const after = before === '1' ? '2' : '1';

@@ -68,7 +68,7 @@ try {
   for (const h of leftovers) await hsm.destroyKey(h);
   check((await hsm.listHandles()).length === 0, `logged in; ${leftovers.length} key(s) left by an earlier run of this example (label ${LABEL_PREFIX}…) removed`);
 
-  line('\n2. A key store whose keys live on the token (metadata and audit trail in a directory)');
+  line('\n2. A key store whose keys live on the token (metadata and audit trail in its SQLite database)');
   // The store passphrase authenticates the metadata and keys the audit trail's MACs.
   const passphrase = process.env.SMKI_KEYSTORE_PASSPHRASE ?? randomBytes(24).toString('base64url');
   line(`  directory ${dir}; passphrase from ${process.env.SMKI_KEYSTORE_PASSPHRASE ? 'SMKI_KEYSTORE_PASSPHRASE' : 'a random value made for this run'}`);
@@ -84,7 +84,7 @@ try {
     const h = await ks.generateKey(SUPPLIER, portfolio, 'signing');
     const csrDer = await ks.createCsr(h.keyId); // signed on the token: proof of possession
     const csr = parseCsr(csrDer);
-    const info = ks.key(h.keyId);
+    const info = await ks.key(h.keyId);
     const certificate = await issueOrganisationCertificate({ issuer: organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: csrDer });
     await ks.attachCertificate(h.keyId, certificate);
     certificates.set(h.keyId, certificate);
@@ -98,12 +98,13 @@ try {
   await ks.createPortfolio(SUPPLIER, { id: 'south', name: 'South region' });
   const north1 = await newSigningKey('north');
   const south1 = await newSigningKey('south');
-  check(ks.key(north1.keyId).state === 'active' && ks.key(south1.keyId).state === 'active', 'both keys active (the first key of a portfolio becomes current with its certificate)');
+  check((await ks.key(north1.keyId)).state === 'active' && (await ks.key(south1.keyId)).state === 'active', 'both keys active (the first key of a portfolio becomes current with its certificate)');
   check((await hsm.listHandles()).length === 2, 'the token holds exactly these two key pairs under the example\'s label prefix');
 
   line('\n4. Assign meters: A1, A2 to north; B1, B2 to south');
   for (const [device, portfolio] of [[A1, 'north'], [A2, 'north'], [B1, 'south'], [B2, 'south']] as const) await ks.assignDevice(SUPPLIER, device, portfolio);
-  check(ks.portfolio(SUPPLIER, 'north').devices.join(',') === `${A1},${A2}` && ks.portfolio(SUPPLIER, 'south').devices.join(',') === `${B1},${B2}`, 'north: A1, A2; south: B1, B2');
+  const membersOf = async (portfolio: string) => (await ks.devicesOf(SUPPLIER, portfolio)).devices.map((d) => d.device).join(',');
+  check((await membersOf('north')) === `${A1},${A2}` && (await membersOf('south')) === `${B1},${B2}`, 'north: A1, A2; south: B1, B2');
 
   /** Does this signature over `data` verify under the certificate of `keyId`? */
   const verifiesWith = (keyId: string, data: Uint8Array, signature: Uint8Array) => verifyP1363(certificates.get(keyId)!.publicKey!, data, signature);
@@ -111,7 +112,7 @@ try {
   line('\n5. A remote disconnect for A1: the store signs with the key A1 trusts');
   const counter = BigInt(Date.now());
   const pre = buildDisableSupply({ fuel: 'electricity', originator: SUPPLIER, recipient: A1, counter });
-  const forA1: Signer = { publicKey: fromHex(ks.key(north1.keyId).publicKey), sign: (m) => ks.signFor(A1, m, { messageCode: 0x0050, counter }) };
+  const forA1: Signer = { publicKey: fromHex((await ks.key(north1.keyId)).publicKey), sign: (m) => ks.signFor(A1, m, { messageCode: 0x0050, counter }) };
   const signed = await signPreCommand(pre, forA1);
   check(verifySignature(signed, certificates.get(north1.keyId)!), `ECS43 for A1 (counter ${counter}) signed on the token; verifies against the north certificate`);
   check(!verifySignature(signed, certificates.get(south1.keyId)!), 'and not against the south certificate');
@@ -122,15 +123,24 @@ try {
   await refused('ERR_DEVICE_UNKNOWN', 'any key for 00DB1234567890FF (in no portfolio)', () => ks.signFor('00DB1234567890FF', pre));
 
   line('\n7. Blast radius: which meters each key endangers');
-  const exposure = () => new Map(ks.exposureReport(SUPPLIER).map((e) => [e.keyId, e.devices.join(',')]));
-  for (const e of ks.exposureReport(SUPPLIER)) line(`  ${e.keyId}: ${e.devices.length} meter(s) ${e.devices.join(', ')}`);
-  check(exposure().get(north1.keyId) === `${A1},${A2}` && exposure().get(south1.keyId) === `${B1},${B2}`, 'a stolen north key endangers A1 and A2 only; a stolen south key B1 and B2 only');
+  // The report counts (a query over the estate); the meters themselves are paged per key.
+  const exposure = async () => {
+    const out = new Map<string, string>();
+    for (const e of await ks.exposureReport(SUPPLIER)) out.set(e.keyId, (await ks.devicesTrusting(e.keyId)).devices.join(','));
+    return out;
+  };
+  for (const [keyId, devices] of await exposure()) line(`  ${keyId}: ${devices.split(',').filter(Boolean).length} meter(s) ${devices.split(',').join(', ')}`);
+  check((await exposure()).get(north1.keyId) === `${A1},${A2}` && (await exposure()).get(south1.keyId) === `${B1},${B2}`, 'a stolen north key endangers A1 and A2 only; a stolen south key B1 and B2 only');
 
   line('\n8. Rotate north: a second generation, then each meter\'s credentials updated in turn');
   const north2 = await newSigningKey('north');
-  check(ks.key(north2.keyId).state === 'pending', `${north2.keyId} waits (pending) until it is rotated in`);
-  const updates = await ks.rotate(north2.keyId);
-  check(updates.map((u) => `${u.device}:${u.fromKeyId}>${u.toKeyId}`).join(' ') === `${A1}:${north1.keyId}>${north2.keyId} ${A2}:${north1.keyId}>${north2.keyId}`, `rotation: ${updates.length} credential updates due (A1, A2), each signed with ${north1.keyId}`);
+  check((await ks.key(north2.keyId)).state === 'pending', `${north2.keyId} waits (pending) until it is rotated in`);
+  const rotation = await ks.rotate(north2.keyId);
+  const { updates } = await ks.credentialUpdates(SUPPLIER, 'north');
+  check(
+    rotation.devicesToUpdate === 2 && updates.map((u) => `${u.device}:${u.fromKeyId}>${u.toKeyId}`).join(' ') === `${A1}:${north1.keyId}>${north2.keyId} ${A2}:${north1.keyId}>${north2.keyId}`,
+    `rotation: ${rotation.devicesToUpdate} credential updates due (A1, A2), each signed with ${north1.keyId}`,
+  );
   const m1 = new Uint8Array([0xdf, 0x09, 0x01]);
   check(verifiesWith(north1.keyId, m1, await ks.signFor(A1, m1)), 'before its update, A1 is still signed for with generation 1 (the certificate it has installed)');
   await ks.markCredentialsUpdated(SUPPLIER, A1, 'signing');
@@ -139,7 +149,7 @@ try {
   await refused('ERR_KEY_STATE_TRANSITION', `retire ${north1.keyId} while A2 still trusts it`, () => ks.retire(north1.keyId));
   await ks.markCredentialsUpdated(SUPPLIER, A2, 'signing');
   await ks.retire(north1.keyId);
-  check(ks.key(north1.keyId).state === 'retired' && !exposure().has(north1.keyId), `${north1.keyId} retired once no meter trusts it; gone from the exposure report`);
+  check((await ks.key(north1.keyId)).state === 'retired' && !(await exposure()).has(north1.keyId), `${north1.keyId} retired once no meter trusts it; gone from the exposure report`);
 
   line('\n9. Move B2 from south to north');
   const moves = await ks.moveDevice(SUPPLIER, B2, 'north');
@@ -155,18 +165,22 @@ try {
   await refused('ERR_PORTFOLIO_DEVICE_CAP', `assign A3 to north (its key already has ${CAP} meters)`, () => ks.assignDevice(SUPPLIER, A3, 'north'));
 
   line('\n11. The south key is compromised: its blast radius, then revocation');
-  check(exposure().get(south1.keyId) === B1, `${south1.keyId} endangers B1 only (B2 has moved and no longer trusts it)`);
+  check((await exposure()).get(south1.keyId) === B1, `${south1.keyId} endangers B1 only (B2 has moved and no longer trusts it)`);
   await ks.revoke(south1.keyId, 'keyCompromise');
   await refused('ERR_KEY_REVOKED', 'a signature for B1 after the revocation', () => ks.signFor(B1, m2));
-  for (const e of ks.exposureReport(SUPPLIER)) line(`  ${e.keyId}: ${e.devices.length} meter(s) ${e.devices.join(', ')}`);
-  check(exposure().size === 1 && exposure().get(north2.keyId) === `${A1},${A2},${B2}`, `only ${north2.keyId} is left in use, for A1, A2, B2`);
+  for (const e of await ks.exposureReport(SUPPLIER)) line(`  ${e.keyId}: ${e.deviceCount} meter(s)`);
+  check((await exposure()).size === 1 && (await exposure()).get(north2.keyId) === `${A1},${A2},${B2}`, `only ${north2.keyId} is left in use, for A1, A2, B2`);
 
   line('\n12. Close, and verify the audit trail as an auditor would');
-  const keyHandles = ks.keys(SUPPLIER).map((k) => k.handle);
+  const keyHandles = (await ks.keys(SUPPLIER)).map((k) => k.handle);
+  const full = await ks.verifyStore();
+  check(full.trail.ok && full.findings.length === 0, `the whole store: trail replayed (every signature with the key its meter trusted then), every row as the trail last wrote it`);
+  // What an auditor holds: the audit public key, given out of band; no passphrase.
+  const auditPublicKey = ks.auditPublicKey;
   await ks.close();
   store = undefined;
-  const audit = await KeyStore.verifyAuditTrail(dir, passphrase);
-  check(audit.ok, `audit trail: ${audit.count} records (every lifecycle change and every signature), chain and MACs verify`);
+  const audit = await KeyStore.verifyAuditTrail({ directory: dir, auditPublicKey });
+  check(audit.ok, `audit trail: ${audit.count} records in ${audit.batches} sealed batches (every lifecycle change and every signature), verified with the audit public key only`);
 
   line('\n13. Clean up the token: destroy the keys this run made (the example\'s label prefix only)');
   for (const h of keyHandles) await hsm.destroyKey(h);

@@ -9,6 +9,7 @@ import type { CertificateInput } from '@smki/pki';
 import type { PostgresStateStoreOptions } from '@smki/store';
 import type { KeyBackend } from './backend.js';
 import type { AuditAnchor } from './anchor.js';
+import type { AuditRecord } from './audit.js';
 import type { AccessPolicy, OperatorInfo, Proposal } from './access.js';
 import { fail } from './internal/rules.js';
 import { METADATA_FILE } from './internal/metadata.js';
@@ -93,6 +94,11 @@ export interface AuditTrailCheckOptions {
   readonly auditPublicKey: Uint8Array;
   /** An anchor the trail must reach: a trail that ends before its latest checkpoint, or differs at it, fails. */
   readonly anchor?: AuditAnchor;
+  /**
+   * Called with each record, in order, as it is read: the auditor's copy of the trail. Rely on the
+   * records only when the verification that returns is `ok`.
+   */
+  readonly onRecord?: (record: AuditRecord) => void;
 }
 
 /** What a rotation did: the key now current, and how many meters still trust an older key. */
@@ -119,7 +125,7 @@ export interface TrustingDevicesPage {
   readonly next?: string;
 }
 
-async function openDriver(options: { directory?: string; database?: KeyStoreDatabase }): Promise<SqlDriver> {
+async function openDriver(options: { directory?: string; database?: KeyStoreDatabase }, mustExist = false): Promise<SqlDriver> {
   const db = options.database ?? { kind: 'sqlite' as const };
   if (typeof db !== 'object' || db === null) fail('ERR_INVALID_ARGUMENT', 'database must be { kind: "sqlite" } or { kind: "postgres", … }', 'database');
   if (db.kind === 'postgres') {
@@ -130,9 +136,11 @@ async function openDriver(options: { directory?: string; database?: KeyStoreData
   let path = db.path;
   if (path === undefined) {
     if (typeof options.directory !== 'string' || options.directory === '') fail('ERR_INVALID_ARGUMENT', 'a SQLite key store needs a directory (or database.path)', 'directory');
-    mkdirSync(options.directory, { recursive: true, mode: 0o700 });
+    if (!mustExist) mkdirSync(options.directory, { recursive: true, mode: 0o700 });
     path = join(options.directory, KEYSTORE_DATABASE_FILE);
   }
+  // An auditor's check never creates a store where there is none.
+  if (mustExist && !existsSync(path)) fail('ERR_INVALID_ARGUMENT', `no key store database at ${path}`, path);
   return SqliteDriver.open(path, SQLITE_SCHEMA);
 }
 
@@ -238,9 +246,9 @@ export class KeyStore {
   static async verifyAuditTrail(options: AuditTrailCheckOptions): Promise<TrailVerification> {
     if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'options must be an object', 'options');
     if (!(options.auditPublicKey instanceof Uint8Array) || options.auditPublicKey.length !== 65) fail('ERR_INVALID_ARGUMENT', 'auditPublicKey must be a 65-byte uncompressed P-256 point', 'auditPublicKey');
-    const driver = await openDriver(options);
+    const driver = await openDriver(options, true);
     try {
-      return await DbKeyStore.verifyTrailOf(driver, options.auditPublicKey, options.anchor);
+      return await DbKeyStore.verifyTrailOf(driver, options.auditPublicKey, options.anchor, options.onRecord);
     } finally {
       await driver.close();
     }

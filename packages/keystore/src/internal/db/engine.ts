@@ -20,7 +20,7 @@ import {
 } from '@smki/core';
 import { certificateToPem, createCsr, toCertificate, type CertificateInput } from '@smki/pki';
 import type { KeyBackend } from '../../backend.js';
-import { deriveAuditKey, trailLineHash, type AuditEvent, type AuditFinding } from '../../audit.js';
+import { deriveAuditKey, trailLineHash, type AuditEvent, type AuditFinding, type AuditRecord } from '../../audit.js';
 import { AuditCheckpointer, checkTrailAgainstCheckpoint, verifyAuditCheckpoint, type AuditAnchor, type AuditTrailView, type SignedAuditCheckpoint } from '../../anchor.js';
 import { deriveSecrets, type StoreKdf } from '../metadata.js';
 import { checkPurpose, DEVICE_PURPOSES, fail, MAX_REASON, optional, PORTFOLIO_ID, PURPOSE_SHORT, PURPOSE_USAGE, REQUEST_ID, useOf, XML_SIGNING_ROLE, xmlUseOf } from '../rules.js';
@@ -734,13 +734,14 @@ export class DbKeyStore {
    * this store (an anchor that holds none, for a trail that says it was anchored, is a finding).
    * @throws SmkiError `ERR_KEYSTORE_CORRUPT` (no store in the database)
    */
-  static async verifyTrailOf(db: SqlDriver, publicKey: Uint8Array, anchor?: AuditAnchor): Promise<TrailVerification> {
+  static async verifyTrailOf(db: SqlDriver, publicKey: Uint8Array, anchor?: AuditAnchor, onRecord?: (record: AuditRecord) => void): Promise<TrailVerification> {
     const meta = await db.get(`SELECT store_id FROM ${db.table('meta')} WHERE id = 1`);
     if (!meta) fail('ERR_KEYSTORE_CORRUPT', 'the database holds no key store');
     const storeId = String(meta['store_id']);
     let anchored = false;
     const v = await verifyTrail(db, { storeId, publicKey }, (r) => {
       if (r.type === 'audit.anchored') anchored = true;
+      onRecord?.(r);
     });
     if (anchor === undefined) return v;
     const findings = [...v.findings];
