@@ -157,6 +157,35 @@ describe('Pkcs11KeyBackend: key generation (PKCS #11 v2.40 §2.3.5, §4.9)', () 
     expect(await backend.publicKey(first.handle)).toEqual(first.publicKey);
   });
 
+  it('processes racing to generate one key id: never two key pairs behind one handle (ERR_HSM_KEY_EXISTS for the others)', async () => {
+    // A database key store shared by several processes can have two of them pick the same key id
+    // at once (one commits, the other's row is refused). The token must not keep two pairs under it.
+    for (let round = 0; round < 3; round++) {
+      const keyId = `race-${round}-${randomBytes(4).toString('hex')}`;
+      const start = Date.now() + 6000;
+      const outs = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          runChild({ ...hsm.env, SMKI_T_MODE: 'generate', SMKI_T_MODULE: hsm.module, SMKI_T_TOKEN: hsm.tokenLabel, SMKI_T_PIN: hsm.pin, SMKI_T_KEY_ID: keyId, SMKI_T_START: String(start) }),
+        ),
+      );
+      const made = outs.filter((o) => typeof o.handle === 'string');
+      expect(outs.filter((o) => o.handle === undefined).every((o) => o.code === 'ERR_HSM_KEY_EXISTS'), JSON.stringify(outs)).toBe(true);
+      expect(made.length, JSON.stringify(outs)).toBeLessThanOrEqual(1);
+      // Seen on the token itself: at most one pair under the CKA_ID, and the survivor is the key reported.
+      const raw = rawSession(hsm.tokenLabel);
+      try {
+        expect(raw.find({ id: Buffer.from(keyId) }).length).toBe(made.length * 2);
+      } finally {
+        raw.close();
+      }
+      if (made[0]) {
+        const message = randomBytes(32);
+        const handle = made[0].handle as string;
+        expect(verifies(Buffer.from(made[0].publicKey as string, 'hex'), message, await backend.sign(handle, message))).toBe(true);
+      }
+    }
+  }, 120_000);
+
   it('refuses bad key specs (ERR_INVALID_ARGUMENT)', async () => {
     await expectCode(backend.generateKey({ keyId: '', label: 'x' }), 'ERR_INVALID_ARGUMENT');
     await expectCode(backend.generateKey({ keyId: 'k'.repeat(65), label: 'x' }), 'ERR_INVALID_ARGUMENT');

@@ -451,6 +451,11 @@ export class Pkcs11KeyBackend implements KeyBackend {
           ),
         );
         try {
+          // Another process on the token may have made a key under the same CKA_ID between the
+          // check above and this generation (the check is not atomic across processes): then
+          // neither pair may stand behind the handle. Ours is destroyed and the call refused.
+          const now = session.find({ id }).length;
+          if (now !== 2) throw new SmkiError('ERR_HSM_KEY_EXISTS', `another process made an object with CKA_ID ${handle} at the same time (${now} objects under it)`, { detail: handle });
           this.#fault?.('pkcs11:after-generate');
           checkPrivateKeyAttributes(pair.privateKey, handle, true);
           const publicKey = unwrapEcPoint(pair.publicKey.getAttribute({ pointEC: null }).pointEC ?? undefined);
