@@ -271,14 +271,14 @@ export class KeyStore {
     return this.#e.addOrganisation(options);
   }
 
-  /** @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_EXISTS`, `ERR_INVALID_ARGUMENT` */
+  /** @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_EXISTS`, `ERR_INVALID_ARGUMENT`, `ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT` */
   createPortfolio(organisation: string, options: { readonly id: string; readonly name?: string; readonly wholeEstate?: readonly KeyPurpose[] }): Promise<PortfolioSummary> {
     return this.#e.createPortfolio(organisation, options).then(summary);
   }
 
   /**
    * Generate a key for a portfolio in the backend (state `pending` until its certificate is attached).
-   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, the backend's codes
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_STATE_TRANSITION` (another process generated that generation meanwhile), the backend's codes
    */
   generateKey(organisation: string, portfolioId: string, purpose: 'signing'): Promise<SigningKeyHandle>;
   generateKey(organisation: string, portfolioId: string, purpose: KeyAgreementPurpose): Promise<KeyAgreementKeyHandle>;
@@ -288,7 +288,7 @@ export class KeyStore {
     return this.#e.generateKey(organisation, portfolioId, purpose);
   }
 
-  /** A PKCS#10 CSR (DER) for a key, signed by that key (its proof of possession). @throws SmkiError `ERR_KEY_NOT_FOUND` */
+  /** A PKCS#10 CSR (DER) for a pending key, signed by that key (its proof of possession). @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` */
   createCsr(keyId: string, options: { readonly commonName?: string } = {}): Promise<Uint8Array> {
     return this.#e.createCsr(keyId, options);
   }
@@ -296,7 +296,7 @@ export class KeyStore {
   /**
    * Attach a key's certificate (its public key, role and key usage checked): a pending key
    * becomes active; the first active key of a purpose becomes its portfolio's current key.
-   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_CERT_KEY_MISMATCH`, `ERR_KEY_STATE_TRANSITION`, `ERR_INVALID_ARGUMENT`
+   * @throws SmkiError `ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`, `ERR_CERTIFICATE_ROLE_MISMATCH`, `ERR_CERTIFICATE_PURPOSE_MISMATCH`, `ERR_KEY_STATE_TRANSITION`, `ERR_KEY_NOT_FOUND`, `ERR_CERT_MALFORMED`
    */
   attachCertificate(keyId: string, certificate: CertificateInput): Promise<KeyInfo> {
     return this.#e.attachCertificate(keyId, certificate);
@@ -306,18 +306,18 @@ export class KeyStore {
    * Make an active key its portfolio's current key for its purpose: meters keep trusting the
    * old key until their credentials are updated ({@link KeyStore.credentialUpdates}, then
    * {@link KeyStore.markCredentialsUpdated}).
-   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_STATE_TRANSITION`
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION`
    */
   rotate(keyId: string): Promise<RotationSummary> {
     return this.#e.rotate(keyId);
   }
 
-  /** The meters of a portfolio that do not trust its current key for `purpose` yet, a page at a time. */
+  /** The meters of a portfolio that do not trust its current key for `purpose` yet, a page at a time. @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT` */
   credentialUpdates(organisation: string, portfolioId: string, options: { readonly purpose?: KeyPurpose; readonly after?: string; readonly limit?: number } = {}): Promise<CredentialUpdatePage> {
     return this.#e.credentialUpdates(organisation, portfolioId, options);
   }
 
-  /** Retire a key no meter trusts any more. @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_IN_USE`, `ERR_KEY_STATE_TRANSITION` */
+  /** Retire a key no meter trusts any more (never the current key). @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` */
   retire(keyId: string): Promise<KeyInfo> {
     return this.#e.retire(keyId);
   }
@@ -339,7 +339,7 @@ export class KeyStore {
    * Assign up to {@link MAX_BULK_DEVICES} meters in one transaction, all or none; a meter already
    * in the same portfolio is left as it is.
    * @returns how many meters were assigned
-   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_KEY_NOT_ACTIVE`, `ERR_DEVICE_CAP_EXCEEDED`, `ERR_INVALID_ARGUMENT`
+   * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT`
    */
   assignDevices(organisation: string, assignments: readonly { readonly device: string; readonly portfolioId: string }[]): Promise<number> {
     return this.#e.assignDevices(organisation, assignments);
@@ -362,12 +362,16 @@ export class KeyStore {
    * Move up to {@link MAX_BULK_DEVICES} meters to another portfolio in one transaction: each keeps
    * trusting its installed keys (still usable) until its credentials are updated.
    * @returns how many meters moved
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_INVALID_ARGUMENT`
    */
   moveDevices(organisation: string, devices: readonly string[], toPortfolioId: string): Promise<number> {
     return this.#e.moveDevices(organisation, devices, toPortfolioId);
   }
 
-  /** Record that a meter now trusts its portfolio's current key for `purpose` (its credential update succeeded). */
+  /**
+   * Record that a meter now trusts its portfolio's current key for `purpose` (its credential update succeeded).
+   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT`, `ERR_INVALID_ARGUMENT`
+   */
   markCredentialsUpdated(organisation: string, device: string, purpose: KeyPurpose): Promise<DeviceInfo> {
     return this.#e.markCredentialsUpdated(organisation, device, purpose);
   }
@@ -377,19 +381,20 @@ export class KeyStore {
   /**
    * Sign for a meter with the key it trusts; returned only once the use record is durable and the
    * key was still usable, and still trusted by the meter, when the record committed.
-   * @throws SmkiError `ERR_DEVICE_UNKNOWN`, `ERR_KEY_REVOKED`, `ERR_KEY_RETIRED`, `ERR_KEY_NOT_ACTIVE`,
-   *   `ERR_KEY_STATE_TRANSITION`, `ERR_KEYSTORE_ROW_TAMPERED`, `ERR_OPERATOR_REQUIRED` (under access control: use a session)
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_DEVICE_UNKNOWN`, `ERR_DEVICE_NO_INSTALLED_CERTIFICATE`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_RETIRED`,
+   *   `ERR_KEY_REVOKED`, `ERR_KEY_STATE_TRANSITION` (the meter stopped trusting the key before the record committed),
+   *   `ERR_KEYSTORE_CLOSED`, `ERR_KEYSTORE_ROW_TAMPERED`, `ERR_OPERATOR_REQUIRED` (under access control: use a session)
    */
   signFor(device: string, data: Uint8Array, use: UseContext & { readonly organisation?: string } = {}): Promise<Uint8Array> {
     return this.#e.signFor(device, data, use);
   }
 
-  /** As {@link KeyStore.signFor}, refused unless `handle` is the key the meter trusts. */
+  /** As {@link KeyStore.signFor}, refused unless `handle` is the key the meter trusts. @throws SmkiError `ERR_KEY_PORTFOLIO_MISMATCH`, `ERR_KEY_NOT_FOR_SIGNING`, `ERR_KEY_STATE_TRANSITION`, and those of {@link KeyStore.signFor} */
   signWith(handle: SigningKeyHandle, device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> {
     return this.#e.signWith(handle, device, data, use);
   }
 
-  /** ECDH with the key-agreement key a meter trusts; each derivation checked again and recorded. */
+  /** ECDH with the key-agreement key a meter trusts; each derivation checked again and recorded. @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT`, and those of {@link KeyStore.signFor} */
   keyAgreementFor(device: string, options: { readonly purpose?: KeyAgreementPurpose; readonly organisation?: string } & UseContext = {}): Promise<KeyAgreement> {
     return this.#e.keyAgreementFor(device, options);
   }
@@ -413,7 +418,10 @@ export class KeyStore {
     return agreement;
   }
 
-  /** The organisation's DUIS XML signer (its current xmlSigning key), each signature recorded. */
+  /**
+   * The organisation's DUIS XML signer (its current xmlSigning key, role 135), each signature recorded.
+   * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_NOT_ACTIVE`, `ERR_KEY_RETIRED`, `ERR_KEY_REVOKED`, `ERR_KEYSTORE_CORRUPT`, `ERR_OPERATOR_REQUIRED`
+   */
   xmlSigner(organisation: string, options: XmlSignerOptions = {}): Promise<XmlSigner> {
     return this.#e.xmlSigner(organisation, options);
   }
@@ -446,7 +454,7 @@ export class KeyStore {
     return Promise.all(list.map((p) => this.portfolio(organisation, p.id)));
   }
 
-  /** The meters of a portfolio, in order, a page at a time. */
+  /** The meters of a portfolio, in order, a page at a time. @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_INVALID_ARGUMENT` */
   devicesOf(organisation: string, portfolioId: string, options: { readonly after?: string; readonly limit?: number } = {}): Promise<{ readonly devices: readonly DeviceInfo[]; readonly next?: string }> {
     return this.#e.devicesOf(organisation, portfolioId, options);
   }
@@ -456,7 +464,7 @@ export class KeyStore {
     return this.#e.device(organisation, device);
   }
 
-  /** The meters that trust a key now, a page at a time (what its compromise would endanger). */
+  /** The meters that trust a key now, a page at a time (what its compromise would endanger). @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_INVALID_ARGUMENT` */
   devicesTrusting(keyId: string, options: { readonly after?: string; readonly limit?: number } = {}): Promise<TrustingDevicesPage> {
     return this.#e.devicesTrusting(keyId, options);
   }
@@ -538,12 +546,12 @@ export class KeyStore {
     return this.#e.execute(request, payload);
   }
 
-  /** Propose an operation the policy puts under dual control. */
+  /** Propose an operation the policy puts under dual control (`proposal.created`). @throws SmkiError the codes of {@link KeyStore.execute}'s verification, `ERR_INVALID_ARGUMENT` (an operation that needs no approval; a ttl out of range) */
   propose(request: unknown, options: { readonly ttlMs?: number; readonly payload?: ExecutePayload } = {}): Promise<Proposal> {
     return this.#e.propose(request, options);
   }
 
-  /** Record one operator's signed approval of a proposal. */
+  /** Record one operator's signed approval of a proposal (`proposal.approved`). @throws SmkiError `ERR_PROPOSAL_NOT_FOUND`, `ERR_PROPOSAL_CLOSED`, `ERR_PROPOSAL_EXPIRED`, `ERR_APPROVAL_INVALID`, `ERR_APPROVAL_DUPLICATE` */
   approve(approval: unknown): Promise<{ readonly required: number; readonly approvers: readonly string[]; readonly met: boolean }> {
     return this.#e.approve(approval);
   }
