@@ -228,6 +228,31 @@ describe.each(databases)('access control over $kind', (database) => {
     await store.close();
   });
 
+  it("the auditor's check holds every operator row against the trail, even when the index the store opens with was edited too", async () => {
+    const { db, store, ops, request, approval } = await controlled();
+    const before = db.sql(`SELECT last_counter, rev, mac FROM operators WHERE operator_id = 'svc-north'`).split('|');
+    await store.execute(await request(ops.svc, { op: 'session.sign', organisation: ORG, portfolioIds: ['north'] }));
+    // A proposer's counter is in its kept request, not in the proposal's record.
+    const op: Operation = { op: 'key.generate', organisation: ORG, portfolioId: 'north', purpose: 'keyAgreement' };
+    const p = await store.propose(await request(ops.alice, op));
+    await store.approve(await approval(ops.bob, p));
+    await store.execute(await request(ops.alice, op), { proposalId: p.proposalId });
+    expect((await store.verifyStore()).findings).toEqual([]);
+    await store.close();
+    // The signer's authentic row of before its request put back, and the index entries that would give it away deleted.
+    db.sql(`UPDATE operators SET last_counter = '${before[0]}', rev = ${before[1]}, mac = '${before[2]}' WHERE operator_id = 'svc-north'`);
+    db.sql(`DELETE FROM audit_subjects WHERE subject = 'operators:svc-north' AND seq > ${before[1]}`);
+    // Dave's row deleted with its index entries.
+    db.sql(`DELETE FROM operators WHERE operator_id = 'dave'`);
+    db.sql(`DELETE FROM audit_subjects WHERE subject = 'operators:dave'`);
+    const reopened = await DbKeyStore.open({ driver: await db.open(), backend: new MemoryKeyBackend(), passphrase: PASS });
+    const found = (await reopened.verifyStore()).findings.map((f) => `${f.code} ${f.row}`);
+    expect(found).toContain('ERR_KEYSTORE_METADATA_ROLLBACK operators:svc-north');
+    expect(found).toContain('ERR_KEYSTORE_ROW_TAMPERED operators:dave');
+    expect(found.filter((f) => f.includes('operators:alice') || f.includes('operators:bob'))).toEqual([]);
+    await reopened.close();
+  });
+
   it('refuses to open when an operator row is put back (its counter lowered: a replay) or the access row is deleted', async () => {
     const { db, store, ops, request } = await controlled();
     const before = db.sql(`SELECT last_counter, rev, mac FROM operators WHERE operator_id = 'svc-north'`).split('|');

@@ -2114,9 +2114,23 @@ export class DbKeyStore {
     const operatorKeys = new Map<string, Uint8Array>();
     const signed: { seq: number; kind: 'request' | 'approval'; operatorId: string; sha256: string; proposalId?: string }[] = [];
     let accessInitialised = 0;
+    // Each operator's row as the trail wrote it: its key and grants (added), removed, and the
+    // counter of the last request it made (authorised: in the record; a proposal: in its kept request).
+    const operators = new Map<string, { publicKey: string; grantsSha256: string; removed: boolean; counter: string | { fromRequestAt: number }; rev: number }>();
     const trail = await verifyTrail(db, { storeId: this.#storeId, publicKey: this.#auditPublicKey, macKey: this.#secrets.auditMacKey }, (r) => {
       replay.apply(r);
       if (r.type === 'access.initialised') accessInitialised = r.seq;
+      if (r.type === 'operator.added') operators.set(r.operatorId, { publicKey: r.publicKey, grantsSha256: r.grantsSha256, removed: false, counter: '0', rev: r.seq });
+      else if (r.type === 'operator.removed') {
+        const o = operators.get(r.operatorId);
+        if (o) Object.assign(o, { removed: true, rev: r.seq });
+      } else if (r.type === 'operator.authorised') {
+        const o = operators.get(r.operatorId);
+        if (o) Object.assign(o, { counter: String(r.counter), rev: r.seq });
+      } else if (r.type === 'proposal.created') {
+        const o = operators.get(r.proposer);
+        if (o) Object.assign(o, { counter: { fromRequestAt: r.seq }, rev: r.seq });
+      }
       if (r.type === 'operator.added') operatorKeys.set(r.operatorId, new Uint8Array(Buffer.from(r.publicKey, 'hex')));
       else if (r.type === 'operator.authorised' || r.type === 'proposal.created') {
         signed.push({ seq: r.seq, kind: 'request', operatorId: r.type === 'operator.authorised' ? r.operatorId : r.proposer, sha256: r.requestSha256 });
@@ -2184,6 +2198,24 @@ export class DbKeyStore {
       if (rows.length < 10000) break;
       after = `${(rows[rows.length - 1] as DeviceRow).organisation}/${(rows[rows.length - 1] as DeviceRow).device}`;
     }
+    const seenOperators = new Set<string>();
+    for (const o of await db.all(`SELECT * FROM ${db.table('operators')}`)) {
+      const id = String(o['operator_id']);
+      seenOperators.add(id);
+      const e = operators.get(id);
+      let counter = e?.counter;
+      if (counter !== undefined && typeof counter !== 'string') {
+        const kept = await db.get(`SELECT request FROM ${db.table('signed_requests')} WHERE seq = ?`, [counter.fromRequestAt]);
+        try {
+          counter = String((JSON.parse(String(kept?.['request'])) as { counter?: unknown }).counter);
+        } catch {
+          counter = undefined;
+        }
+      }
+      const same = e !== undefined && String(o['public_key']) === e.publicKey && sha256Upper(String(o['grants'])) === e.grantsSha256 && (o['removed'] === 1) === e.removed && String(o['last_counter']) === counter;
+      compare('operators', id, o, e?.rev, same);
+    }
+    for (const [name] of operators) if (!seenOperators.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `operators:${name}`, 'the trail wrote it; the row is gone');
     // Rows the trail wrote that are gone.
     for (const [name] of replay.keys) if (!seen.keys.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `keys:${name}`, 'the trail wrote it; the row is gone');
     for (const [name] of replay.portfolios) if (!seen.portfolios.has(name)) add('ERR_KEYSTORE_ROW_TAMPERED', `portfolios:${name}`, 'the trail wrote it; the row is gone');
