@@ -1,16 +1,17 @@
 /**
  * Fuzz targets of @smki/keystore: encrypted PKCS#8 key files (RFC 5958 §3, PBES2 of RFC 8018
  * §6.2 with scrypt of RFC 7914 §7 or PBKDF2, RFC 7468 §11 armour), read structurally, decrypted,
- * and loaded through the file backend; and the audit log (verified, and opened with its
- * crash-recovery rule).
+ * and loaded through the file backend; the audit log (verified, and opened with its
+ * crash-recovery rule); and a database trail's record.
  * @module
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEui64 } from '@smki/core';
-import { AUDIT_LOG_FILE, AuditLog, deriveAuditKey, FileKeyBackend, verifyAuditLog, type AuditEvent, type AuditHead, type AuditVerification } from '@smki/keystore';
+import { parseEui64, SmkiError } from '@smki/core';
+import { AUDIT_LOG_FILE, AuditLog, deriveAuditKey, FileKeyBackend, verifyAuditLog, type AuditEvent, type AuditHead, type AuditRecord, type AuditVerification } from '@smki/keystore';
+import { encodeTrailLine, parseTrailLine, trailLineHash } from '../../../packages/keystore/src/audit.js';
 import {
   DEFAULT_PKCS8_DECRYPT_LIMITS,
   decryptPrivateKey,
@@ -340,5 +341,48 @@ export const auditOpenTarget: Target = {
   },
 };
 
+/**
+ * parseTrailLine: one record of a database trail, read back from the table. Accepts exactly the
+ * canonical form this release writes (re-encoding a parsed line gives the same text) and refuses
+ * anything else with a message, never an exception.
+ */
+export const trailLineTarget: Target = {
+  name: 'keystore.trail.line',
+  about: 'parseTrailLine: a key-store database trail record (canonical JSON of the audit schema, hash-chained by SHA-256)',
+  der: false,
+  codes: ['ERR_AUDIT_TAMPERED'],
+  mutantsMayParse: true,
+  async setup(): Promise<Instance> {
+    const events: AuditEvent[] = [
+      ...auditEvents(0),
+      { type: 'store.created', storeId: '00112233445566778899AABBCCDDEEFF'.toLowerCase(), database: 'sqlite' },
+      { type: 'key.used', operation: 'sign', keyId: 'K1', portfolioId: 'north', device: DEV, messageCode: 0x0050, counter: 7n, operatorId: 'svc-north' },
+      { type: 'operator.added', operatorId: 'alice', publicKey: `04${'AB'.repeat(64)}`, grantsSha256: 'CD'.repeat(32) },
+      { type: 'audit.anchored', anchor: 'directory' },
+    ];
+    let prev = '0'.repeat(64);
+    const seeds = events.map((e, i) => {
+      const line = encodeTrailLine(i + 1, `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`, e, prev);
+      prev = trailLineHash(line);
+      return { name: `trail-${e.type}`, bytes: textBytes(line) };
+    });
+    return {
+      seeds,
+      run: (input) => {
+        const p = parseTrailLine(Buffer.from(input).toString('latin1'));
+        if (!p.ok) throw new SmkiError('ERR_AUDIT_TAMPERED', p.message, {});
+        return p;
+      },
+      check: (input, _seed, r) => {
+        const text = Buffer.from(input).toString('latin1');
+        const { record, hash } = r as { record: AuditRecord; hash: string };
+        const { seq, at, prev: before, mac: _mac, ...event } = record as AuditRecord & { mac?: string };
+        if (encodeTrailLine(seq, at, event as unknown as AuditEvent, before) !== text) throw new Error('a line that is not the canonical form of its record was accepted');
+        if (hash !== trailLineHash(text)) throw new Error('the hash returned is not the hash of the line');
+      },
+    };
+  },
+};
+
 /** @smki/keystore targets. */
-export const keystoreTargets: readonly Target[] = [pkcs8Target, pkcs8PemTarget, pkcs8DecryptTarget, fileBackendTarget, auditVerifyTarget, auditOpenTarget];
+export const keystoreTargets: readonly Target[] = [pkcs8Target, pkcs8PemTarget, pkcs8DecryptTarget, fileBackendTarget, auditVerifyTarget, auditOpenTarget, trailLineTarget];
