@@ -156,6 +156,7 @@ describe('organisations and portfolios', () => {
 
   it('an unknown organisation is ERR_ORGANISATION_NOT_FOUND everywhere one is named', async () => {
     const e = await estateWithEveryState();
+    const generated = vi.spyOn(e.backend, 'generateKey');
     const attempts: [string, () => unknown][] = [
       ['createPortfolio', () => e.store.createPortfolio(OTHER_SUPPLIER, { id: 'north' })],
       ['generateKey', () => e.store.generateKey(OTHER_SUPPLIER, 'north', 'signing')],
@@ -179,10 +180,12 @@ describe('organisations and portfolios', () => {
         throw new Error(`${name}: ${String(x)}`);
       });
     }
+    expect(generated).not.toHaveBeenCalled(); // no backend key is made for an organisation the store does not know
   });
 
   it('a duplicate portfolio is ERR_PORTFOLIO_EXISTS; an unknown one ERR_PORTFOLIO_NOT_FOUND', async () => {
     const e = await estateWithEveryState();
+    const generated = vi.spyOn(e.backend, 'generateKey');
     await refusedWithoutChange(e.store, () => e.store.createPortfolio(SUPPLIER, { id: 'north' }), 'ERR_PORTFOLIO_EXISTS');
     for (const attempt of [
       () => e.store.generateKey(SUPPLIER, 'west', 'signing'),
@@ -193,6 +196,8 @@ describe('organisations and portfolios', () => {
     ]) {
       await refusedWithoutChange(e.store, attempt, 'ERR_PORTFOLIO_NOT_FOUND');
     }
+    expect(generated).not.toHaveBeenCalled();
+    expect(e.store.orphanHandles()).toEqual([]);
   });
 
   // engine bug: devicesOf checks the organisation but not the portfolio, so a misspelt portfolio
