@@ -53,6 +53,8 @@ const STATE_CODES: ReadonlySet<string> = new Set([
   'ERR_VALIDATOR_STATE_BEHIND',
   'ERR_AUDIT_TAMPERED',
   'ERR_AUDIT_TRUNCATED',
+  'ERR_KEYSTORE_MIGRATION_REQUIRED',
+  'ERR_KEYSTORE_ROW_TAMPERED',
 ]);
 
 /** The exit status for an error code (a toolkit code; anything else is internal). */
@@ -95,6 +97,14 @@ const HINTS: Readonly<Record<string, string>> = {
   ERR_DUIS_SIGNATURE_INVALID: "the signature does not verify with the named certificate's key: the document's signature was altered or made with another key",
   ERR_DUIS_CERTIFICATE_NOT_FOUND: "the signer's certificate is not among this state directory's certificates (certs/organisation/): issue or import it, or check the document's KeyInfo",
   ERR_DUIS_DOCUMENT_KIND: 'check --expect: the DCC verifies Requests, a User verifies Responses',
+  ERR_KEYSTORE_MIGRATION_REQUIRED: 'the key store was made by an earlier release: run `smki keystore migrate` once, then retry',
+  ERR_OPERATOR_REQUIRED: 'the key store is under access control: give --operator ID --operator-key FILE (`smki operator list` shows the operators)',
+  ERR_OPERATOR_REPLAYED: "a signed request is accepted once: sign a new one (the CLI takes the operator's next counter from the store)",
+  ERR_OPERATOR_REQUEST_STALE: 'a signed request is accepted within minutes of being made: sign it again, or check the clocks',
+  ERR_OPERATOR_FORBIDDEN: "the operator's grants do not cover this operation here: `smki operator list` shows them",
+  ERR_OPERATOR_UNKNOWN: '`smki operator list` shows the operators (a removed one signs nothing)',
+  ERR_APPROVAL_REQUIRED: 'the policy puts this under dual control: run it with --propose, have other operators run `smki approve <id>`, then run it with --proposal <id>',
+  ERR_PROPOSAL_QUORUM_NOT_MET: 'more approvals are needed: other operators run `smki approve <id>` (`smki proposal show <id>` shows the proposal)',
   ERR_DUIS_SIGNER_NOT_ORIGINATOR: "a Request is signed by its originator: the request id's originator must be the XML-signing certificate's entity",
 };
 

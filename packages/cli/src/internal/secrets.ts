@@ -18,7 +18,8 @@ export const HSM_PIN_ENV = 'SMKI_HSM_PIN';
 /** Most bytes a secret file may hold. */
 const MAX_SECRET_FILE_BYTES = 4096;
 
-function fromFile(io: CliIo, file: string, what: string): string {
+/** A secret read from a file (at most 4 KiB; one trailing newline dropped). */
+export function secretFromFile(io: CliIo, file: string, what: string): string {
   let text: string;
   try {
     const buf = readFileSync(resolve(io.cwd, file));
@@ -34,7 +35,7 @@ function fromFile(io: CliIo, file: string, what: string): string {
 
 /** The store passphrase: `--passphrase-file`, else `SMKI_KEYSTORE_PASSPHRASE`. */
 export function passphrase(io: CliIo, file: string | undefined): string {
-  if (file !== undefined) return fromFile(io, file, 'passphrase');
+  if (file !== undefined) return secretFromFile(io, file, 'passphrase');
   const v = io.env[KEYSTORE_PASSPHRASE_ENV];
   if (v === undefined || v === '') {
     throw new SmkiError('ERR_CLI_SECRET_MISSING', `no passphrase: set ${KEYSTORE_PASSPHRASE_ENV} or give --passphrase-file`, {});
@@ -44,10 +45,20 @@ export function passphrase(io: CliIo, file: string | undefined): string {
 
 /** The HSM user PIN: `--pin-file`, else `SMKI_HSM_PIN`. */
 export function hsmPin(io: CliIo, file: string | undefined): string {
-  if (file !== undefined) return fromFile(io, file, 'PIN');
+  if (file !== undefined) return secretFromFile(io, file, 'PIN');
   const v = io.env[HSM_PIN_ENV];
   if (v === undefined || v === '') throw new SmkiError('ERR_CLI_SECRET_MISSING', `no HSM PIN: set ${HSM_PIN_ENV} or give --pin-file`, {});
   return v;
+}
+
+/** The environment variable of an operator key's passphrase. */
+export const OPERATOR_PASSPHRASE_ENV = 'SMKI_OPERATOR_PASSPHRASE';
+
+/** An operator key's passphrase: `--operator-passphrase-file`, else `SMKI_OPERATOR_PASSPHRASE`, else none. */
+export function operatorPassphrase(io: CliIo, file: string | undefined): string | undefined {
+  if (file !== undefined) return secretFromFile(io, file, 'operator key passphrase');
+  const v = io.env[OPERATOR_PASSPHRASE_ENV];
+  return v === undefined || v === '' ? undefined : v;
 }
 
 /** A sealed secret as stored (JSON). */

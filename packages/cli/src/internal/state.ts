@@ -11,7 +11,9 @@
  * <dir>/dcc/                 the Access Control Broker's key-agreement key and certificate; the
  *                            lab DCC's DUIS XML-signing key and certificate (role 137)
  * <dir>/keystore/            the User's keys per portfolio (@smki/keystore): encrypted files
- *                            or references to an HSM, metadata, audit trail
+ *                            or references to an HSM; keystore.db (SQLite: metadata, operators,
+ *                            proposals, the sealed audit trail); audit-public-key.hex (what the
+ *                            trail is verified with)
  * <dir>/state/               counters, device registry, firmware allowlist (SQLite), unless
  *                            they are in PostgreSQL (libpq environment); the DUIS stores:
  *                            duis-user.db (the supplier's request id counters) and
@@ -54,6 +56,9 @@ import { writeFileAtomic } from './files.js';
 import { withHint } from './exit.js';
 import { hsmPin, passphrase as readPassphrase, seal, unseal, type Sealed } from './secrets.js';
 import type { CliIo } from './io.js';
+
+/** The key store's audit public key in the state directory (under keystore/): hex of the 65-byte point. */
+export const AUDIT_PUBLIC_KEY_FILE = 'audit-public-key.hex';
 
 /** The configuration file's name. */
 export const CONFIG_FILE = 'smki.json';
@@ -402,10 +407,32 @@ export class State {
       } catch (e) {
         await backend.close();
         this.#backend = undefined;
+        this.#keystore = undefined;
+        if (e instanceof SmkiError && e.code === 'ERR_KEYSTORE_MIGRATION_REQUIRED') {
+          throw withHint(e, `the key store in ${this.path('keystore')} was made by an earlier release: run \`smki keystore migrate\` (once; it keeps the keys and the trail's head), then retry`);
+        }
         throw e;
       }
     })();
     return this.#keystore;
+  }
+
+  /**
+   * The key store's backend and passphrase without opening the store (for `smki keystore
+   * migrate`); the caller closes the backend.
+   */
+  async keystoreBackend(): Promise<KeyBackend> {
+    return this.#openBackend();
+  }
+
+  /** Where the key store's audit public key is kept (hex of the 65-byte point; an auditor keeps a copy of their own). */
+  auditPublicKeyPath(): string {
+    return this.path('keystore', AUDIT_PUBLIC_KEY_FILE);
+  }
+
+  /** Write the key store's audit public key (when the store is created or migrated). */
+  writeAuditPublicKey(key: Uint8Array): void {
+    writeFileAtomic(this.auditPublicKeyPath(), `${Buffer.from(key).toString('hex').toUpperCase()}\n`, 0o644);
   }
 
   /** Connection options of the PostgreSQL stores: the libpq environment, the configured schema. */

@@ -11,10 +11,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { SmkiError } from '@smki/core';
-import { AUDIT_LOG_FILE, KeyStore, verifyAuditLog, type AuditVerification } from '@smki/keystore';
+import { isSmkiError, SmkiError } from '@smki/core';
+import { KEYSTORE_DATABASE_FILE, KeyStore, verifyAuditLog, type AuditVerification, type TrailVerification } from '@smki/keystore';
 import { DECISION_LOG_FILE, DECISION_LOG_SCHEMA } from '@smki/validator';
-import { PostgresStateStore, type LogIntent } from '@smki/store';
+import { openSqliteDatabase, PostgresStateStore, type LogIntent } from '@smki/store';
 import { example, intOption, type Register } from '../program.js';
 import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
@@ -22,6 +22,7 @@ import type { State } from '../state.js';
 import type { AuditReport, CrossCheckDisagreement, DecisionCountRow, KeyUseRow, LogVerificationSummary, TimelineBucket } from '../report-types.js';
 import { renderReportHtml } from '../report-html.js';
 import { exposureOf } from './keys.js';
+import { withHint } from '../exit.js';
 
 /** Most disagreements listed (all are counted). */
 const MAX_DISAGREEMENTS = 1000;
@@ -30,16 +31,65 @@ function summary(source: string, v: AuditVerification): LogVerificationSummary {
   return { source, records: v.count, ok: v.ok, findings: v.findings.map((f) => ({ code: f.code, message: f.message, ...(f.line !== undefined ? { line: f.line } : {}) })) };
 }
 
+/** A key store trail's verification as a log's (a record's sequence number is its line). */
+function trailSummary(source: string, v: TrailVerification): LogVerificationSummary {
+  return { source, records: v.count, ok: v.ok, findings: v.findings.map((f) => ({ code: f.code, message: f.message, ...(f.seq !== undefined ? { line: f.seq } : {}) })) };
+}
+
 /**
- * Verify the key store's trail and every decision log of the state directory. A decision log is
+ * The key store's audit public key: from `file` (an auditor's own copy), else the one `smki init`
+ * wrote in the state directory.
+ * @throws SmkiError `ERR_CLI_INPUT_INVALID` (not 65 bytes of hex), `ERR_CLI_STATE_INVALID` (no file)
+ */
+export function readAuditPublicKey(state: State, file?: string): { key: Uint8Array; source: string } {
+  const path = file !== undefined ? resolve(state.io.cwd, file) : state.auditPublicKeyPath();
+  if (!existsSync(path)) {
+    throw withHint(
+      new SmkiError(file !== undefined ? 'ERR_CLI_INPUT_INVALID' : 'ERR_CLI_STATE_INVALID', `the key store's audit public key file ${file ?? relative(state.dir, path)} is missing`, { detail: path }),
+      file !== undefined ? 'give the file with the hex of the audit public key (smki keystore info prints it)' : 'give --audit-public-key FILE (your own copy of the key; smki keystore info prints it)',
+    );
+  }
+  const hex = readFileSync(path, 'utf8').trim();
+  if (!/^04[0-9A-Fa-f]{128}$/.test(hex)) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'the audit public key file is not the hex of a 65-byte uncompressed P-256 point', { detail: file ?? relative(state.dir, path) });
+  return { key: new Uint8Array(Buffer.from(hex, 'hex')), source: file ?? relative(state.dir, path) };
+}
+
+/** What `verifyAll` checks. */
+export interface VerifyAllOptions {
+  /** An auditor's own copy of the audit public key (default: the state directory's). */
+  readonly auditPublicKeyFile?: string;
+  /**
+   * Only what the audit public key verifies (the key store's trail): no passphrase needed, and
+   * neither the store's rows nor the decision logs (whose MACs need it) are checked.
+   */
+  readonly trailOnly?: boolean;
+}
+
+/** What `verifyAll` found. */
+export interface VerifiedLogs {
+  /** The key store's trail, verified with the audit public key only. */
+  readonly keystore: LogVerificationSummary;
+  /** The key store as a whole (`verifyStore`: the trail replayed, every row against it; needs the passphrase). */
+  readonly keystoreRows?: LogVerificationSummary;
+  readonly decisionLogs: LogVerificationSummary[];
+}
+
+/**
+ * Verify the key store's trail (with its audit public key), the store's rows against the trail
+ * (with the passphrase), and every decision log of the state directory. A decision log is
  * also held against the head its state store committed with it (the store's log intent): a log
  * with records beyond that head means the store was restored from an older copy
  * (`ERR_VALIDATOR_STATE_BEHIND`); one with fewer records than the store says were written lost
  * records (`ERR_AUDIT_TRUNCATED`); one whose last record is not the head's was rewritten
  * (`ERR_AUDIT_TAMPERED`).
  */
-export async function verifyAll(state: State): Promise<{ keystore: LogVerificationSummary; decisionLogs: LogVerificationSummary[] }> {
-  const ks = await KeyStore.verifyAuditTrail(state.path('keystore'), state.passphrase);
+export async function verifyAll(state: State, options: VerifyAllOptions = {}): Promise<VerifiedLogs> {
+  const pub = readAuditPublicKey(state, options.auditPublicKeyFile);
+  const dbFile = relative(state.dir, state.path('keystore', KEYSTORE_DATABASE_FILE));
+  const trail = await KeyStore.verifyAuditTrail({ directory: state.path('keystore'), auditPublicKey: pub.key });
+  const keystore = trailSummary(`${dbFile} trail (audit public key ${pub.source})`, trail);
+  if (options.trailOnly === true) return { keystore, decisionLogs: [] };
+  const keystoreRows = await verifyKeystoreRows(state, `${dbFile} rows and replay (passphrase)`);
   const key = state.logKey();
   const dirs = state.logDirs().filter((d) => existsSync(join(d, DECISION_LOG_FILE)));
   const pgStore = await postgresStore(state);
@@ -73,7 +123,44 @@ export async function verifyAll(state: State): Promise<{ keystore: LogVerificati
       decisionLogs.push(v);
     }
   }
-  return { keystore: summary(relative(state.dir, state.path('keystore', AUDIT_LOG_FILE)), ks), decisionLogs };
+  return { keystore, keystoreRows, decisionLogs };
+}
+
+/**
+ * The key store's full check (`verifyStore`): the trail with the store's own keys, replayed (each
+ * use with the key its meter trusted then), and every row against what the trail last wrote. A
+ * store that refuses to open (a row or the trail altered) is a finding with its code.
+ */
+async function verifyKeystoreRows(state: State, source: string): Promise<LogVerificationSummary> {
+  let v: Awaited<ReturnType<KeyStore['verifyStore']>>;
+  try {
+    v = await (await state.keystore()).verifyStore();
+  } catch (e) {
+    if (!isSmkiError(e) || e.code === 'ERR_CLI_SECRET_MISSING' || e.code === 'ERR_KEYSTORE_WRONG_PASSPHRASE' || e.code === 'ERR_KEYSTORE_MIGRATION_REQUIRED') throw e;
+    return { source, records: 0, ok: false, findings: [{ code: e.code, message: `the key store does not open: ${e.message}` }] };
+  }
+  const findings = [...trailSummary(source, v.trail).findings, ...v.findings.map((f) => ({ code: f.code, message: `${f.row}: ${f.message}` }))];
+  return { source, records: v.trail.count, ok: v.trail.ok && v.findings.length === 0, findings };
+}
+
+/** The schema version of the key store's SQLite database this release reads records from. */
+const KEYSTORE_DB_SCHEMA_VERSION = 1;
+
+/**
+ * The key store trail's records (SQLite, `keystore/keystore.db`), read only after the trail
+ * verified: the key use the report counts and cross-checks. The key store offers no reader of its
+ * records, so its table of records is read here, with the schema version checked.
+ */
+function keystoreTrailRecords(state: State): Record<string, unknown>[] {
+  const path = state.path('keystore', KEYSTORE_DATABASE_FILE);
+  if (!existsSync(path)) return [];
+  const db = openSqliteDatabase({ path }, { sql: '', version: KEYSTORE_DB_SCHEMA_VERSION });
+  try {
+    const lines = db.prepare('SELECT line FROM audit_records ORDER BY seq').pluck().all() as string[];
+    return parseRecords(lines);
+  } finally {
+    db.close();
+  }
 }
 
 /** The PostgreSQL state store of the directory, when it has one. */
@@ -154,21 +241,21 @@ const hex4 = (n: unknown): string => (typeof n === 'number' && Number.isInteger(
 const BUCKETS = [1_000, 10_000, 60_000, 600_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
 
 /** Build the report of the state directory over [from, to). */
-export async function buildReport(state: State, range: { from?: Date; to?: Date }, bucketMs?: number): Promise<AuditReport> {
-  const verified = await verifyAll(state);
+export async function buildReport(state: State, range: { from?: Date; to?: Date }, bucketMs?: number, options: VerifyAllOptions = {}): Promise<AuditReport> {
+  const verified = await verifyAll(state, { ...options, trailOnly: false });
   const inRange = (r: Record<string, unknown>): boolean => {
     const t = Date.parse(String(r.at));
     if (Number.isNaN(t)) return false;
     return (range.from === undefined || t >= range.from.getTime()) && (range.to === undefined || t < range.to.getTime());
   };
-  const allTrail = records(state.path('keystore', AUDIT_LOG_FILE));
+  const allTrail = verified.keystore.ok ? keystoreTrailRecords(state) : [];
   const trail = allTrail.filter(inRange);
   const decisions = (await decisionRecords(state))
     .filter(inRange)
     .sort((a, b) => Date.parse(String(a.at)) - Date.parse(String(b.at)));
   const ks = await state.keystore();
   const supplier = state.config.parties.supplier;
-  const keyInfo = new Map(ks.keys().map((k) => [k.keyId, k]));
+  const keyInfo = new Map((await ks.keys()).map((k) => [k.keyId, k]));
 
   // Key use per (portfolio, key, message code).
   const uses = trail.filter((r) => r.type === 'key.used' && r.operation === 'sign');
@@ -211,7 +298,7 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
   });
 
   // Exposure.
-  const exposure = exposureOf(ks, supplier).map((e) => ({ organisation: supplier, portfolio: e.portfolioId, keyId: e.keyId, state: keyInfo.get(e.keyId)?.state ?? '?', meters: e.devices.length }));
+  const exposure = (await exposureOf(ks, supplier)).map((e) => ({ organisation: supplier, portfolio: e.portfolioId, keyId: e.keyId, state: e.state, meters: e.deviceCount }));
 
   // Cross-check: the same command in both logs.
   // Every signature of the trail, in range or not: a command signed just before the range and
@@ -255,7 +342,7 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
   return {
     generatedAt: new Date().toISOString(),
     range: { ...(range.from ? { from: range.from.toISOString() } : {}), ...(range.to ? { to: range.to.toISOString() } : {}) },
-    keystoreTrail: verified.keystore,
+    keystoreTrail: withRows(verified.keystore, verified.keystoreRows),
     decisionLog,
     keyUse,
     decisions: decisionRows,
@@ -263,6 +350,12 @@ export async function buildReport(state: State, range: { from?: Date; to?: Date 
     exposure,
     crossCheck: { matched, keystoreOnly, decisionLogOnly, disagreements: disagreementsTotal > disagreements.length ? [...disagreements, { device: '…', counter: '…', messageCode: '…', keystore: '…', decisionLog: '…', issue: `${disagreementsTotal - disagreements.length} more not listed` }] : disagreements },
   };
+}
+
+/** The trail's verification with the store's full check folded in (the report shows one line for the key store). */
+function withRows(trail: LogVerificationSummary, rows: LogVerificationSummary | undefined): LogVerificationSummary {
+  if (rows === undefined) return trail;
+  return { source: `${trail.source}; ${rows.source}`, records: trail.records, ok: trail.ok && rows.ok, findings: [...trail.findings, ...rows.findings.map((f) => ({ ...f, message: `rows: ${f.message}` }))] };
 }
 
 function time(v: unknown, what: string): Date | undefined {
@@ -276,18 +369,28 @@ export const register: Register = (program, wrap) => {
   const audit = program.command('audit').description('the evidence: verify the audit trail and decision logs; report on them');
   example(audit, 'smki audit verify', 'smki audit report --from 2026-12-01 --html report.html');
 
-  example(audit.command('verify').description("verify the key store's audit trail and every decision log (chain and MACs); exit 1 if any fails"), 'smki audit verify --json').action(
-    wrap(async (ctx) => {
+  example(
+    audit
+      .command('verify')
+      .description("verify the key store's audit trail with its audit public key, the store's rows against the trail (passphrase), and every decision log (chain and MACs); exit 1 if any fails")
+      .option('--audit-public-key <file>', "the key store's audit public key (hex), an auditor's own copy (default: keystore/audit-public-key.hex)")
+      .option('--trail-only', 'only what the audit public key verifies (no passphrase needed): the key store trail'),
+    'smki audit verify --json',
+    'smki audit verify --audit-public-key ~/evidence/store-audit-key.hex --trail-only',
+  ).action(
+    wrap(async (ctx, _a, o) => {
       const state = ctx.state();
-      const v = await verifyAll(state);
-      const all = [v.keystore, ...v.decisionLogs];
+      const v = await verifyAll(state, { ...(o.auditPublicKey !== undefined ? { auditPublicKeyFile: String(o.auditPublicKey) } : {}), trailOnly: o.trailOnly === true });
+      const all = [v.keystore, ...(v.keystoreRows ? [v.keystoreRows] : []), ...v.decisionLogs];
       const ok = all.every((l) => l.ok);
       return {
-        json: { ok, keystore: v.keystore, decisionLogs: v.decisionLogs },
+        json: { ok, keystore: v.keystore, ...(v.keystoreRows ? { keystoreRows: v.keystoreRows } : {}), decisionLogs: v.decisionLogs, trailOnly: o.trailOnly === true },
         text: [
           table(['log', 'records', 'verifies'], all.map((l) => [l.source, l.records, l.ok ? 'yes' : 'NO'])),
           ...all.flatMap((l) => l.findings.map((f) => `${ctx.paint.red('✘')} ${l.source}${f.line !== undefined ? ` line ${f.line}` : ''}: ${f.code}: ${f.message}`)),
-          ok ? `${ctx.paint.green('✔')} every record of every log verifies` : `${ctx.paint.red('✘')} verification failed: keep the files as evidence`,
+          ok
+            ? `${ctx.paint.green('✔')} every record of every log verifies${o.trailOnly === true ? ' (the key store trail only: its rows and the decision logs need the passphrase)' : ''}`
+            : `${ctx.paint.red('✘')} verification failed: keep the files as evidence`,
         ].join('\n'),
         exit: ok ? 'OK' : 'REJECTED',
       };
@@ -301,14 +404,15 @@ export const register: Register = (program, wrap) => {
       .option('--from <time>', 'from this time (ISO 8601), inclusive')
       .option('--to <time>', 'to this time (ISO 8601), exclusive')
       .option('--bucket-ms <ms>', 'timeline bucket width (default: at most 60 buckets)', intOption('--bucket-ms', 1000, 366 * 86_400_000))
-      .option('--html <file>', 'also write the report as one self-contained HTML page'),
+      .option('--html <file>', 'also write the report as one self-contained HTML page')
+      .option('--audit-public-key <file>', "the key store's audit public key (hex), an auditor's own copy (default: keystore/audit-public-key.hex)"),
     'smki audit report --from 2026-12-01T00:00:00Z --html report.html',
   ).action(
     wrap(async (ctx, _a, o) => {
       const state = ctx.state();
       const from = time(o.from, '--from');
       const to = time(o.to, '--to');
-      const report = await buildReport(state, { ...(from ? { from } : {}), ...(to ? { to } : {}) }, o.bucketMs as number | undefined);
+      const report = await buildReport(state, { ...(from ? { from } : {}), ...(to ? { to } : {}) }, o.bucketMs as number | undefined, o.auditPublicKey !== undefined ? { auditPublicKeyFile: String(o.auditPublicKey) } : {});
       if (o.html !== undefined) writeFileAtomic(resolve(ctx.io.cwd, String(o.html)), renderReportHtml(report), 0o644);
       const ok = report.keystoreTrail.ok && report.decisionLog.ok && report.crossCheck.disagreements.length === 0;
       const p = ctx.paint;

@@ -12,6 +12,7 @@ import { Argument } from 'commander';
 import { createKeySigner, SmkiError, type Eui64, type Signer } from '@smki/core';
 import { buildActivateFirmware, buildArmSupply, buildDisableSupply, buildEnableSupply, parseMessage, signPreCommand } from '@smki/gbcs';
 import { Validator, ValidatorPool, type BatchCommand, type Decision, type ValidatorOptions } from '@smki/validator';
+import { Actor, operatorOptions, type OperatorFlags } from '../access.js';
 import { choice, example, intOption, type Ctx, type Outcome, type Register } from '../program.js';
 import { table, toJson } from '../io.js';
 import { hintFor } from '../exit.js';
@@ -239,14 +240,18 @@ export const register: Register = (program, wrap) => {
   );
 
   example(
-    command
-      .command('sign')
-      .description("sign pre-commands with the key each target meter trusts (its portfolio's key, from the key store)")
-      .option('--in <file>', 'pre-commands (- for standard input)', '-')
-      .addOption(choice('--format <format>', 'input and output encoding', FORMATS, 'hex'))
-      .addOption(choice('--as <party>', 'the signer', ['supplier', 'network-operator'], 'supplier'))
-      .option('--out <file>', 'write here (default: standard output)'),
+    operatorOptions(
+      command
+        .command('sign')
+        .description("sign pre-commands with the key each target meter trusts (its portfolio's key, from the key store; under access control through the operator's signing session)")
+        .option('--in <file>', 'pre-commands (- for standard input)', '-')
+        .addOption(choice('--format <format>', 'input and output encoding', FORMATS, 'hex'))
+        .addOption(choice('--as <party>', 'the signer', ['supplier', 'network-operator'], 'supplier'))
+        .option('--out <file>', 'write here (default: standard output)'),
+      { dual: false },
+    ),
     'smki command sign --in pre.hex --out signed.hex',
+    'smki command sign --in pre.hex --out signed.hex --operator svc-north --operator-key svc-north.key.pem',
   ).action(
     wrap(async (ctx, _a, o) => {
       return withOutput(ctx, o.out as string | undefined, async (output) => {
@@ -271,12 +276,19 @@ export const register: Register = (program, wrap) => {
           }
         } else {
           const ks = await state.keystore();
+          const supplier = state.config.parties.supplier;
+          // Under access control: one signing session of the operator for the portfolios of the meters signed for.
+          const signFor = await new Actor(ctx.io, ks, o as OperatorFlags).signing(supplier, async () => {
+            const portfolios = new Set<string>();
+            for (const device of new Set(parsed.map((m) => m.recipient))) portfolios.add((await ks.device(supplier, device)).portfolioId);
+            return [...portfolios];
+          });
           const CHUNK = 64;
           for (let i = 0; i < commands.length; i += CHUNK) {
             await Promise.all(
               commands.slice(i, i + CHUNK).map(async (c, j) => {
                 const m = parsed[i + j]!;
-                const signer: Signer = { publicKey: new Uint8Array(0), sign: (data) => ks.signFor(m.recipient, data, { messageCode: m.messageCode, counter: m.originatorCounter }) };
+                const signer: Signer = { publicKey: new Uint8Array(0), sign: (data) => signFor(m.recipient, data, { messageCode: m.messageCode, counter: m.originatorCounter }) };
                 signed[i + j] = await signPreCommand(c, signer);
               }),
             );

@@ -218,7 +218,7 @@ export const register: Register = (program, wrap) => {
         // A revoked key: signed before the revocation, presented after it.
         const c6 = nextCounter();
         const early = await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: m, counter: c6 }), signFor(m, SUPPLY_COMMANDS.ECS43.messageCode, c6));
-        const southKey = ks.portfolio(supplier, 'south').current.signing!;
+        const southKey = (await ks.portfolio(supplier, 'south')).current.signing!;
         const info = await ks.revoke(southKey, 'keyCompromise');
         const rev = state.revocation();
         await state.issueCrls({ ...rev, entries: [...rev.entries, { serialNumber: info.serialNumber!, revocationDate: new Date().toISOString(), reason: 'keyCompromise', issuer: 'organisation-ca' }] });
@@ -228,8 +228,8 @@ export const register: Register = (program, wrap) => {
 
         step('the evidence');
         const v = await verifyAll(state);
-        const logs = [v.keystore, ...v.decisionLogs];
-        (logs.every((l) => l.ok) ? ok : refused)(`key store trail (${v.keystore.records} records) and decision log (${v.decisionLogs.reduce((n, l) => n + l.records, 0)} records): every record's chain and MAC ${logs.every((l) => l.ok) ? 'verify' : 'FAIL'}`);
+        const logs = [v.keystore, ...(v.keystoreRows ? [v.keystoreRows] : []), ...v.decisionLogs];
+        (logs.every((l) => l.ok) ? ok : refused)(`key store trail (${v.keystore.records} records, verified with its audit public key; every row against it) and decision log (${v.decisionLogs.reduce((n, l) => n + l.records, 0)} records): every record's chain and MAC ${logs.every((l) => l.ok) ? 'verify' : 'FAIL'}`);
         if (!logs.every((l) => l.ok)) failures++;
 
         const rows = [...tally].sort((a, b) => (a[0] === 'accepted' ? -1 : b[0] === 'accepted' ? 1 : a[0].localeCompare(b[0]))).map(([k, n]) => {

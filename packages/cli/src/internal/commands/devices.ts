@@ -11,12 +11,13 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { SmkiError, type Eui64 } from '@smki/core';
 import { issueDeviceCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
 import { DEVICE_TYPES, MAX_REGISTRY_BATCH, type DeviceRecord, type DeviceType, type Fuel } from '@smki/store';
-import { MAX_ASSIGN_BATCH, type KeyStore } from '@smki/keystore';
-import { choice, example, type Register } from '../program.js';
+import { assignmentListDigest, MAX_BULK_DEVICES, type DeviceInfo, type KeyPurpose, type KeyStore } from '@smki/keystore';
+import { choice, example, intOption, type Register } from '../program.js';
 import { table } from '../io.js';
 import { readInput } from '../files.js';
 import { eui, newKeyPair, writeEncryptedKey, type State } from '../state.js';
 import { keyCertificate } from './keys.js';
+import { Actor, deferredOutcome, operatorOptions, type ChangeResult, type OperatorFlags } from '../access.js';
 
 /** Most rows of one `device import`. */
 export const MAX_IMPORT_ROWS = 1_000_000;
@@ -71,26 +72,34 @@ function checkDeviceCertificates(d: Omit<DeviceInput, 'kaCertificate' | 'dsCerti
 
 /**
  * Add devices: every one checked first (its portfolio has a certified key; it is in no other
- * portfolio), then assigned in the key store all or none (per {@link MAX_ASSIGN_BATCH}; an
+ * portfolio), then assigned in the key store all or none (per {@link MAX_BULK_DEVICES}; an
  * existing assignment to the same portfolio is kept, so an import can be run again), then the
- * registry records put in batches.
+ * registry records put in batches. Under access control each assignment is a signed request of
+ * the actor's operator; with `--propose` or `--request-out` nothing is assigned or registered
+ * (the result says what was proposed or written).
  */
-export async function addDevices(state: State, ks: KeyStore, devices: readonly DeviceInput[], tick: (n: number) => void = () => {}): Promise<DeviceRecord[]> {
+export async function addDevices(
+  state: State,
+  ks: KeyStore,
+  devices: readonly DeviceInput[],
+  tick: (n: number) => void = () => {},
+  actor?: Actor,
+): Promise<{ records: DeviceRecord[]; deferred?: ChangeResult<number> }> {
   const supplier = state.config.parties.supplier;
   const noCert = networkOperatorCertificate(state);
   const certOfPortfolio = new Map<string, SmkiCertificate>();
   for (const d of devices) {
     if (certOfPortfolio.has(d.portfolio)) continue;
-    const keyId = ks.portfolio(supplier, d.portfolio).current.signing;
-    const cert = keyId === undefined ? undefined : keyCertificate(ks.key(keyId));
+    const keyId = (await ks.portfolio(supplier, d.portfolio)).current.signing;
+    const cert = keyId === undefined ? undefined : keyCertificate(await ks.key(keyId));
     if (!cert) throw new SmkiError('ERR_CLI_INPUT_INVALID', `portfolio ${d.portfolio} has no certified signing key: smki key generate ${d.portfolio} --certify`, { detail: d.portfolio });
     certOfPortfolio.set(d.portfolio, cert);
   }
   const certOfKey = new Map<string, SmkiCertificate>();
-  const trustedCert = (keyId: string): SmkiCertificate => {
+  const trustedCert = async (keyId: string): Promise<SmkiCertificate> => {
     let c = certOfKey.get(keyId);
     if (c === undefined) {
-      c = keyCertificate(ks.key(keyId))!;
+      c = keyCertificate(await ks.key(keyId))!;
       certOfKey.set(keyId, c);
     }
     return c;
@@ -101,7 +110,7 @@ export async function addDevices(state: State, ks: KeyStore, devices: readonly D
   const known = new Map<Eui64, string>();
   for (const d of devices) {
     try {
-      const existing = ks.device(supplier, d.device);
+      const existing = await ks.device(supplier, d.device);
       if (existing.portfolioId !== d.portfolio) {
         throw new SmkiError('ERR_CLI_INPUT_INVALID', `device ${d.device} is already in portfolio ${existing.portfolioId}: use smki portfolio move`, { detail: d.device });
       }
@@ -111,17 +120,28 @@ export async function addDevices(state: State, ks: KeyStore, devices: readonly D
       fresh.push(d);
     }
   }
-  // Then assigned all or none per call of the key store (at most MAX_ASSIGN_BATCH each).
-  for (let i = 0; i < fresh.length; i += MAX_ASSIGN_BATCH) {
-    const chunk = fresh.slice(i, i + MAX_ASSIGN_BATCH);
-    const infos = await ks.assignDevices(supplier, chunk.map((d) => ({ device: d.device, portfolioId: d.portfolio })));
-    infos.forEach((info) => known.set(info.device, info.installed.signing!));
+  // Then assigned all or none per call of the key store (at most MAX_BULK_DEVICES each).
+  if (actor?.deferred === true && fresh.length > MAX_BULK_DEVICES) {
+    throw new SmkiError('ERR_CLI_INPUT_INVALID', `a proposed or written assignment holds at most ${MAX_BULK_DEVICES} devices: split the input`, {});
+  }
+  for (let i = 0; i < fresh.length; i += MAX_BULK_DEVICES) {
+    const chunk = fresh.slice(i, i + MAX_BULK_DEVICES);
+    const assignments = chunk.map((d) => ({ device: d.device, portfolioId: d.portfolio }));
+    if (actor !== undefined) {
+      const digest = assignmentListDigest(assignments);
+      const r = await actor.main({ op: 'device.assign', organisation: supplier, count: digest.count, listSha256: digest.listSha256 }, { assignments }, () => ks.assignDevices(supplier, assignments));
+      if (r.kind !== 'done') return { records: [], deferred: r };
+    } else {
+      await ks.assignDevices(supplier, assignments);
+    }
+    for (const d of chunk) known.set(d.device, (await ks.device(supplier, d.device)).installed.signing!);
     tick(chunk.length);
   }
-  const records = devices.map((d) => deviceRecord(state, d, trustedCert(known.get(d.device)!), noCert));
+  const records: DeviceRecord[] = [];
+  for (const d of devices) records.push(deviceRecord(state, d, await trustedCert(known.get(d.device)!), noCert));
   const { registry } = await state.stores();
   for (let i = 0; i < records.length; i += MAX_REGISTRY_BATCH) await registry.put(records.slice(i, i + MAX_REGISTRY_BATCH));
-  return records;
+  return { records };
 }
 
 function readCertificate(cwd: string, file: string, what: string): SmkiCertificate {
@@ -161,6 +181,7 @@ export const register: Register = (program, wrap) => {
   example(device, 'smki device add 00DB123456789001 --portfolio north --simulate', 'smki device import meters.csv', 'smki device show 00DB123456789001');
 
   example(
+    operatorOptions(
     device
       .command('add')
       .description('add a device to the registry and to a portfolio')
@@ -172,6 +193,7 @@ export const register: Register = (program, wrap) => {
       .option('--ka-cert <file>', "the device's key-agreement certificate (PEM or DER)")
       .option('--ds-cert <file>', "the device's digital-signature certificate (PEM or DER)")
       .option('--simulate', "a simulated meter: generate its key-agreement key and certificate (device CA of this state); key kept encrypted in meters/"),
+    ),
     'smki device add 00DB123456789001 --portfolio north --model ACME-ESME-1 --simulate',
     'smki device add 00DB123456789002 --portfolio south --ka-cert 00DB123456789002-ka.pem',
   ).action(
@@ -190,7 +212,11 @@ export const register: Register = (program, wrap) => {
       const ds = o.dsCert !== undefined ? readCertificate(ctx.io.cwd, String(o.dsCert), 'digital-signature certificate') : undefined;
       const input = { device: d, type: o.type as DeviceType, fuel: o.fuel as Fuel, ...(o.model !== undefined ? { model: String(o.model) } : {}), portfolio: String(o.portfolio) };
       checkDeviceCertificates(input, ka, ds, 'device');
-      const [rec] = await addDevices(state, await state.keystore(), [{ ...input, kaCertificate: ka, ...(ds ? { dsCertificate: ds } : {}) }]);
+      const ks = await state.keystore();
+      const added = await addDevices(state, ks, [{ ...input, kaCertificate: ka, ...(ds ? { dsCertificate: ds } : {}) }], () => {}, new Actor(ctx.io, ks, o as OperatorFlags));
+      const deferred = added.deferred ? deferredOutcome(ctx, added.deferred, `the assignment of ${d} to ${input.portfolio}`) : undefined;
+      if (deferred) return deferred;
+      const rec = added.records[0];
       // A simulated meter's key is kept only once the device is added (a refusal writes nothing).
       if (simulated) {
         writeEncryptedKey(state.path('meters', `${d}.ka.key.pem`), simulated.privateKey, state.passphrase);
@@ -201,13 +227,15 @@ export const register: Register = (program, wrap) => {
   );
 
   example(
-    device
-      .command('import')
-      .description('import devices from a CSV file (header: device,type,fuel,model,portfolio,ka_certificate[,ds_certificate]); all rows are checked before any is written')
-      .argument('<csv>', 'the CSV file (- for standard input)'),
+    operatorOptions(
+      device
+        .command('import')
+        .description('import devices from a CSV file (header: device,type,fuel,model,portfolio,ka_certificate[,ds_certificate]); all rows are checked before any is written')
+        .argument('<csv>', 'the CSV file (- for standard input)'),
+    ),
     'smki device import meters.csv --json',
   ).action(
-    wrap(async (ctx, [file]) => {
+    wrap(async (ctx, [file], o) => {
       const state = ctx.state();
       const text = (await readInput(ctx.io, String(file))).toString('utf8');
       let rows: Record<string, string>[];
@@ -240,12 +268,15 @@ export const register: Register = (program, wrap) => {
       });
       const ks = await state.keystore();
       const bar = ctx.progress('importing devices', inputs.length);
-      let records: DeviceRecord[];
+      let added: Awaited<ReturnType<typeof addDevices>>;
       try {
-        records = await addDevices(state, ks, inputs, (n) => bar.tick(n));
+        added = await addDevices(state, ks, inputs, (n) => bar.tick(n), new Actor(ctx.io, ks, o as OperatorFlags));
       } finally {
         bar.stop();
       }
+      const deferred = added.deferred ? deferredOutcome(ctx, added.deferred, `the assignment of ${inputs.length} device(s)`) : undefined;
+      if (deferred) return deferred;
+      const records = added.records;
       const byPortfolio = new Map<string, number>();
       for (const d of inputs) byPortfolio.set(d.portfolio, (byPortfolio.get(d.portfolio) ?? 0) + 1);
       return {
@@ -262,9 +293,9 @@ export const register: Register = (program, wrap) => {
       const { registry } = await state.stores();
       const rec = await registry.device(d);
       const ks = await state.keystore();
-      let info: ReturnType<KeyStore['device']> | undefined;
+      let info: DeviceInfo | undefined;
       try {
-        info = ks.device(state.config.parties.supplier, d);
+        info = await ks.device(state.config.parties.supplier, d);
       } catch (e) {
         if (!(e instanceof SmkiError && e.code === 'ERR_DEVICE_UNKNOWN')) throw e;
       }
@@ -286,27 +317,67 @@ export const register: Register = (program, wrap) => {
   );
 
   example(
-    device
-      .command('updated')
-      .description("record that a meter now trusts its portfolio's current key (its credential update, after a rotation or a move, is confirmed)")
-      .argument('<eui>', 'device EUI-64')
-      .addOption(choice('--purpose <purpose>', 'signing or keyAgreement', ['signing', 'keyAgreement'], 'signing')),
+    operatorOptions(
+      device
+        .command('updated')
+        .description("record that a meter now trusts its portfolio's current key (its credential update, after a rotation or a move, is confirmed)")
+        .argument('<eui>', 'device EUI-64')
+        .addOption(choice('--purpose <purpose>', 'signing or keyAgreement', ['signing', 'keyAgreement'], 'signing')),
+    ),
     'smki device updated 00DB123456789001',
   ).action(
     wrap(async (ctx, [id], o) => {
       const state = ctx.state();
       const d = eui(String(id), 'the device');
       const ks = await state.keystore();
-      const info = await ks.markCredentialsUpdated(state.config.parties.supplier, d, o.purpose as 'signing' | 'keyAgreement');
+      const supplier = state.config.parties.supplier;
+      const purpose = o.purpose as 'signing' | 'keyAgreement';
+      const r = await new Actor(ctx.io, ks, o as OperatorFlags).main({ op: 'device.credentialsUpdated', organisation: supplier, device: d, purpose }, {}, () => ks.markCredentialsUpdated(supplier, d, purpose));
+      const deferred = deferredOutcome(ctx, r, `the credential update of ${d}`);
+      if (deferred) return deferred;
+      const info = await ks.device(supplier, d);
       // The DCC's registry follows: the supplier cell now names the new key's certificate.
       const { registry } = await state.stores();
       const rec = await registry.device(d);
       const keyId = info.installed[o.purpose as 'signing' | 'keyAgreement'];
       if (rec && o.purpose === 'signing' && keyId !== undefined) {
-        const cert = keyCertificate(ks.key(keyId))!;
+        const cert = keyCertificate(await ks.key(keyId))!;
         await registry.put([{ ...rec, cells: rec.cells.map((c) => (c.role === 2 && c.keyUsage === 'digitalSignature' ? { ...c, ski: cert.subjectKeyId! } : c)) }]);
       }
       return { json: { device: d, portfolio: info.portfolioId, installed: info.installed }, text: `${ctx.paint.green('✔')} ${d} now trusts ${keyId ?? '-'} (${String(o.purpose)})` };
+    }),
+  );
+
+  example(
+    device
+      .command('updates')
+      .description("the meters of a portfolio that do not trust its current key yet (credential updates due), a page at a time")
+      .argument('<portfolio>', 'portfolio id')
+      .addOption(choice('--purpose <purpose>', 'signing, keyAgreement or prepaymentKeyAgreement', ['signing', 'keyAgreement', 'prepaymentKeyAgreement'], 'signing'))
+      .option('--after <eui>', 'start after this meter (the `next` of the page before)')
+      .option('--limit <n>', 'at most this many (default 1000)', intOption('--limit', 1, 1_000_000), 1000),
+    'smki device updates north --limit 100 --json',
+  ).action(
+    wrap(async (ctx, [pid], o) => {
+      const state = ctx.state();
+      const ks = await state.keystore();
+      const supplier = state.config.parties.supplier;
+      const limit = o.limit as number;
+      const after = o.after !== undefined ? eui(String(o.after), '--after') : undefined;
+      const updates = [];
+      let next: string | undefined = after;
+      do {
+        const page = await ks.credentialUpdates(supplier, String(pid), { purpose: o.purpose as KeyPurpose, limit: Math.min(10_000, limit - updates.length), ...(next !== undefined ? { after: next } : {}) });
+        updates.push(...page.updates);
+        next = page.next;
+      } while (next !== undefined && updates.length < limit);
+      return {
+        json: { portfolio: pid, purpose: o.purpose, updates, next },
+        text:
+          updates.length === 0
+            ? `${ctx.paint.green('✔')} every meter of ${String(pid)} trusts its current ${String(o.purpose)} key`
+            : [table(['device', 'purpose', 'from key', 'to key'], updates.map((u) => [u.device, u.purpose, u.fromKeyId ?? '-', u.toKeyId])), ...(next !== undefined ? [`… more: smki device updates ${String(pid)} --after ${next}`] : [])].join('\n'),
+      };
     }),
   );
 

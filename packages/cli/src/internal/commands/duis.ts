@@ -200,12 +200,16 @@ function duisTrust(state: State): DuisTrust {
 }
 
 /** The supplier's XML signer (its current xmlSigning key), or what to do when there is none. */
-function xmlSignerOf(state: State, ks: KeyStore, portfolio: string | undefined): XmlSigner {
+async function xmlSignerOf(state: State, ks: KeyStore, portfolio: string | undefined): Promise<XmlSigner> {
   const supplier = state.config.parties.supplier;
   const portfolioId = portfolio ?? state.config.duis?.xmlPortfolio;
   try {
-    return ks.xmlSigner(supplier, portfolioId !== undefined ? { portfolioId } : {});
+    return await ks.xmlSigner(supplier, portfolioId !== undefined ? { portfolioId } : {});
   } catch (e) {
+    if (isSmkiError(e) && e.code === 'ERR_OPERATOR_REQUIRED') {
+      // The key store's signing sessions sign for meters only: no session offers the XML signer yet.
+      throw withHint(e, 'the key store is under access control, and its operator sessions do not sign DUIS XML: sign with a store that is not under access control');
+    }
     if (isSmkiError(e) && (e.code === 'ERR_KEY_NOT_FOUND' || e.code === 'ERR_PORTFOLIO_NOT_FOUND')) {
       throw withHint(
         new SmkiError('ERR_CLI_NOT_FOUND', `the supplier ${supplier} has no usable XML-signing key${portfolioId !== undefined ? ` in portfolio ${portfolioId}` : ''} (${e.code}: ${e.message})`, { detail: portfolioId ?? supplier }),
@@ -285,7 +289,7 @@ export const register: Register = (program, wrap) => {
       const state = ctx.state();
       const docs = await readDocuments(ctx, files as string[]);
       return runBatch(ctx, docs, { out: o.out as string | undefined, produces: true, label: 'signing', done: 'signed' }, async () => {
-        const signer = xmlSignerOf(state, await state.keystore(), o.portfolio as string | undefined);
+        const signer = await xmlSignerOf(state, await state.keystore(), o.portfolio as string | undefined);
         const store = o.counter === 'now' ? await state.duisStore('user') : undefined;
         return async (doc) => {
           const s = await signRequest(doc.data, signer, signer.certificate, store !== undefined ? { requestCounter: { store } } : {});
@@ -430,7 +434,7 @@ export const register: Register = (program, wrap) => {
       const docs = await readDocuments(ctx, files as string[]);
       return runBatch(ctx, docs, { out: o.out as string | undefined, produces: true, label: 'signing', done: 'signed' }, async () => {
         const ks = await state.keystore();
-        const xmlSigner = xmlSignerOf(state, ks, o.portfolio as string | undefined);
+        const xmlSigner = await xmlSignerOf(state, ks, o.portfolio as string | undefined);
         const trust = duisTrust(state);
         const dcc = state.config.duis?.dcc;
         const supplier = state.config.parties.supplier;

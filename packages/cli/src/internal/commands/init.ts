@@ -11,7 +11,7 @@ import { certificateToPem, createHierarchy, issueOrganisationCertificate, parseC
 import { RemotePartyRole, SmkiError } from '@smki/core';
 import { Option } from 'commander';
 import { example, intOption, type Register } from '../program.js';
-import { CONFIG_FORMAT, eui, newKeyPair, openDuisStore, openStores, State, writeEncryptedKey, type DuisConfig, type StateConfig, type ThresholdConfig } from '../state.js';
+import { AUDIT_PUBLIC_KEY_FILE, CONFIG_FORMAT, eui, newKeyPair, openDuisStore, openStores, State, writeEncryptedKey, type DuisConfig, type StateConfig, type ThresholdConfig } from '../state.js';
 import { writeFileAtomic } from '../files.js';
 import { table } from '../io.js';
 import { certifyKey } from './keys.js';
@@ -32,16 +32,16 @@ export const XML_PORTFOLIO = 'duis';
 export async function provisionDuis(state: State, duis: DuisConfig): Promise<string[][]> {
   const supplier = state.config.parties.supplier;
   const ks = await state.keystore();
-  if (!ks.portfolios(supplier).some((p) => p.id === duis.xmlPortfolio)) {
+  if (!(await ks.portfolios(supplier)).some((p) => p.id === duis.xmlPortfolio)) {
     await ks.createPortfolio(supplier, { id: duis.xmlPortfolio, name: 'DUIS XML signing (no meters)' });
   }
-  let keyId = ks.portfolios(supplier).find((p) => p.id === duis.xmlPortfolio)!.current.xmlSigning;
+  let keyId = (await ks.portfolio(supplier, duis.xmlPortfolio)).current.xmlSigning;
   let serial: string;
   if (keyId === undefined) {
-    const pending = ks.keys(supplier).find((k) => k.portfolioId === duis.xmlPortfolio && k.purpose === 'xmlSigning' && k.state === 'pending' && k.certificate === undefined);
+    const pending = (await ks.keys(supplier)).find((k) => k.portfolioId === duis.xmlPortfolio && k.purpose === 'xmlSigning' && k.state === 'pending' && k.certificate === undefined);
     keyId = pending?.keyId ?? (await ks.generateKey(supplier, duis.xmlPortfolio, 'xmlSigning')).keyId;
     serial = (await certifyKey(state, ks, keyId)).serialNumber;
-  } else serial = ks.key(keyId).serialNumber ?? '-';
+  } else serial = (await ks.key(keyId)).serialNumber ?? '-';
   // The lab DCC's XML-signing key: a simulated party, like the ACB (an encrypted file under dcc/).
   const certFile = state.path('dcc', 'xml-signing.pem');
   let dccSerial: string;
@@ -77,7 +77,7 @@ function threshold(v: string, prev: Record<string, ThresholdConfig> = {}): Recor
 export async function initState(
   state: State,
   options: { now?: () => Date; maxDevicesPerKey?: number } = {},
-): Promise<{ rows: string[][] }> {
+): Promise<{ rows: string[][]; storeId: string; auditPublicKey: string }> {
   const cfg = state.config;
   const keys = { root: newKeyPair(), 'organisation-ca': newKeyPair(), 'device-ca': newKeyPair() };
   const hierarchy = await createHierarchy({
@@ -98,6 +98,8 @@ export async function initState(
   state.saveCertificate(noCert);
   // The supplier's key store (portfolios and keys come later: smki portfolio create, smki key generate).
   const ks = await state.keystore();
+  // The audit public key: what the trail is verified with, without the passphrase (an auditor keeps a copy of their own).
+  state.writeAuditPublicKey(ks.auditPublicKey);
   await ks.addOrganisation({ entityId: cfg.parties.supplier, role: 2, ...(options.maxDevicesPerKey !== undefined ? { maxDevicesPerKey: options.maxDevicesPerKey } : {}) });
   // Stores, log key, first CRL and ARL.
   const stores = await openStores(cfg, state.dir);
@@ -113,7 +115,7 @@ export async function initState(
     [`network operator ${cfg.parties.networkOperator} (DS)`, noCert.serialNumber, `certs/organisation/${noCert.serialNumber}.pem`],
     ...duisRows,
   ];
-  return { rows };
+  return { rows, storeId: ks.storeId, auditPublicKey: Buffer.from(ks.auditPublicKey).toString('hex').toUpperCase() };
 }
 
 export const register: Register = (program, wrap) => {
@@ -154,14 +156,16 @@ export const register: Register = (program, wrap) => {
       // Read the secrets before anything is written: a missing passphrase leaves no half-made directory.
       const state = State.create(ctx.io, g, config);
       ctx.adopt(state);
-      const { rows } = await initState(state, o.maxDevicesPerKey !== undefined ? { maxDevicesPerKey: o.maxDevicesPerKey as number } : {});
+      const { rows, storeId, auditPublicKey } = await initState(state, o.maxDevicesPerKey !== undefined ? { maxDevicesPerKey: o.maxDevicesPerKey as number } : {});
       return {
-        json: { dir: state.dir, config, certificates: rows.map(([what, serial, file]) => ({ what, serial, file })) },
+        json: { dir: state.dir, config, certificates: rows.map(([what, serial, file]) => ({ what, serial, file })), keystore: { storeId, auditPublicKey, auditPublicKeyFile: `keystore/${AUDIT_PUBLIC_KEY_FILE}` } },
         text: [
           `${ctx.paint.green('✔')} initialised ${state.dir}`,
           `  keys: ${config.keystore.backend === 'file' ? 'encrypted files' : `PKCS#11 token "${(config.keystore as { tokenLabel: string }).tokenLabel}"`}; stores: ${config.stores.kind}`,
           '',
           table(['certificate', 'serial', 'file'], rows),
+          '',
+          `key store ${storeId}: its audit public key is in keystore/${AUDIT_PUBLIC_KEY_FILE} (give an auditor a copy: smki audit verify --audit-public-key FILE)`,
           '',
           `next: export SMKI_DIR=${dir}; smki portfolio create north; smki key generate north --certify`,
           `DUIS: smki duis sign request.xml --counter now (the supplier's XML-signing key is in portfolio ${XML_PORTFOLIO})`,
