@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
-import type { SmkiErrorCode } from '@smki/core';
+import { isSmkiError, type SmkiError, type SmkiErrorCode } from '@smki/core';
 import { issueOrganisationCertificate, type SmkiCertificate } from '@smki/pki';
 import { KeyStore, MemoryKeyBackend, type AuditRecord, type CredentialUpdate, type KeyBackend, type KeyHandle, type KeyPurpose, type TrailVerification } from '../src/index.js';
 import { expectCode, M1, M2, M3, PASS, pki, SUPPLIER, usage } from './_store-fixtures.js';
@@ -138,9 +138,14 @@ export async function refusedWithoutChange(store: KeyStore, attempt: () => unkno
   expect(findings).toEqual([]);
 }
 
-/** The head of the trail before `work`, and whether `work` wrote any record. */
-export async function recordsWrittenBy(store: KeyStore, work: () => Promise<unknown>): Promise<number> {
-  const before = (await store.auditHead()).seq;
-  await work();
-  return (await store.auditHead()).seq - before;
+/** The SmkiError `f` fails with, after checking its code. */
+export async function refusal(f: () => unknown, code: SmkiErrorCode): Promise<SmkiError> {
+  try {
+    await f();
+  } catch (e) {
+    if (!isSmkiError(e)) throw e;
+    expect(e.code).toBe(code);
+    return e;
+  }
+  throw new Error(`expected ${code}, nothing was thrown`);
 }

@@ -7,8 +7,8 @@
 // database equivalent in the db-*.test.ts files.)
 import { diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { isSmkiError } from '@smki/core';
-import { issueOrganisationCertificate } from '@smki/pki';
+import { isSmkiError, publicKeyToRaw } from '@smki/core';
+import { issueDeviceCertificate, issueOrganisationCertificate, parseCsr } from '@smki/pki';
 import { KeyStore, MAX_BULK_DEVICES, type KeyAgreementKeyHandle, type SigningKeyHandle } from '../src/index.js';
 import {
   ACB,
@@ -25,6 +25,7 @@ import {
   openPublic,
   OTHER_SUPPLIER,
   pki,
+  refusal,
   refusedWithoutChange,
   supplierEstate,
   SUPPLIER,
@@ -539,7 +540,274 @@ describe('ids from outside never reach Object.prototype', () => {
   });
 });
 
+describe('what the earlier store also pinned: codes, details and records', () => {
+  it('signWith: a key of the meter’s portfolio it does not trust, or of the portfolio it left, is ERR_KEY_STATE_TRANSITION; of a third, ERR_KEY_PORTFOLIO_MISMATCH', async () => {
+    const { store } = await openPublic();
+    const { north, south } = await supplierEstate(store);
+    await store.createPortfolio(SUPPLIER, { id: 'east' });
+    const east = await issue(store, SUPPLIER, 'east', 'signing');
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing');
+    await store.rotate(g2.handle.keyId); // M1, M2 still trust g1
+    await refusedWithoutChange(store, () => store.signWith(g2.handle as SigningKeyHandle, M1, message), 'ERR_KEY_STATE_TRANSITION');
+    await store.moveDevice(SUPPLIER, M2, 'south'); // M2 still trusts north g1
+    await refusedWithoutChange(store, () => store.signWith(south.ds.handle as SigningKeyHandle, M2, message), 'ERR_KEY_STATE_TRANSITION');
+    await refusedWithoutChange(store, () => store.signWith(g2.handle as SigningKeyHandle, M2, message), 'ERR_KEY_STATE_TRANSITION');
+    await refusedWithoutChange(store, () => store.signWith(east.handle as SigningKeyHandle, M2, message), 'ERR_KEY_PORTFOLIO_MISMATCH');
+    expect(verifies(north.ds.cert.der, await store.signWith(north.ds.handle as SigningKeyHandle, M2, message))).toBe(true);
+    for (const none of [undefined, null]) {
+      await refusedWithoutChange(store, () => store.signWith(none as never, M2, message), 'ERR_KEY_NOT_FOUND');
+      await refusedWithoutChange(store, () => store.keyAgreementWith(none as never, M2), 'ERR_KEY_NOT_FOUND');
+    }
+  });
+
+  it('a signing key offered for key agreement is ERR_KEY_NOT_FOR_KEY_AGREEMENT naming it, the meter’s own or another portfolio’s', async () => {
+    const { store } = await openPublic();
+    const { north, south } = await supplierEstate(store);
+    for (const k of [north.ds.handle, south.ds.handle]) {
+      const err = await refusal(() => store.keyAgreementWith(k as unknown as KeyAgreementKeyHandle, M1), 'ERR_KEY_NOT_FOR_KEY_AGREEMENT');
+      expect(err.context).toStrictEqual({ detail: k.keyId });
+    }
+  });
+
+  it('the organisation of a use, when it is not named, is the only one; with none or several the caller must name it', async () => {
+    const { store } = await openPublic();
+    const empty = await store.auditHead();
+    await expectCode(store.signFor(M1, message), 'ERR_INVALID_ARGUMENT');
+    expect(await store.auditHead()).toEqual(empty);
+    const { north } = await supplierEstate(store);
+    expect(verifies(north.ds.cert.der, await store.signFor(M1, message))).toBe(true);
+    await store.addOrganisation({ entityId: OTHER_SUPPLIER, role: 2 });
+    await refusedWithoutChange(store, () => store.signFor(M1, message), 'ERR_INVALID_ARGUMENT');
+    await refusedWithoutChange(store, () => store.keyAgreementFor(M1), 'ERR_INVALID_ARGUMENT');
+    expect(verifies(north.ds.cert.der, await store.signFor(M1, message, { organisation: SUPPLIER }))).toBe(true);
+  });
+
+  it('caps at their boundary: reached, never passed, naming the key; a credential update to the key a meter trusts adds no meter to it', async () => {
+    const { store } = await openPublic();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2, maxDevicesPerKey: 2 });
+    for (const p of ['north', 'south', 'east']) {
+      await store.createPortfolio(SUPPLIER, { id: p });
+      await issue(store, SUPPLIER, p, 'signing');
+    }
+    await store.assignDevice(SUPPLIER, M1, 'north');
+    await store.assignDevice(SUPPLIER, M2, 'north');
+    const err = await refusal(() => store.assignDevice(SUPPLIER, M3, 'north'), 'ERR_PORTFOLIO_DEVICE_CAP');
+    expect(err.context).toStrictEqual({ detail: `${SUPPLIER}.north.DS.g1` });
+    expect(await allDevicesOf(store, SUPPLIER, 'north')).toEqual([M1, M2]);
+    // the meter's own key again: no meter added, so no cap reached
+    expect((await store.markCredentialsUpdated(SUPPLIER, M1, 'signing')).installed.signing).toBe(`${SUPPLIER}.north.DS.g1`);
+    // into a portfolio at the cap: refused; below it: the update to make
+    await store.assignDevice(SUPPLIER, M3, 'south');
+    await store.assignDevice(SUPPLIER, '00DB1234567890A4', 'south');
+    await refusedWithoutChange(store, () => store.moveDevice(SUPPLIER, M1, 'south'), 'ERR_PORTFOLIO_DEVICE_CAP');
+    const updates = await store.moveDevice(SUPPLIER, M1, 'east');
+    expect(updates).toEqual([{ device: M1, purpose: 'signing', fromKeyId: `${SUPPLIER}.north.DS.g1`, toKeyId: `${SUPPLIER}.east.DS.g1` }]);
+    expect(Object.isFrozen(updates[0])).toBe(true);
+  });
+
+  it('a use context the audit record cannot carry refuses signFor, signWith, keyAgreementFor and keyAgreementWith before the key is used, naming the field', async () => {
+    const { store, backend } = await openPublic();
+    const { north } = await supplierEstate(store);
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    const signs = vi.spyOn(backend, 'sign');
+    const derives = vi.spyOn(backend, 'deriveSharedSecret');
+    const head = await store.auditHead();
+    const BAD: [unknown, string][] = [
+      [{ messageCode: 0x10000 }, 'messageCode'],
+      [{ messageCode: -1 }, 'messageCode'],
+      [{ messageCode: 1.5 }, 'messageCode'],
+      [{ messageCode: '80' }, 'messageCode'],
+      [{ messageCode: 80n }, 'messageCode'],
+      [{ counter: -1n }, 'counter'],
+      [{ counter: 1n << 64n }, 'counter'],
+      [{ counter: 1 }, 'counter'],
+      [{ counter: '1' }, 'counter'],
+    ];
+    for (const [use, field] of BAD) {
+      const calls: (() => unknown)[] = [
+        () => store.signFor(M1, message, use as never),
+        () => store.signWith(north.ds.handle as SigningKeyHandle, M1, message, use as never),
+        async () => (await store.keyAgreementFor(M1, use as never)).deriveSharedSecret(peer),
+        async () => (await store.keyAgreementWith(north.ka.handle as KeyAgreementKeyHandle, M1, use as never)).deriveSharedSecret(peer),
+      ];
+      for (const call of calls) expect((await refusal(call, 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({ detail: field });
+    }
+    for (const use of [null, 7, 'messageCode']) {
+      for (const call of [() => store.signFor(M1, message, use as never), () => store.signWith(north.ds.handle as SigningKeyHandle, M1, message, use as never), () => store.keyAgreementFor(M1, use as never)]) {
+        expect((await refusal(call, 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({ detail: 'use' });
+      }
+    }
+    await store.flush();
+    expect(signs).not.toHaveBeenCalled();
+    expect(derives).not.toHaveBeenCalled();
+    expect(await store.auditHead()).toEqual(head);
+  });
+
+  it('the bounds themselves are accepted and recorded; what keyAgreementFor records is read when it is called; the peer as a point, SPKI DER or KeyObject', async () => {
+    const { store, dir } = await openPublic();
+    const { north } = await supplierEstate(store);
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const before = (await store.auditHead()).seq;
+    await store.signFor('00-DB-12-34-56-78-90-A1', message, { messageCode: 0, counter: 0n });
+    await store.signFor(M1, message, { messageCode: 0xffff, counter: (1n << 64n) - 1n });
+    const options = { messageCode: 0x0050, counter: 9n };
+    const ka = await store.keyAgreementFor(M1, options);
+    options.messageCode = 0x10000;
+    options.counter = -1n;
+    const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: north.ka.cert.publicKey! });
+    const point = publicKeyToRaw(peer.publicKey);
+    const der = new Uint8Array(peer.publicKey.export({ format: 'der', type: 'spki' }));
+    for (const p of [point, der, peer.publicKey]) expect(Buffer.from(await ka.deriveSharedSecret(p)).equals(expected)).toBe(true);
+    const { records } = await auditorTrail(store, dir);
+    expect(records.filter((r) => r.seq > before).map((r) => [r.type, (r as { operation?: string }).operation, (r as { messageCode?: number }).messageCode, (r as { counter?: bigint }).counter])).toEqual([
+      ['key.used', 'sign', 0, 0n],
+      ['key.used', 'sign', 0xffff, (1n << 64n) - 1n],
+      ['key.used', 'keyAgreement', 0x0050, 9n],
+      ['key.used', 'keyAgreement', 0x0050, 9n],
+      ['key.used', 'keyAgreement', 0x0050, 9n],
+    ]);
+  });
+
+  it('rotate records the key it replaced, and none after a revocation; the first certificate after a revocation makes its key current', async () => {
+    const { store, dir } = await openPublic();
+    const { north } = await supplierEstate(store);
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing');
+    expect(await store.rotate(g2.handle.keyId)).toEqual({ fromKeyId: north.ds.handle.keyId, toKeyId: g2.handle.keyId, devicesToUpdate: 2 });
+    await store.revoke(g2.handle.keyId);
+    expect((await store.portfolio(SUPPLIER, 'north')).current.signing).toBeUndefined();
+    const g3 = await issue(store, SUPPLIER, 'north', 'signing');
+    expect((await store.key(g3.handle.keyId)).state).toBe('active'); // no current key: the first certificate makes it current
+    const g4 = await issue(store, SUPPLIER, 'north', 'signing');
+    expect((await store.key(g4.handle.keyId)).state).toBe('pending');
+    await store.revoke(g3.handle.keyId);
+    expect(await store.rotate(g4.handle.keyId)).toEqual({ toKeyId: g4.handle.keyId, devicesToUpdate: 2 });
+    const { records } = await auditorTrail(store, dir);
+    const rotated = records.filter((r) => r.type === 'key.rotated');
+    expect(rotated).toHaveLength(2);
+    expect(rotated[0]).toMatchObject({ organisation: SUPPLIER, portfolioId: 'north', purpose: 'signing', fromKeyId: north.ds.handle.keyId, toKeyId: g2.handle.keyId, devicesToUpdate: 2 });
+    expect(rotated[1]).toMatchObject({ toKeyId: g4.handle.keyId, devicesToUpdate: 2 });
+    expect('fromKeyId' in rotated[1]!).toBe(false);
+  });
+
+  it('revoking a key that is not current leaves the current key; revoking the current one leaves the other purposes', async () => {
+    const { store } = await openPublic();
+    const { north } = await supplierEstate(store);
+    const g2 = await issue(store, SUPPLIER, 'north', 'signing');
+    await store.revoke(g2.handle.keyId);
+    expect((await store.portfolio(SUPPLIER, 'north')).current.signing).toBe(north.ds.handle.keyId);
+    await store.revoke(north.ds.handle.keyId);
+    expect((await store.portfolio(SUPPLIER, 'north')).current).toEqual({ keyAgreement: north.ka.handle.keyId });
+  });
+
+  it('a CSR carries the organisation, its role, the key usage of the purpose, and a common name only when given', async () => {
+    const { store } = await openPublic();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    const ds = await store.generateKey(SUPPLIER, 'north', 'signing');
+    const ka = await store.generateKey(SUPPLIER, 'north', 'keyAgreement');
+    const a = parseCsr(await store.createCsr(ds.keyId, { commonName: 'North DS' }));
+    expect(a).toMatchObject({ entityId: SUPPLIER, role: 2, commonName: 'North DS', requestedKeyUsage: ['digitalSignature'] });
+    expect(Buffer.from(a.publicKeyBytes).toString('hex').toUpperCase()).toBe((await store.key(ds.keyId)).publicKey.toUpperCase());
+    const b = parseCsr(await store.createCsr(ka.keyId));
+    expect(b.commonName).toBeUndefined();
+    expect(b.requestedKeyUsage).toEqual(['keyAgreement']);
+  });
+
+  it('attachCertificate: a device certificate naming the organisation is ERR_CERTIFICATE_ENTITY_MISMATCH; onto a key revoked or retired while pending, ERR_KEY_STATE_TRANSITION (it never becomes active)', async () => {
+    const { store } = await openPublic();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'east' });
+    const k = await store.generateKey(SUPPLIER, 'east', 'signing');
+    const right = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(k.keyId) });
+    const device = await issueDeviceCertificate({ issuer: pki().deviceCa, entityId: SUPPLIER, keyUsage: 'digitalSignature', publicKey: Buffer.from((await store.key(k.keyId)).publicKey, 'hex') });
+    expect([device.kind, device.entityId]).toEqual(['device', SUPPLIER]);
+    expect((await refusal(() => store.attachCertificate(k.keyId, device), 'ERR_CERTIFICATE_ENTITY_MISMATCH')).context).toStrictEqual({ detail: k.keyId });
+    await store.revoke(k.keyId);
+    await refusedWithoutChange(store, () => store.attachCertificate(k.keyId, right), 'ERR_KEY_STATE_TRANSITION');
+    expect(await store.key(k.keyId)).toMatchObject({ state: 'revoked' });
+    expect((await store.key(k.keyId)).certificate).toBeUndefined();
+    const g2 = await store.generateKey(SUPPLIER, 'east', 'signing');
+    const cert2 = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(g2.keyId) });
+    await store.retire(g2.keyId);
+    await refusedWithoutChange(store, () => store.attachCertificate(g2.keyId, cert2), 'ERR_KEY_STATE_TRANSITION');
+    expect((await store.key(g2.keyId)).state).toBe('retired');
+    expect((await store.portfolio(SUPPLIER, 'east')).current).toEqual({});
+  });
+
+  it('a whole-estate portfolio with no current key (none yet, or revoked) is ERR_DEVICE_NO_INSTALLED_CERTIFICATE for the device; an estate key exposes the estate only while it is current', async () => {
+    const { store } = await openPublic();
+    await store.addOrganisation({ entityId: ACB, role: 4 });
+    await store.createPortfolio(ACB, { id: 'estate', wholeEstate: ['keyAgreement'] });
+    await store.createPortfolio(ACB, { id: 'north' });
+    await store.assignDevice(ACB, M1, 'north');
+    await store.assignDevice(ACB, M2, 'north');
+    expect((await refusal(() => store.keyAgreementFor(M1), 'ERR_DEVICE_NO_INSTALLED_CERTIFICATE')).context).toStrictEqual({ detail: M1 });
+    const e1 = await issue(store, ACB, 'estate', 'keyAgreement', 4);
+    expect(Buffer.from((await store.keyAgreementFor(M1)).publicKey).equals(Buffer.from(e1.cert.publicKeyBytes))).toBe(true);
+    expect(await store.devicesTrusting(e1.handle.keyId)).toMatchObject({ wholeEstate: true, devices: [M1, M2] });
+    const e2 = await issue(store, ACB, 'estate', 'keyAgreement', 4);
+    await store.rotate(e2.handle.keyId);
+    expect(await store.devicesTrusting(e1.handle.keyId)).toMatchObject({ wholeEstate: false, devices: [] });
+    expect(Buffer.from((await store.keyAgreementFor(M1)).publicKey).equals(Buffer.from(e2.cert.publicKeyBytes))).toBe(true);
+    await store.revoke(e2.handle.keyId);
+    expect((await refusal(() => store.keyAgreementFor(M1), 'ERR_DEVICE_NO_INSTALLED_CERTIFICATE')).context).toStrictEqual({ detail: M1 });
+  });
+
+  it('a whole-estate portfolio for a purpose is refused only when a device records a key of that purpose, naming the portfolio', async () => {
+    const { store } = await openPublic();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    await issue(store, SUPPLIER, 'north', 'signing');
+    await store.assignDevice(SUPPLIER, M1, 'north'); // trusts north's signing key, no key-agreement key
+    const err = await refusal(() => store.createPortfolio(SUPPLIER, { id: 'estate-ds', wholeEstate: ['signing'] }), 'ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT');
+    expect(err.context).toStrictEqual({ detail: 'estate-ds' });
+    expect((await store.createPortfolio(SUPPLIER, { id: 'estate-ka', wholeEstate: ['keyAgreement'] })).wholeEstate).toEqual(['keyAgreement']);
+  });
+
+  it('a portfolio id that is not a string is refused as an argument (no detail), whatever it converts to', async () => {
+    const { store } = await openPublic();
+    await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await store.createPortfolio(SUPPLIER, { id: 'north' });
+    for (const id of [new String('north'), new String('south'), ['south'], 5]) {
+      expect((await refusal(() => store.createPortfolio(SUPPLIER, { id: id as never }), 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({});
+    }
+    await expectCode(store.portfolio(SUPPLIER, 'south'), 'ERR_PORTFOLIO_NOT_FOUND');
+  });
+});
+
 describe('differences from the store of earlier releases that look like engine bugs', () => {
+  // engine bug: DbKeyStore's key lookup (#key in src/internal/db/engine.ts) converts whatever it
+  // is given with String(), so an array, a String object or an object with toString names the
+  // key: key() reads it, signWith signs with it, retire/revoke act on it, and a refusal carries the
+  // object itself as its detail. The store of earlier releases named no key with a non-string.
+  it.fails('a key id that is not a string names no key, whatever it converts to; nothing is signed or recorded', async () => {
+    const { store, backend } = await openPublic();
+    const { north } = await supplierEstate(store);
+    const id = north.ds.handle.keyId;
+    const signs = vi.spyOn(backend, 'sign');
+    await refusedWithoutChange(store, () => store.key([id] as never), 'ERR_KEY_NOT_FOUND');
+    await refusedWithoutChange(store, () => store.signWith({ keyId: new String(id), purpose: 'signing' } as never, M1, message), 'ERR_KEY_NOT_FOUND');
+    await refusedWithoutChange(store, () => store.revoke({ toString: () => id } as never), 'ERR_KEY_NOT_FOUND');
+    await refusedWithoutChange(store, () => store.retire({ toString: () => id } as never), 'ERR_KEY_NOT_FOUND');
+    expect(signs).not.toHaveBeenCalled();
+  });
+
+  // engine bug: KeyStore.keyAgreementWith (src/keystore.ts) spreads the caller's `use` into the
+  // options of keyAgreementFor before it is checked, so a use context that is not an object (null,
+  // a number, a string) is taken as empty instead of refused with ERR_INVALID_ARGUMENT (detail
+  // `use`) as signFor, signWith and keyAgreementFor refuse it, and as the earlier store did.
+  it.fails('keyAgreementWith refuses a use context that is not an object, as the other uses do', async () => {
+    const { store, backend } = await openPublic();
+    const { north } = await supplierEstate(store);
+    const derives = vi.spyOn(backend, 'deriveSharedSecret');
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    for (const use of [null, 7, 'messageCode']) {
+      const call = async () => (await store.keyAgreementWith(north.ka.handle as KeyAgreementKeyHandle, M1, use as never)).deriveSharedSecret(peer);
+      expect((await refusal(call, 'ERR_INVALID_ARGUMENT')).context).toStrictEqual({ detail: 'use' });
+    }
+    expect(derives).not.toHaveBeenCalled();
+  });
+
   // engine bug: KeyStore.keyAgreementWith (src/keystore.ts) calls a key of the meter's *current*
   // portfolio the only one not "of another portfolio"; signWith (and the store of earlier
   // releases) also counts the portfolio of the key the meter still trusts, so a moved meter
