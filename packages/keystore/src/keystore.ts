@@ -15,7 +15,7 @@ import { fail } from './internal/rules.js';
 import { METADATA_FILE } from './internal/metadata.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from './internal/db/driver.js';
 import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from './internal/db/schema.js';
-import { DbKeyStore, type CredentialUpdatePage, type ExecutePayload, type ExposureCount, type RowFinding, type SigningSession } from './internal/db/engine.js';
+import { DbKeyStore, type Assignment, type CredentialUpdatePage, type ExecutePayload, type ExposureCount, type RowFinding, type SigningSession } from './internal/db/engine.js';
 import { migrateJsonStore, type MigrationReport } from './internal/db/migrate.js';
 import { verifyTrail, type TrailHead, type TrailVerification } from './internal/db/trail.js';
 import type {
@@ -35,7 +35,7 @@ import type {
   XmlSigningKeyHandle,
 } from './types.js';
 
-export type { CredentialUpdatePage, ExecutePayload, ExposureCount, RowFinding, SigningSession, MigrationReport, TrailHead, TrailVerification };
+export type { Assignment, CredentialUpdatePage, ExecutePayload, ExposureCount, RowFinding, SigningSession, MigrationReport, TrailHead, TrailVerification };
 
 /** The SQLite file of a store in its directory (the embedded default). */
 export const KEYSTORE_DATABASE_FILE = 'keystore.db';
@@ -48,9 +48,21 @@ export const MAX_BULK_DEVICES = 100_000;
  * `keystore.db` in the store directory) or PostgreSQL (one schema, shared by several processes
  * and machines; connection as @smki/store's, default schema `smki_keystore`).
  */
-export type KeyStoreDatabase =
-  | { readonly kind: 'sqlite'; readonly path?: string }
-  | ({ readonly kind: 'postgres' } & Omit<PostgresStateStoreOptions, 'keepLogLines'>);
+export type KeyStoreDatabase = SqliteKeyStoreDatabase | PostgresKeyStoreDatabase;
+
+/** A store in a SQLite file. */
+export interface SqliteKeyStoreDatabase {
+  /** SQLite. */
+  readonly kind: 'sqlite';
+  /** The database file (default `keystore.db` in the store directory). */
+  readonly path?: string;
+}
+
+/** A store in a PostgreSQL schema (the connection options of @smki/store; default schema `smki_keystore`). */
+export interface PostgresKeyStoreDatabase extends Omit<PostgresStateStoreOptions, 'keepLogLines'> {
+  /** PostgreSQL. */
+  readonly kind: 'postgres';
+}
 
 /** Options of {@link KeyStore.open}. */
 export interface KeyStoreOptions {
@@ -89,6 +101,7 @@ export interface KeyStoreOptions {
 export interface AuditTrailCheckOptions {
   /** The store directory (for the default SQLite database). */
   readonly directory?: string;
+  /** The database (default SQLite in `directory`). */
   readonly database?: KeyStoreDatabase;
   /** The store's audit public key (65-byte uncompressed point, from {@link KeyStore.auditPublicKey}), obtained out of band. */
   readonly auditPublicKey: Uint8Array;
@@ -113,13 +126,55 @@ export interface RotationSummary {
 
 /** A portfolio and how many meters it holds. */
 export interface PortfolioSummary extends Omit<PortfolioInfo, 'devices'> {
+  /** Meters in the portfolio. */
   readonly deviceCount: number;
+}
+
+/** A page of a portfolio's meters. */
+export interface DevicePage {
+  /** The meters, in EUI-64 order. */
+  readonly devices: readonly DeviceInfo[];
+  /** Pass as `after` for the next page; undefined on the last page. */
+  readonly next?: string;
+}
+
+/** What {@link KeyStore.verifyStore} found. */
+export interface StoreVerification {
+  /** The trail's own verification (seals, chain, numbering). */
+  readonly trail: TrailVerification;
+  /** Rows that disagree with the trail, and uses the replay refuses; empty when the store is as its trail says. */
+  readonly findings: readonly RowFinding[];
+}
+
+/** An operator as the store holds it. */
+export interface OperatorState extends OperatorInfo {
+  /** Whether it was removed (a removed operator signs and requests nothing). */
+  readonly removed: boolean;
+  /** The last request counter the store accepted from it (its next request must be above). */
+  readonly lastCounter: bigint;
+}
+
+/** Where a proposal's quorum stands after an approval. */
+export interface ApprovalProgress {
+  /** Approvals the policy requires. */
+  readonly required: number;
+  /** The distinct operators (never the proposer) whose approvals count. */
+  readonly approvers: readonly string[];
+  /** Whether the quorum is met (the proposal may be executed before it expires). */
+  readonly met: boolean;
+}
+
+/** A proposal and its state. */
+export interface ProposalState extends Proposal {
+  /** `open` until executed (`executed`); an expired one stays `open` and can no longer execute. */
+  readonly state: string;
 }
 
 /** A page of the meters that trust a key. */
 export interface TrustingDevicesPage {
   /** Whether the key serves the whole estate (then the page lists every meter of the organisation). */
   readonly wholeEstate: boolean;
+  /** The meters, in EUI-64 order. */
   readonly devices: readonly Eui64[];
   /** Pass as `after` for the next page; undefined on the last page. */
   readonly next?: string;
@@ -336,12 +391,12 @@ export class KeyStore {
   }
 
   /**
-   * Assign up to {@link MAX_BULK_DEVICES} meters in one transaction, all or none; a meter already
-   * in the same portfolio is left as it is.
+   * Assign up to {@link MAX_BULK_DEVICES} meters in one transaction, all or none: a meter already
+   * in a portfolio refuses the whole call. Each meter trusts its portfolio's current keys.
    * @returns how many meters were assigned
    * @throws SmkiError `ERR_DEVICE_ALREADY_ASSIGNED`, `ERR_PORTFOLIO_DEVICE_CAP`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT`
    */
-  assignDevices(organisation: string, assignments: readonly { readonly device: string; readonly portfolioId: string }[]): Promise<number> {
+  assignDevices(organisation: string, assignments: readonly Assignment[]): Promise<number> {
     return this.#e.assignDevices(organisation, assignments);
   }
 
@@ -455,7 +510,7 @@ export class KeyStore {
   }
 
   /** The meters of a portfolio, in order, a page at a time. @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_INVALID_ARGUMENT` */
-  devicesOf(organisation: string, portfolioId: string, options: { readonly after?: string; readonly limit?: number } = {}): Promise<{ readonly devices: readonly DeviceInfo[]; readonly next?: string }> {
+  devicesOf(organisation: string, portfolioId: string, options: { readonly after?: string; readonly limit?: number } = {}): Promise<DevicePage> {
     return this.#e.devicesOf(organisation, portfolioId, options);
   }
 
@@ -497,7 +552,7 @@ export class KeyStore {
    * its meter trusted then), every row against what the trail last wrote, and every kept signed
    * request and approval.
    */
-  verifyStore(): Promise<{ readonly trail: TrailVerification; readonly findings: readonly RowFinding[] }> {
+  verifyStore(): Promise<StoreVerification> {
     return this.#e.verifyStore();
   }
 
@@ -526,12 +581,12 @@ export class KeyStore {
   }
 
   /** An operator (its grants, whether removed, its last accepted counter). @throws SmkiError `ERR_OPERATOR_UNKNOWN` */
-  operator(operatorId: string): ReturnType<DbKeyStore['operator']> {
+  operator(operatorId: string): Promise<OperatorState> {
     return this.#e.operator(operatorId);
   }
 
   /** Every operator. */
-  operators(): ReturnType<DbKeyStore['operators']> {
+  operators(): Promise<OperatorState[]> {
     return this.#e.operators();
   }
 
@@ -552,12 +607,12 @@ export class KeyStore {
   }
 
   /** Record one operator's signed approval of a proposal (`proposal.approved`). @throws SmkiError `ERR_PROPOSAL_NOT_FOUND`, `ERR_PROPOSAL_CLOSED`, `ERR_PROPOSAL_EXPIRED`, `ERR_APPROVAL_INVALID`, `ERR_APPROVAL_DUPLICATE` */
-  approve(approval: unknown): Promise<{ readonly required: number; readonly approvers: readonly string[]; readonly met: boolean }> {
+  approve(approval: unknown): Promise<ApprovalProgress> {
     return this.#e.approve(approval);
   }
 
   /** A proposal and its state (`open`, `executed`). @throws SmkiError `ERR_PROPOSAL_NOT_FOUND` */
-  proposal(proposalId: string): Promise<Proposal & { readonly state: string }> {
+  proposal(proposalId: string): Promise<ProposalState> {
     return this.#e.proposal(proposalId);
   }
 

@@ -903,7 +903,7 @@ export class JsonKeyStore {
     const fields = useOf(use);
     const s = this.#state;
     const given = this.#key(s, handle?.keyId);
-    if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is an xmlSigning key: it signs DUIS XML (JsonKeyStore.xmlSigner), never for a meter`, given.keyId);
+    if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is an xmlSigning key: it signs DUIS XML (KeyStore.xmlSigner), never for a meter`, given.keyId);
     if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.keyId} is a ${given.purpose} key: it never signs (but its own CSR)`, given.keyId);
     const { key, dev } = this.#resolve(s, given.organisation, device, 'signing');
     if (key.keyId !== given.keyId) {

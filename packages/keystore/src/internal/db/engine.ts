@@ -241,15 +241,16 @@ export interface DbKeyStoreOptions {
 
 /** A page of credential updates and where the next one starts. */
 export interface CredentialUpdatePage {
+  /** The meters' updates, in EUI-64 order. */
   readonly updates: readonly CredentialUpdate[];
   /** Pass as `after` for the next page; undefined on the last page. */
   readonly next?: string;
 }
 
-/** What {@link DbKeyStore.execute} needs beside the signed request: what its operation names by digest, and the proposal it executes. */
+/** What {@link KeyStore.execute} needs beside the signed request: what its operation names by digest, and the proposal it executes. */
 export interface ExecutePayload {
   /** `device.assign`: the assignments (their digest is in the operation). */
-  readonly assignments?: readonly { readonly device: string; readonly portfolioId: string }[];
+  readonly assignments?: readonly Assignment[];
   /** `device.move`: the devices (their digest is in the operation). */
   readonly devices?: readonly string[];
   /** `key.attach`: the certificate (its SHA-256 is in the operation). */
@@ -260,12 +261,23 @@ export interface ExecutePayload {
   readonly proposalId?: string;
 }
 
+/** One meter to assign, and its portfolio. */
+export interface Assignment {
+  /** The meter's EUI-64. */
+  readonly device: string;
+  /** The portfolio it joins. */
+  readonly portfolioId: string;
+}
+
 /** A signer's session: signs only for the meters of its portfolios. */
 export interface SigningSession {
+  /** The operator that opened it (named in every use record). */
   readonly operatorId: string;
+  /** Its organisation. */
   readonly organisation: Eui64;
+  /** The portfolios it signs for. */
   readonly portfolioIds: readonly string[];
-  /** As {@link DbKeyStore.signFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a meter or key outside the session's portfolios. */
+  /** As {@link KeyStore.signFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a meter or key outside the session's portfolios. */
   signFor(device: string, data: Uint8Array, use?: UseContext): Promise<Uint8Array>;
 }
 
@@ -310,16 +322,23 @@ export interface RowFinding {
   readonly code: 'ERR_KEYSTORE_ROW_TAMPERED' | 'ERR_KEYSTORE_METADATA_ROLLBACK' | 'ERR_AUDIT_TAMPERED';
   /** `table:key` */
   readonly row: string;
+  /** What is wrong with it. */
   readonly message: string;
 }
 
 /** How many meters trust a key now. */
 export interface ExposureCount {
+  /** The key. */
   readonly keyId: string;
+  /** Its portfolio. */
   readonly portfolioId: string;
+  /** Its purpose. */
   readonly purpose: KeyPurpose;
+  /** Its state (`active` or `pending`: revoked and retired keys endanger nothing). */
   readonly state: KeyState;
+  /** Whether it serves the whole estate (then every meter of the organisation counts). */
   readonly wholeEstate: boolean;
+  /** The meters that trust it now. */
   readonly deviceCount: number;
 }
 

@@ -34,6 +34,7 @@ export interface MigrationReport {
   readonly rows: number;
   /** The old log's head (records and the hash of the last line), now bound into the new trail. */
   readonly fromRecords: number;
+  /** SHA-256 (upper-case hex) of the old log's last line. */
   readonly fromHash: string;
   /** True when the database already held this migration (a run interrupted after the commit). */
   readonly resumed: boolean;

@@ -199,8 +199,9 @@ export class DbTrail {
 // ---------------------------------------------------------------------------------------------
 // Verification (public key only)
 
-/** What {@link verifyTrail} found. */
+/** What a verification of the trail found (`KeyStore.verifyAuditTrail`, `KeyStore.verifyStore`). */
 export interface TrailVerification {
+  /** True when there is no finding. */
   readonly ok: boolean;
   /** Records read. */
   readonly count: number;
@@ -208,6 +209,7 @@ export interface TrailVerification {
   readonly batches: number;
   /** The head as verified (when ok). */
   readonly head?: TrailHead;
+  /** What is wrong, in trail order (at most {@link MAX_FINDINGS}). */
   readonly findings: readonly AuditFinding[];
 }
 
