@@ -11,7 +11,7 @@ import type { KeyBackend } from './backend.js';
 import type { AuditAnchor } from './anchor.js';
 import type { AuditRecord } from './audit.js';
 import type { AccessPolicy, OperatorInfo, Proposal } from './access.js';
-import { fail } from './internal/rules.js';
+import { fail, useOf } from './internal/rules.js';
 import { METADATA_FILE } from './internal/metadata.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from './internal/db/driver.js';
 import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from './internal/db/schema.js';
@@ -405,8 +405,11 @@ export class KeyStore {
     await this.#e.moveDevices(organisation, [device], toPortfolioId);
     const d = await this.#e.device(organisation, device);
     const p = await this.#e.portfolio(organisation, toPortfolioId);
+    // A purpose a whole-estate portfolio serves is never installed per meter: no update for it.
+    const estate = new Set((await this.#e.portfolios(organisation)).flatMap((x) => x.wholeEstate));
     const out: CredentialUpdate[] = [];
     for (const purpose of ['signing', 'keyAgreement', 'prepaymentKeyAgreement'] as const) {
+      if (estate.has(purpose)) continue;
       const to = p.current[purpose];
       if (to !== undefined && d.installed[purpose] !== to) out.push(Object.freeze({ device: d.device, purpose, fromKeyId: d.installed[purpose], toKeyId: to }));
     }
@@ -460,15 +463,22 @@ export class KeyStore {
    * @throws SmkiError `ERR_KEY_NOT_FOR_KEY_AGREEMENT`, `ERR_KEY_PORTFOLIO_MISMATCH`, `ERR_KEY_STATE_TRANSITION`, and those of {@link KeyStore.keyAgreementFor}
    */
   async keyAgreementWith(handle: KeyAgreementKeyHandle, device: string, use: UseContext = {}): Promise<KeyAgreement> {
+    const fields = useOf(use);
     const given = await this.#e.key(handle?.keyId);
     if (given.purpose !== 'keyAgreement' && given.purpose !== 'prepaymentKeyAgreement') {
       fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `key ${given.keyId} is a ${given.purpose} key: it never agrees a key`, given.keyId);
     }
-    const agreement = await this.#e.keyAgreementFor(device, { ...use, purpose: given.purpose, organisation: given.organisation });
+    const agreement = await this.#e.keyAgreementFor(device, { ...fields, purpose: given.purpose, organisation: given.organisation });
     if (Buffer.from(agreement.publicKey).toString('hex').toUpperCase() !== given.publicKey.toUpperCase()) {
+      // As signWith: a key of neither the meter's portfolio nor the portfolio of the key it
+      // trusts is another portfolio's; otherwise the meter does not trust it (yet, or any more).
       const dev = await this.#e.device(given.organisation, device);
-      if (dev.portfolioId !== given.portfolioId) fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}; device ${dev.device} is in ${dev.portfolioId}`, given.keyId);
-      fail('ERR_KEY_STATE_TRANSITION', `device ${dev.device} does not trust key ${given.keyId} for ${given.purpose}`, given.keyId);
+      const trusted = dev.installed[given.purpose];
+      const trustedPortfolio = trusted === undefined ? undefined : (await this.#e.key(trusted)).portfolioId;
+      if (given.portfolioId !== dev.portfolioId && given.portfolioId !== trustedPortfolio) {
+        fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.keyId} belongs to portfolio ${given.portfolioId}; device ${dev.device} is in ${dev.portfolioId}`, given.keyId);
+      }
+      fail('ERR_KEY_STATE_TRANSITION', `device ${dev.device} trusts ${trusted ?? 'another key'}, not ${given.keyId}, for ${given.purpose}`, given.keyId);
     }
     return agreement;
   }

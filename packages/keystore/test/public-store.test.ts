@@ -792,11 +792,11 @@ describe('differences from the store of earlier releases that look like engine b
     expect(signs).not.toHaveBeenCalled();
   });
 
-  // engine bug: KeyStore.keyAgreementWith (src/keystore.ts) spreads the caller's `use` into the
+  // Fixed (was: KeyStore.keyAgreementWith spread the caller's `use` into the
   // options of keyAgreementFor before it is checked, so a use context that is not an object (null,
   // a number, a string) is taken as empty instead of refused with ERR_INVALID_ARGUMENT (detail
   // `use`) as signFor, signWith and keyAgreementFor refuse it, and as the earlier store did.
-  it.fails('keyAgreementWith refuses a use context that is not an object, as the other uses do', async () => {
+  it('keyAgreementWith refuses a use context that is not an object, as the other uses do', async () => {
     const { store, backend } = await openPublic();
     const { north } = await supplierEstate(store);
     const derives = vi.spyOn(backend, 'deriveSharedSecret');
@@ -808,12 +808,12 @@ describe('differences from the store of earlier releases that look like engine b
     expect(derives).not.toHaveBeenCalled();
   });
 
-  // engine bug: KeyStore.keyAgreementWith (src/keystore.ts) calls a key of the meter's *current*
+  // Fixed (was: KeyStore.keyAgreementWith called a key of the meter's *current*
   // portfolio the only one not "of another portfolio"; signWith (and the store of earlier
   // releases) also counts the portfolio of the key the meter still trusts, so a moved meter
   // offered the successor of the key it trusts gets ERR_KEY_PORTFOLIO_MISMATCH from one and
   // ERR_KEY_STATE_TRANSITION from the other.
-  it.fails('keyAgreementWith, as signWith, refuses the successor of the key a moved meter still trusts as not trusted yet', async () => {
+  it('keyAgreementWith, as signWith, refuses the successor of the key a moved meter still trusts as not trusted yet', async () => {
     const { store } = await openPublic();
     await supplierEstate(store);
     const ds2 = await issue(store, SUPPLIER, 'north', 'signing');
@@ -825,11 +825,11 @@ describe('differences from the store of earlier releases that look like engine b
     await refusedWithoutChange(store, () => store.keyAgreementWith(ka2.handle as KeyAgreementKeyHandle, M2), 'ERR_KEY_STATE_TRANSITION');
   });
 
-  // engine bug: KeyStore.moveDevice (src/keystore.ts) lists an update for every purpose the
+  // Fixed (was: KeyStore.moveDevice listed an update for every purpose the
   // destination portfolio has a current key for, including a purpose a whole-estate portfolio
   // serves; no such update can ever be recorded (markCredentialsUpdated refuses it with
   // ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT). The store of earlier releases left those purposes out.
-  it.fails('moveDevice lists no credential update for a purpose a whole-estate key serves', async () => {
+  it('moveDevice lists no credential update for a purpose a whole-estate key serves', async () => {
     const { store } = await openPublic();
     await store.addOrganisation({ entityId: ACB, role: 4 });
     await store.createPortfolio(ACB, { id: 'estate', wholeEstate: ['keyAgreement'] });
