@@ -200,9 +200,9 @@ describe('organisations and portfolios', () => {
     expect(e.store.orphanHandles()).toEqual([]);
   });
 
-  // engine bug: devicesOf checks the organisation but not the portfolio, so a misspelt portfolio
+  // Once a bug, now pinned: devicesOf checks the organisation but not the portfolio, so a misspelt portfolio
   // reads as an empty one (every other read that names a portfolio refuses it).
-  it.fails('devicesOf an unknown portfolio is ERR_PORTFOLIO_NOT_FOUND, not an empty page', async () => {
+  it('devicesOf an unknown portfolio is ERR_PORTFOLIO_NOT_FOUND, not an empty page', async () => {
     const e = await estateWithEveryState();
     await refusedWithoutChange(e.store, () => e.store.devicesOf(SUPPLIER, 'west'), 'ERR_PORTFOLIO_NOT_FOUND');
   });

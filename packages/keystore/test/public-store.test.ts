@@ -776,11 +776,11 @@ describe('what the earlier store also pinned: codes, details and records', () =>
 });
 
 describe('differences from the store of earlier releases that look like engine bugs', () => {
-  // engine bug: DbKeyStore's key lookup (#key in src/internal/db/engine.ts) converts whatever it
+  // Once a bug, now pinned: DbKeyStore's key lookup (#key in src/internal/db/engine.ts) converts whatever it
   // is given with String(), so an array, a String object or an object with toString names the
   // key: key() reads it, signWith signs with it, retire/revoke act on it, and a refusal carries the
   // object itself as its detail. The store of earlier releases named no key with a non-string.
-  it.fails('a key id that is not a string names no key, whatever it converts to; nothing is signed or recorded', async () => {
+  it('a key id that is not a string names no key, whatever it converts to; nothing is signed or recorded', async () => {
     const { store, backend } = await openPublic();
     const { north } = await supplierEstate(store);
     const id = north.ds.handle.keyId;
@@ -792,7 +792,7 @@ describe('differences from the store of earlier releases that look like engine b
     expect(signs).not.toHaveBeenCalled();
   });
 
-  // Fixed (was: KeyStore.keyAgreementWith spread the caller's `use` into the
+  // Once a bug, now pinned: KeyStore.keyAgreementWith spread the caller's `use` into the
   // options of keyAgreementFor before it is checked, so a use context that is not an object (null,
   // a number, a string) is taken as empty instead of refused with ERR_INVALID_ARGUMENT (detail
   // `use`) as signFor, signWith and keyAgreementFor refuse it, and as the earlier store did.
@@ -808,7 +808,7 @@ describe('differences from the store of earlier releases that look like engine b
     expect(derives).not.toHaveBeenCalled();
   });
 
-  // Fixed (was: KeyStore.keyAgreementWith called a key of the meter's *current*
+  // Once a bug, now pinned: KeyStore.keyAgreementWith called a key of the meter's *current*
   // portfolio the only one not "of another portfolio"; signWith (and the store of earlier
   // releases) also counts the portfolio of the key the meter still trusts, so a moved meter
   // offered the successor of the key it trusts gets ERR_KEY_PORTFOLIO_MISMATCH from one and
@@ -825,7 +825,7 @@ describe('differences from the store of earlier releases that look like engine b
     await refusedWithoutChange(store, () => store.keyAgreementWith(ka2.handle as KeyAgreementKeyHandle, M2), 'ERR_KEY_STATE_TRANSITION');
   });
 
-  // Fixed (was: KeyStore.moveDevice listed an update for every purpose the
+  // Once a bug, now pinned: KeyStore.moveDevice listed an update for every purpose the
   // destination portfolio has a current key for, including a purpose a whole-estate portfolio
   // serves; no such update can ever be recorded (markCredentialsUpdated refuses it with
   // ERR_PORTFOLIO_WHOLE_ESTATE_CONFLICT). The store of earlier releases left those purposes out.
@@ -844,12 +844,12 @@ describe('differences from the store of earlier releases that look like engine b
     expect(await store.moveDevice(ACB, M1, 'estate')).toEqual([]);
   });
 
-  // engine bug: DbKeyStore.moveDevices (src/internal/db/engine.ts, the cap check after the moves)
+  // Once a bug, now pinned: DbKeyStore.moveDevices (src/internal/db/engine.ts, the cap check after the moves)
   // caps the number of meters in the destination portfolio, not the meters a key is trusted by:
   // a move gives no key a meter (the meters keep their keys until their credentials are updated,
   // where the cap is checked per key), and a portfolio without keys exposes nothing. The store of
   // earlier releases checked the cap only where a move needed an update.
-  it.fails('moving meters into a portfolio without keys is never refused by the per-key cap', async () => {
+  it('moving meters into a portfolio without keys is never refused by the per-key cap', async () => {
     const { store } = await openPublic();
     const { north, south } = await supplierEstate(store, { maxDevicesPerKey: 2 });
     await store.createPortfolio(SUPPLIER, { id: 'spare' });

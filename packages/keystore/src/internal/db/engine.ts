@@ -634,7 +634,9 @@ export class DbKeyStore {
   }
 
   async #key(q: SqlReader, keyId: unknown, lock = ''): Promise<KeyRow> {
-    const id = String(keyId);
+    // Only a string names a key: an array, a String object or anything with a toString names none.
+    if (typeof keyId !== 'string') fail('ERR_KEY_NOT_FOUND', 'a key id is a string', typeof keyId);
+    const id = keyId;
     const k = this.#check('keys', (await q.get(`SELECT * FROM ${this.#db.table('keys')} WHERE key_id = ?${lock}`, [id])) as KeyRow | undefined, id);
     if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${id}`, id);
     return k;
@@ -1553,7 +1555,9 @@ export class DbKeyStore {
         }
       }
       const cap = org.max_devices_per_key;
-      if (cap !== null) {
+      // The meters moved will be updated to the destination's keys: a destination with no key for
+      // a meter purpose gives no key a meter, and the cap is checked again at each update.
+      if (cap !== null && DEVICE_PURPOSES.some((p) => current(to, p) !== undefined)) {
         const r = await t.get(`SELECT count(*) AS n FROM ${db.table('devices')} WHERE organisation = ? AND portfolio_id = ?`, [org.entity_id, to.id]);
         if (!(Number(r?.['n'] ?? 0) + list.length <= cap)) fail('ERR_PORTFOLIO_DEVICE_CAP', `portfolio ${to.id} would hold more than ${cap} devices`, to.id);
       }
@@ -1964,8 +1968,9 @@ export class DbKeyStore {
     const limit = options.limit ?? 1000;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) fail('ERR_INVALID_ARGUMENT', 'limit must be 1 to 10000');
     const org = await this.#org(this.#db, organisation);
+    const p = await this.#portfolio(this.#db, org.entity_id, portfolioId);
     const after = options.after === undefined ? '' : parseEui64(options.after);
-    const rows = (await this.#db.all(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND portfolio_id = ? AND device > ? ORDER BY device LIMIT ?`, [org.entity_id, String(portfolioId), after, limit])) as DeviceRow[];
+    const rows = (await this.#db.all(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND portfolio_id = ? AND device > ? ORDER BY device LIMIT ?`, [org.entity_id, p.id, after, limit])) as DeviceRow[];
     const devices = rows.map((d) => deviceInfoOf(this.#check('devices', d, `${org.entity_id}/${d.device}`) as DeviceRow));
     const last = rows[rows.length - 1];
     return Object.freeze({ devices: Object.freeze(devices), ...(rows.length === limit && last ? { next: last.device } : {}) });
