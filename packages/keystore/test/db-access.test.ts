@@ -87,14 +87,18 @@ describe.each(databases)('access control over $kind', (database) => {
   });
 
   it('a key generation needs a second custodian: proposed, approved by another, executed once', async () => {
-    const { store, ops, request, approval } = await controlled();
+    const { store, backend, ops, request, approval } = await controlled();
     const op: Operation = { op: 'key.generate', organisation: ORG, portfolioId: 'north', purpose: 'signing' };
+    const handles = (await backend.listHandles()).length;
     await expectCode(store.execute(await request(ops.alice, op)), 'ERR_APPROVAL_REQUIRED');
     const proposal = await store.propose(await request(ops.alice, op));
     // The proposer never counts; a custodian of south may not approve a north key.
     await expectCode(store.approve(await approval(ops.alice, proposal)), 'ERR_APPROVAL_DUPLICATE');
     await expectCode(store.approve(await approval(ops.carol, proposal)), 'ERR_APPROVAL_INVALID');
     await expectCode(store.execute(await request(ops.alice, op), { proposalId: proposal.proposalId }), 'ERR_PROPOSAL_QUORUM_NOT_MET');
+    // Refused before the backend was asked: no key was made for either refusal.
+    expect((await backend.listHandles()).length).toBe(handles);
+    expect(store.orphanHandles()).toEqual([]);
     const standing = await store.approve(await approval(ops.bob, proposal));
     expect(standing).toEqual({ required: 1, approvers: ['bob'], met: true });
     await expectCode(store.approve(await approval(ops.bob, proposal)), 'ERR_APPROVAL_DUPLICATE');

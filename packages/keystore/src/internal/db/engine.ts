@@ -936,6 +936,12 @@ export class DbKeyStore {
     return { verified, requestJson, payload, ...optional('proposalId', payload.proposalId) };
   }
 
+  /** Before a request is dispatched: its approvals (so that a refusal makes no backend key, as a key generation would). */
+  async #preflight(auth: Auth): Promise<void> {
+    const policy = await this.#accessRow(this.#db);
+    if (policy !== undefined) await this.#approvalsMet(this.#db, policy, auth);
+  }
+
   /**
    * Inside a change's transaction: nothing when the store has no access control and the call
    * carries no request; otherwise the request checked again with the operator's row locked (not
@@ -954,24 +960,11 @@ export class DbKeyStore {
     if (verified.counter <= op.lastCounter) fail('ERR_OPERATOR_REPLAYED', `operator ${verified.operatorId}'s counter ${verified.counter} is not above ${op.lastCounter}`, verified.operatorId);
     authorise(op.info, verified.operation, await this.#scopeOf(t, verified.operation, auth.payload));
     const after: { event: AuditEvent; rows: RowWrite[] }[] = [];
-    const required = requiredApprovals(policy, verified.operation);
-    if (auth.proposalId === undefined) {
-      if (required > 0) assertNoApprovalsRequired(policy, verified.operation);
-    } else {
-      const pr = await t.get(`SELECT * FROM ${this.#db.table('proposals')} WHERE proposal_id = ?${t.forUpdate}`, [auth.proposalId]);
-      if (!pr) fail('ERR_PROPOSAL_NOT_FOUND', `no proposal ${auth.proposalId}`, auth.proposalId);
-      checkRow(this.#secrets.rowKey, this.#storeId, 'proposals', pr, auth.proposalId);
-      if (pr['state'] !== 'open') fail('ERR_PROPOSAL_CLOSED', `proposal ${auth.proposalId} is ${String(pr['state'])}`, auth.proposalId);
-      const proposal = parseProposal(JSON.parse(String(pr['proposal'])));
-      checkOperationMatches(proposal, verified.operation);
-      const approvals = (await t.all(`SELECT approval FROM ${this.#db.table('approvals')} WHERE proposal_id = ?`, [auth.proposalId])).map((r) => JSON.parse(String(r['approval'])) as unknown);
-      const approverIds = approvals.map((a) => String((a as { approverId?: unknown }).approverId));
-      const { lookup } = await this.#lookup(t, approverIds);
-      const scope = await this.#scopeOf(t, verified.operation, auth.payload);
-      const quorum = assertQuorum({ proposal, approvals, lookup, scope, policy, now: this.#now() });
+    const executed = await this.#approvalsMet(t, policy, auth, t.forUpdate);
+    if (executed !== undefined) {
       after.push({
-        event: { type: 'proposal.executed', proposalId: auth.proposalId, approvals: quorum.approvers.length },
-        rows: [{ table: 'proposals', row: { ...pr, state: 'executed' } }],
+        event: { type: 'proposal.executed', proposalId: executed.proposalId, approvals: executed.approvals },
+        rows: [{ table: 'proposals', row: { ...executed.row, state: 'executed' } }],
       });
     }
     const entry = {
@@ -987,6 +980,32 @@ export class DbKeyStore {
       rows: [{ table: 'operators' as const, row: { ...op.row, last_counter: String(verified.counter) } }],
     };
     return { entries: [entry], after };
+  }
+
+  /**
+   * The policy's approvals for a request: none required, or its proposal open, for this very
+   * operation, and its quorum met (each approval verified). Run before anything is done (so that a
+   * refused request makes no backend key) and again in the change's transaction, locked.
+   * @returns the proposal's row and approval count, when the request executes a proposal
+   */
+  async #approvalsMet(q: SqlReader, policy: AccessPolicy, auth: Auth, lock = ''): Promise<{ proposalId: string; row: Row; approvals: number } | undefined> {
+    const { verified } = auth;
+    if (auth.proposalId === undefined) {
+      if (requiredApprovals(policy, verified.operation) > 0) assertNoApprovalsRequired(policy, verified.operation);
+      return undefined;
+    }
+    const pr = await q.get(`SELECT * FROM ${this.#db.table('proposals')} WHERE proposal_id = ?${lock}`, [auth.proposalId]);
+    if (!pr) fail('ERR_PROPOSAL_NOT_FOUND', `no proposal ${auth.proposalId}`, auth.proposalId);
+    checkRow(this.#secrets.rowKey, this.#storeId, 'proposals', pr, auth.proposalId);
+    if (pr['state'] !== 'open') fail('ERR_PROPOSAL_CLOSED', `proposal ${auth.proposalId} is ${String(pr['state'])}`, auth.proposalId);
+    const proposal = parseProposal(JSON.parse(String(pr['proposal'])));
+    checkOperationMatches(proposal, verified.operation);
+    const approvals = (await q.all(`SELECT approval FROM ${this.#db.table('approvals')} WHERE proposal_id = ?`, [auth.proposalId])).map((r) => JSON.parse(String(r['approval'])) as unknown);
+    const approverIds = approvals.map((a) => String((a as { approverId?: unknown }).approverId));
+    const { lookup } = await this.#lookup(q, approverIds);
+    const scope = await this.#scopeOf(q, verified.operation, auth.payload);
+    const quorum = assertQuorum({ proposal, approvals, lookup, scope, policy, now: this.#now() });
+    return { proposalId: auth.proposalId, row: pr, approvals: quorum.approvers.length };
   }
 
   /** Record a refused request (its own transaction; a failure to record does not hide the refusal). */
@@ -1087,6 +1106,7 @@ export class DbKeyStore {
       throw e;
     }
     try {
+      await this.#preflight(auth);
       return await authContext.run(auth, () => this.#dispatch(auth.verified.operation, auth.payload, auth.verified.operatorId));
     } catch (e) {
       await this.#refused(request, e);
