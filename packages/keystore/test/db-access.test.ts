@@ -44,7 +44,7 @@ const databases = [
 
 describe.each(databases)('access control over $kind', (database) => {
   /** A store with an estate (set up before the ceremony), then its operators. */
-  async function controlled() {
+  async function controlled(before?: (store: DbKeyStore) => Promise<void>) {
     const db = database.fresh();
     const backend = new MemoryKeyBackend();
     const store = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
@@ -54,6 +54,7 @@ describe.each(databases)('access control over $kind', (database) => {
       const h = await store.generateKey(SUPPLIER, p, 'signing');
       await store.attachCertificate(h.keyId, await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(h.keyId) }));
     }
+    await before?.(store);
     await store.assignDevices(SUPPLIER, [1, 2, 3, 4].map((i) => ({ device: eui(i), portfolioId: i % 2 === 1 ? 'north' : 'south' })));
     const ops = {
       admin: operator('admin', [{ role: 'administrator', organisation: '*' }]),
@@ -194,6 +195,50 @@ describe.each(databases)('access control over $kind', (database) => {
     await store.execute(await request(ops.admin, remove), { proposalId: p.proposalId });
     await expectCode(session.signFor(eui(1), message), 'ERR_OPERATOR_UNKNOWN');
     expect((await store.operator('svc-north')).removed).toBe(true);
+    await store.close();
+  });
+
+  it("a session agrees keys and signs DUIS XML only with its portfolios' keys, each use recorded with the operator; the store itself refuses both", async () => {
+    const certify = async (store: DbKeyStore, portfolio: string, purpose: 'keyAgreement' | 'xmlSigning') => {
+      const h = await store.generateKey(SUPPLIER, portfolio, purpose);
+      const role = purpose === 'xmlSigning' ? 135 : 2;
+      await store.attachCertificate(h.keyId, await issueOrganisationCertificate({ issuer: pki().organisationCa, role, entityId: SUPPLIER, keyUsage: purpose === 'xmlSigning' ? 'digitalSignature' : 'keyAgreement', csr: await store.createCsr(h.keyId) }));
+    };
+    const { db, store, ops, request, approval } = await controlled(async (s) => {
+      await certify(s, 'north', 'keyAgreement');
+      await certify(s, 'south', 'keyAgreement');
+      await certify(s, 'north', 'xmlSigning');
+    });
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    // Outside a session: refused, as signing is.
+    await expectCode(store.keyAgreementFor(eui(1)), 'ERR_OPERATOR_REQUIRED');
+    await expectCode(store.xmlSigner(SUPPLIER), 'ERR_OPERATOR_REQUIRED');
+    const session = (await store.execute(await request(ops.svc, { op: 'session.sign', organisation: ORG, portfolioIds: ['north'] }))) as SigningSession;
+    const z = await (await session.keyAgreementFor(eui(1), { messageCode: 0x0050 })).deriveSharedSecret(peer);
+    expect(z).toHaveLength(32);
+    await expectCode(session.keyAgreementFor(eui(2)), 'ERR_OPERATOR_FORBIDDEN'); // a south meter, a south key
+    const xml = await session.xmlSigner({ requestId: '90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000' });
+    expect(xml.portfolioId).toBe('north');
+    expect(await xml.sign(new TextEncoder().encode('<ds:SignedInfo/>'))).toHaveLength(64);
+    // A signer of south (added under the policy: two administrators) finds no XML key of its own.
+    const south = operator('svc-south', [{ role: 'signer', organisation: ORG, portfolioId: 'south' }]);
+    const add: Operation = { op: 'operator.add', operatorId: south.id, publicKey: Buffer.from(south.signer.publicKey).toString('hex').toUpperCase(), grants: south.grants };
+    const p = await store.propose(await request(ops.admin, add));
+    await store.approve(await approval(ops.admin2, p));
+    await store.execute(await request(ops.admin, add), { proposalId: p.proposalId });
+    const other = (await store.execute(await request(south, { op: 'session.sign', organisation: ORG, portfolioIds: ['south'] }))) as SigningSession;
+    await expectCode(other.xmlSigner(), 'ERR_KEY_NOT_FOUND');
+    await expectCode(other.xmlSigner({ portfolioId: 'north' }), 'ERR_OPERATOR_FORBIDDEN');
+    await expectCode(other.keyAgreementFor(eui(1)), 'ERR_OPERATOR_FORBIDDEN');
+    // Every use in the trail names its operator.
+    const uses: string[] = [];
+    const { verifyTrail } = await import('../src/internal/db/trail.js');
+    const t = await verifyTrail(await db.open(), { storeId: store.storeId, publicKey: store.auditPublicKey }, (rec) => {
+      if (rec.type === 'key.used') uses.push(`${rec.operation}:${rec.operatorId ?? '-'}`);
+    });
+    expect(t.ok).toBe(true);
+    expect(uses).toEqual(['keyAgreement:svc-north', 'xml-sign:svc-north']);
+    expect((await store.verifyStore()).findings).toEqual([]);
     await store.close();
   });
 

@@ -269,7 +269,18 @@ export interface Assignment {
   readonly portfolioId: string;
 }
 
-/** A signer's session: signs only for the meters of its portfolios. */
+/** What a session may use: its operator, organisation and portfolios. */
+interface SessionScope {
+  readonly operatorId: string;
+  readonly organisation: Eui64;
+  readonly allowed: ReadonlySet<string>;
+}
+
+/**
+ * A signer's session: signs, agrees keys and signs DUIS XML only with keys of its portfolios, for
+ * meters of its portfolios (a whole-estate key serves every meter); every use is recorded with
+ * the operator, and refused once the operator is removed.
+ */
 export interface SigningSession {
   /** The operator that opened it (named in every use record). */
   readonly operatorId: string;
@@ -279,6 +290,10 @@ export interface SigningSession {
   readonly portfolioIds: readonly string[];
   /** As {@link KeyStore.signFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a meter or key outside the session's portfolios. */
   signFor(device: string, data: Uint8Array, use?: UseContext): Promise<Uint8Array>;
+  /** As {@link KeyStore.keyAgreementFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a key outside the session's portfolios or a meter outside them (but with a whole-estate key). */
+  keyAgreementFor(device: string, options?: { purpose?: KeyAgreementPurpose } & UseContext): Promise<KeyAgreement>;
+  /** As {@link KeyStore.xmlSigner} for the session's organisation, refused (`ERR_OPERATOR_FORBIDDEN`) for an XML signing key outside the session's portfolios. */
+  xmlSigner(options?: XmlSignerOptions): Promise<XmlSigner>;
 }
 
 interface Auth {
@@ -1036,6 +1051,7 @@ export class DbKeyStore {
    */
   async initialiseAccess(ceremony: { readonly operators: readonly OperatorInfo[]; readonly policy?: AccessPolicy }): Promise<void> {
     this.#assertOpen();
+    this.#assertAnchored();
     const operators = (Array.isArray(ceremony?.operators) ? ceremony.operators : []).map((o) => parseOperatorInfo(o));
     if (operators.length === 0) fail('ERR_INVALID_ARGUMENT', 'the ceremony needs at least one operator');
     if (new Set(operators.map((o) => o.operatorId)).size !== operators.length) fail('ERR_INVALID_ARGUMENT', 'an operator is named twice');
@@ -1173,6 +1189,7 @@ export class DbKeyStore {
    */
   async propose(request: unknown, options: { readonly ttlMs?: number; readonly payload?: ExecutePayload } = {}): Promise<Proposal> {
     this.#assertOpen();
+    this.#assertAnchored();
     const ttl = options.ttlMs ?? 24 * 3600 * 1000;
     if (!Number.isSafeInteger(ttl) || ttl < 1000) fail('ERR_INVALID_ARGUMENT', 'ttlMs must be at least 1000', 'ttlMs');
     let auth: Auth;
@@ -1223,6 +1240,7 @@ export class DbKeyStore {
    */
   async approve(approval: unknown): Promise<{ readonly required: number; readonly approvers: readonly string[]; readonly met: boolean }> {
     this.#assertOpen();
+    this.#assertAnchored();
     const proposalId = typeof approval === 'object' && approval !== null ? String((approval as { proposalId?: unknown }).proposalId) : '';
     try {
       return await this.#db.tx(async (t) => {
@@ -1264,13 +1282,15 @@ export class DbKeyStore {
 
   /** A signing session: signs only for meters of `portfolioIds` of `organisation`, each use recorded with the operator. */
   #session(operatorId: string, organisation: Eui64, portfolioIds: readonly string[]): SigningSession {
-    const allowed = new Set(portfolioIds);
+    const scope: SessionScope = { operatorId, organisation, allowed: new Set(portfolioIds) };
+    const allowed = scope.allowed;
     return Object.freeze({
       operatorId,
       organisation,
       portfolioIds: Object.freeze([...portfolioIds]),
       signFor: async (device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> => {
         this.#assertOpen();
+        this.#assertAnchored();
         const fields = useOf(use);
         if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
         const { key, dev } = await this.#resolve(organisation, device, 'signing');
@@ -1280,6 +1300,17 @@ export class DbKeyStore {
         const signature = await this.#backend.sign(key.handle, data);
         await this.#trail.recordUse({ ...useEvent('sign', key, device, fields), operatorId } as AuditEvent & { keyId: string });
         return signature;
+      },
+      keyAgreementFor: async (device: string, options: { purpose?: KeyAgreementPurpose } & UseContext = {}): Promise<KeyAgreement> => {
+        this.#assertOpen();
+        this.#assertAnchored();
+        if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
+        return this.#keyAgreement(device, { ...options, organisation }, scope);
+      },
+      xmlSigner: async (options: XmlSignerOptions = {}): Promise<XmlSigner> => {
+        this.#assertOpen();
+        this.#assertAnchored();
+        return this.#xmlSigner(organisation, options, scope);
       },
     });
   }
@@ -1875,20 +1906,33 @@ export class DbKeyStore {
   async keyAgreementFor(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext = {}): Promise<KeyAgreement> {
     this.#assertOpen();
     this.#refuseUnderAccessControl();
+    return this.#keyAgreement(device, options, undefined);
+  }
+
+  /** A key agreement for a meter; in a session, only with a key of its portfolios (and for a meter of them, but with a whole-estate key). */
+  async #keyAgreement(device: string, options: { purpose?: KeyAgreementPurpose; organisation?: string } & UseContext, session: SessionScope | undefined): Promise<KeyAgreement> {
     const fields = useOf(options);
     const { organisation } = options;
     const purpose = options.purpose ?? 'keyAgreement';
     if (purpose === ('signing' as KeyPurpose) || purpose === ('xmlSigning' as KeyPurpose)) fail('ERR_KEY_NOT_FOR_KEY_AGREEMENT', `a ${purpose} key is never used for key agreement`);
-    const { key } = await this.#resolve(organisation, device, purpose);
+    const { key, dev } = await this.#resolve(organisation ?? session?.organisation, device, purpose);
+    if (session !== undefined) {
+      const estate = (await this.#estates(key.organisation)).some((p) => p.id === key.portfolio_id && wholeEstateOf(p).includes(purpose));
+      if (!session.allowed.has(key.portfolio_id) || (!estate && !session.allowed.has(dev.portfolio_id))) {
+        fail('ERR_OPERATOR_FORBIDDEN', `operator ${session.operatorId} uses keys of ${[...session.allowed].join(', ')}; device ${device} is in ${dev.portfolio_id} and trusts a key of ${key.portfolio_id}`, session.operatorId);
+      }
+    }
     return {
       publicKey: Buffer.from(key.public_key, 'hex'),
       deriveSharedSecret: async (peer) => {
         this.#assertOpen();
-        const now = (await this.#resolve(organisation, device, purpose)).key;
+        this.#assertAnchored();
+        const now = (await this.#resolve(organisation ?? session?.organisation, device, purpose)).key;
         if (now.key_id !== key.key_id) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.key_id}`, key.key_id);
         const point = peer instanceof Uint8Array && peer.length === 65 && peer[0] === 0x04 ? peer : publicKeyToRaw(toPublicKey(peer));
         const z = await this.#backend.deriveSharedSecret(key.handle, point);
-        await this.#trail.recordUse(useEvent('keyAgreement', key, device, fields));
+        const event = useEvent('keyAgreement', key, device, fields);
+        await this.#trail.recordUse((session === undefined ? event : { ...event, operatorId: session.operatorId }) as AuditEvent & { keyId: string });
         return z;
       },
     };
@@ -1898,6 +1942,11 @@ export class DbKeyStore {
   async xmlSigner(organisation: string, options: XmlSignerOptions = {}): Promise<XmlSigner> {
     this.#assertOpen();
     this.#refuseUnderAccessControl();
+    return this.#xmlSigner(organisation, options, undefined);
+  }
+
+  /** The organisation's XML signer; in a session, only with a key of its portfolios, each signature recorded with the operator. */
+  async #xmlSigner(organisation: string, options: XmlSignerOptions, session: SessionScope | undefined): Promise<XmlSigner> {
     if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the xmlSigner options must be an object', 'options');
     const defaults = xmlUseOf(options);
     const db = this.#db;
@@ -1908,13 +1957,16 @@ export class DbKeyStore {
       keyId = current(await this.#portfolio(db, org.entity_id, options.portfolioId), 'xmlSigning');
       if (keyId === undefined) fail('ERR_KEY_NOT_FOUND', `portfolio ${options.portfolioId} of ${org.entity_id} has no current xmlSigning key`, `${org.entity_id}/${options.portfolioId}/xmlSigning`);
     } else {
-      const holders = (await this.#portfoliosOf(db, org.entity_id)).filter((p) => current(p, 'xmlSigning') !== undefined);
-      if (holders.length === 0) fail('ERR_KEY_NOT_FOUND', `organisation ${org.entity_id} has no current xmlSigning key`, `${org.entity_id}/xmlSigning`);
+      const holders = (await this.#portfoliosOf(db, org.entity_id)).filter((p) => current(p, 'xmlSigning') !== undefined && (session === undefined || session.allowed.has(p.id)));
+      if (holders.length === 0) fail('ERR_KEY_NOT_FOUND', `organisation ${org.entity_id} has no current xmlSigning key${session === undefined ? '' : ` in ${[...session.allowed].join(', ')}`}`, `${org.entity_id}/xmlSigning`);
       if (holders.length > 1) fail('ERR_INVALID_ARGUMENT', `portfolios ${holders.map((p) => p.id).join(', ')} of ${org.entity_id} each have a current xmlSigning key: name one with portfolioId`, 'portfolioId');
       keyId = current(holders[0] as PortfolioRow, 'xmlSigning') as string;
     }
     const key = await this.#usableXmlKey(keyId, org.entity_id);
     if (key.certificate === null) fail('ERR_KEYSTORE_CORRUPT', `the current xmlSigning key ${key.key_id} has no certificate`, key.key_id);
+    if (session !== undefined && (org.entity_id !== session.organisation || !session.allowed.has(key.portfolio_id))) {
+      fail('ERR_OPERATOR_FORBIDDEN', `operator ${session.operatorId} uses keys of ${[...session.allowed].join(', ')} of ${session.organisation}; the XML signing key is ${key.portfolio_id}'s of ${org.entity_id}`, session.operatorId);
+    }
     const bound = key.key_id;
     return Object.freeze({
       keyId: bound,
@@ -1923,11 +1975,12 @@ export class DbKeyStore {
       certificate: new Uint8Array(toCertificate(key.certificate).der),
       sign: async (message: Uint8Array, use?: XmlSignUse): Promise<Uint8Array> => {
         this.#assertOpen();
+        this.#assertAnchored();
         const fields = use === undefined ? defaults : xmlUseOf(use);
         if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'message must be a Uint8Array', 'message');
         const now = await this.#usableXmlKey(bound, org.entity_id);
         const signature = await this.#backend.sign(now.handle, message);
-        await this.#trail.recordUse({ type: 'key.used', operation: 'xml-sign', keyId: now.key_id, portfolioId: now.portfolio_id, ...optional('requestId', fields.requestId) });
+        await this.#trail.recordUse({ type: 'key.used', operation: 'xml-sign', keyId: now.key_id, portfolioId: now.portfolio_id, ...optional('requestId', fields.requestId), ...optional('operatorId', session?.operatorId) });
         return signature;
       },
     });
