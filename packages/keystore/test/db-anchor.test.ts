@@ -3,6 +3,7 @@
 // cut short, is refused on open against the anchor; and the store stops changing and signing
 // anything once its anchor has taken no checkpoint for too long (a real PostgreSQL anchor, its
 // server stopped), and goes on once the anchor is back.
+import { generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -104,7 +105,17 @@ describe('the database store and its anchor', () => {
     const now = () => new Date(Date.now() + offset);
     const store = await DbKeyStore.open({ driver: SqliteDriver.open(join(dir, 'keystore.db'), SQLITE_SCHEMA), backend: new MemoryKeyBackend(), passphrase: PASS, anchor, anchorIntervalMs: 100, now });
     await estate(store);
+    for (const purpose of ['keyAgreement', 'xmlSigning'] as const) {
+      const h = await store.generateKey(SUPPLIER, 'north', purpose);
+      const cert = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: purpose === 'xmlSigning' ? 135 : 2, entityId: SUPPLIER, keyUsage: purpose === 'xmlSigning' ? 'digitalSignature' : 'keyAgreement', csr: await store.createCsr(h.keyId) });
+      await store.attachCertificate(h.keyId, cert);
+    }
+    await store.markCredentialsUpdated(SUPPLIER, eui(1), 'keyAgreement');
     await store.signFor(eui(1), message, { organisation: SUPPLIER });
+    // Obtained while the anchor is up; used while it is down.
+    const agreement = await store.keyAgreementFor(eui(1), { organisation: SUPPLIER });
+    const xml = await store.xmlSigner(SUPPLIER);
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
     pg.stop('immediate');
     try {
       // A change moves the head; the checkpoints fail; after the allowed lag the store refuses.
@@ -113,6 +124,8 @@ describe('the database store and its anchor', () => {
       offset = 60_000;
       await expectCode(store.signFor(eui(3), message, { organisation: SUPPLIER }), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
       await expectCode(store.revoke(`${SUPPLIER}.north.DS.g1`), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
+      await expectCode(agreement.deriveSharedSecret(peer), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
+      await expectCode(xml.sign(message), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
     } finally {
       pg.start();
     }
