@@ -40,6 +40,8 @@ const OPERATORS = {
   bob: 'custodian@north',
   erin: 'custodian@north',
   carol: 'custodian@south',
+  gwen: 'custodian',
+  hank: 'custodian',
   dave: 'deviceManager',
   svc: 'signer@north',
 };
@@ -142,17 +144,19 @@ describe('under access control', () => {
     expect(proposed.proposed).toBe(true);
     const id = proposed.proposal.proposalId;
     expect(json<{ state: string; proposer: string; operation: { op: string; keyId: string } }>(['proposal', 'show', id])).toMatchObject({ state: 'open', proposer: 'carol', operation: { op: 'key.revoke', keyId: southKey } });
-    // The proposer never counts; a custodian of north may not approve the revocation of a south key.
+    // The proposer never counts; a custodian of north, or an administrator, may not approve the revocation of a south key.
     refused(['approve', id, ...as('carol')], 'ERR_APPROVAL_DUPLICATE');
     refused(['approve', id, ...as('alice')], 'ERR_APPROVAL_INVALID');
-    expect(json<{ required: number; approvers: string[]; met: boolean }>(['approve', id, ...as('admin')])).toMatchObject({ required: 2, approvers: ['admin'], met: false });
-    refused(['approve', id, ...as('admin')], 'ERR_APPROVAL_DUPLICATE');
+    refused(['approve', id, ...as('admin')], 'ERR_APPROVAL_INVALID');
+    expect(json<{ required: number; approvers: string[]; met: boolean }>(['approve', id, ...as('gwen')])).toMatchObject({ required: 2, approvers: ['gwen'], met: false });
+    refused(['approve', id, ...as('gwen')], 'ERR_APPROVAL_DUPLICATE');
     // One approval of two: not run, the key still signs.
     refused(['key', 'revoke', southKey, ...as('carol'), '--proposal', id], 'ERR_PROPOSAL_QUORUM_NOT_MET');
     expect(keyState(southKey)).toBe('active');
-    expect(json<{ met: boolean; approvers: string[] }>(['approve', id, ...as('admin2')])).toMatchObject({ met: true, approvers: ['admin', 'admin2'] });
+    expect(json<{ met: boolean; approvers: string[] }>(['approve', id, ...as('hank')])).toMatchObject({ met: true, approvers: ['gwen', 'hank'] });
     // Another operation under these approvals is refused.
-    refused(['key', 'revoke', `${SUPPLIER}.north.DS.g1`, ...as('carol'), '--proposal', id], 'ERR_OPERATION_MISMATCH');
+    refused(['key', 'revoke', southKey, '--reason', 'superseded', ...as('carol'), '--proposal', id], 'ERR_OPERATION_MISMATCH');
+    expect(keyState(southKey)).toBe('active');
     const r = json<{ keyId: string; state: string; crlNumber: string }>(['key', 'revoke', southKey, ...as('carol'), '--proposal', id]);
     expect(r).toMatchObject({ keyId: southKey, state: 'revoked' });
     expect(Number(r.crlNumber)).toBeGreaterThan(1);
@@ -161,15 +165,22 @@ describe('under access control', () => {
     refused(['key', 'revoke', southKey, ...as('carol'), '--proposal', id], 'ERR_PROPOSAL_CLOSED');
   }, 300_000);
 
-  it('a key generation under dual control: proposed by one custodian, approved by another, executed and certified', () => {
+  it('a key generation under dual control: proposed by one custodian, approved by another, executed and certified; then rotated in', () => {
+    const before = lastCounter('alice');
     const proposed = json<{ proposal: { proposalId: string } }>(['key', 'generate', 'north', ...as('alice'), '--propose']);
     const id = proposed.proposal.proposalId;
     expect(json<{ required: number; met: boolean }>(['approve', id, ...as('bob')])).toMatchObject({ required: 1, met: true });
     const k = json<{ keyId: string; state: string; certificateSerial: string }>(['key', 'generate', 'north', '--certify', ...as('alice'), '--proposal', id]);
-    expect(k).toMatchObject({ keyId: `${SUPPLIER}.north.DS.g2`, state: 'active' });
+    // A second key of the purpose: certified, pending until rotated in.
+    expect(k).toMatchObject({ keyId: `${SUPPLIER}.north.DS.g2`, state: 'pending' });
     expect(k.certificateSerial).toMatch(/^[0-9A-F]+$/);
-    // Its CSR and certificate were two more requests of alice's: three counters after the proposal's.
     expect(json<{ state: string }>(['proposal', 'show', id]).state).toBe('executed');
+    // The proposal, its execution, the CSR and the attachment: four requests of alice's, four counters.
+    expect(lastCounter('alice')).toBe(before + 4);
+    // Generating is a change of its own: an operator's rotation names the key.
+    refused(['key', 'rotate', 'north', ...as('alice')], 'ERR_CLI_USAGE', 2);
+    const rotated = json<{ keyId: string; fromKeyId: string; devicesToUpdate: number; updates: { device: string }[] }>(['key', 'rotate', 'north', '--key', k.keyId, ...as('alice')]);
+    expect(rotated).toMatchObject({ keyId: k.keyId, fromKeyId: `${SUPPLIER}.north.DS.g1`, devicesToUpdate: 1, updates: [{ device: M1 }] });
   }, 300_000);
 
   it("signing goes through the operator's session: a signer of north signs for north's meters, not south's", () => {

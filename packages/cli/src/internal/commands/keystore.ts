@@ -69,12 +69,13 @@ export const register: Register = (program, wrap) => {
       const controlled = await ks.accessControlled();
       const hex = Buffer.from(ks.auditPublicKey).toString('hex').toUpperCase();
       return {
-        json: { storeId: ks.storeId, auditPublicKey: hex, database: `keystore/${KEYSTORE_DATABASE_FILE}`, trailHead: head, accessControlled: controlled },
+        json: { storeId: ks.storeId, auditPublicKey: hex, database: `keystore/${KEYSTORE_DATABASE_FILE}`, trailHead: head, accessControlled: controlled, orphanHandles: ks.orphanHandles() },
         text: [
           `key store ${ks.storeId} (keystore/${KEYSTORE_DATABASE_FILE})`,
           `  audit public key: ${hex}`,
           `  trail: ${head.seq} record(s) in ${head.batch} batch(es), head ${head.hash}`,
           `  access control: ${controlled ? 'yes (smki operator list)' : 'no'}`,
+          ...(ks.orphanHandles().length > 0 ? [`  backend keys no key row references (left by a change that never committed): ${ks.orphanHandles().join(' ')}`] : []),
         ].join('\n'),
       };
     }),
