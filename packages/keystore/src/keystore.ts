@@ -11,7 +11,7 @@ import type { KeyBackend } from './backend.js';
 import type { AuditAnchor } from './anchor.js';
 import type { AuditRecord } from './audit.js';
 import type { AccessPolicy, OperatorInfo, Proposal } from './access.js';
-import { fail, useOf } from './internal/rules.js';
+import { checkScryptN, fail, useOf } from './internal/rules.js';
 import { METADATA_FILE } from './internal/metadata.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from './internal/db/driver.js';
 import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from './internal/db/schema.js';
@@ -243,6 +243,7 @@ export class KeyStore {
   static async open(options: KeyStoreOptions): Promise<KeyStore> {
     if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'options must be an object', 'options');
     const passphrase = passphraseOf(options.passphrase);
+    checkScryptN(options.scryptN);
     if (typeof options.directory === 'string' && existsSync(join(options.directory, METADATA_FILE))) {
       fail('ERR_KEYSTORE_MIGRATION_REQUIRED', `${options.directory} holds the JSON metadata of an earlier release: migrate it (KeyStore.migrate, or smki keystore migrate)`, options.directory);
     }

@@ -251,6 +251,11 @@ describe('KeyStore on SQLite: what the auditor and the integrator see', () => {
       else process.env.SMKI_KEYSTORE_PASSPHRASE = saved;
     }
     await expectCode(KeyStore.open({ backend: new MemoryKeyBackend(), passphrase: PASS }), 'ERR_INVALID_ARGUMENT');
+    for (const scryptN of [2 ** 14, 2 ** 21, 40_000, 1.5]) {
+      const fresh = tempDir();
+      await expectCode(KeyStore.open({ directory: fresh, backend: new MemoryKeyBackend(), passphrase: PASS, scryptN }), 'ERR_INVALID_ARGUMENT');
+      expect(readdirSync(fresh)).toEqual([]);
+    }
     await expectCode(KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: PASS, database: { kind: 'mysql' } as never }), 'ERR_INVALID_ARGUMENT');
   });
 });

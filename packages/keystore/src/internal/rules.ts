@@ -85,3 +85,10 @@ export function xmlUseOf(use: unknown): XmlSignUse {
   }
   return optional('requestId', requestId);
 }
+
+/** A store's scrypt cost, if given: a power of two from 2^15 to 2^20 (what a store's KDF parameters may hold). */
+export function checkScryptN(n: unknown): void {
+  if (n !== undefined && !(typeof n === 'number' && Number.isSafeInteger(n) && n >= 2 ** 15 && n <= 2 ** 20 && (n & (n - 1)) === 0)) {
+    fail('ERR_INVALID_ARGUMENT', 'scryptN must be a power of two from 2^15 to 2^20', 'scryptN');
+  }
+}

@@ -23,7 +23,7 @@ import type { KeyBackend } from '../../backend.js';
 import { deriveAuditKey, trailLineHash, type AuditEvent, type AuditFinding, type AuditRecord } from '../../audit.js';
 import { AuditCheckpointer, checkTrailAgainstCheckpoint, verifyAuditCheckpoint, type AuditAnchor, type AuditTrailView, type SignedAuditCheckpoint } from '../../anchor.js';
 import { deriveSecrets, type StoreKdf } from '../metadata.js';
-import { checkPurpose, DEVICE_PURPOSES, fail, MAX_REASON, optional, PORTFOLIO_ID, PURPOSE_SHORT, PURPOSE_USAGE, REQUEST_ID, useOf, XML_SIGNING_ROLE, xmlUseOf } from '../rules.js';
+import { checkPurpose, checkScryptN, DEVICE_PURPOSES, fail, MAX_REASON, optional, PORTFOLIO_ID, PURPOSE_SHORT, PURPOSE_USAGE, REQUEST_ID, useOf, XML_SIGNING_ROLE, xmlUseOf } from '../rules.js';
 import type { LegacySnapshot } from '../../store.js';
 import {
   approvalSignatureValid,
@@ -406,6 +406,7 @@ export class DbKeyStore {
   static async open(options: DbKeyStoreOptions): Promise<DbKeyStore> {
     const { driver: db, backend, passphrase } = options;
     if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase');
+    checkScryptN(options.scryptN);
     const now = options.now ?? (() => new Date());
     let meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
     if (!meta) {
