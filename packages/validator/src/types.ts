@@ -175,11 +175,12 @@ export interface AcbKey {
   /** A stable id of the key (the keystore's key id), used to key the shared-secret cache. */
   readonly keyId: string;
   /**
-   * The key agreement to use for one command. With @smki/keystore:
+   * The key agreement to use for one command, or a function choosing it per command (answering
+   * at once or with a promise). With @smki/keystore:
    * `(device, use) => keyStore.keyAgreementFor(device, { organisation: acb, ...use })`, so that
    * every derivation is checked and audited by the keystore.
    */
-  readonly keyAgreement: KeyAgreement | ((device: Eui64, use: { readonly messageCode: number; readonly counter: bigint }) => KeyAgreement);
+  readonly keyAgreement: KeyAgreement | ((device: Eui64, use: { readonly messageCode: number; readonly counter: bigint }) => KeyAgreement | Promise<KeyAgreement>);
 }
 
 /**

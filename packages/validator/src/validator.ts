@@ -635,8 +635,9 @@ export class Validator {
     if (this.#zCache) z = this.#zCache.get(zKey, now);
     if (z === undefined) {
       try {
+        // A per-device function may answer at once or later (a key store reads the meter's row first).
         const agreement: KeyAgreement =
-          typeof acb.keyAgreement === 'function' ? acb.keyAgreement(m.recipient, { messageCode: m.messageCode, counter: m.originatorCounter }) : acb.keyAgreement;
+          typeof acb.keyAgreement === 'function' ? await acb.keyAgreement(m.recipient, { messageCode: m.messageCode, counter: m.originatorCounter }) : acb.keyAgreement;
         z = await agreement.deriveSharedSecret(deviceKey.point);
       } catch (e) {
         if (e instanceof SmkiError && (e.code === 'ERR_STORE_UNAVAILABLE' || e.code === 'ERR_STORE_CLOSED')) throw e;

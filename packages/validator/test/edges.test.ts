@@ -104,6 +104,16 @@ describe('the ACB key agreement', () => {
     await v.close();
   });
 
+  it('chosen per device by a function that answers later (as a key store does): the MAC verifies; a refusal is ERR_COMMAND_COUNTER_SIGN_FAILED', async () => {
+    const ka = createKeyAgreement(world.acb.privateKey);
+    const v = await openValidator(world, await memoryStores(world), {
+      acb: { keyId: 'later', keyAgreement: async (device) => (device === world.meters[0]!.eui ? Promise.reject(new SmkiError('ERR_DEVICE_UNKNOWN', 'no such meter', {})) : ka) },
+    });
+    expect(macOk(await v.validate(await disconnect(world, world.meters[1]!, NOW()), { sender: SUPPLIER }), 1)).toBe(true);
+    expectRejectedAt(await v.validate(await disconnect(world, world.meters[0]!, NOW()), { sender: SUPPLIER }), 'ERR_COMMAND_COUNTER_SIGN_FAILED');
+    await v.close();
+  });
+
   it("failing for the store's sake is a store failure (ERR_STORE_UNAVAILABLE, commit); failing otherwise is ERR_COMMAND_COUNTER_SIGN_FAILED naming why", async () => {
     const failing = (e: Error): KeyAgreement => ({ publicKey: new Uint8Array(65), deriveSharedSecret: () => Promise.reject(e) });
     const a = await openValidator(world, await memoryStores(world), { acb: { keyId: 'k', keyAgreement: failing(new SmkiError('ERR_STORE_UNAVAILABLE', 'metadata store gone', {})) } });
