@@ -103,7 +103,8 @@ describe('the database store and its anchor', () => {
     const anchor = await PostgresAnchor.open({ ...connectionOf(pg), schema: 'anchor_down' });
     let offset = 0;
     const now = () => new Date(Date.now() + offset);
-    const store = await DbKeyStore.open({ driver: SqliteDriver.open(join(dir, 'keystore.db'), SQLITE_SCHEMA), backend: new MemoryKeyBackend(), passphrase: PASS, anchor, anchorIntervalMs: 100, now });
+    const backend = new MemoryKeyBackend();
+    const store = await DbKeyStore.open({ driver: SqliteDriver.open(join(dir, 'keystore.db'), SQLITE_SCHEMA), backend, passphrase: PASS, anchor, anchorIntervalMs: 100, now });
     await estate(store);
     for (const purpose of ['keyAgreement', 'xmlSigning'] as const) {
       const h = await store.generateKey(SUPPLIER, 'north', purpose);
@@ -124,6 +125,9 @@ describe('the database store and its anchor', () => {
       offset = 60_000;
       await expectCode(store.signFor(eui(3), message, { organisation: SUPPLIER }), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
       await expectCode(store.revoke(`${SUPPLIER}.north.DS.g1`), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
+      const before = (await backend.listHandles()).length;
+      await expectCode(store.generateKey(SUPPLIER, 'north', 'signing'), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
+      expect((await backend.listHandles()).length).toBe(before); // no orphan
       await expectCode(agreement.deriveSharedSecret(peer), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
       await expectCode(xml.sign(message), 'ERR_AUDIT_ANCHOR_UNAVAILABLE');
     } finally {

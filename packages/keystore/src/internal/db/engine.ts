@@ -1372,6 +1372,8 @@ export class DbKeyStore {
    */
   async generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
     this.#assertOpen();
+    // Refused before the backend makes a key its transaction would then refuse (an orphan).
+    this.#assertAnchored();
     checkPurpose(purpose);
     const db = this.#db;
     // Before the backend makes a key nobody may record.
