@@ -62,6 +62,8 @@ describe('smki keystore migrate', () => {
     expect(report.fromRecords).toBeGreaterThan(0);
     expect(existsSync(join(lab, 'keystore', 'store.json'))).toBe(false);
     expect(readFileSync(join(lab, 'keystore', 'audit-public-key.hex'), 'utf8').trim()).toBe(report.auditPublicKey);
+    const info = JSON.parse(smki(['--dir', lab, 'keystore', 'info', '--json']).stdout) as { storeId: string; auditPublicKey: string; accessControlled: boolean };
+    expect(info).toMatchObject({ storeId: report.storeId, auditPublicKey: report.auditPublicKey, accessControlled: false });
     // Nothing more to migrate: a usage error, nothing changed.
     expect(smki(['--dir', lab, 'keystore', 'migrate']).status).toBe(2);
 

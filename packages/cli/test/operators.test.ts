@@ -44,6 +44,7 @@ const OPERATORS = {
   hank: 'custodian',
   dave: 'deviceManager',
   svc: 'signer@north',
+  xsvc: 'signer@duis,signer@north',
 };
 
 beforeAll(() => {
@@ -195,6 +196,34 @@ describe('under access control', () => {
     refused(['command', 'sign', '--in', join(keys, 'pre-m2.hex'), ...as('svc')], 'ERR_OPERATOR_FORBIDDEN');
     // A custodian holds no signer grant.
     refused(['command', 'sign', '--in', pre, ...as('alice')], 'ERR_OPERATOR_FORBIDDEN');
+  }, 300_000);
+
+  it("DUIS: the XML signature and the pre-command's GBCS signature come from the operator's sessions (the XML-signing key's portfolio, the meter's)", () => {
+    const pairs = (e: string) => e.match(/../g)!.join('-');
+    const xml = [
+      '<sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway" schemaVersion="5.4">',
+      `  <sr:Header><sr:RequestID>${pairs(SUPPLIER)}:${pairs(M1)}:0</sr:RequestID><sr:CommandVariant>4</sr:CommandVariant><sr:ServiceReference>7.2</sr:ServiceReference><sr:ServiceReferenceVariant>7.2</sr:ServiceReferenceVariant></sr:Header>`,
+      '  <sr:Body><sr:DisableSupply/></sr:Body>',
+      '</sr:Request>',
+    ].join('\n');
+    const req = join(keys, 'disable.xml');
+    writeFileSync(req, xml);
+    // Without an operator the store signs nothing; a signer of north only may not use the XML-signing key (portfolio duis).
+    const none = run(['duis', 'sign', req, '--json']);
+    expect(none.status).toBe(1);
+    expect(none.stdout + none.stderr).toContain('ERR_OPERATOR_REQUIRED');
+    const north = run(['duis', 'sign', req, ...as('svc'), '--json']);
+    expect(north.status).toBe(1);
+    expect(north.stdout + north.stderr).toContain('ERR_OPERATOR_FORBIDDEN');
+    const signed = join(keys, 'disable.signed.xml');
+    ok(['duis', 'sign', req, '--counter', 'now', '--out', signed, ...as('xsvc')]);
+    const response = join(keys, 'disable.response.xml');
+    ok(['duis', 'respond', signed, '--out', response]);
+    const spc = join(keys, 'disable.spc.xml');
+    ok(['duis', 'precommand', response, '--out', spc, ...as('xsvc')]);
+    const v = run(['duis', 'validate', spc, '--json']);
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout.trim().split('\n')[0]!)).toMatchObject({ ok: true, outcome: 'accepted' });
   }, 300_000);
 
   it('operators are added and removed under dual control; a removed operator signs nothing', () => {

@@ -28,10 +28,10 @@ import {
   type Proposal,
   type SigningSession,
   type UseContext,
+  type XmlSigner,
 } from '@smki/keystore';
 import { intOption, type Ctx, type Outcome } from './program.js';
 import { writeFileAtomic } from './files.js';
-import { withHint } from './exit.js';
 import { operatorPassphrase } from './secrets.js';
 import type { CliIo } from './io.js';
 
@@ -265,17 +265,54 @@ export class Actor {
     return (await this.ks.execute(await signRequest(this.ks, op, operation), payload)) as T;
   }
 
+  readonly #sessions = new Map<string, Promise<SigningSession>>();
+
   /**
-   * A signer for meters of `portfolioIds`: the store itself without an operator (a store under
-   * access control refuses it), or the operator's signing session.
+   * The operator's signing session for `portfolioIds` of `organisation` (one signed `session.sign`
+   * request, opened once per set in this command).
+   */
+  session(organisation: Eui64, portfolioIds: readonly string[]): Promise<SigningSession> {
+    const op = this.operator;
+    if (op === undefined) throw new SmkiError('ERR_CLI_USAGE', 'a signing session is opened by an operator: give --operator ID --operator-key FILE', {});
+    const ids = [...new Set(portfolioIds)].sort();
+    if (ids.length === 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'no portfolio to open a signing session for', {});
+    const key = `${organisation}/${ids.join(',')}`;
+    let s = this.#sessions.get(key);
+    if (s === undefined) {
+      s = (async () => (await this.ks.execute(await signRequest(this.ks, op, { op: 'session.sign', organisation, portfolioIds: ids }))) as SigningSession)();
+      this.#sessions.set(key, s);
+      s.catch(() => this.#sessions.delete(key));
+    }
+    return s;
+  }
+
+  /**
+   * A signer for meters: the store itself without an operator (a store under access control
+   * refuses it), or one session of the operator for the portfolios `portfolioIds` names.
    */
   async signing(organisation: Eui64, portfolioIds: () => Promise<readonly string[]>): Promise<(device: string, data: Uint8Array, use: UseContext) => Promise<Uint8Array>> {
-    const op = this.operator;
-    if (op === undefined) return (device, data, use) => this.ks.signFor(device, data, use);
-    const ids = [...new Set(await portfolioIds())].sort();
-    if (ids.length === 0) throw new SmkiError('ERR_CLI_INPUT_INVALID', 'no portfolio to open a signing session for', {});
-    const session = (await this.ks.execute(await signRequest(this.ks, op, { op: 'session.sign', organisation, portfolioIds: ids }))) as SigningSession;
+    if (this.operator === undefined) return (device, data, use) => this.ks.signFor(device, data, use);
+    const session = await this.session(organisation, await portfolioIds());
     return (device, data, use) => session.signFor(device, data, use);
+  }
+
+  /**
+   * A signer for any meter of `organisation`: the store itself without an operator, else the
+   * operator's session for the meter's portfolio (opened when first needed).
+   */
+  meterSigner(organisation: Eui64): (device: string, data: Uint8Array, use: UseContext) => Promise<Uint8Array> {
+    if (this.operator === undefined) return (device, data, use) => this.ks.signFor(device, data, use);
+    return async (device, data, use) => {
+      const portfolio = (await this.ks.device(organisation, device)).portfolioId;
+      return (await this.session(organisation, [portfolio])).signFor(device, data, use);
+    };
+  }
+
+  /** The organisation's XML signer: the store's without an operator, else from the operator's session for the XML-signing key's portfolio. */
+  async xmlSigner(organisation: Eui64, portfolioId: string | undefined): Promise<XmlSigner> {
+    if (this.operator === undefined) return this.ks.xmlSigner(organisation, portfolioId !== undefined ? { portfolioId } : {});
+    if (portfolioId === undefined) throw new SmkiError('ERR_CLI_USAGE', "as an operator, name the XML-signing key's portfolio (--portfolio): the session is opened for it", {});
+    return (await this.session(organisation, [portfolioId])).xmlSigner({ portfolioId });
   }
 }
 
@@ -316,12 +353,4 @@ export function readRequestFile(io: CliIo, file: string): { request: unknown; pa
   }
   if (typeof doc !== 'object' || doc === null || doc.format !== REQUEST_FILE_FORMAT) throw new SmkiError('ERR_CLI_INPUT_INVALID', `the request file is not of format ${REQUEST_FILE_FORMAT}`, { detail: file });
   return { request: doc.request, payload: payloadFromJson(doc.payload), propose: doc.propose === true, ...(typeof doc.proposalId === 'string' ? { proposalId: doc.proposalId } : {}) };
-}
-
-/** Give a store's refusal for want of an operator the line on what to do at the command line. */
-export function operatorHint<E>(e: E, command = 'this command'): E {
-  if (e instanceof SmkiError && e.code === 'ERR_OPERATOR_REQUIRED') {
-    withHint(e, `the key store is under access control: run ${command} with --operator ID --operator-key FILE (smki operator list shows the operators)`);
-  }
-  return e;
 }

@@ -20,13 +20,14 @@ import { Option } from 'commander';
 import { isSmkiError, SmkiError } from '@smki/core';
 import { buildArmSupply, buildDisableSupply, buildEnableSupply } from '@smki/gbcs';
 import { claimRequestId, DuisTrust, preCommandFromResponse, signedPreCommandFromRequest, signedPreCommandRequest, signRequest, signResponse, verifyDuis, type VerifiedDuis } from '@smki/duis';
-import type { KeyStore, XmlSigner } from '@smki/keystore';
+import type { XmlSigner } from '@smki/keystore';
 import { choice, example, type Ctx, type Outcome, type Register } from '../program.js';
 import { toJson } from '../io.js';
 import { exitForCode, hintOf, withHint } from '../exit.js';
 import { beginWrite, readInput, writeFileAtomic, type PendingFile } from '../files.js';
 import { eui, type State } from '../state.js';
 import { DEFAULT_PARTIES, provisionDuis, XML_PORTFOLIO } from './init.js';
+import { Actor, type OperatorFlags } from '../access.js';
 import { validatorOptions } from './command.js';
 import { Validator } from '@smki/validator';
 
@@ -199,17 +200,16 @@ function duisTrust(state: State): DuisTrust {
   return new DuisTrust({ certificates: t.certificates, crls: t.crls });
 }
 
-/** The supplier's XML signer (its current xmlSigning key), or what to do when there is none. */
-async function xmlSignerOf(state: State, ks: KeyStore, portfolio: string | undefined): Promise<XmlSigner> {
+/**
+ * The supplier's XML signer (its current xmlSigning key), from the operator's signing session under
+ * access control, or what to do when there is none.
+ */
+async function xmlSignerOf(state: State, actor: Actor, portfolio: string | undefined): Promise<XmlSigner> {
   const supplier = state.config.parties.supplier;
   const portfolioId = portfolio ?? state.config.duis?.xmlPortfolio;
   try {
-    return await ks.xmlSigner(supplier, portfolioId !== undefined ? { portfolioId } : {});
+    return await actor.xmlSigner(supplier, portfolioId);
   } catch (e) {
-    if (isSmkiError(e) && e.code === 'ERR_OPERATOR_REQUIRED') {
-      // The key store's signing sessions sign for meters only: no session offers the XML signer yet.
-      throw withHint(e, 'the key store is under access control, and its operator sessions do not sign DUIS XML: sign with a store that is not under access control');
-    }
     if (isSmkiError(e) && (e.code === 'ERR_KEY_NOT_FOUND' || e.code === 'ERR_PORTFOLIO_NOT_FOUND')) {
       throw withHint(
         new SmkiError('ERR_CLI_NOT_FOUND', `the supplier ${supplier} has no usable XML-signing key${portfolioId !== undefined ? ` in portfolio ${portfolioId}` : ''} (${e.code}: ${e.message})`, { detail: portfolioId ?? supplier }),
@@ -281,7 +281,10 @@ export const register: Register = (program, wrap) => {
       .argument(FILES_ARG, FILES_HELP)
       .addOption(choice('--counter <mode>', "the request id's counter: keep it as written, or set it now from the supplier's durable counter (milliseconds since the epoch, strictly increasing per originator and target; state/duis-user.db)", ['keep', 'now'], 'keep'))
       .option('--portfolio <id>', "the portfolio whose XML-signing key signs (default: the lab's, from smki.json)")
-      .option('--out <file|dir>', OUT_HELP),
+      .option('--out <file|dir>', OUT_HELP)
+      .option('--operator <id>', "under access control: sign in this operator's signing session (a signer of the XML-signing key's portfolio)")
+      .option('--operator-key <file>', "the operator's private key (PKCS#8 PEM; passphrase from $SMKI_OPERATOR_PASSPHRASE or --operator-passphrase-file)")
+      .option('--operator-passphrase-file <file>', "read the operator key's passphrase from this file"),
     'smki duis sign disable.xml --counter now --out signed.xml',
     'smki duis sign a.xml b.xml --counter now --out signed/ --json',
   ).action(
@@ -289,7 +292,7 @@ export const register: Register = (program, wrap) => {
       const state = ctx.state();
       const docs = await readDocuments(ctx, files as string[]);
       return runBatch(ctx, docs, { out: o.out as string | undefined, produces: true, label: 'signing', done: 'signed' }, async () => {
-        const signer = await xmlSignerOf(state, await state.keystore(), o.portfolio as string | undefined);
+        const signer = await xmlSignerOf(state, new Actor(ctx.io, await state.keystore(), o as OperatorFlags), o.portfolio as string | undefined);
         const store = o.counter === 'now' ? await state.duisStore('user') : undefined;
         return async (doc) => {
           const s = await signRequest(doc.data, signer, signer.certificate, store !== undefined ? { requestCounter: { store } } : {});
@@ -425,7 +428,10 @@ export const register: Register = (program, wrap) => {
       .description("User side: verify the DCC's signed sr:PreCommand Responses, sign each GBCS pre-command with the key its meter trusts (its portfolio's, from the key store) and send it back as a signed sr:SignedPreCommand Request under the same request id")
       .argument(FILES_ARG, FILES_HELP)
       .option('--portfolio <id>', "the portfolio whose XML-signing key signs the Request (default: the lab's, from smki.json)")
-      .option('--out <file|dir>', OUT_HELP),
+      .option('--out <file|dir>', OUT_HELP)
+      .option('--operator <id>', "under access control: sign in this operator's signing sessions (a signer of the XML-signing key's portfolio and of the meters')")
+      .option('--operator-key <file>', "the operator's private key (PKCS#8 PEM; passphrase from $SMKI_OPERATOR_PASSPHRASE or --operator-passphrase-file)")
+      .option('--operator-passphrase-file <file>', "read the operator key's passphrase from this file"),
     'smki duis precommand response.xml --out spc.xml',
     'smki duis precommand r1.xml r2.xml --out spc/ --json',
   ).action(
@@ -434,7 +440,11 @@ export const register: Register = (program, wrap) => {
       const docs = await readDocuments(ctx, files as string[]);
       return runBatch(ctx, docs, { out: o.out as string | undefined, produces: true, label: 'signing', done: 'signed' }, async () => {
         const ks = await state.keystore();
-        const xmlSigner = await xmlSignerOf(state, ks, o.portfolio as string | undefined);
+        // Under access control: the operator's sessions, one for the XML-signing key's portfolio, one per portfolio of the meters signed for.
+        const actor = new Actor(ctx.io, ks, o as OperatorFlags);
+        const xmlSigner = await xmlSignerOf(state, actor, o.portfolio as string | undefined);
+        const meterSigner = actor.meterSigner(state.config.parties.supplier);
+        const keystore = { signFor: (device: string, data: Uint8Array, use: { messageCode?: number; counter?: bigint }) => meterSigner(device, data, { ...(use.messageCode !== undefined ? { messageCode: use.messageCode } : {}), ...(use.counter !== undefined ? { counter: use.counter } : {}) }) };
         const trust = duisTrust(state);
         const dcc = state.config.duis?.dcc;
         const supplier = state.config.parties.supplier;
@@ -446,7 +456,7 @@ export const register: Register = (program, wrap) => {
             ...(verified.serviceReference !== undefined ? { serviceReference: verified.serviceReference } : {}),
             ...(verified.serviceReferenceVariant !== undefined ? { serviceReferenceVariant: verified.serviceReferenceVariant } : {}),
           };
-          const r = await signedPreCommandRequest({ preCommand, keystore: ks, organisation: supplier, xmlSigner, xmlCertificate: xmlSigner.certificate, header });
+          const r = await signedPreCommandRequest({ preCommand, keystore, organisation: supplier, xmlSigner, xmlCertificate: xmlSigner.certificate, header });
           return {
             xml: r.xml,
             fields: { requestId: r.requestIdText, originator: r.requestId.originator, target: r.requestId.target, counter: r.requestId.counter, messageCode: hex4(preCommand.message.messageCode) },

@@ -14,7 +14,6 @@ import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
 import { eui, type State } from '../state.js';
 import { Actor, deferredOutcome, operatorOptions, sha256Upper, type OperatorFlags } from '../access.js';
-import { hintFor, withHint } from '../exit.js';
 
 /** The purposes `key generate` and `key rotate` take: `xmlSigning` is the DUIS XML-signing key (role 135), which no meter trusts. */
 const PURPOSES = ['signing', 'keyAgreement', 'xmlSigning'] as const;
@@ -131,21 +130,6 @@ function updatesText(ctx: Ctx, updates: readonly CredentialUpdate[], total: numb
 /** The supplier, and a failure for an outcome that was proposed or written instead of run. */
 function actorFor(ctx: Ctx, ks: KeyStore, o: Record<string, unknown>): Actor {
   return new Actor(ctx.io, ks, o as OperatorFlags);
-}
-
-/** Refusals of a signed key generation that come after the key store made the key in its backend. */
-const LATE_REFUSALS = new Set(['ERR_APPROVAL_REQUIRED', 'ERR_PROPOSAL_QUORUM_NOT_MET', 'ERR_PROPOSAL_EXPIRED', 'ERR_PROPOSAL_CLOSED', 'ERR_PROPOSAL_NOT_FOUND', 'ERR_OPERATION_MISMATCH', 'ERR_APPROVAL_INVALID', 'ERR_OPERATOR_REPLAYED']);
-
-/**
- * The key store makes a key in its backend before it checks the policy and the proposal, so a
- * generation refused there leaves that key behind (an orphan, listed by `smki keystore info`), and
- * with key files it blocks the same generation: say so.
- */
-function orphanHint(e: unknown): unknown {
-  if (e instanceof SmkiError && LATE_REFUSALS.has(e.code)) {
-    withHint(e, `${hintFor(e.code)}; the refused generation may have left its key in the backend (smki keystore info lists orphans): with key files, move that file aside before generating again`);
-  }
-  return e;
 }
 
 /** A key without its certificate bytes (JSON output). */
@@ -337,12 +321,7 @@ export const register: Register = (program, wrap) => {
       const supplier = state.config.parties.supplier;
       const actor = actorFor(ctx, ks, o);
       const purpose = o.purpose as KeyPurpose;
-      let r: Awaited<ReturnType<typeof actor.main<{ keyId: string }>>>;
-      try {
-        r = await actor.main({ op: 'key.generate', organisation: supplier, portfolioId: String(pid), purpose }, {}, () => ks.generateKey(supplier, String(pid), purpose));
-      } catch (e) {
-        throw orphanHint(e);
-      }
+      const r = await actor.main({ op: 'key.generate', organisation: supplier, portfolioId: String(pid), purpose }, {}, () => ks.generateKey(supplier, String(pid), purpose));
       const d = deferredOutcome(ctx, r, `a ${purpose} key for ${String(pid)}`);
       if (d) return d;
       const h = (r as { result: { keyId: string } }).result;
