@@ -2,6 +2,7 @@
 // @smki/store's plumbing) and PostgreSQL (node-postgres, likewise). SQL is written once with `?`
 // placeholders; the PostgreSQL driver numbers them. Values are strings, numbers (safe integers)
 // and null only.
+import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { SmkiError } from '@smki/core';
 import { openSqliteDatabase, PostgresConnection, postgresError, sqliteError, type PostgresStateStoreOptions } from '@smki/store';
@@ -31,9 +32,25 @@ export interface SqlTx extends SqlReader {
   readonly forShare: string;
 }
 
+/**
+ * How to open another connection to the same database (plain data: it is sent to the use worker,
+ * which commits use batches on a connection of its own).
+ */
+export type DriverSpec =
+  | { readonly kind: 'sqlite'; readonly path: string; readonly schema: { readonly sql: string; readonly version: number }; readonly busyTimeoutMs?: number }
+  | { readonly kind: 'postgres'; readonly options: PostgresStateStoreOptions; readonly version: number };
+
 /** A database the key store keeps its metadata and audit trail in. */
 export interface SqlDriver extends SqlReader {
   readonly kind: 'sqlite' | 'postgres';
+  /** How another thread opens its own connection to this database; undefined when it cannot (an in-memory database). */
+  readonly spec?: DriverSpec | undefined;
+  /**
+   * A read for the hot path that may see the state as it was up to one turn of the event loop
+   * ago (SQLite: one read transaction serves every such read of a turn). For choosing, never for
+   * deciding.
+   */
+  peek?(sql: string, params: readonly SqlValue[]): Row | undefined;
   /** A table's name as SQL spells it (schema-qualified on PostgreSQL). */
   table(name: string): string;
   /**
@@ -82,27 +99,36 @@ export class SqliteDriver implements SqlDriver {
   readonly forUpdate = '';
   readonly #writer: Database.Database;
   readonly #reader: Database.Database;
+  readonly #peeker: Database.Database;
   readonly #wStmts = new Map<string, Database.Statement>();
   readonly #rStmts = new Map<string, Database.Statement>();
+  readonly #pStmts = new Map<string, Database.Statement>();
+  #peeking = false;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  readonly spec: DriverSpec | undefined;
 
-  private constructor(writer: Database.Database, reader: Database.Database) {
+  private constructor(writer: Database.Database, reader: Database.Database, peeker: Database.Database, spec: DriverSpec | undefined) {
     this.#writer = writer;
     this.#reader = reader;
+    this.#peeker = peeker;
+    this.spec = spec;
   }
 
   static open(path: string, schema: { sql: string; version: number }, busyTimeoutMs?: number): SqliteDriver {
     const opts = { path, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) };
     const writer = openSqliteDatabase(opts, schema);
-    let reader: Database.Database;
+    const open: Database.Database[] = [writer];
     try {
-      reader = openSqliteDatabase(opts, schema);
+      open.push(openSqliteDatabase(opts, schema), openSqliteDatabase(opts, schema));
     } catch (e) {
-      writer.close();
+      for (const d of open) d.close();
       throw e;
     }
-    return new SqliteDriver(writer, reader);
+    const [, reader, peeker] = open as [Database.Database, Database.Database, Database.Database];
+    const file = typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
+    const spec: DriverSpec | undefined = file ? { kind: 'sqlite', path: resolve(path), schema: { sql: schema.sql, version: schema.version }, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) } : undefined;
+    return new SqliteDriver(writer, reader, peeker, spec);
   }
 
   #stmt(db: Database.Database, cache: Map<string, Database.Statement>, sql: string): Database.Statement {
@@ -140,6 +166,32 @@ export class SqliteDriver implements SqlDriver {
     }
   }
 
+  peek(sql: string, params: readonly SqlValue[]): Row | undefined {
+    this.#check();
+    try {
+      if (!this.#peeking) {
+        // One read transaction for the reads of this turn, ended at the next.
+        this.#peeker.exec('BEGIN');
+        this.#peeking = true;
+        setImmediate(() => this.#endPeek());
+      }
+      return this.#stmt(this.#peeker, this.#pStmts, sql).get(...params) as Row | undefined;
+    } catch (e) {
+      this.#endPeek();
+      throw sqliteError(e, 'a read');
+    }
+  }
+
+  #endPeek(): void {
+    if (!this.#peeking) return;
+    this.#peeking = false;
+    try {
+      if (this.#peeker.inTransaction) this.#peeker.exec('COMMIT');
+    } catch {
+      // a read transaction: nothing to keep; the next read starts another
+    }
+  }
+
   /** Iterate a query's rows without holding them all (reader connection). */
   *iterate(sql: string, params: readonly SqlValue[] = []): IterableIterator<Row> {
     this.#check();
@@ -174,6 +226,8 @@ export class SqliteDriver implements SqlDriver {
       try {
         const out = await f(t);
         w.exec('COMMIT');
+        // What this process changed, the hot path's next read sees.
+        this.#endPeek();
         return out;
       } catch (e) {
         try {
@@ -193,8 +247,10 @@ export class SqliteDriver implements SqlDriver {
     if (this.#closed) return;
     await this.#queue;
     this.#closed = true;
+    this.#endPeek();
     this.#writer.close();
     this.#reader.close();
+    this.#peeker.close();
   }
 }
 
@@ -225,14 +281,24 @@ export class PostgresDriver implements SqlDriver {
   readonly kind = 'postgres' as const;
   readonly #conn: PostgresConnection;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly spec: DriverSpec | undefined;
 
-  private constructor(conn: PostgresConnection) {
+  private constructor(conn: PostgresConnection, spec: DriverSpec | undefined) {
     this.#conn = conn;
+    this.spec = spec;
   }
 
   static async open(options: PostgresStateStoreOptions, ddl: (schema: string) => string[], version: number): Promise<PostgresDriver> {
     const conn = await PostgresConnection.open(options, { ddl, version, defaultSchema: 'smki_keystore', applicationName: 'smki-keystore' });
-    return new PostgresDriver(conn);
+    // Options that are plain data can open another connection in the use worker (with the key
+    // store's own tables: `ddl` is not sent, the worker has it); others (a password function) cannot.
+    let spec: DriverSpec | undefined;
+    try {
+      spec = { kind: 'postgres', options: structuredClone(options), version };
+    } catch {
+      spec = undefined;
+    }
+    return new PostgresDriver(conn, spec);
   }
 
   /** The (validated) schema name. */
