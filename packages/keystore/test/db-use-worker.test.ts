@@ -109,21 +109,25 @@ describe.each(databases)('use batches in the worker thread, on $kind', (db) => {
     await a.rotate(g2.keyId);
     const b = await DbKeyStore.open({ driver: await openDriver(), backend, passphrase: PASS });
     expect(verifiesWith(north.cert, await a.signFor(eui(1), message))).toBe(true);
-    let fired = false;
+    // Signed with north's key for meter 2 and with south's g1 for meter 4; once both signatures
+    // are made, and before either record is sent, another connection revokes north's key and
+    // records that meter 4 now trusts g2.
+    let signed = 0;
+    let changed!: () => void;
+    const changes = new Promise<void>((r) => (changed = r));
     const sign = backend.sign.bind(backend);
     backend.sign = async (handle, data) => {
       const sig = await sign(handle, data);
-      if (!fired) {
-        fired = true;
-        // Signed with north's key and with south's g1 for meter 4; before either record commits,
-        // another connection revokes north's key and records that meter 4 now trusts g2.
+      if (++signed === 2) {
         await b.revoke(north.keyId, 'keyCompromise');
         await b.markCredentialsUpdated(SUPPLIER, eui(4), 'signing');
+        changed();
       }
+      await changes;
       return sig;
     };
     const results = await Promise.allSettled([a.signFor(eui(2), message, { counter: 1n }), a.signFor(eui(4), message, { counter: 2n })]);
-    expect(fired).toBe(true);
+    expect(signed).toBe(2);
     expect(results.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'signed'))).toEqual(['ERR_KEY_REVOKED', 'ERR_KEY_STATE_TRANSITION']);
     // Neither use is in the trail; the first one (before the changes) is.
     expect(await usesIn(openDriver, a)).toEqual([`${eui(1)}:undefined`]);
@@ -134,30 +138,35 @@ describe.each(databases)('use batches in the worker thread, on $kind', (db) => {
   it('rejects every caller of a batch whose thread stops before it commits, records none of it, and starts a new thread for the next batch', async () => {
     const openDriver = db.fresh();
     const backend = new MemoryKeyBackend();
-    let stopAt = false;
+    let stop = false;
     const store = await DbKeyStore.open({
       driver: await openDriver(),
       backend,
       passphrase: PASS,
       fault: (point) => {
-        // The batch is written and waits, uncommitted, for this hook: its thread is stopped.
-        if (point === 'db:use-before-commit' && stopAt) void threads[threads.length - 1]!.terminate();
+        // A batch is written and waits, uncommitted, for this hook: its thread is stopped (once).
+        if (point === 'db:use-before-commit' && stop) {
+          stop = false;
+          void threads[threads.length - 1]!.terminate();
+        }
       },
     });
-    await estate(store, 5);
+    await estate(store, 10);
     expect((await store.signFor(eui(1), message, { counter: 1n })).length).toBe(64);
     const before = threads.length;
-    stopAt = true;
-    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => store.signFor(eui(2 + i), message, { counter: BigInt(10 + i) })));
-    for (const r of results) {
-      expect(r.status).toBe('rejected');
-      expect((r as PromiseRejectedResult).reason).toMatchObject({ name: 'SmkiError', code: 'ERR_STORE_UNAVAILABLE' });
-    }
-    stopAt = false;
-    // The next batch goes to a new thread, and the trail holds only what committed.
-    expect((await store.signFor(eui(7), message, { counter: 2n })).length).toBe(64);
-    expect(threads.length).toBe(before + 1);
-    expect(await usesIn(openDriver, store)).toEqual([`${eui(1)}:1`, `${eui(7)}:2`]);
+    stop = true;
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => store.signFor(eui(2 + i), message, { counter: BigInt(10 + i) })));
+    expect(stop).toBe(false);
+    // The callers of the stopped batch (at least one) got an SmkiError and no signature; those of
+    // any other batch got theirs, and only theirs are in the trail.
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(r.reason).toMatchObject({ name: 'SmkiError', code: 'ERR_STORE_UNAVAILABLE' });
+    const signedUses = results.flatMap((r, i) => (r.status === 'fulfilled' ? [`${eui(2 + i)}:${10 + i}`] : []));
+    // The next batch goes to a new thread.
+    expect((await store.signFor(eui(20), message, { counter: 2n })).length).toBe(64);
+    expect(threads.length).toBeGreaterThan(before);
+    expect((await usesIn(openDriver, store)).sort()).toEqual([`${eui(1)}:1`, ...signedUses, `${eui(20)}:2`].sort());
     await store.close();
   });
 

@@ -62,6 +62,10 @@ export interface SqlDriver extends SqlReader {
 }
 
 const CHUNK = 500;
+/** Rows one SQLite INSERT statement of a bulk insert carries. */
+const ROWS_PER_INSERT = 32;
+/** How much of a SQLite file the hot path's connection maps (address space, not memory). */
+const MMAP_BYTES = 1 << 30;
 
 /** ` ON CONFLICT (key) DO UPDATE SET` every other column (the same in SQLite and PostgreSQL). */
 function upsertTail(columns: readonly string[], key: readonly string[]): string {
@@ -126,6 +130,13 @@ export class SqliteDriver implements SqlDriver {
       throw e;
     }
     const [, reader, peeker] = open as [Database.Database, Database.Database, Database.Database];
+    // The hot path's reads map the file: each commit of another connection empties a connection's
+    // page cache, and a read through the map costs no system call.
+    try {
+      peeker.pragma(`mmap_size = ${MMAP_BYTES}`);
+    } catch {
+      // a build without mmap reads through the page cache
+    }
     const file = typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
     const spec: DriverSpec | undefined = file ? { kind: 'sqlite', path: resolve(path), schema: { sql: schema.sql, version: schema.version }, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) } : undefined;
     return new SqliteDriver(writer, reader, peeker, spec);
@@ -210,8 +221,15 @@ export class SqliteDriver implements SqlDriver {
         all: async (sql, params = []) => stmt(sql).all(...params) as Row[],
         run: async (sql, params = []) => stmt(sql).run(...params).changes,
         insertMany: async (table, columns, rows) => {
-          const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
-          for (const r of rows) s.run(...r);
+          // Rows in statements of ROWS_PER_INSERT rows each (one statement step per chunk), the rest one by one.
+          const tuple = `(${columns.map(() => '?').join(', ')})`;
+          let i = 0;
+          if (rows.length >= ROWS_PER_INSERT) {
+            const many = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => tuple).join(', ')}`);
+            for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) many.run(rows.slice(i, i + ROWS_PER_INSERT).flat());
+          }
+          const one = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuple}`);
+          for (; i < rows.length; i++) one.run(...(rows[i] as SqlValue[]));
         },
         upsertMany: async (table, columns, key, rows) => {
           const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${upsertTail(columns, key)}`);

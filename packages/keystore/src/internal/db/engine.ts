@@ -1705,7 +1705,10 @@ export class DbKeyStore {
   #applyUseChecks(r: Omit<UseCheckResult, 'refused'>, stamp: number): void {
     for (const id of r.unusable) this.#keyCache.delete(id);
     this.#estateCache.clear();
-    if (stamp === this.#changes) for (const [id, k] of r.keys) this.#keyCache.set(id, k as KeyRow);
+    if (stamp === this.#changes) {
+      for (const [id, k] of r.keys) this.#keyCache.set(id, k as KeyRow);
+      for (const [org, rows] of r.estates) this.#estateCache.set(org, rows as PortfolioRow[]);
+    }
     // Access control, once initialised, is never lifted.
     if (r.controlled) this.#controlled = true;
   }
@@ -2138,13 +2141,9 @@ function portfolioInfoOf(p: PortfolioRow, devices: readonly Eui64[]): PortfolioI
 
 
 function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: string, use: UseContext): AuditEvent & { keyId: string } {
-  return {
-    type: 'key.used',
-    operation,
-    keyId: key.key_id,
-    portfolioId: key.portfolio_id,
-    device: parseEui64(device),
-    ...optional('messageCode', use.messageCode),
-    ...optional('counter', use.counter),
-  } as AuditEvent & { keyId: string };
+  // Built field by field, in the same order (no spread of temporaries: this runs for every signature).
+  const e: Record<string, unknown> = { type: 'key.used', operation, keyId: key.key_id, portfolioId: key.portfolio_id, device: parseEui64(device) };
+  if (use.messageCode !== undefined) e['messageCode'] = use.messageCode;
+  if (use.counter !== undefined) e['counter'] = use.counter;
+  return e as AuditEvent & { keyId: string };
 }

@@ -7,9 +7,9 @@ import { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
 import { SmkiError, type SmkiErrorCode } from '@smki/core';
 import type { AuditEvent } from '../../audit.js';
-import type { DriverSpec, Row } from './driver.js';
+import type { DriverSpec } from './driver.js';
 import type { UseCommitter } from './trail.js';
-import type { FromWorker, ToWorker, UseWorkerData, WireError } from './use-worker.js';
+import { packUses, type FromWorker, type ToWorker, type UseWorkerData, type WireError } from './use-wire.js';
 import type { UseCheckResult } from './uses.js';
 
 /** What {@link UseWorker} starts its thread with, and tells the store. */
@@ -122,7 +122,7 @@ export class UseWorker implements UseCommitter {
         const fs = m.ids.map((id) => this.#take(id));
         const stamps = fs.map((f) => f?.stamp ?? -1);
         try {
-          this.#options.onChecked?.({ keys: new Map(m.keys.map((k) => [k['key_id'] as string, k as Row])), unusable: m.unusable, controlled: m.controlled }, Math.min(...stamps));
+          this.#options.onChecked?.({ keys: new Map(m.keys.map((k) => [k['key_id'] as string, k])), unusable: m.unusable, controlled: m.controlled, estates: new Map(m.estates) }, Math.min(...stamps));
         } catch {
           // the caches only choose keys; the batch's decision stands
         }
@@ -164,7 +164,8 @@ export class UseWorker implements UseCommitter {
       // While a batch is under way the thread keeps the process alive.
       if (this.#inFlight.size === 1) w.ref();
       try {
-        w.postMessage({ type: 'batch', id, at, uses } satisfies ToWorker);
+        const packed = packUses(uses);
+        w.postMessage((packed === undefined ? { type: 'batch', id, at, uses } : { type: 'batch', id, at, packed }) satisfies ToWorker);
       } catch (e) {
         this.#inFlight.delete(id);
         reject(stopped('a batch could not be sent', e));

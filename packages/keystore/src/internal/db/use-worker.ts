@@ -5,53 +5,16 @@
 // order they come, each in one transaction of DbTrail.commitBatch (the same code as in-process).
 import { createPrivateKey } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { isSmkiError, SmkiError } from '@smki/core';
+import { SmkiError } from '@smki/core';
 import type { AuditEvent } from '../../audit.js';
 import { PostgresDriver, SqliteDriver, type DriverSpec, type SqlDriver } from './driver.js';
 import { postgresDdl } from './schema.js';
 import { DbTrail } from './trail.js';
 import { checkUses, type UseCheckResult } from './uses.js';
-
-/** What the thread is started with. */
-export interface UseWorkerData {
-  readonly spec: DriverSpec;
-  readonly storeId: string;
-  readonly rowKey: Uint8Array;
-  readonly macKey: Uint8Array;
-  /** The audit key, PKCS#8 DER. */
-  readonly auditKey: Uint8Array;
-  readonly auditPublicKey: Uint8Array;
-  /** Whether the main thread has a fault hook (crash tests): then `db:use-before-commit` waits for it. */
-  readonly faults: boolean;
-  /** One Int32 the fault handshake waits on (0 waiting, 1 go on, 2 the hook threw). */
-  readonly faultFlag: SharedArrayBuffer;
-}
+import { toWire, unpackUses, type FromWorker, type ToWorker, type UseWorkerData } from './use-wire.js';
 
 /** Most uses one transaction of the worker holds. */
 const MAX_USES = 4096;
-
-/** An error as it crosses the thread boundary. */
-export interface WireError {
-  readonly code: string;
-  readonly message: string;
-  readonly context: unknown;
-}
-
-/** Messages to the thread. */
-export type ToWorker = { readonly type: 'batch'; readonly id: number; readonly at: string; readonly uses: readonly AuditEvent[] } | { readonly type: 'close' };
-
-/** Messages from the thread (`done`: the refusals of the uses of batches `ids`, in order, all in one transaction). */
-export type FromWorker =
-  | { readonly type: 'done'; readonly ids: readonly number[]; readonly sizes: readonly number[]; readonly refused: readonly (WireError | null)[]; readonly keys: readonly Record<string, string | number | null>[]; readonly unusable: readonly string[]; readonly controlled: boolean }
-  | { readonly type: 'failed'; readonly ids: readonly number[]; readonly error: WireError }
-  | { readonly type: 'fault'; readonly point: string }
-  | { readonly type: 'closed' };
-
-/** Any error as a stable SmkiError on the wire (an unexpected one as the store being unavailable). */
-export function toWire(e: unknown): WireError {
-  if (isSmkiError(e)) return { code: e.code, message: e.message, context: e.context };
-  return { code: 'ERR_STORE_UNAVAILABLE', message: `the use batch failed: ${e instanceof Error ? e.message : String(e)}; nothing was recorded`, context: { detail: 'use worker' } };
-}
 
 async function openDriver(spec: DriverSpec): Promise<SqlDriver> {
   if (spec.kind === 'sqlite') return SqliteDriver.open(spec.path, spec.schema, spec.busyTimeoutMs);
@@ -91,12 +54,12 @@ function main(): void {
   });
   // Batches in the order they come; those that queued while a transaction ran go together into
   // the next one (group commit), up to MAX_USES uses.
-  const queue: Extract<ToWorker, { type: 'batch' }>[] = [];
+  const queue: { id: number; at: string; uses: readonly AuditEvent[] }[] = [];
   let closing = false;
   let running = false;
   const take = (m: ToWorker): void => {
     if (m.type === 'close') closing = true;
-    else queue.push(m);
+    else queue.push({ id: m.id, at: m.at, uses: 'packed' in m ? unpackUses(m.packed) : m.uses });
   };
   const run = async (): Promise<void> => {
     running = true;
@@ -125,7 +88,9 @@ function main(): void {
       running = false;
     }
   };
-  const commitGroup = async (group: readonly Extract<ToWorker, { type: 'batch' }>[]): Promise<void> => {
+  // The key rows last sent (by rev and MAC): only those that changed go back.
+  const sent = new Map<string, string>();
+  const commitGroup = async (group: readonly (typeof queue)[0][]): Promise<void> => {
     const ids = group.map((m) => m.id);
     try {
       const { trail } = await opened;
@@ -139,8 +104,14 @@ function main(): void {
         ids,
         sizes: group.map((m) => m.uses.length),
         refused: refused.map((e) => (e === undefined ? null : toWire(e))),
-        keys: [...r.keys.values()] as Record<string, string | number | null>[],
+        keys: [...r.keys.values()].filter((k) => {
+          const version = `${String(k['rev'])}/${String(k['mac'])}`;
+          if (sent.get(k['key_id'] as string) === version) return false;
+          sent.set(k['key_id'] as string, version);
+          return true;
+        }),
         unusable: r.unusable,
+        estates: [...r.estates],
         controlled: r.controlled,
       } satisfies FromWorker);
     } catch (e) {

@@ -28,6 +28,8 @@ export interface UseCheckResult {
   readonly unusable: readonly string[];
   /** Whether the store is under access control, as this transaction read it. */
   readonly controlled: boolean;
+  /** Each organisation's whole-estate portfolios, as read (only organisations whose rows all verified). */
+  readonly estates: ReadonlyMap<string, readonly Row[]>;
 }
 
 const IN_CHUNK = 500;
@@ -118,23 +120,28 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
       for (const d of rows) devices.set(`${d['organisation'] as string}/${d['device'] as string}`, d);
     }
   }
-  // Each organisation's whole-estate portfolios, read once per batch.
-  const estates = new Map<string, Row | undefined>();
+  // Each organisation's whole-estate portfolios, read once per batch, each row checked once; a use
+  // looks through them in order, as the hot path does.
+  const estateRows = new Map<string, { row: Row; error: SmkiError | undefined }[]>();
   const wholeEstate = async (org: string, purpose: KeyPurpose): Promise<Row | undefined> => {
-    const ek = `${org}/${purpose}`;
-    if (!estates.has(ek)) {
-      let found: Row | undefined;
-      const rows = await t.all(`SELECT * FROM ${c.table('portfolios')} WHERE organisation = ? AND whole_estate <> '[]'`, [org]);
-      for (const p of rows) {
-        checkRow(c.rowKey, c.storeId, 'portfolios', p, `${org}/${p['id'] as string}`);
-        if ((JSON.parse(p['whole_estate'] as string) as KeyPurpose[]).includes(purpose)) {
-          found = p;
-          break;
+    let rows = estateRows.get(org);
+    if (rows === undefined) {
+      const read = await t.all(`SELECT * FROM ${c.table('portfolios')} WHERE organisation = ? AND whole_estate <> '[]'`, [org]);
+      rows = read.map((row) => {
+        try {
+          checkRow(c.rowKey, c.storeId, 'portfolios', row, `${org}/${row['id'] as string}`);
+          return { row, error: undefined };
+        } catch (e) {
+          return { row, error: e as SmkiError };
         }
-      }
-      estates.set(ek, found);
+      });
+      estateRows.set(org, rows);
     }
-    return estates.get(ek);
+    for (const { row, error } of rows) {
+      if (error) throw error;
+      if ((JSON.parse(row['whole_estate'] as string) as KeyPurpose[]).includes(purpose)) return row;
+    }
+    return undefined;
   };
   // Under access control every use comes from a session of a live operator.
   const controlled = await accessControlled(t, c);
@@ -168,5 +175,7 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
       refused.push(e as SmkiError);
     }
   }
-  return { refused, keys, unusable: [...keyErrors.keys()], controlled };
+  const estates = new Map<string, readonly Row[]>();
+  for (const [org, rows] of estateRows) if (rows.every((r) => r.error === undefined)) estates.set(org, rows.map((r) => r.row));
+  return { refused, keys, unusable: [...keyErrors.keys()], controlled, estates };
 }
