@@ -76,7 +76,7 @@ export class UseWorker implements UseCommitter {
   }
 
   #start(): Worker {
-    // Built, the thread is an entry of its own (dist/db-use-worker.js). From the TypeScript
+    // Built, the thread is an entry of its own (dist/internal/db/use-worker.js). From the TypeScript
     // sources (tests, benches) it loads through tsx's loader, registered in the thread first (a
     // worker's `--import` does not apply to its entry on Node 20); the tsconfig found from the
     // working directory maps the workspace packages, as for the process itself.
@@ -85,7 +85,7 @@ export class UseWorker implements UseCommitter {
           `require(${JSON.stringify(createRequire(import.meta.url).resolve(['tsx', 'esm', 'api'].join('/')))}).register(); import(${JSON.stringify(new URL('./use-worker.ts', import.meta.url).href)});`,
           { eval: true, workerData: this.#data },
         )
-      : new Worker(new URL('./db-use-worker.js', import.meta.url), { workerData: this.#data });
+      : new Worker(new URL('./internal/db/use-worker.js', import.meta.url), { workerData: this.#data });
     w.unref();
     w.on('message', (m: FromWorker) => this.#onMessage(m));
     w.on('error', (e) => this.#fail(w, stopped('it threw', e)));
