@@ -12,6 +12,8 @@ import type { SqlDriver, SqlTx } from './driver.js';
 export const ZERO_HASH = '0'.repeat(64);
 /** Most use records one batch holds. */
 const MAX_BATCH = 4096;
+/** Most records appended in one statement on PostgreSQL (3 parameters each). */
+const PG_ONE_STATEMENT = 4096;
 /** Uses that send a batch to the committer at once (fewer wait for the next turn of the event loop). */
 const SEND_AT = 64;
 const PAGE = 5000;
@@ -140,11 +142,24 @@ export class DbTrail {
       for (const s of e.subjects) subjects.push([s, seq]);
       seqs.push(seq);
     }
+    const { mac, signature } = this.#seal(batch, first, seq, prev, at);
+    const sealRow = [batch, first, seq, prev, at, mac, signature];
+    const headRow = [seq, prev, batch];
+    if (db.kind === 'postgres' && subjects.length === 0 && records.length <= PG_ONE_STATEMENT) {
+      // One round trip on PostgreSQL: the records, the seal and the head in one statement (its
+      // data-modifying WITH clauses all run, in the one transaction).
+      await t.run(
+        `WITH r AS (INSERT INTO ${db.table('audit_records')} (seq, batch, line) VALUES ${records.map(() => '(?, ?, ?)').join(', ')}), ` +
+          `b AS (INSERT INTO ${db.table('audit_batches')} (batch, first_seq, last_seq, last_hash, at, mac, signature) VALUES (?, ?, ?, ?, ?, ?, ?)) ` +
+          `UPDATE ${db.table('audit_head')} SET seq = ?, hash = ?, batch = ? WHERE id = 1`,
+        [...records.flat(), ...sealRow, ...headRow],
+      );
+      return seqs;
+    }
     await t.insertMany(db.table('audit_records'), ['seq', 'batch', 'line'], records);
     if (subjects.length > 0) await t.insertMany(db.table('audit_subjects'), ['subject', 'seq'], subjects);
-    const { mac, signature } = this.#seal(batch, first, seq, prev, at);
-    await t.run(`INSERT INTO ${db.table('audit_batches')} (batch, first_seq, last_seq, last_hash, at, mac, signature) VALUES (?, ?, ?, ?, ?, ?, ?)`, [batch, first, seq, prev, at, mac, signature]);
-    await t.run(`UPDATE ${db.table('audit_head')} SET seq = ?, hash = ?, batch = ? WHERE id = 1`, [seq, prev, batch]);
+    await t.run(`INSERT INTO ${db.table('audit_batches')} (batch, first_seq, last_seq, last_hash, at, mac, signature) VALUES (?, ?, ?, ?, ?, ?, ?)`, sealRow);
+    await t.run(`UPDATE ${db.table('audit_head')} SET seq = ?, hash = ?, batch = ? WHERE id = 1`, headRow);
     return seqs;
   }
 

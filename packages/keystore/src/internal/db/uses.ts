@@ -49,10 +49,13 @@ function usable(key: Row): void {
 
 /** The access policy row: absent, or present and authentic (a deleted row the trail says existed is refused). */
 async function accessControlled(t: SqlTx, c: UseCheckContext): Promise<boolean> {
-  const r = await t.get(`SELECT * FROM ${c.table('access')} WHERE id = 1`);
-  if (!r) {
+  // The row, and whether the trail's index says it was ever written, in one read.
+  const r = await t.get(
+    `SELECT a.*, (SELECT s.seq FROM ${c.table('audit_subjects')} s WHERE s.subject = 'access:1' LIMIT 1) AS written_at FROM (SELECT 1 AS one) x LEFT JOIN ${c.table('access')} a ON a.id = 1`,
+  );
+  if (!r || r['id'] === null || r['id'] === undefined) {
     // Gone, or never there: the trail's index says which. Deleting the row must not lift access control.
-    if (await t.get(`SELECT seq FROM ${c.table('audit_subjects')} WHERE subject = 'access:1' LIMIT 1`)) {
+    if (r && r['written_at'] !== null && r['written_at'] !== undefined) {
       fail('ERR_KEYSTORE_ROW_TAMPERED', 'the trail initialised access control and its policy row is gone', 'access:1');
     }
     return false;
