@@ -68,7 +68,11 @@ export function useOf(use: unknown): UseContext {
   if (counter !== undefined && !(typeof counter === 'bigint' && counter >= 0n && counter < 1n << 64n)) {
     fail('ERR_INVALID_ARGUMENT', 'counter must be a bigint from 0 to 2^64 - 1', 'counter');
   }
-  return { ...optional('messageCode', messageCode), ...optional('counter', counter) };
+  // Built field by field (no spread of temporaries: this runs for every signature).
+  const out: { messageCode?: number; counter?: bigint } = {};
+  if (messageCode !== undefined) out.messageCode = messageCode;
+  if (counter !== undefined) out.counter = counter;
+  return out;
 }
 
 /**

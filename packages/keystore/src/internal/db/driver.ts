@@ -2,6 +2,7 @@
 // @smki/store's plumbing) and PostgreSQL (node-postgres, likewise). SQL is written once with `?`
 // placeholders; the PostgreSQL driver numbers them. Values are strings, numbers (safe integers)
 // and null only.
+import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { SmkiError } from '@smki/core';
 import { openSqliteDatabase, PostgresConnection, postgresError, sqliteError, type PostgresStateStoreOptions } from '@smki/store';
@@ -31,9 +32,25 @@ export interface SqlTx extends SqlReader {
   readonly forShare: string;
 }
 
+/**
+ * How to open another connection to the same database (plain data: it is sent to the use worker,
+ * which commits use batches on a connection of its own).
+ */
+export type DriverSpec =
+  | { readonly kind: 'sqlite'; readonly path: string; readonly schema: { readonly sql: string; readonly version: number }; readonly busyTimeoutMs?: number }
+  | { readonly kind: 'postgres'; readonly options: PostgresStateStoreOptions; readonly version: number };
+
 /** A database the key store keeps its metadata and audit trail in. */
 export interface SqlDriver extends SqlReader {
   readonly kind: 'sqlite' | 'postgres';
+  /** How another thread opens its own connection to this database; undefined when it cannot (an in-memory database). */
+  readonly spec?: DriverSpec | undefined;
+  /**
+   * A read for the hot path that may see the state as it was up to one turn of the event loop
+   * ago (SQLite: one read transaction serves every such read of a turn). For choosing, never for
+   * deciding.
+   */
+  peek?(sql: string, params: readonly SqlValue[]): Row | undefined;
   /** A table's name as SQL spells it (schema-qualified on PostgreSQL). */
   table(name: string): string;
   /**
@@ -45,6 +62,10 @@ export interface SqlDriver extends SqlReader {
 }
 
 const CHUNK = 500;
+/** Rows one SQLite INSERT statement of a bulk insert carries. */
+const ROWS_PER_INSERT = 32;
+/** How much of a SQLite file the hot path's connection maps (address space, not memory). */
+const MMAP_BYTES = 1 << 30;
 
 /** ` ON CONFLICT (key) DO UPDATE SET` every other column (the same in SQLite and PostgreSQL). */
 function upsertTail(columns: readonly string[], key: readonly string[]): string {
@@ -82,27 +103,43 @@ export class SqliteDriver implements SqlDriver {
   readonly forUpdate = '';
   readonly #writer: Database.Database;
   readonly #reader: Database.Database;
+  readonly #peeker: Database.Database;
   readonly #wStmts = new Map<string, Database.Statement>();
   readonly #rStmts = new Map<string, Database.Statement>();
+  readonly #pStmts = new Map<string, Database.Statement>();
+  #peeking = false;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  readonly spec: DriverSpec | undefined;
 
-  private constructor(writer: Database.Database, reader: Database.Database) {
+  private constructor(writer: Database.Database, reader: Database.Database, peeker: Database.Database, spec: DriverSpec | undefined) {
     this.#writer = writer;
     this.#reader = reader;
+    this.#peeker = peeker;
+    this.spec = spec;
   }
 
   static open(path: string, schema: { sql: string; version: number }, busyTimeoutMs?: number): SqliteDriver {
     const opts = { path, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) };
     const writer = openSqliteDatabase(opts, schema);
-    let reader: Database.Database;
+    const open: Database.Database[] = [writer];
     try {
-      reader = openSqliteDatabase(opts, schema);
+      open.push(openSqliteDatabase(opts, schema), openSqliteDatabase(opts, schema));
     } catch (e) {
-      writer.close();
+      for (const d of open) d.close();
       throw e;
     }
-    return new SqliteDriver(writer, reader);
+    const [, reader, peeker] = open as [Database.Database, Database.Database, Database.Database];
+    // The hot path's reads map the file: each commit of another connection empties a connection's
+    // page cache, and a read through the map costs no system call.
+    try {
+      peeker.pragma(`mmap_size = ${MMAP_BYTES}`);
+    } catch {
+      // a build without mmap reads through the page cache
+    }
+    const file = typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
+    const spec: DriverSpec | undefined = file ? { kind: 'sqlite', path: resolve(path), schema: { sql: schema.sql, version: schema.version }, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) } : undefined;
+    return new SqliteDriver(writer, reader, peeker, spec);
   }
 
   #stmt(db: Database.Database, cache: Map<string, Database.Statement>, sql: string): Database.Statement {
@@ -140,6 +177,32 @@ export class SqliteDriver implements SqlDriver {
     }
   }
 
+  peek(sql: string, params: readonly SqlValue[]): Row | undefined {
+    this.#check();
+    try {
+      if (!this.#peeking) {
+        // One read transaction for the reads of this turn, ended at the next.
+        this.#peeker.exec('BEGIN');
+        this.#peeking = true;
+        setImmediate(() => this.#endPeek());
+      }
+      return this.#stmt(this.#peeker, this.#pStmts, sql).get(...params) as Row | undefined;
+    } catch (e) {
+      this.#endPeek();
+      throw sqliteError(e, 'a read');
+    }
+  }
+
+  #endPeek(): void {
+    if (!this.#peeking) return;
+    this.#peeking = false;
+    try {
+      if (this.#peeker.inTransaction) this.#peeker.exec('COMMIT');
+    } catch {
+      // a read transaction: nothing to keep; the next read starts another
+    }
+  }
+
   /** Iterate a query's rows without holding them all (reader connection). */
   *iterate(sql: string, params: readonly SqlValue[] = []): IterableIterator<Row> {
     this.#check();
@@ -158,8 +221,15 @@ export class SqliteDriver implements SqlDriver {
         all: async (sql, params = []) => stmt(sql).all(...params) as Row[],
         run: async (sql, params = []) => stmt(sql).run(...params).changes,
         insertMany: async (table, columns, rows) => {
-          const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
-          for (const r of rows) s.run(...r);
+          // Rows in statements of ROWS_PER_INSERT rows each (one statement step per chunk), the rest one by one.
+          const tuple = `(${columns.map(() => '?').join(', ')})`;
+          let i = 0;
+          if (rows.length >= ROWS_PER_INSERT) {
+            const many = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => tuple).join(', ')}`);
+            for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) many.run(rows.slice(i, i + ROWS_PER_INSERT).flat());
+          }
+          const one = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuple}`);
+          for (; i < rows.length; i++) one.run(...(rows[i] as SqlValue[]));
         },
         upsertMany: async (table, columns, key, rows) => {
           const s = stmt(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${upsertTail(columns, key)}`);
@@ -174,6 +244,8 @@ export class SqliteDriver implements SqlDriver {
       try {
         const out = await f(t);
         w.exec('COMMIT');
+        // What this process changed, the hot path's next read sees.
+        this.#endPeek();
         return out;
       } catch (e) {
         try {
@@ -193,8 +265,10 @@ export class SqliteDriver implements SqlDriver {
     if (this.#closed) return;
     await this.#queue;
     this.#closed = true;
+    this.#endPeek();
     this.#writer.close();
     this.#reader.close();
+    this.#peeker.close();
   }
 }
 
@@ -225,14 +299,24 @@ export class PostgresDriver implements SqlDriver {
   readonly kind = 'postgres' as const;
   readonly #conn: PostgresConnection;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly spec: DriverSpec | undefined;
 
-  private constructor(conn: PostgresConnection) {
+  private constructor(conn: PostgresConnection, spec: DriverSpec | undefined) {
     this.#conn = conn;
+    this.spec = spec;
   }
 
   static async open(options: PostgresStateStoreOptions, ddl: (schema: string) => string[], version: number): Promise<PostgresDriver> {
     const conn = await PostgresConnection.open(options, { ddl, version, defaultSchema: 'smki_keystore', applicationName: 'smki-keystore' });
-    return new PostgresDriver(conn);
+    // Options that are plain data can open another connection in the use worker (with the key
+    // store's own tables: `ddl` is not sent, the worker has it); others (a password function) cannot.
+    let spec: DriverSpec | undefined;
+    try {
+      spec = { kind: 'postgres', options: structuredClone(options), version };
+    } catch {
+      spec = undefined;
+    }
+    return new PostgresDriver(conn, spec);
   }
 
   /** The (validated) schema name. */

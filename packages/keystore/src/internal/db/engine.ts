@@ -74,6 +74,8 @@ import {
 import type { Row, SqlDriver, SqlReader, SqlTx, SqlValue } from './driver.js';
 import { checkRow, COLUMNS, CURRENT_COLUMN, INSTALLED_COLUMN, PRIMARY_KEY, rowMac, upsertSql, type AuthTable } from './schema.js';
 import { DbTrail, verifyTrail, type TrailEntry, type TrailHead, type TrailVerification } from './trail.js';
+import { UseWorker } from './use-committer.js';
+import { checkUses, type UseCheckResult } from './uses.js';
 import { TrailReplay, type ReplayedDevice, type ReplayedKey, type ReplayedPortfolio } from './replay.js';
 
 /** The format of a database store (the meta row's `format`). */
@@ -386,7 +388,24 @@ export class DbKeyStore {
     this.#secrets = init.secrets;
     this.#auditPublicKey = init.auditPublicKey;
     this.#orphans = init.orphans;
-    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, uses) => this.#validateUses(t, uses), init.fault);
+    // Use batches commit in the use worker (a thread with its own connection) where the database
+    // can be opened again; in this thread's transactions otherwise. The same checks either way.
+    const spec = init.db.spec;
+    const committer =
+      spec === undefined
+        ? undefined
+        : new UseWorker({
+            spec,
+            storeId: init.storeId,
+            rowKey: init.secrets.rowKey,
+            macKey: init.secrets.auditMacKey,
+            auditKey: init.auditKey,
+            auditPublicKey: init.auditPublicKey,
+            ...optional('fault', init.fault),
+            stamp: () => this.#changes,
+            onChecked: (r, stamp) => this.#applyUseChecks(r, stamp),
+          });
+    this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, uses) => this.#validateUses(t, uses), init.fault, committer);
   }
 
   /** The store id (bound into every row MAC and batch seal). */
@@ -719,6 +738,7 @@ export class DbKeyStore {
       return result;
     });
     this.#fault?.('db:after-commit');
+    this.#changes++;
     this.#keyCache.clear();
     this.#estateCache.clear();
     return out;
@@ -1734,6 +1754,13 @@ export class DbKeyStore {
   #deviceForUse(org: string, eui: string): Promise<DeviceRow | undefined> {
     // Not checked against its MAC here: it only chooses the key to try, and the use batch reads it
     // again and checks it before any signature leaves (a tampered row withholds the signature).
+    if (this.#db.peek !== undefined) {
+      try {
+        return Promise.resolve(this.#db.peek(`SELECT organisation, device, portfolio_id, inst_signing, inst_key_agreement, inst_prepayment FROM ${this.#db.table('devices')} WHERE organisation = ? AND device = ?`, [org, eui]) as DeviceRow | undefined);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (this.#db.kind === 'sqlite') return this.#db.get(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device = ?`, [org, eui]) as Promise<DeviceRow | undefined>;
     return new Promise((resolve, reject) => {
       const k = `${org}/${eui}`;
@@ -1786,86 +1813,25 @@ export class DbKeyStore {
    * the meter no longer trusts).
    */
   async #validateUses(t: SqlTx, uses: readonly AuditEvent[]): Promise<readonly (SmkiError | undefined)[]> {
-    const db = this.#db;
-    const keyIds = [...new Set(uses.map((u) => (u as { keyId: string }).keyId))];
-    const keys = new Map<string, KeyRow>();
-    const keyErrors = new Map<string, SmkiError>();
-    for (let i = 0; i < keyIds.length; i += 500) {
-      const chunk = keyIds.slice(i, i + 500);
-      const rows = (await t.all(`SELECT * FROM ${db.table('keys')} WHERE key_id IN (${chunk.map(() => '?').join(', ')})${t.forShare}`, chunk)) as KeyRow[];
-      const byId = new Map(rows.map((r) => [r.key_id, r]));
-      for (const id of chunk) {
-        try {
-          const k = byId.get(id);
-          if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${id}`, id);
-          this.#check('keys', k, id);
-          usable(k);
-          keys.set(id, k);
-        } catch (e) {
-          keyErrors.set(id, e as SmkiError);
-        }
-      }
-    }
-    // The meters, by (organisation, device).
-    const wanted = new Map<string, { org: string; device: string }>();
-    for (const u of uses) {
-      const { keyId, device } = u as { keyId: string; device?: string };
-      const k = keys.get(keyId);
-      if (k && device !== undefined) wanted.set(`${k.organisation}/${device}`, { org: k.organisation, device });
-    }
-    const devices = new Map<string, DeviceRow>();
-    const byOrg = new Map<string, string[]>();
-    for (const w of wanted.values()) byOrg.set(w.org, [...(byOrg.get(w.org) ?? []), w.device]);
-    for (const [org, list] of byOrg) {
-      for (let i = 0; i < list.length; i += 500) {
-        const chunk = list.slice(i, i + 500);
-        const rows = (await t.all(`SELECT * FROM ${db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})${t.forShare}`, [org, ...chunk])) as DeviceRow[];
-        for (const d of rows) devices.set(`${d.organisation}/${d.device}`, d);
-      }
-    }
-    // What the hot path chooses keys from, refreshed from what this transaction read.
-    for (const [id, k] of keys) this.#keyCache.set(id, k);
-    for (const id of keyErrors.keys()) this.#keyCache.delete(id);
+    const stamp = this.#changes;
+    const r = await checkUses(t, uses, { rowKey: this.#secrets.rowKey, storeId: this.#storeId, table: (n) => this.#db.table(n) });
+    this.#applyUseChecks(r, stamp);
+    return r.refused;
+  }
+
+  /** Changes this process committed (a batch's key rows refresh the caches only if none came between). */
+  #changes = 0;
+
+  /** What the hot path chooses keys from, refreshed from what a use batch's transaction read. */
+  #applyUseChecks(r: Omit<UseCheckResult, 'refused'>, stamp: number): void {
+    for (const id of r.unusable) this.#keyCache.delete(id);
     this.#estateCache.clear();
-    const estates = new Map<string, PortfolioRow | undefined>();
-    // Under access control every use comes from a session of a live operator.
-    const controlled = (await this.#accessRow(t)) !== undefined;
-    this.#controlled = controlled;
-    const sessionOperators = new Map<string, boolean>();
-    for (const u of uses) {
-      const op = (u as { operatorId?: string }).operatorId;
-      if (op !== undefined && !sessionOperators.has(op)) {
-        const o = await this.#operator(t, op, t.forShare);
-        sessionOperators.set(op, o !== undefined && !o.removed);
-      }
+    if (stamp === this.#changes) {
+      for (const [id, k] of r.keys) this.#keyCache.set(id, k as KeyRow);
+      for (const [org, rows] of r.estates) this.#estateCache.set(org, rows as PortfolioRow[]);
     }
-    const out: (SmkiError | undefined)[] = [];
-    for (const u of uses) {
-      const { keyId, device } = u as { keyId: string; device?: string };
-      const operatorId = (u as { operatorId?: string }).operatorId;
-      try {
-        if (controlled && operatorId === undefined) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: sign through an operator session', keyId);
-        if (operatorId !== undefined && sessionOperators.get(operatorId) !== true) fail('ERR_OPERATOR_UNKNOWN', `operator ${operatorId} was removed`, operatorId);
-        const keyError = keyErrors.get(keyId);
-        if (keyError) throw keyError;
-        const k = keys.get(keyId) as KeyRow;
-        if (device !== undefined) {
-          const d = devices.get(`${k.organisation}/${device}`);
-          if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${device} left the organisation's portfolios while it was signed for`, device);
-          this.#check('devices', d, `${k.organisation}/${device}`);
-          const purpose = k.purpose as KeyPurpose;
-          const ek = `${k.organisation}/${purpose}`;
-          if (!estates.has(ek)) estates.set(ek, await this.#wholeEstate(t, k.organisation, purpose));
-          const estate = estates.get(ek);
-          const trusted = estate ? current(estate, purpose) : installed(d, purpose);
-          if (trusted !== keyId) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${trusted ?? '(none)'}, not ${keyId}`, keyId);
-        }
-        out.push(undefined);
-      } catch (e) {
-        out.push(e as SmkiError);
-      }
-    }
-    return out;
+    // Access control, once initialised, is never lifted.
+    if (r.controlled) this.#controlled = true;
   }
 
   /**
@@ -2335,7 +2301,7 @@ export class DbKeyStore {
     if (this.#closed) return;
     // Refuse new work first; then let the uses already under way reach the trail.
     this.#closed = true;
-    await this.#trail.flush();
+    await this.#trail.close();
     // The last head, to the anchor, before the database goes: a close that could not anchor it
     // says so (the trail is whole; the anchor is behind it until the next open checkpoints).
     let uncovered: SmkiError | undefined;
@@ -2378,13 +2344,9 @@ function portfolioInfoOf(p: PortfolioRow, devices: readonly Eui64[]): PortfolioI
 
 
 function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: string, use: UseContext): AuditEvent & { keyId: string } {
-  return {
-    type: 'key.used',
-    operation,
-    keyId: key.key_id,
-    portfolioId: key.portfolio_id,
-    device: parseEui64(device),
-    ...optional('messageCode', use.messageCode),
-    ...optional('counter', use.counter),
-  } as AuditEvent & { keyId: string };
+  // Built field by field, in the same order (no spread of temporaries: this runs for every signature).
+  const e: Record<string, unknown> = { type: 'key.used', operation, keyId: key.key_id, portfolioId: key.portfolio_id, device: parseEui64(device) };
+  if (use.messageCode !== undefined) e['messageCode'] = use.messageCode;
+  if (use.counter !== undefined) e['counter'] = use.counter;
+  return e as AuditEvent & { keyId: string };
 }

@@ -12,6 +12,10 @@ import type { SqlDriver, SqlTx } from './driver.js';
 export const ZERO_HASH = '0'.repeat(64);
 /** Most use records one batch holds. */
 const MAX_BATCH = 4096;
+/** Most records appended in one statement on PostgreSQL (3 parameters each). */
+const PG_ONE_STATEMENT = 4096;
+/** Uses that send a batch to the committer at once (fewer wait for the next turn of the event loop). */
+const SEND_AT = 64;
 const PAGE = 5000;
 const MAX_FINDINGS = 1000;
 
@@ -60,6 +64,22 @@ interface PendingUse {
  */
 export type UseValidator = (t: SqlTx, uses: readonly AuditEvent[]) => Promise<readonly (SmkiError | undefined)[]>;
 
+/**
+ * Commits use batches somewhere else than this trail's connection (the use worker: a thread with
+ * a connection of its own to the same database), with the same checks and the same records.
+ */
+export interface UseCommitter {
+  /**
+   * Check `uses` and append those that pass as one sealed batch dated `at`, in one transaction;
+   * resolves once it committed (durably), with each use's refusal in order.
+   * @throws SmkiError when the batch did not commit (nothing of it was recorded, or it is unknown
+   *   whether it was: either way no use of it may be acted on)
+   */
+  commit(uses: readonly AuditEvent[], at: string): Promise<readonly (SmkiError | undefined)[]>;
+  /** Finish the batches under way and let go of the connection. */
+  close(): Promise<void>;
+}
+
 export class DbTrail {
   readonly #db: SqlDriver;
   readonly #keys: TrailKeys;
@@ -69,10 +89,16 @@ export class DbTrail {
   #running = false;
   #idle: Promise<void> = Promise.resolve();
   readonly #fault: ((point: string) => void) | undefined;
+  readonly #committer: UseCommitter | undefined;
 
-  constructor(db: SqlDriver, keys: TrailKeys, now: () => Date, validate: UseValidator, fault?: (point: string) => void) {
+  /**
+   * @param committer where use batches commit; by default in a transaction on `db`, checked by
+   *   `validate` (then unused otherwise)
+   */
+  constructor(db: SqlDriver, keys: TrailKeys, now: () => Date, validate: UseValidator, fault?: (point: string) => void, committer?: UseCommitter) {
     this.#db = db;
     this.#fault = fault;
+    this.#committer = committer;
     this.#keys = keys;
     this.#now = now;
     this.#validate = validate;
@@ -116,11 +142,24 @@ export class DbTrail {
       for (const s of e.subjects) subjects.push([s, seq]);
       seqs.push(seq);
     }
+    const { mac, signature } = this.#seal(batch, first, seq, prev, at);
+    const sealRow = [batch, first, seq, prev, at, mac, signature];
+    const headRow = [seq, prev, batch];
+    if (db.kind === 'postgres' && subjects.length === 0 && records.length <= PG_ONE_STATEMENT) {
+      // One round trip on PostgreSQL: the records, the seal and the head in one statement (its
+      // data-modifying WITH clauses all run, in the one transaction).
+      await t.run(
+        `WITH r AS (INSERT INTO ${db.table('audit_records')} (seq, batch, line) VALUES ${records.map(() => '(?, ?, ?)').join(', ')}), ` +
+          `b AS (INSERT INTO ${db.table('audit_batches')} (batch, first_seq, last_seq, last_hash, at, mac, signature) VALUES (?, ?, ?, ?, ?, ?, ?)) ` +
+          `UPDATE ${db.table('audit_head')} SET seq = ?, hash = ?, batch = ? WHERE id = 1`,
+        [...records.flat(), ...sealRow, ...headRow],
+      );
+      return seqs;
+    }
     await t.insertMany(db.table('audit_records'), ['seq', 'batch', 'line'], records);
     if (subjects.length > 0) await t.insertMany(db.table('audit_subjects'), ['subject', 'seq'], subjects);
-    const { mac, signature } = this.#seal(batch, first, seq, prev, at);
-    await t.run(`INSERT INTO ${db.table('audit_batches')} (batch, first_seq, last_seq, last_hash, at, mac, signature) VALUES (?, ?, ?, ?, ?, ?, ?)`, [batch, first, seq, prev, at, mac, signature]);
-    await t.run(`UPDATE ${db.table('audit_head')} SET seq = ?, hash = ?, batch = ? WHERE id = 1`, [seq, prev, batch]);
+    await t.run(`INSERT INTO ${db.table('audit_batches')} (batch, first_seq, last_seq, last_hash, at, mac, signature) VALUES (?, ?, ?, ?, ?, ?, ?)`, sealRow);
+    await t.run(`UPDATE ${db.table('audit_head')} SET seq = ?, hash = ?, batch = ? WHERE id = 1`, headRow);
     return seqs;
   }
 
@@ -142,6 +181,10 @@ export class DbTrail {
   recordUse(event: AuditEvent & { readonly keyId: string }): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ event, resolve, reject });
+      if (this.#committer !== undefined) {
+        this.#schedule();
+        return;
+      }
       if (!this.#running) {
         this.#running = true;
         let done!: () => void;
@@ -152,6 +195,36 @@ export class DbTrail {
         });
       }
     });
+  }
+
+  // With a committer (the use worker), batches go out as they fill, without waiting for the one
+  // under way: the worker commits while this thread goes on signing, and joins the batches that
+  // queued meanwhile into one transaction.
+  #scheduled = false;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  #schedule(): void {
+    if (this.#pending.length >= SEND_AT) this.#send();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      // Next turn of the event loop: every caller of this turn joins the batch.
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#send();
+      });
+    }
+  }
+
+  #send(): void {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, MAX_BATCH);
+      const p: Promise<void> = this.#commitUses(batch)
+        .catch((e: unknown) => {
+          for (const u of batch) u.reject(e);
+        })
+        .finally(() => this.#inFlight.delete(p));
+      this.#inFlight.add(p);
+    }
   }
 
   async #drain(): Promise<void> {
@@ -170,18 +243,8 @@ export class DbTrail {
   }
 
   async #commitUses(batch: readonly PendingUse[]): Promise<void> {
-    let refused: readonly (SmkiError | undefined)[] = [];
-    await this.#db.tx(async (t) => {
-      refused = await this.#validate(
-        t,
-        batch.map((p) => p.event),
-      );
-      await this.appendInTx(
-        t,
-        batch.filter((_, i) => refused[i] === undefined).map((p) => ({ event: p.event, subjects: [] })),
-      );
-      this.#fault?.('db:use-before-commit');
-    });
+    const events = batch.map((p) => p.event);
+    const refused = this.#committer === undefined ? await this.commitBatch(events) : await this.#committer.commit(events, this.#now().toISOString());
     this.#fault?.('db:use-after-commit');
     batch.forEach((p, i) => {
       const e = refused[i];
@@ -190,9 +253,39 @@ export class DbTrail {
     });
   }
 
+  /**
+   * One use batch in one transaction on this trail's connection: `validate` decides each use, the
+   * uses it passes are appended as one sealed batch, and the transaction commits (durably) before
+   * this resolves with the refusals, in order.
+   * @throws SmkiError when the batch did not commit (it rolled back, or the commit failed)
+   */
+  async commitBatch(events: readonly AuditEvent[]): Promise<readonly (SmkiError | undefined)[]> {
+    let refused: readonly (SmkiError | undefined)[] = [];
+    await this.#db.tx(async (t) => {
+      refused = await this.#validate(t, events);
+      if (refused.length !== events.length) throw new SmkiError('ERR_KEYSTORE_CORRUPT', 'the use checks did not decide every use', {});
+      await this.appendInTx(
+        t,
+        events.filter((_, i) => refused[i] === undefined).map((event) => ({ event, subjects: [] })),
+      );
+      this.#fault?.('db:use-before-commit');
+    });
+    return refused;
+  }
+
   /** Wait until every use recorded so far is committed (or refused). */
   async flush(): Promise<void> {
     while (this.#running) await this.#idle;
+    while (this.#pending.length > 0 || this.#inFlight.size > 0) {
+      this.#send();
+      await Promise.all([...this.#inFlight]);
+    }
+  }
+
+  /** Wait for the uses under way, then stop the committer (the use worker), if any. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#committer?.close();
   }
 }
 
