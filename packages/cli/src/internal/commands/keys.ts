@@ -337,13 +337,15 @@ export const register: Register = (program, wrap) => {
   example(
     operatorOptions(
       key.command('csr').description('a PKCS#10 request for a pending key (signed by that key)').argument('<keyId>', 'key id').option('--out <file>', 'write the PEM here (default: stdout)'),
-      { dual: false },
     ),
     'smki key csr 90B3D51F30010000.north.DS.g2 --out north-g2.csr.pem',
   ).action(
     wrap(async (ctx, [keyId], o) => {
       const ks = await ctx.state().keystore();
-      const der = await actorFor(ctx, ks, o).step({ op: 'key.csr', keyId: String(keyId) }, {}, () => ks.createCsr(String(keyId)));
+      const r = await actorFor(ctx, ks, o).main({ op: 'key.csr', keyId: String(keyId) }, {}, () => ks.createCsr(String(keyId)));
+      const d = deferredOutcome(ctx, r, `the CSR of ${String(keyId)}`);
+      if (d) return d;
+      const der = (r as { result: Uint8Array }).result;
       const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE REQUEST-----\n`;
       if (o.out !== undefined) writeFileAtomic(resolve(ctx.io.cwd, String(o.out)), pem, 0o644);
       return { json: { keyId, csr: pem, file: o.out }, text: o.out !== undefined ? `${ctx.paint.green('✔')} wrote ${String(o.out)}` : pem };
