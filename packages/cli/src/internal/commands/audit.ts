@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { isSmkiError, SmkiError } from '@smki/core';
-import { KEYSTORE_DATABASE_FILE, KeyStore, verifyAuditLog, type AuditVerification, type TrailVerification } from '@smki/keystore';
+import { KEYSTORE_DATABASE_FILE, KeyStore, verifyAuditLog, type AuditRecord, type AuditVerification, type TrailVerification } from '@smki/keystore';
 import { DECISION_LOG_FILE, DECISION_LOG_SCHEMA } from '@smki/validator';
-import { openSqliteDatabase, PostgresStateStore, type LogIntent } from '@smki/store';
+import { PostgresStateStore, type LogIntent } from '@smki/store';
 import { example, intOption, type Register } from '../program.js';
 import { table } from '../io.js';
 import { writeFileAtomic } from '../files.js';
@@ -63,6 +63,8 @@ export interface VerifyAllOptions {
    * neither the store's rows nor the decision logs (whose MACs need it) are checked.
    */
   readonly trailOnly?: boolean;
+  /** Called with each record of the key store's trail as it is verified (rely on them only when it verified). */
+  readonly onTrailRecord?: (record: AuditRecord) => void;
 }
 
 /** What `verifyAll` found. */
@@ -86,7 +88,11 @@ export interface VerifiedLogs {
 export async function verifyAll(state: State, options: VerifyAllOptions = {}): Promise<VerifiedLogs> {
   const pub = readAuditPublicKey(state, options.auditPublicKeyFile);
   const dbFile = relative(state.dir, state.path('keystore', KEYSTORE_DATABASE_FILE));
-  const trail = await KeyStore.verifyAuditTrail({ directory: state.path('keystore'), auditPublicKey: pub.key });
+  const trail = await KeyStore.verifyAuditTrail({
+    directory: state.path('keystore'),
+    auditPublicKey: pub.key,
+    ...(options.onTrailRecord !== undefined ? { onRecord: options.onTrailRecord } : {}),
+  });
   const keystore = trailSummary(`${dbFile} trail (audit public key ${pub.source})`, trail);
   if (options.trailOnly === true) return { keystore, decisionLogs: [] };
   const keystoreRows = await verifyKeystoreRows(state, `${dbFile} rows and replay (passphrase)`);
@@ -143,24 +149,9 @@ async function verifyKeystoreRows(state: State, source: string): Promise<LogVeri
   return { source, records: v.trail.count, ok: v.trail.ok && v.findings.length === 0, findings };
 }
 
-/** The schema version of the key store's SQLite database this release reads records from. */
-const KEYSTORE_DB_SCHEMA_VERSION = 1;
-
-/**
- * The key store trail's records (SQLite, `keystore/keystore.db`), read only after the trail
- * verified: the key use the report counts and cross-checks. The key store offers no reader of its
- * records, so its table of records is read here, with the schema version checked.
- */
-function keystoreTrailRecords(state: State): Record<string, unknown>[] {
-  const path = state.path('keystore', KEYSTORE_DATABASE_FILE);
-  if (!existsSync(path)) return [];
-  const db = openSqliteDatabase({ path }, { sql: '', version: KEYSTORE_DB_SCHEMA_VERSION });
-  try {
-    const lines = db.prepare('SELECT line FROM audit_records ORDER BY seq').pluck().all() as string[];
-    return parseRecords(lines);
-  } finally {
-    db.close();
-  }
+/** A trail record as the report reads it: its fields, counters as decimal text (as in the record's JSON). */
+function reportRecord(r: AuditRecord): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
 }
 
 /** The PostgreSQL state store of the directory, when it has one. */
@@ -242,13 +233,15 @@ const BUCKETS = [1_000, 10_000, 60_000, 600_000, 3_600_000, 6 * 3_600_000, 86_40
 
 /** Build the report of the state directory over [from, to). */
 export async function buildReport(state: State, range: { from?: Date; to?: Date }, bucketMs?: number, options: VerifyAllOptions = {}): Promise<AuditReport> {
-  const verified = await verifyAll(state, { ...options, trailOnly: false });
+  // The trail's records, handed over by its verification (used only when it verified).
+  const records: Record<string, unknown>[] = [];
+  const verified = await verifyAll(state, { ...options, trailOnly: false, onTrailRecord: (r) => records.push(reportRecord(r)) });
   const inRange = (r: Record<string, unknown>): boolean => {
     const t = Date.parse(String(r.at));
     if (Number.isNaN(t)) return false;
     return (range.from === undefined || t >= range.from.getTime()) && (range.to === undefined || t < range.to.getTime());
   };
-  const allTrail = verified.keystore.ok ? keystoreTrailRecords(state) : [];
+  const allTrail = verified.keystore.ok ? records : [];
   const trail = allTrail.filter(inRange);
   const decisions = (await decisionRecords(state))
     .filter(inRange)
