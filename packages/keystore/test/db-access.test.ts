@@ -44,7 +44,7 @@ const databases = [
 
 describe.each(databases)('access control over $kind', (database) => {
   /** A store with an estate (set up before the ceremony), then its operators. */
-  async function controlled(before?: (store: DbKeyStore) => Promise<void>) {
+  async function controlled(before?: (store: DbKeyStore, db: ReturnType<typeof database.fresh>) => Promise<void>) {
     const db = database.fresh();
     const backend = new MemoryKeyBackend();
     const store = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
@@ -54,7 +54,7 @@ describe.each(databases)('access control over $kind', (database) => {
       const h = await store.generateKey(SUPPLIER, p, 'signing');
       await store.attachCertificate(h.keyId, await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await store.createCsr(h.keyId) }));
     }
-    await before?.(store);
+    await before?.(store, db);
     await store.assignDevices(SUPPLIER, [1, 2, 3, 4].map((i) => ({ device: eui(i), portfolioId: i % 2 === 1 ? 'north' : 'south' })));
     const ops = {
       admin: operator('admin', [{ role: 'administrator', organisation: '*' }]),
@@ -303,7 +303,10 @@ describe.each(databases)('access control over $kind', (database) => {
   });
 
   it('refuses to open when an operator row is put back (its counter lowered: a replay) or the access row is deleted', async () => {
-    const { db, store, ops, request } = await controlled();
+    let metaBefore: string[] = [];
+    const { db, store, ops, request } = await controlled(async (_s, d) => {
+      metaBefore = d.sql('SELECT access_seq, rev, mac FROM meta').split('|');
+    });
     const before = db.sql(`SELECT last_counter, rev, mac FROM operators WHERE operator_id = 'svc-north'`).split('|');
     const r = await request(ops.svc, { op: 'session.sign', organisation: ORG, portfolioIds: ['north'] });
     await store.execute(r);
@@ -315,11 +318,17 @@ describe.each(databases)('access control over $kind', (database) => {
     db.sql(`DELETE FROM operators WHERE operator_id = 'svc-north'`);
     db.sql(`DELETE FROM access`);
     await expectCode(DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS }), 'ERR_KEYSTORE_ROW_TAMPERED');
-    // With its index entry deleted too, the store opens uncontrolled; the auditor's check finds it.
+    // With its index entry deleted too: the authenticated meta row remembers the ceremony.
     db.sql(`DELETE FROM audit_subjects WHERE subject IN ('access:1', 'operators:svc-north')`);
+    await expectCode(DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS }), 'ERR_KEYSTORE_ROW_TAMPERED');
+    // Only with the meta row of before the ceremony put back (and its index entry gone) does the
+    // store open uncontrolled; the auditor's check finds it.
+    db.sql(`UPDATE meta SET access_seq = 0, rev = ${metaBefore[1]}, mac = '${metaBefore[2]}'`);
+    db.sql(`DELETE FROM audit_subjects WHERE subject = 'meta:1' AND seq > ${metaBefore[1]}`);
     const lifted = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
     const found = (await lifted.verifyStore()).findings.map((f) => `${f.code} ${f.row}`);
     expect(found).toContain('ERR_KEYSTORE_ROW_TAMPERED access:1');
+    expect(found).toContain('ERR_KEYSTORE_METADATA_ROLLBACK meta:1');
     await lifted.close();
   });
 });

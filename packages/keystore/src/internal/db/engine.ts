@@ -375,6 +375,8 @@ export class DbKeyStore {
   readonly #orphans: readonly string[];
   readonly #fault: ((point: string) => void) | undefined;
   #checkpointer: AuditCheckpointer | undefined;
+  /** The seq of the record that initialised access control, from the authenticated meta row (0: none when read). */
+  #accessSeq = 0;
   readonly #auditKey: KeyObject;
   #closed = false;
 
@@ -453,7 +455,11 @@ export class DbKeyStore {
     const orphans = (await backend.listHandles()).filter((h) => !known.has(h));
     const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
     await store.#checkSmallTables(keys);
+    // The authenticated meta row says whether the ceremony was held: deleting the policy row (and
+    // its index entry) does not lift access control.
+    store.#accessSeq = Number(meta['access_seq']);
     store.#controlled = await store.accessControlled();
+    if (store.#accessSeq > 0 && !store.#controlled) fail('ERR_KEYSTORE_ROW_TAMPERED', `record ${store.#accessSeq} initialised access control; the policy row is gone`, 'access:1');
     if (options.anchor !== undefined) await store.#startAnchor(options.anchor, options.anchorIntervalMs);
     return store;
   }
@@ -480,6 +486,7 @@ export class DbKeyStore {
           audit_public_key: publicKey,
           audit_private_key: wrapPrivateKey(privateKey, secrets.wrapKey, storeId),
           created_at: now().toISOString(),
+          access_seq: 0,
           rev: seq as number,
         };
         await writeRow(t, db, secrets.rowKey, storeId, 'meta', meta);
@@ -565,6 +572,7 @@ export class DbKeyStore {
         audit_public_key: toHex(publicKeyToRaw(privateKey)),
         audit_private_key: wrapPrivateKey(privateKey, secrets.wrapKey, storeId),
         created_at: now().toISOString(),
+        access_seq: 0,
         rev: rev - 1,
       });
       for (const table of ['organisations', 'portfolios', 'keys', 'devices'] as const) {
@@ -865,7 +873,9 @@ export class DbKeyStore {
   async #accessRow(q: SqlReader): Promise<AccessPolicy | undefined> {
     const r = await q.get(`SELECT * FROM ${this.#db.table('access')} WHERE id = 1`);
     if (!r) {
-      // Gone, or never there: the trail's index says which. Deleting the row must not lift access control.
+      // Gone, or never there: the meta row (as this process read it) and the trail's index say
+      // which. Deleting the row must not lift access control.
+      if (this.#accessSeq > 0) fail('ERR_KEYSTORE_ROW_TAMPERED', `record ${this.#accessSeq} initialised access control; the policy row is gone`, 'access:1');
       if (await q.get(`SELECT seq FROM ${this.#db.table('audit_subjects')} WHERE subject = 'access:1' LIMIT 1`)) {
         fail('ERR_KEYSTORE_ROW_TAMPERED', 'the trail initialised access control and its policy row is gone', 'access:1');
       }
@@ -1080,15 +1090,21 @@ export class DbKeyStore {
       fail('ERR_INVALID_ARGUMENT', 'the ceremony needs an administrator of the whole store (to manage operators and the policy afterwards)');
     }
     const policy = parseAccessPolicy(ceremony.policy ?? DEFAULT_ACCESS_POLICY);
+    let accessSeq = 0;
     await this.#db.tx(async (t) => {
       if (await this.#accessRow(t)) fail('ERR_INVALID_ARGUMENT', 'access control is already initialised: add operators by signed request');
       const entries: { event: AuditEvent; rows: RowWrite[] }[] = [
         { event: { type: 'access.initialised', operators: operators.length, policySha256: policyHash(policy) }, rows: [{ table: 'access', row: { id: 1, policy: canonicalJson(policy) } }] },
         ...operators.map((o) => this.#operatorAdded(o)),
       ];
-      const seqs = await this.#trail.appendInTx(t, entries.map((e) => ({ event: e.event, subjects: e.rows.map(subjectOf) })));
+      const seqs = await this.#trail.appendInTx(t, entries.map((e) => ({ event: e.event, subjects: [...e.rows.map(subjectOf), ...(e.event.type === 'access.initialised' ? ['meta:1'] : [])] })));
       for (const [i, e] of entries.entries()) for (const w of e.rows) await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, w.table, { ...w.row, rev: seqs[i] as number });
+      // The meta row, authenticated, remembers the ceremony.
+      const meta = checkRow(this.#secrets.rowKey, this.#storeId, 'meta', (await t.get(`SELECT * FROM ${this.#db.table('meta')} WHERE id = 1${t.forUpdate}`)) as Row, 'the store');
+      await writeRow(t, this.#db, this.#secrets.rowKey, this.#storeId, 'meta', { ...meta, access_seq: seqs[0] as number, rev: seqs[0] as number });
+      accessSeq = seqs[0] as number;
     });
+    this.#accessSeq = accessSeq;
     this.#controlled = true;
   }
 
@@ -2203,6 +2219,11 @@ export class DbKeyStore {
       } else if (r.type === 'proposal.approved') signed.push({ seq: r.seq, kind: 'approval', operatorId: r.approverId, sha256: r.approvalSha256, proposalId: r.proposalId });
     });
     for (const f of replay.findings) add('ERR_AUDIT_TAMPERED', `record:${String(f.seq)}`, f.message);
+    // The meta row names the ceremony's record, if any (what open relies on).
+    const metaRow = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
+    if (metaRow && macOk('meta', metaRow, 'the store') && Number(metaRow['access_seq']) !== accessInitialised) {
+      add(accessInitialised > Number(metaRow['access_seq']) ? 'ERR_KEYSTORE_METADATA_ROLLBACK' : 'ERR_KEYSTORE_ROW_TAMPERED', 'meta:1', `names record ${String(metaRow['access_seq'])} as the ceremony; the trail's is ${accessInitialised}`);
+    }
     // Access control, once initialised, cannot be lifted by deleting its row (and its index entry).
     if (accessInitialised > 0) {
       const a = await db.get(`SELECT * FROM ${db.table('access')} WHERE id = 1`);

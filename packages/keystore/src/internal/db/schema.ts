@@ -11,7 +11,7 @@ export const KEYSTORE_DB_VERSION = 1;
 
 /** The columns of each authenticated table, in MAC order (`rev` last; `mac` is not in the list). */
 export const COLUMNS = {
-  meta: ['id', 'store_id', 'format', 'kdf', 'check_value', 'audit_public_key', 'audit_private_key', 'created_at', 'rev'],
+  meta: ['id', 'store_id', 'format', 'kdf', 'check_value', 'audit_public_key', 'audit_private_key', 'created_at', 'access_seq', 'rev'],
   organisations: ['entity_id', 'role', 'max_devices_per_key', 'rev'],
   portfolios: ['organisation', 'id', 'name', 'whole_estate', 'cur_signing', 'cur_key_agreement', 'cur_prepayment', 'cur_xml', 'rev'],
   keys: [
@@ -57,7 +57,7 @@ export const INSTALLED_COLUMN: Readonly<Partial<Record<KeyPurpose, string>>> = {
 const SQLITE_TABLES = `
 CREATE TABLE IF NOT EXISTS meta (
   id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL, format TEXT NOT NULL, kdf TEXT NOT NULL, check_value TEXT NOT NULL,
-  audit_public_key TEXT NOT NULL, audit_private_key TEXT NOT NULL, created_at TEXT NOT NULL, rev INTEGER NOT NULL, mac TEXT NOT NULL
+  audit_public_key TEXT NOT NULL, audit_private_key TEXT NOT NULL, created_at TEXT NOT NULL, access_seq INTEGER NOT NULL, rev INTEGER NOT NULL, mac TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS organisations (
   entity_id TEXT PRIMARY KEY, role INTEGER NOT NULL, max_devices_per_key INTEGER, rev INTEGER NOT NULL, mac TEXT NOT NULL
@@ -122,7 +122,7 @@ export const SQLITE_SCHEMA = { sql: SQLITE_TABLES, version: KEYSTORE_DB_VERSION 
 export function postgresDdl(s: string): string[] {
   const C = 'COLLATE "C"';
   return [
-    `CREATE TABLE IF NOT EXISTS ${s}.meta (id integer PRIMARY KEY CHECK (id = 1), store_id text NOT NULL, format text NOT NULL, kdf text NOT NULL, check_value text NOT NULL, audit_public_key text NOT NULL, audit_private_key text NOT NULL, created_at text NOT NULL, rev bigint NOT NULL, mac text NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.meta (id integer PRIMARY KEY CHECK (id = 1), store_id text NOT NULL, format text NOT NULL, kdf text NOT NULL, check_value text NOT NULL, audit_public_key text NOT NULL, audit_private_key text NOT NULL, created_at text NOT NULL, access_seq bigint NOT NULL, rev bigint NOT NULL, mac text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.organisations (entity_id text ${C} PRIMARY KEY, role integer NOT NULL, max_devices_per_key bigint, rev bigint NOT NULL, mac text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.portfolios (organisation text ${C} NOT NULL, id text ${C} NOT NULL, name text NOT NULL, whole_estate text NOT NULL, cur_signing text, cur_key_agreement text, cur_prepayment text, cur_xml text, rev bigint NOT NULL, mac text NOT NULL, PRIMARY KEY (organisation, id))`,
     `CREATE TABLE IF NOT EXISTS ${s}.keys (key_id text ${C} PRIMARY KEY, organisation text ${C} NOT NULL, portfolio_id text ${C} NOT NULL, purpose text NOT NULL, generation integer NOT NULL, state text NOT NULL, backend text NOT NULL, handle text NOT NULL, public_key text NOT NULL, certificate text, serial_number text, created_at text NOT NULL, revoked_at text, rev bigint NOT NULL, mac text NOT NULL)`,
