@@ -14,7 +14,9 @@
  * - `keystore.estate.move`: 100,000 meters moved in one transaction (meters per second);
  * - `keystore.estate.exposure`: the exposure report over the estate, in milliseconds.
  *
- * BENCH_DATABASES picks the databases (default `sqlite,postgres`). Never fails on speed.
+ * BENCH_DATABASES picks the databases (default `sqlite,postgres`). BENCH_USE_WORKER sets the
+ * drivers' `useWorker` (`1`: use batches in the use worker, `0`: on the main thread; default each
+ * driver's own: the worker on SQLite, the main thread on PostgreSQL). Never fails on speed.
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +37,8 @@ const SUPPLIER = '90B3D51F30010000';
 const PASS = 'bench passphrase';
 const CALLERS = (process.env.BENCH_CALLERS ?? '64,256').split(',').map(Number);
 const DATABASES = (process.env.BENCH_DATABASES ?? 'sqlite,postgres').split(',');
+const USE_WORKER = process.env.BENCH_USE_WORKER === undefined ? undefined : process.env.BENCH_USE_WORKER !== '0';
+const workerOption = USE_WORKER === undefined ? {} : { useWorker: USE_WORKER };
 const message = new Uint8Array(120).fill(0x5a);
 const meter = (i: number) => `00DB${i.toString(16).toUpperCase().padStart(12, '0')}`;
 const mib = () => Math.round(process.memoryUsage().rss / (1 << 20));
@@ -116,6 +120,7 @@ async function estate(database: string, openDriver: () => Promise<SqlDriver>): P
       p50Ms: pct(0.5),
       p99Ms: pct(0.99),
       callers,
+      useWorker: USE_WORKER ?? database === 'sqlite',
       rssMiB: mib(),
     });
   }
@@ -136,12 +141,12 @@ async function estate(database: string, openDriver: () => Promise<SqlDriver>): P
 
 const dir = mkdtempSync(join(tmpdir(), 'smki-ks-estate-'));
 try {
-  if (DATABASES.includes('sqlite')) await estate('sqlite', async () => SqliteDriver.open(join(dir, 'keystore.db'), SQLITE_SCHEMA));
+  if (DATABASES.includes('sqlite')) await estate('sqlite', async () => SqliteDriver.open(join(dir, 'keystore.db'), SQLITE_SCHEMA, undefined, workerOption));
   if (DATABASES.includes('postgres')) {
     const pg = await startPostgres();
     try {
       process.env['PGPASSFILE'] = pg.passfile;
-      await estate('postgres', async () => PostgresDriver.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: 'bench' }, postgresDdl, KEYSTORE_DB_VERSION));
+      await estate('postgres', async () => PostgresDriver.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: 'bench' }, postgresDdl, KEYSTORE_DB_VERSION, workerOption));
     } finally {
       pg.destroy();
     }

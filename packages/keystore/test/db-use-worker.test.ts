@@ -41,7 +41,7 @@ function inProcess(d: SqlDriver): SqlDriver {
 
 const databases = [
   { kind: 'sqlite', fresh: () => { const path = join(tempDir(), 'keystore.db'); return async () => SqliteDriver.open(path, SQLITE_SCHEMA) as SqlDriver; } },
-  { kind: 'postgres', fresh: () => { const schema = `uw_${++schemas}`; return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION) as Promise<SqlDriver>; } },
+  { kind: 'postgres', fresh: () => { const schema = `uw_${++schemas}`; return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION, { useWorker: true }) as Promise<SqlDriver>; } },
 ] as const;
 
 const eui = (i: number) => `00DB${i.toString(16).toUpperCase().padStart(12, '0')}`;
@@ -214,5 +214,21 @@ describe.each(databases)('use batches in the worker thread, on $kind', (db) => {
     expect(await usesIn(openDriver, a)).toEqual([`${eui(1)}:1`]);
     await a.close();
     await b.close();
+  });
+});
+
+describe('the SQLite driver without the use worker', () => {
+  it('commits in-process when the SQLite driver is opened with useWorker: false', async () => {
+    const path = join(tempDir(), 'keystore.db');
+    const backend = new MemoryKeyBackend();
+    const driver = SqliteDriver.open(path, SQLITE_SCHEMA, undefined, { useWorker: false });
+    expect(driver.spec).toBeUndefined();
+    const before = threads.length;
+    const store = await DbKeyStore.open({ driver, backend, passphrase: PASS });
+    const { north } = await estate(store, 2);
+    expect(verifiesWith(north.cert, await store.signFor(eui(1), message, { counter: 1n }))).toBe(true);
+    expect(threads.length).toBe(before);
+    expect(await usesIn(async () => SqliteDriver.open(path, SQLITE_SCHEMA), store)).toEqual([`${eui(1)}:1`]);
+    await store.close();
   });
 });

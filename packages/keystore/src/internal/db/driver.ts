@@ -119,7 +119,12 @@ export class SqliteDriver implements SqlDriver {
     this.spec = spec;
   }
 
-  static open(path: string, schema: { sql: string; version: number }, busyTimeoutMs?: number): SqliteDriver {
+  /**
+   * @param options `useWorker: false` keeps the store's use batches on this thread (the driver then
+   *   offers no `spec`): on a machine whose cores do not run two busy threads at full speed, with
+   *   few concurrent callers, the hand-over to the use worker can cost more than it saves
+   */
+  static open(path: string, schema: { sql: string; version: number }, busyTimeoutMs?: number, options: { readonly useWorker?: boolean } = {}): SqliteDriver {
     const opts = { path, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) };
     const writer = openSqliteDatabase(opts, schema);
     const open: Database.Database[] = [writer];
@@ -137,7 +142,7 @@ export class SqliteDriver implements SqlDriver {
     } catch {
       // a build without mmap reads through the page cache
     }
-    const file = typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
+    const file = options.useWorker !== false && typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
     const spec: DriverSpec | undefined = file ? { kind: 'sqlite', path: resolve(path), schema: { sql: schema.sql, version: schema.version }, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) } : undefined;
     return new SqliteDriver(writer, reader, peeker, spec);
   }
@@ -306,13 +311,18 @@ export class PostgresDriver implements SqlDriver {
     this.spec = spec;
   }
 
-  static async open(options: PostgresStateStoreOptions, ddl: (schema: string) => string[], version: number): Promise<PostgresDriver> {
+  /**
+   * @param extra `useWorker: true` lets the store commit its use batches in the use worker (its own
+   *   pools, two transactions at once). Off by default: measured on a 2-core machine with the server
+   *   on it, the batches on this thread's pool were faster (the server competes for the same cores)
+   */
+  static async open(options: PostgresStateStoreOptions, ddl: (schema: string) => string[], version: number, extra: { readonly useWorker?: boolean } = {}): Promise<PostgresDriver> {
     const conn = await PostgresConnection.open(options, { ddl, version, defaultSchema: 'smki_keystore', applicationName: 'smki-keystore' });
     // Options that are plain data can open another connection in the use worker (with the key
     // store's own tables: `ddl` is not sent, the worker has it); others (a password function) cannot.
     let spec: DriverSpec | undefined;
     try {
-      spec = { kind: 'postgres', options: structuredClone(options), version };
+      spec = extra.useWorker === true ? { kind: 'postgres', options: structuredClone(options), version } : undefined;
     } catch {
       spec = undefined;
     }
