@@ -180,6 +180,28 @@ describe.each(databases)('access control over $kind', (database) => {
     await b.close();
   });
 
+  it("a process that opened before the ceremony, its policy row and index entry deleted since: the use batch reads the meta row's memory of the ceremony and refuses", async () => {
+    const db = database.fresh();
+    const backend = new MemoryKeyBackend();
+    const a = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
+    await a.addOrganisation({ entityId: SUPPLIER, role: 2 });
+    await a.createPortfolio(SUPPLIER, { id: 'north' });
+    const h = await a.generateKey(SUPPLIER, 'north', 'signing');
+    await a.attachCertificate(h.keyId, await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await a.createCsr(h.keyId) }));
+    await a.assignDevices(SUPPLIER, [{ device: eui(1), portfolioId: 'north' }]);
+    await a.signFor(eui(1), message);
+    const b = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
+    const admin = operator('admin', [{ role: 'administrator', organisation: '*' }]);
+    await b.initialiseAccess({ operators: [{ operatorId: admin.id, publicKey: admin.signer.publicKey, grants: admin.grants }] });
+    await b.close();
+    db.sql(`DELETE FROM access`);
+    db.sql(`DELETE FROM audit_subjects WHERE subject = 'access:1'`);
+    const head = await a.auditHead();
+    await expectCode(a.signFor(eui(1), message), 'ERR_KEYSTORE_ROW_TAMPERED');
+    expect(await a.auditHead()).toEqual(head);
+    await a.close();
+  });
+
   it('a signer signs only for its portfolios, only while it is an operator', async () => {
     const { store, ops, request, approval } = await controlled();
     const session = (await store.execute(await request(ops.svc, { op: 'session.sign', organisation: ORG, portfolioIds: ['north'] }))) as SigningSession;

@@ -49,13 +49,14 @@ function usable(key: Row): void {
 
 /** The access policy row: absent, or present and authentic (a deleted row the trail says existed is refused). */
 async function accessControlled(t: SqlTx, c: UseCheckContext): Promise<boolean> {
-  // The row, and whether the trail's index says it was ever written, in one read.
+  // The row, and whether the trail's index or the meta row says it was ever written, in one read.
   const r = await t.get(
-    `SELECT a.*, (SELECT s.seq FROM ${c.table('audit_subjects')} s WHERE s.subject = 'access:1' LIMIT 1) AS written_at FROM (SELECT 1 AS one) x LEFT JOIN ${c.table('access')} a ON a.id = 1`,
+    `SELECT a.*, (SELECT s.seq FROM ${c.table('audit_subjects')} s WHERE s.subject = 'access:1' LIMIT 1) AS written_at, (SELECT m.access_seq FROM ${c.table('meta')} m WHERE m.id = 1) AS ceremony FROM (SELECT 1 AS one) x LEFT JOIN ${c.table('access')} a ON a.id = 1`,
   );
   if (!r || r['id'] === null || r['id'] === undefined) {
-    // Gone, or never there: the trail's index says which. Deleting the row must not lift access control.
-    if (r && r['written_at'] !== null && r['written_at'] !== undefined) {
+    // Gone, or never there: the trail's index and the meta row (which remembers the ceremony) say
+    // which; either one saying it was there refuses. Deleting the row must not lift access control.
+    if (r && ((r['written_at'] !== null && r['written_at'] !== undefined) || Number(r['ceremony'] ?? 0) > 0)) {
       fail('ERR_KEYSTORE_ROW_TAMPERED', 'the trail initialised access control and its policy row is gone', 'access:1');
     }
     return false;
