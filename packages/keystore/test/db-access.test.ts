@@ -160,7 +160,8 @@ describe.each(databases)('access control over $kind', (database) => {
     await store.close();
   });
 
-  it('a process that opened before the ceremony signs nothing after it: its use batch refuses', async () => {
+  /** Process a opens a store with a meter and signs for it; then process b holds the ceremony. */
+  async function ceremonyAfterOpen() {
     const db = database.fresh();
     const backend = new MemoryKeyBackend();
     const a = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
@@ -173,6 +174,11 @@ describe.each(databases)('access control over $kind', (database) => {
     const b = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
     const admin = operator('admin', [{ role: 'administrator', organisation: '*' }]);
     await b.initialiseAccess({ operators: [{ operatorId: admin.id, publicKey: admin.signer.publicKey, grants: admin.grants }] });
+    return { db, a, b };
+  }
+
+  it('a process that opened before the ceremony signs nothing after it: its use batch refuses', async () => {
+    const { db, a, b } = await ceremonyAfterOpen();
     await expectCode(a.signFor(eui(1), message), 'ERR_OPERATOR_REQUIRED');
     // And from then on it refuses before using the key.
     await expectCode(a.signFor(eui(1), message), 'ERR_OPERATOR_REQUIRED');
@@ -181,18 +187,7 @@ describe.each(databases)('access control over $kind', (database) => {
   });
 
   it("a process that opened before the ceremony, its policy row and index entry deleted since: the use batch reads the meta row's memory of the ceremony and refuses", async () => {
-    const db = database.fresh();
-    const backend = new MemoryKeyBackend();
-    const a = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
-    await a.addOrganisation({ entityId: SUPPLIER, role: 2 });
-    await a.createPortfolio(SUPPLIER, { id: 'north' });
-    const h = await a.generateKey(SUPPLIER, 'north', 'signing');
-    await a.attachCertificate(h.keyId, await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 2, entityId: SUPPLIER, keyUsage: 'digitalSignature', csr: await a.createCsr(h.keyId) }));
-    await a.assignDevices(SUPPLIER, [{ device: eui(1), portfolioId: 'north' }]);
-    await a.signFor(eui(1), message);
-    const b = await DbKeyStore.open({ driver: await db.open(), backend, passphrase: PASS });
-    const admin = operator('admin', [{ role: 'administrator', organisation: '*' }]);
-    await b.initialiseAccess({ operators: [{ operatorId: admin.id, publicKey: admin.signer.publicKey, grants: admin.grants }] });
+    const { db, a, b } = await ceremonyAfterOpen();
     await b.close();
     db.sql(`DELETE FROM access`);
     db.sql(`DELETE FROM audit_subjects WHERE subject = 'access:1'`);
