@@ -41,6 +41,20 @@ describe('MemoryKeyBackend', () => {
     expect(Buffer.from(z)).toEqual(diffieHellman({ privateKey: peer.privateKey, publicKey: pub }));
   });
 
+  it('signs many messages concurrently (on the thread pool): each signature verifies over its own message and is a plain 64-byte array of its own', async () => {
+    const b = new MemoryKeyBackend();
+    const k = await b.generateKey({ keyId: 'K1', label: 'l' });
+    const pub = publicKeyFromRaw(k.publicKey);
+    const messages = Array.from({ length: 200 }, (_, i) => new TextEncoder().encode(`command ${i}`));
+    const sigs = await Promise.all(messages.map((m) => b.sign(k.handle, m)));
+    sigs.forEach((sig, i) => {
+      expect(sig.constructor).toBe(Uint8Array);
+      expect(sig.buffer.byteLength).toBe(64); // never a view of a shared pool
+      expect(verify('sha256', messages[i] as Uint8Array, { key: pub, dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+      expect(verify('sha256', messages[(i + 1) % 200] as Uint8Array, { key: pub, dsaEncoding: 'ieee-p1363' }, sig)).toBe(false);
+    });
+  });
+
   it('an unknown handle is ERR_KEY_NOT_FOUND (with the handle) for sign, derive and publicKey', async () => {
     const b = new MemoryKeyBackend();
     await b.generateKey({ keyId: 'K1', label: 'l' });

@@ -23,11 +23,12 @@
  * @see RFC 5958 §3, RFC 8018 §6.2, RFC 7914 §7, RFC 7468 §11
  * @module
  */
-import { generateKeyPair, KeyObject, sign as nodeSign } from 'node:crypto';
+import { generateKeyPair, KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { deriveP256SharedSecret, publicKeyToRaw, SmkiError, toPrivateKey } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
+import { signOffThread } from '../internal/sign.js';
 import { atomicWriteFile, fsyncDirectory, readFileBounded, removeStaleTemporaries, type FaultHook } from '../internal/fsutil.js';
 import {
   checkEncryptOptions,
@@ -95,14 +96,6 @@ function checkHandle(handle: unknown): string {
     fail('ERR_INVALID_ARGUMENT', 'a file key handle is 1 to 128 of A-Z a-z 0-9 . _ - and does not start with a dot', typeof handle === 'string' ? handle.slice(0, 64) : typeof handle);
   }
   return handle;
-}
-
-/**
- * A `Buffer` node returned, as a plain `Uint8Array` of its own (a copy of 32 or 64 bytes, so
- * never a view of a shared pool whose `.buffer` would expose other data).
- */
-function plainBytes(b: Buffer): Uint8Array {
-  return new Uint8Array(b);
 }
 
 function isErrno(e: unknown, code: string): boolean {
@@ -306,7 +299,7 @@ export class FileKeyBackend implements KeyBackend {
   /**
    * ECDSA P-256 over SHA-256 of `message`: 64-byte `r ‖ s` (IEEE P1363). The first use of a key
    * decrypts it (concurrent first uses share one decryption); later uses are one
-   * `crypto.sign` call.
+   * `crypto.sign` call on libuv's thread pool, so that concurrent callers sign on every core.
    *
    * @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_FILE_CORRUPT` (this key only),
    *   `ERR_INVALID_ARGUMENT`, `ERR_KEYSTORE_CLOSED`
@@ -316,7 +309,7 @@ export class FileKeyBackend implements KeyBackend {
     this.#assertOpen();
     if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'the message must be a Uint8Array', typeof message);
     const key = this.#keys.get(handle) ?? (await this.#key(handle));
-    return plainBytes(nodeSign('sha256', message, { key, dsaEncoding: 'ieee-p1363' }));
+    return signOffThread(key, message);
   }
 
   /**

@@ -1,6 +1,7 @@
-import { generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { deriveP256SharedSecret, publicKeyToRaw, SmkiError } from '@smki/core';
 import type { GeneratedKey, KeyBackend, KeySpec } from '../backend.js';
+import { signOffThread } from '../internal/sign.js';
 
 /**
  * Keys held in this process's memory only: for tests and short-lived tools. Nothing is written
@@ -32,7 +33,7 @@ export class MemoryKeyBackend implements KeyBackend {
 
   /** ECDSA P-256/SHA-256, 64-byte r‖s. */
   async sign(handle: string, message: Uint8Array): Promise<Uint8Array> {
-    return new Uint8Array(nodeSign('sha256', message, { key: this.#get(handle), dsaEncoding: 'ieee-p1363' }));
+    return signOffThread(this.#get(handle), message);
   }
 
   /** ECDH: the 32-byte x-coordinate. */

@@ -45,12 +45,6 @@ export interface SqlDriver extends SqlReader {
   readonly kind: 'sqlite' | 'postgres';
   /** How another thread opens its own connection to this database; undefined when it cannot (an in-memory database). */
   readonly spec?: DriverSpec | undefined;
-  /**
-   * A read for the hot path that may see the state as it was up to one turn of the event loop
-   * ago (SQLite: one read transaction serves every such read of a turn). For choosing, never for
-   * deciding.
-   */
-  peek?(sql: string, params: readonly SqlValue[]): Row | undefined;
   /** A table's name as SQL spells it (schema-qualified on PostgreSQL). */
   table(name: string): string;
   /**
@@ -64,7 +58,7 @@ export interface SqlDriver extends SqlReader {
 const CHUNK = 500;
 /** Rows one SQLite INSERT statement of a bulk insert carries. */
 const ROWS_PER_INSERT = 32;
-/** How much of a SQLite file the hot path's connection maps (address space, not memory). */
+/** How much of a SQLite file the reading connection maps (address space, not memory). */
 const MMAP_BYTES = 1 << 30;
 
 /** ` ON CONFLICT (key) DO UPDATE SET` every other column (the same in SQLite and PostgreSQL). */
@@ -103,19 +97,15 @@ export class SqliteDriver implements SqlDriver {
   readonly forUpdate = '';
   readonly #writer: Database.Database;
   readonly #reader: Database.Database;
-  readonly #peeker: Database.Database;
   readonly #wStmts = new Map<string, Database.Statement>();
   readonly #rStmts = new Map<string, Database.Statement>();
-  readonly #pStmts = new Map<string, Database.Statement>();
-  #peeking = false;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   readonly spec: DriverSpec | undefined;
 
-  private constructor(writer: Database.Database, reader: Database.Database, peeker: Database.Database, spec: DriverSpec | undefined) {
+  private constructor(writer: Database.Database, reader: Database.Database, spec: DriverSpec | undefined) {
     this.#writer = writer;
     this.#reader = reader;
-    this.#peeker = peeker;
     this.spec = spec;
   }
 
@@ -129,22 +119,22 @@ export class SqliteDriver implements SqlDriver {
     const writer = openSqliteDatabase(opts, schema);
     const open: Database.Database[] = [writer];
     try {
-      open.push(openSqliteDatabase(opts, schema), openSqliteDatabase(opts, schema));
+      open.push(openSqliteDatabase(opts, schema));
     } catch (e) {
       for (const d of open) d.close();
       throw e;
     }
-    const [, reader, peeker] = open as [Database.Database, Database.Database, Database.Database];
-    // The hot path's reads map the file: each commit of another connection empties a connection's
-    // page cache, and a read through the map costs no system call.
+    const [, reader] = open as [Database.Database, Database.Database];
+    // The reads map the file: each commit of another connection empties a connection's page
+    // cache, and a read through the map costs no system call.
     try {
-      peeker.pragma(`mmap_size = ${MMAP_BYTES}`);
+      reader.pragma(`mmap_size = ${MMAP_BYTES}`);
     } catch {
       // a build without mmap reads through the page cache
     }
     const file = options.useWorker !== false && typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
     const spec: DriverSpec | undefined = file ? { kind: 'sqlite', path: resolve(path), schema: { sql: schema.sql, version: schema.version }, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) } : undefined;
-    return new SqliteDriver(writer, reader, peeker, spec);
+    return new SqliteDriver(writer, reader, spec);
   }
 
   #stmt(db: Database.Database, cache: Map<string, Database.Statement>, sql: string): Database.Statement {
@@ -179,32 +169,6 @@ export class SqliteDriver implements SqlDriver {
       return this.#stmt(this.#reader, this.#rStmts, sql).all(...params) as Row[];
     } catch (e) {
       throw sqliteError(e, 'a read');
-    }
-  }
-
-  peek(sql: string, params: readonly SqlValue[]): Row | undefined {
-    this.#check();
-    try {
-      if (!this.#peeking) {
-        // One read transaction for the reads of this turn, ended at the next.
-        this.#peeker.exec('BEGIN');
-        this.#peeking = true;
-        setImmediate(() => this.#endPeek());
-      }
-      return this.#stmt(this.#peeker, this.#pStmts, sql).get(...params) as Row | undefined;
-    } catch (e) {
-      this.#endPeek();
-      throw sqliteError(e, 'a read');
-    }
-  }
-
-  #endPeek(): void {
-    if (!this.#peeking) return;
-    this.#peeking = false;
-    try {
-      if (this.#peeker.inTransaction) this.#peeker.exec('COMMIT');
-    } catch {
-      // a read transaction: nothing to keep; the next read starts another
     }
   }
 
@@ -249,8 +213,6 @@ export class SqliteDriver implements SqlDriver {
       try {
         const out = await f(t);
         w.exec('COMMIT');
-        // What this process changed, the hot path's next read sees.
-        this.#endPeek();
         return out;
       } catch (e) {
         try {
@@ -270,10 +232,8 @@ export class SqliteDriver implements SqlDriver {
     if (this.#closed) return;
     await this.#queue;
     this.#closed = true;
-    this.#endPeek();
     this.#writer.close();
     this.#reader.close();
-    this.#peeker.close();
   }
 }
 

@@ -1750,7 +1750,7 @@ export class DbKeyStore {
   readonly #keyCache = new Map<string, KeyRow>();
   /** Each organisation's whole-estate portfolios (verified), for the hot path; refreshed likewise. */
   readonly #estateCache = new Map<string, PortfolioRow[]>();
-  /** Device lookups waiting to go to PostgreSQL in one query. */
+  /** Device lookups waiting to go to the database in one query. */
   #deviceWaiters = new Map<string, { org: string; eui: string; waiters: { resolve: (d: DeviceRow | undefined) => void; reject: (e: unknown) => void }[] }>();
 
   async #estates(org: string): Promise<PortfolioRow[]> {
@@ -1764,20 +1764,14 @@ export class DbKeyStore {
   }
 
   /**
-   * A meter's row, verified. On PostgreSQL the lookups of one turn of the event loop go to the
-   * server as one query (as use records go as one batch).
+   * A meter's row, to choose the key to try. The lookups of one turn of the event loop go to the
+   * database as one query (as use records go as one batch): on SQLite each batch's commit empties
+   * the reading connection's page cache, and one query for a turn's meters reads the upper pages
+   * of the index once instead of once per meter.
    */
   #deviceForUse(org: string, eui: string): Promise<DeviceRow | undefined> {
     // Not checked against its MAC here: it only chooses the key to try, and the use batch reads it
     // again and checks it before any signature leaves (a tampered row withholds the signature).
-    if (this.#db.peek !== undefined) {
-      try {
-        return Promise.resolve(this.#db.peek(`SELECT organisation, device, portfolio_id, inst_signing, inst_key_agreement, inst_prepayment FROM ${this.#db.table('devices')} WHERE organisation = ? AND device = ?`, [org, eui]) as DeviceRow | undefined);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
-    if (this.#db.kind === 'sqlite') return this.#db.get(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device = ?`, [org, eui]) as Promise<DeviceRow | undefined>;
     return new Promise((resolve, reject) => {
       const k = `${org}/${eui}`;
       const first = this.#deviceWaiters.size === 0;
@@ -1792,7 +1786,11 @@ export class DbKeyStore {
     const batch = [...this.#deviceWaiters.values()];
     this.#deviceWaiters = new Map();
     const byOrg = new Map<string, typeof batch>();
-    for (const w of batch) byOrg.set(w.org, [...(byOrg.get(w.org) ?? []), w]);
+    for (const w of batch) {
+      const list = byOrg.get(w.org);
+      if (list === undefined) byOrg.set(w.org, [w]);
+      else list.push(w);
+    }
     for (const [org, ws] of byOrg) {
       for (let i = 0; i < ws.length; i += 500) {
         const chunk = ws.slice(i, i + 500);
