@@ -366,6 +366,22 @@ export const SMKI_ERROR_CODES = {
   ERR_GBCS_DECRYPT_FAILED: 'A sensitive payload does not decrypt and authenticate under the derived key',
   /** A GBCS MAC (ACB or device) does not verify under the derived key. */
   ERR_GBCS_MAC_INVALID: 'A GBCS MAC (ACB or device) does not verify under the derived key',
+  /** A CS02b replacement mode this toolkit does not build or accept (modes 0, 1 and 9: their layout is not public; anything outside 0–9). */
+  ERR_GBCS_CREDENTIALS_MODE_UNSUPPORTED: 'A CS02b replacement mode this toolkit does not build or accept (0, 1, 9 or outside 0-9)',
+  /** A CS02b payload's mode is not the one its message code says (code − 0x100). */
+  ERR_GBCS_CREDENTIALS_MODE_MISMATCH: "A CS02b payload's mode is not the one its message code says (code - 0x100)",
+  /** The party authorising a CS02b command (authorising cell, signer certificate, User signature) is not the one its mode requires. */
+  ERR_GBCS_CREDENTIALS_SIGNER_MISMATCH: 'The party authorising a CS02b command is not the one its mode requires',
+  /** A CS02b authorising sequence number ([3]) is not the header's originator counter. */
+  ERR_GBCS_CREDENTIALS_COUNTER_MISMATCH: "A CS02b authorising sequence number is not the header's originator counter",
+  /** A CS02b command targets a trust-anchor cell that does not exist or that its mode may not replace. */
+  ERR_GBCS_CREDENTIALS_CELL_NOT_ALLOWED: 'A CS02b command targets a trust-anchor cell that does not exist or that its mode may not replace',
+  /** A CS02b replacement certificate's Remote Party Role is not its target cell's role. */
+  ERR_GBCS_CREDENTIALS_CERTIFICATE_ROLE: "A CS02b replacement certificate's Remote Party Role is not its target cell's role",
+  /** A CS02b replacement certificate's key usage is not its target cell's (digitalSignature or keyAgreement, exactly one). */
+  ERR_GBCS_CREDENTIALS_CERTIFICATE_KEY_USAGE: "A CS02b replacement certificate's key usage is not its target cell's",
+  /** A CS02d certificate is not a device certificate of the target device. */
+  ERR_GBCS_CREDENTIALS_DEVICE_CERTIFICATE: 'A CS02d certificate is not a device certificate of the target device',
   // ---- durable state (store)
   /** The state store cannot be reached, or failed a read or a commit; nothing was changed. */
   ERR_STORE_UNAVAILABLE: 'The state store cannot be reached, or failed a read or a commit; nothing was changed',

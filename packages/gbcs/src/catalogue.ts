@@ -286,6 +286,98 @@ const CS02B_MODES = [
   'anyByContingency',
 ] as const;
 
+/**
+ * The Remote Party Roles of a CS02b mode's target cells: the roles whose trust-anchor cells the
+ * mode may replace. `anyExceptRoot` (mode 8): every role that has a DS or KA cell in a device
+ * (1 recovery, 2 supplier, 3 network operator, 4 ACB, 5 transitional change of supplier, 6 WAN
+ * provider), but not the root.
+ * @see docs/domain.md §9, §10
+ * @example
+ * ```ts
+ * import { CREDENTIALS_MODES, type CredentialsTargets } from '@smki/gbcs';
+ * const t: CredentialsTargets = CREDENTIALS_MODES[8].targets; // 'anyExceptRoot'
+ * console.log(t);
+ * ```
+ */
+export type CredentialsTargets = readonly number[] | 'anyExceptRoot';
+
+/**
+ * One CS02b replacement mode: who authorises it, whether the command carries a User signature,
+ * which cells it may replace, and whether this toolkit builds and accepts it.
+ * @see docs/domain.md §9 (modes and who signs), §10 (the rules the toolkit applies)
+ * @example
+ * ```ts
+ * import { CREDENTIALS_MODES, type CredentialsModeEntry } from '@smki/gbcs';
+ * const e: CredentialsModeEntry = CREDENTIALS_MODES[7];
+ * console.log(e.name, e.authorisingRole, e.targets); // supplierByTransCoS 5 [ 2 ]
+ * ```
+ */
+export interface CredentialsModeEntry {
+  /** The replacement mode, 0 to 9 (the message code is 0x0100 + mode). */
+  readonly mode: number;
+  /** The GBCS message code, 0x0100 + mode. */
+  readonly messageCode: number;
+  /** The GBCS name of the mode, e.g. `supplierBySupplier`. */
+  readonly name: string;
+  /**
+   * The Remote Party Role of the party that authorises the command (whose cell is the authorising
+   * cell [2], and whose key signs it when {@link CredentialsModeEntry.userSignature} is true);
+   * `undefined` where docs/domain.md §9 does not say (mode 9).
+   */
+  readonly authorisingRole: number | undefined;
+  /**
+   * Whether the command carries a User signature: false only for mode 4 (ACB by ACB), which the
+   * ACB MAC alone authorises and which has no authorising cell.
+   */
+  readonly userSignature: boolean;
+  /** The roles whose cells the mode may replace. */
+  readonly targets: CredentialsTargets;
+  /** Whether this toolkit builds and accepts the mode: modes 2 to 8. Modes 0, 1 and 9 have no public layout. */
+  readonly supported: boolean;
+}
+
+function credentialsMode(mode: number, authorisingRole: number | undefined, targets: CredentialsTargets, supported: boolean): CredentialsModeEntry {
+  return Object.freeze({
+    mode,
+    messageCode: 0x0100 + mode,
+    name: CS02B_MODES[mode] as string,
+    authorisingRole,
+    userSignature: authorisingRole !== ACCESS_CONTROL_BROKER,
+    targets: typeof targets === 'string' ? targets : Object.freeze([...targets]),
+    supported,
+  });
+}
+
+/**
+ * The CS02b replacement modes by mode number (index 0 to 9), the one table the builder
+ * (`buildUpdateSecurityCredentials`) and a validator read: 2 supplier by supplier (role 2),
+ * 3 network operator by network operator (3), 4 ACB by ACB (4, no User signature), 5 WAN provider
+ * by WAN provider (6), 6 transitional change of supplier by itself (5), 7 supplier by
+ * transitional change of supplier (5 authorises, role 2 cells replaced), 8 any cell but the root by
+ * the Recovery party (1). Modes 0 (root by supplier), 1 (root by WAN provider) and 9 (contingency)
+ * are listed with `supported: false`: their layout is not public, so they are refused. Frozen.
+ * @see docs/domain.md §9 (modes and who signs), §10; §2 (Remote Party Role codes)
+ * @example
+ * ```ts
+ * import { CREDENTIALS_MODES } from '@smki/gbcs';
+ * for (const m of CREDENTIALS_MODES.filter((e) => e.supported)) {
+ *   console.log(m.messageCode.toString(16), m.name, m.authorisingRole, m.userSignature);
+ * }
+ * ```
+ */
+export const CREDENTIALS_MODES: readonly CredentialsModeEntry[] = Object.freeze([
+  credentialsMode(0, SUPPLIER, [RemotePartyRole.Root], false),
+  credentialsMode(1, RemotePartyRole.WanProvider, [RemotePartyRole.Root], false),
+  credentialsMode(2, SUPPLIER, [SUPPLIER], true),
+  credentialsMode(3, NETWORK_OPERATOR, [NETWORK_OPERATOR], true),
+  credentialsMode(4, ACCESS_CONTROL_BROKER, [ACCESS_CONTROL_BROKER], true),
+  credentialsMode(5, RemotePartyRole.WanProvider, [RemotePartyRole.WanProvider], true),
+  credentialsMode(6, RemotePartyRole.TransitionalChangeOfSupplier, [RemotePartyRole.TransitionalChangeOfSupplier], true),
+  credentialsMode(7, RemotePartyRole.TransitionalChangeOfSupplier, [SUPPLIER], true),
+  credentialsMode(8, RemotePartyRole.Recovery, 'anyExceptRoot', true),
+  credentialsMode(9, undefined, [], false),
+]);
+
 function buildEntries(): MessageCodeEntry[] {
   return [
     // Supply: disable (remote disconnect), enable, arm.
