@@ -535,7 +535,11 @@ export class KeyStore {
     return this.#e.devicesTrusting(keyId, options);
   }
 
-  /** How many meters each key that is not revoked or retired endangers, largest first (a query, not a scan). */
+  /**
+   * How many meters each key endangers, largest first (a query, not a scan): every active or
+   * pending key, and every revoked or retired key that meters still trust (after a compromise,
+   * its count falls to zero as its meters are re-credentialed, and then it leaves the report).
+   */
   exposureReport(organisation?: string): Promise<ExposureCount[]> {
     if (organisation !== undefined) parseEui64(organisation);
     return this.#e.exposureReport(organisation);

@@ -233,9 +233,15 @@ describe('rotation and moves: meters keep their installed certificate until upda
     await refusedWithoutChange(store, () => store.signWith(north.ds.handle as SigningKeyHandle, M1, message), 'ERR_KEY_REVOKED');
     expect(await store.signFor(M3, message)).toHaveLength(64);
     expect((await store.portfolio(SUPPLIER, 'north')).current.signing).toBeUndefined();
-    // revoked keys leave the exposure report; the meters still record what they trust
-    expect((await store.exposureReport(SUPPLIER)).map((e) => e.keyId)).not.toContain(north.ds.handle.keyId);
+    // a revoked key stays in the exposure report while meters still trust it (they are what its
+    // compromise exposes), and leaves it when the last of them trusts another key
+    expect((await store.exposureReport(SUPPLIER)).find((e) => e.keyId === north.ds.handle.keyId)).toMatchObject({ state: 'revoked', deviceCount: 2 });
     expect(await allTrusting(store, north.ds.handle.keyId)).toEqual([M1, M2]);
+    const next = await issue(store, SUPPLIER, 'north', 'signing');
+    expect((await store.markCredentialsUpdated(SUPPLIER, M1, 'signing')).installed.signing).toBe(next.handle.keyId);
+    expect((await store.exposureReport(SUPPLIER)).find((e) => e.keyId === north.ds.handle.keyId)).toMatchObject({ state: 'revoked', deviceCount: 1 });
+    await store.markCredentialsUpdated(SUPPLIER, M2, 'signing');
+    expect((await store.exposureReport(SUPPLIER)).map((e) => e.keyId)).not.toContain(north.ds.handle.keyId);
   });
 
   it('a key-agreement key revoked after its KeyAgreement was made is refused at the next derivation, and that derivation is not recorded', async () => {

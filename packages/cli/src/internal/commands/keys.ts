@@ -46,28 +46,13 @@ export function keyCertificate(info: KeyInfo): SmkiCertificate | undefined {
 }
 
 /**
- * The meters each key exposes, largest first: every active or pending key, and every retired or
- * revoked key that meters still trust (after a compromise, those are the meters at risk), as
- * counts (the key store counts them; `devicesTrusting` pages the meters). An `xmlSigning` key is
- * not listed: no meter trusts it (it signs DUIS XML only).
+ * The meters each key exposes, largest first: the key store's report (every active or pending
+ * key, and every retired or revoked key that meters still trust: after a compromise, those are
+ * the meters at risk), as counts (`devicesTrusting` pages the meters). An `xmlSigning` key is not
+ * listed: no meter trusts it (it signs DUIS XML only).
  */
 export async function exposureOf(ks: KeyStore, organisation: string): Promise<ExposureCount[]> {
-  const counted = new Map((await ks.exposureReport(organisation)).map((e) => [e.keyId, e]));
-  const out: ExposureCount[] = [];
-  for (const k of await ks.keys(organisation)) {
-    if (k.purpose === 'xmlSigning') continue;
-    const e = counted.get(k.keyId);
-    if (e !== undefined) {
-      if (e.state === 'active' || e.state === 'pending' || e.deviceCount > 0) out.push(e);
-    } else if (k.state === 'active' || k.state === 'pending') {
-      out.push({ keyId: k.keyId, portfolioId: k.portfolioId, purpose: k.purpose, state: k.state, wholeEstate: false, deviceCount: 0 });
-    } else {
-      // A retired or revoked key the report leaves out: count the meters that still trust it.
-      const page = await ks.devicesTrusting(k.keyId, { limit: 1 });
-      if (page.devices.length > 0) out.push({ keyId: k.keyId, portfolioId: k.portfolioId, purpose: k.purpose, state: k.state, wholeEstate: page.wholeEstate, deviceCount: await countTrusting(ks, k.keyId) });
-    }
-  }
-  return out.sort((a, b) => b.deviceCount - a.deviceCount || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
+  return (await ks.exposureReport(organisation)).filter((e) => e.purpose !== 'xmlSigning');
 }
 
 /** Most meters one page of a listing reads from the key store. */

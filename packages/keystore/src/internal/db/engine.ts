@@ -351,7 +351,10 @@ export interface ExposureCount {
   readonly portfolioId: string;
   /** Its purpose. */
   readonly purpose: KeyPurpose;
-  /** Its state (`active` or `pending`: revoked and retired keys endanger nothing). */
+  /**
+   * Its state. Active and pending keys are always listed; a revoked or retired key only while
+   * meters still trust it (after a compromise: the meters still to re-credential).
+   */
   readonly state: KeyState;
   /** Whether it serves the whole estate (then every meter of the organisation counts). */
   readonly wholeEstate: boolean;
@@ -2070,15 +2073,16 @@ export class DbKeyStore {
   }
 
   /**
-   * How many meters each key that is not revoked or retired endangers, largest first: one
-   * `GROUP BY` per purpose over the index of installed keys (whole-estate keys count every
-   * device of the organisation).
+   * How many meters each key endangers, largest first: every active or pending key, and every
+   * revoked or retired key that meters still trust (after a compromise, the meters still to
+   * re-credential). One `GROUP BY` per purpose over the index of installed keys (whole-estate keys
+   * count every device of the organisation).
    * @throws SmkiError `ERR_KEYSTORE_CLOSED`
    */
   async exposureReport(organisation?: string): Promise<ExposureCount[]> {
     this.#assertOpen();
     const db = this.#db;
-    const keys = (await this.keys(organisation)).filter((k) => k.state === 'active' || k.state === 'pending');
+    const keys = await this.keys(organisation);
     const counts = new Map<string, number>();
     for (const purpose of DEVICE_PURPOSES) {
       const col = INSTALLED_COLUMN[purpose] as string;
@@ -2099,6 +2103,9 @@ export class DbKeyStore {
         }
         deviceCount = orgTotals.get(k.organisation) as number;
       }
+      // A revoked or retired key that meters still trust is what a compromise leaves exposed: it
+      // stays in the report until its last meter has been re-credentialed.
+      if (k.state !== 'active' && k.state !== 'pending' && deviceCount === 0) continue;
       out.push(Object.freeze({ keyId: k.keyId, portfolioId: k.portfolioId, purpose: k.purpose, state: k.state, wholeEstate, deviceCount }));
     }
     return out.sort((a, b) => b.deviceCount - a.deviceCount || a.keyId.localeCompare(b.keyId));
