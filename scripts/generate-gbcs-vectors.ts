@@ -12,6 +12,9 @@
  *                   docs/domain.md §4 known answers (OtherInfo, KDF, GCM tag).
  * - payloads.json   decryptPayload: sensitive payloads of responses and alerts (mode 04), valid
  *                   and broken (ERR_GBCS_DECRYPT_FAILED, ERR_GBCS_MALFORMED with the offset).
+ * - credentials.json the credential-replacement commands (docs/domain.md §9, §10): CS02b commands of
+ *                   modes 2 to 8, payloads, responses (device long-form lengths included) and
+ *                   alerts 0x00CB, CS02c / CS02d / CS02e; cases made by scripts/vectors/gbcs-credentials.ts.
  *
  * Reproducible byte for byte: keys come from labels (scripts/vectors/deterministic.ts, the same
  * labels as the PKI vectors), signatures are RFC 6979 (noble, lowS: false, with explicit high-S
@@ -24,6 +27,7 @@
  */
 import { writeOrCheck } from './vectors/output.js';
 import { gbcsFields, outcome } from './vectors/gbcs-fields.js';
+import { credentialCases } from './vectors/gbcs-credentials.js';
 import { createCipheriv, createHash, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -722,6 +726,9 @@ payloadCase('empty', 'no bytes', 'docs/domain.md §4', respEmpty.message, new Ui
 
 // ------------------------------------------------------------------------------------------------
 
+const credentials = await credentialCases();
+problems.push(...credentials.problems);
+
 if (problems.length > 0) {
   console.error(`generate-gbcs-vectors: ${problems.length} case(s) do not behave as declared:\n  ${problems.join('\n  ')}`);
   process.exit(1);
@@ -775,4 +782,18 @@ const differ = writeOrCheck(OUT, files, check, ROOT);
 console.log(
   `${check ? 'checked' : 'wrote'} ${Object.keys(files).length} files: ${messageCases.length} message cases, ${signatureCases.length} signature cases, ${macCases.length} MAC cases, ${payloadCases.length} payload cases`,
 );
-if (differ > 0) process.exit(1);
+// credentials.json is reported on a line of its own (the first line keeps its count of the four
+// message-layer files).
+const credentialFiles: Record<string, unknown> = {
+  'credentials.json': {
+    source: 'docs/domain.md §9 (CS02b, CS02c/d/e), §10 (how the toolkit builds and reads them)',
+    generator: GENERATOR,
+    comment:
+      'Each case names a decoder of @smki/gbcs (command: decodeUpdateSecurityCredentialsCommand, giving { mode, messageCode, payload }; payload: decodeUpdateSecurityCredentials; response: decodeUpdateSecurityCredentialsResponse; alert: decodeCredentialsAlert; cs02c-/cs02d-/cs02e-command and -response: the CS02c/d/e decoders) and its input as hex. valid: the decoder returns `expected` (bigints as decimal strings, bytes as upper-case hex, times as ISO text). invalid: it throws errorCode (with context.offset = offset where given); each invalid case breaks one rule. Certificates come from a hierarchy made from labelled keys (scripts/vectors/deterministic.ts) and are public test material.',
+    titles: credentials.titles,
+    cases: credentials.cases,
+  },
+};
+const credentialsDiffer = writeOrCheck(OUT, credentialFiles, check, ROOT);
+console.log(`${check ? 'checked' : 'wrote'} credentials.json: ${credentials.cases.length} credential-command cases`);
+if (differ + credentialsDiffer > 0) process.exit(1);
