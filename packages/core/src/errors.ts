@@ -260,6 +260,8 @@ export const SMKI_ERROR_CODES = {
   ERR_KEY_FILE_CORRUPT: 'A key file is damaged; only that key is affected',
   /** No key with this id. */
   ERR_KEY_NOT_FOUND: 'No key with this id',
+  /** The key is held by a named backend the key store was not opened with; it is never looked for in another. */
+  ERR_KEY_BACKEND_UNAVAILABLE: 'The key is held by a named backend the key store was not opened with',
   /** The key is pending: it has no certificate attached yet. */
   ERR_KEY_NOT_ACTIVE: 'The key is pending: it has no certificate attached yet',
   /** The key is retired. */

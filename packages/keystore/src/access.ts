@@ -87,6 +87,8 @@ const ASSIGNMENT_LIST_DOMAIN = 'smki-keystore assignment list v1\n';
 const OPERATOR_ID = /^[A-Za-z0-9._@-]{1,64}$/;
 const STORE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** What a key store's further backend may be named (its `backends` option): 1-32 lower-case letters, digits or `-`, starting with a letter. */
+export const BACKEND_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const KEY_ID = /^[A-Za-z0-9._:@/+-]{1,128}$/;
 const EUI64 = /^[0-9A-F]{16}$/;
 const SHA256 = /^[0-9A-F]{64}$/;
@@ -465,6 +467,8 @@ export type Operation =
       readonly portfolioId: string;
       /** The key's purpose. */
       readonly purpose: KeyPurpose;
+      /** One of the store's further backends, by name (default: the store's backend). */
+      readonly backend?: string;
     }
   | {
       /** Make a certification request for a key. */
@@ -615,7 +619,8 @@ type FieldKind =
   | 'sha256'
   | 'operatorId'
   | 'publicKey'
-  | 'grants';
+  | 'grants'
+  | 'backendName';
 
 interface OperationSpec {
   readonly required: Readonly<Record<string, FieldKind>>;
@@ -626,7 +631,7 @@ interface OperationSpec {
 const OPERATION_FIELDS: Readonly<Record<OperationName, OperationSpec>> = Object.freeze({
   'organisation.add': { required: { entityId: 'eui64', role: 'rpRole' }, optional: { maxDevicesPerKey: 'positiveInt' } },
   'portfolio.create': { required: { organisation: 'eui64', portfolioId: 'portfolioId' }, optional: { name: 'text', wholeEstate: 'purposes' } },
-  'key.generate': { required: { organisation: 'eui64', portfolioId: 'portfolioId', purpose: 'purpose' }, optional: {} },
+  'key.generate': { required: { organisation: 'eui64', portfolioId: 'portfolioId', purpose: 'purpose' }, optional: { backend: 'backendName' } },
   'key.csr': { required: { keyId: 'keyId' }, optional: {} },
   'key.attach': { required: { keyId: 'keyId', certificateSha256: 'sha256' }, optional: {} },
   'key.rotate': { required: { keyId: 'keyId' }, optional: {} },
@@ -669,6 +674,8 @@ function readField(kind: FieldKind, v: unknown, bad: Bad, what: string): unknown
       if (new Set(ids).size !== ids.length) bad(`${what} names a portfolio twice`);
       return Object.freeze(ids);
     }
+    case 'backendName':
+      return readString(v, BACKEND_NAME, bad, what, "a backend name (1-32 lower-case letters, digits or '-', starting with a letter)");
     case 'text':
       if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TEXT) bad(`${what} is not a text of 1 to ${MAX_TEXT} characters`);
       if (CONTROL.test(v as string) || LONE_SURROGATE.test(v as string)) bad(`${what} has a control character or a lone surrogate`);

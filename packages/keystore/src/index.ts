@@ -31,6 +31,7 @@ export type {
   ApprovalProgress,
   ProposalState,
   AuditTrailCheckOptions,
+  GenerateKeyOptions,
   RotationSummary,
   PortfolioSummary,
   TrustingDevicesPage,
@@ -82,6 +83,7 @@ export {
   DEFAULT_REQUEST_MAX_AGE_MS,
   DEFAULT_REQUEST_MAX_FUTURE_MS,
   MAX_OPERATOR_COUNTER,
+  BACKEND_NAME,
 } from './access.js';
 export type {
   AccessPolicy,

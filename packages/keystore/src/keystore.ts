@@ -10,7 +10,7 @@ import type { PostgresStateStoreOptions } from '@smki/store';
 import type { KeyBackend } from './backend.js';
 import type { AuditAnchor } from './anchor.js';
 import type { AuditRecord } from './audit.js';
-import type { AccessPolicy, OperatorInfo, Proposal } from './access.js';
+import type { AccessPolicy, BACKEND_NAME, OperatorInfo, Proposal } from './access.js';
 import { checkScryptN, fail, useOf } from './internal/rules.js';
 import { METADATA_FILE } from './internal/metadata.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from './internal/db/driver.js';
@@ -75,6 +75,14 @@ export interface KeyStoreOptions {
   /** Where the private keys live. */
   readonly backend: KeyBackend;
   /**
+   * Further backends by name ({@link BACKEND_NAME}), for keys that must not live beside the
+   * others: a replacement for a compromised key made in another HSM token or key directory
+   * (`generateKey(…, { backend: name })`). A key made in one records `@name` as its backend and
+   * is only ever used through the backend given under that name; opened without it, the key is
+   * refused (`ERR_KEY_BACKEND_UNAVAILABLE`) and the rest of the store works. Not closed by the store.
+   */
+  readonly backends?: Readonly<Record<string, KeyBackend>>;
+  /**
    * The store passphrase (authenticates every row, keys the audit MACs, decrypts the audit
    * signing key). Default: the environment variable `SMKI_KEYSTORE_PASSPHRASE`. Never logged.
    */
@@ -95,6 +103,12 @@ export interface KeyStoreOptions {
   readonly scryptN?: number;
   /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */
   readonly fault?: (point: string) => void;
+}
+
+/** Options of {@link KeyStore.generateKey}. */
+export interface GenerateKeyOptions {
+  /** One of the store's further backends ({@link KeyStoreOptions.backends}), by name; default the store's `backend`. */
+  readonly backend?: string;
 }
 
 /** Options of {@link KeyStore.verifyAuditTrail}: the database and the audit public key, no passphrase. */
@@ -252,6 +266,7 @@ export class KeyStore {
       const engine = await DbKeyStore.open({
         driver,
         backend: options.backend,
+        ...(options.backends !== undefined ? { backends: options.backends } : {}),
         passphrase,
         ...(options.anchor !== undefined ? { anchor: options.anchor } : {}),
         ...(options.anchorIntervalMs !== undefined ? { anchorIntervalMs: options.anchorIntervalMs } : {}),
@@ -333,15 +348,16 @@ export class KeyStore {
   }
 
   /**
-   * Generate a key for a portfolio in the backend (state `pending` until its certificate is attached).
-   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_STATE_TRANSITION` (another process generated that generation meanwhile), the backend's codes
+   * Generate a key for a portfolio in the backend, or in the further backend `options.backend`
+   * names (state `pending` until its certificate is attached).
+   * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT` (also an unknown backend name, before any key is made), `ERR_KEY_STATE_TRANSITION` (another process generated that generation meanwhile), the backend's codes
    */
-  generateKey(organisation: string, portfolioId: string, purpose: 'signing'): Promise<SigningKeyHandle>;
-  generateKey(organisation: string, portfolioId: string, purpose: KeyAgreementPurpose): Promise<KeyAgreementKeyHandle>;
-  generateKey(organisation: string, portfolioId: string, purpose: 'xmlSigning'): Promise<XmlSigningKeyHandle>;
-  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle>;
-  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
-    return this.#e.generateKey(organisation, portfolioId, purpose);
+  generateKey(organisation: string, portfolioId: string, purpose: 'signing', options?: GenerateKeyOptions): Promise<SigningKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyAgreementPurpose, options?: GenerateKeyOptions): Promise<KeyAgreementKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: 'xmlSigning', options?: GenerateKeyOptions): Promise<XmlSigningKeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose, options?: GenerateKeyOptions): Promise<KeyHandle>;
+  generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose, options: GenerateKeyOptions = {}): Promise<KeyHandle> {
+    return this.#e.generateKey(organisation, portfolioId, purpose, options);
   }
 
   /** A PKCS#10 CSR (DER) for a pending key, signed by that key (its proof of possession). @throws SmkiError `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE_TRANSITION` */

@@ -33,10 +33,10 @@ export function publicTempDir(): string {
  * Open a public KeyStore (SQLite in `dir`), closed after the test. `closeBackend` also closes the
  * backend then (for backends made per store: file, PKCS#11).
  */
-export async function openPublic(options: { dir?: string; backend?: KeyBackend; closeBackend?: boolean } = {}): Promise<{ store: KeyStore; dir: string; backend: KeyBackend }> {
+export async function openPublic(options: { dir?: string; backend?: KeyBackend; backends?: Record<string, KeyBackend>; closeBackend?: boolean } = {}): Promise<{ store: KeyStore; dir: string; backend: KeyBackend }> {
   const dir = options.dir ?? publicTempDir();
   const backend = options.backend ?? new MemoryKeyBackend();
-  const store = await KeyStore.open({ directory: dir, backend, passphrase: PASS });
+  const store = await KeyStore.open({ directory: dir, backend, passphrase: PASS, ...(options.backends !== undefined ? { backends: options.backends } : {}) });
   opened.push({ store, ...(options.closeBackend === true ? { backend } : {}) });
   return { store, dir, backend };
 }

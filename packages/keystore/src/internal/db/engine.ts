@@ -37,6 +37,7 @@ import {
   DEFAULT_ACCESS_POLICY,
   deviceListDigest,
   evaluateQuorum,
+  BACKEND_NAME,
   grantScopes,
   OPERATION_NAMES,
   parseAccessPolicy,
@@ -236,6 +237,8 @@ export interface DbKeyStoreOptions {
   readonly fault?: (point: string) => void;
   readonly driver: SqlDriver;
   readonly backend: KeyBackend;
+  /** Further backends by name (see {@link BACKEND_NAME}): keys generated in one record `@name` and are used only through it. */
+  readonly backends?: Readonly<Record<string, KeyBackend>>;
   readonly passphrase: string;
   readonly now?: () => Date;
   readonly scryptN?: number;
@@ -370,6 +373,7 @@ export interface ExposureCount {
 export class DbKeyStore {
   readonly #db: SqlDriver;
   readonly #backend: KeyBackend;
+  readonly #backends: ReadonlyMap<string, KeyBackend>;
   readonly #now: () => Date;
   readonly #storeId: string;
   readonly #secrets: DbSecrets;
@@ -383,11 +387,12 @@ export class DbKeyStore {
   readonly #auditKey: KeyObject;
   #closed = false;
 
-  private constructor(init: { db: SqlDriver; backend: KeyBackend; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[]; fault: ((point: string) => void) | undefined }) {
+  private constructor(init: { db: SqlDriver; backend: KeyBackend; backends: ReadonlyMap<string, KeyBackend>; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[]; fault: ((point: string) => void) | undefined }) {
     this.#db = init.db;
     this.#fault = init.fault;
     this.#auditKey = init.auditKey;
     this.#backend = init.backend;
+    this.#backends = init.backends;
     this.#now = init.now;
     this.#storeId = init.storeId;
     this.#secrets = init.secrets;
@@ -430,6 +435,7 @@ export class DbKeyStore {
   static async open(options: DbKeyStoreOptions): Promise<DbKeyStore> {
     const { driver: db, backend, passphrase } = options;
     if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase');
+    const backends = namedBackends(options.backends);
     checkScryptN(options.scryptN);
     const now = options.now ?? (() => new Date());
     let meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
@@ -454,9 +460,13 @@ export class DbKeyStore {
     const auditPublicKey = new Uint8Array(Buffer.from(String(meta['audit_public_key']), 'hex'));
     if (toHex(publicKeyToRaw(auditKey)) !== String(meta['audit_public_key'])) fail('ERR_KEYSTORE_CORRUPT', 'the audit public key is not the private key’s');
     const keys = (await db.all(`SELECT * FROM ${db.table('keys')}`)) as KeyRow[];
-    const known = new Set(keys.map((k) => k.handle));
-    const orphans = (await backend.listHandles()).filter((h) => !known.has(h));
-    const store = new DbKeyStore({ db, backend, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
+    // Orphans per backend: a handle no key row of that backend references.
+    const orphans: string[] = [];
+    for (const [recorded, b] of [[undefined, backend] as const, ...[...backends].map(([name, b]) => [`@${name}`, b] as const)]) {
+      const known = new Set(keys.filter((k) => (recorded === undefined ? !k.backend.startsWith('@') : k.backend === recorded)).map((k) => k.handle));
+      for (const h of await b.listHandles()) if (!known.has(h)) orphans.push(recorded === undefined ? h : `${recorded}/${h}`);
+    }
+    const store = new DbKeyStore({ db, backend, backends, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
     await store.#checkSmallTables(keys);
     // The authenticated meta row says whether the ceremony was held: deleting the policy row (and
     // its index entry) does not lift access control.
@@ -1177,7 +1187,7 @@ export class DbKeyStore {
       case 'portfolio.create':
         return this.createPortfolio(op.organisation, { id: op.portfolioId, ...optional('name', op.name), ...optional('wholeEstate', op.wholeEstate) });
       case 'key.generate':
-        return this.generateKey(op.organisation, op.portfolioId, op.purpose);
+        return this.generateKey(op.organisation, op.portfolioId, op.purpose, optional('backend', op.backend));
       case 'key.csr':
         return this.createCsr(op.keyId);
       case 'key.attach':
@@ -1337,7 +1347,7 @@ export class DbKeyStore {
         if (!allowed.has(dev.portfolio_id) || !allowed.has(key.portfolio_id)) {
           fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId} signs for ${[...allowed].join(', ')}; device ${device} is in ${dev.portfolio_id} and trusts a key of ${key.portfolio_id}`, operatorId);
         }
-        const signature = await this.#backend.sign(key.handle, data);
+        const signature = await this.#backendFor(key).sign(key.handle, data);
         await this.#trail.recordUse({ ...useEvent('sign', key, device, fields), operatorId } as AuditEvent & { keyId: string });
         return signature;
       },
@@ -1407,13 +1417,21 @@ export class DbKeyStore {
   /**
    * Generate a key in the backend (outside any transaction: it creates a key nobody uses yet),
    * then record it. If the record never commits, the backend key is an orphan.
+   * `options.backend` names one of the store's further backends (default: the store's backend).
    * @throws SmkiError `ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_INVALID_ARGUMENT`, `ERR_KEY_STATE_TRANSITION` (another process generated that generation meanwhile)
    */
-  async generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose): Promise<KeyHandle> {
+  async generateKey(organisation: string, portfolioId: string, purpose: KeyPurpose, options: { backend?: string } = {}): Promise<KeyHandle> {
     this.#assertOpen();
     // Refused before the backend makes a key its transaction would then refuse (an orphan).
     this.#assertAnchored();
     checkPurpose(purpose);
+    if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the generateKey options must be an object', 'options');
+    const named = options.backend;
+    if (named !== undefined && (typeof named !== 'string' || !this.#backends.has(named))) {
+      fail('ERR_INVALID_ARGUMENT', `backend ${String(named)} is not one of this store's backends (${[...this.#backends.keys()].join(', ') || 'none named'})`, 'backend');
+    }
+    const chosen = named === undefined ? this.#backend : (this.#backends.get(named) as KeyBackend);
+    const recorded = named === undefined ? this.#backend.kind : `@${named}`;
     const db = this.#db;
     // Before the backend makes a key nobody may record.
     if (authContext.getStore() === undefined && (await this.accessControlled())) fail('ERR_OPERATOR_REQUIRED', 'this store is under access control: send the change as a signed operator request (execute)');
@@ -1422,7 +1440,7 @@ export class DbKeyStore {
     const max = await db.get(`SELECT max(generation) AS g FROM ${db.table('keys')} WHERE organisation = ? AND portfolio_id = ? AND purpose = ?`, [org.entity_id, p.id, purpose]);
     const generation = 1 + Number(max?.['g'] ?? 0);
     const keyId = `${org.entity_id}.${p.id}.${PURPOSE_SHORT[purpose]}.g${generation}`;
-    const generated = await this.#backend.generateKey({ keyId, label: `${org.entity_id}/${p.id}/${PURPOSE_SHORT[purpose]}/g${generation}` });
+    const generated = await chosen.generateKey({ keyId, label: `${org.entity_id}/${p.id}/${PURPOSE_SHORT[purpose]}/g${generation}` });
     this.#fault?.('db:after-backend-generate');
     return this.#change(async (t) => {
       await this.#portfolio(t, org.entity_id, p.id);
@@ -1434,7 +1452,7 @@ export class DbKeyStore {
         purpose,
         generation,
         state: 'pending',
-        backend: this.#backend.kind,
+        backend: recorded,
         handle: generated.handle,
         public_key: toHex(generated.publicKey),
         certificate: null,
@@ -1444,7 +1462,7 @@ export class DbKeyStore {
       };
       return {
         result: handleOf(row),
-        entries: [{ event: { type: 'key.generated', keyId, organisation: org.entity_id, portfolioId: p.id, purpose, generation, backend: this.#backend.kind }, rows: [{ table: 'keys', row }] }],
+        entries: [{ event: { type: 'key.generated', keyId, organisation: org.entity_id, portfolioId: p.id, purpose, generation, backend: recorded }, rows: [{ table: 'keys', row }] }],
       };
     });
   }
@@ -1456,7 +1474,7 @@ export class DbKeyStore {
     const k = await this.#key(this.#db, keyId);
     if (k.state !== 'pending') fail('ERR_KEY_STATE_TRANSITION', `key ${keyId} is ${k.state}: a CSR is made only for a pending key`, keyId);
     const org = await this.#org(this.#db, k.organisation);
-    const backend = this.#backend;
+    const backend = this.#backendFor(k);
     const pop: Signer = { publicKey: Buffer.from(k.public_key, 'hex'), sign: (m) => backend.sign(k.handle, m) };
     const purpose = k.purpose as KeyPurpose;
     const csr = await createCsr({
@@ -1712,6 +1730,17 @@ export class DbKeyStore {
   // use
 
   /**
+   * The backend that holds a key: the one its (authenticated) row names, `@name` for a further
+   * backend. A key whose backend this process was not given is refused, never looked for elsewhere.
+   */
+  #backendFor(key: { readonly key_id: string; readonly backend: string }): KeyBackend {
+    if (!key.backend.startsWith('@')) return this.#backend;
+    const b = this.#backends.get(key.backend.slice(1));
+    if (b === undefined) fail('ERR_KEY_BACKEND_UNAVAILABLE', `key ${key.key_id} is held by backend ${key.backend.slice(1)}, which this key store was not opened with`, key.key_id);
+    return b;
+  }
+
+  /**
    * The key a device trusts for `purpose`, read and checked (MACs, state). Fails closed with a
    * distinct code for each reason.
    */
@@ -1862,7 +1891,7 @@ export class DbKeyStore {
     const fields = useOf(use);
     if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
     const { key } = await this.#resolve(use.organisation, device, 'signing');
-    const signature = await this.#backend.sign(key.handle, data);
+    const signature = await this.#backendFor(key).sign(key.handle, data);
     await this.#trail.recordUse(useEvent('sign', key, device, fields));
     return signature;
   }
@@ -1883,7 +1912,7 @@ export class DbKeyStore {
       }
       fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.key_id}, not ${given.key_id}`, given.key_id);
     }
-    const signature = await this.#backend.sign(key.handle, data);
+    const signature = await this.#backendFor(key).sign(key.handle, data);
     await this.#trail.recordUse(useEvent('sign', key, device, fields));
     return signature;
   }
@@ -1916,7 +1945,7 @@ export class DbKeyStore {
         const now = (await this.#resolve(organisation ?? session?.organisation, device, purpose)).key;
         if (now.key_id !== key.key_id) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.key_id}`, key.key_id);
         const point = peer instanceof Uint8Array && peer.length === 65 && peer[0] === 0x04 ? peer : publicKeyToRaw(toPublicKey(peer));
-        const z = await this.#backend.deriveSharedSecret(key.handle, point);
+        const z = await this.#backendFor(key).deriveSharedSecret(key.handle, point);
         const event = useEvent('keyAgreement', key, device, fields);
         await this.#trail.recordUse((session === undefined ? event : { ...event, operatorId: session.operatorId }) as AuditEvent & { keyId: string });
         return z;
@@ -1965,7 +1994,7 @@ export class DbKeyStore {
         const fields = use === undefined ? defaults : xmlUseOf(use);
         if (!(message instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'message must be a Uint8Array', 'message');
         const now = await this.#usableXmlKey(bound, org.entity_id);
-        const signature = await this.#backend.sign(now.handle, message);
+        const signature = await this.#backendFor(now).sign(now.handle, message);
         await this.#trail.recordUse({ type: 'key.used', operation: 'xml-sign', keyId: now.key_id, portfolioId: now.portfolio_id, ...optional('requestId', fields.requestId), ...optional('operatorId', session?.operatorId) });
         return signature;
       },
@@ -2375,4 +2404,19 @@ function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: strin
   if (use.messageCode !== undefined) e['messageCode'] = use.messageCode;
   if (use.counter !== undefined) e['counter'] = use.counter;
   return e as AuditEvent & { keyId: string };
+}
+
+/** The further backends, checked: each a key backend under a name of {@link BACKEND_NAME}. */
+function namedBackends(backends: Readonly<Record<string, KeyBackend>> | undefined): ReadonlyMap<string, KeyBackend> {
+  if (backends === undefined) return new Map();
+  if (typeof backends !== 'object' || backends === null || Array.isArray(backends)) fail('ERR_INVALID_ARGUMENT', 'backends must be an object of named key backends', 'backends');
+  const out = new Map<string, KeyBackend>();
+  for (const [name, b] of Object.entries(backends)) {
+    if (!BACKEND_NAME.test(name)) fail('ERR_INVALID_ARGUMENT', `backend name ${JSON.stringify(name)} is not 1-32 lower-case letters, digits or '-' starting with a letter`, 'backends');
+    if (typeof b !== 'object' || b === null || typeof b.generateKey !== 'function' || typeof b.sign !== 'function' || typeof b.listHandles !== 'function') {
+      fail('ERR_INVALID_ARGUMENT', `backend ${name} is not a key backend`, 'backends');
+    }
+    out.set(name, b);
+  }
+  return out;
 }
