@@ -295,7 +295,7 @@ const CS02B_MODES = [
  * @example
  * ```ts
  * import { CREDENTIALS_MODES, type CredentialsTargets } from '@smki/gbcs';
- * const t: CredentialsTargets = CREDENTIALS_MODES[8].targets; // 'anyExceptRoot'
+ * const t: CredentialsTargets | undefined = CREDENTIALS_MODES[8]?.targets; // 'anyExceptRoot'
  * console.log(t);
  * ```
  */
@@ -308,8 +308,8 @@ export type CredentialsTargets = readonly number[] | 'anyExceptRoot';
  * @example
  * ```ts
  * import { CREDENTIALS_MODES, type CredentialsModeEntry } from '@smki/gbcs';
- * const e: CredentialsModeEntry = CREDENTIALS_MODES[7];
- * console.log(e.name, e.authorisingRole, e.targets); // supplierByTransCoS 5 [ 2 ]
+ * const e: CredentialsModeEntry | undefined = CREDENTIALS_MODES[7];
+ * console.log(e?.name, e?.authorisingRole, e?.targets); // supplierByTransCoS 5 [ 2 ]
  * ```
  */
 export interface CredentialsModeEntry {

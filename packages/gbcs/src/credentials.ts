@@ -741,7 +741,12 @@ export interface UpdateSecurityCredentialsOptions extends CommandOptions {
   /** Control [2]: the authorising cell (the DS management cell of the mode's authorising role); omit for mode 4. */
   readonly authorisingCell?: TrustAnchorCell;
   /** The new certificates and their cells (certificates as DER, PEM or parsed). */
-  readonly replacements: readonly { readonly certificate: CertificateInput; readonly cell: TrustAnchorCell }[];
+  readonly replacements: readonly {
+    /** The new certificate (DER, PEM or parsed). */
+    readonly certificate: CertificateInput;
+    /** The cell it goes into. */
+    readonly cell: TrustAnchorCell;
+  }[];
   /** The issuing CA certificates (DER, PEM or parsed). */
   readonly certificationPath: readonly CertificateInput[];
   /** When to replace; absent = at once. */
@@ -898,12 +903,19 @@ export function decodeUpdateSecurityCredentialsCommand(message: Uint8Array | Gbc
  * ```
  */
 export const CREDENTIALS_STATUS = Object.freeze({
+  /** 0: the cell was replaced. */
   success: 0,
+  /** 5: the certificate was refused. */
   badCertificate: 5,
+  /** 10: no trust anchor to check the certificate against. */
   noTrustAnchor: 10,
+  /** 17: no room to store it. */
   insufficientMemory: 17,
+  /** 25: the trust anchor was not found. */
   trustAnchorNotFound: 25,
+  /** 30: the device was busy. */
   busy: 30,
+  /** 127: any other failure. */
   other: 127,
 } as const);
 
@@ -973,7 +985,12 @@ export interface UpdateSecurityCredentialsResponse {
 }
 
 /** The alert code of alert 0x00CB: 0x8F66 success, 0x8F67 failure. */
-export const CREDENTIALS_ALERT_CODES = Object.freeze({ success: 0x8f66, failure: 0x8f67 } as const);
+export const CREDENTIALS_ALERT_CODES = Object.freeze({
+  /** 0x8F66: the future-dated replacement was executed. */
+  success: 0x8f66,
+  /** 0x8F67: it failed. */
+  failure: 0x8f67,
+} as const);
 
 /** The message code of the alert that reports a future-dated CS02b command's outcome. */
 export const CREDENTIALS_ALERT_MESSAGE_CODE = 0x00cb;
@@ -1209,7 +1226,14 @@ export const PROVIDE_DEVICE_CERTIFICATE_MESSAGE_CODE = 0x000c;
  * console.log(ISSUE_CREDENTIALS_ERRORS.keyGenerationFailed); // 2
  * ```
  */
-export const ISSUE_CREDENTIALS_ERRORS = Object.freeze({ invalidKeyUsage: 1, keyGenerationFailed: 2, requestFailed: 3 } as const);
+export const ISSUE_CREDENTIALS_ERRORS = Object.freeze({
+  /** 1: the key usage asked for is not DS or KA. */
+  invalidKeyUsage: 1,
+  /** 2: the device could not make the key pair. */
+  keyGenerationFailed: 2,
+  /** 3: the device could not make the request. */
+  requestFailed: 3,
+} as const);
 
 /**
  * The statuses of a CS02d response (`INTEGER`): 0 success, 1 invalid certificate, 2 wrong device
@@ -1223,13 +1247,21 @@ export const ISSUE_CREDENTIALS_ERRORS = Object.freeze({ invalidKeyUsage: 1, keyG
  * ```
  */
 export const UPDATE_DEVICE_CERTIFICATE_STATUS = Object.freeze({
+  /** 0: installed. */
   success: 0,
+  /** 1: the certificate does not check. */
   invalidCertificate: 1,
+  /** 2: it names another device. */
   wrongDeviceIdentity: 2,
+  /** 3: its key usage is not DS or KA. */
   invalidKeyUsage: 3,
+  /** 4: the device holds no key pair of that usage. */
   noSuchKeyPair: 4,
+  /** 5: its public key is not the device's. */
   wrongPublicKey: 5,
+  /** 6: it could not be stored. */
   storageFailed: 6,
+  /** 7: the private key could not be changed over. */
   privateKeyChangeFailed: 7,
 } as const);
 
@@ -1242,7 +1274,14 @@ export const UPDATE_DEVICE_CERTIFICATE_STATUS = Object.freeze({
  * console.log(PROVIDE_DEVICE_CERTIFICATE_ERRORS.noneHeld); // 2
  * ```
  */
-export const PROVIDE_DEVICE_CERTIFICATE_ERRORS = Object.freeze({ invalidKeyUsage: 1, noneHeld: 2, retrievalFailed: 3 } as const);
+export const PROVIDE_DEVICE_CERTIFICATE_ERRORS = Object.freeze({
+  /** 1: the key usage asked for is not DS or KA. */
+  invalidKeyUsage: 1,
+  /** 2: the device holds no such certificate. */
+  noneHeld: 2,
+  /** 3: it could not be read. */
+  retrievalFailed: 3,
+} as const);
 
 const ISSUE_ERRORS: readonly number[] = Object.values(ISSUE_CREDENTIALS_ERRORS);
 const UPDATE_STATUSES: readonly number[] = Object.values(UPDATE_DEVICE_CERTIFICATE_STATUS);
@@ -1253,6 +1292,36 @@ const DEVICE_KEY_USAGES: readonly CellKeyUsage[] = ['digitalSignature', 'keyAgre
 export interface DeviceKeyCommandOptions extends CommandOptions {
   /** Which of the device's key pairs: DS or KA. */
   readonly keyUsage: DeviceKeyUsage;
+}
+
+/**
+ * A decoded CS02c or CS02e command: which of the device's key pairs it is about.
+ * @see docs/domain.md §9 (CS02c, CS02e)
+ * @example
+ * ```ts
+ * import { decodeProvideDeviceCertificate, type KeyUsageCommand } from '@smki/gbcs';
+ * const c: KeyUsageCommand = decodeProvideDeviceCertificate(new Uint8Array([0x30, 0x04, 0x03, 0x02, 0x07, 0x80]));
+ * console.log(c.keyUsage); // 'digitalSignature'
+ * ```
+ */
+export interface KeyUsageCommand {
+  /** DS or KA. */
+  readonly keyUsage: DeviceKeyUsage;
+}
+
+/**
+ * A decoded CS02d command: the device certificate it installs (DER, for `@smki/pki` to parse).
+ * @see docs/domain.md §9 (CS02d)
+ * @example
+ * ```ts
+ * import type { DeviceCertificateCommand } from '@smki/gbcs';
+ * declare const c: DeviceCertificateCommand;
+ * console.log(c.certificate.length);
+ * ```
+ */
+export interface DeviceCertificateCommand {
+  /** The certificate, DER. */
+  readonly certificate: Uint8Array;
 }
 
 /** `SEQUENCE { keyUsage BIT STRING }` (CS02c and CS02e commands). */
@@ -1301,7 +1370,7 @@ export function buildIssueCredentials(options: DeviceKeyCommandOptions): Uint8Ar
  * console.log(decodeIssueCredentials(fromHex('300403020780')).keyUsage); // 'digitalSignature'
  * ```
  */
-export function decodeIssueCredentials(payload: Uint8Array): { readonly keyUsage: DeviceKeyUsage } {
+export function decodeIssueCredentials(payload: Uint8Array): KeyUsageCommand {
   return decodeKeyUsageCommand('CS02c payload', payload);
 }
 
@@ -1317,7 +1386,15 @@ export function decodeIssueCredentials(payload: Uint8Array): { readonly keyUsage
  * console.log('error' in failed);
  * ```
  */
-export type IssueCredentialsResponse = { readonly request: Uint8Array } | { readonly error: number };
+export type IssueCredentialsResponse =
+  | {
+      /** The PKCS#10 request (DER). */
+      readonly request: Uint8Array;
+    }
+  | {
+      /** The error code (1, 2 or 3). */
+      readonly error: number;
+    };
 
 /**
  * A CS02e response: the device certificate (DER), or an error code
@@ -1330,7 +1407,15 @@ export type IssueCredentialsResponse = { readonly request: Uint8Array } | { read
  * console.log('certificate' in none);
  * ```
  */
-export type ProvideDeviceCertificateResponse = { readonly certificate: Uint8Array } | { readonly error: number };
+export type ProvideDeviceCertificateResponse =
+  | {
+      /** The device certificate (DER). */
+      readonly certificate: Uint8Array;
+    }
+  | {
+      /** The error code (1, 2 or 3). */
+      readonly error: number;
+    };
 
 /** A response that is either a DER SEQUENCE (request, certificate) or an INTEGER code. */
 function decodeObjectOrCode(what: string, payload: Uint8Array, codes: readonly number[]): { der: Uint8Array } | { code: number } {
@@ -1434,7 +1519,7 @@ export function buildUpdateDeviceCertificate(options: UpdateDeviceCertificateOpt
  * console.log(certificate.length);
  * ```
  */
-export function decodeUpdateDeviceCertificate(payload: Uint8Array): { readonly certificate: Uint8Array } {
+export function decodeUpdateDeviceCertificate(payload: Uint8Array): DeviceCertificateCommand {
   return decoding('CS02d payload', payload, (p) => {
     const top = new ByteReader(p);
     const certificate = readCertificate(top, false, 'device certificate');
@@ -1507,7 +1592,7 @@ export function buildProvideDeviceCertificate(options: DeviceKeyCommandOptions):
  * console.log(decodeProvideDeviceCertificate(fromHex('300403020308')).keyUsage); // 'keyAgreement'
  * ```
  */
-export function decodeProvideDeviceCertificate(payload: Uint8Array): { readonly keyUsage: DeviceKeyUsage } {
+export function decodeProvideDeviceCertificate(payload: Uint8Array): KeyUsageCommand {
   return decodeKeyUsageCommand('CS02e payload', payload);
 }
 

@@ -156,4 +156,6 @@ export type {
   IssueCredentialsResponse,
   ProvideDeviceCertificateResponse,
   UpdateDeviceCertificateOptions,
+  KeyUsageCommand,
+  DeviceCertificateCommand,
 } from './credentials.js';
