@@ -395,6 +395,8 @@ export const SMKI_ERROR_CODES = {
   ERR_STORE_CLOSED: 'The state store has been closed',
   /** A commit carried a decision log's head that is not the one the store holds for that log (another writer, or a lost commit): nothing was applied. */
   ERR_STORE_LOG_CONFLICT: "A commit carried a decision log's head that is not the one the store holds for that log; nothing was applied",
+  /** A registry cell replacement named an old certificate the device's cell no longer holds (or a device the registry does not hold): nothing was changed. */
+  ERR_STORE_CELL_CONFLICT: "A registry cell replacement named an old certificate the device's cell no longer holds, or an unknown device; nothing was changed",
   // ---- decisions (validator)
   /** A submitted command is larger than a GBCS message may be. */
   ERR_COMMAND_TOO_LARGE: 'A submitted command is larger than a GBCS message may be',
@@ -448,6 +450,22 @@ export const SMKI_ERROR_CODES = {
   ERR_COMMAND_DEVICE_KEY_UNUSABLE: "The device's key-agreement certificate is missing from the registry or is not usable",
   /** The Access Control Broker's key agreement failed, so no MAC was made. */
   ERR_COMMAND_COUNTER_SIGN_FAILED: "The Access Control Broker's key agreement failed, so no MAC was made",
+  /** A CS02b command's originator does not act in its mode's authorising role (a supplier sending a mode 8 recovery command), or the mode is the ACB's own (mode 4), which no User sends. */
+  ERR_COMMAND_CREDENTIALS_WRONG_ROLE: "A CS02b command's originator does not act in the role that authorises its mode, or the mode is the ACB's own",
+  /** A CS02b command breaks a rule of its mode that has no code of its own (no replacement, a field out of range). */
+  ERR_COMMAND_CREDENTIALS_INVALID: 'A CS02b command breaks a rule of its mode that has no code of its own',
+  /** A CS02b replacement certificate has no valid certification path to the root, revocation checked (unknown CA, expired, no current CRL). */
+  ERR_COMMAND_CREDENTIALS_CERTIFICATE_UNTRUSTED: 'A CS02b replacement certificate has no valid certification path to the root with revocation checked',
+  /** A CS02b replacement certificate, or a CA above it, is revoked. */
+  ERR_COMMAND_CREDENTIALS_CERTIFICATE_REVOKED: 'A CS02b replacement certificate, or a CA above it, is revoked',
+  /** A CS02b replacement certificate does not parse, is not an organisation certificate, or (where a party replaces its own cells) is another entity's. */
+  ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY: "A CS02b replacement certificate is not an organisation certificate of the party whose cells its mode replaces",
+  /** A CS02b response or alert 0x00CB is not signed by the device's digital-signing key, or the registry holds no such certificate for the device. */
+  ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID: "A CS02b response or alert is not signed by the device's digital-signing key held in the registry",
+  /** A CS02b response or alert answers no CS02b command this validator accepted. */
+  ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND: 'A CS02b response or alert answers no CS02b command this validator accepted',
+  /** A CS02b response or alert does not match its command (device, message code, sequence number, mode, cells, new key ids). */
+  ERR_CREDENTIALS_RESPONSE_MISMATCH: 'A CS02b response or alert does not match its command (device, code, sequence number, mode or cells)',
   /** The quarantine record is unknown, or was already released or discarded. */
   ERR_QUARANTINE_NOT_HELD: 'The quarantine record is unknown, or was already released or discarded',
   /** The state store is behind the decision log (restored from an older copy): the validator refuses to start. */

@@ -37,6 +37,6 @@ export type {
   LogAppend,
 } from './types.js';
 export { DEVICE_TYPES, MAX_CELLS, MAX_DEVICE_CERTIFICATE_BYTES, MAX_REGISTRY_BATCH } from './registry.js';
-export type { DeviceRegistry, DeviceRecord, DeviceType, Fuel, TrustAnchorCell, CellKeyUsage, CellUsage } from './registry.js';
+export type { DeviceRegistry, DeviceRecord, DeviceType, Fuel, TrustAnchorCell, CellKeyUsage, CellUsage, CellReplacement } from './registry.js';
 export { MAX_FIRMWARE_BATCH } from './firmware.js';
 export type { FirmwareAllowlist, FirmwareImage, FirmwareStatus } from './firmware.js';

@@ -4,8 +4,8 @@ import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantine
 import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { EncodedIntent } from './internal/log.js';
 import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
-import { checkDeviceIds, checkDevices } from './registry.js';
-import type { DeviceRecord, DeviceRegistry } from './registry.js';
+import { applyCellReplacements, checkCellReplacements, checkDeviceIds, checkDevices } from './registry.js';
+import type { CellReplacement, DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, compareImages, firmwareFromRow } from './firmware.js';
 import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
 
@@ -216,6 +216,16 @@ export class MemoryDeviceRegistry implements DeviceRegistry {
     let n = 0;
     for (const d of checkDeviceIds(devices, 'devices')) if (this.#records.delete(d)) n++;
     return n;
+  }
+
+  /** {@inheritDoc DeviceRegistry.replaceCells} */
+  async replaceCells(device: Eui64, replacements: readonly CellReplacement[]): Promise<DeviceRecord> {
+    this.#open();
+    const d = eui64(device, 'device');
+    const checked = checkCellReplacements(replacements, 'replacements');
+    const next = freezeDevice(applyCellReplacements(d, this.#records.get(d), checked));
+    this.#records.set(d, next);
+    return copyDevice(next);
   }
 
   /** {@inheritDoc DeviceRegistry.count} */

@@ -17,8 +17,8 @@ import { PgConnection, pgError } from './internal/pg.js';
 import type { PostgresStateStoreOptions } from './internal/pg.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
 import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
-import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
-import type { DeviceRecord, DeviceRegistry } from './registry.js';
+import { applyCellReplacements, checkCellReplacements, checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
+import type { CellReplacement, DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
 import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
 
@@ -393,6 +393,24 @@ export class PostgresDeviceRegistry implements DeviceRegistry {
     if (ids.length === 0) return 0;
     const rows = await this.#conn.query('remove', `DELETE FROM ${this.#conn.schema}.devices WHERE device = ANY($1::text[]) RETURNING device`, [ids]);
     return rows.length;
+  }
+
+  /** {@inheritDoc DeviceRegistry.replaceCells} */
+  async replaceCells(device: Eui64, replacements: readonly CellReplacement[]): Promise<DeviceRecord> {
+    this.#conn.pool();
+    const d = eui64(device, 'device');
+    const checked = checkCellReplacements(replacements, 'replacements');
+    try {
+      return await this.#conn.tx(async (c) => {
+        // The row is locked until the commit: a concurrent replacement waits, then compares with this one's result.
+        const rows = (await c.query(`SELECT record FROM ${this.#conn.schema}.devices WHERE device = $1 FOR UPDATE`, [d])).rows as Record<string, unknown>[];
+        const next = applyCellReplacements(d, rows.length === 0 ? undefined : decodeDevice(d, rows[0]!['record']), checked);
+        await c.query(`UPDATE ${this.#conn.schema}.devices SET record = $2 WHERE device = $1`, [d, encodeDevice(next)]);
+        return next;
+      });
+    } catch (e) {
+      throw pgError(e, 'replaceCells');
+    }
   }
 
   /** {@inheritDoc DeviceRegistry.count} */

@@ -92,12 +92,87 @@ export interface DeviceRegistry {
    */
   remove(devices: readonly Eui64[]): Promise<number>;
   /**
+   * Move a device's trust: replace the certificates some of its cells name, all or none, in one
+   * durable transaction, each only if the cell still names the certificate the caller expects
+   * (`from`, compare-and-set). The DCC side calls it after a device's verified answer to a CS02b
+   * Update Security Credentials command says those cells were replaced (docs/domain.md §9).
+   * @returns the record as it is now
+   * @throws SmkiError `ERR_INVALID_ARGUMENT` (shapes, a cell named twice, more than {@link MAX_CELLS}),
+   *   `ERR_STORE_CELL_CONFLICT` (the device is not registered, or a cell does not name `from`:
+   *   nothing was changed), `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`
+   * @see docs/domain.md §9 (the response's per-cell outcomes), docs/store.md
+   */
+  replaceCells(device: Eui64, replacements: readonly CellReplacement[]): Promise<DeviceRecord>;
+  /**
    * How many devices are registered.
    * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`
    */
   count(): Promise<number>;
   /** Close; later calls throw `ERR_STORE_CLOSED`. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * One cell of a device moved to a new certificate by {@link DeviceRegistry.replaceCells}.
+ * @see docs/domain.md §9
+ * @example
+ * ```ts
+ * import type { CellReplacement } from '@smki/store';
+ * const r: CellReplacement = { role: 2, keyUsage: 'digitalSignature', cellUsage: 'management', from: '4A1B2C3D4E5F6071', ski: '4B2C3D4E5F607182' };
+ * console.log(r.ski);
+ * ```
+ */
+export interface CellReplacement {
+  /** The cell's Remote Party Role. */
+  readonly role: RemotePartyRoleCode;
+  /** The cell's key usage. */
+  readonly keyUsage: CellKeyUsage;
+  /** The cell's usage. */
+  readonly cellUsage: CellUsage;
+  /** The SKI the cell must name now (16 upper-case hex digits), or `null`: the record must have no such cell yet. */
+  readonly from: string | null;
+  /** The new certificate's SKI (16 upper-case hex digits). */
+  readonly ski: string;
+  /** The new certificate's entity id, where known (absent: the cell keeps no entity). */
+  readonly entity?: Eui64;
+}
+
+/** Check a list of cell replacements: shapes, and no cell twice. */
+export function checkCellReplacements(v: unknown, field: string): CellReplacement[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_CELLS) throw invalid(field, `is not a list of 1 to ${MAX_CELLS} cell replacements`);
+  const seen = new Set<string>();
+  return v.map((r, i) => {
+    const f = `${field}[${i}]`;
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw invalid(f, 'is not an object');
+    const o = r as Record<string, unknown>;
+    const cell = checkCell({ role: o['role'], keyUsage: o['keyUsage'], cellUsage: o['cellUsage'], ski: o['ski'], entity: o['entity'] }, f);
+    const from = o['from'];
+    if (from !== null && (typeof from !== 'string' || !SKI.test(from))) throw invalid(`${f}.from`, 'is not 16 upper-case hex digits or null');
+    const k = `${cell.role}/${cell.keyUsage}/${cell.cellUsage}`;
+    if (seen.has(k)) throw invalid(f, 'repeats a (role, key usage, cell usage) cell');
+    seen.add(k);
+    return { role: cell.role, keyUsage: cell.keyUsage, cellUsage: cell.cellUsage, from, ski: cell.ski, ...(cell.entity !== undefined ? { entity: cell.entity } : {}) };
+  });
+}
+
+/**
+ * The record with the replacements applied, or `ERR_STORE_CELL_CONFLICT` when a cell does not
+ * name its `from` (or the device is unknown). Pure: the backends call it inside their transaction.
+ */
+export function applyCellReplacements(device: Eui64, record: DeviceRecord | undefined, replacements: readonly CellReplacement[]): DeviceRecord {
+  if (record === undefined) throw new SmkiError('ERR_STORE_CELL_CONFLICT', `device ${device} is not in the registry; nothing was changed`, { detail: `device ${device}` });
+  const cells = [...record.cells];
+  for (const r of replacements) {
+    const i = cells.findIndex((c) => c.role === r.role && c.keyUsage === r.keyUsage && c.cellUsage === r.cellUsage);
+    const now = i < 0 ? null : (cells[i] as TrustAnchorCell).ski;
+    if (now !== r.from) {
+      throw new SmkiError('ERR_STORE_CELL_CONFLICT', `device ${device}'s cell role ${r.role} ${r.keyUsage} ${r.cellUsage} names ${now ?? 'no certificate'}, not ${r.from ?? 'no certificate'}; nothing was changed`, { detail: `device ${device}` });
+    }
+    const cell: TrustAnchorCell = { role: r.role, keyUsage: r.keyUsage, cellUsage: r.cellUsage, ski: r.ski, ...(r.entity !== undefined ? { entity: r.entity } : {}) };
+    if (i < 0) cells.push(cell);
+    else cells[i] = cell;
+  }
+  return checkDevice({ ...record, cells }, 'record');
 }
 
 const MODEL = /^[A-Za-z0-9._:-]{1,64}$/;

@@ -18,8 +18,8 @@ import type { LogRow } from './internal/log.js';
 import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
 import { guard, openSqlite, sqliteError } from './internal/sqlite.js';
 import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
-import { checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
-import type { DeviceRecord, DeviceRegistry } from './registry.js';
+import { applyCellReplacements, checkCellReplacements, checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
+import type { CellReplacement, DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
 import type { FirmwareAllowlist, FirmwareImage, FirmwareRow, FirmwareStatus } from './firmware.js';
 
@@ -329,6 +329,23 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
           let n = 0;
           for (const d of ids) n += this.#del.run(d).changes;
           return n;
+        })
+        .immediate(),
+    );
+  }
+
+  /** {@inheritDoc DeviceRegistry.replaceCells} */
+  async replaceCells(device: Eui64, replacements: readonly CellReplacement[]): Promise<DeviceRecord> {
+    const db = this.#open();
+    const d = eui64(device, 'device');
+    const checked = checkCellReplacements(replacements, 'replacements');
+    // Read, compare and write under one write lock (BEGIN IMMEDIATE): no other writer in between.
+    return guard('replaceCells', () =>
+      db
+        .transaction(() => {
+          const next = applyCellReplacements(d, this.#read(d), checked);
+          this.#put.run(d, encodeDevice(next));
+          return next;
         })
         .immediate(),
     );
