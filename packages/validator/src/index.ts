@@ -38,6 +38,8 @@ export type {
   CrlStatus,
   ValidatorOptions,
   ValidatorStats,
+  CredentialsCellResult,
+  CredentialsResponseResult,
 } from './types.js';
 export {
   buildDcoEnvelope,

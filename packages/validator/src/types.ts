@@ -30,6 +30,7 @@ export type DecisionStep =
   | 'signer'
   | 'path'
   | 'signature'
+  | 'credentials'
   | 'replay'
   | 'firmware'
   | 'anomaly'
@@ -301,6 +302,52 @@ export interface ValidatorOptions {
   readonly cacheSize?: number;
   /** Clock (default `() => new Date()`). */
   readonly now?: () => Date;
+}
+
+/**
+ * One cell of a CS02b answer as {@link Validator.recordCredentialsResponse} applied it: the cell,
+ * the device's status for it, and the certificates (SKIs) before and after.
+ * @see docs/domain.md §9 (the response's outcomes)
+ */
+export interface CredentialsCellResult {
+  /** The cell's Remote Party Role. */
+  readonly role: number;
+  /** The cell's key usage. */
+  readonly keyUsage: 'digitalSignature' | 'keyAgreement' | 'keyCertSign';
+  /** Management or prepayment top-up. */
+  readonly cellUsage: 'management' | 'prepayment';
+  /** The device's status for the cell (0 success). */
+  readonly status: number;
+  /** The SKI the cell named before. */
+  readonly oldKeyId: string;
+  /** The SKI it names now (the old one when the cell failed). */
+  readonly newKeyId: string;
+  /** Whether the registry's cell was moved to the new certificate. */
+  readonly moved: boolean;
+}
+
+/**
+ * What {@link Validator.recordCredentialsResponse} did with a device's verified answer to a CS02b
+ * command: `applied` (the successful cells moved in the registry, in one transaction; failed cells
+ * kept), `scheduled` (a future-dated command's immediate answer: nothing moves until its alert
+ * 0x00CB), `failed` (an alert 0x8F67: nothing moves).
+ * @see docs/domain.md §9, docs/validator.md
+ */
+export interface CredentialsResponseResult {
+  /** What happened in the registry. */
+  readonly state: 'applied' | 'scheduled' | 'failed';
+  /** The device. */
+  readonly device: Eui64;
+  /** The command's originator. */
+  readonly originator: Eui64;
+  /** The command's message code (0x0102 to 0x0108). */
+  readonly messageCode: number;
+  /** The command's originator counter ([3], the sequence number the answer repeats). */
+  readonly counter: bigint;
+  /** Whether the answer was the response (CRA 02) or the alert 0x00CB (CRA 03). */
+  readonly answer: 'response' | 'alert';
+  /** The cells, in the command's order (empty for `scheduled`). */
+  readonly cells: readonly CredentialsCellResult[];
 }
 
 /** Counts of decisions since the validator opened, for monitoring. */

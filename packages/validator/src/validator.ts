@@ -4,24 +4,32 @@ import { SmkiError, eui64ToBytes, isP256Point, parseEui64 } from '@smki/core';
 import type { Eui64, KeyAgreement, SmkiErrorCode } from '@smki/core';
 import {
   ACTIVATE_FIRMWARE_MESSAGE_CODE,
+  CREDENTIALS_ALERT_CODES,
+  CREDENTIALS_ALERT_MESSAGE_CODE,
+  CREDENTIALS_MODES,
+  CREDENTIALS_STATUS,
   MAX_MESSAGE_BYTES,
+  UPDATE_SECURITY_CREDENTIALS_BASE_CODE,
   apduBytes,
   buildGeneralCiphering,
   computeMacBytes,
   createCatalogue,
   decodeActivateFirmware,
+  decodeCredentialsAlert,
   decodeDlmsInvokeCounter,
+  decodeUpdateSecurityCredentialsCommand,
+  decodeUpdateSecurityCredentialsResponse,
   kdf,
   macAad,
   otherInfo,
   parseMessage,
   verifySignature,
 } from '@smki/gbcs';
-import type { Catalogue, DeviceFuel, GbcsMessage } from '@smki/gbcs';
+import type { Catalogue, CredentialsExecutionOutcome, CredentialsModeEntry, DecodedUpdateSecurityCredentialsCommand, DeviceFuel, GbcsMessage } from '@smki/gbcs';
 import { OID, isParsedCertificate, parseCertificate } from '@smki/pki';
 import type { SmkiCertificate } from '@smki/pki';
 import { MAX_ANOMALY_LIMIT, MAX_COMMIT_ENTRIES } from '@smki/store';
-import type { CommitEntry, CommitOutcome, DeviceRecord, QuarantineRecord, StateStore } from '@smki/store';
+import type { CellReplacement, CommitEntry, CommitOutcome, DeviceRecord, QuarantineRecord, StateStore } from '@smki/store';
 import type { DuisTrust } from '@smki/duis';
 import { DuisRefusal, checkDuisRequest } from './internal/duis.js';
 import type { DuisChecked } from './internal/duis.js';
@@ -35,6 +43,8 @@ import type {
   AnomalyThreshold,
   BatchCommand,
   CommandContext,
+  CredentialsCellResult,
+  CredentialsResponseResult,
   CrlStatus,
   Decision,
   DecisionStep,
@@ -51,6 +61,12 @@ import type {
 const SUPPLIER = 2;
 const NETWORK_OPERATOR = 3;
 const USER_ROLES = [SUPPLIER, NETWORK_OPERATOR] as const;
+/** The Remote Party Roles that authorise a CS02b mode a User sends (docs/domain.md §10): recovery, supplier, network operator, transitional change of supplier, WAN provider. */
+const CREDENTIALS_ROLES = [1, 2, 3, 5, 6] as const;
+const CS02B_FIRST = UPDATE_SECURITY_CREDENTIALS_BASE_CODE;
+const CS02B_LAST = UPDATE_SECURITY_CREDENTIALS_BASE_CODE + 9;
+/** The most CS02b commands remembered between their acceptance and the device's answer. */
+const MAX_PENDING_CREDENTIALS = 100_000;
 const DLMS_ACCESS_REQUEST = 0xd9;
 const DEFAULT_CLOCK_WINDOW_MS = 300_000;
 const DEFAULT_CRL_WARNING_MS = 6 * 3600_000;
@@ -87,6 +103,15 @@ interface Checked {
   readonly anomaly: boolean;
   readonly now: number;
   readonly commandHash: string;
+  /** A CS02b command: what it replaces, remembered on acceptance for the device's answer. */
+  readonly credentials?: PassedCredentials;
+}
+
+/** A CS02b command this validator accepted, until the device's answer moves the registry. */
+interface PassedCredentials {
+  readonly command: DecodedUpdateSecurityCredentialsCommand;
+  /** The replacement certificates' SKIs and entities, in the command's order. */
+  readonly targets: readonly { readonly ski: string; readonly entity: Eui64 | undefined }[];
 }
 
 /** A device's key-agreement key as the ECDH takes it: the certificate's checked point (no KeyObject: making one costs more than the ECDH). */
@@ -141,6 +166,8 @@ export class Validator {
   readonly #cacheSize: number;
   readonly #deviceKeys: Lru<Eui64, DeviceKey>;
   readonly #titles = new Map<Eui64, Uint8Array>();
+  /** CS02b commands accepted and not yet answered, by the SHA-256 of the command as received. */
+  readonly #passedCredentials = new Lru<string, PassedCredentials>(MAX_PENDING_CREDENTIALS);
   readonly #zCache: Lru<string, Uint8Array> | undefined;
   readonly #zTtl: number;
   #trust: TrustState;
@@ -276,6 +303,135 @@ export class Validator {
     const pending = await Promise.all(commands.map((c) => this.#check(c?.bytes, c?.sender)));
     const decisions = await this.#committer.submit(pending);
     return this.#o.dco ? this.#envelopes(commands, decisions) : decisions;
+  }
+
+  /**
+   * Record a device's answer to a CS02b Update Security Credentials command this validator
+   * accepted, and move the device's trust in the registry (docs/domain.md §9):
+   * 1. `command` (the signed pre-command as it was given to {@link Validator.validate}) must be a
+   *    CS02b command this validator accepted and whose answer it has not yet applied;
+   * 2. `answer` is the device's response (CRA 02, the command's message code and counter, from the
+   *    device to the command's originator) or its alert 0x00CB (CRA 03) for a future-dated command;
+   * 3. its signature verifies under the device's digital-signing certificate held in the registry
+   *    (a device certificate of that device, digitalSignature);
+   * 4. its outcome repeats the command's sequence number and mode and has one result per
+   *    replacement, cell for cell; a successful cell's new key id and entity are the replacement
+   *    certificate's;
+   * 5. each successful cell moves to the new certificate in one registry transaction
+   *    (`replaceCells`, compare-and-set on the old key id the device reports); failed cells keep
+   *    theirs. An alert 0x8F67 moves nothing; a future-dated command's bare `SEQUENCE { NULL }`
+   *    moves nothing and keeps the command for its alert.
+   *
+   * Any refusal changes nothing. After a move, commands signed with the old key for this device
+   * are refused (`ERR_COMMAND_PORTFOLIO_MISMATCH` while the old certificate is still one of the
+   * entity's, else `ERR_COMMAND_SIGNATURE_INVALID`, or `ERR_COMMAND_SIGNER_UNKNOWN` until the new
+   * certificate is in the trust store: add it with {@link Validator.updateTrust}).
+   *
+   * The accepted commands awaiting an answer are kept in memory (at most 100,000): after a restart
+   * an answer is refused (`ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND`) and the registry must be
+   * brought in line by its operator (the registry's `replaceCells` or `put`).
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`; `ERR_GBCS_MALFORMED` (the answer or its payload);
+   *   `ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND`; `ERR_CREDENTIALS_RESPONSE_MISMATCH`;
+   *   `ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID`; `ERR_STORE_CELL_CONFLICT` (the registry's cell
+   *   no longer names the old key id: nothing moved); `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`
+   * @see docs/domain.md §9 (response, alert 0x00CB), docs/validator.md
+   * @example
+   * ```ts
+   * import type { Validator } from '@smki/validator';
+   * declare const validator: Validator, signedCommand: Uint8Array, deviceResponse: Uint8Array;
+   * const d = await validator.validate(signedCommand, { sender: '90B3D51F30010000' });
+   * if (d.outcome === 'accepted') {
+   *   // … d.frame goes to the device, which answers …
+   *   const r = await validator.recordCredentialsResponse(deviceResponse, signedCommand);
+   *   console.log(r.state, r.cells.filter((c) => c.moved).length);
+   * }
+   * ```
+   */
+  async recordCredentialsResponse(answer: Uint8Array, command: Uint8Array): Promise<CredentialsResponseResult> {
+    this.#assertOpen();
+    return this.#track(this.#recordCredentialsResponse(answer, command));
+  }
+
+  async #recordCredentialsResponse(answerBytes: unknown, commandBytes: unknown): Promise<CredentialsResponseResult> {
+    const refuse = (code: SmkiErrorCode, message: string): never => {
+      throw new SmkiError(code, message, {});
+    };
+    if (!(answerBytes instanceof Uint8Array) || !(commandBytes instanceof Uint8Array)) return refuse('ERR_INVALID_ARGUMENT', 'the answer and the command are Uint8Arrays');
+    const key = sha256(commandBytes);
+    const passed = this.#passedCredentials.get(key, 0);
+    if (passed === undefined) return refuse('ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND', 'the command is not a CS02b command this validator accepted and has not yet applied the answer of');
+    const cmd = passed.command.message;
+    const answer = parseMessage(answerBytes);
+    const kind = answer.cra === 'response' ? 'response' : answer.cra === 'alert' ? 'alert' : undefined;
+    if (kind === undefined || answer.frame !== 'signed') return refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `a ${answer.cra} (${answer.frame}) is not a device's signed response or alert`);
+    if (answer.originator !== cmd.recipient || answer.recipient !== cmd.originator) {
+      refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `the answer is from ${answer.originator} to ${answer.recipient}, not from device ${cmd.recipient} to ${cmd.originator}`);
+    }
+    if (kind === 'response' && (answer.messageCode !== cmd.messageCode || answer.originatorCounter !== cmd.originatorCounter)) {
+      refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `the response is ${hex4(answer.messageCode)} counter ${answer.originatorCounter}, not ${hex4(cmd.messageCode)} counter ${cmd.originatorCounter}`);
+    }
+    if (kind === 'alert' && answer.messageCode !== CREDENTIALS_ALERT_MESSAGE_CODE) refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `alert ${hex4(answer.messageCode)} is not ${hex4(CREDENTIALS_ALERT_MESSAGE_CODE)}`);
+
+    // The device's own signature, under the digital-signing certificate the registry holds for it.
+    const device = await this.#o.registry.device(cmd.recipient);
+    const der = device?.digitalSignatureCertificate;
+    if (device === undefined || der === undefined) return refuse('ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID', `the registry holds no digital-signing certificate of device ${cmd.recipient}`);
+    let deviceCert: SmkiCertificate;
+    try {
+      deviceCert = parseCertificate(der);
+    } catch (e) {
+      return refuse('ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID', `the registry's digital-signing certificate of ${cmd.recipient} does not parse: ${why(e)}`);
+    }
+    if (deviceCert.kind !== 'device' || deviceCert.entityId !== cmd.recipient || deviceCert.keyUsage.length !== 1 || deviceCert.keyUsage[0] !== 'digitalSignature' || deviceCert.publicKey === undefined) {
+      refuse('ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID', `the registry's digital-signing certificate of ${cmd.recipient} is not that device's digital-signing certificate`);
+    }
+    if (!verifySignature(answer, deviceCert.publicKey as KeyObject)) refuse('ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID', `the answer's signature does not verify under device ${cmd.recipient}'s key`);
+
+    // What the device did.
+    let outcome: CredentialsExecutionOutcome | undefined;
+    let failed = false;
+    if (kind === 'response') {
+      outcome = decodeUpdateSecurityCredentialsResponse(answer.payload).outcome;
+    } else {
+      const alert = decodeCredentialsAlert(answer.payload);
+      outcome = alert.outcome;
+      failed = alert.code === CREDENTIALS_ALERT_CODES.failure;
+    }
+    const facts = { device: cmd.recipient, originator: cmd.originator, messageCode: cmd.messageCode, counter: cmd.originatorCounter, answer: kind } as const;
+    const payload = passed.command.payload;
+    if (outcome === undefined) {
+      // A future-dated command is answered SEQUENCE { NULL } at once; its alert carries the outcome.
+      if (payload.executionTime === undefined) refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', 'the response to an immediate CS02b command carries no outcome');
+      return { state: 'scheduled', ...facts, cells: [] };
+    }
+    if (outcome.sequenceNumber !== payload.sequenceNumber || outcome.mode !== payload.mode) {
+      refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `the outcome is for sequence ${outcome.sequenceNumber} mode ${outcome.mode}, not ${payload.sequenceNumber} mode ${payload.mode}`);
+    }
+    if (outcome.results.length !== payload.replacements.length) refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `the outcome has ${outcome.results.length} results for ${payload.replacements.length} replacements`);
+    const cells: CredentialsCellResult[] = [];
+    const moves: CellReplacement[] = [];
+    for (const [i, r] of outcome.results.entries()) {
+      const want = payload.replacements[i]!.cell;
+      const target = passed.targets[i]!;
+      const usage = r.cell.cellUsage ?? 'management';
+      if (r.cell.role !== want.role || r.cell.keyUsage !== want.keyUsage || usage !== (want.cellUsage ?? 'management')) {
+        refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `result ${i} is for cell role ${r.cell.role} ${r.cell.keyUsage} ${usage}, not the command's role ${want.role} ${want.keyUsage} ${want.cellUsage ?? 'management'}`);
+      }
+      const success = r.status === CREDENTIALS_STATUS.success;
+      if (success && (r.newKeyId !== target.ski || r.newEntityId !== target.entity)) {
+        refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', `result ${i} reports ${r.newEntityId}/${r.newKeyId}, not the replacement certificate ${String(target.entity)}/${target.ski}`);
+      }
+      const moved = success && !failed;
+      if (moved) {
+        const current = device.cells.find((c) => c.role === want.role && c.keyUsage === want.keyUsage && c.cellUsage === usage);
+        moves.push({ role: want.role as CellReplacement['role'], keyUsage: want.keyUsage, cellUsage: usage, from: current === undefined ? null : r.oldKeyId, ski: target.ski, ...(target.entity ? { entity: target.entity } : {}) });
+      }
+      cells.push({ role: want.role, keyUsage: want.keyUsage, cellUsage: usage, status: r.status, oldKeyId: r.oldKeyId, newKeyId: moved ? target.ski : r.oldKeyId, moved });
+    }
+    // One transaction; a cell that no longer names the old key id the device reports moves nothing.
+    if (moves.length > 0) await this.#o.registry.replaceCells(cmd.recipient, moves);
+    this.#passedCredentials.deleteWhere((k) => k === key);
+    return { state: failed ? 'failed' : 'applied', ...facts, cells };
   }
 
   /** Count a call in flight until it settles: {@link Validator.close} waits for it. */
@@ -521,29 +677,13 @@ export class Validator {
     const trust = this.#trust;
     const entry = this.#catalogue.lookup(m.messageCode);
     if (entry === undefined) reject('ERR_COMMAND_UNKNOWN_MESSAGE_CODE', 'classify', `message code ${hex4(m.messageCode)} is not in the catalogue`);
-    // The roles the originator holds signing certificates for, those of them eligible for this
-    // code on this device, and those of them it is responsible for on it (loops, not filters: this
-    // runs for every command).
-    const roles: number[] = [];
-    const eligible: number[] = [];
-    const responsible: number[] = [];
-    const fuel = device.fuel;
-    for (const r of USER_ROLES) {
-      if (trust.signingCertificates(m.originator, r).length === 0) continue;
-      roles.push(r);
-      if ((fuel !== 'electricity' && fuel !== 'gas') || !this.#catalogue.isEligible({ messageCode: m.messageCode, originatorRole: r, deviceFuel: fuel as DeviceFuel })) continue;
-      eligible.push(r);
-      if ((r === SUPPLIER ? device.supplier : device.networkOperator) === m.originator) responsible.push(r);
-    }
-    if (roles.length === 0) reject('ERR_COMMAND_ORIGINATOR_UNKNOWN', 'classify', `no signing certificate of ${m.originator} as supplier or network operator`);
-    if (eligible.length === 0) {
-      reject('ERR_COMMAND_ROLE_NOT_ELIGIBLE', 'classify', `role ${roles.join('/')} may not send ${hex4(m.messageCode)} to a ${device.type} (${fuel})`);
-    }
-    if (responsible.length !== 1) {
-      reject('ERR_COMMAND_NOT_RESPONSIBLE', 'classify', `${m.originator} is not the responsible ${eligible.map(roleName).join(' or ')} of ${m.recipient}`);
-    }
-    const role = responsible[0] as number;
-    const critical = this.#catalogue.classify({ messageCode: m.messageCode, originatorRole: role }) === 'critical';
+    // A CS02b command (0x0100-0x0109) takes its role from its mode; every other code from the
+    // roles the originator holds. Only CS02b codes take the first branch.
+    const cs02b = m.messageCode >= CS02B_FIRST && m.messageCode <= CS02B_LAST;
+    const role = cs02b ? this.#credentialsRole(m, device) : this.#userRole(m, device);
+    // A CS02b command a User sends is critical whatever its role (the catalogue classifies only
+    // supplier and network operator; the ACB's own mode 4 never reaches this point).
+    const critical = cs02b || this.#catalogue.classify({ messageCode: m.messageCode, originatorRole: role }) === 'critical';
     if (critical && (m.signatureField !== 'present' || m.signature === null)) {
       reject('ERR_COMMAND_SIGNATURE_MISSING', 'classify', `${hex4(m.messageCode)} is critical for a ${roleName(role)} and carries no User signature`);
     }
@@ -552,6 +692,9 @@ export class Validator {
     // 3–5. Signer, path and signature (critical commands only).
     let signerSerial: string | undefined;
     if (critical) signerSerial = this.#checkSigner(m, device, role, now);
+
+    // 5a. CS02b: the payload, its mode's rules, [3], and every replacement certificate.
+    const credentials = cs02b ? this.#checkCredentials(m, now) : undefined;
 
     // 6. Anti-replay before the commit: the clock window and the payload's own counter.
     if (this.#clockWindow !== undefined && m.originatorCounter > BigInt(now) + this.#clockWindow) {
@@ -573,7 +716,130 @@ export class Validator {
 
     // 9. Counter-sign (in DCO mode, the envelope is signed after the commit allocates its counter).
     const frame = this.#o.dco ? EMPTY : await this.#counterSign(m, device);
-    return { message: m, sender, device, role, critical, ...(signerSerial ? { signerSerial } : {}), frame, ...(threshold ? { threshold } : {}), anomaly, now, commandHash: sha256(raw) };
+    return {
+      message: m,
+      sender,
+      device,
+      role,
+      critical,
+      ...(signerSerial ? { signerSerial } : {}),
+      frame,
+      ...(threshold ? { threshold } : {}),
+      anomaly,
+      now,
+      commandHash: sha256(raw),
+      ...(credentials ? { credentials } : {}),
+    };
+  }
+
+  /**
+   * Step 2 for CS02b (docs/domain.md §10): the role is the one that authorises the command's mode
+   * (`CREDENTIALS_MODES`); the originator must hold a signing certificate in it. A supplier or
+   * network operator must also be eligible for the device's fuel and its responsible party in the
+   * registry; for the other roles (recovery, transitional change of supplier, WAN provider) the
+   * registry names no responsible party, and the device's own cell for the role decides (step 3:
+   * its certificate must be the originator's).
+   */
+  #credentialsRole(m: GbcsMessage, device: DeviceRecord): number {
+    const trust = this.#trust;
+    const mode = m.messageCode - CS02B_FIRST;
+    const entry: CredentialsModeEntry | undefined = CREDENTIALS_MODES[mode];
+    if (entry === undefined || !entry.supported || entry.authorisingRole === undefined) {
+      return reject('ERR_GBCS_CREDENTIALS_MODE_UNSUPPORTED', 'classify', `CS02b mode ${mode} is not one this toolkit accepts (2 to 8): its layout is not public`);
+    }
+    if (!entry.userSignature) {
+      reject('ERR_COMMAND_CREDENTIALS_WRONG_ROLE', 'classify', `CS02b mode ${mode} (${entry.name}) is the ACB's own, authorised by its MAC alone: no User sends it`);
+    }
+    const role = entry.authorisingRole;
+    if (trust.signingCertificates(m.originator, role).length === 0) {
+      const held = CREDENTIALS_ROLES.filter((r) => trust.signingCertificates(m.originator, r).length > 0);
+      if (held.length === 0) reject('ERR_COMMAND_ORIGINATOR_UNKNOWN', 'classify', `no signing certificate of ${m.originator} in a role that authorises CS02b`);
+      reject('ERR_COMMAND_CREDENTIALS_WRONG_ROLE', 'classify', `CS02b mode ${mode} (${entry.name}) is authorised by the ${roleName(role)}; ${m.originator} signs as ${held.map(roleName).join(' or ')}`);
+    }
+    if (role === SUPPLIER || role === NETWORK_OPERATOR) {
+      const fuel = device.fuel;
+      if ((fuel !== 'electricity' && fuel !== 'gas') || !this.#catalogue.isEligible({ messageCode: m.messageCode, originatorRole: role, deviceFuel: fuel as DeviceFuel })) {
+        reject('ERR_COMMAND_ROLE_NOT_ELIGIBLE', 'classify', `a ${roleName(role)} may not send ${hex4(m.messageCode)} to a ${device.type} (${fuel})`);
+      }
+      if ((role === SUPPLIER ? device.supplier : device.networkOperator) !== m.originator) {
+        reject('ERR_COMMAND_NOT_RESPONSIBLE', 'classify', `${m.originator} is not the responsible ${roleName(role)} of ${m.recipient}`);
+      }
+    }
+    return role;
+  }
+
+  /**
+   * Step 5a, CS02b only, after the signature verified: the payload decodes and keeps its mode's
+   * rules (`decodeUpdateSecurityCredentialsCommand`: mode = code, the authorising cell, [3] = the
+   * header's counter, target cells, each certificate's role and key usage = its cell's); each
+   * replacement is an organisation certificate (of the originator, where a party replaces its own
+   * cells: modes 2, 3, 5, 6) whose path to the root validates with revocation, as a signer's does.
+   */
+  #checkCredentials(m: GbcsMessage, now: number): PassedCredentials {
+    let command: DecodedUpdateSecurityCredentialsCommand;
+    try {
+      command = decodeUpdateSecurityCredentialsCommand(m);
+    } catch (e) {
+      if (!(e instanceof SmkiError)) throw e;
+      const code: SmkiErrorCode =
+        e.code === 'ERR_GBCS_MALFORMED'
+          ? 'ERR_COMMAND_PAYLOAD_MALFORMED'
+          : e.code.startsWith('ERR_GBCS_CREDENTIALS_')
+            ? e.code
+            : e.code.startsWith('ERR_CERT_')
+              ? 'ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY'
+              : 'ERR_COMMAND_CREDENTIALS_INVALID';
+      return reject(code, 'credentials', `the CS02b command does not keep its mode's rules: ${e.code} ${e.message}`);
+    }
+    const entry = command.entry;
+    const ownCells = Array.isArray(entry.targets) && entry.targets.length === 1 && entry.targets[0] === entry.authorisingRole;
+    const trust = this.#trust;
+    const targets = command.payload.replacements.map((r, i) => {
+      let cert: SmkiCertificate;
+      try {
+        cert = parseCertificate(r.certificate);
+      } catch (e) {
+        return reject('ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY', 'credentials', `replacement ${i} does not parse: ${why(e)}`);
+      }
+      if (cert.kind !== 'organisation' || cert.entityId === undefined) reject('ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY', 'credentials', `replacement ${i} is not an organisation certificate`);
+      if (ownCells && cert.entityId !== m.originator) {
+        reject('ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY', 'credentials', `mode ${entry.mode} (${entry.name}) replaces the originator's own cells; replacement ${i} is ${String(cert.entityId)}'s`);
+      }
+      const v = trust.verdict(cert, now);
+      if (!v.ok) {
+        reject(v.code === 'ERR_COMMAND_SIGNER_REVOKED' ? 'ERR_COMMAND_CREDENTIALS_CERTIFICATE_REVOKED' : 'ERR_COMMAND_CREDENTIALS_CERTIFICATE_UNTRUSTED', 'credentials', `replacement ${i} (${cert.serialNumber}): ${v.message}`);
+      }
+      if (cert.subjectKeyId === undefined) reject('ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY', 'credentials', `replacement ${i} has no subject key identifier`);
+      return { ski: cert.subjectKeyId as string, entity: cert.entityId };
+    });
+    return { command, targets };
+  }
+
+  /** Step 2 for every code but CS02b: the role the originator acts in (eligible, responsible). */
+  #userRole(m: GbcsMessage, device: DeviceRecord): number {
+    const trust = this.#trust;
+    // The roles the originator holds signing certificates for, those of them eligible for this
+    // code on this device, and those of them it is responsible for on it (loops, not filters: this
+    // runs for every command).
+    const roles: number[] = [];
+    const eligible: number[] = [];
+    const responsible: number[] = [];
+    const fuel = device.fuel;
+    for (const r of USER_ROLES) {
+      if (trust.signingCertificates(m.originator, r).length === 0) continue;
+      roles.push(r);
+      if ((fuel !== 'electricity' && fuel !== 'gas') || !this.#catalogue.isEligible({ messageCode: m.messageCode, originatorRole: r, deviceFuel: fuel as DeviceFuel })) continue;
+      eligible.push(r);
+      if ((r === SUPPLIER ? device.supplier : device.networkOperator) === m.originator) responsible.push(r);
+    }
+    if (roles.length === 0) reject('ERR_COMMAND_ORIGINATOR_UNKNOWN', 'classify', `no signing certificate of ${m.originator} as supplier or network operator`);
+    if (eligible.length === 0) {
+      reject('ERR_COMMAND_ROLE_NOT_ELIGIBLE', 'classify', `role ${roles.join('/')} may not send ${hex4(m.messageCode)} to a ${device.type} (${fuel})`);
+    }
+    if (responsible.length !== 1) {
+      reject('ERR_COMMAND_NOT_RESPONSIBLE', 'classify', `${m.originator} is not the responsible ${eligible.map(roleName).join(' or ')} of ${m.recipient}`);
+    }
+    return responsible[0] as number;
   }
 
   #checkSigner(m: GbcsMessage, device: DeviceRecord, role: number, now: number): string {
@@ -758,6 +1024,8 @@ export class Validator {
       result: (o): Decision => {
         if (o?.status === 'committed') {
           this.#accepted++;
+          // Remembered until the device's answer (recordCredentialsResponse) moves the registry.
+          if (c.credentials) this.#passedCredentials.set(c.commandHash, c.credentials, Infinity);
           const d: AcceptedDecision = {
             outcome: 'accepted',
             frame: c.frame,
@@ -907,8 +1175,10 @@ function hex4(n: number): string {
   return n.toString(16).toUpperCase().padStart(4, '0');
 }
 
+const ROLE_NAMES: Readonly<Record<number, string>> = { 1: 'recovery', 2: 'supplier', 3: 'network operator', 4: 'access control broker', 5: 'transitional change of supplier', 6: 'WAN provider' };
+
 function roleName(r: number): string {
-  return r === SUPPLIER ? 'supplier' : 'network operator';
+  return ROLE_NAMES[r] ?? `role ${r}`;
 }
 
 function checkOperator(operator: unknown): void {
