@@ -141,6 +141,11 @@ interface Release {
  * 4. that certificate's path, revocation required (verdicts cached);
  * 5. the ECDSA signature over the bytes as received (high-S accepted); if it fails but another of
  *    the originator's signing certificates verifies it: `ERR_COMMAND_PORTFOLIO_MISMATCH`;
+ * 5a. CS02b (0x0100–0x0109) only: its role is its mode's authorising role (step 2), it is always
+ *    critical, and after the signature its payload keeps its mode's rules ([3] = the counter,
+ *    target cells, certificates fit their cells) and every replacement certificate validates to
+ *    the root with revocation; {@link Validator.recordCredentialsResponse} later moves the
+ *    device's cells on its verified answer;
  * 6. anti-replay: counter not too far ahead of the clock; a payload's own counter equal to the
  *    header's (the strictly-greater check is part of the commit);
  * 7. firmware: a CS06 activation's image must be approved for the device's model;
