@@ -83,6 +83,7 @@ const APPROVAL_DOMAIN = 'smki-keystore approval v1\n';
 const POLICY_DOMAIN = 'smki-keystore access policy v1\n';
 const DEVICE_LIST_DOMAIN = 'smki-keystore device list v1\n';
 const ASSIGNMENT_LIST_DOMAIN = 'smki-keystore assignment list v1\n';
+const MESSAGE_LIST_DOMAIN = 'smki-keystore message list v1\n';
 
 const OPERATOR_ID = /^[A-Za-z0-9._@-]{1,64}$/;
 const STORE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -565,6 +566,14 @@ export type Operation =
       readonly organisation: Eui64;
       /** The portfolios it signs for (1 to {@link MAX_SCOPE_PORTFOLIOS}, distinct). */
       readonly portfolioIds: readonly string[];
+      /**
+       * With `messagesSha256`: the session signs exactly these messages, each once ({@link
+       * messageListDigest} of the payload's `messages`), and nothing else; approvals of the
+       * request then cover the exact bytes to be signed.
+       */
+      readonly count?: number;
+      /** {@link messageListDigest} of the messages the session may sign (with `count`). */
+      readonly messagesSha256?: string;
     }
   | {
       /** Open a read-and-verify session. */
@@ -643,7 +652,7 @@ const OPERATION_FIELDS: Readonly<Record<OperationName, OperationSpec>> = Object.
   'operator.add': { required: { operatorId: 'operatorId', publicKey: 'publicKey', grants: 'grants' }, optional: {} },
   'operator.remove': { required: { operatorId: 'operatorId' }, optional: {} },
   'policy.set': { required: { policySha256: 'sha256' }, optional: {} },
-  'session.sign': { required: { organisation: 'eui64', portfolioIds: 'portfolioIds' }, optional: {} },
+  'session.sign': { required: { organisation: 'eui64', portfolioIds: 'portfolioIds' }, optional: { count: 'count', messagesSha256: 'sha256' } },
   'session.audit': { required: { organisation: 'eui64OrAll' }, optional: {} },
 });
 
@@ -804,6 +813,48 @@ export function assignmentListDigest(assignments: readonly { readonly device: st
   for (let i = 1; i < lines.length; i++) if (lines[i]?.device === lines[i - 1]?.device) bad(`device ${lines[i]?.device as string} is assigned twice`);
   const h = createHash('sha256').update(ASSIGNMENT_LIST_DOMAIN, 'utf8');
   for (const l of lines) h.update(`${l.device} ${l.portfolioId}\n`, 'utf8');
+  return Object.freeze({ count: lines.length, listSha256: h.digest('hex').toUpperCase() });
+}
+
+/** One message a bound signing session may sign: the meter, and the SHA-256 of the exact bytes. */
+export interface MessageToSign {
+  /** The meter's EUI-64 (any accepted spelling). */
+  readonly device: string;
+  /** SHA-256 of the bytes to be signed, 64 hex digits (either case). */
+  readonly sha256: string;
+}
+
+/**
+ * The count and digest of the messages a bound signing session may sign (the `count` and
+ * `messagesSha256` of `session.sign`): SHA-256 of `smki-keystore message list v1\n` and then, for
+ * each message in ascending order of its canonical EUI-64 and then its hash, the EUI-64, a space,
+ * the upper-case SHA-256 and `\n`. The order given does not matter; a message twice is refused.
+ * @throws SmkiError `ERR_EUI64_INVALID`, `ERR_INVALID_ARGUMENT` (not an array of
+ *   `{ device, sha256 }`, none, more than {@link MAX_DEVICE_LIST}, a message twice)
+ * @example
+ * ```ts
+ * import { createHash } from 'node:crypto';
+ * import { messageListDigest } from '@smki/keystore';
+ * const command = new Uint8Array([0xdf, 0x09]);
+ * const d = messageListDigest([{ device: '00DB1234567890A0', sha256: createHash('sha256').update(command).digest('hex') }]);
+ * console.log(d.count, d.listSha256.length); // 1 64
+ * ```
+ */
+export function messageListDigest(messages: readonly MessageToSign[]): ListDigest {
+  const bad = refuser('ERR_INVALID_ARGUMENT', 'not a message list');
+  const lines = guarded(bad, () => {
+    const items = readArray(messages, MAX_DEVICE_LIST, bad, 'messages');
+    if (items.length === 0) bad('messages is empty');
+    return items.map((m, i) => {
+      const f = readFields(m, ['device', 'sha256'], [], bad, `messages[${i}]`);
+      const sha = typeof f['sha256'] === 'string' ? f['sha256'].toUpperCase() : f['sha256'];
+      return `${parseEui64(f['device'] as string) as string} ${readString(sha, SHA256, bad, `messages[${i}].sha256`, 'a SHA-256 in hex')}`;
+    });
+  });
+  lines.sort();
+  for (let i = 1; i < lines.length; i++) if (lines[i] === lines[i - 1]) bad(`message ${lines[i] as string} is listed twice`);
+  const h = createHash('sha256').update(MESSAGE_LIST_DOMAIN, 'utf8');
+  for (const l of lines) h.update(`${l}\n`, 'utf8');
   return Object.freeze({ count: lines.length, listSha256: h.digest('hex').toUpperCase() });
 }
 

@@ -84,6 +84,7 @@ export {
   DEFAULT_REQUEST_MAX_FUTURE_MS,
   MAX_OPERATOR_COUNTER,
   BACKEND_NAME,
+  messageListDigest,
 } from './access.js';
 export type {
   AccessPolicy,
@@ -106,6 +107,7 @@ export type {
   Proposal,
   Approval,
   ListDigest,
+  MessageToSign,
 } from './access.js';
 export {
   DirectoryAnchor,

@@ -39,6 +39,8 @@ import {
   evaluateQuorum,
   BACKEND_NAME,
   grantScopes,
+  messageListDigest,
+  type MessageToSign,
   OPERATION_NAMES,
   parseAccessPolicy,
   parseOperatorInfo,
@@ -262,6 +264,8 @@ export interface ExecutePayload {
   readonly certificate?: CertificateInput;
   /** `policy.set`: the policy (its hash is in the operation). */
   readonly policy?: AccessPolicy;
+  /** `session.sign` bound to messages: the meters and the hashes of the messages (their digest is in the operation). */
+  readonly messages?: readonly MessageToSign[];
   /** The proposal this request executes, when the policy puts the operation under dual control. */
   readonly proposalId?: string;
 }
@@ -293,7 +297,16 @@ export interface SigningSession {
   readonly organisation: Eui64;
   /** The portfolios it signs for. */
   readonly portfolioIds: readonly string[];
-  /** As {@link KeyStore.signFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a meter or key outside the session's portfolios. */
+  /**
+   * For a session bound to messages (its `session.sign` request named `count` and
+   * `messagesSha256`), how many of them it has not signed yet; undefined for an unbound session.
+   */
+  remaining(): number | undefined;
+  /**
+   * As {@link KeyStore.signFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a meter or key outside the
+   * session's portfolios, and, in a bound session, for a message its request did not name or one
+   * already signed.
+   */
   signFor(device: string, data: Uint8Array, use?: UseContext): Promise<Uint8Array>;
   /** As {@link KeyStore.keyAgreementFor}, refused (`ERR_OPERATOR_FORBIDDEN`) for a key outside the session's portfolios or a meter outside them (but with a whole-estate key). */
   keyAgreementFor(device: string, options?: { purpose?: KeyAgreementPurpose } & UseContext): Promise<KeyAgreement>;
@@ -332,6 +345,10 @@ function snapshotPayload(p: ExecutePayload | undefined): ExecutePayload {
   }
   if (p.certificate !== undefined) out.certificate = new Uint8Array(toCertificate(p.certificate).der);
   if (p.policy !== undefined) out.policy = parseAccessPolicy(JSON.parse(canonicalJson(p.policy)));
+  if (p.messages !== undefined) {
+    if (!Array.isArray(p.messages)) fail('ERR_INVALID_ARGUMENT', 'messages must be a list', 'messages');
+    out.messages = Object.freeze(p.messages.map((m) => Object.freeze({ device: String(m?.device), sha256: String(m?.sha256) })));
+  }
   if (p.proposalId !== undefined) out.proposalId = String(p.proposalId);
   return Object.freeze(out);
 }
@@ -972,6 +989,14 @@ export class DbKeyStore {
     } else if (op.op === 'policy.set') {
       if (payload.policy === undefined) fail('ERR_INVALID_ARGUMENT', 'policy.set needs the policy', 'policy');
       if (policyHash(parseAccessPolicy(payload.policy)) !== op.policySha256) fail('ERR_OPERATION_MISMATCH', 'the policy is not the one the request signed', 'policy');
+    } else if (op.op === 'session.sign') {
+      if ((op.count === undefined) !== (op.messagesSha256 === undefined)) fail('ERR_INVALID_ARGUMENT', 'a bound session.sign names both count and messagesSha256', 'messagesSha256');
+      if (op.messagesSha256 !== undefined) {
+        const d = messageListDigest(payload.messages ?? []);
+        if (d.count !== op.count || d.listSha256 !== op.messagesSha256) fail('ERR_OPERATION_MISMATCH', 'the messages are not the ones the request signed', 'messages');
+      } else if (payload.messages !== undefined) {
+        fail('ERR_INVALID_ARGUMENT', 'messages are given, but the request does not bind the session to them (count, messagesSha256)', 'messages');
+      }
     }
   }
 
@@ -1223,7 +1248,8 @@ export class DbKeyStore {
       }
       case 'session.sign': {
         await this.#change(async () => ({ result: undefined, entries: [] }));
-        return this.#session(operatorId, op.organisation, op.portfolioIds);
+        const bound = op.messagesSha256 === undefined ? undefined : new Set((payload.messages ?? []).map((m) => messageKey(m.device, m.sha256)));
+        return this.#session(operatorId, op.organisation, op.portfolioIds, bound);
       }
       case 'session.audit':
         await this.#change(async () => ({ result: undefined, entries: [] }));
@@ -1330,36 +1356,58 @@ export class DbKeyStore {
     return Object.freeze({ ...parseProposal(JSON.parse(String(pr['proposal']))), state: String(pr['state']) });
   }
 
-  /** A signing session: signs only for meters of `portfolioIds` of `organisation`, each use recorded with the operator. */
-  #session(operatorId: string, organisation: Eui64, portfolioIds: readonly string[]): SigningSession {
+  /**
+   * A signing session: signs only for meters of `portfolioIds` of `organisation`, each use recorded
+   * with the operator. Bound to messages (`bound`: `EUI-64 SHA-256` of each), it signs exactly
+   * those, each once, and neither agrees keys nor signs XML.
+   */
+  #session(operatorId: string, organisation: Eui64, portfolioIds: readonly string[], bound?: Set<string>): SigningSession {
     const scope: SessionScope = { operatorId, organisation, allowed: new Set(portfolioIds) };
     const allowed = scope.allowed;
+    const unbound = (what: string): void => {
+      if (bound !== undefined) fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId}'s session is bound to the messages its request named: it does not ${what}`, operatorId);
+    };
     return Object.freeze({
       operatorId,
       organisation,
       portfolioIds: Object.freeze([...portfolioIds]),
+      remaining: () => bound?.size,
       signFor: async (device: string, data: Uint8Array, use: UseContext = {}): Promise<Uint8Array> => {
         this.#assertOpen();
         this.#assertAnchored();
         const fields = useOf(use);
         if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
-        const { key, dev } = await this.#resolve(organisation, device, 'signing');
-        if (!allowed.has(dev.portfolio_id) || !allowed.has(key.portfolio_id)) {
-          fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId} signs for ${[...allowed].join(', ')}; device ${device} is in ${dev.portfolio_id} and trusts a key of ${key.portfolio_id}`, operatorId);
+        let claimed: string | undefined;
+        if (bound !== undefined) {
+          // Claimed before anything awaits, so that two concurrent calls cannot both use it.
+          claimed = messageKey(device, createHash('sha256').update(data).digest('hex'));
+          if (!bound.delete(claimed)) fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId}'s session may not sign this message for ${String(device)}: it is not among the messages its request named, or was signed already`, operatorId);
         }
-        const signature = await this.#backendFor(key).sign(key.handle, data);
-        await this.#trail.recordUse({ ...useEvent('sign', key, device, fields), operatorId } as AuditEvent & { keyId: string });
-        return signature;
+        try {
+          const { key, dev } = await this.#resolve(organisation, device, 'signing');
+          if (!allowed.has(dev.portfolio_id) || !allowed.has(key.portfolio_id)) {
+            fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId} signs for ${[...allowed].join(', ')}; device ${device} is in ${dev.portfolio_id} and trusts a key of ${key.portfolio_id}`, operatorId);
+          }
+          const signature = await this.#backendFor(key).sign(key.handle, data);
+          await this.#trail.recordUse({ ...useEvent('sign', key, device, fields), operatorId } as AuditEvent & { keyId: string });
+          return signature;
+        } catch (e) {
+          // Nothing left the store: the message may be signed again.
+          if (claimed !== undefined) bound?.add(claimed);
+          throw e;
+        }
       },
       keyAgreementFor: async (device: string, options: { purpose?: KeyAgreementPurpose } & UseContext = {}): Promise<KeyAgreement> => {
         this.#assertOpen();
         this.#assertAnchored();
+        unbound('agree keys');
         if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'the use context must be an object', 'use');
         return this.#keyAgreement(device, { ...options, organisation }, scope);
       },
       xmlSigner: async (options: XmlSignerOptions = {}): Promise<XmlSigner> => {
         this.#assertOpen();
         this.#assertAnchored();
+        unbound('sign DUIS XML');
         return this.#xmlSigner(organisation, options, scope);
       },
     });
@@ -2419,4 +2467,9 @@ function namedBackends(backends: Readonly<Record<string, KeyBackend>> | undefine
     out.set(name, b);
   }
   return out;
+}
+
+/** How a bound session names a message: the canonical EUI-64 and the upper-case SHA-256. */
+function messageKey(device: string, sha256: string): string {
+  return `${parseEui64(device)} ${sha256.toUpperCase()}`;
 }
