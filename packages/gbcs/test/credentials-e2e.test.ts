@@ -7,9 +7,9 @@
 // checks it, chains each new certificate through the certification path to its root cell, swaps the
 // cells and answers; the library then verifies the device signature and decodes the response or
 // the alert. Afterwards the meter trusts the new keys and refuses the old ones.
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isSmkiError, toHex } from '@smki/core';
+import { concatBytes, isSmkiError, p1363ToDer, toHex } from '@smki/core';
 import { createHierarchy, issueOrganisationCertificate, type SmkiCertificate, type SmkiHierarchy } from '@smki/pki';
 import {
   buildGeneralSigning,
@@ -527,6 +527,52 @@ describe('CS02b per-cell failure: a bad certificate fails its cell only, with it
     const { outcome } = decodeUpdateSecurityCredentialsResponse(deviceSigned(meter, r.response, 'response', 0x0102, SUPPLIER, c).payload);
     expect(outcome!.results).toEqual([kept(DS(2), CREDENTIALS_STATUS.badCertificate, 'supplierDs'), replaced(KA(2), 'supplierKa', 'supplierKa2')]);
     expect(toHex(meter.cell(DS(2))!)).toBe(toHex(p('supplierDs').cert.der));
+  });
+
+  it("the path CA's subject does not name the certificate's issuer (same key, another name): status 5 (RFC 5280 6.1.3 name chaining)", async () => {
+    // A CA certificate signed by the meter's root key, with the organisation CA's key but the device CA's name.
+    const renamed = await createHierarchy({ signers: { root: h.root.signer, deviceCa: h.organisationCa.signer } });
+    const meter = newMeter();
+    const { frame } = await credentialsFrame(meter, mode2('supplierDs2', { certificationPath: [renamed.deviceCa.certificate.der] }), p('supplierDs').privateKey);
+    const r = meter.receive(frame);
+    accepted(r);
+    const { outcome } = decodeUpdateSecurityCredentialsResponse(deviceSigned(meter, r.response, 'response', 0x0102, SUPPLIER).payload);
+    expect(outcome!.results).toEqual([kept(DS(2), 5, 'supplierDs'), kept(KA(2), 5, 'supplierKa'), kept(PREPAY, 5, 'supplierPrepay')]);
+  });
+
+  it('a path certificate signed by the root that is not a CA (cA FALSE) cannot issue a replacement: status 5; the same with cA TRUE chains', async () => {
+    // Hand-made: the organisation CA's TBSCertificate with another key and, in one copy, basicConstraints
+    // cA FALSE, re-signed by the root; and supplierDs2's TBSCertificate re-signed by that other key.
+    const der = (tag: number, ...parts: Uint8Array[]): Uint8Array => {
+      const v = concatBytes(...parts);
+      const len = v.length < 0x80 ? [v.length] : v.length < 0x100 ? [0x81, v.length] : [0x82, v.length >> 8, v.length & 0xff];
+      return concatBytes(Uint8Array.of(tag, ...len), v);
+    };
+    const ECDSA_SHA256 = Uint8Array.of(0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02);
+    const certificate = (tbs: Uint8Array, derSignature: Uint8Array) => der(0x30, tbs, ECDSA_SHA256, der(0x03, Uint8Array.of(0), derSignature));
+    const replaceOnce = (bytes: Uint8Array, from: Uint8Array, to: Uint8Array): Uint8Array => {
+      const hex = toHex(bytes);
+      const f = toHex(from);
+      expect(hex.split(f).length).toBe(2);
+      return Uint8Array.from(Buffer.from(hex.replace(f, toHex(to)), 'hex'));
+    };
+    const other = p256();
+    const otherPoint = new Uint8Array(other.publicKey.export({ format: 'der', type: 'spki' }).subarray(-65));
+    const oca = h.organisationCa.certificate;
+    const tbsCa = replaceOnce(oca.tbsDer, oca.publicKeyBytes, otherPoint);
+    const tbsNotCa = replaceOnce(tbsCa, Uint8Array.of(0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00), Uint8Array.of(0x30, 0x06, 0x01, 0x01, 0x00, 0x02, 0x01, 0x00));
+    const byRoot = async (tbs: Uint8Array) => certificate(tbs, p1363ToDer(await h.root.signer.sign(tbs)));
+    const leafTbs = p('supplierDs2').cert.tbsDer;
+    const leaf = certificate(leafTbs, new Uint8Array(sign('sha256', leafTbs, { key: other.privateKey, dsaEncoding: 'der' })));
+    const run = async (pathCert: Uint8Array) => {
+      const meter = newMeter();
+      const cmd = { ...mode2(), replacements: [{ certificate: leaf, cell: DS(2) }], certificationPath: [pathCert] };
+      const r = meter.receive((await credentialsFrame(meter, cmd, p('supplierDs').privateKey)).frame);
+      accepted(r);
+      return decodeUpdateSecurityCredentialsResponse(deviceSigned(meter, r.response, 'response', 0x0102, SUPPLIER).payload).outcome!.results[0]!.status;
+    };
+    expect(await run(await byRoot(tbsNotCa))).toBe(CREDENTIALS_STATUS.badCertificate);
+    expect(await run(await byRoot(tbsCa))).toBe(CREDENTIALS_STATUS.success);
   });
 
   it('a meter with no root cell replaces nothing: status 10 (no trust anchor) for every cell', async () => {
