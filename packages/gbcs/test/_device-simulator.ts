@@ -920,12 +920,13 @@ export class SimulatedMeter {
         results.push({ cell: r.cell, status, oldEntityId, oldKeyId, newEntityId: cert.entityId, newKeyId: cert.ski });
       } else results.push({ cell: r.cell, status, oldEntityId, oldKeyId, newEntityId: oldEntityId, newKeyId: oldKeyId });
     }
-    // Floor changes, each written SEQUENCE { role INTEGER, usage INTEGER OPTIONAL (0 prepayment), floor INTEGER }.
+    // Floor changes (their layout is not public, docs/domain.md §10): each written SEQUENCE { role INTEGER,
+    // usage INTEGER OPTIONAL (0 prepayment), floor INTEGER }, in the device long form when the meter uses it.
     const floorChanges: Buffer[] = [];
     if (results.every((r) => r.status === SIM_CREDENTIALS_STATUS.success)) {
       const set = (role: number, usage: number | undefined, floor: bigint) => {
         this.#floors.set(`${role}/${usage === 0 ? 'prepayment' : 'management'}`, floor);
-        floorChanges.push(tlv(0x30, Buffer.concat([uint(0x02, BigInt(role)), ...(usage === undefined ? [] : [uint(0x02, BigInt(usage))]), uint(0x02, floor)])));
+        floorChanges.push(tlv(0x30, Buffer.concat([uint(0x02, BigInt(role)), ...(usage === undefined ? [] : [uint(0x02, BigInt(usage))]), uint(0x02, floor)]), this.#long));
       };
       if (cmd.authorisingFloor !== undefined) set(authorisingRole, undefined, cmd.authorisingFloor);
       for (const u of cmd.authorisingUsageFloors) set(authorisingRole, u.usage, u.floor);

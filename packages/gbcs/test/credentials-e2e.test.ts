@@ -235,8 +235,8 @@ describe('CS02b mode 2: the supplier rotates its own keys (docs/domain.md §9)',
     expect(outcome!.sequenceNumber).toBe(c);
     expect(outcome!.mode).toBe(2);
     expect(outcome!.results).toEqual([replaced(DS(2), 'supplierDs', 'supplierDs2'), replaced(KA(2), 'supplierKa', 'supplierKa2'), replaced(PREPAY, 'supplierPrepay', 'supplierPrepay2')]);
-    // the floor changes: role 2 management to 0 ([4]), role 2 prepayment (usage 0) to 0 ([5])
-    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual(['3006020102020100', '3009020102020100020100']);
+    // the floor changes, kept by the library as the device wrote them (long form): role 2 management to 0 ([4]), role 2 prepayment (usage 0) to 0 ([5])
+    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual(['30820006020102020100', '30820009020102020100020100']);
     expect(meter.roleFloor(2)).toBe(0n);
     expect(meter.roleFloor(2, 'prepayment')).toBe(0n);
     expect(toHex(meter.cell(DS(2))!)).toBe(toHex(p('supplierDs2').cert.der));
@@ -268,7 +268,9 @@ describe('CS02b mode 2: the supplier rotates its own keys (docs/domain.md §9)',
     accepted(r);
     const m = deviceSigned(meter, r.response, 'response', 0x0102, SUPPLIER, c);
     expect(m.payload[1]).toBe(0x81); // 30 81 xx: minimal for a length of 128 to 255
-    expect(decodeUpdateSecurityCredentialsResponse(m.payload).outcome!.results.map((o) => o.status)).toEqual([0, 0, 0]);
+    const { outcome } = decodeUpdateSecurityCredentialsResponse(m.payload);
+    expect(outcome!.results.map((o) => o.status)).toEqual([0, 0, 0]);
+    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual(['3006020102020100', '3009020102020100020100']);
   });
 });
 
@@ -297,7 +299,7 @@ describe('CS02b mode 8: the Recovery party replaces a compromised supplier key (
     expect(outcome!.mode).toBe(8);
     expect(outcome!.sequenceNumber).toBe(c);
     expect(outcome!.results).toEqual([replaced(DS(2), 'supplierDs', 'supplierDs2'), replaced(KA(2), 'supplierKa', 'supplierKa2')]);
-    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual([2, 3, 4, 5].map((role) => `300602010${role}020100`));
+    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual([2, 3, 4, 5].map((role) => `3082000602010${role}020100`));
     expect(meter.roleFloor(2)).toBe(0n);
     expect(meter.roleFloor(1)).toBe(c);
     expect(meter.receive(await disconnectFrame(meter, p('supplierDs').privateKey)).reason).toBe('signature-invalid');
@@ -384,7 +386,7 @@ describe('CS02b mode 7: the transitional change of supplier installs the gaining
     accepted(r);
     const { outcome } = decodeUpdateSecurityCredentialsResponse(deviceSigned(meter, r.response, 'response', 0x0107, TRANS_COS, c).payload);
     expect(outcome!.results).toEqual([replaced(DS(2), 'supplierDs', 'supplierBDs'), replaced(KA(2), 'supplierKa', 'supplierBKa'), replaced(PREPAY, 'supplierPrepay', 'supplierBPrepay')]);
-    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual(['3006020102020100', '3009020102020100020100']);
+    expect(outcome!.floorChanges.map((f) => toHex(f))).toEqual(['30820006020102020100', '30820009020102020100020100']);
     expect(meter.roleFloor(5)).toBe(c);
     expect(meter.roleFloor(2)).toBe(0n);
     expect(meter.receive(await disconnectFrame(meter, p('supplierDs').privateKey)).reason).toBe('unknown-originator');
