@@ -518,9 +518,13 @@ export function lookupMessageCode(code: number): MessageCodeEntry | undefined {
  *   question, not this one.
  * - `non-critical`: the originator is the Access Control Broker (4) and the code is one of the five
  *   it also originates (`0x000F`, `0x00AB`, `0x00AF`, `0x0102`, `0x0103`).
+ * - CS02b (`0x0102`–`0x0108`, credential replacement modes 2–8) from the party its mode names as
+ *   authorising (docs/domain.md §10): `critical` (User-signed) from the recovery party (1) in mode 8,
+ *   the transitional change of supplier (5) in modes 6 and 7 and the WAN provider (6) in mode 5;
+ *   `non-critical` from the ACB in mode 4 (no User signature: the ACB MAC authorises it).
  * - `unknown`: the catalogue does not hold the code; or the ACB originates a code docs/domain.md does not say
  *   it sends; or the originator has any other role (0, 1, 5–8, 127, 135, 137, or no role code at
- *   all). A validator must **reject** `unknown`: it is neither proof of a harmless command nor of a
+ *   all) for any other code. A validator must **reject** `unknown`: it is neither proof of a harmless command nor of a
  *   legitimate originator.
  * @see docs/domain.md §5 (critical is a property of the code and the originator's role)
  * @example
@@ -528,6 +532,8 @@ export function lookupMessageCode(code: number): MessageCodeEntry | undefined {
  * import { classify } from '@smki/gbcs';
  * console.log(classify({ messageCode: 0x0102, originatorRole: 2 })); // 'critical'
  * console.log(classify({ messageCode: 0x0102, originatorRole: 4 })); // 'non-critical'
+ * console.log(classify({ messageCode: 0x0108, originatorRole: 1 })); // 'critical': mode 8 by the recovery party
+ * console.log(classify({ messageCode: 0x0108, originatorRole: 2 })); // 'unknown': a supplier never authorises mode 8
  * console.log(classify({ messageCode: 0x0050, originatorRole: 4 })); // 'unknown'
  * console.log(classify({ messageCode: 0x1234, originatorRole: 2 })); // 'unknown'
  * ```
@@ -542,8 +548,21 @@ function classifyWith(lookup: (code: number) => MessageCodeEntry | undefined, qu
   if (e === undefined) return 'unknown';
   const role = query.originatorRole;
   if (role === SUPPLIER || role === NETWORK_OPERATOR) return e.critical ? 'critical' : 'non-critical';
-  if (role === ACCESS_CONTROL_BROKER) return e.acbOriginated ? 'non-critical' : 'unknown';
+  if (role === ACCESS_CONTROL_BROKER) {
+    if (e.acbOriginated) return 'non-critical';
+    // CS02b mode 4 (ACB by ACB): no User signature; the ACB MAC authorises it.
+    return e.useCase === 'CS02b' && credentialsModeOf(query.messageCode)?.authorisingRole === ACCESS_CONTROL_BROKER ? 'non-critical' : 'unknown';
+  }
+  // CS02b from the party its mode names (recovery in mode 8, the transitional change of supplier
+  // in modes 6 and 7, the WAN provider in mode 5): a User-signed, critical command.
+  if (e.useCase === 'CS02b' && typeof role === 'number' && credentialsModeOf(query.messageCode)?.authorisingRole === role) return 'critical';
   return 'unknown';
+}
+
+/** The supported CS02b mode of a message code (0x0100 + mode), if any. */
+function credentialsModeOf(messageCode: number): CredentialsModeEntry | undefined {
+  const m = CREDENTIALS_MODES[messageCode - 0x0100];
+  return m !== undefined && m.supported && m.messageCode === messageCode ? m : undefined;
 }
 
 /**

@@ -229,12 +229,31 @@ describe('criticality depends on (message code, originator role) (docs/domain.md
   });
 
   it('the ACB sending a code docs/domain.md does not say it originates is unknown, and isCritical fails closed', () => {
-    const others = ROWS.filter((r) => !DUAL.includes(r.code));
-    expect(others).toHaveLength(46);
+    const others = ROWS.filter((r) => !DUAL.includes(r.code) && r.code !== 0x0104);
+    expect(others).toHaveLength(45);
     for (const r of others) {
       expect(classify({ messageCode: r.code, originatorRole: 4 }), r.hex).toBe('unknown');
       expect(isCritical({ messageCode: r.code, originatorRole: 4 }), r.hex).toBe(true);
     }
+  });
+
+  it('CS02b from the party its mode names: critical from recovery (8), transitional CoS (6, 7) and WAN provider (5); mode 4 from the ACB unsigned; every other pairing of a non-User role unknown', () => {
+    const authorising: Record<number, number> = { 0x0105: 6, 0x0106: 5, 0x0107: 5, 0x0108: 1 };
+    for (const [code, role] of Object.entries(authorising)) {
+      expect(classify({ messageCode: Number(code), originatorRole: role }), code).toBe('critical');
+      expect(isCritical({ messageCode: Number(code), originatorRole: role }), code).toBe(true);
+    }
+    expect(classify({ messageCode: 0x0104, originatorRole: 4 })).toBe('non-critical');
+    expect(isCritical({ messageCode: 0x0104, originatorRole: 4 })).toBe(false);
+    for (let code = 0x0100; code <= 0x0109; code++) {
+      for (const role of [1, 5, 6, 7, 8, 127]) {
+        if (authorising[code] === role) continue;
+        expect(classify({ messageCode: code, originatorRole: role }), `${code.toString(16)} from ${role}`).toBe('unknown');
+      }
+    }
+    // Modes without a public layout are unknown from anyone but a User role, whoever their party.
+    expect(classify({ messageCode: 0x0109, originatorRole: 1 })).toBe('unknown');
+    expect(classify({ messageCode: 0x0100, originatorRole: 4 })).toBe('unknown');
   });
 
   it('remote disconnect (0050, 0081) is never non-critical, whoever sends it', () => {
