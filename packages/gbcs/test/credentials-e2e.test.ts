@@ -656,6 +656,28 @@ describe('CS02b refusals: the whole command refused, the cells unchanged (docs/d
     expect(snapshot(meter)).toEqual(before);
   });
 
+  it.each([
+    ['trailing byte', (d: Uint8Array) => concatBytes(d, Uint8Array.of(0))],
+    ['truncated', (d: Uint8Array) => d.subarray(0, d.length - 1)],
+    ['control [3] missing', (d: Uint8Array) => {
+      const hex = toHex(d);
+      const i = hex.indexOf('8306'); // [3] of a 6-byte counter, right after [2]
+      expect(i).toBeGreaterThan(0);
+      return Uint8Array.from(Buffer.from(hex.slice(0, i) + '8406' + hex.slice(i + 4), 'hex')); // retagged [4]
+    }],
+  ] as const)('a payload that is not the §9 layout (%s) is refused as malformed; the library agrees', async (_name, mangle) => {
+    const meter = newMeter();
+    const before = snapshot(meter);
+    const c = next();
+    const good = encodeUpdateSecurityCredentialsPayload({ mode: 2, disapplyTimeChecks: true, authorisingCell: DS(2), sequenceNumber: c, replacements: [{ certificate: p('supplierDs2').cert.der, cell: DS(2) }], certificationPath: [h.organisationCa.certificate.der] });
+    const pre = buildGeneralSigning({ cra: 'command', originatorCounter: c, originator: SUPPLIER, recipient: METER, messageCode: 0x0102, payload: mangle(good), signatureField: 'empty' });
+    const frame = wrapWithMac(await signPreCommand(pre, p('supplierDs').privateKey), { privateKey: p('acbKa').privateKey, publicKey: meter.kaPublicKey });
+    expect(codeOf(() => decodeUpdateSecurityCredentialsCommand(parseMessage(frame)))).toBe('ERR_GBCS_MALFORMED');
+    expect(meter.receive(frame).reason).toBe('credentials-malformed');
+    expect(snapshot(meter)).toEqual(before);
+    expect(meter.roleFloor(2)).toBeUndefined();
+  });
+
   it('unsigned mode 2 is refused (signature-missing), and a flipped bit in the payload breaks the signature', async () => {
     const meter = newMeter();
     const before = snapshot(meter);
