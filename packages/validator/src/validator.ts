@@ -435,7 +435,7 @@ export class Validator {
     }
     // One transaction; a cell that no longer names the old key id the device reports moves nothing.
     if (moves.length > 0) await this.#o.registry.replaceCells(cmd.recipient, moves);
-    this.#passedCredentials.deleteWhere((k) => k === key);
+    this.#passedCredentials.delete(key);
     return { state: failed ? 'failed' : 'applied', ...facts, cells };
   }
 

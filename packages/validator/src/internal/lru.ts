@@ -32,6 +32,11 @@ export class Lru<K, V> {
     }
   }
 
+  /** Remove one entry; whether it was there. */
+  delete(key: K): boolean {
+    return this.#map.delete(key);
+  }
+
   /** Remove the entries whose key matches. */
   deleteWhere(match: (key: K) => boolean): number {
     let n = 0;
