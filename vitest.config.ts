@@ -15,6 +15,7 @@ export default defineConfig({
       '@smki/gbcs': src('gbcs'),
       '@smki/duis': src('duis'),
       '@smki/validator': src('validator'),
+      '@smki/recovery': src('recovery'),
       '@smki/cli': src('cli'),
     },
   },

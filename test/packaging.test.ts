@@ -71,6 +71,7 @@ const KNOWN_EXPORT: Record<string, string> = {
   '@smki/store': 'MemoryStateStore',
   '@smki/duis': 'verifyDuis',
   '@smki/validator': 'Validator',
+  '@smki/recovery': 'RecoveryPlans',
 };
 
 // Runs in a fresh Node process inside the package directory, so that `@smki/x` resolves by

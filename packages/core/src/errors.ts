@@ -576,6 +576,23 @@ export const SMKI_ERROR_CODES = {
   ERR_DUIS_PRECOMMAND_UNEXPECTED: 'A signed pre-command does not answer the last service request accepted for its originator and target',
   /** The GBCS command's originator or recipient is not the DUIS request id's. */
   ERR_DUIS_GBCS_MISMATCH: "The GBCS command's originator or recipient is not the DUIS request id's",
+  // ---- credential recovery (recovery)
+  /** No recovery plan has this id in the plan database. */
+  ERR_RECOVERY_PLAN_NOT_FOUND: 'No recovery plan has this id in the plan database',
+  /** The recovery plan is not in a state that allows this step (its new certificates not attached yet, already complete, a meter not failed). */
+  ERR_RECOVERY_PLAN_STATE: 'The recovery plan is not in a state that allows this step (new certificates not attached yet, already complete, a meter not failed)',
+  /** A counter source gave a counter its originator has already used, or one not above the last it used: nothing was built. */
+  ERR_RECOVERY_COUNTER_REUSED: 'A counter source gave a counter its originator has already used, or one not above the last it used',
+  /** A command the plan built is not one the plan allows (mode, originator, meter, a cell other than the named supplier's, a certificate of another entity): refused before anyone signs it. */
+  ERR_RECOVERY_COMMAND_REFUSED: "A command the plan built is not one the plan allows (mode, originator, meter, a cell other than the named supplier's, a certificate of another entity)",
+  /** A device's response does not verify with the device certificate given, or that certificate is not the responding device's: nothing changed. */
+  ERR_RECOVERY_RESPONSE_SIGNATURE: "A device's response does not verify with the device certificate given, or the certificate is not the responding device's",
+  /** A response answers no command of the plan that awaits an answer (device, counter, message code, recipient): nothing changed. */
+  ERR_RECOVERY_RESPONSE_UNMATCHED: 'A response answers no command of the plan that awaits an answer (device, counter, message code, recipient)',
+  /** A response's outcome does not fit its command (no outcome, another counter or mode, cells missing or extra, a success naming another new key): nothing changed. */
+  ERR_RECOVERY_RESPONSE_OUTCOME: "A response's outcome does not fit its command (no outcome, another counter or mode, cells missing or extra, a success naming another new key)",
+  /** The plan database's hash-chained history does not verify, or a row disagrees with it. */
+  ERR_RECOVERY_HISTORY_BROKEN: "The plan database's hash-chained history does not verify, or a row disagrees with it",
 } as const satisfies Record<string, string>;
 
 /** A stable error or finding code. */

@@ -1,0 +1,909 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { fromHex, parseEui64, SmkiError, toHex, type Eui64, type Finding, type Signer } from '@smki/core';
+import {
+  buildUpdateSecurityCredentials,
+  decodeUpdateSecurityCredentialsResponse,
+  parseMessage,
+  signedBytes,
+  signPreCommand,
+  UPDATE_SECURITY_CREDENTIALS_BASE_CODE,
+  verifySignature,
+  type TrustAnchorCell,
+} from '@smki/gbcs';
+import { createOperatorRequest, messageListDigest, type KeyStore, type Operation } from '@smki/keystore';
+import { parseCertificate, type CertificateInput, type SmkiCertificate } from '@smki/pki';
+import { openSqliteDatabase } from '@smki/store';
+import { checkRecoveryCommand, type RecoveryPurpose } from './check.js';
+import { appendEvents, counterText, eventHash, GENESIS, PLAN_SCHEMA, PLAN_SCHEMA_VERSION, type Db } from './internal/db.js';
+
+/** How a plan re-keys its meters: `rotation` (CS02b mode 2, the old key authorises its successor) or `compromise` (mode 8, the Recovery party authorises). */
+export type RecoveryRoute = 'rotation' | 'compromise';
+
+/** A plan's state: new certificates awaited, meters being re-keyed, or done (every meter replaced). */
+export type PlanState = 'awaiting-certificates' | 'in-progress' | 'complete';
+
+/**
+ * The state of one meter and purpose: `pending` (no command yet, or a retry), `built` (a signed
+ * command kept, its counter consumed), `replaced` (the meter confirmed), `failed` (the meter
+ * refused the cell, with its status), `escalated` (given up on: for people to handle).
+ */
+export type ItemState = 'pending' | 'built' | 'replaced' | 'failed' | 'escalated';
+
+/** Where the plan takes its originator counters from. */
+export type CounterSource =
+  /** A function giving the next counter of an originator (e.g. milliseconds since the epoch); the plan refuses one not above the last it used. */
+  | { readonly nextCounter: (originator: Eui64) => bigint | Promise<bigint> }
+  /** The first counter; the plan then counts up from the last one it used. */
+  | { readonly startCounter: bigint };
+
+/** Options of {@link RecoveryPlans.open}. */
+export interface RecoveryPlansOptions {
+  /** The plan database (SQLite file; created with its tables if missing). */
+  readonly path: string;
+  /** The supplier's key store (its keys are revoked, generated, rotated and retired through it). */
+  readonly keystore: KeyStore;
+  /** Where the originator counters of the commands come from. */
+  readonly counters: CounterSource;
+  /** Clock (default `() => new Date()`). */
+  readonly now?: () => Date;
+}
+
+/** A recovery plan as stored. */
+export interface RecoveryPlan {
+  /** Its id (32 upper-case hex digits). */
+  readonly planId: string;
+  /** Rotation or compromise. */
+  readonly route: RecoveryRoute;
+  /** The supplier (EUI-64). */
+  readonly organisation: Eui64;
+  /** The portfolio whose meters are re-keyed. */
+  readonly portfolioId: string;
+  /** The commands' originator: the supplier (rotation) or the Recovery party (compromise). */
+  readonly originator: Eui64;
+  /** The named backend holding the new keys (compromise). */
+  readonly backend?: string;
+  /** The purposes re-keyed. */
+  readonly purposes: readonly RecoveryPurpose[];
+  /** The keys replaced, per purpose. */
+  readonly oldKeys: Readonly<Partial<Record<RecoveryPurpose, string>>>;
+  /** Their replacements, per purpose. */
+  readonly newKeys: Readonly<Partial<Record<RecoveryPurpose, string>>>;
+  /** Where it stands. */
+  readonly state: PlanState;
+  /** When it was made (ISO 8601). */
+  readonly createdAt: string;
+  /** When it last changed (ISO 8601). */
+  readonly updatedAt: string;
+}
+
+/** What {@link RecoveryPlans.planRotation} and {@link RecoveryPlans.planCompromise} return: the plan and the CSRs of its new keys for the CA. */
+export interface PlannedRecovery {
+  /** The plan. */
+  readonly plan: RecoveryPlan;
+  /** A PKCS#10 request (DER) per new key. */
+  readonly csrs: Readonly<Partial<Record<RecoveryPurpose, Uint8Array>>>;
+}
+
+/** Options of {@link RecoveryPlans.planRotation}. */
+export interface RotationPlanOptions {
+  /** The supplier (EUI-64). */
+  readonly organisation: string;
+  /** The portfolio. */
+  readonly portfolioId: string;
+  /** What to rotate (default both). */
+  readonly purposes?: readonly RecoveryPurpose[];
+}
+
+/** Options of {@link RecoveryPlans.planCompromise}. */
+export interface CompromisePlanOptions extends RotationPlanOptions {
+  /** The Recovery party's EUI-64 (Remote Party Role 1): the commands' originator. */
+  readonly recoveryParty: string;
+  /** The key store's further backend, by name, to make the replacements in (never beside the stolen key). */
+  readonly backend: string;
+}
+
+/** The new certificates of a plan, issued by the CA from its CSRs. */
+export interface PlanCertificates {
+  /** Per purpose, the certificate (DER, PEM or parsed). */
+  readonly certificates: Readonly<Partial<Record<RecoveryPurpose, CertificateInput>>>;
+  /** The issuing CA certificate(s), sent in each command's certification path. */
+  readonly certificationPath: readonly CertificateInput[];
+}
+
+/** A session-like signer for a rotation under access control (`session.signFor`). */
+export interface MeterSigner {
+  /** Sign `data` for `device` with the key the meter trusts. */
+  signFor(device: string, data: Uint8Array, use?: { readonly messageCode?: number; readonly counter?: bigint }): Promise<Uint8Array>;
+}
+
+/** What a Recovery party's approvers are shown: the proposal and the exact commands it covers. */
+export interface BatchProposal {
+  /** The Recovery store's id. */
+  readonly storeId: string;
+  /** The proposal to approve. */
+  readonly proposalId: string;
+  /** The hash the approvals sign. */
+  readonly operationHash: string;
+  /** The `session.sign` operation, bound to the messages. */
+  readonly operation: Operation;
+  /** The commands, unsigned, exactly as they will be signed. */
+  readonly commands: readonly { readonly device: Eui64; readonly counter: bigint; readonly command: Uint8Array }[];
+}
+
+/** How the Recovery party signs a compromise batch: its own key store, under dual control. */
+export interface RecoverySigning {
+  /** The Recovery party's key store (its own directory and operators, under access control). */
+  readonly store: KeyStore;
+  /** Its portfolio whose DS key the meters hold in their recovery cell. */
+  readonly portfolioId: string;
+  /** The operator that proposes and opens the signing session. */
+  readonly operatorId: string;
+  /** That operator's request-signing key. */
+  readonly operatorSigner: Signer;
+  /** The Recovery party's DS certificate: each signature is checked against it before it is kept. */
+  readonly certificate: CertificateInput;
+  /** Obtains the other operators' approvals of the proposal (the plan never holds their keys). */
+  readonly approve: (proposal: BatchProposal) => Promise<readonly unknown[]>;
+}
+
+/** Options of {@link RecoveryPlans.buildBatch}. */
+export interface BuildBatchOptions {
+  /** At most this many meters (default 100). */
+  readonly limit?: number;
+  /** Rotation: sign through this (e.g. a signing session) instead of the key store itself. */
+  readonly signer?: MeterSigner;
+  /** Compromise: the Recovery party's signing (required). */
+  readonly recovery?: RecoverySigning;
+}
+
+/** One command a batch built. */
+export interface BuiltCommand {
+  /** The meter. */
+  readonly device: Eui64;
+  /** The originator counter it consumed. */
+  readonly counter: bigint;
+  /** The purposes it replaces. */
+  readonly purposes: readonly RecoveryPurpose[];
+  /** The signed CS02b command (for the DCC, which MACs it). */
+  readonly command: Uint8Array;
+}
+
+/** What {@link RecoveryPlans.recordResponse} recorded. */
+export interface RecordedResponse {
+  /** The meter. */
+  readonly device: Eui64;
+  /** Per purpose, its new state and the device's status. */
+  readonly outcomes: readonly { readonly purpose: RecoveryPurpose; readonly state: 'replaced' | 'failed'; readonly status: number }[];
+  /** The plan's state afterwards. */
+  readonly planState: PlanState;
+}
+
+/** Where a plan stands. */
+export interface PlanStatus {
+  /** The plan. */
+  readonly plan: RecoveryPlan;
+  /** Meter-purposes per state. */
+  readonly counts: Readonly<Record<ItemState, number>>;
+  /** Per purpose, the meters that still trust the old key (the key store's exposure report). */
+  readonly remaining: Readonly<Partial<Record<RecoveryPurpose, number>>>;
+}
+
+/** What {@link RecoveryPlans.verifyPlanHistory} found. */
+export interface PlanHistoryVerification {
+  /** Whether the chain verifies and every row agrees with it. */
+  readonly ok: boolean;
+  /** How many events the chain holds. */
+  readonly events: number;
+  /** The chain's head hash (upper-case hex). */
+  readonly head: string;
+  /** What does not verify, each with the code `ERR_RECOVERY_HISTORY_BROKEN` (empty when ok). */
+  readonly problems: readonly Finding[];
+}
+
+interface PlanRow {
+  plan_id: string;
+  route: string;
+  organisation: string;
+  portfolio_id: string;
+  originator: string;
+  backend: string | null;
+  purposes: string;
+  old_signing: string | null;
+  old_key_agreement: string | null;
+  new_signing: string | null;
+  new_key_agreement: string | null;
+  certification_path: string | null;
+  state: string;
+  enumerated: number;
+  created_at: string;
+  updated_at: string;
+}
+
+interface ItemRow {
+  device: string;
+  purpose: string;
+  state: string;
+  attempt: number;
+  counter: string | null;
+  status: number | null;
+}
+
+const PURPOSES: readonly RecoveryPurpose[] = ['signing', 'keyAgreement'];
+const OLD_COL = { signing: 'old_signing', keyAgreement: 'old_key_agreement' } as const;
+const NEW_COL = { signing: 'new_signing', keyAgreement: 'new_key_agreement' } as const;
+const CELL: Record<RecoveryPurpose, TrustAnchorCell> = { signing: { role: 2, keyUsage: 'digitalSignature' }, keyAgreement: { role: 2, keyUsage: 'keyAgreement' } };
+const MAX_COUNTER = (1n << 64n) - 1n;
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 10_000;
+
+const fail = (code: 'ERR_INVALID_ARGUMENT' | 'ERR_RECOVERY_PLAN_NOT_FOUND' | 'ERR_RECOVERY_PLAN_STATE' | 'ERR_RECOVERY_COUNTER_REUSED' | 'ERR_RECOVERY_RESPONSE_SIGNATURE' | 'ERR_RECOVERY_RESPONSE_UNMATCHED' | 'ERR_RECOVERY_RESPONSE_OUTCOME', message: string, detail?: string): never => {
+  throw new SmkiError(code, message, detail === undefined ? {} : { detail });
+};
+
+function purposesOf(given: readonly RecoveryPurpose[] | undefined): RecoveryPurpose[] {
+  const list = given ?? PURPOSES;
+  if (!Array.isArray(list) || list.length === 0 || list.some((p) => !PURPOSES.includes(p)) || new Set(list).size !== list.length) {
+    fail('ERR_INVALID_ARGUMENT', 'purposes must be signing and/or keyAgreement, each once');
+  }
+  return PURPOSES.filter((p) => list.includes(p));
+}
+
+function planOf(r: PlanRow): RecoveryPlan {
+  const purposes = JSON.parse(r.purposes) as RecoveryPurpose[];
+  const oldKeys: Partial<Record<RecoveryPurpose, string>> = {};
+  const newKeys: Partial<Record<RecoveryPurpose, string>> = {};
+  for (const p of purposes) {
+    const o = r[OLD_COL[p]];
+    const n = r[NEW_COL[p]];
+    if (o !== null) oldKeys[p] = o;
+    if (n !== null) newKeys[p] = n;
+  }
+  return Object.freeze({
+    planId: r.plan_id,
+    route: r.route as RecoveryRoute,
+    organisation: r.organisation as Eui64,
+    portfolioId: r.portfolio_id,
+    originator: r.originator as Eui64,
+    ...(r.backend !== null ? { backend: r.backend } : {}),
+    purposes: Object.freeze(purposes),
+    oldKeys: Object.freeze(oldKeys),
+    newKeys: Object.freeze(newKeys),
+    state: r.state as PlanState,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  });
+}
+
+const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex').toUpperCase();
+
+/**
+ * Recovery plans: re-key the meters of one portfolio after its keys are rotated or stolen, and
+ * track it to the end. Segregating a supplier's keys per portfolio pays off on the day a key is
+ * stolen: only that portfolio's meters trust it, so only they are re-keyed; every other
+ * portfolio's meters, keys and exposure stay as they were.
+ *
+ * Two routes (docs/domain.md §9): a **rotation** sends CS02b mode 2 (supplier by supplier), signed
+ * with the key the meter still trusts, and retires the old key once every meter confirmed; a
+ * **compromise** revokes the stolen key at once, makes the replacements in another named backend,
+ * and sends mode 8, signed by the Recovery party's own key store through a signing session bound
+ * to exactly the batch's commands and approved by its other operators.
+ *
+ * Security posture: every state change is one SQLite transaction (WAL, synchronous FULL) with its
+ * record in an append-only SHA-256 hash chain ({@link RecoveryPlans.verifyPlanHistory}); a
+ * counter is recorded as consumed before the command that uses it is signed and is never used
+ * twice, across restarts; every command is checked before it is signed
+ * ({@link checkRecoveryCommand}); a device response is believed only once its signature verifies
+ * with the device's certificate, and one that does not changes nothing.
+ *
+ * @see docs/domain.md §9–§10 (CS02b), docs/key-segregation.md (portfolios, exposure), docs/keystore-estate.md §2 (dual control, a session bound to messages)
+ * @example
+ * ```ts
+ * import type { KeyStore } from '@smki/keystore';
+ * import { RecoveryPlans } from '@smki/recovery';
+ * declare const keystore: KeyStore, newDs: Uint8Array, newKa: Uint8Array, organisationCa: Uint8Array;
+ * const plans = await RecoveryPlans.open({ path: '/var/lib/smki/recovery.db', keystore, counters: { nextCounter: () => BigInt(Date.now()) } });
+ * const { plan, csrs } = await plans.planRotation({ organisation: '90B3D51F30010000', portfolioId: 'north' });
+ * // csrs.signing, csrs.keyAgreement go to the CA; its certificates come back:
+ * await plans.attachCertificates(plan.planId, { certificates: { signing: newDs, keyAgreement: newKa }, certificationPath: [organisationCa] });
+ * const batch = await plans.buildBatch(plan.planId, { limit: 500 });
+ * console.log(batch.length, (await plans.status(plan.planId)).counts);
+ * await plans.close();
+ * ```
+ */
+export class RecoveryPlans {
+  #db: Db | undefined;
+  readonly #keystore: KeyStore;
+  readonly #counters: CounterSource;
+  readonly #now: () => Date;
+
+  private constructor(db: Db, options: RecoveryPlansOptions) {
+    this.#db = db;
+    this.#keystore = options.keystore;
+    this.#counters = options.counters;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Open (or create) the plan database.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_SCHEMA`
+   */
+  static async open(options: RecoveryPlansOptions): Promise<RecoveryPlans> {
+    if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'options must be an object');
+    if (typeof options.keystore !== 'object' || options.keystore === null) fail('ERR_INVALID_ARGUMENT', 'a key store is required', 'keystore');
+    const c = options.counters as Partial<{ nextCounter: unknown; startCounter: unknown }> | undefined;
+    if (typeof c !== 'object' || c === null || (typeof c.nextCounter !== 'function' && typeof c.startCounter !== 'bigint')) {
+      fail('ERR_INVALID_ARGUMENT', 'counters must be { nextCounter } or { startCounter: bigint }', 'counters');
+    }
+    const db = openSqliteDatabase({ path: options.path }, { sql: PLAN_SCHEMA, version: PLAN_SCHEMA_VERSION });
+    return new RecoveryPlans(db, options);
+  }
+
+  /** Close the database (the key stores are the caller's). */
+  async close(): Promise<void> {
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  get #d(): Db {
+    if (this.#db === undefined) fail('ERR_RECOVERY_PLAN_STATE', 'the plan database is closed');
+    return this.#db as Db;
+  }
+
+  #row(planId: string): PlanRow {
+    const r = this.#d.prepare('SELECT * FROM recovery_plans WHERE plan_id = ?').get(String(planId)) as PlanRow | undefined;
+    if (r === undefined) fail('ERR_RECOVERY_PLAN_NOT_FOUND', `no recovery plan ${String(planId).slice(0, 64)}`, String(planId).slice(0, 64));
+    return r as PlanRow;
+  }
+
+  /**
+   * A plan by id.
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
+   */
+  async plan(planId: string): Promise<RecoveryPlan> {
+    return planOf(this.#row(planId));
+  }
+
+  /** Every plan, oldest first. */
+  async plans(): Promise<RecoveryPlan[]> {
+    return (this.#d.prepare('SELECT * FROM recovery_plans ORDER BY created_at, plan_id').all() as PlanRow[]).map(planOf);
+  }
+
+  async #create(route: RecoveryRoute, options: RotationPlanOptions, originator: Eui64, backend: string | undefined, purposes: RecoveryPurpose[], old: Partial<Record<RecoveryPurpose, string>>): Promise<PlannedRecovery> {
+    const organisation = parseEui64(options.organisation);
+    const newKeys: Partial<Record<RecoveryPurpose, string>> = {};
+    const csrs: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
+    for (const p of purposes) {
+      const handle = await this.#keystore.generateKey(organisation, options.portfolioId, p, backend === undefined ? {} : { backend });
+      newKeys[p] = handle.keyId;
+      csrs[p] = await this.#keystore.createCsr(handle.keyId);
+    }
+    const planId = randomBytes(16).toString('hex').toUpperCase();
+    const at = this.#now().toISOString();
+    const row: PlanRow = {
+      plan_id: planId,
+      route,
+      organisation,
+      portfolio_id: options.portfolioId,
+      originator,
+      backend: backend ?? null,
+      purposes: JSON.stringify(purposes),
+      old_signing: old.signing ?? null,
+      old_key_agreement: old.keyAgreement ?? null,
+      new_signing: newKeys.signing ?? null,
+      new_key_agreement: newKeys.keyAgreement ?? null,
+      certification_path: null,
+      state: 'awaiting-certificates',
+      enumerated: 0,
+      created_at: at,
+      updated_at: at,
+    };
+    const d = this.#d;
+    d.transaction(() => {
+      d.prepare(
+        `INSERT INTO recovery_plans (plan_id, route, organisation, portfolio_id, originator, backend, purposes, old_signing, old_key_agreement, new_signing, new_key_agreement, certification_path, state, enumerated, created_at, updated_at)
+         VALUES (@plan_id, @route, @organisation, @portfolio_id, @originator, @backend, @purposes, @old_signing, @old_key_agreement, @new_signing, @new_key_agreement, @certification_path, @state, @enumerated, @created_at, @updated_at)`,
+      ).run(row);
+      appendEvents(d, [{ type: 'plan.created', planId, route, organisation, portfolioId: options.portfolioId, originator, backend: backend ?? null, purposes, oldKeys: old, newKeys, state: row.state, at }]);
+    }).immediate();
+    return Object.freeze({ plan: planOf(row), csrs: Object.freeze(csrs) });
+  }
+
+  async #currentKeys(organisation: string, portfolioId: string, purposes: RecoveryPurpose[]): Promise<Partial<Record<RecoveryPurpose, string>>> {
+    const portfolio = await this.#keystore.portfolio(organisation, portfolioId);
+    const old: Partial<Record<RecoveryPurpose, string>> = {};
+    for (const p of purposes) {
+      const k = portfolio.current[p];
+      if (k === undefined) fail('ERR_RECOVERY_PLAN_STATE', `portfolio ${portfolioId} has no current ${p} key to replace`, p);
+      old[p] = k as string;
+    }
+    return old;
+  }
+
+  /**
+   * Plan a rotation of a portfolio's keys: generate the new key(s) in the key store and return
+   * their CSRs for the CA. Nothing is revoked; meters keep working with the old keys meanwhile.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_RECOVERY_PLAN_STATE` (no current key to
+   *   rotate), and the key store's (`ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, …)
+   * @see docs/domain.md §9 (mode 2), docs/key-segregation.md
+   */
+  async planRotation(options: RotationPlanOptions): Promise<PlannedRecovery> {
+    const purposes = purposesOf(options.purposes);
+    const organisation = parseEui64(options.organisation);
+    const old = await this.#currentKeys(organisation, options.portfolioId, purposes);
+    return this.#create('rotation', options, organisation, undefined, purposes, old);
+  }
+
+  /**
+   * Plan the recovery of a stolen portfolio key: revoke the old key(s) at once
+   * (`keyCompromise`: they never sign again), generate the replacements in the named backend and
+   * return their CSRs. The commands will be mode 8, from the Recovery party.
+   * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_EUI64_INVALID`, `ERR_RECOVERY_PLAN_STATE`, and the
+   *   key store's (`ERR_KEY_BACKEND_UNAVAILABLE` for an unknown backend name, …)
+   * @see docs/domain.md §9 (mode 8), docs/key-segregation.md (further backends, by name)
+   */
+  async planCompromise(options: CompromisePlanOptions): Promise<PlannedRecovery> {
+    const purposes = purposesOf(options.purposes);
+    const organisation = parseEui64(options.organisation);
+    const recovery = parseEui64(options.recoveryParty);
+    if (typeof options.backend !== 'string' || options.backend.length === 0) fail('ERR_INVALID_ARGUMENT', 'a compromise plan names the backend for the replacement keys', 'backend');
+    const old = await this.#currentKeys(organisation, options.portfolioId, purposes);
+    for (const p of purposes) await this.#keystore.revoke(old[p] as string, 'keyCompromise');
+    return this.#create('compromise', options, recovery, options.backend, purposes, old);
+  }
+
+  /**
+   * Attach the CA's certificates to the plan's new keys and make them current (`rotate`): meters
+   * assigned from now on trust them; the others are re-keyed by {@link RecoveryPlans.buildBatch}.
+   * Safe to call again after a crash (steps already done are skipped).
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE`, `ERR_INVALID_ARGUMENT`,
+   *   and the key store's (`ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`, …)
+   */
+  async attachCertificates(planId: string, given: PlanCertificates): Promise<RecoveryPlan> {
+    const row = this.#row(planId);
+    if (row.state !== 'awaiting-certificates') fail('ERR_RECOVERY_PLAN_STATE', `plan ${planId} is ${row.state}`, row.state);
+    const plan = planOf(row);
+    if (!Array.isArray(given?.certificationPath) || given.certificationPath.length === 0) fail('ERR_INVALID_ARGUMENT', 'the certification path names the issuing CA', 'certificationPath');
+    const path = given.certificationPath.map((c) => toHex(typeof c === 'object' && !(c instanceof Uint8Array) ? c.der : parseCertificate(c).der));
+    for (const p of plan.purposes) {
+      const cert = given.certificates?.[p];
+      if (cert === undefined) fail('ERR_INVALID_ARGUMENT', `no certificate for the new ${p} key`, p);
+      const keyId = plan.newKeys[p] as string;
+      let info = await this.#keystore.key(keyId);
+      if (info.state === 'pending' && info.certificate === undefined) info = await this.#keystore.attachCertificate(keyId, cert as CertificateInput);
+      if (info.state === 'pending') await this.#keystore.rotate(keyId);
+    }
+    const at = this.#now().toISOString();
+    const d = this.#d;
+    d.transaction(() => {
+      d.prepare("UPDATE recovery_plans SET certification_path = ?, state = 'in-progress', updated_at = ? WHERE plan_id = ?").run(JSON.stringify(path), at, plan.planId);
+      appendEvents(d, [{ type: 'plan.state', planId: plan.planId, state: 'in-progress', certificationPath: path.map((h) => sha256Hex(fromHex(h))), at }]);
+    }).immediate();
+    return planOf(this.#row(planId));
+  }
+
+  /** Page the meters that trust the old keys into the plan, once (one transaction). */
+  async #enumerate(plan: RecoveryPlan): Promise<void> {
+    const items: [string, RecoveryPurpose][] = [];
+    for (const p of plan.purposes) {
+      const old = plan.oldKeys[p] as string;
+      let after: string | undefined;
+      do {
+        const page = await this.#keystore.devicesTrusting(old, { limit: 1000, ...(after !== undefined ? { after } : {}) });
+        if (page.wholeEstate) fail('ERR_RECOVERY_PLAN_STATE', `key ${old} serves the whole estate: not a portfolio key`, old);
+        for (const dev of page.devices) items.push([dev, p]);
+        after = page.next;
+      } while (after !== undefined);
+    }
+    items.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
+    const d = this.#d;
+    d.transaction(() => {
+      const again = d.prepare('SELECT enumerated FROM recovery_plans WHERE plan_id = ?').get(plan.planId) as { enumerated: number };
+      if (again.enumerated === 1) return;
+      const ins = d.prepare("INSERT INTO recovery_items (plan_id, device, purpose, state, attempt, counter, status) VALUES (?, ?, ?, 'pending', 1, NULL, NULL)");
+      for (const [dev, p] of items) ins.run(plan.planId, dev, p);
+      d.prepare('UPDATE recovery_plans SET enumerated = 1, updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
+      appendEvents(d, [{ type: 'plan.enumerated', planId: plan.planId, items }]);
+    }).immediate();
+  }
+
+  /** Counters for `n` commands of `originator`, recorded as consumed (one transaction) before any is used. */
+  async #reserve(planId: string, originator: Eui64, devices: readonly string[]): Promise<bigint[]> {
+    const d = this.#d;
+    const lastOf = (): bigint => {
+      const r = d.prepare('SELECT max(counter) AS c FROM recovery_counters WHERE originator = ?').get(originator) as { c: string | null };
+      return r.c === null ? -1n : BigInt(r.c);
+    };
+    const wanted: bigint[] = [];
+    const source = this.#counters;
+    if ('nextCounter' in source) {
+      for (let i = 0; i < devices.length; i++) wanted.push(await source.nextCounter(originator));
+    } else {
+      let c = lastOf() + 1n > source.startCounter ? lastOf() + 1n : source.startCounter;
+      for (let i = 0; i < devices.length; i++) wanted.push(c++);
+    }
+    d.transaction(() => {
+      let last = lastOf();
+      const ins = d.prepare('INSERT INTO recovery_counters (originator, counter, plan_id, device) VALUES (?, ?, ?, ?)');
+      for (const [i, c] of wanted.entries()) {
+        if (typeof c !== 'bigint' || c < 0n || c > MAX_COUNTER) fail('ERR_INVALID_ARGUMENT', 'a counter is an unsigned 64-bit bigint', String(c));
+        if (c <= last) fail('ERR_RECOVERY_COUNTER_REUSED', `counter ${c} of ${originator} is not above the last it used (${last})`, String(c));
+        ins.run(originator, counterText(c), planId, devices[i]);
+        last = c;
+      }
+      appendEvents(d, [{ type: 'counters.consumed', planId, originator, counters: wanted.map(String), devices }]);
+    }).immediate();
+    return wanted;
+  }
+
+  /**
+   * Build (and sign) the next batch of commands: up to `limit` meters with a pending purpose, one
+   * CS02b command each (mode 2 for a rotation, mode 8 for a compromise) replacing the supplier's
+   * cells with the plan's new certificates. Each command's counter is recorded as consumed before
+   * it is signed; each command is checked ({@link checkRecoveryCommand}) before it is signed; a
+   * rotation signs with the key the meter trusts (`signFor`), a compromise through a signing
+   * session of the Recovery party's key store bound to exactly these commands and approved by its
+   * other operators. Signed commands are kept with their meters in state `built`.
+   * @returns the commands (empty when nothing is pending)
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (certificates not
+   *   attached, plan complete), `ERR_RECOVERY_COUNTER_REUSED`, `ERR_RECOVERY_COMMAND_REFUSED`,
+   *   `ERR_INVALID_ARGUMENT` (no `recovery` for a compromise; a limit out of range), and the key
+   *   stores' (`ERR_OPERATOR_FORBIDDEN`, `ERR_APPROVAL_*`, `ERR_KEY_REVOKED`, …)
+   * @see docs/domain.md §9, docs/keystore-estate.md §2 (a session bound to messages)
+   */
+  async buildBatch(planId: string, options: BuildBatchOptions = {}): Promise<BuiltCommand[]> {
+    const row = this.#row(planId);
+    if (row.state !== 'in-progress') fail('ERR_RECOVERY_PLAN_STATE', `plan ${planId} is ${row.state}`, row.state);
+    const plan = planOf(row);
+    const limit = options.limit ?? DEFAULT_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) fail('ERR_INVALID_ARGUMENT', `limit must be 1 to ${MAX_LIMIT}`, String(limit));
+    if (plan.route === 'compromise' && options.recovery === undefined) fail('ERR_INVALID_ARGUMENT', "a compromise plan's commands are signed by the Recovery party: pass recovery", 'recovery');
+    if (row.enumerated !== 1) await this.#enumerate(plan);
+
+    const d = this.#d;
+    const rows = d
+      .prepare("SELECT device, group_concat(purpose) AS purposes FROM recovery_items WHERE plan_id = ? AND state = 'pending' GROUP BY device ORDER BY device LIMIT ?")
+      .all(plan.planId, limit) as { device: string; purposes: string }[];
+    if (rows.length === 0) return [];
+
+    const mode = plan.route === 'rotation' ? 2 : 8;
+    const messageCode = UPDATE_SECURITY_CREDENTIALS_BASE_CODE + mode;
+    const certificates: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
+    for (const p of plan.purposes) {
+      const pem = (await this.#keystore.key(plan.newKeys[p] as string)).certificate;
+      if (pem === undefined) fail('ERR_RECOVERY_PLAN_STATE', `the new ${p} key has no certificate`, p);
+      certificates[p] = parseCertificate(pem as string).der;
+    }
+    const certificationPath = (JSON.parse(row.certification_path ?? '[]') as string[]).map((h) => fromHex(h));
+
+    const counters = await this.#reserve(plan.planId, plan.originator, rows.map((r) => r.device));
+    const pre = rows.map((r, i) => {
+      const purposes = PURPOSES.filter((p) => r.purposes.split(',').includes(p));
+      const counter = counters[i] as bigint;
+      const wanted: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
+      for (const p of purposes) wanted[p] = certificates[p] as Uint8Array;
+      const command = buildUpdateSecurityCredentials({
+        originator: plan.originator,
+        recipient: r.device,
+        counter,
+        mode,
+        authorisingCell: { role: mode === 2 ? 2 : 1, keyUsage: 'digitalSignature' },
+        replacements: purposes.map((p) => ({ certificate: certificates[p] as Uint8Array, cell: CELL[p] })),
+        certificationPath,
+        ...(mode === 2 ? { authorisingFloor: 0n, authorisingUsageFloors: [{ usage: 0, floor: 0n }] } : { otherRoleFloors: [2, 3, 4, 5].map((role) => ({ role, floor: 0n })) }),
+      });
+      checkRecoveryCommand(command, { mode, originator: plan.originator, recipient: r.device, organisation: plan.organisation, certificates: wanted });
+      return { device: r.device as Eui64, counter, purposes, command };
+    });
+
+    const signed: BuiltCommand[] = [];
+    let failure: unknown;
+    if (plan.route === 'rotation') {
+      const verifyWith = parseCertificate((await this.#keystore.key(await this.#trustedSigningKey(plan))).certificate as string);
+      const signer = options.signer ?? this.#keystore;
+      for (const c of pre) {
+        try {
+          const s: Signer = { publicKey: verifyWith.publicKeyBytes, sign: (data) => signer.signFor(c.device, data, { messageCode, counter: c.counter, ...(options.signer === undefined ? { organisation: plan.organisation } : {}) }) };
+          signed.push({ ...c, command: checkSigned(await signPreCommand(c.command, s), verifyWith) });
+        } catch (e) {
+          failure = e;
+          break;
+        }
+      }
+    } else {
+      try {
+        const r = await this.#signAsRecovery(plan, pre, messageCode, options.recovery as RecoverySigning);
+        signed.push(...r.signed);
+        failure = r.failure;
+      } catch (e) {
+        failure = e;
+      }
+    }
+    // What was signed is kept (its counter is consumed either way); what was not stays pending.
+    if (signed.length > 0) {
+      d.transaction(() => {
+        const cmd = d.prepare('INSERT INTO recovery_commands (plan_id, device, counter, command) VALUES (?, ?, ?, ?)');
+        const item = d.prepare("UPDATE recovery_items SET state = 'built', counter = ?, status = NULL WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'pending'");
+        const events: Record<string, unknown>[] = [];
+        for (const c of signed) {
+          cmd.run(plan.planId, c.device, counterText(c.counter), c.command);
+          for (const p of c.purposes) {
+            item.run(counterText(c.counter), plan.planId, c.device, p);
+            events.push({ type: 'item', planId: plan.planId, device: c.device, purpose: p, state: 'built', counter: String(c.counter), commandSha256: sha256Hex(c.command) });
+          }
+        }
+        d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
+        appendEvents(d, events);
+      }).immediate();
+    }
+    if (failure !== undefined) throw failure;
+    return signed;
+  }
+
+  /** The key the plan's meters trust for signing now (rotation: the old DS key, which authorises its replacement). */
+  async #trustedSigningKey(plan: RecoveryPlan): Promise<string> {
+    if (plan.oldKeys.signing !== undefined) return plan.oldKeys.signing;
+    const p = await this.#keystore.portfolio(plan.organisation, plan.portfolioId);
+    if (p.current.signing === undefined) fail('ERR_RECOVERY_PLAN_STATE', 'the portfolio has no signing key to authorise the command', 'signing');
+    return p.current.signing as string;
+  }
+
+  async #signAsRecovery(plan: RecoveryPlan, pre: readonly { device: Eui64; counter: bigint; purposes: RecoveryPurpose[]; command: Uint8Array }[], messageCode: number, r: RecoverySigning): Promise<{ signed: BuiltCommand[]; failure: unknown }> {
+    const store = r.store;
+    const certificate = parseCertificate(typeof r.certificate === 'object' && !(r.certificate instanceof Uint8Array) ? r.certificate.der : r.certificate);
+    if (certificate.role !== 1 || certificate.entityId !== plan.originator || !certificate.keyUsage.includes('digitalSignature')) {
+      throw new SmkiError('ERR_RECOVERY_COMMAND_REFUSED', "the Recovery certificate is not the plan originator's DS certificate (role 1)", { detail: String(certificate.entityId) });
+    }
+    const messages = pre.map((c) => ({ device: c.device, sha256: sha256Hex(signedBytes(parseMessage(c.command))) }));
+    const digest = messageListDigest(messages);
+    const operation: Operation = { op: 'session.sign', organisation: plan.originator, portfolioIds: [r.portfolioId], count: digest.count, messagesSha256: digest.listSha256 };
+    const request = async () =>
+      createOperatorRequest(r.operatorSigner, {
+        storeId: store.storeId,
+        operatorId: r.operatorId,
+        counter: (await store.operator(r.operatorId)).lastCounter + 1n,
+        issuedAt: this.#now(),
+        operation,
+      });
+    const payload = { messages };
+    const proposal = await store.propose(await request(), { payload });
+    const approvals = await r.approve(
+      Object.freeze({
+        storeId: store.storeId,
+        proposalId: proposal.proposalId,
+        operationHash: proposal.operationHash,
+        operation,
+        commands: Object.freeze(pre.map((c) => Object.freeze({ device: c.device, counter: c.counter, command: c.command }))),
+      }),
+    );
+    for (const a of approvals) await store.approve(a);
+    const session = (await store.execute(await request(), { ...payload, proposalId: proposal.proposalId })) as { signFor: MeterSigner['signFor'] };
+    const signed: BuiltCommand[] = [];
+    for (const c of pre) {
+      const s: Signer = { publicKey: certificate.publicKeyBytes, sign: (data) => session.signFor(c.device, data, { messageCode, counter: c.counter }) };
+      try {
+        signed.push({ ...c, command: checkSigned(await signPreCommand(c.command, s), certificate) });
+      } catch (e) {
+        return { signed, failure: e };
+      }
+    }
+    return { signed, failure: undefined };
+  }
+
+  /**
+   * Record a meter's response to a command of the plan. The device's DS signature is verified
+   * with `deviceCertificate` FIRST (the certificate must be that device's, for digitalSignature);
+   * then the response must answer a command of the plan still awaiting its answer (the meter, the
+   * counter, the message code, the plan's originator as recipient), and its per-cell outcome must
+   * fit the command. Each purpose becomes `replaced` (the key store records that the meter now
+   * trusts the new key: `markCredentialsUpdated`) or `failed` with the device's status. When every
+   * meter of a rotation is replaced, the old keys are retired. A response refused changes nothing.
+   * @throws SmkiError `ERR_RECOVERY_RESPONSE_SIGNATURE`, `ERR_RECOVERY_RESPONSE_UNMATCHED`,
+   *   `ERR_RECOVERY_RESPONSE_OUTCOME`, `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_GBCS_MALFORMED`,
+   *   `ERR_CERT_MALFORMED`
+   * @see docs/domain.md §9 (response: one outcome per requested cell, statuses)
+   */
+  async recordResponse(planId: string, response: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): Promise<RecordedResponse> {
+    const row = this.#row(planId);
+    const plan = planOf(row);
+    const m = parseMessage(response);
+    const cert: SmkiCertificate = typeof options?.deviceCertificate === 'object' && !(options.deviceCertificate instanceof Uint8Array) ? options.deviceCertificate : parseCertificate(options?.deviceCertificate as string | Uint8Array);
+    if (cert.entityId !== m.originator || !cert.keyUsage.includes('digitalSignature') || cert.publicKey === undefined) {
+      fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the certificate is not the DS certificate of ${m.originator}`, String(cert.entityId));
+    }
+    if (!verifySignature(m, cert.publicKey as NonNullable<SmkiCertificate['publicKey']>)) fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the response does not verify with ${m.originator}'s certificate`, m.originator);
+
+    const mode = plan.route === 'rotation' ? 2 : 8;
+    if (m.cra !== 'response' || m.messageCode !== UPDATE_SECURITY_CREDENTIALS_BASE_CODE + mode || m.recipient !== plan.originator) {
+      fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `not a CS02b mode ${mode} response to ${plan.originator}`, `${m.cra}/${m.messageCode}`);
+    }
+    const d = this.#d;
+    const items = d
+      .prepare("SELECT device, purpose, state, attempt, counter, status FROM recovery_items WHERE plan_id = ? AND device = ? AND counter = ? AND state = 'built'")
+      .all(plan.planId, m.originator, counterText(m.originatorCounter)) as ItemRow[];
+    if (items.length === 0) fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `no command of plan ${plan.planId} to ${m.originator} with counter ${m.originatorCounter} awaits an answer`, String(m.originatorCounter));
+
+    let decoded;
+    try {
+      decoded = decodeUpdateSecurityCredentialsResponse(m.payload);
+    } catch (e) {
+      throw new SmkiError('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response payload does not decode', { detail: m.originator }, { cause: e });
+    }
+    const outcome = decoded.outcome;
+    if (outcome === undefined) fail('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response carries no outcome (a future-dated execution is not what the plan sent)');
+    const o = outcome as NonNullable<typeof outcome>;
+    if (o.sequenceNumber !== m.originatorCounter || o.mode !== mode) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `the outcome is for counter ${o.sequenceNumber}, mode ${o.mode}`, String(o.sequenceNumber));
+    const purposes = items.map((i) => i.purpose as RecoveryPurpose);
+    const results: { purpose: RecoveryPurpose; state: 'replaced' | 'failed'; status: number }[] = [];
+    for (const [i, r] of o.results.entries()) {
+      const p = (PURPOSES as readonly RecoveryPurpose[]).find((x) => CELL[x].role === r.cell.role && CELL[x].keyUsage === r.cell.keyUsage && (r.cell.cellUsage ?? 'management') === 'management');
+      if (p === undefined || !purposes.includes(p) || results.some((x) => x.purpose === p)) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `outcome ${i} is for a cell the command did not replace`, `${r.cell.role}/${r.cell.keyUsage}`);
+      const purpose = p as RecoveryPurpose;
+      if (r.status === 0) {
+        const newCert = parseCertificate((await this.#keystore.key(plan.newKeys[purpose] as string)).certificate as string);
+        if (r.newEntityId !== plan.organisation || r.newKeyId.toUpperCase() !== String(newCert.subjectKeyId).toUpperCase()) {
+          fail('ERR_RECOVERY_RESPONSE_OUTCOME', `outcome ${i} reports success with another key (${r.newKeyId})`, r.newKeyId);
+        }
+      }
+      results.push({ purpose, state: r.status === 0 ? 'replaced' : 'failed', status: r.status });
+    }
+    if (results.length !== purposes.length) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `${results.length} outcome(s) for ${purposes.length} replaced cell(s)`, String(results.length));
+
+    // The key store first (idempotent): a crash before the plan commits leaves the item built, and the same response records it again.
+    for (const r of results) if (r.state === 'replaced') await this.#keystore.markCredentialsUpdated(plan.organisation, m.originator, r.purpose);
+    const at = this.#now().toISOString();
+    d.transaction(() => {
+      const upd = d.prepare("UPDATE recovery_items SET state = ?, status = ? WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'built'");
+      for (const r of results) upd.run(r.state, r.status, plan.planId, m.originator, r.purpose);
+      d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(at, plan.planId);
+      appendEvents(
+        d,
+        results.map((r) => ({ type: 'item', planId: plan.planId, device: m.originator, purpose: r.purpose, state: r.state, status: r.status, counter: String(m.originatorCounter), responseSha256: sha256Hex(response) })),
+      );
+    }).immediate();
+    const planState = await this.#completeIfDone(plan);
+    return Object.freeze({ device: m.originator, outcomes: Object.freeze(results.map((r) => Object.freeze(r))), planState });
+  }
+
+  /** When every meter-purpose is replaced: retire a rotation's old keys, and mark the plan complete. */
+  async #completeIfDone(plan: RecoveryPlan): Promise<PlanState> {
+    const d = this.#d;
+    const open = d.prepare("SELECT count(*) AS n FROM recovery_items WHERE plan_id = ? AND state <> 'replaced'").get(plan.planId) as { n: number };
+    if (open.n > 0) return plan.state;
+    if (plan.route === 'rotation') {
+      for (const p of plan.purposes) {
+        const id = plan.oldKeys[p] as string;
+        const info = await this.#keystore.key(id);
+        if (info.state !== 'retired') await this.#keystore.retire(id);
+      }
+    }
+    const at = this.#now().toISOString();
+    d.transaction(() => {
+      d.prepare("UPDATE recovery_plans SET state = 'complete', updated_at = ? WHERE plan_id = ?").run(at, plan.planId);
+      appendEvents(d, [{ type: 'plan.state', planId: plan.planId, state: 'complete', at }]);
+    }).immediate();
+    return 'complete';
+  }
+
+  /**
+   * Send a failed meter again: its failed purposes go back to `pending`, and the next batch builds
+   * a new command with a new counter.
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (nothing failed for that meter)
+   */
+  async retry(planId: string, device: string): Promise<void> {
+    this.#move(planId, device, 'failed', 'pending');
+  }
+
+  /**
+   * Give up on a failed meter: its failed purposes become `escalated` (for people to handle; the
+   * plan does not complete while any is).
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE`
+   */
+  async escalate(planId: string, device: string, reason: string): Promise<void> {
+    this.#move(planId, device, 'failed', 'escalated', String(reason).slice(0, 500));
+  }
+
+  #move(planId: string, device: string, from: ItemState, to: ItemState, reason?: string): void {
+    const plan = planOf(this.#row(planId));
+    const eui = parseEui64(device);
+    const d = this.#d;
+    d.transaction(() => {
+      const rows = d.prepare('SELECT purpose, attempt FROM recovery_items WHERE plan_id = ? AND device = ? AND state = ?').all(plan.planId, eui, from) as { purpose: string; attempt: number }[];
+      if (rows.length === 0) fail('ERR_RECOVERY_PLAN_STATE', `meter ${eui} has nothing ${from} in plan ${plan.planId}`, eui);
+      const attempt = to === 'pending' ? 1 : 0;
+      d.prepare('UPDATE recovery_items SET state = ?, attempt = attempt + ? WHERE plan_id = ? AND device = ? AND state = ?').run(to, attempt, plan.planId, eui, from);
+      d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
+      appendEvents(d, rows.map((r) => ({ type: 'item', planId: plan.planId, device: eui, purpose: r.purpose, state: to, attempt: r.attempt + attempt, ...(reason !== undefined ? { reason } : {}) })));
+    }).immediate();
+  }
+
+  /**
+   * Where a plan stands: meter-purposes per state, and per purpose how many meters still trust
+   * the old key (the key store's exposure report; it falls to zero as meters confirm).
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
+   */
+  async status(planId: string): Promise<PlanStatus> {
+    const plan = planOf(this.#row(planId));
+    const counts: Record<ItemState, number> = { pending: 0, built: 0, replaced: 0, failed: 0, escalated: 0 };
+    for (const r of this.#d.prepare('SELECT state, count(*) AS n FROM recovery_items WHERE plan_id = ? GROUP BY state').all(plan.planId) as { state: ItemState; n: number }[]) counts[r.state] = r.n;
+    const exposure = await this.#keystore.exposureReport(plan.organisation);
+    const remaining: Partial<Record<RecoveryPurpose, number>> = {};
+    for (const p of plan.purposes) remaining[p] = exposure.find((e) => e.keyId === plan.oldKeys[p])?.deviceCount ?? 0;
+    return Object.freeze({ plan, counts: Object.freeze(counts), remaining: Object.freeze(remaining) });
+  }
+
+  /**
+   * The commands kept for a meter (oldest counter first), e.g. to send again after a restart.
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
+   */
+  async commands(planId: string, device: string): Promise<{ readonly counter: bigint; readonly command: Uint8Array }[]> {
+    const plan = planOf(this.#row(planId));
+    const rows = this.#d.prepare('SELECT counter, command FROM recovery_commands WHERE plan_id = ? AND device = ? ORDER BY counter').all(plan.planId, parseEui64(device)) as { counter: string; command: Uint8Array }[];
+    return rows.map((r) => Object.freeze({ counter: BigInt(r.counter), command: new Uint8Array(r.command) }));
+  }
+
+  /** Every counter the plan database recorded as consumed by `originator`, in order. */
+  async countersUsed(originator: string): Promise<bigint[]> {
+    const rows = this.#d.prepare('SELECT counter FROM recovery_counters WHERE originator = ? ORDER BY counter').all(parseEui64(originator)) as { counter: string }[];
+    return rows.map((r) => BigInt(r.counter));
+  }
+
+  /**
+   * Verify the plan database's history: the SHA-256 chain of `recovery_events` (each record's
+   * hash over the previous hash, its number and its event), and every plan's and meter's state
+   * and every consumed counter against the state the events replay to.
+   * @see docs/domain.md §9
+   */
+  async verifyPlanHistory(): Promise<PlanHistoryVerification> {
+    const d = this.#d;
+    const problems: string[] = [];
+    let prev: string = GENESIS;
+    let n = 0;
+    const plans = new Map<string, string>();
+    const items = new Map<string, string>();
+    const counters = new Set<string>();
+    for (const e of d.prepare('SELECT seq, prev_hash, event, hash FROM recovery_events ORDER BY seq').iterate() as Iterable<{ seq: number; prev_hash: string; event: string; hash: string }>) {
+      n += 1;
+      if (e.seq !== n) problems.push(`event ${e.seq}: expected number ${n}`);
+      if (e.prev_hash !== prev) problems.push(`event ${e.seq}: does not follow the hash before it`);
+      if (eventHash(e.prev_hash, e.seq, e.event) !== e.hash) problems.push(`event ${e.seq}: its hash does not match its content`);
+      prev = e.hash;
+      let ev: Record<string, unknown>;
+      try {
+        ev = JSON.parse(e.event) as Record<string, unknown>;
+      } catch {
+        problems.push(`event ${e.seq}: not JSON`);
+        continue;
+      }
+      const planId = String(ev['planId']);
+      if (ev['type'] === 'plan.created' || ev['type'] === 'plan.state') plans.set(planId, String(ev['state']));
+      else if (ev['type'] === 'plan.enumerated') for (const [dev, p] of ev['items'] as [string, string][]) items.set(`${planId}/${dev}/${p}`, 'pending');
+      else if (ev['type'] === 'item') items.set(`${planId}/${String(ev['device'])}/${String(ev['purpose'])}`, String(ev['state']));
+      else if (ev['type'] === 'counters.consumed') for (const c of ev['counters'] as string[]) counters.add(`${String(ev['originator'])}/${counterText(BigInt(c))}`);
+    }
+    for (const r of d.prepare('SELECT plan_id, state FROM recovery_plans').all() as { plan_id: string; state: string }[]) {
+      if (plans.get(r.plan_id) !== r.state) problems.push(`plan ${r.plan_id}: state ${r.state}, its history says ${String(plans.get(r.plan_id))}`);
+      plans.delete(r.plan_id);
+    }
+    for (const id of plans.keys()) problems.push(`plan ${id}: in the history, not in the database`);
+    for (const r of d.prepare('SELECT plan_id, device, purpose, state FROM recovery_items').all() as { plan_id: string; device: string; purpose: string; state: string }[]) {
+      const k = `${r.plan_id}/${r.device}/${r.purpose}`;
+      if (items.get(k) !== r.state) problems.push(`${k}: state ${r.state}, its history says ${String(items.get(k))}`);
+      items.delete(k);
+    }
+    for (const k of items.keys()) problems.push(`${k}: in the history, not in the database`);
+    for (const r of d.prepare('SELECT originator, counter FROM recovery_counters').all() as { originator: string; counter: string }[]) {
+      if (!counters.delete(`${r.originator}/${r.counter}`)) problems.push(`counter ${r.originator}/${BigInt(r.counter)}: not in the history`);
+    }
+    for (const k of counters) problems.push(`counter ${k}: in the history, not in the database`);
+    const findings: Finding[] = problems.map((message) => Object.freeze({ code: 'ERR_RECOVERY_HISTORY_BROKEN' as const, message, severity: 'error' as const }));
+    return Object.freeze({ ok: findings.length === 0, events: n, head: prev, problems: Object.freeze(findings) });
+  }
+}
+
+/** A signed command is kept only if its signature verifies with the certificate of the key that should have made it (fail closed). */
+function checkSigned(command: Uint8Array, certificate: SmkiCertificate): Uint8Array {
+  if (certificate.publicKey === undefined || !verifySignature(command, certificate.publicKey)) {
+    throw new SmkiError('ERR_RECOVERY_COMMAND_REFUSED', 'the signature on the command does not verify with the authorising certificate', { detail: certificate.serialNumber });
+  }
+  return command;
+}
