@@ -547,7 +547,7 @@ export class RecoveryPlans {
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (certificates not
    *   attached, plan complete), `ERR_RECOVERY_COUNTER_REUSED`, `ERR_RECOVERY_COMMAND_REFUSED`,
    *   `ERR_INVALID_ARGUMENT` (no `recovery` for a compromise; a limit out of range), and the key
-   *   stores' (`ERR_OPERATOR_FORBIDDEN`, `ERR_APPROVAL_*`, `ERR_KEY_REVOKED`, …)
+   *   stores' (`ERR_PROPOSAL_QUORUM_NOT_MET` without the approvals, `ERR_OPERATOR_FORBIDDEN`, `ERR_KEY_REVOKED`, …)
    * @see docs/domain.md §9, docs/keystore-estate.md §2 (a session bound to messages)
    */
   async buildBatch(planId: string, options: BuildBatchOptions = {}): Promise<BuiltCommand[]> {
@@ -574,6 +574,7 @@ export class RecoveryPlans {
       certificates[p] = parseCertificate(pem as string).der;
     }
     const certificationPath = (JSON.parse(row.certification_path ?? '[]') as string[]).map((h) => fromHex(h));
+    const recoveryCertificate = plan.route === 'compromise' ? recoveryCertificateOf(plan, options.recovery as RecoverySigning) : undefined;
 
     const counters = await this.#reserve(plan.planId, plan.originator, rows.map((r) => r.device));
     const pre = rows.map((r, i) => {
@@ -611,7 +612,7 @@ export class RecoveryPlans {
       }
     } else {
       try {
-        const r = await this.#signAsRecovery(plan, pre, messageCode, options.recovery as RecoverySigning);
+        const r = await this.#signAsRecovery(plan, pre, messageCode, options.recovery as RecoverySigning, recoveryCertificate as SmkiCertificate);
         signed.push(...r.signed);
         failure = r.failure;
       } catch (e) {
@@ -647,12 +648,8 @@ export class RecoveryPlans {
     return p.current.signing as string;
   }
 
-  async #signAsRecovery(plan: RecoveryPlan, pre: readonly { device: Eui64; counter: bigint; purposes: RecoveryPurpose[]; command: Uint8Array }[], messageCode: number, r: RecoverySigning): Promise<{ signed: BuiltCommand[]; failure: unknown }> {
+  async #signAsRecovery(plan: RecoveryPlan, pre: readonly { device: Eui64; counter: bigint; purposes: RecoveryPurpose[]; command: Uint8Array }[], messageCode: number, r: RecoverySigning, certificate: SmkiCertificate): Promise<{ signed: BuiltCommand[]; failure: unknown }> {
     const store = r.store;
-    const certificate = parseCertificate(typeof r.certificate === 'object' && !(r.certificate instanceof Uint8Array) ? r.certificate.der : r.certificate);
-    if (certificate.role !== 1 || certificate.entityId !== plan.originator || !certificate.keyUsage.includes('digitalSignature')) {
-      throw new SmkiError('ERR_RECOVERY_COMMAND_REFUSED', "the Recovery certificate is not the plan originator's DS certificate (role 1)", { detail: String(certificate.entityId) });
-    }
     const messages = pre.map((c) => ({ device: c.device, sha256: sha256Hex(signedBytes(parseMessage(c.command))) }));
     const digest = messageListDigest(messages);
     const operation: Operation = { op: 'session.sign', organisation: plan.originator, portfolioIds: [r.portfolioId], count: digest.count, messagesSha256: digest.listSha256 };
@@ -898,6 +895,15 @@ export class RecoveryPlans {
     const findings: Finding[] = problems.map((message) => Object.freeze({ code: 'ERR_RECOVERY_HISTORY_BROKEN' as const, message, severity: 'error' as const }));
     return Object.freeze({ ok: findings.length === 0, events: n, head: prev, problems: Object.freeze(findings) });
   }
+}
+
+/** The Recovery party's DS certificate, refused unless it is the plan originator's (role 1, digitalSignature). */
+function recoveryCertificateOf(plan: RecoveryPlan, r: RecoverySigning): SmkiCertificate {
+  const certificate = parseCertificate(typeof r.certificate === 'object' && !(r.certificate instanceof Uint8Array) ? r.certificate.der : r.certificate);
+  if (certificate.role !== 1 || certificate.entityId !== plan.originator || certificate.keyUsage.length !== 1 || certificate.keyUsage[0] !== 'digitalSignature') {
+    throw new SmkiError('ERR_RECOVERY_COMMAND_REFUSED', "the Recovery certificate is not the plan originator's DS certificate (role 1)", { detail: String(certificate.entityId) });
+  }
+  return certificate;
 }
 
 /** A signed command is kept only if its signature verifies with the certificate of the key that should have made it (fail closed). */
