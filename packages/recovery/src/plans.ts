@@ -599,10 +599,18 @@ export class RecoveryPlans {
     const signed: BuiltCommand[] = [];
     let failure: unknown;
     if (plan.route === 'rotation') {
-      const verifyWith = parseCertificate((await this.#keystore.key(await this.#trustedSigningKey(plan))).certificate as string);
       const signer = options.signer ?? this.#keystore;
+      const certs = new Map<string, SmkiCertificate>();
       for (const c of pre) {
         try {
+          // The meter's DS cell holds the key it trusts now (the old key; the new one once a retry follows a replaced DS cell).
+          const trusted = (await this.#keystore.device(plan.organisation, c.device)).installed.signing;
+          if (trusted === undefined) fail('ERR_RECOVERY_PLAN_STATE', `meter ${c.device} trusts no signing key of ${plan.organisation}`, c.device);
+          let verifyWith = certs.get(trusted as string);
+          if (verifyWith === undefined) {
+            verifyWith = parseCertificate((await this.#keystore.key(trusted as string)).certificate as string);
+            certs.set(trusted as string, verifyWith);
+          }
           const s: Signer = { publicKey: verifyWith.publicKeyBytes, sign: (data) => signer.signFor(c.device, data, { messageCode, counter: c.counter, ...(options.signer === undefined ? { organisation: plan.organisation } : {}) }) };
           signed.push({ ...c, command: checkSigned(await signPreCommand(c.command, s), verifyWith) });
         } catch (e) {
@@ -638,14 +646,6 @@ export class RecoveryPlans {
     }
     if (failure !== undefined) throw failure;
     return signed;
-  }
-
-  /** The key the plan's meters trust for signing now (rotation: the old DS key, which authorises its replacement). */
-  async #trustedSigningKey(plan: RecoveryPlan): Promise<string> {
-    if (plan.oldKeys.signing !== undefined) return plan.oldKeys.signing;
-    const p = await this.#keystore.portfolio(plan.organisation, plan.portfolioId);
-    if (p.current.signing === undefined) fail('ERR_RECOVERY_PLAN_STATE', 'the portfolio has no signing key to authorise the command', 'signing');
-    return p.current.signing as string;
   }
 
   async #signAsRecovery(plan: RecoveryPlan, pre: readonly { device: Eui64; counter: bigint; purposes: RecoveryPurpose[]; command: Uint8Array }[], messageCode: number, r: RecoverySigning, certificate: SmkiCertificate): Promise<{ signed: BuiltCommand[]; failure: unknown }> {
