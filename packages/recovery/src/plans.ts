@@ -29,12 +29,20 @@ export type PlanState = 'awaiting-certificates' | 'in-progress' | 'complete';
  */
 export type ItemState = 'pending' | 'built' | 'replaced' | 'failed' | 'escalated';
 
+/** Counters from a function (e.g. milliseconds since the epoch, as the DCC's tools use). */
+export interface NextCounterSource {
+  /** The next counter of an originator; the plan refuses one not above the last it used (`ERR_RECOVERY_COUNTER_REUSED`). */
+  readonly nextCounter: (originator: Eui64) => bigint | Promise<bigint>;
+}
+
+/** Counters counted up by the plan database itself. */
+export interface StartCounterSource {
+  /** The first counter; the plan then counts up from the last one it used for the originator. */
+  readonly startCounter: bigint;
+}
+
 /** Where the plan takes its originator counters from. */
-export type CounterSource =
-  /** A function giving the next counter of an originator (e.g. milliseconds since the epoch); the plan refuses one not above the last it used. */
-  | { readonly nextCounter: (originator: Eui64) => bigint | Promise<bigint> }
-  /** The first counter; the plan then counts up from the last one it used. */
-  | { readonly startCounter: bigint };
+export type CounterSource = NextCounterSource | StartCounterSource;
 
 /** Options of {@link RecoveryPlans.open}. */
 export interface RecoveryPlansOptions {
@@ -116,6 +124,34 @@ export interface MeterSigner {
   signFor(device: string, data: Uint8Array, use?: { readonly messageCode?: number; readonly counter?: bigint }): Promise<Uint8Array>;
 }
 
+/** One command of a batch as the approvers see it, unsigned. */
+export interface ProposedCommand {
+  /** The meter. */
+  readonly device: Eui64;
+  /** Its originator counter. */
+  readonly counter: bigint;
+  /** The unsigned CS02b pre-command; the session signs exactly its signed bytes. */
+  readonly command: Uint8Array;
+}
+
+/** A command the plan kept for a meter. */
+export interface KeptCommand {
+  /** Its originator counter. */
+  readonly counter: bigint;
+  /** The signed command. */
+  readonly command: Uint8Array;
+}
+
+/** What a response said about one purpose of a meter. */
+export interface CellResult {
+  /** The purpose (the supplier's DS or KA cell). */
+  readonly purpose: RecoveryPurpose;
+  /** Its new state. */
+  readonly state: 'replaced' | 'failed';
+  /** The device's status for the cell (0 success; docs/domain.md §9). */
+  readonly status: number;
+}
+
 /** What a Recovery party's approvers are shown: the proposal and the exact commands it covers. */
 export interface BatchProposal {
   /** The Recovery store's id. */
@@ -127,7 +163,7 @@ export interface BatchProposal {
   /** The `session.sign` operation, bound to the messages. */
   readonly operation: Operation;
   /** The commands, unsigned, exactly as they will be signed. */
-  readonly commands: readonly { readonly device: Eui64; readonly counter: bigint; readonly command: Uint8Array }[];
+  readonly commands: readonly ProposedCommand[];
 }
 
 /** How the Recovery party signs a compromise batch: its own key store, under dual control. */
@@ -173,7 +209,7 @@ export interface RecordedResponse {
   /** The meter. */
   readonly device: Eui64;
   /** Per purpose, its new state and the device's status. */
-  readonly outcomes: readonly { readonly purpose: RecoveryPurpose; readonly state: 'replaced' | 'failed'; readonly status: number }[];
+  readonly outcomes: readonly CellResult[];
   /** The plan's state afterwards. */
   readonly planState: PlanState;
 }
@@ -832,7 +868,7 @@ export class RecoveryPlans {
    * The commands kept for a meter (oldest counter first), e.g. to send again after a restart.
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
    */
-  async commands(planId: string, device: string): Promise<{ readonly counter: bigint; readonly command: Uint8Array }[]> {
+  async commands(planId: string, device: string): Promise<KeptCommand[]> {
     const plan = planOf(this.#row(planId));
     const rows = this.#d.prepare('SELECT counter, command FROM recovery_commands WHERE plan_id = ? AND device = ? ORDER BY counter').all(plan.planId, parseEui64(device)) as { counter: string; command: Uint8Array }[];
     return rows.map((r) => Object.freeze({ counter: BigInt(r.counter), command: new Uint8Array(r.command) }));
