@@ -664,24 +664,30 @@ export class RecoveryPlans {
       }
     }
     // What was signed is kept (its counter is consumed either way); what was not stays pending.
+    // A meter another builder (another process on the same plan) built meanwhile keeps that
+    // builder's command: this one is dropped, never returned, so a meter gets one command per attempt.
+    const kept: BuiltCommand[] = [];
     if (signed.length > 0) {
       d.transaction(() => {
         const cmd = d.prepare('INSERT INTO recovery_commands (plan_id, device, counter, command) VALUES (?, ?, ?, ?)');
         const item = d.prepare("UPDATE recovery_items SET state = 'built', counter = ?, status = NULL WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'pending'");
         const events: Record<string, unknown>[] = [];
         for (const c of signed) {
-          cmd.run(plan.planId, c.device, counterText(c.counter), c.command);
-          for (const p of c.purposes) {
-            item.run(counterText(c.counter), plan.planId, c.device, p);
-            events.push({ type: 'item', planId: plan.planId, device: c.device, purpose: p, state: 'built', counter: String(c.counter), commandSha256: sha256Hex(c.command) });
+          const purposes = c.purposes.filter((p) => item.run(counterText(c.counter), plan.planId, c.device, p).changes === 1);
+          if (purposes.length !== c.purposes.length) {
+            if (purposes.length > 0) throw new SmkiError('ERR_RECOVERY_PLAN_STATE', `meter ${c.device} changed while its command was built`, { detail: c.device });
+            continue;
           }
+          cmd.run(plan.planId, c.device, counterText(c.counter), c.command);
+          for (const p of purposes) events.push({ type: 'item', planId: plan.planId, device: c.device, purpose: p, state: 'built', counter: String(c.counter), commandSha256: sha256Hex(c.command) });
+          kept.push(c);
         }
         d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
         appendEvents(d, events);
       }).immediate();
     }
     if (failure !== undefined) throw failure;
-    return signed;
+    return kept;
   }
 
   async #signAsRecovery(plan: RecoveryPlan, pre: readonly { device: Eui64; counter: bigint; purposes: RecoveryPurpose[]; command: Uint8Array }[], messageCode: number, r: RecoverySigning, certificate: SmkiCertificate): Promise<{ signed: BuiltCommand[]; failure: unknown }> {

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { decodeUpdateSecurityCredentialsCommand, parseMessage, signedBytes, verifySignature } from '@smki/gbcs';
 import { FileKeyBackend } from '@smki/keystore';
+import { issueOrganisationCertificate } from '@smki/pki';
+import { generateKeyPairSync } from 'node:crypto';
 import { RecoveryPlans } from '../src/index.js';
 import { certify, closeLater, deviceCert, expectCode, meterResponse, NORTH, PASS, pki, recoveryParty, RECOVERY, sha, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 
@@ -102,5 +104,17 @@ describe('compromise of the north portfolio keys (CS02b mode 8, by the Recovery 
     expect(recovery.seen).toEqual([]);
     expect((await plans.status(plan.planId)).counts.built).toBe(0);
     expect(await plans.countersUsed(RECOVERY)).toEqual([]); // refused before a counter is spent
+  });
+
+  it("a signature that does not verify with the Recovery certificate (the store signed with another key) is refused and nothing is kept", async () => {
+    const { plans } = await compromised();
+    const recovery = await recoveryParty();
+    const { plan, csrs } = await plans.planCompromise({ organisation: SUPPLIER, portfolioId: 'north', recoveryParty: RECOVERY, backend: 'token-b' });
+    await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
+    // A role 1 DS certificate of the Recovery party, for a key its store does not sign with.
+    const stranger = await issueOrganisationCertificate({ issuer: pki().organisationCa, role: 1, entityId: RECOVERY, keyUsage: 'digitalSignature', publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey });
+    await expectCode(plans.buildBatch(plan.planId, { limit: 2, recovery: { ...recovery.signing, certificate: stranger } }), 'ERR_RECOVERY_COMMAND_REFUSED');
+    expect((await plans.status(plan.planId)).counts).toMatchObject({ pending: 40, built: 0 });
+    expect(await plans.commands(plan.planId, NORTH[0]!)).toEqual([]);
   });
 });

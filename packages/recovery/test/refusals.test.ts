@@ -58,6 +58,8 @@ describe('checkRecoveryCommand: only the plan\'s command is ever signed', () => 
     await refused({ replacements: [{ certificate: ds, cell: DS(2) }, { certificate: ka, cell: { ...KA(2), cellUsage: 'prepayment' } }] });
     // Another supplier's certificate in the supplier's cell.
     await refused({ replacements: [{ certificate: otherDs, cell: DS(2) }, { certificate: ka, cell: KA(2) }] });
+    // A plan whose "new" certificates are another supplier's: refused though they are the plan's.
+    await refused({ replacements: [{ certificate: otherDs, cell: DS(2) }, { certificate: ka, cell: KA(2) }] }, { ...expected, certificates: { signing: otherDs.der, keyAgreement: ka.der } });
     // The supplier's, but not the plan's new certificate.
     await refused({ replacements: [{ certificate: sameSupplierOtherDs, cell: DS(2) }, { certificate: ka, cell: KA(2) }] });
     // A cell the plan replaces left out; a cell the plan does not replace put in.
@@ -177,6 +179,9 @@ describe('plans and responses refused with their codes', () => {
     // The last event removed (its row then has no history).
     tamper('DELETE FROM recovery_events WHERE seq = (SELECT max(seq) FROM recovery_events)');
     expect((await reopen()).ok).toBe(false);
+    // A counter row added without its event.
+    tamper(`INSERT INTO recovery_counters (originator, counter, plan_id, device) VALUES ('${SUPPLIER}', '00000000000000099999', '${plan.planId}', '${NORTH[0]}')`);
+    expect((await reopen()).problems.map((p) => p.message)).toContain(`counter ${SUPPLIER}/99999: not in the history`);
     // A counter row removed: the history says it was consumed.
     const fresh = await rotationInProgress();
     await fresh.plans.buildBatch(fresh.plan.planId, { limit: 2 });

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeUpdateSecurityCredentialsCommand, parseMessage, verifySignature } from '@smki/gbcs';
+import { issueDeviceCertificate } from '@smki/pki';
 import { RecoveryPlans } from '../src/index.js';
 import { certify, closeLater, deviceCert, deviceKey, expectCode, meterResponse, NORTH, pki, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 
@@ -24,6 +25,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     expect(plan.originator).toBe(SUPPLIER);
     expect(plan.oldKeys).toEqual({ signing: northKeys.signing, keyAgreement: northKeys.keyAgreement });
     await expectCode(plans.buildBatch(plan.planId), 'ERR_RECOVERY_PLAN_STATE'); // certificates not attached yet
+    expect((await plans.status(plan.planId)).counts).toEqual({ pending: 0, built: 0, replaced: 0, failed: 0, escalated: 0 }); // and no meter listed
 
     const newDs = await certify(csrs.signing!, 'signing');
     const newKa = await certify(csrs.keyAgreement!, 'keyAgreement');
@@ -60,6 +62,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     expect(done.counts).toEqual({ pending: 0, built: 0, replaced: 40, failed: 0, escalated: 0 });
     expect(done.remaining).toEqual({ signing: 0, keyAgreement: 0 });
     expect(done.plan.state).toBe('complete');
+    await expectCode(plans.buildBatch(plan.planId), 'ERR_RECOVERY_PLAN_STATE'); // a complete plan builds nothing
     expect((await store.key(northKeys.signing!)).state).toBe('retired');
     expect((await store.key(northKeys.keyAgreement!)).state).toBe('retired');
     for (const d of NORTH) expect((await store.device(SUPPLIER, d)).installed).toMatchObject({ signing: plan.newKeys.signing, keyAgreement: plan.newKeys.keyAgreement });
@@ -90,6 +93,9 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     await expectCode(plans.recordResponse(plan.planId, otherKey, { deviceCertificate: deviceCert(c!.device) }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
     // Another meter's certificate for this meter's response.
     await expectCode(plans.recordResponse(plan.planId, good, { deviceCertificate: deviceCert(NORTH[5]!) }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
+    // A certificate that carries this meter's key but names another meter.
+    const renamed = await issueDeviceCertificate({ issuer: pki().deviceCa, publicKey: deviceCert(c!.device).publicKey!, entityId: NORTH[5]!, keyUsage: 'digitalSignature' });
+    await expectCode(plans.recordResponse(plan.planId, good, { deviceCertificate: renamed }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
     // The supplier's own certificate is not a device's.
     await expectCode(plans.recordResponse(plan.planId, good, { deviceCertificate: north.signing }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
     expect([await plans.status(plan.planId), (await store.device(SUPPLIER, c!.device)).installed, (await plans.verifyPlanHistory()).head]).toEqual(before);
@@ -122,7 +128,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     expect(await again.countersUsed(SUPPLIER)).toEqual(used);
     // A source that hands out a counter already used is refused, and nothing is built.
     await again.close();
-    const stale = await RecoveryPlans.open({ path, keystore: store, counters: { nextCounter: () => 105n } });
+    const stale = await RecoveryPlans.open({ path, keystore: store, counters: { nextCounter: () => used[used.length - 1]! } }); // exactly the last one used
     closeLater(() => stale.close());
     expect((await stale.verifyPlanHistory()).ok).toBe(true);
     // Everything is built now; retrying a failed meter needs a fresh counter.
@@ -134,5 +140,22 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     expect((await stale.verifyPlanHistory()).head).toBe(headBefore);
     expect((await stale.status(plan.planId)).counts.pending).toBe(1);
     expect(await stale.countersUsed(SUPPLIER)).toEqual(used);
+  });
+
+  it('two builders on one plan (two processes, one database) give each meter one command, each counter once', async () => {
+    const { store } = await supplierStore();
+    const { plans, path } = await openPlans(store);
+    const other = await RecoveryPlans.open({ path, keystore: store, counters: { startCounter: 5000n } });
+    closeLater(() => other.close());
+    const { plan, csrs } = await plans.planRotation({ organisation: SUPPLIER, portfolioId: 'north' });
+    await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
+    const [x, y] = await Promise.all([plans.buildBatch(plan.planId, { limit: 20 }), other.buildBatch(plan.planId, { limit: 20 })]);
+    const devices = [...x!, ...y!].map((c) => c.device).sort();
+    expect(devices).toEqual(NORTH);
+    const counters = await plans.countersUsed(SUPPLIER);
+    expect(new Set(counters).size).toBe(counters.length);
+    expect((await plans.status(plan.planId)).counts.built).toBe(40);
+    for (const d of NORTH) expect(await plans.commands(plan.planId, d)).toHaveLength(1);
+    expect((await plans.verifyPlanHistory()).ok).toBe(true);
   });
 });
