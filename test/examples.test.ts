@@ -140,6 +140,7 @@ describe('examples/supplier-key-segregation: portfolios on a SoftHSM2 token', ()
     expect(r.stdout).toContain('✔ the north key for B2 before its update: refused ERR_KEY_STATE_TRANSITION');
     expect(r.stdout).toContain('✔ assign A3 to north (its key already has 3 meters): refused ERR_PORTFOLIO_DEVICE_CAP');
     expect(r.stdout).toContain('✔ a signature for B1 after the revocation: refused ERR_KEY_REVOKED');
+    expect(r.stdout).toContain('stays in the report while B1 still trusts it (B1 is to be re-credentialed)');
     expect(r.stdout).toContain('✔ the whole store: trail replayed');
     expect(r.stdout).toMatch(/✔ audit trail: \d+ records in \d+ sealed batches \(every lifecycle change and every signature\), verified with the audit public key only/);
     expect(r.stdout).toContain('✔ 3 key pairs destroyed');

@@ -168,8 +168,13 @@ try {
   check((await exposure()).get(south1.keyId) === B1, `${south1.keyId} endangers B1 only (B2 has moved and no longer trusts it)`);
   await ks.revoke(south1.keyId, 'keyCompromise');
   await refused('ERR_KEY_REVOKED', 'a signature for B1 after the revocation', () => ks.signFor(B1, m2));
-  for (const e of await ks.exposureReport(SUPPLIER)) line(`  ${e.keyId}: ${e.deviceCount} meter(s)`);
-  check((await exposure()).size === 1 && (await exposure()).get(north2.keyId) === `${A1},${A2},${B2}`, `only ${north2.keyId} is left in use, for A1, A2, B2`);
+  const report = await ks.exposureReport(SUPPLIER);
+  for (const e of report) line(`  ${e.keyId} (${e.state}): ${e.deviceCount} meter(s)`);
+  const active = report.filter((e) => e.state === 'active');
+  check(active.length === 1 && active[0]?.keyId === north2.keyId && (await exposure()).get(north2.keyId) === `${A1},${A2},${B2}`, `only ${north2.keyId} is left in use, for A1, A2, B2`);
+  // Revoked is not re-keyed: B1 still trusts the stolen key until its credentials are replaced.
+  const stolen = report.find((e) => e.keyId === south1.keyId);
+  check(stolen?.state === 'revoked' && stolen.deviceCount === 1 && (await exposure()).get(south1.keyId) === B1, `the revoked ${south1.keyId} stays in the report while B1 still trusts it (B1 is to be re-credentialed)`);
 
   line('\n12. Close, and verify the audit trail as an auditor would');
   const keyHandles = (await ks.keys(SUPPLIER)).map((k) => k.handle);
