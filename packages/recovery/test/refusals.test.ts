@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { buildUpdateSecurityCredentials, CREDENTIALS_STATUS, decodeUpdateSecurityCredentialsCommand, type UpdateSecurityCredentialsOptions } from '@smki/gbcs';
 import { issueOrganisationCertificate } from '@smki/pki';
+import type { SmkiError } from '@smki/core';
 import { checkRecoveryCommand, RecoveryPlans, type RecoveryCommandExpectation } from '../src/index.js';
 import { certify, closeLater, deviceCert, expectCode, meterResponse, NORTH, pki, RECOVERY, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 
@@ -52,8 +53,16 @@ describe('checkRecoveryCommand: only the plan\'s command is ever signed', () => 
     // Another originator, another meter.
     await refused({}, { ...expected, originator: '90B3D51F30000002' });
     await refused({ recipient: NORTH[1]! });
-    // Another party's cell: the network operator's KA (mode 8 may, the plan may not).
-    await refused({ replacements: [{ certificate: ds, cell: DS(2) }, { certificate: ka, cell: KA(2) }, { certificate: networkKa, cell: KA(3) }] });
+    // Another party's cell: the network operator's KA (mode 8 may, the plan may not); the refusal names the cell.
+    const cellRefusal = (() => {
+      try {
+        checkRecoveryCommand(buildUpdateSecurityCredentials({ ...base, replacements: [{ certificate: ds, cell: DS(2) }, { certificate: ka, cell: KA(2) }, { certificate: networkKa, cell: KA(3) }] }), expected);
+      } catch (e) {
+        return e as SmkiError;
+      }
+      return undefined;
+    })();
+    expect({ code: cellRefusal?.code, detail: (cellRefusal?.context as { detail?: string } | undefined)?.detail }).toEqual({ code: 'ERR_RECOVERY_COMMAND_REFUSED', detail: '3/keyAgreement' });
     // The supplier's prepayment cell is not in the plan.
     await refused({ replacements: [{ certificate: ds, cell: DS(2) }, { certificate: ka, cell: { ...KA(2), cellUsage: 'prepayment' } }] });
     // Another supplier's certificate in the supplier's cell.
