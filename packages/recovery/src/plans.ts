@@ -11,7 +11,7 @@ import {
   type TrustAnchorCell,
 } from '@smki/gbcs';
 import { createOperatorRequest, messageListDigest, type KeyStore, type Operation } from '@smki/keystore';
-import { parseCertificate, type CertificateInput, type SmkiCertificate } from '@smki/pki';
+import { createPathValidator, parseCertificate, type CertificateInput, type PathValidator, type PathValidatorOptions, type SmkiCertificate } from '@smki/pki';
 import { openSqliteDatabase } from '@smki/store';
 import { checkRecoveryCommand, type RecoveryPurpose } from './check.js';
 import { appendEvents, counterText, eventHash, GENESIS, PLAN_SCHEMA, PLAN_SCHEMA_VERSION, type Db } from './internal/db.js';
@@ -52,6 +52,12 @@ export interface RecoveryPlansOptions {
   readonly keystore: KeyStore;
   /** Where the originator counters of the commands come from. */
   readonly counters: CounterSource;
+  /**
+   * What a meter's DS certificate must validate to before its response is believed: the SMKI root
+   * as anchor, the device CA as intermediate, and CRLs if you have them. A response verified with
+   * a certificate that does not chain there changes nothing (`ERR_RECOVERY_RESPONSE_SIGNATURE`).
+   */
+  readonly deviceTrust: PathValidatorOptions;
   /** Clock (default `() => new Date()`). */
   readonly now?: () => Date;
 }
@@ -329,15 +335,16 @@ const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).dige
  * counter is recorded as consumed before the command that uses it is signed and is never used
  * twice, across restarts; every command is checked before it is signed
  * ({@link checkRecoveryCommand}); a device response is believed only once its signature verifies
- * with the device's certificate, and one that does not changes nothing.
+ * with the device's certificate, and that certificate validates to `deviceTrust`; one that does
+ * not changes nothing.
  *
  * @see docs/domain.md §9–§10 (CS02b), docs/key-segregation.md (portfolios, exposure), docs/keystore-estate.md §2 (dual control, a session bound to messages)
  * @example
  * ```ts
  * import type { KeyStore } from '@smki/keystore';
  * import { RecoveryPlans } from '@smki/recovery';
- * declare const keystore: KeyStore, newDs: Uint8Array, newKa: Uint8Array, organisationCa: Uint8Array;
- * const plans = await RecoveryPlans.open({ path: '/var/lib/smki/recovery.db', keystore, counters: { nextCounter: () => BigInt(Date.now()) } });
+ * declare const keystore: KeyStore, newDs: Uint8Array, newKa: Uint8Array, organisationCa: Uint8Array, root: Uint8Array, deviceCa: Uint8Array;
+ * const plans = await RecoveryPlans.open({ path: '/var/lib/smki/recovery.db', keystore, counters: { nextCounter: () => BigInt(Date.now()) }, deviceTrust: { anchors: [root], intermediates: [deviceCa] } });
  * const { plan, csrs } = await plans.planRotation({ organisation: '90B3D51F30010000', portfolioId: 'north' });
  * // csrs.signing, csrs.keyAgreement go to the CA; its certificates come back:
  * await plans.attachCertificates(plan.planId, { certificates: { signing: newDs, keyAgreement: newKa }, certificationPath: [organisationCa] });
@@ -351,9 +358,11 @@ export class RecoveryPlans {
   readonly #keystore: KeyStore;
   readonly #counters: CounterSource;
   readonly #now: () => Date;
+  readonly #deviceTrust: PathValidator;
 
-  private constructor(db: Db, options: RecoveryPlansOptions) {
+  private constructor(db: Db, options: RecoveryPlansOptions, deviceTrust: PathValidator) {
     this.#db = db;
+    this.#deviceTrust = deviceTrust;
     this.#keystore = options.keystore;
     this.#counters = options.counters;
     this.#now = options.now ?? (() => new Date());
@@ -370,8 +379,10 @@ export class RecoveryPlans {
     if (typeof c !== 'object' || c === null || (typeof c.nextCounter !== 'function' && typeof c.startCounter !== 'bigint')) {
       fail('ERR_INVALID_ARGUMENT', 'counters must be { nextCounter } or { startCounter: bigint }', 'counters');
     }
+    if (typeof options.deviceTrust !== 'object' || options.deviceTrust === null) fail('ERR_INVALID_ARGUMENT', "deviceTrust (the root and device CA a meter's certificate must chain to) is required", 'deviceTrust');
+    const deviceTrust = createPathValidator(options.deviceTrust);
     const db = openSqliteDatabase({ path: options.path }, { sql: PLAN_SCHEMA, version: PLAN_SCHEMA_VERSION });
-    return new RecoveryPlans(db, options);
+    return new RecoveryPlans(db, options, deviceTrust);
   }
 
   /** Close the database (the key stores are the caller's). */
@@ -748,6 +759,13 @@ export class RecoveryPlans {
     const cert: SmkiCertificate = typeof options?.deviceCertificate === 'object' && !(options.deviceCertificate instanceof Uint8Array) ? options.deviceCertificate : parseCertificate(options?.deviceCertificate as string | Uint8Array);
     if (cert.entityId !== m.originator || !cert.keyUsage.includes('digitalSignature') || cert.publicKey === undefined) {
       fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the certificate is not the DS certificate of ${m.originator}`, String(cert.entityId));
+    }
+    // The certificate itself is believed only if it chains to the device trust (a certificate the
+    // caller was handed proves nothing on its own).
+    const path = this.#deviceTrust.validate(cert, { at: this.#now() });
+    if (!path.valid || cert.kind !== 'device') {
+      const why = path.findings.find((f) => f.severity === 'error');
+      fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `${m.originator}'s certificate does not validate to the device trust${why ? `: ${why.message}` : ''}`, m.originator);
     }
     if (!verifySignature(m, cert.publicKey as NonNullable<SmkiCertificate['publicKey']>)) fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the response does not verify with ${m.originator}'s certificate`, m.originator);
 

@@ -45,6 +45,11 @@ export function pki(): SmkiHierarchy {
   return hierarchy;
 }
 
+/** What a meter's DS certificate must chain to: the test root, with the device CA. */
+export function deviceTrust(): { anchors: SmkiCertificate[]; intermediates: SmkiCertificate[] } {
+  return { anchors: [pki().root.certificate], intermediates: [pki().deviceCa.certificate] };
+}
+
 /** A meter's device DS certificate (what the plan checks its responses with). */
 export function deviceCert(device: string): SmkiCertificate {
   const k = deviceKeys.get(device);

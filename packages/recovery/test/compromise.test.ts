@@ -13,13 +13,13 @@ import { FileKeyBackend } from '@smki/keystore';
 import { issueOrganisationCertificate } from '@smki/pki';
 import { generateKeyPairSync } from 'node:crypto';
 import { RecoveryPlans } from '../src/index.js';
-import { certify, closeLater, deviceCert, expectCode, meterResponse, NORTH, PASS, pki, recoveryParty, RECOVERY, sha, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
+import { certify, closeLater, deviceCert, deviceTrust, expectCode, meterResponse, NORTH, PASS, pki, recoveryParty, RECOVERY, sha, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 
 async function compromised() {
   const token = await FileKeyBackend.open({ directory: mkdtempSync(join(tmpdir(), 'smki-recovery-token-')), passphrase: PASS });
   closeLater(() => token.close());
   const estate = await supplierStore({ backends: { 'token-b': token } });
-  const plans = await RecoveryPlans.open({ path: join(tempDir(), 'plans.db'), keystore: estate.store, counters: { nextCounter: () => BigInt(Date.now()) * 1000n + BigInt(tick++) } });
+  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path: join(tempDir(), 'plans.db'), keystore: estate.store, counters: { nextCounter: () => BigInt(Date.now()) * 1000n + BigInt(tick++) } });
   closeLater(() => plans.close());
   return { ...estate, plans, token };
 }

@@ -11,7 +11,7 @@ import { buildUpdateSecurityCredentials, CREDENTIALS_STATUS, decodeUpdateSecurit
 import { issueOrganisationCertificate } from '@smki/pki';
 import type { SmkiError } from '@smki/core';
 import { checkRecoveryCommand, RecoveryPlans, type RecoveryCommandExpectation } from '../src/index.js';
-import { certify, closeLater, deviceCert, expectCode, meterResponse, NORTH, pki, RECOVERY, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
+import { certify, closeLater, deviceCert, deviceTrust, expectCode, meterResponse, NORTH, pki, RECOVERY, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 
 const OTHER_SUPPLIER = '90B3D51F30020000';
 const NETWORK = '90B3D51F30030000';
@@ -82,7 +82,7 @@ describe('checkRecoveryCommand: only the plan\'s command is ever signed', () => 
 async function rotationInProgress() {
   const estate = await supplierStore();
   const path = join(tempDir(), 'plans.db');
-  const plans = await RecoveryPlans.open({ path, keystore: estate.store, counters: { startCounter: 1n } });
+  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: estate.store, counters: { startCounter: 1n } });
   closeLater(() => plans.close());
   const { plan, csrs } = await plans.planRotation({ organisation: SUPPLIER, portfolioId: 'north' });
   await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
@@ -167,7 +167,7 @@ describe('plans and responses refused with their codes', () => {
       db.close();
     };
     const reopen = async () => {
-      const p = await RecoveryPlans.open({ path, keystore: (await supplierStore()).store, counters: { startCounter: 1n } });
+      const p = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: (await supplierStore()).store, counters: { startCounter: 1n } });
       closeLater(() => p.close());
       const v = await p.verifyPlanHistory();
       await p.close();
@@ -198,7 +198,7 @@ describe('plans and responses refused with their codes', () => {
     const db = new Database(fresh.path);
     db.exec('DELETE FROM recovery_counters WHERE counter = (SELECT max(counter) FROM recovery_counters)');
     db.close();
-    const p2 = await RecoveryPlans.open({ path: fresh.path, keystore: fresh.store, counters: { startCounter: 1n } });
+    const p2 = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path: fresh.path, keystore: fresh.store, counters: { startCounter: 1n } });
     closeLater(() => p2.close());
     expect((await p2.verifyPlanHistory()).problems.map((p) => p.message)).toEqual([expect.stringMatching(/^counter .*: in the history, not in the database$/)]);
   });

@@ -2,15 +2,16 @@
 // with the key each meter still trusts (docs/domain.md §9), device responses verified before they
 // count, the old keys retired once every meter confirmed; the south portfolio untouched
 // (docs/key-segregation.md); a restart in the middle resumes without reusing a counter.
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeUpdateSecurityCredentialsCommand, parseMessage, verifySignature } from '@smki/gbcs';
-import { issueDeviceCertificate } from '@smki/pki';
+import { createHierarchy, issueDeviceCertificate } from '@smki/pki';
 import { RecoveryPlans } from '../src/index.js';
-import { certify, closeLater, deviceCert, deviceKey, expectCode, meterResponse, NORTH, pki, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
+import { certify, closeLater, deviceCert, deviceTrust, deviceKey, expectCode, meterResponse, NORTH, pki, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 
 async function openPlans(keystore: Awaited<ReturnType<typeof supplierStore>>['store'], path = join(tempDir(), 'plans.db'), start = 5000n) {
-  const plans = await RecoveryPlans.open({ path, keystore, counters: { startCounter: start } });
+  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore, counters: { startCounter: start } });
   closeLater(() => plans.close());
   return { plans, path };
 }
@@ -98,6 +99,13 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     await expectCode(plans.recordResponse(plan.planId, good, { deviceCertificate: renamed }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
     // The supplier's own certificate is not a device's.
     await expectCode(plans.recordResponse(plan.planId, good, { deviceCertificate: north.signing }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
+    // A response signed by a key the attacker holds, with a certificate for this meter that the
+    // attacker's own hierarchy issued: the signature verifies, the certificate does not chain.
+    const rogue = await createHierarchy();
+    const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const rogueCert = await issueDeviceCertificate({ issuer: rogue.deviceCa, publicKey: attacker.publicKey, entityId: c!.device, keyUsage: 'digitalSignature' });
+    const byAttacker = meterResponse(c!.command, { oldCerts, signWith: attacker.privateKey });
+    await expectCode(plans.recordResponse(plan.planId, byAttacker, { deviceCertificate: rogueCert }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
     expect([await plans.status(plan.planId), (await store.device(SUPPLIER, c!.device)).installed, (await plans.verifyPlanHistory()).head]).toEqual(before);
 
     await plans.recordResponse(plan.planId, good, { deviceCertificate: deviceCert(c!.device) });
@@ -117,7 +125,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     await plans.close();
 
     // Reopened with the same starting counter: it continues above the last one it used.
-    const again = await RecoveryPlans.open({ path, keystore: store, counters: { startCounter: 100n } });
+    const again = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: store, counters: { startCounter: 100n } });
     closeLater(() => again.close());
     expect((await again.status(plan.planId)).counts).toEqual({ pending: 26, built: 12, replaced: 2, failed: 0, escalated: 0 });
     const b = await again.buildBatch(plan.planId, { limit: 100 });
@@ -128,7 +136,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     expect(await again.countersUsed(SUPPLIER)).toEqual(used);
     // A source that hands out a counter already used is refused, and nothing is built.
     await again.close();
-    const stale = await RecoveryPlans.open({ path, keystore: store, counters: { nextCounter: () => used[used.length - 1]! } }); // exactly the last one used
+    const stale = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: store, counters: { nextCounter: () => used[used.length - 1]! } }); // exactly the last one used
     closeLater(() => stale.close());
     expect((await stale.verifyPlanHistory()).ok).toBe(true);
     // Everything is built now; retrying a failed meter needs a fresh counter.
@@ -145,7 +153,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
   it('two builders on one plan (two processes, one database) give each meter one command, each counter once', async () => {
     const { store } = await supplierStore();
     const { plans, path } = await openPlans(store);
-    const other = await RecoveryPlans.open({ path, keystore: store, counters: { startCounter: 5000n } });
+    const other = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: store, counters: { startCounter: 5000n } });
     closeLater(() => other.close());
     const { plan, csrs } = await plans.planRotation({ organisation: SUPPLIER, portfolioId: 'north' });
     await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
