@@ -97,10 +97,10 @@ async function issue(store: KeyStore, org: string, portfolio: string, purpose: K
   return cert;
 }
 
-/** The supplier's key store: north (20 meters) and south (5), DS and KA keys each; further backends by name. */
-export async function supplierStore(options: { backends?: Record<string, KeyBackend> } = {}) {
+/** The supplier's key store: north (20 meters) and south (5), DS and KA keys each, in `backend` (default a new memory backend); further backends by name. */
+export async function supplierStore(options: { backends?: Record<string, KeyBackend>; backend?: KeyBackend } = {}) {
   const dir = tempDir();
-  const store = await KeyStore.open({ directory: dir, backend: new MemoryKeyBackend(), passphrase: PASS, ...(options.backends ? { backends: options.backends } : {}) });
+  const store = await KeyStore.open({ directory: dir, backend: options.backend ?? new MemoryKeyBackend(), passphrase: PASS, ...(options.backends ? { backends: options.backends } : {}) });
   closeLater(() => store.close());
   await store.addOrganisation({ entityId: SUPPLIER, role: 2 });
   await store.createPortfolio(SUPPLIER, { id: 'north' });
