@@ -101,7 +101,7 @@ function exampleProblems(line: string): string[] {
 describe('the command tree', () => {
   it('has every group of smki and its subcommands', () => {
     const names = ENTRIES.map((e) => e.path.join(' '));
-    for (const n of ['init', 'portfolio create', 'portfolio move', 'portfolio blast-radius', 'key generate', 'key revoke', 'device add', 'device import', 'device show', 'firmware approve', 'firmware revoke', 'command build', 'command sign', 'command validate']) {
+    for (const n of ['init', 'portfolio create', 'portfolio move', 'portfolio blast-radius', 'key generate', 'key revoke', 'device add', 'device import', 'device show', 'firmware approve', 'firmware revoke', 'command build', 'command sign', 'command validate', 'recovery plan', 'recovery build', 'recovery record', 'recovery status']) {
       expect(names).toContain(n);
     }
     expect(ENTRIES.length).toBeGreaterThan(25);

@@ -16,9 +16,10 @@ import { register as quarantine } from './commands/quarantine.js';
 import { register as demo } from './commands/demo.js';
 import { register as keystore } from './commands/keystore.js';
 import { register as operators } from './commands/operators.js';
+import { register as recovery } from './commands/recovery.js';
 
 /** The command groups. */
-export const GROUPS: readonly Register[] = [init, cert, keys, devices, command, duis, quarantine, keystore, operators, audit, demo];
+export const GROUPS: readonly Register[] = [init, cert, keys, devices, command, duis, quarantine, keystore, operators, recovery, audit, demo];
 
 /** Run `smki` with `argv` (the arguments after the program name); resolves to the exit status. */
 export function runSmki(argv: readonly string[], io: CliIo = processIo()): Promise<number> {

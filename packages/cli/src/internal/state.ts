@@ -14,10 +14,14 @@
  *                            or references to an HSM; keystore.db (SQLite: metadata, operators,
  *                            proposals, the sealed audit trail); audit-public-key.hex (what the
  *                            trail is verified with)
+ * <dir>/keystore-backends/   the key store's further backends, one directory per name (file
+ *                            backends: encrypted key files under the store passphrase), made by
+ *                            `smki recovery plan --route compromise --backend <name>`
  * <dir>/state/               counters, device registry, firmware allowlist (SQLite), unless
  *                            they are in PostgreSQL (libpq environment); the DUIS stores:
  *                            duis-user.db (the supplier's request id counters) and
- *                            duis-dcc.db (the DCC side's request id anti-replay)
+ *                            duis-dcc.db (the DCC side's request id anti-replay); recovery.db
+ *                            (the recovery plans of `smki recovery`, always SQLite)
  * <dir>/log/                 the decision logs (one directory per validator process) and the
  *                            sealed log key
  * ```
@@ -59,6 +63,11 @@ import type { CliIo } from './io.js';
 
 /** The key store's audit public key in the state directory (under keystore/): hex of the 65-byte point. */
 export const AUDIT_PUBLIC_KEY_FILE = 'audit-public-key.hex';
+
+/** Where the key store's further backends are kept (one directory per name). */
+export const FURTHER_BACKENDS_DIR = 'keystore-backends';
+/** What a further backend may be named (the key store's rule: 1-32 lower-case letters, digits or `-`, starting with a letter). */
+const FURTHER_BACKEND_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** The configuration file's name. */
 export const CONFIG_FILE = 'smki.json';
@@ -157,6 +166,7 @@ export class State {
   #hierarchy: SmkiHierarchy | undefined;
   #keystore: Promise<KeyStore> | undefined;
   #backend: KeyBackend | undefined;
+  #further: KeyBackend[] = [];
   #stores: Promise<{ store: StateStore; registry: DeviceRegistry; firmware: FirmwareAllowlist }> | undefined;
   readonly #duisStores = new Map<DuisSide, Promise<StateStore>>();
 
@@ -397,15 +407,43 @@ export class State {
     return FileKeyBackend.open({ directory: this.path('keystore'), passphrase: this.passphrase });
   }
 
-  /** The User's key store. */
+  /** The names of the key store's further backends (directories under keystore-backends/). */
+  furtherBackendNames(): string[] {
+    const dir = this.path(FURTHER_BACKENDS_DIR);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((n) => FURTHER_BACKEND_NAME.test(n) && statSync(join(dir, n)).isDirectory())
+      .sort();
+  }
+
+  /**
+   * Add a further backend by name (a file backend in keystore-backends/<name>/), before the key
+   * store is opened; an existing one is kept. Every later `smki` command opens it with the store,
+   * so the keys made in it stay usable.
+   * @throws SmkiError `ERR_CLI_USAGE` (a name the key store refuses)
+   */
+  addFurtherBackend(name: string): void {
+    if (!FURTHER_BACKEND_NAME.test(name)) throw new SmkiError('ERR_CLI_USAGE', 'a backend name is 1-32 lower-case letters, digits or -, starting with a letter', { detail: name.slice(0, 40) });
+    if (this.#keystore !== undefined) throw new Error('addFurtherBackend: the key store is already open');
+    mkdirSync(this.path(FURTHER_BACKENDS_DIR, name), { recursive: true, mode: 0o700 });
+  }
+
+  /** The User's key store (with its further backends, by name). */
   keystore(): Promise<KeyStore> {
     this.#keystore ??= (async () => {
       const backend = await this.#openBackend();
       this.#backend = backend;
       try {
-        return await KeyStore.open({ directory: this.path('keystore'), backend, passphrase: this.passphrase });
+        const backends: Record<string, KeyBackend> = {};
+        for (const name of this.furtherBackendNames()) {
+          const b = await FileKeyBackend.open({ directory: this.path(FURTHER_BACKENDS_DIR, name), passphrase: this.passphrase });
+          this.#further.push(b);
+          backends[name] = b;
+        }
+        return await KeyStore.open({ directory: this.path('keystore'), backend, passphrase: this.passphrase, ...(this.#further.length > 0 ? { backends } : {}) });
       } catch (e) {
         await backend.close();
+        for (const b of this.#further.splice(0)) await b.close().catch(() => undefined);
         this.#backend = undefined;
         this.#keystore = undefined;
         if (e instanceof SmkiError && e.code === 'ERR_KEYSTORE_MIGRATION_REQUIRED') {
@@ -496,6 +534,13 @@ export class State {
     if (this.#backend) {
       try {
         await this.#backend.close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    for (const b of this.#further.splice(0)) {
+      try {
+        await b.close();
       } catch (e) {
         errors.push(e);
       }

@@ -27,17 +27,25 @@ const PURPOSE_HELP = 'signing, keyAgreement, or xmlSigning (DUIS XML signing, ro
 export async function certifyKey(state: State, ks: KeyStore, keyId: string, actor?: Actor): Promise<SmkiCertificate> {
   const info = await ks.key(keyId);
   const csr = actor ? await actor.step({ op: 'key.csr', keyId }, {}, () => ks.createCsr(keyId)) : await ks.createCsr(keyId);
-  const cert = await issueOrganisationCertificate({
+  const cert = await issueKeyCertificate(state, info, csr);
+  if (actor) await actor.step({ op: 'key.attach', keyId, certificateSha256: sha256Upper(cert.der) }, { certificate: cert.der }, () => ks.attachCertificate(keyId, cert));
+  else await ks.attachCertificate(keyId, cert);
+  state.saveCertificate(cert);
+  return cert;
+}
+
+/**
+ * The test organisation CA's certificate for a key from its CSR (role 2, or 135 for an
+ * `xmlSigning` key), not yet attached or kept.
+ */
+export async function issueKeyCertificate(state: State, info: KeyInfo, csr: Uint8Array): Promise<SmkiCertificate> {
+  return issueOrganisationCertificate({
     issuer: state.hierarchy().organisationCa,
     role: info.purpose === 'xmlSigning' ? RemotePartyRole.XmlSigning135 : 2,
     entityId: info.organisation,
     keyUsage: info.purpose === 'signing' || info.purpose === 'xmlSigning' ? 'digitalSignature' : 'keyAgreement',
     csr,
   });
-  if (actor) await actor.step({ op: 'key.attach', keyId, certificateSha256: sha256Upper(cert.der) }, { certificate: cert.der }, () => ks.attachCertificate(keyId, cert));
-  else await ks.attachCertificate(keyId, cert);
-  state.saveCertificate(cert);
-  return cert;
 }
 
 /** The certificate of a key (attached), parsed. */

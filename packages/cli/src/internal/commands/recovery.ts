@@ -1,0 +1,352 @@
+/**
+ * `smki recovery …`: re-key a portfolio's meters after its keys are rotated or stolen, with a
+ * durable plan (@smki/recovery) in `state/recovery.db` (GBCS CS02b, docs/domain.md §9–§10).
+ *
+ * - `plan`: a rotation generates the new keys; a compromise revokes the stolen keys at once
+ *   (keyCompromise; their certificates go on a new CRL) and makes the replacements in a further
+ *   backend of the key store, by name. The state directory's organisation CA certifies the new
+ *   keys (as `smki key generate --certify` does) and the certificates are attached.
+ * - `build`: the next batch of commands, one JSON line per meter. A rotation is signed through
+ *   the key store with the key each meter still trusts (mode 2). A compromise needs the Recovery
+ *   party's own key store under dual control (mode 8); a state directory has none, so it is
+ *   refused: nothing here signs as the Recovery party.
+ * - `record`: device responses, each believed only once its signature verifies with the meter's
+ *   DS certificate from the device registry, that certificate chaining to this directory's root
+ *   through its device CA; a refused one changes nothing.
+ * - `status`: meter-purposes per state; how many meters still trust each old key.
+ *
+ * The plans act on the key store directly: a store under access control (`smki operator init`)
+ * is refused up front (`ERR_OPERATOR_REQUIRED`), as the plan cannot sign operator requests yet.
+ * @module
+ * @internal
+ */
+import { resolve } from 'node:path';
+import { fromHex, SmkiError, toHex } from '@smki/core';
+import { parseMessage } from '@smki/gbcs';
+import { parseCertificate } from '@smki/pki';
+import type { KeyStore } from '@smki/keystore';
+import { RecoveryPlans, type CellResult, type PlanStatus, type RecoveryPlan, type RecoveryPurpose } from '@smki/recovery';
+import { choice, example, intOption, type Ctx, type Register } from '../program.js';
+import { table } from '../io.js';
+import { beginWrite, readInput, type PendingFile } from '../files.js';
+import { withHint } from '../exit.js';
+import { eui, type State } from '../state.js';
+import { issueKeyCertificate, revokeCertificate, trustingPage } from './keys.js';
+
+/** The plan database's file, under state/. */
+export const RECOVERY_DB = 'recovery.db';
+
+/** Meters one call of the plan builds (the progress bar moves between calls). */
+const CHUNK = 500;
+/** Meters listed in text output. */
+const SHOWN = 20;
+/** Most meters listed per old key in `plan --json`. */
+const LISTED = 100_000;
+
+/** Refuse a key store under access control: the plan acts on it directly. */
+async function refuseUnderAccessControl(ks: KeyStore): Promise<void> {
+  if (await ks.accessControlled()) {
+    throw withHint(
+      new SmkiError('ERR_OPERATOR_REQUIRED', 'smki recovery acts on the key store directly, and this key store is under access control', {}),
+      'smki recovery cannot act as an operator yet: run the recovery with @smki/recovery and a signing session, or on a store not under access control',
+    );
+  }
+}
+
+/** Open the state directory's plan database with its key store and device trust. */
+async function openPlans(state: State, ks: KeyStore): Promise<RecoveryPlans> {
+  const [root, , deviceCa] = state.caCertificates();
+  // Counters from the clock in milliseconds, as `smki command build` takes them; the plan counts
+  // up from the last it used when that is ahead of the clock.
+  return RecoveryPlans.open({
+    path: state.path('state', RECOVERY_DB),
+    keystore: ks,
+    counters: { startCounter: BigInt(Date.now()) },
+    deviceTrust: { anchors: [root!], intermediates: [deviceCa!] },
+  });
+}
+
+/** Run `f` with the plans open (closed after, whatever happens). */
+async function withPlans<T>(ctx: Ctx, f: (plans: RecoveryPlans, state: State, ks: KeyStore) => Promise<T>): Promise<T> {
+  const state = ctx.state();
+  const ks = await state.keystore();
+  await refuseUnderAccessControl(ks);
+  const plans = await openPlans(state, ks);
+  try {
+    return await f(plans, state, ks);
+  } finally {
+    await plans.close();
+  }
+}
+
+function planJson(p: RecoveryPlan): Record<string, unknown> {
+  return { planId: p.planId, route: p.route, state: p.state, organisation: p.organisation, portfolioId: p.portfolioId, originator: p.originator, backend: p.backend, purposes: p.purposes, oldKeys: p.oldKeys, newKeys: p.newKeys, createdAt: p.createdAt, updatedAt: p.updatedAt };
+}
+
+function statusJson(s: PlanStatus): Record<string, unknown> {
+  return { plan: planJson(s.plan), counts: s.counts, remaining: s.remaining };
+}
+
+function statusText(ctx: Ctx, s: PlanStatus): string {
+  const c = s.counts;
+  return [
+    `plan ${s.plan.planId} (${s.plan.route}, portfolio ${s.plan.portfolioId}) is ${s.plan.state}`,
+    table(['pending', 'built', 'replaced', 'failed', 'escalated'], [[c.pending, c.built, c.replaced, c.failed, c.escalated]]),
+    table(
+      ['purpose', 'old key', 'meters still trusting it', 'new key'],
+      s.plan.purposes.map((p) => [p, s.plan.oldKeys[p] ?? '-', s.remaining[p] ?? 0, s.plan.newKeys[p] ?? '-']),
+    ),
+    ...(s.plan.state === 'complete' ? [`${ctx.paint.green('✔')} every meter confirmed${s.plan.route === 'rotation' ? '; the old keys are retired' : ''}`] : []),
+  ].join('\n');
+}
+
+/** One response line: hex, or a JSON line `{ device, response }`. */
+function parseResponseLine(line: string, n: number): { device?: string; response: Uint8Array } {
+  const t = line.trim();
+  if (t.startsWith('{')) {
+    let v: unknown;
+    try {
+      v = JSON.parse(t);
+    } catch {
+      throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${n}: not JSON`, { detail: `line ${n}` });
+    }
+    const o = v as { device?: unknown; response?: unknown };
+    if (typeof o !== 'object' || o === null || typeof o.response !== 'string') throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${n}: a JSON line is { "device": "<EUI-64>", "response": "<hex>" }`, { detail: `line ${n}` });
+    return { ...(typeof o.device === 'string' ? { device: o.device } : {}), response: hexOf(o.response, n) };
+  }
+  return { response: hexOf(t, n) };
+}
+
+function hexOf(s: string, n: number): Uint8Array {
+  if (!/^(?:[0-9A-Fa-f]{2})+$/.test(s)) throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${n}: not hex`, { detail: `line ${n}` });
+  return fromHex(s);
+}
+
+interface RecordOutcome {
+  readonly line: number;
+  readonly device?: string;
+  readonly ok: boolean;
+  readonly outcomes?: readonly CellResult[];
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+export const register: Register = (program, wrap) => {
+  const recovery = program
+    .command('recovery')
+    .description("re-key a portfolio's meters after its keys are rotated or stolen (CS02b): plan, build, record, status");
+  example(recovery, 'smki recovery plan --route rotation --portfolio north', 'smki recovery build <planId> --out batch.jsonl', 'smki recovery record <planId> responses.txt', 'smki recovery status <planId>');
+
+  example(
+    recovery
+      .command('plan')
+      .description('plan the re-keying of a portfolio: new keys made and certified by the organisation CA; a compromise revokes the stolen keys at once')
+      .addOption(choice('--route <route>', 'rotation (mode 2, signed with the old key) or compromise (mode 8, from the Recovery party)', ['rotation', 'compromise']).makeOptionMandatory())
+      .requiredOption('--portfolio <id>', 'the portfolio whose meters are re-keyed')
+      .option('--backend <name>', "compromise: the key store's further backend for the replacements (a file backend in keystore-backends/<name>/, made if missing)")
+      .option('--recovery-party <eui>', "compromise: the Recovery party's EUI-64 (Remote Party Role 1), the originator of the mode 8 commands")
+      .addOption(choice('--purpose <purpose>', 'what to re-key (default both)', ['signing', 'keyAgreement'])),
+    'smki recovery plan --route rotation --portfolio north',
+    'smki recovery plan --route compromise --portfolio north --backend standby --recovery-party 90B3D51F30000001',
+  ).action(
+    wrap(async (ctx, _a, o) => {
+      const route = String(o.route) as 'rotation' | 'compromise';
+      const portfolioId = String(o.portfolio);
+      const backend = o.backend === undefined ? undefined : String(o.backend);
+      const purposes = o.purpose === undefined ? undefined : [o.purpose as RecoveryPurpose];
+      if (route === 'rotation' && backend !== undefined) throw new SmkiError('ERR_CLI_USAGE', '--backend is for a compromise: a rotation makes its new keys where the old ones are', {});
+      if (route === 'rotation' && o.recoveryParty !== undefined) throw new SmkiError('ERR_CLI_USAGE', '--recovery-party is for a compromise: a rotation is signed by the supplier', {});
+      if (route === 'compromise' && backend === undefined) {
+        throw new SmkiError('ERR_CLI_USAGE', 'a compromise makes the replacements in another backend than the stolen keys: give --backend <name>', {});
+      }
+      if (route === 'compromise' && o.recoveryParty === undefined) {
+        throw new SmkiError('ERR_CLI_USAGE', "a compromise is signed by the Recovery party (mode 8): give --recovery-party <eui>", {});
+      }
+      const recoveryParty = o.recoveryParty === undefined ? undefined : eui(String(o.recoveryParty), '--recovery-party');
+      const state = ctx.state();
+      const warnings: string[] = [];
+      if (backend !== undefined) {
+        const known = state.furtherBackendNames().includes(backend);
+        state.addFurtherBackend(backend);
+        warnings.push(
+          `backend ${backend} is a file backend in ${state.path('keystore-backends', backend)}${known ? '' : ' (made now)'}: its own key files, but on this host and under the same passphrase as the stolen keys; in production make the replacements in a separate HSM`,
+        );
+      }
+      return withPlans(ctx, async (plans, st, ks) => {
+        const organisation = st.config.parties.supplier;
+        // The portfolio and its current keys are checked before anything is revoked.
+        const portfolio = await ks.portfolio(organisation, portfolioId);
+        const wanted = purposes ?? (['signing', 'keyAgreement'] as const);
+        for (const p of wanted) if (portfolio.current[p] === undefined) throw new SmkiError('ERR_CLI_NOT_FOUND', `portfolio ${portfolioId} has no current ${p} key to replace`, { detail: p });
+        let planned;
+        let crlNumber: string | undefined;
+        if (route === 'rotation') {
+          planned = await plans.planRotation({ organisation, portfolioId, ...(purposes ? { purposes } : {}) });
+        } else {
+          // The stolen keys are revoked first (they never sign again), then the replacements are made.
+          planned = await plans.planCompromise({ organisation, portfolioId, recoveryParty: recoveryParty!, backend: backend!, ...(purposes ? { purposes } : {}) });
+          for (const p of planned.plan.purposes) {
+            const n = await revokeCertificate(st, await ks.key(planned.plan.oldKeys[p]!), 'keyCompromise');
+            crlNumber = n ?? crlNumber;
+          }
+        }
+        const { plan, csrs } = planned;
+        const certificates: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
+        for (const p of plan.purposes) {
+          const cert = await issueKeyCertificate(st, await ks.key(plan.newKeys[p]!), csrs[p]!);
+          st.saveCertificate(cert);
+          certificates[p] = cert.der;
+        }
+        const attached = await plans.attachCertificates(plan.planId, { certificates, certificationPath: [st.hierarchy().organisationCa.certificate] });
+        const meters: Partial<Record<RecoveryPurpose, { count: number; devices: string[]; next?: string }>> = {};
+        const status = await plans.status(plan.planId);
+        for (const p of plan.purposes) {
+          const page = await trustingPage(ks, plan.oldKeys[p]!, LISTED);
+          meters[p] = { count: status.remaining[p] ?? 0, devices: page.devices, ...(page.next !== undefined ? { next: page.next } : {}) };
+        }
+        const all = [...new Set(Object.values(meters).flatMap((m) => m!.devices))].sort();
+        return {
+          json: { plan: planJson(attached), meters, ...(crlNumber !== undefined ? { crlNumber } : {}), warnings },
+          text: [
+            ...warnings.map((w) => `${ctx.paint.yellow('warning')} ${w}`),
+            `${ctx.paint.green('✔')} ${route} plan ${plan.planId} for portfolio ${portfolioId} (${attached.state})`,
+            ...(route === 'compromise' ? [`  the stolen key(s) are revoked now (keyCompromise)${crlNumber !== undefined ? `; on CRL #${crlNumber}` : ''}; the replacements are in backend ${backend!}`] : []),
+            table(
+              ['purpose', 'old key', 'new key', 'meters to re-key'],
+              plan.purposes.map((p) => [p, plan.oldKeys[p]!, plan.newKeys[p]!, meters[p]!.count]),
+            ),
+            `meters: ${all.slice(0, SHOWN).join(' ') || '(none)'}${all.length > SHOWN ? ` … and ${all.length - SHOWN} more (--json lists them)` : ''}`,
+            `  next: smki recovery build ${plan.planId} --out batch.jsonl`,
+          ].join('\n'),
+        };
+      });
+    }),
+  );
+
+  example(
+    recovery
+      .command('build')
+      .description('build and sign the next batch: one JSON line per meter { device, counter, command (hex) }')
+      .argument('<planId>', 'the plan')
+      .option('--limit <n>', 'at most this many meters (default 100)', intOption('--limit', 1, 1_000_000), 100)
+      .option('--out <file>', 'write the JSON lines here (default: stdout)'),
+    'smki recovery build 0F3A… --limit 5000 --out batch.jsonl',
+  ).action(
+    wrap(async (ctx, [planId], o) =>
+      withPlans(ctx, async (plans) => {
+        const id = String(planId);
+        const before = await plans.status(id);
+        if (before.plan.route === 'compromise') {
+          throw withHint(
+            new SmkiError('ERR_CLI_STATE_INVALID', `plan ${id} is a compromise: its CS02b mode 8 commands are signed by the Recovery party, and this state directory has no Recovery party key store`, { detail: 'recovery party' }),
+            "the Recovery party signs with its own key store (its own operators, a signing session approved under dual control); smki cannot set one up yet: build the batch with @smki/recovery's buildBatch({ recovery }) in the Recovery party's tooling. The stolen keys stay revoked meanwhile",
+          );
+        }
+        const limit = o.limit as number;
+        // The output file is opened before any counter is consumed: a path that cannot be written fails now.
+        const file: PendingFile | undefined = o.out === undefined ? undefined : beginWrite(resolve(ctx.io.cwd, String(o.out)), 0o644);
+        const lines: string[] = [];
+        try {
+          const estimate = before.counts.pending > 0 ? before.counts.pending : Math.max(0, ...Object.values(before.remaining).map((n) => n ?? 0));
+          const bar = ctx.progress('building commands', Math.min(limit, estimate));
+          try {
+            for (let left = limit; left > 0; ) {
+              const batch = await plans.buildBatch(id, { limit: Math.min(CHUNK, left) });
+              if (batch.length === 0) break;
+              for (const c of batch) lines.push(JSON.stringify({ device: c.device, counter: c.counter.toString(), purposes: c.purposes, command: toHex(c.command) }));
+              left -= batch.length;
+              bar.tick(batch.length);
+            }
+          } finally {
+            bar.stop();
+          }
+          file?.commit(lines.length > 0 ? `${lines.join('\n')}\n` : '');
+        } catch (e) {
+          file?.abandon();
+          throw e;
+        }
+        const after = await plans.status(id);
+        const summary = { planId: id, built: lines.length, out: o.out === undefined ? '-' : String(o.out), counts: after.counts };
+        if (file === undefined) {
+          for (const l of lines) ctx.line(l);
+          if (!ctx.json) ctx.io.stderr.write(`${lines.length} command(s) built for plan ${id}\n`);
+          return {};
+        }
+        return { json: summary, text: `${ctx.paint.green('✔')} ${lines.length} command(s) built for plan ${id} → ${String(o.out)} (pending ${after.counts.pending}, awaiting answers ${after.counts.built})` };
+      }),
+    ),
+  );
+
+  example(recovery.command('status').description("a plan's meters per state, and how many meters still trust each old key").argument('<planId>', 'the plan'), 'smki recovery status 0F3A… --json').action(
+    wrap(async (ctx, [planId]) =>
+      withPlans(ctx, async (plans) => {
+        const s = await plans.status(String(planId));
+        return { json: statusJson(s), text: statusText(ctx, s) };
+      }),
+    ),
+  );
+
+  example(
+    recovery
+      .command('record')
+      .description("record the meters' responses (one hex per line, or JSON lines { device, response }), each verified with the meter's DS certificate from the registry")
+      .argument('<planId>', 'the plan')
+      .argument('<responses>', 'the responses file (- for stdin)'),
+    'smki recovery record 0F3A… responses.txt --json',
+  ).action(
+    wrap(async (ctx, [planId, file]) =>
+      withPlans(ctx, async (plans, state, ks) => {
+        const id = String(planId);
+        const plan = await plans.plan(id);
+        const text = (await readInput(ctx.io, String(file))).toString('utf8');
+        const lines = text.split(/\r?\n/).map((l, i) => [i + 1, l] as const).filter(([, l]) => l.trim() !== '');
+        const { registry } = await state.stores();
+        const results: RecordOutcome[] = [];
+        const bar = ctx.progress('recording responses', lines.length);
+        try {
+          for (const [n, line] of lines) {
+            let device: string | undefined;
+            try {
+              const r = parseResponseLine(line, n);
+              device = parseMessage(r.response).originator;
+              if (r.device !== undefined && r.device.toUpperCase().replace(/[-\s]/g, '') !== device) {
+                throw new SmkiError('ERR_CLI_INPUT_INVALID', `line ${n}: the response is from ${device}, not ${r.device}`, { detail: `line ${n}` });
+              }
+              const rec = await registry.device(eui(device, 'the responding meter'));
+              if (rec?.digitalSignatureCertificate === undefined) {
+                throw new SmkiError('ERR_CLI_NOT_FOUND', `${device} has no digital-signature certificate in the device registry: add it (smki device import with ds_certificate)`, { detail: device });
+              }
+              const recorded = await plans.recordResponse(id, r.response, { deviceCertificate: rec.digitalSignatureCertificate });
+              // The DCC's registry follows, as after `smki device updated`: the supplier DS cell now names the new key's certificate.
+              if (recorded.outcomes.some((x) => x.purpose === 'signing' && x.state === 'replaced')) {
+                const pem = (await ks.key(plan.newKeys.signing!)).certificate;
+                const ski = pem === undefined ? undefined : parseCertificate(pem).subjectKeyId;
+                if (ski !== undefined) await registry.put([{ ...rec, cells: rec.cells.map((c) => (c.role === 2 && c.keyUsage === 'digitalSignature' ? { ...c, ski } : c)) }]);
+              }
+              results.push({ line: n, device: recorded.device, ok: true, outcomes: recorded.outcomes });
+            } catch (e) {
+              if (!(e instanceof SmkiError)) throw e;
+              results.push({ line: n, ...(device !== undefined ? { device } : {}), ok: false, error: { code: e.code, message: e.message } });
+            }
+            bar.tick();
+          }
+        } finally {
+          bar.stop();
+        }
+        const refused = results.filter((r) => !r.ok).length;
+        const after = await plans.status(id);
+        return {
+          json: { planId: id, recorded: results.length - refused, refused, planState: after.plan.state, results },
+          text: [
+            ...results.map((r) =>
+              r.ok
+                ? `${ctx.paint.green('✔')} line ${r.line}: ${r.device!} ${r.outcomes!.map((x) => `${x.purpose} ${x.state}${x.state === 'failed' ? ` (status ${x.status})` : ''}`).join(', ')}`
+                : `${ctx.paint.red('✘')} line ${r.line}: ${r.device ?? '-'} refused, nothing changed: ${r.error!.code}: ${r.error!.message}`,
+            ),
+            `${results.length - refused} recorded, ${refused} refused; plan ${id} is ${after.plan.state}`,
+          ].join('\n'),
+          exit: refused > 0 ? 'REJECTED' : 'OK',
+        };
+      }),
+    ),
+  );
+};
