@@ -2,12 +2,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fromHex, parseEui64, SmkiError, toHex, type Eui64, type Finding, type Signer } from '@smki/core';
 import {
   buildUpdateSecurityCredentials,
+  CREDENTIALS_ALERT_CODES,
+  CREDENTIALS_ALERT_MESSAGE_CODE,
+  decodeCredentialsAlert,
+  decodeUpdateSecurityCredentialsCommand,
   decodeUpdateSecurityCredentialsResponse,
   parseMessage,
   signedBytes,
   signPreCommand,
   UPDATE_SECURITY_CREDENTIALS_BASE_CODE,
   verifySignature,
+  type CredentialsExecutionOutcome,
+  type GbcsMessage,
   type TrustAnchorCell,
 } from '@smki/gbcs';
 import { createOperatorRequest, messageListDigest, type KeyStore, type Operation } from '@smki/keystore';
@@ -196,6 +202,13 @@ export interface BuildBatchOptions {
   readonly signer?: MeterSigner;
   /** Compromise: the Recovery party's signing (required). */
   readonly recovery?: RecoverySigning;
+  /**
+   * Future-dated commands: the meters replace their cells at this time (whole seconds), not at
+   * once. Each answers at once with `SEQUENCE { NULL }` (no outcome; the items stay `built`, the
+   * plan records that they are scheduled) and later with the alert 0x00CB
+   * ({@link RecoveryPlans.recordAlert}).
+   */
+  readonly executionTime?: Date;
 }
 
 /** One command a batch built. */
@@ -210,12 +223,14 @@ export interface BuiltCommand {
   readonly command: Uint8Array;
 }
 
-/** What {@link RecoveryPlans.recordResponse} recorded. */
+/** What {@link RecoveryPlans.recordResponse} and {@link RecoveryPlans.recordAlert} recorded. */
 export interface RecordedResponse {
   /** The meter. */
   readonly device: Eui64;
-  /** Per purpose, its new state and the device's status. */
+  /** Per purpose, its new state and the device's status (empty when `scheduled`). */
   readonly outcomes: readonly CellResult[];
+  /** The response to a future-dated command said it is scheduled (no outcome yet; the items stay `built` until the alert 0x00CB). */
+  readonly scheduled?: boolean;
   /** The plan's state afterwards. */
   readonly planState: PlanState;
 }
@@ -637,6 +652,7 @@ export class RecoveryPlans {
         authorisingCell: { role: mode === 2 ? 2 : 1, keyUsage: 'digitalSignature' },
         replacements: purposes.map((p) => ({ certificate: certificates[p] as Uint8Array, cell: CELL[p] })),
         certificationPath,
+        ...(options.executionTime !== undefined ? { executionTime: options.executionTime } : {}),
         ...(mode === 2 ? { authorisingFloor: 0n, authorisingUsageFloors: [{ usage: 0, floor: 0n }] } : { otherRoleFloors: [2, 3, 4, 5].map((role) => ({ role, floor: 0n })) }),
       });
       checkRecoveryCommand(command, { mode, originator: plan.originator, recipient: r.device, organisation: plan.organisation, certificates: wanted });
@@ -741,21 +757,95 @@ export class RecoveryPlans {
 
   /**
    * Record a meter's response to a command of the plan. The device's DS signature is verified
-   * with `deviceCertificate` FIRST (the certificate must be that device's, for digitalSignature);
-   * then the response must answer a command of the plan still awaiting its answer (the meter, the
-   * counter, the message code, the plan's originator as recipient), and its per-cell outcome must
-   * fit the command. Each purpose becomes `replaced` (the key store records that the meter now
-   * trusts the new key: `markCredentialsUpdated`) or `failed` with the device's status. When every
-   * meter of a rotation is replaced, the old keys are retired. A response refused changes nothing.
+   * with `deviceCertificate` FIRST (the certificate must be that device's, for digitalSignature,
+   * and validate to `deviceTrust`); then the response must answer a command of the plan still
+   * awaiting its answer (the meter, the counter, the message code, the plan's originator as
+   * recipient), and its per-cell outcome must fit the command. Each purpose becomes `replaced`
+   * (the key store records that the meter now trusts the new key: `markCredentialsUpdated`) or
+   * `failed` with the device's status. When every meter of a rotation is replaced, the old keys
+   * are retired. A response without an outcome (`SEQUENCE { NULL }`) is accepted only for a
+   * future-dated command: its items stay `built`, the plan records that it is scheduled, and the
+   * alert 0x00CB brings the outcome later ({@link RecoveryPlans.recordAlert}). A response refused
+   * changes nothing.
    * @throws SmkiError `ERR_RECOVERY_RESPONSE_SIGNATURE`, `ERR_RECOVERY_RESPONSE_UNMATCHED`,
-   *   `ERR_RECOVERY_RESPONSE_OUTCOME`, `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_GBCS_MALFORMED`,
-   *   `ERR_CERT_MALFORMED`
-   * @see docs/domain.md §9 (response: one outcome per requested cell, statuses)
+   *   `ERR_RECOVERY_RESPONSE_OUTCOME` (no outcome for a command that was not future-dated, …),
+   *   `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_GBCS_MALFORMED`, `ERR_CERT_MALFORMED`
+   * @see docs/domain.md §9 (response: one outcome per requested cell, statuses; future-dated commands)
    */
   async recordResponse(planId: string, response: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): Promise<RecordedResponse> {
-    const row = this.#row(planId);
-    const plan = planOf(row);
-    const m = parseMessage(response);
+    const plan = planOf(this.#row(planId));
+    const m = this.#verifyDevice(response, options);
+
+    const mode = plan.route === 'rotation' ? 2 : 8;
+    if (m.cra !== 'response' || m.messageCode !== UPDATE_SECURITY_CREDENTIALS_BASE_CODE + mode || m.recipient !== plan.originator) {
+      fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `not a CS02b mode ${mode} response to ${plan.originator}`, `${m.cra}/${m.messageCode}`);
+    }
+    const items = this.#awaiting(plan, m.originator, m.originatorCounter);
+
+    let decoded;
+    try {
+      decoded = decodeUpdateSecurityCredentialsResponse(m.payload);
+    } catch (e) {
+      throw new SmkiError('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response payload does not decode', { detail: m.originator }, { cause: e });
+    }
+    const outcome = decoded.outcome;
+    if (outcome === undefined) {
+      // No outcome: the meter accepted a future-dated command and will say later (alert 0x00CB).
+      // Only a command the plan future-dated may be answered so.
+      if (this.#executionTimeOf(plan, m.originator, m.originatorCounter) === undefined) {
+        fail('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response carries no outcome, and the command was not future-dated', String(m.originatorCounter));
+      }
+      const d = this.#d;
+      const at = this.#now().toISOString();
+      d.transaction(() => {
+        d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(at, plan.planId);
+        appendEvents(d, [{ type: 'item.scheduled', planId: plan.planId, device: m.originator, purposes: PURPOSES.filter((p) => items.some((i) => i.purpose === p)), counter: String(m.originatorCounter), responseSha256: sha256Hex(response), at }]);
+      }).immediate();
+      return Object.freeze({ device: m.originator, outcomes: Object.freeze([]), scheduled: true, planState: plan.state });
+    }
+    return this.#apply(plan, m.originator, items, outcome, mode, response, 'response');
+  }
+
+  /**
+   * Record the alert 0x00CB a meter sends when a future-dated command of the plan was executed:
+   * verified FIRST exactly as a response is (the device's DS signature with `deviceCertificate`,
+   * which must be that device's and validate to `deviceTrust`); it must be an alert to the plan's
+   * originator about a future-dated command of the plan still awaiting its outcome (the outcome's
+   * sequence number is that command's counter, its mode the plan's). Code 0x8F66 applies the
+   * outcome as a response would (per cell, `replaced` or `failed` with its status); 0x8F67 marks
+   * every cell of the command `failed` with the status the alert gives it, and the key store is
+   * told nothing. An alert refused changes nothing.
+   * @throws SmkiError `ERR_RECOVERY_RESPONSE_SIGNATURE`, `ERR_RECOVERY_RESPONSE_UNMATCHED` (not an
+   *   alert 0x00CB to the plan's originator; no future-dated command awaits it),
+   *   `ERR_RECOVERY_RESPONSE_OUTCOME`, `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_GBCS_MALFORMED`,
+   *   `ERR_CERT_MALFORMED`
+   * @see docs/domain.md §9 (future-dated commands, alert 0x00CB: 0x8F66 success, 0x8F67 failure)
+   */
+  async recordAlert(planId: string, alert: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): Promise<RecordedResponse> {
+    const plan = planOf(this.#row(planId));
+    const m = this.#verifyDevice(alert, options);
+    if (m.cra !== 'alert' || m.messageCode !== CREDENTIALS_ALERT_MESSAGE_CODE || m.recipient !== plan.originator) {
+      fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `not an alert 0x00CB to ${plan.originator}`, `${m.cra}/${m.messageCode}`);
+    }
+    let decoded;
+    try {
+      decoded = decodeCredentialsAlert(m.payload);
+    } catch (e) {
+      throw new SmkiError('ERR_RECOVERY_RESPONSE_OUTCOME', 'the alert payload does not decode', { detail: m.originator }, { cause: e });
+    }
+    const counter = decoded.outcome.sequenceNumber;
+    const items = this.#awaiting(plan, m.originator, counter);
+    if (this.#executionTimeOf(plan, m.originator, counter) === undefined) {
+      fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `the command to ${m.originator} with counter ${counter} was not future-dated: its outcome comes in its response`, String(counter));
+    }
+    const mode = plan.route === 'rotation' ? 2 : 8;
+    const failure = decoded.code !== CREDENTIALS_ALERT_CODES.success;
+    return this.#apply(plan, m.originator, items, decoded.outcome, mode, alert, failure ? 'alert.failure' : 'alert.success');
+  }
+
+  /** Parse a device's message and verify it FIRST: the certificate is the device's DS certificate, validates to the device trust, and verifies the signature. */
+  #verifyDevice(bytes: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): GbcsMessage {
+    const m = parseMessage(bytes);
     const cert: SmkiCertificate = typeof options?.deviceCertificate === 'object' && !(options.deviceCertificate instanceof Uint8Array) ? options.deviceCertificate : parseCertificate(options?.deviceCertificate as string | Uint8Array);
     if (cert.entityId !== m.originator || !cert.keyUsage.includes('digitalSignature') || cert.publicKey === undefined) {
       fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the certificate is not the DS certificate of ${m.originator}`, String(cert.entityId));
@@ -767,58 +857,65 @@ export class RecoveryPlans {
       const why = path.findings.find((f) => f.severity === 'error');
       fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `${m.originator}'s certificate does not validate to the device trust${why ? `: ${why.message}` : ''}`, m.originator);
     }
-    if (!verifySignature(m, cert.publicKey as NonNullable<SmkiCertificate['publicKey']>)) fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the response does not verify with ${m.originator}'s certificate`, m.originator);
+    if (!verifySignature(m, cert.publicKey as NonNullable<SmkiCertificate['publicKey']>)) fail('ERR_RECOVERY_RESPONSE_SIGNATURE', `the message does not verify with ${m.originator}'s certificate`, m.originator);
+    return m;
+  }
 
-    const mode = plan.route === 'rotation' ? 2 : 8;
-    if (m.cra !== 'response' || m.messageCode !== UPDATE_SECURITY_CREDENTIALS_BASE_CODE + mode || m.recipient !== plan.originator) {
-      fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `not a CS02b mode ${mode} response to ${plan.originator}`, `${m.cra}/${m.messageCode}`);
-    }
-    const d = this.#d;
-    const items = d
+  /** The items of a command of the plan to `device` with `counter` that await their outcome (refused when none). */
+  #awaiting(plan: RecoveryPlan, device: Eui64, counter: bigint): ItemRow[] {
+    const items = this.#d
       .prepare("SELECT device, purpose, state, attempt, counter, status FROM recovery_items WHERE plan_id = ? AND device = ? AND counter = ? AND state = 'built'")
-      .all(plan.planId, m.originator, counterText(m.originatorCounter)) as ItemRow[];
-    if (items.length === 0) fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `no command of plan ${plan.planId} to ${m.originator} with counter ${m.originatorCounter} awaits an answer`, String(m.originatorCounter));
+      .all(plan.planId, device, counterText(counter)) as ItemRow[];
+    if (items.length === 0) fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `no command of plan ${plan.planId} to ${device} with counter ${counter} awaits an answer`, String(counter));
+    return items;
+  }
 
-    let decoded;
-    try {
-      decoded = decodeUpdateSecurityCredentialsResponse(m.payload);
-    } catch (e) {
-      throw new SmkiError('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response payload does not decode', { detail: m.originator }, { cause: e });
-    }
-    const outcome = decoded.outcome;
-    if (outcome === undefined) fail('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response carries no outcome (a future-dated execution is not what the plan sent)');
-    const o = outcome as NonNullable<typeof outcome>;
-    if (o.sequenceNumber !== m.originatorCounter || o.mode !== mode) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `the outcome is for counter ${o.sequenceNumber}, mode ${o.mode}`, String(o.sequenceNumber));
+  /** The execution time of the plan's kept command to `device` with `counter`, or undefined for one executed at once. */
+  #executionTimeOf(plan: RecoveryPlan, device: Eui64, counter: bigint): Date | undefined {
+    const r = this.#d.prepare('SELECT command FROM recovery_commands WHERE plan_id = ? AND device = ? AND counter = ?').get(plan.planId, device, counterText(counter)) as { command: Uint8Array } | undefined;
+    if (r === undefined) return undefined;
+    return decodeUpdateSecurityCredentialsCommand(new Uint8Array(r.command)).payload.executionTime;
+  }
+
+  /** Apply an execution outcome (from a response or an alert) to a command's built items. */
+  async #apply(plan: RecoveryPlan, device: Eui64, items: readonly ItemRow[], o: CredentialsExecutionOutcome, mode: number, bytes: Uint8Array, source: 'response' | 'alert.success' | 'alert.failure'): Promise<RecordedResponse> {
+    const counter = BigInt(items[0]?.counter as string);
+    if (o.sequenceNumber !== counter || o.mode !== mode) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `the outcome is for counter ${o.sequenceNumber}, mode ${o.mode}`, String(o.sequenceNumber));
     const purposes = items.map((i) => i.purpose as RecoveryPurpose);
     const results: { purpose: RecoveryPurpose; state: 'replaced' | 'failed'; status: number }[] = [];
     for (const [i, r] of o.results.entries()) {
       const p = (PURPOSES as readonly RecoveryPurpose[]).find((x) => CELL[x].role === r.cell.role && CELL[x].keyUsage === r.cell.keyUsage && (r.cell.cellUsage ?? 'management') === 'management');
       if (p === undefined || !purposes.includes(p) || results.some((x) => x.purpose === p)) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `outcome ${i} is for a cell the command did not replace`, `${r.cell.role}/${r.cell.keyUsage}`);
       const purpose = p as RecoveryPurpose;
-      if (r.status === 0) {
+      // A failure alert fails every cell, whatever status a cell reports: the key store is told
+      // nothing, and a retry sends the meter a new command.
+      const replaced = r.status === 0 && source !== 'alert.failure';
+      if (replaced) {
         const newCert = parseCertificate((await this.#keystore.key(plan.newKeys[purpose] as string)).certificate as string);
         if (r.newEntityId !== plan.organisation || r.newKeyId.toUpperCase() !== String(newCert.subjectKeyId).toUpperCase()) {
           fail('ERR_RECOVERY_RESPONSE_OUTCOME', `outcome ${i} reports success with another key (${r.newKeyId})`, r.newKeyId);
         }
       }
-      results.push({ purpose, state: r.status === 0 ? 'replaced' : 'failed', status: r.status });
+      results.push({ purpose, state: replaced ? 'replaced' : 'failed', status: r.status });
     }
     if (results.length !== purposes.length) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `${results.length} outcome(s) for ${purposes.length} replaced cell(s)`, String(results.length));
 
     // The key store first (idempotent): a crash before the plan commits leaves the item built, and the same response records it again.
-    for (const r of results) if (r.state === 'replaced') await this.#keystore.markCredentialsUpdated(plan.organisation, m.originator, r.purpose);
+    for (const r of results) if (r.state === 'replaced') await this.#keystore.markCredentialsUpdated(plan.organisation, device, r.purpose);
     const at = this.#now().toISOString();
+    const d = this.#d;
+    const digest = source === 'response' ? { responseSha256: sha256Hex(bytes) } : { alertSha256: sha256Hex(bytes), alert: source };
     d.transaction(() => {
       const upd = d.prepare("UPDATE recovery_items SET state = ?, status = ? WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'built'");
-      for (const r of results) upd.run(r.state, r.status, plan.planId, m.originator, r.purpose);
+      for (const r of results) upd.run(r.state, r.status, plan.planId, device, r.purpose);
       d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(at, plan.planId);
       appendEvents(
         d,
-        results.map((r) => ({ type: 'item', planId: plan.planId, device: m.originator, purpose: r.purpose, state: r.state, status: r.status, counter: String(m.originatorCounter), responseSha256: sha256Hex(response) })),
+        results.map((r) => ({ type: 'item', planId: plan.planId, device, purpose: r.purpose, state: r.state, status: r.status, counter: String(counter), ...digest })),
       );
     }).immediate();
     const planState = await this.#completeIfDone(plan);
-    return Object.freeze({ device: m.originator, outcomes: Object.freeze(results.map((r) => Object.freeze(r))), planState });
+    return Object.freeze({ device, outcomes: Object.freeze(results.map((r) => Object.freeze(r))), planState });
   }
 
   /** When every meter-purpose is replaced: retire a rotation's old keys, and mark the plan complete. */
