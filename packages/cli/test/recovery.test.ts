@@ -139,8 +139,10 @@ describe('smki recovery: a rotation of the north portfolio (CS02b mode 2, GBCS 1
     const out = join(dir, '..', 'batch.jsonl');
     const built = json<{ built: number; counts: Record<string, number> }>(dir, ['recovery', 'build', id, '--limit', '2', '--out', out]);
     expect(built).toMatchObject({ planId: id, built: 2, counts: { pending: 4, built: 4 } });
-    const rest = smki(['--dir', dir, 'recovery', 'build', id]);
+    // Without --out, stdout carries the JSON lines only (with --json too: no summary document mixed in).
+    const rest = smki(['--dir', dir, '--json', 'recovery', 'build', id]);
     expect(rest.status, rest.stderr).toBe(0);
+    expect(rest.stdout.trim().split('\n')).toHaveLength(2);
     const lines = [...readFileSync(out, 'utf8').trim().split('\n'), ...rest.stdout.trim().split('\n')].map((l) => JSON.parse(l) as { device: string; counter: string; purposes: string[]; command: string });
     expect(lines.map((l) => l.device)).toEqual(NORTH);
     for (const l of lines) {
