@@ -664,23 +664,26 @@ export class RecoveryPlans {
     if (plan.route === 'rotation') {
       const signer = options.signer ?? this.#keystore;
       const certs = new Map<string, SmkiCertificate>();
-      for (const c of pre) {
-        try {
-          // The meter's DS cell holds the key it trusts now (the old key; the new one once a retry follows a replaced DS cell).
-          const trusted = (await this.#keystore.device(plan.organisation, c.device)).installed.signing;
-          if (trusted === undefined) fail('ERR_RECOVERY_PLAN_STATE', `meter ${c.device} trusts no signing key of ${plan.organisation}`, c.device);
-          let verifyWith = certs.get(trusted as string);
-          if (verifyWith === undefined) {
-            verifyWith = parseCertificate((await this.#keystore.key(trusted as string)).certificate as string);
-            certs.set(trusted as string, verifyWith);
-          }
-          const s: Signer = { publicKey: verifyWith.publicKeyBytes, sign: (data) => signer.signFor(c.device, data, { messageCode, counter: c.counter, ...(options.signer === undefined ? { organisation: plan.organisation } : {}) }) };
-          signed.push({ ...c, command: checkSigned(await signPreCommand(c.command, s), verifyWith) });
-        } catch (e) {
-          failure = e;
-          break;
+      const certificateOf = async (keyId: string): Promise<SmkiCertificate> => {
+        let c = certs.get(keyId);
+        if (c === undefined) {
+          c = parseCertificate((await this.#keystore.key(keyId)).certificate as string);
+          certs.set(keyId, c);
         }
-      }
+        return c;
+      };
+      // Every command of the batch is signed at once: the key store makes each use record durable
+      // in group commits, so concurrent signatures share their commits.
+      const results = await settleInOrder(pre, async (c) => {
+        // The meter's DS cell holds the key it trusts now (the old key; the new one once a retry follows a replaced DS cell).
+        const trusted = (await this.#keystore.device(plan.organisation, c.device)).installed.signing;
+        if (trusted === undefined) fail('ERR_RECOVERY_PLAN_STATE', `meter ${c.device} trusts no signing key of ${plan.organisation}`, c.device);
+        const verifyWith = await certificateOf(trusted as string);
+        const s: Signer = { publicKey: verifyWith.publicKeyBytes, sign: (data) => signer.signFor(c.device, data, { messageCode, counter: c.counter, ...(options.signer === undefined ? { organisation: plan.organisation } : {}) }) };
+        return { ...c, command: checkSigned(await signPreCommand(c.command, s), verifyWith) };
+      });
+      signed.push(...results.signed);
+      failure = results.failure;
     } else {
       try {
         const r = await this.#signAsRecovery(plan, pre, messageCode, options.recovery as RecoverySigning, recoveryCertificate as SmkiCertificate);
@@ -743,16 +746,11 @@ export class RecoveryPlans {
     );
     for (const a of approvals) await store.approve(a);
     const session = (await store.execute(await request(), { ...payload, proposalId: proposal.proposalId })) as { signFor: MeterSigner['signFor'] };
-    const signed: BuiltCommand[] = [];
-    for (const c of pre) {
+    // Signed at once (the Recovery store group-commits its use records).
+    return settleInOrder(pre, async (c) => {
       const s: Signer = { publicKey: certificate.publicKeyBytes, sign: (data) => session.signFor(c.device, data, { messageCode, counter: c.counter }) };
-      try {
-        signed.push({ ...c, command: checkSigned(await signPreCommand(c.command, s), certificate) });
-      } catch (e) {
-        return { signed, failure: e };
-      }
-    }
-    return { signed, failure: undefined };
+      return { ...c, command: checkSigned(await signPreCommand(c.command, s), certificate) };
+    });
   }
 
   /**
@@ -1069,4 +1067,19 @@ function checkSigned(command: Uint8Array, certificate: SmkiCertificate): Uint8Ar
     throw new SmkiError('ERR_RECOVERY_COMMAND_REFUSED', 'the signature on the command does not verify with the authorising certificate', { detail: certificate.serialNumber });
   }
   return command;
+}
+
+/**
+ * Run `f` on every item at once; what succeeded (in the items' order) and the first failure (in
+ * the items' order), if any. Nothing is left running when it returns.
+ */
+async function settleInOrder<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<{ signed: R[]; failure: unknown }> {
+  const settled = await Promise.allSettled(items.map((item) => f(item)));
+  const signed: R[] = [];
+  let failure: unknown;
+  for (const r of settled) {
+    if (r.status === 'fulfilled') signed.push(r.value);
+    else if (failure === undefined) failure = r.reason;
+  }
+  return { signed, failure };
 }
