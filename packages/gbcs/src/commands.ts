@@ -1,6 +1,7 @@
 import { ByteReader, concatBytes, readTlv, SmkiError, type Eui64 } from '@smki/core';
 import type { DeviceFuel } from './catalogue.js';
 import { buildGeneralSigning, type SignatureField } from './codec.js';
+import { generalizedTimeBytes, generalizedTimeProblem, readGeneralizedTime, unsignedContents } from './internal/der-time.js';
 
 /**
  * Builders for the unsigned pre-commands of the critical commands a supplier sends most
@@ -306,28 +307,14 @@ function tlv(tag: number, value: Uint8Array): Uint8Array {
 
 /** A non-negative INTEGER in minimal two's complement (a leading 00 when the top bit is set). */
 function derUnsigned(v: bigint): Uint8Array {
-  const bytes: number[] = [];
-  let x = v;
-  do {
-    bytes.unshift(Number(x & 0xffn));
-    x >>= 8n;
-  } while (x > 0n);
-  if ((bytes[0] as number) & 0x80) bytes.unshift(0);
-  return tlv(TAG_INTEGER, Uint8Array.from(bytes));
-}
-
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
+  return tlv(TAG_INTEGER, unsignedContents(v));
 }
 
 /** GeneralizedTime `YYYYMMDDHHMMSSZ` (DER: UTC, whole seconds, no fraction). */
 function derGeneralizedTime(t: unknown): Uint8Array {
-  if (!(t instanceof Date) || Number.isNaN(t.getTime())) invalid('executionTime must be a valid Date');
-  const y = t.getUTCFullYear();
-  if (y < 0 || y > 9999) invalid('executionTime must be in years 0000–9999', String(y));
-  if (t.getUTCMilliseconds() !== 0) invalid('executionTime must be a whole second', t.toISOString());
-  const s = `${pad(y, 4)}${pad(t.getUTCMonth() + 1, 2)}${pad(t.getUTCDate(), 2)}${pad(t.getUTCHours(), 2)}${pad(t.getUTCMinutes(), 2)}${pad(t.getUTCSeconds(), 2)}Z`;
-  return tlv(TAG_GENERALIZED_TIME, Uint8Array.from(s, (ch) => ch.charCodeAt(0)));
+  const problem = generalizedTimeProblem(t);
+  if (problem !== undefined) invalid(`executionTime ${problem.message}`, problem.detail);
+  return tlv(TAG_GENERALIZED_TIME, generalizedTimeBytes(t as Date));
 }
 
 /**
@@ -446,18 +433,10 @@ export function decodeSupplyPayload(payload: Uint8Array): DecodedSupplyPayload {
   return { useCase, scriptId, invokeCounter };
 }
 
-const DIGITS = /^[0-9]{14}Z$/;
-
 function parseGeneralizedTime(bytes: Uint8Array, at: number): Date {
-  const s = bytes.length === 15 ? String.fromCharCode(...bytes) : '';
-  if (!DIGITS.test(s)) malformed(at, 'execution time is not GeneralizedTime YYYYMMDDHHMMSSZ');
-  const [y, mo, d, h, mi, sec] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].map(Number) as [number, number, number, number, number, number];
-  const t = new Date(0);
-  t.setUTCFullYear(y, mo - 1, d); // setUTCFullYear, not Date.UTC: years 0–99 must not become 19xx
-  t.setUTCHours(h, mi, sec, 0);
-  const ok = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === sec;
-  if (!ok) malformed(at, `execution time ${s} is not a calendar time`);
-  return t;
+  const t = readGeneralizedTime(bytes);
+  if (t instanceof Date) return t;
+  return malformed(at, t.problem === 'form' ? 'execution time is not GeneralizedTime YYYYMMDDHHMMSSZ' : `execution time ${t.text} is not a calendar time`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { CREDENTIALS_MODES, type CredentialsModeEntry } from './catalogue.js';
 import { parseMessage, type GbcsMessage } from './codec.js';
 import { buildGeneralSigning } from './codec.js';
 import type { CommandOptions } from './commands.js';
+import { generalizedTimeBytes, generalizedTimeProblem, readGeneralizedTime, unsignedContents } from './internal/der-time.js';
 
 /**
  * The credential-replacement commands (docs/domain.md §9, §10): CS02b Update Security Credentials
@@ -95,27 +96,13 @@ function tlv(tag: number, value: Uint8Array, form: LengthForm = 'minimal'): Uint
 
 /** A non-negative INTEGER (or ENUMERATED, or an IMPLICIT-tagged INTEGER) in minimal two's complement. */
 function unsigned(tag: number, v: bigint): Uint8Array {
-  const bytes: number[] = [];
-  let x = v;
-  do {
-    bytes.unshift(Number(x & 0xffn));
-    x >>= 8n;
-  } while (x > 0n);
-  if ((bytes[0] as number) & 0x80) bytes.unshift(0);
-  return tlv(tag, Uint8Array.from(bytes));
-}
-
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
+  return tlv(tag, unsignedContents(v));
 }
 
 function generalizedTime(t: unknown, what: string): Uint8Array {
-  if (!(t instanceof Date) || Number.isNaN(t.getTime())) invalid(`${what} must be a valid Date`);
-  const y = t.getUTCFullYear();
-  if (y < 0 || y > 9999) invalid(`${what} must be in years 0000–9999`, String(y));
-  if (t.getUTCMilliseconds() !== 0) invalid(`${what} must be a whole second`, t.toISOString());
-  const s = `${pad(y, 4)}${pad(t.getUTCMonth() + 1, 2)}${pad(t.getUTCDate(), 2)}${pad(t.getUTCHours(), 2)}${pad(t.getUTCMinutes(), 2)}${pad(t.getUTCSeconds(), 2)}Z`;
-  return tlv(TAG_GENERALIZED_TIME, Uint8Array.from(s, (ch) => ch.charCodeAt(0)));
+  const problem = generalizedTimeProblem(t);
+  if (problem !== undefined) invalid(`${what} ${problem.message}`, problem.detail);
+  return tlv(TAG_GENERALIZED_TIME, generalizedTimeBytes(t as Date));
 }
 
 // ---- DER reading ----------------------------------------------------------------------------------
@@ -173,20 +160,11 @@ function readUnsigned(r: ByteReader, tag: number, lenient: boolean, what: string
   return x;
 }
 
-const DIGITS = /^[0-9]{14}Z$/;
-
 function readTime(r: ByteReader, lenient: boolean, what: string): Date {
   const el = read(r, TAG_GENERALIZED_TIME, lenient, what);
-  const bytes = r.bytes.subarray(el.valueStart, el.end);
-  const s = bytes.length === 15 ? String.fromCharCode(...bytes) : '';
-  if (!DIGITS.test(s)) malformed(el.start, `${what} is not GeneralizedTime YYYYMMDDHHMMSSZ`);
-  const [y, mo, d, h, mi, sec] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].map(Number) as [number, number, number, number, number, number];
-  const t = new Date(0);
-  t.setUTCFullYear(y, mo - 1, d);
-  t.setUTCHours(h, mi, sec, 0);
-  const ok = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === sec;
-  if (!ok) malformed(el.start, `${what} ${s} is not a calendar time`);
-  return t;
+  const t = readGeneralizedTime(r.bytes.subarray(el.valueStart, el.end));
+  if (t instanceof Date) return t;
+  return malformed(el.start, t.problem === 'form' ? `${what} is not GeneralizedTime YYYYMMDDHHMMSSZ` : `${what} ${t.text} is not a calendar time`);
 }
 
 /** A certificate element: one SEQUENCE whose contents are well-formed DER (bounded, iterative). */
