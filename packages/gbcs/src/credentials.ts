@@ -703,7 +703,7 @@ export function checkUpdateSecurityCredentials(payload: UpdateSecurityCredential
     const key = cellText(cell);
     if (seen.has(key)) refuse('ERR_GBCS_CREDENTIALS_CELL_NOT_ALLOWED', `replacement ${i}: the cell ${key} is targeted twice`, key);
     seen.add(key);
-    const cert: SmkiCertificate = toCertificate(certificate as CertificateInput);
+    const cert: SmkiCertificate = certificateOf(certificate);
     if (cert.role !== cell.role) refuse('ERR_GBCS_CREDENTIALS_CERTIFICATE_ROLE', `replacement ${i}: the certificate's role is ${String(cert.role)}, the cell's ${cell.role}`, String(cert.role));
     if (cert.keyUsage.length !== 1 || cert.keyUsage[0] !== cell.keyUsage) {
       refuse('ERR_GBCS_CREDENTIALS_CERTIFICATE_KEY_USAGE', `replacement ${i}: the certificate's key usage is ${cert.keyUsage.join(',') || 'none'}, the cell's ${cell.keyUsage}`, cert.keyUsage.join(','));
@@ -796,6 +796,23 @@ export function buildUpdateSecurityCredentials(options: UpdateSecurityCredential
     ...(options.signerCertificate !== undefined ? { signerCertificate: options.signerCertificate } : {}),
   });
   return preCommand(options, entry.messageCode, encodeUpdateSecurityCredentialsPayload(fields));
+}
+
+/** Certificates parsed lately, by their DER: a batch of commands carries the same few replacements. */
+const PARSED = new Map<string, SmkiCertificate>();
+const MAX_PARSED = 64;
+
+/** A certificate parsed (a DER one parsed once while it stays among the last {@link MAX_PARSED}; a parsed certificate is frozen, so sharing it is safe). */
+function certificateOf(c: unknown): SmkiCertificate {
+  if (!(c instanceof Uint8Array)) return toCertificate(c as CertificateInput);
+  const key = Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1');
+  let cert = PARSED.get(key);
+  if (cert === undefined) {
+    cert = toCertificate(c);
+    if (PARSED.size >= MAX_PARSED) PARSED.delete(PARSED.keys().next().value as string);
+    PARSED.set(key, cert);
+  }
+  return cert;
 }
 
 function certificateDer(c: unknown): Uint8Array {

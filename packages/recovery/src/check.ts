@@ -1,6 +1,6 @@
 import { equalBytes, isSmkiError, parseEui64, SmkiError, type Eui64 } from '@smki/core';
 import { decodeUpdateSecurityCredentialsCommand, type DecodedUpdateSecurityCredentialsCommand } from '@smki/gbcs';
-import { parseCertificate } from '@smki/pki';
+import { parseCertificate, type SmkiCertificate } from '@smki/pki';
 
 /** The purposes of a supplier's keys a meter trusts, one trust-anchor cell each. */
 export type RecoveryPurpose = 'signing' | 'keyAgreement';
@@ -68,7 +68,7 @@ export function checkRecoveryCommand(command: Uint8Array, expected: RecoveryComm
     if (purpose === undefined) refuse(`replacement ${i} targets the cell of role ${r.cell.role} ${r.cell.keyUsage} ${r.cell.cellUsage ?? 'management'}: only the supplier's DS and KA management cells`, `${r.cell.role}/${r.cell.keyUsage}`);
     const want = expected.certificates[purpose as RecoveryPurpose];
     if (want === undefined) refuse(`replacement ${i} replaces the supplier's ${String(purpose)} cell, which the plan does not`, String(purpose));
-    const cert = parseCertificate(r.certificate);
+    const cert = parsedCertificate(r.certificate);
     if (cert.role !== 2 || cert.entityId !== organisation) refuse(`replacement ${i}: a certificate of role ${String(cert.role)}, entity ${String(cert.entityId)}, not the supplier ${organisation}`, String(cert.entityId));
     if (!equalBytes(r.certificate, want as Uint8Array)) refuse(`replacement ${i}: not the plan's new ${String(purpose)} certificate`, cert.serialNumber);
     seen.add(purpose as RecoveryPurpose);
@@ -77,4 +77,20 @@ export function checkRecoveryCommand(command: Uint8Array, expected: RecoveryComm
     if (expected.certificates[p] !== undefined && !seen.has(p)) refuse(`the supplier's ${p} cell is not replaced`, p);
   }
   return decoded;
+}
+
+/** Certificates parsed lately, by their DER: every command of a plan carries the same replacements. */
+const PARSED = new Map<string, SmkiCertificate>();
+const MAX_PARSED = 64;
+
+/** A DER certificate parsed once while it stays among the last {@link MAX_PARSED} (parsed certificates are frozen). */
+function parsedCertificate(der: Uint8Array): SmkiCertificate {
+  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+  let cert = PARSED.get(key);
+  if (cert === undefined) {
+    cert = parseCertificate(der);
+    if (PARSED.size >= MAX_PARSED) PARSED.delete(PARSED.keys().next().value as string);
+    PARSED.set(key, cert);
+  }
+  return cert;
 }
