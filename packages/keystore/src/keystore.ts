@@ -561,6 +561,11 @@ export class KeyStore {
     return this.#e.exposureReport(organisation);
   }
 
+  /** The names of the further backends this store was opened with (`backends`), for `generateKey(…, { backend })`. */
+  backendNames(): readonly string[] {
+    return this.#e.backendNames();
+  }
+
   /** Backend keys no key row references (left by a transaction that never committed). */
   orphanHandles(): readonly string[] {
     return this.#e.orphanHandles();

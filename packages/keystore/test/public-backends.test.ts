@@ -96,6 +96,7 @@ describe('a replacement key in a backend the compromise does not reach', () => {
     const token = new MemoryKeyBackend();
     const { store, backend } = await openPublic({ backends: { token } });
     await supplierEstate(store);
+    expect(store.backendNames()).toEqual(['token']);
     const before = [(await backend.listHandles()).length, (await token.listHandles()).length];
     for (const name of ['nope', 'Token', '', 42, null]) {
       await refusedWithoutChange(store, () => store.generateKey(SUPPLIER, 'north', 'signing', { backend: name as string }), 'ERR_INVALID_ARGUMENT');

@@ -508,6 +508,11 @@ export class RecoveryPlans {
     const organisation = parseEui64(options.organisation);
     const recovery = parseEui64(options.recoveryParty);
     if (typeof options.backend !== 'string' || options.backend.length === 0) fail('ERR_INVALID_ARGUMENT', 'a compromise plan names the backend for the replacement keys', 'backend');
+    // Checked before anything is revoked: a backend the store was not opened with would otherwise
+    // fail the replacement's generation after the stolen keys were revoked, with no plan recorded.
+    if (!this.#keystore.backendNames().includes(options.backend)) {
+      fail('ERR_INVALID_ARGUMENT', `backend ${options.backend} is not one of the key store's further backends (${this.#keystore.backendNames().join(', ') || 'none'}): nothing revoked`, 'backend');
+    }
     const old = await this.#currentKeys(organisation, options.portfolioId, purposes);
     for (const p of purposes) await this.#keystore.revoke(old[p] as string, 'keyCompromise');
     return this.#create('compromise', options, recovery, options.backend, purposes, old);

@@ -26,6 +26,14 @@ async function compromised() {
 let tick = 0;
 
 describe('compromise of the north portfolio keys (CS02b mode 8, by the Recovery party)', () => {
+  it('a backend the key store was not opened with is refused before anything is revoked', async () => {
+    const { store, plans, northKeys } = await compromised();
+    await expectCode(plans.planCompromise({ organisation: SUPPLIER, portfolioId: 'north', recoveryParty: RECOVERY, backend: 'token-c' }), 'ERR_INVALID_ARGUMENT');
+    expect((await store.key(northKeys.signing!)).state).toBe('active');
+    expect((await store.key(northKeys.keyAgreement!)).state).toBe('active');
+    expect(await plans.plans()).toEqual([]);
+  });
+
   it('revokes at once, re-keys north from a named backend under dual control, exposure falls to zero, south untouched', async () => {
     const { store, plans, north, northKeys } = await compromised();
     const south = await southSnapshot(store);

@@ -2188,6 +2188,11 @@ export class DbKeyStore {
     return out.sort((a, b) => b.deviceCount - a.deviceCount || a.keyId.localeCompare(b.keyId));
   }
 
+  /** The names of the further backends this store was opened with (`backends`), for `generateKey(…, { backend })`. */
+  backendNames(): readonly string[] {
+    return Object.freeze([...this.#backends.keys()]);
+  }
+
   /** Backend keys no key row references (left by a transaction that never committed). */
   orphanHandles(): readonly string[] {
     return this.#orphans;
