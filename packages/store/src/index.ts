@@ -31,6 +31,8 @@ export type {
   AnomalyClaim,
   QuarantineInput,
   QuarantineRecord,
+  PendingCommand,
+  PendingCommandInput,
   CommitOptions,
   LogHead,
   LogIntent,

@@ -1,9 +1,9 @@
 import type { Eui64 } from '@smki/core';
 import { applyEntries, counterKey, windowKey } from './internal/apply.js';
-import { checkEntries, checkWindow, closedError, epochMs, eui64, int, quarantineId } from './internal/check.js';
+import { checkEntries, checkWindow, closedError, epochMs, eui64, int, pendingKey, quarantineId } from './internal/check.js';
 import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { EncodedIntent } from './internal/log.js';
-import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
+import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, PendingCommand, QuarantineRecord, StateStore } from './types.js';
 import { applyCellReplacements, checkCellReplacements, checkDeviceIds, checkDevices } from './registry.js';
 import type { CellReplacement, DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, compareImages, firmwareFromRow } from './firmware.js';
@@ -32,6 +32,7 @@ export class MemoryStateStore implements StateStore {
   readonly #counters = new Map<string, bigint>();
   readonly #windows = new Map<string, { window: AnomalyWindow; count: number }>();
   readonly #quarantine = new Map<string, QuarantineRecord>();
+  readonly #pending = new Map<string, PendingCommand>();
   // Each log's intent in its stored form, read back through the same checks as the durable stores.
   readonly #logs = new Map<string, EncodedIntent>();
   #closed = false;
@@ -82,6 +83,7 @@ export class MemoryStateStore implements StateStore {
     for (const [k, a] of writes.anomalies) this.#windows.set(k, { window: a.window, count: a.count });
     for (const q of writes.quarantines) this.#quarantine.set(q.id, { ...q, command: Uint8Array.from(q.command), state: 'held' });
     for (const id of writes.releases) this.#quarantine.set(id, { ...this.#quarantine.get(id)!, state: 'released' });
+    for (const [k, p] of writes.pending) this.#pending.set(k, { ...p, command: Uint8Array.from(p.command) });
     return outcomes;
   }
 
@@ -121,6 +123,19 @@ export class MemoryStateStore implements StateStore {
     if (r?.state !== 'held') return false;
     this.#quarantine.set(id, { ...r, state: 'discarded' });
     return true;
+  }
+
+  /** {@inheritDoc StateStore.pendingCommand} */
+  async pendingCommand(key: string): Promise<PendingCommand | undefined> {
+    this.#open();
+    const p = this.#pending.get(pendingKey(key, 'key'));
+    return p && { ...p, command: Uint8Array.from(p.command) };
+  }
+
+  /** {@inheritDoc StateStore.removePendingCommand} */
+  async removePendingCommand(key: string): Promise<boolean> {
+    this.#open();
+    return this.#pending.delete(pendingKey(key, 'key'));
   }
 
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */

@@ -9,14 +9,15 @@ import {
   epochMs,
   eui64,
   int,
+  pendingKey,
   quarantineId,
 } from './internal/check.js';
 import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { LogRow } from './internal/log.js';
 import { PgConnection, pgError } from './internal/pg.js';
 import type { PostgresStateStoreOptions } from './internal/pg.js';
-import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
-import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
+import { pendingFromRow, quarantineFromRow, type PendingRow, type QuarantineRow } from './internal/rows.js';
+import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, PendingCommand, QuarantineRecord, StateStore } from './types.js';
 import { applyCellReplacements, checkCellReplacements, checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { CellReplacement, DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
@@ -191,6 +192,15 @@ export class PostgresStateStore implements StateStore {
         if (writes.releases.length > 0) {
           await c.query(`UPDATE ${s}.quarantine SET state = 'released' WHERE id = ANY($1::text[]) AND state = 'held'`, [writes.releases]);
         }
+        const pw = [...writes.pending.values()];
+        if (pw.length > 0) {
+          await c.query(
+            `INSERT INTO ${s}.pending_commands (key, device, at, command) ` +
+              `SELECT k.key, k.d, k.at, decode(k.b, 'hex') FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS k(key, d, at, b) ` +
+              `ON CONFLICT (key) DO UPDATE SET device = EXCLUDED.device, at = EXCLUDED.at, command = EXCLUDED.command`,
+            [pw.map((p) => p.key), pw.map((p) => p.device), pw.map((p) => p.at), pw.map((p) => Buffer.from(p.command).toString('hex'))],
+          );
+        }
         if (log && intent) {
           await c.query(
             `INSERT INTO ${s}.log_heads (id, before_head, after_head, lines) VALUES ($1, $2, $3, $4) ` +
@@ -291,6 +301,22 @@ export class PostgresStateStore implements StateStore {
     } catch (e) {
       throw pgError(e, 'discardQuarantine');
     }
+  }
+
+  /** {@inheritDoc StateStore.pendingCommand} */
+  async pendingCommand(key: string): Promise<PendingCommand | undefined> {
+    this.#ready();
+    const k = pendingKey(key, 'key');
+    const rows = await this.#conn.query('pendingCommand', `SELECT key, device, at, command FROM ${this.#conn.schema}.pending_commands WHERE key = $1`, [k]);
+    return rows.length === 0 ? undefined : pendingFromRow(k, rows[0] as unknown as PendingRow);
+  }
+
+  /** {@inheritDoc StateStore.removePendingCommand} */
+  async removePendingCommand(key: string): Promise<boolean> {
+    this.#ready();
+    const k = pendingKey(key, 'key');
+    const rows = await this.#conn.query('removePendingCommand', `DELETE FROM ${this.#conn.schema}.pending_commands WHERE key = $1 RETURNING key`, [k]);
+    return rows.length === 1;
   }
 
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */

@@ -11,13 +11,14 @@ import {
   epochMs,
   eui64,
   int,
+  pendingKey,
   quarantineId,
 } from './internal/check.js';
 import { BuildGuard, checkCommitOptions, checkExpected, encodeIntent, headsFromRow, intentFromRow, logId, rethrowBuildError } from './internal/log.js';
 import type { LogRow } from './internal/log.js';
-import { quarantineFromRow, type QuarantineRow } from './internal/rows.js';
+import { pendingFromRow, quarantineFromRow, type PendingRow, type QuarantineRow } from './internal/rows.js';
 import { guard, openSqlite, sqliteError } from './internal/sqlite.js';
-import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, QuarantineRecord, StateStore } from './types.js';
+import type { AnomalyWindow, CommitEntry, CommitOptions, CommitOutcome, LogIntent, PendingCommand, QuarantineRecord, StateStore } from './types.js';
 import { applyCellReplacements, checkCellReplacements, checkDeviceIds, checkDevices, decodeDevice, encodeDevice } from './registry.js';
 import type { CellReplacement, DeviceRecord, DeviceRegistry } from './registry.js';
 import { approvals, checkImageHash, checkImages, checkModel, checkReason, firmwareFromRow } from './firmware.js';
@@ -147,6 +148,7 @@ export class SqliteStateStore implements StateStore {
             s.putQuarantine.run(q.id, q.at, q.user, q.device, q.messageCode, counterToHex(q.counter), Buffer.from(q.command));
           }
           for (const id of writes.releases) s.release.run(id);
+          for (const p of writes.pending.values()) s.putPending.run(p.key, p.device, p.at, Buffer.from(p.command));
           if (log && intent) s.putLog.run(log.id, intent.before_head, intent.after_head, intent.lines);
           return outcomes;
         })
@@ -194,6 +196,23 @@ export class SqliteStateStore implements StateStore {
     return guard('discardQuarantine', () => this.#stmt.discard.run(q).changes === 1);
   }
 
+  /** {@inheritDoc StateStore.pendingCommand} */
+  async pendingCommand(key: string): Promise<PendingCommand | undefined> {
+    this.#open();
+    const k = pendingKey(key, 'key');
+    return guard('pendingCommand', () => {
+      const row = this.#stmt.pending.get(k) as PendingRow | undefined;
+      return row === undefined ? undefined : pendingFromRow(k, row);
+    });
+  }
+
+  /** {@inheritDoc StateStore.removePendingCommand} */
+  async removePendingCommand(key: string): Promise<boolean> {
+    this.#open();
+    const k = pendingKey(key, 'key');
+    return guard('removePendingCommand', () => this.#stmt.removePending.run(k).changes === 1);
+  }
+
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */
   async pruneAnomalyWindows(before: number): Promise<number> {
     this.#open();
@@ -229,6 +248,12 @@ function prepare(db: Db) {
     ),
     release: db.prepare("UPDATE quarantine SET state = 'released' WHERE id = ? AND state = 'held'"),
     discard: db.prepare("UPDATE quarantine SET state = 'discarded' WHERE id = ? AND state = 'held'"),
+    pending: db.prepare('SELECT key, device, at, command FROM pending_commands WHERE key = ?'),
+    putPending: db.prepare(
+      'INSERT INTO pending_commands (key, device, at, command) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (key) DO UPDATE SET device = excluded.device, at = excluded.at, command = excluded.command',
+    ),
+    removePending: db.prepare('DELETE FROM pending_commands WHERE key = ?'),
     log: db.prepare('SELECT before_head, after_head, lines FROM log_heads WHERE id = ?'),
     logHeads: db.prepare('SELECT before_head, after_head FROM log_heads WHERE id = ?'),
     putLog: db.prepare(

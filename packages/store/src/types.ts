@@ -42,7 +42,36 @@ export interface CommitEntry {
    * (originator, device).
    */
   readonly sequence?: SequenceClaim;
+  /**
+   * A command to keep as pending, if and only if the entry commits (in the same transaction as
+   * its counter): for instance a CS02b Update Security Credentials command the validator
+   * accepted, until the device's answer is applied ({@link StateStore.pendingCommand},
+   * {@link StateStore.removePendingCommand}). Never kept for an entry that is `replayed`,
+   * `quarantined`, `not-held` or `exhausted`. Its `device` must be the entry's counter's.
+   */
+  readonly pending?: PendingCommandInput;
 }
+
+/**
+ * A command kept by a {@link CommitEntry} that committed, until its owner removes it: what a
+ * process needs to act on the device's later answer, whichever process (sharing the store)
+ * accepted the command and whether or not it has restarted since.
+ *
+ * @see docs/store.md (pending commands)
+ */
+export interface PendingCommandInput {
+  /** SHA-256 (FIPS 180-4) of `command`, 64 upper-case hex digits: the key it is found by. */
+  readonly key: string;
+  /** The device the command is for. */
+  readonly device: Eui64;
+  /** When it was accepted (milliseconds since the epoch). */
+  readonly at: number;
+  /** The command as received (1 byte to 64 KiB); its SHA-256 must be `key`. */
+  readonly command: Uint8Array;
+}
+
+/** A stored pending command (see {@link PendingCommandInput}). */
+export type PendingCommand = PendingCommandInput;
 
 /**
  * A claim on a strictly increasing series of unsigned 64-bit values per (owner, device),
@@ -334,6 +363,19 @@ export interface StateStore {
    * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
    */
   discardQuarantine(id: string): Promise<boolean>;
+  /**
+   * The pending command kept under `key` (the SHA-256 of the command, 64 upper-case hex digits) by
+   * a committed {@link CommitEntry.pending}, or `undefined` (never kept, or removed since). A row
+   * whose command does not hash to its key is `ERR_STORE_CORRUPT`.
+   * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CORRUPT`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
+   */
+  pendingCommand(key: string): Promise<PendingCommand | undefined>;
+  /**
+   * Remove the pending command kept under `key`, durably; returns whether it was there (of
+   * several processes removing the same one, exactly one is told `true`).
+   * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
+   */
+  removePendingCommand(key: string): Promise<boolean>;
   /**
    * Delete anomaly windows that ended before `before` (milliseconds since the epoch); returns how many.
    * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`

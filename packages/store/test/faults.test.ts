@@ -237,7 +237,7 @@ describe('PostgreSQL', () => {
   it('refuses a schema written by another version', async () => {
     const schema = `f${++n}`;
     await (await openPg(schema)).close();
-    pg.psql(`UPDATE ${schema}.schema_version SET version = 2`);
+    pg.psql(`UPDATE ${schema}.schema_version SET version = 99`);
     expect(await codeOf(openPg(schema))).toBe('ERR_STORE_SCHEMA');
   });
 
@@ -299,7 +299,7 @@ describe('SQLite', () => {
     const path = join(work, `schema${++n}.db`);
     await (await SqliteStateStore.open({ path })).close();
     const raw = new Database(path);
-    raw.prepare('UPDATE smki_schema SET version = 2').run();
+    raw.prepare('UPDATE smki_schema SET version = 99').run();
     raw.close();
     expect(await codeOf(SqliteStateStore.open({ path }))).toBe('ERR_STORE_SCHEMA');
     expect(await codeOf(SqliteStateStore.open({ path: join(work, 'no', 'such', 'dir', 'x.db') }))).toBe('ERR_STORE_UNAVAILABLE');

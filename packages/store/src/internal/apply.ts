@@ -2,7 +2,7 @@
 // a backend supplies reads of its current state inside its transaction, and writes back what
 // this returns. Effects of earlier entries in the same commit are seen by later ones.
 import { randomUUID } from 'node:crypto';
-import type { AnomalyWindow, CommitEntry, CommitOutcome, QuarantineInput, QuarantineRecord } from '../types.js';
+import type { AnomalyWindow, CommitEntry, CommitOutcome, PendingCommandInput, QuarantineInput, QuarantineRecord } from '../types.js';
 
 /** The last value of a u64 series: a sequence whose last value is this has none left. */
 const U64_MAX = (1n << 64n) - 1n;
@@ -34,6 +34,8 @@ export interface StateWrites {
   readonly quarantines: (QuarantineInput & { readonly id: string })[];
   /** Quarantine ids that become released. */
   readonly releases: string[];
+  /** Pending commands of the entries that committed (by key: a key repeated keeps the last). */
+  readonly pending: Map<string, PendingCommandInput>;
 }
 
 export function counterKey(originator: string, device: string): string {
@@ -46,7 +48,7 @@ export function windowKey(w: AnomalyWindow): string {
 
 /** Apply the entries to `reads`, in order; returns the outcomes and the writes. */
 export function applyEntries(entries: readonly CommitEntry[], reads: StateReads): { outcomes: CommitOutcome[]; writes: StateWrites } {
-  const writes: StateWrites = { counters: new Map(), anomalies: new Map(), quarantines: [], releases: [] };
+  const writes: StateWrites = { counters: new Map(), anomalies: new Map(), quarantines: [], releases: [], pending: new Map() };
   const quarantineStates = new Map<string, HeldCommand>();
   const counterNow = (originator: string, device: string): bigint | undefined => {
     const w = writes.counters.get(counterKey(originator, device));
@@ -111,6 +113,7 @@ export function applyEntries(entries: readonly CommitEntry[], reads: StateReads)
       writes.releases.push(e.release);
       quarantineStates.set(e.release, { ...heldNow(e.release)!, state: 'released' });
     }
+    if (e.pending) writes.pending.set(e.pending.key, e.pending);
     if (allocated) {
       writes.counters.set(counterKey(allocated.originator, allocated.device), allocated);
       outcomes.push({ status: 'committed', sequence: allocated.value });

@@ -1,9 +1,10 @@
 // Argument checks shared by every backend. Each returns a fresh object holding only the fields
 // the store uses, so a caller's object (or its getters and prototype) is read once, before
 // anything is written.
+import { createHash } from 'node:crypto';
 import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
-import type { AnomalyClaim, AnomalyWindow, CommitEntry, CounterClaim, QuarantineInput, SequenceClaim } from '../types.js';
+import type { AnomalyClaim, AnomalyWindow, CommitEntry, CounterClaim, PendingCommandInput, QuarantineInput, SequenceClaim } from '../types.js';
 
 /** The most entries one commit takes. */
 export const MAX_COMMIT_ENTRIES = 10_000;
@@ -15,6 +16,7 @@ export const MAX_WINDOW_MS = 31 * 24 * 3600 * 1000;
 export const MAX_ANOMALY_LIMIT = 2 ** 31 - 1;
 
 const EUI64 = /^[0-9A-F]{16}$/;
+const PENDING_KEY = /^[0-9A-F]{64}$/;
 const QUARANTINE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const U64_END = 1n << 64n;
 
@@ -104,6 +106,29 @@ export function checkQuarantine(v: unknown, field: string): QuarantineInput {
   };
 }
 
+/** The key of a pending command: its SHA-256, 64 upper-case hex digits. */
+export function pendingKey(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !PENDING_KEY.test(v)) throw invalid(field, 'is not a SHA-256 (64 upper-case hex digits)');
+  return v;
+}
+
+/** SHA-256 of bytes, 64 upper-case hex digits. */
+export function sha256Hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex').toUpperCase();
+}
+
+export function checkPending(v: unknown, field: string): PendingCommandInput {
+  const o = record(v, field);
+  const command = o['command'];
+  if (!(command instanceof Uint8Array) || command.length === 0 || command.length > MAX_QUARANTINE_COMMAND_BYTES) {
+    throw invalid(`${field}.command`, `is not a Uint8Array of 1 to ${MAX_QUARANTINE_COMMAND_BYTES} bytes`);
+  }
+  const key = pendingKey(o['key'], `${field}.key`);
+  const copy = Uint8Array.from(command);
+  if (sha256Hex(copy) !== key) throw invalid(`${field}.key`, 'is not the SHA-256 of the command');
+  return { key, device: eui64(o['device'], `${field}.device`), at: epochMs(o['at'], `${field}.at`), command: copy };
+}
+
 /**
  * Check every entry of a commit before anything is written: shapes, ranges, a quarantine record
  * wherever an anomaly limit may hold a command back, no quarantine id twice, a sequence neither
@@ -121,6 +146,8 @@ export function checkEntries(entries: unknown): CommitEntry[] {
     const quarantine = o['quarantine'] === undefined ? undefined : checkQuarantine(o['quarantine'], `${field}.quarantine`);
     const release = o['release'] === undefined ? undefined : quarantineId(o['release'], `${field}.release`);
     const sequence = o['sequence'] === undefined ? undefined : checkSequenceClaim(o['sequence'], `${field}.sequence`);
+    const pending = o['pending'] === undefined ? undefined : checkPending(o['pending'], `${field}.pending`);
+    if (pending && counter && pending.device !== counter.device) throw invalid(`${field}.pending.device`, "is not the entry's counter's device");
     if (anomaly && !quarantine && release === undefined) throw invalid(`${field}.quarantine`, 'is required with an anomaly limit');
     if (release !== undefined && !counter) throw invalid(`${field}.counter`, 'is required with a release (the held command advances its counter)');
     if (quarantine) {
@@ -146,6 +173,7 @@ export function checkEntries(entries: unknown): CommitEntry[] {
       ...(anomaly ? { anomaly } : {}),
       ...(quarantine ? { quarantine } : {}),
       ...(release !== undefined ? { release } : {}),
+      ...(pending ? { pending } : {}),
     });
   }
   return out;

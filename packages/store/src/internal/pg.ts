@@ -9,8 +9,13 @@ import { join } from 'node:path';
 import { SmkiError, isSmkiError } from '@smki/core';
 import { closedError, int, invalid } from './check.js';
 
-/** The schema version this release reads and writes. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema version this release reads and writes. 2 added `pending_commands`; a schema of
+ * version 1 is upgraded in place when a store opens it (the table is created and the version set
+ * to 2 in one transaction, under the schema's advisory lock). An earlier release refuses a schema
+ * of version 2 (`ERR_STORE_SCHEMA`).
+ */
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const HOST = /^[A-Za-z0-9._:/-]{1,255}$/;
@@ -72,6 +77,12 @@ export interface SchemaSpec {
   readonly defaultSchema: string;
   /** The connection's `application_name`. */
   readonly applicationName: string;
+  /**
+   * Earlier versions that `ddl` upgrades by itself: their tables are a subset of this version's,
+   * unchanged, so creating the missing ones is the whole migration. A schema of one of them is
+   * upgraded when opened (in the same transaction); any other version is refused (`ERR_STORE_SCHEMA`).
+   */
+  readonly upgradesFrom?: readonly number[];
 }
 
 /** Every table of the store, in one schema, one version. */
@@ -83,12 +94,13 @@ function ddl(s: string): string[] {
     `CREATE INDEX IF NOT EXISTS quarantine_held ON ${s}.quarantine (state, at, id)`,
     `CREATE TABLE IF NOT EXISTS ${s}.log_heads (id text COLLATE "C" PRIMARY KEY, before_head text NOT NULL, after_head text NOT NULL, lines bytea NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.log_lines (id text COLLATE "C" NOT NULL, seq bigint NOT NULL, line text NOT NULL, PRIMARY KEY (id, seq))`,
+    `CREATE TABLE IF NOT EXISTS ${s}.pending_commands (key text COLLATE "C" PRIMARY KEY, device text NOT NULL, at bigint NOT NULL, command bytea NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.devices (device text PRIMARY KEY, record text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.firmware_images (model text COLLATE "C" NOT NULL, image_hash text COLLATE "C" NOT NULL, state text NOT NULL, approved_at bigint, revoked_at bigint, reason text, PRIMARY KEY (model, image_hash))`,
   ];
 }
 
-const STORE_SCHEMA: SchemaSpec = { ddl, version: SCHEMA_VERSION, defaultSchema: 'smki', applicationName: 'smki-store' };
+const STORE_SCHEMA: SchemaSpec = { ddl, version: SCHEMA_VERSION, defaultSchema: 'smki', applicationName: 'smki-store', upgradesFrom: [1] };
 
 const SERVICE_KEYS = new Set(['host', 'port', 'dbname', 'user', 'password']);
 
@@ -243,7 +255,10 @@ export class PgConnection {
         for (const sql of spec.ddl(schema)) await c.query(sql);
         const r = await c.query(`SELECT version FROM ${schema}.schema_version WHERE id = 1`);
         if (r.rows.length === 0) await c.query(`INSERT INTO ${schema}.schema_version (id, version) VALUES (1, $1)`, [spec.version]);
-        else if (r.rows[0].version !== spec.version) {
+        else if ((spec.upgradesFrom ?? []).includes(r.rows[0].version)) {
+          // The statements above created what the earlier version lacked, in this transaction.
+          await c.query(`UPDATE ${schema}.schema_version SET version = $1 WHERE id = 1`, [spec.version]);
+        } else if (r.rows[0].version !== spec.version) {
           throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(r.rows[0].version)}; this release uses ${spec.version}`, {
             detail: String(r.rows[0].version),
           });

@@ -2,8 +2,8 @@
 // (ERR_STORE_CORRUPT), never a value the validator would act on.
 import { SmkiError } from '@smki/core';
 import type { Eui64 } from '@smki/core';
-import type { QuarantineRecord } from '../types.js';
-import { counterFromHex, countFrom } from './check.js';
+import type { PendingCommand, QuarantineRecord } from '../types.js';
+import { counterFromHex, countFrom, sha256Hex } from './check.js';
 
 /** A quarantine row as SQLite and PostgreSQL return it. */
 export interface QuarantineRow {
@@ -40,4 +40,26 @@ export function quarantineFromRow(row: QuarantineRow): QuarantineRecord {
     command: Uint8Array.from(row.command),
     state,
   };
+}
+
+/** A pending-command row as SQLite and PostgreSQL return it. */
+export interface PendingRow {
+  readonly key: unknown;
+  readonly device: unknown;
+  readonly at: unknown;
+  readonly command: unknown;
+}
+
+/** A pending command read back: the key it was asked by, its command hashing to that key. */
+export function pendingFromRow(key: string, row: PendingRow): PendingCommand {
+  const bad = (field: string): never => {
+    throw new SmkiError('ERR_STORE_CORRUPT', `pending command ${key}: the stored ${field} is not valid`, { detail: `pending_commands.${field}` });
+  };
+  if (row.key !== key) bad('key');
+  const device = typeof row.device === 'string' && EUI64.test(row.device) ? (row.device as Eui64) : bad('device');
+  if (!(row.command instanceof Uint8Array) || row.command.length === 0) return bad('command');
+  const command = Uint8Array.from(row.command);
+  // The command must be the one the key names: a row changed behind the store is never acted on.
+  if (sha256Hex(command) !== key) bad('command');
+  return { key, device, at: countFrom(row.at, `pending ${key} at`), command };
 }

@@ -5,8 +5,12 @@ import Database from 'better-sqlite3';
 import { SmkiError, isSmkiError } from '@smki/core';
 import { int, invalid } from './check.js';
 
-/** The schema version this release reads and writes. */
-export const SQLITE_SCHEMA_VERSION = 1;
+/**
+ * The schema version this release reads and writes. 2 added `pending_commands`; a file of
+ * version 1 is upgraded in place when opened (the table is created, the version set to 2, in one
+ * transaction). An earlier release refuses a file of version 2 (`ERR_STORE_SCHEMA`).
+ */
+export const SQLITE_SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS smki_schema (
@@ -44,6 +48,12 @@ CREATE TABLE IF NOT EXISTS log_heads (
   after_head TEXT NOT NULL,
   lines BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_commands (
+  key TEXT PRIMARY KEY,
+  device TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  command BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices (
   device TEXT PRIMARY KEY,
   record TEXT NOT NULL
@@ -77,9 +87,16 @@ export interface SqliteSchemaSpec {
   readonly sql: string;
   /** The version this release reads and writes. */
   readonly version: number;
+  /**
+   * Earlier versions that `sql` upgrades by itself: their tables are a subset of this version's,
+   * unchanged, so creating the missing ones is the whole migration. A file of one of them is
+   * upgraded when opened (tables created and version set in one transaction); any other version
+   * is refused (`ERR_STORE_SCHEMA`).
+   */
+  readonly upgradesFrom?: readonly number[];
 }
 
-const STORE_SCHEMA: SqliteSchemaSpec = { sql: SCHEMA, version: SQLITE_SCHEMA_VERSION };
+const STORE_SCHEMA: SqliteSchemaSpec = { sql: SCHEMA, version: SQLITE_SCHEMA_VERSION, upgradesFrom: [1] };
 
 /**
  * Open (or create) the file: WAL, synchronous FULL, the tables, the schema version checked (the
@@ -106,7 +123,10 @@ export function openSqlite(options: SqliteOptions, spec: SqliteSchemaSpec = STOR
       d.exec(spec.sql);
       const row = d.prepare('SELECT version FROM smki_schema WHERE id = 1').get() as { version: unknown } | undefined;
       if (row === undefined) d.prepare('INSERT INTO smki_schema (id, version) VALUES (1, ?)').run(spec.version);
-      else if (row.version !== spec.version) {
+      else if (typeof row.version === 'number' && (spec.upgradesFrom ?? []).includes(row.version)) {
+        // The statements above created what the earlier version lacked, in this transaction.
+        d.prepare('UPDATE smki_schema SET version = ? WHERE id = 1').run(spec.version);
+      } else if (row.version !== spec.version) {
         throw new SmkiError('ERR_STORE_SCHEMA', `the store has schema version ${String(row.version)}; this release uses ${spec.version}`, {
           detail: String(row.version),
         });
