@@ -5,15 +5,15 @@
 // signed with the meter's own DS key, whose certificate is in the device registry); a response
 // that does not verify changes nothing; the south portfolio is never touched
 // (docs/key-segregation.md).
-import { generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { concatBytes, fromHex, toHex } from '@smki/core';
-import { buildGeneralSigning, CREDENTIALS_STATUS, decodeUpdateSecurityCredentialsCommand, encodeUpdateSecurityCredentialsResponse, parseMessage, signedBytes, type CellOutcome } from '@smki/gbcs';
+import { buildGeneralSigning, CREDENTIALS_STATUS, decodeUpdateSecurityCredentialsCommand, encodeUpdateSecurityCredentialsResponse, parseMessage, signedBytes, verifySignature, type CellOutcome } from '@smki/gbcs';
 import { issueDeviceCertificate, parseCertificate, type SmkiCertificate } from '@smki/pki';
 import { deviceCa, euis } from './_devices.js';
-import { initLab, smki, steps } from './_smki.js';
+import { initLab, PASSPHRASE, smki, steps } from './_smki.js';
 
 const NORTH = euis('00DB123456780010', 4);
 const SOUTH = euis('00DB123456790010', 2);
@@ -263,6 +263,129 @@ describe('smki recovery: a compromise of the north portfolio (CS02b mode 8, docs
     expect(build.error.hint).toContain('dual control');
     expect(json<StatusJson>(dir, ['recovery', 'status', planId]).counts).toEqual({ pending: 0, built: 0, replaced: 0, failed: 0, escalated: 0 });
     // The further backend is opened by every later command (the new keys stay usable): key list above, and south untouched.
+    expect(southView(dir)).toBe(south);
+  }, 300_000);
+});
+
+describe('smki recovery party: the Recovery party’s own key store, and a compromise built under its dual control (CS02b mode 8, docs/domain.md §9)', () => {
+  let dir: string;
+  let meters: Map<string, LabMeter>;
+  let keys: string;
+  const PARTY_PASS = 'the Recovery party: another passphrase entirely';
+  const party = (args: readonly string[], expectStatus = 0, env: Record<string, string | undefined> = { SMKI_RECOVERY_PASSPHRASE: PARTY_PASS }) => {
+    const r = smki(['--dir', dir, '--json', ...args], { env });
+    expect(r.status, `smki ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(expectStatus);
+    return JSON.parse(r.stdout) as Record<string, any>;
+  };
+  const members = () => [
+    '--member', `officer-a:${join(keys, 'a.pem.pub')}:signer@recovery,deviceManager`,
+    '--member', `officer-b:${join(keys, 'b.pem.pub')}:signer@recovery`,
+    '--member', `admin:${join(keys, 'admin.pem.pub')}:administrator@*`,
+  ];
+  beforeAll(async () => {
+    ({ dir, meters } = await lab());
+    keys = join(dir, '..', 'operator-keys');
+    for (const k of ['a', 'b', 'admin']) {
+      const r = smki(['operator', 'key', join(keys, `${k}.pem`), '--plain']);
+      expect(r.status, r.stderr).toBe(0);
+    }
+  }, 300_000);
+
+  it('party init refuses the supplier’s passphrase, no passphrase, and too few signers for dual control, and makes nothing', () => {
+    const same = party(['recovery', 'party', 'init', ...members()], 2, { SMKI_RECOVERY_PASSPHRASE: PASSPHRASE });
+    expect(same.error).toMatchObject({ code: 'ERR_CLI_USAGE' });
+    expect(same.error.message).toContain("passphrase is the supplier's");
+    const none = party(['recovery', 'party', 'init', ...members()], 5, { SMKI_RECOVERY_PASSPHRASE: undefined });
+    expect(none.error).toMatchObject({ code: 'ERR_CLI_SECRET_MISSING' });
+    const lone = party(['recovery', 'party', 'init', '--member', `officer-a:${join(keys, 'a.pem.pub')}:signer@recovery,deviceManager`, '--member', `admin:${join(keys, 'admin.pem.pub')}:administrator@*`], 2);
+    expect(lone.error.message).toContain('at least 2 operators with signer');
+    // Nothing was made: no directory, no party in smki.json, and show says so.
+    expect(existsSync(join(dir, 'recovery-party'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(dir, 'smki.json'), 'utf8')).recoveryParty).toBeUndefined();
+    expect(party(['recovery', 'party', 'show'], 5).error).toMatchObject({ code: 'ERR_CLI_STATE_INVALID' });
+  }, 120_000);
+
+  it('party init and show: its own directory and passphrase (the supplier’s neither opens it nor is accepted), a role 1 DS certificate, three operators; a second init refused', () => {
+    const made = party(['recovery', 'party', 'init', ...members()]);
+    expect(made.dir).toBe(join(dir, 'recovery-party'));
+    expect(made.party).toMatchObject({ entityId: RECOVERY_PARTY, portfolioId: 'recovery', approvals: 1 });
+    expect(made.certificate).toMatchObject({ role: 1 });
+    expect(made.supplierKeystore).toBe(join(dir, 'keystore'));
+    // The certificate is the validator's trust too, and it is what the party's file holds.
+    const cert = parseCertificate(readFileSync(join(dir, 'recovery-party', 'recovery-ds.pem'), 'utf8'));
+    expect(cert).toMatchObject({ role: 1, entityId: RECOVERY_PARTY, keyUsage: ['digitalSignature'] });
+    expect(existsSync(join(dir, 'certs', 'organisation', `${cert.serialNumber}.pem`))).toBe(true);
+    // Not the supplier's store: its own key store id, directory and key files, encrypted under its own passphrase.
+    const partyKeys = readdirSync(join(dir, 'recovery-party', 'keystore')).filter((f) => f.endsWith('.p8'));
+    expect(partyKeys).toHaveLength(1);
+    expect(readdirSync(join(dir, 'keystore')).filter((f) => f.startsWith(RECOVERY_PARTY))).toEqual([]);
+    const pem = readFileSync(join(dir, 'recovery-party', 'keystore', partyKeys[0]!), 'utf8');
+    expect(() => createPrivateKey({ key: pem, format: 'pem', passphrase: PASSPHRASE })).toThrow();
+    expect(createPrivateKey({ key: pem, format: 'pem', passphrase: PARTY_PASS }).asymmetricKeyType).toBe('ec');
+    expect(readFileSync(join(dir, 'recovery-party', 'keystore', 'keystore.db')).equals(readFileSync(join(dir, 'keystore', 'keystore.db')))).toBe(false);
+
+    const shown = party(['recovery', 'party', 'show']);
+    expect(shown).toMatchObject({ dir: join(dir, 'recovery-party'), accessControlled: true, meters: 0, certificate: { serialNumber: cert.serialNumber, role: 1 } });
+    expect(shown.party.storeId).not.toBe(party(['keystore', 'info']).storeId);
+    expect(party(['keystore', 'info']).storeId).toMatch(/^[0-9a-fA-F]{16,}$/);
+    expect(shown.operators.map((o: { operatorId: string }) => o.operatorId).sort()).toEqual(['admin', 'officer-a', 'officer-b']);
+    // The supplier's passphrase is refused for it; another wrong one does not open it.
+    expect(party(['recovery', 'party', 'show'], 2, { SMKI_RECOVERY_PASSPHRASE: PASSPHRASE }).error.code).toBe('ERR_CLI_USAGE');
+    expect(party(['recovery', 'party', 'show'], 5, { SMKI_RECOVERY_PASSPHRASE: 'not the one' }).error.code).toBe('ERR_KEYSTORE_WRONG_PASSPHRASE');
+    const text = smki(['--dir', dir, 'recovery', 'party', 'show'], { env: { SMKI_RECOVERY_PASSPHRASE: PARTY_PASS } });
+    expect(text.stdout).toContain(`Recovery party ${RECOVERY_PARTY} (Remote Party Role 1)`);
+    expect(text.stdout).toMatch(/officer-a\s+signer@90B3D51F30000001\/recovery deviceManager@90B3D51F30000001/);
+
+    expect(party(['recovery', 'party', 'init', ...members()], 5).error.code).toBe('ERR_CLI_STATE_EXISTS');
+  }, 120_000);
+
+  it('a compromise of north: build refused without an approval and with the proposer’s own; built with another operator’s, signed by the Recovery party (mode 8); the meters’ answers recorded; south untouched', () => {
+    const south = southView(dir);
+    // --recovery-party defaults to the state directory's party.
+    const planned = json<PlanJson>(dir, ['recovery', 'plan', '--route', 'compromise', '--portfolio', 'north', '--backend', 'standby']);
+    expect(planned.plan).toMatchObject({ route: 'compromise', originator: RECOVERY_PARTY, backend: 'standby' });
+    const id = planned.plan.planId;
+    const oldCerts = { digitalSignature: keyCert(dir, planned.plan.oldKeys.signing!), keyAgreement: keyCert(dir, planned.plan.oldKeys.keyAgreement!) };
+    const operator = ['--operator', 'officer-a', '--operator-key', join(keys, 'a.pem')];
+    const nothingBuilt = { pending: 0, built: 0, replaced: 0, failed: 0, escalated: 0 };
+
+    // No operator: a usage error before anything.
+    expect(party(['recovery', 'build', id], 2).error.code).toBe('ERR_CLI_USAGE');
+    // No approval: the party's store refuses to open the session; nothing is signed.
+    const unapproved = party(['recovery', 'build', id, ...operator], 1);
+    expect(unapproved.error).toMatchObject({ code: 'ERR_PROPOSAL_QUORUM_NOT_MET' });
+    expect(unapproved.error.hint).toContain('--approver');
+    expect(json<StatusJson>(dir, ['recovery', 'status', id]).counts).toMatchObject({ built: 0, replaced: 0 });
+    // The proposer approving its own batch: refused.
+    const own = party(['recovery', 'build', id, ...operator, '--approver', `officer-a:${join(keys, 'a.pem')}`], 2);
+    expect(own.error.code).toBe('ERR_CLI_USAGE');
+    expect(own.error.message).toContain('its own approval never counts');
+    // The supplier's passphrase for the party: refused.
+    expect(party(['recovery', 'build', id, ...operator, '--approver', `officer-b:${join(keys, 'b.pem')}`], 2, { SMKI_RECOVERY_PASSPHRASE: PASSPHRASE }).error.code).toBe('ERR_CLI_USAGE');
+    expect(json<StatusJson>(dir, ['recovery', 'status', id]).counts).toMatchObject({ ...nothingBuilt, pending: 8 });
+
+    // With officer-b's approval: every north meter's command, signed by the Recovery party.
+    const out = join(dir, '..', 'compromise.jsonl');
+    const built = party(['recovery', 'build', id, ...operator, '--approver', `officer-b:${join(keys, 'b.pem')}`, '--out', out]);
+    expect(built).toMatchObject({ planId: id, built: 4, signedBy: RECOVERY_PARTY, counts: { pending: 0, built: 8 } });
+    expect(built.proposals).toHaveLength(1);
+    expect(built.proposals[0].commands).toBe(4);
+    const partyCert = parseCertificate(readFileSync(join(dir, 'recovery-party', 'recovery-ds.pem'), 'utf8'));
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { device: string; command: string });
+    expect(lines.map((l) => l.device)).toEqual(NORTH);
+    for (const l of lines) {
+      const { payload, message } = decodeUpdateSecurityCredentialsCommand(fromHex(l.command));
+      expect(payload.mode).toBe(8);
+      expect(message.originator).toBe(RECOVERY_PARTY);
+      expect(verifySignature(parseMessage(fromHex(l.command)), partyCert.publicKey!)).toBe(true);
+      expect(verifySignature(parseMessage(fromHex(l.command)), oldCerts.digitalSignature.publicKey!)).toBe(false);
+    }
+    expect(party(['recovery', 'party', 'show']).meters).toBe(4);
+
+    const respFile = join(dir, '..', 'compromise-responses.txt');
+    writeFileSync(respFile, lines.map((l) => toHex(meterResponse(fromHex(l.command), oldCerts, meters.get(l.device)!.dsKey))).join('\n'));
+    expect(json<RecordJson>(dir, ['recovery', 'record', id, respFile])).toMatchObject({ recorded: 4, refused: 0, planState: 'complete' });
+    expect(json<StatusJson>(dir, ['recovery', 'status', id])).toMatchObject({ counts: { replaced: 8 }, remaining: { signing: 0, keyAgreement: 0 } });
     expect(southView(dir)).toBe(south);
   }, 300_000);
 });

@@ -22,6 +22,8 @@
  *                            duis-user.db (the supplier's request id counters) and
  *                            duis-dcc.db (the DCC side's request id anti-replay); recovery.db
  *                            (the recovery plans of `smki recovery`, always SQLite)
+ * <dir>/recovery-party/     the Recovery party's own key store (`smki recovery party init`;
+ *                            or a directory given there): its own passphrase and operators
  * <dir>/log/                 the decision logs (one directory per validator process) and the
  *                            sealed log key
  * ```
@@ -105,6 +107,11 @@ export interface StateConfig {
   readonly clockCounters: boolean;
   /** DUIS: the lab DCC and where the supplier's XML-signing key is (absent from directories made before). */
   readonly duis?: DuisConfig;
+  /**
+   * The Recovery party (`smki recovery party init`): its own key store's directory (relative to
+   * the state directory when inside it) and its EUI-64. Its passphrase is its own, never kept here.
+   */
+  readonly recoveryParty?: { readonly dir: string; readonly entityId: Eui64 };
 }
 
 /** The two DUIS state stores: the User's request counters, the DCC side's anti-replay of request ids. */

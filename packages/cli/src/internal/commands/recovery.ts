@@ -6,10 +6,16 @@
  *   (keyCompromise; their certificates go on a new CRL) and makes the replacements in a further
  *   backend of the key store, by name. The state directory's organisation CA certifies the new
  *   keys (as `smki key generate --certify` does) and the certificates are attached.
+ * - `party init` / `party show`: the Recovery party (Remote Party Role 1), whose key sits in
+ *   every meter's recovery cell: its own key store (its own directory, passphrase and operators,
+ *   signing under dual control), its DS key and a role 1 certificate from the test organisation
+ *   CA (../recovery-party.ts).
  * - `build`: the next batch of commands, one JSON line per meter. A rotation is signed through
- *   the key store with the key each meter still trusts (mode 2). A compromise needs the Recovery
- *   party's own key store under dual control (mode 8); a state directory has none, so it is
- *   refused: nothing here signs as the Recovery party.
+ *   the key store with the key each meter still trusts (mode 2). A compromise is signed by the
+ *   Recovery party (mode 8): one of its operators (`--operator`, `--operator-key`) proposes a
+ *   signing session bound to exactly the batch's commands, other operators approve it
+ *   (`--approver ID:KEY-FILE`, each checking the proposal first; never the proposer), and only
+ *   then does its store sign. Without the approvals its store refuses (`ERR_PROPOSAL_QUORUM_NOT_MET`).
  * - `record`: device responses, each believed only once its signature verifies with the meter's
  *   DS certificate from the device registry, that certificate chaining to this directory's root
  *   through its device CA; a refused one changes nothing.
@@ -21,17 +27,23 @@
  * @internal
  */
 import { resolve } from 'node:path';
-import { fromHex, SmkiError, toHex } from '@smki/core';
+import { createKeySigner, fromHex, SmkiError, toHex, type Eui64 } from '@smki/core';
+import type { OperatorInfo } from '@smki/keystore';
 import { parseMessage } from '@smki/gbcs';
 import { parseCertificate } from '@smki/pki';
 import type { KeyStore } from '@smki/keystore';
-import { RecoveryPlans, type CellResult, type PlanStatus, type RecoveryPlan, type RecoveryPurpose } from '@smki/recovery';
+import { RecoveryPlans, type BuildBatchOptions, type CellResult, type PlanStatus, type RecoveryPlan, type RecoveryPurpose } from '@smki/recovery';
 import { choice, example, intOption, type Ctx, type Register } from '../program.js';
 import { table } from '../io.js';
 import { beginWrite, readInput, type PendingFile } from '../files.js';
 import { withHint } from '../exit.js';
 import { eui, type State } from '../state.js';
 import { issueKeyCertificate, revokeCertificate, trustingPage } from './keys.js';
+import { grantText, operatorOf, parseGrant, readOperatorKey, readPublicKeyFile, type Operator, type OperatorFlags } from '../access.js';
+import { assignToRecovery, createRecoveryParty, openRecoveryParty, partyDir, recoveryPassphrase, recoverySigning, RECOVERY_PASSPHRASE_ENV, RECOVERY_PORTFOLIO } from '../recovery-party.js';
+
+/** The Recovery party's EUI-64 of a test state directory unless `--entity` names another. */
+export const DEFAULT_RECOVERY_PARTY = '90B3D51F30000001';
 
 /** The plan database's file, under state/. */
 export const RECOVERY_DB = 'recovery.db';
@@ -130,6 +142,30 @@ interface RecordOutcome {
   readonly error?: { readonly code: string; readonly message: string };
 }
 
+/** `ID:PUBLIC-KEY-FILE:GRANT[,GRANT…]` of `party init --member`; a grant's default organisation is the Recovery party. */
+function partyMember(ctx: Ctx, spec: string, party: Eui64): OperatorInfo {
+  const first = spec.indexOf(':');
+  const last = spec.lastIndexOf(':');
+  if (first <= 0 || last <= first + 1 || last === spec.length - 1) {
+    throw new SmkiError('ERR_CLI_USAGE', '--member is ID:PUBLIC-KEY-FILE:GRANT[,GRANT…], e.g. officer-a:a.pub.pem:signer@recovery,deviceManager', { detail: spec.slice(0, 120) });
+  }
+  return { operatorId: spec.slice(0, first), publicKey: readPublicKeyFile(ctx.io, spec.slice(first + 1, last)), grants: spec.slice(last + 1).split(',').map((g) => parseGrant(g, party)) };
+}
+
+/** `ID:KEY-FILE` of `build --approver`: another operator of the Recovery party, its key read here. */
+function approverOf(ctx: Ctx, spec: string, passphraseFile: string | undefined): Operator {
+  const at = spec.indexOf(':');
+  if (at <= 0 || at === spec.length - 1) throw new SmkiError('ERR_CLI_USAGE', '--approver is ID:PRIVATE-KEY-FILE (an operator of the Recovery party other than --operator)', { detail: spec.slice(0, 120) });
+  return { operatorId: spec.slice(0, at), signer: createKeySigner(readOperatorKey(ctx.io, spec.slice(at + 1), passphraseFile)) };
+}
+
+/** Every meter that trusts one of the plan's old keys (the meters its commands go to). */
+async function planMeters(ks: KeyStore, plan: RecoveryPlan): Promise<Set<string>> {
+  const all = new Set<string>();
+  for (const p of plan.purposes) for (const d of (await trustingPage(ks, plan.oldKeys[p]!, 100_000_000)).devices) all.add(d);
+  return all;
+}
+
 export const register: Register = (program, wrap) => {
   const recovery = program
     .command('recovery')
@@ -143,7 +179,7 @@ export const register: Register = (program, wrap) => {
       .addOption(choice('--route <route>', 'rotation (mode 2, signed with the old key) or compromise (mode 8, from the Recovery party)', ['rotation', 'compromise']).makeOptionMandatory())
       .requiredOption('--portfolio <id>', 'the portfolio whose meters are re-keyed')
       .option('--backend <name>', "compromise: the key store's further backend for the replacements (a file backend in keystore-backends/<name>/, made if missing)")
-      .option('--recovery-party <eui>', "compromise: the Recovery party's EUI-64 (Remote Party Role 1), the originator of the mode 8 commands")
+      .option('--recovery-party <eui>', "compromise: the Recovery party's EUI-64 (Remote Party Role 1), the originator of the mode 8 commands (default: the state directory's, from smki recovery party init)")
       .addOption(choice('--purpose <purpose>', 'what to re-key (default both)', ['signing', 'keyAgreement'])),
     'smki recovery plan --route rotation --portfolio north',
     'smki recovery plan --route compromise --portfolio north --backend standby --recovery-party 90B3D51F30000001',
@@ -158,11 +194,13 @@ export const register: Register = (program, wrap) => {
       if (route === 'compromise' && backend === undefined) {
         throw new SmkiError('ERR_CLI_USAGE', 'a compromise makes the replacements in another backend than the stolen keys: give --backend <name>', {});
       }
-      if (route === 'compromise' && o.recoveryParty === undefined) {
-        throw new SmkiError('ERR_CLI_USAGE', "a compromise is signed by the Recovery party (mode 8): give --recovery-party <eui>", {});
-      }
-      const recoveryParty = o.recoveryParty === undefined ? undefined : eui(String(o.recoveryParty), '--recovery-party');
       const state = ctx.state();
+      // A compromise's originator: --recovery-party, else the state directory's Recovery party (smki recovery party init).
+      const partyEui = o.recoveryParty ?? (route === 'compromise' ? state.config.recoveryParty?.entityId : undefined);
+      if (route === 'compromise' && partyEui === undefined) {
+        throw new SmkiError('ERR_CLI_USAGE', 'a compromise is signed by the Recovery party (mode 8): give --recovery-party <eui>, or make the party first (smki recovery party init)', {});
+      }
+      const recoveryParty = partyEui === undefined ? undefined : eui(String(partyEui), '--recovery-party');
       const warnings: string[] = [];
       if (backend !== undefined) {
         const known = state.furtherBackendNames().includes(backend);
@@ -225,55 +263,177 @@ export const register: Register = (program, wrap) => {
   example(
     recovery
       .command('build')
-      .description('build and sign the next batch: one JSON line per meter { device, counter, command (hex) }')
+      .description('build and sign the next batch: one JSON line per meter { device, counter, command (hex) }; a compromise is signed by the Recovery party under dual control')
       .argument('<planId>', 'the plan')
       .option('--limit <n>', 'at most this many meters (default 100)', intOption('--limit', 1, 1_000_000), 100)
-      .option('--out <file>', 'write the JSON lines here (default: stdout)'),
+      .option('--out <file>', 'write the JSON lines here (default: stdout)')
+      .option('--operator <id>', "compromise: the Recovery party's operator who proposes each batch's signing session (signer and deviceManager of the party)")
+      .option('--operator-key <file>', "compromise: that operator's private key (PKCS#8 PEM from smki operator key)")
+      .option('--operator-passphrase-file <file>', 'the passphrase of the operator and approver keys (default: $SMKI_OPERATOR_PASSPHRASE)')
+      .option('--approver <id:keyfile...>', "compromise: another operator of the Recovery party who approves each batch after checking it (its private key file); never the proposer")
+      .option('--recovery-passphrase-file <file>', `compromise: the Recovery party's passphrase (default: $${RECOVERY_PASSPHRASE_ENV}; never the supplier's)`),
     'smki recovery build 0F3A… --limit 5000 --out batch.jsonl',
+    `${RECOVERY_PASSPHRASE_ENV}=… smki recovery build 0F3A… --out batch.jsonl --operator officer-a --operator-key a.key.pem --approver officer-b:b.key.pem`,
   ).action(
     wrap(async (ctx, [planId], o) =>
-      withPlans(ctx, async (plans) => {
+      withPlans(ctx, async (plans, state, ks) => {
         const id = String(planId);
         const before = await plans.status(id);
-        if (before.plan.route === 'compromise') {
-          throw withHint(
-            new SmkiError('ERR_CLI_STATE_INVALID', `plan ${id} is a compromise: its CS02b mode 8 commands are signed by the Recovery party, and this state directory has no Recovery party key store`, { detail: 'recovery party' }),
-            "the Recovery party signs with its own key store (its own operators, a signing session approved under dual control); smki cannot set one up yet: build the batch with @smki/recovery's buildBatch({ recovery }) in the Recovery party's tooling. The stolen keys stay revoked meanwhile",
-          );
+        const compromise = before.plan.route === 'compromise';
+        if (!compromise && (o.operator !== undefined || o.approver !== undefined || o.recoveryPassphraseFile !== undefined)) {
+          throw new SmkiError('ERR_CLI_USAGE', `plan ${id} is a rotation, signed by the supplier with the key each meter trusts: --operator, --approver and --recovery-passphrase-file are for a compromise`, {});
         }
-        const limit = o.limit as number;
-        // The output file is opened before any counter is consumed: a path that cannot be written fails now.
-        const file: PendingFile | undefined = o.out === undefined ? undefined : beginWrite(resolve(ctx.io.cwd, String(o.out)), 0o644);
-        const lines: string[] = [];
-        try {
-          const estimate = before.counts.pending > 0 ? before.counts.pending : Math.max(0, ...Object.values(before.remaining).map((n) => n ?? 0));
-          const bar = ctx.progress('building commands', Math.min(limit, estimate));
-          try {
-            for (let left = limit; left > 0; ) {
-              const batch = await plans.buildBatch(id, { limit: Math.min(CHUNK, left) });
-              if (batch.length === 0) break;
-              for (const c of batch) lines.push(JSON.stringify({ device: c.device, counter: c.counter.toString(), purposes: c.purposes, command: toHex(c.command) }));
-              left -= batch.length;
-              bar.tick(batch.length);
-            }
-          } finally {
-            bar.stop();
+        let signing: BuildBatchOptions['recovery'];
+        let closeParty: (() => Promise<void>) | undefined;
+        const proposals: { proposalId: string; commands: number }[] = [];
+        if (compromise) {
+          if (state.config.recoveryParty === undefined) {
+            throw withHint(
+              new SmkiError('ERR_CLI_STATE_INVALID', `plan ${id} is a compromise: its CS02b mode 8 commands are signed by the Recovery party, and this state directory has no Recovery party key store`, { detail: 'recovery party' }),
+              'make the Recovery party first, with its own passphrase and operators, signing under dual control: smki recovery party init --member … (then build with --operator, --operator-key and --approver). The stolen keys stay revoked meanwhile',
+            );
           }
-          file?.commit(lines.length > 0 ? `${lines.join('\n')}\n` : '');
-        } catch (e) {
-          file?.abandon();
-          throw e;
+          const operator = operatorOf(ctx.io, o as OperatorFlags);
+          if (operator === undefined) throw new SmkiError('ERR_CLI_USAGE', "a compromise batch is proposed by an operator of the Recovery party: give --operator ID --operator-key FILE, and --approver ID:KEY-FILE for the others' approvals", {});
+          const approvers = ((o.approver as string[] | undefined) ?? []).map((a) => approverOf(ctx, a, o.operatorPassphraseFile as string | undefined));
+          const party = await openRecoveryParty(state, recoveryPassphrase(ctx.io, o.recoveryPassphraseFile as string | undefined));
+          closeParty = () => party.close();
+          try {
+            if (party.config.entityId !== before.plan.originator) {
+              throw new SmkiError('ERR_CLI_STATE_INVALID', `plan ${id}'s commands are from ${before.plan.originator}, not from this state directory's Recovery party ${party.config.entityId}`, { detail: before.plan.originator });
+            }
+            signing = recoverySigning(party, operator, approvers, (p) => proposals.push({ proposalId: p.proposalId, commands: p.commands.length }));
+            // The party's store records which meters hold its key (its recovery cell): the plan's meters, once.
+            await assignToRecovery(party, operator, await planMeters(ks, before.plan));
+          } catch (e) {
+            await party.close();
+            throw e;
+          }
         }
-        const after = await plans.status(id);
-        const summary = { planId: id, built: lines.length, out: o.out === undefined ? '-' : String(o.out), counts: after.counts };
-        if (file === undefined) {
-          for (const l of lines) ctx.line(l);
-          if (!ctx.json) ctx.io.stderr.write(`${lines.length} command(s) built for plan ${id}\n`);
-          return {};
+        try {
+          const limit = o.limit as number;
+          // The output file is opened before any counter is consumed: a path that cannot be written fails now.
+          const file: PendingFile | undefined = o.out === undefined ? undefined : beginWrite(resolve(ctx.io.cwd, String(o.out)), 0o644);
+          const lines: string[] = [];
+          try {
+            const estimate = before.counts.pending > 0 ? before.counts.pending : Math.max(0, ...Object.values(before.remaining).map((n) => n ?? 0));
+            const bar = ctx.progress('building commands', Math.min(limit, estimate));
+            try {
+              for (let left = limit; left > 0; ) {
+                let batch;
+                try {
+                  batch = await plans.buildBatch(id, { limit: Math.min(CHUNK, left), ...(signing !== undefined ? { recovery: signing } : {}) });
+                } catch (e) {
+                  if (e instanceof SmkiError && e.code === 'ERR_PROPOSAL_QUORUM_NOT_MET') {
+                    throw withHint(e, `the Recovery party's store signs a batch only once other operators approved it: give --approver ID:KEY-FILE (an operator other than ${String(o.operator)}); this batch was not signed and its meters stay pending`);
+                  }
+                  throw e;
+                }
+                if (batch.length === 0) break;
+                for (const c of batch) lines.push(JSON.stringify({ device: c.device, counter: c.counter.toString(), purposes: c.purposes, command: toHex(c.command) }));
+                left -= batch.length;
+                bar.tick(batch.length);
+              }
+            } finally {
+              bar.stop();
+            }
+            file?.commit(lines.length > 0 ? `${lines.join('\n')}\n` : '');
+          } catch (e) {
+            file?.abandon();
+            throw e;
+          }
+          const after = await plans.status(id);
+          const summary = { planId: id, built: lines.length, out: o.out === undefined ? '-' : String(o.out), counts: after.counts, ...(compromise ? { signedBy: before.plan.originator, proposals } : {}) };
+          const how = compromise ? `signed by the Recovery party ${before.plan.originator} (${proposals.length} approved session(s): ${proposals.map((p) => p.proposalId).join(', ')})` : '';
+          if (file === undefined) {
+            for (const l of lines) ctx.line(l);
+            if (!ctx.json) ctx.io.stderr.write(`${lines.length} command(s) built for plan ${id}${how ? `, ${how}` : ''}\n`);
+            return {};
+          }
+          return { json: summary, text: `${ctx.paint.green('✔')} ${lines.length} command(s) built for plan ${id} → ${String(o.out)} (pending ${after.counts.pending}, awaiting answers ${after.counts.built})${how ? `\n  ${how}` : ''}` };
+        } finally {
+          await closeParty?.();
         }
-        return { json: summary, text: `${ctx.paint.green('✔')} ${lines.length} command(s) built for plan ${id} → ${String(o.out)} (pending ${after.counts.pending}, awaiting answers ${after.counts.built})` };
       }),
     ),
+  );
+
+  const party = recovery.command('party').description("the Recovery party (Remote Party Role 1): its own key store, passphrase and operators; it signs mode 8 under dual control");
+  example(party, 'smki recovery party init --member officer-a:a.pub:signer@recovery,deviceManager --member officer-b:b.pub:signer@recovery --member admin:admin.pub:administrator@*', 'smki recovery party show');
+
+  example(
+    party
+      .command('init')
+      .description("make the Recovery party's key store (its own directory and passphrase, never the supplier's), its DS key with a role 1 certificate from the test organisation CA, its operators, and a policy putting every signing session under dual control")
+      .option('--entity <eui>', "the Recovery party's EUI-64", DEFAULT_RECOVERY_PARTY)
+      .option('--party-dir <dir>', `its directory (new or empty; default: <state>/recovery-party)`)
+      .requiredOption('--member <spec...>', `an operator of the party: ID:PUBLIC-KEY-FILE:GRANT[,GRANT…] (grants as for smki operator init; a scope without an EUI-64 is the party's: signer@${RECOVERY_PORTFOLIO}, deviceManager, administrator@*)`)
+      .option('--approvals <n>', "approvals by other operators each signing session needs (default 1)", intOption('--approvals', 1, 5), 1)
+      .option('--recovery-passphrase-file <file>', `its passphrase (default: $${RECOVERY_PASSPHRASE_ENV}); refused if it is the supplier's`),
+    `${RECOVERY_PASSPHRASE_ENV}=… smki recovery party init --member officer-a:a.pub:signer@recovery,deviceManager --member officer-b:b.pub:signer@recovery --member admin:admin.pub:administrator@*`,
+  ).action(
+    wrap(async (ctx, _a, o) => {
+      const state = ctx.state();
+      const entityId = eui(String(o.entity), '--entity');
+      const operators = (o.member as string[]).map((m) => partyMember(ctx, m, entityId));
+      const pass = recoveryPassphrase(ctx.io, o.recoveryPassphraseFile as string | undefined);
+      const made = await createRecoveryParty(state, { ...(o.partyDir !== undefined ? { dir: String(o.partyDir) } : {}), entityId, passphrase: pass, operators, approvals: o.approvals as number });
+      const c = made.certificate;
+      return {
+        json: { dir: made.dir, party: made.config, certificate: { serialNumber: c.serialNumber, subjectKeyId: c.subjectKeyId, role: c.role, notAfter: c.notAfter }, operators: operators.map((x) => ({ operatorId: x.operatorId, grants: x.grants })), policy: made.policy, supplierKeystore: state.path('keystore') },
+        text: [
+          `${ctx.paint.green('✔')} Recovery party ${entityId}: its own key store in ${made.dir} (its own passphrase; the supplier's keys are in ${state.path('keystore')})`,
+          `  DS key ${made.config.keyId}, certificate ${c.serialNumber} (role 1, SKI ${c.subjectKeyId}) → ${made.dir}/recovery-ds.pem`,
+          table(['operator', 'grants'], operators.map((x) => [x.operatorId, x.grants.map(grantText).join(' ')])),
+          `  every signing session needs ${o.approvals as number} approval(s) by operators other than the proposer`,
+          `  next: smki recovery plan --route compromise --portfolio <id> --backend <name>; smki recovery build <planId> --operator ID --operator-key FILE --approver ID:KEY-FILE`,
+        ].join('\n'),
+      };
+    }),
+  );
+
+  example(
+    party
+      .command('show')
+      .description("the Recovery party: its directory, key store, DS key and certificate, operators and policy (opened with its own passphrase)")
+      .option('--recovery-passphrase-file <file>', `its passphrase (default: $${RECOVERY_PASSPHRASE_ENV})`),
+    'smki recovery party show --json',
+  ).action(
+    wrap(async (ctx, _a, o) => {
+      const state = ctx.state();
+      if (partyDir(state) === undefined) {
+        throw withHint(new SmkiError('ERR_CLI_STATE_INVALID', 'this state directory has no Recovery party key store', { detail: 'recovery party' }), 'make it: smki recovery party init --member …');
+      }
+      const p = await openRecoveryParty(state, recoveryPassphrase(ctx.io, o.recoveryPassphraseFile as string | undefined));
+      try {
+        const key = await p.store.key(p.config.keyId);
+        const operators = await p.store.operators();
+        const meters = (await p.store.exposureReport(p.config.entityId)).find((e) => e.keyId === p.config.keyId)?.deviceCount ?? 0;
+        const c = p.certificate;
+        return {
+          json: {
+            dir: p.dir,
+            party: p.config,
+            key: { keyId: key.keyId, state: key.state, backend: key.backend },
+            certificate: { serialNumber: c.serialNumber, subjectKeyId: c.subjectKeyId, role: c.role, entityId: c.entityId, notBefore: c.notBefore, notAfter: c.notAfter },
+            meters,
+            accessControlled: await p.store.accessControlled(),
+            operators: operators.map((x) => ({ operatorId: x.operatorId, grants: x.grants, removed: x.removed })),
+            supplierKeystore: state.path('keystore'),
+          },
+          text: [
+            `Recovery party ${p.config.entityId} (Remote Party Role 1)`,
+            `  key store ${p.config.storeId} in ${p.dir}/keystore (its own passphrase; the supplier's is ${state.path('keystore')})`,
+            `  DS key ${key.keyId} (${key.state}), certificate ${c.serialNumber}, SKI ${c.subjectKeyId}, valid to ${c.notAfter.toISOString()}`,
+            `  meters recorded as holding it in their recovery cell: ${meters}`,
+            table(['operator', 'grants', 'state'], operators.map((x) => [x.operatorId, x.grants.map(grantText).join(' '), x.removed ? 'removed' : 'active'])),
+            `  every signing session needs ${p.config.approvals} approval(s) by operators other than the proposer (the policy of its ceremony)`,
+          ].join('\n'),
+        };
+      } finally {
+        await p.close();
+      }
+    }),
   );
 
   example(recovery.command('status').description("a plan's meters per state, and how many meters still trust each old key").argument('<planId>', 'the plan'), 'smki recovery status 0F3A… --json').action(
