@@ -65,7 +65,7 @@ const USER_ROLES = [SUPPLIER, NETWORK_OPERATOR] as const;
 const CREDENTIALS_ROLES = [1, 2, 3, 5, 6] as const;
 const CS02B_FIRST = UPDATE_SECURITY_CREDENTIALS_BASE_CODE;
 const CS02B_LAST = UPDATE_SECURITY_CREDENTIALS_BASE_CODE + 9;
-/** The most CS02b commands remembered between their acceptance and the device's answer. */
+/** The most accepted CS02b commands whose decoded form is cached (the store keeps every one pending). */
 const MAX_PENDING_CREDENTIALS = 100_000;
 const DLMS_ACCESS_REQUEST = 0xd9;
 const DEFAULT_CLOCK_WINDOW_MS = 300_000;
@@ -107,7 +107,7 @@ interface Checked {
   readonly credentials?: PassedCredentials;
 }
 
-/** A CS02b command this validator accepted, until the device's answer moves the registry. */
+/** What the device's answer to an accepted CS02b command is checked against (kept in the store as the command itself). */
 interface PassedCredentials {
   readonly command: DecodedUpdateSecurityCredentialsCommand;
   /** The replacement certificates' SKIs and entities, in the command's order. */
@@ -171,7 +171,7 @@ export class Validator {
   readonly #cacheSize: number;
   readonly #deviceKeys: Lru<Eui64, DeviceKey>;
   readonly #titles = new Map<Eui64, Uint8Array>();
-  /** CS02b commands accepted and not yet answered, by the SHA-256 of the command as received. */
+  /** A cache of the pending CS02b commands this validator accepted, decoded, by the SHA-256 of the command as received; the store's pending commands are the truth. */
   readonly #passedCredentials = new Lru<string, PassedCredentials>(MAX_PENDING_CREDENTIALS);
   readonly #zCache: Lru<string, Uint8Array> | undefined;
   readonly #zTtl: number;
@@ -314,7 +314,8 @@ export class Validator {
    * Record a device's answer to a CS02b Update Security Credentials command this validator
    * accepted, and move the device's trust in the registry (docs/domain.md §9):
    * 1. `command` (the signed pre-command as it was given to {@link Validator.validate}) must be a
-   *    CS02b command this validator accepted and whose answer it has not yet applied;
+   *    CS02b command pending in the state store: accepted by a validator over this store (this
+   *    one, another process's, or one before a restart), its answer not yet applied;
    * 2. `answer` is the device's response (CRA 02, the command's message code and counter, from the
    *    device to the command's originator) or its alert 0x00CB (CRA 03) for a future-dated command;
    * 3. its signature verifies under the device's digital-signing certificate held in the registry
@@ -325,20 +326,26 @@ export class Validator {
    * 5. each successful cell moves to the new certificate in one registry transaction
    *    (`replaceCells`, compare-and-set on the old key id the device reports); failed cells keep
    *    theirs. An alert 0x8F67 moves nothing; a future-dated command's bare `SEQUENCE { NULL }`
-   *    moves nothing and keeps the command for its alert.
+   *    moves nothing and keeps the command for its alert;
+   * 6. the command is removed from the store's pending commands (after the registry moved: a
+   *    crash in between leaves it pending, and the same answer applied again finds the cells
+   *    already moved and only removes it). Of calls racing with one answer, one returns; the
+   *    others are refused (`ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND`).
    *
    * Any refusal changes nothing. After a move, commands signed with the old key for this device
    * are refused (`ERR_COMMAND_PORTFOLIO_MISMATCH` while the old certificate is still one of the
    * entity's, else `ERR_COMMAND_SIGNATURE_INVALID`, or `ERR_COMMAND_SIGNER_UNKNOWN` until the new
    * certificate is in the trust store: add it with {@link Validator.updateTrust}).
    *
-   * The accepted commands awaiting an answer are kept in memory (at most 100,000): after a restart
-   * an answer is refused (`ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND`) and the registry must be
-   * brought in line by its operator (the registry's `replaceCells` or `put`).
+   * The accepted commands awaiting an answer are durable: each is written to the state store
+   * (`CommitEntry.pending`) in the same commit as its counter and decision record, so an answer is
+   * applied after a restart, or by another process over the same store (a `ValidatorPool`'s
+   * workers), as by the validator that accepted the command.
    * @throws SmkiError `ERR_VALIDATOR_CLOSED`; `ERR_GBCS_MALFORMED` (the answer or its payload);
    *   `ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND`; `ERR_CREDENTIALS_RESPONSE_MISMATCH`;
    *   `ERR_CREDENTIALS_RESPONSE_SIGNATURE_INVALID`; `ERR_STORE_CELL_CONFLICT` (the registry's cell
-   *   no longer names the old key id: nothing moved); `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`
+   *   no longer names the old key id: nothing moved); `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`,
+   *   `ERR_STORE_CORRUPT` (the pending command kept in the store is damaged)
    * @see docs/domain.md §9 (response, alert 0x00CB), docs/validator.md
    * @example
    * ```ts
@@ -363,8 +370,15 @@ export class Validator {
     };
     if (!(answerBytes instanceof Uint8Array) || !(commandBytes instanceof Uint8Array)) return refuse('ERR_INVALID_ARGUMENT', 'the answer and the command are Uint8Arrays');
     const key = sha256(commandBytes);
-    const passed = this.#passedCredentials.get(key, 0);
-    if (passed === undefined) return refuse('ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND', 'the command is not a CS02b command this validator accepted and has not yet applied the answer of');
+    // The store is the truth: the command is pending there from the commit that accepted it
+    // (whichever process, before or after a restart) until an answer is applied. The cache only
+    // spares decoding it again.
+    const stored = await this.#store.pendingCommand(key);
+    if (stored === undefined) {
+      this.#passedCredentials.delete(key);
+      return refuse('ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND', 'the command is not a CS02b command accepted with this state store whose answer is still to be applied');
+    }
+    const passed = this.#passedCredentials.get(key, 0) ?? pendingCredentials(stored.command, stored.device);
     const cmd = passed.command.message;
     const answer = parseMessage(answerBytes);
     const kind = answer.cra === 'response' ? 'response' : answer.cra === 'alert' ? 'alert' : undefined;
@@ -407,6 +421,7 @@ export class Validator {
     if (outcome === undefined) {
       // A future-dated command is answered SEQUENCE { NULL } at once; its alert carries the outcome.
       if (payload.executionTime === undefined) refuse('ERR_CREDENTIALS_RESPONSE_MISMATCH', 'the response to an immediate CS02b command carries no outcome');
+      // Still pending: the alert carries the outcome.
       return { state: 'scheduled', ...facts, cells: [] };
     }
     if (outcome.sequenceNumber !== payload.sequenceNumber || outcome.mode !== payload.mode) {
@@ -433,9 +448,17 @@ export class Validator {
       }
       cells.push({ role: want.role, keyUsage: want.keyUsage, cellUsage: usage, status: r.status, oldKeyId: r.oldKeyId, newKeyId: moved ? target.ski : r.oldKeyId, moved });
     }
-    // One transaction; a cell that no longer names the old key id the device reports moves nothing.
-    if (moves.length > 0) await this.#o.registry.replaceCells(cmd.recipient, moves);
+    // One registry transaction; a cell that no longer names the old key id the device reports
+    // moves nothing. Then the pending command is removed. The registry and the state store may be
+    // different databases, so these are two transactions, in this order: a crash between them
+    // leaves the cells moved and the command pending, and the same answer applied again finds
+    // every cell already naming its new certificate, moves nothing more and removes the command
+    // (idempotent). The other order would lose the command with the cells unmoved.
+    const done = moves.every((mv) => device.cells.some((c) => c.role === mv.role && c.keyUsage === mv.keyUsage && c.cellUsage === mv.cellUsage && c.ski === mv.ski && c.entity === mv.entity));
+    if (!done) await this.#o.registry.replaceCells(cmd.recipient, moves);
     this.#passedCredentials.delete(key);
+    // Of several callers applying one answer at once, one is told it applied it.
+    if (!(await this.#store.removePendingCommand(key))) refuse('ERR_CREDENTIALS_RESPONSE_UNKNOWN_COMMAND', 'the answer to this command was applied meanwhile (by another call or process)');
     return { state: failed ? 'failed' : 'applied', ...facts, cells };
   }
 
@@ -699,7 +722,7 @@ export class Validator {
     if (critical) signerSerial = this.#checkSigner(m, device, role, now);
 
     // 5a. CS02b: the payload, its mode's rules, [3], and every replacement certificate.
-    const credentials = cs02b ? this.#checkCredentials(m, now) : undefined;
+    const credentials = cs02b ? this.#checkCredentials(m, device, now) : undefined;
 
     // 6. Anti-replay before the commit: the clock window and the payload's own counter.
     if (this.#clockWindow !== undefined && m.originatorCounter > BigInt(now) + this.#clockWindow) {
@@ -778,9 +801,11 @@ export class Validator {
    * rules (`decodeUpdateSecurityCredentialsCommand`: mode = code, the authorising cell, [3] = the
    * header's counter, target cells, each certificate's role and key usage = its cell's); each
    * replacement is an organisation certificate (of the originator, where a party replaces its own
-   * cells: modes 2, 3, 5, 6) whose path to the root validates with revocation, as a signer's does.
+   * cells: modes 2, 3, 5, 6; of the supplier the registry names for the device, where it goes into
+   * a supplier cell: modes 7 and 8, and no supplier named is a refusal) whose path to the root
+   * validates with revocation, as a signer's does.
    */
-  #checkCredentials(m: GbcsMessage, now: number): PassedCredentials {
+  #checkCredentials(m: GbcsMessage, device: DeviceRecord, now: number): PassedCredentials {
     let command: DecodedUpdateSecurityCredentialsCommand;
     try {
       command = decodeUpdateSecurityCredentialsCommand(m);
@@ -809,6 +834,20 @@ export class Validator {
       if (cert.kind !== 'organisation' || cert.entityId === undefined) reject('ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY', 'credentials', `replacement ${i} is not an organisation certificate`);
       if (ownCells && cert.entityId !== m.originator) {
         reject('ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY', 'credentials', `mode ${entry.mode} (${entry.name}) replaces the originator's own cells; replacement ${i} is ${String(cert.entityId)}'s`);
+      }
+      // A supplier cell takes only the certificate of the supplier the registry names for the
+      // device. Mode 2 is the supplier's own (checked above: the originator is that supplier);
+      // in modes 7 (change of supplier: the registry names the gaining supplier once the switch is
+      // registered) and 8 (recovery) the signer is another party, whose word alone must not hand
+      // the device to another organisation. No supplier in the registry: refused (fail closed).
+      if (r.cell.role === SUPPLIER && cert.entityId !== device.supplier) {
+        reject(
+          'ERR_COMMAND_CREDENTIALS_CERTIFICATE_ENTITY',
+          'credentials',
+          device.supplier === undefined
+            ? `replacement ${i} goes into a supplier cell, but the registry names no supplier for device ${m.recipient}`
+            : `replacement ${i} goes into a supplier cell and is ${String(cert.entityId)}'s, not the device's supplier ${device.supplier}'s`,
+        );
       }
       const v = trust.verdict(cert, now);
       if (!v.ok) {
@@ -984,6 +1023,9 @@ export class Validator {
       ...(anomaly ? { anomaly } : {}),
       ...(anomaly && !release ? { quarantine: { at: c.now, user: m.originator, device: m.recipient, messageCode: m.messageCode, counter: m.originatorCounter, command: m.bytes } } : {}),
       ...(release ? { release: release.id } : {}),
+      // A CS02b command is kept, in the same transaction as its counter and only if it commits,
+      // until the device's answer is applied (recordCredentialsResponse, from any process).
+      ...(c.credentials ? { pending: { key: c.commandHash, device: m.recipient, at: c.now, command: m.bytes } } : {}),
     };
     const base = { sender: c.sender, commandHash: c.commandHash };
     const rejected = (code: SmkiErrorCode, step: DecisionStep, message: string): RejectedDecision => ({ outcome: 'rejected', code, step, message, ...facts });
@@ -1029,7 +1071,7 @@ export class Validator {
       result: (o): Decision => {
         if (o?.status === 'committed') {
           this.#accepted++;
-          // Remembered until the device's answer (recordCredentialsResponse) moves the registry.
+          // Kept in the store (the commit above); cached here for the device's answer.
           if (c.credentials) this.#passedCredentials.set(c.commandHash, c.credentials, Infinity);
           const d: AcceptedDecision = {
             outcome: 'accepted',
@@ -1090,6 +1132,28 @@ export class Validator {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * What {@link Validator.recordCredentialsResponse} needs of a pending CS02b command, derived
+ * again from the command as the store kept it (it was checked in full when it was accepted; its
+ * replacement certificates are not checked again: the device has acted on them, and the registry
+ * must follow). A command that no longer decodes, or not for the device it was kept for, is
+ * `ERR_STORE_CORRUPT`.
+ */
+function pendingCredentials(bytes: Uint8Array, device: Eui64): PassedCredentials {
+  try {
+    const command = decodeUpdateSecurityCredentialsCommand(parseMessage(bytes));
+    if (command.message.recipient !== device) throw new Error(`the command is for ${command.message.recipient}`);
+    const targets = command.payload.replacements.map((r) => {
+      const cert = parseCertificate(r.certificate);
+      if (cert.subjectKeyId === undefined) throw new Error('a replacement has no subject key identifier');
+      return { ski: cert.subjectKeyId, entity: cert.entityId };
+    });
+    return { command, targets };
+  } catch (e) {
+    throw new SmkiError('ERR_STORE_CORRUPT', `the pending CS02b command kept for device ${device} is not one the validator accepted: ${why(e)}`, { detail: 'pending_commands' }, { cause: e });
+  }
+}
 
 /** The code and step of a commit outcome that is not a success. */
 function rejectionOf(o: CommitOutcome | undefined): [SmkiErrorCode, DecisionStep] {
