@@ -1,7 +1,8 @@
 import { Piscina } from 'piscina';
 import { SmkiError } from '@smki/core';
-import type { BatchCommand, CommandContext, Decision, ValidatorStats } from './types.js';
-import type { PoolTask, PoolWorkerData } from './worker.js';
+import type { SmkiErrorCode } from '@smki/core';
+import type { BatchCommand, CommandContext, CredentialsResponseResult, Decision, ValidatorStats } from './types.js';
+import type { PoolCredentialsOutcome, PoolTask, PoolWorkerData } from './worker.js';
 import { MAX_BATCH } from './validator.js';
 
 /** Options of {@link ValidatorPool.open}. */
@@ -131,6 +132,27 @@ export class ValidatorPool {
   async validate(bytes: Uint8Array, context: CommandContext): Promise<Decision> {
     const [d] = await this.validateBatch([{ bytes, sender: context?.sender } as BatchCommand]);
     return d as Decision;
+  }
+
+  /**
+   * Record a device's answer to a CS02b Update Security Credentials command and move the
+   * device's trust in the registry: {@link Validator.recordCredentialsResponse} in one of the
+   * workers, with the same checks, result and refusals. Any worker will do: an accepted CS02b
+   * command is pending in the store the workers share (written in the commit that accepted it),
+   * whichever worker accepted it, and before or after the pool restarted.
+   * @throws SmkiError `ERR_VALIDATOR_CLOSED`; `ERR_INVALID_ARGUMENT` (not Uint8Arrays); and every
+   *   code of {@link Validator.recordCredentialsResponse}, as the worker's validator threw it
+   * @see docs/domain.md §9, docs/validator.md (worker pool)
+   */
+  async recordCredentialsResponse(answer: Uint8Array, command: Uint8Array): Promise<CredentialsResponseResult> {
+    if (this.#closed) throw new SmkiError('ERR_VALIDATOR_CLOSED', 'the pool is closed', {});
+    if (!(answer instanceof Uint8Array) || !(command instanceof Uint8Array)) {
+      throw new SmkiError('ERR_INVALID_ARGUMENT', 'the answer and the command are Uint8Arrays', { detail: 'answer' });
+    }
+    const r = (await this.#pool.run({ op: 'credentials', answer: Uint8Array.from(answer), command: Uint8Array.from(command) } satisfies PoolTask)) as PoolCredentialsOutcome;
+    if (r.ok) return r.result;
+    // The worker's refusal, rebuilt with its code and context (they do not cross the thread boundary on an Error).
+    throw new SmkiError(r.code as SmkiErrorCode, r.message, r.context as never);
   }
 
   /** Decisions returned by this pool since it opened. */

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { SmkiError } from '@smki/core';
 import { Validator } from './validator.js';
-import type { BatchCommand, Decision, ValidatorOptions } from './types.js';
+import type { BatchCommand, CredentialsResponseResult, Decision, ValidatorOptions } from './types.js';
 
 /** What the pool passes to every worker. @internal */
 export interface PoolWorkerData {
@@ -25,6 +25,7 @@ export interface PoolWorkerData {
 export type PoolTask =
   | { readonly op: 'init'; readonly round: number }
   | { readonly op: 'batch'; readonly commands: readonly BatchCommand[] }
+  | { readonly op: 'credentials'; readonly answer: Uint8Array; readonly command: Uint8Array }
   | { readonly op: 'close'; readonly round: number };
 
 /** What a worker's setup module exports as default. */
@@ -67,8 +68,17 @@ function barrier(round: number): void {
   }
 }
 
+/**
+ * The outcome of a `credentials` task: the result, or the refusal as plain data (an error's own
+ * fields, such as a SmkiError's code, do not survive the thread boundary; the pool rebuilds it).
+ * @internal
+ */
+export type PoolCredentialsOutcome =
+  | { readonly ok: true; readonly result: CredentialsResponseResult }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly context: unknown };
+
 /** The task handler. @internal */
-export default async function task(t: PoolTask): Promise<Decision[] | number> {
+export default async function task(t: PoolTask): Promise<Decision[] | number | PoolCredentialsOutcome> {
   switch (t.op) {
     case 'init': {
       validator ??= open();
@@ -79,6 +89,18 @@ export default async function task(t: PoolTask): Promise<Decision[] | number> {
     case 'batch': {
       validator ??= open();
       return (await validator).validateBatch(t.commands);
+    }
+    case 'credentials': {
+      validator ??= open();
+      const v = await validator;
+      try {
+        return { ok: true, result: await v.recordCredentialsResponse(t.answer, t.command) };
+      } catch (e) {
+        // By name, not instanceof: a store loaded from its build brings its own copy of the class.
+        if (!(e instanceof Error) || e.name !== 'SmkiError' || typeof (e as SmkiError).code !== 'string') throw e;
+        const s = e as SmkiError;
+        return { ok: false, code: s.code, message: s.message, context: s.context };
+      }
     }
     case 'close': {
       if (validator) await (await validator).close();
