@@ -58,8 +58,6 @@ export interface SqlDriver extends SqlReader {
 const CHUNK = 500;
 /** Rows one SQLite INSERT statement of a bulk insert carries. */
 const ROWS_PER_INSERT = 32;
-/** How much of a SQLite file the reading connection maps (address space, not memory). */
-const MMAP_BYTES = 1 << 30;
 
 /** ` ON CONFLICT (key) DO UPDATE SET` every other column (the same in SQLite and PostgreSQL). */
 function upsertTail(columns: readonly string[], key: readonly string[]): string {
@@ -125,13 +123,10 @@ export class SqliteDriver implements SqlDriver {
       throw e;
     }
     const [, reader] = open as [Database.Database, Database.Database];
-    // The reads map the file: each commit of another connection empties a connection's page
-    // cache, and a read through the map costs no system call.
-    try {
-      reader.pragma(`mmap_size = ${MMAP_BYTES}`);
-    } catch {
-      // a build without mmap reads through the page cache
-    }
+    // No memory map for the reads. Measured at 1,000,000 meters under concurrent signFor, reading
+    // through a 1 GiB map cost ≈30 µs more CPU a use than reading through the page cache, most of
+    // it in the kernel (likely: the file grows with every batch of use records, SQLite maps it
+    // again, and the pages the next reads touch fault in anew); docs/keystore-estate.md §5.
     const file = options.useWorker !== false && typeof path === 'string' && path !== '' && path !== ':memory:' && !path.startsWith('file:');
     const spec: DriverSpec | undefined = file ? { kind: 'sqlite', path: resolve(path), schema: { sql: schema.sql, version: schema.version }, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) } : undefined;
     return new SqliteDriver(writer, reader, spec);
