@@ -298,7 +298,8 @@ export interface CommitOptions {
 /**
  * The durable state that decides whether a command may pass: anti-replay counters per
  * (originator, device), anomaly counts per (user, message code, window), and quarantined
- * commands; and the sequences allocated with them (see {@link SequenceClaim}). One interface,
+ * commands; and the sequences allocated with them (see {@link SequenceClaim}) and the commands
+ * kept pending with them (see {@link CommitEntry.pending}). One interface,
  * three implementations: {@link MemoryStateStore} (tests, benchmarks), {@link SqliteStateStore}
  * (the embedded default) and {@link PostgresStateStore} (several processes on several machines).
  *
