@@ -138,6 +138,20 @@ export class MemoryStateStore implements StateStore {
     return this.#pending.delete(pendingKey(key, 'key'));
   }
 
+  /** {@inheritDoc StateStore.prunePendingCommands} */
+  async prunePendingCommands(before: number): Promise<number> {
+    this.#open();
+    const t = epochMs(before, 'before');
+    let n = 0;
+    for (const [k, p] of this.#pending) {
+      if (p.at < t) {
+        this.#pending.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */
   async pruneAnomalyWindows(before: number): Promise<number> {
     this.#open();

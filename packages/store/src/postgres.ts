@@ -319,6 +319,14 @@ export class PostgresStateStore implements StateStore {
     return rows.length === 1;
   }
 
+  /** {@inheritDoc StateStore.prunePendingCommands} */
+  async prunePendingCommands(before: number): Promise<number> {
+    this.#ready();
+    const t = epochMs(before, 'before');
+    const rows = await this.#conn.query('prunePendingCommands', `DELETE FROM ${this.#conn.schema}.pending_commands WHERE at < $1 RETURNING key`, [t]);
+    return rows.length;
+  }
+
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */
   async pruneAnomalyWindows(before: number): Promise<number> {
     this.#ready();

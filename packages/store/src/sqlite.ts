@@ -213,6 +213,13 @@ export class SqliteStateStore implements StateStore {
     return guard('removePendingCommand', () => this.#stmt.removePending.run(k).changes === 1);
   }
 
+  /** {@inheritDoc StateStore.prunePendingCommands} */
+  async prunePendingCommands(before: number): Promise<number> {
+    this.#open();
+    const t = epochMs(before, 'before');
+    return guard('prunePendingCommands', () => this.#stmt.prunePending.run(t).changes);
+  }
+
   /** {@inheritDoc StateStore.pruneAnomalyWindows} */
   async pruneAnomalyWindows(before: number): Promise<number> {
     this.#open();
@@ -254,6 +261,7 @@ function prepare(db: Db) {
         'ON CONFLICT (key) DO UPDATE SET device = excluded.device, at = excluded.at, command = excluded.command',
     ),
     removePending: db.prepare('DELETE FROM pending_commands WHERE key = ?'),
+    prunePending: db.prepare('DELETE FROM pending_commands WHERE at < ?'),
     log: db.prepare('SELECT before_head, after_head, lines FROM log_heads WHERE id = ?'),
     logHeads: db.prepare('SELECT before_head, after_head FROM log_heads WHERE id = ?'),
     putLog: db.prepare(

@@ -378,6 +378,12 @@ export interface StateStore {
    */
   removePendingCommand(key: string): Promise<boolean>;
   /**
+   * Remove the pending commands kept before `before` (milliseconds since the epoch: their `at` is
+   * less), e.g. commands whose device never answered; returns how many.
+   * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
+   */
+  prunePendingCommands(before: number): Promise<number>;
+  /**
    * Delete anomaly windows that ended before `before` (milliseconds since the epoch); returns how many.
    * @throws SmkiError `ERR_STORE_UNAVAILABLE`, `ERR_STORE_CLOSED`, `ERR_INVALID_ARGUMENT`
    */

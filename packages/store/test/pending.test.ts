@@ -101,6 +101,26 @@ describe.each(BACKENDS)('pending commands: %s', (_name, open) => {
     await s.close();
   });
 
+  it('prunes the pending commands kept before a time, and only those', async () => {
+    const { store: s } = await open();
+    const old = Uint8Array.of(1);
+    const edge = Uint8Array.of(2);
+    const recent = Uint8Array.of(3);
+    await s.commit([
+      { counter: { originator: A, device: D1, value: 1n }, pending: pending(old, D1, 1000) },
+      { counter: { originator: A, device: D1, value: 2n }, pending: pending(edge, D1, 2000) },
+      { counter: { originator: A, device: D1, value: 3n }, pending: pending(recent, D1, 3000) },
+    ]);
+    expect(await s.prunePendingCommands(2000)).toBe(1);
+    expect(await s.pendingCommand(sha(old))).toBeUndefined();
+    expect((await s.pendingCommand(sha(edge)))?.at).toBe(2000);
+    expect(await s.prunePendingCommands(3001)).toBe(2);
+    expect(await s.pendingCommand(sha(recent))).toBeUndefined();
+    expect(await s.prunePendingCommands(3001)).toBe(0);
+    expect(await codeOf(s.prunePendingCommands(-1))).toBe('ERR_INVALID_ARGUMENT');
+    await s.close();
+  });
+
   it('refuses a malformed pending command before anything is written', async () => {
     const { store: s } = await open();
     const cmd = Uint8Array.of(9, 9);

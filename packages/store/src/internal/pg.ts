@@ -95,6 +95,7 @@ function ddl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.log_heads (id text COLLATE "C" PRIMARY KEY, before_head text NOT NULL, after_head text NOT NULL, lines bytea NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.log_lines (id text COLLATE "C" NOT NULL, seq bigint NOT NULL, line text NOT NULL, PRIMARY KEY (id, seq))`,
     `CREATE TABLE IF NOT EXISTS ${s}.pending_commands (key text COLLATE "C" PRIMARY KEY, device text NOT NULL, at bigint NOT NULL, command bytea NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS pending_commands_at ON ${s}.pending_commands (at)`,
     `CREATE TABLE IF NOT EXISTS ${s}.devices (device text PRIMARY KEY, record text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.firmware_images (model text COLLATE "C" NOT NULL, image_hash text COLLATE "C" NOT NULL, state text NOT NULL, approved_at bigint, revoked_at bigint, reason text, PRIMARY KEY (model, image_hash))`,
   ];

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS pending_commands (
   at INTEGER NOT NULL,
   command BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_commands_at ON pending_commands (at);
 CREATE TABLE IF NOT EXISTS devices (
   device TEXT PRIMARY KEY,
   record TEXT NOT NULL
