@@ -66,7 +66,7 @@ async function refuseUnderAccessControl(ks: KeyStore): Promise<void> {
 }
 
 /** Open the state directory's plan database with its key store and device trust. */
-async function openPlans(state: State, ks: KeyStore): Promise<RecoveryPlans> {
+export async function openPlans(state: State, ks: KeyStore): Promise<RecoveryPlans> {
   const [root, , deviceCa] = state.caCertificates();
   // Counters from the clock in milliseconds, as `smki command build` takes them; the plan counts
   // up from the last it used when that is ahead of the clock.
