@@ -3,12 +3,14 @@
 // authorised by the recovery cell, signed with its key, counter above the floor, the new
 // certificate chaining to the root cell through the certification path), and the meter's answer
 // is a device-signed response with one outcome per replaced cell; a refusal changes nothing.
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeySigner, parseEui64, type Signer } from '@smki/core';
-import { buildUpdateSecurityCredentials, decodeUpdateSecurityCredentialsResponse, parseMessage, signPreCommand, verifySignature } from '@smki/gbcs';
+import { buildUpdateSecurityCredentials, decodeUpdateSecurityCredentialsResponse, parseMessage, signedBytes, signPreCommand, verifySignature } from '@smki/gbcs';
+import { messageListDigest, operationHash } from '@smki/keystore';
 import { createHierarchy, issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate, type SmkiHierarchy } from '@smki/pki';
 import { DemoMeter } from '../src/internal/demo-meter.js';
+import { checkProposal } from '../src/internal/recovery-party.js';
 
 const SUPPLIER = parseEui64('90B3D51F30010000');
 const RECOVERY = parseEui64('90B3D51F30000001');
@@ -99,5 +101,37 @@ describe('the demo meter applies CS02b mode 8 from the Recovery party (GBCS CS02
     expect(m.keyIdIn(RECOVERY_DS)).toBe(recoveryCert.subjectKeyId);
     // Then the genuine command still applies (the refusal moved no floor).
     expect(m.applyCredentials(await mode8()).ok).toBe(true);
+  });
+});
+
+describe("an approver's check of a Recovery party batch before it approves (src/internal/recovery-party.ts checkProposal; docs/keystore-estate.md §2)", () => {
+  async function proposal(commands: { device: string; counter: bigint; command: Uint8Array }[], over: Partial<{ organisation: string; operationHash: string; messages: Uint8Array[] }> = {}) {
+    const messages = (over.messages ?? commands.map((c) => c.command)).map((b, i) => ({ device: commands[i]!.device, sha256: createHash('sha256').update(signedBytes(parseMessage(b))).digest('hex').toUpperCase() }));
+    const digest = messageListDigest(messages);
+    const operation = { op: 'session.sign' as const, organisation: parseEui64(over.organisation ?? RECOVERY), portfolioIds: ['recovery'], count: digest.count, messagesSha256: digest.listSha256 };
+    return { storeId: 'S', proposalId: 'P', operationHash: over.operationHash ?? operationHash(operation), operation, commands: commands.map((c) => ({ ...c, device: parseEui64(c.device) })) };
+  }
+
+  it('passes the exact batch; refuses another command than the session binds, another organisation, and an operation hash that is not its operation’s', async () => {
+    const a = { device: METER, counter: 1000n, command: await mode8() };
+    const b = { device: METER, counter: 1001n, command: await mode8({ counter: 1001n }) };
+    const exact = await proposal([a]);
+    expect(() => checkProposal(exact as never, RECOVERY)).not.toThrow();
+    const expectMismatch = async (p: Promise<unknown>) => {
+      const value = await p;
+      let code: string | undefined;
+      try {
+        checkProposal(value as never, RECOVERY);
+      } catch (e) {
+        code = (e as { code?: string }).code;
+      }
+      expect(code).toBe('ERR_OPERATION_MISMATCH');
+    };
+    // The approver is shown command b, the session is bound to a.
+    await expectMismatch(proposal([b], { messages: [a.command] }));
+    await expectMismatch(proposal([a], { organisation: SUPPLIER }));
+    await expectMismatch(proposal([a], { operationHash: '00'.repeat(32) }));
+    // A command that is not to the meter it is shown for.
+    await expectMismatch(proposal([{ ...a, device: OTHER }], { messages: [a.command] }));
   });
 });
