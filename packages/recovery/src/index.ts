@@ -35,6 +35,9 @@ export type {
   RecordedResponse,
   PlanStatus,
   PlanHistoryVerification,
+  KeyStoreOperator,
+  OperationProposal,
+  RecoveryFaultPoint,
 } from './plans.js';
 export { checkRecoveryCommand } from './check.js';
 export type { RecoveryPurpose, RecoveryCommandExpectation } from './check.js';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { fromHex, parseEui64, SmkiError, toHex, type Eui64, type Finding, type Signer } from '@smki/core';
+import { fromHex, isSmkiError, parseEui64, SmkiError, toHex, type Eui64, type Finding, type Signer } from '@smki/core';
 import {
   buildUpdateSecurityCredentials,
   CREDENTIALS_ALERT_CODES,
@@ -16,17 +16,21 @@ import {
   type GbcsMessage,
   type TrustAnchorCell,
 } from '@smki/gbcs';
-import { createOperatorRequest, messageListDigest, type KeyStore, type Operation } from '@smki/keystore';
+import { createOperatorRequest, messageListDigest, type ExecutePayload, type KeyHandle, type KeyStore, type Operation } from '@smki/keystore';
 import { createPathValidator, parseCertificate, type CertificateInput, type PathValidator, type PathValidatorOptions, type SmkiCertificate } from '@smki/pki';
-import { openSqliteDatabase } from '@smki/store';
+import type { PostgresStateStoreOptions } from '@smki/store';
 import { checkRecoveryCommand, type RecoveryPurpose } from './check.js';
-import { appendEvents, counterText, eventHash, GENESIS, PLAN_SCHEMA, PLAN_SCHEMA_VERSION, type Db } from './internal/db.js';
+import { appendEvents, counterText, eventHash, GENESIS, openPlanDb, type PlanDb, type Tx } from './internal/db.js';
 
 /** How a plan re-keys its meters: `rotation` (CS02b mode 2, the old key authorises its successor) or `compromise` (mode 8, the Recovery party authorises). */
 export type RecoveryRoute = 'rotation' | 'compromise';
 
-/** A plan's state: new certificates awaited, meters being re-keyed, or done (every meter replaced). */
-export type PlanState = 'awaiting-certificates' | 'in-progress' | 'complete';
+/**
+ * A plan's state: `declared` (written, its keys not yet all revoked or generated: a crash or a
+ * refusal interrupted it, {@link RecoveryPlans.resume} finishes it), new certificates awaited,
+ * meters being re-keyed, or done (every meter replaced).
+ */
+export type PlanState = 'declared' | 'awaiting-certificates' | 'in-progress' | 'complete';
 
 /**
  * The state of one meter and purpose: `pending` (no command yet, or a retry), `built` (a signed
@@ -50,12 +54,56 @@ export interface StartCounterSource {
 /** Where the plan takes its originator counters from. */
 export type CounterSource = NextCounterSource | StartCounterSource;
 
+/** A named point in a plan's first step, for crash tests ({@link RecoveryPlansOptions.fault}). */
+export type RecoveryFaultPoint = 'plan.declared' | 'plan.revoked' | 'plan.generated';
+
+/** A proposal of a key store operation the plan needs, as the approvers see it. */
+export interface OperationProposal {
+  /** The plan that needs it. */
+  readonly planId: string;
+  /** The key store's id. */
+  readonly storeId: string;
+  /** The proposal to approve. */
+  readonly proposalId: string;
+  /** The hash the approvals sign. */
+  readonly operationHash: string;
+  /** The operation (e.g. `key.revoke` of the stolen key, `key.generate` of its replacement). */
+  readonly operation: Operation;
+}
+
+/**
+ * How the plan changes a key store under access control (docs/keystore-estate.md §2): each
+ * change (revoke, generate, CSR, attach, rotate, retire, a meter's credentials updated) is sent
+ * as a request signed by this operator; an operation the store's policy puts under dual control
+ * is proposed, `approve` obtains the other operators' signed approvals (the plan never holds
+ * their keys), and it runs only when the key store finds the quorum met.
+ */
+export interface KeyStoreOperator {
+  /** The operator (its grants must cover the operations: custodian, device manager). */
+  readonly operatorId: string;
+  /** That operator's request-signing key. */
+  readonly operatorSigner: Signer;
+  /** Obtains the approvals of a proposal; without it, an operation that needs approvals is refused (`ERR_APPROVAL_REQUIRED`). */
+  readonly approve?: (proposal: OperationProposal) => Promise<readonly unknown[]>;
+}
+
 /** Options of {@link RecoveryPlans.open}. */
 export interface RecoveryPlansOptions {
-  /** The plan database (SQLite file; created with its tables if missing). */
-  readonly path: string;
+  /** The plan database as a SQLite file (created with its tables if missing); or give `postgres`. */
+  readonly path?: string;
+  /**
+   * The plan database in PostgreSQL (several services sharing one plan store): where to connect,
+   * as for @smki/store's PostgreSQL stores (the password only from PGPASSWORD, a service file or
+   * a password file); the schema defaults to `smki_recovery`. The same tables and guarantees as
+   * SQLite: every writer of every process serialises on the schema's advisory lock.
+   */
+  readonly postgres?: PostgresStateStoreOptions;
   /** The supplier's key store (its keys are revoked, generated, rotated and retired through it). */
   readonly keystore: KeyStore;
+  /** When the key store is under access control: the operator the plan's changes are signed as (see {@link KeyStoreOperator}). */
+  readonly operator?: KeyStoreOperator;
+  /** For crash tests: called at each named point of a plan's first step, after what precedes it is durable. */
+  readonly fault?: (point: RecoveryFaultPoint) => void;
   /** Where the originator counters of the commands come from. */
   readonly counters: CounterSource;
   /**
@@ -369,50 +417,63 @@ const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).dige
  * ```
  */
 export class RecoveryPlans {
-  #db: Db | undefined;
+  #db: PlanDb | undefined;
   readonly #keystore: KeyStore;
   readonly #counters: CounterSource;
   readonly #now: () => Date;
   readonly #deviceTrust: PathValidator;
+  readonly #operator: KeyStoreOperator | undefined;
+  readonly #fault: ((point: RecoveryFaultPoint) => void) | undefined;
 
-  private constructor(db: Db, options: RecoveryPlansOptions, deviceTrust: PathValidator) {
+  private constructor(db: PlanDb, options: RecoveryPlansOptions, deviceTrust: PathValidator) {
     this.#db = db;
     this.#deviceTrust = deviceTrust;
     this.#keystore = options.keystore;
     this.#counters = options.counters;
     this.#now = options.now ?? (() => new Date());
+    this.#operator = options.operator;
+    this.#fault = options.fault;
   }
 
   /**
-   * Open (or create) the plan database.
+   * Open (or create) the plan database: a SQLite file (`path`) or a PostgreSQL schema
+   * (`postgres`, default schema `smki_recovery`), with the same tables and guarantees.
    * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_STORE_UNAVAILABLE`, `ERR_STORE_SCHEMA`
    */
   static async open(options: RecoveryPlansOptions): Promise<RecoveryPlans> {
     if (typeof options !== 'object' || options === null) fail('ERR_INVALID_ARGUMENT', 'options must be an object');
+    if ((options.path === undefined) === (options.postgres === undefined)) fail('ERR_INVALID_ARGUMENT', 'give the plan database as exactly one of path (SQLite) or postgres', 'path');
     if (typeof options.keystore !== 'object' || options.keystore === null) fail('ERR_INVALID_ARGUMENT', 'a key store is required', 'keystore');
     const c = options.counters as Partial<{ nextCounter: unknown; startCounter: unknown }> | undefined;
     if (typeof c !== 'object' || c === null || (typeof c.nextCounter !== 'function' && typeof c.startCounter !== 'bigint')) {
       fail('ERR_INVALID_ARGUMENT', 'counters must be { nextCounter } or { startCounter: bigint }', 'counters');
     }
     if (typeof options.deviceTrust !== 'object' || options.deviceTrust === null) fail('ERR_INVALID_ARGUMENT', "deviceTrust (the root and device CA a meter's certificate must chain to) is required", 'deviceTrust');
+    const o = options.operator as Partial<KeyStoreOperator> | undefined;
+    if (o !== undefined && (typeof o !== 'object' || o === null || typeof o.operatorId !== 'string' || typeof o.operatorSigner?.sign !== 'function' || (o.approve !== undefined && typeof o.approve !== 'function'))) {
+      fail('ERR_INVALID_ARGUMENT', 'operator must be { operatorId, operatorSigner, approve? }', 'operator');
+    }
+    if (options.fault !== undefined && typeof options.fault !== 'function') fail('ERR_INVALID_ARGUMENT', 'fault must be a function', 'fault');
     const deviceTrust = createPathValidator(options.deviceTrust);
-    const db = openSqliteDatabase({ path: options.path }, { sql: PLAN_SCHEMA, version: PLAN_SCHEMA_VERSION });
+    const db = await openPlanDb(options.postgres !== undefined ? { postgres: options.postgres } : { path: options.path as string });
     return new RecoveryPlans(db, options, deviceTrust);
   }
 
   /** Close the database (the key stores are the caller's). */
   async close(): Promise<void> {
-    this.#db?.close();
+    const db = this.#db;
     this.#db = undefined;
+    await db?.close();
   }
 
-  get #d(): Db {
+  get #d(): PlanDb {
     if (this.#db === undefined) fail('ERR_RECOVERY_PLAN_STATE', 'the plan database is closed');
-    return this.#db as Db;
+    return this.#db as PlanDb;
   }
 
-  #row(planId: string): PlanRow {
-    const r = this.#d.prepare('SELECT * FROM recovery_plans WHERE plan_id = ?').get(String(planId)) as PlanRow | undefined;
+  async #row(planId: string, t?: Tx): Promise<PlanRow> {
+    const q = 'SELECT * FROM recovery_plans WHERE plan_id = ?';
+    const r = t !== undefined ? await t.get<PlanRow>(q, [String(planId)]) : await this.#d.read((x) => x.get<PlanRow>(q, [String(planId)]));
     if (r === undefined) fail('ERR_RECOVERY_PLAN_NOT_FOUND', `no recovery plan ${String(planId).slice(0, 64)}`, String(planId).slice(0, 64));
     return r as PlanRow;
   }
@@ -422,52 +483,35 @@ export class RecoveryPlans {
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
    */
   async plan(planId: string): Promise<RecoveryPlan> {
-    return planOf(this.#row(planId));
+    return planOf(await this.#row(planId));
   }
 
-  /** Every plan, oldest first. */
+  /** Every plan, oldest first (a `declared` plan too: one whose first step was interrupted, for {@link RecoveryPlans.resume}). */
   async plans(): Promise<RecoveryPlan[]> {
-    return (this.#d.prepare('SELECT * FROM recovery_plans ORDER BY created_at, plan_id').all() as PlanRow[]).map(planOf);
+    return (await this.#d.read((t) => t.all<PlanRow>('SELECT * FROM recovery_plans ORDER BY created_at, plan_id'))).map(planOf);
   }
 
-  async #create(route: RecoveryRoute, options: RotationPlanOptions, originator: Eui64, backend: string | undefined, purposes: RecoveryPurpose[], old: Partial<Record<RecoveryPurpose, string>>): Promise<PlannedRecovery> {
-    const organisation = parseEui64(options.organisation);
-    const newKeys: Partial<Record<RecoveryPurpose, string>> = {};
-    const csrs: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
-    for (const p of purposes) {
-      const handle = await this.#keystore.generateKey(organisation, options.portfolioId, p, backend === undefined ? {} : { backend });
-      newKeys[p] = handle.keyId;
-      csrs[p] = await this.#keystore.createCsr(handle.keyId);
+  /**
+   * A state-changing call of the key store: directly, or, when the store is under access control,
+   * as a request signed by {@link RecoveryPlansOptions.operator}; when the store's policy puts the
+   * operation under dual control, as a proposal executed only once the approvals the operator's
+   * `approve` obtains meet the quorum (the key store decides; nothing here can lower it).
+   */
+  async #keyOp<T>(planId: string, operation: Operation, direct: () => Promise<T>, payload: ExecutePayload = {}): Promise<T> {
+    const op = this.#operator;
+    const store = this.#keystore;
+    if (op === undefined || !(await store.accessControlled())) return direct();
+    const request = async () =>
+      createOperatorRequest(op.operatorSigner, { storeId: store.storeId, operatorId: op.operatorId, counter: (await store.operator(op.operatorId)).lastCounter + 1n, issuedAt: this.#now(), operation });
+    try {
+      return (await store.execute(await request(), payload)) as T;
+    } catch (e) {
+      if (!isSmkiError(e) || e.code !== 'ERR_APPROVAL_REQUIRED' || op.approve === undefined) throw e;
     }
-    const planId = randomBytes(16).toString('hex').toUpperCase();
-    const at = this.#now().toISOString();
-    const row: PlanRow = {
-      plan_id: planId,
-      route,
-      organisation,
-      portfolio_id: options.portfolioId,
-      originator,
-      backend: backend ?? null,
-      purposes: JSON.stringify(purposes),
-      old_signing: old.signing ?? null,
-      old_key_agreement: old.keyAgreement ?? null,
-      new_signing: newKeys.signing ?? null,
-      new_key_agreement: newKeys.keyAgreement ?? null,
-      certification_path: null,
-      state: 'awaiting-certificates',
-      enumerated: 0,
-      created_at: at,
-      updated_at: at,
-    };
-    const d = this.#d;
-    d.transaction(() => {
-      d.prepare(
-        `INSERT INTO recovery_plans (plan_id, route, organisation, portfolio_id, originator, backend, purposes, old_signing, old_key_agreement, new_signing, new_key_agreement, certification_path, state, enumerated, created_at, updated_at)
-         VALUES (@plan_id, @route, @organisation, @portfolio_id, @originator, @backend, @purposes, @old_signing, @old_key_agreement, @new_signing, @new_key_agreement, @certification_path, @state, @enumerated, @created_at, @updated_at)`,
-      ).run(row);
-      appendEvents(d, [{ type: 'plan.created', planId, route, organisation, portfolioId: options.portfolioId, originator, backend: backend ?? null, purposes, oldKeys: old, newKeys, state: row.state, at }]);
-    }).immediate();
-    return Object.freeze({ plan: planOf(row), csrs: Object.freeze(csrs) });
+    const proposal = await store.propose(await request(), { payload });
+    const approvals = await op.approve(Object.freeze({ planId, storeId: store.storeId, proposalId: proposal.proposalId, operationHash: proposal.operationHash, operation }));
+    for (const a of approvals) await store.approve(a);
+    return (await store.execute(await request(), { ...payload, proposalId: proposal.proposalId })) as T;
   }
 
   async #currentKeys(organisation: string, portfolioId: string, purposes: RecoveryPurpose[]): Promise<Partial<Record<RecoveryPurpose, string>>> {
@@ -482,40 +526,164 @@ export class RecoveryPlans {
   }
 
   /**
-   * Plan a rotation of a portfolio's keys: generate the new key(s) in the key store and return
-   * their CSRs for the CA. Nothing is revoked; meters keep working with the old keys meanwhile.
+   * Write a plan in state `declared`, before any key is touched: everything needed to finish it
+   * (organisation, portfolio, purposes, the old keys, the backend, and per purpose the last key
+   * generation that existed, so that a replacement generated before a crash is found again).
+   */
+  async #declare(route: RecoveryRoute, organisation: Eui64, portfolioId: string, originator: Eui64, backend: string | undefined, purposes: RecoveryPurpose[], old: Partial<Record<RecoveryPurpose, string>>): Promise<string> {
+    const keys = await this.#keystore.keys(organisation);
+    const after: Partial<Record<RecoveryPurpose, number>> = {};
+    for (const p of purposes) after[p] = keys.filter((k) => k.portfolioId === portfolioId && k.purpose === p).reduce((m, k) => Math.max(m, k.generation), 0);
+    const planId = randomBytes(16).toString('hex').toUpperCase();
+    const at = this.#now().toISOString();
+    await this.#d.write(async (t) => {
+      const open = await t.get<{ plan_id: string }>("SELECT plan_id FROM recovery_plans WHERE organisation = ? AND portfolio_id = ? AND state = 'declared'", [organisation, portfolioId]);
+      if (open !== undefined) fail('ERR_RECOVERY_PLAN_STATE', `plan ${open.plan_id} of portfolio ${portfolioId} is declared and unfinished: resume it`, open.plan_id);
+      await t.run(
+        `INSERT INTO recovery_plans (plan_id, route, organisation, portfolio_id, originator, backend, purposes, old_signing, old_key_agreement, new_signing, new_key_agreement, certification_path, state, enumerated, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 'declared', 0, ?, ?)`,
+        [planId, route, organisation, portfolioId, originator, backend ?? null, JSON.stringify(purposes), old.signing ?? null, old.keyAgreement ?? null, at, at],
+      );
+      for (const p of purposes) await t.run('INSERT INTO recovery_declared (plan_id, purpose, after_generation) VALUES (?, ?, ?)', [planId, p, after[p] as number]);
+      await appendEvents(t, [{ type: 'plan.created', planId, route, organisation, portfolioId, originator, backend: backend ?? null, purposes, oldKeys: old, newKeys: {}, afterGeneration: after, state: 'declared', at }]);
+    });
+    this.#fault?.('plan.declared');
+    return planId;
+  }
+
+  /**
+   * Finish a declared plan, idempotently: revoke the old keys (compromise; a key already revoked
+   * is left so), find or generate each replacement (one generated before a crash is found: a
+   * pending key of the portfolio and purpose, of a later generation than the plan recorded, in
+   * the plan's backend, no other plan's), record it, and move the plan to
+   * `awaiting-certificates`. Then the CSRs of the new keys.
+   */
+  async #finish(planId: string): Promise<PlannedRecovery> {
+    let plan = planOf(await this.#row(planId));
+    if (plan.state === 'declared') {
+      if (plan.route === 'compromise') {
+        const revoked: string[] = [];
+        for (const p of plan.purposes) {
+          const keyId = plan.oldKeys[p] as string;
+          if ((await this.#keystore.key(keyId)).state === 'revoked') continue;
+          await this.#keyOp(plan.planId, { op: 'key.revoke', keyId, reason: 'keyCompromise' }, () => this.#keystore.revoke(keyId, 'keyCompromise'));
+          revoked.push(keyId);
+        }
+        if (revoked.length > 0) {
+          const at = this.#now().toISOString();
+          await this.#d.write(async (t) => {
+            await t.run('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?', [at, plan.planId]);
+            await appendEvents(t, [{ type: 'plan.revoked', planId: plan.planId, keys: revoked, reason: 'keyCompromise', at }]);
+          });
+        }
+        this.#fault?.('plan.revoked');
+      }
+      const after = new Map((await this.#d.read((t) => t.all<{ purpose: string; after_generation: number }>('SELECT purpose, after_generation FROM recovery_declared WHERE plan_id = ?', [plan.planId]))).map((r) => [r.purpose, Number(r.after_generation)]));
+      for (const p of plan.purposes) {
+        if (plan.newKeys[p] !== undefined) continue;
+        const found = await this.#replacementOf(plan, p, after.get(p) ?? 0);
+        let keyId = found;
+        if (keyId === undefined) {
+          const options = plan.backend === undefined ? {} : { backend: plan.backend };
+          const handle = await this.#keyOp<KeyHandle>(plan.planId, { op: 'key.generate', organisation: plan.organisation, portfolioId: plan.portfolioId, purpose: p, ...options }, () => this.#keystore.generateKey(plan.organisation, plan.portfolioId, p, options));
+          keyId = handle.keyId;
+        }
+        this.#fault?.('plan.generated');
+        const at = this.#now().toISOString();
+        await this.#d.write(async (t) => {
+          const n = await t.run(`UPDATE recovery_plans SET ${NEW_COL[p]} = ?, updated_at = ? WHERE plan_id = ? AND state = 'declared' AND ${NEW_COL[p]} IS NULL`, [keyId as string, at, plan.planId]);
+          if (n !== 1) fail('ERR_RECOVERY_PLAN_STATE', `plan ${plan.planId} changed while its ${p} key was made`, plan.planId);
+          await appendEvents(t, [{ type: 'plan.key', planId: plan.planId, purpose: p, keyId, found: found !== undefined, at }]);
+        });
+        plan = planOf(await this.#row(plan.planId));
+      }
+      const at = this.#now().toISOString();
+      await this.#d.write(async (t) => {
+        const n = await t.run("UPDATE recovery_plans SET state = 'awaiting-certificates', updated_at = ? WHERE plan_id = ? AND state = 'declared'", [at, plan.planId]);
+        if (n === 1) await appendEvents(t, [{ type: 'plan.state', planId: plan.planId, state: 'awaiting-certificates', at }]);
+      });
+      plan = planOf(await this.#row(plan.planId));
+    }
+    if (plan.state !== 'awaiting-certificates') fail('ERR_RECOVERY_PLAN_STATE', `plan ${plan.planId} is ${plan.state}: its keys were certified already`, plan.state);
+    const csrs: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
+    for (const p of plan.purposes) {
+      const keyId = plan.newKeys[p] as string;
+      csrs[p] = await this.#keyOp(plan.planId, { op: 'key.csr', keyId }, () => this.#keystore.createCsr(keyId));
+    }
+    return Object.freeze({ plan, csrs: Object.freeze(csrs) });
+  }
+
+  /** A replacement key for `purpose` generated for the plan before a crash, if any (the earliest). */
+  async #replacementOf(plan: RecoveryPlan, purpose: RecoveryPurpose, afterGeneration: number): Promise<string | undefined> {
+    const taken = new Set(
+      (await this.#d.read((t) => t.all<{ k: string | null }>('SELECT new_signing AS k FROM recovery_plans UNION SELECT new_key_agreement AS k FROM recovery_plans'))).map((r) => r.k).filter((k): k is string => k !== null),
+    );
+    const candidates = (await this.#keystore.keys(plan.organisation))
+      .filter((k) => k.portfolioId === plan.portfolioId && k.purpose === purpose && k.generation > afterGeneration && k.state === 'pending' && k.certificate === undefined && !taken.has(k.keyId))
+      .filter((k) => (plan.backend === undefined ? !k.backend.startsWith('@') : k.backend === `@${plan.backend}`))
+      .sort((a, b) => a.generation - b.generation);
+    return candidates[0]?.keyId;
+  }
+
+  /**
+   * Plan a rotation of a portfolio's keys: write the plan (`declared`), generate the new key(s)
+   * in the key store and return their CSRs for the CA (the plan is then `awaiting-certificates`).
+   * Nothing is revoked; meters keep working with the old keys meanwhile. Interrupted after the
+   * plan was written, it is finished by {@link RecoveryPlans.resume}.
    * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_RECOVERY_PLAN_STATE` (no current key to
-   *   rotate), and the key store's (`ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, …)
+   *   rotate; a declared plan of the portfolio is unfinished), and the key store's
+   *   (`ERR_ORGANISATION_NOT_FOUND`, `ERR_PORTFOLIO_NOT_FOUND`, `ERR_OPERATOR_REQUIRED` under access
+   *   control without an operator, `ERR_PROPOSAL_QUORUM_NOT_MET`, …)
    * @see docs/domain.md §9 (mode 2), docs/key-segregation.md
    */
   async planRotation(options: RotationPlanOptions): Promise<PlannedRecovery> {
     const purposes = purposesOf(options.purposes);
     const organisation = parseEui64(options.organisation);
     const old = await this.#currentKeys(organisation, options.portfolioId, purposes);
-    return this.#create('rotation', options, organisation, undefined, purposes, old);
+    const planId = await this.#declare('rotation', organisation, options.portfolioId, organisation, undefined, purposes, old);
+    return this.#finish(planId);
   }
 
   /**
-   * Plan the recovery of a stolen portfolio key: revoke the old key(s) at once
-   * (`keyCompromise`: they never sign again), generate the replacements in the named backend and
-   * return their CSRs. The commands will be mode 8, from the Recovery party.
+   * Plan the recovery of a stolen portfolio key. In this order, each step durable before the
+   * next: the plan is written (`declared`, with the old keys and the backend), the old key(s) are
+   * revoked at once (`keyCompromise`: they never sign again), the replacements are generated in
+   * the named backend and recorded, and the plan becomes `awaiting-certificates`; the CSRs are
+   * returned. The commands will be mode 8, from the Recovery party. Interrupted at any point after
+   * the plan was written (a crash, a refused approval), the plan stays `declared`, listed by
+   * {@link RecoveryPlans.plans}, and {@link RecoveryPlans.resume} finishes it.
    * @throws SmkiError `ERR_INVALID_ARGUMENT`, `ERR_EUI64_INVALID`, `ERR_RECOVERY_PLAN_STATE`, and the
-   *   key store's (`ERR_KEY_BACKEND_UNAVAILABLE` for an unknown backend name, …)
-   * @see docs/domain.md §9 (mode 8), docs/key-segregation.md (further backends, by name)
+   *   key store's (`ERR_OPERATOR_REQUIRED` under access control without an operator,
+   *   `ERR_APPROVAL_REQUIRED`, `ERR_PROPOSAL_QUORUM_NOT_MET` without the approvals, …)
+   * @see docs/domain.md §9 (mode 8), docs/key-segregation.md (further backends, by name), docs/keystore-estate.md §2 (dual control)
    */
   async planCompromise(options: CompromisePlanOptions): Promise<PlannedRecovery> {
     const purposes = purposesOf(options.purposes);
     const organisation = parseEui64(options.organisation);
     const recovery = parseEui64(options.recoveryParty);
     if (typeof options.backend !== 'string' || options.backend.length === 0) fail('ERR_INVALID_ARGUMENT', 'a compromise plan names the backend for the replacement keys', 'backend');
-    // Checked before anything is revoked: a backend the store was not opened with would otherwise
-    // fail the replacement's generation after the stolen keys were revoked, with no plan recorded.
+    // Checked before anything is written or revoked: a backend the store was not opened with
+    // would fail the replacement's generation after the stolen keys were revoked.
     if (!this.#keystore.backendNames().includes(options.backend)) {
       fail('ERR_INVALID_ARGUMENT', `backend ${options.backend} is not one of the key store's further backends (${this.#keystore.backendNames().join(', ') || 'none'}): nothing revoked`, 'backend');
     }
     const old = await this.#currentKeys(organisation, options.portfolioId, purposes);
-    for (const p of purposes) await this.#keystore.revoke(old[p] as string, 'keyCompromise');
-    return this.#create('compromise', options, recovery, options.backend, purposes, old);
+    const planId = await this.#declare('compromise', organisation, options.portfolioId, recovery, options.backend, purposes, old);
+    return this.#finish(planId);
+  }
+
+  /**
+   * Finish a plan whose first step was interrupted (state `declared`: a crash, or a key store
+   * call refused, e.g. approvals not given), idempotently: a key already revoked stays so, a
+   * replacement already generated is found and recorded (never generated twice), and the plan
+   * becomes `awaiting-certificates`. For a plan already `awaiting-certificates`, nothing changes
+   * and its CSRs are made again (for a CA request that was lost).
+   * @returns the plan and the CSRs of its new keys
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (the plan's
+   *   certificates are attached already), and the key store's, as {@link RecoveryPlans.planCompromise}
+   */
+  async resume(planId: string): Promise<PlannedRecovery> {
+    return this.#finish(String(planId));
   }
 
   /**
@@ -526,7 +694,7 @@ export class RecoveryPlans {
    *   and the key store's (`ERR_CERTIFICATE_KEY_MISMATCH`, `ERR_CERTIFICATE_ENTITY_MISMATCH`, …)
    */
   async attachCertificates(planId: string, given: PlanCertificates): Promise<RecoveryPlan> {
-    const row = this.#row(planId);
+    const row = await this.#row(planId);
     if (row.state !== 'awaiting-certificates') fail('ERR_RECOVERY_PLAN_STATE', `plan ${planId} is ${row.state}`, row.state);
     const plan = planOf(row);
     if (!Array.isArray(given?.certificationPath) || given.certificationPath.length === 0) fail('ERR_INVALID_ARGUMENT', 'the certification path names the issuing CA', 'certificationPath');
@@ -536,16 +704,19 @@ export class RecoveryPlans {
       if (cert === undefined) fail('ERR_INVALID_ARGUMENT', `no certificate for the new ${p} key`, p);
       const keyId = plan.newKeys[p] as string;
       let info = await this.#keystore.key(keyId);
-      if (info.state === 'pending' && info.certificate === undefined) info = await this.#keystore.attachCertificate(keyId, cert as CertificateInput);
-      if (info.state === 'pending') await this.#keystore.rotate(keyId);
+      if (info.state === 'pending' && info.certificate === undefined) {
+        const der = typeof cert === 'object' && !(cert instanceof Uint8Array) ? (cert as SmkiCertificate).der : parseCertificate(cert as string | Uint8Array).der;
+        info = await this.#keyOp(plan.planId, { op: 'key.attach', keyId, certificateSha256: sha256Hex(der) }, () => this.#keystore.attachCertificate(keyId, cert as CertificateInput), { certificate: der });
+      }
+      if (info.state === 'pending') await this.#keyOp(plan.planId, { op: 'key.rotate', keyId }, () => this.#keystore.rotate(keyId));
     }
     const at = this.#now().toISOString();
-    const d = this.#d;
-    d.transaction(() => {
-      d.prepare("UPDATE recovery_plans SET certification_path = ?, state = 'in-progress', updated_at = ? WHERE plan_id = ?").run(JSON.stringify(path), at, plan.planId);
-      appendEvents(d, [{ type: 'plan.state', planId: plan.planId, state: 'in-progress', certificationPath: path.map((h) => sha256Hex(fromHex(h))), at }]);
-    }).immediate();
-    return planOf(this.#row(planId));
+    await this.#d.write(async (t) => {
+      const n = await t.run("UPDATE recovery_plans SET certification_path = ?, state = 'in-progress', updated_at = ? WHERE plan_id = ? AND state = 'awaiting-certificates'", [JSON.stringify(path), at, plan.planId]);
+      if (n !== 1) fail('ERR_RECOVERY_PLAN_STATE', `plan ${planId} changed meanwhile`, planId);
+      await appendEvents(t, [{ type: 'plan.state', planId: plan.planId, state: 'in-progress', certificationPath: path.map((h) => sha256Hex(fromHex(h))), at }]);
+    });
+    return planOf(await this.#row(planId));
   }
 
   /** Page the meters that trust the old keys into the plan, once (one transaction). */
@@ -562,74 +733,62 @@ export class RecoveryPlans {
       } while (after !== undefined);
     }
     items.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
-    const d = this.#d;
-    d.transaction(() => {
-      const again = d.prepare('SELECT enumerated FROM recovery_plans WHERE plan_id = ?').get(plan.planId) as { enumerated: number };
-      if (again.enumerated === 1) return;
-      const ins = d.prepare("INSERT INTO recovery_items (plan_id, device, purpose, state, attempt, counter, status) VALUES (?, ?, ?, 'pending', 1, NULL, NULL)");
-      for (const [dev, p] of items) ins.run(plan.planId, dev, p);
-      d.prepare('UPDATE recovery_plans SET enumerated = 1, updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
-      appendEvents(d, [{ type: 'plan.enumerated', planId: plan.planId, items }]);
-    }).immediate();
-  }
-
-  /** Counters for `n` commands of `originator`, recorded as consumed (one transaction) before any is used. */
-  async #reserve(planId: string, originator: Eui64, devices: readonly string[]): Promise<bigint[]> {
-    const d = this.#d;
-    const lastOf = (): bigint => {
-      const r = d.prepare('SELECT max(counter) AS c FROM recovery_counters WHERE originator = ?').get(originator) as { c: string | null };
-      return r.c === null ? -1n : BigInt(r.c);
-    };
-    const wanted: bigint[] = [];
-    const source = this.#counters;
-    if ('nextCounter' in source) {
-      for (let i = 0; i < devices.length; i++) wanted.push(await source.nextCounter(originator));
-    } else {
-      let c = lastOf() + 1n > source.startCounter ? lastOf() + 1n : source.startCounter;
-      for (let i = 0; i < devices.length; i++) wanted.push(c++);
-    }
-    d.transaction(() => {
-      let last = lastOf();
-      const ins = d.prepare('INSERT INTO recovery_counters (originator, counter, plan_id, device) VALUES (?, ?, ?, ?)');
-      for (const [i, c] of wanted.entries()) {
-        if (typeof c !== 'bigint' || c < 0n || c > MAX_COUNTER) fail('ERR_INVALID_ARGUMENT', 'a counter is an unsigned 64-bit bigint', String(c));
-        if (c <= last) fail('ERR_RECOVERY_COUNTER_REUSED', `counter ${c} of ${originator} is not above the last it used (${last})`, String(c));
-        ins.run(originator, counterText(c), planId, devices[i]);
-        last = c;
+    await this.#d.write(async (t) => {
+      const again = await t.get<{ enumerated: number }>('SELECT enumerated FROM recovery_plans WHERE plan_id = ?', [plan.planId]);
+      if (Number(again?.enumerated) === 1) return;
+      for (let i = 0; i < items.length; i += 200) {
+        const chunk = items.slice(i, i + 200);
+        await t.run(`INSERT INTO recovery_items (plan_id, device, purpose, state, attempt, counter, status) VALUES ${chunk.map(() => "(?, ?, ?, 'pending', 1, NULL, NULL)").join(', ')}`, chunk.flatMap(([dev, p]) => [plan.planId, dev, p]));
       }
-      appendEvents(d, [{ type: 'counters.consumed', planId, originator, counters: wanted.map(String), devices }]);
-    }).immediate();
-    return wanted;
+      await t.run('UPDATE recovery_plans SET enumerated = 1, updated_at = ? WHERE plan_id = ?', [this.#now().toISOString(), plan.planId]);
+      await appendEvents(t, [{ type: 'plan.enumerated', planId: plan.planId, items }]);
+    });
   }
 
   /**
-   * Build (and sign) the next batch of commands: up to `limit` meters with a pending purpose, one
-   * CS02b command each (mode 2 for a rotation, mode 8 for a compromise) replacing the supplier's
-   * cells with the plan's new certificates. Each command's counter is recorded as consumed before
-   * it is signed; each command is checked ({@link checkRecoveryCommand}) before it is signed; a
-   * rotation signs with the key the meter trusts (`signFor`), a compromise through a signing
-   * session of the Recovery party's key store bound to exactly these commands and approved by its
-   * other operators. Signed commands are kept with their meters in state `built`.
-   * @returns the commands (empty when nothing is pending)
-   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (certificates not
-   *   attached, plan complete), `ERR_RECOVERY_COUNTER_REUSED`, `ERR_RECOVERY_COMMAND_REFUSED`,
-   *   `ERR_INVALID_ARGUMENT` (no `recovery` for a compromise; a limit out of range), and the key
-   *   stores' (`ERR_PROPOSAL_QUORUM_NOT_MET` without the approvals, `ERR_OPERATOR_FORBIDDEN`, `ERR_KEY_REVOKED`, …)
-   * @see docs/domain.md §9, docs/keystore-estate.md §2 (a session bound to messages)
+   * Counters for `n` commands of `originator`, recorded as consumed (one write transaction,
+   * serialised with every other writer of the database, of any process) before any is used.
    */
+  async #reserve(planId: string, originator: Eui64, devices: readonly string[]): Promise<bigint[]> {
+    const lastOf = async (t: Tx): Promise<bigint> => {
+      const r = await t.get<{ c: string | null }>('SELECT max(counter) AS c FROM recovery_counters WHERE originator = ?', [originator]);
+      return r?.c === null || r?.c === undefined ? -1n : BigInt(r.c);
+    };
+    const source = this.#counters;
+    const given: bigint[] = [];
+    if ('nextCounter' in source) for (let i = 0; i < devices.length; i++) given.push(await source.nextCounter(originator));
+    return this.#d.write(async (t) => {
+      let last = await lastOf(t);
+      const wanted: bigint[] = [...given];
+      if (!('nextCounter' in source)) {
+        // Counted up from the last counter used, read inside the transaction that records them.
+        let c = last + 1n > source.startCounter ? last + 1n : source.startCounter;
+        for (let i = 0; i < devices.length; i++) wanted.push(c++);
+      }
+      for (const [i, c] of wanted.entries()) {
+        if (typeof c !== 'bigint' || c < 0n || c > MAX_COUNTER) fail('ERR_INVALID_ARGUMENT', 'a counter is an unsigned 64-bit bigint', String(c));
+        if (c <= last) fail('ERR_RECOVERY_COUNTER_REUSED', `counter ${c} of ${originator} is not above the last it used (${last})`, String(c));
+        await t.run('INSERT INTO recovery_counters (originator, counter, plan_id, device) VALUES (?, ?, ?, ?)', [originator, counterText(c), planId, devices[i] as string]);
+        last = c;
+      }
+      await appendEvents(t, [{ type: 'counters.consumed', planId, originator, counters: wanted.map(String), devices }]);
+      return wanted;
+    });
+  }
+
   async buildBatch(planId: string, options: BuildBatchOptions = {}): Promise<BuiltCommand[]> {
-    const row = this.#row(planId);
+    const row = await this.#row(planId);
     if (row.state !== 'in-progress') fail('ERR_RECOVERY_PLAN_STATE', `plan ${planId} is ${row.state}`, row.state);
     const plan = planOf(row);
     const limit = options.limit ?? DEFAULT_LIMIT;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) fail('ERR_INVALID_ARGUMENT', `limit must be 1 to ${MAX_LIMIT}`, String(limit));
     if (plan.route === 'compromise' && options.recovery === undefined) fail('ERR_INVALID_ARGUMENT', "a compromise plan's commands are signed by the Recovery party: pass recovery", 'recovery');
-    if (row.enumerated !== 1) await this.#enumerate(plan);
+    if (Number(row.enumerated) !== 1) await this.#enumerate(plan);
 
     const d = this.#d;
-    const rows = d
-      .prepare("SELECT device, group_concat(purpose) AS purposes FROM recovery_items WHERE plan_id = ? AND state = 'pending' GROUP BY device ORDER BY device LIMIT ?")
-      .all(plan.planId, limit) as { device: string; purposes: string }[];
+    const rows = await d.read((t) =>
+      t.all<{ device: string; purposes: string }>(`SELECT device, ${d.groupConcat('purpose')} AS purposes FROM recovery_items WHERE plan_id = ? AND state = 'pending' GROUP BY device ORDER BY device LIMIT ?`, [plan.planId, limit]),
+    );
     if (rows.length === 0) return [];
 
     const mode = plan.route === 'rotation' ? 2 : 8;
@@ -703,27 +862,30 @@ export class RecoveryPlans {
     // builder's command: this one is dropped, never returned, so a meter gets one command per attempt.
     const kept: BuiltCommand[] = [];
     if (signed.length > 0) {
-      d.transaction(() => {
-        const cmd = d.prepare('INSERT INTO recovery_commands (plan_id, device, counter, command) VALUES (?, ?, ?, ?)');
-        const item = d.prepare("UPDATE recovery_items SET state = 'built', counter = ?, status = NULL WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'pending'");
+      await d.write(async (t) => {
         const events: Record<string, unknown>[] = [];
         for (const c of signed) {
-          const purposes = c.purposes.filter((p) => item.run(counterText(c.counter), plan.planId, c.device, p).changes === 1);
+          const purposes: RecoveryPurpose[] = [];
+          for (const p of c.purposes) {
+            const n = await t.run("UPDATE recovery_items SET state = 'built', counter = ?, status = NULL WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'pending'", [counterText(c.counter), plan.planId, c.device, p]);
+            if (n === 1) purposes.push(p);
+          }
           if (purposes.length !== c.purposes.length) {
             if (purposes.length > 0) throw new SmkiError('ERR_RECOVERY_PLAN_STATE', `meter ${c.device} changed while its command was built`, { detail: c.device });
             continue;
           }
-          cmd.run(plan.planId, c.device, counterText(c.counter), c.command);
+          await t.run('INSERT INTO recovery_commands (plan_id, device, counter, command) VALUES (?, ?, ?, ?)', [plan.planId, c.device, counterText(c.counter), c.command]);
           for (const p of purposes) events.push({ type: 'item', planId: plan.planId, device: c.device, purpose: p, state: 'built', counter: String(c.counter), commandSha256: sha256Hex(c.command) });
           kept.push(c);
         }
-        d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
-        appendEvents(d, events);
-      }).immediate();
+        await t.run('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?', [this.#now().toISOString(), plan.planId]);
+        await appendEvents(t, events);
+      });
     }
     if (failure !== undefined) throw failure;
     return kept;
   }
+
 
   async #signAsRecovery(plan: RecoveryPlan, pre: readonly { device: Eui64; counter: bigint; purposes: RecoveryPurpose[]; command: Uint8Array }[], messageCode: number, r: RecoverySigning, certificate: SmkiCertificate): Promise<{ signed: BuiltCommand[]; failure: unknown }> {
     const store = r.store;
@@ -775,15 +937,33 @@ export class RecoveryPlans {
    *   `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_GBCS_MALFORMED`, `ERR_CERT_MALFORMED`
    * @see docs/domain.md §9 (response: one outcome per requested cell, statuses; future-dated commands)
    */
+
+  /**
+   * Record a meter's response to a command of the plan. The device's DS signature is verified
+   * with `deviceCertificate` FIRST (the certificate must be that device's, for digitalSignature,
+   * and validate to `deviceTrust`); then the response must answer a command of the plan still
+   * awaiting its answer (the meter, the counter, the message code, the plan's originator as
+   * recipient), and its per-cell outcome must fit the command. Each purpose becomes `replaced`
+   * (the key store records that the meter now trusts the new key: `markCredentialsUpdated`) or
+   * `failed` with the device's status. When every meter of a rotation is replaced, the old keys
+   * are retired. A response without an outcome (`SEQUENCE { NULL }`) is accepted only for a
+   * future-dated command: its items stay `built`, the plan records that it is scheduled, and the
+   * alert 0x00CB brings the outcome later ({@link RecoveryPlans.recordAlert}). A response refused
+   * changes nothing. {@link RecoveryPlans.recordRecoveryResponse} takes responses and alerts alike.
+   * @throws SmkiError `ERR_RECOVERY_RESPONSE_SIGNATURE`, `ERR_RECOVERY_RESPONSE_UNMATCHED`,
+   *   `ERR_RECOVERY_RESPONSE_OUTCOME` (no outcome for a command that was not future-dated, …),
+   *   `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_GBCS_MALFORMED`, `ERR_CERT_MALFORMED`
+   * @see docs/domain.md §9 (response: one outcome per requested cell, statuses; future-dated commands)
+   */
   async recordResponse(planId: string, response: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): Promise<RecordedResponse> {
-    const plan = planOf(this.#row(planId));
+    const plan = planOf(await this.#row(planId));
     const m = this.#verifyDevice(response, options);
 
     const mode = plan.route === 'rotation' ? 2 : 8;
     if (m.cra !== 'response' || m.messageCode !== UPDATE_SECURITY_CREDENTIALS_BASE_CODE + mode || m.recipient !== plan.originator) {
       fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `not a CS02b mode ${mode} response to ${plan.originator}`, `${m.cra}/${m.messageCode}`);
     }
-    const items = this.#awaiting(plan, m.originator, m.originatorCounter);
+    const items = await this.#awaiting(plan, m.originator, m.originatorCounter);
 
     let decoded;
     try {
@@ -795,15 +975,14 @@ export class RecoveryPlans {
     if (outcome === undefined) {
       // No outcome: the meter accepted a future-dated command and will say later (alert 0x00CB).
       // Only a command the plan future-dated may be answered so.
-      if (this.#executionTimeOf(plan, m.originator, m.originatorCounter) === undefined) {
+      if ((await this.#executionTimeOf(plan, m.originator, m.originatorCounter)) === undefined) {
         fail('ERR_RECOVERY_RESPONSE_OUTCOME', 'the response carries no outcome, and the command was not future-dated', String(m.originatorCounter));
       }
-      const d = this.#d;
       const at = this.#now().toISOString();
-      d.transaction(() => {
-        d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(at, plan.planId);
-        appendEvents(d, [{ type: 'item.scheduled', planId: plan.planId, device: m.originator, purposes: PURPOSES.filter((p) => items.some((i) => i.purpose === p)), counter: String(m.originatorCounter), responseSha256: sha256Hex(response), at }]);
-      }).immediate();
+      await this.#d.write(async (t) => {
+        await t.run('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?', [at, plan.planId]);
+        await appendEvents(t, [{ type: 'item.scheduled', planId: plan.planId, device: m.originator, purposes: PURPOSES.filter((p) => items.some((i) => i.purpose === p)), counter: String(m.originatorCounter), responseSha256: sha256Hex(response), at }]);
+      });
       return Object.freeze({ device: m.originator, outcomes: Object.freeze([]), scheduled: true, planState: plan.state });
     }
     return this.#apply(plan, m.originator, items, outcome, mode, response, 'response');
@@ -825,7 +1004,7 @@ export class RecoveryPlans {
    * @see docs/domain.md §9 (future-dated commands, alert 0x00CB: 0x8F66 success, 0x8F67 failure)
    */
   async recordAlert(planId: string, alert: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): Promise<RecordedResponse> {
-    const plan = planOf(this.#row(planId));
+    const plan = planOf(await this.#row(planId));
     const m = this.#verifyDevice(alert, options);
     if (m.cra !== 'alert' || m.messageCode !== CREDENTIALS_ALERT_MESSAGE_CODE || m.recipient !== plan.originator) {
       fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `not an alert 0x00CB to ${plan.originator}`, `${m.cra}/${m.messageCode}`);
@@ -837,13 +1016,26 @@ export class RecoveryPlans {
       throw new SmkiError('ERR_RECOVERY_RESPONSE_OUTCOME', 'the alert payload does not decode', { detail: m.originator }, { cause: e });
     }
     const counter = decoded.outcome.sequenceNumber;
-    const items = this.#awaiting(plan, m.originator, counter);
-    if (this.#executionTimeOf(plan, m.originator, counter) === undefined) {
+    const items = await this.#awaiting(plan, m.originator, counter);
+    if ((await this.#executionTimeOf(plan, m.originator, counter)) === undefined) {
       fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `the command to ${m.originator} with counter ${counter} was not future-dated: its outcome comes in its response`, String(counter));
     }
     const mode = plan.route === 'rotation' ? 2 : 8;
     const failure = decoded.code !== CREDENTIALS_ALERT_CODES.success;
     return this.#apply(plan, m.originator, items, decoded.outcome, mode, alert, failure ? 'alert.failure' : 'alert.success');
+  }
+
+  /**
+   * Feed back what a meter sent about a command of the plan, whatever it is: a response (CRA
+   * `response`) goes to {@link RecoveryPlans.recordResponse}, an alert (CRA `alert`, 0x00CB) to
+   * {@link RecoveryPlans.recordAlert}; each verifies the device's signature first and changes
+   * nothing when it refuses.
+   * @throws SmkiError as {@link RecoveryPlans.recordResponse} and {@link RecoveryPlans.recordAlert}
+   * @see docs/domain.md §9
+   */
+  async recordRecoveryResponse(planId: string, message: Uint8Array, options: { readonly deviceCertificate: CertificateInput }): Promise<RecordedResponse> {
+    const m = parseMessage(message);
+    return m.cra === 'alert' ? this.recordAlert(planId, message, options) : this.recordResponse(planId, message, options);
   }
 
   /** Parse a device's message and verify it FIRST: the certificate is the device's DS certificate, validates to the device trust, and verifies the signature. */
@@ -865,17 +1057,17 @@ export class RecoveryPlans {
   }
 
   /** The items of a command of the plan to `device` with `counter` that await their outcome (refused when none). */
-  #awaiting(plan: RecoveryPlan, device: Eui64, counter: bigint): ItemRow[] {
-    const items = this.#d
-      .prepare("SELECT device, purpose, state, attempt, counter, status FROM recovery_items WHERE plan_id = ? AND device = ? AND counter = ? AND state = 'built'")
-      .all(plan.planId, device, counterText(counter)) as ItemRow[];
+  async #awaiting(plan: RecoveryPlan, device: Eui64, counter: bigint): Promise<ItemRow[]> {
+    const items = await this.#d.read((t) =>
+      t.all<ItemRow>("SELECT device, purpose, state, attempt, counter, status FROM recovery_items WHERE plan_id = ? AND device = ? AND counter = ? AND state = 'built'", [plan.planId, device, counterText(counter)]),
+    );
     if (items.length === 0) fail('ERR_RECOVERY_RESPONSE_UNMATCHED', `no command of plan ${plan.planId} to ${device} with counter ${counter} awaits an answer`, String(counter));
     return items;
   }
 
   /** The execution time of the plan's kept command to `device` with `counter`, or undefined for one executed at once. */
-  #executionTimeOf(plan: RecoveryPlan, device: Eui64, counter: bigint): Date | undefined {
-    const r = this.#d.prepare('SELECT command FROM recovery_commands WHERE plan_id = ? AND device = ? AND counter = ?').get(plan.planId, device, counterText(counter)) as { command: Uint8Array } | undefined;
+  async #executionTimeOf(plan: RecoveryPlan, device: Eui64, counter: bigint): Promise<Date | undefined> {
+    const r = await this.#d.read((t) => t.get<{ command: Uint8Array }>('SELECT command FROM recovery_commands WHERE plan_id = ? AND device = ? AND counter = ?', [plan.planId, device, counterText(counter)]));
     if (r === undefined) return undefined;
     return decodeUpdateSecurityCredentialsCommand(new Uint8Array(r.command)).payload.executionTime;
   }
@@ -904,40 +1096,40 @@ export class RecoveryPlans {
     if (results.length !== purposes.length) fail('ERR_RECOVERY_RESPONSE_OUTCOME', `${results.length} outcome(s) for ${purposes.length} replaced cell(s)`, String(results.length));
 
     // The key store first (idempotent): a crash before the plan commits leaves the item built, and the same response records it again.
-    for (const r of results) if (r.state === 'replaced') await this.#keystore.markCredentialsUpdated(plan.organisation, device, r.purpose);
+    for (const r of results) {
+      if (r.state !== 'replaced') continue;
+      await this.#keyOp(plan.planId, { op: 'device.credentialsUpdated', organisation: plan.organisation, device, purpose: r.purpose }, () => this.#keystore.markCredentialsUpdated(plan.organisation, device, r.purpose));
+    }
     const at = this.#now().toISOString();
-    const d = this.#d;
     const digest = source === 'response' ? { responseSha256: sha256Hex(bytes) } : { alertSha256: sha256Hex(bytes), alert: source };
-    d.transaction(() => {
-      const upd = d.prepare("UPDATE recovery_items SET state = ?, status = ? WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'built'");
-      for (const r of results) upd.run(r.state, r.status, plan.planId, device, r.purpose);
-      d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(at, plan.planId);
-      appendEvents(
-        d,
+    await this.#d.write(async (t) => {
+      for (const r of results) await t.run("UPDATE recovery_items SET state = ?, status = ? WHERE plan_id = ? AND device = ? AND purpose = ? AND state = 'built'", [r.state, r.status, plan.planId, device, r.purpose]);
+      await t.run('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?', [at, plan.planId]);
+      await appendEvents(
+        t,
         results.map((r) => ({ type: 'item', planId: plan.planId, device, purpose: r.purpose, state: r.state, status: r.status, counter: String(counter), ...digest })),
       );
-    }).immediate();
+    });
     const planState = await this.#completeIfDone(plan);
     return Object.freeze({ device, outcomes: Object.freeze(results.map((r) => Object.freeze(r))), planState });
   }
 
   /** When every meter-purpose is replaced: retire a rotation's old keys, and mark the plan complete. */
   async #completeIfDone(plan: RecoveryPlan): Promise<PlanState> {
-    const d = this.#d;
-    const open = d.prepare("SELECT count(*) AS n FROM recovery_items WHERE plan_id = ? AND state <> 'replaced'").get(plan.planId) as { n: number };
-    if (open.n > 0) return plan.state;
+    const open = await this.#d.read((t) => t.get<{ n: number }>("SELECT count(*) AS n FROM recovery_items WHERE plan_id = ? AND state <> 'replaced'", [plan.planId]));
+    if (Number(open?.n) > 0) return plan.state;
     if (plan.route === 'rotation') {
       for (const p of plan.purposes) {
         const id = plan.oldKeys[p] as string;
         const info = await this.#keystore.key(id);
-        if (info.state !== 'retired') await this.#keystore.retire(id);
+        if (info.state !== 'retired') await this.#keyOp(plan.planId, { op: 'key.retire', keyId: id }, () => this.#keystore.retire(id));
       }
     }
     const at = this.#now().toISOString();
-    d.transaction(() => {
-      d.prepare("UPDATE recovery_plans SET state = 'complete', updated_at = ? WHERE plan_id = ?").run(at, plan.planId);
-      appendEvents(d, [{ type: 'plan.state', planId: plan.planId, state: 'complete', at }]);
-    }).immediate();
+    await this.#d.write(async (t) => {
+      const n = await t.run("UPDATE recovery_plans SET state = 'complete', updated_at = ? WHERE plan_id = ? AND state <> 'complete'", [at, plan.planId]);
+      if (n === 1) await appendEvents(t, [{ type: 'plan.state', planId: plan.planId, state: 'complete', at }]);
+    });
     return 'complete';
   }
 
@@ -947,7 +1139,7 @@ export class RecoveryPlans {
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (nothing failed for that meter)
    */
   async retry(planId: string, device: string): Promise<void> {
-    this.#move(planId, device, 'failed', 'pending');
+    await this.#move(planId, device, 'failed', 'pending');
   }
 
   /**
@@ -956,32 +1148,33 @@ export class RecoveryPlans {
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE`
    */
   async escalate(planId: string, device: string, reason: string): Promise<void> {
-    this.#move(planId, device, 'failed', 'escalated', String(reason).slice(0, 500));
+    await this.#move(planId, device, 'failed', 'escalated', String(reason).slice(0, 500));
   }
 
-  #move(planId: string, device: string, from: ItemState, to: ItemState, reason?: string): void {
-    const plan = planOf(this.#row(planId));
+  async #move(planId: string, device: string, from: ItemState, to: ItemState, reason?: string): Promise<void> {
+    const plan = planOf(await this.#row(planId));
     const eui = parseEui64(device);
-    const d = this.#d;
-    d.transaction(() => {
-      const rows = d.prepare('SELECT purpose, attempt FROM recovery_items WHERE plan_id = ? AND device = ? AND state = ?').all(plan.planId, eui, from) as { purpose: string; attempt: number }[];
+    await this.#d.write(async (t) => {
+      const rows = await t.all<{ purpose: string; attempt: number }>('SELECT purpose, attempt FROM recovery_items WHERE plan_id = ? AND device = ? AND state = ?', [plan.planId, eui, from]);
       if (rows.length === 0) fail('ERR_RECOVERY_PLAN_STATE', `meter ${eui} has nothing ${from} in plan ${plan.planId}`, eui);
       const attempt = to === 'pending' ? 1 : 0;
-      d.prepare('UPDATE recovery_items SET state = ?, attempt = attempt + ? WHERE plan_id = ? AND device = ? AND state = ?').run(to, attempt, plan.planId, eui, from);
-      d.prepare('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?').run(this.#now().toISOString(), plan.planId);
-      appendEvents(d, rows.map((r) => ({ type: 'item', planId: plan.planId, device: eui, purpose: r.purpose, state: to, attempt: r.attempt + attempt, ...(reason !== undefined ? { reason } : {}) })));
-    }).immediate();
+      await t.run('UPDATE recovery_items SET state = ?, attempt = attempt + ? WHERE plan_id = ? AND device = ? AND state = ?', [to, attempt, plan.planId, eui, from]);
+      await t.run('UPDATE recovery_plans SET updated_at = ? WHERE plan_id = ?', [this.#now().toISOString(), plan.planId]);
+      await appendEvents(t, rows.map((r) => ({ type: 'item', planId: plan.planId, device: eui, purpose: r.purpose, state: to, attempt: Number(r.attempt) + attempt, ...(reason !== undefined ? { reason } : {}) })));
+    });
   }
 
   /**
    * Where a plan stands: meter-purposes per state, and per purpose how many meters still trust
-   * the old key (the key store's exposure report; it falls to zero as meters confirm).
+   * the old key (the key store's exposure report; it falls to zero as meters confirm). A plan
+   * `declared` (its first step interrupted) shows so, with no meters yet.
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
    */
   async status(planId: string): Promise<PlanStatus> {
-    const plan = planOf(this.#row(planId));
+    const plan = planOf(await this.#row(planId));
     const counts: Record<ItemState, number> = { pending: 0, built: 0, replaced: 0, failed: 0, escalated: 0 };
-    for (const r of this.#d.prepare('SELECT state, count(*) AS n FROM recovery_items WHERE plan_id = ? GROUP BY state').all(plan.planId) as { state: ItemState; n: number }[]) counts[r.state] = r.n;
+    const rows = await this.#d.read((t) => t.all<{ state: ItemState; n: number }>('SELECT state, count(*) AS n FROM recovery_items WHERE plan_id = ? GROUP BY state', [plan.planId]));
+    for (const r of rows) counts[r.state] = Number(r.n);
     const exposure = await this.#keystore.exposureReport(plan.organisation);
     const remaining: Partial<Record<RecoveryPurpose, number>> = {};
     for (const p of plan.purposes) remaining[p] = exposure.find((e) => e.keyId === plan.oldKeys[p])?.deviceCount ?? 0;
@@ -993,62 +1186,77 @@ export class RecoveryPlans {
    * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`
    */
   async commands(planId: string, device: string): Promise<KeptCommand[]> {
-    const plan = planOf(this.#row(planId));
-    const rows = this.#d.prepare('SELECT counter, command FROM recovery_commands WHERE plan_id = ? AND device = ? ORDER BY counter').all(plan.planId, parseEui64(device)) as { counter: string; command: Uint8Array }[];
+    const plan = planOf(await this.#row(planId));
+    const eui = parseEui64(device);
+    const rows = await this.#d.read((t) => t.all<{ counter: string; command: Uint8Array }>('SELECT counter, command FROM recovery_commands WHERE plan_id = ? AND device = ? ORDER BY counter', [plan.planId, eui]));
     return rows.map((r) => Object.freeze({ counter: BigInt(r.counter), command: new Uint8Array(r.command) }));
   }
 
   /** Every counter the plan database recorded as consumed by `originator`, in order. */
   async countersUsed(originator: string): Promise<bigint[]> {
-    const rows = this.#d.prepare('SELECT counter FROM recovery_counters WHERE originator = ? ORDER BY counter').all(parseEui64(originator)) as { counter: string }[];
+    const eui = parseEui64(originator);
+    const rows = await this.#d.read((t) => t.all<{ counter: string }>('SELECT counter FROM recovery_counters WHERE originator = ? ORDER BY counter', [eui]));
     return rows.map((r) => BigInt(r.counter));
   }
 
   /**
    * Verify the plan database's history: the SHA-256 chain of `recovery_events` (each record's
-   * hash over the previous hash, its number and its event), and every plan's and meter's state
-   * and every consumed counter against the state the events replay to.
+   * hash over the previous hash, its number and its event), and every plan's state and new keys,
+   * every meter's state and every consumed counter against what the events replay to.
    * @see docs/domain.md §9
    */
   async verifyPlanHistory(): Promise<PlanHistoryVerification> {
-    const d = this.#d;
+    const snapshot = await this.#d.read(async (t) => ({
+      events: await t.all<{ seq: number; prev_hash: string; event: string; hash: string }>('SELECT seq, prev_hash, event, hash FROM recovery_events ORDER BY seq'),
+      plans: await t.all<{ plan_id: string; state: string; new_signing: string | null; new_key_agreement: string | null }>('SELECT plan_id, state, new_signing, new_key_agreement FROM recovery_plans'),
+      items: await t.all<{ plan_id: string; device: string; purpose: string; state: string }>('SELECT plan_id, device, purpose, state FROM recovery_items'),
+      counters: await t.all<{ originator: string; counter: string }>('SELECT originator, counter FROM recovery_counters'),
+    }));
     const problems: string[] = [];
     let prev: string = GENESIS;
     let n = 0;
     const plans = new Map<string, string>();
+    const newKeys = new Map<string, Partial<Record<RecoveryPurpose, string>>>();
     const items = new Map<string, string>();
     const counters = new Set<string>();
-    for (const e of d.prepare('SELECT seq, prev_hash, event, hash FROM recovery_events ORDER BY seq').iterate() as Iterable<{ seq: number; prev_hash: string; event: string; hash: string }>) {
+    for (const e of snapshot.events) {
       n += 1;
-      if (e.seq !== n) problems.push(`event ${e.seq}: expected number ${n}`);
-      if (e.prev_hash !== prev) problems.push(`event ${e.seq}: does not follow the hash before it`);
-      if (eventHash(e.prev_hash, e.seq, e.event) !== e.hash) problems.push(`event ${e.seq}: its hash does not match its content`);
+      const seq = Number(e.seq);
+      if (seq !== n) problems.push(`event ${seq}: expected number ${n}`);
+      if (e.prev_hash !== prev) problems.push(`event ${seq}: does not follow the hash before it`);
+      if (eventHash(e.prev_hash, seq, e.event) !== e.hash) problems.push(`event ${seq}: its hash does not match its content`);
       prev = e.hash;
       let ev: Record<string, unknown>;
       try {
         ev = JSON.parse(e.event) as Record<string, unknown>;
       } catch {
-        problems.push(`event ${e.seq}: not JSON`);
+        problems.push(`event ${seq}: not JSON`);
         continue;
       }
       const planId = String(ev['planId']);
-      if (ev['type'] === 'plan.created' || ev['type'] === 'plan.state') plans.set(planId, String(ev['state']));
+      if (ev['type'] === 'plan.created') {
+        plans.set(planId, String(ev['state']));
+        newKeys.set(planId, { ...((ev['newKeys'] ?? {}) as Partial<Record<RecoveryPurpose, string>>) });
+      } else if (ev['type'] === 'plan.state') plans.set(planId, String(ev['state']));
+      else if (ev['type'] === 'plan.key') newKeys.set(planId, { ...newKeys.get(planId), [String(ev['purpose'])]: String(ev['keyId']) });
       else if (ev['type'] === 'plan.enumerated') for (const [dev, p] of ev['items'] as [string, string][]) items.set(`${planId}/${dev}/${p}`, 'pending');
       else if (ev['type'] === 'item') items.set(`${planId}/${String(ev['device'])}/${String(ev['purpose'])}`, String(ev['state']));
       else if (ev['type'] === 'counters.consumed') for (const c of ev['counters'] as string[]) counters.add(`${String(ev['originator'])}/${counterText(BigInt(c))}`);
     }
-    for (const r of d.prepare('SELECT plan_id, state FROM recovery_plans').all() as { plan_id: string; state: string }[]) {
+    for (const r of snapshot.plans) {
       if (plans.get(r.plan_id) !== r.state) problems.push(`plan ${r.plan_id}: state ${r.state}, its history says ${String(plans.get(r.plan_id))}`);
+      const keys = newKeys.get(r.plan_id) ?? {};
+      if ((keys.signing ?? null) !== r.new_signing || (keys.keyAgreement ?? null) !== r.new_key_agreement) problems.push(`plan ${r.plan_id}: its new keys are not the ones its history records`);
       plans.delete(r.plan_id);
     }
     for (const id of plans.keys()) problems.push(`plan ${id}: in the history, not in the database`);
-    for (const r of d.prepare('SELECT plan_id, device, purpose, state FROM recovery_items').all() as { plan_id: string; device: string; purpose: string; state: string }[]) {
+    for (const r of snapshot.items) {
       const k = `${r.plan_id}/${r.device}/${r.purpose}`;
       if (items.get(k) !== r.state) problems.push(`${k}: state ${r.state}, its history says ${String(items.get(k))}`);
       items.delete(k);
     }
     for (const k of items.keys()) problems.push(`${k}: in the history, not in the database`);
-    for (const r of d.prepare('SELECT originator, counter FROM recovery_counters').all() as { originator: string; counter: string }[]) {
+    for (const r of snapshot.counters) {
       if (!counters.delete(`${r.originator}/${r.counter}`)) problems.push(`counter ${r.originator}/${BigInt(r.counter)}: not in the history`);
     }
     for (const k of counters) problems.push(`counter ${k}: in the history, not in the database`);
