@@ -98,8 +98,8 @@ async function issue(store: KeyStore, org: string, portfolio: string, purpose: K
 }
 
 /** The supplier's key store: north (20 meters) and south (5), DS and KA keys each, in `backend` (default a new memory backend); further backends by name. */
-export async function supplierStore(options: { backends?: Record<string, KeyBackend>; backend?: KeyBackend } = {}) {
-  const dir = tempDir();
+export async function supplierStore(options: { backends?: Record<string, KeyBackend>; backend?: KeyBackend; directory?: string } = {}) {
+  const dir = options.directory ?? tempDir();
   const store = await KeyStore.open({ directory: dir, backend: options.backend ?? new MemoryKeyBackend(), passphrase: PASS, ...(options.backends ? { backends: options.backends } : {}) });
   closeLater(() => store.close());
   await store.addOrganisation({ entityId: SUPPLIER, role: 2 });

@@ -13,19 +13,22 @@ import { FileKeyBackend } from '@smki/keystore';
 import { issueOrganisationCertificate } from '@smki/pki';
 import { generateKeyPairSync } from 'node:crypto';
 import { RecoveryPlans } from '../src/index.js';
-import { certify, closeLater, deviceCert, deviceTrust, expectCode, meterResponse, NORTH, PASS, pki, recoveryParty, RECOVERY, sha, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
+import { certify, closeLater, deviceCert, deviceTrust, expectCode, meterResponse, NORTH, PASS, pki, recoveryParty, RECOVERY, sha, SOUTH, southSnapshot, supplierStore, SUPPLIER } from './_fixtures.js';
+import { DATABASES, planDatabases, type DatabaseKind } from './_databases.js';
 
-async function compromised() {
-  const token = await FileKeyBackend.open({ directory: mkdtempSync(join(tmpdir(), 'smki-recovery-token-')), passphrase: PASS });
-  closeLater(() => token.close());
-  const estate = await supplierStore({ backends: { 'token-b': token } });
-  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path: join(tempDir(), 'plans.db'), keystore: estate.store, counters: { nextCounter: () => BigInt(Date.now()) * 1000n + BigInt(tick++) } });
-  closeLater(() => plans.close());
-  return { ...estate, plans, token };
-}
+const databases = planDatabases('smki-recovery-compromise-');
 let tick = 0;
 
-describe('compromise of the north portfolio keys (CS02b mode 8, by the Recovery party)', () => {
+describe.each(DATABASES)('compromise of the north portfolio keys (CS02b mode 8, by the Recovery party), plans in %s', (kind: DatabaseKind) => {
+  async function compromised() {
+    const token = await FileKeyBackend.open({ directory: mkdtempSync(join(tmpdir(), 'smki-recovery-token-')), passphrase: PASS });
+    closeLater(() => token.close());
+    const estate = await supplierStore({ backends: { 'token-b': token } });
+    const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...databases.fresh(kind), keystore: estate.store, counters: { nextCounter: () => BigInt(Date.now()) * 1000n + BigInt(tick++) } });
+    closeLater(() => plans.close());
+    return { ...estate, plans, token };
+  }
+
   it('a backend the key store was not opened with is refused before anything is revoked', async () => {
     const { store, plans, northKeys } = await compromised();
     await expectCode(plans.planCompromise({ organisation: SUPPLIER, portfolioId: 'north', recoveryParty: RECOVERY, backend: 'token-c' }), 'ERR_INVALID_ARGUMENT');

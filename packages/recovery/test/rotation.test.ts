@@ -3,20 +3,22 @@
 // count, the old keys retired once every meter confirmed; the south portfolio untouched
 // (docs/key-segregation.md); a restart in the middle resumes without reusing a counter.
 import { generateKeyPairSync } from 'node:crypto';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeUpdateSecurityCredentialsCommand, parseMessage, verifySignature } from '@smki/gbcs';
 import { createHierarchy, issueDeviceCertificate } from '@smki/pki';
 import { RecoveryPlans } from '../src/index.js';
-import { certify, closeLater, deviceCert, deviceTrust, deviceKey, expectCode, meterResponse, NORTH, pki, SOUTH, southSnapshot, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
+import { certify, closeLater, deviceCert, deviceTrust, deviceKey, expectCode, meterResponse, NORTH, pki, SOUTH, southSnapshot, supplierStore, SUPPLIER } from './_fixtures.js';
+import { DATABASES, planDatabases, type DatabaseKind, type PlanWhere } from './_databases.js';
 
-async function openPlans(keystore: Awaited<ReturnType<typeof supplierStore>>['store'], path = join(tempDir(), 'plans.db'), start = 5000n) {
-  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore, counters: { startCounter: start } });
-  closeLater(() => plans.close());
-  return { plans, path };
-}
+const databases = planDatabases('smki-recovery-rotation-');
 
-describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
+describe.each(DATABASES)('rotation (CS02b mode 2) of a 20-meter portfolio, plans in %s', (kind: DatabaseKind) => {
+  async function openPlans(keystore: Awaited<ReturnType<typeof supplierStore>>['store'], where: PlanWhere = databases.fresh(kind), start = 5000n) {
+    const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...where, keystore, counters: { startCounter: start } });
+    closeLater(() => plans.close());
+    return { plans, path: where };
+  }
+
   it('rotates north end to end: 20 commands signed with the old DS key, 20 verified responses, old keys retired, south untouched', async () => {
     const { store, north, northKeys } = await supplierStore();
     const south = await southSnapshot(store);
@@ -125,7 +127,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     await plans.close();
 
     // Reopened with the same starting counter: it continues above the last one it used.
-    const again = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: store, counters: { startCounter: 100n } });
+    const again = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...path, keystore: store, counters: { startCounter: 100n } });
     closeLater(() => again.close());
     expect((await again.status(plan.planId)).counts).toEqual({ pending: 26, built: 12, replaced: 2, failed: 0, escalated: 0 });
     const b = await again.buildBatch(plan.planId, { limit: 100 });
@@ -136,7 +138,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
     expect(await again.countersUsed(SUPPLIER)).toEqual(used);
     // A source that hands out a counter already used is refused, and nothing is built.
     await again.close();
-    const stale = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: store, counters: { nextCounter: () => used[used.length - 1]! } }); // exactly the last one used
+    const stale = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...path, keystore: store, counters: { nextCounter: () => used[used.length - 1]! } }); // exactly the last one used
     closeLater(() => stale.close());
     expect((await stale.verifyPlanHistory()).ok).toBe(true);
     // Everything is built now; retrying a failed meter needs a fresh counter.
@@ -153,7 +155,7 @@ describe('rotation (CS02b mode 2) of a 20-meter portfolio', () => {
   it('two builders on one plan (two processes, one database) give each meter one command, each counter once', async () => {
     const { store } = await supplierStore();
     const { plans, path } = await openPlans(store);
-    const other = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: store, counters: { startCounter: 5000n } });
+    const other = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...path, keystore: store, counters: { startCounter: 5000n } });
     closeLater(() => other.close());
     const { plan, csrs } = await plans.planRotation({ organisation: SUPPLIER, portfolioId: 'north' });
     await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
