@@ -1,12 +1,12 @@
 // The meter side of `smki demo`'s recovery act (src/internal/demo-meter.ts): a CS02b mode 8 command
-// from the Recovery party is applied only when every check passes (GBCS CS02b; docs/domain.md §9:
-// authorised by the recovery cell, signed with its key, counter above the floor, the new
+// from the Recovery party is applied only when every check passes (GBCS CS02b; docs/domain.md §4,
+// §9: the ACB MAC with the meter's key-agreement key, authorised by the recovery cell, signed with its key, counter above the floor, the new
 // certificate chaining to the root cell through the certification path), and the meter's answer
 // is a device-signed response with one outcome per replaced cell; a refusal changes nothing.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createKeySigner, parseEui64, type Signer } from '@smki/core';
-import { buildUpdateSecurityCredentials, decodeUpdateSecurityCredentialsResponse, parseMessage, signedBytes, signPreCommand, verifySignature } from '@smki/gbcs';
+import { buildUpdateSecurityCredentials, decodeUpdateSecurityCredentialsResponse, parseMessage, signedBytes, signPreCommand, verifySignature, wrapWithMac } from '@smki/gbcs';
 import { messageListDigest, operationHash } from '@smki/keystore';
 import { createHierarchy, issueDeviceCertificate, issueOrganisationCertificate, type SmkiCertificate, type SmkiHierarchy } from '@smki/pki';
 import { DemoMeter } from '../src/internal/demo-meter.js';
@@ -29,6 +29,13 @@ let recovery: Signer;
 let supplierOld: Signer;
 let deviceDs: SmkiCertificate;
 const meterKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const meterKa = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const otherKa = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const acbKa = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const acbPublicKey = new Uint8Array(acbKa.publicKey.export({ format: 'der', type: 'spki' }).subarray(-65));
+
+/** The DCC's delivery of a signed command: the ACB's MAC for `to` (default this meter's key-agreement key). */
+const frame = (signed: Uint8Array, to = meterKa.publicKey) => wrapWithMac(signed, { privateKey: acbKa.privateKey, publicKey: to });
 
 const orgCert = async (h: SmkiHierarchy, role: number, entityId: string, publicKey: import('node:crypto').KeyObject) =>
   issueOrganisationCertificate({ issuer: h.organisationCa, role, entityId, keyUsage: 'digitalSignature', publicKey });
@@ -47,13 +54,13 @@ beforeAll(async () => {
 }, 60_000);
 
 function meter(): DemoMeter {
-  const m = new DemoMeter(METER, meterKey.privateKey, pki.root.certificate);
+  const m = new DemoMeter(METER, { ds: meterKey.privateKey, ka: meterKa.privateKey }, { root: pki.root.certificate, acbPublicKey });
   m.install(SUPPLIER_DS, oldCert);
   m.install(RECOVERY_DS, recoveryCert);
   return m;
 }
 
-/** A mode 8 command as @smki/recovery builds it, signed by `signer`. */
+/** A mode 8 command as @smki/recovery builds it, signed by `signer` (not yet counter-signed). */
 async function mode8(o: { counter?: bigint; recipient?: string; originator?: string; cert?: SmkiCertificate; path?: SmkiCertificate; cell?: { role: number; keyUsage: 'digitalSignature' }; signer?: Signer } = {}): Promise<Uint8Array> {
   const counter = o.counter ?? 1000n;
   const pre = buildUpdateSecurityCredentials({
@@ -72,7 +79,7 @@ async function mode8(o: { counter?: bigint; recipient?: string; originator?: str
 describe('the demo meter applies CS02b mode 8 from the Recovery party (GBCS CS02b; docs/domain.md §9)', () => {
   it('a command the Recovery party signed: the supplier cell takes the new key, and the answer is a response signed with the meter’s DS key, one outcome per cell', async () => {
     const m = meter();
-    const a = m.applyCredentials(await mode8());
+    const a = m.applyCredentials(frame(await mode8()));
     expect(a.ok).toBe(true);
     if (!a.ok) return;
     expect(m.keyIdIn(SUPPLIER_DS)).toBe(newCert.subjectKeyId);
@@ -83,24 +90,27 @@ describe('the demo meter applies CS02b mode 8 from the Recovery party (GBCS CS02
     expect(body.outcome).toMatchObject({ sequenceNumber: 1000n, mode: 8 });
     expect(body.outcome!.results).toMatchObject([{ cell: SUPPLIER_DS, status: 0, oldEntityId: SUPPLIER, oldKeyId: oldCert.subjectKeyId, newEntityId: SUPPLIER, newKeyId: newCert.subjectKeyId }]);
     // The same command again: its counter is at the recovery floor now.
-    const again = m.applyCredentials(await mode8());
+    const again = m.applyCredentials(frame(await mode8()));
     expect(again).toEqual({ ok: false, reason: 'the counter is not above the recovery floor' });
   });
 
   it.each([
+    ['without the ACB MAC (the signed command alone)', async () => mode8(), 'not a frame with the ACB MAC'],
+    ['with the ACB MAC made for another meter', async () => frame(await mode8(), otherKa.publicKey), 'the ACB MAC does not verify'],
     ['signed with the stolen supplier key, not the recovery cell’s', () => mode8({ signer: supplierOld }), "the signature does not verify with the recovery cell's key"],
     ['for another meter', () => mode8({ recipient: OTHER }), 'not for this meter'],
     ['from a party not in the recovery cell', () => mode8({ originator: '90B3D51F30000009' }), 'the originator is not the party in the recovery cell'],
     ['a new certificate from another hierarchy', () => mode8({ cert: foreignCert, path: foreign.organisationCa.certificate }), 'the issuing CA is not signed by the root in the root cell'],
     ['a new certificate the path’s CA did not sign', () => mode8({ cert: foreignCert }), 'a new certificate is not signed by the issuing CA'],
     ['replacing the recovery cell itself', () => mode8({ cell: RECOVERY_DS, cert: recoveryCert }), 'cell 1/digitalSignature/management is not one this command may replace here'],
-  ])('refused, nothing changed: %s', async (_what, make, reason) => {
+  ])('refused, nothing changed: %s', async (what, make, reason) => {
     const m = meter();
-    expect(m.applyCredentials(await make())).toEqual({ ok: false, reason });
+    const bytes = await make();
+    expect(m.applyCredentials(what.includes('ACB MAC') ? bytes : frame(bytes))).toEqual({ ok: false, reason });
     expect(m.keyIdIn(SUPPLIER_DS)).toBe(oldCert.subjectKeyId);
     expect(m.keyIdIn(RECOVERY_DS)).toBe(recoveryCert.subjectKeyId);
     // Then the genuine command still applies (the refusal moved no floor).
-    expect(m.applyCredentials(await mode8()).ok).toBe(true);
+    expect(m.applyCredentials(frame(await mode8())).ok).toBe(true);
   });
 });
 

@@ -2,10 +2,10 @@
  * The meter side of `smki demo`'s recovery act: the least a meter does with a CS02b Update
  * Security Credentials command authorised by the Recovery party (mode 8; GBCS CS02b, docs/domain.md
  * §9), so that the demo's north meters can be re-keyed and answer. Not a device model: one mode,
- * the cells the demo uses, no ACB MAC (the demo's other acts check the MAC), no future-dated
- * commands.
+ * the cells the demo uses, no future-dated commands.
  *
- * What the meter checks before it changes anything (a refusal changes nothing): the command is
+ * What the meter checks before it changes anything (a refusal changes nothing): the frame carries
+ * the ACB's MAC, checked with the meter's own key-agreement key (docs/domain.md §4); the command is
  * for it; it is mode 8 from the party in its recovery cell (role 1, digitalSignature), authorised
  * by that cell; the User signature verifies with the key in that cell; the originator counter is
  * above the cell's floor and equals control [3]; each new certificate is signed by the issuing CA
@@ -20,6 +20,7 @@
 import { sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { concatBytes, type Eui64 } from '@smki/core';
 import {
+  apduBytes,
   buildGeneralSigning,
   CREDENTIALS_STATUS,
   decodeUpdateSecurityCredentialsCommand,
@@ -27,6 +28,7 @@ import {
   parseMessage,
   signedBytes,
   UPDATE_SECURITY_CREDENTIALS_BASE_CODE,
+  verifyMac,
   verifySignature,
   type CellOutcome,
   type TrustAnchorCell,
@@ -59,19 +61,24 @@ function signedBy(cert: SmkiCertificate, issuer: SmkiCertificate): boolean {
 export class DemoMeter {
   readonly eui: Eui64;
   readonly #dsKey: KeyObject;
+  readonly #kaKey: KeyObject;
+  readonly #acbPublicKey: Uint8Array;
   readonly #root: SmkiCertificate;
   readonly #cells = new Map<string, CellKey>();
   readonly #floors = new Map<number, bigint>();
 
   /**
    * @param eui the meter
-   * @param dsKey its digital-signature private key (its responses are signed with it)
-   * @param root the root certificate in its root cell
+   * @param keys its digital-signature private key (its responses are signed with it) and its
+   *   key-agreement private key (it checks the ACB's MAC with it)
+   * @param anchors the root certificate in its root cell, and the ACB's key-agreement public key (its ACB cell)
    */
-  constructor(eui: Eui64, dsKey: KeyObject, root: SmkiCertificate) {
+  constructor(eui: Eui64, keys: { readonly ds: KeyObject; readonly ka: KeyObject }, anchors: { readonly root: SmkiCertificate; readonly acbPublicKey: Uint8Array }) {
     this.eui = eui;
-    this.#dsKey = dsKey;
-    this.#root = root;
+    this.#dsKey = keys.ds;
+    this.#kaKey = keys.ka;
+    this.#root = anchors.root;
+    this.#acbPublicKey = anchors.acbPublicKey;
   }
 
   /** Install an organisation certificate in a cell (as at manufacture or commissioning). */
@@ -85,9 +92,16 @@ export class DemoMeter {
     return this.#cells.get(cellName(cell))?.keyId;
   }
 
-  /** Apply a CS02b mode 8 command (GBCS CS02b): every check first, then the change and the device-signed response. */
-  applyCredentials(command: Uint8Array): MeterAnswer {
+  /** Apply a CS02b mode 8 command as the DCC delivers it (a frame with the ACB MAC): every check first, then the change and the device-signed response. */
+  applyCredentials(frame: Uint8Array): MeterAnswer {
     const no = (reason: string): MeterAnswer => ({ ok: false, reason });
+    let command: Uint8Array;
+    try {
+      if (!verifyMac(frame, { privateKey: this.#kaKey, publicKey: this.#acbPublicKey })) return no('the ACB MAC does not verify');
+      command = apduBytes(parseMessage(frame));
+    } catch {
+      return no('not a frame with the ACB MAC');
+    }
     let decoded;
     try {
       decoded = decodeUpdateSecurityCredentialsCommand(command);

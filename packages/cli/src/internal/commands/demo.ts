@@ -159,7 +159,7 @@ export const register: Register = (program, wrap) => {
         const meterKeys = new Map<Eui64, KeyObject>();
         const meterDs = new Map<Eui64, SmkiCertificate>();
         const meters = new Map<Eui64, DemoMeter>();
-        const root = state.hierarchy().root.certificate;
+        const anchors = { root: state.hierarchy().root.certificate, acbPublicKey: state.acb().certificate.publicKeyBytes };
         const inputs = [];
         for (let i = 0; i < 2 * perPortfolio; i++) {
           const d = meterEui(i);
@@ -170,8 +170,8 @@ export const register: Register = (program, wrap) => {
           const ds = await issueDeviceCertificate({ issuer: state.hierarchy().deviceCa, entityId: d, keyUsage: 'digitalSignature', publicKey: dsPair.publicKey });
           meterDs.set(d, ds);
           const portfolio = i < perPortfolio ? 'north' : 'south';
-          // The meter's own cells: the root, and its supplier's signing key (its portfolio's).
-          const meter = new DemoMeter(d, dsPair.privateKey, root);
+          // The meter's own cells: the root, the ACB, and its supplier's signing key (its portfolio's).
+          const meter = new DemoMeter(d, { ds: dsPair.privateKey, ka: k.privateKey }, anchors);
           meter.install(SUPPLIER_DS, portfolioCert[portfolio]!);
           meters.set(d, meter);
           inputs.push({ device: d, type: 'ESME' as const, fuel: 'electricity' as const, model: MODEL, portfolio, kaCertificate: ka, dsCertificate: ds });
@@ -281,8 +281,6 @@ export const register: Register = (program, wrap) => {
         step("the north portfolio's key is declared stolen: revoked at once, replaced in a second backend, north's meters re-keyed by the Recovery party (CS02b mode 8); south untouched");
         const tRecovery = process.hrtime.bigint();
         const { registry } = await state.stores();
-        const southBefore = await portfolioView(ks, registry, supplier, 'south', south);
-        const southKeyBefore = portfolioCert.south!.subjectKeyId!;
         // Signed with north's key before the theft is declared, presented after.
         const cEarly = nextCounter();
         const earlyNorth = await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[1]!, counter: cEarly }), signFor(north[1]!, SUPPLY_COMMANDS.ECS43.messageCode, cEarly));
@@ -304,6 +302,16 @@ export const register: Register = (program, wrap) => {
         try {
           await assignToRecovery(party, proposer, devices);
           for (const meter of meters.values()) meter.install(RECOVERY_DS, party.certificate);
+          // The DCC's registry names the recovery cell of every meter too (the validator checks a mode 8 signer against it).
+          const withRecovery: DeviceRecord[] = [];
+          for (const d of devices) {
+            const reg = await registry.device(d);
+            if (reg !== undefined) withRecovery.push({ ...reg, cells: [...reg.cells.filter((x) => x.role !== 1), { role: 1, keyUsage: 'digitalSignature', cellUsage: 'management', ski: party.certificate.subjectKeyId!, entity: recoveryEui }] });
+          }
+          await registry.put(withRecovery);
+          validator.updateTrust(state.trust());
+          const southBefore = await portfolioView(ks, registry, supplier, 'south', south);
+          const southKeyBefore = portfolioCert.south!.subjectKeyId!;
           ok(`Recovery party ${recoveryEui}: its own key store in ${relative(dir, party.dir)}/ (its own passphrase; operators ${proposer.operatorId}, ${approver.operatorId}, ${admin.operatorId}), DS certificate ${party.certificate.serialNumber} (role 1); all ${devices.length} meters hold it in their recovery cell`);
 
           const plans = await openPlans(state, ks);
@@ -346,18 +354,33 @@ export const register: Register = (program, wrap) => {
             (built.length === north.length ? ok : refused)(`${built.length} mode 8 commands for north's meters signed by the Recovery party in ${buildSeconds.toFixed(2)} s: ${sessions.length} signing session(s), each bound to exactly its commands, proposed by ${proposer.operatorId} and approved by ${approver.operatorId}`);
             if (built.length !== north.length) failures++;
 
+            // The DCC validates them as any critical command (the Recovery party's role 1 certificate,
+            // each meter's recovery cell in the registry, replay, anomaly) and counter-signs them (ACB MAC).
+            const delivered: { device: Eui64; frame: Uint8Array }[] = [];
+            for (let i = 0; i < built.length; i += 256) {
+              const chunk = built.slice(i, i + 256);
+              const ds = await validator.validateBatch(chunk.map((c) => ({ bytes: c.command, sender: recoveryEui })));
+              ds.forEach((d, j) => {
+                count(d);
+                if (d.outcome === 'accepted') delivered.push({ device: chunk[j]!.device, frame: d.frame });
+              });
+            }
+            (delivered.length === built.length ? ok : refused)(`${delivered.length} of ${built.length} accepted and counter-signed at the DCC (the signer checked against the Recovery party's role 1 certificate and each meter's recovery cell)`);
+            if (delivered.length !== built.length) failures++;
+
             // The meters apply them and answer.
             const responses: { device: Eui64; response: Uint8Array }[] = [];
             const refusedBy: string[] = [];
-            for (const c of built) {
-              const a = meters.get(c.device)!.applyCredentials(c.command);
+            for (const c of delivered) {
+              const a = meters.get(c.device)!.applyCredentials(c.frame);
               if (a.ok) responses.push({ device: c.device, response: a.response });
               else refusedBy.push(`${c.device}: ${a.reason}`);
             }
-            const replay = built[0] === undefined ? undefined : meters.get(built[0].device)!.applyCredentials(built[0].command);
-            const elsewhere = built[0] === undefined ? undefined : meters.get(south[0]!)!.applyCredentials(built[0].command);
+            const first = delivered[0];
+            const replay = first === undefined ? undefined : meters.get(first.device)!.applyCredentials(first.frame);
+            const elsewhere = first === undefined ? undefined : meters.get(south[0]!)!.applyCredentials(first.frame);
             const meterOk = responses.length === built.length && replay?.ok === false && elsewhere?.ok === false;
-            (meterOk ? ok : refused)(`${responses.length} of ${built.length} north meters applied their command (the Recovery party's signature checked with their recovery cell, the new certificate with their root) and answered, signed with their own DS key; the same command again is refused (${replay?.ok === false ? replay.reason : 'APPLIED (wrong)'}), and by a south meter (${elsewhere?.ok === false ? elsewhere.reason : 'APPLIED (wrong)'})`);
+            (meterOk ? ok : refused)(`${responses.length} of ${built.length} north meters applied their command (the ACB MAC checked with their key-agreement key, the Recovery party's signature with their recovery cell, the new certificate with their root) and answered, signed with their own DS key; the same frame again is refused (${replay?.ok === false ? replay.reason : 'APPLIED (wrong)'}), and by a south meter (${elsewhere?.ok === false ? elsewhere.reason : 'APPLIED (wrong)'})`);
             if (!meterOk) failures++;
             if (refusedBy.length > 0) out(`  ${p.red('!')} refused by ${refusedBy.slice(0, 3).join('; ')}`);
 
