@@ -125,6 +125,21 @@ describe('future-dated commands and the alert 0x00CB (docs/domain.md §9)', () =
     expect((await plans.verifyPlanHistory()).ok).toBe(true);
   });
 
+  it('recordRecoveryResponse takes what the meter sent, response or alert, and dispatches on its CRA flag', async () => {
+    const { plans, plan, future, oldCerts, counts } = await futureDated();
+    const c = future[0]!;
+    const cert = { deviceCertificate: deviceCert(c.device) };
+    expect(await plans.recordRecoveryResponse(plan.planId, scheduledResponse(c.command), cert)).toMatchObject({ scheduled: true, outcomes: [] });
+    expect((await plans.recordRecoveryResponse(plan.planId, alertFor(c.command, oldCerts), cert)).outcomes.map((o) => o.state)).toEqual(['replaced', 'replaced']);
+    expect(await counts()).toMatchObject({ replaced: 2 });
+    // Each path keeps its checks: the alert again awaits nothing, another meter's signature is refused.
+    await expectCode(plans.recordRecoveryResponse(plan.planId, alertFor(c.command, oldCerts), cert), 'ERR_RECOVERY_RESPONSE_UNMATCHED');
+    const d = future[1]!;
+    await expectCode(plans.recordRecoveryResponse(plan.planId, alertFor(d.command, oldCerts, { key: deviceKey(NORTH[5]!) }), { deviceCertificate: deviceCert(d.device) }), 'ERR_RECOVERY_RESPONSE_SIGNATURE');
+    await expectCode(plans.recordRecoveryResponse(plan.planId, new Uint8Array([0xdf, 0x09]), cert), 'ERR_GBCS_MALFORMED');
+    expect((await plans.verifyPlanHistory()).ok).toBe(true);
+  });
+
   it('the alert 0x8F67 marks every cell failed with its status (even one reported 0); the key store is told nothing; retry sends it again', async () => {
     const { store, plans, plan, future, oldCerts, counts, northKeys } = await futureDated();
     const c = future[0]!;
