@@ -12,6 +12,9 @@ import { issueOrganisationCertificate } from '@smki/pki';
 import type { SmkiError } from '@smki/core';
 import { checkRecoveryCommand, RecoveryPlans, type RecoveryCommandExpectation } from '../src/index.js';
 import { certify, closeLater, deviceCert, deviceTrust, expectCode, meterResponse, NORTH, pki, RECOVERY, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
+import { DATABASES, planDatabases, type DatabaseKind, type PlanWhere } from './_databases.js';
+
+const databases = planDatabases('smki-recovery-refusals-');
 
 const OTHER_SUPPLIER = '90B3D51F30020000';
 const NETWORK = '90B3D51F30030000';
@@ -79,10 +82,10 @@ describe('checkRecoveryCommand: only the plan\'s command is ever signed', () => 
   });
 });
 
-async function rotationInProgress() {
+async function rotationInProgress(where: PlanWhere = { path: join(tempDir(), 'plans.db') }) {
   const estate = await supplierStore();
-  const path = join(tempDir(), 'plans.db');
-  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: estate.store, counters: { startCounter: 1n } });
+  const path = where;
+  const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...where, keystore: estate.store, counters: { startCounter: 1n } });
   closeLater(() => plans.close());
   const { plan, csrs } = await plans.planRotation({ organisation: SUPPLIER, portfolioId: 'north' });
   await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
@@ -99,6 +102,15 @@ describe('plans and responses refused with their codes', () => {
     await expectCode(plans.buildBatch(plan.planId, { limit: 0 }), 'ERR_INVALID_ARGUMENT');
     await expectCode(plans.planRotation({ organisation: SUPPLIER, portfolioId: 'north', purposes: ['signing', 'signing'] }), 'ERR_INVALID_ARGUMENT');
     await expectCode(plans.retry(plan.planId, NORTH[0]!), 'ERR_RECOVERY_PLAN_STATE'); // nothing failed
+    await expectCode(plans.resume(plan.planId), 'ERR_RECOVERY_PLAN_STATE'); // certified already: nothing to finish
+    await expectCode(plans.resume('nope'), 'ERR_RECOVERY_PLAN_NOT_FOUND');
+    // The plan database is one of a SQLite file or PostgreSQL, never both or neither; an operator is well formed.
+    const { store } = await supplierStore();
+    const base = { deviceTrust: deviceTrust(), keystore: store, counters: { startCounter: 1n } };
+    await expectCode(RecoveryPlans.open(base), 'ERR_INVALID_ARGUMENT');
+    await expectCode(RecoveryPlans.open({ ...base, path: join(tempDir(), 'p.db'), postgres: { host: '127.0.0.1' } }), 'ERR_INVALID_ARGUMENT');
+    await expectCode(RecoveryPlans.open({ ...base, path: join(tempDir(), 'p.db'), operator: { operatorId: 'x' } as never }), 'ERR_INVALID_ARGUMENT');
+    await expectCode(RecoveryPlans.open({ ...base, postgres: { host: '127.0.0.1', password: 'in code' } as never }), 'ERR_INVALID_ARGUMENT');
   });
 
   it('a response to another originator, with another counter, or an outcome that does not fit is refused and changes nothing', async () => {
@@ -156,49 +168,59 @@ describe('plans and responses refused with their codes', () => {
     expect((await plans.verifyPlanHistory()).ok).toBe(true);
   });
 
+});
+
+describe.each(DATABASES)('the plan history, plans in %s', (kind: DatabaseKind) => {
+  /** Change the plan database behind the plans' back (the database's own client). */
+  const tamper = (where: PlanWhere, sql: string) => {
+    if ('path' in where) {
+      const db = new Database(where.path);
+      db.exec(sql);
+      db.close();
+    } else databases.pg.psql(`SET search_path TO ${where.postgres.schema}; ${sql}`);
+  };
+
   it('the plan history is a hash chain: an edited event, an edited row or a removed event is found', async () => {
-    const { plans, plan, path } = await rotationInProgress();
+    const { plans, plan, path } = await rotationInProgress(databases.fresh(kind));
     await plans.buildBatch(plan.planId, { limit: 3 });
     expect((await plans.verifyPlanHistory()).ok).toBe(true);
     await plans.close();
-    const tamper = (sql: string) => {
-      const db = new Database(path);
-      db.exec(sql);
-      db.close();
-    };
     const reopen = async () => {
-      const p = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path, keystore: (await supplierStore()).store, counters: { startCounter: 1n } });
+      const p = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...path, keystore: (await supplierStore()).store, counters: { startCounter: 1n } });
       closeLater(() => p.close());
       const v = await p.verifyPlanHistory();
       await p.close();
       return v;
     };
     // A row changed without its event.
-    tamper(`UPDATE recovery_items SET state = 'replaced' WHERE device = '${NORTH[0]}' AND purpose = 'signing'`);
+    tamper(path, `UPDATE recovery_items SET state = 'replaced' WHERE device = '${NORTH[0]}' AND purpose = 'signing'`);
     let v = await reopen();
     expect(v.ok).toBe(false);
     expect(v.problems.map((p) => p.code)).toEqual(['ERR_RECOVERY_HISTORY_BROKEN']);
-    tamper(`UPDATE recovery_items SET state = 'built' WHERE device = '${NORTH[0]}' AND purpose = 'signing'`);
+    tamper(path, `UPDATE recovery_items SET state = 'built' WHERE device = '${NORTH[0]}' AND purpose = 'signing'`);
+    expect((await reopen()).ok).toBe(true);
+    // A plan's new key swapped without its event.
+    tamper(path, `UPDATE recovery_plans SET new_signing = old_signing`);
+    expect((await reopen()).problems.map((p) => p.message)).toEqual([`plan ${plan.planId}: its new keys are not the ones its history records`]);
+    tamper(path, `UPDATE recovery_plans SET new_signing = '${plan.newKeys.signing}'`);
     expect((await reopen()).ok).toBe(true);
     // An event edited in place.
-    tamper(`UPDATE recovery_events SET event = replace(event, '"built"', '"replaced"') WHERE seq = (SELECT max(seq) FROM recovery_events)`);
+    tamper(path, `UPDATE recovery_events SET event = replace(event, '"built"', '"replaced"') WHERE seq = (SELECT max(seq) FROM recovery_events)`);
     v = await reopen();
     expect(v.ok).toBe(false);
     expect(v.problems.some((p) => p.message.includes('hash does not match'))).toBe(true);
     // The last event removed (its row then has no history).
-    tamper('DELETE FROM recovery_events WHERE seq = (SELECT max(seq) FROM recovery_events)');
+    tamper(path, 'DELETE FROM recovery_events WHERE seq = (SELECT max(seq) FROM recovery_events)');
     expect((await reopen()).ok).toBe(false);
     // A counter row added without its event.
-    tamper(`INSERT INTO recovery_counters (originator, counter, plan_id, device) VALUES ('${SUPPLIER}', '00000000000000099999', '${plan.planId}', '${NORTH[0]}')`);
+    tamper(path, `INSERT INTO recovery_counters (originator, counter, plan_id, device) VALUES ('${SUPPLIER}', '00000000000000099999', '${plan.planId}', '${NORTH[0]}')`);
     expect((await reopen()).problems.map((p) => p.message)).toContain(`counter ${SUPPLIER}/99999: not in the history`);
     // A counter row removed: the history says it was consumed.
-    const fresh = await rotationInProgress();
+    const fresh = await rotationInProgress(databases.fresh(kind));
     await fresh.plans.buildBatch(fresh.plan.planId, { limit: 2 });
     await fresh.plans.close();
-    const db = new Database(fresh.path);
-    db.exec('DELETE FROM recovery_counters WHERE counter = (SELECT max(counter) FROM recovery_counters)');
-    db.close();
-    const p2 = await RecoveryPlans.open({ deviceTrust: deviceTrust(), path: fresh.path, keystore: fresh.store, counters: { startCounter: 1n } });
+    tamper(fresh.path, 'DELETE FROM recovery_counters WHERE counter = (SELECT max(counter) FROM recovery_counters)');
+    const p2 = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...fresh.path, keystore: fresh.store, counters: { startCounter: 1n } });
     closeLater(() => p2.close());
     expect((await p2.verifyPlanHistory()).problems.map((p) => p.message)).toEqual([expect.stringMatching(/^counter .*: in the history, not in the database$/)]);
   });
