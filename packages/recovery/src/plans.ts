@@ -776,6 +776,21 @@ export class RecoveryPlans {
     });
   }
 
+  /**
+   * Build (and sign) the next batch of commands: up to `limit` meters with a pending purpose, one
+   * CS02b command each (mode 2 for a rotation, mode 8 for a compromise) replacing the supplier's
+   * cells with the plan's new certificates. Each command's counter is recorded as consumed before
+   * it is signed; each command is checked ({@link checkRecoveryCommand}) before it is signed; a
+   * rotation signs with the key the meter trusts (`signFor`), a compromise through a signing
+   * session of the Recovery party's key store bound to exactly these commands and approved by its
+   * other operators. Signed commands are kept with their meters in state `built`.
+   * @returns the commands (empty when nothing is pending)
+   * @throws SmkiError `ERR_RECOVERY_PLAN_NOT_FOUND`, `ERR_RECOVERY_PLAN_STATE` (certificates not
+   *   attached, plan complete), `ERR_RECOVERY_COUNTER_REUSED`, `ERR_RECOVERY_COMMAND_REFUSED`,
+   *   `ERR_INVALID_ARGUMENT` (no `recovery` for a compromise; a limit out of range), and the key
+   *   stores' (`ERR_PROPOSAL_QUORUM_NOT_MET` without the approvals, `ERR_OPERATOR_FORBIDDEN`, `ERR_KEY_REVOKED`, …)
+   * @see docs/domain.md §9, docs/keystore-estate.md §2 (a session bound to messages)
+   */
   async buildBatch(planId: string, options: BuildBatchOptions = {}): Promise<BuiltCommand[]> {
     const row = await this.#row(planId);
     if (row.state !== 'in-progress') fail('ERR_RECOVERY_PLAN_STATE', `plan ${planId} is ${row.state}`, row.state);
