@@ -4,8 +4,9 @@
  * segregation per portfolio (docs/key-segregation.md) means a stolen key endangers one portfolio
  * only: this package re-keys exactly the meters that trust it and never touches the others.
  *
- * Security posture: a durable, hash-chained plan per meter and purpose; counters consumed before
- * signing and never used twice; every command checked before it is signed; compromise commands
+ * Security posture: a durable, hash-chained plan per meter and purpose (SQLite or PostgreSQL),
+ * written before any key is revoked or generated; counters consumed before signing and never used
+ * twice, across restarts and racing services; every command checked before it is signed; compromise commands
  * signed by the Recovery party's own key store under dual control, bound to the exact bytes; a
  * device response believed only once its signature verifies.
  * @packageDocumentation

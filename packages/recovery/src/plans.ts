@@ -393,10 +393,15 @@ const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).dige
  * and sends mode 8, signed by the Recovery party's own key store through a signing session bound
  * to exactly the batch's commands and approved by its other operators.
  *
- * Security posture: every state change is one SQLite transaction (WAL, synchronous FULL) with its
- * record in an append-only SHA-256 hash chain ({@link RecoveryPlans.verifyPlanHistory}); a
- * counter is recorded as consumed before the command that uses it is signed and is never used
- * twice, across restarts; every command is checked before it is signed
+ * Security posture: every state change is one transaction (SQLite with WAL and synchronous FULL,
+ * or PostgreSQL, where every writer of every process takes the plan schema's advisory lock) with
+ * its record in an append-only SHA-256 hash chain ({@link RecoveryPlans.verifyPlanHistory}); a plan
+ * is written (`declared`) before any key is revoked or generated, and an interrupted one is
+ * finished by {@link RecoveryPlans.resume} without revoking or generating twice; a counter is
+ * recorded as consumed before the command that uses it is signed and is never used twice, across
+ * restarts and across services racing on one database; on a key store under access control every
+ * change is an operator's signed request, and dual control is the store's to enforce (see
+ * {@link KeyStoreOperator}); every command is checked before it is signed
  * ({@link checkRecoveryCommand}); a device response is believed only once its signature verifies
  * with the device's certificate, and that certificate validates to `deviceTrust`; one that does
  * not changes nothing.
