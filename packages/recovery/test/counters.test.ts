@@ -1,15 +1,35 @@
-// Originator counters under a race: two RecoveryPlans instances (two services) on one plan
-// database, SQLite and PostgreSQL, building batches for two plans of the same originator at once.
+// Originator counters under a race: two RecoveryPlans instances (two services), and two real
+// processes, on one plan database, SQLite and PostgreSQL, building batches for two plans of the
+// same originator at once.
 // GBCS 4.3.1.3 (originator counters strictly increase): no counter is handed out twice, every one
 // consumed is in the hash-chained history, and a counter source that offers both the same counter
 // gets it used once and refused once (ERR_RECOVERY_COUNTER_REUSED), never used twice.
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSmkiError } from '@smki/core';
+import { isSmkiError, toHex } from '@smki/core';
+import { FileKeyBackend, KeyStore } from '@smki/keystore';
 import { RecoveryPlans } from '../src/index.js';
-import { certify, closeLater, deviceTrust, NORTH, pki, SOUTH, supplierStore, SUPPLIER } from './_fixtures.js';
+import { certify, closeLater, deviceTrust, NORTH, PASS, pki, SOUTH, supplierStore, SUPPLIER, tempDir } from './_fixtures.js';
 import { DATABASES, planDatabases, type DatabaseKind } from './_databases.js';
 
 const databases = planDatabases('smki-recovery-counters-');
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const CHILD = join(import.meta.dirname, '_build-child.ts');
+
+/** Run the builder child; its stdout's last line parsed. */
+function builder(args: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, env: { ...process.env, SMKI_TEST_ROOT: toHex(pki().root.certificate.der) } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string) as string[]) : reject(new Error(`builder exited ${code}: ${err}`))));
+  });
+}
 
 describe.each(DATABASES)('two services racing for counters on one plan database, %s', (kind: DatabaseKind) => {
   async function twoServices(counters: () => { startCounter: bigint } | { nextCounter: () => bigint }) {
@@ -57,4 +77,41 @@ describe.each(DATABASES)('two services racing for counters on one plan database,
     expect(await a.countersUsed(SUPPLIER)).toEqual([77n]);
     expect((await a.verifyPlanHistory()).ok).toBe(true);
   });
+
+  it('two processes building the same plans at once: every counter kept once, none handed out twice', async () => {
+    const base = tempDir();
+    const dirs = { store: join(base, 'store'), keys: join(base, 'keys') };
+    for (const d of Object.values(dirs)) mkdirSync(d);
+    const where = databases.fresh(kind);
+    const planIds: string[] = [];
+    {
+      const keys = await FileKeyBackend.open({ directory: dirs.keys, passphrase: PASS });
+      const { store } = await supplierStore({ directory: dirs.store, backend: keys });
+      const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...where, keystore: store, counters: { startCounter: 1n } });
+      for (const portfolioId of ['north', 'south']) {
+        const { plan, csrs } = await plans.planRotation({ organisation: SUPPLIER, portfolioId });
+        await plans.attachCertificates(plan.planId, { certificates: { signing: await certify(csrs.signing!, 'signing'), keyAgreement: await certify(csrs.keyAgreement!, 'keyAgreement') }, certificationPath: [pki().organisationCa.certificate] });
+        planIds.push(plan.planId);
+      }
+      await plans.close();
+      await store.close();
+      await keys.close();
+    }
+    const [x, y] = await Promise.all([builder([dirs.store, dirs.keys, JSON.stringify(where), ...planIds]), builder([dirs.store, dirs.keys, JSON.stringify(where), ...[...planIds].reverse()])]);
+    const kept = [...x!, ...y!].map(BigInt);
+    expect(kept).toHaveLength(NORTH.length + SOUTH.length); // one command per meter, whichever process kept it
+    expect(new Set(kept).size).toBe(kept.length);
+
+    const keys = await FileKeyBackend.open({ directory: dirs.keys, passphrase: PASS });
+    closeLater(() => keys.close());
+    const store = await KeyStore.open({ directory: dirs.store, backend: keys, passphrase: PASS });
+    closeLater(() => store.close());
+    const plans = await RecoveryPlans.open({ deviceTrust: deviceTrust(), ...where, keystore: store, counters: { startCounter: 1n } });
+    closeLater(() => plans.close());
+    const used = await plans.countersUsed(SUPPLIER);
+    expect(new Set(used).size).toBe(used.length);
+    for (const c of kept) expect(used).toContain(c);
+    for (const id of planIds) expect((await plans.status(id)).counts.pending).toBe(0);
+    expect(await plans.verifyPlanHistory()).toMatchObject({ ok: true, problems: [] });
+  }, 120_000);
 });
