@@ -122,6 +122,7 @@ const closed = (): never => {
 const bytes = (v: SqlValue): unknown => (v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
 
 type SqliteDb = ReturnType<typeof openSqliteDatabase>;
+type Statement = { get(...p: unknown[]): unknown; all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } };
 
 /** How long a SQLite transaction waits for another connection's write lock. */
 const BUSY_WAIT_MS = 10_000;
@@ -130,6 +131,7 @@ const BUSY_WAIT_MS = 10_000;
 class SqlitePlanDb implements PlanDb {
   readonly kind = 'sqlite' as const;
   #db: SqliteDb | undefined;
+  readonly #stmts = new Map<string, Statement>();
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string) {
@@ -158,12 +160,23 @@ class SqlitePlanDb implements PlanDb {
     return `group_concat(${column})`;
   }
 
+  /** A prepared statement, kept (a batch runs the same few statements thousands of times). */
+  #stmt(d: SqliteDb, sql: string): Statement {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = d.prepare(sql) as unknown as Statement;
+      if (this.#stmts.size >= 256) this.#stmts.clear();
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
   #tx(): Tx {
     const d = this.#db ?? closed();
     return {
-      get: async (sql, params = []) => d.prepare(sql).get(...params.map(bytes)) as never,
-      all: async (sql, params = []) => d.prepare(sql).all(...params.map(bytes)) as never,
-      run: async (sql, params = []) => d.prepare(sql).run(...params.map(bytes)).changes,
+      get: async (sql, params = []) => this.#stmt(d, sql).get(...params.map(bytes)) as never,
+      all: async (sql, params = []) => this.#stmt(d, sql).all(...params.map(bytes)) as never,
+      run: async (sql, params = []) => this.#stmt(d, sql).run(...params.map(bytes)).changes,
     };
   }
 
