@@ -1,7 +1,7 @@
 // Originator counters under a race: two RecoveryPlans instances (two services), and two real
 // processes, on one plan database, SQLite and PostgreSQL, building batches for two plans of the
 // same originator at once.
-// GBCS 4.3.1.3 (originator counters strictly increase): no counter is handed out twice, every one
+// docs/domain.md §6 (anti-replay: an originator's counters strictly increase): no counter is handed out twice, every one
 // consumed is in the hash-chained history, and a counter source that offers both the same counter
 // gets it used once and refused once (ERR_RECOVERY_COUNTER_REUSED), never used twice.
 import { spawn } from 'node:child_process';
