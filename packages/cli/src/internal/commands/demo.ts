@@ -283,7 +283,7 @@ export const register: Register = (program, wrap) => {
         const { registry } = await state.stores();
         // Signed with north's key before the theft is declared, presented after.
         const cEarly = nextCounter();
-        const earlyNorth = await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[1]!, counter: cEarly }), signFor(north[1]!, SUPPLY_COMMANDS.ECS43.messageCode, cEarly));
+        const earlyNorth = await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[1 % north.length]!, counter: cEarly }), signFor(north[1 % north.length]!, SUPPLY_COMMANDS.ECS43.messageCode, cEarly));
         // The Recovery party: its own key store, passphrase and operators (a signing session needs
         // an approval by an operator other than its proposer); every meter holds its key in the recovery cell.
         const recoveryEui = parseEui64(DEFAULT_RECOVERY_PARTY);
@@ -414,10 +414,10 @@ export const register: Register = (program, wrap) => {
 
             // Afterwards: the stolen key refused; north's new key accepted.
             const c8 = nextCounter();
-            const stolenAgain = await one(await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[2]!, counter: c8 }), stolenNorth));
+            const stolenAgain = await one(await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[2 % north.length]!, counter: c8 }), stolenNorth));
             if (!expect(stolenAgain, STOLEN_AFTER_CODE, "the stolen key again, now that north's meters trust the new one")) failures++;
             const c9 = nextCounter();
-            const fresh = await one(await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[3]!, counter: c9 }), signFor(north[3]!, SUPPLY_COMMANDS.ECS43.messageCode, c9)));
+            const fresh = await one(await signPreCommand(buildDisableSupply({ fuel: 'electricity', originator: supplier, recipient: north[3 % north.length]!, counter: c9 }), signFor(north[3 % north.length]!, SUPPLY_COMMANDS.ECS43.messageCode, c9)));
             if (fresh !== undefined) count(fresh);
             (fresh?.outcome === 'accepted' ? ok : refused)(`a north meter's disconnect signed with its new key: ${fresh?.outcome ?? 'no decision'}${fresh !== undefined && fresh.outcome !== 'accepted' ? ` ${fresh.code}` : ''}`);
             if (fresh?.outcome !== 'accepted') failures++;
