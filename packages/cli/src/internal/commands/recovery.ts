@@ -32,7 +32,7 @@ import type { OperatorInfo } from '@smki/keystore';
 import { parseMessage } from '@smki/gbcs';
 import { parseCertificate } from '@smki/pki';
 import type { KeyStore } from '@smki/keystore';
-import { RecoveryPlans, type BuildBatchOptions, type CellResult, type PlanStatus, type RecoveryPlan, type RecoveryPurpose } from '@smki/recovery';
+import { RecoveryPlans, type BuildBatchOptions, type CellResult, type PlannedRecovery, type PlanStatus, type RecoveryPlan, type RecoveryPurpose } from '@smki/recovery';
 import { choice, example, intOption, type Ctx, type Register } from '../program.js';
 import { table } from '../io.js';
 import { beginWrite, readInput, type PendingFile } from '../files.js';
@@ -109,6 +109,7 @@ function statusText(ctx: Ctx, s: PlanStatus): string {
       s.plan.purposes.map((p) => [p, s.plan.oldKeys[p] ?? '-', s.remaining[p] ?? 0, s.plan.newKeys[p] ?? '-']),
     ),
     ...(s.plan.state === 'complete' ? [`${ctx.paint.green('✔')} every meter confirmed${s.plan.route === 'rotation' ? '; the old keys are retired' : ''}`] : []),
+    ...(s.plan.state === 'declared' || s.plan.state === 'awaiting-certificates' ? [`${ctx.paint.yellow('!')} its first step did not finish: smki recovery resume ${s.plan.planId}`] : []),
   ].join('\n');
 }
 
@@ -166,6 +167,51 @@ async function planMeters(ks: KeyStore, plan: RecoveryPlan): Promise<Set<string>
   return all;
 }
 
+/**
+ * A planned (or resumed) plan's remaining first steps, each safe to repeat: the stolen keys'
+ * certificates on the organisation CA's CRL (compromise), the new keys certified and attached;
+ * then what the operator sees.
+ */
+async function finishPlan(ctx: Ctx, plans: RecoveryPlans, st: State, ks: KeyStore, planned: PlannedRecovery, warnings: readonly string[]): Promise<{ json: unknown; text: string }> {
+  const { plan, csrs } = planned;
+  const route = plan.route;
+  let crlNumber: string | undefined;
+  if (route === 'compromise') {
+    for (const p of plan.purposes) {
+      const n = await revokeCertificate(st, await ks.key(plan.oldKeys[p]!), 'keyCompromise');
+      crlNumber = n ?? crlNumber;
+    }
+  }
+  const certificates: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
+  for (const p of plan.purposes) {
+    const cert = await issueKeyCertificate(st, await ks.key(plan.newKeys[p]!), csrs[p]!);
+    st.saveCertificate(cert);
+    certificates[p] = cert.der;
+  }
+  const attached = await plans.attachCertificates(plan.planId, { certificates, certificationPath: [st.hierarchy().organisationCa.certificate] });
+  const meters: Partial<Record<RecoveryPurpose, { count: number; devices: string[]; next?: string }>> = {};
+  const status = await plans.status(plan.planId);
+  for (const p of plan.purposes) {
+    const page = await trustingPage(ks, plan.oldKeys[p]!, LISTED);
+    meters[p] = { count: status.remaining[p] ?? 0, devices: page.devices, ...(page.next !== undefined ? { next: page.next } : {}) };
+  }
+  const all = [...new Set(Object.values(meters).flatMap((m) => m!.devices))].sort();
+  return {
+    json: { plan: planJson(attached), meters, ...(crlNumber !== undefined ? { crlNumber } : {}), warnings },
+    text: [
+      ...warnings.map((w) => `${ctx.paint.yellow('warning')} ${w}`),
+      `${ctx.paint.green('✔')} ${route} plan ${plan.planId} for portfolio ${plan.portfolioId} (${attached.state})`,
+      ...(route === 'compromise' ? [`  the stolen key(s) are revoked now (keyCompromise)${crlNumber !== undefined ? `; on CRL #${crlNumber}` : ''}; the replacements are in backend ${plan.backend ?? '(default)'}`] : []),
+      table(
+        ['purpose', 'old key', 'new key', 'meters to re-key'],
+        plan.purposes.map((p) => [p, plan.oldKeys[p]!, plan.newKeys[p]!, meters[p]!.count]),
+      ),
+      `meters: ${all.slice(0, SHOWN).join(' ') || '(none)'}${all.length > SHOWN ? ` … and ${all.length - SHOWN} more (--json lists them)` : ''}`,
+      `  next: smki recovery build ${plan.planId} --out batch.jsonl`,
+    ].join('\n'),
+  };
+}
+
 export const register: Register = (program, wrap) => {
   const recovery = program
     .command('recovery')
@@ -211,53 +257,66 @@ export const register: Register = (program, wrap) => {
       }
       return withPlans(ctx, async (plans, st, ks) => {
         const organisation = st.config.parties.supplier;
+        // An interrupted plan of this portfolio is finished first (its keys may be revoked already).
+        const unfinished = (await plans.plans()).find((x) => x.portfolioId === portfolioId && x.organisation === organisation && x.state === 'declared');
+        if (unfinished !== undefined) {
+          throw withHint(
+            new SmkiError('ERR_RECOVERY_PLAN_STATE', `plan ${unfinished.planId} of portfolio ${portfolioId} was interrupted before its keys were replaced`, { detail: unfinished.planId }),
+            `run \`smki recovery resume ${unfinished.planId}\``,
+          );
+        }
         // The portfolio and its current keys are checked before anything is revoked.
         const portfolio = await ks.portfolio(organisation, portfolioId);
         const wanted = purposes ?? (['signing', 'keyAgreement'] as const);
         for (const p of wanted) if (portfolio.current[p] === undefined) throw new SmkiError('ERR_CLI_NOT_FOUND', `portfolio ${portfolioId} has no current ${p} key to replace`, { detail: p });
-        let planned;
-        let crlNumber: string | undefined;
-        if (route === 'rotation') {
-          planned = await plans.planRotation({ organisation, portfolioId, ...(purposes ? { purposes } : {}) });
-        } else {
-          // The stolen keys are revoked first (they never sign again), then the replacements are made.
-          planned = await plans.planCompromise({ organisation, portfolioId, recoveryParty: recoveryParty!, backend: backend!, ...(purposes ? { purposes } : {}) });
-          for (const p of planned.plan.purposes) {
-            const n = await revokeCertificate(st, await ks.key(planned.plan.oldKeys[p]!), 'keyCompromise');
-            crlNumber = n ?? crlNumber;
-          }
-        }
-        const { plan, csrs } = planned;
-        const certificates: Partial<Record<RecoveryPurpose, Uint8Array>> = {};
-        for (const p of plan.purposes) {
-          const cert = await issueKeyCertificate(st, await ks.key(plan.newKeys[p]!), csrs[p]!);
-          st.saveCertificate(cert);
-          certificates[p] = cert.der;
-        }
-        const attached = await plans.attachCertificates(plan.planId, { certificates, certificationPath: [st.hierarchy().organisationCa.certificate] });
-        const meters: Partial<Record<RecoveryPurpose, { count: number; devices: string[]; next?: string }>> = {};
-        const status = await plans.status(plan.planId);
-        for (const p of plan.purposes) {
-          const page = await trustingPage(ks, plan.oldKeys[p]!, LISTED);
-          meters[p] = { count: status.remaining[p] ?? 0, devices: page.devices, ...(page.next !== undefined ? { next: page.next } : {}) };
-        }
-        const all = [...new Set(Object.values(meters).flatMap((m) => m!.devices))].sort();
-        return {
-          json: { plan: planJson(attached), meters, ...(crlNumber !== undefined ? { crlNumber } : {}), warnings },
-          text: [
-            ...warnings.map((w) => `${ctx.paint.yellow('warning')} ${w}`),
-            `${ctx.paint.green('✔')} ${route} plan ${plan.planId} for portfolio ${portfolioId} (${attached.state})`,
-            ...(route === 'compromise' ? [`  the stolen key(s) are revoked now (keyCompromise)${crlNumber !== undefined ? `; on CRL #${crlNumber}` : ''}; the replacements are in backend ${backend!}`] : []),
-            table(
-              ['purpose', 'old key', 'new key', 'meters to re-key'],
-              plan.purposes.map((p) => [p, plan.oldKeys[p]!, plan.newKeys[p]!, meters[p]!.count]),
-            ),
-            `meters: ${all.slice(0, SHOWN).join(' ') || '(none)'}${all.length > SHOWN ? ` … and ${all.length - SHOWN} more (--json lists them)` : ''}`,
-            `  next: smki recovery build ${plan.planId} --out batch.jsonl`,
-          ].join('\n'),
-        };
+        const planned =
+          route === 'rotation'
+            ? await plans.planRotation({ organisation, portfolioId, ...(purposes ? { purposes } : {}) })
+            : // The stolen keys are revoked first (they never sign again), then the replacements are made.
+              await plans.planCompromise({ organisation, portfolioId, recoveryParty: recoveryParty!, backend: backend!, ...(purposes ? { purposes } : {}) });
+        return finishPlan(ctx, plans, st, ks, planned, warnings);
       });
     }),
+  );
+
+  example(
+    recovery.command('list').description("every recovery plan in the state directory, with its state (an interrupted one is 'declared' or 'awaiting-certificates': resume it)"),
+    'smki recovery list --json',
+  ).action(
+    wrap(async (ctx) =>
+      withPlans(ctx, async (plans) => {
+        const all = await plans.plans();
+        return {
+          json: { plans: all.map(planJson) },
+          text:
+            all.length === 0
+              ? 'no recovery plans'
+              : table(
+                  ['plan', 'route', 'portfolio', 'state', 'created'],
+                  all.map((p) => [p.planId, p.route, p.portfolioId, p.state, p.createdAt]),
+                ),
+        };
+      }),
+    ),
+  );
+
+  example(
+    recovery
+      .command('resume')
+      .description("finish a plan whose first step was interrupted (a crash, a refusal): the stolen keys revoked and on the CRL, the replacements made once (never twice), certified and attached; each step safe to repeat")
+      .argument('<planId>', 'the plan (smki recovery list shows it)'),
+    'smki recovery resume 0F3A…',
+  ).action(
+    wrap(async (ctx, [planId]) =>
+      withPlans(ctx, async (plans, st, ks) => {
+        const id = String(planId);
+        const plan = await plans.plan(id);
+        if (plan.state !== 'declared' && plan.state !== 'awaiting-certificates') {
+          throw new SmkiError('ERR_RECOVERY_PLAN_STATE', `plan ${id} is ${plan.state}: its first step is done (smki recovery build ${id} goes on)`, { detail: plan.state });
+        }
+        return finishPlan(ctx, plans, st, ks, await plans.resume(id), []);
+      }),
+    ),
   );
 
   example(
