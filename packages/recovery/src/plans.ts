@@ -847,11 +847,13 @@ export class RecoveryPlans {
     let failure: unknown;
     if (plan.route === 'rotation') {
       const signer = options.signer ?? this.#keystore;
-      const certs = new Map<string, SmkiCertificate>();
-      const certificateOf = async (keyId: string): Promise<SmkiCertificate> => {
+      // One parse (and one public key) per key for the batch: the commands are signed at once, so
+      // the map holds the lookup under way, not only its result.
+      const certs = new Map<string, Promise<SmkiCertificate>>();
+      const certificateOf = (keyId: string): Promise<SmkiCertificate> => {
         let c = certs.get(keyId);
         if (c === undefined) {
-          c = parseCertificate((await this.#keystore.key(keyId)).certificate as string);
+          c = this.#keystore.key(keyId).then((k) => parseCertificate(k.certificate as string));
           certs.set(keyId, c);
         }
         return c;
