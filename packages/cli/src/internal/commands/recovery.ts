@@ -257,8 +257,9 @@ export const register: Register = (program, wrap) => {
       }
       return withPlans(ctx, async (plans, st, ks) => {
         const organisation = st.config.parties.supplier;
-        // An interrupted plan of this portfolio is finished first (its keys may be revoked already).
-        const unfinished = (await plans.plans()).find((x) => x.portfolioId === portfolioId && x.organisation === organisation && x.state === 'declared');
+        // An interrupted plan of this portfolio is finished first: its keys may be revoked already,
+        // and its replacements made (a second plan would make another set).
+        const unfinished = (await plans.plans()).find((x) => x.portfolioId === portfolioId && x.organisation === organisation && (x.state === 'declared' || x.state === 'awaiting-certificates'));
         if (unfinished !== undefined) {
           throw withHint(
             new SmkiError('ERR_RECOVERY_PLAN_STATE', `plan ${unfinished.planId} of portfolio ${portfolioId} was interrupted before its keys were replaced`, { detail: unfinished.planId }),
