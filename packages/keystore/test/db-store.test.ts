@@ -86,6 +86,36 @@ async function estate(store: DbKeyStore, n = 3) {
 const verifiesWith = (cert: CertificateInput, sig: Uint8Array) => verify('sha256', message, { key: toCertificate(cert).publicKey!, dsaEncoding: 'ieee-p1363' }, sig);
 
 describe.each(databases)('key store over $kind', (db) => {
+  it('opens while another connection keeps changing key rows: rows and the trail index read on one snapshot', async () => {
+    const d = db.fresh();
+    const writer = await open(await d.open(), d.backend);
+    await estate(writer, 1);
+    let stop = false;
+    let changes = 0;
+    const churn = (async () => {
+      while (!stop) {
+        const h = await writer.generateKey(SUPPLIER, 'south', 'keyAgreement');
+        await writer.retire(h.keyId);
+        changes += 2;
+        // SQLite answers without I/O callbacks: let the opener's scrypt and reads take turns.
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      // Each open checks every key row against the trail's index; a commit between the two reads
+      // would look like a row put back to an older version.
+      for (let i = 0; i < 25 || changes < 40; i++) {
+        const reader = await open(await d.open(), d.backend);
+        await reader.close();
+      }
+    } finally {
+      stop = true;
+      await churn;
+    }
+    expect(changes).toBeGreaterThanOrEqual(40);
+    await writer.close();
+  });
+
   it('creates a store once, reopens it with its id, and refuses a wrong passphrase', async () => {
     const d = db.fresh();
     const a = await open(await d.open(), d.backend);

@@ -36,7 +36,7 @@ let schemas = 0;
 
 /** A driver with everything but the means to reopen the database elsewhere: batches commit in-process. */
 function inProcess(d: SqlDriver): SqlDriver {
-  return { kind: d.kind, table: (n) => d.table(n), get: (s, p) => d.get(s, p), all: (s, p) => d.all(s, p), tx: (f) => d.tx(f), close: () => d.close() };
+  return { kind: d.kind, table: (n) => d.table(n), get: (s, p) => d.get(s, p), all: (s, p) => d.all(s, p), tx: (f) => d.tx(f), snapshot: (f) => d.snapshot(f), close: () => d.close() };
 }
 
 const databases = [

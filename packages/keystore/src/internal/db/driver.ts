@@ -52,6 +52,12 @@ export interface SqlDriver extends SqlReader {
    * back when `f` throws. In one process, transactions run one at a time, in call order.
    */
   tx<T>(f: (t: SqlTx) => Promise<T>): Promise<T>;
+  /**
+   * Run `f`'s reads on one consistent snapshot: no commit of any process lands between two of them
+   * (SQLite: inside this process's write transaction; PostgreSQL: a `REPEATABLE READ READ ONLY`
+   * transaction on a connection of its own). For checks that compare one table with another.
+   */
+  snapshot<T>(f: (q: SqlReader) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -223,6 +229,31 @@ export class SqliteDriver implements SqlDriver {
     return p;
   }
 
+  async snapshot<T>(f: (q: SqlReader) => Promise<T>): Promise<T> {
+    // A read transaction on the reader connection (WAL: it waits for no writer and no writer waits
+    // for it). Other reads of this driver while `f` runs see the same snapshot: the key store takes
+    // one only while it opens, before anything else reads through its driver.
+    this.#check();
+    const r = this.#reader;
+    try {
+      r.exec('BEGIN DEFERRED');
+    } catch (e) {
+      throw sqliteError(e, 'a read');
+    }
+    try {
+      const out = await f({ get: (sql, params) => this.get(sql, params), all: (sql, params) => this.all(sql, params) });
+      r.exec('COMMIT');
+      return out;
+    } catch (e) {
+      try {
+        if (r.inTransaction) r.exec('ROLLBACK');
+      } catch {
+        // the connection reports the first failure
+      }
+      throw e;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#queue;
@@ -338,6 +369,18 @@ export class PostgresDriver implements SqlDriver {
     const p = this.#queue.then(run, run);
     this.#queue = p.catch(() => undefined);
     return p;
+  }
+
+  async snapshot<T>(f: (q: SqlReader) => Promise<T>): Promise<T> {
+    try {
+      return await this.#conn.tx(async (c) => {
+        const q = c as unknown as PgQueryable;
+        await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        return f({ get: async (sql, params = []) => (await this.#query(q, sql, params))[0], all: async (sql, params = []) => this.#query(q, sql, params) });
+      });
+    } catch (e) {
+      throw postgresError(e, 'a read');
+    }
   }
 
   async close(): Promise<void> {

@@ -396,7 +396,7 @@ export class DbKeyStore {
   readonly #secrets: DbSecrets;
   readonly #auditPublicKey: Uint8Array;
   readonly #trail: DbTrail;
-  readonly #orphans: readonly string[];
+  #orphans: readonly string[];
   readonly #fault: ((point: string) => void) | undefined;
   #checkpointer: AuditCheckpointer | undefined;
   /** The seq of the record that initialised access control, from the authenticated meta row (0: none when read). */
@@ -476,15 +476,20 @@ export class DbKeyStore {
     const auditKey = unwrapPrivateKey(String(meta['audit_private_key']), secrets.wrapKey, storeId);
     const auditPublicKey = new Uint8Array(Buffer.from(String(meta['audit_public_key']), 'hex'));
     if (toHex(publicKeyToRaw(auditKey)) !== String(meta['audit_public_key'])) fail('ERR_KEYSTORE_CORRUPT', 'the audit public key is not the private key’s');
-    const keys = (await db.all(`SELECT * FROM ${db.table('keys')}`)) as KeyRow[];
-    // Orphans per backend: a handle no key row of that backend references.
+    const store = new DbKeyStore({ db, backend, backends, now, storeId, secrets, auditKey, auditPublicKey, orphans: [], fault: options.fault });
+    // The rows and the trail's index of what wrote them, read on one snapshot: another process
+    // committing between the two reads would look like a row put back (a rollback).
+    // Orphans per backend: a handle no key row of that backend references. Handles are listed before
+    // the rows are read, so a key another process makes meanwhile is not taken for an orphan.
+    const listed: [string | undefined, string[]][] = [];
+    for (const [recorded, b] of [[undefined, backend] as const, ...[...backends].map(([name, b]) => [`@${name}`, b] as const)]) listed.push([recorded, await b.listHandles()]);
+    const keys = await db.snapshot((q) => store.#checkSmallTables(q));
     const orphans: string[] = [];
-    for (const [recorded, b] of [[undefined, backend] as const, ...[...backends].map(([name, b]) => [`@${name}`, b] as const)]) {
+    for (const [recorded, handles] of listed) {
       const known = new Set(keys.filter((k) => (recorded === undefined ? !k.backend.startsWith('@') : k.backend === recorded)).map((k) => k.handle));
-      for (const h of await b.listHandles()) if (!known.has(h)) orphans.push(recorded === undefined ? h : `${recorded}/${h}`);
+      for (const h of handles) if (!known.has(h)) orphans.push(recorded === undefined ? h : `${recorded}/${h}`);
     }
-    const store = new DbKeyStore({ db, backend, backends, now, storeId, secrets, auditKey, auditPublicKey, orphans, fault: options.fault });
-    await store.#checkSmallTables(keys);
+    store.#orphans = orphans;
     // The authenticated meta row says whether the ceremony was held: deleting the policy row (and
     // its index entry) does not lift access control.
     store.#accessSeq = Number(meta['access_seq']);
@@ -631,10 +636,10 @@ export class DbKeyStore {
    * MAC, and its `rev` against the last record of the trail that wrote it (a row put back to an
    * older authentic version has an older `rev`).
    */
-  async #checkSmallTables(keys: readonly KeyRow[]): Promise<void> {
+  async #checkSmallTables(q: SqlReader): Promise<KeyRow[]> {
     const db = this.#db;
     const last = async (subject: string): Promise<number> => {
-      const r = await db.get(`SELECT max(seq) AS seq FROM ${db.table('audit_subjects')} WHERE subject = ?`, [subject]);
+      const r = await q.get(`SELECT max(seq) AS seq FROM ${db.table('audit_subjects')} WHERE subject = ?`, [subject]);
       return r && r['seq'] !== null ? Number(r['seq']) : 0;
     };
     const check = async (table: AuthTable, row: Row): Promise<void> => {
@@ -645,16 +650,18 @@ export class DbKeyStore {
         fail('ERR_KEYSTORE_METADATA_ROLLBACK', `the ${table} row of ${name} is older than its audit trail: record ${l} wrote it after the version found (${String(row['rev'])}); restore the metadata that goes with this trail`, `${table}:${name}`);
       }
     };
+    const keys = (await q.all(`SELECT * FROM ${db.table('keys')}`)) as KeyRow[];
     for (const k of keys) await check('keys', k);
-    for (const o of await db.all(`SELECT * FROM ${db.table('organisations')}`)) await check('organisations', o);
-    for (const p of await db.all(`SELECT * FROM ${db.table('portfolios')}`)) await check('portfolios', p);
+    for (const o of await q.all(`SELECT * FROM ${db.table('organisations')}`)) await check('organisations', o);
+    for (const p of await q.all(`SELECT * FROM ${db.table('portfolios')}`)) await check('portfolios', p);
     // Operators too: a row put back would un-remove an operator or lower its counter (a replay).
-    for (const o of await db.all(`SELECT * FROM ${db.table('operators')}`)) await check('operators', o);
-    const access = await db.get(`SELECT * FROM ${db.table('access')} WHERE id = 1`);
+    for (const o of await q.all(`SELECT * FROM ${db.table('operators')}`)) await check('operators', o);
+    const access = await q.get(`SELECT * FROM ${db.table('access')} WHERE id = 1`);
     if (access) await check('access', access);
-    else await this.#accessRow(db); // refuses when the trail initialised access control and the row is gone
-    const meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
+    else await this.#accessRow(q); // refuses when the trail initialised access control and the row is gone
+    const meta = await q.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
     if (meta) await check('meta', meta);
+    return keys;
   }
 
   // -------------------------------------------------------------------------------------------
