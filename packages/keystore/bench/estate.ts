@@ -18,7 +18,7 @@
  *
  * BENCH_DATABASES picks the databases (default `sqlite,postgres`). BENCH_USE_WORKER sets the
  * drivers' `useWorker` (`1`: use batches in the use worker, `0`: on the main thread; default each
- * driver's own: the worker on SQLite, the main thread on PostgreSQL). Never fails on speed.
+ * driver's own: the main thread on both). Never fails on speed.
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,7 +129,7 @@ async function estate(database: string, openDriver: () => Promise<SqlDriver>): P
       p50Ms: pct(0.5),
       p99Ms: pct(0.99),
       callers,
-      useWorker: USE_WORKER ?? database === 'sqlite',
+      useWorker: USE_WORKER ?? false,
       rssMiB: mib(),
     });
   }

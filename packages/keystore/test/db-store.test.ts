@@ -279,6 +279,21 @@ describe.each(databases)('key store over $kind', (db) => {
     await b.close();
   });
 
+  it('refuses a key row changed in the database while the store is open, after it signed with that key', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 2);
+    // The use batches have read and verified north's key row.
+    await store.signFor(eui(1), message);
+    await store.signFor(eui(2), message);
+    // Its certificate column changed behind the store's back: every other column as it was.
+    d.sql(`UPDATE keys SET serial_number = 'ff' WHERE key_id LIKE '%north%'`);
+    await expectCode(store.signFor(eui(1), message), 'ERR_KEYSTORE_ROW_TAMPERED');
+    // South's key is untouched.
+    await store.signFor(eui(1000), message);
+    await store.close();
+  });
+
   it('refuses a row changed in the database, and a row copied from another store', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);

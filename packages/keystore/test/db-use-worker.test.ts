@@ -40,7 +40,7 @@ function inProcess(d: SqlDriver): SqlDriver {
 }
 
 const databases = [
-  { kind: 'sqlite', fresh: () => { const path = join(tempDir(), 'keystore.db'); return async () => SqliteDriver.open(path, SQLITE_SCHEMA) as SqlDriver; } },
+  { kind: 'sqlite', fresh: () => { const path = join(tempDir(), 'keystore.db'); return async () => SqliteDriver.open(path, SQLITE_SCHEMA, undefined, { useWorker: true }) as SqlDriver; } },
   { kind: 'postgres', fresh: () => { const schema = `uw_${++schemas}`; return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION, { useWorker: true }) as Promise<SqlDriver>; } },
 ] as const;
 
@@ -218,11 +218,14 @@ describe.each(databases)('use batches in the worker thread, on $kind', (db) => {
 });
 
 describe('the SQLite driver without the use worker', () => {
-  it('commits in-process when the SQLite driver is opened with useWorker: false', async () => {
+  it('commits in-process when the SQLite driver is opened with useWorker: false (the default)', async () => {
     const path = join(tempDir(), 'keystore.db');
     const backend = new MemoryKeyBackend();
     const driver = SqliteDriver.open(path, SQLITE_SCHEMA, undefined, { useWorker: false });
     expect(driver.spec).toBeUndefined();
+    const byDefault = SqliteDriver.open(join(tempDir(), 'other.db'), SQLITE_SCHEMA);
+    expect(byDefault.spec).toBeUndefined();
+    await byDefault.close();
     const before = threads.length;
     const store = await DbKeyStore.open({ driver, backend, passphrase: PASS });
     const { north } = await estate(store, 2);

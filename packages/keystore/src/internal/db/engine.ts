@@ -74,7 +74,7 @@ import {
   type XmlSignerOptions,
   type XmlSignUse,
 } from '../../types.js';
-import type { Row, SqlDriver, SqlReader, SqlTx, SqlValue } from './driver.js';
+import { SqliteDriver, type Row, type SqlDriver, type SqlReader, type SqlTx, type SqlValue } from './driver.js';
 import { checkRow, COLUMNS, CURRENT_COLUMN, INSTALLED_COLUMN, PRIMARY_KEY, rowMac, upsertSql, type AuthTable } from './schema.js';
 import { DbTrail, verifyTrail, type TrailEntry, type TrailHead, type TrailVerification } from './trail.js';
 import { UseWorker } from './use-committer.js';
@@ -132,6 +132,8 @@ interface DeviceRow extends Row {
   inst_prepayment: string | null;
 }
 
+/** Most meters the hot path remembers for the next use batches (beyond it, it forgets them all). */
+const MAX_SEEN = 100_000;
 const current = (p: PortfolioRow, purpose: KeyPurpose): string | undefined => (p[CURRENT_COLUMN[purpose]] as string | null) ?? undefined;
 const installed = (d: DeviceRow, purpose: KeyPurpose): string | undefined => {
   const c = INSTALLED_COLUMN[purpose];
@@ -396,6 +398,8 @@ export class DbKeyStore {
   readonly #secrets: DbSecrets;
   readonly #auditPublicKey: Uint8Array;
   readonly #trail: DbTrail;
+  /** The use worker, when use batches commit in a thread of their own. */
+  readonly #useWorker: UseWorker | undefined;
   #orphans: readonly string[];
   readonly #fault: ((point: string) => void) | undefined;
   #checkpointer: AuditCheckpointer | undefined;
@@ -432,6 +436,7 @@ export class DbKeyStore {
             stamp: () => this.#changes,
             onChecked: (r, stamp) => this.#applyUseChecks(r, stamp),
           });
+    this.#useWorker = committer;
     this.#trail = new DbTrail(init.db, { storeId: init.storeId, macKey: init.secrets.auditMacKey, signingKey: init.auditKey, publicKey: init.auditPublicKey }, init.now, (t, uses) => this.#validateUses(t, uses), init.fault, committer);
   }
 
@@ -1837,6 +1842,10 @@ export class DbKeyStore {
   readonly #keyCache = new Map<string, KeyRow>();
   /** Each organisation's whole-estate portfolios (verified), for the hot path; refreshed likewise. */
   readonly #estateCache = new Map<string, PortfolioRow[]>();
+  /** Meters the hot path read on the writer connection and checked, with its data_version then: what the next use batch may take as read (each once). */
+  readonly #seen = new Map<string, { readonly row: Row; readonly version: number }>();
+  /** Key rows the use batches verified (see UseCheckContext.verifiedKeys). */
+  readonly #verifiedKeys = new Map<string, Row>();
   /** Device lookups waiting to go to the database in one query. */
   #deviceWaiters = new Map<string, { org: string; eui: string; waiters: { resolve: (d: DeviceRow | undefined) => void; reject: (e: unknown) => void }[] }>();
 
@@ -1882,7 +1891,28 @@ export class DbKeyStore {
       for (let i = 0; i < ws.length; i += 500) {
         const chunk = ws.slice(i, i + 500);
         try {
-          const rows = (await this.#db.all(`SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})`, [org, ...chunk.map((w) => w.eui)])) as DeviceRow[];
+          const sql = `SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})`;
+          const params = [org, ...chunk.map((w) => w.eui)];
+          const db = this.#db;
+          let rows: DeviceRow[];
+          if (db instanceof SqliteDriver && this.#useWorker === undefined) {
+            // Use batches commit on this thread's writer connection: read the meters there too (its
+            // page cache stays warm; the reading connection's is emptied by every commit), check
+            // them now, and let the batch take them as read when nothing was committed by another
+            // connection since (the same data_version): one read and one MAC check per use.
+            const r = await db.readOnWriter(async (q) => (await q.all(sql, params)) as DeviceRow[]);
+            rows = r.out;
+            if (this.#seen.size > MAX_SEEN) this.#seen.clear();
+            for (const row of rows) {
+              const k = `${org}/${row.device}`;
+              try {
+                checkRow(this.#secrets.rowKey, this.#storeId, 'devices', row, k);
+                this.#seen.set(k, { row, version: r.version });
+              } catch {
+                this.#seen.delete(k); // the batch reads it again, and refuses it
+              }
+            }
+          } else rows = (await db.all(sql, params)) as DeviceRow[];
           const found = new Map(rows.map((r) => [r.device as string, r]));
           for (const w of chunk) {
             const d = found.get(w.eui);
@@ -1915,7 +1945,19 @@ export class DbKeyStore {
    */
   async #validateUses(t: SqlTx, uses: readonly AuditEvent[]): Promise<readonly (SmkiError | undefined)[]> {
     const stamp = this.#changes;
-    const r = await checkUses(t, uses, { rowKey: this.#secrets.rowKey, storeId: this.#storeId, table: (n) => this.#db.table(n) });
+    let prior: ((org: string, device: string) => Row | undefined) | undefined;
+    const db = this.#db;
+    if (db instanceof SqliteDriver && this.#seen.size > 0) {
+      const version = db.txDataVersion();
+      prior = (org, device) => {
+        const k = `${org}/${device}`;
+        const s = this.#seen.get(k);
+        if (s === undefined) return undefined;
+        this.#seen.delete(k);
+        return s.version === version ? s.row : undefined;
+      };
+    }
+    const r = await checkUses(t, uses, { rowKey: this.#secrets.rowKey, storeId: this.#storeId, table: (n) => this.#db.table(n), verifiedKeys: this.#verifiedKeys }, prior);
     this.#applyUseChecks(r, stamp);
     return r.refused;
   }

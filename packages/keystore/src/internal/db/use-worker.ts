@@ -7,7 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { SmkiError } from '@smki/core';
 import type { AuditEvent } from '../../audit.js';
-import { PostgresDriver, SqliteDriver, type DriverSpec, type SqlDriver } from './driver.js';
+import { PostgresDriver, SqliteDriver, type DriverSpec, type Row, type SqlDriver } from './driver.js';
 import { postgresDdl } from './schema.js';
 import { DbTrail } from './trail.js';
 import { checkUses, type UseCheckResult } from './uses.js';
@@ -44,7 +44,7 @@ function main(): void {
   const signingKey = createPrivateKey({ key: Buffer.from(data.auditKey), format: 'der', type: 'pkcs8' });
   const openLane = async () => {
     const db = await openDriver(data.spec);
-    const checks = { rowKey: Buffer.from(data.rowKey), storeId: data.storeId, table: (n: string) => db.table(n) };
+    const checks = { rowKey: Buffer.from(data.rowKey), storeId: data.storeId, table: (n: string) => db.table(n), verifiedKeys: new Map<string, Row>() };
     const lane = { db, at: '', last: undefined as UseCheckResult | undefined, trail: undefined as unknown as DbTrail };
     lane.trail = new DbTrail(
       db,

@@ -16,6 +16,20 @@ export interface UseCheckContext {
   readonly storeId: string;
   /** A table's name as the database spells it. */
   readonly table: (name: string) => string;
+  /**
+   * Key rows that verified, by key id, kept from batch to batch: a row read again with every column
+   * and its MAC the same is the row that verified, and is not checked again (a batch reads every
+   * key its uses name; there are few keys and many batches).
+   */
+  readonly verifiedKeys?: Map<string, Row>;
+}
+
+/** Whether two rows hold the same values in the same columns. */
+function sameRow(a: Row, b: Row): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** What a use batch's checks found. */
@@ -33,6 +47,8 @@ export interface UseCheckResult {
 }
 
 const IN_CHUNK = 500;
+/** Most verified key rows a context keeps. */
+const MAX_VERIFIED_KEYS = 10_000;
 
 const current = (p: Row, purpose: KeyPurpose): string | undefined => (p[CURRENT_COLUMN[purpose]] as string | null) ?? undefined;
 const installed = (d: Row, purpose: KeyPurpose): string | undefined => {
@@ -83,8 +99,10 @@ async function operatorLive(t: SqlTx, c: UseCheckContext, operatorId: string): P
  * key; and, under access control, that each use comes from a session of a live operator.
  * Throws (and the batch rolls back) when a row the decision rests on for every use cannot be read
  * or fails its MAC (the policy row, an operator's row).
+ * @param prior a meter's row as the caller read it and checked it against its MAC, in a state no
+ *   commit has changed since (SQLite: the same `data_version`), or undefined to read it here
  */
-export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseCheckContext): Promise<UseCheckResult> {
+export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseCheckContext, prior?: (org: string, device: string) => Row | undefined): Promise<UseCheckResult> {
   const keyIds = [...new Set(uses.map((u) => (u as { keyId: string }).keyId))];
   const keys = new Map<string, Row>();
   const keyErrors = new Map<string, SmkiError>();
@@ -96,7 +114,12 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
       try {
         const k = byId.get(id);
         if (!k) fail('ERR_KEY_NOT_FOUND', `no key ${id}`, id);
-        checkRow(c.rowKey, c.storeId, 'keys', k, id);
+        const known = c.verifiedKeys?.get(id);
+        if (known === undefined || !sameRow(known, k)) {
+          c.verifiedKeys?.delete(id);
+          checkRow(c.rowKey, c.storeId, 'keys', k, id);
+          if (c.verifiedKeys !== undefined && c.verifiedKeys.size < MAX_VERIFIED_KEYS) c.verifiedKeys.set(id, { ...k });
+        }
         usable(k);
         keys.set(id, k);
       } catch (e) {
@@ -116,8 +139,19 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
     set.add(device);
   }
   const devices = new Map<string, Row>();
+  // Rows the caller vouches for (read and checked against their MAC in a state no commit has changed since).
+  const vouched = new Set<string>();
   for (const [org, set] of byOrg) {
-    const list = [...set];
+    let list = [...set];
+    if (prior !== undefined) {
+      list = list.filter((device) => {
+        const row = prior(org, device);
+        if (row === undefined) return true;
+        devices.set(`${org}/${device}`, row);
+        vouched.add(`${org}/${device}`);
+        return false;
+      });
+    }
     for (let i = 0; i < list.length; i += IN_CHUNK) {
       const chunk = list.slice(i, i + IN_CHUNK);
       const rows = await t.all(`SELECT * FROM ${c.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})${t.forShare}`, [org, ...chunk]);
@@ -168,7 +202,7 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
         const org = k['organisation'] as string;
         const d = devices.get(`${org}/${device}`);
         if (!d) fail('ERR_DEVICE_UNKNOWN', `device ${device} left the organisation's portfolios while it was signed for`, device);
-        checkRow(c.rowKey, c.storeId, 'devices', d, `${org}/${device}`);
+        if (!vouched.has(`${org}/${device}`)) checkRow(c.rowKey, c.storeId, 'devices', d, `${org}/${device}`);
         const purpose = k['purpose'] as KeyPurpose;
         const estate = await wholeEstate(org, purpose);
         const trusted = estate ? current(estate, purpose) : installed(d, purpose);
