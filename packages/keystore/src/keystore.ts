@@ -561,6 +561,18 @@ export class KeyStore {
     return this.#e.exposureReport(organisation);
   }
 
+  /**
+   * Read every meter's row once, so that the first signatures after a restart do not wait for rows
+   * to come from the file (SQLite: into the page cache of the connection signing reads on, up to
+   * 256 MiB; a chunk at a time, other calls running in between). Optional: without it the cache
+   * fills as meters are used. On PostgreSQL it reads nothing (the server keeps its own buffers).
+   * @returns the meters read (0 on PostgreSQL)
+   * @throws SmkiError `ERR_KEYSTORE_CLOSED`
+   */
+  prewarm(): Promise<number> {
+    return this.#e.prewarm();
+  }
+
   /** The names of the further backends this store was opened with (`backends`), for `generateKey(…, { backend })`. */
   backendNames(): readonly string[] {
     return this.#e.backendNames();

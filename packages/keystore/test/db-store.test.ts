@@ -279,6 +279,19 @@ describe.each(databases)('key store over $kind', (db) => {
     await b.close();
   });
 
+  it('prewarm reads every meter once, a chunk at a time (SQLite), and nothing on PostgreSQL', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    await estate(store, 3);
+    const expected = db.kind === 'sqlite' ? 6 : 0;
+    for (const chunk of [1, 2, 4, 5, 6, 7, 100]) expect(await store.prewarm({ chunk })).toBe(expected);
+    expect(await store.prewarm()).toBe(expected);
+    await expectCode(store.prewarm({ chunk: 0 }), 'ERR_INVALID_ARGUMENT');
+    await store.signFor(eui(1), message);
+    await store.close();
+    await expectCode(store.prewarm(), 'ERR_KEYSTORE_CLOSED');
+  });
+
   it('refuses a key row changed in the database while the store is open, after it signed with that key', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);
