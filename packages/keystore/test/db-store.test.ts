@@ -307,6 +307,30 @@ describe.each(databases)('key store over $kind', (db) => {
     await store.close();
   });
 
+  it('withholds a signature when the same store records, while it is being made, that the meter trusts another key', async () => {
+    const d = db.fresh();
+    const a = await open(await d.open(), d.backend);
+    const { north } = await estate(a, 2);
+    const g2 = await issue(a, SUPPLIER, 'north', 'signing');
+    await a.rotate(g2.handle.keyId);
+    let updated = false;
+    const sign = d.backend.sign.bind(d.backend);
+    d.backend.sign = async (handle, data) => {
+      const sig = await sign(handle, data);
+      if (!updated) {
+        updated = true;
+        // This store (its own connection, whose data_version its own commits do not change).
+        await a.markCredentialsUpdated(SUPPLIER, eui(1), 'signing');
+      }
+      return sig;
+    };
+    await expectCode(a.signFor(eui(1), message), 'ERR_KEY_STATE_TRANSITION');
+    expect(updated).toBe(true);
+    expect(verifiesWith(g2.cert, await a.signFor(eui(1), message))).toBe(true);
+    expect(verifiesWith(north.cert, await a.signFor(eui(2), message))).toBe(true);
+    await a.close();
+  });
+
   it('refuses a row changed in the database, and a row copied from another store', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);

@@ -760,6 +760,9 @@ export class DbKeyStore {
     const auth = authContext.getStore();
     this.#fault?.('db:before-tx');
     const out = await this.#db.tx(async (t) => {
+      // Meters the hot path read on this connection may change here, and this connection's own
+      // commits leave its data_version as it was: the next use batch reads every meter again.
+      this.#seen.clear();
       // Under access control, only a verified operator request changes anything: its counter is
       // consumed, its role and the policy checked again, here, in the transaction of its effect.
       const before = await this.#authoriseInTx(t, auth);
