@@ -93,6 +93,30 @@ async function insertChunks(q: PgQueryable, table: string, columns: readonly str
 // SQLite
 
 /**
+ * Run `f` between `begin` and `COMMIT` on connection `c`; rolled back when it throws. Errors as
+ * the store's codes (`what` names the operation in their message).
+ */
+async function within<T>(c: Database.Database, begin: string, what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    c.exec(begin);
+  } catch (e) {
+    throw sqliteError(e, what);
+  }
+  try {
+    const out = await f();
+    c.exec('COMMIT');
+    return out;
+  } catch (e) {
+    try {
+      if (c.inTransaction) c.exec('ROLLBACK');
+    } catch {
+      // the connection reports the first failure
+    }
+    throw sqliteError(e, what);
+  }
+}
+
+/**
  * SQLite: a writer connection (every transaction `BEGIN IMMEDIATE`, so writers of every process
  * serialise on SQLite's write lock; `synchronous = FULL`, so a commit is on disk when it returns)
  * and a reader connection, which sees only committed state even while this process's writer is
@@ -215,23 +239,7 @@ export class SqliteDriver implements SqlDriver {
           for (const r of rows) s.run(...r);
         },
       };
-      try {
-        w.exec('BEGIN IMMEDIATE');
-      } catch (e) {
-        throw sqliteError(e, 'a transaction');
-      }
-      try {
-        const out = await f(t);
-        w.exec('COMMIT');
-        return out;
-      } catch (e) {
-        try {
-          if (w.inTransaction) w.exec('ROLLBACK');
-        } catch {
-          // the connection reports the first failure
-        }
-        throw sqliteError(e, 'a transaction');
-      }
+      return within(w, 'BEGIN IMMEDIATE', 'a transaction', () => f(t));
     };
     const p = this.#queue.then(run, run);
     this.#queue = p.catch(() => undefined);
@@ -251,24 +259,10 @@ export class SqliteDriver implements SqlDriver {
       this.#check();
       const w = this.#writer;
       const stmt = (sql: string) => this.#stmt(w, this.#wStmts, sql);
-      try {
-        w.exec('BEGIN DEFERRED');
-      } catch (e) {
-        throw sqliteError(e, 'a read');
-      }
-      try {
+      return within(w, 'BEGIN DEFERRED', 'a read', async () => {
         const out = await f({ get: async (sql, params = []) => stmt(sql).get(...params) as Row | undefined, all: async (sql, params = []) => stmt(sql).all(...params) as Row[] });
-        const version = Number(w.pragma('data_version', { simple: true }));
-        w.exec('COMMIT');
-        return { out, version };
-      } catch (e) {
-        try {
-          if (w.inTransaction) w.exec('ROLLBACK');
-        } catch {
-          // the connection reports the first failure
-        }
-        throw sqliteError(e, 'a read');
-      }
+        return { out, version: Number(w.pragma('data_version', { simple: true })) };
+      });
     };
     const p = this.#queue.then(run, run);
     this.#queue = p.catch(() => undefined);
@@ -285,24 +279,7 @@ export class SqliteDriver implements SqlDriver {
     // for it). Other reads of this driver while `f` runs see the same snapshot: the key store takes
     // one only while it opens, before anything else reads through its driver.
     this.#check();
-    const r = this.#reader;
-    try {
-      r.exec('BEGIN DEFERRED');
-    } catch (e) {
-      throw sqliteError(e, 'a read');
-    }
-    try {
-      const out = await f({ get: (sql, params) => this.get(sql, params), all: (sql, params) => this.all(sql, params) });
-      r.exec('COMMIT');
-      return out;
-    } catch (e) {
-      try {
-        if (r.inTransaction) r.exec('ROLLBACK');
-      } catch {
-        // the connection reports the first failure
-      }
-      throw e;
-    }
+    return within(this.#reader, 'BEGIN DEFERRED', 'a read', () => f({ get: (sql, params) => this.get(sql, params), all: (sql, params) => this.all(sql, params) }));
   }
 
   async close(): Promise<void> {

@@ -484,12 +484,12 @@ export class DbKeyStore {
     const auditPublicKey = new Uint8Array(Buffer.from(String(meta['audit_public_key']), 'hex'));
     if (toHex(publicKeyToRaw(auditKey)) !== String(meta['audit_public_key'])) fail('ERR_KEYSTORE_CORRUPT', 'the audit public key is not the private key’s');
     const store = new DbKeyStore({ db, backend, backends, now, storeId, secrets, auditKey, auditPublicKey, orphans: [], fault: options.fault });
-    // The rows and the trail's index of what wrote them, read on one snapshot: another process
-    // committing between the two reads would look like a row put back (a rollback).
     // Orphans per backend: a handle no key row of that backend references. Handles are listed before
     // the rows are read, so a key another process makes meanwhile is not taken for an orphan.
     const listed: [string | undefined, string[]][] = [];
     for (const [recorded, b] of [[undefined, backend] as const, ...[...backends].map(([name, b]) => [`@${name}`, b] as const)]) listed.push([recorded, await b.listHandles()]);
+    // The rows and the trail's index of what wrote them, read on one snapshot: another process
+    // committing between the two reads would look like a row put back (a rollback).
     const keys = await db.snapshot((q) => store.#checkSmallTables(q));
     const orphans: string[] = [];
     for (const [recorded, handles] of listed) {
