@@ -101,6 +101,13 @@ export interface KeyStoreOptions {
   readonly now?: () => Date;
   /** scrypt cost for a new store's secret (default 2^15). */
   readonly scryptN?: number;
+  /**
+   * SQLite: most meters whose rows, read and checked against their MAC, the store keeps in memory
+   * to sign for them without reading them again (about 150 bytes each; default 1,000,000; 0 keeps
+   * none). A kept row is used only while no other connection has committed anything since it was
+   * read, and the store's own changes drop the rows they write. See {@link KeyStore.prewarm}.
+   */
+  readonly meterCache?: number;
   /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */
   readonly fault?: (point: string) => void;
 }
@@ -272,6 +279,7 @@ export class KeyStore {
         ...(options.anchorIntervalMs !== undefined ? { anchorIntervalMs: options.anchorIntervalMs } : {}),
         ...(options.now !== undefined ? { now: options.now } : {}),
         ...(options.scryptN !== undefined ? { scryptN: options.scryptN } : {}),
+        ...(options.meterCache !== undefined ? { meterCache: options.meterCache } : {}),
         ...(options.fault !== undefined ? { fault: options.fault } : {}),
       });
       return new KeyStore(engine);
@@ -563,9 +571,10 @@ export class KeyStore {
 
   /**
    * Read every meter's row once, so that the first signatures after a restart do not wait for rows
-   * to come from the file (SQLite: into the page cache of the connection signing reads on, up to
-   * 256 MiB; a chunk at a time, other calls running in between). Optional: without it the cache
-   * fills as meters are used. On PostgreSQL it reads nothing (the server keeps its own buffers).
+   * to come from the file (SQLite: as many as `meterCache` allows into the meter cache, each
+   * checked against its MAC, the rest into the page cache of the connection signing reads on, up
+   * to 256 MiB; a chunk at a time, other calls running in between). Optional: without it the
+   * caches fill as meters are used. On PostgreSQL it reads nothing (the server keeps its own buffers).
    * @returns the meters read (0 on PostgreSQL)
    * @throws SmkiError `ERR_KEYSTORE_CLOSED`
    */

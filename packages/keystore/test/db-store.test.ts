@@ -331,6 +331,50 @@ describe.each(databases)('key store over $kind', (db) => {
     await a.close();
   });
 
+  it('refuses a meter row changed in the database while the store is open, after it signed for that meter', async () => {
+    const d = db.fresh();
+    const store = await open(await d.open(), d.backend);
+    const { north } = await estate(store, 2);
+    // Meter 1's row was read, checked and kept for the next signatures.
+    expect(verifiesWith(north.cert, await store.signFor(eui(1), message))).toBe(true);
+    expect(verifiesWith(north.cert, await store.signFor(eui(1), message))).toBe(true);
+    // Moved to south by another connection, behind the store's back: the row no longer verifies.
+    d.sql(`UPDATE devices SET portfolio_id = 'south' WHERE device = '${eui(1)}'`);
+    await expectCode(store.signFor(eui(1), message), 'ERR_KEYSTORE_ROW_TAMPERED');
+    await expectCode(store.signFor(eui(1), message), 'ERR_KEYSTORE_ROW_TAMPERED');
+    // Meter 2 is untouched.
+    expect(verifiesWith(north.cert, await store.signFor(eui(2), message))).toBe(true);
+    await store.close();
+  });
+
+  it('keeps as many meters as meterCache says, none with 0, and refuses a limit that is not a count', async () => {
+    const d = db.fresh();
+    const first = await open(await d.open(), d.backend);
+    const { north, south } = await estate(first, 3);
+    await first.close();
+    for (const meterCache of [0, 1, 2, 1000]) {
+      const store = await DbKeyStore.open({ driver: await d.open(), backend: d.backend, passphrase: PASS, meterCache });
+      expect(await store.prewarm()).toBe(db.kind === 'sqlite' ? 6 : 0);
+      for (let round = 0; round < 2; round++) {
+        for (const m of [1, 2, 3]) expect(verifiesWith(north.cert, await store.signFor(eui(m), message))).toBe(true);
+        for (const m of [1000, 1001, 1002]) expect(verifiesWith(south.cert, await store.signFor(eui(m), message))).toBe(true);
+      }
+      // A meter the store moves and updates is signed for with its new key, whatever was kept.
+      await store.moveDevices(SUPPLIER, [eui(2)], 'south');
+      await store.markCredentialsUpdated(SUPPLIER, eui(2), 'signing');
+      expect(verifiesWith(south.cert, await store.signFor(eui(2), message))).toBe(true);
+      await store.moveDevices(SUPPLIER, [eui(2)], 'north');
+      await store.markCredentialsUpdated(SUPPLIER, eui(2), 'signing');
+      expect(verifiesWith(north.cert, await store.signFor(eui(2), message))).toBe(true);
+      await store.close();
+    }
+    for (const meterCache of [-1, 1.5, Number.NaN, '10' as unknown as number]) {
+      const driver = await d.open();
+      await expectCode(DbKeyStore.open({ driver, backend: d.backend, passphrase: PASS, meterCache }), 'ERR_INVALID_ARGUMENT');
+      await driver.close();
+    }
+  });
+
   it('refuses a row changed in the database, and a row copied from another store', async () => {
     const d = db.fresh();
     const store = await open(await d.open(), d.backend);

@@ -248,21 +248,21 @@ export class SqliteDriver implements SqlDriver {
 
   /**
    * Run `f`'s reads in one read transaction on the writer connection, in turn with this driver's
-   * transactions, and return what it returned with the connection's `data_version` as read in that
-   * transaction. A later transaction of this driver that reads the same `data_version` knows that no
-   * other connection committed anything in between (SQLite's `PRAGMA data_version` changes only on
-   * another connection's commit). The writer's page cache stays warm across its own commits, where
-   * the reading connection's is emptied by each of them.
+   * transactions. `dataVersion()`, called by `f` after its reads, gives the connection's
+   * `data_version` in that transaction: a later transaction of this driver that reads the same
+   * `data_version` knows that no other connection committed anything in between (SQLite's `PRAGMA
+   * data_version` changes only on another connection's commit). Whatever `f` does with what it
+   * read happens before any other transaction of this driver starts. The writer's page cache stays
+   * warm across its own commits, where the reading connection's is emptied by each of them.
    */
-  readOnWriter<T>(f: (q: SqlReader) => Promise<T>): Promise<{ readonly out: T; readonly version: number }> {
-    const run = async (): Promise<{ out: T; version: number }> => {
+  readOnWriter<T>(f: (q: SqlReader, dataVersion: () => number) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
       this.#check();
       const w = this.#writer;
       const stmt = (sql: string) => this.#stmt(w, this.#wStmts, sql);
-      return within(w, 'BEGIN DEFERRED', 'a read', async () => {
-        const out = await f({ get: async (sql, params = []) => stmt(sql).get(...params) as Row | undefined, all: async (sql, params = []) => stmt(sql).all(...params) as Row[] });
-        return { out, version: Number(w.pragma('data_version', { simple: true })) };
-      });
+      return within(w, 'BEGIN DEFERRED', 'a read', () =>
+        f({ get: async (sql, params = []) => stmt(sql).get(...params) as Row | undefined, all: async (sql, params = []) => stmt(sql).all(...params) as Row[] }, () => Number(w.pragma('data_version', { simple: true }))),
+      );
     };
     const p = this.#queue.then(run, run);
     this.#queue = p.catch(() => undefined);

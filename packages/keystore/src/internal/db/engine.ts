@@ -78,6 +78,7 @@ import { SqliteDriver, type Row, type SqlDriver, type SqlReader, type SqlTx, typ
 import { checkRow, COLUMNS, CURRENT_COLUMN, INSTALLED_COLUMN, PRIMARY_KEY, rowMac, upsertSql, type AuthTable } from './schema.js';
 import { DbTrail, verifyTrail, type TrailEntry, type TrailHead, type TrailVerification } from './trail.js';
 import { UseWorker } from './use-committer.js';
+import { MeterCache, type MeterContent } from './meter-cache.js';
 import { checkUses, type UseCheckResult } from './uses.js';
 import { TrailReplay, type ReplayedDevice, type ReplayedKey, type ReplayedPortfolio } from './replay.js';
 
@@ -131,15 +132,17 @@ interface DeviceRow extends Row {
   inst_key_agreement: string | null;
   inst_prepayment: string | null;
 }
+/** What the hot path and the use batches need of a meter's row (what the meter cache keeps). */
+type MeterRow = MeterContent;
 
 /** Meters {@link DbKeyStore.prewarm} reads at a time. */
 const PREWARM_CHUNK = 20_000;
-/** Most meters the hot path remembers for the next use batches (beyond it, it forgets them all). */
-const MAX_SEEN = 100_000;
+/** Default most meters whose verified rows a store keeps for signing (see DbKeyStoreOptions.meterCache). */
+export const DEFAULT_METER_CACHE = 2_000_000;
 const current = (p: PortfolioRow, purpose: KeyPurpose): string | undefined => (p[CURRENT_COLUMN[purpose]] as string | null) ?? undefined;
-const installed = (d: DeviceRow, purpose: KeyPurpose): string | undefined => {
+const installed = (d: MeterRow, purpose: KeyPurpose): string | undefined => {
   const c = INSTALLED_COLUMN[purpose];
-  return c === undefined ? undefined : ((d[c] as string | null) ?? undefined);
+  return c === undefined ? undefined : (((d as unknown as Readonly<Record<string, string | null>>)[c] as string | null) ?? undefined);
 };
 const wholeEstateOf = (p: PortfolioRow): KeyPurpose[] => JSON.parse(p.whole_estate) as KeyPurpose[];
 
@@ -248,6 +251,13 @@ export interface DbKeyStoreOptions {
   readonly passphrase: string;
   readonly now?: () => Date;
   readonly scryptN?: number;
+  /**
+   * Most meters whose rows, read and checked against their MAC, the store keeps in memory for
+   * signing (SQLite; about 150 bytes each; default {@link DEFAULT_METER_CACHE}; 0 keeps none).
+   * A kept row is used only while no other connection has committed anything since it was read
+   * (the writer connection's `data_version`), and the store's own changes drop the rows they write.
+   */
+  readonly meterCache?: number;
 }
 
 /** A page of credential updates and where the next one starts. */
@@ -410,8 +420,10 @@ export class DbKeyStore {
   readonly #auditKey: KeyObject;
   #closed = false;
 
-  private constructor(init: { db: SqlDriver; backend: KeyBackend; backends: ReadonlyMap<string, KeyBackend>; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[]; fault: ((point: string) => void) | undefined }) {
+  private constructor(init: { db: SqlDriver; backend: KeyBackend; backends: ReadonlyMap<string, KeyBackend>; now: () => Date; storeId: string; secrets: DbSecrets; auditKey: KeyObject; auditPublicKey: Uint8Array; orphans: readonly string[]; fault: ((point: string) => void) | undefined; meterCache: number }) {
     this.#db = init.db;
+    this.#meterCacheMax = init.meterCache;
+    this.#meters = new MeterCache(init.meterCache);
     this.#fault = init.fault;
     this.#auditKey = init.auditKey;
     this.#backend = init.backend;
@@ -461,6 +473,8 @@ export class DbKeyStore {
     if (typeof passphrase !== 'string' || passphrase.length === 0) fail('ERR_INVALID_ARGUMENT', 'a key store needs a passphrase');
     const backends = namedBackends(options.backends);
     checkScryptN(options.scryptN);
+    const meterCache = options.meterCache ?? DEFAULT_METER_CACHE;
+    if (!Number.isSafeInteger(meterCache) || meterCache < 0) fail('ERR_INVALID_ARGUMENT', 'meterCache must be a non-negative integer', 'meterCache');
     const now = options.now ?? (() => new Date());
     let meta = await db.get(`SELECT * FROM ${db.table('meta')} WHERE id = 1`);
     if (!meta) {
@@ -483,7 +497,7 @@ export class DbKeyStore {
     const auditKey = unwrapPrivateKey(String(meta['audit_private_key']), secrets.wrapKey, storeId);
     const auditPublicKey = new Uint8Array(Buffer.from(String(meta['audit_public_key']), 'hex'));
     if (toHex(publicKeyToRaw(auditKey)) !== String(meta['audit_public_key'])) fail('ERR_KEYSTORE_CORRUPT', 'the audit public key is not the private key’s');
-    const store = new DbKeyStore({ db, backend, backends, now, storeId, secrets, auditKey, auditPublicKey, orphans: [], fault: options.fault });
+    const store = new DbKeyStore({ db, backend, backends, now, storeId, secrets, auditKey, auditPublicKey, orphans: [], fault: options.fault, meterCache });
     // Orphans per backend: a handle no key row of that backend references. Handles are listed before
     // the rows are read, so a key another process makes meanwhile is not taken for an orphan.
     const listed: [string | undefined, string[]][] = [];
@@ -760,9 +774,6 @@ export class DbKeyStore {
     const auth = authContext.getStore();
     this.#fault?.('db:before-tx');
     const out = await this.#db.tx(async (t) => {
-      // Meters the hot path read on this connection may change here, and this connection's own
-      // commits leave its data_version as it was: the next use batch reads every meter again.
-      this.#seen.clear();
       // Under access control, only a verified operator request changes anything: its counter is
       // consumed, its role and the policy checked again, here, in the transaction of its effect.
       const before = await this.#authoriseInTx(t, auth);
@@ -782,6 +793,9 @@ export class DbKeyStore {
       // Each table's rows in one multi-row statement per chunk.
       const byTable = new Map<AuthTable, SqlValue[][]>();
       for (const { w, rev } of finalRows.values()) {
+        // A meter row written here leaves the meter cache before it is written: this connection's
+        // own commits leave its data_version as it was, so nothing else would tell the cache.
+        if (w.table === 'devices') this.#forgetMeter(String(w.row['organisation']), String(w.row['device']));
         const row: Row = { ...w.row, rev };
         const values: SqlValue[] = [...COLUMNS[w.table].map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))), rowMac(this.#secrets.rowKey, this.#storeId, w.table, row)];
         const list = byTable.get(w.table) ?? [];
@@ -1809,7 +1823,7 @@ export class DbKeyStore {
    * The key a device trusts for `purpose`, read and checked (MACs, state). Fails closed with a
    * distinct code for each reason.
    */
-  async #resolve(organisation: string | undefined, device: string, purpose: KeyPurpose): Promise<{ key: KeyRow; dev: DeviceRow }> {
+  async #resolve(organisation: string | undefined, device: string, purpose: KeyPurpose): Promise<{ key: KeyRow; dev: MeterRow }> {
     const db = this.#db;
     // The hot path reads one row (the meter's), and takes the key and the organisation's
     // whole-estate portfolios from caches of verified rows. Nothing read here is trusted to
@@ -1818,7 +1832,7 @@ export class DbKeyStore {
     // and it is usable (see #validateUses). The caches only choose the key to try.
     const orgId = organisation === undefined ? (await this.#orgFor(db, undefined)).entity_id : parseEui64(organisation);
     const eui = parseEui64(device);
-    const dev = await this.#deviceForUse(orgId, eui);
+    const dev = this.#meters.get(orgId, eui) ?? (await this.#deviceForUse(orgId, eui));
     if (!dev) {
       await this.#org(db, orgId); // ERR_ORGANISATION_NOT_FOUND first, as for every other call
       fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${orgId}`, eui);
@@ -1847,12 +1861,21 @@ export class DbKeyStore {
   readonly #keyCache = new Map<string, KeyRow>();
   /** Each organisation's whole-estate portfolios (verified), for the hot path; refreshed likewise. */
   readonly #estateCache = new Map<string, PortfolioRow[]>();
-  /** Meters the hot path read on the writer connection and checked, with its data_version then: what the next use batch may take as read (each once). */
-  readonly #seen = new Map<string, { readonly row: Row; readonly version: number }>();
+  /**
+   * The meter cache (SQLite, batches on this thread): meters' rows read on the writer connection
+   * and checked against their MAC, by `organisation/device`, all read at its `data_version`
+   * {@link #metersVersion}. The hot path chooses keys from them; a use batch whose transaction
+   * reads the same `data_version` (no other connection committed since) takes them as read. The
+   * store's own changes drop the rows they write ({@link #change}). Oldest first, at most
+   * {@link #meterCacheMax}.
+   */
+  readonly #meters: MeterCache;
+  #metersVersion = -1;
+  readonly #meterCacheMax: number;
   /** Key rows the use batches verified (see UseCheckContext.verifiedKeys). */
   readonly #verifiedKeys = new Map<string, Row>();
   /** Device lookups waiting to go to the database in one query. */
-  #deviceWaiters = new Map<string, { org: string; eui: string; waiters: { resolve: (d: DeviceRow | undefined) => void; reject: (e: unknown) => void }[] }>();
+  #deviceWaiters = new Map<string, { org: string; eui: string; waiters: { resolve: (d: MeterRow | undefined) => void; reject: (e: unknown) => void }[] }>();
 
   async #estates(org: string): Promise<PortfolioRow[]> {
     let e = this.#estateCache.get(org);
@@ -1870,7 +1893,7 @@ export class DbKeyStore {
    * the reading connection's page cache, and one query for a turn's meters reads the upper pages
    * of the index once instead of once per meter.
    */
-  #deviceForUse(org: string, eui: string): Promise<DeviceRow | undefined> {
+  #deviceForUse(org: string, eui: string): Promise<MeterRow | undefined> {
     // Not checked against its MAC here: it only chooses the key to try, and the use batch reads it
     // again and checks it before any signature leaves (a tampered row withholds the signature).
     return new Promise((resolve, reject) => {
@@ -1903,20 +1926,14 @@ export class DbKeyStore {
           if (db instanceof SqliteDriver && this.#useWorker === undefined) {
             // Use batches commit on this thread's writer connection: read the meters there too (its
             // page cache stays warm; the reading connection's is emptied by every commit), check
-            // them now, and let the batch take them as read when nothing was committed by another
-            // connection since (the same data_version): one read and one MAC check per use.
-            const r = await db.readOnWriter(async (q) => (await q.all(sql, params)) as DeviceRow[]);
-            rows = r.out;
-            if (this.#seen.size > MAX_SEEN) this.#seen.clear();
-            for (const row of rows) {
-              const k = `${org}/${row.device}`;
-              try {
-                checkRow(this.#secrets.rowKey, this.#storeId, 'devices', row, k);
-                this.#seen.set(k, { row, version: r.version });
-              } catch {
-                this.#seen.delete(k); // the batch reads it again, and refuses it
-              }
-            }
+            // them, and keep them in the meter cache, inside the read (before any transaction of
+            // this driver can change them). A row that fails its MAC is not kept: the batch reads
+            // it again and refuses it.
+            rows = await db.readOnWriter(async (q, dataVersion) => {
+              const read = (await q.all(sql, params)) as DeviceRow[];
+              this.#rememberMeters(read, dataVersion());
+              return read;
+            });
           } else rows = (await db.all(sql, params)) as DeviceRow[];
           const found = new Map(rows.map((r) => [r.device as string, r]));
           for (const w of chunk) {
@@ -1928,6 +1945,33 @@ export class DbKeyStore {
         }
       }
     }
+  }
+
+  /**
+   * Keep `rows` (meters' rows read on the writer connection at `version`) in the meter cache,
+   * each checked against its MAC first (one that fails is not kept). Rows of another `data_version`
+   * than the cache's replace it all. Call inside the read.
+   */
+  #rememberMeters(rows: readonly DeviceRow[], version: number): void {
+    if (this.#meterCacheMax === 0) return;
+    if (version !== this.#metersVersion) {
+      this.#meters.clear();
+      this.#metersVersion = version;
+    }
+    for (const row of rows) {
+      try {
+        checkRow(this.#secrets.rowKey, this.#storeId, 'devices', row, `${row.organisation}/${row.device}`);
+      } catch {
+        this.#meters.delete(row.organisation, row.device);
+        continue;
+      }
+      this.#meters.set(row.organisation, row.device, row);
+    }
+  }
+
+  /** Drop a meter from the meter cache (its row is being written by this store). */
+  #forgetMeter(org: string, device: string): void {
+    this.#meters.delete(org, device);
   }
 
   /**
@@ -1952,15 +1996,11 @@ export class DbKeyStore {
     const stamp = this.#changes;
     let prior: ((org: string, device: string) => Row | undefined) | undefined;
     const db = this.#db;
-    if (db instanceof SqliteDriver && this.#seen.size > 0) {
-      const version = db.txDataVersion();
-      prior = (org, device) => {
-        const k = `${org}/${device}`;
-        const s = this.#seen.get(k);
-        if (s === undefined) return undefined;
-        this.#seen.delete(k);
-        return s.version === version ? s.row : undefined;
-      };
+    if (db instanceof SqliteDriver && this.#meters.size > 0) {
+      // The kept rows stand for what this transaction would read only if no other connection has
+      // committed since they were read: else they all go, and the batch reads its meters itself.
+      if (db.txDataVersion() === this.#metersVersion) prior = (org, device) => this.#meters.get(org, device) as unknown as Row | undefined;
+      else this.#meters.clear();
     }
     const r = await checkUses(t, uses, { rowKey: this.#secrets.rowKey, storeId: this.#storeId, table: (n) => this.#db.table(n), verifiedKeys: this.#verifiedKeys }, prior);
     this.#applyUseChecks(r, stamp);
@@ -2222,13 +2262,30 @@ export class DbKeyStore {
     const devices = db.table('devices');
     let after: [string, string] = ['', ''];
     let n = 0;
+    // First the meter cache, as far as it goes: whole rows in key order, each checked and kept.
+    const keep = this.#useWorker === undefined ? this.#meterCacheMax : 0;
+    while (n < keep) {
+      this.#assertOpen();
+      const want = Math.min(chunk, keep - n);
+      const rows = await db.readOnWriter(async (q, dataVersion) => {
+        const read = (await q.all(`SELECT * FROM ${devices} WHERE (organisation, device) > (?, ?) ORDER BY organisation, device LIMIT ?`, [...after, want])) as DeviceRow[];
+        this.#rememberMeters(read, dataVersion());
+        return read;
+      });
+      n += rows.length;
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < want) return n;
+      after = [last.organisation, last.device];
+      await new Promise((r) => setImmediate(r));
+    }
+    // Then the rest into the page cache only.
     for (;;) {
       this.#assertOpen();
       // The primary key's b-tree is the table (WITHOUT ROWID): stepping over a chunk of it in key
       // order reads its pages into the cache, and returns one row.
-      const { out: last } = await db.readOnWriter((q) => q.get(`SELECT organisation, device FROM ${devices} WHERE (organisation, device) > (?, ?) ORDER BY organisation, device LIMIT 1 OFFSET ?`, [...after, chunk - 1]));
+      const last = await db.readOnWriter((q) => q.get(`SELECT organisation, device FROM ${devices} WHERE (organisation, device) > (?, ?) ORDER BY organisation, device LIMIT 1 OFFSET ?`, [...after, chunk - 1]));
       if (last === undefined) {
-        const { out: rest } = await db.readOnWriter((q) => q.get(`SELECT count(*) AS n FROM ${devices} WHERE (organisation, device) > (?, ?)`, after));
+        const rest = await db.readOnWriter((q) => q.get(`SELECT count(*) AS n FROM ${devices} WHERE (organisation, device) > (?, ?)`, after));
         return n + Number(rest?.['n'] ?? 0);
       }
       n += chunk;
