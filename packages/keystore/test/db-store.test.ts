@@ -347,6 +347,22 @@ describe.each(databases)('key store over $kind', (db) => {
     await store.close();
   });
 
+  it('signs for a meter without naming its organisation while the store holds one, and refuses once another is added', async () => {
+    for (const adder of ['this store', 'another connection'] as const) {
+      const d = db.fresh();
+      const a = await open(await d.open(), d.backend);
+      const { north } = await estate(a, 1);
+      expect(verifiesWith(north.cert, await a.signFor(eui(1), message))).toBe(true);
+      expect(verifiesWith(north.cert, await a.signFor(eui(1), message))).toBe(true);
+      const b = adder === 'this store' ? a : await open(await d.open(), d.backend);
+      await b.addOrganisation({ entityId: '90B3D51F30020000', role: 2 });
+      await expectCode(a.signFor(eui(1), message), 'ERR_INVALID_ARGUMENT');
+      expect(verifiesWith(north.cert, await a.signFor(eui(1), message, { organisation: SUPPLIER }))).toBe(true);
+      if (b !== a) await b.close();
+      await a.close();
+    }
+  });
+
   it('keeps as many meters as meterCache says, none with 0, and refuses a limit that is not a count', async () => {
     const d = db.fresh();
     const first = await open(await d.open(), d.backend);

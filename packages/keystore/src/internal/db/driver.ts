@@ -271,7 +271,19 @@ export class SqliteDriver implements SqlDriver {
 
   /** The writer connection's `data_version`, as one of this driver's transactions reads it (call it inside one). */
   txDataVersion(): number {
-    return Number(this.#writer.pragma('data_version', { simple: true }));
+    return this.dataVersion();
+  }
+
+  #dataVersion: Database.Statement | undefined;
+
+  /**
+   * The writer connection's `data_version` now: unchanged since an earlier reading, no other
+   * connection has committed anything in between.
+   */
+  dataVersion(): number {
+    this.#check();
+    this.#dataVersion ??= this.#writer.prepare('PRAGMA data_version').pluck();
+    return Number(this.#dataVersion.get());
   }
 
   async snapshot<T>(f: (q: SqlReader) => Promise<T>): Promise<T> {

@@ -796,6 +796,7 @@ export class DbKeyStore {
         // A meter row written here leaves the meter cache before it is written: this connection's
         // own commits leave its data_version as it was, so nothing else would tell the cache.
         if (w.table === 'devices') this.#forgetMeter(String(w.row['organisation']), String(w.row['device']));
+        if (w.table === 'organisations') this.#soleOrg = undefined;
         const row: Row = { ...w.row, rev };
         const values: SqlValue[] = [...COLUMNS[w.table].map((c) => (row[c] === undefined ? null : (row[c] as SqlValue))), rowMac(this.#secrets.rowKey, this.#storeId, w.table, row)];
         const list = byTable.get(w.table) ?? [];
@@ -1830,7 +1831,7 @@ export class DbKeyStore {
     // authorise: the use batch reads the key, the meter and the whole-estate portfolios again
     // inside its transaction and withholds the signature unless the meter still trusts that key
     // and it is usable (see #validateUses). The caches only choose the key to try.
-    const orgId = organisation === undefined ? (await this.#orgFor(db, undefined)).entity_id : parseEui64(organisation);
+    const orgId = organisation === undefined ? await this.#soleOrganisation() : parseEui64(organisation);
     const eui = parseEui64(device);
     const dev = this.#meters.get(orgId, eui) ?? (await this.#deviceForUse(orgId, eui));
     if (!dev) {
@@ -1872,6 +1873,25 @@ export class DbKeyStore {
   readonly #meters: MeterCache;
   #metersVersion = -1;
   readonly #meterCacheMax: number;
+  /**
+   * The store's one organisation, for calls that name none (SQLite, batches on this thread), with
+   * the writer's `data_version` when it was read: used while that is unchanged and this store has
+   * changed nothing since (see {@link #change}).
+   */
+  #soleOrg: { readonly id: string; readonly version: number } | undefined;
+
+  /** The organisation of a call that names none: the store must hold exactly one. */
+  async #soleOrganisation(): Promise<string> {
+    const db = this.#db;
+    if (!(db instanceof SqliteDriver) || this.#useWorker !== undefined) return (await this.#orgFor(db, undefined)).entity_id;
+    const known = this.#soleOrg;
+    if (known !== undefined && known.version === db.dataVersion()) return known.id;
+    return db.readOnWriter(async (q, dataVersion) => {
+      const id = (await this.#orgFor(q, undefined)).entity_id;
+      this.#soleOrg = { id, version: dataVersion() };
+      return id;
+    });
+  }
   /** Key rows the use batches verified (see UseCheckContext.verifiedKeys). */
   readonly #verifiedKeys = new Map<string, Row>();
   /** Device lookups waiting to go to the database in one query. */
