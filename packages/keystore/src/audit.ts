@@ -27,7 +27,7 @@
  * detected as well as editing, deleting, inserting or reordering them.
  * @module
  */
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRemotePartyRole, SmkiError, type Eui64, type RemotePartyRoleCode } from '@smki/core';
@@ -1944,5 +1944,6 @@ export function parseTrailLine(text: string): { readonly ok: true; readonly reco
 
 /** SHA-256 of a line, upper-case hex (the chain's hash). @internal */
 export function trailLineHash(line: string): string {
-  return sha256Hex(line);
+  // One call (no Hash object): this runs for every use record.
+  return hash('sha256', line, 'hex').toUpperCase();
 }

@@ -1416,12 +1416,12 @@ export class DbKeyStore {
           if (!bound.delete(claimed)) fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId}'s session may not sign this message for ${String(device)}: it is not among the messages its request named, or was signed already`, operatorId);
         }
         try {
-          const { key, dev } = await this.#resolve(organisation, device, 'signing');
+          const { key, dev, eui } = await this.#resolve(organisation, device, 'signing');
           if (!allowed.has(dev.portfolio_id) || !allowed.has(key.portfolio_id)) {
             fail('ERR_OPERATOR_FORBIDDEN', `operator ${operatorId} signs for ${[...allowed].join(', ')}; device ${device} is in ${dev.portfolio_id} and trusts a key of ${key.portfolio_id}`, operatorId);
           }
           const signature = await this.#backendFor(key).sign(key.handle, data);
-          await this.#trail.recordUse({ ...useEvent('sign', key, device, fields), operatorId } as AuditEvent & { keyId: string });
+          await this.#trail.recordUse({ ...useEvent('sign', key, eui, fields), operatorId } as AuditEvent & { keyId: string });
           return signature;
         } catch (e) {
           // Nothing left the store: the message may be signed again.
@@ -1824,7 +1824,7 @@ export class DbKeyStore {
    * The key a device trusts for `purpose`, read and checked (MACs, state). Fails closed with a
    * distinct code for each reason.
    */
-  async #resolve(organisation: string | undefined, device: string, purpose: KeyPurpose): Promise<{ key: KeyRow; dev: MeterRow }> {
+  async #resolve(organisation: string | undefined, device: string, purpose: KeyPurpose): Promise<{ key: KeyRow; dev: MeterRow; eui: Eui64 }> {
     const db = this.#db;
     // The hot path reads one row (the meter's), and takes the key and the organisation's
     // whole-estate portfolios from caches of verified rows. Nothing read here is trusted to
@@ -1855,7 +1855,7 @@ export class DbKeyStore {
     }
     usable(key);
     if (key.purpose !== purpose || key.organisation !== orgId) fail('ERR_KEYSTORE_CORRUPT', `device ${eui} points at a key of another purpose or organisation`);
-    return { key, dev };
+    return { key, dev, eui };
   }
 
   /** Verified key rows the hot path chose keys from (cleared by every change this process makes, refreshed by every use batch). */
@@ -2052,9 +2052,9 @@ export class DbKeyStore {
     this.#refuseUnderAccessControl();
     const fields = useOf(use);
     if (!(data instanceof Uint8Array)) fail('ERR_INVALID_ARGUMENT', 'data must be a Uint8Array');
-    const { key } = await this.#resolve(use.organisation, device, 'signing');
+    const { key, eui } = await this.#resolve(use.organisation, device, 'signing');
     const signature = await this.#backendFor(key).sign(key.handle, data);
-    await this.#trail.recordUse(useEvent('sign', key, device, fields));
+    await this.#trail.recordUse(useEvent('sign', key, eui, fields));
     return signature;
   }
 
@@ -2067,7 +2067,7 @@ export class DbKeyStore {
     const given = await this.#key(this.#db, handle?.keyId);
     if (given.purpose === 'xmlSigning') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.key_id} is an xmlSigning key: it signs DUIS XML (KeyStore.xmlSigner), never for a meter`, given.key_id);
     if (given.purpose !== 'signing') fail('ERR_KEY_NOT_FOR_SIGNING', `key ${given.key_id} is a ${given.purpose} key: it never signs (but its own CSR)`, given.key_id);
-    const { key, dev } = await this.#resolve(given.organisation, device, 'signing');
+    const { key, dev, eui } = await this.#resolve(given.organisation, device, 'signing');
     if (key.key_id !== given.key_id) {
       if (given.portfolio_id !== dev.portfolio_id && given.portfolio_id !== key.portfolio_id) {
         fail('ERR_KEY_PORTFOLIO_MISMATCH', `key ${given.key_id} belongs to portfolio ${given.portfolio_id}; device ${device} is in ${dev.portfolio_id}`, given.key_id);
@@ -2075,7 +2075,7 @@ export class DbKeyStore {
       fail('ERR_KEY_STATE_TRANSITION', `device ${device} trusts key ${key.key_id}, not ${given.key_id}`, given.key_id);
     }
     const signature = await this.#backendFor(key).sign(key.handle, data);
-    await this.#trail.recordUse(useEvent('sign', key, device, fields));
+    await this.#trail.recordUse(useEvent('sign', key, eui, fields));
     return signature;
   }
 
@@ -2108,7 +2108,7 @@ export class DbKeyStore {
         if (now.key_id !== key.key_id) fail('ERR_KEY_STATE_TRANSITION', `device ${device} now trusts key ${now.key_id}`, key.key_id);
         const point = peer instanceof Uint8Array && peer.length === 65 && peer[0] === 0x04 ? peer : publicKeyToRaw(toPublicKey(peer));
         const z = await this.#backendFor(key).deriveSharedSecret(key.handle, point);
-        const event = useEvent('keyAgreement', key, device, fields);
+        const event = useEvent('keyAgreement', key, parseEui64(device), fields);
         await this.#trail.recordUse((session === undefined ? event : { ...event, operatorId: session.operatorId }) as AuditEvent & { keyId: string });
         return z;
       },
@@ -2616,9 +2616,9 @@ function portfolioInfoOf(p: PortfolioRow, devices: readonly Eui64[]): PortfolioI
 
 
 
-function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: string, use: UseContext): AuditEvent & { keyId: string } {
+function useEvent(operation: 'sign' | 'keyAgreement', key: KeyRow, device: Eui64, use: UseContext): AuditEvent & { keyId: string } {
   // Built field by field, in the same order (no spread of temporaries: this runs for every signature).
-  const e: Record<string, unknown> = { type: 'key.used', operation, keyId: key.key_id, portfolioId: key.portfolio_id, device: parseEui64(device) };
+  const e: Record<string, unknown> = { type: 'key.used', operation, keyId: key.key_id, portfolioId: key.portfolio_id, device };
   if (use.messageCode !== undefined) e['messageCode'] = use.messageCode;
   if (use.counter !== undefined) e['counter'] = use.counter;
   return e as AuditEvent & { keyId: string };
