@@ -1,6 +1,8 @@
 /**
  * `pnpm run bench` for @smki/keystore: ECDSA P-256 signatures per second through each backend
- * and through the store (key resolution + audit record), beside the raw node:crypto sign rate;
+ * and through the store (key resolution + audit record durable before the signature returns; by
+ * 64 and 256 independent callers against raw sign driven by the same callers, and in rounds of
+ * 64 that each wait for the last), beside the raw node:crypto sign rate;
  * audit-log appends (group-committed and durable) and verification, beside the raw node:crypto
  * and node:fs work they are made of; all measured in the same process, so the overhead is a
  * ratio. Then the PKCS#11 (SoftHSM2) rows, beside raw graphene-pk11.
