@@ -103,9 +103,10 @@ export interface KeyStoreOptions {
   readonly scryptN?: number;
   /**
    * SQLite: most meters whose rows, read and checked against their MAC, the store keeps in memory
-   * to sign for them without reading them again (about 150 bytes each; default 1,000,000; 0 keeps
-   * none). A kept row is used only while no other connection has committed anything since it was
-   * read, and the store's own changes drop the rows they write. See {@link KeyStore.prewarm}.
+   * to sign for them without reading them again (about 25 bytes each; default 2,000,000; beyond
+   * it the cache starts again empty; 0 keeps none). A kept row is used only while no other
+   * connection has committed anything since it was read, and the store's own changes drop the rows
+   * they write. Set it to at least the number of meters the store signs for. See {@link KeyStore.prewarm}.
    */
   readonly meterCache?: number;
   /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */

@@ -253,7 +253,8 @@ export interface DbKeyStoreOptions {
   readonly scryptN?: number;
   /**
    * Most meters whose rows, read and checked against their MAC, the store keeps in memory for
-   * signing (SQLite; about 150 bytes each; default {@link DEFAULT_METER_CACHE}; 0 keeps none).
+   * signing (SQLite; about 25 bytes each; default {@link DEFAULT_METER_CACHE}; beyond it the cache
+   * starts again empty; 0 keeps none).
    * A kept row is used only while no other connection has committed anything since it was read
    * (the writer connection's `data_version`), and the store's own changes drop the rows they write.
    */
@@ -1863,12 +1864,12 @@ export class DbKeyStore {
   /** Each organisation's whole-estate portfolios (verified), for the hot path; refreshed likewise. */
   readonly #estateCache = new Map<string, PortfolioRow[]>();
   /**
-   * The meter cache (SQLite, batches on this thread): meters' rows read on the writer connection
-   * and checked against their MAC, by `organisation/device`, all read at its `data_version`
-   * {@link #metersVersion}. The hot path chooses keys from them; a use batch whose transaction
-   * reads the same `data_version` (no other connection committed since) takes them as read. The
-   * store's own changes drop the rows they write ({@link #change}). Oldest first, at most
-   * {@link #meterCacheMax}.
+   * The meter cache (SQLite, batches on this thread): what signing needs of meters' rows read on
+   * the writer connection and checked against their MAC, by organisation and EUI-64, all read at
+   * its `data_version` {@link #metersVersion}. The hot path chooses keys from them; a use batch
+   * whose transaction reads the same `data_version` (no other connection committed since) takes
+   * them as read. The store's own changes drop the rows they write ({@link #change}). At most
+   * {@link #meterCacheMax} meters (then it starts again empty).
    */
   readonly #meters: MeterCache;
   #metersVersion = -1;
