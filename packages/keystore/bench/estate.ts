@@ -33,6 +33,7 @@ import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db
 import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 import { MemoryKeyBackend } from '../src/index.js';
 import { startPostgres } from '../../store/test/_postgres.js';
+import { byCallers } from './callers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '1.5');
 const ESTATE = Number(process.env.BENCH_ESTATE ?? '1000000');
@@ -97,20 +98,7 @@ async function estate(database: string, openDriver: () => Promise<SqlDriver>): P
     await store.signFor(meter(1 + Math.floor(Math.random() * ESTATE)), message, { organisation: SUPPLIER, messageCode: 0x0050, counter: counter++ });
     latencies.push(performance.now() - t);
   };
-  /** Calls per second from `callers` loops, each calling again as soon as its call returns. */
-  const timed = async (f: () => unknown, seconds: number, callers: number): Promise<number> => {
-    let n = 0;
-    const start = performance.now();
-    const end = start + seconds * 1000;
-    const loop = async () => {
-      while (performance.now() < end) {
-        await f();
-        n++;
-      }
-    };
-    await Promise.all(Array.from({ length: callers }, loop));
-    return n / ((performance.now() - start) / 1000);
-  };
+  const timed = byCallers;
   for (const callers of CALLERS) {
     await timed(viaStore, 0.3, callers);
     latencies = [];

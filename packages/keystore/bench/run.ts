@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseEui64 } from '@smki/core';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { FileKeyBackend } from '../src/backends/file.js';
+import { byCallers } from './callers.js';
 import { AuditLog, deriveAuditKey, KeyStore, MemoryKeyBackend, verifyAuditLog, type AuditEvent, type KeyBackend } from '../src/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '1.5');
@@ -73,19 +74,7 @@ async function paired(fn: () => Promise<unknown> | unknown, baselineFn: () => Pr
  * its call returns), in alternating rounds, best round of each.
  */
 async function pairedCallers(fn: () => Promise<unknown> | unknown, baselineFn: () => Promise<unknown> | unknown, callers: number, rounds = 4): Promise<{ rate: number; baseline: number }> {
-  const timed = async (f: () => Promise<unknown> | unknown, seconds: number): Promise<number> => {
-    let n = 0;
-    const start = performance.now();
-    const end = start + seconds * 1000;
-    const loop = async () => {
-      while (performance.now() < end) {
-        await f();
-        n++;
-      }
-    };
-    await Promise.all(Array.from({ length: callers }, loop));
-    return n / ((performance.now() - start) / 1000);
-  };
+  const timed = (f: () => Promise<unknown> | unknown, seconds: number): Promise<number> => byCallers(f, seconds, callers);
   await timed(fn, 0.3);
   let best = 0;
   let bestBase = 0;
