@@ -589,3 +589,21 @@ it('the parse helper of the test reads both databases the same way', () => {
   expect(isSmkiError(new Error('x'))).toBe(false);
   expect(parseEui64('00db000000000001')).toBe(eui(1));
 });
+
+it('refreshes the meters\' statistics on PostgreSQL once one change writes 10,000 meters, so that use batches find meters by index', async () => {
+  const d = databases.find((x) => x.kind === 'postgres')!.fresh();
+  const store = await open(await d.open(), d.backend);
+  await estate(store, 1);
+  const analysed = () => String(d.sql(`SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'devices'`)).trim();
+  // What a use batch asks for: a few hundred meters by key.
+  // What a use batch asks for: a few hundred meters by key; the planner chooses its plan by the
+  // rows it expects (one a meter once it knows the table).
+  const estimate = () => Number(/rows=(\d+)/.exec(String(d.sql(`EXPLAIN SELECT * FROM devices WHERE organisation = '${SUPPLIER}' AND device IN (${Array.from({ length: 300 }, (_, i) => `'${eui(20_000 + i * 7)}'`).join(', ')})`)))?.[1]);
+  await store.assignDevices(SUPPLIER, Array.from({ length: 9_999 }, (_, i) => ({ device: eui(10_000 + i), portfolioId: 'north' })));
+  expect(analysed()).toBe('f');
+  await store.assignDevices(SUPPLIER, Array.from({ length: 10_000 }, (_, i) => ({ device: eui(20_000 + i), portfolioId: 'south' })));
+  expect(analysed()).toBe('t');
+  expect(estimate()).toBe(300);
+  await store.signFor(eui(20_001), message);
+  await store.close();
+});
