@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { createHierarchy, issueOrganisationCertificate } from '@smki/pki';
 import { DbKeyStore } from '../src/internal/db/engine.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db/driver.js';
-import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
+import { POSTGRES_SCHEMA, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 import { MemoryKeyBackend } from '../src/index.js';
 import { startPostgres } from '../../store/test/_postgres.js';
 import { byCallers } from './callers.js';
@@ -151,7 +151,7 @@ try {
     const pg = await startPostgres();
     try {
       process.env['PGPASSFILE'] = pg.passfile;
-      await estate('postgres', async () => PostgresDriver.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: 'bench' }, postgresDdl, KEYSTORE_DB_VERSION, workerOption));
+      await estate('postgres', async () => PostgresDriver.open({ host: pg.host, port: pg.port, user: pg.user, database: pg.database, schema: 'bench' }, POSTGRES_SCHEMA, workerOption));
     } finally {
       pg.destroy();
     }

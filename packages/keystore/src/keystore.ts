@@ -14,7 +14,7 @@ import type { AccessPolicy, BACKEND_NAME, OperatorInfo, Proposal } from './acces
 import { checkScryptN, fail, useOf } from './internal/rules.js';
 import { METADATA_FILE } from './internal/metadata.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from './internal/db/driver.js';
-import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from './internal/db/schema.js';
+import { POSTGRES_SCHEMA, SQLITE_SCHEMA } from './internal/db/schema.js';
 import { DbKeyStore, type Assignment, type CredentialUpdatePage, type ExecutePayload, type ExposureCount, type RowFinding, type SigningSession } from './internal/db/engine.js';
 import { migrateJsonStore, type MigrationReport } from './internal/db/migrate.js';
 import { verifyTrail, type TrailHead, type TrailVerification } from './internal/db/trail.js';
@@ -102,11 +102,13 @@ export interface KeyStoreOptions {
   /** scrypt cost for a new store's secret (default 2^15). */
   readonly scryptN?: number;
   /**
-   * SQLite: most meters whose rows, read and checked against their MAC, the store keeps in memory
-   * to sign for them without reading them again (about 25 bytes each; default 2,000,000; beyond
-   * it the cache starts again empty; 0 keeps none). A kept row is used only while no other
-   * connection has committed anything since it was read, and the store's own changes drop the rows
-   * they write. Set it to at least the number of meters the store signs for. See {@link KeyStore.prewarm}.
+   * Most meters whose rows, read and checked against their MAC, the store keeps in memory to sign
+   * for them without reading them again (about 25 bytes each; default 2,000,000; beyond it the
+   * cache starts again empty; 0 keeps none). A kept row is trusted by a use batch only while no
+   * commit can have changed it since it was read (SQLite: no other connection has committed
+   * anything; PostgreSQL: no transaction has written a meter's row, which every such transaction
+   * records by moving a counter the batch locks), and the store's own changes drop the rows they
+   * write. Set it to at least the number of meters the store signs for. See {@link KeyStore.prewarm}.
    */
   readonly meterCache?: number;
   /** Fault-injection hook for crash tests (points `db:*`). Never set in production. */
@@ -207,7 +209,7 @@ async function openDriver(options: { directory?: string; database?: KeyStoreData
   if (typeof db !== 'object' || db === null) fail('ERR_INVALID_ARGUMENT', 'database must be { kind: "sqlite" } or { kind: "postgres", … }', 'database');
   if (db.kind === 'postgres') {
     const { kind: _kind, ...connection } = db;
-    return PostgresDriver.open(connection, postgresDdl, KEYSTORE_DB_VERSION);
+    return PostgresDriver.open(connection, POSTGRES_SCHEMA);
   }
   if (db.kind !== 'sqlite') fail('ERR_INVALID_ARGUMENT', `unknown database kind ${String((db as { kind?: unknown }).kind)}`, 'database');
   let path = db.path;
@@ -572,11 +574,11 @@ export class KeyStore {
 
   /**
    * Read every meter's row once, so that the first signatures after a restart do not wait for rows
-   * to come from the file (SQLite: as many as `meterCache` allows into the meter cache, each
-   * checked against its MAC, the rest into the page cache of the connection signing reads on, up
-   * to 256 MiB; a chunk at a time, other calls running in between). Optional: without it the
-   * caches fill as meters are used. On PostgreSQL it reads nothing (the server keeps its own buffers).
-   * @returns the meters read (0 on PostgreSQL)
+   * to come from the database: as many as `meterCache` allows into the meter cache, each checked
+   * against its MAC; on SQLite, the rest into the page cache of the connection signing reads on,
+   * up to 256 MiB (PostgreSQL keeps its own buffers). A chunk at a time, other calls running in
+   * between. Optional: without it the caches fill as meters are used.
+   * @returns the meters read (on PostgreSQL, at most `meterCache`)
    * @throws SmkiError `ERR_KEYSTORE_CLOSED`
    */
   prewarm(): Promise<number> {

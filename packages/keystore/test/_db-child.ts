@@ -12,7 +12,7 @@ import { createKeySigner, isSmkiError } from '@smki/core';
 import { FileKeyBackend } from '../src/backends/file.js';
 import { DbKeyStore } from '../src/internal/db/engine.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db/driver.js';
-import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
+import { POSTGRES_SCHEMA, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 
 export const PASS = 'db child passphrase';
 export const SUPPLIER = '90B3D51F30010000';
@@ -20,7 +20,7 @@ export const meter = (i: number): string => `00DB${i.toString(16).toUpperCase().
 
 export async function openDriver(spec: string): Promise<SqlDriver> {
   const [kind, where] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)];
-  return kind === 'sqlite' ? SqliteDriver.open(where, SQLITE_SCHEMA, 30_000) : PostgresDriver.open({ schema: where, statementTimeoutMs: 60_000 }, postgresDdl, KEYSTORE_DB_VERSION);
+  return kind === 'sqlite' ? SqliteDriver.open(where, SQLITE_SCHEMA, 30_000) : PostgresDriver.open({ schema: where, statementTimeoutMs: 60_000 }, POSTGRES_SCHEMA);
 }
 
 /** An organisation CA from the PEM key in SMKI_OCA_KEY (every process issues under the same key). */

@@ -19,7 +19,7 @@ import {
 } from '../src/access.js';
 import { DbKeyStore, type SigningSession } from '../src/internal/db/engine.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db/driver.js';
-import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
+import { POSTGRES_SCHEMA, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 import { MemoryKeyBackend } from '../src/index.js';
 import { connectionOf, postgresForThisFile } from '../../store/test/_postgres.js';
 import { expectCode, message, PASS, pki, SUPPLIER, tempDir } from './_store-fixtures.js';
@@ -39,7 +39,7 @@ const operator = (id: string, grants: OperatorGrant[]): Operator => ({ id, signe
 
 const databases = [
   { kind: 'sqlite', fresh: () => { const path = join(tempDir(), 'keystore.db'); return { open: async (): Promise<SqlDriver> => SqliteDriver.open(path, SQLITE_SCHEMA), sql: (q: string): string => { const db = new Database(path); try { if (/^\s*select/i.test(q)) return (db.prepare(q).raw().all() as unknown[][]).map((r) => r.join('|')).join('\n'); db.exec(q); return ''; } finally { db.close(); } } }; } },
-  { kind: 'postgres', fresh: () => { const schema = `acc_${++schemas}`; return { open: async (): Promise<SqlDriver> => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION), sql: (q: string): string => pg.psql(`SET search_path TO ${schema}; ${q}`).trim() }; } },
+  { kind: 'postgres', fresh: () => { const schema = `acc_${++schemas}`; return { open: async (): Promise<SqlDriver> => PostgresDriver.open({ ...connectionOf(pg), schema }, POSTGRES_SCHEMA), sql: (q: string): string => pg.psql(`SET search_path TO ${schema}; ${q}`).trim() }; } },
 ];
 
 describe.each(databases)('access control over $kind', (database) => {

@@ -22,7 +22,7 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 const CHILD = join(import.meta.dirname, '_db-child.ts');
 const { pg } = postgresForThisFile('smki-ks-dbcrash-');
 const OPS = ['generate', 'rotate', 'assign', 'move', 'revoke', 'credentials', 'sign'] as const;
-const TABLES = ['schema_version', 'meta', 'organisations', 'portfolios', 'keys', 'devices', 'audit_head', 'audit_records', 'audit_subjects', 'audit_batches', 'migrated_rows', 'operators', 'access', 'proposals', 'approvals', 'signed_requests'];
+const TABLES = ['schema_version', 'meta', 'organisations', 'portfolios', 'keys', 'devices', 'audit_head', 'audit_records', 'audit_subjects', 'audit_batches', 'migrated_rows', 'operators', 'access', 'proposals', 'approvals', 'signed_requests', 'meter_epoch'];
 const bases: string[] = [];
 afterAll(() => {
   for (const d of bases) rmSync(d, { recursive: true, force: true });

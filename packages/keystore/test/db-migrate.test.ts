@@ -8,7 +8,7 @@ import { isSmkiError } from '@smki/core';
 import { DbKeyStore } from '../src/internal/db/engine.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db/driver.js';
 import { migrateJsonStore, MIGRATED_FILE } from '../src/internal/db/migrate.js';
-import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
+import { POSTGRES_SCHEMA, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 import { verifyTrail } from '../src/internal/db/trail.js';
 import { MemoryKeyBackend } from '../src/index.js';
 import { JsonKeyStore as KeyStore } from '../src/store.js';
@@ -25,7 +25,7 @@ const databases: { kind: string; fresh(): (dir: string) => Promise<SqlDriver> }[
     kind: 'postgres',
     fresh: () => {
       const schema = `mig_${++schemas}`;
-      return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION);
+      return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, POSTGRES_SCHEMA);
     },
   },
 ];

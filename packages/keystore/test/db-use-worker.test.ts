@@ -12,7 +12,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { issueOrganisationCertificate, toCertificate, type CertificateInput } from '@smki/pki';
 import { DbKeyStore } from '../src/internal/db/engine.js';
 import { PostgresDriver, SqliteDriver, type SqlDriver } from '../src/internal/db/driver.js';
-import { KEYSTORE_DB_VERSION, postgresDdl, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
+import { POSTGRES_SCHEMA, SQLITE_SCHEMA } from '../src/internal/db/schema.js';
 import { verifyTrail } from '../src/internal/db/trail.js';
 import { MemoryKeyBackend } from '../src/index.js';
 import { connectionOf, postgresForThisFile } from '../../store/test/_postgres.js';
@@ -41,7 +41,7 @@ function inProcess(d: SqlDriver): SqlDriver {
 
 const databases = [
   { kind: 'sqlite', fresh: () => { const path = join(tempDir(), 'keystore.db'); return async () => SqliteDriver.open(path, SQLITE_SCHEMA, undefined, { useWorker: true }) as SqlDriver; } },
-  { kind: 'postgres', fresh: () => { const schema = `uw_${++schemas}`; return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, postgresDdl, KEYSTORE_DB_VERSION, { useWorker: true }) as Promise<SqlDriver>; } },
+  { kind: 'postgres', fresh: () => { const schema = `uw_${++schemas}`; return async () => PostgresDriver.open({ ...connectionOf(pg), schema }, POSTGRES_SCHEMA, { useWorker: true }) as Promise<SqlDriver>; } },
 ] as const;
 
 const eui = (i: number) => `00DB${i.toString(16).toUpperCase().padStart(12, '0')}`;

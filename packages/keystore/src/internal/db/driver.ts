@@ -38,7 +38,7 @@ export interface SqlTx extends SqlReader {
  */
 export type DriverSpec =
   | { readonly kind: 'sqlite'; readonly path: string; readonly schema: { readonly sql: string; readonly version: number }; readonly busyTimeoutMs?: number }
-  | { readonly kind: 'postgres'; readonly options: PostgresStateStoreOptions; readonly version: number };
+  | { readonly kind: 'postgres'; readonly options: PostgresStateStoreOptions };
 
 /** A database the key store keeps its metadata and audit trail in. */
 export interface SqlDriver extends SqlReader {
@@ -342,13 +342,14 @@ export class PostgresDriver implements SqlDriver {
    *   pools, two transactions at once). Off by default: measured on a 2-core machine with the server
    *   on it, the batches on this thread's pool were faster (the server competes for the same cores)
    */
-  static async open(options: PostgresStateStoreOptions, ddl: (schema: string) => string[], version: number, extra: { readonly useWorker?: boolean } = {}): Promise<PostgresDriver> {
-    const conn = await PostgresConnection.open(options, { ddl, version, defaultSchema: 'smki_keystore', applicationName: 'smki-keystore' });
+  static async open(options: PostgresStateStoreOptions, schema: { readonly ddl: (schema: string) => string[]; readonly version: number; readonly upgradesFrom?: readonly number[] }, extra: { readonly useWorker?: boolean } = {}): Promise<PostgresDriver> {
+    const { ddl, version, upgradesFrom } = schema;
+    const conn = await PostgresConnection.open(options, { ddl, version, ...(upgradesFrom === undefined ? {} : { upgradesFrom }), defaultSchema: 'smki_keystore', applicationName: 'smki-keystore' });
     // Options that are plain data can open another connection in the use worker (with the key
     // store's own tables: `ddl` is not sent, the worker has it); others (a password function) cannot.
     let spec: DriverSpec | undefined;
     try {
-      spec = extra.useWorker === true ? { kind: 'postgres', options: structuredClone(options), version } : undefined;
+      spec = extra.useWorker === true ? { kind: 'postgres', options: structuredClone(options) } : undefined;
     } catch {
       spec = undefined;
     }

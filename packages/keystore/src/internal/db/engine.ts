@@ -141,6 +141,8 @@ const PREWARM_CHUNK = 20_000;
 export const DEFAULT_METER_CACHE = 2_000_000;
 /** Meters' rows one change writes from which, on PostgreSQL, the meters' statistics are refreshed after it commits. */
 const ANALYZE_AFTER_METERS = 10_000;
+/** Most meters a change drops one by one from the meter cache on PostgreSQL (beyond it, the cache starts again empty). */
+const FORGET_AFTER_CHANGE = 100_000;
 
 /**
  * Refresh PostgreSQL's statistics of the meters' table after a write of `meters` rows, if that is
@@ -273,10 +275,10 @@ export interface DbKeyStoreOptions {
   readonly scryptN?: number;
   /**
    * Most meters whose rows, read and checked against their MAC, the store keeps in memory for
-   * signing (SQLite; about 25 bytes each; default {@link DEFAULT_METER_CACHE}; beyond it the cache
-   * starts again empty; 0 keeps none).
-   * A kept row is used only while no other connection has committed anything since it was read
-   * (the writer connection's `data_version`), and the store's own changes drop the rows they write.
+   * signing (about 25 bytes each; default {@link DEFAULT_METER_CACHE}; beyond it the cache starts
+   * again empty; 0 keeps none). A kept row is used only while no commit can have changed it since
+   * it was read (SQLite: the writer connection's `data_version`; PostgreSQL: the meter epoch), and
+   * the store's own changes drop the rows they write.
    */
   readonly meterCache?: number;
 }
@@ -796,8 +798,16 @@ export class DbKeyStore {
     const auth = authContext.getStore();
     this.#fault?.('db:before-tx');
     let meterRows = 0;
-    const out = await this.#db.tx(async (t) => {
+    // PostgreSQL: the meter epoch when this change locked it, and the meters it wrote.
+    let epoch: number | undefined;
+    let written: [string, string][] = [];
+    const db = this.#db;
+    const out = await db.tx(async (t) => {
       meterRows = 0;
+      written = [];
+      // PostgreSQL: the meter epoch is locked first, as use batches lock it first (one lock order),
+      // and moved below if a meter's row is written (see POSTGRES_SCHEMA).
+      epoch = db.kind === 'postgres' ? await this.#lockMeterEpochForChange(t) : undefined;
       // Under access control, only a verified operator request changes anything: its counter is
       // consumed, its role and the policy checked again, here, in the transaction of its effect.
       const before = await this.#authoriseInTx(t, auth);
@@ -817,10 +827,13 @@ export class DbKeyStore {
       // Each table's rows in one multi-row statement per chunk.
       const byTable = new Map<AuthTable, SqlValue[][]>();
       for (const { w, rev } of finalRows.values()) {
-        // A meter row written here leaves the meter cache before it is written: this connection's
-        // own commits leave its data_version as it was, so nothing else would tell the cache.
+        // SQLite: a meter row written here leaves the meter cache before it is written (this
+        // connection's own commits leave its data_version as it was, so nothing else would tell
+        // the cache). PostgreSQL: after the commit (#afterMeterChange), since reads of the pool
+        // run meanwhile and could put the old row back.
         if (w.table === 'devices') {
-          this.#forgetMeter(String(w.row['organisation']), String(w.row['device']));
+          if (epoch === undefined) this.#forgetMeter(String(w.row['organisation']), String(w.row['device']));
+          if (written.length < FORGET_AFTER_CHANGE) written.push([String(w.row['organisation']), String(w.row['device'])]);
           meterRows++;
         }
         if (w.table === 'organisations') this.#soleOrg = undefined;
@@ -831,6 +844,10 @@ export class DbKeyStore {
         byTable.set(w.table, list);
       }
       for (const [table, list] of byTable) await t.upsertMany(this.#db.table(table), [...COLUMNS[table], 'mac'], PRIMARY_KEY[table], list);
+      if (epoch !== undefined && meterRows > 0) {
+        const moved = await t.run(`UPDATE ${db.table('meter_epoch')} SET epoch = ? WHERE id = 1`, [epoch + 1]);
+        if (moved !== 1) fail('ERR_KEYSTORE_ROW_TAMPERED', 'the meter epoch row is gone', 'meter_epoch:1');
+      }
       this.#fault?.('db:before-commit');
       return result;
     });
@@ -838,6 +855,7 @@ export class DbKeyStore {
     this.#changes++;
     this.#keyCache.clear();
     this.#estateCache.clear();
+    if (epoch !== undefined && meterRows > 0) this.#afterMeterChange(epoch, meterRows, written);
     await analyzeMetersAfter(this.#db, meterRows);
     return out;
   }
@@ -1861,7 +1879,7 @@ export class DbKeyStore {
     // and it is usable (see #validateUses). The caches only choose the key to try.
     const orgId = organisation === undefined ? await this.#soleOrganisation() : parseEui64(organisation);
     const eui = parseEui64(device);
-    const dev = this.#meters.get(orgId, eui) ?? (await this.#deviceForUse(orgId, eui));
+    const dev = this.#keptMeter(orgId, eui) ?? (await this.#deviceForUse(orgId, eui));
     if (!dev) {
       await this.#org(db, orgId); // ERR_ORGANISATION_NOT_FOUND first, as for every other call
       fail('ERR_DEVICE_UNKNOWN', `device ${eui} is in no portfolio of ${orgId}`, eui);
@@ -1891,15 +1909,20 @@ export class DbKeyStore {
   /** Each organisation's whole-estate portfolios (verified), for the hot path; refreshed likewise. */
   readonly #estateCache = new Map<string, PortfolioRow[]>();
   /**
-   * The meter cache (SQLite, batches on this thread): what signing needs of meters' rows read on
-   * the writer connection and checked against their MAC, by organisation and EUI-64, all read at
-   * its `data_version` {@link #metersVersion}. The hot path chooses keys from them; a use batch
-   * whose transaction reads the same `data_version` (no other connection committed since) takes
-   * them as read. The store's own changes drop the rows they write ({@link #change}). At most
+   * The meter cache (batches on this thread): what signing needs of meters' rows read and checked
+   * against their MAC, by organisation and EUI-64, all read at one version {@link #metersVersion}
+   * (SQLite: the writer connection's `data_version`, the rows read on that connection; PostgreSQL:
+   * the meter epoch, read with the rows in one statement). The hot path chooses keys from them; a
+   * use batch whose transaction reads the same version (SQLite: no other connection committed
+   * since; PostgreSQL: no transaction wrote a meter since) takes them as read. The store's own
+   * changes drop the rows they write ({@link #change}, {@link #afterMeterChange}). At most
    * {@link #meterCacheMax} meters (then it starts again empty).
    */
   readonly #meters: MeterCache;
+  /** The version the kept meters were read at: SQLite's `data_version`, PostgreSQL's meter epoch. */
   #metersVersion = -1;
+  /** PostgreSQL: the highest meter epoch this store's transactions read (it never goes back). */
+  readonly #epochSeen = { seen: 0 };
   readonly #meterCacheMax: number;
   /**
    * The store's one organisation, for calls that name none (SQLite, batches on this thread), with
@@ -1936,6 +1959,19 @@ export class DbKeyStore {
   }
 
   /**
+   * A meter's row from the meter cache for the hot path, only while nothing can have changed it
+   * since it was read: on SQLite, while the writer connection's `data_version` is the cache's (a
+   * prepared pragma); on PostgreSQL never here (a cache hit waits for the turn's read of the meter
+   * epoch, {@link #loadDevices}). The hot path decides on it as on a row it read (which key, which
+   * portfolio an operator's session may sign for), so it must be as fresh as a read.
+   */
+  #keptMeter(org: string, eui: string): MeterRow | undefined {
+    const db = this.#db;
+    if (this.#meters.size === 0 || !(db instanceof SqliteDriver) || db.dataVersion() !== this.#metersVersion) return undefined;
+    return this.#meters.get(org, eui);
+  }
+
+  /**
    * A meter's row, to choose the key to try. The lookups of one turn of the event loop go to the
    * database as one query (as use records go as one batch): on SQLite each batch's commit empties
    * the reading connection's page cache, and one query for a turn's meters reads the upper pages
@@ -1955,8 +1991,27 @@ export class DbKeyStore {
   }
 
   async #loadDevices(): Promise<void> {
-    const batch = [...this.#deviceWaiters.values()];
+    let batch = [...this.#deviceWaiters.values()];
     this.#deviceWaiters = new Map();
+    const db = this.#db;
+    if (db.kind === 'postgres' && this.#meters.size > 0) {
+      // The turn's kept meters are as fresh as a read if the meter epoch is still theirs: one
+      // small read for the turn, and the meters not kept are read below.
+      try {
+        const r = await db.get(`SELECT epoch FROM ${db.table('meter_epoch')} WHERE id = 1`);
+        if (r !== undefined && Number(r['epoch']) === this.#metersVersion) {
+          batch = batch.filter((w) => {
+            const d = this.#meters.get(w.org, w.eui);
+            if (d === undefined) return true;
+            for (const x of w.waiters) x.resolve(d);
+            return false;
+          });
+        }
+      } catch (e) {
+        for (const w of batch) for (const x of w.waiters) x.reject(e);
+        return;
+      }
+    }
     const byOrg = new Map<string, typeof batch>();
     for (const w of batch) {
       const list = byOrg.get(w.org);
@@ -1969,9 +2024,14 @@ export class DbKeyStore {
         try {
           const sql = `SELECT * FROM ${this.#db.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})`;
           const params = [org, ...chunk.map((w) => w.eui)];
-          const db = this.#db;
           let rows: DeviceRow[];
-          if (db instanceof SqliteDriver && this.#useWorker === undefined) {
+          if (db.kind === 'postgres' && this.#useWorker === undefined) {
+            // The meters and the meter epoch in one statement (one snapshot): the rows are kept
+            // with the epoch they were read at, and a use batch trusts them only at that epoch.
+            rows = (await db.all(`SELECT d.*, (SELECT epoch FROM ${db.table('meter_epoch')} WHERE id = 1) AS meter_epoch FROM ${db.table('devices')} d WHERE d.organisation = ? AND d.device IN (${chunk.map(() => '?').join(', ')})`, params)) as DeviceRow[];
+            const epoch = rows.length === 0 ? NaN : Number(rows[0]!['meter_epoch']);
+            if (Number.isSafeInteger(epoch)) this.#rememberMeters(rows, epoch);
+          } else if (db instanceof SqliteDriver && this.#useWorker === undefined) {
             // Use batches commit on this thread's writer connection: read the meters there too (its
             // page cache stays warm; the reading connection's is emptied by every commit), check
             // them, and keep them in the meter cache, inside the read (before any transaction of
@@ -2002,6 +2062,9 @@ export class DbKeyStore {
    */
   #rememberMeters(rows: readonly DeviceRow[], version: number): void {
     if (this.#meterCacheMax === 0) return;
+    // PostgreSQL: a read from before an epoch the cache already holds (reads run concurrently on
+    // the pool) is stale, and dropped.
+    if (this.#db.kind === 'postgres' && version < this.#metersVersion) return;
     if (version !== this.#metersVersion) {
       this.#meters.clear();
       this.#metersVersion = version;
@@ -2015,6 +2078,36 @@ export class DbKeyStore {
       }
       this.#meters.set(row.organisation, row.device, row);
     }
+  }
+
+  /**
+   * PostgreSQL, in a change's transaction, first: the meter epoch, locked for update (a use batch
+   * of any process holds it for share until it commits; a change waits for those under way, and
+   * batches that start meanwhile wait for the change).
+   */
+  async #lockMeterEpochForChange(t: SqlTx): Promise<number> {
+    const r = await t.get(`SELECT epoch FROM ${this.#db.table('meter_epoch')} WHERE id = 1${t.forUpdate}`);
+    const epoch = r === undefined ? NaN : Number(r['epoch']);
+    if (!Number.isSafeInteger(epoch) || epoch < 0) fail('ERR_KEYSTORE_ROW_TAMPERED', 'the meter epoch row is gone or not a count', 'meter_epoch:1');
+    if (epoch < this.#epochSeen.seen) fail('ERR_KEYSTORE_ROW_TAMPERED', `the meter epoch went back from ${this.#epochSeen.seen} to ${epoch}: it was written outside the store`, 'meter_epoch:1');
+    this.#epochSeen.seen = epoch;
+    return epoch;
+  }
+
+  /**
+   * PostgreSQL, once a change that wrote meters' rows committed, moving the meter epoch from
+   * `from` to `from + 1`: if the kept rows were read at `from`, only the meters written changed,
+   * and the rest stand for the new epoch too. Runs with no await between the commit's return and
+   * the cache's new epoch: a read of the pool that began before the commit returns rows at `from`,
+   * dropped from here on; one that began after, rows at `from + 1`. (Use batches and changes of
+   * this store never run at the same time: the driver runs its transactions one at a time.)
+   */
+  #afterMeterChange(from: number, meterRows: number, written: readonly (readonly [string, string])[]): void {
+    this.#epochSeen.seen = Math.max(this.#epochSeen.seen, from + 1);
+    if (this.#metersVersion === from && meterRows === written.length) {
+      for (const [org, device] of written) this.#meters.delete(org, device);
+    } else this.#meters.clear();
+    this.#metersVersion = from + 1;
   }
 
   /** Drop a meter from the meter cache (its row is being written by this store). */
@@ -2042,15 +2135,19 @@ export class DbKeyStore {
    */
   async #validateUses(t: SqlTx, uses: readonly AuditEvent[]): Promise<readonly (SmkiError | undefined)[]> {
     const stamp = this.#changes;
-    let prior: ((org: string, device: string) => Row | undefined) | undefined;
     const db = this.#db;
-    if (db instanceof SqliteDriver && this.#meters.size > 0) {
-      // The kept rows stand for what this transaction would read only if no other connection has
-      // committed since they were read: else they all go, and the batch reads its meters itself.
-      if (db.txDataVersion() === this.#metersVersion) prior = (org, device) => this.#meters.get(org, device) as unknown as Row | undefined;
-      else this.#meters.clear();
-    }
-    const r = await checkUses(t, uses, { rowKey: this.#secrets.rowKey, storeId: this.#storeId, table: (n) => this.#db.table(n), verifiedKeys: this.#verifiedKeys }, prior);
+    const kept = (org: string, device: string) => this.#meters.get(org, device) as unknown as Row | undefined;
+    // The kept rows stand for what this transaction would read only if no commit has changed a
+    // meter since they were read (SQLite: no other connection committed; PostgreSQL: the meter
+    // epoch this batch locked is theirs): else they all go, and the batch reads its meters itself.
+    const prior = (epoch: number | undefined): typeof kept | undefined => {
+      if (this.#meters.size === 0) return undefined;
+      const version = db instanceof SqliteDriver ? db.txDataVersion() : epoch;
+      if (version === this.#metersVersion) return kept;
+      this.#meters.clear();
+      return undefined;
+    };
+    const r = await checkUses(t, uses, { rowKey: this.#secrets.rowKey, storeId: this.#storeId, table: (n) => this.#db.table(n), verifiedKeys: this.#verifiedKeys, ...(db.kind === 'postgres' ? { meterEpoch: this.#epochSeen } : {}) }, prior);
     this.#applyUseChecks(r, stamp);
     return r.refused;
   }
@@ -2297,7 +2394,7 @@ export class DbKeyStore {
    * meter after a restart does not wait for its row to come from the file; a chunk of
    * `options.chunk` meters (default 20,000) at a time, other calls running in between. A service
    * calls it after opening a large estate; without it the cache fills as meters are used. On
-   * PostgreSQL (the server keeps its own buffers) it reads nothing and returns 0.
+   * PostgreSQL (the server keeps its own buffers) it fills the meter cache only, as far as it goes.
    * @returns the meters read
    * @throws SmkiError `ERR_KEYSTORE_CLOSED`, `ERR_INVALID_ARGUMENT`
    */
@@ -2306,10 +2403,26 @@ export class DbKeyStore {
     const chunk = options.chunk ?? PREWARM_CHUNK;
     if (!Number.isSafeInteger(chunk) || chunk < 1) fail('ERR_INVALID_ARGUMENT', 'chunk must be a positive integer');
     const db = this.#db;
-    if (!(db instanceof SqliteDriver)) return 0;
     const devices = db.table('devices');
     let after: [string, string] = ['', ''];
     let n = 0;
+    if (!(db instanceof SqliteDriver)) {
+      // PostgreSQL: the meter cache only (the server keeps its own buffers), each chunk read with
+      // the meter epoch in one statement.
+      const keep = this.#useWorker === undefined ? this.#meterCacheMax : 0;
+      while (n < keep) {
+        this.#assertOpen();
+        const want = Math.min(chunk, keep - n);
+        const rows = (await db.all(`SELECT d.*, (SELECT epoch FROM ${db.table('meter_epoch')} WHERE id = 1) AS meter_epoch FROM ${devices} d WHERE (d.organisation, d.device) > (?, ?) ORDER BY d.organisation, d.device LIMIT ?`, [...after, want])) as DeviceRow[];
+        const last = rows.at(-1);
+        if (last === undefined) return n;
+        this.#rememberMeters(rows, Number(last['meter_epoch']));
+        n += rows.length;
+        if (rows.length < want) return n;
+        after = [last.organisation, last.device];
+      }
+      return n;
+    }
     // First the meter cache, as far as it goes: whole rows in key order, each checked and kept.
     const keep = this.#useWorker === undefined ? this.#meterCacheMax : 0;
     while (n < keep) {

@@ -6,7 +6,7 @@ import { SmkiError } from '@smki/core';
 import type { KeyPurpose } from '../../types.js';
 import type { Row, SqlValue } from './driver.js';
 
-/** The schema version of the key store's tables. */
+/** The schema version of the key store's SQLite tables. */
 export const KEYSTORE_DB_VERSION = 1;
 
 /** The columns of each authenticated table, in MAC order (`rev` last; `mac` is not in the list). */
@@ -142,8 +142,25 @@ export function postgresDdl(s: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${s}.signed_requests (seq bigint PRIMARY KEY, request text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.migrated_rows (tbl text ${C} NOT NULL, name text ${C} NOT NULL, row text NOT NULL, PRIMARY KEY (tbl, name))`,
     `CREATE TABLE IF NOT EXISTS ${s}.audit_batches (batch bigint PRIMARY KEY, first_seq bigint NOT NULL, last_seq bigint NOT NULL, last_hash text NOT NULL, at text NOT NULL, mac text NOT NULL, signature text NOT NULL)`,
+    // Version 2: the meter epoch, moved by every transaction that writes a meter's row (see
+    // POSTGRES_SCHEMA). One row, there from the start (and added to a version 1 schema).
+    `CREATE TABLE IF NOT EXISTS ${s}.meter_epoch (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL)`,
+    `INSERT INTO ${s}.meter_epoch (id, epoch) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
   ];
 }
+
+/**
+ * The PostgreSQL tables, their version and the versions they upgrade in place. Version 2 added
+ * `meter_epoch`: a counter every transaction that writes a meter's row moves (after locking it
+ * first), and every use batch reads locked for share. A process keeps meters' rows with the epoch
+ * they were read at and trusts them in a batch only at the same epoch: an older release, which
+ * writes meters without moving it, must not open the store, and is refused by the version.
+ */
+export const POSTGRES_SCHEMA: { readonly ddl: (schema: string) => string[]; readonly version: number; readonly upgradesFrom: readonly number[] } = {
+  ddl: postgresDdl,
+  version: 2,
+  upgradesFrom: [1],
+};
 
 /** The bytes a row's MAC covers. */
 function macInput(storeId: string, table: AuthTable, values: readonly SqlValue[]): string {

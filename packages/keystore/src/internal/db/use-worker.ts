@@ -8,7 +8,7 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import { SmkiError } from '@smki/core';
 import type { AuditEvent } from '../../audit.js';
 import { PostgresDriver, SqliteDriver, type DriverSpec, type Row, type SqlDriver } from './driver.js';
-import { postgresDdl } from './schema.js';
+import { POSTGRES_SCHEMA } from './schema.js';
 import { DbTrail } from './trail.js';
 import { checkUses, type UseCheckResult } from './uses.js';
 import { toWire, unpackUses, type FromWorker, type ToWorker, type UseWorkerData } from './use-wire.js';
@@ -20,7 +20,7 @@ const POSTGRES_LANES = 2;
 
 async function openDriver(spec: DriverSpec): Promise<SqlDriver> {
   if (spec.kind === 'sqlite') return SqliteDriver.open(spec.path, spec.schema, spec.busyTimeoutMs);
-  return PostgresDriver.open(spec.options, postgresDdl, spec.version);
+  return PostgresDriver.open(spec.options, POSTGRES_SCHEMA);
 }
 
 function main(): void {
@@ -44,7 +44,7 @@ function main(): void {
   const signingKey = createPrivateKey({ key: Buffer.from(data.auditKey), format: 'der', type: 'pkcs8' });
   const openLane = async () => {
     const db = await openDriver(data.spec);
-    const checks = { rowKey: Buffer.from(data.rowKey), storeId: data.storeId, table: (n: string) => db.table(n), verifiedKeys: new Map<string, Row>() };
+    const checks = { rowKey: Buffer.from(data.rowKey), storeId: data.storeId, table: (n: string) => db.table(n), verifiedKeys: new Map<string, Row>(), ...(db.kind === 'postgres' ? { meterEpoch: { seen: 0 } } : {}) };
     const lane = { db, at: '', last: undefined as UseCheckResult | undefined, trail: undefined as unknown as DbTrail };
     lane.trail = new DbTrail(
       db,

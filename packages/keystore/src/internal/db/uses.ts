@@ -22,6 +22,14 @@ export interface UseCheckContext {
    * key its uses name; there are few keys and many batches).
    */
   readonly verifiedKeys?: Map<string, Row>;
+  /**
+   * PostgreSQL: the meter epoch (see POSTGRES_SCHEMA) is read first, locked for share (a change
+   * that writes meters' rows locks it for update first, so none commits while the batch is under
+   * way, and the meters' rows need no locks of their own), and must not be below `seen`, the highest
+   * this process read (else `ERR_KEYSTORE_ROW_TAMPERED`); `seen` is raised to it. Absent on SQLite,
+   * whose write transaction already excludes every other writer.
+   */
+  readonly meterEpoch?: { seen: number };
 }
 
 /** Whether two rows hold the same values in the same columns. */
@@ -82,6 +90,16 @@ async function accessControlled(t: SqlTx, c: UseCheckContext): Promise<boolean> 
   return true;
 }
 
+/** The meter epoch, read locked for share; refused when missing or below what this process saw. */
+async function lockMeterEpoch(t: SqlTx, c: UseCheckContext, floor: { seen: number }): Promise<number> {
+  const r = await t.get(`SELECT epoch FROM ${c.table('meter_epoch')} WHERE id = 1${t.forShare}`);
+  const epoch = r === undefined ? NaN : Number(r['epoch']);
+  if (!Number.isSafeInteger(epoch) || epoch < 0) fail('ERR_KEYSTORE_ROW_TAMPERED', 'the meter epoch row is gone or not a count', 'meter_epoch:1');
+  if (epoch < floor.seen) fail('ERR_KEYSTORE_ROW_TAMPERED', `the meter epoch went back from ${floor.seen} to ${epoch}: it was written outside the store`, 'meter_epoch:1');
+  floor.seen = epoch;
+  return epoch;
+}
+
 /** Whether an operator is live (its row authentic, not removed), read locked against a concurrent removal. */
 async function operatorLive(t: SqlTx, c: UseCheckContext, operatorId: string): Promise<boolean> {
   const r = await t.get(`SELECT * FROM ${c.table('operators')} WHERE operator_id = ?${t.forShare}`, [operatorId]);
@@ -99,10 +117,15 @@ async function operatorLive(t: SqlTx, c: UseCheckContext, operatorId: string): P
  * key; and, under access control, that each use comes from a session of a live operator.
  * Throws (and the batch rolls back) when a row the decision rests on for every use cannot be read
  * or fails its MAC (the policy row, an operator's row).
- * @param prior a meter's row as the caller read it and checked it against its MAC, in a state no
- *   commit has changed since (SQLite: the same `data_version`), or undefined to read it here
+ * @param prior given the meter epoch this transaction locked (PostgreSQL; undefined on SQLite),
+ *   where to find meters' rows as the caller read them and checked them against their MAC, in a
+ *   state no commit has changed since (SQLite: the same `data_version`; PostgreSQL: the same
+ *   epoch); or undefined to read every meter here
  */
-export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseCheckContext, prior?: (org: string, device: string) => Row | undefined): Promise<UseCheckResult> {
+export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseCheckContext, prior?: (epoch: number | undefined) => ((org: string, device: string) => Row | undefined) | undefined): Promise<UseCheckResult> {
+  // The epoch first: the lock order of every transaction that writes meters (see POSTGRES_SCHEMA).
+  const epoch = c.meterEpoch === undefined ? undefined : await lockMeterEpoch(t, c, c.meterEpoch);
+  const kept = prior?.(epoch);
   const keyIds = [...new Set(uses.map((u) => (u as { keyId: string }).keyId))];
   const keys = new Map<string, Row>();
   const keyErrors = new Map<string, SmkiError>();
@@ -143,9 +166,9 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
   const vouched = new Set<string>();
   for (const [org, set] of byOrg) {
     let list = [...set];
-    if (prior !== undefined) {
+    if (kept !== undefined) {
       list = list.filter((device) => {
-        const row = prior(org, device);
+        const row = kept(org, device);
         if (row === undefined) return true;
         devices.set(`${org}/${device}`, row);
         vouched.add(`${org}/${device}`);
@@ -154,7 +177,8 @@ export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseChe
     }
     for (let i = 0; i < list.length; i += IN_CHUNK) {
       const chunk = list.slice(i, i + IN_CHUNK);
-      const rows = await t.all(`SELECT * FROM ${c.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})${t.forShare}`, [org, ...chunk]);
+      // Locked for share unless the meter epoch is (it stands for every meter's row).
+      const rows = await t.all(`SELECT * FROM ${c.table('devices')} WHERE organisation = ? AND device IN (${chunk.map(() => '?').join(', ')})${epoch === undefined ? t.forShare : ''}`, [org, ...chunk]);
       for (const d of rows) devices.set(`${d['organisation'] as string}/${d['device'] as string}`, d);
     }
   }
