@@ -715,7 +715,7 @@ describe('the meter cache under the store\'s own changes', () => {
       // Reads of the meter under way (each signFor reads it, or takes it from the cache) while
       // the change is written and committed.
       const racing = Array.from({ length: 6 }, () => store.signFor(m, message).catch(() => undefined));
-      const to = where === 'north' ? 'south' : 'north';
+      const to: 'north' | 'south' = where === 'north' ? 'south' : 'north';
       await store.moveDevices(SUPPLIER, Array.from({ length: 8 }, (_, i) => eui(1 + i)), to);
       const updating = store.markCredentialsUpdated(SUPPLIER, m, 'signing');
       racing.push(...Array.from({ length: 6 }, () => store.signFor(m, message).catch(() => undefined)));
