@@ -7,8 +7,8 @@
  *   transaction each), and the resident memory after;
  * - `keystore.estate.open`: milliseconds to open the store with the estate in it;
  * - `keystore.estate.prewarm`: milliseconds to read every meter's row once (`prewarm`: into the
- *   meter cache on SQLite, each row checked against its MAC), which the signFor lines below are
- *   measured after;
+ *   meter cache, each row checked against its MAC), which the signFor lines below are measured
+ *   after;
  * - `keystore.estate.signFor`: signatures per second through the store (meter's key looked up,
  *   signed, use record durable before the signature is returned), one line per number of
  *   concurrent callers (BENCH_CALLERS, default 64 and 256: each caller a loop that calls again as
