@@ -142,7 +142,7 @@ export const DEFAULT_METER_CACHE = 2_000_000;
 /** Meters' rows one change writes from which, on PostgreSQL, the meters' statistics are refreshed after it commits. */
 const ANALYZE_AFTER_METERS = 10_000;
 /** Most meters a change drops one by one from the meter cache on PostgreSQL (beyond it, the cache starts again empty). */
-const FORGET_AFTER_CHANGE = 100_000;
+const FORGET_AFTER_CHANGE = 10_000;
 
 /**
  * Refresh PostgreSQL's statistics of the meters' table after a write of `meters` rows, if that is
