@@ -79,7 +79,7 @@ import { checkRow, COLUMNS, CURRENT_COLUMN, INSTALLED_COLUMN, PRIMARY_KEY, rowMa
 import { DbTrail, verifyTrail, type TrailEntry, type TrailHead, type TrailVerification } from './trail.js';
 import { UseWorker } from './use-committer.js';
 import { MeterCache, type MeterContent } from './meter-cache.js';
-import { checkUses, type UseCheckResult } from './uses.js';
+import { checkUses, lockMeterEpoch, type UseCheckResult } from './uses.js';
 import { TrailReplay, type ReplayedDevice, type ReplayedKey, type ReplayedPortfolio } from './replay.js';
 
 /** The format of a database store (the meta row's `format`). */
@@ -807,7 +807,9 @@ export class DbKeyStore {
       written = [];
       // PostgreSQL: the meter epoch is locked first, as use batches lock it first (one lock order),
       // and moved below if a meter's row is written (see POSTGRES_SCHEMA).
-      epoch = db.kind === 'postgres' ? await this.#lockMeterEpochForChange(t) : undefined;
+      // (A use batch of any process holds it for share until it commits: a change waits for those
+      // under way, and batches that start meanwhile wait for the change.)
+      epoch = db.kind === 'postgres' ? await lockMeterEpoch(t, (n) => db.table(n), t.forUpdate, this.#epochSeen) : undefined;
       // Under access control, only a verified operator request changes anything: its counter is
       // consumed, its role and the policy checked again, here, in the transaction of its effect.
       const before = await this.#authoriseInTx(t, auth);
@@ -2078,20 +2080,6 @@ export class DbKeyStore {
       }
       this.#meters.set(row.organisation, row.device, row);
     }
-  }
-
-  /**
-   * PostgreSQL, in a change's transaction, first: the meter epoch, locked for update (a use batch
-   * of any process holds it for share until it commits; a change waits for those under way, and
-   * batches that start meanwhile wait for the change).
-   */
-  async #lockMeterEpochForChange(t: SqlTx): Promise<number> {
-    const r = await t.get(`SELECT epoch FROM ${this.#db.table('meter_epoch')} WHERE id = 1${t.forUpdate}`);
-    const epoch = r === undefined ? NaN : Number(r['epoch']);
-    if (!Number.isSafeInteger(epoch) || epoch < 0) fail('ERR_KEYSTORE_ROW_TAMPERED', 'the meter epoch row is gone or not a count', 'meter_epoch:1');
-    if (epoch < this.#epochSeen.seen) fail('ERR_KEYSTORE_ROW_TAMPERED', `the meter epoch went back from ${this.#epochSeen.seen} to ${epoch}: it was written outside the store`, 'meter_epoch:1');
-    this.#epochSeen.seen = epoch;
-    return epoch;
   }
 
   /**

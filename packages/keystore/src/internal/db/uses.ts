@@ -90,9 +90,16 @@ async function accessControlled(t: SqlTx, c: UseCheckContext): Promise<boolean> 
   return true;
 }
 
-/** The meter epoch, read locked for share; refused when missing or below what this process saw. */
-async function lockMeterEpoch(t: SqlTx, c: UseCheckContext, floor: { seen: number }): Promise<number> {
-  const r = await t.get(`SELECT epoch FROM ${c.table('meter_epoch')} WHERE id = 1${t.forShare}`);
+/**
+ * PostgreSQL: the meter epoch, read and locked (`lock`: the transaction's `forShare` in a use batch,
+ * `forUpdate` in a change), as the transaction's first statement and alone in it: a statement
+ * that waited for the lock still reads everything else as of its start (`READ COMMITTED`), before
+ * the change it waited for; the statements after it see that change. Refused when the row is gone
+ * or the epoch is below `floor.seen` (the highest this process read), which is raised to it.
+ * @throws SmkiError `ERR_KEYSTORE_ROW_TAMPERED`
+ */
+export async function lockMeterEpoch(t: SqlTx, table: (name: string) => string, lock: string, floor: { seen: number }): Promise<number> {
+  const r = await t.get(`SELECT epoch FROM ${table('meter_epoch')} WHERE id = 1${lock}`);
   const epoch = r === undefined ? NaN : Number(r['epoch']);
   if (!Number.isSafeInteger(epoch) || epoch < 0) fail('ERR_KEYSTORE_ROW_TAMPERED', 'the meter epoch row is gone or not a count', 'meter_epoch:1');
   if (epoch < floor.seen) fail('ERR_KEYSTORE_ROW_TAMPERED', `the meter epoch went back from ${floor.seen} to ${epoch}: it was written outside the store`, 'meter_epoch:1');
@@ -124,7 +131,7 @@ async function operatorLive(t: SqlTx, c: UseCheckContext, operatorId: string): P
  */
 export async function checkUses(t: SqlTx, uses: readonly AuditEvent[], c: UseCheckContext, prior?: (epoch: number | undefined) => ((org: string, device: string) => Row | undefined) | undefined): Promise<UseCheckResult> {
   // The epoch first: the lock order of every transaction that writes meters (see POSTGRES_SCHEMA).
-  const epoch = c.meterEpoch === undefined ? undefined : await lockMeterEpoch(t, c, c.meterEpoch);
+  const epoch = c.meterEpoch === undefined ? undefined : await lockMeterEpoch(t, c.table, t.forShare, c.meterEpoch);
   const kept = prior?.(epoch);
   const keyIds = [...new Set(uses.map((u) => (u as { keyId: string }).keyId))];
   const keys = new Map<string, Row>();
