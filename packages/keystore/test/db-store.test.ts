@@ -660,7 +660,11 @@ describe('the meter epoch (PostgreSQL)', () => {
     await a.markCredentialsUpdated(SUPPLIER, eui(2), 'signing');
     expect(epochOf(d)).toBe(start + 4);
     expect(verifiesWith(south.cert, await a.signFor(eui(2), message))).toBe(true);
+    // Meter 1 stayed kept through a's own changes: a row forged behind the store's back (the
+    // epoch left as it is) does not reach it, where a read would have found the forgery.
+    d.sql(`UPDATE devices SET portfolio_id = 'north' WHERE device = '${eui(1)}'`);
     expect(verifiesWith(south.cert, await a.signFor(eui(1), message))).toBe(true);
+    await expectCode(b.signFor(eui(1), message), 'ERR_KEYSTORE_ROW_TAMPERED');
     await b.close();
     await a.close();
   });
